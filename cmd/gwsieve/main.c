@@ -1,0 +1,318 @@
+/* main.c - the gwsieve program: argument parsing and dispatch only.
+ *
+ *   gwsieve run          the consumer-group service
+ *   gwsieve replay       the same pipeline over an NDJSON file
+ *   gwsieve check-config validate and print the effective configuration
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "gwsieve/config.h"
+#include "gwsieve/log.h"
+#include "gwsieve/replay.h"
+#include "gwsieve/service.h"
+
+static volatile sig_atomic_t run = 1;
+
+static void term(int sig) {
+        run = 0;
+        /* A second signal gets the default action: a stuck shutdown can
+         * always be interrupted. */
+        signal(sig, SIG_DFL);
+}
+
+static void usage(FILE *fp) {
+        fprintf(fp,
+"gwsieve %s - stream processor for AI-gateway logs on Kafka\n"
+"\n"
+"Usage:\n"
+"  gwsieve run [--config FILE] [--bootstrap HOST:PORT,...] [-X prop=value]...\n"
+"              [--set KEY=VALUE]... [--group G] [--workers N]\n"
+"      Join the consumer group, score/filter/trim each event of topics.input,\n"
+"      produce retained records, alerts and dead letters. At-least-once:\n"
+"      offsets are committed only after every output is delivered.\n"
+"      SIGTERM/SIGINT drain, flush, commit and leave the group (exit 0).\n"
+"  gwsieve replay [--config FILE] --input EVENTS.ndjson --out-dir DIR\n"
+"              [--partitions N] [--set KEY=VALUE]...\n"
+"      The same pipeline without Kafka: writes DIR/retained.ndjson,\n"
+"      DIR/alerts.ndjson, DIR/dlq.ndjson and prints a summary. --partitions\n"
+"      (default replay.partitions = 12) simulates the input topic's\n"
+"      partitioning so alerts match `run` on a topic of that many partitions.\n"
+"  gwsieve check-config FILE [--set KEY=VALUE]...\n"
+"      Validate FILE (with env and --set overrides) and print the effective\n"
+"      configuration as JSON (secrets masked).\n"
+"  gwsieve help-config      List every configuration key with its default.\n"
+"  gwsieve --version | --help\n"
+"\n"
+"Common options:\n"
+"  -c, --config FILE        JSON configuration (defaults apply without it)\n"
+"  -b, --bootstrap LIST     Kafka bootstrap servers (kafka.bootstrap.servers)\n"
+"  -X prop=value            librdkafka property for both clients\n"
+"                           (consumer.prop=... / producer.prop=... for one)\n"
+"  -s, --set KEY=VALUE      any configuration key, e.g. --set workers=4\n"
+"  -g, --group G            consumer group (group)\n"
+"  -w, --workers N          worker threads (workers)\n"
+"  -l, --log-level LEVEL    err|warning|notice|info|debug (log.level)\n"
+"      --log-json           JSON log lines (log.format=json)\n"
+"\n"
+"Precedence: defaults < config file < GWSIEVE_* environment < command line.\n"
+"Exit status: 0 ok, 1 runtime/fatal error, 2 usage or configuration error.\n",
+                GWS_VERSION);
+}
+
+typedef struct opts_s {
+        const char *config, *input, *out_dir;
+        const char *partitions;
+} opts_t;
+
+/* Parses options shared by all subcommands into \p cfg (CLI layer) after
+ * loading the file and environment. @returns 0, or 2 on a usage error. */
+static int parse_opts(int argc, char **argv, opts_t *o, gws_config_t *cfg) {
+        static const struct option longopts[] = {
+            {"config", required_argument, NULL, 'c'},
+            {"bootstrap", required_argument, NULL, 'b'},
+            {"set", required_argument, NULL, 's'},
+            {"group", required_argument, NULL, 'g'},
+            {"workers", required_argument, NULL, 'w'},
+            {"log-level", required_argument, NULL, 'l'},
+            {"log-json", no_argument, NULL, 'J'},
+            {"input", required_argument, NULL, 'i'},
+            {"out-dir", required_argument, NULL, 'o'},
+            {"partitions", required_argument, NULL, 'p'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0}};
+        /* CLI settings are applied after file+env: collect them first.
+         * sets[i] = {key, value}; owned[i]: key was allocated here. */
+        const char *(*sets)[2] = calloc((size_t)argc + 1, sizeof(*sets));
+        char **owned = calloc((size_t)argc + 1, sizeof(*owned));
+        int nsets = 0, c, i, rc = 0;
+        char errstr[512];
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "c:b:s:g:w:l:X:i:o:p:h", longopts,
+                                NULL)) != -1) {
+                switch (c) {
+                case 'c': o->config = optarg; break;
+                case 'i': o->input = optarg; break;
+                case 'o': o->out_dir = optarg; break;
+                case 'p': o->partitions = optarg; break;
+                case 'b':
+                        sets[nsets][0] = "kafka.bootstrap.servers";
+                        sets[nsets++][1] = optarg;
+                        break;
+                case 'g':
+                        sets[nsets][0] = "group";
+                        sets[nsets++][1] = optarg;
+                        break;
+                case 'w':
+                        sets[nsets][0] = "workers";
+                        sets[nsets++][1] = optarg;
+                        break;
+                case 'l':
+                        sets[nsets][0] = "log.level";
+                        sets[nsets++][1] = optarg;
+                        break;
+                case 'J':
+                        sets[nsets][0] = "log.format";
+                        sets[nsets++][1] = "json";
+                        break;
+                case 's':
+                case 'X': {
+                        char *eq = strchr(optarg, '=');
+                        if (!eq || eq == optarg) {
+                                fprintf(stderr,
+                                        "gwsieve: %s expects KEY=VALUE, got "
+                                        "\"%s\"\n",
+                                        c == 'X' ? "-X" : "--set", optarg);
+                                rc = 2;
+                                goto out;
+                        }
+                        *eq = '\0';
+                        if (c == 'X') {
+                                /* -X consumer.x=.. / producer.x=.. / x=.. */
+                                size_t l = strlen(optarg) + 8;
+                                if (!(owned[nsets] = malloc(l))) {
+                                        rc = 2;
+                                        goto out;
+                                }
+                                snprintf(owned[nsets], l, "kafka.%s", optarg);
+                                sets[nsets][0] = owned[nsets];
+                        } else {
+                                sets[nsets][0] = optarg;
+                        }
+                        sets[nsets++][1] = eq + 1;
+                        break;
+                }
+                case 'h':
+                        usage(stdout);
+                        rc = -1;
+                        goto out;
+                default:
+                        fprintf(stderr, "Try `gwsieve --help`.\n");
+                        rc = 2;
+                        goto out;
+                }
+        }
+        if (!o->config && optind < argc)
+                o->config = argv[optind++]; /* check-config FILE */
+        if (optind < argc) {
+                fprintf(stderr, "gwsieve: unexpected argument \"%s\"\n",
+                        argv[optind]);
+                rc = 2;
+                goto out;
+        }
+        if (o->config &&
+            gws_config_load_file(cfg, o->config, errstr, sizeof(errstr))) {
+                fprintf(stderr, "gwsieve: %s\n", errstr);
+                rc = 2;
+                goto out;
+        }
+        if (gws_config_apply_env(cfg, errstr, sizeof(errstr))) {
+                fprintf(stderr, "gwsieve: %s\n", errstr);
+                rc = 2;
+                goto out;
+        }
+        for (i = 0; i < nsets; i++) {
+                if (gws_config_set(cfg, sets[i][0], sets[i][1], errstr,
+                                   sizeof(errstr))) {
+                        fprintf(stderr, "gwsieve: command line: %s\n",
+                                errstr);
+                        rc = 2;
+                        goto out;
+                }
+        }
+        if (o->partitions &&
+            gws_config_set(cfg, "replay.partitions", o->partitions, errstr,
+                           sizeof(errstr))) {
+                fprintf(stderr, "gwsieve: --partitions: %s\n", errstr);
+                rc = 2;
+                goto out;
+        }
+        if (gws_config_validate(cfg, errstr, sizeof(errstr))) {
+                fprintf(stderr, "gwsieve: %s\n", errstr);
+                rc = 2;
+                goto out;
+        }
+        if (gws_log_set_level_name(cfg->log_level) == -1) {
+                fprintf(stderr, "gwsieve: log.level: bad level \"%s\"\n",
+                        cfg->log_level);
+                rc = 2;
+                goto out;
+        }
+        gws_log_set_json(!strcmp(cfg->log_format, "json"));
+out:
+        for (i = 0; i < nsets; i++)
+                free(owned[i]);
+        free(owned);
+        free(sets);
+        return rc;
+}
+
+static int cmd_run(int argc, char **argv, gws_config_t *cfg) {
+        opts_t o = {0};
+        gws_service_t *svc;
+        char errstr[512];
+        int r;
+
+        if ((r = parse_opts(argc, argv, &o, cfg)))
+                return r < 0 ? 0 : r;
+        if (!(svc = gws_service_new(cfg, errstr, sizeof(errstr)))) {
+                fprintf(stderr, "gwsieve: %s\n", errstr);
+                return 2;
+        }
+        signal(SIGINT, term);
+        signal(SIGTERM, term);
+        signal(SIGPIPE, SIG_IGN);
+        r = gws_service_run(svc, &run);
+        gws_service_destroy(svc);
+        return r == 0 ? 0 : 1;
+}
+
+static int cmd_replay(int argc, char **argv, gws_config_t *cfg) {
+        opts_t o = {0};
+        gws_replay_result_t res;
+        char errstr[512];
+        int r;
+
+        if ((r = parse_opts(argc, argv, &o, cfg)))
+                return r < 0 ? 0 : r;
+        if (!o.input || !o.out_dir) {
+                fprintf(stderr, "gwsieve replay: --input and --out-dir are "
+                                "required (see gwsieve --help)\n");
+                return 2;
+        }
+        if (gws_replay_run(cfg, o.input, o.out_dir, &res, errstr,
+                           sizeof(errstr))) {
+                fprintf(stderr, "gwsieve replay: %s\n", errstr);
+                return 1;
+        }
+        printf("gwsieve replay: %s -> %s/{retained,alerts,dlq}.ndjson "
+               "(%d partitions)\n",
+               o.input, o.out_dir, cfg->partitions);
+        gws_replay_print_summary(&res, stdout);
+        return 0;
+}
+
+static int cmd_check(int argc, char **argv, gws_config_t *cfg) {
+        opts_t o = {0};
+        int r;
+        if ((r = parse_opts(argc, argv, &o, cfg)))
+                return r < 0 ? 0 : r;
+        if (!o.config) {
+                fprintf(stderr, "gwsieve check-config: which file? "
+                                "usage: gwsieve check-config FILE\n");
+                return 2;
+        }
+        gws_config_dump(cfg, stdout);
+        fprintf(stderr, "gwsieve: %s: OK\n", o.config);
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        gws_config_t *cfg;
+        const char *cmd;
+        int r;
+
+        if (argc < 2) {
+                usage(stderr);
+                return 2;
+        }
+        cmd = argv[1];
+        if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
+            !strcmp(cmd, "help")) {
+                usage(stdout);
+                return 0;
+        }
+        if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+                printf("gwsieve %s (librdkafka %s)\n", GWS_VERSION,
+                       rd_kafka_version_str());
+                return 0;
+        }
+        if (!strcmp(cmd, "help-config") || !strcmp(cmd, "--help-config")) {
+                gws_config_print_help(stdout);
+                return 0;
+        }
+        if (!(cfg = gws_config_new())) {
+                fprintf(stderr, "gwsieve: out of memory\n");
+                return 1;
+        }
+        gws_log_set_prog("gwsieve");
+        if (!strcmp(cmd, "run"))
+                r = cmd_run(argc - 1, argv + 1, cfg);
+        else if (!strcmp(cmd, "replay"))
+                r = cmd_replay(argc - 1, argv + 1, cfg);
+        else if (!strcmp(cmd, "check-config"))
+                r = cmd_check(argc - 1, argv + 1, cfg);
+        else {
+                fprintf(stderr, "gwsieve: unknown command \"%s\"\n\n", cmd);
+                usage(stderr);
+                r = 2;
+        }
+        gws_config_destroy(cfg);
+        return r;
+}

@@ -1,0 +1,72 @@
+/* detect.h - streaming anomaly scoring and alert lifecycle, per partition.
+ *
+ * A gws_detect_t holds the detector state of ONE input partition: entity
+ * baselines (bounded, LRU-evicted), event-time windows and open alerts.
+ * Everything is driven by event time (the events' ts), never the wall
+ * clock, so replaying a partition's events in offset order gives the same
+ * scores and alerts as consuming them live. Only `emitted_at` differs.
+ *
+ * @locality the worker thread that owns the partition; not thread-safe.
+ */
+#ifndef GWS_DETECT_H
+#define GWS_DETECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gwsieve/config.h"
+#include "gwsieve/event.h"
+
+typedef struct gws_detect_s gws_detect_t;
+
+/** Why an event scored high (bit set in gws_score_t.reasons). */
+typedef enum {
+        GWS_R_LATENCY    = 1 << 0,
+        GWS_R_TOKENS_IN  = 1 << 1,
+        GWS_R_TOKENS_OUT = 1 << 2,
+        GWS_R_COST       = 1 << 3,
+        GWS_R_ERROR_RATE = 1 << 4,
+        GWS_R_RATE       = 1 << 5,
+        GWS_R_NEW_VALUE  = 1 << 6,
+} gws_reason_t;
+#define GWS_R__CNT 7
+
+/** @returns the name of reason bit number \p bit (0..GWS_R__CNT-1). */
+const char *gws_reason_name(int bit);
+
+/** The per-event result. */
+typedef struct gws_score_s {
+        double score;      /**< [0,1], the highest detector score */
+        uint32_t reasons;  /**< GWS_R_* bits with score >= keep threshold */
+} gws_score_t;
+
+/** Alert output callback: \p json is one alert object (alert.md) of
+ *  \p len bytes, keyed by \p alert_id. Both are borrowed for the call.
+ *  @returns 0, or -1 to report a fatal output error (counted). */
+typedef int (gws_alert_cb)(void *opaque, const char *alert_id,
+                           const char *json, size_t len);
+
+/** Counters (monotonic) of one detector state. */
+typedef struct gws_detect_stats_s {
+        uint64_t entities;        /**< currently tracked */
+        uint64_t evictions;       /**< LRU evictions */
+        uint64_t alerts_open, alerts_update, alerts_resolved;
+} gws_detect_stats_t;
+
+/** @brief New state for \p partition of the input. \p cfg is borrowed and
+ *  must outlive the state. @returns NULL on allocation failure. */
+gws_detect_t *gws_detect_new(const gws_config_t *cfg, int32_t partition);
+
+/** @brief Frees the state. NULL is a no-op. */
+void gws_detect_destroy(gws_detect_t *d);
+
+/** @brief Scores \p ev, updates baselines, and emits alerts whose state
+ *  changed (open/update/resolved) through \p cb.
+ *  @returns the number of alerts emitted, or -1 if \p cb failed. */
+int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
+                     gws_score_t *out, gws_alert_cb *cb, void *opaque);
+
+/** @brief Reads the counters. */
+void gws_detect_stats(const gws_detect_t *d, gws_detect_stats_t *st);
+
+#endif /* GWS_DETECT_H */

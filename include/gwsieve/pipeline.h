@@ -1,0 +1,90 @@
+/* pipeline.h - one input message through parse -> score -> filter ->
+ * serialise, with outputs handed to a sink callback.
+ *
+ * The same code serves `gwsieve run` (the sink produces to Kafka) and
+ * `gwsieve replay` (the sink writes files), which is why both give the
+ * same records for the same input.
+ *
+ * A gws_pipeline_t is per worker thread (scratch buffers, counters); the
+ * detector state passed with each message is per input partition.
+ * @locality the owning worker thread. Counters may be read from any
+ * thread with gws_pipeline_stats() (relaxed atomics).
+ */
+#ifndef GWS_PIPELINE_H
+#define GWS_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gwsieve/config.h"
+#include "gwsieve/detect.h"
+#include "gwsieve/event.h"
+#include "gwsieve/filter.h"
+
+typedef struct gws_pipeline_s gws_pipeline_t;
+
+/** Output destinations. */
+typedef enum {
+        GWS_SINK_RETAINED = 0,
+        GWS_SINK_ALERTS,
+        GWS_SINK_DLQ,
+        GWS_SINK__CNT
+} gws_sink_t;
+
+/** @returns "retained", "alerts" or "dlq". */
+const char *gws_sink2str(gws_sink_t s);
+
+/** Sink callback: one output record. All pointers are borrowed for the
+ *  call (copy what must outlive it).
+ *  @returns 0, or -1 if the record could not be accepted (fatal). */
+typedef int (gws_emit_cb)(void *opaque, gws_sink_t sink, const char *key,
+                          size_t keylen, const char *val, size_t len);
+
+/** One input message (borrowed). */
+typedef struct gws_input_s {
+        const char *value;
+        size_t len;
+        const char *key; /**< NULL if none */
+        size_t keylen;
+        const char *topic;
+        int32_t partition;
+        int64_t offset;
+} gws_input_t;
+
+/** What happened to one input message. */
+typedef enum {
+        GWS_OUT_KEPT = 0, /**< a retained record was emitted */
+        GWS_OUT_DROPPED,  /**< filtered out (sampled away) */
+        GWS_OUT_DLQ,      /**< sent to the dead-letter sink */
+        GWS_OUT_FAILED,   /**< a sink callback failed: do not commit */
+} gws_outcome_t;
+
+/** Monotonic counters of one pipeline. */
+typedef struct gws_pipeline_stats_s {
+        uint64_t in;                      /**< messages processed */
+        uint64_t kept[GWS_KEEP__CNT];     /**< by reason; [0] = dropped */
+        uint64_t dlq[GWS_EV_ERR__CNT];    /**< by reason */
+        uint64_t alerts;                  /**< alert records emitted */
+        uint64_t failed;                  /**< sink failures */
+} gws_pipeline_stats_t;
+
+/** @brief New pipeline; \p cfg is borrowed and must outlive it.
+ *  @returns NULL with \p errstr on failure. */
+gws_pipeline_t *gws_pipeline_new(const gws_config_t *cfg, char *errstr,
+                                 size_t errstr_size);
+
+/** @brief Frees \p pl. NULL is a no-op. */
+void gws_pipeline_destroy(gws_pipeline_t *pl);
+
+/** @brief Processes one message: emits 0..1 retained or 1 DLQ record and
+ *  0..n alerts through \p cb. \p det is the state of the message's
+ *  partition. Never fails on bad input (that is a DLQ outcome). */
+gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,
+                                   const gws_input_t *in, gws_emit_cb *cb,
+                                   void *opaque);
+
+/** @brief Adds this pipeline's counters into \p st (any thread). */
+void gws_pipeline_stats_add(const gws_pipeline_t *pl,
+                            gws_pipeline_stats_t *st);
+
+#endif /* GWS_PIPELINE_H */

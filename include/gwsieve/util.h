@@ -1,0 +1,73 @@
+/* util.h - small shared helpers: growable buffer, hashing, the Kafka
+ * partitioner, event-time parsing and formatting, UTF-8 checks, base64.
+ *
+ * All functions are reentrant; none keeps state between calls. */
+#ifndef GWS_UTIL_H
+#define GWS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** A growable byte buffer. Owns \p buf; gws_buf_free() releases it. */
+typedef struct gws_buf_s {
+        char *buf;   /**< bytes, always NUL-terminated when size > 0 */
+        size_t len;  /**< bytes used, excluding the NUL */
+        size_t size; /**< bytes allocated */
+} gws_buf_t;
+
+/** @brief Ensures room for \p extra more bytes (+NUL).
+ *  @returns 0 or -1 on allocation failure (buffer unchanged). */
+int gws_buf_reserve(gws_buf_t *b, size_t extra);
+/** @brief Appends \p len bytes. @returns 0 or -1 (buffer unchanged). */
+int gws_buf_append(gws_buf_t *b, const void *p, size_t len);
+/** @brief Appends a string. @returns 0 or -1. */
+int gws_buf_puts(gws_buf_t *b, const char *s);
+/** @brief Appends printf output. @returns 0 or -1. */
+int gws_buf_printf(gws_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/** @brief Appends \p len bytes as a JSON string literal (quotes included);
+ *  the bytes must be valid UTF-8. @returns 0 or -1. */
+int gws_buf_json_str(gws_buf_t *b, const char *s, size_t len);
+/** @brief Empties the buffer, keeping its memory. */
+static inline void gws_buf_reset(gws_buf_t *b) {
+        b->len = 0;
+        if (b->buf)
+                b->buf[0] = '\0';
+}
+/** @brief Frees the memory. */
+void gws_buf_free(gws_buf_t *b);
+
+/** @brief 64-bit hash of \p len bytes (FNV-1a then a murmur3 finalizer:
+ *  stable across platforms and releases; used for sampling and ids). */
+uint64_t gws_hash64(const void *p, size_t len, uint64_t seed);
+
+/** @brief CRC-32 (IEEE, as zlib and librdkafka's rd_crc32). */
+uint32_t gws_crc32(const void *p, size_t len);
+
+/** @brief The partition librdkafka's default ("consistent_random")
+ *  partitioner picks for a keyed message: crc32(key) % \p partition_cnt. */
+int32_t gws_partition_for_key(const void *key, size_t keylen,
+                              int32_t partition_cnt);
+
+/** @brief Parses RFC 3339 ("2026-01-02T03:04:05.678Z", "+02:00" offsets,
+ *  'T' or ' ', any fraction digits).
+ *  @returns 0 and sets \p *ms (epoch milliseconds), or -1. */
+int gws_time_parse(const char *s, size_t len, int64_t *ms);
+
+/** @brief Formats epoch ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into \p buf
+ *  (at least 25 bytes). @returns \p buf. */
+char *gws_time_format(int64_t ms, char *buf, size_t size);
+
+/** @returns wall-clock epoch milliseconds. */
+int64_t gws_now_ms(void);
+/** @returns monotonic milliseconds. */
+int64_t gws_mono_ms(void);
+
+/** @returns 1 if \p len bytes are valid UTF-8 (no overlongs, no
+ *  surrogates, <= U+10FFFF), else 0. */
+int gws_utf8_valid(const void *p, size_t len);
+
+/** @brief Appends base64 of \p len bytes. @returns 0 or -1. */
+int gws_buf_base64(gws_buf_t *b, const void *p, size_t len);
+
+#endif /* GWS_UTIL_H */

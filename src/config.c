@@ -1,0 +1,694 @@
+/* config.c - the settings table and its loaders (file, env, CLI).
+ *
+ * One row per scalar setting. The JSON file is walked recursively: objects
+ * extend the dotted path, leaves must name a row (else "unknown key"), and
+ * the "kafka" object is copied verbatim into librdkafka property lists.
+ */
+#include "gwsieve/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+/* ------------------------------------------------------------------------
+ * The table
+ * ------------------------------------------------------------------------ */
+
+typedef enum { T_STR, T_INT, T_I64, T_DBL, T_BOOL } ctype_t;
+
+typedef struct {
+        const char *name;     /* dotted path in the JSON file */
+        ctype_t type;
+        const char *def;      /* default, as text */
+        size_t off;           /* offsetof(gws_config_t, field) */
+        double min, max;      /* numeric bounds (inclusive) */
+        const char *choices;  /* T_STR: "a|b|c" or NULL for free text */
+        const char *desc;
+} crow_t;
+
+#define OFF(f) offsetof(gws_config_t, f)
+#define NB 0, 0 /* no bounds */
+
+static const crow_t rows[] = {
+    {"topics.input", T_STR, "gw.raw", OFF(topic_input), NB, NULL,
+     "input topic of raw gateway events"},
+    {"topics.retained", T_STR, "gw.retained", OFF(topic_retained), NB, NULL,
+     "output topic of kept, trimmed records"},
+    {"topics.alerts", T_STR, "gw.alerts", OFF(topic_alerts), NB, NULL,
+     "output topic of alerts"},
+    {"topics.dlq", T_STR, "gw.dlq", OFF(topic_dlq), NB, NULL,
+     "dead-letter topic for input that cannot be processed"},
+    {"group", T_STR, "gwsieve", OFF(group), NB, NULL, "consumer group id"},
+    {"workers", T_INT, "2", OFF(workers), 1, 256, NULL,
+     "processing threads per process"},
+    {"commit_interval_ms", T_INT, "1000", OFF(commit_interval_ms), 10,
+     600000, NULL, "how often done offsets are committed"},
+    {"shutdown_timeout_ms", T_INT, "8000", OFF(shutdown_timeout_ms), 100,
+     600000, NULL,
+     "bound on draining, flushing and committing at shutdown"},
+    {"worker_queue_max", T_INT, "4096", OFF(worker_queue_max), 16, 10000000,
+     NULL, "messages queued per worker before its partitions are paused"},
+    {"producer_queue_max", T_INT, "50000", OFF(producer_queue_max), 100,
+     10000000, NULL,
+     "outputs awaiting delivery before all input is paused"},
+    {"replay.partitions", T_INT, "12", OFF(partitions), 1, 100000, NULL,
+     "replay: partitions to simulate (same partitioner as the producer)"},
+    {"input.format", T_STR, "native", OFF(input_format), NB,
+     "native", "input format preset"},
+    {"limits.max_event_bytes", T_I64, "1048576", OFF(max_event_bytes), 64,
+     1073741824, NULL, "larger messages go to the dead-letter topic"},
+    {"filter.normal_sample_rate", T_DBL, "0.1", OFF(normal_sample_rate), 0,
+     1, NULL, "share of normal events kept (deterministic on id)"},
+    {"filter.anomaly_keep_score", T_DBL, "0.5", OFF(anomaly_keep_score), 0,
+     1, NULL, "events scoring at least this are kept as anomalies"},
+    {"filter.keep_errors", T_BOOL, "true", OFF(keep_errors), NB, NULL,
+     "always keep errors (status >= 400 or success false)"},
+    {"detectors.latency", T_BOOL, "true", OFF(det_latency), NB, NULL,
+     "numeric deviation on latency_ms per gateway+provider+model"},
+    {"detectors.tokens", T_BOOL, "true", OFF(det_tokens), NB, NULL,
+     "numeric deviation on tokens_in/tokens_out"},
+    {"detectors.cost", T_BOOL, "true", OFF(det_cost), NB, NULL,
+     "numeric deviation on cost_usd"},
+    {"detectors.error_rate", T_BOOL, "true", OFF(det_error_rate), NB, NULL,
+     "error share per gateway+provider against its baseline"},
+    {"detectors.rate", T_BOOL, "true", OFF(det_rate), NB, NULL,
+     "events per minute per gateway against its baseline"},
+    {"detectors.novelty", T_BOOL, "true", OFF(det_novelty), NB, NULL,
+     "a provider/model never seen for a gateway after warm-up"},
+    {"detectors.z_threshold", T_DBL, "3.0", OFF(det_z_threshold), 1, 100,
+     NULL, "robust z-score at which an event scores 0.5"},
+    {"detectors.warmup_events", T_INT, "50", OFF(det_warmup_events), 1,
+     1000000, NULL, "events an entity needs before it is judged"},
+    {"detectors.window_s", T_INT, "60", OFF(det_window_s), 5, 86400, NULL,
+     "event-time window over which anomalies are counted"},
+    {"detectors.min_anomalies", T_INT, "5", OFF(det_min_anomalies), 1,
+     1000000, NULL, "anomalous events in a window needed to open an alert"},
+    {"detectors.min_share", T_DBL, "0.3", OFF(det_min_share), 0, 1, NULL,
+     "share of an entity's window events that must be anomalous"},
+    {"detectors.resolve_s", T_INT, "120", OFF(det_resolve_s), 1, 86400,
+     NULL, "event-time quiet period before an alert is resolved"},
+    {"detectors.update_interval_s", T_INT, "60", OFF(det_update_interval_s),
+     1, 86400, NULL, "minimum event-time gap between alert updates"},
+    {"detectors.novelty_warmup_s", T_INT, "600", OFF(det_novelty_warmup_s),
+     0, 86400 * 30, NULL,
+     "event time a gateway must be known before a new model is novel"},
+    {"detectors.max_entities", T_INT, "100000", OFF(det_max_entities), 16,
+     100000000, NULL, "tracked entities per partition (LRU evicted)"},
+    {"detectors.error_z", T_DBL, "4.0", OFF(det_error_z), 1, 100, NULL,
+     "binomial z-score for an error-rate alert"},
+    {"detectors.error_min_errors", T_INT, "8", OFF(det_error_min_errors), 1,
+     1000000, NULL, "errors in a window needed for an error-rate alert"},
+    {"log.level", T_STR, "info", OFF(log_level), NB,
+     "err|error|warning|warn|notice|info|debug", "log threshold"},
+    {"log.format", T_STR, "text", OFF(log_format), NB, "text|json",
+     "log line format on stderr"},
+    {"stats_interval_ms", T_INT, "5000", OFF(stats_interval_ms), 0, 3600000,
+     NULL, "period of the progress log line (0 = off)"},
+};
+#define NROWS (sizeof(rows) / sizeof(rows[0]))
+
+/* Secrets never printed by gws_config_dump(). */
+static const char *secret_props[] = {"sasl.password", "ssl.key.password",
+                                     "ssl.keystore.password",
+                                     "sasl.oauthbearer.client.secret",
+                                     "ssl.key.pem", NULL};
+
+/* ------------------------------------------------------------------------
+ * private helpers
+ * ------------------------------------------------------------------------ */
+
+static const crow_t *row_find(const char *name) {
+        size_t i;
+        for (i = 0; i < NROWS; i++)
+                if (!strcmp(rows[i].name, name))
+                        return &rows[i];
+        return NULL;
+}
+
+/* Levenshtein distance, for "did you mean" hints. */
+static size_t edit_distance(const char *a, const char *b) {
+        size_t la = strlen(a), lb = strlen(b), i, j;
+        size_t prev[128], cur[128];
+        if (la > 127 || lb > 127)
+                return (size_t)-1;
+        for (j = 0; j <= lb; j++)
+                prev[j] = j;
+        for (i = 1; i <= la; i++) {
+                cur[0] = i;
+                for (j = 1; j <= lb; j++) {
+                        size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+                        size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+                        cur[j] = sub < del ? (sub < ins ? sub : ins)
+                                           : (del < ins ? del : ins);
+                }
+                memcpy(prev, cur, (lb + 1) * sizeof(size_t));
+        }
+        return prev[lb];
+}
+
+static void unknown_key(const char *name, char *errstr, size_t errstr_size) {
+        size_t i, best = (size_t)-1, d;
+        const char *hint = NULL;
+        for (i = 0; i < NROWS; i++) {
+                d = edit_distance(name, rows[i].name);
+                if (d < best) {
+                        best = d;
+                        hint = rows[i].name;
+                }
+        }
+        if (hint && best <= 3)
+                snprintf(errstr, errstr_size,
+                         "unknown key \"%s\" (did you mean \"%s\"?)", name,
+                         hint);
+        else
+                snprintf(errstr, errstr_size,
+                         "unknown key \"%s\" (see `gwsieve --help-config`)",
+                         name);
+}
+
+static int choice_ok(const char *choices, const char *v) {
+        const char *p = choices, *bar;
+        size_t n, vl = strlen(v);
+        while (p && *p) {
+                bar = strchr(p, '|');
+                n = bar ? (size_t)(bar - p) : strlen(p);
+                if (n == vl && !strncmp(p, v, n))
+                        return 1;
+                p = bar ? bar + 1 : NULL;
+        }
+        return 0;
+}
+
+/* Sets row \p r from text \p v. */
+static int row_set(gws_config_t *cfg, const crow_t *r, const char *v,
+                   char *errstr, size_t errstr_size) {
+        char *end = NULL, *dup;
+        void *field = (char *)cfg + r->off;
+        double d;
+        long long ll;
+
+        switch (r->type) {
+        case T_STR:
+                if (!*v) {
+                        snprintf(errstr, errstr_size,
+                                 "\"%s\": must not be empty", r->name);
+                        return -1;
+                }
+                if (r->choices && !choice_ok(r->choices, v)) {
+                        snprintf(errstr, errstr_size,
+                                 "\"%s\": \"%s\" is not one of %s", r->name,
+                                 v, r->choices);
+                        return -1;
+                }
+                if (!(dup = strdup(v))) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return -1;
+                }
+                free(*(char **)field);
+                *(char **)field = dup;
+                return 0;
+        case T_BOOL:
+                if (!strcmp(v, "true") || !strcmp(v, "1") ||
+                    !strcmp(v, "yes") || !strcmp(v, "on"))
+                        *(int *)field = 1;
+                else if (!strcmp(v, "false") || !strcmp(v, "0") ||
+                         !strcmp(v, "no") || !strcmp(v, "off"))
+                        *(int *)field = 0;
+                else {
+                        snprintf(errstr, errstr_size,
+                                 "\"%s\": expected true or false, got \"%s\"",
+                                 r->name, v);
+                        return -1;
+                }
+                return 0;
+        case T_INT:
+        case T_I64:
+                errno = 0;
+                ll = strtoll(v, &end, 10);
+                if (errno || end == v || *end) {
+                        snprintf(errstr, errstr_size,
+                                 "\"%s\": expected an integer, got \"%s\"",
+                                 r->name, v);
+                        return -1;
+                }
+                if ((r->min != 0 || r->max != 0) &&
+                    ((double)ll < r->min || (double)ll > r->max)) {
+                        snprintf(errstr, errstr_size,
+                                 "\"%s\": %lld is out of range [%.0f, %.0f]",
+                                 r->name, ll, r->min, r->max);
+                        return -1;
+                }
+                if (r->type == T_INT)
+                        *(int *)field = (int)ll;
+                else
+                        *(int64_t *)field = (int64_t)ll;
+                return 0;
+        case T_DBL:
+                errno = 0;
+                d = strtod(v, &end);
+                if (errno || end == v || *end || !isfinite(d)) {
+                        snprintf(errstr, errstr_size,
+                                 "\"%s\": expected a number, got \"%s\"",
+                                 r->name, v);
+                        return -1;
+                }
+                if ((r->min != 0 || r->max != 0) &&
+                    (d < r->min || d > r->max)) {
+                        snprintf(errstr, errstr_size,
+                                 "\"%s\": %g is out of range [%g, %g]",
+                                 r->name, d, r->min, r->max);
+                        return -1;
+                }
+                *(double *)field = d;
+                return 0;
+        }
+        return -1;
+}
+
+/* JSON scalar -> text; @returns 0 or -1 if not a scalar. */
+static int json_scalar_text(json_t *v, char *buf, size_t size) {
+        switch (json_typeof(v)) {
+        case JSON_STRING:
+                snprintf(buf, size, "%s", json_string_value(v));
+                return 0;
+        case JSON_INTEGER:
+                snprintf(buf, size, "%" JSON_INTEGER_FORMAT,
+                         json_integer_value(v));
+                return 0;
+        case JSON_REAL:
+                snprintf(buf, size, "%.17g", json_real_value(v));
+                return 0;
+        case JSON_TRUE:
+                snprintf(buf, size, "true");
+                return 0;
+        case JSON_FALSE:
+                snprintf(buf, size, "false");
+                return 0;
+        default:
+                return -1;
+        }
+}
+
+static const char *json_type_name(json_t *v) {
+        switch (json_typeof(v)) {
+        case JSON_OBJECT: return "an object";
+        case JSON_ARRAY: return "an array";
+        case JSON_STRING: return "a string";
+        case JSON_INTEGER: return "an integer";
+        case JSON_REAL: return "a number";
+        case JSON_TRUE:
+        case JSON_FALSE: return "a boolean";
+        default: return "null";
+        }
+}
+
+static int load_kafka(gws_config_t *cfg, json_t *obj, gws_kv_t **list,
+                      const char *path, char *errstr, size_t errstr_size) {
+        const char *k;
+        json_t *v;
+        char buf[4096];
+
+        json_object_foreach(obj, k, v) {
+                if (json_is_object(v) && list == &cfg->kafka &&
+                    (!strcmp(k, "consumer") || !strcmp(k, "producer"))) {
+                        char sub[64];
+                        snprintf(sub, sizeof(sub), "%s.%s", path, k);
+                        if (load_kafka(cfg, v,
+                                       !strcmp(k, "consumer")
+                                           ? &cfg->kafka_consumer
+                                           : &cfg->kafka_producer,
+                                       sub, errstr, errstr_size) == -1)
+                                return -1;
+                        continue;
+                }
+                if (json_scalar_text(v, buf, sizeof(buf)) == -1) {
+                        snprintf(errstr, errstr_size,
+                                 "\"%s.%s\": librdkafka properties must be "
+                                 "strings, numbers or booleans, not %s",
+                                 path, k, json_type_name(v));
+                        return -1;
+                }
+                if (gws_config_kv_set(list, k, buf) == -1) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+static int load_object(gws_config_t *cfg, json_t *obj, const char *prefix,
+                       char *errstr, size_t errstr_size) {
+        const char *k;
+        json_t *v;
+        char path[256], buf[4096];
+        const crow_t *r;
+
+        json_object_foreach(obj, k, v) {
+                snprintf(path, sizeof(path), "%s%s%s", prefix,
+                         *prefix ? "." : "", k);
+                if (!strcmp(path, "kafka")) {
+                        if (!json_is_object(v)) {
+                                snprintf(errstr, errstr_size,
+                                         "\"kafka\": expected an object of "
+                                         "librdkafka properties, got %s",
+                                         json_type_name(v));
+                                return -1;
+                        }
+                        if (load_kafka(cfg, v, &cfg->kafka, "kafka", errstr,
+                                       errstr_size) == -1)
+                                return -1;
+                        continue;
+                }
+                if (json_is_object(v)) {
+                        if (row_find(path)) {
+                                snprintf(errstr, errstr_size,
+                                         "\"%s\": expected a value, got an "
+                                         "object", path);
+                                return -1;
+                        }
+                        if (load_object(cfg, v, path, errstr, errstr_size) ==
+                            -1)
+                                return -1;
+                        continue;
+                }
+                if (!(r = row_find(path))) {
+                        unknown_key(path, errstr, errstr_size);
+                        return -1;
+                }
+                if (json_scalar_text(v, buf, sizeof(buf)) == -1 ||
+                    (r->type == T_STR && !json_is_string(v)) ||
+                    (r->type == T_BOOL && !json_is_boolean(v)) ||
+                    ((r->type == T_INT || r->type == T_I64) &&
+                     !json_is_integer(v)) ||
+                    (r->type == T_DBL && !json_is_number(v))) {
+                        static const char *tn[] = {"a string", "an integer",
+                                                   "an integer", "a number",
+                                                   "a boolean"};
+                        snprintf(errstr, errstr_size,
+                                 "\"%s\": expected %s, got %s", path,
+                                 tn[r->type], json_type_name(v));
+                        return -1;
+                }
+                if (row_set(cfg, r, buf, errstr, errstr_size) == -1)
+                        return -1;
+        }
+        return 0;
+}
+
+static void kv_free(gws_kv_t *kv) {
+        gws_kv_t *next;
+        for (; kv; kv = next) {
+                next = kv->next;
+                free(kv->name);
+                free(kv->value);
+                free(kv);
+        }
+}
+
+/* ------------------------------------------------------------------------
+ * API
+ * ------------------------------------------------------------------------ */
+
+gws_config_t *gws_config_new(void) {
+        gws_config_t *cfg = calloc(1, sizeof(*cfg));
+        char errstr[256];
+        size_t i;
+        if (!cfg)
+                return NULL;
+        for (i = 0; i < NROWS; i++) {
+                if (row_set(cfg, &rows[i], rows[i].def, errstr,
+                            sizeof(errstr)) == -1) {
+                        gws_config_destroy(cfg);
+                        return NULL;
+                }
+        }
+        return cfg;
+}
+
+void gws_config_destroy(gws_config_t *cfg) {
+        size_t i;
+        if (!cfg)
+                return;
+        for (i = 0; i < NROWS; i++)
+                if (rows[i].type == T_STR)
+                        free(*(char **)((char *)cfg + rows[i].off));
+        kv_free(cfg->kafka);
+        kv_free(cfg->kafka_consumer);
+        kv_free(cfg->kafka_producer);
+        free(cfg);
+}
+
+static int load_root(gws_config_t *cfg, json_t *root, const char *what,
+                     json_error_t *jerr, char *errstr, size_t errstr_size) {
+        char inner[512];
+        int r;
+        if (!root) {
+                snprintf(errstr, errstr_size, "%s: line %d column %d: %s",
+                         what, jerr->line, jerr->column, jerr->text);
+                return -1;
+        }
+        if (!json_is_object(root)) {
+                snprintf(errstr, errstr_size,
+                         "%s: the configuration must be a JSON object", what);
+                json_decref(root);
+                return -1;
+        }
+        r = load_object(cfg, root, "", inner, sizeof(inner));
+        json_decref(root);
+        if (r == -1)
+                snprintf(errstr, errstr_size, "%s: %s", what, inner);
+        return r;
+}
+
+int gws_config_load_file(gws_config_t *cfg, const char *path, char *errstr,
+                         size_t errstr_size) {
+        json_error_t jerr;
+        json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+        return load_root(cfg, root, path, &jerr, errstr, errstr_size);
+}
+
+int gws_config_load_string(gws_config_t *cfg, const char *json, char *errstr,
+                           size_t errstr_size) {
+        json_error_t jerr;
+        json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+        return load_root(cfg, root, "<config>", &jerr, errstr, errstr_size);
+}
+
+int gws_config_kv_set(gws_kv_t **list, const char *name, const char *value) {
+        gws_kv_t *kv, **tail = list;
+        char *v;
+        for (kv = *list; kv; kv = kv->next) {
+                if (!strcmp(kv->name, name)) {
+                        if (!(v = strdup(value)))
+                                return -1;
+                        free(kv->value);
+                        kv->value = v;
+                        return 0;
+                }
+                tail = &kv->next;
+        }
+        if (!(kv = calloc(1, sizeof(*kv))) || !(kv->name = strdup(name)) ||
+            !(kv->value = strdup(value))) {
+                if (kv)
+                        free(kv->name);
+                free(kv);
+                return -1;
+        }
+        *tail = kv;
+        return 0;
+}
+
+const char *gws_config_kv_get(const gws_kv_t *list, const char *name) {
+        for (; list; list = list->next)
+                if (!strcmp(list->name, name))
+                        return list->value;
+        return NULL;
+}
+
+int gws_config_set(gws_config_t *cfg, const char *name, const char *value,
+                   char *errstr, size_t errstr_size) {
+        const crow_t *r;
+        gws_kv_t **list = NULL;
+        const char *prop = NULL;
+
+        if (!strncmp(name, "kafka.consumer.", 15)) {
+                list = &cfg->kafka_consumer;
+                prop = name + 15;
+        } else if (!strncmp(name, "kafka.producer.", 15)) {
+                list = &cfg->kafka_producer;
+                prop = name + 15;
+        } else if (!strncmp(name, "kafka.", 6)) {
+                list = &cfg->kafka;
+                prop = name + 6;
+        }
+        if (list) {
+                if (!*prop) {
+                        snprintf(errstr, errstr_size,
+                                 "\"%s\": empty librdkafka property name",
+                                 name);
+                        return -1;
+                }
+                if (gws_config_kv_set(list, prop, value) == -1) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return -1;
+                }
+                return 0;
+        }
+        if (!(r = row_find(name))) {
+                unknown_key(name, errstr, errstr_size);
+                return -1;
+        }
+        return row_set(cfg, r, value, errstr, errstr_size);
+}
+
+int gws_config_apply_env(gws_config_t *cfg, char *errstr,
+                         size_t errstr_size) {
+        char var[160], inner[400];
+        const char *v;
+        size_t i, j;
+
+        for (i = 0; i < NROWS; i++) {
+                j = (size_t)snprintf(var, sizeof(var), "GWSIEVE_");
+                for (const char *p = rows[i].name; *p && j + 1 < sizeof(var);
+                     p++)
+                        var[j++] = *p == '.' ? '_' : (char)toupper(*p);
+                var[j] = '\0';
+                if (!(v = getenv(var)) || !*v)
+                        continue;
+                if (row_set(cfg, &rows[i], v, inner, sizeof(inner)) == -1) {
+                        snprintf(errstr, errstr_size, "environment %s: %s",
+                                 var, inner);
+                        return -1;
+                }
+        }
+        if ((v = getenv("GWSIEVE_BOOTSTRAP")) && *v &&
+            gws_config_kv_set(&cfg->kafka, "bootstrap.servers", v) == -1) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        return 0;
+}
+
+int gws_config_validate(const gws_config_t *cfg, char *errstr,
+                        size_t errstr_size) {
+        const char *names[4] = {cfg->topic_input, cfg->topic_retained,
+                                cfg->topic_alerts, cfg->topic_dlq};
+        int i, j;
+        for (i = 1; i < 4; i++) {
+                if (!strcmp(names[0], names[i])) {
+                        snprintf(errstr, errstr_size,
+                                 "\"topics\": output topic \"%s\" is also the "
+                                 "input topic (records would loop)",
+                                 names[i]);
+                        return -1;
+                }
+                for (j = i + 1; j < 4; j++)
+                        if (!strcmp(names[i], names[j])) {
+                                snprintf(errstr, errstr_size,
+                                         "\"topics\": \"%s\" is used for two "
+                                         "outputs; give each its own topic",
+                                         names[i]);
+                                return -1;
+                        }
+        }
+        if (gws_config_kv_get(cfg->kafka, "group.id") ||
+            gws_config_kv_get(cfg->kafka_consumer, "group.id")) {
+                snprintf(errstr, errstr_size,
+                         "\"kafka.group.id\": set the top-level \"group\" "
+                         "instead");
+                return -1;
+        }
+        if (gws_config_kv_get(cfg->kafka, "enable.auto.commit") ||
+            gws_config_kv_get(cfg->kafka_consumer, "enable.auto.commit")) {
+                snprintf(errstr, errstr_size,
+                         "\"kafka.enable.auto.commit\": gwsieve commits "
+                         "offsets itself, only after delivery (at-least-once); "
+                         "remove this property");
+                return -1;
+        }
+        return 0;
+}
+
+static void dump_kv(json_t *obj, const gws_kv_t *kv) {
+        const char **s;
+        for (; kv; kv = kv->next) {
+                int secret = 0;
+                for (s = secret_props; *s; s++)
+                        if (!strcmp(*s, kv->name))
+                                secret = 1;
+                json_object_set_new(obj, kv->name,
+                                    json_string(secret ? "***" : kv->value));
+        }
+}
+
+void gws_config_dump(const gws_config_t *cfg, FILE *fp) {
+        json_t *root = json_object(), *obj, *kafka;
+        char path[256], *dot, *seg;
+        size_t i;
+
+        for (i = 0; i < NROWS; i++) {
+                const crow_t *r = &rows[i];
+                const void *field = (const char *)cfg + r->off;
+                json_t *v = NULL;
+                switch (r->type) {
+                case T_STR: v = json_string(*(char *const *)field); break;
+                case T_INT: v = json_integer(*(const int *)field); break;
+                case T_I64: v = json_integer(*(const int64_t *)field); break;
+                case T_DBL: v = json_real(*(const double *)field); break;
+                case T_BOOL: v = json_boolean(*(const int *)field); break;
+                }
+                /* Walk/create the nested objects of the dotted path. */
+                snprintf(path, sizeof(path), "%s", r->name);
+                obj = root;
+                seg = path;
+                while ((dot = strchr(seg, '.'))) {
+                        json_t *child;
+                        *dot = '\0';
+                        if (!(child = json_object_get(obj, seg))) {
+                                child = json_object();
+                                json_object_set_new(obj, seg, child);
+                        }
+                        obj = child;
+                        seg = dot + 1;
+                }
+                json_object_set_new(obj, seg, v);
+        }
+        kafka = json_object();
+        dump_kv(kafka, cfg->kafka);
+        if (cfg->kafka_consumer) {
+                obj = json_object();
+                dump_kv(obj, cfg->kafka_consumer);
+                json_object_set_new(kafka, "consumer", obj);
+        }
+        if (cfg->kafka_producer) {
+                obj = json_object();
+                dump_kv(obj, cfg->kafka_producer);
+                json_object_set_new(kafka, "producer", obj);
+        }
+        json_object_set_new(root, "kafka", kafka);
+        json_dumpf(root, fp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', fp);
+        json_decref(root);
+}
+
+void gws_config_print_help(FILE *fp) {
+        static const char *tn[] = {"string", "int", "int", "number", "bool"};
+        size_t i;
+        fprintf(fp, "Configuration keys (JSON file, nested by the dots; "
+                    "env GWSIEVE_<KEY>; --set KEY=VALUE):\n");
+        for (i = 0; i < NROWS; i++)
+                fprintf(fp, "  %-30s %-6s default %-12s %s%s%s\n",
+                        rows[i].name, tn[rows[i].type], rows[i].def,
+                        rows[i].desc, rows[i].choices ? "; one of " : "",
+                        rows[i].choices ? rows[i].choices : "");
+        fprintf(fp, "  %-30s %-6s %-20s %s\n", "kafka.<property>", "string",
+                "", "any librdkafka property, both clients");
+        fprintf(fp, "  %-30s %-6s %-20s %s\n", "kafka.consumer.<property>",
+                "string", "", "consumer only");
+        fprintf(fp, "  %-30s %-6s %-20s %s\n", "kafka.producer.<property>",
+                "string", "", "producer only");
+}

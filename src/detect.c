@@ -1,0 +1,917 @@
+/* detect.c - per-partition streaming detectors and the alert lifecycle.
+ *
+ * Entities (hash table + LRU list, capped by detectors.max_entities):
+ *   GPM  gateway+provider+model: robust baselines of log1p(latency_ms,
+ *        tokens_in, tokens_out, cost_usd); latency alert window; novelty.
+ *   GP   gateway+provider: error share baseline and window (error_rate).
+ *   G    gateway: events per window baseline (rate_spike / rate_drop),
+ *        cost alert window, first-seen time (novelty warm-up).
+ *   GU   gateway+user: token alert window, created on the first token
+ *        anomaly of that user (so a million quiet users cost nothing).
+ *
+ * Numeric deviation works on log1p(x): latencies, token counts and costs
+ * are heavy-tailed (lognormal), and on the log scale an exponentially
+ * weighted mean and mean absolute deviation are good robust baselines.
+ * Updates beyond 2.5 sigma are clipped there and learned 20x slower, so an
+ * incident does not teach the baseline that it is normal, while slow drift
+ * is still followed (alpha = max(1/n, 1/200)).
+ *
+ * An anomalous event alone never pages: an alert opens when, in the last
+ * window (detectors.window_s of event time, in 6 buckets), at least
+ * min_anomalies events of that (kind, entity) were anomalous and they are
+ * at least min_share of its events; it is updated at most every
+ * update_interval_s while anomalies continue and resolved after resolve_s
+ * without one. Error storms use a one-sided binomial z-test against the
+ * entity's baseline share, so 3 errors out of 5 requests do not page.
+ */
+#include "gwsieve/detect.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "gwsieve/util.h"
+
+/* ------------------------------------------------------------------------
+ * private types
+ * ------------------------------------------------------------------------ */
+
+#define NBUCKETS 6     /* buckets per window */
+#define MAX_IDS 20     /* alert.md: event_ids has at most 20 entries */
+#define ALPHA_MIN (1.0 / 200.0) /* baseline memory ~200 events */
+#define SIGMA_FLOOR 0.05        /* log scale: +-5% is never anomalous */
+#define HUBER_K 2.5             /* robust update: clip beyond 2.5 sigma */
+#define RATE_WARMUP_WINDOWS 3   /* complete windows before rates count */
+
+typedef enum { K_LATENCY, K_TOKENS, K_COST, K_ERROR_RATE, K_RATE_SPIKE,
+               K_RATE_DROP, K_NEW_VALUE, K__CNT } akind_t;
+
+static const char *kind_names[K__CNT] = {"latency", "tokens", "cost",
+                                         "error_rate", "rate_spike",
+                                         "rate_drop", "new_value"};
+static const char *kind_metric[K__CNT] = {
+    "latency_ms",   "tokens_in",      "cost_usd", "error_share",
+    "events_per_window", "events_per_window", "events"};
+
+typedef enum { E_GPM, E_GP, E_G, E_GU } etype_t;
+
+static const char *const shape_fields[4][3] = {
+    {"gateway_id", "provider", "model"},
+    {"gateway_id", "provider", NULL},
+    {"gateway_id", NULL, NULL},
+    {"gateway_id", "user_id", NULL}};
+
+typedef struct {
+        int64_t idx[NBUCKETS];
+        uint32_t n[NBUCKETS], k[NBUCKETS];
+} win_t;
+
+typedef struct {
+        uint32_t n;
+        double mean, absdev;
+} num_t;
+
+enum { F_LAT, F_TIN, F_TOUT, F_COST, F__CNT };
+
+struct ent_s;
+
+typedef struct alert_s {
+        struct ent_s *ent;
+        struct alert_s *onext, *oprev; /* open list */
+        akind_t kind;
+        int open;
+        char id[24];
+        int64_t opened_ts, last_anom_ts, last_update_ts, first_anom_ts;
+        double observed, expected, score; /* of the latest anomaly */
+        double peak_score;
+        uint32_t anomalies;               /* since opened */
+        char *ids[MAX_IDS];               /* most recent contributors */
+        int nids, idpos;
+} alert_t;
+
+typedef struct ent_s {
+        struct ent_s *hnext;       /* hash chain */
+        struct ent_s *prev, *next; /* LRU, most recent at head */
+        uint64_t h;
+        etype_t type;
+        int64_t first_ts;
+        win_t win;          /* GPM latency, GP errors, G cost, GU tokens */
+        win_t rwin;         /* G: events (rate) */
+        num_t num[F__CNT];  /* GPM */
+        double base;        /* GP: error share; G: events per window */
+        uint32_t base_n;    /* GP: events seen; G: windows closed */
+        int64_t rate_win;   /* G: current tumbling window index */
+        uint32_t rate_cnt;  /* G: events in it */
+        struct ent_s *gnext; /* G: list of gateways (rate scan) */
+        alert_t *alerts[3]; /* per kind slot, see kind_slot() */
+        uint16_t klen;
+        char key[];
+} ent_t;
+
+struct gws_detect_s {
+        const gws_config_t *cfg;
+        int32_t partition;
+        ent_t **buckets;
+        size_t nbuckets;
+        ent_t *lru_head, *lru_tail;
+        ent_t *gateways;           /* G entities, for the rate scan */
+        alert_t *open_head;        /* open alerts */
+        size_t nents;
+        int64_t wm;                /* watermark: highest ts seen */
+        int64_t last_tick;         /* wm second of the last tick */
+        int64_t bucket_ms;
+        gws_detect_stats_t st;
+        gws_buf_t key, out;
+};
+
+/* ------------------------------------------------------------------------
+ * entity table
+ * ------------------------------------------------------------------------ */
+
+static void alert_free(alert_t *a) {
+        int i;
+        if (!a)
+                return;
+        for (i = 0; i < a->nids; i++)
+                free(a->ids[i]);
+        free(a);
+}
+
+static void lru_unlink(gws_detect_t *d, ent_t *e) {
+        if (e->prev)
+                e->prev->next = e->next;
+        else
+                d->lru_head = e->next;
+        if (e->next)
+                e->next->prev = e->prev;
+        else
+                d->lru_tail = e->prev;
+        e->prev = e->next = NULL;
+}
+
+static void lru_push(gws_detect_t *d, ent_t *e) {
+        e->next = d->lru_head;
+        e->prev = NULL;
+        if (d->lru_head)
+                d->lru_head->prev = e;
+        d->lru_head = e;
+        if (!d->lru_tail)
+                d->lru_tail = e;
+}
+
+static int ent_has_open(const ent_t *e) {
+        int i;
+        for (i = 0; i < 3; i++)
+                if (e->alerts[i] && e->alerts[i]->open)
+                        return 1;
+        return 0;
+}
+
+static void ent_remove(gws_detect_t *d, ent_t *e) {
+        ent_t **pp = &d->buckets[e->h & (d->nbuckets - 1)];
+        int i;
+        while (*pp != e)
+                pp = &(*pp)->hnext;
+        *pp = e->hnext;
+        lru_unlink(d, e);
+        if (e->type == E_G) {
+                ent_t **gp = &d->gateways;
+                while (*gp && *gp != e)
+                        gp = &(*gp)->gnext;
+                if (*gp)
+                        *gp = e->gnext;
+        }
+        for (i = 0; i < 3; i++)
+                alert_free(e->alerts[i]);
+        free(e);
+        d->nents--;
+}
+
+/* Evicts the least recently used entity without an open alert. */
+static void evict_one(gws_detect_t *d) {
+        ent_t *e = d->lru_tail;
+        int guard = 64; /* open alerts are few; don't scan forever */
+        while (e && ent_has_open(e) && guard-- > 0)
+                e = e->prev;
+        if (!e || ent_has_open(e))
+                return;
+        ent_remove(d, e);
+        d->st.evictions++;
+}
+
+/* Finds (and with \p create, creates) the entity of key d->key. */
+static ent_t *ent_get(gws_detect_t *d, etype_t type, int create) {
+        uint64_t h = gws_hash64(d->key.buf, d->key.len, (uint64_t)type);
+        ent_t *e;
+        for (e = d->buckets[h & (d->nbuckets - 1)]; e; e = e->hnext) {
+                if (e->h == h && e->type == type && e->klen == d->key.len &&
+                    !memcmp(e->key, d->key.buf, d->key.len)) {
+                        if (d->lru_head != e) {
+                                lru_unlink(d, e);
+                                lru_push(d, e);
+                        }
+                        return e;
+                }
+        }
+        if (!create)
+                return NULL;
+        if (d->nents >= (size_t)d->cfg->det_max_entities)
+                evict_one(d);
+        if (!(e = calloc(1, sizeof(*e) + d->key.len + 1)))
+                return NULL;
+        e->h = h;
+        e->type = type;
+        e->klen = (uint16_t)d->key.len;
+        memcpy(e->key, d->key.buf, d->key.len);
+        e->first_ts = d->wm;
+        e->rate_win = -1;
+        e->hnext = d->buckets[h & (d->nbuckets - 1)];
+        d->buckets[h & (d->nbuckets - 1)] = e;
+        lru_push(d, e);
+        d->nents++;
+        if (type == E_G) {
+                e->gnext = d->gateways;
+                d->gateways = e;
+        }
+        return e;
+}
+
+/* Key = fields joined by 0x1f (unit separator: cannot appear unescaped
+ * in a way that collides, and keys are compared whole). */
+static int key_build(gws_detect_t *d, const gws_str_t *a, const gws_str_t *b,
+                     const gws_str_t *c) {
+        static const char sep = 0x1f;
+        size_t total = a->len + (b ? b->len + 1 : 0) + (c ? c->len + 1 : 0);
+        if (total > 60000)
+                return -1; /* keys are bounded by klen's uint16 */
+        gws_buf_reset(&d->key);
+        if (gws_buf_append(&d->key, a->s, a->len) == -1)
+                return -1;
+        if (b && (gws_buf_append(&d->key, &sep, 1) == -1 ||
+                  gws_buf_append(&d->key, b->s, b->len) == -1))
+                return -1;
+        if (c && (gws_buf_append(&d->key, &sep, 1) == -1 ||
+                  gws_buf_append(&d->key, c->s, c->len) == -1))
+                return -1;
+        return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * windows and baselines
+ * ------------------------------------------------------------------------ */
+
+static void win_add(win_t *w, int64_t bidx, uint32_t n, uint32_t k) {
+        int slot = (int)(bidx % NBUCKETS);
+        if (w->idx[slot] != bidx) {
+                if (w->idx[slot] > bidx)
+                        return; /* later than the window: too late */
+                w->idx[slot] = bidx;
+                w->n[slot] = 0;
+                w->k[slot] = 0;
+        }
+        w->n[slot] += n;
+        w->k[slot] += k;
+}
+
+static void win_sum(const win_t *w, int64_t bidx, uint32_t *n, uint32_t *k) {
+        int i;
+        *n = *k = 0;
+        for (i = 0; i < NBUCKETS; i++) {
+                if (w->idx[i] > bidx - NBUCKETS && w->idx[i] <= bidx &&
+                    (w->n[i] || w->k[i])) {
+                        *n += w->n[i];
+                        *k += w->k[i];
+                }
+        }
+}
+
+static double z_to_score(double z, double zthr) {
+        double r;
+        if (z <= 0)
+                return 0;
+        r = z / zthr;
+        /* 0.5 at the threshold, -> 1 smoothly; never exactly 1.0 for
+         * finite z, so strong outliers stay ordered. */
+        return 1.0 - exp2(-(r * r));
+}
+
+/* Scores log1p(x) against the baseline, then updates it.
+ * @returns the robust z (0 while warming up). */
+static double num_observe(gws_detect_t *d, num_t *s, double x) {
+        double lx = log1p(x), sigma, z = 0, alpha, dev, upd;
+        int warm = (int)s->n >= d->cfg->det_warmup_events;
+
+        sigma = 1.2533 * s->absdev; /* E|X-mu| = sigma*sqrt(2/pi) */
+        if (sigma < SIGMA_FLOOR)
+                sigma = SIGMA_FLOOR;
+        if (s->n == 0) {
+                s->mean = lx;
+                s->absdev = 0;
+                s->n = 1;
+                return 0;
+        }
+        if (warm)
+                z = (lx - s->mean) / sigma;
+        alpha = 1.0 / (double)(s->n + 1);
+        if (alpha < ALPHA_MIN)
+                alpha = ALPHA_MIN;
+        upd = lx;
+        if (warm && fabs(z) > HUBER_K) {
+                /* Huber-style: clip far values and learn from them 20x
+                 * slower, so a sustained incident does not become the
+                 * baseline within a minute but a lasting shift is still
+                 * followed over thousands of events. */
+                alpha *= 0.05;
+                upd = s->mean + (z > 0 ? HUBER_K : -HUBER_K) * sigma;
+        }
+        dev = fabs(upd - s->mean);
+        s->mean += alpha * (upd - s->mean);
+        s->absdev += alpha * (dev - s->absdev);
+        if (s->n < UINT32_MAX)
+                s->n++;
+        return z;
+}
+
+/* ------------------------------------------------------------------------
+ * alerts
+ * ------------------------------------------------------------------------ */
+
+static int kind_slot(akind_t k) {
+        switch (k) {
+        case K_RATE_SPIKE: return 1;
+        case K_RATE_DROP: return 2;
+        default: return 0;
+        }
+}
+
+static alert_t *alert_get(ent_t *e, akind_t kind) {
+        int slot = kind_slot(kind);
+        alert_t *a = e->alerts[slot];
+        if (a && a->kind != kind && !a->open) {
+                alert_free(a);
+                e->alerts[slot] = a = NULL;
+        }
+        if (a)
+                return a->kind == kind ? a : NULL;
+        if (!(a = calloc(1, sizeof(*a))))
+                return NULL;
+        a->ent = e;
+        a->kind = kind;
+        e->alerts[slot] = a;
+        return a;
+}
+
+static void alert_note_id(alert_t *a, const gws_str_t *id) {
+        char *s;
+        if (!id->s)
+                return;
+        if (!(s = strndup(id->s, id->len > 128 ? 128 : id->len)))
+                return;
+        if (a->nids < MAX_IDS) {
+                a->ids[a->nids++] = s;
+        } else {
+                /* Keep the first half (how it began), rotate the rest. */
+                int slot = MAX_IDS / 2 + a->idpos;
+                free(a->ids[slot]);
+                a->ids[slot] = s;
+                a->idpos = (a->idpos + 1) % (MAX_IDS / 2);
+        }
+}
+
+static const char *severity(const alert_t *a) {
+        if (a->kind == K_NEW_VALUE)
+                return "info";
+        return a->peak_score >= 0.95 ? "critical" : "warning";
+}
+
+static void reason_text(gws_buf_t *b, const alert_t *a, int64_t window_s) {
+        const char *k = a->ent->key;
+        char ent[256];
+        size_t i, o = 0;
+        /* Entity as "v1/v2/v3". */
+        for (i = 0; i < a->ent->klen && o + 2 < sizeof(ent); i++)
+                ent[o++] = k[i] == 0x1f ? '/' : k[i];
+        ent[o] = '\0';
+        switch (a->kind) {
+        case K_LATENCY:
+                gws_buf_printf(b, "Latency of %s is %.0f ms, %.1fx its "
+                               "baseline of %.0f ms (%u anomalous requests "
+                               "in %lld s).", ent, a->observed,
+                               a->expected > 0 ? a->observed / a->expected : 0,
+                               a->expected, a->anomalies,
+                               (long long)window_s);
+                break;
+        case K_TOKENS:
+                gws_buf_printf(b, "User %s sends %.0f prompt tokens per "
+                               "request, %.1fx the baseline of %.0f.", ent,
+                               a->observed,
+                               a->expected > 0 ? a->observed / a->expected : 0,
+                               a->expected);
+                break;
+        case K_COST:
+                gws_buf_printf(b, "Cost per request on %s is $%.4f, %.1fx "
+                               "the baseline of $%.4f.", ent, a->observed,
+                               a->expected > 0 ? a->observed / a->expected : 0,
+                               a->expected);
+                break;
+        case K_ERROR_RATE:
+                gws_buf_printf(b, "Error share on %s is %.0f%% against a "
+                               "baseline of %.1f%%.", ent, a->observed * 100,
+                               a->expected * 100);
+                break;
+        case K_RATE_SPIKE:
+                gws_buf_printf(b, "Traffic on %s is %.0f events per %llds, "
+                               "%.1fx its baseline of %.0f.", ent,
+                               a->observed, (long long)window_s,
+                               a->expected > 0 ? a->observed / a->expected : 0,
+                               a->expected);
+                break;
+        case K_RATE_DROP:
+                gws_buf_printf(b, "Traffic on %s fell to %.0f events per "
+                               "%llds from a baseline of %.0f.", ent,
+                               a->observed, (long long)window_s, a->expected);
+                break;
+        case K_NEW_VALUE:
+                gws_buf_printf(b, "Gateway %s calls a provider/model never "
+                               "seen on it before (%u requests so far).", ent,
+                               a->anomalies);
+                break;
+        default:
+                break;
+        }
+}
+
+static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
+                      int64_t ts, gws_alert_cb *cb, void *opaque) {
+        json_t *o = json_object(), *ent = json_object(), *ids = json_array(),
+               *win = json_object();
+        const char *p = a->ent->key, *end = p + a->ent->klen, *sep;
+        char tbuf[40], *txt;
+        int i, f = 0, r;
+        int64_t wstart;
+
+        for (f = 0; f < 3 && shape_fields[a->ent->type][f] && p <= end; f++) {
+                sep = memchr(p, 0x1f, (size_t)(end - p));
+                if (!sep)
+                        sep = end;
+                json_object_set_new(ent, shape_fields[a->ent->type][f],
+                                    json_stringn(p, (size_t)(sep - p)));
+                p = sep + 1;
+        }
+        for (i = 0; i < a->nids; i++)
+                json_array_append_new(ids, json_string(a->ids[i]));
+        wstart = a->first_anom_ts;
+        json_object_set_new(win, "start",
+                            json_string(gws_time_format(wstart, tbuf,
+                                                        sizeof(tbuf))));
+        json_object_set_new(win, "end", json_string(gws_time_format(
+                                            ts, tbuf, sizeof(tbuf))));
+        gws_buf_reset(&d->out);
+        reason_text(&d->out, a, d->cfg->det_window_s);
+
+        json_object_set_new(o, "alert_id", json_string(a->id));
+        json_object_set_new(o, "state", json_string(state));
+        json_object_set_new(o, "kind", json_string(kind_names[a->kind]));
+        json_object_set_new(o, "severity", json_string(severity(a)));
+        json_object_set_new(o, "entity", ent);
+        json_object_set_new(o, "metric", json_string(kind_metric[a->kind]));
+        json_object_set_new(o, "observed", json_real(a->observed));
+        json_object_set_new(o, "expected", json_real(a->expected));
+        json_object_set_new(o, "score", json_real(a->peak_score));
+        json_object_set_new(o, "window", win);
+        json_object_set_new(o, "event_ids", ids);
+        json_object_set_new(o, "reason", json_string(d->out.buf));
+        json_object_set_new(o, "detector",
+                            json_sprintf("gwsieve.%s/1", kind_names[a->kind]));
+        json_object_set_new(o, "partition", json_integer(d->partition));
+        json_object_set_new(o, "emitted_at",
+                            json_string(gws_time_format(gws_now_ms(), tbuf,
+                                                        sizeof(tbuf))));
+        txt = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(o);
+        if (!txt)
+                return -1;
+        r = cb ? cb(opaque, a->id, txt, strlen(txt)) : 0;
+        free(txt);
+        return r;
+}
+
+/* Records an anomaly of \p kind on entity \p e with window counts (n, k)
+ * and opens/updates the alert. @returns alerts emitted or -1. */
+static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
+                         const gws_event_t *ev, double observed,
+                         double expected, double score, uint32_t n,
+                         uint32_t k, int force, gws_alert_cb *cb,
+                         void *opaque) {
+        const gws_config_t *cfg = d->cfg;
+        alert_t *a = alert_get(e, kind);
+        int64_t ts = ev->ts_ms;
+        if (!a)
+                return 0;
+        if (!a->open && a->anomalies &&
+            ts - a->last_anom_ts > (int64_t)cfg->det_window_s * 1000) {
+                /* Stray anomalies long ago are not part of this one. */
+                int i;
+                for (i = 0; i < a->nids; i++)
+                        free(a->ids[i]);
+                a->nids = a->idpos = 0;
+                a->anomalies = 0;
+                a->peak_score = 0;
+        }
+        if (!a->anomalies) {
+                a->first_anom_ts = ts;
+                a->observed = observed;
+        }
+        alert_note_id(a, &ev->id);
+        a->last_anom_ts = ts;
+        /* Smoothed: one odd request does not set the reported value. */
+        a->observed += 0.2 * (observed - a->observed);
+        a->expected = expected;
+        a->score = score;
+        if (score > a->peak_score)
+                a->peak_score = score;
+        a->anomalies++;
+        if (!a->open) {
+                if (!force && ((int)k < cfg->det_min_anomalies ||
+                               (double)k < cfg->det_min_share * (double)n))
+                        return 0;
+                a->open = 1;
+                a->opened_ts = ts;
+                a->last_update_ts = ts;
+                /* Stable id: same input gives the same id in replay/run. */
+                snprintf(a->id, sizeof(a->id), "%016llx",
+                         (unsigned long long)gws_hash64(
+                             e->key, e->klen,
+                             (uint64_t)ts * 31 + (uint64_t)kind * 7 +
+                                 (uint64_t)d->partition));
+                a->onext = d->open_head;
+                a->oprev = NULL;
+                if (d->open_head)
+                        d->open_head->oprev = a;
+                d->open_head = a;
+                d->st.alerts_open++;
+                return alert_emit(d, a, "open", ts, cb, opaque) == -1 ? -1 : 1;
+        }
+        if (ts - a->last_update_ts >= (int64_t)cfg->det_update_interval_s *
+                                          1000) {
+                a->last_update_ts = ts;
+                d->st.alerts_update++;
+                return alert_emit(d, a, "update", ts, cb, opaque) == -1 ? -1
+                                                                        : 1;
+        }
+        return 0;
+}
+
+/* Resolves open alerts quiet for resolve_s of event time. */
+static int alerts_resolve(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
+        alert_t *a, *next;
+        int cnt = 0;
+        int64_t quiet = (int64_t)d->cfg->det_resolve_s * 1000;
+        for (a = d->open_head; a; a = next) {
+                next = a->onext;
+                if (d->wm - a->last_anom_ts < quiet)
+                        continue;
+                if (alert_emit(d, a, "resolved", d->wm, cb, opaque) == -1)
+                        cnt = -1;
+                else if (cnt >= 0)
+                        cnt++;
+                d->st.alerts_resolved++;
+                if (a->oprev)
+                        a->oprev->onext = a->onext;
+                else
+                        d->open_head = a->onext;
+                if (a->onext)
+                        a->onext->oprev = a->oprev;
+                a->open = 0;
+                a->ent->alerts[kind_slot(a->kind)] = NULL;
+                alert_free(a);
+        }
+        return cnt;
+}
+
+/* ------------------------------------------------------------------------
+ * rate (per gateway, tumbling windows closed by the partition watermark)
+ * ------------------------------------------------------------------------ */
+
+static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
+                      gws_alert_cb *cb, void *opaque) {
+        int r = 0, rr;
+        while (g->rate_win >= 0 && g->rate_win < upto_win) {
+                double c = g->rate_cnt, lam = g->base;
+                if (g->base_n >= RATE_WARMUP_WINDOWS && lam >= 20 &&
+                    c < lam / 4) {
+                        gws_event_t fake;
+                        memset(&fake, 0, sizeof(fake));
+                        fake.ts_ms = (g->rate_win + 1) *
+                                     (int64_t)d->cfg->det_window_s * 1000;
+                        rr = alert_anomaly(d, g, K_RATE_DROP, &fake, c, lam,
+                                           z_to_score((lam - c) /
+                                                          sqrt(lam + 1),
+                                                      d->cfg->det_z_threshold),
+                                           1, 1, 1, cb, opaque);
+                        if (rr < 0)
+                                return -1;
+                        r += rr;
+                }
+                /* Learn only from windows that were not anomalous. */
+                if (g->base_n < RATE_WARMUP_WINDOWS)
+                        g->base = (g->base * g->base_n + c) / (g->base_n + 1);
+                else if (c <= 3 * lam + 10 && c >= lam / 4)
+                        g->base += 0.1 * (c - g->base);
+                g->base_n++;
+                g->rate_cnt = 0;
+                g->rate_win++;
+                if (g->base_n > 1000000)
+                        g->base_n = 1000000;
+        }
+        return r;
+}
+
+static int tick(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
+        int64_t win = d->wm / ((int64_t)d->cfg->det_window_s * 1000);
+        ent_t *g;
+        int r = 0, rr;
+        if (d->cfg->det_rate) {
+                for (g = d->gateways; g; g = g->gnext) {
+                        /* A gateway silent for longer than it would take
+                         * to close many windows: close them one by one
+                         * only up to a bound (the first ones matter). */
+                        if (g->rate_win >= 0 && win - g->rate_win > 100)
+                                g->rate_win = win - 100;
+                        if ((rr = rate_close(d, g, win, cb, opaque)) < 0)
+                                return -1;
+                        r += rr;
+                }
+        }
+        if ((rr = alerts_resolve(d, cb, opaque)) < 0)
+                return -1;
+        return r + rr;
+}
+
+/* ------------------------------------------------------------------------
+ * API
+ * ------------------------------------------------------------------------ */
+
+const char *gws_reason_name(int bit) {
+        static const char *names[GWS_R__CNT] = {
+            "latency", "tokens_in", "tokens_out", "cost",
+            "error_rate", "rate_spike", "new_value"};
+        return bit >= 0 && bit < GWS_R__CNT ? names[bit] : "unknown";
+}
+
+gws_detect_t *gws_detect_new(const gws_config_t *cfg, int32_t partition) {
+        gws_detect_t *d = calloc(1, sizeof(*d));
+        size_t nb = 1024;
+        if (!d)
+                return NULL;
+        while (nb < (size_t)cfg->det_max_entities && nb < (1u << 24))
+                nb <<= 1;
+        if (!(d->buckets = calloc(nb, sizeof(*d->buckets)))) {
+                free(d);
+                return NULL;
+        }
+        d->nbuckets = nb;
+        d->cfg = cfg;
+        d->partition = partition;
+        d->wm = INT64_MIN;
+        d->last_tick = INT64_MIN;
+        d->bucket_ms = (int64_t)cfg->det_window_s * 1000 / NBUCKETS;
+        if (d->bucket_ms < 1)
+                d->bucket_ms = 1;
+        return d;
+}
+
+void gws_detect_destroy(gws_detect_t *d) {
+        ent_t *e, *next;
+        if (!d)
+                return;
+        for (e = d->lru_head; e; e = next) {
+                int i;
+                next = e->next;
+                for (i = 0; i < 3; i++)
+                        alert_free(e->alerts[i]);
+                free(e);
+        }
+        free(d->buckets);
+        gws_buf_free(&d->key);
+        gws_buf_free(&d->out);
+        free(d);
+}
+
+void gws_detect_stats(const gws_detect_t *d, gws_detect_stats_t *st) {
+        *st = d->st;
+        st->entities = d->nents;
+}
+
+int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
+                     gws_score_t *out, gws_alert_cb *cb, void *opaque) {
+        const gws_config_t *cfg = d->cfg;
+        double zthr = cfg->det_z_threshold, keep = cfg->anomaly_keep_score;
+        double s, z, scores[GWS_R__CNT] = {0};
+        int64_t bidx, ts = ev->ts_ms;
+        ent_t *gpm = NULL, *gp = NULL, *g = NULL, *gu = NULL;
+        uint32_t n, k;
+        int emitted = 0, r, i, is_err = gws_event_is_error(ev);
+
+        out->score = 0;
+        out->reasons = 0;
+
+        if (d->wm == INT64_MIN || ts > d->wm)
+                d->wm = ts;
+        if (d->wm / 1000 != d->last_tick) {
+                d->last_tick = d->wm / 1000;
+                if ((r = tick(d, cb, opaque)) < 0)
+                        return -1;
+                emitted += r;
+        }
+        bidx = ts / d->bucket_ms;
+
+        /* G: gateway */
+        if (key_build(d, &ev->gateway_id, NULL, NULL) == 0 &&
+            (g = ent_get(d, E_G, 1))) {
+                int64_t win = ts / ((int64_t)cfg->det_window_s * 1000);
+                if (g->first_ts > ts || g->rate_win < 0) {
+                        g->first_ts = g->first_ts > ts ? ts : g->first_ts;
+                }
+                if (g->rate_win < 0)
+                        g->rate_win = win;
+                if (win > g->rate_win &&
+                    (r = rate_close(d, g, win, cb, opaque)) < 0)
+                        return -1;
+                if (win == g->rate_win)
+                        g->rate_cnt++;
+                win_add(&g->rwin, bidx, 1, 0);
+                /* Early spike check on the window so far. */
+                if (cfg->det_rate && g->base_n >= RATE_WARMUP_WINDOWS &&
+                    g->base >= 5) {
+                        double lam = g->base, c = g->rate_cnt, zr;
+                        double frac = (double)(ts - g->rate_win *
+                                                        cfg->det_window_s *
+                                                        1000) /
+                                      (cfg->det_window_s * 1000.0);
+                        double expect;
+                        if (frac < 0.25)
+                                frac = 0.25;
+                        expect = lam * frac;
+                        zr = (c - expect) / sqrt(expect + 1);
+                        if (c >= 2.5 * expect + 10 && zr >= 2 * zthr) {
+                                s = z_to_score(zr / 2, zthr);
+                                if ((r = alert_anomaly(d, g, K_RATE_SPIKE, ev,
+                                                       c, lam, s, 1, 1, 1, cb,
+                                                       opaque)) < 0)
+                                        return -1;
+                                emitted += r;
+                        }
+                }
+        }
+
+        /* GPM: baselines, latency window, novelty */
+        if (key_build(d, &ev->gateway_id, &ev->provider, &ev->model) == 0) {
+                int is_new = !ent_get(d, E_GPM, 0);
+                gpm = ent_get(d, E_GPM, 1);
+                if (gpm && is_new && cfg->det_novelty && g &&
+                    ts - g->first_ts >=
+                        (int64_t)cfg->det_novelty_warmup_s * 1000)
+                        gpm->first_ts = ts; /* novel from now on */
+                else if (gpm && is_new)
+                        gpm->first_ts = INT64_MIN; /* known from the start */
+        }
+        if (gpm) {
+                double lat_z = 0;
+                if (cfg->det_novelty && gpm->first_ts != INT64_MIN &&
+                    ts - gpm->first_ts <
+                        (int64_t)cfg->det_window_s * 1000) {
+                        scores[6] = 0.9;
+                        if ((r = alert_anomaly(d, gpm, K_NEW_VALUE, ev, 1, 0,
+                                               0.9, 1, 1, 1, cb, opaque)) < 0)
+                                return -1;
+                        emitted += r;
+                }
+                if (!is_err && !ev->cached) {
+                        lat_z = num_observe(d, &gpm->num[F_LAT],
+                                            ev->latency_ms);
+                        if (cfg->det_latency)
+                                scores[0] = z_to_score(lat_z, zthr);
+                        if (ev->has_tokens_in) {
+                                z = num_observe(d, &gpm->num[F_TIN],
+                                                (double)ev->tokens_in);
+                                if (cfg->det_tokens)
+                                        scores[1] = z_to_score(z, zthr);
+                        }
+                        if (ev->has_tokens_out) {
+                                z = num_observe(d, &gpm->num[F_TOUT],
+                                                (double)ev->tokens_out);
+                                if (cfg->det_tokens)
+                                        scores[2] = z_to_score(z, zthr);
+                        }
+                        if (ev->has_cost && ev->cost_usd > 0) {
+                                z = num_observe(d, &gpm->num[F_COST],
+                                                ev->cost_usd);
+                                if (cfg->det_cost)
+                                        scores[3] = z_to_score(z, zthr);
+                        }
+                }
+                if (cfg->det_latency && !is_err && !ev->cached) {
+                        int anom = scores[0] >= keep;
+                        win_add(&gpm->win, bidx, 1, (uint32_t)anom);
+                        win_sum(&gpm->win, bidx, &n, &k);
+                        if (anom) {
+                                double base = expm1(gpm->num[F_LAT].mean);
+                                if ((r = alert_anomaly(d, gpm, K_LATENCY, ev,
+                                                       ev->latency_ms, base,
+                                                       scores[0], n, k, 0, cb,
+                                                       opaque)) < 0)
+                                        return -1;
+                                emitted += r;
+                        }
+                }
+        }
+
+        /* G: cost alerts aggregate per gateway */
+        if (g && cfg->det_cost && ev->has_cost && ev->cost_usd > 0 &&
+            !is_err && !ev->cached) {
+                int anom = scores[3] >= keep;
+                win_add(&g->win, bidx, 1, (uint32_t)anom);
+                win_sum(&g->win, bidx, &n, &k);
+                if (anom && gpm) {
+                        double base = expm1(gpm->num[F_COST].mean);
+                        if ((r = alert_anomaly(d, g, K_COST, ev, ev->cost_usd,
+                                               base, scores[3], n, k, 0, cb,
+                                               opaque)) < 0)
+                                return -1;
+                        emitted += r;
+                }
+        }
+
+        /* GU: token alerts aggregate per user, created on first anomaly */
+        if (cfg->det_tokens && ev->user_id.s && ev->user_id.len &&
+            key_build(d, &ev->gateway_id, &ev->user_id, NULL) == 0) {
+                int anom = scores[1] >= keep || scores[2] >= keep;
+                gu = ent_get(d, E_GU, anom);
+                if (gu) {
+                        win_add(&gu->win, bidx, 1, (uint32_t)anom);
+                        win_sum(&gu->win, bidx, &n, &k);
+                        if (anom && gpm) {
+                                double base = expm1(gpm->num[F_TIN].mean);
+                                if ((r = alert_anomaly(
+                                         d, gu, K_TOKENS, ev,
+                                         ev->has_tokens_in
+                                             ? (double)ev->tokens_in
+                                             : 0,
+                                         base,
+                                         scores[1] > scores[2] ? scores[1]
+                                                               : scores[2],
+                                         n, k, 0, cb, opaque)) < 0)
+                                        return -1;
+                                emitted += r;
+                        }
+                }
+        }
+
+        /* GP: error share against baseline, binomial z-test */
+        if (key_build(d, &ev->gateway_id, &ev->provider, NULL) == 0 &&
+            (gp = ent_get(d, E_GP, 1))) {
+                double p0, zs, alpha;
+                alert_t *a = gp->alerts[0];
+                win_add(&gp->win, bidx, 1, (uint32_t)is_err);
+                win_sum(&gp->win, bidx, &n, &k);
+                p0 = gp->base_n ? gp->base : 0.02;
+                if (p0 < 0.005)
+                        p0 = 0.005;
+                zs = ((double)k - n * p0) / sqrt(n * p0 * (1 - p0) + 1e-9);
+                if (cfg->det_error_rate && is_err &&
+                    (int)gp->base_n >= cfg->det_warmup_events &&
+                    (int)k >= cfg->det_error_min_errors &&
+                    zs >= cfg->det_error_z &&
+                    (double)k / n >= 2 * p0 + 0.05) {
+                        scores[4] = z_to_score(zs, cfg->det_error_z);
+                        if ((r = alert_anomaly(d, gp, K_ERROR_RATE, ev,
+                                               (double)k / n, p0, scores[4],
+                                               n, k, 1, cb, opaque)) < 0)
+                                return -1;
+                        emitted += r;
+                }
+                /* Prior of 2% for the first events, then EW share. */
+                alpha = 1.0 / (gp->base_n + 1);
+                if (alpha < ALPHA_MIN)
+                        alpha = ALPHA_MIN;
+                if (a && a->open)
+                        alpha *= 0.1;
+                if (!gp->base_n)
+                        gp->base = 0.02;
+                gp->base += alpha * ((double)is_err - gp->base);
+                if (gp->base_n < UINT32_MAX)
+                        gp->base_n++;
+        }
+
+        for (i = 0; i < GWS_R__CNT; i++) {
+                if (scores[i] > out->score)
+                        out->score = scores[i];
+                if (scores[i] >= keep && scores[i] > 0)
+                        out->reasons |= 1u << i;
+        }
+        return emitted;
+}

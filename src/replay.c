@@ -1,0 +1,249 @@
+/* replay.c - the pipeline over a file, partitioned like the input topic. */
+#include "gwsieve/replay.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "gwsieve/detect.h"
+#include "gwsieve/util.h"
+
+typedef struct sinks_s {
+        FILE *fp[GWS_SINK__CNT];
+        gws_replay_result_t *res;
+        int werr; /* errno of the first write error */
+} sinks_t;
+
+static int file_emit(void *opaque, gws_sink_t sink, const char *key,
+                     size_t keylen, const char *val, size_t len) {
+        sinks_t *s = opaque;
+        if (sink == GWS_SINK_ALERTS) {
+                /* "state":"open" etc. appear once per alert record. */
+                if (memmem(val, len, "\"state\":\"open\"", 14))
+                        s->res->alerts_by_state[0]++;
+                else if (memmem(val, len, "\"state\":\"update\"", 16))
+                        s->res->alerts_by_state[1]++;
+                else
+                        s->res->alerts_by_state[2]++;
+        }
+        if (fwrite(val, 1, len, s->fp[sink]) != len ||
+            fputc('\n', s->fp[sink]) == EOF) {
+                if (!s->werr)
+                        s->werr = errno ? errno : EIO;
+                return -1;
+        }
+        (void)key;
+        (void)keylen;
+        return 0;
+}
+
+int gws_replay_key(const char *buf, size_t len, const char **s,
+                   size_t *slen) {
+        static const char want[] = "gateway_id";
+        size_t i = 0, start;
+        int depth = 0, expect_key = 0;
+
+        while (i < len) {
+                char c = buf[i];
+                if (c == '{' || c == '[') {
+                        depth++;
+                        expect_key = c == '{' && depth == 1;
+                        i++;
+                } else if (c == '}' || c == ']') {
+                        depth--;
+                        i++;
+                } else if (c == ',') {
+                        expect_key = depth == 1;
+                        i++;
+                } else if (c == '"') {
+                        start = ++i;
+                        while (i < len && buf[i] != '"')
+                                i += buf[i] == '\\' ? 2 : 1;
+                        if (i >= len)
+                                return -1;
+                        if (expect_key && i - start == sizeof(want) - 1 &&
+                            !memcmp(buf + start, want, sizeof(want) - 1)) {
+                                /* skip to the value */
+                                i++;
+                                while (i < len && (buf[i] == ' ' ||
+                                                   buf[i] == ':' ||
+                                                   buf[i] == '\t'))
+                                        i++;
+                                if (i >= len || buf[i] != '"')
+                                        return -1;
+                                start = ++i;
+                                while (i < len && buf[i] != '"')
+                                        i += buf[i] == '\\' ? 2 : 1;
+                                if (i > len)
+                                        return -1;
+                                *s = buf + start;
+                                *slen = i - start;
+                                return 0;
+                        }
+                        expect_key = 0;
+                        i++;
+                } else {
+                        i++;
+                }
+        }
+        return -1;
+}
+
+int gws_replay_run(const gws_config_t *cfg, const char *input,
+                   const char *out_dir, gws_replay_result_t *res,
+                   char *errstr, size_t errstr_size) {
+        static const char *names[GWS_SINK__CNT] = {
+            "retained.ndjson", "alerts.ndjson", "dlq.ndjson"};
+        sinks_t sinks;
+        FILE *in = NULL;
+        gws_pipeline_t *pl = NULL;
+        gws_detect_t **dets = NULL;
+        int64_t *offsets = NULL;
+        char *line = NULL, path[4096];
+        size_t cap = 0;
+        ssize_t n;
+        int i, rc = -1, nparts = cfg->partitions;
+        int64_t t0 = gws_mono_ms();
+
+        memset(res, 0, sizeof(*res));
+        memset(&sinks, 0, sizeof(sinks));
+        sinks.res = res;
+
+        if (mkdir(out_dir, 0755) == -1 && errno != EEXIST) {
+                snprintf(errstr, errstr_size, "%s: %s", out_dir,
+                         strerror(errno));
+                goto out;
+        }
+        for (i = 0; i < GWS_SINK__CNT; i++) {
+                snprintf(path, sizeof(path), "%s/%s", out_dir, names[i]);
+                if (!(sinks.fp[i] = fopen(path, "w"))) {
+                        snprintf(errstr, errstr_size, "%s: %s", path,
+                                 strerror(errno));
+                        goto out;
+                }
+        }
+        if (!strcmp(input, "-"))
+                in = stdin;
+        else if (!(in = fopen(input, "r"))) {
+                snprintf(errstr, errstr_size, "%s: %s", input,
+                         strerror(errno));
+                goto out;
+        }
+        if (!(pl = gws_pipeline_new(cfg, errstr, errstr_size)))
+                goto out;
+        if (!(dets = calloc((size_t)nparts, sizeof(*dets))) ||
+            !(offsets = calloc((size_t)nparts, sizeof(*offsets)))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto out;
+        }
+
+        while ((n = getline(&line, &cap, in)) != -1) {
+                gws_input_t msg;
+                const char *key = NULL;
+                size_t keylen = 0;
+                int32_t part = 0;
+
+                if (n > 0 && line[n - 1] == '\n')
+                        n--;
+                if (n > 0 && line[n - 1] == '\r')
+                        n--;
+                res->lines++;
+                res->bytes += (uint64_t)n;
+                if (n == 0)
+                        continue; /* blank lines separate, not messages */
+                if (gws_replay_key(line, (size_t)n, &key, &keylen) == 0)
+                        part = gws_partition_for_key(key, keylen, nparts);
+                if (!dets[part] &&
+                    !(dets[part] = gws_detect_new(cfg, part))) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        goto out;
+                }
+                msg.value = line;
+                msg.len = (size_t)n;
+                msg.key = key;
+                msg.keylen = keylen;
+                msg.topic = cfg->topic_input;
+                msg.partition = part;
+                msg.offset = offsets[part]++;
+                if (gws_pipeline_process(pl, dets[part], &msg, file_emit,
+                                         &sinks) == GWS_OUT_FAILED) {
+                        snprintf(errstr, errstr_size,
+                                 "line %llu: cannot write output: %s",
+                                 (unsigned long long)res->lines,
+                                 strerror(sinks.werr ? sinks.werr : EIO));
+                        goto out;
+                }
+        }
+        if (ferror(in)) {
+                snprintf(errstr, errstr_size, "%s: read error: %s", input,
+                         strerror(errno));
+                goto out;
+        }
+        for (i = 0; i < GWS_SINK__CNT; i++) {
+                FILE *fp = sinks.fp[i];
+                sinks.fp[i] = NULL;
+                if (fclose(fp) == EOF) {
+                        snprintf(errstr, errstr_size, "%s/%s: %s", out_dir,
+                                 names[i], strerror(errno));
+                        goto out;
+                }
+        }
+        rc = 0;
+out:
+        if (pl)
+                gws_pipeline_stats_add(pl, &res->st);
+        res->seconds = (gws_mono_ms() - t0) / 1000.0;
+        for (i = 0; i < GWS_SINK__CNT; i++)
+                if (sinks.fp[i])
+                        fclose(sinks.fp[i]);
+        if (in && in != stdin)
+                fclose(in);
+        if (dets)
+                for (i = 0; i < nparts; i++)
+                        gws_detect_destroy(dets[i]);
+        free(dets);
+        free(offsets);
+        free(line);
+        gws_pipeline_destroy(pl);
+        return rc;
+}
+
+void gws_replay_print_summary(const gws_replay_result_t *res, FILE *fp) {
+        const gws_pipeline_stats_t *st = &res->st;
+        uint64_t dlq = 0, kept;
+        int i, first = 1;
+
+        for (i = 0; i < GWS_EV_ERR__CNT; i++)
+                dlq += st->dlq[i];
+        kept = st->kept[GWS_KEEP_ERROR] + st->kept[GWS_KEEP_ANOMALY] +
+               st->kept[GWS_KEEP_SAMPLE];
+        fprintf(fp, "events     %llu in %.2f s (%.0f events/s, %.1f MB/s)\n",
+                (unsigned long long)st->in, res->seconds,
+                res->seconds > 0 ? st->in / res->seconds : 0.0,
+                res->seconds > 0 ? res->bytes / 1e6 / res->seconds : 0.0);
+        fprintf(fp,
+                "retained   %llu (error %llu, anomaly %llu, sample %llu)\n",
+                (unsigned long long)kept,
+                (unsigned long long)st->kept[GWS_KEEP_ERROR],
+                (unsigned long long)st->kept[GWS_KEEP_ANOMALY],
+                (unsigned long long)st->kept[GWS_KEEP_SAMPLE]);
+        fprintf(fp, "dropped    %llu\n",
+                (unsigned long long)st->kept[GWS_KEEP_NONE]);
+        fprintf(fp, "dlq        %llu", (unsigned long long)dlq);
+        for (i = 1; i < GWS_EV_ERR__CNT; i++) {
+                if (!st->dlq[i])
+                        continue;
+                fprintf(fp, "%s%s %llu", first ? " (" : ", ",
+                        gws_ev_err2str((gws_ev_err_t)i),
+                        (unsigned long long)st->dlq[i]);
+                first = 0;
+        }
+        fprintf(fp, "%s\n", first ? "" : ")");
+        fprintf(fp, "alerts     %llu (open %llu, update %llu, resolved "
+                    "%llu)\n",
+                (unsigned long long)st->alerts,
+                (unsigned long long)res->alerts_by_state[0],
+                (unsigned long long)res->alerts_by_state[1],
+                (unsigned long long)res->alerts_by_state[2]);
+}

@@ -1,0 +1,1229 @@
+/* service.c - the consumer-group member: Kafka in, pipeline, Kafka out.
+ *
+ * DESIGN
+ * ------
+ * Threads:
+ *  - main thread (gws_service_run): owns the consumer rd_kafka_t. Polls it,
+ *    dispatches each message to the worker that owns its partition, runs
+ *    the rebalance callback (assign / revoke / lost), commits done offsets
+ *    periodically, pauses and resumes partitions for backpressure, logs
+ *    progress, and runs the shutdown sequence.
+ *  - N worker threads: each owns a pipeline (scratch, counters) and, for
+ *    the partitions routed to it (partition % N), their detector state.
+ *    A worker pops messages from its queue in order, so per-partition order
+ *    is preserved, runs the pipeline, and produces the outputs.
+ *  - the delivery thread: polls the producer; dr_msg_cb runs there.
+ *  - librdkafka's internal threads; log_cb/error_cb run there and only log
+ *    or set flags.
+ *
+ * At-least-once: every consumed message gets an inflight entry appended
+ * to its partition's FIFO (offset order). The entry holds one reference
+ * while the worker processes it and one per output record produced; the
+ * delivery report drops the output's reference. When the head of the FIFO
+ * reaches zero references it is popped and the partition's committable
+ * offset becomes head.offset + 1, so only the highest *contiguous* done
+ * offset is ever committed. Failed deliveries are produced again (the
+ * producer is idempotent, so retries inside librdkafka do not duplicate).
+ *
+ * Shared state and locks:
+ *  - the partition's gws_tracker_t (own lock) holds the FIFO and the
+ *    committable offset (workers append, workers and the delivery thread
+ *    complete, main reads and commits); entry references are atomic.
+ *  - wq_t.lock/cond guard a worker's queue.
+ *  - ptn_t lifetime: reference counted (table + queued messages + inflight
+ *    entries); freed when the last reference goes.
+ *
+ * Rebalance (main thread, inside rd_kafka_consumer_poll): on assign, new
+ * partition state is created before rd_kafka_incremental_assign(). On
+ * revoke, messages already queued for those partitions are processed, the
+ * outputs awaited (bounded by shutdown_timeout_ms), the done offsets
+ * committed synchronously, and only then the partitions unassigned. On
+ * lost, queued messages are discarded and nothing is committed.
+ *
+ * Shutdown: stop polling new messages; wait for worker queues and inflight
+ * outputs (bounded); commit; rd_kafka_consumer_close() (revokes, leaves the
+ * group); stop workers; flush the producer; destroy.
+ */
+#include "gwsieve/service.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "gwsieve/detect.h"
+#include "gwsieve/log.h"
+#include "gwsieve/pipeline.h"
+#include "gwsieve/tracker.h"
+#include "gwsieve/util.h"
+
+/* ------------------------------------------------------------------------
+ * private types
+ * ------------------------------------------------------------------------ */
+
+typedef struct ptn_s ptn_t;
+typedef gws_tracker_entry_t inflight_t;
+
+struct ptn_s {
+        int32_t partition;
+        int worker;
+        int refcnt;              /* atomic: table, queue items, entries */
+        gws_tracker_t *trk;      /* done offsets (own lock) */
+        int64_t committed;       /* main thread only */
+        int64_t queued;          /* atomic: messages in a worker queue */
+        int lost;                /* atomic: drop, never commit */
+        int paused;              /* main thread only */
+        gws_detect_t *det;       /* owned; used by the worker only */
+};
+
+typedef struct qitem_s {
+        rd_kafka_message_t *rkm;
+        ptn_t *p;
+} qitem_t;
+
+typedef struct wq_s {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        qitem_t *items; /* ring */
+        size_t cap, head, len;
+        int stop;
+} wq_t;
+
+typedef struct worker_s {
+        gws_service_t *svc;
+        int id;
+        pthread_t thr;
+        wq_t q;
+        gws_pipeline_t *pl;
+        int busy; /* atomic: processing an item */
+} worker_t;
+
+typedef struct retry_s {
+        rd_kafka_topic_t *rkt;
+        char *key, *val;
+        size_t keylen, len;
+        inflight_t *inf;
+        struct retry_s *next;
+} retry_t;
+
+struct gws_service_s {
+        const gws_config_t *cfg;
+        rd_kafka_t *consumer;
+        rd_kafka_t *producer;
+        rd_kafka_topic_t *out_rkt[GWS_SINK__CNT];
+        worker_t *workers;
+        int nworkers;
+        pthread_t dr_thr;
+        int dr_stop;  /* atomic */
+        int fatal;    /* atomic: a fatal error was seen */
+        char fatal_reason[512];
+        ptn_t **ptns; /* by partition; main thread only */
+        int32_t nptns;
+        int all_paused; /* producer backpressure */
+        pthread_mutex_t retry_lock;
+        retry_t *retries;
+        /* counters */
+        uint64_t rebalances, commits, commit_errors, delivery_retries;
+        uint64_t delivered, consumer_errors;
+        int64_t last_commit_ms, last_stats_ms;
+        uint64_t last_stats_in;
+        int assigned_cnt;
+};
+
+/* ------------------------------------------------------------------------
+ * private prototypes
+ * ------------------------------------------------------------------------ */
+
+static void ptn_unref(ptn_t *p);
+static void inflight_release(inflight_t *inf);
+
+/* ------------------------------------------------------------------------
+ * fatal errors and librdkafka callbacks
+ * ------------------------------------------------------------------------ */
+
+static void set_fatal(gws_service_t *svc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_fatal(gws_service_t *svc, const char *fmt, ...) {
+        va_list ap;
+        if (__atomic_exchange_n(&svc->fatal, 1, __ATOMIC_ACQ_REL))
+                return; /* the first reason wins */
+        va_start(ap, fmt);
+        vsnprintf(svc->fatal_reason, sizeof(svc->fatal_reason), fmt, ap);
+        va_end(ap);
+        gws_log(GWS_LOG_ERR, "FATAL", "%s", svc->fatal_reason);
+}
+
+/* @locality librdkafka internal threads: log only, no API calls. */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf) {
+        gws_log(level, "RDKAFKA", "%s: [%s] %s", rd_kafka_name(rk), fac, buf);
+}
+
+/* @locality the thread polling that client (main or delivery thread). */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque) {
+        gws_service_t *svc = opaque;
+        char fbuf[256];
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                rd_kafka_fatal_error(rk, fbuf, sizeof(fbuf));
+                set_fatal(svc, "librdkafka fatal error on %s: %s",
+                          rd_kafka_name(rk), fbuf);
+                return;
+        }
+        /* Transport errors are retried by librdkafka; say so at WARN. */
+        gws_log(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? GWS_LOG_WARNING
+                                                           : GWS_LOG_NOTICE,
+                "KAFKA", "%s: %s: %s", rd_kafka_name(rk),
+                rd_kafka_err2name(err), reason);
+}
+
+/* ------------------------------------------------------------------------
+ * partitions and the inflight FIFO
+ * ------------------------------------------------------------------------ */
+
+static ptn_t *ptn_new(gws_service_t *svc, int32_t partition) {
+        ptn_t *p = calloc(1, sizeof(*p));
+        if (!p)
+                return NULL;
+        p->partition = partition;
+        p->worker = partition % svc->nworkers;
+        p->refcnt = 1; /* the table's */
+        p->committed = -1;
+        if (!(p->trk = gws_tracker_new(p)) ||
+            !(p->det = gws_detect_new(svc->cfg, partition))) {
+                gws_tracker_destroy(p->trk);
+                free(p);
+                return NULL;
+        }
+        return p;
+}
+
+static void ptn_ref(ptn_t *p) {
+        __atomic_add_fetch(&p->refcnt, 1, __ATOMIC_RELAXED);
+}
+
+static void ptn_unref(ptn_t *p) {
+        if (__atomic_sub_fetch(&p->refcnt, 1, __ATOMIC_ACQ_REL))
+                return;
+        gws_detect_destroy(p->det);
+        gws_tracker_destroy(p->trk);
+        free(p);
+}
+
+/* Drops one reference of \p inf; done entries are popped and release
+ * their partition references. @locality any thread. */
+static void inflight_release(inflight_t *inf) {
+        ptn_t *p = gws_tracker_opaque(gws_tracker_of(inf));
+        int popped;
+        ptn_ref(p); /* keep p (and its tracker) alive during the release */
+        popped = gws_tracker_release(inf);
+        while (popped-- > 0)
+                ptn_unref(p); /* the popped entries' references */
+        ptn_unref(p);
+}
+
+/* @returns 1 when nothing of \p p is queued or awaiting delivery. */
+static int ptn_idle(ptn_t *p) {
+        if (__atomic_load_n(&p->queued, __ATOMIC_ACQUIRE))
+                return 0;
+        return gws_tracker_pending(p->trk) == 0;
+}
+
+/* ------------------------------------------------------------------------
+ * worker queues
+ * ------------------------------------------------------------------------ */
+
+static int wq_init(wq_t *q) {
+        q->cap = 1024;
+        if (!(q->items = calloc(q->cap, sizeof(*q->items))))
+                return -1;
+        pthread_mutex_init(&q->lock, NULL);
+        pthread_cond_init(&q->cond, NULL);
+        return 0;
+}
+
+static void wq_destroy(wq_t *q) {
+        free(q->items);
+        pthread_mutex_destroy(&q->lock);
+        pthread_cond_destroy(&q->cond);
+}
+
+/* The queue grows instead of blocking: the main thread must never block
+ * (it serves rebalances); pause/resume keeps the length bounded. */
+static int wq_push(wq_t *q, qitem_t it) {
+        pthread_mutex_lock(&q->lock);
+        if (q->len == q->cap) {
+                size_t ncap = q->cap * 2, i;
+                qitem_t *n = malloc(ncap * sizeof(*n));
+                if (!n) {
+                        pthread_mutex_unlock(&q->lock);
+                        return -1;
+                }
+                for (i = 0; i < q->len; i++)
+                        n[i] = q->items[(q->head + i) % q->cap];
+                free(q->items);
+                q->items = n;
+                q->cap = ncap;
+                q->head = 0;
+        }
+        q->items[(q->head + q->len) % q->cap] = it;
+        q->len++;
+        pthread_cond_signal(&q->cond);
+        pthread_mutex_unlock(&q->lock);
+        return 0;
+}
+
+/* @returns 1 with an item, 0 when stopped and empty. */
+static int wq_pop(wq_t *q, qitem_t *it, int *busy) {
+        pthread_mutex_lock(&q->lock);
+        while (!q->len && !q->stop)
+                pthread_cond_wait(&q->cond, &q->lock);
+        if (!q->len) {
+                pthread_mutex_unlock(&q->lock);
+                return 0;
+        }
+        *it = q->items[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+        __atomic_store_n(busy, 1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&q->lock);
+        return 1;
+}
+
+static size_t wq_len(wq_t *q) {
+        size_t n;
+        pthread_mutex_lock(&q->lock);
+        n = q->len;
+        pthread_mutex_unlock(&q->lock);
+        return n;
+}
+
+/* ------------------------------------------------------------------------
+ * producing
+ * ------------------------------------------------------------------------ */
+
+typedef struct emit_ctx_s {
+        gws_service_t *svc;
+        inflight_t *inf;
+} emit_ctx_t;
+
+/* Produces one record; blocks (never drops) while the queue is full.
+ * @locality worker or delivery thread. @returns 0 or -1 (fatal). */
+static int produce(gws_service_t *svc, rd_kafka_topic_t *rkt,
+                   const char *key, size_t keylen, const char *val,
+                   size_t len, inflight_t *inf) {
+        int backoff = 0;
+        gws_tracker_ref(inf);
+        for (;;) {
+                if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA,
+                                     RD_KAFKA_MSG_F_COPY, (void *)val, len,
+                                     key, keylen, inf) == 0)
+                        return 0;
+                rd_kafka_resp_err_t err = rd_kafka_last_error();
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                        /* Fatal: the reference stays, nothing commits. */
+                        set_fatal(svc,
+                                  "cannot produce to topic \"%s\" (%zu bytes, "
+                                  "source partition %d offset %lld): %s",
+                                  rd_kafka_topic_name(rkt), len,
+                                  (int)((ptn_t *)gws_tracker_opaque(
+                                            gws_tracker_of(inf)))
+                                      ->partition,
+                                  (long long)gws_tracker_offset(inf),
+                                  rd_kafka_err2str(err));
+                        return -1;
+                }
+                /* The delivery thread drains the queue; wait for it. The
+                 * main thread pauses input meanwhile (backpressure). */
+                if (backoff < 50)
+                        backoff += 5;
+                usleep((useconds_t)backoff * 1000);
+                if (__atomic_load_n(&svc->fatal, __ATOMIC_ACQUIRE))
+                        return -1; /* the reference stays: no commit */
+        }
+}
+
+static int emit_cb(void *opaque, gws_sink_t sink, const char *key,
+                   size_t keylen, const char *val, size_t len) {
+        emit_ctx_t *ec = opaque;
+        return produce(ec->svc, ec->svc->out_rkt[sink], key, keylen, val, len,
+                       ec->inf);
+}
+
+/* @locality delivery thread (inside rd_kafka_poll of the producer). */
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                      void *opaque) {
+        gws_service_t *svc = opaque;
+        inflight_t *inf = rkm->_private;
+        retry_t *r;
+
+        if (!rkm->err) {
+                __atomic_add_fetch(&svc->delivered, 1, __ATOMIC_RELAXED);
+                inflight_release(inf);
+                return;
+        }
+        if (rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+            rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+                /* Only at destroy after a fatal error: the consumer is
+                 * closed, so releasing cannot commit anything. */
+                inflight_release(inf);
+                return;
+        }
+        /* Not delivered within message.timeout.ms, or a permanent error.
+         * Keep the reference and produce it again after this callback
+         * (never lose it; the offset stays uncommitted meanwhile). */
+        gws_log(GWS_LOG_WARNING, "PRODUCE",
+                "delivery to %s failed (%s), source partition %d offset "
+                "%lld: producing it again",
+                rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err),
+                (int)rkm->partition, (long long)gws_tracker_offset(inf));
+        if (!(r = calloc(1, sizeof(*r))) ||
+            !(r->val = malloc(rkm->len ? rkm->len : 1)) ||
+            (rkm->key_len && !(r->key = malloc(rkm->key_len)))) {
+                if (r)
+                        free(r->val);
+                free(r);
+                set_fatal(svc, "out of memory keeping a failed delivery");
+                return;
+        }
+        memcpy(r->val, rkm->payload, rkm->len);
+        r->len = rkm->len;
+        if (rkm->key_len)
+                memcpy(r->key, rkm->key, rkm->key_len);
+        r->keylen = rkm->key_len;
+        r->rkt = rkm->rkt;
+        r->inf = inf;
+        pthread_mutex_lock(&svc->retry_lock);
+        r->next = svc->retries;
+        svc->retries = r;
+        pthread_mutex_unlock(&svc->retry_lock);
+        (void)rk;
+}
+
+static void retries_run(gws_service_t *svc) {
+        retry_t *r, *next;
+        pthread_mutex_lock(&svc->retry_lock);
+        r = svc->retries;
+        svc->retries = NULL;
+        pthread_mutex_unlock(&svc->retry_lock);
+        for (; r; r = next) {
+                next = r->next;
+                __atomic_add_fetch(&svc->delivery_retries, 1,
+                                   __ATOMIC_RELAXED);
+                if (produce(svc, r->rkt, r->key, r->keylen, r->val, r->len,
+                            r->inf) == 0)
+                        inflight_release(r->inf); /* the failed one's ref */
+                free(r->key);
+                free(r->val);
+                free(r);
+        }
+}
+
+static void *dr_main(void *arg) {
+        gws_service_t *svc = arg;
+        while (!__atomic_load_n(&svc->dr_stop, __ATOMIC_ACQUIRE)) {
+                /* 100 ms: delivery reports are served promptly enough for
+                 * a 1 s commit interval, and the flag is seen quickly. */
+                rd_kafka_poll(svc->producer, 100);
+                retries_run(svc);
+        }
+        return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * workers
+ * ------------------------------------------------------------------------ */
+
+static void *worker_main(void *arg) {
+        worker_t *w = arg;
+        gws_service_t *svc = w->svc;
+        qitem_t it;
+        emit_ctx_t ec = {svc, NULL};
+
+        while (wq_pop(&w->q, &it, &w->busy)) {
+                rd_kafka_message_t *rkm = it.rkm;
+                ptn_t *p = it.p;
+                inflight_t *inf;
+                gws_input_t in;
+
+                if (__atomic_load_n(&p->lost, __ATOMIC_ACQUIRE) ||
+                    __atomic_load_n(&svc->fatal, __ATOMIC_ACQUIRE))
+                        goto done; /* lost: the new owner re-reads it */
+                if (!(inf = gws_tracker_add(p->trk, rkm->offset))) {
+                        set_fatal(svc, "out of memory tracking offsets");
+                        goto done;
+                }
+                ptn_ref(p); /* the entry's; dropped when it is popped */
+
+                in.value = rkm->payload ? rkm->payload : "";
+                in.len = rkm->len;
+                in.key = rkm->key;
+                in.keylen = rkm->key_len;
+                in.topic = svc->cfg->topic_input;
+                in.partition = rkm->partition;
+                in.offset = rkm->offset;
+                ec.inf = inf;
+                if (gws_pipeline_process(w->pl, p->det, &in, emit_cb, &ec) ==
+                    GWS_OUT_FAILED) {
+                        /* Keep the reference: this offset must never be
+                         * committed. set_fatal() stops the service. */
+                        set_fatal(svc,
+                                  "partition %d offset %lld could not be "
+                                  "processed; stopping without committing it",
+                                  (int)rkm->partition, (long long)rkm->offset);
+                } else {
+                        inflight_release(inf);
+                }
+        done:
+                rd_kafka_message_destroy(rkm);
+                __atomic_sub_fetch(&p->queued, 1, __ATOMIC_ACQ_REL);
+                ptn_unref(p); /* the queue item's reference */
+                __atomic_store_n(&w->busy, 0, __ATOMIC_RELEASE);
+        }
+        return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * commits, pause/resume, rebalance (main thread)
+ * ------------------------------------------------------------------------ */
+
+static ptn_t *ptn_lookup(gws_service_t *svc, int32_t partition) {
+        if (partition < 0 || partition >= svc->nptns)
+                return NULL;
+        return svc->ptns[partition];
+}
+
+/* Commits done offsets of \p only (or all when NULL).
+ * @locality main thread. @returns 0 or -1. */
+static int commit_done(gws_service_t *svc,
+                       const rd_kafka_topic_partition_list_t *only,
+                       int sync) {
+        rd_kafka_topic_partition_list_t *offs =
+            rd_kafka_topic_partition_list_new(16);
+        rd_kafka_resp_err_t err;
+        int32_t i;
+        int r = 0;
+
+        for (i = 0; i < svc->nptns; i++) {
+                ptn_t *p = svc->ptns[i];
+                int64_t c;
+                if (!p || __atomic_load_n(&p->lost, __ATOMIC_ACQUIRE))
+                        continue;
+                if (only && !rd_kafka_topic_partition_list_find(
+                                only, svc->cfg->topic_input, i))
+                        continue;
+                c = gws_tracker_committable(p->trk);
+                if (c > p->committed)
+                        rd_kafka_topic_partition_list_add(
+                            offs, svc->cfg->topic_input, i)
+                            ->offset = c;
+        }
+        if (offs->cnt) {
+                err = rd_kafka_commit(svc->consumer, offs, sync ? 0 : 1);
+                if (err) {
+                        svc->commit_errors++;
+                        gws_log(GWS_LOG_WARNING, "COMMIT",
+                                "commit of %d partition(s) failed: %s (will "
+                                "retry)", offs->cnt, rd_kafka_err2str(err));
+                        r = -1;
+                } else {
+                        svc->commits++;
+                        for (i = 0; i < offs->cnt; i++) {
+                                ptn_t *p = ptn_lookup(
+                                    svc, offs->elems[i].partition);
+                                if (p)
+                                        p->committed = offs->elems[i].offset;
+                        }
+                        gws_log(GWS_LOG_DEBUG, "COMMIT",
+                                "committed %d partition(s)%s", offs->cnt,
+                                sync ? " (sync)" : "");
+                }
+        }
+        rd_kafka_topic_partition_list_destroy(offs);
+        return r;
+}
+
+/* Async commit results arrive here (main thread, consumer poll). */
+static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *offsets,
+                             void *opaque) {
+        gws_service_t *svc = opaque;
+        int i;
+        if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+                return;
+        svc->commit_errors++;
+        gws_log(GWS_LOG_WARNING, "COMMIT", "async commit failed: %s",
+                rd_kafka_err2str(err));
+        /* Forget what we believed committed so the next round resends. */
+        for (i = 0; offsets && i < offsets->cnt; i++) {
+                ptn_t *p = ptn_lookup(svc, offsets->elems[i].partition);
+                if (p)
+                        p->committed = -1;
+        }
+        (void)rk;
+}
+
+/* Waits until the partitions in \p parts (all when NULL) are idle.
+ * @returns 1 if they are, 0 on timeout. */
+static int wait_idle(gws_service_t *svc,
+                     const rd_kafka_topic_partition_list_t *parts,
+                     int timeout_ms) {
+        int64_t deadline = gws_mono_ms() + timeout_ms;
+        for (;;) {
+                int idle = 1, i;
+                if (parts) {
+                        for (i = 0; i < parts->cnt && idle; i++) {
+                                ptn_t *p = ptn_lookup(
+                                    svc, parts->elems[i].partition);
+                                if (p && !ptn_idle(p))
+                                        idle = 0;
+                        }
+                } else {
+                        for (i = 0; i < svc->nptns && idle; i++)
+                                if (svc->ptns[i] && !ptn_idle(svc->ptns[i]))
+                                        idle = 0;
+                }
+                if (idle)
+                        return 1;
+                if (gws_mono_ms() >= deadline ||
+                    __atomic_load_n(&svc->fatal, __ATOMIC_ACQUIRE))
+                        return 0;
+                usleep(2000);
+        }
+}
+
+static int ptn_table_grow(gws_service_t *svc, int32_t partition) {
+        int32_t n = svc->nptns ? svc->nptns : 16, i;
+        ptn_t **np;
+        if (partition < svc->nptns)
+                return 0;
+        while (n <= partition)
+                n *= 2;
+        if (!(np = realloc(svc->ptns, (size_t)n * sizeof(*np))))
+                return -1;
+        for (i = svc->nptns; i < n; i++)
+                np[i] = NULL;
+        svc->ptns = np;
+        svc->nptns = n;
+        return 0;
+}
+
+static void on_assign(gws_service_t *svc,
+                      rd_kafka_topic_partition_list_t *parts) {
+        int i;
+        for (i = 0; i < parts->cnt; i++) {
+                int32_t part = parts->elems[i].partition;
+                ptn_t *p;
+                if (strcmp(parts->elems[i].topic, svc->cfg->topic_input))
+                        continue;
+                if (ptn_table_grow(svc, part) == -1 ||
+                    !(p = ptn_new(svc, part))) {
+                        set_fatal(svc, "out of memory on assignment");
+                        return;
+                }
+                if (svc->ptns[part]) /* stale (e.g. after lost) */
+                        ptn_unref(svc->ptns[part]);
+                svc->ptns[part] = p;
+                svc->assigned_cnt++;
+        }
+}
+
+static void on_revoke(gws_service_t *svc,
+                      rd_kafka_topic_partition_list_t *parts, int lost) {
+        int i;
+        if (lost) {
+                for (i = 0; i < parts->cnt; i++) {
+                        ptn_t *p = ptn_lookup(svc, parts->elems[i].partition);
+                        if (p)
+                                __atomic_store_n(&p->lost, 1,
+                                                 __ATOMIC_RELEASE);
+                }
+                gws_log(GWS_LOG_WARNING, "REBALANCE",
+                        "%d partition(s) lost: discarding their queued work, "
+                        "not committing", parts->cnt);
+        } else {
+                /* Finish what was consumed, then commit it. */
+                if (!wait_idle(svc, parts, svc->cfg->shutdown_timeout_ms))
+                        gws_log(GWS_LOG_WARNING, "REBALANCE",
+                                "revoked partitions not drained within %d "
+                                "ms; committing what is done",
+                                svc->cfg->shutdown_timeout_ms);
+                commit_done(svc, parts, 1);
+        }
+        for (i = 0; i < parts->cnt; i++) {
+                int32_t part = parts->elems[i].partition;
+                ptn_t *p = ptn_lookup(svc, part);
+                if (!p || strcmp(parts->elems[i].topic, svc->cfg->topic_input))
+                        continue;
+                /* Workers may still hold it (lost, or drain timeout). */
+                __atomic_store_n(&p->lost, 1, __ATOMIC_RELEASE);
+                svc->ptns[part] = NULL;
+                ptn_unref(p);
+                svc->assigned_cnt--;
+        }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+        gws_service_t *svc = opaque;
+        int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+        rd_kafka_error_t *error = NULL;
+        rd_kafka_resp_err_t ret_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        int lost;
+
+        svc->rebalances++;
+        switch (err) {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+                on_assign(svc, parts);
+                if (coop)
+                        error = rd_kafka_incremental_assign(rk, parts);
+                else
+                        ret_err = rd_kafka_assign(rk, parts);
+                gws_log(GWS_LOG_INFO, "REBALANCE",
+                        "assigned %d partition(s) (%s), now %d", parts->cnt,
+                        coop ? "incremental" : "eager", svc->assigned_cnt);
+                break;
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+                lost = rd_kafka_assignment_lost(rk);
+                on_revoke(svc, parts, lost);
+                if (coop)
+                        error = rd_kafka_incremental_unassign(rk, parts);
+                else
+                        ret_err = rd_kafka_assign(rk, NULL);
+                gws_log(GWS_LOG_INFO, "REBALANCE",
+                        "%s %d partition(s), now %d",
+                        lost ? "lost" : "revoked", parts->cnt,
+                        svc->assigned_cnt);
+                break;
+        default:
+                gws_log(GWS_LOG_ERR, "REBALANCE", "rebalance failed: %s",
+                        rd_kafka_err2str(err));
+                rd_kafka_assign(rk, NULL);
+                break;
+        }
+        if (error) {
+                gws_log(GWS_LOG_ERR, "REBALANCE", "incremental %s failed: %s",
+                        err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
+                            ? "assign"
+                            : "unassign",
+                        rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        } else if (ret_err) {
+                gws_log(GWS_LOG_ERR, "REBALANCE", "assign failed: %s",
+                        rd_kafka_err2str(ret_err));
+        }
+}
+
+/* Pauses/resumes the partitions of overloaded workers, or all of them
+ * when the producer queue is over its bound. @locality main thread. */
+static void backpressure(gws_service_t *svc) {
+        const gws_config_t *cfg = svc->cfg;
+        rd_kafka_topic_partition_list_t *pause =
+            rd_kafka_topic_partition_list_new(8);
+        rd_kafka_topic_partition_list_t *resume =
+            rd_kafka_topic_partition_list_new(8);
+        int outq = rd_kafka_outq_len(svc->producer);
+        int i;
+        size_t qlen[256];
+
+        if (!svc->all_paused && outq > cfg->producer_queue_max)
+                svc->all_paused = 1;
+        else if (svc->all_paused && outq < cfg->producer_queue_max / 2)
+                svc->all_paused = 0;
+        for (i = 0; i < svc->nworkers && i < 256; i++)
+                qlen[i] = wq_len(&svc->workers[i].q);
+        for (i = 0; i < svc->nptns; i++) {
+                ptn_t *p = svc->ptns[i];
+                size_t ql;
+                int want;
+                if (!p)
+                        continue;
+                ql = qlen[p->worker % 256];
+                if (p->paused)
+                        want = svc->all_paused ||
+                               ql > (size_t)cfg->worker_queue_max / 2;
+                else
+                        want = svc->all_paused ||
+                               ql > (size_t)cfg->worker_queue_max;
+                if (want && !p->paused)
+                        rd_kafka_topic_partition_list_add(
+                            pause, cfg->topic_input, i);
+                else if (!want && p->paused)
+                        rd_kafka_topic_partition_list_add(
+                            resume, cfg->topic_input, i);
+                p->paused = want;
+        }
+        if (pause->cnt) {
+                rd_kafka_pause_partitions(svc->consumer, pause);
+                gws_log(GWS_LOG_DEBUG, "BACKPRESSURE",
+                        "paused %d partition(s) (producer queue %d)",
+                        pause->cnt, outq);
+        }
+        if (resume->cnt) {
+                rd_kafka_resume_partitions(svc->consumer, resume);
+                gws_log(GWS_LOG_DEBUG, "BACKPRESSURE",
+                        "resumed %d partition(s)", resume->cnt);
+        }
+        rd_kafka_topic_partition_list_destroy(pause);
+        rd_kafka_topic_partition_list_destroy(resume);
+}
+
+static void log_progress(gws_service_t *svc, int final) {
+        gws_pipeline_stats_t st;
+        int64_t now = gws_mono_ms();
+        double secs = (now - svc->last_stats_ms) / 1000.0;
+        uint64_t dlq = 0;
+        int i;
+        memset(&st, 0, sizeof(st));
+        for (i = 0; i < svc->nworkers; i++)
+                gws_pipeline_stats_add(svc->workers[i].pl, &st);
+        for (i = 0; i < GWS_EV_ERR__CNT; i++)
+                dlq += st.dlq[i];
+        gws_log(GWS_LOG_INFO, "PROGRESS",
+                "%sin=%llu retained=%llu (error=%llu anomaly=%llu "
+                "sample=%llu) dropped=%llu dlq=%llu alerts=%llu "
+                "rate=%.0f/s partitions=%d outq=%d commits=%llu "
+                "rebalances=%llu",
+                final ? "final: " : "", (unsigned long long)st.in,
+                (unsigned long long)(st.kept[GWS_KEEP_ERROR] +
+                                     st.kept[GWS_KEEP_ANOMALY] +
+                                     st.kept[GWS_KEEP_SAMPLE]),
+                (unsigned long long)st.kept[GWS_KEEP_ERROR],
+                (unsigned long long)st.kept[GWS_KEEP_ANOMALY],
+                (unsigned long long)st.kept[GWS_KEEP_SAMPLE],
+                (unsigned long long)st.kept[GWS_KEEP_NONE],
+                (unsigned long long)dlq, (unsigned long long)st.alerts,
+                secs > 0 ? (double)(st.in - svc->last_stats_in) / secs : 0.0,
+                svc->assigned_cnt, rd_kafka_outq_len(svc->producer),
+                (unsigned long long)svc->commits,
+                (unsigned long long)svc->rebalances);
+        svc->last_stats_ms = now;
+        svc->last_stats_in = st.in;
+}
+
+/* ------------------------------------------------------------------------
+ * setup
+ * ------------------------------------------------------------------------ */
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name,
+                    const char *value, const char *what, char *errstr,
+                    size_t errstr_size) {
+        char inner[256];
+        if (rd_kafka_conf_set(conf, name, value, inner, sizeof(inner)) !=
+            RD_KAFKA_CONF_OK) {
+                snprintf(errstr, errstr_size, "%s property \"%s\"=\"%s\": %s",
+                         what, name, value, inner);
+                return -1;
+        }
+        return 0;
+}
+
+/* Properties of the shared "kafka" section that only one client knows:
+ * given to the other, librdkafka would warn at startup. */
+static const char *consumer_only[] = {
+    "session.timeout.ms", "heartbeat.interval.ms", "group.", "auto.offset.",
+    "enable.auto.", "auto.commit.", "fetch.", "max.poll.interval.ms",
+    "partition.assignment.strategy", "isolation.level", "queued.",
+    "check.crcs", "consume.", "enable.partition.eof", "offset.store.",
+    "coordinator.", NULL};
+static const char *producer_only[] = {
+    "linger.ms", "queue.buffering.", "acks", "request.required.acks",
+    "enable.idempotence", "enable.gapless.guarantee", "batch.",
+    "compression.", "message.timeout.ms", "delivery.timeout.ms",
+    "transactional.", "transaction.", "retries", "message.send.max.retries",
+    "retry.backoff.ms", "partitioner", "sticky.partitioning.",
+    "max.in.flight", "queuing.strategy", "request.timeout.ms", NULL};
+
+static int prop_in(const char *name, const char **list) {
+        size_t n;
+        for (; *list; list++) {
+                n = strlen(*list);
+                if ((*list)[n - 1] == '.' ? !strncmp(name, *list, n)
+                                          : !strcmp(name, *list))
+                        return 1;
+        }
+        return 0;
+}
+
+/* Applies \p kv; with \p skip, properties of the other client are left
+ * out (shared section only). */
+static int conf_apply(rd_kafka_conf_t *conf, const gws_kv_t *kv,
+                      const char **skip, const char *what, char *errstr,
+                      size_t errstr_size) {
+        for (; kv; kv = kv->next) {
+                if (skip && prop_in(kv->name, skip))
+                        continue;
+                if (conf_set(conf, kv->name, kv->value, what, errstr,
+                             errstr_size) == -1)
+                        return -1;
+        }
+        return 0;
+}
+
+static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
+                                 size_t errstr_size) {
+        const gws_config_t *cfg = svc->cfg;
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        rd_kafka_t *rk;
+        char inner[512];
+
+        /* Defaults first; the user's properties override them. */
+        if (conf_set(conf, "group.id", cfg->group, "consumer", errstr,
+                     errstr_size) ||
+            conf_set(conf, "client.id", "gwsieve", "consumer", errstr,
+                     errstr_size) ||
+            /* Incremental rebalances keep the other partitions flowing
+             * while one moves. librdkafka cannot mix it with eager
+             * assignors in one list; a user may still choose "range". */
+            conf_set(conf, "partition.assignment.strategy",
+                     "cooperative-sticky", "consumer", errstr, errstr_size) ||
+            /* We commit ourselves, only what has been delivered. */
+            conf_set(conf, "enable.auto.commit", "false", "consumer", errstr,
+                     errstr_size) ||
+            conf_set(conf, "enable.auto.offset.store", "false", "consumer",
+                     errstr, errstr_size) ||
+            conf_set(conf, "auto.offset.reset", "earliest", "consumer",
+                     errstr, errstr_size) ||
+            conf_apply(conf, cfg->kafka, producer_only, "kafka", errstr,
+                       errstr_size) ||
+            conf_apply(conf, cfg->kafka_consumer, NULL, "kafka.consumer",
+                       errstr, errstr_size))
+                goto err;
+        rd_kafka_conf_set_opaque(conf, svc);
+        rd_kafka_conf_set_log_cb(conf, log_cb);
+        rd_kafka_conf_set_error_cb(conf, error_cb);
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+        rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
+        if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, inner,
+                                sizeof(inner)))) {
+                snprintf(errstr, errstr_size, "consumer: %s", inner);
+                goto err;
+        }
+        conf = NULL; /* now owned by rk */
+        rd_kafka_poll_set_consumer(rk);
+        return rk;
+err:
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+}
+
+static rd_kafka_t *make_producer(gws_service_t *svc, char *errstr,
+                                 size_t errstr_size) {
+        const gws_config_t *cfg = svc->cfg;
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        rd_kafka_t *rk;
+        char inner[512], maxb[32];
+
+        /* Outputs can be a little larger than the largest input (the
+         * sieve member, DLQ envelope escaping): leave room for 2x. */
+        snprintf(maxb, sizeof(maxb), "%lld",
+                 (long long)(cfg->max_event_bytes * 2 + 65536 > 1000000
+                                 ? cfg->max_event_bytes * 2 + 65536
+                                 : 1000000));
+        if (conf_set(conf, "client.id", "gwsieve", "producer", errstr,
+                     errstr_size) ||
+            /* No duplicates from internal retries, per-partition order. */
+            conf_set(conf, "enable.idempotence", "true", "producer", errstr,
+                     errstr_size) ||
+            /* Batch briefly: throughput, and still low alert latency. */
+            conf_set(conf, "linger.ms", "5", "producer", errstr,
+                     errstr_size) ||
+            conf_set(conf, "message.max.bytes", maxb, "producer", errstr,
+                     errstr_size))
+                goto err;
+        if (conf_apply(conf, cfg->kafka, consumer_only, "kafka", errstr,
+                       errstr_size) ||
+            conf_apply(conf, cfg->kafka_producer, NULL, "kafka.producer",
+                       errstr, errstr_size))
+                goto err;
+        rd_kafka_conf_set_opaque(conf, svc);
+        rd_kafka_conf_set_log_cb(conf, log_cb);
+        rd_kafka_conf_set_error_cb(conf, error_cb);
+        rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+        if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, inner,
+                                sizeof(inner)))) {
+                snprintf(errstr, errstr_size, "producer: %s", inner);
+                goto err;
+        }
+        return rk;
+err:
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * API
+ * ------------------------------------------------------------------------ */
+
+gws_service_t *gws_service_new(const gws_config_t *cfg, char *errstr,
+                               size_t errstr_size) {
+        gws_service_t *svc = calloc(1, sizeof(*svc));
+        const char *topics[GWS_SINK__CNT];
+        int i;
+
+        if (!svc) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        svc->cfg = cfg;
+        pthread_mutex_init(&svc->retry_lock, NULL);
+        if (!gws_config_kv_get(cfg->kafka, "bootstrap.servers") &&
+            !gws_config_kv_get(cfg->kafka_consumer, "bootstrap.servers")) {
+                snprintf(errstr, errstr_size,
+                         "no Kafka bootstrap servers: pass --bootstrap "
+                         "HOST:PORT, set GWSIEVE_BOOTSTRAP, or set "
+                         "\"kafka\": {\"bootstrap.servers\": ...}");
+                goto err;
+        }
+        if (!(svc->producer = make_producer(svc, errstr, errstr_size)) ||
+            !(svc->consumer = make_consumer(svc, errstr, errstr_size)))
+                goto err;
+        topics[GWS_SINK_RETAINED] = cfg->topic_retained;
+        topics[GWS_SINK_ALERTS] = cfg->topic_alerts;
+        topics[GWS_SINK_DLQ] = cfg->topic_dlq;
+        for (i = 0; i < GWS_SINK__CNT; i++) {
+                if (!(svc->out_rkt[i] = rd_kafka_topic_new(svc->producer,
+                                                           topics[i], NULL))) {
+                        snprintf(errstr, errstr_size, "topic \"%s\": %s",
+                                 topics[i],
+                                 rd_kafka_err2str(rd_kafka_last_error()));
+                        goto err;
+                }
+        }
+        svc->nworkers = cfg->workers;
+        if (!(svc->workers = calloc((size_t)svc->nworkers,
+                                    sizeof(*svc->workers)))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto err;
+        }
+        for (i = 0; i < svc->nworkers; i++) {
+                worker_t *w = &svc->workers[i];
+                w->svc = svc;
+                w->id = i;
+                if (wq_init(&w->q) == -1 ||
+                    !(w->pl = gws_pipeline_new(cfg, errstr, errstr_size))) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        goto err;
+                }
+        }
+        return svc;
+err:
+        gws_service_destroy(svc);
+        return NULL;
+}
+
+static int start_threads(gws_service_t *svc) {
+        int i;
+        if (pthread_create(&svc->dr_thr, NULL, dr_main, svc))
+                return -1;
+        for (i = 0; i < svc->nworkers; i++)
+                if (pthread_create(&svc->workers[i].thr, NULL, worker_main,
+                                   &svc->workers[i]))
+                        return -1;
+        return 0;
+}
+
+static void stop_workers(gws_service_t *svc) {
+        int i;
+        for (i = 0; i < svc->nworkers; i++) {
+                wq_t *q = &svc->workers[i].q;
+                pthread_mutex_lock(&q->lock);
+                q->stop = 1;
+                pthread_cond_broadcast(&q->cond);
+                pthread_mutex_unlock(&q->lock);
+        }
+        for (i = 0; i < svc->nworkers; i++)
+                if (svc->workers[i].thr)
+                        pthread_join(svc->workers[i].thr, NULL);
+}
+
+static void dispatch(gws_service_t *svc, rd_kafka_message_t *rkm) {
+        ptn_t *p;
+        if (rkm->err) {
+                if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        rd_kafka_message_destroy(rkm);
+                        return;
+                }
+                svc->consumer_errors++;
+                gws_log(rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                                rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+                            ? GWS_LOG_ERR
+                            : GWS_LOG_WARNING,
+                        "CONSUMER", "%s%s%s: %s",
+                        rkm->rkt ? "topic " : "",
+                        rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "",
+                        rkm->rkt ? "" : "consumer",
+                        rd_kafka_message_errstr(rkm));
+                if (rd_kafka_fatal_error(svc->consumer, NULL, 0))
+                        set_fatal(svc, "consumer: %s",
+                                  rd_kafka_message_errstr(rkm));
+                rd_kafka_message_destroy(rkm);
+                return;
+        }
+        p = ptn_lookup(svc, rkm->partition);
+        if (!p) {
+                /* Not (or no longer) ours: another member re-reads it. */
+                rd_kafka_message_destroy(rkm);
+                return;
+        }
+        ptn_ref(p);
+        __atomic_add_fetch(&p->queued, 1, __ATOMIC_ACQ_REL);
+        if (wq_push(&svc->workers[p->worker].q, (qitem_t){rkm, p}) == -1) {
+                __atomic_sub_fetch(&p->queued, 1, __ATOMIC_ACQ_REL);
+                ptn_unref(p);
+                rd_kafka_message_destroy(rkm);
+                set_fatal(svc, "out of memory queueing a message");
+        }
+}
+
+int gws_service_run(gws_service_t *svc, volatile sig_atomic_t *run) {
+        const gws_config_t *cfg = svc->cfg;
+        rd_kafka_topic_partition_list_t *sub;
+        rd_kafka_resp_err_t err;
+        int64_t now;
+        int rc = 0;
+
+        if (start_threads(svc) == -1) {
+                gws_log(GWS_LOG_ERR, "SERVICE", "cannot start threads: %s",
+                        strerror(errno));
+                return -1;
+        }
+        sub = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(sub, cfg->topic_input,
+                                          RD_KAFKA_PARTITION_UA);
+        err = rd_kafka_subscribe(svc->consumer, sub);
+        rd_kafka_topic_partition_list_destroy(sub);
+        if (err) {
+                gws_log(GWS_LOG_ERR, "SERVICE", "subscribe to \"%s\": %s",
+                        cfg->topic_input, rd_kafka_err2str(err));
+                rc = -1;
+                goto shutdown;
+        }
+        gws_log(GWS_LOG_NOTICE, "SERVICE",
+                "consuming \"%s\" as group \"%s\" with %d worker(s); outputs "
+                "\"%s\", \"%s\", \"%s\"",
+                cfg->topic_input, cfg->group, cfg->workers,
+                cfg->topic_retained, cfg->topic_alerts, cfg->topic_dlq);
+        svc->last_commit_ms = svc->last_stats_ms = gws_mono_ms();
+
+        while (*run && !__atomic_load_n(&svc->fatal, __ATOMIC_ACQUIRE)) {
+                rd_kafka_message_t *rkm;
+                int n = 0;
+                /* Up to 100 ms per poll: short enough to react to a
+                 * signal and to commit on time, long enough to idle
+                 * cheaply. Then drain what is already buffered. */
+                rkm = rd_kafka_consumer_poll(svc->consumer, 100);
+                while (rkm) {
+                        dispatch(svc, rkm);
+                        if (++n >= 1000)
+                                break;
+                        rkm = rd_kafka_consumer_poll(svc->consumer, 0);
+                }
+                backpressure(svc);
+                now = gws_mono_ms();
+                if (now - svc->last_commit_ms >= cfg->commit_interval_ms) {
+                        commit_done(svc, NULL, 0);
+                        svc->last_commit_ms = now;
+                }
+                if (cfg->stats_interval_ms &&
+                    now - svc->last_stats_ms >= cfg->stats_interval_ms)
+                        log_progress(svc, 0);
+        }
+
+shutdown:
+        if (__atomic_load_n(&svc->fatal, __ATOMIC_ACQUIRE)) {
+                rc = -1;
+                gws_log(GWS_LOG_ERR, "SERVICE",
+                        "stopping on a fatal error: %s; offsets not yet done "
+                        "stay uncommitted and will be re-read",
+                        svc->fatal_reason);
+        } else {
+                gws_log(GWS_LOG_NOTICE, "SERVICE",
+                        "stopping: draining queued work (up to %d ms)",
+                        cfg->shutdown_timeout_ms);
+                if (!wait_idle(svc, NULL, cfg->shutdown_timeout_ms))
+                        gws_log(GWS_LOG_WARNING, "SERVICE",
+                                "not everything was delivered within %d ms; "
+                                "undelivered offsets stay uncommitted",
+                                cfg->shutdown_timeout_ms);
+                commit_done(svc, NULL, 1);
+        }
+        /* Leaves the group; the revoke callback commits what is done. */
+        err = rd_kafka_consumer_close(svc->consumer);
+        if (err)
+                gws_log(GWS_LOG_WARNING, "SERVICE", "consumer close: %s",
+                        rd_kafka_err2str(err));
+        stop_workers(svc);
+        __atomic_store_n(&svc->dr_stop, 1, __ATOMIC_RELEASE);
+        pthread_join(svc->dr_thr, NULL);
+        svc->dr_thr = 0;
+        retries_run(svc);
+        rd_kafka_flush(svc->producer, cfg->shutdown_timeout_ms);
+        if (rd_kafka_outq_len(svc->producer) > 0)
+                gws_log(GWS_LOG_WARNING, "SERVICE",
+                        "%d output record(s) not delivered at exit; their "
+                        "input offsets were not committed",
+                        rd_kafka_outq_len(svc->producer));
+        log_progress(svc, 1);
+        return rc;
+}
+
+void gws_service_destroy(gws_service_t *svc) {
+        int i;
+        if (!svc)
+                return;
+        if (svc->dr_thr) {
+                __atomic_store_n(&svc->dr_stop, 1, __ATOMIC_RELEASE);
+                pthread_join(svc->dr_thr, NULL);
+        }
+        if (svc->workers) {
+                stop_workers(svc);
+                for (i = 0; i < svc->nworkers; i++) {
+                        qitem_t it;
+                        int busy;
+                        /* Anything left (fatal stop): release it. */
+                        while (svc->workers[i].q.items &&
+                               wq_pop(&svc->workers[i].q, &it, &busy)) {
+                                rd_kafka_message_destroy(it.rkm);
+                                ptn_unref(it.p);
+                        }
+                        if (svc->workers[i].q.items)
+                                wq_destroy(&svc->workers[i].q);
+                        gws_pipeline_destroy(svc->workers[i].pl);
+                }
+                free(svc->workers);
+        }
+        for (i = 0; i < svc->nptns; i++)
+                if (svc->ptns[i])
+                        ptn_unref(svc->ptns[i]);
+        free(svc->ptns);
+        if (svc->consumer)
+                rd_kafka_destroy(svc->consumer);
+        for (i = 0; i < GWS_SINK__CNT; i++)
+                if (svc->out_rkt[i])
+                        rd_kafka_topic_destroy(svc->out_rkt[i]);
+        if (svc->producer) {
+                /* Purge what could not be delivered (fatal path) so that
+                 * destroy does not wait for it. */
+                rd_kafka_purge(svc->producer, RD_KAFKA_PURGE_F_QUEUE |
+                                                  RD_KAFKA_PURGE_F_INFLIGHT);
+                rd_kafka_poll(svc->producer, 0);
+                rd_kafka_destroy(svc->producer);
+        }
+        while (svc->retries) {
+                retry_t *r = svc->retries;
+                svc->retries = r->next;
+                inflight_release(r->inf);
+                free(r->key);
+                free(r->val);
+                free(r);
+        }
+        pthread_mutex_destroy(&svc->retry_lock);
+        free(svc);
+}

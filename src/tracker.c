@@ -1,0 +1,115 @@
+/* tracker.c - per-partition FIFO of in-flight offsets. */
+#include "gwsieve/tracker.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+struct gws_tracker_entry_s {
+        gws_tracker_t *t;
+        int64_t offset;
+        int refs; /* atomic */
+        struct gws_tracker_entry_s *next;
+};
+
+struct gws_tracker_s {
+        pthread_mutex_t lock;
+        gws_tracker_entry_t *head, *tail; /* guarded by lock */
+        int64_t committable;              /* guarded by lock */
+        size_t pending;                   /* guarded by lock */
+        void *opaque;
+};
+
+gws_tracker_t *gws_tracker_new(void *opaque) {
+        gws_tracker_t *t = calloc(1, sizeof(*t));
+        if (!t)
+                return NULL;
+        t->opaque = opaque;
+        pthread_mutex_init(&t->lock, NULL);
+        t->committable = -1;
+        return t;
+}
+
+void gws_tracker_destroy(gws_tracker_t *t) {
+        gws_tracker_entry_t *e, *next;
+        if (!t)
+                return;
+        for (e = t->head; e; e = next) {
+                next = e->next;
+                free(e);
+        }
+        pthread_mutex_destroy(&t->lock);
+        free(t);
+}
+
+gws_tracker_entry_t *gws_tracker_add(gws_tracker_t *t, int64_t offset) {
+        gws_tracker_entry_t *e = calloc(1, sizeof(*e));
+        if (!e)
+                return NULL;
+        e->t = t;
+        e->offset = offset;
+        e->refs = 1;
+        pthread_mutex_lock(&t->lock);
+        if (t->tail)
+                t->tail->next = e;
+        else
+                t->head = e;
+        t->tail = e;
+        t->pending++;
+        pthread_mutex_unlock(&t->lock);
+        return e;
+}
+
+void gws_tracker_ref(gws_tracker_entry_t *e) {
+        __atomic_add_fetch(&e->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+int gws_tracker_release(gws_tracker_entry_t *e) {
+        gws_tracker_t *t = e->t;
+        gws_tracker_entry_t *h;
+        int popped = 0;
+
+        if (__atomic_sub_fetch(&e->refs, 1, __ATOMIC_ACQ_REL))
+                return 0;
+        /* e may be freed by another thread from here on: only t is used. */
+        pthread_mutex_lock(&t->lock);
+        while ((h = t->head) &&
+               __atomic_load_n(&h->refs, __ATOMIC_ACQUIRE) == 0) {
+                t->head = h->next;
+                if (!t->head)
+                        t->tail = NULL;
+                t->committable = h->offset + 1;
+                t->pending--;
+                free(h);
+                popped++;
+        }
+        pthread_mutex_unlock(&t->lock);
+        return popped;
+}
+
+void *gws_tracker_opaque(const gws_tracker_t *t) {
+        return t->opaque;
+}
+
+gws_tracker_t *gws_tracker_of(const gws_tracker_entry_t *e) {
+        return e->t;
+}
+
+int64_t gws_tracker_offset(const gws_tracker_entry_t *e) {
+        return e->offset;
+}
+
+int64_t gws_tracker_committable(gws_tracker_t *t) {
+        int64_t c;
+        pthread_mutex_lock(&t->lock);
+        c = t->committable;
+        pthread_mutex_unlock(&t->lock);
+        return c;
+}
+
+size_t gws_tracker_pending(gws_tracker_t *t) {
+        size_t n;
+        pthread_mutex_lock(&t->lock);
+        n = t->pending;
+        pthread_mutex_unlock(&t->lock);
+        return n;
+}

@@ -1,0 +1,327 @@
+/* util.c - buffer, hashing, partitioner, time, UTF-8 and base64 helpers. */
+#include "gwsieve/util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------------
+ * buffer
+ * ------------------------------------------------------------------------ */
+
+int gws_buf_reserve(gws_buf_t *b, size_t extra) {
+        size_t need = b->len + extra + 1, nsize;
+        char *p;
+        if (need <= b->size)
+                return 0;
+        nsize = b->size ? b->size : 256;
+        while (nsize < need)
+                nsize *= 2;
+        if (!(p = realloc(b->buf, nsize)))
+                return -1;
+        b->buf = p;
+        b->size = nsize;
+        return 0;
+}
+
+int gws_buf_append(gws_buf_t *b, const void *p, size_t len) {
+        if (gws_buf_reserve(b, len) == -1)
+                return -1;
+        memcpy(b->buf + b->len, p, len);
+        b->len += len;
+        b->buf[b->len] = '\0';
+        return 0;
+}
+
+int gws_buf_puts(gws_buf_t *b, const char *s) {
+        return gws_buf_append(b, s, strlen(s));
+}
+
+int gws_buf_printf(gws_buf_t *b, const char *fmt, ...) {
+        va_list ap;
+        int n;
+        va_start(ap, fmt);
+        n = vsnprintf(NULL, 0, fmt, ap);
+        va_end(ap);
+        if (n < 0 || gws_buf_reserve(b, (size_t)n) == -1)
+                return -1;
+        va_start(ap, fmt);
+        vsnprintf(b->buf + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        b->len += (size_t)n;
+        return 0;
+}
+
+int gws_buf_json_str(gws_buf_t *b, const char *s, size_t len) {
+        static const char hex[] = "0123456789abcdef";
+        size_t i;
+        char *o;
+        /* Worst case: every byte becomes \u00XX (6 bytes), plus quotes. */
+        if (gws_buf_reserve(b, len * 6 + 2) == -1)
+                return -1;
+        o = b->buf + b->len;
+        *o++ = '"';
+        for (i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c == '"' || c == '\\') {
+                        *o++ = '\\';
+                        *o++ = (char)c;
+                } else if (c >= 0x20) {
+                        *o++ = (char)c;
+                } else if (c == '\n') {
+                        *o++ = '\\';
+                        *o++ = 'n';
+                } else if (c == '\t') {
+                        *o++ = '\\';
+                        *o++ = 't';
+                } else if (c == '\r') {
+                        *o++ = '\\';
+                        *o++ = 'r';
+                } else {
+                        *o++ = '\\';
+                        *o++ = 'u';
+                        *o++ = '0';
+                        *o++ = '0';
+                        *o++ = hex[c >> 4];
+                        *o++ = hex[c & 15];
+                }
+        }
+        *o++ = '"';
+        b->len = (size_t)(o - b->buf);
+        b->buf[b->len] = '\0';
+        return 0;
+}
+
+void gws_buf_free(gws_buf_t *b) {
+        free(b->buf);
+        b->buf = NULL;
+        b->len = b->size = 0;
+}
+
+int gws_buf_base64(gws_buf_t *b, const void *p, size_t len) {
+        static const char tbl[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const unsigned char *s = p;
+        size_t i;
+        char *o;
+        if (gws_buf_reserve(b, (len + 2) / 3 * 4) == -1)
+                return -1;
+        o = b->buf + b->len;
+        for (i = 0; i + 2 < len; i += 3) {
+                *o++ = tbl[s[i] >> 2];
+                *o++ = tbl[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
+                *o++ = tbl[((s[i + 1] & 15) << 2) | (s[i + 2] >> 6)];
+                *o++ = tbl[s[i + 2] & 63];
+        }
+        if (i < len) {
+                *o++ = tbl[s[i] >> 2];
+                if (i + 1 < len) {
+                        *o++ = tbl[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
+                        *o++ = tbl[(s[i + 1] & 15) << 2];
+                } else {
+                        *o++ = tbl[(s[i] & 3) << 4];
+                        *o++ = '=';
+                }
+                *o++ = '=';
+        }
+        b->len = (size_t)(o - b->buf);
+        b->buf[b->len] = '\0';
+        return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * hashing and partitioning
+ * ------------------------------------------------------------------------ */
+
+uint64_t gws_hash64(const void *p, size_t len, uint64_t seed) {
+        const unsigned char *s = p;
+        uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+        size_t i;
+        for (i = 0; i < len; i++) {
+                h ^= s[i];
+                h *= 0x100000001b3ULL;
+        }
+        /* FNV-1a alone mixes the high bits poorly; finish like murmur3. */
+        h ^= h >> 33;
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
+        h *= 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 33;
+        return h;
+}
+
+static uint32_t crc_table[256];
+static void crc_init(void) {
+        uint32_t c, n, k;
+        for (n = 0; n < 256; n++) {
+                c = n;
+                for (k = 0; k < 8; k++)
+                        c = c & 1 ? 0xedb88320U ^ (c >> 1) : c >> 1;
+                crc_table[n] = c;
+        }
+}
+
+uint32_t gws_crc32(const void *p, size_t len) {
+        static int inited; /* benign race: every thread writes equal values */
+        const unsigned char *s = p;
+        uint32_t c = 0xffffffffU;
+        size_t i;
+        if (!__atomic_load_n(&inited, __ATOMIC_ACQUIRE)) {
+                crc_init();
+                __atomic_store_n(&inited, 1, __ATOMIC_RELEASE);
+        }
+        for (i = 0; i < len; i++)
+                c = crc_table[(c ^ s[i]) & 0xff] ^ (c >> 8);
+        return c ^ 0xffffffffU;
+}
+
+int32_t gws_partition_for_key(const void *key, size_t keylen,
+                              int32_t partition_cnt) {
+        return (int32_t)(gws_crc32(key, keylen) % (uint32_t)partition_cnt);
+}
+
+/* ------------------------------------------------------------------------
+ * time
+ * ------------------------------------------------------------------------ */
+
+static int digits(const char *s, size_t n, int *out) {
+        int v = 0;
+        size_t i;
+        for (i = 0; i < n; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return -1;
+                v = v * 10 + (s[i] - '0');
+        }
+        *out = v;
+        return 0;
+}
+
+/* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). */
+static int64_t days_from_civil(int y, int m, int d) {
+        int64_t era, yoe, doy, doe;
+        y -= m <= 2;
+        era = (y >= 0 ? y : y - 399) / 400;
+        yoe = y - era * 400;
+        doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+        doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        return era * 146097 + doe - 719468;
+}
+
+int gws_time_parse(const char *s, size_t len, int64_t *ms) {
+        int Y, M, D, h, m, sec, frac = 0, oh = 0, om = 0, sign = 0;
+        size_t i = 19, nd = 0;
+        int64_t t;
+        static const int mdays[] = {31, 29, 31, 30, 31, 30,
+                                    31, 31, 30, 31, 30, 31};
+
+        if (len < 20 || s[4] != '-' || s[7] != '-' ||
+            (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' ||
+            s[16] != ':')
+                return -1;
+        if (digits(s, 4, &Y) || digits(s + 5, 2, &M) || digits(s + 8, 2, &D) ||
+            digits(s + 11, 2, &h) || digits(s + 14, 2, &m) ||
+            digits(s + 17, 2, &sec))
+                return -1;
+        if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || h > 23 ||
+            m > 59 || sec > 60)
+                return -1;
+        if (s[i] == '.') {
+                i++;
+                while (i < len && s[i] >= '0' && s[i] <= '9') {
+                        if (nd < 3)
+                                frac = frac * 10 + (s[i] - '0');
+                        nd++;
+                        i++;
+                }
+                if (!nd)
+                        return -1;
+                for (; nd < 3; nd++)
+                        frac *= 10;
+        }
+        if (i >= len)
+                return -1;
+        if (s[i] == 'Z' || s[i] == 'z') {
+                i++;
+        } else if (s[i] == '+' || s[i] == '-') {
+                sign = s[i] == '-' ? -1 : 1;
+                if (i + 6 > len || s[i + 3] != ':' ||
+                    digits(s + i + 1, 2, &oh) || digits(s + i + 4, 2, &om) ||
+                    oh > 23 || om > 59)
+                        return -1;
+                i += 6;
+        } else {
+                return -1;
+        }
+        if (i != len)
+                return -1;
+        t = days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec;
+        t -= sign * (oh * 3600 + om * 60);
+        *ms = t * 1000 + frac;
+        return 0;
+}
+
+char *gws_time_format(int64_t ms, char *buf, size_t size) {
+        time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        int frac = (int)(ms - (int64_t)t * 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, frac);
+        return buf;
+}
+
+int64_t gws_now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t gws_mono_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------------
+ * UTF-8
+ * ------------------------------------------------------------------------ */
+
+int gws_utf8_valid(const void *p, size_t len) {
+        const unsigned char *s = p, *end = s + len;
+        while (s < end) {
+                unsigned char c = *s;
+                if (c < 0x80) {
+                        s++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf) {
+                        if (end - s < 2 || (s[1] & 0xc0) != 0x80)
+                                return 0;
+                        s += 2;
+                } else if (c >= 0xe0 && c <= 0xef) {
+                        if (end - s < 3 || (s[1] & 0xc0) != 0x80 ||
+                            (s[2] & 0xc0) != 0x80)
+                                return 0;
+                        if (c == 0xe0 && s[1] < 0xa0)
+                                return 0; /* overlong */
+                        if (c == 0xed && s[1] >= 0xa0)
+                                return 0; /* surrogate */
+                        s += 3;
+                } else if (c >= 0xf0 && c <= 0xf4) {
+                        if (end - s < 4 || (s[1] & 0xc0) != 0x80 ||
+                            (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+                                return 0;
+                        if (c == 0xf0 && s[1] < 0x90)
+                                return 0; /* overlong */
+                        if (c == 0xf4 && s[1] >= 0x90)
+                                return 0; /* > U+10FFFF */
+                        s += 4;
+                } else {
+                        return 0;
+                }
+        }
+        return 1;
+}

@@ -1,0 +1,14 @@
+/* suites.h - one Check suite per module; check_main.c runs them all. */
+#ifndef GWS_TEST_SUITES_H
+#define GWS_TEST_SUITES_H
+#include <check.h>
+
+Suite *gws_config_suite(void);
+Suite *gws_event_suite(void);
+Suite *gws_filter_suite(void);
+Suite *gws_detect_suite(void);
+Suite *gws_pipeline_suite(void);
+Suite *gws_tracker_suite(void);
+Suite *gws_util_suite(void);
+
+#endif
