@@ -1,15 +1,73 @@
 /* event.c - validation of raw gateway events into the event view.
  *
- * The document is parsed once (jansson) and every later stage reads the
- * view or, for output, the same document. Validation follows the input
- * contract field by field and stops at the first problem.
+ * One tokenizer pass (json.c), then one walk over the root object's
+ * members that records where each known field is; validation then follows
+ * the input contract field by field and stops at the first problem. No
+ * DOM, no allocation per field: strings are slices of the input, or of the
+ * per-document arena when they contained escapes.
  */
 #include "gwsieve/event.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gwsieve/util.h"
+
+/* ------------------------------------------------------------------------
+ * recycled documents
+ * ------------------------------------------------------------------------ */
+
+struct gws_evdoc_s {
+        gws_jdoc_t doc;
+        gws_buf_t arena;          /* decoded strings; reserved up front */
+        struct gws_evdoc_s *next; /* thread cache */
+};
+
+/* Per-thread free list, freed by the key destructor at thread exit. */
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void evdoc_free_list(void *p) {
+        gws_evdoc_t *ed = p, *next;
+        for (; ed; ed = next) {
+                next = ed->next;
+                gws_json_free(&ed->doc);
+                gws_buf_free(&ed->arena);
+                free(ed);
+        }
+}
+
+static void cache_init(void) {
+        pthread_key_create(&cache_key, evdoc_free_list);
+}
+
+static gws_evdoc_t *evdoc_get(void) {
+        gws_evdoc_t *ed;
+        pthread_once(&cache_once, cache_init);
+        if ((ed = pthread_getspecific(cache_key))) {
+                pthread_setspecific(cache_key, ed->next);
+                ed->next = NULL;
+                return ed;
+        }
+        return calloc(1, sizeof(*ed));
+}
+
+static void evdoc_put(gws_evdoc_t *ed) {
+        /* Keep a few per thread; a huge event's buffers are not kept. */
+        if (ed->arena.size > (1u << 20)) {
+                gws_buf_free(&ed->arena);
+        }
+        pthread_once(&cache_once, cache_init);
+        ed->next = pthread_getspecific(cache_key);
+        pthread_setspecific(cache_key, ed);
+}
+
+/* ------------------------------------------------------------------------
+ * reasons
+ * ------------------------------------------------------------------------ */
 
 static const char *err_names[GWS_EV_ERR__CNT] = {
     [GWS_EV_OK] = "ok",
@@ -22,6 +80,9 @@ static const char *err_names[GWS_EV_ERR__CNT] = {
     [GWS_EV_ERR_WRONG_TYPE] = "wrong_type",
     [GWS_EV_ERR_BAD_VALUE] = "invalid_value",
     [GWS_EV_ERR_NOMEM] = "out_of_memory",
+    [GWS_EV_ERR_TOO_DEEP] = "too_deep",
+    [GWS_EV_ERR_TOO_MANY_FIELDS] = "too_many_fields",
+    [GWS_EV_ERR_STRING_TOO_LONG] = "string_too_long",
 };
 
 const char *gws_ev_err2str(gws_ev_err_t err) {
@@ -37,104 +98,166 @@ const char *gws_ev_err2str(gws_ev_err_t err) {
                 return (ERR);                                                  \
         } while (0)
 
-/* Required non-empty string field. */
-static gws_ev_err_t req_str(json_t *root, const char *name, gws_str_t *out,
+/* ------------------------------------------------------------------------
+ * fields
+ * ------------------------------------------------------------------------ */
+
+enum {
+        F_ID, F_TS, F_GATEWAY_ID, F_PROVIDER, F_MODEL, F_STATUS, F_LATENCY,
+        F_ACCOUNT_ID, F_ENDPOINT, F_USER_ID, F_CLIENT_IP, F_TTFB, F_COST,
+        F_TOKENS_IN, F_TOKENS_OUT, F_SUCCESS, F_CACHED, F__CNT
+};
+
+static const struct {
+        const char *name;
+        size_t len;
+} fields[F__CNT] = {
+#define FLD(n) {n, sizeof(n) - 1}
+    FLD("id"),         FLD("ts"),        FLD("gateway_id"), FLD("provider"),
+    FLD("model"),      FLD("status"),    FLD("latency_ms"), FLD("account_id"),
+    FLD("endpoint"),   FLD("user_id"),   FLD("client_ip"),  FLD("ttfb_ms"),
+    FLD("cost_usd"),   FLD("tokens_in"), FLD("tokens_out"), FLD("success"),
+    FLD("cached"),
+#undef FLD
+};
+
+/* Maps a member name to its field, or -1. */
+static int field_of(const char *k, size_t n) {
+        int i;
+        if (n < 2 || n > 10)
+                return -1;
+        for (i = 0; i < F__CNT; i++)
+                if (fields[i].len == n && !memcmp(fields[i].name, k, n))
+                        return i;
+        return -1;
+}
+
+typedef struct {
+        const gws_jdoc_t *doc;
+        gws_buf_t *arena;
+        uint32_t at[F__CNT]; /* value token index, 0 = absent */
+} scan_t;
+
+static const gws_jtok_t *tok_at(const scan_t *sc, int f) {
+        uint32_t i = sc->at[f];
+        if (!i || sc->doc->toks[i].type == GWS_JT_NULL)
+                return NULL;
+        return &sc->doc->toks[i];
+}
+
+static void str_of(scan_t *sc, const gws_jtok_t *t, gws_str_t *out) {
+        if (!(t->flags & GWS_JF_ESC)) {
+                out->s = sc->doc->buf + t->start + 1;
+                out->len = t->len - 2;
+                return;
+        }
+        /* The arena was reserved for the whole input: no realloc here, so
+         * earlier slices stay valid. */
+        out->s = sc->arena->buf + sc->arena->len;
+        out->len = gws_json_str_decode(sc->doc, t,
+                                       sc->arena->buf + sc->arena->len);
+        sc->arena->len += out->len;
+}
+
+static gws_ev_err_t req_str(scan_t *sc, int f, gws_str_t *out,
                             gws_ev_errinfo_t *info) {
-        json_t *v = json_object_get(root, name);
-        if (!v || json_is_null(v))
-                FAIL(GWS_EV_ERR_MISSING_FIELD, name, "is required");
-        if (!json_is_string(v))
-                FAIL(GWS_EV_ERR_WRONG_TYPE, name, "must be a string");
-        out->s = json_string_value(v);
-        out->len = json_string_length(v);
+        const gws_jtok_t *t = tok_at(sc, f);
+        if (!t)
+                FAIL(GWS_EV_ERR_MISSING_FIELD, fields[f].name, "is required");
+        if (t->type != GWS_JT_STR)
+                FAIL(GWS_EV_ERR_WRONG_TYPE, fields[f].name,
+                     "must be a string");
+        str_of(sc, t, out);
         if (!out->len)
-                FAIL(GWS_EV_ERR_BAD_VALUE, name, "must not be empty");
+                FAIL(GWS_EV_ERR_BAD_VALUE, fields[f].name,
+                     "must not be empty");
         return GWS_EV_OK;
 }
 
-/* Optional string field: absent/null is fine, another type is not. */
-static gws_ev_err_t opt_str(json_t *root, const char *name, gws_str_t *out,
+static gws_ev_err_t opt_str(scan_t *sc, int f, gws_str_t *out,
                             gws_ev_errinfo_t *info) {
-        json_t *v = json_object_get(root, name);
+        const gws_jtok_t *t = tok_at(sc, f);
         out->s = NULL;
         out->len = 0;
-        if (!v || json_is_null(v))
+        if (!t)
                 return GWS_EV_OK;
-        if (!json_is_string(v))
-                FAIL(GWS_EV_ERR_WRONG_TYPE, name, "must be a string");
-        out->s = json_string_value(v);
-        out->len = json_string_length(v);
+        if (t->type != GWS_JT_STR)
+                FAIL(GWS_EV_ERR_WRONG_TYPE, fields[f].name,
+                     "must be a string");
+        str_of(sc, t, out);
         return GWS_EV_OK;
 }
 
-/* Optional non-negative number; *has = 0 when absent or null. */
-static gws_ev_err_t opt_num(json_t *root, const char *name, double *out,
-                            int *has, gws_ev_errinfo_t *info) {
-        json_t *v = json_object_get(root, name);
+static gws_ev_err_t opt_num(scan_t *sc, int f, double *out, int *has,
+                            gws_ev_errinfo_t *info) {
+        const gws_jtok_t *t = tok_at(sc, f);
         *has = 0;
-        if (!v || json_is_null(v))
+        if (!t)
                 return GWS_EV_OK;
-        if (!json_is_number(v))
-                FAIL(GWS_EV_ERR_WRONG_TYPE, name, "must be a number");
-        *out = json_number_value(v);
-        if (!isfinite(*out) || *out < 0)
-                FAIL(GWS_EV_ERR_BAD_VALUE, name, "must be >= 0");
+        if (t->type != GWS_JT_NUM)
+                FAIL(GWS_EV_ERR_WRONG_TYPE, fields[f].name,
+                     "must be a number");
+        if (gws_json_num(sc->doc, t, out) == -1 || !isfinite(*out) ||
+            *out < 0)
+                FAIL(GWS_EV_ERR_BAD_VALUE, fields[f].name, "must be >= 0");
         *has = 1;
         return GWS_EV_OK;
 }
 
-static gws_ev_err_t opt_count(json_t *root, const char *name, int64_t *out,
-                              int *has, gws_ev_errinfo_t *info) {
-        json_t *v = json_object_get(root, name);
+static gws_ev_err_t opt_count(scan_t *sc, int f, int64_t *out, int *has,
+                              gws_ev_errinfo_t *info) {
+        const gws_jtok_t *t = tok_at(sc, f);
         *has = 0;
-        if (!v || json_is_null(v))
+        if (!t)
                 return GWS_EV_OK;
-        if (!json_is_integer(v))
-                FAIL(GWS_EV_ERR_WRONG_TYPE, name, "must be an integer");
-        *out = json_integer_value(v);
+        if (t->type != GWS_JT_NUM || gws_json_int(sc->doc, t, out) == -1)
+                FAIL(GWS_EV_ERR_WRONG_TYPE, fields[f].name,
+                     "must be an integer");
         if (*out < 0)
-                FAIL(GWS_EV_ERR_BAD_VALUE, name, "must be >= 0");
+                FAIL(GWS_EV_ERR_BAD_VALUE, fields[f].name, "must be >= 0");
         *has = 1;
         return GWS_EV_OK;
 }
 
-static gws_ev_err_t opt_bool(json_t *root, const char *name, int *out,
-                             int *has, gws_ev_errinfo_t *info) {
-        json_t *v = json_object_get(root, name);
+static gws_ev_err_t opt_bool(scan_t *sc, int f, int *out, int *has,
+                             gws_ev_errinfo_t *info) {
+        const gws_jtok_t *t = tok_at(sc, f);
         *has = 0;
-        if (!v || json_is_null(v))
+        if (!t)
                 return GWS_EV_OK;
-        if (!json_is_boolean(v))
-                FAIL(GWS_EV_ERR_WRONG_TYPE, name, "must be true or false");
-        *out = json_is_true(v);
+        if (t->type != GWS_JT_TRUE && t->type != GWS_JT_FALSE)
+                FAIL(GWS_EV_ERR_WRONG_TYPE, fields[f].name,
+                     "must be true or false");
+        *out = t->type == GWS_JT_TRUE;
         *has = 1;
         return GWS_EV_OK;
 }
 
-static gws_ev_err_t validate(gws_event_t *ev, gws_ev_errinfo_t *info) {
-        json_t *root = ev->root, *v;
+static gws_ev_err_t validate(gws_event_t *ev, scan_t *sc,
+                             gws_ev_errinfo_t *info) {
+        const gws_jtok_t *t;
         gws_ev_err_t err;
+        gws_str_t ts;
         double d;
         int has, b;
         int64_t i64;
 
-        if ((err = req_str(root, "id", &ev->id, info)) ||
-            (err = req_str(root, "gateway_id", &ev->gateway_id, info)) ||
-            (err = req_str(root, "provider", &ev->provider, info)) ||
-            (err = req_str(root, "model", &ev->model, info)))
+        if ((err = req_str(sc, F_ID, &ev->id, info)) ||
+            (err = req_str(sc, F_GATEWAY_ID, &ev->gateway_id, info)) ||
+            (err = req_str(sc, F_PROVIDER, &ev->provider, info)) ||
+            (err = req_str(sc, F_MODEL, &ev->model, info)))
                 return err;
 
-        v = json_object_get(root, "ts");
-        if (!v || json_is_null(v))
+        if (!(t = tok_at(sc, F_TS)))
                 FAIL(GWS_EV_ERR_MISSING_FIELD, "ts", "is required");
-        if (json_is_string(v)) {
-                if (gws_time_parse(json_string_value(v), json_string_length(v),
-                                   &ev->ts_ms) == -1)
+        if (t->type == GWS_JT_STR) {
+                str_of(sc, t, &ts);
+                if (gws_time_parse(ts.s, ts.len, &ev->ts_ms) == -1)
                         FAIL(GWS_EV_ERR_BAD_VALUE, "ts",
                              "is not an RFC 3339 timestamp");
-        } else if (json_is_number(v)) {
-                d = json_number_value(v);
-                if (!isfinite(d) || d < 0 || d > 1e14)
+        } else if (t->type == GWS_JT_NUM) {
+                if (gws_json_num(sc->doc, t, &d) == -1 || !isfinite(d) ||
+                    d < 0 || d > 1e14)
                         FAIL(GWS_EV_ERR_BAD_VALUE, "ts",
                              "is not epoch milliseconds");
                 ev->ts_ms = (int64_t)d;
@@ -143,57 +266,62 @@ static gws_ev_err_t validate(gws_event_t *ev, gws_ev_errinfo_t *info) {
                      "must be an RFC 3339 string or epoch milliseconds");
         }
 
-        v = json_object_get(root, "status");
-        if (!v || json_is_null(v))
+        if (!(t = tok_at(sc, F_STATUS)))
                 FAIL(GWS_EV_ERR_MISSING_FIELD, "status", "is required");
-        if (!json_is_integer(v))
+        if (t->type != GWS_JT_NUM || gws_json_int(sc->doc, t, &i64) == -1)
                 FAIL(GWS_EV_ERR_WRONG_TYPE, "status", "must be an integer");
-        i64 = json_integer_value(v);
         if (i64 < 100 || i64 > 599)
                 FAIL(GWS_EV_ERR_BAD_VALUE, "status",
                      "must be an HTTP status 100..599");
         ev->status = (int)i64;
 
-        v = json_object_get(root, "latency_ms");
-        if (!v || json_is_null(v))
+        if (!tok_at(sc, F_LATENCY))
                 FAIL(GWS_EV_ERR_MISSING_FIELD, "latency_ms", "is required");
-        if ((err = opt_num(root, "latency_ms", &ev->latency_ms, &has, info)))
+        if ((err = opt_num(sc, F_LATENCY, &ev->latency_ms, &has, info)))
                 return err;
 
-        if ((err = opt_str(root, "account_id", &ev->account_id, info)) ||
-            (err = opt_str(root, "endpoint", &ev->endpoint, info)) ||
-            (err = opt_str(root, "user_id", &ev->user_id, info)) ||
-            (err = opt_str(root, "client_ip", &ev->client_ip, info)))
+        if ((err = opt_str(sc, F_ACCOUNT_ID, &ev->account_id, info)) ||
+            (err = opt_str(sc, F_ENDPOINT, &ev->endpoint, info)) ||
+            (err = opt_str(sc, F_USER_ID, &ev->user_id, info)) ||
+            (err = opt_str(sc, F_CLIENT_IP, &ev->client_ip, info)))
                 return err;
 
-        if ((err = opt_num(root, "ttfb_ms", &ev->ttfb_ms, &has, info)))
+        if ((err = opt_num(sc, F_TTFB, &ev->ttfb_ms, &has, info)))
                 return err;
         ev->has_ttfb = (unsigned)has;
-        if ((err = opt_num(root, "cost_usd", &ev->cost_usd, &has, info)))
+        if ((err = opt_num(sc, F_COST, &ev->cost_usd, &has, info)))
                 return err;
         ev->has_cost = (unsigned)has;
-        if ((err = opt_count(root, "tokens_in", &ev->tokens_in, &has, info)))
+        if ((err = opt_count(sc, F_TOKENS_IN, &ev->tokens_in, &has, info)))
                 return err;
         ev->has_tokens_in = (unsigned)has;
-        if ((err = opt_count(root, "tokens_out", &ev->tokens_out, &has,
-                             info)))
+        if ((err = opt_count(sc, F_TOKENS_OUT, &ev->tokens_out, &has, info)))
                 return err;
         ev->has_tokens_out = (unsigned)has;
 
-        if ((err = opt_bool(root, "success", &b, &has, info)))
+        if ((err = opt_bool(sc, F_SUCCESS, &b, &has, info)))
                 return err;
         ev->success = has ? (unsigned)b : ev->status < 400;
-        if ((err = opt_bool(root, "cached", &b, &has, info)))
+        if ((err = opt_bool(sc, F_CACHED, &b, &has, info)))
                 return err;
         ev->cached = has ? (unsigned)b : 0;
         return GWS_EV_OK;
 }
 
+/* ------------------------------------------------------------------------
+ * API
+ * ------------------------------------------------------------------------ */
+
 gws_ev_err_t gws_event_parse(gws_event_t *ev, const char *buf, size_t len,
                              const gws_ev_limits_t *lim,
                              gws_ev_errinfo_t *info) {
-        json_error_t jerr;
+        gws_json_limits_t jl = {0, 0, 0};
+        gws_evdoc_t *ed;
+        gws_jerr_t jerr;
         gws_ev_err_t err;
+        scan_t sc;
+        uint32_t k;
+        const gws_jtok_t *root;
 
         memset(ev, 0, sizeof(*ev));
         memset(info, 0, sizeof(*info));
@@ -202,23 +330,78 @@ gws_ev_err_t gws_event_parse(gws_event_t *ev, const char *buf, size_t len,
         if (lim && lim->max_bytes && len > lim->max_bytes)
                 FAIL(GWS_EV_ERR_TOO_LARGE, NULL,
                      "the message exceeds limits.max_event_bytes");
-        if (!gws_utf8_valid(buf, len))
-                FAIL(GWS_EV_ERR_NOT_UTF8, NULL,
-                     "the message is not valid UTF-8");
-
-        ev->root = json_loadb(buf, len, JSON_DECODE_ANY, &jerr);
-        if (!ev->root) {
-                info->line = jerr.line;
-                info->column = jerr.column;
-                snprintf(info->text, sizeof(info->text), "%s", jerr.text);
-                FAIL(GWS_EV_ERR_NOT_JSON, NULL, "the message is not JSON");
+        if (lim) {
+                jl.max_depth = lim->max_depth;
+                jl.max_tokens = lim->max_fields;
+                jl.max_string = lim->max_string;
         }
-        if (!json_is_object(ev->root)) {
+        if (!(ed = evdoc_get()))
+                FAIL(GWS_EV_ERR_NOMEM, NULL, "out of memory");
+        ev->ed = ed;
+        ev->doc = &ed->doc;
+
+        jerr = gws_json_parse(&ed->doc, buf, len, &jl);
+        if (jerr != GWS_JE_OK) {
+                info->column = (int)ed->doc.err_off + 1;
+                info->line = 1;
+                snprintf(info->text, sizeof(info->text), "%s",
+                         ed->doc.err_what ? ed->doc.err_what : "error");
+                gws_event_clear(ev);
+                switch (jerr) {
+                case GWS_JE_UTF8:
+                        FAIL(GWS_EV_ERR_NOT_UTF8, NULL,
+                             "the message is not valid UTF-8");
+                case GWS_JE_DEPTH:
+                        FAIL(GWS_EV_ERR_TOO_DEEP, NULL,
+                             "the message nests deeper than "
+                             "limits.max_depth");
+                case GWS_JE_TOKENS:
+                        FAIL(GWS_EV_ERR_TOO_MANY_FIELDS, NULL,
+                             "the message has more values than "
+                             "limits.max_fields");
+                case GWS_JE_STRING:
+                        FAIL(GWS_EV_ERR_STRING_TOO_LONG, NULL,
+                             "a string exceeds limits.max_string_bytes");
+                case GWS_JE_NOMEM:
+                        FAIL(GWS_EV_ERR_NOMEM, NULL, "out of memory");
+                default:
+                        FAIL(GWS_EV_ERR_NOT_JSON, NULL,
+                             "the message is not JSON");
+                }
+        }
+        root = &ed->doc.toks[0];
+        if (root->type != GWS_JT_OBJ) {
                 gws_event_clear(ev);
                 FAIL(GWS_EV_ERR_NOT_OBJECT, NULL,
                      "the message is JSON but not an object");
         }
-        if ((err = validate(ev, info)) != GWS_EV_OK) {
+
+        gws_buf_reset(&ed->arena);
+        if (gws_buf_reserve(&ed->arena, len) == -1) {
+                gws_event_clear(ev);
+                FAIL(GWS_EV_ERR_NOMEM, NULL, "out of memory");
+        }
+        memset(&sc, 0, sizeof(sc));
+        sc.doc = &ed->doc;
+        sc.arena = &ed->arena;
+        /* One walk over the members; duplicate names: the last wins, as
+         * in most JSON parsers. */
+        for (k = 1; k < root->next; k = ed->doc.toks[k + 1].next) {
+                const gws_jtok_t *kt = &ed->doc.toks[k];
+                int f;
+                if (kt->flags & GWS_JF_ESC) {
+                        char tmp[16];
+                        if (kt->len > sizeof(tmp))
+                                continue;
+                        f = field_of(tmp, gws_json_str_decode(&ed->doc, kt,
+                                                              tmp));
+                } else {
+                        f = field_of(buf + kt->start + 1, kt->len - 2);
+                }
+                if (f >= 0)
+                        sc.at[f] = k + 1;
+        }
+        if ((err = validate(ev, &sc, info)) != GWS_EV_OK) {
                 gws_event_clear(ev);
                 return err;
         }
@@ -226,7 +409,7 @@ gws_ev_err_t gws_event_parse(gws_event_t *ev, const char *buf, size_t len,
 }
 
 void gws_event_clear(gws_event_t *ev) {
-        if (ev->root)
-                json_decref(ev->root);
+        if (ev->ed)
+                evdoc_put(ev->ed);
         memset(ev, 0, sizeof(*ev));
 }

@@ -35,6 +35,9 @@ gws_pipeline_t *gws_pipeline_new(const gws_config_t *cfg, char *errstr,
         }
         pl->cfg = cfg;
         pl->lim.max_bytes = (size_t)cfg->max_event_bytes;
+        pl->lim.max_depth = (uint32_t)cfg->max_depth;
+        pl->lim.max_fields = (uint32_t)cfg->max_fields;
+        pl->lim.max_string = (uint32_t)cfg->max_string_bytes;
         return pl;
 }
 
@@ -69,9 +72,11 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
         char detail[512], tbuf[40];
         int r = 0;
 
-        if (err == GWS_EV_ERR_NOT_JSON)
-                snprintf(detail, sizeof(detail), "%s: %s at line %d column %d",
-                         info->what, info->text, info->line, info->column);
+        if (err == GWS_EV_ERR_NOT_JSON || err == GWS_EV_ERR_NOT_UTF8 ||
+            err == GWS_EV_ERR_TOO_DEEP || err == GWS_EV_ERR_TOO_MANY_FIELDS ||
+            err == GWS_EV_ERR_STRING_TOO_LONG)
+                snprintf(detail, sizeof(detail), "%s: %s at byte %d",
+                         info->what, info->text, info->column - 1);
         else if (err == GWS_EV_ERR_TOO_LARGE)
                 snprintf(detail, sizeof(detail), "%s (%zu > %lld bytes)",
                          info->what, in->len,
@@ -132,31 +137,46 @@ static int alert_cb(void *opaque, const char *alert_id, const char *json,
         return 0;
 }
 
+/* Writes the retained record: the input's members as they were (raw
+ * bytes, no re-encoding), minus any "sieve" member of the input, plus ours.
+ */
 static int emit_retained(gws_pipeline_t *pl, const gws_event_t *ev,
                          const gws_score_t *sc, gws_keep_t keep,
                          gws_emit_cb *cb, void *opaque) {
-        json_t *sieve = json_object(), *reasons = json_array();
-        char *txt;
-        int i, r;
+        const gws_jdoc_t *doc = ev->doc;
+        const gws_jtok_t *root = &doc->toks[0];
+        gws_buf_t *b = &pl->out;
+        uint32_t k;
+        int i, r = 0, first = 1, nr = 0;
 
+        gws_buf_reset(b);
+        if (gws_buf_reserve(b, root->len + 128) == -1)
+                return -1;
+        b->buf[b->len++] = '{';
+        for (k = 1; k < root->next; k = doc->toks[k + 1].next) {
+                const gws_jtok_t *kt = &doc->toks[k];
+                const gws_jtok_t *vt = &doc->toks[k + 1];
+                if (kt->len == 7 && !memcmp(doc->buf + kt->start, "\"sieve\"", 7))
+                        continue;
+                if (!first)
+                        r |= gws_buf_append(b, ",", 1);
+                first = 0;
+                r |= gws_buf_append(b, doc->buf + kt->start, kt->len);
+                r |= gws_buf_append(b, ":", 1);
+                r |= gws_buf_append(b, doc->buf + vt->start, vt->len);
+        }
+        r |= gws_buf_printf(b, "%s\"sieve\":{\"score\":%.4g,\"reasons\":[",
+                            first ? "" : ",",
+                            (double)(int)(sc->score * 10000 + 0.5) / 10000.0);
         for (i = 0; i < GWS_R__CNT; i++)
                 if (sc->reasons & (1u << i))
-                        json_array_append_new(reasons,
-                                              json_string(gws_reason_name(i)));
-        /* Rounded so the text is stable and short. */
-        json_object_set_new(sieve, "score",
-                            json_real((double)(int)(sc->score * 10000 + 0.5) /
-                                      10000.0));
-        json_object_set_new(sieve, "reasons", reasons);
-        json_object_set_new(sieve, "kept", json_string(gws_keep2str(keep)));
-        json_object_set_new(ev->root, "sieve", sieve);
-        txt = json_dumps(ev->root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (!txt)
+                        r |= gws_buf_printf(b, "%s\"%s\"", nr++ ? "," : "",
+                                            gws_reason_name(i));
+        r |= gws_buf_printf(b, "],\"kept\":\"%s\"}}", gws_keep2str(keep));
+        if (r)
                 return -1;
-        r = cb(opaque, GWS_SINK_RETAINED, ev->gateway_id.s, ev->gateway_id.len,
-               txt, strlen(txt));
-        free(txt);
-        return r;
+        return cb(opaque, GWS_SINK_RETAINED, ev->gateway_id.s,
+                  ev->gateway_id.len, b->buf, b->len);
 }
 
 gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,

@@ -46,6 +46,9 @@ typedef struct gws_config_s {
 
         /* limits (hostile input) */
         int64_t max_event_bytes; /**< larger messages go to the DLQ */
+        int max_depth;           /**< JSON nesting limit */
+        int max_fields;          /**< keys + values per event */
+        int max_string_bytes;    /**< longest string in an event */
 
         /* filter */
         double normal_sample_rate; /**< share of normal events kept */

@@ -1,10 +1,14 @@
 /* event.h - parse one raw gateway event into the event view every later
  * stage reads (../shared/schema/gateway-event.md, native format).
  *
- * The view's strings point into the parsed document (\p root) and are valid
- * until gws_event_clear(). Parsing reports a small reason code plus the
- * offending field, never a formatted string (per-message hot path); the DLQ
- * writer formats the detail only for the rare failure.
+ * The event is tokenized once (json.h) into a tape that points into the
+ * input bytes; the view's strings point into those bytes, or into the
+ * event's arena when they had escapes. Both stay valid until
+ * gws_event_clear(), and the input bytes must outlive the event. Documents
+ * are recycled per thread, so steady-state parsing allocates nothing.
+ * Parsing reports a small reason code plus the offending field, never a
+ * formatted string (per-message hot path); the DLQ writer formats the
+ * detail only for the rare failure.
  */
 #ifndef GWS_EVENT_H
 #define GWS_EVENT_H
@@ -12,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
+#include "gwsieve/json.h"
 
 /** Why an input message cannot be processed (the DLQ "reason"). */
 typedef enum {
@@ -26,6 +30,9 @@ typedef enum {
         GWS_EV_ERR_WRONG_TYPE,    /**< a field has the wrong JSON type */
         GWS_EV_ERR_BAD_VALUE,     /**< right type, invalid value */
         GWS_EV_ERR_NOMEM,         /**< allocation failed */
+        GWS_EV_ERR_TOO_DEEP,      /**< nesting over limits.max_depth */
+        GWS_EV_ERR_TOO_MANY_FIELDS, /**< over limits.max_fields values */
+        GWS_EV_ERR_STRING_TOO_LONG, /**< a string over limits.max_string_bytes */
         GWS_EV_ERR__CNT
 } gws_ev_err_t;
 
@@ -46,9 +53,12 @@ typedef struct gws_ev_errinfo_s {
         char text[160];    /**< JSON syntax errors: the parser's message */
 } gws_ev_errinfo_t;
 
-/** The event view. Fields are borrowed from \p root. */
+typedef struct gws_evdoc_s gws_evdoc_t; /* tape + arena, recycled */
+
+/** The event view. Strings are borrowed from the input or the arena. */
 typedef struct gws_event_s {
-        json_t *root;            /**< owned document */
+        gws_evdoc_t *ed;         /**< owned until gws_event_clear() */
+        const gws_jdoc_t *doc;   /**< the token tape (root object = 0) */
         gws_str_t id, gateway_id, provider, model;
         gws_str_t account_id, endpoint, user_id, client_ip;
         int64_t ts_ms;           /**< event time, epoch ms */
@@ -64,9 +74,12 @@ typedef struct gws_event_s {
         unsigned cached : 1;
 } gws_event_t;
 
-/** Limits against hostile input. */
+/** Limits against hostile input (0 = the default in brackets). */
 typedef struct gws_ev_limits_s {
-        size_t max_bytes; /**< whole message */
+        size_t max_bytes;      /**< whole message [unlimited] */
+        uint32_t max_depth;    /**< nesting [64] */
+        uint32_t max_fields;   /**< keys + values [1M] */
+        uint32_t max_string;   /**< bytes of one string [unlimited] */
 } gws_ev_limits_t;
 
 /** @brief Parses and validates \p len bytes into \p ev.
@@ -76,7 +89,8 @@ gws_ev_err_t gws_event_parse(gws_event_t *ev, const char *buf, size_t len,
                              const gws_ev_limits_t *lim,
                              gws_ev_errinfo_t *info);
 
-/** @brief Releases the document; \p ev may be reused. */
+/** @brief Releases the document (back to this thread's cache); \p ev may
+ *  be parsed into again. */
 void gws_event_clear(gws_event_t *ev);
 
 /** @returns 1 if the event is an error (status >= 400 or success false). */
