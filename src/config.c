@@ -18,7 +18,9 @@
  * The table
  * ------------------------------------------------------------------------ */
 
-typedef enum { T_STR, T_INT, T_I64, T_DBL, T_BOOL } ctype_t;
+/* T_JSON: an array or object kept as a jansson value (json_t *), validated
+ * by the module that uses it (filter rules, trim paths, redact patterns). */
+typedef enum { T_STR, T_INT, T_I64, T_DBL, T_BOOL, T_JSON } ctype_t;
 
 typedef struct {
         const char *name;     /* dotted path in the JSON file */
@@ -109,6 +111,28 @@ static const crow_t rows[] = {
      "binomial z-score for an error-rate alert"},
     {"detectors.error_min_errors", T_INT, "8", OFF(det_error_min_errors), 1,
      1000000, NULL, "errors in a window needed for an error-rate alert"},
+    {"filter.rules", T_JSON, "[]", OFF(filter_rules), NB, NULL,
+     "ordered rules: [{\"name\",\"when\":{...},\"action\":keep|drop|sample,"
+     "\"rate\",\"force\"}]"},
+    {"trim.allow", T_JSON, "[]", OFF(trim_allow), NB, NULL,
+     "dotted paths to keep (empty = all)"},
+    {"trim.deny", T_JSON, "[]", OFF(trim_deny), NB, NULL,
+     "dotted paths to remove"},
+    {"trim.body_fields", T_JSON, "[\"request\",\"response\"]",
+     OFF(trim_body_fields), NB, NULL, "top-level fields holding bodies"},
+    {"trim.max_body_bytes", T_INT, "4096", OFF(trim_max_body_bytes), 0,
+     1073741824, NULL, "bodies larger than this are truncated (0 = never)"},
+    {"trim.drop_bodies_when_sampled", T_BOOL, "true",
+     OFF(trim_drop_bodies_sampled), NB, NULL,
+     "drop bodies of sampled normal events (kept for errors/anomalies)"},
+    {"redact.enabled", T_BOOL, "true", OFF(redact_enabled), NB, NULL,
+     "redact secrets and PII in every output string"},
+    {"redact.builtins", T_JSON, "null", OFF(redact_builtins), NB, NULL,
+     "built-in detectors to use (null = all)"},
+    {"redact.custom", T_JSON, "[]", OFF(redact_custom), NB, NULL,
+     "extra PCRE2 patterns: [{\"name\":..,\"pattern\":..}]"},
+    {"redact.ip_truncate", T_BOOL, "false", OFF(redact_ip_truncate), NB,
+     NULL, "truncate client_ip to /24 (IPv4) or /48 (IPv6)"},
     {"log.level", T_STR, "info", OFF(log_level), NB,
      "err|error|warning|warn|notice|info|debug", "log threshold"},
     {"log.format", T_STR, "text", OFF(log_format), NB, "text|json",
@@ -199,6 +223,24 @@ static int row_set(gws_config_t *cfg, const crow_t *r, const char *v,
         long long ll;
 
         switch (r->type) {
+        case T_JSON: {
+                json_error_t jerr;
+                json_t *j = json_loads(v, JSON_DECODE_ANY, &jerr);
+                if (!j) {
+                        snprintf(errstr, errstr_size,
+                                 "\"%s\": not JSON: %s", r->name, jerr.text);
+                        return -1;
+                }
+                if (!json_is_array(j) && !json_is_null(j)) {
+                        snprintf(errstr, errstr_size,
+                                 "\"%s\": expected an array", r->name);
+                        json_decref(j);
+                        return -1;
+                }
+                json_decref(*(json_t **)field);
+                *(json_t **)field = j;
+                return 0;
+        }
         case T_STR:
                 if (!*v) {
                         snprintf(errstr, errstr_size,
@@ -370,6 +412,17 @@ static int load_object(gws_config_t *cfg, json_t *obj, const char *prefix,
                                 return -1;
                         continue;
                 }
+                if ((r = row_find(path)) && r->type == T_JSON) {
+                        if (!json_is_array(v) && !json_is_null(v)) {
+                                snprintf(errstr, errstr_size,
+                                         "\"%s\": expected an array, got %s",
+                                         path, json_type_name(v));
+                                return -1;
+                        }
+                        json_decref(*(json_t **)((char *)cfg + r->off));
+                        *(json_t **)((char *)cfg + r->off) = json_incref(v);
+                        continue;
+                }
                 if (json_is_object(v)) {
                         if (row_find(path)) {
                                 snprintf(errstr, errstr_size,
@@ -394,7 +447,7 @@ static int load_object(gws_config_t *cfg, json_t *obj, const char *prefix,
                     (r->type == T_DBL && !json_is_number(v))) {
                         static const char *tn[] = {"a string", "an integer",
                                                    "an integer", "a number",
-                                                   "a boolean"};
+                                                   "a boolean", "an array"};
                         snprintf(errstr, errstr_size,
                                  "\"%s\": expected %s, got %s", path,
                                  tn[r->type], json_type_name(v));
@@ -440,9 +493,12 @@ void gws_config_destroy(gws_config_t *cfg) {
         size_t i;
         if (!cfg)
                 return;
-        for (i = 0; i < NROWS; i++)
+        for (i = 0; i < NROWS; i++) {
                 if (rows[i].type == T_STR)
                         free(*(char **)((char *)cfg + rows[i].off));
+                else if (rows[i].type == T_JSON)
+                        json_decref(*(json_t **)((char *)cfg + rows[i].off));
+        }
         kv_free(cfg->kafka);
         kv_free(cfg->kafka_consumer);
         kv_free(cfg->kafka_producer);
@@ -647,7 +703,10 @@ void gws_config_dump(const gws_config_t *cfg, FILE *fp) {
                 case T_I64: v = json_integer(*(const int64_t *)field); break;
                 case T_DBL: v = json_real(*(const double *)field); break;
                 case T_BOOL: v = json_boolean(*(const int *)field); break;
+                case T_JSON: v = json_incref(*(json_t *const *)field); break;
                 }
+                if (!v)
+                        v = json_null();
                 /* Walk/create the nested objects of the dotted path. */
                 snprintf(path, sizeof(path), "%s", r->name);
                 obj = root;
@@ -683,7 +742,8 @@ void gws_config_dump(const gws_config_t *cfg, FILE *fp) {
 }
 
 void gws_config_print_help(FILE *fp) {
-        static const char *tn[] = {"string", "int", "int", "number", "bool"};
+        static const char *tn[] = {"string", "int", "int", "number", "bool",
+                                   "array"};
         size_t i;
         fprintf(fp, "Configuration keys (JSON file, nested by the dots; "
                     "env GWSIEVE_<KEY>; --set KEY=VALUE):\n");

@@ -9,6 +9,7 @@
 
 struct gws_pipeline_s {
         const gws_config_t *cfg;
+        gws_filter_t *filter;       /* compiled rules */
         gws_ev_limits_t lim;
         gws_buf_t out;              /* DLQ / retained serialisation */
         gws_pipeline_stats_t st;    /* written by the owner only */
@@ -34,6 +35,10 @@ gws_pipeline_t *gws_pipeline_new(const gws_config_t *cfg, char *errstr,
                 return NULL;
         }
         pl->cfg = cfg;
+        if (!(pl->filter = gws_filter_new(cfg, errstr, errstr_size))) {
+                free(pl);
+                return NULL;
+        }
         pl->lim.max_bytes = (size_t)cfg->max_event_bytes;
         pl->lim.max_depth = (uint32_t)cfg->max_depth;
         pl->lim.max_fields = (uint32_t)cfg->max_fields;
@@ -45,6 +50,7 @@ void gws_pipeline_destroy(gws_pipeline_t *pl) {
         if (!pl)
                 return;
         gws_buf_free(&pl->out);
+        gws_filter_destroy(pl->filter);
         free(pl);
 }
 
@@ -142,7 +148,7 @@ static int alert_cb(void *opaque, const char *alert_id, const char *json,
  */
 static int emit_retained(gws_pipeline_t *pl, const gws_event_t *ev,
                          const gws_score_t *sc, gws_keep_t keep,
-                         gws_emit_cb *cb, void *opaque) {
+                         const char *rule, gws_emit_cb *cb, void *opaque) {
         const gws_jdoc_t *doc = ev->doc;
         const gws_jtok_t *root = &doc->toks[0];
         gws_buf_t *b = &pl->out;
@@ -172,7 +178,15 @@ static int emit_retained(gws_pipeline_t *pl, const gws_event_t *ev,
                 if (sc->reasons & (1u << i))
                         r |= gws_buf_printf(b, "%s\"%s\"", nr++ ? "," : "",
                                             gws_reason_name(i));
-        r |= gws_buf_printf(b, "],\"kept\":\"%s\"}}", gws_keep2str(keep));
+        r |= gws_buf_puts(b, "],\"kept\":");
+        if (keep == GWS_KEEP_RULE) {
+                char kept[160];
+                snprintf(kept, sizeof(kept), "rule:%s", rule);
+                r |= gws_buf_json_str(b, kept, strlen(kept));
+        } else {
+                r |= gws_buf_printf(b, "\"%s\"", gws_keep2str(keep));
+        }
+        r |= gws_buf_puts(b, "}}");
         if (r)
                 return -1;
         return cb(opaque, GWS_SINK_RETAINED, ev->gateway_id.s,
@@ -188,6 +202,7 @@ gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,
         gws_score_t sc;
         gws_keep_t keep;
         gws_outcome_t outcome;
+        const char *rule = NULL;
 
         INC(pl->st.in);
         err = gws_event_parse(&ev, in->value, in->len, &pl->lim, &info);
@@ -210,11 +225,12 @@ gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,
                 return GWS_OUT_FAILED;
         }
 
-        keep = gws_filter_decide(pl->cfg, &ev, &sc);
+        keep = gws_filter_eval(pl->filter, &ev, &sc, &rule);
         INC(pl->st.kept[keep]);
         if (keep == GWS_KEEP_NONE) {
                 outcome = GWS_OUT_DROPPED;
-        } else if (emit_retained(pl, &ev, &sc, keep, cb, opaque) == -1) {
+        } else if (emit_retained(pl, &ev, &sc, keep, rule, cb, opaque) ==
+                   -1) {
                 INC(pl->st.failed);
                 outcome = GWS_OUT_FAILED;
         } else {

@@ -217,17 +217,19 @@ void gws_replay_print_summary(const gws_replay_result_t *res, FILE *fp) {
         for (i = 0; i < GWS_EV_ERR__CNT; i++)
                 dlq += st->dlq[i];
         kept = st->kept[GWS_KEEP_ERROR] + st->kept[GWS_KEEP_ANOMALY] +
-               st->kept[GWS_KEEP_SAMPLE];
+               st->kept[GWS_KEEP_SAMPLE] + st->kept[GWS_KEEP_RULE];
         fprintf(fp, "events     %llu in %.2f s (%.0f events/s, %.1f MB/s)\n",
                 (unsigned long long)st->in, res->seconds,
                 res->seconds > 0 ? st->in / res->seconds : 0.0,
                 res->seconds > 0 ? res->bytes / 1e6 / res->seconds : 0.0);
         fprintf(fp,
-                "retained   %llu (error %llu, anomaly %llu, sample %llu)\n",
+                "retained   %llu (error %llu, anomaly %llu, sample %llu, "
+                "rule %llu)\n",
                 (unsigned long long)kept,
                 (unsigned long long)st->kept[GWS_KEEP_ERROR],
                 (unsigned long long)st->kept[GWS_KEEP_ANOMALY],
-                (unsigned long long)st->kept[GWS_KEEP_SAMPLE]);
+                (unsigned long long)st->kept[GWS_KEEP_SAMPLE],
+                (unsigned long long)st->kept[GWS_KEEP_RULE]);
         fprintf(fp, "dropped    %llu\n",
                 (unsigned long long)st->kept[GWS_KEEP_NONE]);
         fprintf(fp, "dlq        %llu", (unsigned long long)dlq);

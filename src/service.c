@@ -787,16 +787,18 @@ static void log_progress(gws_service_t *svc, int final) {
                 dlq += st.dlq[i];
         gws_log(GWS_LOG_INFO, "PROGRESS",
                 "%sin=%llu retained=%llu (error=%llu anomaly=%llu "
-                "sample=%llu) dropped=%llu dlq=%llu alerts=%llu "
+                "sample=%llu rule=%llu) dropped=%llu dlq=%llu alerts=%llu "
                 "rate=%.0f/s partitions=%d outq=%d commits=%llu "
                 "rebalances=%llu",
                 final ? "final: " : "", (unsigned long long)st.in,
                 (unsigned long long)(st.kept[GWS_KEEP_ERROR] +
                                      st.kept[GWS_KEEP_ANOMALY] +
-                                     st.kept[GWS_KEEP_SAMPLE]),
+                                     st.kept[GWS_KEEP_SAMPLE] +
+                                     st.kept[GWS_KEEP_RULE]),
                 (unsigned long long)st.kept[GWS_KEEP_ERROR],
                 (unsigned long long)st.kept[GWS_KEEP_ANOMALY],
                 (unsigned long long)st.kept[GWS_KEEP_SAMPLE],
+                (unsigned long long)st.kept[GWS_KEEP_RULE],
                 (unsigned long long)st.kept[GWS_KEEP_NONE],
                 (unsigned long long)dlq, (unsigned long long)st.alerts,
                 secs > 0 ? (double)(st.in - svc->last_stats_in) / secs : 0.0,

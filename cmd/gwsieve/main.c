@@ -14,6 +14,7 @@
 
 #include "gwsieve/config.h"
 #include "gwsieve/log.h"
+#include "gwsieve/pipeline.h"
 #include "gwsieve/replay.h"
 #include "gwsieve/service.h"
 
@@ -267,6 +268,19 @@ static int cmd_check(int argc, char **argv, gws_config_t *cfg) {
                 fprintf(stderr, "gwsieve check-config: which file? "
                                 "usage: gwsieve check-config FILE\n");
                 return 2;
+        }
+        /* Compile what the modules compile (filter rules, ...) so that a
+         * bad rule is found here and not at deploy time. */
+        {
+                char errstr[512];
+                gws_pipeline_t *pl = gws_pipeline_new(cfg, errstr,
+                                                      sizeof(errstr));
+                if (!pl) {
+                        fprintf(stderr, "gwsieve: %s: %s\n", o.config,
+                                errstr);
+                        return 2;
+                }
+                gws_pipeline_destroy(pl);
         }
         gws_config_dump(cfg, stdout);
         fprintf(stderr, "gwsieve: %s: OK\n", o.config);

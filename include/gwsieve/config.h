@@ -54,6 +54,20 @@ typedef struct gws_config_s {
         double normal_sample_rate; /**< share of normal events kept */
         double anomaly_keep_score; /**< keep events scoring at least this */
         int keep_errors;           /**< always keep status>=400/!success */
+        struct json_t *filter_rules; /**< array of rule objects */
+
+        /* trim */
+        struct json_t *trim_allow;       /**< array of dotted paths */
+        struct json_t *trim_deny;        /**< array of dotted paths */
+        struct json_t *trim_body_fields; /**< array of top-level names */
+        int trim_max_body_bytes;         /**< 0 = never truncate */
+        int trim_drop_bodies_sampled;    /**< drop bodies of samples */
+
+        /* redact */
+        int redact_enabled;
+        struct json_t *redact_builtins;  /**< null = all */
+        struct json_t *redact_custom;    /**< [{name, pattern}] */
+        int redact_ip_truncate;
 
         /* detectors */
         int det_latency;              /**< numeric deviation on latency */
