@@ -8,6 +8,7 @@ GWS_PACKAGES=(
   librdkafka-dev libjansson-dev libzstd-dev
   check libsubunit-dev
   kcat python3
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -5,6 +5,7 @@
 #
 #   ./scripts/test.sh              all of it
 #   GWS_TEST_SKIP_SAN=1 ...        skip the sanitizer pass (local iteration)
+#   GWS_TEST_SKIP_FUZZ=1 ...       skip the 60 s fuzz run
 #   CK_RUN_SUITE=detect ...        one unit suite (Check's own variables)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,12 @@ if [ -z "${GWS_TEST_SKIP_SAN:-}" ]; then
   # The integration runner starts the sanitized programs from build-san/bin.
   run "unit tests (ASan+UBSan)" ./build-san/gws_tests
   GWS_BIN_DIR="$PWD/build-san/bin" run "integration tests (ASan+UBSan)" ./build-san/gws_itests
+fi
+
+if [ -z "${GWS_TEST_SKIP_FUZZ:-}" ]; then
+  # 60 s of libFuzzer over parse -> filter -> trim -> redact from the
+  # checked-in corpus (tests/fuzz/corpus); crashes fail the run.
+  run "fuzz (60 s)" ./scripts/fuzz.sh 60
 fi
 
 echo "test.sh: finished in $(( $(date +%s) - t0 )) s"

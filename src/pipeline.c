@@ -115,7 +115,11 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
                 r |= gws_buf_puts(b, "null");
         r |= gws_buf_printf(b, "},\"size\":%zu,\"failed_at\":\"%s\",", in->len,
                             gws_time_format(gws_now_ms(), tbuf, sizeof(tbuf)));
-        if (gws_utf8_valid(in->value, in->len)) {
+        /* NUL is legal JSON (\u0000) but many consumers reject it
+         * (PostgreSQL jsonb, jansson by default): such payloads, like
+         * non-UTF-8 ones, travel as base64. */
+        if (gws_utf8_valid(in->value, in->len) &&
+            !memchr(in->value, '\0', in->len)) {
                 r |= gws_buf_puts(b, "\"payload\":");
                 r |= gws_buf_json_str(b, in->value, in->len);
         } else {
