@@ -45,6 +45,8 @@
 #define SIGMA_FLOOR 0.05        /* log scale: +-5% is never anomalous */
 #define HUBER_K 2.5             /* robust update: clip beyond 2.5 sigma */
 #define RATE_WARMUP_WINDOWS 3   /* complete windows before rates count */
+#define ERROR_PRIOR 0.02        /* error share assumed before any data */
+#define ERROR_MEMORY 2000.0     /* events the error baseline remembers */
 
 typedef enum { K_LATENCY, K_TOKENS, K_COST, K_ERROR_RATE, K_RATE_SPIKE,
                K_RATE_DROP, K_NEW_VALUE, K__CNT } akind_t;
@@ -298,10 +300,11 @@ static double z_to_score(double z, double zthr) {
         return 1.0 - exp2(-(r * r));
 }
 
-/* Scores log1p(x) against the baseline, then updates it.
- * @returns the robust z (0 while warming up). */
-static double num_observe(gws_detect_t *d, num_t *s, double x) {
-        double lx = log1p(x), sigma, z = 0, alpha, dev, upd;
+/* Scores log(x) (costs: tiny positive amounts, where log1p would be
+ * linear) or log1p(x) (counts and milliseconds) against the baseline,
+ * then updates it. @returns the robust z (0 while warming up). */
+static double num_observe(gws_detect_t *d, num_t *s, double x, int logx) {
+        double lx = logx ? log(x) : log1p(x), sigma, z = 0, alpha, dev, upd;
         int warm = (int)s->n >= d->cfg->det_warmup_events;
 
         sigma = 1.2533 * s->absdev; /* E|X-mu| = sigma*sqrt(2/pi) */
@@ -592,6 +595,39 @@ static int alerts_resolve(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
         return cnt;
 }
 
+/* Folds the error entity's last completed bucket into its baseline share:
+ * an exponentially weighted share with a memory of ~ERROR_MEMORY events
+ * (a cumulative mean until then), skipping buckets that were significant
+ * on their own or while an alert is open. */
+static void error_fold(gws_detect_t *d, ent_t *gp) {
+        const win_t *w = &gp->win;
+        int slot = (int)(gp->rate_win % NBUCKETS);
+        double nb, kb, p0, zb, a;
+        alert_t *al = gp->alerts[0];
+        if (w->idx[slot] != gp->rate_win || !w->n[slot])
+                return;
+        nb = w->n[slot];
+        kb = w->k[slot];
+        p0 = gp->base_n ? gp->base : ERROR_PRIOR;
+        if (p0 < 0.005)
+                p0 = 0.005;
+        zb = (kb - nb * p0) / sqrt(nb * p0 * (1 - p0));
+        if ((al && al->open) ||
+            ((int)gp->base_n >= d->cfg->det_warmup_events &&
+             zb >= d->cfg->det_error_z / 2 && kb >= 3))
+                return;
+        if (gp->base_n + nb <= ERROR_MEMORY)
+                a = nb / (gp->base_n + nb);
+        else
+                a = 1 - pow(1 - 1.0 / ERROR_MEMORY, nb);
+        if (!gp->base_n)
+                gp->base = ERROR_PRIOR;
+        gp->base += a * (kb / nb - gp->base);
+        gp->base_n += (uint32_t)nb;
+        if (gp->base_n > 1u << 30)
+                gp->base_n = 1u << 30;
+}
+
 /* ------------------------------------------------------------------------
  * rate (per gateway, tumbling windows closed by the partition watermark)
  * ------------------------------------------------------------------------ */
@@ -759,9 +795,10 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                         zr = (c - expect) / sqrt(expect + 1);
                         if (c >= 2.5 * expect + 10 && zr >= 2 * zthr) {
                                 s = z_to_score(zr / 2, zthr);
+                                /* observed: the window's pace so far */
                                 if ((r = alert_anomaly(d, g, K_RATE_SPIKE, ev,
-                                                       c, lam, s, 1, 1, 1, cb,
-                                                       opaque)) < 0)
+                                                       c / frac, lam, s, 1, 1,
+                                                       1, cb, opaque)) < 0)
                                         return -1;
                                 emitted += r;
                         }
@@ -792,24 +829,24 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 }
                 if (!is_err && !ev->cached) {
                         lat_z = num_observe(d, &gpm->num[F_LAT],
-                                            ev->latency_ms);
+                                            ev->latency_ms, 0);
                         if (cfg->det_latency)
                                 scores[0] = z_to_score(lat_z, zthr);
                         if (ev->has_tokens_in) {
                                 z = num_observe(d, &gpm->num[F_TIN],
-                                                (double)ev->tokens_in);
+                                                (double)ev->tokens_in, 0);
                                 if (cfg->det_tokens)
                                         scores[1] = z_to_score(z, zthr);
                         }
                         if (ev->has_tokens_out) {
                                 z = num_observe(d, &gpm->num[F_TOUT],
-                                                (double)ev->tokens_out);
+                                                (double)ev->tokens_out, 0);
                                 if (cfg->det_tokens)
                                         scores[2] = z_to_score(z, zthr);
                         }
                         if (ev->has_cost && ev->cost_usd > 0) {
                                 z = num_observe(d, &gpm->num[F_COST],
-                                                ev->cost_usd);
+                                                ev->cost_usd, 1);
                                 if (cfg->det_cost)
                                         scores[3] = z_to_score(z, zthr);
                         }
@@ -837,7 +874,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 win_add(&g->win, bidx, 1, (uint32_t)anom);
                 win_sum(&g->win, bidx, &n, &k);
                 if (anom && gpm) {
-                        double base = expm1(gpm->num[F_COST].mean);
+                        double base = exp(gpm->num[F_COST].mean);
                         if ((r = alert_anomaly(d, g, K_COST, ev, ev->cost_usd,
                                                base, scores[3], n, k, 0, cb,
                                                opaque)) < 0)
@@ -874,11 +911,19 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         /* GP: error share against baseline, binomial z-test */
         if (key_build(d, &ev->gateway_id, &ev->provider, NULL) == 0 &&
             (gp = ent_get(d, E_GP, 1))) {
-                double p0, zs, alpha;
-                alert_t *a = gp->alerts[0];
+                double p0, zs;
+                if (gp->rate_win != bidx) {
+                        /* A bucket completed: learn from it, unless it
+                         * was itself abnormal (an incident must not
+                         * become the baseline). rate_win holds the last
+                         * bucket index for GP entities. */
+                        if (gp->rate_win >= 0)
+                                error_fold(d, gp);
+                        gp->rate_win = bidx;
+                }
                 win_add(&gp->win, bidx, 1, (uint32_t)is_err);
                 win_sum(&gp->win, bidx, &n, &k);
-                p0 = gp->base_n ? gp->base : 0.02;
+                p0 = gp->base_n ? gp->base : ERROR_PRIOR;
                 if (p0 < 0.005)
                         p0 = 0.005;
                 zs = ((double)k - n * p0) / sqrt(n * p0 * (1 - p0) + 1e-9);
@@ -894,17 +939,6 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                                 return -1;
                         emitted += r;
                 }
-                /* Prior of 2% for the first events, then EW share. */
-                alpha = 1.0 / (gp->base_n + 1);
-                if (alpha < ALPHA_MIN)
-                        alpha = ALPHA_MIN;
-                if (a && a->open)
-                        alpha *= 0.1;
-                if (!gp->base_n)
-                        gp->base = 0.02;
-                gp->base += alpha * ((double)is_err - gp->base);
-                if (gp->base_n < UINT32_MAX)
-                        gp->base_n++;
         }
 
         for (i = 0; i < GWS_R__CNT; i++) {
