@@ -20,8 +20,8 @@ run() { # name, command...
 }
 
 ./scripts/build.sh
-run "unit tests" ./build/gws_tests
-run "integration tests" ./build/gws_itests
+run "unit tests" ./build/bin/gws_tests
+run "integration tests" ./build/bin/gws_itests
 
 if [ -z "${GWS_TEST_SKIP_SAN:-}" ]; then
   ./scripts/build.sh --sanitize
@@ -29,8 +29,8 @@ if [ -z "${GWS_TEST_SKIP_SAN:-}" ]; then
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
   # The integration runner starts the sanitized programs from build-san/bin.
-  run "unit tests (ASan+UBSan)" ./build-san/gws_tests
-  GWS_BIN_DIR="$PWD/build-san/bin" run "integration tests (ASan+UBSan)" ./build-san/gws_itests
+  run "unit tests (ASan+UBSan)" ./build-san/bin/gws_tests
+  GWS_BIN_DIR="$PWD/build-san/bin" run "integration tests (ASan+UBSan)" ./build-san/bin/gws_itests
 fi
 
 if [ -z "${GWS_TEST_SKIP_FUZZ:-}" ]; then

@@ -84,13 +84,15 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
 
 static gws_jtok_t *tok_push(gws_jdoc_t *doc, uint32_t max_tokens,
                             gws_jerr_t *err) {
+        /* Checked on every token: a recycled document may have spare
+         * capacity beyond this parse's limit. */
+        if (doc->ntoks >= max_tokens) {
+                *err = GWS_JE_TOKENS;
+                return NULL;
+        }
         if (doc->ntoks == doc->cap) {
                 uint32_t ncap = doc->cap ? doc->cap * 2 : 256;
                 gws_jtok_t *n;
-                if (doc->ntoks >= max_tokens) {
-                        *err = GWS_JE_TOKENS;
-                        return NULL;
-                }
                 if (ncap > max_tokens)
                         ncap = max_tokens;
                 if (!(n = realloc(doc->toks, ncap * sizeof(*n)))) {

@@ -1,0 +1,160 @@
+/* test_config.c - defaults, file/env/CLI layers, errors that name keys. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "gwsieve/config.h"
+#include "suites.h"
+
+static gws_config_t *cfg;
+static char err[512];
+
+static void setup(void) {
+        cfg = gws_config_new();
+        err[0] = '\0';
+}
+static void teardown(void) {
+        gws_config_destroy(cfg);
+}
+
+START_TEST(defaults) {
+        ck_assert_str_eq(cfg->topic_input, "gw.raw");
+        ck_assert_str_eq(cfg->topic_dlq, "gw.dlq");
+        ck_assert_str_eq(cfg->group, "gwsieve");
+        ck_assert_double_eq(cfg->normal_sample_rate, 0.1);
+        ck_assert_int_eq(cfg->keep_errors, 1);
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), 0);
+}
+END_TEST
+
+START_TEST(nested_and_kafka) {
+        ck_assert_int_eq(
+            gws_config_load_string(
+                cfg,
+                "{\"workers\":4,\"topics\":{\"input\":\"in\"},"
+                "\"filter\":{\"normal_sample_rate\":1},"
+                "\"kafka\":{\"bootstrap.servers\":\"h:1\",\"linger.ms\":7,"
+                "\"enable.idempotence\":true,"
+                "\"consumer\":{\"fetch.wait.max.ms\":\"10\"},"
+                "\"producer\":{\"acks\":\"all\"}}}",
+                err, sizeof(err)),
+            0);
+        ck_assert_int_eq(cfg->workers, 4);
+        ck_assert_str_eq(cfg->topic_input, "in");
+        ck_assert_double_eq(cfg->normal_sample_rate, 1.0);
+        ck_assert_str_eq(gws_config_kv_get(cfg->kafka, "linger.ms"), "7");
+        ck_assert_str_eq(gws_config_kv_get(cfg->kafka, "enable.idempotence"),
+                         "true");
+        ck_assert_str_eq(
+            gws_config_kv_get(cfg->kafka_consumer, "fetch.wait.max.ms"), "10");
+        ck_assert_str_eq(gws_config_kv_get(cfg->kafka_producer, "acks"),
+                         "all");
+}
+END_TEST
+
+static const struct {
+        const char *json;
+        const char *needle; /* must appear in the error */
+} bad[] = {
+    {"{\"filter\":{\"normal_sample_rat\":0.5}}",
+     "did you mean \"filter.normal_sample_rate\""},
+    {"{\"workers\":\"3\"}", "\"workers\": expected an integer"},
+    {"{\"workers\":0}", "\"workers\": 0 is out of range"},
+    {"{\"filter\":{\"normal_sample_rate\":1.5}}", "out of range"},
+    {"{\"log\":{\"format\":\"xml\"}}", "\"log.format\": \"xml\" is not one of"},
+    {"{\"kafka\":{\"x\":[1]}}", "\"kafka.x\": librdkafka properties"},
+    {"{\"kafka\":3}", "\"kafka\": expected an object"},
+    {"{\"trim\":{\"deny\":\"x\"}}", "\"trim.deny\": expected an array"},
+    {"{\"workers\":1,}", "line 1"},
+    {"[]", "must be a JSON object"},
+};
+
+START_TEST(errors_name_the_key) {
+        ck_assert_int_eq(
+            gws_config_load_string(cfg, bad[_i].json, err, sizeof(err)), -1);
+        ck_assert_msg(strstr(err, bad[_i].needle), "%s -> %s", bad[_i].json,
+                      err);
+}
+END_TEST
+
+START_TEST(env_and_set_layers) {
+        setenv("GWSIEVE_WORKERS", "7", 1);
+        setenv("GWSIEVE_FILTER_NORMAL_SAMPLE_RATE", "0.25", 1);
+        setenv("GWSIEVE_GROUP", "", 1); /* empty = unset */
+        ck_assert_int_eq(gws_config_apply_env(cfg, err, sizeof(err)), 0);
+        ck_assert_int_eq(cfg->workers, 7);
+        ck_assert_double_eq(cfg->normal_sample_rate, 0.25);
+        ck_assert_str_eq(cfg->group, "gwsieve");
+        setenv("GWSIEVE_WORKERS", "many", 1);
+        ck_assert_int_eq(gws_config_apply_env(cfg, err, sizeof(err)), -1);
+        ck_assert_ptr_nonnull(strstr(err, "GWSIEVE_WORKERS"));
+        unsetenv("GWSIEVE_WORKERS");
+        unsetenv("GWSIEVE_FILTER_NORMAL_SAMPLE_RATE");
+        unsetenv("GWSIEVE_GROUP");
+        ck_assert_int_eq(gws_config_set(cfg, "workers", "3", err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(cfg->workers, 3);
+        ck_assert_int_eq(gws_config_set(cfg, "kafka.consumer.x", "1", err,
+                                        sizeof(err)),
+                         0);
+        ck_assert_str_eq(gws_config_kv_get(cfg->kafka_consumer, "x"), "1");
+        ck_assert_int_eq(gws_config_set(cfg, "nope", "1", err, sizeof(err)),
+                         -1);
+        ck_assert_ptr_nonnull(strstr(err, "unknown key \"nope\""));
+}
+END_TEST
+
+START_TEST(validate_topics_and_commit) {
+        gws_config_set(cfg, "topics.retained", "gw.raw", err, sizeof(err));
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), -1);
+        ck_assert_ptr_nonnull(strstr(err, "also the input topic"));
+        gws_config_set(cfg, "topics.retained", "gw.dlq", err, sizeof(err));
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), -1);
+        gws_config_set(cfg, "topics.retained", "gw.retained", err,
+                       sizeof(err));
+        gws_config_set(cfg, "kafka.enable.auto.commit", "true", err,
+                       sizeof(err));
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), -1);
+        ck_assert_ptr_nonnull(strstr(err, "enable.auto.commit"));
+}
+END_TEST
+
+START_TEST(dump_masks_secrets) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *fp = open_memstream(&buf, &len);
+        json_t *j;
+        json_error_t jerr;
+        gws_config_set(cfg, "kafka.sasl.password", "hunter2", err,
+                       sizeof(err));
+        gws_config_dump(cfg, fp);
+        fclose(fp);
+        ck_assert_ptr_null(strstr(buf, "hunter2"));
+        j = json_loads(buf, 0, &jerr);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(j, "kafka"), "sasl.password")),
+                         "***");
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(j, "topics"), "input")),
+                         "gw.raw");
+        json_decref(j);
+        free(buf);
+}
+END_TEST
+
+Suite *gws_config_suite(void) {
+        Suite *s = suite_create("config");
+        TCase *tc = tcase_create("load");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, defaults);
+        tcase_add_test(tc, nested_and_kafka);
+        tcase_add_loop_test(tc, errors_name_the_key, 0,
+                            sizeof(bad) / sizeof(bad[0]));
+        tcase_add_test(tc, env_and_set_layers);
+        tcase_add_test(tc, validate_topics_and_commit);
+        tcase_add_test(tc, dump_masks_secrets);
+        suite_add_tcase(s, tc);
+        return s;
+}

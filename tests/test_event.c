@@ -1,0 +1,161 @@
+/* test_event.c - the event view and the DLQ reasons, field by field. */
+#include <string.h>
+
+#include "gwsieve/event.h"
+#include "suites.h"
+
+#define GOOD                                                                   \
+        "{\"id\":\"e1\",\"ts\":\"2026-01-01T00:00:00.5Z\",\"gateway_id\":"      \
+        "\"gw-1\",\"provider\":\"openai\",\"model\":\"gpt-4o\",\"status\":200," \
+        "\"latency_ms\":812.5"
+
+START_TEST(valid_full) {
+        const char *in =
+            GOOD ",\"tokens_in\":10,\"tokens_out\":null,\"cost_usd\":0.5,"
+                 "\"user_id\":\"u\\u0031\",\"cached\":true,\"extra\":{\"a\":[1]}}";
+        gws_event_t ev;
+        gws_ev_errinfo_t info;
+        ck_assert_int_eq(gws_event_parse(&ev, in, strlen(in), NULL, &info),
+                         GWS_EV_OK);
+        ck_assert_int_eq(ev.ts_ms, 1767225600500LL);
+        ck_assert_int_eq(ev.status, 200);
+        ck_assert_double_eq(ev.latency_ms, 812.5);
+        ck_assert_int_eq(ev.has_tokens_in, 1);
+        ck_assert_int_eq(ev.tokens_in, 10);
+        ck_assert_int_eq(ev.has_tokens_out, 0);
+        ck_assert_int_eq(ev.has_cost, 1);
+        ck_assert_int_eq(ev.cached, 1);
+        ck_assert_int_eq(ev.success, 1);
+        ck_assert_int_eq((int)ev.user_id.len, 2); /* escape decoded */
+        ck_assert_int_eq(memcmp(ev.user_id.s, "u1", 2), 0);
+        ck_assert_int_eq(memcmp(ev.model.s, "gpt-4o", 6), 0);
+        gws_event_clear(&ev);
+}
+END_TEST
+
+START_TEST(epoch_and_success_default) {
+        const char *in = "{\"id\":\"e\",\"ts\":1767225600000,\"gateway_id\":"
+                         "\"g\",\"provider\":\"p\",\"model\":\"m\","
+                         "\"status\":503,\"latency_ms\":1}";
+        gws_event_t ev;
+        gws_ev_errinfo_t info;
+        ck_assert_int_eq(gws_event_parse(&ev, in, strlen(in), NULL, &info),
+                         GWS_EV_OK);
+        ck_assert_int_eq(ev.ts_ms, 1767225600000LL);
+        ck_assert_int_eq(ev.success, 0);
+        ck_assert_int_eq(gws_event_is_error(&ev), 1);
+        gws_event_clear(&ev);
+}
+END_TEST
+
+static const struct {
+        const char *in;
+        gws_ev_err_t err;
+        const char *field;
+} bad[] = {
+    {"", GWS_EV_ERR_EMPTY, NULL},
+    {"not json", GWS_EV_ERR_NOT_JSON, NULL},
+    {"{\"id\":", GWS_EV_ERR_NOT_JSON, NULL},
+    {"{\"a\":1} x", GWS_EV_ERR_NOT_JSON, NULL},
+    {"[1,2]", GWS_EV_ERR_NOT_OBJECT, NULL},
+    {"\"str\"", GWS_EV_ERR_NOT_OBJECT, NULL},
+    {"{\"id\":\"\xff\"}", GWS_EV_ERR_NOT_UTF8, NULL},
+    {"{\"id\":\"\\ud800\"}", GWS_EV_ERR_NOT_UTF8, NULL},
+    {"{\"ts\":1}", GWS_EV_ERR_MISSING_FIELD, "id"},
+    {GOOD "}", GWS_EV_OK, NULL},
+    {"{\"id\":\"e\",\"gateway_id\":\"g\",\"provider\":\"p\",\"model\":\"m\","
+     "\"status\":200,\"latency_ms\":1}",
+     GWS_EV_ERR_MISSING_FIELD, "ts"},
+    {"{\"id\":\"e\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+     "\"status\":200,\"latency_ms\":1}",
+     GWS_EV_ERR_MISSING_FIELD, "model"},
+    {"{\"id\":\"e\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+     "\"model\":\"m\",\"latency_ms\":1}",
+     GWS_EV_ERR_MISSING_FIELD, "status"},
+    {"{\"id\":\"e\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+     "\"model\":\"m\",\"status\":200}",
+     GWS_EV_ERR_MISSING_FIELD, "latency_ms"},
+    {GOOD ",\"status\":\"200\"}", GWS_EV_ERR_WRONG_TYPE, "status"},
+    {GOOD ",\"status\":99}", GWS_EV_ERR_BAD_VALUE, "status"},
+    {GOOD ",\"status\":600}", GWS_EV_ERR_BAD_VALUE, "status"},
+    {GOOD ",\"latency_ms\":\"x\"}", GWS_EV_ERR_WRONG_TYPE, "latency_ms"},
+    {GOOD ",\"latency_ms\":-1}", GWS_EV_ERR_BAD_VALUE, "latency_ms"},
+    {GOOD ",\"tokens_in\":1.5}", GWS_EV_ERR_WRONG_TYPE, "tokens_in"},
+    {GOOD ",\"tokens_in\":-1}", GWS_EV_ERR_BAD_VALUE, "tokens_in"},
+    {GOOD ",\"success\":\"yes\"}", GWS_EV_ERR_WRONG_TYPE, "success"},
+    {GOOD ",\"user_id\":5}", GWS_EV_ERR_WRONG_TYPE, "user_id"},
+    {GOOD ",\"model\":\"\"}", GWS_EV_ERR_BAD_VALUE, "model"},
+    {GOOD ",\"ts\":\"yesterday\"}", GWS_EV_ERR_BAD_VALUE, "ts"},
+    {GOOD ",\"ts\":true}", GWS_EV_ERR_WRONG_TYPE, "ts"},
+};
+
+START_TEST(invalid_table) {
+        gws_event_t ev;
+        gws_ev_errinfo_t info;
+        gws_ev_err_t e = gws_event_parse(&ev, bad[_i].in, strlen(bad[_i].in),
+                                         NULL, &info);
+        ck_assert_msg(e == bad[_i].err, "%s: got %s want %s", bad[_i].in,
+                      gws_ev_err2str(e), gws_ev_err2str(bad[_i].err));
+        if (bad[_i].field)
+                ck_assert_str_eq(info.field, bad[_i].field);
+        gws_event_clear(&ev);
+}
+END_TEST
+
+START_TEST(limits) {
+        gws_ev_limits_t lim = {64, 4, 100, 16};
+        gws_event_t ev;
+        gws_ev_errinfo_t info;
+        const char *big = GOOD ",\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}";
+        const char *deep = "{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":1}}}}}";
+        const char *longs = "{\"a\":\"0123456789abcdefXYZ\"}";
+        ck_assert_int_eq(gws_event_parse(&ev, big, strlen(big), &lim, &info),
+                         GWS_EV_ERR_TOO_LARGE);
+        ck_assert_int_eq(
+            gws_event_parse(&ev, deep, strlen(deep), &lim, &info),
+            GWS_EV_ERR_TOO_DEEP);
+        ck_assert_int_eq(
+            gws_event_parse(&ev, longs, strlen(longs), &lim, &info),
+            GWS_EV_ERR_STRING_TOO_LONG);
+        lim.max_fields = 5;
+        lim.max_depth = 0;
+        lim.max_string = 0;
+        ck_assert_int_eq(gws_event_parse(&ev, "[1,2,3,4,5,6,7]", 15, &lim,
+                                         &info),
+                         GWS_EV_ERR_TOO_MANY_FIELDS);
+}
+END_TEST
+
+START_TEST(reuse_and_two_alive) {
+        const char *a = GOOD "}";
+        const char *b = "{\"id\":\"e\\u0032\",\"ts\":1,\"gateway_id\":\"g2\","
+                        "\"provider\":\"p\",\"model\":\"m\",\"status\":200,"
+                        "\"latency_ms\":1}";
+        gws_event_t ea, eb;
+        gws_ev_errinfo_t info;
+        int i;
+        for (i = 0; i < 100; i++) {
+                ck_assert_int_eq(gws_event_parse(&ea, a, strlen(a), NULL,
+                                                 &info), GWS_EV_OK);
+                ck_assert_int_eq(gws_event_parse(&eb, b, strlen(b), NULL,
+                                                 &info), GWS_EV_OK);
+                /* both views stay valid while both are alive */
+                ck_assert_int_eq(memcmp(ea.id.s, "e1", 2), 0);
+                ck_assert_int_eq(memcmp(eb.id.s, "e2", 2), 0);
+                gws_event_clear(&ea);
+                gws_event_clear(&eb);
+        }
+}
+END_TEST
+
+Suite *gws_event_suite(void) {
+        Suite *s = suite_create("event");
+        TCase *tc = tcase_create("parse");
+        tcase_add_test(tc, valid_full);
+        tcase_add_test(tc, epoch_and_success_default);
+        tcase_add_loop_test(tc, invalid_table, 0, sizeof(bad) / sizeof(bad[0]));
+        tcase_add_test(tc, limits);
+        tcase_add_test(tc, reuse_and_two_alive);
+        suite_add_tcase(s, tc);
+        return s;
+}

@@ -1,0 +1,159 @@
+/* test_filter.c - sampling, default policy, and ordered rules. */
+#include <stdio.h>
+#include <string.h>
+
+#include "gwsieve/filter.h"
+#include "suites.h"
+
+static gws_config_t *cfg;
+static char err[512];
+
+static void setup(void) {
+        cfg = gws_config_new();
+}
+static void teardown(void) {
+        gws_config_destroy(cfg);
+}
+
+static void parse(gws_event_t *ev, const char *json) {
+        gws_ev_errinfo_t info;
+        ck_assert_int_eq(gws_event_parse(ev, json, strlen(json), NULL, &info),
+                         GWS_EV_OK);
+}
+
+#define EV(status, extra)                                                      \
+        "{\"id\":\"abc\",\"ts\":1,\"gateway_id\":\"gw\",\"provider\":\"openai\"," \
+        "\"model\":\"gpt-4o\",\"status\":" #status ",\"latency_ms\":5" extra "}"
+
+START_TEST(sampling_is_deterministic) {
+        char id[32];
+        int i, kept = 0;
+        ck_assert_int_eq(gws_filter_sampled("x", 1, 0.0), 0);
+        ck_assert_int_eq(gws_filter_sampled("x", 1, 1.0), 1);
+        for (i = 0; i < 100000; i++) {
+                int n = snprintf(id, sizeof(id), "id-%d", i);
+                int a = gws_filter_sampled(id, (size_t)n, 0.1);
+                ck_assert_int_eq(a, gws_filter_sampled(id, (size_t)n, 0.1));
+                kept += a;
+        }
+        ck_assert_int_ge(kept, 9500);
+        ck_assert_int_le(kept, 10500);
+}
+END_TEST
+
+START_TEST(default_policy) {
+        gws_event_t ev;
+        gws_score_t normal = {0, 0}, anom = {0.7, GWS_R_LATENCY};
+        gws_config_set(cfg, "filter.normal_sample_rate", "0", err,
+                       sizeof(err));
+        parse(&ev, EV(503, ""));
+        ck_assert_int_eq(gws_filter_decide(cfg, &ev, &normal), GWS_KEEP_ERROR);
+        gws_event_clear(&ev);
+        parse(&ev, EV(200, ",\"success\":false"));
+        ck_assert_int_eq(gws_filter_decide(cfg, &ev, &normal), GWS_KEEP_ERROR);
+        gws_event_clear(&ev);
+        parse(&ev, EV(200, ""));
+        ck_assert_int_eq(gws_filter_decide(cfg, &ev, &normal), GWS_KEEP_NONE);
+        ck_assert_int_eq(gws_filter_decide(cfg, &ev, &anom), GWS_KEEP_ANOMALY);
+        gws_config_set(cfg, "filter.normal_sample_rate", "1", err,
+                       sizeof(err));
+        ck_assert_int_eq(gws_filter_decide(cfg, &ev, &normal), GWS_KEEP_SAMPLE);
+        gws_event_clear(&ev);
+        ck_assert_str_eq(gws_keep2str(GWS_KEEP_ANOMALY), "anomaly");
+}
+END_TEST
+
+START_TEST(rules_first_match_and_force) {
+        gws_filter_t *f;
+        gws_event_t ev;
+        gws_score_t sc = {0, 0};
+        const char *rule;
+        ck_assert_int_eq(
+            gws_config_load_string(
+                cfg,
+                "{\"filter\":{\"normal_sample_rate\":0,\"rules\":["
+                "{\"name\":\"vip\",\"when\":{\"all\":[{\"field\":"
+                "\"metadata.tier\",\"in\":[\"gold\",\"platinum\"]},{\"field\":"
+                "\"tokens_in\",\"gte\":100}]},\"action\":\"keep\"},"
+                "{\"name\":\"no-emb\",\"when\":{\"field\":\"endpoint\","
+                "\"prefix\":\"emb\"},\"action\":\"drop\"},"
+                "{\"name\":\"hard\",\"when\":{\"field\":\"user_id\",\"equals\":"
+                "\"bot\"},\"action\":\"drop\",\"force\":true},"
+                "{\"name\":\"none\",\"when\":{\"not\":{\"field\":\"user_id\","
+                "\"exists\":true}},\"action\":\"sample\",\"rate\":1}]}}",
+                err, sizeof(err)),
+            0);
+        f = gws_filter_new(cfg, err, sizeof(err));
+        ck_assert_msg(f != NULL, "%s", err);
+        ck_assert_int_eq(gws_filter_rule_count(f), 4);
+
+        parse(&ev, EV(200, ",\"user_id\":\"u\",\"tokens_in\":150,"
+                           "\"metadata\":{\"tier\":\"gold\"}"));
+        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_RULE);
+        ck_assert_str_eq(rule, "vip");
+        gws_event_clear(&ev);
+
+        /* drop rule does not drop an error unless forced */
+        parse(&ev, EV(500, ",\"user_id\":\"u\",\"endpoint\":\"embeddings\""));
+        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_ERROR);
+        gws_event_clear(&ev);
+        parse(&ev, EV(500, ",\"user_id\":\"bot\""));
+        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_NONE);
+        ck_assert_str_eq(rule, "hard");
+        gws_event_clear(&ev);
+
+        /* no user: sample rule at rate 1 keeps it as rule:none */
+        parse(&ev, EV(200, ""));
+        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_RULE);
+        ck_assert_str_eq(rule, "none");
+        gws_event_clear(&ev);
+        gws_filter_destroy(f);
+}
+END_TEST
+
+static const struct {
+        const char *rules;
+        const char *needle;
+} badrules[] = {
+    {"[{\"name\":\"a\",\"when\":{\"field\":\"x\",\"equal\":1},"
+     "\"action\":\"keep\"}]", "unknown operator \"equal\""},
+    {"[{\"when\":{\"field\":\"x\",\"equals\":1},\"action\":\"keep\"}]",
+     "filter.rules[0].name"},
+    {"[{\"name\":\"a\",\"when\":{\"field\":\"x\",\"equals\":1},"
+     "\"action\":\"nuke\"}]", "filter.rules[0].action"},
+    {"[{\"name\":\"a\",\"when\":{\"field\":\"x\",\"equals\":1},"
+     "\"action\":\"sample\"}]", "needs a rate"},
+    {"[{\"name\":\"a\",\"when\":{\"field\":\"x\",\"gt\":\"1\"},"
+     "\"action\":\"keep\"}]", "wrong value type"},
+    {"[{\"name\":\"a\",\"when\":{\"all\":[]},\"action\":\"keep\"}]",
+     "non-empty array"},
+    {"[{\"name\":\"a\",\"when\":{\"field\":\"x\",\"equals\":1},"
+     "\"action\":\"keep\"},{\"name\":\"a\",\"when\":{\"field\":\"x\","
+     "\"equals\":1},\"action\":\"keep\"}]", "used twice"},
+};
+
+START_TEST(rule_errors_are_precise) {
+        char json[1024];
+        gws_filter_t *f;
+        snprintf(json, sizeof(json), "{\"filter\":{\"rules\":%s}}",
+                 badrules[_i].rules);
+        ck_assert_int_eq(gws_config_load_string(cfg, json, err, sizeof(err)),
+                         0);
+        f = gws_filter_new(cfg, err, sizeof(err));
+        ck_assert_ptr_null(f);
+        ck_assert_msg(strstr(err, badrules[_i].needle), "%s", err);
+}
+END_TEST
+
+Suite *gws_filter_suite(void) {
+        Suite *s = suite_create("filter");
+        TCase *tc = tcase_create("decide");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, sampling_is_deterministic);
+        tcase_add_test(tc, default_policy);
+        tcase_add_test(tc, rules_first_match_and_force);
+        tcase_add_loop_test(tc, rule_errors_are_precise, 0,
+                            sizeof(badrules) / sizeof(badrules[0]));
+        suite_add_tcase(s, tc);
+        return s;
+}

@@ -1,0 +1,253 @@
+/* test_pipeline.c - one message through the pipeline, and replay. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "gwsieve/pipeline.h"
+#include "gwsieve/replay.h"
+#include "suites.h"
+
+typedef struct {
+        int n[GWS_SINK__CNT];
+        json_t *last[GWS_SINK__CNT];
+        int fail;
+} cap_t;
+
+static int capture(void *opaque, gws_sink_t sink, const char *key,
+                   size_t keylen, const char *val, size_t len) {
+        cap_t *c = opaque;
+        json_error_t e;
+        json_t *j;
+        (void)key;
+        (void)keylen;
+        if (c->fail)
+                return -1;
+        j = json_loadb(val, len, 0, &e);
+        ck_assert_msg(j != NULL, "%s record is not JSON: %s",
+                      gws_sink2str(sink), e.text);
+        json_decref(c->last[sink]);
+        c->last[sink] = j;
+        c->n[sink]++;
+        return 0;
+}
+
+static gws_config_t *cfg;
+static gws_pipeline_t *pl;
+static gws_detect_t *det;
+static cap_t cap;
+static char err[512];
+
+static void setup(void) {
+        cfg = gws_config_new();
+        gws_config_set(cfg, "filter.normal_sample_rate", "1", err,
+                       sizeof(err));
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        det = gws_detect_new(cfg, 0);
+        memset(&cap, 0, sizeof(cap));
+}
+static void teardown(void) {
+        int i;
+        for (i = 0; i < GWS_SINK__CNT; i++)
+                json_decref(cap.last[i]);
+        gws_detect_destroy(det);
+        gws_pipeline_destroy(pl);
+        gws_config_destroy(cfg);
+}
+
+static gws_outcome_t run1(const char *v, size_t len) {
+        gws_input_t in = {v, len, "gw-1", 4, "gw.raw", 3, 42};
+        return gws_pipeline_process(pl, det, &in, capture, &cap);
+}
+
+#define GOOD                                                                   \
+        "{\"id\":\"e1\",\"ts\":\"2026-01-01T00:00:00Z\",\"gateway_id\":"        \
+        "\"gw-1\",\"provider\":\"openai\",\"model\":\"gpt-4o\",\"status\":200," \
+        "\"latency_ms\":10.5,\"x\":{\"y\":[1,\"\\u00e9\"]},\"sieve\":\"old\"}"
+
+START_TEST(retained_is_input_plus_sieve) {
+        json_t *in, *sieve;
+        json_error_t e;
+        ck_assert_int_eq(run1(GOOD, strlen(GOOD)), GWS_OUT_KEPT);
+        ck_assert_int_eq(cap.n[GWS_SINK_RETAINED], 1);
+        sieve = json_object_get(cap.last[GWS_SINK_RETAINED], "sieve");
+        ck_assert(json_is_object(sieve));
+        ck_assert_str_eq(json_string_value(json_object_get(sieve, "kept")),
+                         "sample");
+        ck_assert(json_is_array(json_object_get(sieve, "reasons")));
+        ck_assert(json_is_number(json_object_get(sieve, "score")));
+        /* everything else is the input unchanged (its "sieve" replaced) */
+        in = json_loads(GOOD, 0, &e);
+        json_object_del(in, "sieve");
+        json_object_del(cap.last[GWS_SINK_RETAINED], "sieve");
+        ck_assert(json_equal(in, cap.last[GWS_SINK_RETAINED]));
+        json_decref(in);
+}
+END_TEST
+
+START_TEST(dropped_and_errors) {
+        const char *err503 =
+            "{\"id\":\"e2\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":503,\"latency_ms\":1}";
+        gws_pipeline_stats_t st;
+        gws_config_set(cfg, "filter.normal_sample_rate", "0", err,
+                       sizeof(err));
+        ck_assert_int_eq(run1(GOOD, strlen(GOOD)), GWS_OUT_DROPPED);
+        ck_assert_int_eq(cap.n[GWS_SINK_RETAINED], 0);
+        ck_assert_int_eq(run1(err503, strlen(err503)), GWS_OUT_KEPT);
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(cap.last[GWS_SINK_RETAINED],
+                                             "sieve"),
+                             "kept")),
+                         "error");
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl, &st);
+        ck_assert_uint_eq(st.in, 2);
+        ck_assert_uint_eq(st.kept[GWS_KEEP_NONE], 1);
+        ck_assert_uint_eq(st.kept[GWS_KEEP_ERROR], 1);
+}
+END_TEST
+
+static const struct {
+        const char *in;
+        size_t len;
+        const char *reason;
+        int base64;
+} dlq[] = {
+    {"not json", 8, "invalid_json", 0},
+    {"[1]", 3, "not_object", 0},
+    {"{\"id\":\"\xff\"}", 10, "invalid_utf8", 1},
+    {"{\"id\":\"e\"}", 10, "missing_field", 0},
+    {"", 0, "empty", 0},
+    /* regression (fuzzer): NUL bytes must not reach consumers as \u0000 */
+    {"\0\0[),2]", 7, "invalid_json", 1},
+};
+
+START_TEST(dlq_keeps_original_and_reason) {
+        json_t *d, *src;
+        ck_assert_int_eq(run1(dlq[_i].in, dlq[_i].len), GWS_OUT_DLQ);
+        ck_assert_int_eq(cap.n[GWS_SINK_DLQ], 1);
+        d = cap.last[GWS_SINK_DLQ];
+        ck_assert_str_eq(json_string_value(json_object_get(d, "reason")),
+                         dlq[_i].reason);
+        ck_assert_ptr_nonnull(json_object_get(d, "detail"));
+        src = json_object_get(d, "source");
+        ck_assert_str_eq(json_string_value(json_object_get(src, "topic")),
+                         "gw.raw");
+        ck_assert_int_eq(json_integer_value(json_object_get(src, "partition")),
+                         3);
+        ck_assert_int_eq(json_integer_value(json_object_get(src, "offset")),
+                         42);
+        if (dlq[_i].base64) {
+                ck_assert_ptr_null(json_object_get(d, "payload"));
+                ck_assert(json_is_string(json_object_get(d,
+                                                         "payload_base64")));
+        } else {
+                json_t *p = json_object_get(d, "payload");
+                ck_assert_uint_eq(json_string_length(p), dlq[_i].len);
+                ck_assert_int_eq(memcmp(json_string_value(p), dlq[_i].in,
+                                        dlq[_i].len), 0);
+        }
+}
+END_TEST
+
+START_TEST(sink_failure_is_reported) {
+        cap.fail = 1;
+        ck_assert_int_eq(run1(GOOD, strlen(GOOD)), GWS_OUT_FAILED);
+        ck_assert_int_eq(run1("x", 1), GWS_OUT_FAILED);
+}
+END_TEST
+
+static const struct {
+        const char *in;
+        const char *key;
+} keys[] = {
+    {"{\"gateway_id\":\"gw-1\"}", "gw-1"},
+    {"{\"a\":{\"gateway_id\":\"inner\"},\"gateway_id\":\"outer\"}", "outer"},
+    {"{\"a\":\"x\\\"gateway_id\\\":\",\"gateway_id\" : \"g\"}", "g"},
+    {"{\"x\":[{\"gateway_id\":\"no\"}]}", NULL},
+    {"not json", NULL},
+};
+
+START_TEST(replay_key_table) {
+        const char *s = NULL;
+        size_t n = 0;
+        int r = gws_replay_key(keys[_i].in, strlen(keys[_i].in), &s, &n);
+        if (!keys[_i].key) {
+                ck_assert_int_eq(r, -1);
+                return;
+        }
+        ck_assert_int_eq(r, 0);
+        ck_assert_uint_eq(n, strlen(keys[_i].key));
+        ck_assert_int_eq(memcmp(s, keys[_i].key, n), 0);
+}
+END_TEST
+
+static int count_lines(const char *path) {
+        FILE *fp = fopen(path, "r");
+        int c, n = 0;
+        ck_assert_ptr_nonnull(fp);
+        while ((c = fgetc(fp)) != EOF)
+                n += c == '\n';
+        fclose(fp);
+        return n;
+}
+
+START_TEST(replay_files_match_stats) {
+        char dir[] = "/tmp/gws-replay-XXXXXX", in[600], path[700];
+        gws_replay_result_t res;
+        FILE *fp;
+        int i;
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(in, sizeof(in), "%s/in.ndjson", dir);
+        fp = fopen(in, "w");
+        for (i = 0; i < 50; i++)
+                fprintf(fp, "{\"id\":\"r%d\",\"ts\":%d,\"gateway_id\":\"g%d\","
+                            "\"provider\":\"p\",\"model\":\"m\",\"status\":%d,"
+                            "\"latency_ms\":5}\n",
+                        i, 1000 * i, i % 5, i % 10 ? 200 : 500);
+        fprintf(fp, "\n{broken\n[]\n");
+        fclose(fp);
+        gws_config_set(cfg, "filter.normal_sample_rate", "0.5", err,
+                       sizeof(err));
+        ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res, err, sizeof(err)),
+                         0);
+        ck_assert_uint_eq(res.st.in, 52);
+        snprintf(path, sizeof(path), "%s/dlq.ndjson", dir);
+        ck_assert_int_eq(count_lines(path), 2);
+        snprintf(path, sizeof(path), "%s/retained.ndjson", dir);
+        ck_assert_int_eq(count_lines(path),
+                         (int)(res.st.kept[GWS_KEEP_ERROR] +
+                               res.st.kept[GWS_KEEP_ANOMALY] +
+                               res.st.kept[GWS_KEEP_SAMPLE] +
+                               res.st.kept[GWS_KEEP_RULE]));
+        ck_assert_uint_ge(res.st.kept[GWS_KEEP_ERROR], 5);
+        ck_assert_int_eq(gws_replay_run(cfg, "/nonexistent/x", dir, &res, err,
+                                        sizeof(err)),
+                         -1);
+        ck_assert_ptr_nonnull(strstr(err, "/nonexistent/x"));
+        snprintf(path, sizeof(path), "rm -rf %s", dir);
+        ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
+Suite *gws_pipeline_suite(void) {
+        Suite *s = suite_create("pipeline");
+        TCase *tc = tcase_create("process");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, retained_is_input_plus_sieve);
+        tcase_add_test(tc, dropped_and_errors);
+        tcase_add_loop_test(tc, dlq_keeps_original_and_reason, 0,
+                            sizeof(dlq) / sizeof(dlq[0]));
+        tcase_add_test(tc, sink_failure_is_reported);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("replay");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_loop_test(tc, replay_key_table, 0,
+                            sizeof(keys) / sizeof(keys[0]));
+        tcase_add_test(tc, replay_files_match_stats);
+        suite_add_tcase(s, tc);
+        return s;
+}

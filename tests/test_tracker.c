@@ -1,0 +1,86 @@
+/* test_tracker.c - only the highest contiguous done offset is committable. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "gwsieve/tracker.h"
+#include "suites.h"
+
+START_TEST(contiguous_only) {
+        gws_tracker_t *t = gws_tracker_new(NULL);
+        gws_tracker_entry_t *e[10];
+        int i;
+        for (i = 0; i < 10; i++)
+                e[i] = gws_tracker_add(t, 100 + i);
+        gws_tracker_ref(e[0]); /* one output awaiting delivery */
+        ck_assert_int_eq(gws_tracker_committable(t), -1);
+        /* later entries finish first: nothing committable yet */
+        for (i = 9; i >= 1; i--)
+                ck_assert_int_eq(gws_tracker_release(e[i]), 0);
+        ck_assert_int_eq(gws_tracker_committable(t), -1);
+        ck_assert_uint_eq(gws_tracker_pending(t), 10);
+        ck_assert_int_eq(gws_tracker_release(e[0]), 0); /* processing ref */
+        ck_assert_int_eq(gws_tracker_committable(t), -1);
+        /* the delivery report releases the head: all 10 pop at once */
+        ck_assert_int_eq(gws_tracker_release(e[0]), 10);
+        ck_assert_int_eq(gws_tracker_committable(t), 110);
+        ck_assert_uint_eq(gws_tracker_pending(t), 0);
+        gws_tracker_destroy(t);
+}
+END_TEST
+
+START_TEST(gaps_in_offsets) {
+        gws_tracker_t *t = gws_tracker_new(NULL);
+        gws_tracker_entry_t *a = gws_tracker_add(t, 5);
+        gws_tracker_entry_t *b = gws_tracker_add(t, 9); /* compacted gap */
+        gws_tracker_release(a);
+        ck_assert_int_eq(gws_tracker_committable(t), 6);
+        gws_tracker_release(b);
+        ck_assert_int_eq(gws_tracker_committable(t), 10);
+        gws_tracker_destroy(t);
+}
+END_TEST
+
+START_TEST(destroy_with_pending) {
+        gws_tracker_t *t = gws_tracker_new(NULL);
+        gws_tracker_add(t, 1);
+        gws_tracker_add(t, 2);
+        gws_tracker_destroy(t); /* ASan: nothing leaks */
+}
+END_TEST
+
+#define NCONC 100000
+static gws_tracker_entry_t *conc[NCONC];
+
+static void *releaser(void *arg) {
+        int start = (int)(intptr_t)arg, i;
+        for (i = start; i < NCONC; i += 2)
+                gws_tracker_release(conc[i]);
+        return NULL;
+}
+
+START_TEST(concurrent_release) {
+        gws_tracker_t *t = gws_tracker_new(NULL);
+        pthread_t a, b;
+        int i;
+        for (i = 0; i < NCONC; i++)
+                conc[i] = gws_tracker_add(t, i);
+        pthread_create(&a, NULL, releaser, (void *)(intptr_t)0);
+        pthread_create(&b, NULL, releaser, (void *)(intptr_t)1);
+        pthread_join(a, NULL);
+        pthread_join(b, NULL);
+        ck_assert_int_eq(gws_tracker_committable(t), NCONC);
+        ck_assert_uint_eq(gws_tracker_pending(t), 0);
+        gws_tracker_destroy(t);
+}
+END_TEST
+
+Suite *gws_tracker_suite(void) {
+        Suite *s = suite_create("tracker");
+        TCase *tc = tcase_create("offsets");
+        tcase_add_test(tc, contiguous_only);
+        tcase_add_test(tc, gaps_in_offsets);
+        tcase_add_test(tc, destroy_with_pending);
+        tcase_add_test(tc, concurrent_release);
+        suite_add_tcase(s, tc);
+        return s;
+}

@@ -1,0 +1,135 @@
+/* test_util.c - time parsing/formatting, UTF-8, hashing, partitioner,
+ * JSON string escaping and base64. */
+#include <jansson.h>
+#include <string.h>
+
+#include "gwsieve/util.h"
+#include "suites.h"
+
+static const struct {
+        const char *s;
+        int ok;
+        int64_t ms;
+} times[] = {
+    {"1970-01-01T00:00:00Z", 1, 0},
+    {"2026-01-01T00:00:00.123Z", 1, 1767225600123LL},
+    {"2026-01-01T00:00:00.1Z", 1, 1767225600100LL},
+    {"2026-01-01T00:00:00.123456789Z", 1, 1767225600123LL},
+    {"2026-01-01T02:00:00+02:00", 1, 1767225600000LL},
+    {"2025-12-31T19:30:00-04:30", 1, 1767225600000LL},
+    {"2026-01-01t00:00:00z", 1, 1767225600000LL},
+    {"2026-01-01 00:00:00Z", 1, 1767225600000LL},
+    {"2024-02-29T00:00:00Z", 1, 1709164800000LL},
+    {"2026-13-01T00:00:00Z", 0, 0},
+    {"2026-02-30T00:00:00Z", 0, 0},
+    {"2026-01-01T24:00:00Z", 0, 0},
+    {"2026-01-01T00:00:00", 0, 0},
+    {"2026-01-01T00:00:00.Z", 0, 0},
+    {"2026-01-01T00:00:00Zjunk", 0, 0},
+    {"yesterday", 0, 0},
+    {"", 0, 0},
+};
+
+START_TEST(time_parse_table) {
+        int64_t ms = -1;
+        int r = gws_time_parse(times[_i].s, strlen(times[_i].s), &ms);
+        ck_assert_msg((r == 0) == times[_i].ok, "%s: r=%d", times[_i].s, r);
+        if (times[_i].ok)
+                ck_assert_int_eq(ms, times[_i].ms);
+}
+END_TEST
+
+START_TEST(time_format_roundtrip) {
+        char buf[40];
+        int64_t v[] = {0, 1767225600123LL, 1709164800999LL}, ms;
+        size_t i;
+        for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+                gws_time_format(v[i], buf, sizeof(buf));
+                ck_assert_int_eq(gws_time_parse(buf, strlen(buf), &ms), 0);
+                ck_assert_int_eq(ms, v[i]);
+        }
+        ck_assert_str_eq(gws_time_format(1767225600123LL, buf, sizeof(buf)),
+                         "2026-01-01T00:00:00.123Z");
+}
+END_TEST
+
+static const struct {
+        const char *b;
+        size_t n;
+        int ok;
+} utf8[] = {
+    {"plain ascii", 11, 1},
+    {"\xc3\xa9", 2, 1},              /* é */
+    {"\xe2\x82\xac", 3, 1},          /* € */
+    {"\xf0\x9f\x98\x80", 4, 1},      /* 😀 */
+    {"\xc0\x80", 2, 0},              /* overlong NUL */
+    {"\xe0\x80\x80", 3, 0},          /* overlong */
+    {"\xf0\x80\x80\x80", 4, 0},      /* overlong */
+    {"\xed\xa0\x80", 3, 0},          /* surrogate */
+    {"\xf4\x90\x80\x80", 4, 0},      /* > U+10FFFF */
+    {"\xc3", 1, 0},                  /* truncated */
+    {"\xe2\x82", 2, 0},              /* truncated */
+    {"\xff", 1, 0},
+};
+
+START_TEST(utf8_table) {
+        ck_assert_int_eq(gws_utf8_valid(utf8[_i].b, utf8[_i].n), utf8[_i].ok);
+}
+END_TEST
+
+START_TEST(hash_and_partition) {
+        ck_assert_uint_eq(gws_crc32("123456789", 9), 0xCBF43926U);
+        ck_assert_int_eq(gws_partition_for_key("gw-01", 5, 12),
+                         (int32_t)(gws_crc32("gw-01", 5) % 12));
+        /* Sampling depends on these values: they must never change. */
+        ck_assert_uint_eq(gws_hash64("", 0, 0), gws_hash64("", 0, 0));
+        ck_assert_uint_ne(gws_hash64("a", 1, 0), gws_hash64("b", 1, 0));
+        ck_assert_uint_ne(gws_hash64("a", 1, 0), gws_hash64("a", 1, 1));
+}
+END_TEST
+
+START_TEST(json_str_escaping) {
+        gws_buf_t b = {0};
+        const char in[] = "q\"b\\n\n\t\x01 \xc3\xa9";
+        json_t *j;
+        json_error_t err;
+        gws_buf_json_str(&b, in, sizeof(in) - 1);
+        ck_assert_str_eq(b.buf, "\"q\\\"b\\\\n\\n\\t\\u0001 \xc3\xa9\"");
+        j = json_loadb(b.buf, b.len, JSON_DECODE_ANY, &err);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_str_eq(json_string_value(j), in);
+        json_decref(j);
+        gws_buf_free(&b);
+}
+END_TEST
+
+START_TEST(base64_vectors) {
+        static const char *in[] = {"", "f", "fo", "foo", "foob", "fooba",
+                                   "foobar"};
+        static const char *out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==",
+                                    "Zm9vYmE=", "Zm9vYmFy"};
+        size_t i;
+        for (i = 0; i < 7; i++) {
+                gws_buf_t b = {0};
+                gws_buf_base64(&b, in[i], strlen(in[i]));
+                ck_assert_str_eq(b.len ? b.buf : "", out[i]);
+                gws_buf_free(&b);
+        }
+}
+END_TEST
+
+Suite *gws_util_suite(void) {
+        Suite *s = suite_create("util");
+        TCase *tc = tcase_create("time");
+        tcase_add_loop_test(tc, time_parse_table, 0,
+                            sizeof(times) / sizeof(times[0]));
+        tcase_add_test(tc, time_format_roundtrip);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("encoding");
+        tcase_add_loop_test(tc, utf8_table, 0, sizeof(utf8) / sizeof(utf8[0]));
+        tcase_add_test(tc, json_str_escaping);
+        tcase_add_test(tc, base64_vectors);
+        tcase_add_test(tc, hash_and_partition);
+        suite_add_tcase(s, tc);
+        return s;
+}
