@@ -130,6 +130,14 @@ struct gws_service_s {
         /* counters */
         uint64_t rebalances, commits, commit_errors, delivery_retries;
         uint64_t delivered, consumer_errors;
+        uint64_t commits_postponed;
+        /* Whether the group is mid-rebalance, for commit timing (see
+         * log_cb and stats_cb): set at once from librdkafka's join-state
+         * debug line (librdkafka thread, atomic), or from statistics (main
+         * thread) until such a line has been seen. */
+        int rebalancing;     /* atomic */
+        int join_from_log;   /* atomic: log lines drive it */
+        char join_state[32]; /* main thread: last state from statistics */
         int64_t last_commit_ms, last_stats_ms;
         uint64_t last_stats_in;
         int assigned_cnt;
@@ -158,9 +166,25 @@ static void set_fatal(gws_service_t *svc, const char *fmt, ...) {
         gws_log(GWS_LOG_ERR, "FATAL", "%s", svc->fatal_reason);
 }
 
-/* @locality librdkafka internal threads: log only, no API calls. */
+/* @locality librdkafka internal threads: log only, no API calls (but the
+ * trivial accessor rd_kafka_opaque()).
+ * The consumer runs with debug=cgrp so that this sees every group
+ * join-state change the moment it happens ("... changed join state
+ * steady -> init ..."): periodic commits are held back while the group
+ * rebalances, see stats_cb() for why. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf) {
+        if (!strcmp(fac, "CGRPJOINSTATE")) {
+                gws_service_t *svc = rd_kafka_opaque(rk);
+                const char *arrow = strstr(buf, " -> ");
+                if (svc && arrow) {
+                        __atomic_store_n(&svc->join_from_log, 1,
+                                         __ATOMIC_RELEASE);
+                        __atomic_store_n(&svc->rebalancing,
+                                         strncmp(arrow + 4, "steady", 6) != 0,
+                                         __ATOMIC_RELEASE);
+                }
+        }
         gws_log(level, "RDKAFKA", "%s: [%s] %s", rd_kafka_name(rk), fac, buf);
 }
 
@@ -548,6 +572,42 @@ static int commit_done(gws_service_t *svc,
         return r;
 }
 
+/* Statistics (main thread, inside rd_kafka_consumer_poll). We only need
+ * cgrp.join_state: librdkafka <= 2.8 treats the whole assignment as lost
+ * when a manual commit sent during a cooperative rebalance comes back
+ * ILLEGAL_GENERATION (librdkafka issue #4059, fixed by PR #4908), which
+ * turns a member joining or leaving into re-processing on the survivors.
+ * So periodic commits are postponed unless the group is "steady".
+ * @returns 0: librdkafka frees \p json. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+        gws_service_t *svc = opaque;
+        static const char key[] = "\"join_state\"";
+        const char *p = memmem(json, len, key, sizeof(key) - 1), *q;
+        const char *end = json + len;
+        (void)rk;
+        if (!p)
+                return 0;
+        /* "join_state": "steady" (librdkafka puts a space after ':') */
+        for (p += sizeof(key) - 1; p < end && (*p == ' ' || *p == ':'); p++)
+                ;
+        if (p >= end || *p++ != '"')
+                return 0;
+        if ((q = memchr(p, '"', len - (size_t)(p - json))) &&
+            (size_t)(q - p) < sizeof(svc->join_state) &&
+            ((size_t)(q - p) != strlen(svc->join_state) ||
+             memcmp(svc->join_state, p, (size_t)(q - p)))) {
+                memcpy(svc->join_state, p, (size_t)(q - p));
+                svc->join_state[q - p] = '\0';
+                gws_log(GWS_LOG_DEBUG, "REBALANCE", "group join state: %s",
+                        svc->join_state);
+                if (!__atomic_load_n(&svc->join_from_log, __ATOMIC_ACQUIRE))
+                        __atomic_store_n(&svc->rebalancing,
+                                         strcmp(svc->join_state, "steady") != 0,
+                                         __ATOMIC_RELEASE);
+        }
+        return 0;
+}
+
 /* Async commit results arrive here (main thread, consumer poll). */
 static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                              rd_kafka_topic_partition_list_t *offsets,
@@ -892,16 +952,39 @@ static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
                      errstr, errstr_size) ||
             conf_set(conf, "auto.offset.reset", "earliest", "consumer",
                      errstr, errstr_size) ||
+            /* Group join state for commit timing (stats_cb): a commit
+             * can only slip into a starting rebalance within one period,
+             * so keep it short; each report is a few KB of JSON. */
+            conf_set(conf, "statistics.interval.ms", "100", "consumer",
+                     errstr, errstr_size) ||
+            conf_set(conf, "debug", "cgrp", "consumer", errstr,
+                     errstr_size) ||
             conf_apply(conf, cfg->kafka, producer_only, "kafka", errstr,
                        errstr_size) ||
             conf_apply(conf, cfg->kafka_consumer, NULL, "kafka.consumer",
                        errstr, errstr_size))
                 goto err;
+        {
+                /* Keep cgrp in whatever debug contexts the user asked for
+                 * (log_cb needs its join-state lines). */
+                char dbg[512];
+                size_t dl = sizeof(dbg);
+                if (rd_kafka_conf_get(conf, "debug", dbg, &dl) ==
+                        RD_KAFKA_CONF_OK &&
+                    !strstr(dbg, "cgrp") && !strstr(dbg, "all") &&
+                    strlen(dbg) + 6 < sizeof(dbg)) {
+                        strcat(dbg, *dbg ? ",cgrp" : "cgrp");
+                        if (conf_set(conf, "debug", dbg, "consumer", errstr,
+                                     errstr_size))
+                                goto err;
+                }
+        }
         rd_kafka_conf_set_opaque(conf, svc);
         rd_kafka_conf_set_log_cb(conf, log_cb);
         rd_kafka_conf_set_error_cb(conf, error_cb);
         rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
         rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
+        rd_kafka_conf_set_stats_cb(conf, stats_cb);
         if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, inner,
                                 sizeof(inner)))) {
                 snprintf(errstr, errstr_size, "consumer: %s", inner);
@@ -1130,7 +1213,16 @@ int gws_service_run(gws_service_t *svc, volatile sig_atomic_t *run) {
                 backpressure(svc);
                 now = gws_mono_ms();
                 if (now - svc->last_commit_ms >= cfg->commit_interval_ms) {
-                        commit_done(svc, NULL, 0);
+                        /* Not while the group rebalances (see stats_cb). */
+                        if (!__atomic_load_n(&svc->rebalancing,
+                                             __ATOMIC_ACQUIRE)) {
+                                commit_done(svc, NULL, 0);
+                        } else {
+                                svc->commits_postponed++;
+                                gws_log(GWS_LOG_DEBUG, "COMMIT",
+                                        "postponed: the group is "
+                                        "rebalancing");
+                        }
                         svc->last_commit_ms = now;
                 }
                 if (cfg->stats_interval_ms &&
