@@ -1,0 +1,921 @@
+/* test_service.c - `gwsieve run` and `gwsieve replay` end to end against a
+ * gwsieve-devbroker (librdkafka mock cluster) in another process.
+ *
+ * Isolation: every test starts its own devbroker (fresh topics, offsets
+ * and fault state; a broker fault cannot leak into the next test) and uses
+ * its own consumer group "gwsieve-it-<pid>-<test>". Inputs stay small (a
+ * few thousand ~1.5 KB events over 12 partitions) because the mock keeps
+ * only ~5 MB per partition. No test asserts on speed: waits are generous
+ * bounds, and the figures are printed for a reader instead.
+ */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "itest_suites.h"
+
+/* Bound on "every id reached gw.retained": processing takes seconds, a
+ * group join or a rebalance after kill -9 (session.timeout.ms 6 s) adds
+ * up to ~15 s on the mock; 120 s means "lost", not "slow". */
+#define WAIT_OUTPUT_MS    120000
+/* gwsieve's contract: exit within 10 s of SIGTERM. */
+#define STOP_MS           10000
+/* Delivery of the test's own input, including retries across faults. */
+#define PRODUCE_MS        60000
+/* Per test: a few of the waits above, well inside a 6-minute run. */
+#define TCASE_TIMEOUT_S   240
+
+/* ------------------------------------------------------------------------
+ * shared steps
+ * ------------------------------------------------------------------------ */
+
+typedef struct svc_s {
+        gws_it_proc_t *db;     /**< the devbroker */
+        char bootstrap[512];   /**< its bootstrap.servers */
+        char group[128];       /**< this test's consumer group */
+        char cfg[PATH_MAX];    /**< this test's config file */
+} svc_t;
+
+/* Starts a devbroker and writes the config for test \p name. */
+static void svc_start(svc_t *s, const char *name, const char *overrides) {
+        memset(s, 0, sizeof(*s));
+        snprintf(s->group, sizeof(s->group), "gwsieve-it-%d-%s", (int)getpid(),
+                 name);
+        s->db = gws_it_devbroker_start(s->bootstrap, sizeof(s->bootstrap));
+        GWS_IT_ASSERT(s->db != NULL, "cannot start gwsieve-devbroker");
+        GWS_IT_ASSERT(gws_it_write_config("gwsieve.json", s->group, overrides,
+                                          s->cfg, sizeof(s->cfg)) != NULL,
+                      "cannot write the config");
+}
+
+static gws_it_proc_t *worker_start(const svc_t *s, const char *name) {
+        gws_it_proc_t *w = gws_it_gwsieve_run(name, s->cfg, s->bootstrap);
+        GWS_IT_ASSERT(w != NULL, "cannot start gwsieve run (%s)", name);
+        return w;
+}
+
+/* SIGTERM and expect exit 0 within STOP_MS. @returns the exit time. */
+static int64_t worker_stop_ok(gws_it_proc_t *w, const char *name) {
+        int64_t t0 = gws_it_now_ms(), took;
+        int status = gws_it_gwsieve_stop(w, STOP_MS);
+        char st[64];
+
+        took = gws_it_now_ms() - t0;
+        gws_it_printf("%s: SIGTERM -> %s after %lld ms", name,
+                      status == -1 ? "no exit"
+                                   : gws_it_status_str(status, st, sizeof(st)),
+                      (long long)took);
+        GWS_IT_ASSERT(status != -1, "%s did not exit within %d ms of SIGTERM",
+                      name, STOP_MS);
+        GWS_IT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "%s exited with %s after SIGTERM", name,
+                      gws_it_status_str(status, st, sizeof(st)));
+        return took;
+}
+
+/* Where a missing id sits in gw.raw (for the diagnosis). */
+typedef struct find_s {
+        const char *id;     /**< the id looked for */
+        int32_t partition;  /**< where it was found, -1 if not */
+        int64_t offset;     /**< its offset */
+} find_t;
+
+/* @locality test thread. */
+static void find_cb(const rd_kafka_message_t *rkm, json_t *val, void *opaque) {
+        find_t *f = opaque;
+        json_t *id = val ? json_object_get(val, "id") : NULL;
+        if (f->partition == -1 && json_is_string(id) &&
+            !strcmp(json_string_value(id), f->id)) {
+                f->partition = rkm->partition;
+                f->offset = rkm->offset;
+        }
+}
+
+/* After a loss: is the id on gw.raw at all (broker/producer side) and did
+ * the group commit past it (processor side)? Prints what it finds. */
+static void diagnose_missing(const svc_t *s, const gws_it_events_t *ev,
+                             const gws_it_idset_t *got, const char *example) {
+        gws_it_reader_t *raw = gws_it_reader_new(s->bootstrap, "gw.raw");
+        find_t f = {example, -1, -1};
+        int64_t hi[64], off[64];
+        int n, p;
+
+        if (!raw)
+                return;
+        gws_it_reader_set_cb(raw, find_cb, &f);
+        gws_it_reader_read_to_end(raw, 30000);
+        gws_it_printf("diagnosis: gw.raw holds %zu messages, %zu distinct "
+                      "ids; %zu input ids are not on gw.raw; %zu ids are on "
+                      "gw.raw but not on gw.retained",
+                      gws_it_reader_count(raw),
+                      gws_it_idset_size(gws_it_reader_ids(raw)),
+                      gws_it_idset_missing(ev->ids, gws_it_reader_ids(raw),
+                                           NULL, 0),
+                      gws_it_idset_missing(gws_it_reader_ids(raw), got, NULL,
+                                           0));
+        if (f.partition >= 0)
+                gws_it_printf("diagnosis: %s is gw.raw [%d] offset %lld",
+                              example, (int)f.partition,
+                              (long long)f.offset);
+        n = gws_it_partition_count(s->bootstrap, "gw.raw", 10000);
+        if (n > 0 && n <= 64 &&
+            !gws_it_watermarks(s->bootstrap, "gw.raw", n, hi, 10000) &&
+            !gws_it_committed(s->bootstrap, s->group, "gw.raw", n, off,
+                              10000)) {
+                for (p = 0; p < n; p++)
+                        gws_it_printf("diagnosis: gw.raw [%2d] committed "
+                                      "%lld / high %lld%s",
+                                      p, (long long)off[p], (long long)hi[p],
+                                      p == f.partition && off[p] > f.offset
+                                          ? "  <- committed past the "
+                                            "missing message"
+                                          : "");
+        }
+        gws_it_reader_destroy(raw);
+}
+
+/* Asserts every input id is on gw.retained and prints the figures. */
+static void expect_all_retained(const svc_t *s, gws_it_reader_t *r,
+                                const gws_it_events_t *ev, const char *what,
+                                int64_t t0) {
+        int ok = gws_it_reader_wait_ids(r, ev->ids, WAIT_OUTPUT_MS);
+        const gws_it_idset_t *got = gws_it_reader_ids(r);
+        char example[256];
+        size_t missing =
+            gws_it_idset_missing(ev->ids, got, example, sizeof(example));
+
+        gws_it_printf("%s: events %zu, retained distinct %zu, retained "
+                      "messages %zu, duplicates %zu, missing %zu, elapsed "
+                      "%.1f s",
+                      what, gws_it_idset_size(ev->ids),
+                      gws_it_idset_size(got), gws_it_reader_count(r),
+                      gws_it_idset_dups(got), missing,
+                      (gws_it_now_ms() - t0) / 1000.0);
+        if (!ok || missing)
+                diagnose_missing(s, ev, got, example);
+        GWS_IT_ASSERT(ok && missing == 0,
+                      "%s: %zu of %zu input ids never reached gw.retained "
+                      "(e.g. %s)",
+                      what, missing, gws_it_idset_size(ev->ids), example);
+}
+
+static gws_it_events_t *events(const char *name, int n, unsigned seed,
+                               int incidents) {
+        gws_it_events_t *ev = gws_it_events_gen(name, n, seed, incidents);
+        GWS_IT_ASSERT(ev != NULL && ev->n > 0, "cannot generate events");
+        GWS_IT_ASSERT(gws_it_idset_size(ev->ids) == ev->n,
+                      "input has %zu lines but %zu distinct ids", ev->n,
+                      gws_it_idset_size(ev->ids));
+        return ev;
+}
+
+static gws_it_reader_t *reader(const svc_t *s, const char *topic) {
+        gws_it_reader_t *r = gws_it_reader_new(s->bootstrap, topic);
+        GWS_IT_ASSERT(r != NULL, "cannot read %s", topic);
+        return r;
+}
+
+/* ------------------------------------------------------------------------
+ * 1. two workers in one group
+ * ------------------------------------------------------------------------ */
+
+START_TEST(test_two_workers) {
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 3000, 1, 0);
+        gws_it_proc_t *w1, *w2;
+        gws_it_reader_t *r;
+        int64_t t0;
+
+        svc_start(&s, "two", NULL);
+        w1 = worker_start(&s, "worker1");
+        w2 = worker_start(&s, "worker2");
+        t0 = gws_it_now_ms();
+        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
+                                            ev->n, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        gws_it_printf("produced %zu events to gw.raw in %.1f s", ev->n,
+                      (gws_it_now_ms() - t0) / 1000.0);
+        r = reader(&s, "gw.retained");
+        expect_all_retained(&s, r, ev, "two workers", t0);
+        GWS_IT_ASSERT(gws_it_proc_alive(w1) && gws_it_proc_alive(w2),
+                      "a worker died during the run");
+        worker_stop_ok(w1, "worker1");
+        worker_stop_ok(w2, "worker2");
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * 2. kill -9 one of two workers mid-stream
+ * ------------------------------------------------------------------------ */
+
+START_TEST(test_kill9_failover) {
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 3000, 2, 0);
+        gws_it_proc_t *w1, *w2;
+        gws_it_feeder_t *f;
+        gws_it_reader_t *r;
+        int64_t t0, tkill;
+        int status;
+        char st[64];
+
+        svc_start(&s, "kill9", NULL);
+        w1 = worker_start(&s, "worker1");
+        w2 = worker_start(&s, "worker2");
+        t0 = gws_it_now_ms();
+        /* 200/s: the stream lasts ~15 s, so the kill lands mid-stream. */
+        f = gws_it_feeder_start(s.bootstrap, "gw.raw", ev, 200);
+        GWS_IT_ASSERT(f != NULL, "cannot start the feeder");
+        r = reader(&s, "gw.retained");
+        GWS_IT_ASSERT(gws_it_reader_wait_count(r, 300, WAIT_OUTPUT_MS),
+                      "no output on gw.retained (%zu records)",
+                      gws_it_reader_count(r));
+        gws_it_printf("output seen (%zu retained, %zu of %zu fed): kill -9 "
+                      "worker1",
+                      gws_it_reader_count(r), gws_it_feeder_sent(f), ev->n);
+        tkill = gws_it_now_ms();
+        GWS_IT_ASSERT(gws_it_proc_signal(w1, SIGKILL) == 0, "kill failed");
+        GWS_IT_ASSERT(gws_it_proc_wait(w1, 5000, &status) == 0 &&
+                          WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                      "worker1 did not die of SIGKILL");
+        GWS_IT_ASSERT(gws_it_feeder_join(f, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        expect_all_retained(&s, r, ev, "kill -9 failover", t0);
+        gws_it_printf("survivor finished %.1f s after the kill",
+                      (gws_it_now_ms() - tkill) / 1000.0);
+        GWS_IT_ASSERT(gws_it_proc_alive(w2), "the survivor died (%s)",
+                      gws_it_status_str(status, st, sizeof(st)));
+        worker_stop_ok(w2, "worker2");
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * 3. SIGTERM under load, then a restarted worker continues
+ * ------------------------------------------------------------------------ */
+
+START_TEST(test_sigterm_restart) {
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 3000, 3, 0);
+        gws_it_proc_t *w1, *w2;
+        gws_it_feeder_t *f;
+        gws_it_reader_t *r;
+        int64_t t0;
+        size_t dups;
+
+        svc_start(&s, "sigterm", NULL);
+        w1 = worker_start(&s, "worker1");
+        t0 = gws_it_now_ms();
+        f = gws_it_feeder_start(s.bootstrap, "gw.raw", ev, 200);
+        GWS_IT_ASSERT(f != NULL, "cannot start the feeder");
+        r = reader(&s, "gw.retained");
+        GWS_IT_ASSERT(gws_it_reader_wait_count(r, 300, WAIT_OUTPUT_MS),
+                      "no output on gw.retained (%zu records)",
+                      gws_it_reader_count(r));
+        gws_it_printf("output seen (%zu retained, %zu of %zu fed): SIGTERM "
+                      "worker1",
+                      gws_it_reader_count(r), gws_it_feeder_sent(f), ev->n);
+        worker_stop_ok(w1, "worker1");
+        gws_it_printf("restarting: worker2 (same group) while %zu of %zu are "
+                      "fed",
+                      gws_it_feeder_sent(f), ev->n);
+        w2 = worker_start(&s, "worker2");
+        GWS_IT_ASSERT(gws_it_feeder_join(f, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        expect_all_retained(&s, r, ev, "SIGTERM + restart", t0);
+        /* worker1 drained and committed before exiting 0, so worker2 must
+         * start exactly where it stopped: a duplicate means an offset was
+         * left uncommitted. */
+        dups = gws_it_idset_dups(gws_it_reader_ids(r));
+        GWS_IT_ASSERT(dups == 0,
+                      "%zu duplicates on gw.retained after a clean SIGTERM "
+                      "(expected none: drained work must be committed)",
+                      dups);
+        worker_stop_ok(w2, "worker2");
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * 4. bad inputs go to the DLQ, offsets still reach the end
+ * ------------------------------------------------------------------------ */
+
+/* One kind of bad message and what its DLQ reason must mention. */
+typedef struct bad_case_s {
+        const char *kind;    /**< also part of the key */
+        const char *reason;  /**< '|'-separated: one must be in "reason" */
+        const char *subject; /**< must be in "field" or "detail" (NULL-able) */
+} bad_case_t;
+
+static const bad_case_t bad_cases[] = {
+    {"not-json", "json", NULL},
+    {"array", "object", NULL},
+    {"not-utf8", "utf", NULL},
+    {"no-model", "missing", "model"},
+    {"status-string", "type", "status"},
+    {"oversize", "large|size", NULL},
+    {"empty", "empty", NULL},
+};
+#define BAD_KINDS (int)(sizeof(bad_cases) / sizeof(bad_cases[0]))
+#define BAD_COPIES 2 /* each kind twice, on (likely) different partitions */
+
+/* Builds bad message \p k into \p buf. @returns its length. */
+static size_t bad_make(int k, int copy, char *buf, size_t size) {
+        char id[64], *p;
+        size_t n;
+
+        snprintf(id, sizeof(id), "bad-%s-%d", bad_cases[k].kind, copy);
+        switch (k) {
+        case 0:
+                return (size_t)snprintf(buf, size, "this is not json {%s",
+                                        id);
+        case 1:
+                return (size_t)snprintf(buf, size, "[{\"id\":\"%s\"}]", id);
+        case 2: /* valid JSON shape, 0xff 0xfe inside a string */
+                return (size_t)snprintf(
+                    buf, size,
+                    "{\"id\":\"%s\",\"ts\":\"2025-01-01T00:00:00Z\","
+                    "\"gateway_id\":\"gw-01\",\"provider\":\"openai\","
+                    "\"model\":\"gpt\xff\xfe\",\"status\":200,"
+                    "\"latency_ms\":1}",
+                    id);
+        case 3:
+                n = gws_it_event_make(buf, size, id, "gw-01", 1735689600000LL);
+                p = strstr(buf, "\"model\":\"gpt-4o-mini\",");
+                memmove(p, p + 22, n - (size_t)(p - buf) - 22 + 1);
+                return n - 22;
+        case 4:
+                n = gws_it_event_make(buf, size, id, "gw-01", 1735689600000LL);
+                p = strstr(buf, "\"status\":200");
+                memmove(p + 14, p + 12, n - (size_t)(p - buf) - 12 + 1);
+                memcpy(p, "\"status\":\"200\"", 14);
+                return n + 2;
+        case 5: /* a valid event of 5000+ bytes, over limits 4096 */
+                n = gws_it_event_make(buf, size, id, "gw-01", 1735689600000LL);
+                if (n + 4620 >= size)
+                        return 0;
+                p = strstr(buf, "\"endpoint\"");
+                memmove(p + 4620, p, n - (size_t)(p - buf) + 1);
+                memcpy(p, "\"pad\":\"", 7);
+                memset(p + 7, 'x', 4611);
+                memcpy(p + 4618, "\",", 2);
+                return n + 4620;
+        default:
+                return 0;
+        }
+}
+
+typedef struct dlq_seen_s {
+        char key[64];
+        char reason[128];
+        char detail[256];
+        char field[64];
+        int payload_ok; /**< payload (or base64) present and as sent */
+        int seen;
+} dlq_seen_t;
+
+typedef struct dlq_ctx_s {
+        dlq_seen_t seen[BAD_KINDS * BAD_COPIES];
+        char sent[BAD_KINDS * BAD_COPIES][8192]; /**< values sent */
+        size_t sentlen[BAD_KINDS * BAD_COPIES];
+        int nseen;   /**< distinct bad keys found */
+        int records; /**< all DLQ records read */
+} dlq_ctx_t;
+
+static const char *jstr(json_t *o, const char *name) {
+        json_t *v = json_object_get(o, name);
+        return json_is_string(v) ? json_string_value(v) : "";
+}
+
+/* @locality test thread (inside gws_it_reader_poll). */
+static void dlq_cb(const rd_kafka_message_t *rkm, json_t *val, void *opaque) {
+        dlq_ctx_t *c = opaque;
+        json_t *src;
+        const char *key;
+        int i;
+
+        (void)rkm;
+        c->records++;
+        if (!val || !(src = json_object_get(val, "source")))
+                return;
+        key = jstr(src, "key");
+        for (i = 0; i < BAD_KINDS * BAD_COPIES; i++) {
+                dlq_seen_t *d = &c->seen[i];
+                const char *payload;
+                if (strcmp(d->key, key) || d->seen)
+                        continue;
+                d->seen = 1;
+                c->nseen++;
+                snprintf(d->reason, sizeof(d->reason), "%s",
+                         jstr(val, "reason"));
+                snprintf(d->detail, sizeof(d->detail), "%s",
+                         jstr(val, "detail"));
+                snprintf(d->field, sizeof(d->field), "%s", jstr(val, "field"));
+                payload = jstr(val, "payload");
+                if (json_object_get(val, "payload_base64"))
+                        d->payload_ok = 1; /* non-UTF-8: kept as base64 */
+                else
+                        d->payload_ok =
+                            json_is_string(json_object_get(val, "payload")) &&
+                            strlen(payload) == c->sentlen[i] &&
+                            !memcmp(payload, c->sent[i], c->sentlen[i]);
+        }
+}
+
+static int contains_any(const char *hay, const char *alts) {
+        char buf[128], *save = NULL, *tok;
+        snprintf(buf, sizeof(buf), "%s", alts);
+        for (tok = strtok_r(buf, "|", &save); tok;
+             tok = strtok_r(NULL, "|", &save))
+                if (strcasestr(hay, tok))
+                        return 1;
+        return 0;
+}
+
+START_TEST(test_bad_input) {
+        static dlq_ctx_t dc; /* ~115 KB: not on the stack */
+        svc_t s;
+        gws_it_idset_t *good = gws_it_idset_new(), *late = gws_it_idset_new();
+        gws_it_producer_t *p;
+        gws_it_proc_t *w;
+        gws_it_reader_t *rr, *rd;
+        int64_t hi[12], off[12], t0, deadline;
+        char buf[8192], id[64], gw[16];
+        int i, k, nbad = 0, at_end = 0, nparts;
+        size_t len;
+
+        memset(&dc, 0, sizeof(dc));
+        svc_start(&s, "bad",
+                  "{\"limits\":{\"max_event_bytes\":4096}}");
+        w = worker_start(&s, "worker1");
+        p = gws_it_producer_new(s.bootstrap);
+        GWS_IT_ASSERT(p != NULL, "no producer");
+        t0 = gws_it_now_ms();
+        /* 240 good events, a bad one after every 17th. */
+        for (i = 0; i < 240; i++) {
+                snprintf(id, sizeof(id), "good-%04d", i);
+                snprintf(gw, sizeof(gw), "gw-%02d", i % 6 + 1);
+                len = gws_it_event_make(buf, sizeof(buf), id, gw,
+                                        1735689600000LL + i * 250);
+                gws_it_idset_add(good, id);
+                GWS_IT_ASSERT(gws_it_producer_send(p, "gw.raw", gw, strlen(gw),
+                                                   buf, len) == 0,
+                              "produce failed");
+                if (i % 17 == 16 && nbad < BAD_KINDS * BAD_COPIES) {
+                        int kind = nbad % BAD_KINDS, copy = nbad / BAD_KINDS;
+                        dlq_seen_t *d = &dc.seen[nbad];
+                        snprintf(d->key, sizeof(d->key), "bad-%s-%d",
+                                 bad_cases[kind].kind, copy);
+                        dc.sentlen[nbad] = bad_make(kind, copy, dc.sent[nbad],
+                                                    sizeof(dc.sent[nbad]));
+                        GWS_IT_ASSERT(gws_it_producer_send(
+                                          p, "gw.raw", d->key, strlen(d->key),
+                                          dc.sent[nbad],
+                                          dc.sentlen[nbad]) == 0,
+                                      "produce failed");
+                        nbad++;
+                }
+        }
+        GWS_IT_ASSERT(nbad == BAD_KINDS * BAD_COPIES, "only %d bad messages",
+                      nbad);
+        GWS_IT_ASSERT(gws_it_producer_flush(p, PRODUCE_MS) == 0,
+                      "input not delivered");
+        gws_it_printf("produced 240 good and %d bad messages (%d kinds)",
+                      nbad, BAD_KINDS);
+
+        rr = reader(&s, "gw.retained");
+        rd = reader(&s, "gw.dlq");
+        gws_it_reader_set_cb(rd, dlq_cb, &dc);
+        GWS_IT_ASSERT(gws_it_reader_wait_ids(rr, good, WAIT_OUTPUT_MS),
+                      "%zu good events missing from gw.retained",
+                      gws_it_idset_missing(good, gws_it_reader_ids(rr), NULL,
+                                           0));
+        deadline = gws_it_now_ms() + WAIT_OUTPUT_MS;
+        while (dc.nseen < nbad && gws_it_now_ms() < deadline)
+                gws_it_reader_poll(rd, 250);
+        gws_it_printf("bad input: %d of %d on gw.dlq (%d DLQ records), "
+                      "elapsed %.1f s",
+                      dc.nseen, nbad, dc.records,
+                      (gws_it_now_ms() - t0) / 1000.0);
+        for (i = 0; i < nbad; i++) {
+                dlq_seen_t *d = &dc.seen[i];
+                const bad_case_t *bc = &bad_cases[i % BAD_KINDS];
+                char ctx[400];
+                gws_it_printf("  %-18s reason=%s field=%s detail=%s", d->key,
+                              d->seen ? d->reason : "(not on gw.dlq)",
+                              d->field, d->detail);
+                GWS_IT_ASSERT(d->seen, "%s never reached gw.dlq", d->key);
+                GWS_IT_ASSERT(contains_any(d->reason, bc->reason),
+                              "%s: DLQ reason \"%s\" does not name the "
+                              "problem (expected one of %s)",
+                              d->key, d->reason, bc->reason);
+                snprintf(ctx, sizeof(ctx), "%s %s", d->field, d->detail);
+                GWS_IT_ASSERT(!bc->subject || strcasestr(ctx, bc->subject),
+                              "%s: DLQ record does not say which field "
+                              "(\"%s\" not in field/detail \"%s\")",
+                              d->key, bc->subject, ctx);
+                GWS_IT_ASSERT(d->payload_ok,
+                              "%s: DLQ payload is not the original message",
+                              d->key);
+        }
+        GWS_IT_ASSERT(dc.records == nbad,
+                      "%d DLQ records for %d bad messages", dc.records, nbad);
+
+        /* Every offset, good or bad, must be committed: poll until the
+         * group's committed offsets equal the high watermarks (commits are
+         * periodic, every 500 ms). */
+        nparts = gws_it_partition_count(s.bootstrap, "gw.raw", 30000);
+        GWS_IT_ASSERT(nparts == 12, "gw.raw has %d partitions", nparts);
+        GWS_IT_ASSERT(gws_it_watermarks(s.bootstrap, "gw.raw", nparts, hi,
+                                        30000) == 0,
+                      "no watermarks");
+        deadline = gws_it_now_ms() + 60000;
+        while (!at_end && gws_it_now_ms() < deadline) {
+                if (gws_it_committed(s.bootstrap, s.group, "gw.raw", nparts,
+                                     off, 30000) == 0) {
+                        at_end = 1;
+                        /* An empty partition has nothing to commit. */
+                        for (k = 0; k < nparts; k++)
+                                if (off[k] != hi[k] &&
+                                    !(hi[k] == 0 && off[k] == -1))
+                                        at_end = 0;
+                }
+                if (!at_end)
+                        gws_it_sleep_ms(500);
+        }
+        for (k = 0; k < nparts; k++)
+                gws_it_printf("  gw.raw [%2d] committed %lld / high %lld", k,
+                              (long long)off[k], (long long)hi[k]);
+        GWS_IT_ASSERT(at_end, "committed offsets of %s never reached the high "
+                              "watermarks of gw.raw",
+                      s.group);
+
+        /* Still alive, still working. */
+        GWS_IT_ASSERT(gws_it_proc_alive(w), "gwsieve died on bad input");
+        for (i = 0; i < 60; i++) {
+                snprintf(id, sizeof(id), "late-%04d", i);
+                snprintf(gw, sizeof(gw), "gw-%02d", i % 6 + 1);
+                len = gws_it_event_make(buf, sizeof(buf), id, gw,
+                                        1735689700000LL + i * 250);
+                gws_it_idset_add(late, id);
+                GWS_IT_ASSERT(gws_it_producer_send(p, "gw.raw", gw, strlen(gw),
+                                                   buf, len) == 0,
+                              "produce failed");
+        }
+        GWS_IT_ASSERT(gws_it_producer_flush(p, PRODUCE_MS) == 0,
+                      "late input not delivered");
+        GWS_IT_ASSERT(gws_it_reader_wait_ids(rr, late, WAIT_OUTPUT_MS),
+                      "%zu later good events missing from gw.retained",
+                      gws_it_idset_missing(late, gws_it_reader_ids(rr), NULL,
+                                           0));
+        gws_it_printf("later good events: all %zu retained",
+                      gws_it_idset_size(late));
+        worker_stop_ok(w, "worker1");
+        gws_it_reader_destroy(rr);
+        gws_it_reader_destroy(rd);
+        gws_it_producer_destroy(p);
+        gws_it_idset_destroy(good);
+        gws_it_idset_destroy(late);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * 5. broker faults through the devbroker's control channel
+ * ------------------------------------------------------------------------ */
+
+START_TEST(test_broker_faults) {
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 2400, 5, 0);
+        gws_it_proc_t *w;
+        gws_it_feeder_t *f;
+        gws_it_reader_t *r;
+        size_t seen;
+        int64_t t0;
+
+        svc_start(&s, "faults", NULL);
+        w = worker_start(&s, "worker1");
+        t0 = gws_it_now_ms();
+        /* 150/s: ~16 s of stream, long enough for both faults. */
+        f = gws_it_feeder_start(s.bootstrap, "gw.raw", ev, 150);
+        GWS_IT_ASSERT(f != NULL, "cannot start the feeder");
+        r = reader(&s, "gw.retained");
+        GWS_IT_ASSERT(gws_it_reader_wait_count(r, 200, WAIT_OUTPUT_MS),
+                      "no output on gw.retained");
+
+        gws_it_printf("fault 1 with %zu retained, %zu of %zu fed: broker 1 "
+                      "down for 3 s",
+                      gws_it_reader_count(r), gws_it_feeder_sent(f), ev->n);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "broker down 1", NULL, 0) == 0,
+                      "broker down refused");
+        /* ~3 s: long enough to break every connection and fail requests
+         * in flight, short enough that no client gives up on a message. */
+        gws_it_reader_poll(r, 3000);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "broker up 1", NULL, 0) == 0,
+                      "broker up refused");
+
+        seen = gws_it_reader_count(r);
+        GWS_IT_ASSERT(gws_it_reader_wait_count(r, seen + 100, WAIT_OUTPUT_MS),
+                      "no output after broker 1 came back");
+        gws_it_printf("fault 2 with %zu retained, %zu of %zu fed: 10 Produce "
+                      "requests fail with NOT_LEADER_FOR_PARTITION",
+                      gws_it_reader_count(r), gws_it_feeder_sent(f), ev->n);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(
+                          s.db, "request-errors Produce 10 "
+                                "NOT_LEADER_FOR_PARTITION",
+                          NULL, 0) == 0,
+                      "request-errors refused");
+
+        GWS_IT_ASSERT(gws_it_feeder_join(f, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        expect_all_retained(&s, r, ev, "broker faults", t0);
+        GWS_IT_ASSERT(gws_it_proc_alive(w), "gwsieve died during the faults");
+        worker_stop_ok(w, "worker1");
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * 6. replay and run agree
+ * ------------------------------------------------------------------------ */
+
+/* The comparable form of an alert: compact, sorted keys, no emitted_at. */
+static char *alert_canon(json_t *a) {
+        json_t *c = json_deep_copy(a);
+        char *s;
+        json_object_del(c, "emitted_at");
+        s = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(c);
+        return s;
+}
+
+typedef struct run_out_s {
+        json_t *retained;  /**< id -> record */
+        json_t *alerts;    /**< array of canonical strings */
+        size_t conflicts;  /**< one id, two different records */
+} run_out_t;
+
+/* @locality test thread. */
+static void retained_cb(const rd_kafka_message_t *rkm, json_t *val,
+                        void *opaque) {
+        run_out_t *o = opaque;
+        json_t *id = val ? json_object_get(val, "id") : NULL, *prev;
+        (void)rkm;
+        if (!json_is_string(id))
+                return;
+        prev = json_object_get(o->retained, json_string_value(id));
+        if (prev && !json_equal(prev, val))
+                o->conflicts++;
+        if (!prev)
+                json_object_set(o->retained, json_string_value(id), val);
+}
+
+static void alerts_cb(const rd_kafka_message_t *rkm, json_t *val,
+                      void *opaque) {
+        run_out_t *o = opaque;
+        char *s;
+        (void)rkm;
+        if (val && (s = alert_canon(val))) {
+                json_array_append_new(o->alerts, json_string(s));
+                free(s);
+        }
+}
+
+static int str_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted copies of the strings in \p arr (free each and the array). */
+static char **sorted_strings(json_t *arr) {
+        size_t i, n = json_array_size(arr);
+        char **v = calloc(n + 1, sizeof(*v));
+        for (i = 0; v && i < n; i++)
+                v[i] = strdup(json_string_value(json_array_get(arr, i)));
+        if (v)
+                qsort(v, n, sizeof(*v), str_cmp);
+        return v;
+}
+
+static void strings_free(char **v, size_t n) {
+        size_t i;
+        for (i = 0; v && i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+/* Loads an NDJSON output of replay. */
+static size_t load_ndjson(const char *path, run_out_t *o, int alerts) {
+        FILE *fp = fopen(path, "r");
+        char *line = NULL;
+        size_t cap = 0, n = 0;
+        ssize_t len;
+
+        if (!fp)
+                return 0;
+        while ((len = getline(&line, &cap, fp)) != -1) {
+                json_error_t jerr;
+                json_t *v = json_loadb(line, (size_t)len, 0, &jerr);
+                if (!v)
+                        continue;
+                n++;
+                if (alerts)
+                        alerts_cb(NULL, v, o);
+                else
+                        retained_cb(NULL, v, o);
+                json_decref(v);
+        }
+        free(line);
+        fclose(fp);
+        return n;
+}
+
+START_TEST(test_replay_equals_run) {
+        /* Sampling at 0.1 (deterministic on id) so the retained set is a
+         * real selection, not everything. */
+        static const char *overrides =
+            "{\"filter\":{\"normal_sample_rate\":0.1}}";
+        svc_t s;
+        gws_it_events_t *ev = events("incidents.ndjson", 3000, 6, 1);
+        run_out_t rep = {json_object(), json_array(), 0};
+        run_out_t run = {json_object(), json_array(), 0};
+        gws_it_idset_t *rep_ids = gws_it_idset_new();
+        char bin[PATH_MAX], in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
+        char line[512], example[512] = "";
+        gws_it_proc_t *rp, *w;
+        gws_it_reader_t *rr, *ra;
+        const char *id;
+        json_t *rec;
+        char **va, **vb;
+        size_t i, na, nb, missing = 0, extra = 0, differ = 0, adiff = 0;
+        int status;
+        int64_t t0;
+
+        svc_start(&s, "replay", overrides);
+        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
+                      "gwsieve is not built");
+        gws_it_path("incidents.ndjson", in, sizeof(in));
+        gws_it_path("replay", out, sizeof(out));
+        {
+                char *argv[] = {bin,  "replay", "--config",   s.cfg,
+                                "--input", in,  "--out-dir", out,
+                                "--partitions", "12", NULL};
+                rp = gws_it_spawn("replay", GWS_IT_PIPE_STDOUT, argv);
+        }
+        GWS_IT_ASSERT(rp != NULL, "cannot start gwsieve replay");
+        /* The summary is on stdout: show it. 120 s bounds a wedged
+         * replay; 3000 events take well under a second. */
+        while (gws_it_proc_readline(rp, line, sizeof(line), 120000) == 0)
+                gws_it_printf("  replay: %s", line);
+        GWS_IT_ASSERT(gws_it_proc_wait(rp, 10000, &status) == 0 &&
+                          WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "gwsieve replay failed");
+        load_ndjson(gws_it_path("replay/retained.ndjson", path, sizeof(path)),
+                    &rep, 0);
+        load_ndjson(gws_it_path("replay/alerts.ndjson", path, sizeof(path)),
+                    &rep, 1);
+        json_object_foreach(rep.retained, id, rec) {
+                gws_it_idset_add(rep_ids, id);
+        }
+        gws_it_printf("replay: %zu retained, %zu alerts",
+                      json_object_size(rep.retained),
+                      json_array_size(rep.alerts));
+        GWS_IT_ASSERT(json_array_size(rep.alerts) > 0,
+                      "replay raised no alert on an input with incidents: "
+                      "the comparison would prove little");
+        GWS_IT_ASSERT(json_object_size(rep.retained) > 0 &&
+                          json_object_size(rep.retained) < ev->n,
+                      "replay retained %zu of %zu: expected a sample",
+                      json_object_size(rep.retained), ev->n);
+
+        /* The same input, in file order per partition, through Kafka. One
+         * process: a rebalance would reset detector state and change the
+         * alerts. */
+        t0 = gws_it_now_ms();
+        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
+                                            ev->n, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        w = worker_start(&s, "worker1");
+        rr = reader(&s, "gw.retained");
+        ra = reader(&s, "gw.alerts");
+        gws_it_reader_set_cb(rr, retained_cb, &run);
+        gws_it_reader_set_cb(ra, alerts_cb, &run);
+        GWS_IT_ASSERT(gws_it_reader_wait_ids(rr, rep_ids, WAIT_OUTPUT_MS),
+                      "run did not retain every id replay retained (%zu "
+                      "missing)",
+                      gws_it_idset_missing(rep_ids, gws_it_reader_ids(rr),
+                                           NULL, 0));
+        gws_it_reader_wait_count(ra, json_array_size(rep.alerts), 30000);
+        /* Stop first (drain + flush), then read both topics to their end:
+         * nothing late can be missed. */
+        worker_stop_ok(w, "worker1");
+        GWS_IT_ASSERT(gws_it_reader_read_to_end(rr, 60000) &&
+                          gws_it_reader_read_to_end(ra, 60000),
+                      "cannot read the outputs to their end");
+        gws_it_printf("run: %zu retained (%zu messages), %zu alerts, %.1f s",
+                      json_object_size(run.retained), gws_it_reader_count(rr),
+                      json_array_size(run.alerts),
+                      (gws_it_now_ms() - t0) / 1000.0);
+
+        json_object_foreach(rep.retained, id, rec) {
+                json_t *other = json_object_get(run.retained, id);
+                if (!other) {
+                        if (!missing++ && !example[0])
+                                snprintf(example, sizeof(example),
+                                         "missing in run: %s", id);
+                } else if (!json_equal(rec, other)) {
+                        if (!differ++) {
+                                char *a = json_dumps(
+                                    json_object_get(rec, "sieve"),
+                                    JSON_COMPACT | JSON_SORT_KEYS);
+                                char *b = json_dumps(
+                                    json_object_get(other, "sieve"),
+                                    JSON_COMPACT | JSON_SORT_KEYS);
+                                snprintf(example, sizeof(example),
+                                         "%s differs: replay sieve %s, run "
+                                         "sieve %s",
+                                         id, a ? a : "-", b ? b : "-");
+                                free(a);
+                                free(b);
+                        }
+                }
+        }
+        json_object_foreach(run.retained, id, rec) {
+                if (!json_object_get(rep.retained, id) && !extra++ &&
+                    !example[0])
+                        snprintf(example, sizeof(example), "extra in run: %s",
+                                 id);
+        }
+        gws_it_printf("retained: %zu missing in run, %zu extra in run, %zu "
+                      "differ, %zu conflicting duplicates",
+                      missing, extra, differ, run.conflicts);
+
+        na = json_array_size(rep.alerts);
+        nb = json_array_size(run.alerts);
+        va = sorted_strings(rep.alerts);
+        vb = sorted_strings(run.alerts);
+        for (i = 0; i < na || i < nb; i++) {
+                if (i < na && i < nb && !strcmp(va[i], vb[i]))
+                        continue;
+                if (!adiff++)
+                        gws_it_printf("first alert difference:\n  replay: "
+                                      "%.300s\n  run:    %.300s",
+                                      i < na ? va[i] : "(none)",
+                                      i < nb ? vb[i] : "(none)");
+        }
+        gws_it_printf("alerts: replay %zu, run %zu, %zu positions differ", na,
+                      nb, adiff);
+        strings_free(va, na);
+        strings_free(vb, nb);
+
+        GWS_IT_ASSERT(!missing && !extra && !differ && !run.conflicts,
+                      "retained sets differ between replay and run (%s)",
+                      example);
+        GWS_IT_ASSERT(adiff == 0, "alerts differ between replay (%zu) and run "
+                                  "(%zu)",
+                      na, nb);
+        gws_it_reader_destroy(rr);
+        gws_it_reader_destroy(ra);
+        gws_it_idset_destroy(rep_ids);
+        json_decref(rep.retained);
+        json_decref(rep.alerts);
+        json_decref(run.retained);
+        json_decref(run.alerts);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * suite
+ * ------------------------------------------------------------------------ */
+
+/* One TCase per test: each gets the temp-dir/process fixture and a
+ * timeout that is a hang detector, not a speed limit. */
+#define ADD_TCASE(SUITE, NAME, FN)                                             \
+        do {                                                                   \
+                TCase *tc_ = tcase_create(NAME);                               \
+                tcase_add_checked_fixture(tc_, gws_it_setup, gws_it_teardown); \
+                tcase_set_timeout(tc_, TCASE_TIMEOUT_S);                       \
+                tcase_add_test(tc_, FN);                                       \
+                suite_add_tcase(SUITE, tc_);                                   \
+        } while (0)
+
+Suite *gws_it_service_suite(void) {
+        Suite *s = suite_create("service");
+
+        ADD_TCASE(s, "two_workers", test_two_workers);
+        ADD_TCASE(s, "kill9_failover", test_kill9_failover);
+        ADD_TCASE(s, "sigterm_restart", test_sigterm_restart);
+        ADD_TCASE(s, "bad_input", test_bad_input);
+        ADD_TCASE(s, "broker_faults", test_broker_faults);
+        ADD_TCASE(s, "replay_equals_run", test_replay_equals_run);
+        return s;
+}
