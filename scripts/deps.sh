@@ -5,7 +5,7 @@ set -euo pipefail
 
 GWS_PACKAGES=(
   build-essential cmake pkg-config
-  librdkafka-dev libjansson-dev libzstd-dev
+  librdkafka-dev libjansson-dev libzstd-dev libpcre2-dev
   check libsubunit-dev
   kcat python3
   clang libclang-rt-14-dev

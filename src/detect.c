@@ -369,10 +369,15 @@ static alert_t *alert_get(ent_t *e, akind_t kind) {
 
 static void alert_note_id(alert_t *a, const gws_str_t *id) {
         char *s;
+        size_t n;
         if (!id->s)
                 return;
-        if (!(s = strndup(id->s, id->len > 128 ? 128 : id->len)))
+        /* id is a slice of the input, not NUL-terminated: no strndup */
+        n = id->len > 128 ? 128 : id->len;
+        if (!(s = malloc(n + 1)))
                 return;
+        memcpy(s, id->s, n);
+        s[n] = '\0';
         if (a->nids < MAX_IDS) {
                 a->ids[a->nids++] = s;
         } else {

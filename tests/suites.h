@@ -10,5 +10,6 @@ Suite *gws_detect_suite(void);
 Suite *gws_pipeline_suite(void);
 Suite *gws_tracker_suite(void);
 Suite *gws_util_suite(void);
+Suite *gws_redact_suite(void);
 
 #endif

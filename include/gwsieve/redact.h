@@ -1,0 +1,100 @@
+/* redact.h - secrets and PII out of every output string.
+ *
+ * Built-in detectors are hand-written scanners (one pass over the text, a
+ * byte table selects the few positions where a detector can start), so a
+ * clean string costs one table lookup per byte; only custom patterns use
+ * PCRE2 (JIT-compiled). Callers pass DECODED text: JSON escapes must be
+ * resolved first ("\u0073k-..." is "sk-..."), which record.c does.
+ *
+ * Detectors (each match replaced by "[REDACTED:<kind>]"):
+ *   openai_key     sk-, sk-proj-, sk-svcacct-, sk-admin- + >= 20 [A-Za-z0-9_-]
+ *   anthropic_key  sk-ant- + >= 20 [A-Za-z0-9_-]
+ *   aws_access_key AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA + 16 [A-Z0-9]
+ *   google_api_key AIza + 35 [A-Za-z0-9_-]
+ *   github_token   ghp_|gho_|ghu_|ghs_|ghr_ + >= 36 [A-Za-z0-9];
+ *                  github_pat_ + >= 22 [A-Za-z0-9_]
+ *   slack_token    xoxa-|xoxb-|xoxp-|xoxr-|xoxs- + >= 10 [A-Za-z0-9-]
+ *   bearer_token   Bearer|bearer + spaces + >= 16 token chars (the word
+ *                  "Bearer " is kept, the token replaced)
+ *   jwt            eyJ... three base64url parts (>= 10 chars each) by dots
+ *   private_key    -----BEGIN ... PRIVATE KEY----- through its END line
+ *                  (to the end of the text if the END is missing)
+ *   email          local@domain.tld (tld >= 2 letters)
+ *   card_number    13-19 digits, single spaces/dashes allowed between
+ *                  digits, Luhn-valid
+ * Every detector requires a boundary before the match (not a letter or
+ * digit), so look-alikes inside longer words stay untouched ("task-1",
+ * "skeleton", "xAKIA...", "user@localhost", order numbers failing Luhn).
+ *
+ * A gws_redact_t is immutable after gws_redact_new(): share it across
+ * threads; each thread needs its own gws_redact_scratch_t.
+ */
+#ifndef GWS_REDACT_H
+#define GWS_REDACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gwsieve/util.h"
+
+typedef struct gws_redact_s gws_redact_t;
+typedef struct gws_redact_scratch_s gws_redact_scratch_t;
+
+typedef enum {
+        GWS_RK_OPENAI_KEY,
+        GWS_RK_ANTHROPIC_KEY,
+        GWS_RK_AWS_ACCESS_KEY,
+        GWS_RK_GOOGLE_API_KEY,
+        GWS_RK_GITHUB_TOKEN,
+        GWS_RK_SLACK_TOKEN,
+        GWS_RK_BEARER,
+        GWS_RK_JWT,
+        GWS_RK_PRIVATE_KEY,
+        GWS_RK_EMAIL,
+        GWS_RK_CARD,
+        GWS_RK_CUSTOM,
+        GWS_RK__CNT
+} gws_redact_kind_t;
+
+/** @returns "openai_key", ..., "card_number", "custom". */
+const char *gws_redact_kind_name(gws_redact_kind_t k);
+
+/** @brief Builds a redactor.
+ *  @param builtins NULL for all built-ins, else a NULL-terminated list of
+ *         kind names to enable (an unknown name is an error).
+ *  @param custom_names, custom_patterns \p custom_cnt named PCRE2 patterns.
+ *  @returns NULL with \p errstr naming the detector or pattern (and the
+ *           PCRE2 error offset). */
+gws_redact_t *gws_redact_new(const char *const *builtins,
+                             const char *const *custom_names,
+                             const char *const *custom_patterns,
+                             int custom_cnt, char *errstr, size_t errstr_size);
+
+/** @brief Frees \p r. NULL is a no-op. */
+void gws_redact_destroy(gws_redact_t *r);
+
+/** @brief Per-thread scratch (PCRE2 match data, buffers).
+ *  @returns NULL on allocation failure. */
+gws_redact_scratch_t *gws_redact_scratch_new(const gws_redact_t *r);
+
+/** @brief Frees \p s. NULL is a no-op. */
+void gws_redact_scratch_destroy(gws_redact_scratch_t *s);
+
+/** @brief Redacts \p len bytes of decoded text. When nothing matches,
+ *  returns 0 and writes nothing; otherwise appends the redacted text to
+ *  \p out, adds to \p counts (may be NULL) and returns the number of
+ *  redactions. @returns -1 on allocation failure. */
+int gws_redact_text(const gws_redact_t *r, gws_redact_scratch_t *s,
+                    const char *text, size_t len, gws_buf_t *out,
+                    uint64_t counts[GWS_RK__CNT]);
+
+/** @returns 1 if \p text may contain something to redact (a cheap
+ *  prefilter: 0 guarantees gws_redact_text() would find nothing). */
+int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len);
+
+/** @brief IPv4 a.b.c.d -> a.b.c.0 (/24); IPv6 -> its first 48 bits and
+ *  "::" (/48). @returns 0 with the result appended to \p out, or -1 if
+ *  \p ip is not an IP address (\p out untouched). */
+int gws_redact_ip_truncate(const char *ip, size_t len, gws_buf_t *out);
+
+#endif /* GWS_REDACT_H */

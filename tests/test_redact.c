@@ -1,0 +1,228 @@
+/* test_redact.c - planted secrets are all redacted with the right kind;
+ * look-alikes stay byte-identical; custom patterns; IP truncation. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gwsieve/redact.h"
+#include "suites.h"
+
+static gws_redact_t *r;
+static gws_redact_scratch_t *sc;
+
+static void setup(void) {
+        char err[256];
+        r = gws_redact_new(NULL, NULL, NULL, 0, err, sizeof(err));
+        sc = gws_redact_scratch_new(r);
+}
+static void teardown(void) {
+        gws_redact_scratch_destroy(sc);
+        gws_redact_destroy(r);
+}
+
+/* secret, expected kind; each is planted at start, middle and end and
+ * next to punctuation by the test. */
+static const struct {
+        const char *secret;
+        gws_redact_kind_t kind;
+} secrets[] = {
+    {"sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z", GWS_RK_OPENAI_KEY},
+    {"sk-abcdefghijklmnopqrstuvwxyz012345", GWS_RK_OPENAI_KEY},
+    {"sk-svcacct-AAAAbbbbCCCCddddEEEEffff", GWS_RK_OPENAI_KEY},
+    {"sk-ant-api03-abcdefghijklmnopqrstuvwxyz-ABCDEFG", GWS_RK_ANTHROPIC_KEY},
+    {"AKIAIOSFODNN7EXAMPLE", GWS_RK_AWS_ACCESS_KEY},
+    {"ASIAY34FZKBOKMUTVV7A", GWS_RK_AWS_ACCESS_KEY},
+    {"AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY", GWS_RK_GOOGLE_API_KEY},
+    {"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", GWS_RK_GITHUB_TOKEN},
+    {"github_pat_11ABCDEFG0abcdefghijklmn_opqrstuvwxyz0123456789ABCDEFGHIJ",
+     GWS_RK_GITHUB_TOKEN},
+    {"xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
+     GWS_RK_SLACK_TOKEN},
+    {"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+     "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+     GWS_RK_JWT},
+    {"-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\n"
+     "-----END RSA PRIVATE KEY-----",
+     GWS_RK_PRIVATE_KEY},
+    {"jane.doe+ai@example.co.uk", GWS_RK_EMAIL},
+    {"4111 1111 1111 1111", GWS_RK_CARD},
+    {"5500-0000-0000-0004", GWS_RK_CARD},
+    {"378282246310005", GWS_RK_CARD},
+};
+
+static const char *wraps[] = {"%s", "key: %s and more", "x (%s)",
+                              "line1\nline2 \"%s\"\n", "url?a=1&k=%s&b=2",
+                              "%s, %s"};
+
+START_TEST(secrets_all_redacted) {
+        size_t w;
+        for (w = 0; w < sizeof(wraps) / sizeof(wraps[0]); w++) {
+                char in[1024], want[64];
+                uint64_t counts[GWS_RK__CNT] = {0};
+                gws_buf_t out = {0};
+                int n;
+                snprintf(in, sizeof(in), wraps[w], secrets[_i].secret,
+                         secrets[_i].secret);
+                ck_assert_int_eq(gws_redact_maybe(r, in, strlen(in)), 1);
+                n = gws_redact_text(r, sc, in, strlen(in), &out, counts);
+                ck_assert_msg(n >= 1, "not redacted in \"%s\"", in);
+                ck_assert_msg(!strstr(out.buf, secrets[_i].secret),
+                              "secret survives: %s", out.buf);
+                snprintf(want, sizeof(want), "[REDACTED:%s]",
+                         gws_redact_kind_name(secrets[_i].kind));
+                ck_assert_msg(strstr(out.buf, want), "%s: got %s",
+                              secrets[_i].secret, out.buf);
+                ck_assert_uint_eq(counts[secrets[_i].kind], (uint64_t)n);
+                gws_buf_free(&out);
+        }
+}
+END_TEST
+
+START_TEST(bearer_keeps_the_word) {
+        const char *in = "Authorization: Bearer abcDEF123456._~+/ghijkl";
+        gws_buf_t out = {0};
+        ck_assert_int_eq(gws_redact_text(r, sc, in, strlen(in), &out, NULL),
+                         1);
+        ck_assert_str_eq(out.buf,
+                         "Authorization: Bearer [REDACTED:bearer_token]");
+        gws_buf_free(&out);
+}
+END_TEST
+
+static const char *lookalikes[] = {
+    "task-manager", "skeleton key", "sk-short", "ask-me-anything-later",
+    "xAKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPL", "AKIAIOSFODNN7EXAMPLEX",
+    "ghp_short", "xoxb-1", "Bearer short", "bearer", "eyJ alone",
+    "eyJhbGciOiJIUzI1NiJ9 only one part", "user@localhost", "a@b.c",
+    "order 1234567890123 (not Luhn)", "ts 1767225600000",
+    "phone +1 415 555 0100", "-----BEGIN CERTIFICATE-----", "@mention",
+    "4111 1111 1111 1112", "12345678901234567890123", "e-mail me",
+    "v1.2.3-rc.4", "uuid 56b77b63-586b-4a9a-9ac7-43eadaf12514", "",
+};
+
+START_TEST(lookalikes_untouched) {
+        const char *in = lookalikes[_i];
+        gws_buf_t out = {0};
+        ck_assert_int_eq(gws_redact_text(r, sc, in, strlen(in), &out, NULL),
+                         0);
+        ck_assert_uint_eq(out.len, 0); /* nothing written */
+        ck_assert_int_eq(gws_redact_maybe(r, in, strlen(in)), 0);
+}
+END_TEST
+
+START_TEST(custom_patterns) {
+        const char *names[] = {"ticket", "empty"};
+        const char *pats[] = {"TICKET-[0-9]{4,}", "x*"};
+        const char *bad[] = {"(unclosed"};
+        char err[256];
+        gws_redact_t *c = gws_redact_new(NULL, names, pats, 2, err,
+                                         sizeof(err));
+        gws_redact_scratch_t *s2;
+        uint64_t counts[GWS_RK__CNT] = {0};
+        gws_buf_t out = {0};
+        const char *in = "see TICKET-12345 and mail bob@example.com";
+        ck_assert_msg(c != NULL, "%s", err);
+        s2 = gws_redact_scratch_new(c);
+        ck_assert_int_eq(gws_redact_text(c, s2, in, strlen(in), &out, counts),
+                         2);
+        ck_assert_str_eq(out.buf,
+                         "see [REDACTED:ticket] and mail [REDACTED:email]");
+        ck_assert_uint_eq(counts[GWS_RK_CUSTOM], 1);
+        ck_assert_uint_eq(counts[GWS_RK_EMAIL], 1);
+        gws_buf_free(&out);
+        gws_redact_scratch_destroy(s2);
+        gws_redact_destroy(c);
+        ck_assert_ptr_null(gws_redact_new(NULL, names, bad, 1, err,
+                                          sizeof(err)));
+        ck_assert_ptr_nonnull(strstr(err, "redact.custom[0] \"ticket\""));
+        ck_assert_ptr_nonnull(strstr(err, "offset"));
+}
+END_TEST
+
+START_TEST(builtin_subset) {
+        const char *only[] = {"email", NULL}, *bogus[] = {"emails", NULL};
+        char err[256];
+        gws_redact_t *e = gws_redact_new(only, NULL, NULL, 0, err,
+                                         sizeof(err));
+        gws_redact_scratch_t *s2 = gws_redact_scratch_new(e);
+        gws_buf_t out = {0};
+        const char *in = "a@example.com sk-abcdefghijklmnopqrstuvwxyz";
+        ck_assert_int_eq(gws_redact_text(e, s2, in, strlen(in), &out, NULL),
+                         1);
+        ck_assert_ptr_nonnull(strstr(out.buf, "sk-abcdefghijklmnopqrstuvwxyz"));
+        gws_buf_free(&out);
+        gws_redact_scratch_destroy(s2);
+        gws_redact_destroy(e);
+        ck_assert_ptr_null(gws_redact_new(bogus, NULL, NULL, 0, err,
+                                          sizeof(err)));
+        ck_assert_ptr_nonnull(strstr(err, "\"emails\""));
+}
+END_TEST
+
+START_TEST(random_text_never_keeps_a_planted_secret) {
+        static const char alpha[] = "abc XYZ 019-_.@:/\n";
+        uint64_t x = 12345;
+        int it;
+        for (it = 0; it < 2000; it++) {
+                char in[600];
+                size_t n = 0, k;
+                gws_buf_t out = {0};
+                const char *sec = secrets[it % (sizeof(secrets) /
+                                                sizeof(secrets[0]))].secret;
+                for (k = 0; k < 100; k++) {
+                        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+                        in[n++] = alpha[(x >> 33) % (sizeof(alpha) - 1)];
+                }
+                in[n++] = ' ';
+                memcpy(in + n, sec, strlen(sec));
+                n += strlen(sec);
+                in[n++] = ' ';
+                in[n] = '\0';
+                ck_assert_msg(gws_redact_text(r, sc, in, n, &out, NULL) >= 1,
+                              "not redacted: [%s]", in);
+                ck_assert_msg(!strstr(out.buf, sec), "%s", out.buf);
+                gws_buf_free(&out);
+        }
+}
+END_TEST
+
+static const struct {
+        const char *ip, *want;
+} ips[] = {
+    {"10.1.2.3", "10.1.2.0"},
+    {"192.168.255.255", "192.168.255.0"},
+    {"2001:db8:abcd:12:34::1", "2001:db8:abcd::"},
+    {"not-an-ip", NULL},
+    {"1.2.3", NULL},
+};
+
+START_TEST(ip_truncation) {
+        gws_buf_t out = {0};
+        int rc = gws_redact_ip_truncate(ips[_i].ip, strlen(ips[_i].ip), &out);
+        if (!ips[_i].want) {
+                ck_assert_int_eq(rc, -1);
+                ck_assert_uint_eq(out.len, 0);
+        } else {
+                ck_assert_int_eq(rc, 0);
+                ck_assert_str_eq(out.buf, ips[_i].want);
+        }
+        gws_buf_free(&out);
+}
+END_TEST
+
+Suite *gws_redact_suite(void) {
+        Suite *s = suite_create("redact");
+        TCase *tc = tcase_create("detectors");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_loop_test(tc, secrets_all_redacted, 0,
+                            sizeof(secrets) / sizeof(secrets[0]));
+        tcase_add_test(tc, bearer_keeps_the_word);
+        tcase_add_loop_test(tc, lookalikes_untouched, 0,
+                            sizeof(lookalikes) / sizeof(lookalikes[0]));
+        tcase_add_test(tc, custom_patterns);
+        tcase_add_test(tc, builtin_subset);
+        tcase_add_test(tc, random_text_never_keeps_a_planted_secret);
+        tcase_add_loop_test(tc, ip_truncation, 0, sizeof(ips) / sizeof(ips[0]));
+        suite_add_tcase(s, tc);
+        return s;
+}
