@@ -5,11 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gwsieve/record.h"
 #include "gwsieve/util.h"
 
 struct gws_pipeline_s {
         const gws_config_t *cfg;
         gws_filter_t *filter;       /* compiled rules */
+        gws_record_t *rw;           /* trim + redact writer */
+        gws_buf_t tmp;              /* redacted DLQ payload / alert */
         gws_ev_limits_t lim;
         gws_buf_t out;              /* DLQ / retained serialisation */
         gws_pipeline_stats_t st;    /* written by the owner only */
@@ -35,7 +38,9 @@ gws_pipeline_t *gws_pipeline_new(const gws_config_t *cfg, char *errstr,
                 return NULL;
         }
         pl->cfg = cfg;
-        if (!(pl->filter = gws_filter_new(cfg, errstr, errstr_size))) {
+        if (!(pl->filter = gws_filter_new(cfg, errstr, errstr_size)) ||
+            !(pl->rw = gws_record_new(cfg, errstr, errstr_size))) {
+                gws_filter_destroy(pl->filter);
                 free(pl);
                 return NULL;
         }
@@ -50,7 +55,9 @@ void gws_pipeline_destroy(gws_pipeline_t *pl) {
         if (!pl)
                 return;
         gws_buf_free(&pl->out);
+        gws_buf_free(&pl->tmp);
         gws_filter_destroy(pl->filter);
+        gws_record_destroy(pl->rw);
         free(pl);
 }
 
@@ -65,6 +72,7 @@ void gws_pipeline_stats_add(const gws_pipeline_t *pl,
                 st->dlq[i] += LD(pl->st.dlq[i]);
         st->alerts += LD(pl->st.alerts);
         st->failed += LD(pl->st.failed);
+        gws_record_stats_add(pl->rw, &st->rec);
 #undef LD
 }
 
@@ -76,6 +84,8 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
                     gws_emit_cb *cb, void *opaque) {
         gws_buf_t *b = &pl->out;
         char detail[512], tbuf[40];
+        const char *val;
+        size_t vlen;
         int r = 0;
 
         if (err == GWS_EV_ERR_NOT_JSON || err == GWS_EV_ERR_NOT_UTF8 ||
@@ -115,16 +125,25 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
                 r |= gws_buf_puts(b, "null");
         r |= gws_buf_printf(b, "},\"size\":%zu,\"failed_at\":\"%s\",", in->len,
                             gws_time_format(gws_now_ms(), tbuf, sizeof(tbuf)));
-        /* NUL is legal JSON (\u0000) but many consumers reject it
-         * (PostgreSQL jsonb, jansson by default): such payloads, like
-         * non-UTF-8 ones, travel as base64. */
-        if (gws_utf8_valid(in->value, in->len) &&
-            !memchr(in->value, '\0', in->len)) {
+        /* The payload is redacted as text first (secrets in bytes that did
+         * not even parse must not leak either). NUL is legal JSON
+         * (\u0000) but many consumers reject it (PostgreSQL jsonb, jansson
+         * by default): such payloads, like non-UTF-8 ones, travel as
+         * base64. */
+        val = in->value;
+        vlen = in->len;
+        gws_buf_reset(&pl->tmp);
+        if (gws_record_redact_bytes(pl->rw, in->value, in->len, &pl->tmp) >
+            0) {
+                val = pl->tmp.buf;
+                vlen = pl->tmp.len;
+        }
+        if (gws_utf8_valid(val, vlen) && !memchr(val, '\0', vlen)) {
                 r |= gws_buf_puts(b, "\"payload\":");
-                r |= gws_buf_json_str(b, in->value, in->len);
+                r |= gws_buf_json_str(b, val, vlen);
         } else {
                 r |= gws_buf_puts(b, "\"payload_base64\":\"");
-                r |= gws_buf_base64(b, in->value, in->len);
+                r |= gws_buf_base64(b, val, vlen);
                 r |= gws_buf_puts(b, "\"");
         }
         r |= gws_buf_puts(b, "}");
@@ -139,6 +158,11 @@ static int alert_cb(void *opaque, const char *alert_id, const char *json,
                     size_t len) {
         gws_pipeline_t *pl = opaque;
         INC(pl->st.alerts);
+        /* Entities carry user ids and IPs: redact like any output. */
+        if (gws_record_redact_json(pl->rw, json, len, &pl->tmp) == 0) {
+                json = pl->tmp.buf;
+                len = pl->tmp.len;
+        }
         if (pl->cb(pl->opaque, GWS_SINK_ALERTS, alert_id, strlen(alert_id),
                    json, len) == -1) {
                 pl->alert_failed = 1;
@@ -147,54 +171,14 @@ static int alert_cb(void *opaque, const char *alert_id, const char *json,
         return 0;
 }
 
-/* Writes the retained record: the input's members as they were (raw
- * bytes, no re-encoding), minus any "sieve" member of the input, plus ours.
- */
+/* The retained record: trimmed and redacted by the record writer. */
 static int emit_retained(gws_pipeline_t *pl, const gws_event_t *ev,
                          const gws_score_t *sc, gws_keep_t keep,
                          const char *rule, gws_emit_cb *cb, void *opaque) {
-        const gws_jdoc_t *doc = ev->doc;
-        const gws_jtok_t *root = &doc->toks[0];
-        gws_buf_t *b = &pl->out;
-        uint32_t k;
-        int i, r = 0, first = 1, nr = 0;
-
-        gws_buf_reset(b);
-        if (gws_buf_reserve(b, root->len + 128) == -1)
-                return -1;
-        b->buf[b->len++] = '{';
-        for (k = 1; k < root->next; k = doc->toks[k + 1].next) {
-                const gws_jtok_t *kt = &doc->toks[k];
-                const gws_jtok_t *vt = &doc->toks[k + 1];
-                if (kt->len == 7 && !memcmp(doc->buf + kt->start, "\"sieve\"", 7))
-                        continue;
-                if (!first)
-                        r |= gws_buf_append(b, ",", 1);
-                first = 0;
-                r |= gws_buf_append(b, doc->buf + kt->start, kt->len);
-                r |= gws_buf_append(b, ":", 1);
-                r |= gws_buf_append(b, doc->buf + vt->start, vt->len);
-        }
-        r |= gws_buf_printf(b, "%s\"sieve\":{\"score\":%.4g,\"reasons\":[",
-                            first ? "" : ",",
-                            (double)(int)(sc->score * 10000 + 0.5) / 10000.0);
-        for (i = 0; i < GWS_R__CNT; i++)
-                if (sc->reasons & (1u << i))
-                        r |= gws_buf_printf(b, "%s\"%s\"", nr++ ? "," : "",
-                                            gws_reason_name(i));
-        r |= gws_buf_puts(b, "],\"kept\":");
-        if (keep == GWS_KEEP_RULE) {
-                char kept[160];
-                snprintf(kept, sizeof(kept), "rule:%s", rule);
-                r |= gws_buf_json_str(b, kept, strlen(kept));
-        } else {
-                r |= gws_buf_printf(b, "\"%s\"", gws_keep2str(keep));
-        }
-        r |= gws_buf_puts(b, "}}");
-        if (r)
+        if (gws_record_retained(pl->rw, ev, sc, keep, rule, &pl->out) == -1)
                 return -1;
         return cb(opaque, GWS_SINK_RETAINED, ev->gateway_id.s,
-                  ev->gateway_id.len, b->buf, b->len);
+                  ev->gateway_id.len, pl->out.buf, pl->out.len);
 }
 
 gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,

@@ -242,6 +242,27 @@ void gws_replay_print_summary(const gws_replay_result_t *res, FILE *fp) {
                 first = 0;
         }
         fprintf(fp, "%s\n", first ? "" : ")");
+        {
+                uint64_t nred = 0;
+                int k, f2 = 1;
+                for (k = 0; k < GWS_RK__CNT; k++)
+                        nred += st->rec.redactions[k];
+                fprintf(fp, "redacted   %llu", (unsigned long long)nred);
+                for (k = 0; k < GWS_RK__CNT; k++) {
+                        if (!st->rec.redactions[k])
+                                continue;
+                        fprintf(fp, "%s%s %llu", f2 ? " (" : ", ",
+                                gws_redact_kind_name((gws_redact_kind_t)k),
+                                (unsigned long long)st->rec.redactions[k]);
+                        f2 = 0;
+                }
+                fprintf(fp, "%s\n", f2 ? "" : ")");
+                fprintf(fp, "trimmed    %llu bodies truncated, %llu bodies "
+                            "dropped, %llu fields removed\n",
+                        (unsigned long long)st->rec.bodies_truncated,
+                        (unsigned long long)st->rec.bodies_dropped,
+                        (unsigned long long)st->rec.fields_trimmed);
+        }
         fprintf(fp, "alerts     %llu (open %llu, update %llu, resolved "
                     "%llu)\n",
                 (unsigned long long)st->alerts,

@@ -160,6 +160,83 @@ START_TEST(sink_failure_is_reported) {
 }
 END_TEST
 
+
+START_TEST(trim_truncate_redact) {
+        const char *in =
+            "{\"id\":\"t1\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":500,\"latency_ms\":1,"
+            "\"client_ip\":\"10.1.2.3\","
+            "\"metadata\":{\"keep\":1,\"internal\":{\"x\":1}},"
+            "\"user_id\":\"jane@example.com\","
+            "\"request\":{\"messages\":[{\"content\":\"key sk-\\u0070roj-"
+            "abcdefghijklmnopqrstuvwxyz \\u00e9\\u00e9\\u00e9"
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}]},"
+            "\"response\":\"ok\"}";
+        json_t *out, *req;
+        const char *txt;
+        gws_pipeline_destroy(pl);
+        ck_assert_int_eq(
+            gws_config_load_string(
+                cfg,
+                "{\"trim\":{\"deny\":[\"metadata.internal\"],"
+                "\"max_body_bytes\":40},\"redact\":{\"ip_truncate\":true}}",
+                err, sizeof(err)),
+            0);
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl != NULL, "%s", err);
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        out = cap.last[GWS_SINK_RETAINED];
+        /* deny path removed, its sibling kept */
+        ck_assert_ptr_null(json_object_get(json_object_get(out, "metadata"),
+                                           "internal"));
+        ck_assert_ptr_nonnull(json_object_get(json_object_get(out, "metadata"),
+                                              "keep"));
+        /* e-mail in a top-level string redacted, IP truncated */
+        ck_assert_str_eq(json_string_value(json_object_get(out, "user_id")),
+                         "[REDACTED:email]");
+        ck_assert_str_eq(json_string_value(json_object_get(out, "client_ip")),
+                         "10.1.2.0");
+        /* the long body became a truncated string, redacted before the
+         * cut (the key was written with a \u escape), valid UTF-8 */
+        req = json_object_get(out, "request");
+        ck_assert(json_is_string(req));
+        txt = json_string_value(req);
+        ck_assert_ptr_null(strstr(txt, "abcdefghijklmnopqrstuvwxyz"));
+        ck_assert_ptr_nonnull(strstr(txt, "...[truncated "));
+        ck_assert_int_eq(json_integer_value(json_object_get(
+                             json_object_get(json_object_get(out, "sieve"),
+                                             "truncated"),
+                             "request")) > 40,
+                         1);
+        /* short body untouched */
+        ck_assert_str_eq(json_string_value(json_object_get(out, "response")),
+                         "ok");
+}
+END_TEST
+
+START_TEST(sampled_events_drop_bodies) {
+        const char *in =
+            "{\"id\":\"s1\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":200,\"latency_ms\":1,"
+            "\"request\":{\"a\":1},\"response\":\"r\"}";
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        ck_assert_ptr_null(json_object_get(cap.last[GWS_SINK_RETAINED],
+                                           "request"));
+        ck_assert_ptr_null(json_object_get(cap.last[GWS_SINK_RETAINED],
+                                           "response"));
+}
+END_TEST
+
+START_TEST(dlq_payload_is_redacted) {
+        const char *in = "not json but has sk-abcdefghijklmnopqrstuvwxyz0";
+        const char *p;
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_DLQ);
+        p = json_string_value(json_object_get(cap.last[GWS_SINK_DLQ],
+                                              "payload"));
+        ck_assert_str_eq(p, "not json but has [REDACTED:openai_key]");
+}
+END_TEST
+
 static const struct {
         const char *in;
         const char *key;
@@ -242,6 +319,9 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_loop_test(tc, dlq_keeps_original_and_reason, 0,
                             sizeof(dlq) / sizeof(dlq[0]));
         tcase_add_test(tc, sink_failure_is_reported);
+        tcase_add_test(tc, trim_truncate_redact);
+        tcase_add_test(tc, sampled_events_drop_bodies);
+        tcase_add_test(tc, dlq_payload_is_redacted);
         suite_add_tcase(s, tc);
         tc = tcase_create("replay");
         tcase_add_checked_fixture(tc, setup, teardown);

@@ -20,6 +20,7 @@
 #include "gwsieve/detect.h"
 #include "gwsieve/event.h"
 #include "gwsieve/filter.h"
+#include "gwsieve/record.h"
 
 typedef struct gws_pipeline_s gws_pipeline_t;
 
@@ -66,6 +67,7 @@ typedef struct gws_pipeline_stats_s {
         uint64_t dlq[GWS_EV_ERR__CNT];    /**< by reason */
         uint64_t alerts;                  /**< alert records emitted */
         uint64_t failed;                  /**< sink failures */
+        gws_record_stats_t rec;           /**< redactions, trimming */
 } gws_pipeline_stats_t;
 
 /** @brief New pipeline; \p cfg is borrowed and must outlive it.

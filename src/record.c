@@ -1,0 +1,542 @@
+/* record.c - output records from the token tape: trim, truncate, redact. */
+#include "gwsieve/record.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "gwsieve/json.h"
+
+/* ------------------------------------------------------------------------
+ * private types
+ * ------------------------------------------------------------------------ */
+
+typedef struct {
+        char **v;
+        size_t *len;
+        int n;
+} paths_t;
+
+struct gws_record_s {
+        const gws_config_t *cfg;
+        paths_t allow, deny, bodies;
+        gws_redact_t *red;           /* NULL when redaction is off */
+        gws_redact_scratch_t *rscratch;
+        gws_buf_t path;              /* current dotted path */
+        gws_buf_t dec;               /* decoded string */
+        gws_buf_t red_out;           /* redacted text */
+        gws_buf_t body;              /* rendered body before truncation */
+        gws_jdoc_t adoc;             /* alerts re-parsed for redaction */
+        gws_record_stats_t st;       /* owner writes, relaxed atomics */
+        int trimming;                /* allow or deny non-empty */
+};
+
+/* The contract's required fields survive any allow list. */
+static const char *const required[] = {"id", "ts", "gateway_id", "provider",
+                                       "model", "status", "latency_ms"};
+
+#define INC(x, n) __atomic_add_fetch(&(x), (n), __ATOMIC_RELAXED)
+
+/* ------------------------------------------------------------------------
+ * setup
+ * ------------------------------------------------------------------------ */
+
+static void paths_free(paths_t *p) {
+        int i;
+        for (i = 0; i < p->n; i++)
+                free(p->v[i]);
+        free(p->v);
+        free(p->len);
+        memset(p, 0, sizeof(*p));
+}
+
+static int paths_load(paths_t *p, json_t *arr, const char *key, char *errstr,
+                      size_t errstr_size) {
+        size_t i;
+        json_t *v;
+        if (!arr || !json_is_array(arr) || !json_array_size(arr))
+                return 0;
+        p->v = calloc(json_array_size(arr), sizeof(*p->v));
+        p->len = calloc(json_array_size(arr), sizeof(*p->len));
+        if (!p->v || !p->len)
+                goto nomem;
+        json_array_foreach(arr, i, v) {
+                const char *s = json_string_value(v);
+                if (!json_is_string(v) || !*s || *s == '.' ||
+                    s[strlen(s) - 1] == '.' || strstr(s, "..")) {
+                        snprintf(errstr, errstr_size,
+                                 "\"%s[%zu]\": expected a dotted path like "
+                                 "\"metadata.internal\"", key, i);
+                        return -1;
+                }
+                if (!(p->v[p->n] = strdup(s)))
+                        goto nomem;
+                p->len[p->n++] = strlen(s);
+        }
+        return 0;
+nomem:
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+}
+
+gws_record_t *gws_record_new(const gws_config_t *cfg, char *errstr,
+                             size_t errstr_size) {
+        gws_record_t *rw = calloc(1, sizeof(*rw));
+        const char **builtins = NULL, **names = NULL, **pats = NULL;
+        size_t i, n = 0;
+        json_t *v;
+
+        if (!rw) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        rw->cfg = cfg;
+        if (paths_load(&rw->allow, cfg->trim_allow, "trim.allow", errstr,
+                       errstr_size) ||
+            paths_load(&rw->deny, cfg->trim_deny, "trim.deny", errstr,
+                       errstr_size) ||
+            paths_load(&rw->bodies, cfg->trim_body_fields, "trim.body_fields",
+                       errstr, errstr_size))
+                goto err;
+        rw->trimming = rw->allow.n || rw->deny.n;
+
+        if (cfg->redact_enabled) {
+                json_t *b = cfg->redact_builtins, *c = cfg->redact_custom;
+                if (b && json_is_array(b)) {
+                        builtins = calloc(json_array_size(b) + 1,
+                                          sizeof(*builtins));
+                        if (!builtins)
+                                goto nomem;
+                        json_array_foreach(b, i, v) {
+                                if (!json_is_string(v)) {
+                                        snprintf(errstr, errstr_size,
+                                                 "\"redact.builtins[%zu]\": "
+                                                 "expected a detector name",
+                                                 i);
+                                        goto err;
+                                }
+                                builtins[i] = json_string_value(v);
+                        }
+                }
+                if (c && json_is_array(c) && (n = json_array_size(c))) {
+                        names = calloc(n, sizeof(*names));
+                        pats = calloc(n, sizeof(*pats));
+                        if (!names || !pats)
+                                goto nomem;
+                        json_array_foreach(c, i, v) {
+                                json_t *nm = json_object_get(v, "name");
+                                json_t *pt = json_object_get(v, "pattern");
+                                if (!json_is_string(nm) ||
+                                    !json_is_string(pt) ||
+                                    json_object_size(v) != 2) {
+                                        snprintf(errstr, errstr_size,
+                                                 "\"redact.custom[%zu]\": "
+                                                 "expected {\"name\": ..., "
+                                                 "\"pattern\": ...}", i);
+                                        goto err;
+                                }
+                                names[i] = json_string_value(nm);
+                                pats[i] = json_string_value(pt);
+                        }
+                }
+                if (!(rw->red = gws_redact_new(builtins, names, pats, (int)n,
+                                               errstr, errstr_size)))
+                        goto err;
+                if (!(rw->rscratch = gws_redact_scratch_new(rw->red)))
+                        goto nomem;
+        }
+        free(builtins);
+        free(names);
+        free(pats);
+        return rw;
+nomem:
+        snprintf(errstr, errstr_size, "out of memory");
+err:
+        free(builtins);
+        free(names);
+        free(pats);
+        gws_record_destroy(rw);
+        return NULL;
+}
+
+void gws_record_destroy(gws_record_t *rw) {
+        if (!rw)
+                return;
+        paths_free(&rw->allow);
+        paths_free(&rw->deny);
+        paths_free(&rw->bodies);
+        gws_redact_scratch_destroy(rw->rscratch);
+        gws_redact_destroy(rw->red);
+        gws_buf_free(&rw->path);
+        gws_buf_free(&rw->dec);
+        gws_buf_free(&rw->red_out);
+        gws_buf_free(&rw->body);
+        gws_json_free(&rw->adoc);
+        free(rw);
+}
+
+void gws_record_stats_add(const gws_record_t *rw, gws_record_stats_t *st) {
+        int i;
+#define LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+        for (i = 0; i < GWS_RK__CNT; i++)
+                st->redactions[i] += LD(rw->st.redactions[i]);
+        st->bodies_truncated += LD(rw->st.bodies_truncated);
+        st->bodies_dropped += LD(rw->st.bodies_dropped);
+        st->fields_trimmed += LD(rw->st.fields_trimmed);
+#undef LD
+}
+
+/* ------------------------------------------------------------------------
+ * writing
+ * ------------------------------------------------------------------------ */
+
+/* Appends \p s (decoded text) redacted as a JSON string literal. */
+static int put_text(gws_record_t *rw, const char *s, size_t n,
+                    gws_buf_t *out) {
+        uint64_t counts[GWS_RK__CNT] = {0};
+        int r, i;
+        if (rw->red && gws_redact_maybe(rw->red, s, n)) {
+                gws_buf_reset(&rw->red_out);
+                r = gws_redact_text(rw->red, rw->rscratch, s, n, &rw->red_out,
+                                    counts);
+                if (r < 0)
+                        return -1;
+                if (r > 0) {
+                        for (i = 0; i < GWS_RK__CNT; i++)
+                                if (counts[i])
+                                        INC(rw->st.redactions[i], counts[i]);
+                        return gws_buf_json_str(out, rw->red_out.buf,
+                                                rw->red_out.len);
+                }
+        }
+        return gws_buf_json_str(out, s, n);
+}
+
+/* Appends a string token, redacted when needed (raw copy otherwise). */
+static int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
+                      const gws_jtok_t *t, gws_buf_t *out) {
+        const char *raw = doc->buf + t->start;
+        uint64_t counts[GWS_RK__CNT] = {0};
+        int r, i;
+
+        if (!rw->red)
+                return gws_buf_append(out, raw, t->len);
+        if (!(t->flags & GWS_JF_ESC)) {
+                if (!gws_redact_maybe(rw->red, raw + 1, t->len - 2))
+                        return gws_buf_append(out, raw, t->len);
+                gws_buf_reset(&rw->red_out);
+                r = gws_redact_text(rw->red, rw->rscratch, raw + 1,
+                                    t->len - 2, &rw->red_out, counts);
+        } else {
+                gws_buf_reset(&rw->dec);
+                if (gws_buf_reserve(&rw->dec, t->len) == -1)
+                        return -1;
+                rw->dec.len = gws_json_str_decode(doc, t, rw->dec.buf);
+                if (!gws_redact_maybe(rw->red, rw->dec.buf, rw->dec.len))
+                        return gws_buf_append(out, raw, t->len);
+                gws_buf_reset(&rw->red_out);
+                r = gws_redact_text(rw->red, rw->rscratch, rw->dec.buf,
+                                    rw->dec.len, &rw->red_out, counts);
+        }
+        if (r < 0)
+                return -1;
+        if (r == 0)
+                return gws_buf_append(out, raw, t->len);
+        for (i = 0; i < GWS_RK__CNT; i++)
+                if (counts[i])
+                        INC(rw->st.redactions[i], counts[i]);
+        return gws_buf_json_str(out, rw->red_out.buf, rw->red_out.len);
+}
+
+/* Path decisions for the member at rw->path. */
+enum { P_DROP, P_KEEP_ALL, P_FILTER };
+
+static int path_decide(gws_record_t *rw, int depth) {
+        const char *p = rw->path.buf;
+        size_t n = rw->path.len;
+        int i, inside_allowed = 0, leads_to_allowed = 0;
+
+        for (i = 0; i < rw->deny.n; i++)
+                if (rw->deny.len[i] == n && !memcmp(rw->deny.v[i], p, n))
+                        return P_DROP;
+        if (!rw->allow.n)
+                return rw->deny.n ? P_FILTER : P_KEEP_ALL;
+        if (depth == 1)
+                for (i = 0; i < (int)(sizeof(required) / sizeof(*required));
+                     i++)
+                        if (strlen(required[i]) == n &&
+                            !memcmp(required[i], p, n))
+                                return rw->deny.n ? P_FILTER : P_KEEP_ALL;
+        for (i = 0; i < rw->allow.n; i++) {
+                size_t an = rw->allow.len[i];
+                if (an <= n && !memcmp(rw->allow.v[i], p, an) &&
+                    (an == n || p[an] == '.'))
+                        inside_allowed = 1;
+                else if (an > n && !memcmp(rw->allow.v[i], p, n) &&
+                         rw->allow.v[i][n] == '.')
+                        leads_to_allowed = 1;
+        }
+        if (inside_allowed)
+                return rw->deny.n ? P_FILTER : P_KEEP_ALL;
+        return leads_to_allowed ? P_FILTER : P_DROP;
+}
+
+static int put_value(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
+                     int filter, int depth, gws_buf_t *out);
+
+/* Writes the members of object \p idx; with \p filter, each member's path
+ * is decided (trim). */
+static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
+                      int filter, int depth, gws_buf_t *out) {
+        const gws_jtok_t *o = &doc->toks[idx];
+        uint32_t k;
+        size_t plen = rw->path.len;
+        int first = 1, r = 0, d;
+
+        r |= gws_buf_append(out, "{", 1);
+        for (k = idx + 1; k < o->next; k = doc->toks[k + 1].next) {
+                const gws_jtok_t *kt = &doc->toks[k];
+                d = P_KEEP_ALL;
+                if (filter) {
+                        /* path = parent "." key (decoded) */
+                        rw->path.len = plen;
+                        if (plen)
+                                r |= gws_buf_append(&rw->path, ".", 1);
+                        if (gws_buf_reserve(&rw->path, kt->len) == -1)
+                                return -1;
+                        rw->path.len += gws_json_str_decode(
+                            doc, kt, rw->path.buf + rw->path.len);
+                        d = path_decide(rw, depth);
+                        if (d == P_DROP) {
+                                INC(rw->st.fields_trimmed, 1);
+                                continue;
+                        }
+                }
+                if (!first)
+                        r |= gws_buf_append(out, ",", 1);
+                first = 0;
+                r |= put_string(rw, doc, kt, out);
+                r |= gws_buf_append(out, ":", 1);
+                r |= put_value(rw, doc, k + 1, d == P_FILTER, depth + 1, out);
+        }
+        rw->path.len = plen;
+        r |= gws_buf_append(out, "}", 1);
+        return r ? -1 : 0;
+}
+
+static int put_value(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
+                     int filter, int depth, gws_buf_t *out) {
+        const gws_jtok_t *t = &doc->toks[idx];
+        uint32_t k;
+        int r = 0, first = 1;
+
+        switch (t->type) {
+        case GWS_JT_OBJ:
+                return put_object(rw, doc, idx, filter, depth, out);
+        case GWS_JT_ARR:
+                if (!filter && !rw->red)
+                        return gws_buf_append(out, doc->buf + t->start,
+                                              t->len);
+                r |= gws_buf_append(out, "[", 1);
+                for (k = idx + 1; k < t->next; k = doc->toks[k].next) {
+                        if (!first)
+                                r |= gws_buf_append(out, ",", 1);
+                        first = 0;
+                        r |= put_value(rw, doc, k, filter, depth, out);
+                }
+                r |= gws_buf_append(out, "]", 1);
+                return r ? -1 : 0;
+        case GWS_JT_STR:
+                return put_string(rw, doc, t, out);
+        default:
+                return gws_buf_append(out, doc->buf + t->start, t->len);
+        }
+}
+
+/* Cuts \p n down so that text[0..n) does not end inside a UTF-8
+ * sequence. */
+static size_t utf8_cut(const char *text, size_t n) {
+        size_t i = n;
+        /* back over continuation bytes to the lead byte of the last char */
+        while (i > 0 && ((unsigned char)text[i - 1] & 0xc0) == 0x80)
+                i--;
+        if (i > 0) {
+                unsigned char lead = (unsigned char)text[i - 1];
+                size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3
+                              : lead >= 0xc0 ? 2 : 1;
+                if (n - (i - 1) < need)
+                        return i - 1; /* incomplete: drop it */
+        }
+        return n;
+}
+
+static int is_body(const gws_record_t *rw, const gws_jdoc_t *doc,
+                   const gws_jtok_t *kt) {
+        int i;
+        if (kt->flags & GWS_JF_ESC)
+                return 0;
+        for (i = 0; i < rw->bodies.n; i++)
+                if (rw->bodies.len[i] == kt->len - 2 &&
+                    !memcmp(rw->bodies.v[i], doc->buf + kt->start + 1,
+                            kt->len - 2))
+                        return 1;
+        return 0;
+}
+
+int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
+                        const gws_score_t *sc, gws_keep_t keep,
+                        const char *rule, gws_buf_t *out) {
+        const gws_config_t *cfg = rw->cfg;
+        const gws_jdoc_t *doc = ev->doc;
+        const gws_jtok_t *root = &doc->toks[0];
+        uint32_t k;
+        int i, r = 0, first = 1, nr = 0, d, ntrunc = 0;
+        char trunc[256];
+        size_t to = 0;
+
+        gws_buf_reset(out);
+        if (gws_buf_reserve(out, root->len + 256) == -1)
+                return -1;
+        r |= gws_buf_append(out, "{", 1);
+        for (k = 1; k < root->next; k = doc->toks[k + 1].next) {
+                const gws_jtok_t *kt = &doc->toks[k];
+                const gws_jtok_t *vt = &doc->toks[k + 1];
+                if (kt->len == 7 &&
+                    !memcmp(doc->buf + kt->start, "\"sieve\"", 7))
+                        continue; /* ours replaces it */
+                d = P_KEEP_ALL;
+                if (rw->trimming) {
+                        gws_buf_reset(&rw->path);
+                        if (gws_buf_reserve(&rw->path, kt->len) == -1)
+                                return -1;
+                        rw->path.len = gws_json_str_decode(doc, kt,
+                                                           rw->path.buf);
+                        if ((d = path_decide(rw, 1)) == P_DROP) {
+                                INC(rw->st.fields_trimmed, 1);
+                                continue;
+                        }
+                }
+                if (is_body(rw, doc, kt)) {
+                        if (keep == GWS_KEEP_SAMPLE &&
+                            cfg->trim_drop_bodies_sampled) {
+                                INC(rw->st.bodies_dropped, 1);
+                                continue;
+                        }
+                        if (cfg->trim_max_body_bytes &&
+                            vt->len > (uint32_t)cfg->trim_max_body_bytes) {
+                                size_t cut;
+                                gws_buf_reset(&rw->body);
+                                if (put_value(rw, doc, k + 1, d == P_FILTER,
+                                              2, &rw->body) == -1)
+                                        return -1;
+                                if (rw->body.len >
+                                    (size_t)cfg->trim_max_body_bytes) {
+                                        cut = utf8_cut(
+                                            rw->body.buf,
+                                            (size_t)cfg->trim_max_body_bytes);
+                                        rw->body.len = cut;
+                                        if (gws_buf_printf(
+                                                &rw->body,
+                                                "...[truncated %u bytes]",
+                                                vt->len) == -1)
+                                                return -1;
+                                        if (!first)
+                                                r |= gws_buf_append(out, ",",
+                                                                    1);
+                                        first = 0;
+                                        r |= gws_buf_append(
+                                            out, doc->buf + kt->start,
+                                            kt->len);
+                                        r |= gws_buf_append(out, ":", 1);
+                                        /* the rendered text is valid
+                                         * UTF-8, already redacted */
+                                        r |= gws_buf_json_str(out,
+                                                              rw->body.buf,
+                                                              rw->body.len);
+                                        INC(rw->st.bodies_truncated, 1);
+                                        if (to + kt->len + 24 <
+                                            sizeof(trunc))
+                                                to += (size_t)snprintf(
+                                                    trunc + to,
+                                                    sizeof(trunc) - to,
+                                                    "%s%.*s:%u",
+                                                    ntrunc++ ? "," : "",
+                                                    (int)kt->len,
+                                                    doc->buf + kt->start,
+                                                    vt->len);
+                                        continue;
+                                }
+                        }
+                }
+                if (!first)
+                        r |= gws_buf_append(out, ",", 1);
+                r |= put_string(rw, doc, kt, out);
+                r |= gws_buf_append(out, ":", 1);
+                if (rw->cfg->redact_ip_truncate && kt->len == 11 &&
+                    !memcmp(doc->buf + kt->start, "\"client_ip\"", 11) &&
+                    vt->type == GWS_JT_STR && !(vt->flags & GWS_JF_ESC)) {
+                        gws_buf_reset(&rw->red_out);
+                        if (gws_redact_ip_truncate(doc->buf + vt->start + 1,
+                                                   vt->len - 2,
+                                                   &rw->red_out) == 0) {
+                                r |= gws_buf_json_str(out, rw->red_out.buf,
+                                                      rw->red_out.len);
+                                first = 0;
+                                continue;
+                        }
+                }
+                if (put_value(rw, doc, k + 1, d == P_FILTER, 2, out) == -1)
+                        return -1;
+                first = 0;
+        }
+        r |= gws_buf_printf(out, "%s\"sieve\":{\"score\":%.4g,\"reasons\":[",
+                            first ? "" : ",",
+                            (double)(int)(sc->score * 10000 + 0.5) / 10000.0);
+        for (i = 0; i < GWS_R__CNT; i++)
+                if (sc->reasons & (1u << i))
+                        r |= gws_buf_printf(out, "%s\"%s\"", nr++ ? "," : "",
+                                            gws_reason_name(i));
+        r |= gws_buf_puts(out, "],\"kept\":");
+        if (keep == GWS_KEEP_RULE) {
+                char kept[160];
+                snprintf(kept, sizeof(kept), "rule:%s", rule);
+                r |= gws_buf_json_str(out, kept, strlen(kept));
+        } else {
+                r |= gws_buf_printf(out, "\"%s\"", gws_keep2str(keep));
+        }
+        if (ntrunc)
+                r |= gws_buf_printf(out, ",\"truncated\":{%s}", trunc);
+        r |= gws_buf_puts(out, "}}");
+        return r ? -1 : 0;
+}
+
+int gws_record_text(gws_record_t *rw, const char *text, size_t len,
+                    gws_buf_t *out) {
+        return put_text(rw, text, len, out);
+}
+
+int gws_record_redact_bytes(gws_record_t *rw, const char *bytes, size_t len,
+                            gws_buf_t *out) {
+        uint64_t counts[GWS_RK__CNT] = {0};
+        int r, i;
+        if (!rw->red || !gws_redact_maybe(rw->red, bytes, len))
+                return 0;
+        r = gws_redact_text(rw->red, rw->rscratch, bytes, len, out, counts);
+        for (i = 0; r > 0 && i < GWS_RK__CNT; i++)
+                if (counts[i])
+                        INC(rw->st.redactions[i], counts[i]);
+        return r;
+}
+
+int gws_record_redact_json(gws_record_t *rw, const char *json, size_t len,
+                           gws_buf_t *out) {
+        gws_buf_reset(out);
+        if (!rw->red || gws_json_parse(&rw->adoc, json, len, NULL) !=
+                            GWS_JE_OK) {
+                gws_buf_append(out, json, len);
+                return rw->red ? -1 : 0;
+        }
+        return put_value(rw, &rw->adoc, 0, 0, 0, out);
+}
