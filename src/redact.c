@@ -110,6 +110,24 @@ static int luhn(uc *s, size_t from, size_t to) {
         return sum % 10 == 0;
 }
 
+/* Issuer prefix of a card number of \p nd digits starting at \p d (the
+ * first digits are contiguous in every accepted grouping). */
+static int iin_ok(uc *d, int nd) {
+        int d1 = d[0] - '0', d2 = is_digit(d[1]) ? d[1] - '0' : -1;
+        switch (d1) {
+        case 4: return nd == 13 || nd == 16 || nd == 19;     /* Visa */
+        case 5: return d2 >= 1 && d2 <= 5 && nd == 16;       /* MC */
+        case 2: return d2 >= 2 && d2 <= 7 && nd == 16;       /* MC 2-series */
+        case 3:
+                if (d2 == 4 || d2 == 7)
+                        return nd == 15;                     /* Amex */
+                return (d2 == 0 || d2 == 5 || d2 == 6 || d2 == 8) &&
+                       nd >= 14;                             /* Diners, JCB */
+        case 6: return nd >= 16;                 /* Discover, UnionPay */
+        default: return 0;
+        }
+}
+
 /* ------------------------------------------------------------------------
  * detectors
  * ------------------------------------------------------------------------ */
@@ -289,13 +307,19 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
                 return 1;
         }
         default: { /* digits: payment cards */
-                /* The run of digits with single space/dash separators is
-                 * split into groups; any contiguous span of groups with
-                 * 13-19 digits that passes Luhn is a card ("qty 2 4111
-                 * 1111 1111 1111" still finds the card). */
+                /* A card is 13-19 digits that (1) are written as cards are:
+                 * contiguous, or in groups 4-4-4-x / 4-6-x with one kind
+                 * of separator; (2) are not part of a hyphenated or dotted
+                 * token (UUIDs, versions); (3) start with an issuer prefix
+                 * (Visa 4, Mastercard 51-55/22-27, Amex 34/37, Diners/JCB
+                 * 30/35/36/38, Discover/UnionPay 6); (4) pass Luhn. The
+                 * run is split into groups, so "qty 2 4111 1111 1111 1111"
+                 * still finds the card. */
                 size_t gs[24], ge[24];
-                int gd[24], ng = 0, ga, gb, nd;
-                if (!bnd || !(en & 1u << GWS_RK_CARD))
+                int gd[24], ng = 0, ga, gb, nd, k2;
+                if (!bnd || !(en & 1u << GWS_RK_CARD) ||
+                    (i > 0 && (s[i - 1] == '-' || s[i - 1] == '_' ||
+                               s[i - 1] == '.')))
                         return 0;
                 j = i;
                 while (j < len && ng < 24) {
@@ -306,21 +330,42 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
                         gd[ng] = (int)(j - gs[ng]);
                         ng++;
                         if (j + 1 < len && (s[j] == ' ' || s[j] == '-') &&
-                            is_digit(s[j + 1]))
+                            is_digit(s[j + 1])) {
                                 j++;
-                        else
+                        } else {
                                 break;
+                        }
                 }
-                /* a run glued to letters ("...1111abc") is no card end */
-                if (ng && j < len && is_alnum(s[j]))
+                /* glued to letters or continuing a token: no card end */
+                if (ng && j < len &&
+                    (is_alnum(s[j]) || s[j] == '-' || s[j] == '_'))
                         ng--;
                 for (ga = 0; ga < ng; ga++) {
                         int best = -1;
                         for (nd = 0, gb = ga; gb < ng; gb++) {
+                                int shaped = 1;
                                 nd += gd[gb];
                                 if (nd > 19)
                                         break;
-                                if (nd >= 13 && luhn(s, gs[ga], ge[gb]))
+                                if (nd < 13)
+                                        continue;
+                                /* grouping: one group, or 4-4-4-x, 4-6-x
+                                 * with one kind of separator */
+                                if (gb > ga) {
+                                        if (gd[ga] != 4)
+                                                shaped = 0;
+                                        for (k2 = ga + 1; k2 < gb; k2++)
+                                                if (gd[k2] != 4 &&
+                                                    !(k2 == ga + 1 &&
+                                                      gd[k2] == 6))
+                                                        shaped = 0;
+                                        for (k2 = ga + 1; k2 <= gb; k2++)
+                                                if (s[gs[k2] - 1] !=
+                                                    s[gs[ga + 1] - 1])
+                                                        shaped = 0;
+                                }
+                                if (shaped && iin_ok(s + gs[ga], nd) &&
+                                    luhn(s, gs[ga], ge[gb]))
                                         best = gb;
                         }
                         if (best >= 0) {

@@ -214,6 +214,20 @@ START_TEST(trim_truncate_redact) {
 }
 END_TEST
 
+START_TEST(ids_are_not_mistaken_for_cards) {
+        /* regression (integration run): a UUID id whose last two groups
+         * are 16 Luhn-valid digits was rewritten as a card number */
+        const char *in =
+            "{\"id\":\"06f2904c-9f73-4a8c-9006-445509614832\",\"ts\":1,"
+            "\"gateway_id\":\"g\",\"provider\":\"p\",\"model\":\"m\","
+            "\"status\":500,\"latency_ms\":1}";
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             cap.last[GWS_SINK_RETAINED], "id")),
+                         "06f2904c-9f73-4a8c-9006-445509614832");
+}
+END_TEST
+
 START_TEST(sampled_events_drop_bodies) {
         const char *in =
             "{\"id\":\"s1\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
@@ -321,6 +335,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, sink_failure_is_reported);
         tcase_add_test(tc, trim_truncate_redact);
         tcase_add_test(tc, sampled_events_drop_bodies);
+        tcase_add_test(tc, ids_are_not_mistaken_for_cards);
         tcase_add_test(tc, dlq_payload_is_redacted);
         suite_add_tcase(s, tc);
         tc = tcase_create("replay");

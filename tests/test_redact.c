@@ -97,7 +97,12 @@ static const char *lookalikes[] = {
     "order 1234567890123 (not Luhn)", "ts 1767225600000",
     "phone +1 415 555 0100", "-----BEGIN CERTIFICATE-----", "@mention",
     "4111 1111 1111 1112", "12345678901234567890123", "e-mail me",
-    "v1.2.3-rc.4", "uuid 56b77b63-586b-4a9a-9ac7-43eadaf12514", "",
+    "v1.2.3-rc.4", "uuid 56b77b63-586b-4a9a-9ac7-43eadaf12514",
+    /* regression: UUID whose last groups are 16 Luhn-valid digits */
+    "06f2904c-9f73-4a8c-9006-445509614832",
+    "chatcmpl-06f2904c-9f73-4a8c-9006-445509614832",
+    "epoch 1767225600123", "1767225600123", "id 9006 445509614832",
+    "",
 };
 
 START_TEST(lookalikes_untouched) {

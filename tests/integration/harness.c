@@ -52,6 +52,8 @@ struct gws_it_proc_s {
         int in_fd;             /**< write end of its stdin, or -1 */
         int out_fd;            /**< read end of its stdout, or -1 */
         int reaped;            /**< waitpid() collected it */
+        int essential;         /**< the test cannot go on without it */
+        int death_told;        /**< its death was reported */
         int status;            /**< its status once reaped */
         char buf[8192];        /**< stdout bytes not yet returned */
         size_t buflen;         /**< used bytes of buf */
@@ -410,6 +412,27 @@ const char *gws_it_status_str(int status, char *buf, size_t size) {
         return buf;
 }
 
+/* @returns 1 if an essential program (the devbroker) has exited: waits
+ * on Kafka then stop at once with a clear message instead of running into
+ * their timeouts one after another. */
+static int essential_dead(void) {
+        int i;
+        for (i = 0; i < it.nprocs; i++) {
+                gws_it_proc_t *p = it.procs[i];
+                char st[64];
+                if (!p->essential || gws_it_proc_alive(p))
+                        continue;
+                if (!p->death_told++)
+                        gws_it_printf("%s (pid %d) is gone (%s): was it "
+                                      "killed from outside the test?",
+                                      p->name, (int)p->pid,
+                                      gws_it_status_str(p->status, st,
+                                                        sizeof(st)));
+                return 1;
+        }
+        return 0;
+}
+
 /* ------------------------------------------------------------------------
  * programs under test
  * ------------------------------------------------------------------------ */
@@ -440,6 +463,7 @@ gws_it_proc_t *gws_it_devbroker_start(char *bootstrap, size_t size) {
                 return NULL;
         }
         gws_it_printf("devbroker at %s", bootstrap);
+        db->essential = 1;
         return db;
 }
 
@@ -1390,7 +1414,7 @@ int gws_it_reader_wait_ids(gws_it_reader_t *r, const gws_it_idset_t *want,
                 if (gws_it_idset_size(r->ids) >= gws_it_idset_size(want) &&
                     gws_it_idset_missing(want, r->ids, NULL, 0) == 0)
                         return 1;
-                if (gws_it_now_ms() >= deadline)
+                if (gws_it_now_ms() >= deadline || essential_dead())
                         return 0;
                 /* 250 ms batches: the set check is O(ids), keep it rare. */
                 gws_it_reader_poll(r, 250);
@@ -1401,7 +1425,7 @@ int gws_it_reader_wait_count(gws_it_reader_t *r, size_t n, int timeout_ms) {
         int64_t deadline = gws_it_now_ms() + timeout_ms;
 
         while (r->count < n) {
-                if (gws_it_now_ms() >= deadline)
+                if (gws_it_now_ms() >= deadline || essential_dead())
                         return 0;
                 gws_it_reader_poll(r, 100);
         }
@@ -1431,7 +1455,7 @@ int gws_it_reader_read_to_end(gws_it_reader_t *r, int timeout_ms) {
                                 done = 0;
                 if (done)
                         break;
-                if (gws_it_now_ms() >= deadline)
+                if (gws_it_now_ms() >= deadline || essential_dead())
                         goto out;
                 gws_it_reader_poll(r, 100);
         }

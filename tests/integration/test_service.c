@@ -601,7 +601,16 @@ START_TEST(test_broker_faults) {
         size_t seen;
         int64_t t0;
 
-        svc_start(&s, "faults", NULL);
+        /* One produce request in flight for gwsieve's producer too: the
+         * mock skips sequence checks for non-transactional idempotent
+         * producers, so an injected NOT_LEADER on request R1 followed by
+         * an accepted R2 makes librdkafka implicitly ack R1's messages
+         * that the mock never stored (a real broker rejects R2 as out of
+         * order). Without this the test measures that mock artifact, not
+         * gwsieve. See harness.c gws_it_producer_new(). */
+        svc_start(&s, "faults",
+                  "{\"kafka\":{\"producer\":"
+                  "{\"max.in.flight.requests.per.connection\":\"1\"}}}");
         w = worker_start(&s, "worker1");
         t0 = gws_it_now_ms();
         /* 150/s: ~16 s of stream, long enough for both faults. */
