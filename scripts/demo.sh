@@ -39,6 +39,15 @@ for i in 1 2; do
   pids+=($!)
 done
 echo "demo: 2 workers joining group gwsieve-demo (the mock takes a few seconds)"
+# Produce only once both have partitions: the mock keeps ~5 MB per
+# partition, and the busiest gateway's partition would overflow before
+# anyone reads it.
+for _ in $(seq 300); do
+  n=0
+  for i in 1 2; do grep -q "REBALANCE assigned" "$WORK/worker$i.log" 2>/dev/null && n=$((n + 1)); done
+  [ $n -eq 2 ] && break
+  sleep 0.1
+done
 
 "$BIN/gwsieve-gen" --bootstrap "$BOOT" --topic gw.raw --events "$EVENTS" \
   --rate "$RATE" --sim-rate "$SIM_RATE" --seed 42 --incidents \
@@ -59,12 +68,22 @@ print("in=%d retained=%d (error=%d anomaly=%d sample=%d) dropped=%d dlq=%d alert
 }
 
 start=$(date +%s)
+last_in=-1 still=0
 while :; do
   sleep 2
   line=$(progress)
   printf 'demo: [%3ds] %s\n' $(( $(date +%s) - start )) "$line"
   done_in=$(sed -n 's/^in=\([0-9]*\).*/\1/p' <<<"$line")
-  if ! kill -0 $genpid 2>/dev/null && [ "${done_in:-0}" -ge "$EVENTS" ]; then break; fi
+  if ! kill -0 $genpid 2>/dev/null; then
+    [ "${done_in:-0}" -ge "$EVENTS" ] && break
+    # generator done, nothing new for 10 s: report what arrived
+    if [ "${done_in:-0}" -eq "$last_in" ]; then still=$((still + 1)); else still=0; fi
+    if [ $still -ge 5 ]; then
+      echo "demo: workers processed ${done_in:-0} of $EVENTS events (the rest never reached the devbroker's retention window; see $WORK/*.log)" >&2
+      break
+    fi
+  fi
+  last_in=${done_in:-0}
   if [ $(( $(date +%s) - start )) -gt $(( EVENTS / RATE + 120 )) ]; then
     echo "demo: timed out waiting for the workers (see $WORK/*.log)" >&2; break
   fi

@@ -420,8 +420,8 @@ static void reason_text(gws_buf_t *b, const alert_t *a, int64_t window_s) {
                                a->expected);
                 break;
         case K_COST:
-                gws_buf_printf(b, "Cost per request on %s is $%.4f, %.1fx "
-                               "the baseline of $%.4f.", ent, a->observed,
+                gws_buf_printf(b, "Cost per request on %s is $%.3g, %.1fx "
+                               "the baseline of $%.3g.", ent, a->observed,
                                a->expected > 0 ? a->observed / a->expected : 0,
                                a->expected);
                 break;
@@ -532,12 +532,15 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
         if (!a->anomalies) {
                 a->first_anom_ts = ts;
                 a->observed = observed;
+                a->expected = expected;
         }
         alert_note_id(a, &ev->id);
         a->last_anom_ts = ts;
-        /* Smoothed: one odd request does not set the reported value. */
+        /* Smoothed alike (one odd request does not set the reported
+         * values, and for per-gateway alerts over several models the
+         * ratio observed/expected stays like for like). */
         a->observed += 0.2 * (observed - a->observed);
-        a->expected = expected;
+        a->expected += 0.2 * (expected - a->expected);
         a->score = score;
         if (score > a->peak_score)
                 a->peak_score = score;
