@@ -10,6 +10,7 @@ int main(void) {
         SRunner *sr = srunner_create(gws_util_suite());
         int nfailed;
 
+        srunner_add_suite(sr, gws_json_suite());
         srunner_add_suite(sr, gws_config_suite());
         srunner_add_suite(sr, gws_event_suite());
         srunner_add_suite(sr, gws_filter_suite());

@@ -11,5 +11,6 @@ Suite *gws_pipeline_suite(void);
 Suite *gws_tracker_suite(void);
 Suite *gws_util_suite(void);
 Suite *gws_redact_suite(void);
+Suite *gws_json_suite(void);
 
 #endif
