@@ -357,8 +357,15 @@ gws_jerr_t gws_json_parse(gws_jdoc_t *doc, const char *buf, size_t len,
                                 t->type = GWS_JT_NULL;
                                 i += 4;
                         } else {
-                                doc->err_what = "unexpected character";
                                 doc->err_off = i;
+                                if (c >= 0x80 &&
+                                    !utf8_seq((const unsigned char *)buf + i,
+                                              (const unsigned char *)buf +
+                                                  len)) {
+                                        doc->err_what = "invalid UTF-8";
+                                        return GWS_JE_UTF8;
+                                }
+                                doc->err_what = "unexpected character";
                                 return GWS_JE_SYNTAX;
                         }
                         /* t may have moved? no: tokens only grow in

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gwsieve/preset.h"
 #include "gwsieve/record.h"
 #include "gwsieve/util.h"
 
@@ -13,6 +14,8 @@ struct gws_pipeline_s {
         gws_filter_t *filter;       /* compiled rules */
         gws_record_t *rw;           /* trim + redact writer */
         gws_buf_t tmp;              /* redacted DLQ payload / alert */
+        gws_preset_t preset;        /* input.format */
+        gws_buf_t conv;             /* foreign input as native JSON */
         gws_ev_limits_t lim;
         gws_buf_t out;              /* DLQ / retained serialisation */
         gws_pipeline_stats_t st;    /* written by the owner only */
@@ -38,6 +41,13 @@ gws_pipeline_t *gws_pipeline_new(const gws_config_t *cfg, char *errstr,
                 return NULL;
         }
         pl->cfg = cfg;
+        if (gws_preset_from_name(cfg->input_format, &pl->preset) == -1) {
+                snprintf(errstr, errstr_size,
+                         "\"input.format\": unknown preset \"%s\"",
+                         cfg->input_format);
+                free(pl);
+                return NULL;
+        }
         if (!(pl->filter = gws_filter_new(cfg, errstr, errstr_size)) ||
             !(pl->rw = gws_record_new(cfg, errstr, errstr_size))) {
                 gws_filter_destroy(pl->filter);
@@ -56,6 +66,7 @@ void gws_pipeline_destroy(gws_pipeline_t *pl) {
                 return;
         gws_buf_free(&pl->out);
         gws_buf_free(&pl->tmp);
+        gws_buf_free(&pl->conv);
         gws_filter_destroy(pl->filter);
         gws_record_destroy(pl->rw);
         free(pl);
@@ -193,7 +204,21 @@ gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,
         const char *rule = NULL;
 
         INC(pl->st.in);
+        if (pl->preset != GWS_PRESET_NATIVE && in->len &&
+            in->len <= pl->lim.max_bytes) {
+                const char *why, *fld;
+                gws_buf_reset(&pl->conv);
+                /* On failure the native parser below reads the original
+                 * bytes and names the precise reason (UTF-8, JSON, ...). */
+                if (gws_preset_transform(pl->preset, in->value, in->len,
+                                         &pl->conv, &why, &fld) == 0) {
+                        err = gws_event_parse(&ev, pl->conv.buf,
+                                              pl->conv.len, &pl->lim, &info);
+                        goto parsed;
+                }
+        }
         err = gws_event_parse(&ev, in->value, in->len, &pl->lim, &info);
+parsed:
         if (err != GWS_EV_OK) {
                 INC(pl->st.dlq[err]);
                 if (emit_dlq(pl, in, err, &info, cb, opaque) == -1) {

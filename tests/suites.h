@@ -12,5 +12,6 @@ Suite *gws_tracker_suite(void);
 Suite *gws_util_suite(void);
 Suite *gws_redact_suite(void);
 Suite *gws_json_suite(void);
+Suite *gws_preset_suite(void);
 
 #endif

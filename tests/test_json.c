@@ -36,6 +36,7 @@ static const struct {
     {"\"\\udc00\"", GWS_JE_UTF8},
     {"\"\xc3\x28\"", GWS_JE_UTF8},
     {"[\"0123456789abcdef0123456789\xff\"]", GWS_JE_UTF8},
+    {"\xff\xfe", GWS_JE_UTF8}, /* stray bytes outside strings */
     {"\"0123456789abcdef0123456789abcdef\\\"tail\"", GWS_JE_OK},
 };
 
