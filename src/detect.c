@@ -303,9 +303,18 @@ static double z_to_score(double z, double zthr) {
 /* Scores log(x) (costs: tiny positive amounts, where log1p would be
  * linear) or log1p(x) (counts and milliseconds) against the baseline,
  * then updates it. @returns the robust z (0 while warming up). */
+static double num_observe0(int warmup, num_t *s, double lx);
+
 static double num_observe(gws_detect_t *d, num_t *s, double x, int logx) {
-        double lx = logx ? log(x) : log1p(x), sigma, z = 0, alpha, dev, upd;
-        int warm = (int)s->n >= d->cfg->det_warmup_events;
+        return num_observe0(d->cfg->det_warmup_events, s,
+                            logx ? log(x) : log1p(x));
+}
+
+/* The numeric-deviation core on an already transformed value; the
+ * thresholds come from the caller (events and series differ). */
+static double num_observe0(int warmup, num_t *s, double lx) {
+        double sigma, z = 0, alpha, dev, upd;
+        int warm = (int)s->n >= warmup;
 
         sigma = 1.2533 * s->absdev; /* E|X-mu| = sigma*sqrt(2/pi) */
         if (sigma < SIGMA_FLOOR)
@@ -698,6 +707,71 @@ static int tick(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
 /* ------------------------------------------------------------------------
  * API
  * ------------------------------------------------------------------------ */
+
+struct gws_series_s {
+        const gws_config_t *cfg;
+        num_t num;
+        double scale;  /* mean |x| of the warm-up values, then fixed */
+        double *warm;  /* the warm-up values, replayed once scaled */
+        int nwarm;
+        int quiet;     /* rows left in which repeats are damped */
+};
+
+gws_series_t *gws_series_new(const gws_config_t *cfg) {
+        gws_series_t *s = calloc(1, sizeof(*s));
+        if (!s || !(s->warm = calloc((size_t)cfg->series_warmup_rows,
+                                     sizeof(double)))) {
+                free(s);
+                return NULL;
+        }
+        s->cfg = cfg;
+        return s;
+}
+
+void gws_series_destroy(gws_series_t *s) {
+        if (!s)
+                return;
+        free(s->warm);
+        free(s);
+}
+
+double gws_series_score(gws_series_t *s, double value) {
+        double z, sc;
+        int i;
+        if (!isfinite(value))
+                return 0;
+        if (s->warm) {
+                /* Raw values of any unit: scale them once by their
+                 * warm-up magnitude so the detector's fixed sigma floor
+                 * means "5% of typical", then learn the warm-up. */
+                s->warm[s->nwarm++] = value;
+                if (s->nwarm < s->cfg->series_warmup_rows)
+                        return 0;
+                for (i = 0; i < s->nwarm; i++)
+                        s->scale += fabs(s->warm[i]) / s->nwarm;
+                if (s->scale < 1e-12)
+                        s->scale = 1e-12;
+                for (i = 0; i < s->nwarm; i++)
+                        num_observe0(s->cfg->series_warmup_rows, &s->num,
+                                     s->warm[i] / s->scale);
+                free(s->warm);
+                s->warm = NULL;
+                return 0;
+        }
+        z = num_observe0(s->cfg->series_warmup_rows, &s->num,
+                         value / s->scale);
+        sc = z_to_score(fabs(z), s->cfg->series_z_threshold);
+        /* A series alarm is news at its onset: repeats within the next
+         * series.warmup_rows rows are damped, as the alert layer does for
+         * events (one open, not one per row). */
+        if (s->quiet > 0) {
+                s->quiet--;
+                return sc * 0.3;
+        }
+        if (sc >= 0.5)
+                s->quiet = s->cfg->series_warmup_rows;
+        return sc;
+}
 
 const char *gws_reason_name(int bit) {
         static const char *names[GWS_R__CNT] = {

@@ -270,3 +270,76 @@ void gws_replay_print_summary(const gws_replay_result_t *res, FILE *fp) {
                 (unsigned long long)res->alerts_by_state[1],
                 (unsigned long long)res->alerts_by_state[2]);
 }
+
+/* ------------------------------------------------------------------------
+ * score-series: NAB's timestamp,value CSV through the numeric-deviation
+ * detector.
+ * ------------------------------------------------------------------------ */
+
+int gws_replay_series(const gws_config_t *cfg, const char *input,
+                      const char *output, uint64_t *rows, char *errstr,
+                      size_t errstr_size) {
+        FILE *in = NULL, *out = NULL;
+        gws_series_t *s = NULL;
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        uint64_t lineno = 0;
+        int rc = -1;
+
+        *rows = 0;
+        if (!(in = strcmp(input, "-") ? fopen(input, "r") : stdin)) {
+                snprintf(errstr, errstr_size, "%s: %s", input,
+                         strerror(errno));
+                goto out;
+        }
+        if (!(out = strcmp(output, "-") ? fopen(output, "w") : stdout)) {
+                snprintf(errstr, errstr_size, "%s: %s", output,
+                         strerror(errno));
+                goto out;
+        }
+        if (!(s = gws_series_new(cfg))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto out;
+        }
+        fprintf(out, "timestamp,value,anomaly_score\n");
+        while ((n = getline(&line, &cap, in)) != -1) {
+                char *comma, *end;
+                double v;
+                lineno++;
+                while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                        line[--n] = '\0';
+                if (!n || (lineno == 1 && !strncmp(line, "timestamp", 9)))
+                        continue;
+                if (!(comma = strchr(line, ','))) {
+                        snprintf(errstr, errstr_size,
+                                 "%s line %llu: expected timestamp,value",
+                                 input, (unsigned long long)lineno);
+                        goto out;
+                }
+                *comma = '\0';
+                v = strtod(comma + 1, &end);
+                if (end == comma + 1 || *end) {
+                        snprintf(errstr, errstr_size,
+                                 "%s line %llu: value \"%s\" is not a "
+                                 "number", input, (unsigned long long)lineno,
+                                 comma + 1);
+                        goto out;
+                }
+                fprintf(out, "%s,%.17g,%.6f\n", line, v,
+                        gws_series_score(s, v));
+                (*rows)++;
+        }
+        rc = 0;
+out:
+        gws_series_destroy(s);
+        if (in && in != stdin)
+                fclose(in);
+        if (out && out != stdout && fclose(out) == EOF && rc == 0) {
+                snprintf(errstr, errstr_size, "%s: %s", output,
+                         strerror(errno));
+                rc = -1;
+        }
+        free(line);
+        return rc;
+}

@@ -248,6 +248,34 @@ START_TEST(deterministic) {
 }
 END_TEST
 
+START_TEST(series_onset_scored_then_damped) {
+        gws_series_t *sr;
+        double sc, first_high = -1, after = 0;
+        int i, onset_hits = 0;
+        gws_config_set(cfg, "series.warmup_rows", "100", NULL, 0);
+        sr = gws_series_new(cfg);
+        for (i = 0; i < 3000; i++) {
+                double v = 50 + 2 * gauss() + (i >= 2000 ? 40 : 0);
+                sc = gws_series_score(sr, v);
+                ck_assert(sc >= 0 && sc < 1.0);
+                if (i < 100)
+                        ck_assert(sc == 0); /* warm-up */
+                if (i >= 150 && i < 2000)
+                        ck_assert_msg(sc < 0.5, "row %d scored %f", i, sc);
+                if (i >= 2000 && sc >= 0.5 && first_high < 0) {
+                        first_high = i;
+                        onset_hits++;
+                }
+                if (i > 2000 && i < 2100)
+                        after += sc;
+        }
+        ck_assert_int_eq(onset_hits, 1);
+        ck_assert_int_le((int)first_high, 2002);
+        ck_assert_double_lt(after / 99, 0.3); /* damped repeats */
+        gws_series_destroy(sr);
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -259,6 +287,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, novelty_after_warmup_only);
         tcase_add_test(tc, entity_cap_and_eviction);
         tcase_add_test(tc, deterministic);
+        tcase_add_test(tc, series_onset_scored_then_damped);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -88,6 +88,9 @@ typedef struct gws_config_s {
         int det_max_entities;         /**< per partition state cap */
         double det_error_z;           /**< binomial z for error storms */
         int det_error_min_errors;     /**< errors in window to alert */
+        int series_warmup_rows;       /**< score-series: warm-up, and the
+                                       *   damping after an alarm */
+        double series_z_threshold;    /**< score-series: z at score 0.5 */
 
         /* logging */
         char *log_level;  /**< err|warning|notice|info|debug */

@@ -69,4 +69,23 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
 /** @brief Reads the counters. */
 void gws_detect_stats(const gws_detect_t *d, gws_detect_stats_t *st);
 
+/** A single numeric series scored by the same numeric-deviation code as
+ *  the event detectors (robust exponentially weighted mean and absolute
+ *  deviation, Huber-clipped updates, warm-up), two-sided, on the raw
+ *  values (a series may be <= 0). Used by `gwsieve score-series`. */
+typedef struct gws_series_s gws_series_t;
+
+/** @brief New series scorer with cfg's series.warmup_rows and
+ *  series.z_threshold (\p cfg is borrowed). Alarms are reported at their
+ *  onset: for series.warmup_rows rows after a score >= 0.5, scores are
+ *  damped (x0.3). @returns NULL on allocation failure. */
+gws_series_t *gws_series_new(const gws_config_t *cfg);
+
+/** @brief Scores \p value against the series so far, then learns it.
+ *  @returns a score in [0,1) (0.5 at the z threshold, never exactly 1). */
+double gws_series_score(gws_series_t *s, double value);
+
+/** @brief Frees \p s. NULL is a no-op. */
+void gws_series_destroy(gws_series_t *s);
+
 #endif /* GWS_DETECT_H */

@@ -41,4 +41,12 @@ int gws_replay_key(const char *buf, size_t len, const char **s, size_t *slen);
 /** @brief Prints the human summary of \p res. */
 void gws_replay_print_summary(const gws_replay_result_t *res, FILE *fp);
 
+/** @brief `gwsieve score-series`: reads a `timestamp,value` CSV (NAB's
+ *  format; "-" = stdin) and writes `timestamp,value,anomaly_score` through
+ *  the numeric-deviation detector (gws_series_score()).
+ *  @returns 0, or -1 with \p errstr naming the file, line and problem. */
+int gws_replay_series(const gws_config_t *cfg, const char *input,
+                      const char *output, uint64_t *rows, char *errstr,
+                      size_t errstr_size);
+
 #endif /* GWS_REPLAY_H */
