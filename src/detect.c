@@ -555,8 +555,13 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
                 a->peak_score = score;
         a->anomalies++;
         if (!a->open) {
+                /* force 0: window test; 1: open now; 2: open once
+                 * min_anomalies events confirmed it (so the alert names
+                 * several contributors, not one arbitrary event). */
                 if (!force && ((int)k < cfg->det_min_anomalies ||
                                (double)k < cfg->det_min_share * (double)n))
+                        return 0;
+                if (force == 2 && (int)a->anomalies < cfg->det_min_anomalies)
                         return 0;
                 a->open = 1;
                 a->opened_ts = ts;
@@ -880,7 +885,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                                 /* observed: the window's pace so far */
                                 if ((r = alert_anomaly(d, g, K_RATE_SPIKE, ev,
                                                        c / frac, lam, s, 1, 1,
-                                                       1, cb, opaque)) < 0)
+                                                       2, cb, opaque)) < 0)
                                         return -1;
                                 emitted += r;
                         }
