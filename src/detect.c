@@ -122,6 +122,8 @@ struct gws_detect_s {
         ent_t *gateways;           /* G entities, for the rate scan */
         alert_t *open_head;        /* open alerts */
         size_t nents;
+        size_t bytes;              /* this partition's entity bytes */
+        size_t max_bytes;          /* detectors.max_state_mb, process */
         int64_t wm;                /* watermark: highest ts seen */
         int64_t last_tick;         /* wm second of the last tick */
         int64_t bucket_ms;
@@ -132,6 +134,15 @@ struct gws_detect_s {
 /* ------------------------------------------------------------------------
  * entity table
  * ------------------------------------------------------------------------ */
+
+/* Bytes of entity state in this process, all partitions together
+ * (detectors.max_state_mb bounds it). Atomic: workers own different
+ * partitions but share the budget. */
+static size_t state_bytes;
+
+static size_t ent_size(size_t klen) {
+        return sizeof(ent_t) + klen + 1;
+}
 
 static void alert_free(alert_t *a) {
         int i;
@@ -188,20 +199,24 @@ static void ent_remove(gws_detect_t *d, ent_t *e) {
         }
         for (i = 0; i < 3; i++)
                 alert_free(e->alerts[i]);
+        __atomic_sub_fetch(&state_bytes, ent_size(e->klen), __ATOMIC_RELAXED);
+        d->bytes -= ent_size(e->klen);
         free(e);
         d->nents--;
 }
 
-/* Evicts the least recently used entity without an open alert. */
-static void evict_one(gws_detect_t *d) {
+/* Evicts the least recently used entity without an open alert.
+ * @returns 1, or 0 if nothing could be evicted. */
+static int evict_one(gws_detect_t *d) {
         ent_t *e = d->lru_tail;
         int guard = 64; /* open alerts are few; don't scan forever */
         while (e && ent_has_open(e) && guard-- > 0)
                 e = e->prev;
         if (!e || ent_has_open(e))
-                return;
+                return 0;
         ent_remove(d, e);
         d->st.evictions++;
+        return 1;
 }
 
 /* Finds (and with \p create, creates) the entity of key d->key. */
@@ -222,8 +237,22 @@ static ent_t *ent_get(gws_detect_t *d, etype_t type, int create) {
                 return NULL;
         if (d->nents >= (size_t)d->cfg->det_max_entities)
                 evict_one(d);
-        if (!(e = calloc(1, sizeof(*e) + d->key.len + 1)))
+        /* The process-wide byte budget: make room from this partition's
+         * own least recently used entities; if none can go (all carry
+         * open alerts), the new entity is not tracked. */
+        while (__atomic_load_n(&state_bytes, __ATOMIC_RELAXED) +
+                   ent_size(d->key.len) >
+               d->max_bytes) {
+                if (!evict_one(d)) {
+                        d->st.untracked++;
+                        return NULL;
+                }
+        }
+        if (!(e = calloc(1, ent_size(d->key.len))))
                 return NULL;
+        __atomic_add_fetch(&state_bytes, ent_size(d->key.len),
+                           __ATOMIC_RELAXED);
+        d->bytes += ent_size(d->key.len);
         e->h = h;
         e->type = type;
         e->klen = (uint16_t)d->key.len;
@@ -801,6 +830,7 @@ gws_detect_t *gws_detect_new(const gws_config_t *cfg, int32_t partition) {
         d->partition = partition;
         d->wm = INT64_MIN;
         d->last_tick = INT64_MIN;
+        d->max_bytes = (size_t)cfg->det_max_state_mb << 20;
         d->bucket_ms = (int64_t)cfg->det_window_s * 1000 / NBUCKETS;
         if (d->bucket_ms < 1)
                 d->bucket_ms = 1;
@@ -816,6 +846,8 @@ void gws_detect_destroy(gws_detect_t *d) {
                 next = e->next;
                 for (i = 0; i < 3; i++)
                         alert_free(e->alerts[i]);
+                __atomic_sub_fetch(&state_bytes, ent_size(e->klen),
+                                   __ATOMIC_RELAXED);
                 free(e);
         }
         free(d->buckets);
@@ -827,6 +859,8 @@ void gws_detect_destroy(gws_detect_t *d) {
 void gws_detect_stats(const gws_detect_t *d, gws_detect_stats_t *st) {
         *st = d->st;
         st->entities = d->nents;
+        st->bytes = d->bytes;
+        st->process_bytes = __atomic_load_n(&state_bytes, __ATOMIC_RELAXED);
 }
 
 int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,

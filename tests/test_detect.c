@@ -211,6 +211,54 @@ START_TEST(entity_cap_and_eviction) {
 }
 END_TEST
 
+START_TEST(byte_budget_under_cardinality_attack) {
+        gws_detect_stats_t s1, s2;
+        gws_detect_t *other;
+        char key[48];
+        int i;
+        gws_detect_destroy(det);
+        gws_config_set(cfg, "detectors.max_state_mb", "1", NULL, 0);
+        det = gws_detect_new(cfg, 0);
+        other = gws_detect_new(cfg, 1); /* a second partition, same budget */
+        /* warm a model so token anomalies are judged, then a million-user
+         * style flood of distinct users with huge prompts */
+        for (i = 0; i < 200; i++)
+                feed(T0 + i * 10, "gw", "m", 200, 100, "u0");
+        for (i = 0; i < 50000; i++) {
+                gws_event_t ev;
+                gws_score_t sc;
+                snprintf(key, sizeof(key), "attacker-%d", i);
+                memset(&ev, 0, sizeof(ev));
+                ev.id = (gws_str_t){key, strlen(key)};
+                ev.gateway_id = (gws_str_t){"gw", 2};
+                ev.provider = (gws_str_t){"openai", 6};
+                ev.model = (gws_str_t){"m", 1};
+                ev.user_id = (gws_str_t){key, strlen(key)};
+                ev.ts_ms = T0 + 2000 + i;
+                ev.status = 200;
+                ev.success = 1;
+                ev.latency_ms = 100;
+                ev.tokens_in = 1000000;
+                ev.has_tokens_in = 1;
+                ck_assert_int_ge(gws_detect_event(det, &ev, &sc, cb, &sink),
+                                 0);
+        }
+        for (i = 0; i < 20000; i++) {
+                gws_detect_t *saved = det;
+                snprintf(key, sizeof(key), "gw-%d", i);
+                det = other;
+                feed(T0 + i, key, "m", 200, 100, NULL);
+                det = saved;
+        }
+        gws_detect_stats(det, &s1);
+        gws_detect_stats(other, &s2);
+        ck_assert_uint_le(s1.process_bytes, 1u << 20);
+        ck_assert_uint_eq(s1.process_bytes, s1.bytes + s2.bytes);
+        ck_assert_uint_gt(s1.evictions + s2.evictions, 0);
+        gws_detect_destroy(other);
+}
+END_TEST
+
 static char *run_series(uint64_t seed) {
         gws_detect_t *d = gws_detect_new(cfg, 3);
         json_t *all = json_array();
@@ -288,6 +336,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, entity_cap_and_eviction);
         tcase_add_test(tc, deterministic);
         tcase_add_test(tc, series_onset_scored_then_damped);
+        tcase_add_test(tc, byte_budget_under_cardinality_attack);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -86,6 +86,7 @@ typedef struct gws_config_s {
         int det_novelty_warmup_s;     /**< gateway age before new model
                                        *   counts as novel */
         int det_max_entities;         /**< per partition state cap */
+        int det_max_state_mb;         /**< entity memory, whole process */
         double det_error_z;           /**< binomial z for error storms */
         int det_error_min_errors;     /**< errors in window to alert */
         int series_warmup_rows;       /**< score-series: warm-up, and the

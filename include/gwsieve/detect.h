@@ -49,6 +49,11 @@ typedef int (gws_alert_cb)(void *opaque, const char *alert_id,
 /** Counters (monotonic) of one detector state. */
 typedef struct gws_detect_stats_s {
         uint64_t entities;        /**< currently tracked */
+        uint64_t bytes;           /**< their memory, this partition */
+        uint64_t process_bytes;   /**< all partitions of the process
+                                   *   (bounded by detectors.max_state_mb) */
+        uint64_t untracked;       /**< new entities refused: budget full
+                                   *   of entities with open alerts */
         uint64_t evictions;       /**< LRU evictions */
         uint64_t alerts_open, alerts_update, alerts_resolved;
 } gws_detect_stats_t;
