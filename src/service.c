@@ -848,8 +848,8 @@ static void log_progress(gws_service_t *svc, int final) {
         gws_log(GWS_LOG_INFO, "PROGRESS",
                 "%sin=%llu retained=%llu (error=%llu anomaly=%llu "
                 "sample=%llu rule=%llu) dropped=%llu dlq=%llu alerts=%llu "
-                "rate=%.0f/s partitions=%d outq=%d commits=%llu "
-                "rebalances=%llu",
+                "rate=%.0f/s partitions=%d outq=%d delivered=%llu "
+                "commits=%llu postponed=%llu rebalances=%llu",
                 final ? "final: " : "", (unsigned long long)st.in,
                 (unsigned long long)(st.kept[GWS_KEEP_ERROR] +
                                      st.kept[GWS_KEEP_ANOMALY] +
@@ -863,7 +863,10 @@ static void log_progress(gws_service_t *svc, int final) {
                 (unsigned long long)dlq, (unsigned long long)st.alerts,
                 secs > 0 ? (double)(st.in - svc->last_stats_in) / secs : 0.0,
                 svc->assigned_cnt, rd_kafka_outq_len(svc->producer),
+                (unsigned long long)__atomic_load_n(&svc->delivered,
+                                                    __ATOMIC_RELAXED),
                 (unsigned long long)svc->commits,
+                (unsigned long long)svc->commits_postponed,
                 (unsigned long long)svc->rebalances);
         svc->last_stats_ms = now;
         svc->last_stats_in = st.in;
