@@ -16,6 +16,7 @@ struct gws_pipeline_s {
         gws_buf_t tmp;              /* redacted DLQ payload / alert */
         gws_preset_t preset;        /* input.format */
         gws_buf_t conv;             /* foreign input as native JSON */
+        const char *conv_why;       /* preset note for the DLQ, or NULL */
         gws_ev_limits_t lim;
         gws_buf_t out;              /* DLQ / retained serialisation */
         gws_pipeline_stats_t st;    /* written by the owner only */
@@ -114,6 +115,11 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
         else
                 snprintf(detail, sizeof(detail), "%s",
                          info->what ? info->what : gws_ev_err2str(err));
+        if (pl->conv_why) {
+                size_t n = strlen(detail);
+                snprintf(detail + n, sizeof(detail) - n, " (%s: %s)",
+                         gws_preset_name(pl->preset), pl->conv_why);
+        }
 
         gws_buf_reset(b);
         r |= gws_buf_puts(b, "{\"reason\":");
@@ -204,6 +210,7 @@ gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,
         const char *rule = NULL;
 
         INC(pl->st.in);
+        pl->conv_why = NULL;
         if (pl->preset != GWS_PRESET_NATIVE && in->len &&
             in->len <= pl->lim.max_bytes) {
                 const char *why, *fld;
@@ -214,6 +221,10 @@ gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,
                                          &pl->conv, &why, &fld) == 0) {
                         err = gws_event_parse(&ev, pl->conv.buf,
                                               pl->conv.len, &pl->lim, &info);
+                        /* A foreign value the preset had to leave out
+                         * explains the native complaint: the DLQ detail
+                         * carries both. */
+                        pl->conv_why = why;
                         goto parsed;
                 }
         }

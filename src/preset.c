@@ -1,4 +1,12 @@
-/* preset.c - foreign gateway log formats -> native event JSON. */
+/* preset.c - foreign gateway log formats -> native event JSON.
+ *
+ * Each preset reads the foreign object (a jansson DOM, parsed once), sets
+ * the native fields on a new object, then carries the foreign fields it
+ * did not consume (see preset.h for the rules and the mapping tables).
+ * The result is serialized straight into the caller's buffer. Every
+ * lookup tolerates any JSON type: a foreign field of an unexpected type
+ * is either passed on (the native validation names it) or left out.
+ */
 #include "gwsieve/preset.h"
 
 #include <math.h>
@@ -8,20 +16,49 @@
 
 #include <jansson.h>
 
+/* ------------------------------------------------------------------------
+ * private types and prototypes
+ * ------------------------------------------------------------------------ */
+
+#define USED_MAX 32 /* more than any mapping consumes */
+
+/* One transform: the foreign object, the native one being built, the
+ * foreign top-level keys consumed, and the first note. */
+typedef struct {
+        json_t *src;                /* borrowed: the foreign object */
+        json_t *dst;                /* owned: the native object */
+        const char *used[USED_MAX]; /* static names of consumed keys */
+        int n_used;
+        const char *why, *field;    /* first value left out, or NULL */
+} xf_t;
+
+static void from_cloudflare(xf_t *x);
+static void from_litellm(xf_t *x);
+static void from_otel(xf_t *x);
+
+static json_t *load(const char *buf, size_t len, size_t flags,
+                    json_error_t *jerr);
+
 static const char *names[GWS_PRESET__CNT] = {"native", "cloudflare",
                                              "litellm", "otel-genai"};
 
-/* Native field names: a foreign field with one of these names that is not
- * mapped goes under metadata instead of clobbering the native one. */
-static const char *native_fields[] = {
+/* Native field names: a carried foreign field with one of these names
+ * goes under metadata instead of clobbering the native one. */
+static const char *const native_fields[] = {
     "id", "ts", "gateway_id", "provider", "model", "status", "latency_ms",
     "account_id", "endpoint", "method", "success", "cached", "ttfb_ms",
     "tokens_in", "tokens_out", "cost_usd", "client_ip", "user_id",
     "user_agent", "trace_id", "step", "metadata", "request", "response",
     NULL};
 
+/* ------------------------------------------------------------------------
+ * API
+ * ------------------------------------------------------------------------ */
+
 int gws_preset_from_name(const char *name, gws_preset_t *out) {
         int i;
+        if (!name)
+                return -1;
         for (i = 0; i < GWS_PRESET__CNT; i++)
                 if (!strcmp(name, names[i])) {
                         *out = (gws_preset_t)i;
@@ -34,94 +71,282 @@ const char *gws_preset_name(gws_preset_t p) {
         return (unsigned)p < GWS_PRESET__CNT ? names[p] : "unknown";
 }
 
+static int dump_cb(const char *buf, size_t size, void *data) {
+        return gws_buf_append(data, buf, size);
+}
+
+int gws_preset_transform(gws_preset_t p, const char *buf, size_t len,
+                         gws_buf_t *out, const char **why,
+                         const char **field) {
+        json_error_t jerr;
+        xf_t x;
+        int r = -1;
+
+        *why = NULL;
+        *field = NULL;
+        if (p == GWS_PRESET_NATIVE) {
+                if (gws_buf_append(out, buf, len) == -1) {
+                        *why = "out of memory";
+                        return -1;
+                }
+                return 0;
+        }
+        if ((unsigned)p >= GWS_PRESET__CNT) {
+                *why = "unknown input preset";
+                return -1;
+        }
+
+        memset(&x, 0, sizeof(x));
+        /* DECODE_ANY: a scalar is JSON, just not an object */
+        if (!(x.src = load(buf, len, JSON_DECODE_ANY, &jerr))) {
+                *why = json_error_code(&jerr) == json_error_out_of_memory
+                           ? "out of memory"
+                           : "the message is not JSON";
+                return -1;
+        }
+        if (!json_is_object(x.src)) {
+                *why = "the message is not a JSON object";
+                goto out;
+        }
+        if (!(x.dst = json_object())) {
+                *why = "out of memory";
+                goto out;
+        }
+
+        switch (p) {
+        case GWS_PRESET_CLOUDFLARE: from_cloudflare(&x); break;
+        case GWS_PRESET_LITELLM: from_litellm(&x); break;
+        default: from_otel(&x); break;
+        }
+
+        if (json_dump_callback(x.dst, dump_cb, out, JSON_COMPACT) == -1) {
+                *why = "out of memory";
+                goto out;
+        }
+        *why = x.why;
+        *field = x.field;
+        r = 0;
+out:
+        json_decref(x.dst);
+        json_decref(x.src);
+        return r;
+}
+
 /* ------------------------------------------------------------------------
- * helpers
+ * private helpers: reading foreign values
  * ------------------------------------------------------------------------ */
 
-static int is_native(const char *k) {
-        const char **n;
-        for (n = native_fields; *n; n++)
-                if (!strcmp(*n, k))
+/* json_loadb() for foreign text. JSON_ALLOW_NUL: "\u0000" inside strings
+ * is valid JSON and the native parser accepts it. An integer beyond int64
+ * is valid JSON too: then retry with every integer read as a real (the
+ * counts we map are normalized back to integers). New reference or NULL
+ * with *jerr set. */
+static json_t *load(const char *buf, size_t len, size_t flags,
+                    json_error_t *jerr) {
+        json_t *j = json_loadb(buf, len, flags | JSON_ALLOW_NUL, jerr);
+        if (!j && json_error_code(jerr) == json_error_numeric_overflow)
+                j = json_loadb(buf, len,
+                               flags | JSON_ALLOW_NUL |
+                                   JSON_DECODE_INT_AS_REAL,
+                               jerr);
+        return j;
+}
+
+/* Records the first value that had to be left out. */
+static void note(xf_t *x, const char *why, const char *field) {
+        if (!x->why) {
+                x->why = why;
+                x->field = field;
+        }
+}
+
+/* src[k] (borrowed), marking k consumed when present; null (= unknown,
+ * as a native absent field) reads as NULL. */
+static json_t *use(xf_t *x, const char *k) {
+        json_t *v = json_object_get(x->src, k);
+        if (!v)
+                return NULL;
+        if (x->n_used < USED_MAX)
+                x->used[x->n_used++] = k;
+        return json_is_null(v) ? NULL : v;
+}
+
+/* The first non-null of two alternative foreign names. */
+static json_t *use2(xf_t *x, const char *k1, const char *k2) {
+        json_t *v = use(x, k1);
+        return v ? v : use(x, k2);
+}
+
+static int is_used(const xf_t *x, const char *k) {
+        int i;
+        for (i = 0; i < x->n_used; i++)
+                if (!strcmp(x->used[i], k))
                         return 1;
         return 0;
 }
 
-/* Copies src[k] to dst[nk] if present and not null. */
-static void copy(json_t *dst, const char *nk, json_t *src, const char *k) {
-        json_t *v = json_object_get(src, k);
-        if (v && !json_is_null(v))
-                json_object_set(dst, nk, v);
+/* o[k] of an object, NULL when o is not an object, k absent or null. */
+static json_t *get(const json_t *o, const char *k) {
+        json_t *v = json_object_get(o, k);
+        return v && !json_is_null(v) ? v : NULL;
 }
 
-/* Number from a JSON number or a numeric string; NAN if neither. */
-static double num(json_t *v) {
-        char *end;
-        double d;
-        if (json_is_number(v))
-                return json_number_value(v);
-        if (json_is_string(v) && *json_string_value(v)) {
-                d = strtod(json_string_value(v), &end);
-                if (!*end)
-                        return d;
-        }
-        return NAN;
+/* v when it is a non-empty string, else NULL. */
+static json_t *nonempty(json_t *v) {
+        return json_is_string(v) && json_string_length(v) ? v : NULL;
 }
 
-/* Unix nanoseconds from a JSON integer or a digit string (doubles would
- * lose ~256 ns at today's epoch). @returns 0 or -1. */
-static int nanos(json_t *v, uint64_t *out) {
-        const char *p;
-        uint64_t n = 0;
-        if (json_is_integer(v) && json_integer_value(v) >= 0) {
-                *out = (uint64_t)json_integer_value(v);
-                return 0;
+/* A JSON number, or a string that is wholly a finite decimal number.
+ * @returns 0 and sets *d, or -1. */
+static int num_of(const json_t *v, double *d) {
+        char tmp[64], *end;
+        size_t n;
+        if (json_is_number(v)) {
+                *d = json_number_value(v);
+                return isfinite(*d) ? 0 : -1;
         }
-        if (!json_is_string(v) || !*(p = json_string_value(v)))
+        if (!json_is_string(v) || !(n = json_string_length(v)) ||
+            n >= sizeof(tmp))
                 return -1;
-        for (; *p; p++) {
-                if (*p < '0' || *p > '9' || n > UINT64_MAX / 10 - 1)
-                        return -1;
-                n = n * 10 + (uint64_t)(*p - '0');
-        }
-        *out = n;
-        return 0;
+        memcpy(tmp, json_string_value(v), n + 1); /* may hold a NUL */
+        if (!((tmp[0] >= '0' && tmp[0] <= '9') || tmp[0] == '-' ||
+              tmp[0] == '.') ||
+            strpbrk(tmp, "xXiInN"))
+                return -1; /* no " 1", "+1", "0x1f", "-inf", "nan" */
+        *d = strtod(tmp, &end);
+        return end == tmp + n && isfinite(*d) ? 0 : -1;
 }
 
-static void set_int(json_t *dst, const char *k, double d) {
-        if (isfinite(d) && d >= 0 && d < 9e15)
-                json_object_set_new(dst, k, json_integer((json_int_t)d));
+/* A count for tokens/status (new reference, NULL when v is NULL): an
+ * integer; an integral real or decimal string within int64 becomes one;
+ * anything else is passed on as is for the native validation to name. */
+static json_t *count_of(json_t *v) {
+        double d;
+        if (!v || json_is_integer(v))
+                return json_incref(v);
+        if (num_of(v, &d) == 0 && d == floor(d) && fabs(d) < 9.2e18)
+                return json_integer((json_int_t)d);
+        return json_incref(v);
 }
 
-static void set_real(json_t *dst, const char *k, double d) {
-        if (isfinite(d) && d >= 0)
-                json_object_set_new(dst, k, json_real(d));
+/* A non-negative-or-not number (new reference, NULL when v is NULL): a
+ * numeric string becomes a number, anything else is passed on. */
+static json_t *number_of(json_t *v) {
+        double d;
+        if (json_is_string(v) && num_of(v, &d) == 0)
+                return json_real(d);
+        return json_incref(v);
 }
 
-/* The metadata object of \p dst (created on demand). */
-static json_t *meta(json_t *dst) {
-        json_t *m = json_object_get(dst, "metadata");
+/* Epoch milliseconds as a JSON integer (a real when out of int64 range:
+ * the native validation then rejects it as not epoch milliseconds). */
+static json_t *ms_value(double ms) {
+        if (fabs(ms) < 9e15)
+                return json_integer((json_int_t)llround(ms));
+        return json_real(ms);
+}
+
+/* Milliseconds rounded to the microsecond: differences of epoch seconds
+ * as doubles carry ~0.2 us of noise at today's epoch. */
+static json_t *dur_value(double ms) {
+        return json_real(round(ms * 1000.0) / 1000.0);
+}
+
+/* A request/response body: objects and strings as they are, anything
+ * else wrapped so the native type (object or string) holds. */
+static json_t *body_of(json_t *v) {
+        if (!v)
+                return NULL;
+        if (json_is_object(v) || json_is_string(v))
+                return json_incref(v);
+        return json_pack("{sO}", "value", v);
+}
+
+/* A JSON text inside a string (OTel content attributes, Cloudflare
+ * metadata): the parsed object or array, else NULL. New reference. */
+static json_t *parse_str(const json_t *v) {
+        json_error_t jerr;
+        if (!json_is_string(v))
+                return NULL;
+        return load(json_string_value(v), json_string_length(v), 0, &jerr);
+}
+
+/* An id-like value: a non-empty string, or an integer as text (metadata
+ * values may be numbers). New reference or NULL. */
+static json_t *idstr(json_t *v) {
+        if (nonempty(v))
+                return json_incref(v);
+        if (json_is_integer(v))
+                return json_sprintf("%" JSON_INTEGER_FORMAT,
+                                    json_integer_value(v));
+        return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * private helpers: writing native values
+ * ------------------------------------------------------------------------ */
+
+/* dst[k] = v (steals v; v may be NULL = nothing to set). */
+static void put_new(xf_t *x, const char *k, json_t *v) {
+        if (v)
+                json_object_set_new(x->dst, k, v);
+}
+
+/* dst[k] = v (borrowed; v may be NULL). */
+static void put(xf_t *x, const char *k, json_t *v) {
+        if (v && !json_is_null(v))
+                json_object_set(x->dst, k, v);
+}
+
+/* The native metadata object (created on demand); NULL only on OOM. */
+static json_t *meta(xf_t *x) {
+        json_t *m = json_object_get(x->dst, "metadata");
         if (!json_is_object(m)) {
                 m = json_object();
-                json_object_set_new(dst, "metadata", m);
+                if (json_object_set_new(x->dst, "metadata", m) == -1)
+                        return NULL;
         }
         return m;
 }
 
-/* Carries the fields of \p src not listed in \p used. */
-static void carry(json_t *dst, json_t *src, const char *const *used) {
+/* Foreign metadata -> native metadata: an object is copied (shallow, so
+ * later additions do not touch the foreign DOM), a string holding a JSON
+ * object is parsed, anything else is kept as top-level metadata_raw. */
+static void put_metadata(xf_t *x, json_t *v) {
+        json_t *p;
+        if (!v)
+                return;
+        if (json_is_object(v)) {
+                put_new(x, "metadata", json_copy(v));
+                return;
+        }
+        p = parse_str(v); /* json_is_* evaluate their argument twice */
+        if (json_is_object(p)) {
+                put_new(x, "metadata", p);
+                return;
+        }
+        json_decref(p);
+        put(x, "metadata_raw", v);
+}
+
+/* Carries the foreign fields not consumed: under their own names, or
+ * under metadata for native names; never overwrites. */
+static void carry(xf_t *x) {
+        const char *const *n;
         const char *k;
-        json_t *v;
-        json_object_foreach(src, k, v) {
-                const char *const *u;
-                int skip = 0;
-                for (u = used; *u && !skip; u++)
-                        skip = !strcmp(*u, k);
-                if (skip)
+        json_t *v, *m;
+        json_object_foreach(x->src, k, v) {
+                int native = 0;
+                if (is_used(x, k))
                         continue;
-                if (is_native(k))
-                        json_object_set(meta(dst), k, v);
-                else
-                        json_object_set(dst, k, v);
+                for (n = native_fields; *n && !native; n++)
+                        native = !strcmp(*n, k);
+                if (!native) {
+                        if (!json_object_get(x->dst, k))
+                                json_object_set(x->dst, k, v);
+                } else if ((m = meta(x)) && !json_object_get(m, k)) {
+                        json_object_set(m, k, v);
+                }
         }
 }
 
@@ -129,292 +354,423 @@ static void carry(json_t *dst, json_t *src, const char *const *used) {
  * cloudflare
  * ------------------------------------------------------------------------ */
 
-static void from_cloudflare(json_t *src, json_t *dst) {
-        static const char *const used[] = {
-            "id", "created_at", "gateway_id", "gateway", "provider", "model",
-            "path", "status_code", "duration", "success", "cached",
-            "tokens_in", "tokens_out", "cost", "metadata", "user_agent",
-            "request", "response", NULL};
-        json_t *md = json_object_get(src, "metadata"), *gw;
-        copy(dst, "id", src, "id");
-        copy(dst, "ts", src, "created_at");
-        if (md && json_is_string(md)) {
-                json_error_t e;
-                json_t *p = json_loads(json_string_value(md), 0, &e);
-                if (json_is_object(p))
-                        json_object_set_new(dst, "metadata", p);
-                else {
-                        json_decref(p);
-                        json_object_set(meta(dst), "metadata_raw", md);
-                }
-        } else if (json_is_object(md)) {
-                json_object_set(dst, "metadata", md);
+/* created_at: RFC 3339 strings go to the native parser as they are;
+ * epoch numbers (or digit strings) are scaled by magnitude. */
+static void cf_ts(xf_t *x, json_t *v) {
+        double d;
+        if (!v)
+                return;
+        if (num_of(v, &d) == 0 && d >= 0) {
+                if (d < 1e11)         /* seconds (until year 5138) */
+                        d *= 1e3;
+                else if (d >= 1e17)   /* nanoseconds */
+                        d /= 1e6;
+                else if (d >= 1e14)   /* microseconds */
+                        d /= 1e3;
+                put_new(x, "ts", ms_value(d));
+                return;
         }
-        md = json_object_get(dst, "metadata");
-        if ((gw = json_object_get(src, "gateway_id")) ||
-            (gw = json_object_get(src, "gateway")) ||
-            (md && (gw = json_object_get(md, "gateway_id"))))
-                json_object_set(dst, "gateway_id", gw);
+        put(x, "ts", v); /* string: RFC 3339, else named by native */
+}
+
+static void from_cloudflare(xf_t *x) {
+        json_t *v, *md;
+
+        put(x, "id", use(x, "id"));
+        cf_ts(x, use(x, "created_at"));
+        put_metadata(x, use(x, "metadata"));
+        md = json_object_get(x->dst, "metadata");
+
+        if ((v = use2(x, "gateway_id", "gateway")))
+                put(x, "gateway_id", v);
+        else if ((v = idstr(get(md, "gateway_id"))))
+                put_new(x, "gateway_id", v);
         else
-                json_object_set_new(dst, "gateway_id",
-                                    json_string("cloudflare"));
-        copy(dst, "provider", src, "provider");
-        copy(dst, "model", src, "model");
-        copy(dst, "endpoint", src, "path");
-        copy(dst, "status", src, "status_code");
-        copy(dst, "latency_ms", src, "duration");
-        copy(dst, "success", src, "success");
-        copy(dst, "cached", src, "cached");
-        copy(dst, "tokens_in", src, "tokens_in");
-        copy(dst, "tokens_out", src, "tokens_out");
-        copy(dst, "cost_usd", src, "cost");
-        copy(dst, "user_agent", src, "user_agent");
-        copy(dst, "request", src, "request");
-        copy(dst, "response", src, "response");
-        if (md) {
-                copy(dst, "user_id", md, "user_id");
-                copy(dst, "client_ip", md, "client_ip");
-        }
-        carry(dst, src, used);
+                put_new(x, "gateway_id", json_string("cloudflare"));
+        put(x, "account_id", use(x, "account_id"));
+        put(x, "provider", use(x, "provider"));
+        put(x, "model", use(x, "model"));
+        put(x, "endpoint", use(x, "path"));
+        put_new(x, "status", count_of(use(x, "status_code")));
+        put_new(x, "latency_ms", number_of(use(x, "duration")));
+        put(x, "success", use(x, "success"));
+        put(x, "cached", use(x, "cached"));
+        put_new(x, "tokens_in", count_of(use(x, "tokens_in")));
+        put_new(x, "tokens_out", count_of(use(x, "tokens_out")));
+        put_new(x, "cost_usd", number_of(use(x, "cost")));
+        put_new(x, "step", count_of(use(x, "step")));
+        put(x, "user_agent", use(x, "user_agent"));
+        put_new(x, "request", body_of(use2(x, "request", "request_body")));
+        put_new(x, "response",
+                body_of(use2(x, "response", "response_body")));
+        put_new(x, "user_id", idstr(get(md, "user_id")));
+        put(x, "client_ip", nonempty(get(md, "client_ip")));
+        carry(x);
 }
 
 /* ------------------------------------------------------------------------
  * litellm
  * ------------------------------------------------------------------------ */
 
-static void from_litellm(json_t *src, json_t *dst) {
-        static const char *const used[] = {
-            "id", "startTime", "endTime", "completionStartTime",
-            "response_time", "custom_llm_provider", "model", "status",
-            "error_information", "prompt_tokens", "completion_tokens",
-            "response_cost", "cache_hit", "end_user", "requester_ip_address",
-            "call_type", "messages", "response", "metadata", "trace_id",
-            NULL};
-        json_t *md = json_object_get(src, "metadata"), *v, *ei;
-        double st = num(json_object_get(src, "startTime"));
-        double en = num(json_object_get(src, "endTime"));
-        double cs = num(json_object_get(src, "completionStartTime"));
-        double rt = num(json_object_get(src, "response_time"));
-        const char *status;
+/* LiteLLM exception classes -> the HTTP status they carry
+ * (docs.litellm.ai/docs/exception_mapping), matched by suffix so that
+ * "litellm.RateLimitError" and "openai.APITimeoutError" match too.
+ * Unlisted classes (APIConnectionError, APIError, ...) mean 500. */
+static int ll_class_status(const char *cls) {
+        static const struct {
+                const char *suffix;
+                int status;
+        } map[] = {
+            {"AuthenticationError", 401}, {"PermissionDeniedError", 403},
+            {"NotFoundError", 404},       {"Timeout", 408},
+            {"TimeoutError", 408},        {"UnprocessableEntityError", 422},
+            {"RateLimitError", 429},      {"ServiceUnavailableError", 503},
+            {"BadRequestError", 400},     {"ContextWindowExceededError", 400},
+            {"ContentPolicyViolationError", 400},
+            {"UnsupportedParamsError", 400},
+            {"InvalidRequestError", 400}, {NULL, 0}};
+        size_t n, m;
+        int i;
+        if (!cls)
+                return 0;
+        n = strlen(cls);
+        for (i = 0; map[i].suffix; i++) {
+                m = strlen(map[i].suffix);
+                if (n >= m && !strcmp(cls + n - m, map[i].suffix))
+                        return map[i].status;
+        }
+        return 0;
+}
 
-        copy(dst, "id", src, "id");
-        if (isfinite(st))
-                set_int(dst, "ts", st * 1000);
-        if (isfinite(st) && isfinite(en) && en >= st)
-                set_real(dst, "latency_ms", (en - st) * 1000);
-        else if (isfinite(rt))
-                set_real(dst, "latency_ms", rt * 1000);
-        if (isfinite(st) && isfinite(cs) && cs >= st)
-                set_real(dst, "ttfb_ms", (cs - st) * 1000);
-        copy(dst, "provider", src, "custom_llm_provider");
-        copy(dst, "model", src, "model");
-        status = json_string_value(json_object_get(src, "status"));
-        if (status && !strcmp(status, "success")) {
-                json_object_set_new(dst, "status", json_integer(200));
-                json_object_set_new(dst, "success", json_true());
-        } else if (status) {
-                double code = NAN;
-                ei = json_object_get(src, "error_information");
-                if (json_is_object(ei))
-                        code = num(json_object_get(ei, "error_code"));
-                json_object_set_new(
-                    dst, "status",
-                    json_integer(isfinite(code) && code >= 100 && code <= 599
-                                     ? (json_int_t)code
-                                     : 500));
-                json_object_set_new(dst, "success", json_false());
-                if (json_is_object(ei))
-                        json_object_set(meta(dst), "error_information", ei);
+/* startTime etc.: epoch seconds (a number or numeric string), or an RFC
+ * 3339 string (some exporters serialize datetimes). @returns 0 and sets
+ * *s (epoch seconds), or -1. */
+static int ll_secs(const json_t *v, double *s) {
+        int64_t ms;
+        if (num_of(v, s) == 0)
+                return 0;
+        if (json_is_string(v) &&
+            gws_time_parse(json_string_value(v), json_string_length(v),
+                           &ms) == 0) {
+                *s = (double)ms / 1e3;
+                return 0;
         }
-        copy(dst, "tokens_in", src, "prompt_tokens");
-        copy(dst, "tokens_out", src, "completion_tokens");
-        copy(dst, "cost_usd", src, "response_cost");
-        copy(dst, "cached", src, "cache_hit");
-        copy(dst, "user_id", src, "end_user");
-        copy(dst, "client_ip", src, "requester_ip_address");
-        copy(dst, "endpoint", src, "call_type");
-        copy(dst, "trace_id", src, "trace_id");
-        if ((v = json_object_get(src, "messages")) && !json_is_null(v)) {
-                json_t *req = json_object();
-                json_object_set(req, "messages", v);
-                json_object_set_new(dst, "request", req);
+        return -1;
+}
+
+/* The host of a URL ("https://user@host:port/path" -> "host"), or NULL.
+ * New reference. */
+static json_t *url_host(const json_t *v) {
+        const char *s = json_string_value(v), *p, *e, *at;
+        if (!s)
+                return NULL;
+        p = (p = strstr(s, "://")) ? p + 3 : s;
+        e = p + strcspn(p, "/?#");
+        for (at = p; at < e; at++)
+                if (*at == '@')
+                        p = at + 1;
+        if (p < e && *p == '[') { /* [v6]:port */
+                const char *rb = memchr(p, ']', (size_t)(e - p));
+                if (rb)
+                        e = rb + 1;
+        } else {
+                const char *c = memchr(p, ':', (size_t)(e - p));
+                if (c)
+                        e = c;
         }
-        copy(dst, "response", src, "response");
-        if (json_is_object(md)) {
-                json_t *m = meta(dst);
-                const char *k;
-                json_object_foreach(md, k, v) json_object_set(m, k, v);
-                if (!json_object_get(dst, "client_ip"))
-                        copy(dst, "client_ip", md, "requester_ip_address");
-                if (!json_object_get(dst, "user_id"))
-                        copy(dst, "user_id", md, "user_api_key_user_id");
+        return e > p ? json_stringn(p, (size_t)(e - p)) : NULL;
+}
+
+static void from_litellm(xf_t *x) {
+        json_t *v, *md, *ei = get(x->src, "error_information");
+        const char *status;
+        double st = 0, en = 0, cs = 0, rt = 0;
+        int has_st, has_en = 0;
+
+        put(x, "id", use(x, "id"));
+        put(x, "trace_id", use(x, "trace_id"));
+
+        /* times: epoch seconds -> ms */
+        if ((v = use(x, "startTime"))) {
+                if ((has_st = ll_secs(v, &st) == 0))
+                        put_new(x, "ts", ms_value(st * 1e3));
+                else
+                        note(x, "startTime is not a number", "startTime");
+        } else {
+                has_st = 0;
         }
-        if (json_is_object(md) &&
-            json_is_string(v = json_object_get(md, "user_api_key_team_id")))
-                json_object_set(dst, "gateway_id", v);
-        else if (json_is_string(v = json_object_get(src, "model_group")))
-                json_object_set(dst, "gateway_id", v);
+        if ((v = use(x, "endTime")) && !(has_en = ll_secs(v, &en) == 0))
+                note(x, "endTime is not a number", "endTime");
+        if (has_st && has_en && en >= st)
+                put_new(x, "latency_ms", dur_value((en - st) * 1e3));
+        else if (num_of(get(x->src, "response_time"), &rt) == 0 && rt >= 0)
+                put_new(x, "latency_ms", dur_value(rt * 1e3));
+        if ((v = use(x, "completionStartTime")) && has_st &&
+            ll_secs(v, &cs) == 0 && cs >= st)
+                put_new(x, "ttfb_ms", dur_value((cs - st) * 1e3));
+
+        if (!(v = use(x, "custom_llm_provider")))
+                v = get(ei, "llm_provider");
+        put(x, "provider", v);
+        put(x, "model", use(x, "model"));
+
+        /* status: success | failure (+ error_information) */
+        if ((v = use(x, "status"))) {
+                status = json_string_value(v);
+                if (status && !strcmp(status, "success")) {
+                        put_new(x, "status", json_integer(200));
+                        put_new(x, "success", json_true());
+                } else if (status && !strcmp(status, "failure")) {
+                        double code = 0;
+                        int sc = 0;
+                        if (num_of(get(ei, "error_code"), &code) == 0 &&
+                            code >= 100 && code <= 599)
+                                sc = (int)code;
+                        else
+                                sc = ll_class_status(json_string_value(
+                                    get(ei, "error_class")));
+                        put_new(x, "status", json_integer(sc ? sc : 500));
+                        put_new(x, "success", json_false());
+                } else {
+                        note(x, "status is not \"success\" or \"failure\"",
+                             "status");
+                }
+        }
+
+        put_new(x, "tokens_in", count_of(use(x, "prompt_tokens")));
+        put_new(x, "tokens_out", count_of(use(x, "completion_tokens")));
+        put_new(x, "cost_usd", number_of(use(x, "response_cost")));
+        put(x, "cached", use(x, "cache_hit"));
+        put(x, "endpoint", use(x, "call_type"));
+        put(x, "user_agent", use(x, "user_agent"));
+        if ((v = use(x, "messages")))
+                put_new(x, "request", json_pack("{sO}", "messages", v));
+        put_new(x, "response", body_of(use(x, "response")));
+
+        put_metadata(x, use(x, "metadata"));
+        md = json_object_get(x->dst, "metadata");
+        /* end_user is "" when the caller sent none */
+        if (!(v = nonempty(use(x, "end_user"))))
+                v = nonempty(get(md, "user_api_key_end_user_id"));
+        put(x, "user_id", v);
+        if (!(v = nonempty(use(x, "requester_ip_address"))))
+                v = nonempty(get(md, "requester_ip_address"));
+        put(x, "client_ip", v);
+        put(x, "account_id", nonempty(get(md, "user_api_key_org_id")));
+        if ((v = nonempty(get(md, "user_api_key_team_id"))))
+                put(x, "gateway_id", v);
+        else if ((v = url_host(get(x->src, "api_base"))))
+                put_new(x, "gateway_id", v);
         else
-                json_object_set_new(dst, "gateway_id", json_string("litellm"));
-        carry(dst, src, used);
+                put_new(x, "gateway_id", json_string("litellm"));
+        carry(x);
 }
 
 /* ------------------------------------------------------------------------
  * otel-genai
  * ------------------------------------------------------------------------ */
 
-/* OTLP AnyValue -> plain JSON value (new reference) or NULL. */
-static json_t *otlp_value(json_t *av) {
-        json_t *v;
-        if (!json_is_object(av))
-                return json_incref(av);
-        if ((v = json_object_get(av, "stringValue")))
-                return json_incref(v);
-        if ((v = json_object_get(av, "intValue"))) {
-                double d = num(v);
-                return isfinite(d) ? json_integer((json_int_t)d) : NULL;
-        }
-        if ((v = json_object_get(av, "doubleValue")))
-                return json_real(num(v));
-        if ((v = json_object_get(av, "boolValue")))
-                return json_incref(v);
-        return json_incref(av);
-}
+static json_t *otlp_value(json_t *av, int depth);
 
-/* attributes as an object (given, or built from the OTLP array). */
-static json_t *attrs_of(json_t *x) {
-        json_t *a = json_object_get(x, "attributes"), *o, *it;
+/* OTLP KeyValue list -> object (new reference). */
+static json_t *otlp_kvlist(json_t *arr, int depth) {
+        json_t *o = json_object(), *it;
         size_t i;
-        if (json_is_object(a))
-                return json_incref(a);
-        o = json_object();
-        if (json_is_array(a)) {
-                json_array_foreach(a, i, it) {
-                        const char *k = json_string_value(
-                            json_object_get(it, "key"));
-                        json_t *v = otlp_value(json_object_get(it, "value"));
-                        if (k && v)
-                                json_object_set_new(o, k, v);
-                        else
-                                json_decref(v);
-                }
+        json_array_foreach(arr, i, it) {
+                const char *k = json_string_value(json_object_get(it, "key"));
+                json_t *v = otlp_value(json_object_get(it, "value"), depth);
+                if (k && v)
+                        json_object_set_new(o, k, v);
+                else
+                        json_decref(v);
         }
         return o;
 }
 
-static void from_otel(json_t *src, json_t *dst) {
-        json_t *at = attrs_of(src), *res = json_object_get(src, "resource");
-        json_t *rat = json_is_object(res) ? attrs_of(res) : json_object();
-        json_t *v, *m;
-        uint64_t s = 0, e = 0;
-        int has_s = nanos(json_object_get(src, "startTimeUnixNano"), &s) == 0;
-        int has_e = nanos(json_object_get(src, "endTimeUnixNano"), &e) == 0;
-        const char *k;
-        static const char *const mapped[] = {
-            "gen_ai.provider.name", "gen_ai.system", "gen_ai.request.model",
-            "gen_ai.response.model", "gen_ai.usage.input_tokens",
-            "gen_ai.usage.output_tokens", "http.response.status_code",
-            "gen_ai.operation.name", "server.address", "user.id",
-            "enduser.id", "client.address", NULL};
-
-        if (!(v = json_object_get(src, "spanId")))
-                v = json_object_get(src, "span_id");
-        if (v)
-                json_object_set(dst, "id", v);
-        if (!(v = json_object_get(src, "traceId")))
-                v = json_object_get(src, "trace_id");
-        if (v)
-                json_object_set(dst, "trace_id", v);
-        if (has_s)
-                json_object_set_new(dst, "ts",
-                                    json_integer((json_int_t)(s / 1000000)));
-        if (has_s && has_e && e >= s)
-                set_real(dst, "latency_ms", (double)(e - s) / 1e6);
-        if ((v = json_object_get(at, "gen_ai.provider.name")) ||
-            (v = json_object_get(at, "gen_ai.system")))
-                json_object_set(dst, "provider", v);
-        if ((v = json_object_get(at, "gen_ai.request.model")) ||
-            (v = json_object_get(at, "gen_ai.response.model")))
-                json_object_set(dst, "model", v);
-        copy(dst, "tokens_in", at, "gen_ai.usage.input_tokens");
-        copy(dst, "tokens_out", at, "gen_ai.usage.output_tokens");
-        if ((v = json_object_get(at, "http.response.status_code"))) {
-                json_object_set(dst, "status", v);
-        } else {
-                json_t *stt = json_object_get(src, "status");
-                json_t *code = json_is_object(stt)
-                                   ? json_object_get(stt, "code")
-                                   : NULL;
-                int err = (json_is_integer(code) &&
-                           json_integer_value(code) == 2) ||
-                          (json_is_string(code) &&
-                           strstr(json_string_value(code), "ERROR"));
-                json_object_set_new(dst, "status",
-                                    json_integer(err ? 500 : 200));
+/* OTLP AnyValue -> plain JSON value (new reference) or NULL. A value
+ * that is not an AnyValue wrapper is taken as it is. */
+static json_t *otlp_value(json_t *av, int depth) {
+        json_t *v;
+        double d;
+        if (!json_is_object(av))
+                return json_incref(av);
+        if (depth > 64) /* jansson already bounds nesting; be explicit */
+                return NULL;
+        if ((v = json_object_get(av, "stringValue")) ||
+            (v = json_object_get(av, "boolValue")) ||
+            (v = json_object_get(av, "bytesValue")))
+                return json_incref(v);
+        if ((v = json_object_get(av, "intValue")))
+                return count_of(v); /* int64 as a JSON string */
+        if ((v = json_object_get(av, "doubleValue")))
+                return num_of(v, &d) == 0 ? json_real(d) : json_incref(v);
+        if ((v = json_object_get(av, "arrayValue"))) {
+                json_t *a = json_array(), *it;
+                size_t i;
+                json_array_foreach(json_object_get(v, "values"), i, it)
+                        json_array_append_new(a, otlp_value(it, depth + 1));
+                return a;
         }
-        copy(dst, "endpoint", at, "gen_ai.operation.name");
-        if ((v = json_object_get(at, "server.address")) ||
-            (v = json_object_get(rat, "service.name")))
-                json_object_set(dst, "gateway_id", v);
-        else
-                json_object_set_new(dst, "gateway_id", json_string("otel"));
-        if ((v = json_object_get(at, "user.id")) ||
-            (v = json_object_get(at, "enduser.id")))
-                json_object_set(dst, "user_id", v);
-        copy(dst, "client_ip", at, "client.address");
-        m = meta(dst);
-        json_object_foreach(at, k, v) {
-                const char *const *u;
-                int skip = 0;
-                for (u = mapped; *u && !skip; u++)
-                        skip = !strcmp(*u, k);
-                if (!skip)
-                        json_object_set(m, k, v);
-        }
-        copy(m, "span_name", src, "name");
-        json_decref(at);
-        json_decref(rat);
+        if ((v = json_object_get(av, "kvlistValue")))
+                return otlp_kvlist(json_object_get(v, "values"), depth + 1);
+        return json_incref(av);
 }
 
-/* ------------------------------------------------------------------------
- * API
- * ------------------------------------------------------------------------ */
+/* The attributes of x (a span or a resource) as an object: given as one,
+ * or built from the OTLP array. New reference; NULL if absent/unusable. */
+static json_t *attrs_of(json_t *x) {
+        json_t *a = json_object_get(x, "attributes");
+        if (json_is_object(a))
+                return json_incref(a);
+        if (json_is_array(a))
+                return otlp_kvlist(a, 0);
+        return NULL;
+}
 
-int gws_preset_transform(gws_preset_t p, const char *buf, size_t len,
-                         gws_buf_t *out, const char **why,
-                         const char **field) {
-        json_error_t jerr;
-        json_t *src, *dst;
-        char *txt;
-        int r;
+/* Unix nanoseconds from an integer, a real or a digit string (doubles
+ * lose ~256 ns at today's epoch, so strings are read exactly).
+ * @returns 0 or -1. */
+static int nanos(const json_t *v, uint64_t *out) {
+        const char *p;
+        size_t i, n;
+        uint64_t u = 0;
+        double d;
+        if (json_is_integer(v)) {
+                if (json_integer_value(v) < 0)
+                        return -1;
+                *out = (uint64_t)json_integer_value(v);
+                return 0;
+        }
+        if (json_is_real(v)) {
+                d = json_real_value(v);
+                if (!(d >= 0 && d < 1.8e19))
+                        return -1;
+                *out = (uint64_t)d;
+                return 0;
+        }
+        if (!json_is_string(v) || !(n = json_string_length(v)) || n > 20)
+                return -1;
+        p = json_string_value(v);
+        for (i = 0; i < n; i++) {
+                if (p[i] < '0' || p[i] > '9' || u > (UINT64_MAX - 9) / 10)
+                        return -1;
+                u = u * 10 + (uint64_t)(p[i] - '0');
+        }
+        *out = u;
+        return 0;
+}
 
-        *why = NULL;
-        *field = NULL;
-        if (p == GWS_PRESET_NATIVE)
-                return gws_buf_append(out, buf, len);
-        if (!(src = json_loadb(buf, len, 0, &jerr))) {
-                *why = "the message is not JSON";
-                return -1;
+/* A content attribute: JSON text is parsed, other values kept. */
+static json_t *content_of(json_t *v) {
+        json_t *p = parse_str(v);
+        return p ? p : json_incref(v);
+}
+
+/* attribute names mapped to native fields (not copied into metadata) */
+static const char *const otel_mapped[] = {
+    "gen_ai.provider.name", "gen_ai.system", "gen_ai.request.model",
+    "gen_ai.response.model", "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens", "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens", "http.response.status_code",
+    "gen_ai.operation.name", "server.address", "user.id", "enduser.id",
+    "client.address", "gen_ai.input.messages", "gen_ai.system_instructions",
+    "gen_ai.output.messages", NULL};
+
+static void from_otel(xf_t *x) {
+        json_t *v, *at, *rat = NULL, *m, *req;
+        const char *const *mk;
+        const char *k;
+        uint64_t s = 0, e = 0;
+        int has_s = 0, has_e = 0;
+
+        put(x, "id", use2(x, "spanId", "span_id"));
+        put(x, "trace_id", use2(x, "traceId", "trace_id"));
+        if ((v = use2(x, "startTimeUnixNano", "start_time_unix_nano")) &&
+            !(has_s = nanos(v, &s) == 0))
+                note(x, "startTimeUnixNano is not Unix nanoseconds",
+                     "startTimeUnixNano");
+        if ((v = use2(x, "endTimeUnixNano", "end_time_unix_nano")) &&
+            !(has_e = nanos(v, &e) == 0))
+                note(x, "endTimeUnixNano is not Unix nanoseconds",
+                     "endTimeUnixNano");
+        if (has_s)
+                put_new(x, "ts", json_integer((json_int_t)(s / 1000000)));
+        if (has_s && has_e && e >= s)
+                put_new(x, "latency_ms", json_real((double)(e - s) / 1e6));
+
+        v = use(x, "attributes");
+        if (!(at = attrs_of(x->src))) {
+                if (v)
+                        note(x, "attributes is not an object or an array",
+                             "attributes");
+                at = json_object();
         }
-        if (!json_is_object(src)) {
-                json_decref(src);
-                *why = "the message is not a JSON object";
-                return -1;
+        if ((v = get(x->src, "resource"))) {
+                /* OTLP {"attributes": ...}, or a flat attribute object */
+                if (!(rat = attrs_of(v)) && json_is_object(v))
+                        rat = json_incref(v);
         }
-        dst = json_object();
-        switch (p) {
-        case GWS_PRESET_CLOUDFLARE: from_cloudflare(src, dst); break;
-        case GWS_PRESET_LITELLM: from_litellm(src, dst); break;
-        default: from_otel(src, dst); break;
+
+        if (!(v = get(at, "gen_ai.provider.name")))
+                v = get(at, "gen_ai.system");
+        put(x, "provider", v);
+        if (!(v = get(at, "gen_ai.request.model")))
+                v = get(at, "gen_ai.response.model");
+        put(x, "model", v);
+        if (!(v = get(at, "gen_ai.usage.input_tokens")))
+                v = get(at, "gen_ai.usage.prompt_tokens");
+        put_new(x, "tokens_in", count_of(v));
+        if (!(v = get(at, "gen_ai.usage.output_tokens")))
+                v = get(at, "gen_ai.usage.completion_tokens");
+        put_new(x, "tokens_out", count_of(v));
+
+        if ((v = get(at, "http.response.status_code"))) {
+                put_new(x, "status", count_of(v));
+        } else {
+                /* OTLP/JSON status.code: 2 or "STATUS_CODE_ERROR" */
+                json_t *code = get(get(x->src, "status"), "code");
+                const char *cs = json_string_value(code);
+                int err = get(at, "error.type") ||
+                          (json_is_integer(code) &&
+                           json_integer_value(code) == 2) ||
+                          (cs && strstr(cs, "ERROR"));
+                put_new(x, "status", json_integer(err ? 500 : 200));
         }
-        txt = json_dumps(dst, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(dst);
-        json_decref(src);
-        if (!txt) {
-                *why = "out of memory";
-                return -1;
+
+        put(x, "endpoint", get(at, "gen_ai.operation.name"));
+        if ((v = nonempty(get(at, "server.address"))) ||
+            (v = nonempty(get(rat, "service.name"))))
+                put(x, "gateway_id", v);
+        else
+                put_new(x, "gateway_id", json_string("otel"));
+        if (!(v = get(at, "user.id")))
+                v = get(at, "enduser.id");
+        put(x, "user_id", v);
+        put(x, "client_ip", get(at, "client.address"));
+
+        if ((v = get(at, "gen_ai.input.messages")) ||
+            get(at, "gen_ai.system_instructions")) {
+                req = json_object();
+                if (v)
+                        json_object_set_new(req, "messages", content_of(v));
+                if ((v = get(at, "gen_ai.system_instructions")))
+                        json_object_set_new(req, "system_instructions",
+                                            content_of(v));
+                put_new(x, "request", req);
         }
-        r = gws_buf_puts(out, txt);
-        free(txt);
-        return r;
+        if ((v = get(at, "gen_ai.output.messages")))
+                put_new(x, "response",
+                        json_pack("{so}", "messages", content_of(v)));
+
+        /* every other attribute -> metadata */
+        json_object_foreach(at, k, v) {
+                int mapped = 0;
+                for (mk = otel_mapped; *mk && !mapped; mk++)
+                        mapped = !strcmp(*mk, k);
+                if (!mapped && (m = meta(x)))
+                        json_object_set(m, k, v);
+        }
+        json_decref(at);
+        json_decref(rat);
+        carry(x);
 }

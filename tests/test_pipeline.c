@@ -251,6 +251,29 @@ START_TEST(dlq_payload_is_redacted) {
 }
 END_TEST
 
+/* A preset that had to leave a foreign value out says which one, next to
+ * the native complaint. */
+START_TEST(preset_note_in_dlq_detail) {
+        const char *in =
+            "{\"id\":\"l1\",\"startTime\":\"yesterday\",\"endTime\":"
+            "1767225600.5,\"model\":\"gpt-4o\",\"custom_llm_provider\":"
+            "\"openai\",\"status\":\"success\"}";
+        const char *detail;
+        gws_pipeline_destroy(pl);
+        ck_assert_int_eq(gws_config_set(cfg, "input.format", "litellm", err,
+                                        sizeof(err)), 0);
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_ptr_nonnull(pl);
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_DLQ);
+        detail = json_string_value(json_object_get(cap.last[GWS_SINK_DLQ],
+                                                   "detail"));
+        ck_assert_ptr_nonnull(detail);
+        ck_assert_msg(strstr(detail, "\"ts\"") &&
+                          strstr(detail, "litellm: startTime is not a number"),
+                      "detail: %s", detail);
+}
+END_TEST
+
 static const struct {
         const char *in;
         const char *key;
@@ -337,6 +360,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, sampled_events_drop_bodies);
         tcase_add_test(tc, ids_are_not_mistaken_for_cards);
         tcase_add_test(tc, dlq_payload_is_redacted);
+        tcase_add_test(tc, preset_note_in_dlq_detail);
         suite_add_tcase(s, tc);
         tc = tcase_create("replay");
         tcase_add_checked_fixture(tc, setup, teardown);
