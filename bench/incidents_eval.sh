@@ -4,18 +4,37 @@
 # incident kind whether an `open` alert names one of its events and the
 # delay from the incident's start (event time), and the false alerts per
 # hour of event time (open alerts naming no incident event).
-#   bench/incidents_eval.sh [EVENTS] [SEED] [SIM_RATE]
+#   bench/incidents_eval.sh [EVENTS] [SEED] [SIM_RATE] [JITTER_S]
+# JITTER_S > 0 delivers the events out of order: each is moved to the
+# position of ts + uniform(0, JITTER_S) (as gateways that flush late do),
+# to show detection within detectors.max_lateness_s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-300000}
 SEED=${2:-11}
 SIM=${3:-40}
+JITTER=${4:-0}
 [ -x build/bin/gwsieve ] || ./scripts/build.sh >/dev/null
 W=$(mktemp -d /tmp/gwsieve-inc.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 build/bin/gwsieve-gen --out "$W/ev.ndjson" --events "$N" --seed "$SEED" \
   --sim-rate "$SIM" --incidents --labels "$W/labels.json" \
   --start 2026-01-01T00:00:00Z -q 2>/dev/null
+if [ "$JITTER" != 0 ]; then
+  python3 - "$W/ev.ndjson" "$JITTER" <<'PY'
+import json, random, sys
+from datetime import datetime
+random.seed(1)
+path, j = sys.argv[1], float(sys.argv[2])
+rows = []
+for line in open(path):
+    ts = datetime.fromisoformat(json.loads(line)["ts"].replace("Z", "+00:00")).timestamp()
+    rows.append((ts + random.uniform(0, j), line))
+rows.sort(key=lambda r: r[0])
+with open(path, "w") as f:
+    f.writelines(r[1] for r in rows)
+PY
+fi
 build/bin/gwsieve replay --input "$W/ev.ndjson" --out-dir "$W/out" >/dev/null
 python3 - "$W/out/alerts.ndjson" "$W/labels.json" <<'PY'
 import json, sys

@@ -115,6 +115,27 @@ static const crow_t rows[] = {
      "binomial z-score for an error-rate alert"},
     {"detectors.error_min_errors", T_INT, "8", OFF(det_error_min_errors), 1,
      1000000, NULL, "errors in a window needed for an error-rate alert"},
+    {"detectors.heavy_hitter", T_BOOL, "true", OFF(det_heavy_hitter), NB,
+     NULL, "one client_ip or user_id suddenly taking a large share of a "
+     "gateway's requests or tokens (space-saving sketch per gateway)"},
+    {"detectors.hh_share", T_DBL, "0.3", OFF(det_hh_share), 0.01, 1, NULL,
+     "share of a gateway's window (requests or tokens) a key must reach"},
+    {"detectors.hh_rise", T_DBL, "3.0", OFF(det_hh_rise), 1, 1000, NULL,
+     "... and at least this many times its usual share"},
+    {"detectors.hh_min_events", T_INT, "30", OFF(det_hh_min_events), 1,
+     1000000, NULL, "requests of the key in the window, at least"},
+    {"detectors.hh_slots", T_INT, "32", OFF(det_hh_slots), 4, 1024, NULL,
+     "counters per gateway and dimension (finds every key above "
+     "1/slots of the traffic)"},
+    {"detectors.max_lateness_s", T_INT, "30", OFF(det_max_lateness_s), 0,
+     86400, NULL,
+     "events up to this much older than the newest are counted in their "
+     "windows (capped at 2 windows); older ones are scored but not "
+     "counted (late)"},
+    {"detectors.max_future_s", T_INT, "3600", OFF(det_max_future_s), 1,
+     86400 * 365, NULL,
+     "an event this far ahead of the newest moves event time only when "
+     "20 in a row agree (clock skew)"},
     {"filter.rules", T_JSON, "[]", OFF(filter_rules), NB, NULL,
      "ordered rules: [{\"name\",\"when\":{...},\"action\":keep|drop|sample,"
      "\"rate\",\"force\"}]"},
@@ -142,6 +163,11 @@ static const crow_t rows[] = {
      "score-series: rows learned before scoring; alarms damped as long"},
     {"series.z_threshold", T_DBL, "5.0", OFF(series_z_threshold), 1, 100,
      NULL, "score-series: robust z-score at which a row scores 0.5"},
+    {"series.shift_z", T_DBL, "12", OFF(series_shift_z), 0, 1000, NULL,
+     "score-series: z of a short mean against the baseline at score 0.5 "
+     "(level shifts; 0 = off)"},
+    {"series.shift_alpha", T_DBL, "0.05", OFF(series_shift_alpha), 0.001, 1,
+     NULL, "score-series: weight of the short mean (0.05 = ~20 rows)"},
     {"log.level", T_STR, "info", OFF(log_level), NB,
      "err|error|warning|warn|notice|info|debug", "log threshold"},
     {"log.format", T_STR, "text", OFF(log_format), NB, "text|json",

@@ -48,23 +48,28 @@
 #define ERROR_PRIOR 0.02        /* error share assumed before any data */
 #define ERROR_MEMORY 2000.0     /* events the error baseline remembers */
 
+#define RATE_RING 4        /* open rate windows per gateway (lateness) */
+#define FUTURE_CONFIRM 20  /* events in a row that confirm a ts jump */
+
 typedef enum { K_LATENCY, K_TOKENS, K_COST, K_ERROR_RATE, K_RATE_SPIKE,
-               K_RATE_DROP, K_NEW_VALUE, K__CNT } akind_t;
+               K_RATE_DROP, K_NEW_VALUE, K_HEAVY_HITTER, K__CNT } akind_t;
 
 static const char *kind_names[K__CNT] = {"latency", "tokens", "cost",
                                          "error_rate", "rate_spike",
-                                         "rate_drop", "new_value"};
+                                         "rate_drop", "new_value",
+                                         "heavy_hitter"};
 static const char *kind_metric[K__CNT] = {
     "latency_ms",   "tokens_in",      "cost_usd", "error_share",
-    "events_per_window", "events_per_window", "events"};
+    "events_per_window", "events_per_window", "events", "share"};
 
-typedef enum { E_GPM, E_GP, E_G, E_GU } etype_t;
+typedef enum { E_GPM, E_GP, E_G, E_GU, E_GI } etype_t;
 
-static const char *const shape_fields[4][3] = {
+static const char *const shape_fields[5][3] = {
     {"gateway_id", "provider", "model"},
     {"gateway_id", "provider", NULL},
     {"gateway_id", NULL, NULL},
-    {"gateway_id", "user_id", NULL}};
+    {"gateway_id", "user_id", NULL},
+    {"gateway_id", "client_ip", NULL}};
 
 typedef struct {
         int64_t idx[NBUCKETS];
@@ -76,7 +81,32 @@ typedef struct {
         double mean, absdev;
 } num_t;
 
-enum { F_LAT, F_TIN, F_TOUT, F_COST, F__CNT };
+enum { F_LAT, F_TIN, F_TOUT, F_COST, F_TTFB, F__CNT };
+
+/* Concentration: a space-saving summary (Metwally et al.) of one
+ * dimension (client_ip or user_id) of one gateway's traffic. Over the
+ * current window, every key with more than 1/nslots of the requests holds
+ * a slot, and cur - err is a guaranteed lower bound of its count. hist is
+ * the key's usual count per window (exponentially weighted over closed
+ * windows), so "suddenly" means against the key's own past share.
+ * Structure of arrays: the per-event lookup scans only h[] and, on a
+ * miss, prio[] (a few cache lines, not nslots slots). */
+#define HH_KEY 46
+typedef struct {
+        float total, ttotal;   /* this window */
+        float htotal, httotal; /* usual per window */
+        int windows;           /* closed windows seen */
+        int nslots, used;
+        uint64_t *h;           /* key hash (identity) */
+        float *prio;           /* cur + hist: eviction order */
+        float *cur, *err;      /* requests this window, overestimate */
+        float *tok, *terr;     /* tokens this window, overestimate */
+        float *hist, *htok;    /* usual requests / tokens per window */
+        uint8_t *klen;         /* display key (truncated) */
+        char (*key)[HH_KEY];
+} hh_t;
+
+enum { HH_IP, HH_USER, HH__CNT };
 
 struct ent_s;
 
@@ -90,6 +120,7 @@ typedef struct alert_s {
         double observed, expected, score; /* of the latest anomaly */
         double peak_score;
         uint32_t anomalies;               /* since opened */
+        int tokens;                       /* heavy_hitter: token share */
         char *ids[MAX_IDS];               /* most recent contributors */
         int nids, idpos;
 } alert_t;
@@ -101,14 +132,16 @@ typedef struct ent_s {
         etype_t type;
         int64_t first_ts;
         win_t win;          /* GPM latency, GP errors, G cost, GU tokens */
-        win_t rwin;         /* G: events (rate) */
+        hh_t *hh[HH__CNT];  /* G: concentration (lazily, when busy) */
         num_t num[F__CNT];  /* GPM */
         double base;        /* GP: error share; G: events per window */
         uint32_t base_n;    /* GP: events seen; G: windows closed */
-        int64_t rate_win;   /* G: current tumbling window index */
-        uint32_t rate_cnt;  /* G: events in it */
+        int64_t rate_win;   /* G: oldest open tumbling window; GP: last
+                             * bucket index */
+        uint32_t rcnt[RATE_RING]; /* G: events of windows rate_win.. */
+        int64_t hh_win;     /* G: window the hh counts are for */
         struct ent_s *gnext; /* G: list of gateways (rate scan) */
-        alert_t *alerts[3]; /* per kind slot, see kind_slot() */
+        alert_t *alerts[4]; /* per kind slot, see kind_slot() */
         uint16_t klen;
         char key[];
 } ent_t;
@@ -125,6 +158,10 @@ struct gws_detect_s {
         size_t bytes;              /* this partition's entity bytes */
         size_t max_bytes;          /* detectors.max_state_mb, process */
         int64_t wm;                /* watermark: highest ts seen */
+        int64_t lateness_ms;       /* detectors.max_lateness_s, capped */
+        int64_t window_ms;
+        int future_run;            /* events in a row far ahead of wm */
+        int quiet;                 /* this event: late or skewed */
         int64_t last_tick;         /* wm second of the last tick */
         int64_t bucket_ms;
         gws_detect_stats_t st;
@@ -177,10 +214,51 @@ static void lru_push(gws_detect_t *d, ent_t *e) {
 
 static int ent_has_open(const ent_t *e) {
         int i;
-        for (i = 0; i < 3; i++)
+        for (i = 0; i < 4; i++)
                 if (e->alerts[i] && e->alerts[i]->open)
                         return 1;
         return 0;
+}
+
+static size_t hh_size(int nslots) {
+        return sizeof(hh_t) +
+               (size_t)nslots * (sizeof(uint64_t) + 8 * sizeof(float) + 1 +
+                                 HH_KEY);
+}
+
+static hh_t *hh_new(int nslots) {
+        hh_t *hh = calloc(1, hh_size(nslots));
+        char *p;
+        if (!hh)
+                return NULL;
+        hh->nslots = nslots;
+        p = (char *)(hh + 1);
+        hh->h = (uint64_t *)p;
+        p += nslots * sizeof(uint64_t);
+        hh->prio = (float *)p;
+        hh->cur = hh->prio + nslots;
+        hh->err = hh->cur + nslots;
+        hh->tok = hh->err + nslots;
+        hh->terr = hh->tok + nslots;
+        hh->hist = hh->terr + nslots;
+        hh->htok = hh->hist + nslots;
+        p = (char *)(hh->htok + nslots);
+        hh->key = (char(*)[HH_KEY])p;
+        hh->klen = (uint8_t *)(p + (size_t)nslots * HH_KEY);
+        return hh;
+}
+
+static void hh_free(gws_detect_t *d, ent_t *e) {
+        int i;
+        for (i = 0; i < HH__CNT; i++) {
+                if (!e->hh[i])
+                        continue;
+                __atomic_sub_fetch(&state_bytes, hh_size(e->hh[i]->nslots),
+                                   __ATOMIC_RELAXED);
+                d->bytes -= hh_size(e->hh[i]->nslots);
+                free(e->hh[i]);
+                e->hh[i] = NULL;
+        }
 }
 
 static void ent_remove(gws_detect_t *d, ent_t *e) {
@@ -197,8 +275,9 @@ static void ent_remove(gws_detect_t *d, ent_t *e) {
                 if (*gp)
                         *gp = e->gnext;
         }
-        for (i = 0; i < 3; i++)
+        for (i = 0; i < 4; i++)
                 alert_free(e->alerts[i]);
+        hh_free(d, e);
         __atomic_sub_fetch(&state_bytes, ent_size(e->klen), __ATOMIC_RELAXED);
         d->bytes -= ent_size(e->klen);
         free(e);
@@ -324,9 +403,14 @@ static double z_to_score(double z, double zthr) {
         if (z <= 0)
                 return 0;
         r = z / zthr;
-        /* 0.5 at the threshold, -> 1 smoothly; never exactly 1.0 for
-         * finite z, so strong outliers stay ordered. */
-        return 1.0 - exp2(-(r * r));
+        /* 0.5 at the threshold, quadratic below, 1 - 0.5/r^2 above: smooth
+         * (slope 1 on both sides of r = 1) and, unlike a Gaussian-style
+         * 1 - 2^-(r^2), never rounded to exactly 1.0 for a z below ~1e8
+         * thresholds, so strong outliers stay ordered. */
+        if (r <= 1)
+                return 0.5 * r * r;
+        r = 1.0 - 0.5 / (r * r);
+        return r < 1.0 ? r : nextafter(1.0, 0.0);
 }
 
 /* Scores log(x) (costs: tiny positive amounts, where log1p would be
@@ -384,6 +468,7 @@ static int kind_slot(akind_t k) {
         switch (k) {
         case K_RATE_SPIKE: return 1;
         case K_RATE_DROP: return 2;
+        case K_HEAVY_HITTER: return 3;
         default: return 0;
         }
 }
@@ -480,6 +565,20 @@ static void reason_text(gws_buf_t *b, const alert_t *a, int64_t window_s) {
                                "%llds from a baseline of %.0f.", ent,
                                a->observed, (long long)window_s, a->expected);
                 break;
+        case K_HEAVY_HITTER: {
+                /* entity is gateway/key */
+                const char *slash = strchr(ent, '/');
+                int glen = slash ? (int)(slash - ent) : (int)strlen(ent);
+                gws_buf_printf(b, "%s %s %s %.0f%% of the %s on gateway "
+                               "%.*s in the last %llds (usually %.1f%%).",
+                               a->ent->type == E_GI ? "Client IP" : "User",
+                               slash ? slash + 1 : ent,
+                               a->tokens ? "used" : "made",
+                               a->observed * 100,
+                               a->tokens ? "tokens" : "requests", glen, ent,
+                               (long long)window_s, a->expected * 100);
+                break;
+        }
         case K_NEW_VALUE:
                 gws_buf_printf(b, "Gateway %s calls a provider/model never "
                                "seen on it before (%u requests so far).", ent,
@@ -523,7 +622,11 @@ static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
         json_object_set_new(o, "kind", json_string(kind_names[a->kind]));
         json_object_set_new(o, "severity", json_string(severity(a)));
         json_object_set_new(o, "entity", ent);
-        json_object_set_new(o, "metric", json_string(kind_metric[a->kind]));
+        json_object_set_new(o, "metric",
+                            json_string(a->kind == K_HEAVY_HITTER
+                                            ? (a->tokens ? "share_of_tokens"
+                                                         : "share_of_requests")
+                                            : kind_metric[a->kind]));
         json_object_set_new(o, "observed", json_real(a->observed));
         json_object_set_new(o, "expected", json_real(a->expected));
         json_object_set_new(o, "score", json_real(a->peak_score));
@@ -553,9 +656,9 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
                          uint32_t k, int force, gws_alert_cb *cb,
                          void *opaque) {
         const gws_config_t *cfg = d->cfg;
-        alert_t *a = alert_get(e, kind);
+        alert_t *a;
         int64_t ts = ev->ts_ms;
-        if (!a)
+        if (d->quiet || !(a = alert_get(e, kind)))
                 return 0;
         if (!a->open && a->anomalies &&
             ts - a->last_anom_ts > (int64_t)cfg->det_window_s * 1000) {
@@ -683,11 +786,17 @@ static void error_fold(gws_detect_t *d, ent_t *gp) {
  * rate (per gateway, tumbling windows closed by the partition watermark)
  * ------------------------------------------------------------------------ */
 
+/* Closes g's windows before \p upto_win: the rate-drop test, then the
+ * baseline learns the count. */
 static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
                       gws_alert_cb *cb, void *opaque) {
-        int r = 0, rr;
+        int r = 0, rr, quiet = d->quiet;
+        /* Closing is driven by the watermark, not by the (possibly late)
+         * event at hand: its alerts are not quiet. */
+        d->quiet = 0;
         while (g->rate_win >= 0 && g->rate_win < upto_win) {
-                double c = g->rate_cnt, lam = g->base;
+                uint32_t *cnt = &g->rcnt[g->rate_win % RATE_RING];
+                double c = *cnt, lam = g->base;
                 if (g->base_n >= RATE_WARMUP_WINDOWS && lam >= 20 &&
                     c < lam / 4) {
                         gws_event_t fake;
@@ -699,8 +808,10 @@ static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
                                                           sqrt(lam + 1),
                                                       d->cfg->det_z_threshold),
                                            1, 1, 1, cb, opaque);
-                        if (rr < 0)
+                        if (rr < 0) {
+                                d->quiet = quiet;
                                 return -1;
+                        }
                         r += rr;
                 }
                 /* Learn only from windows that were not anomalous. */
@@ -709,16 +820,193 @@ static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
                 else if (c <= 3 * lam + 10 && c >= lam / 4)
                         g->base += 0.1 * (c - g->base);
                 g->base_n++;
-                g->rate_cnt = 0;
+                *cnt = 0;
                 g->rate_win++;
                 if (g->base_n > 1000000)
                         g->base_n = 1000000;
         }
+        d->quiet = quiet;
         return r;
 }
 
+/* The first window still open for late events: windows end lateness_ms
+ * of event time after their last millisecond. */
+static int64_t closed_upto(const gws_detect_t *d) {
+        return (d->wm - d->lateness_ms) / d->window_ms;
+}
+
+/* ------------------------------------------------------------------------
+ * concentration (heavy hitters per gateway)
+ * ------------------------------------------------------------------------ */
+
+/* Ends the window of g's summaries: learn the usual counts, reset. The
+ * learning rate is slow (0.1) so that a hitter's incident takes many
+ * windows to look usual. */
+static void hh_close(ent_t *g, int64_t nwin) {
+        int i, j, k;
+        for (i = 0; i < HH__CNT; i++) {
+                hh_t *hh = g->hh[i];
+                float a;
+                if (!hh)
+                        continue;
+                /* Windows skipped in silence count as empty ones. */
+                for (j = 0; j < 8 && g->hh_win + j < nwin; j++) {
+                        a = hh->windows < 10 ? 1.0f / (float)(hh->windows + 1)
+                                             : 0.1f;
+                        hh->htotal += a * (hh->total - hh->htotal);
+                        hh->httotal += a * (hh->ttotal - hh->httotal);
+                        for (k = 0; k < hh->used; k++) {
+                                hh->hist[k] += a * (hh->cur[k] - hh->hist[k]);
+                                hh->htok[k] += a * (hh->tok[k] - hh->htok[k]);
+                                hh->cur[k] = hh->err[k] = 0;
+                                hh->tok[k] = hh->terr[k] = 0;
+                                hh->prio[k] = hh->hist[k];
+                        }
+                        hh->total = hh->ttotal = 0;
+                        hh->windows++;
+                }
+        }
+        g->hh_win = nwin;
+}
+
+/* Counts one request of \p key (with \p tokens) in summary \p hh.
+ * @returns its slot. */
+static int hh_add(hh_t *hh, const gws_str_t *key, float tokens) {
+        uint64_t h = gws_hash64(key->s, key->len, 0x68686868);
+        int i, sl = -1;
+        hh->total += 1;
+        hh->ttotal += tokens;
+        for (i = 0; i < hh->used; i++) {
+                if (hh->h[i] == h) {
+                        sl = i;
+                        break;
+                }
+        }
+        if (sl < 0) {
+                if (hh->used < hh->nslots) {
+                        sl = hh->used++;
+                } else {
+                        /* Space-saving: the newcomer takes the slot of
+                         * the smallest (this window and usually), with
+                         * the victim's counts as its error bound, and its
+                         * usual count (an upper bound: no false "sudden"
+                         * for a key that only lost its slot). */
+                        float m = hh->prio[0];
+                        sl = 0;
+                        for (i = 1; i < hh->nslots; i++)
+                                if (hh->prio[i] < m) {
+                                        m = hh->prio[i];
+                                        sl = i;
+                                }
+                }
+                hh->err[sl] = hh->cur[sl];
+                hh->terr[sl] = hh->tok[sl];
+                hh->h[sl] = h;
+                hh->klen[sl] = (uint8_t)(key->len < HH_KEY ? key->len
+                                                           : HH_KEY);
+                memcpy(hh->key[sl], key->s, hh->klen[sl]);
+        }
+        hh->cur[sl] += 1;
+        hh->tok[sl] += tokens;
+        hh->prio[sl] += 1;
+        return sl;
+}
+
+/* Concentration on gateway \p g for \p ev: its client_ip and user_id go
+ * into the gateway's summaries; a key holding at least hh_share of the
+ * window's requests (or tokens), hh_rise times its usual share, with at
+ * least hh_min_events requests, is a heavy hitter. @returns alerts
+ * emitted or -1. */
+static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
+                         double *scores, gws_alert_cb *cb, void *opaque) {
+        const gws_config_t *cfg = d->cfg;
+        const gws_str_t *keys[HH__CNT] = {&ev->client_ip, &ev->user_id};
+        static const etype_t etype[HH__CNT] = {E_GI, E_GU};
+        int64_t hw = d->wm / d->window_ms;
+        float tokens = 0;
+        int i, r, emitted = 0;
+
+        if (hw > g->hh_win)
+                hh_close(g, hw);
+        if (!g->hh[0]) {
+                /* Only gateways busy enough to have a heavy hitter pay for
+                 * the summaries (a flood of gateway ids costs nothing). */
+                size_t sz = hh_size(cfg->det_hh_slots);
+                if (g->base_n < 1 || g->base < cfg->det_hh_min_events ||
+                    __atomic_load_n(&state_bytes, __ATOMIC_RELAXED) +
+                            2 * sz > d->max_bytes)
+                        return 0;
+                for (i = 0; i < HH__CNT; i++) {
+                        if (!(g->hh[i] = hh_new(cfg->det_hh_slots))) {
+                                hh_free(d, g);
+                                return 0;
+                        }
+                        __atomic_add_fetch(&state_bytes, sz, __ATOMIC_RELAXED);
+                        d->bytes += sz;
+                }
+                g->hh_win = hw;
+        }
+        if (ev->has_tokens_in && ev->tokens_in > 0)
+                tokens += (float)ev->tokens_in;
+        if (ev->has_tokens_out && ev->tokens_out > 0)
+                tokens += (float)ev->tokens_out;
+        for (i = 0; i < HH__CNT; i++) {
+                hh_t *hh = g->hh[i];
+                int sl;
+                double cnt, share, usual, tshare = 0, tusual = 0, ratio, sc;
+                alert_t *al;
+                ent_t *e;
+                if (!keys[i]->s || !keys[i]->len)
+                        continue;
+                sl = hh_add(hh, keys[i], tokens);
+                cnt = hh->cur[sl] - hh->err[sl];
+                if (hh->windows < RATE_WARMUP_WINDOWS ||
+                    cnt < cfg->det_hh_min_events)
+                        continue;
+                share = cnt / hh->total;
+                usual = hh->htotal > 0 ? hh->hist[sl] / hh->htotal : 0;
+                if (hh->ttotal > 0) {
+                        tshare = (hh->tok[sl] - hh->terr[sl]) / hh->ttotal;
+                        tusual = hh->httotal > 0
+                                     ? hh->htok[sl] / hh->httotal
+                                     : 0;
+                }
+                if (!(share >= cfg->det_hh_share &&
+                      share >= cfg->det_hh_rise * usual))
+                        share = 0;
+                if (!(tshare >= cfg->det_hh_share &&
+                      tshare >= cfg->det_hh_rise * tusual))
+                        tshare = 0;
+                if (share == 0 && tshare == 0)
+                        continue;
+                ratio = (share > tshare ? share : tshare) / cfg->det_hh_share;
+                sc = z_to_score(ratio * cfg->det_z_threshold,
+                                cfg->det_z_threshold);
+                if (sc > scores[8])
+                        scores[8] = sc;
+                if (key_build(d, &ev->gateway_id, keys[i], NULL) == -1 ||
+                    !(e = ent_get(d, etype[i], 1)))
+                        continue;
+                if (!(al = alert_get(e, K_HEAVY_HITTER)))
+                        continue;
+                /* An alert reports one measure for its whole life. */
+                if (!al->open)
+                        al->tokens = share < tshare;
+                if (al->tokens)
+                        r = alert_anomaly(d, e, K_HEAVY_HITTER, ev, tshare,
+                                          tusual, sc, 1, 1, 1, cb, opaque);
+                else
+                        r = alert_anomaly(d, e, K_HEAVY_HITTER, ev, share,
+                                          usual, sc, 1, 1, 1, cb, opaque);
+                if (r < 0)
+                        return -1;
+                emitted += r;
+        }
+        return emitted;
+}
+
 static int tick(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
-        int64_t win = d->wm / ((int64_t)d->cfg->det_window_s * 1000);
+        int64_t win = closed_upto(d);
         ent_t *g;
         int r = 0, rr;
         if (d->cfg->det_rate) {
@@ -726,8 +1014,10 @@ static int tick(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
                         /* A gateway silent for longer than it would take
                          * to close many windows: close them one by one
                          * only up to a bound (the first ones matter). */
-                        if (g->rate_win >= 0 && win - g->rate_win > 100)
+                        if (g->rate_win >= 0 && win - g->rate_win > 100) {
                                 g->rate_win = win - 100;
+                                memset(g->rcnt, 0, sizeof(g->rcnt));
+                        }
                         if ((rr = rate_close(d, g, win, cb, opaque)) < 0)
                                 return -1;
                         r += rr;
@@ -749,6 +1039,7 @@ struct gws_series_s {
         double *warm;  /* the warm-up values, replayed once scaled */
         int nwarm;
         int quiet;     /* rows left in which repeats are damped */
+        double smean;  /* short EW mean (level shifts) */
 };
 
 gws_series_t *gws_series_new(const gws_config_t *cfg) {
@@ -790,11 +1081,26 @@ double gws_series_score(gws_series_t *s, double value) {
                                      s->warm[i] / s->scale);
                 free(s->warm);
                 s->warm = NULL;
+                s->smean = s->num.mean;
                 return 0;
         }
         z = num_observe0(s->cfg->series_warmup_rows, &s->num,
                          value / s->scale);
         sc = z_to_score(fabs(z), s->cfg->series_z_threshold);
+        if (s->cfg->series_shift_z > 0) {
+                /* A level shift too small for one value to stand out: the
+                 * short mean against the baseline, in units of the short
+                 * mean's own noise (sigma * sqrt(a / (2 - a))). */
+                double a = s->cfg->series_shift_alpha, sig, zs, ss;
+                s->smean += a * (value / s->scale - s->smean);
+                sig = 1.2533 * s->num.absdev;
+                if (sig < SIGMA_FLOOR)
+                        sig = SIGMA_FLOOR;
+                zs = (s->smean - s->num.mean) / (sig * sqrt(a / (2 - a)));
+                ss = z_to_score(fabs(zs), s->cfg->series_shift_z);
+                if (ss > sc)
+                        sc = ss;
+        }
         /* A series alarm is news at its onset: repeats within the next
          * series.warmup_rows rows are damped, as the alert layer does for
          * events (one open, not one per row). */
@@ -810,7 +1116,8 @@ double gws_series_score(gws_series_t *s, double value) {
 const char *gws_reason_name(int bit) {
         static const char *names[GWS_R__CNT] = {
             "latency", "tokens_in", "tokens_out", "cost",
-            "error_rate", "rate_spike", "new_value"};
+            "error_rate", "rate_spike", "new_value", "ttfb",
+            "heavy_hitter"};
         return bit >= 0 && bit < GWS_R__CNT ? names[bit] : "unknown";
 }
 
@@ -831,6 +1138,12 @@ gws_detect_t *gws_detect_new(const gws_config_t *cfg, int32_t partition) {
         d->wm = INT64_MIN;
         d->last_tick = INT64_MIN;
         d->max_bytes = (size_t)cfg->det_max_state_mb << 20;
+        d->window_ms = (int64_t)cfg->det_window_s * 1000;
+        /* Rate windows stay open RATE_RING deep: lateness of at most two
+         * windows keeps one for the current events. */
+        d->lateness_ms = (int64_t)cfg->det_max_lateness_s * 1000;
+        if (d->lateness_ms > 2 * d->window_ms)
+                d->lateness_ms = 2 * d->window_ms;
         d->bucket_ms = (int64_t)cfg->det_window_s * 1000 / NBUCKETS;
         if (d->bucket_ms < 1)
                 d->bucket_ms = 1;
@@ -844,8 +1157,9 @@ void gws_detect_destroy(gws_detect_t *d) {
         for (e = d->lru_head; e; e = next) {
                 int i;
                 next = e->next;
-                for (i = 0; i < 3; i++)
+                for (i = 0; i < 4; i++)
                         alert_free(e->alerts[i]);
+                hh_free(d, e);
                 __atomic_sub_fetch(&state_bytes, ent_size(e->klen),
                                    __ATOMIC_RELAXED);
                 free(e);
@@ -876,8 +1190,29 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         out->score = 0;
         out->reasons = 0;
 
-        if (d->wm == INT64_MIN || ts > d->wm)
+        /* Event time: the watermark is the newest ts. An event older than
+         * the lateness bound is scored (and learned) but not counted in
+         * windows and raises no alert; one far ahead moves the watermark
+         * only once FUTURE_CONFIRM events in a row agree (a gateway with
+         * a wrong clock must not make everyone else late). */
+        d->quiet = 0;
+        if (d->wm != INT64_MIN &&
+            ts > d->wm + (int64_t)cfg->det_max_future_s * 1000) {
+                if (++d->future_run < FUTURE_CONFIRM) {
+                        d->quiet = 1;
+                        d->st.skewed++;
+                } else {
+                        d->future_run = 0;
+                }
+        } else {
+                d->future_run = 0;
+        }
+        if (!d->quiet && (d->wm == INT64_MIN || ts > d->wm))
                 d->wm = ts;
+        if (ts < d->wm - d->lateness_ms) {
+                d->quiet = 1;
+                d->st.late++;
+        }
         if (d->wm / 1000 != d->last_tick) {
                 d->last_tick = d->wm / 1000;
                 if ((r = tick(d, cb, opaque)) < 0)
@@ -889,27 +1224,33 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         /* G: gateway */
         if (key_build(d, &ev->gateway_id, NULL, NULL) == 0 &&
             (g = ent_get(d, E_G, 1))) {
-                int64_t win = ts / ((int64_t)cfg->det_window_s * 1000);
-                if (g->first_ts > ts || g->rate_win < 0) {
-                        g->first_ts = g->first_ts > ts ? ts : g->first_ts;
-                }
-                if (g->rate_win < 0)
+                int64_t win = ts / d->window_ms;
+                if (g->first_ts > ts)
+                        g->first_ts = ts;
+                if (g->rate_win < 0) {
                         g->rate_win = win;
-                if (win > g->rate_win &&
-                    (r = rate_close(d, g, win, cb, opaque)) < 0)
+                        g->hh_win = d->wm / d->window_ms;
+                }
+                /* Windows end lateness_ms after their last millisecond;
+                 * at most RATE_RING stay open. */
+                if ((r = rate_close(d, g, closed_upto(d), cb, opaque)) < 0)
                         return -1;
-                if (win == g->rate_win)
-                        g->rate_cnt++;
-                win_add(&g->rwin, bidx, 1, 0);
+                emitted += r;
+                if (!d->quiet && win >= g->rate_win + RATE_RING &&
+                    (r = rate_close(d, g, win - RATE_RING + 1, cb,
+                                    opaque)) < 0)
+                        return -1;
+                if (!d->quiet && win >= g->rate_win)
+                        g->rcnt[win % RATE_RING]++;
+                else if (!d->quiet)
+                        d->st.late++; /* its window closed already */
                 /* Early spike check on the window so far. */
-                if (cfg->det_rate && g->base_n >= RATE_WARMUP_WINDOWS &&
-                    g->base >= 5) {
-                        double lam = g->base, c = g->rate_cnt, zr;
-                        double frac = (double)(ts - g->rate_win *
-                                                        cfg->det_window_s *
-                                                        1000) /
-                                      (cfg->det_window_s * 1000.0);
-                        double expect;
+                if (!d->quiet && cfg->det_rate &&
+                    g->base_n >= RATE_WARMUP_WINDOWS && g->base >= 5) {
+                        double lam = g->base, c = g->rcnt[win % RATE_RING];
+                        double frac = (double)(ts - win * d->window_ms) /
+                                      (double)d->window_ms;
+                        double expect, zr;
                         if (frac < 0.25)
                                 frac = 0.25;
                         expect = lam * frac;
@@ -923,6 +1264,12 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                                         return -1;
                                 emitted += r;
                         }
+                }
+                if (!d->quiet && cfg->det_heavy_hitter) {
+                        if ((r = concentration(d, g, ev, scores, cb,
+                                               opaque)) < 0)
+                                return -1;
+                        emitted += r;
                 }
         }
 
@@ -971,16 +1318,29 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                                 if (cfg->det_cost)
                                         scores[3] = z_to_score(z, zthr);
                         }
+                        if (ev->has_ttfb && ev->ttfb_ms >= 0) {
+                                z = num_observe(d, &gpm->num[F_TTFB],
+                                                ev->ttfb_ms, 0);
+                                if (cfg->det_latency)
+                                        scores[7] = z_to_score(z, zthr);
+                        }
                 }
                 if (cfg->det_latency && !is_err && !ev->cached) {
-                        int anom = scores[0] >= keep;
-                        win_add(&gpm->win, bidx, 1, (uint32_t)anom);
+                        /* A slow first byte is a latency incident too
+                         * (queueing at the provider), even when the total
+                         * stays within its usual range. */
+                        int anom = scores[0] >= keep || scores[7] >= keep;
+                        if (!d->quiet)
+                                win_add(&gpm->win, bidx, 1, (uint32_t)anom);
                         win_sum(&gpm->win, bidx, &n, &k);
                         if (anom) {
                                 double base = expm1(gpm->num[F_LAT].mean);
                                 if ((r = alert_anomaly(d, gpm, K_LATENCY, ev,
                                                        ev->latency_ms, base,
-                                                       scores[0], n, k, 0, cb,
+                                                       scores[0] > scores[7]
+                                                           ? scores[0]
+                                                           : scores[7],
+                                                       n, k, 0, cb,
                                                        opaque)) < 0)
                                         return -1;
                                 emitted += r;
@@ -992,7 +1352,8 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         if (g && cfg->det_cost && ev->has_cost && ev->cost_usd > 0 &&
             !is_err && !ev->cached) {
                 int anom = scores[3] >= keep;
-                win_add(&g->win, bidx, 1, (uint32_t)anom);
+                if (!d->quiet)
+                        win_add(&g->win, bidx, 1, (uint32_t)anom);
                 win_sum(&g->win, bidx, &n, &k);
                 if (anom && gpm) {
                         double base = exp(gpm->num[F_COST].mean);
@@ -1010,7 +1371,8 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 int anom = scores[1] >= keep || scores[2] >= keep;
                 gu = ent_get(d, E_GU, anom);
                 if (gu) {
-                        win_add(&gu->win, bidx, 1, (uint32_t)anom);
+                        if (!d->quiet)
+                                win_add(&gu->win, bidx, 1, (uint32_t)anom);
                         win_sum(&gu->win, bidx, &n, &k);
                         if (anom && gpm) {
                                 double base = expm1(gpm->num[F_TIN].mean);
@@ -1033,7 +1395,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         if (key_build(d, &ev->gateway_id, &ev->provider, NULL) == 0 &&
             (gp = ent_get(d, E_GP, 1))) {
                 double p0, zs;
-                if (gp->rate_win != bidx) {
+                if (bidx > gp->rate_win) {
                         /* A bucket completed: learn from it, unless it
                          * was itself abnormal (an incident must not
                          * become the baseline). rate_win holds the last
@@ -1042,7 +1404,8 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                                 error_fold(d, gp);
                         gp->rate_win = bidx;
                 }
-                win_add(&gp->win, bidx, 1, (uint32_t)is_err);
+                if (!d->quiet)
+                        win_add(&gp->win, bidx, 1, (uint32_t)is_err);
                 win_sum(&gp->win, bidx, &n, &k);
                 p0 = gp->base_n ? gp->base : ERROR_PRIOR;
                 if (p0 < 0.005)

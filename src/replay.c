@@ -200,8 +200,19 @@ out:
         if (in && in != stdin)
                 fclose(in);
         if (dets)
-                for (i = 0; i < nparts; i++)
+                for (i = 0; i < nparts; i++) {
+                        gws_detect_stats_t ds;
+                        if (!dets[i])
+                                continue;
+                        gws_detect_stats(dets[i], &ds);
+                        res->det.entities += ds.entities;
+                        res->det.bytes += ds.bytes;
+                        res->det.evictions += ds.evictions;
+                        res->det.untracked += ds.untracked;
+                        res->det.late += ds.late;
+                        res->det.skewed += ds.skewed;
                         gws_detect_destroy(dets[i]);
+                }
         free(dets);
         free(offsets);
         free(line);
@@ -269,6 +280,13 @@ void gws_replay_print_summary(const gws_replay_result_t *res, FILE *fp) {
                 (unsigned long long)res->alerts_by_state[0],
                 (unsigned long long)res->alerts_by_state[1],
                 (unsigned long long)res->alerts_by_state[2]);
+        fprintf(fp, "detectors  %llu entities (%.1f MB), %llu evicted, "
+                    "%llu late, %llu clock-skewed\n",
+                (unsigned long long)res->det.entities,
+                res->det.bytes / 1048576.0,
+                (unsigned long long)res->det.evictions,
+                (unsigned long long)res->det.late,
+                (unsigned long long)res->det.skewed);
 }
 
 /* ------------------------------------------------------------------------

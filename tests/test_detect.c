@@ -259,6 +259,172 @@ START_TEST(byte_budget_under_cardinality_attack) {
 }
 END_TEST
 
+/* One event with the fields concentration and lateness look at. */
+static gws_score_t feedx(int64_t ts, const char *gw, const char *ip,
+                         const char *user, int64_t tokens) {
+        gws_event_t ev;
+        gws_score_t sc;
+        memset(&ev, 0, sizeof(ev));
+        snprintf(idbuf, sizeof(idbuf), "ev-%d", evn++);
+        ev.id = (gws_str_t){idbuf, strlen(idbuf)};
+        ev.gateway_id = (gws_str_t){gw, strlen(gw)};
+        ev.provider = (gws_str_t){"openai", 6};
+        ev.model = (gws_str_t){"m", 1};
+        if (ip)
+                ev.client_ip = (gws_str_t){ip, strlen(ip)};
+        if (user)
+                ev.user_id = (gws_str_t){user, strlen(user)};
+        ev.ts_ms = ts;
+        ev.status = 200;
+        ev.success = 1;
+        ev.latency_ms = exp(6 + 0.3 * gauss());
+        ev.tokens_in = tokens;
+        ev.has_tokens_in = tokens > 0;
+        ck_assert_int_ge(gws_detect_event(det, &ev, &sc, cb, &sink), 0);
+        return sc;
+}
+
+static json_t *first(const char *kind, const char *state) {
+        size_t i;
+        json_t *a;
+        json_array_foreach(sink.alerts, i, a) {
+                if (!strcmp(json_string_value(json_object_get(a, "kind")),
+                            kind) &&
+                    !strcmp(json_string_value(json_object_get(a, "state")),
+                            state))
+                        return a;
+        }
+        return NULL;
+}
+
+/* 10 events/s from 200 IPs and users for 20 min, then one IP makes 60%
+ * of the requests: one heavy_hitter alert naming that IP; none before. */
+START_TEST(heavy_hitter_ip_takes_over) {
+        char ip[32], user[32];
+        int64_t ts = T0;
+        json_t *a, *ent;
+        int i, hh_before;
+        for (i = 0; i < 12000; i++, ts += 100) {
+                snprintf(ip, sizeof(ip), "10.0.0.%d", (int)(unif() * 200));
+                snprintf(user, sizeof(user), "u-%d", (int)(unif() * 200));
+                feedx(ts, "gw", ip, user, 100);
+        }
+        hh_before = count("heavy_hitter", "open");
+        for (i = 0; i < 3000; i++, ts += 40) {
+                if (unif() < 0.6)
+                        snprintf(ip, sizeof(ip), "203.0.113.9");
+                else
+                        snprintf(ip, sizeof(ip), "10.0.0.%d",
+                                 (int)(unif() * 200));
+                snprintf(user, sizeof(user), "u-%d", (int)(unif() * 200));
+                feedx(ts, "gw", ip, user, 100);
+        }
+        ck_assert_int_eq(hh_before, 0);
+        ck_assert_int_eq(count("heavy_hitter", "open"), 1);
+        a = first("heavy_hitter", "open");
+        ent = json_object_get(a, "entity");
+        ck_assert_str_eq(json_string_value(json_object_get(ent, "client_ip")),
+                         "203.0.113.9");
+        ck_assert_str_eq(json_string_value(json_object_get(ent, "gateway_id")),
+                         "gw");
+        ck_assert_str_eq(json_string_value(json_object_get(a, "metric")),
+                         "share_of_requests");
+        ck_assert(json_real_value(json_object_get(a, "observed")) >= 0.3);
+        ck_assert(json_real_value(json_object_get(a, "expected")) < 0.05);
+        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
+                                         a, "reason")),
+                                     "Client IP 203.0.113.9"));
+        /* back to normal: resolved */
+        for (i = 0; i < 3000; i++, ts += 100) {
+                snprintf(ip, sizeof(ip), "10.0.0.%d", (int)(unif() * 200));
+                feedx(ts, "gw", ip, NULL, 100);
+        }
+        ck_assert_int_eq(count("heavy_hitter", "resolved"), 1);
+}
+END_TEST
+
+/* A key that always had most of the traffic is not news; a user whose
+ * requests are usual but whose tokens take over is. */
+START_TEST(heavy_hitter_usual_share_and_tokens) {
+        char ip[32], user[32];
+        int64_t ts = T0;
+        json_t *a;
+        int i;
+        for (i = 0; i < 15000; i++, ts += 100) {
+                if (unif() < 0.7)
+                        snprintf(ip, sizeof(ip), "192.0.2.1"); /* a NAT */
+                else
+                        snprintf(ip, sizeof(ip), "10.0.0.%d",
+                                 (int)(unif() * 100));
+                snprintf(user, sizeof(user), "u-%d", (int)(unif() * 10));
+                feedx(ts, "gw", ip, user,
+                      /* from minute 20 on, u-7 sends 40x the tokens */
+                      i >= 12000 && !strcmp(user, "u-7") ? 4000 : 100);
+        }
+        ck_assert_int_eq(count("heavy_hitter", "open"), 1);
+        a = first("heavy_hitter", "open");
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(a, "entity"), "user_id")),
+                         "u-7");
+        ck_assert_str_eq(json_string_value(json_object_get(a, "metric")),
+                         "share_of_tokens");
+}
+END_TEST
+
+/* Events arrive up to 20 s out of order (under the 30 s bound): the rate
+ * baseline sees every event, so a steady series raises nothing and a
+ * gateway going silent is still caught; an event 10 min old is late
+ * (scored, not counted). */
+START_TEST(out_of_order_within_bound) {
+        gws_detect_stats_t s;
+        int64_t base = T0, ts;
+        int i, j;
+        /* 30 s blocks, emitted in a shuffled order: max disorder < 30 s */
+        for (i = 0; i < 120; i++) {
+                int64_t blk[150];
+                for (j = 0; j < 150; j++)
+                        blk[j] = base + i * 30000 + (int64_t)(unif() * 30000);
+                for (j = 0; j < 150; j++)
+                        feed(blk[j], "gw", "m", 200, exp(6 + 0.3 * gauss()),
+                             NULL);
+        }
+        gws_detect_stats(det, &s);
+        ck_assert_uint_eq(s.late, 0);
+        ck_assert_int_eq((int)json_array_size(sink.alerts), 0);
+        ts = base + 120 * 30000;
+        feed(ts - 600000, "gw", "m", 200, 400, NULL);
+        gws_detect_stats(det, &s);
+        ck_assert_uint_eq(s.late, 1);
+        /* silence on gw while another gateway keeps event time going */
+        for (i = 0; i < 600; i++)
+                feed(ts + i * 1000, "other", "m", 200, 300, NULL);
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+}
+END_TEST
+
+/* One event from a clock a day ahead must not make everyone late. */
+START_TEST(clock_skew_does_not_move_event_time) {
+        gws_detect_stats_t s;
+        int i;
+        for (i = 0; i < 3000; i++) {
+                if (i == 1500)
+                        feed(T0 + 86400000LL, "gw", "m", 200, 400, NULL);
+                feed(T0 + i * 200, "gw", "m", 200, exp(6 + 0.3 * gauss()),
+                     NULL);
+        }
+        gws_detect_stats(det, &s);
+        ck_assert_uint_eq(s.skewed, 1);
+        ck_assert_uint_eq(s.late, 0);
+        ck_assert_int_eq((int)json_array_size(sink.alerts), 0);
+        /* a real jump (20 events in a row agree) is followed */
+        for (i = 0; i < 40; i++)
+                feed(T0 + 86400000LL + i * 200, "gw", "m", 200, 400, NULL);
+        feed(T0 + 3000 * 200, "gw", "m", 200, 400, NULL);
+        gws_detect_stats(det, &s);
+        ck_assert_uint_eq(s.late, 1);
+}
+END_TEST
+
 static char *run_series(uint64_t seed) {
         gws_detect_t *d = gws_detect_new(cfg, 3);
         json_t *all = json_array();
@@ -293,6 +459,26 @@ START_TEST(deterministic) {
         ck_assert_ptr_nonnull(strstr(a, "\"open\""));
         free(a);
         free(b);
+}
+END_TEST
+
+/* Strong outliers keep their order: nothing rounds to exactly 1.0. */
+START_TEST(series_scores_do_not_saturate) {
+        double prev = 0, mult[] = {20, 100, 1000, 10000};
+        int m, i;
+        gws_config_set(cfg, "series.warmup_rows", "100", NULL, 0);
+        for (m = 0; m < 4; m++) {
+                gws_series_t *sr = gws_series_new(cfg);
+                double sc = 0;
+                st = 7;
+                for (i = 0; i < 300; i++)
+                        gws_series_score(sr, 100 + gauss());
+                sc = gws_series_score(sr, 100 + mult[m] * 1.25);
+                ck_assert_msg(sc > prev && sc < 1.0, "x%.0f scored %.17g",
+                              mult[m], sc);
+                prev = sc;
+                gws_series_destroy(sr);
+        }
 }
 END_TEST
 
@@ -336,7 +522,12 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, entity_cap_and_eviction);
         tcase_add_test(tc, deterministic);
         tcase_add_test(tc, series_onset_scored_then_damped);
+        tcase_add_test(tc, series_scores_do_not_saturate);
         tcase_add_test(tc, byte_budget_under_cardinality_attack);
+        tcase_add_test(tc, heavy_hitter_ip_takes_over);
+        tcase_add_test(tc, heavy_hitter_usual_share_and_tokens);
+        tcase_add_test(tc, out_of_order_within_bound);
+        tcase_add_test(tc, clock_skew_does_not_move_event_time);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -89,9 +89,19 @@ typedef struct gws_config_s {
         int det_max_state_mb;         /**< entity memory, whole process */
         double det_error_z;           /**< binomial z for error storms */
         int det_error_min_errors;     /**< errors in window to alert */
+        int det_heavy_hitter;         /**< concentration per gateway */
+        double det_hh_share;          /**< share of a window to alert */
+        double det_hh_rise;           /**< x its usual share */
+        int det_hh_min_events;        /**< key's events in the window */
+        int det_hh_slots;             /**< space-saving counters */
+        int det_max_lateness_s;       /**< out-of-order tolerance */
+        int det_max_future_s;         /**< ts ahead of the watermark that
+                                       *   is treated as clock skew */
         int series_warmup_rows;       /**< score-series: warm-up, and the
                                        *   damping after an alarm */
         double series_z_threshold;    /**< score-series: z at score 0.5 */
+        double series_shift_z;        /**< level-shift z at 0.5 (0 off) */
+        double series_shift_alpha;    /**< level-shift mean: EW weight */
 
         /* logging */
         char *log_level;  /**< err|warning|notice|info|debug */

@@ -28,8 +28,10 @@ typedef enum {
         GWS_R_ERROR_RATE = 1 << 4,
         GWS_R_RATE       = 1 << 5,
         GWS_R_NEW_VALUE  = 1 << 6,
+        GWS_R_TTFB       = 1 << 7,
+        GWS_R_HEAVY_HITTER = 1 << 8,
 } gws_reason_t;
-#define GWS_R__CNT 7
+#define GWS_R__CNT 9
 
 /** @returns the name of reason bit number \p bit (0..GWS_R__CNT-1). */
 const char *gws_reason_name(int bit);
@@ -55,6 +57,10 @@ typedef struct gws_detect_stats_s {
         uint64_t untracked;       /**< new entities refused: budget full
                                    *   of entities with open alerts */
         uint64_t evictions;       /**< LRU evictions */
+        uint64_t late;            /**< events older than the lateness
+                                   *   bound: scored, not counted */
+        uint64_t skewed;          /**< events far ahead of event time
+                                   *   (detectors.max_future_s) */
         uint64_t alerts_open, alerts_update, alerts_resolved;
 } gws_detect_stats_t;
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "gwsieve/config.h"
+#include "gwsieve/detect.h"
 #include "gwsieve/pipeline.h"
 
 /** Totals of one replay. */
@@ -21,6 +22,7 @@ typedef struct gws_replay_result_s {
         uint64_t lines;
         uint64_t bytes;
         uint64_t alerts_by_state[3]; /**< open, update, resolved */
+        gws_detect_stats_t det;      /**< summed over the partitions */
         double seconds;
 } gws_replay_result_t;
 
