@@ -35,10 +35,11 @@ echo "demo: devbroker at $BOOT (topics gw.raw:12 gw.retained:12 gw.alerts:3 gw.d
 
 for i in 1 2; do
   "$BIN/gwsieve" run --config deploy/demo.json --bootstrap "$BOOT" \
-    2> "$WORK/worker$i.log" &
+    --http "127.0.0.1:$((9463 + i))" 2> "$WORK/worker$i.log" &
   pids+=($!)
 done
-echo "demo: 2 workers joining group gwsieve-demo (the mock takes a few seconds)"
+echo "demo: 2 workers joining group gwsieve-demo (the mock takes a few seconds);"
+echo "      metrics at http://127.0.0.1:9464/metrics and :9465 (also /healthz, /readyz)"
 # Produce only once both have partitions: the mock keeps ~5 MB per
 # partition, and the busiest gateway's partition would overflow before
 # anyone reads it.

@@ -6,7 +6,8 @@ set -euo pipefail
 GWS_PACKAGES=(
   build-essential cmake pkg-config
   librdkafka-dev libjansson-dev libzstd-dev libpcre2-dev
-  check libsubunit-dev
+  check libsubunit-dev libmicrohttpd-dev
+  prometheus python3-yaml python3-confluent-kafka
   kcat python3
   clang libclang-rt-14-dev
 )

@@ -168,6 +168,9 @@ static const crow_t rows[] = {
      "(level shifts; 0 = off)"},
     {"series.shift_alpha", T_DBL, "0.05", OFF(series_shift_alpha), 0.001, 1,
      NULL, "score-series: weight of the short mean (0.05 = ~20 rows)"},
+    {"http.listen", T_STR, "127.0.0.1:9464", OFF(http_listen), NB, NULL,
+     "ADDR:PORT for /metrics (Prometheus), /healthz and /readyz; \"off\" "
+     "disables; 0.0.0.0:9464 in containers"},
     {"log.level", T_STR, "info", OFF(log_level), NB,
      "err|error|warning|warn|notice|info|debug", "log threshold"},
     {"log.format", T_STR, "text", OFF(log_format), NB, "text|json",

@@ -176,6 +176,8 @@ struct gws_detect_s {
  * (detectors.max_state_mb bounds it). Atomic: workers own different
  * partitions but share the budget. */
 static size_t state_bytes;
+/* Process-wide counters for metrics (any thread reads them). */
+static uint64_t g_entities, g_evictions, g_late, g_skewed;
 
 static size_t ent_size(size_t klen) {
         return sizeof(ent_t) + klen + 1;
@@ -282,6 +284,7 @@ static void ent_remove(gws_detect_t *d, ent_t *e) {
         d->bytes -= ent_size(e->klen);
         free(e);
         d->nents--;
+        __atomic_sub_fetch(&g_entities, 1, __ATOMIC_RELAXED);
 }
 
 /* Evicts the least recently used entity without an open alert.
@@ -295,6 +298,7 @@ static int evict_one(gws_detect_t *d) {
                 return 0;
         ent_remove(d, e);
         d->st.evictions++;
+        __atomic_add_fetch(&g_evictions, 1, __ATOMIC_RELAXED);
         return 1;
 }
 
@@ -342,6 +346,7 @@ static ent_t *ent_get(gws_detect_t *d, etype_t type, int create) {
         d->buckets[h & (d->nbuckets - 1)] = e;
         lru_push(d, e);
         d->nents++;
+        __atomic_add_fetch(&g_entities, 1, __ATOMIC_RELAXED);
         if (type == E_G) {
                 e->gnext = d->gateways;
                 d->gateways = e;
@@ -591,12 +596,17 @@ static void reason_text(gws_buf_t *b, const alert_t *a, int64_t window_s) {
 
 static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
                       int64_t ts, gws_alert_cb *cb, void *opaque) {
-        json_t *o = json_object(), *ent = json_object(), *ids = json_array(),
-               *win = json_object();
+        json_t *o, *ent, *ids, *win;
         const char *p = a->ent->key, *end = p + a->ent->klen, *sep;
         char tbuf[40], *txt;
         int i, f = 0, r;
         int64_t wstart;
+        _Static_assert(K__CNT == GWS_ALERT_KIND__CNT, "alert kinds");
+
+        o = json_object();
+        ent = json_object();
+        ids = json_array();
+        win = json_object();
 
         for (f = 0; f < 3 && shape_fields[a->ent->type][f] && p <= end; f++) {
                 sep = memchr(p, 0x1f, (size_t)(end - p));
@@ -643,7 +653,11 @@ static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
         json_decref(o);
         if (!txt)
                 return -1;
-        r = cb ? cb(opaque, a->id, txt, strlen(txt)) : 0;
+        r = cb ? cb(opaque, a->id, txt, strlen(txt), (int)a->kind,
+                    !strcmp(state, "open")     ? 0
+                    : !strcmp(state, "update") ? 1
+                                               : 2)
+               : 0;
         free(txt);
         return r;
 }
@@ -1162,12 +1176,34 @@ void gws_detect_destroy(gws_detect_t *d) {
                 hh_free(d, e);
                 __atomic_sub_fetch(&state_bytes, ent_size(e->klen),
                                    __ATOMIC_RELAXED);
+                __atomic_sub_fetch(&g_entities, 1, __ATOMIC_RELAXED);
                 free(e);
         }
         free(d->buckets);
         gws_buf_free(&d->key);
         gws_buf_free(&d->out);
         free(d);
+}
+
+void gws_detect_process_stats(uint64_t *entities, uint64_t *bytes,
+                              uint64_t *evictions, uint64_t *late,
+                              uint64_t *skewed) {
+        *entities = __atomic_load_n(&g_entities, __ATOMIC_RELAXED);
+        *bytes = __atomic_load_n(&state_bytes, __ATOMIC_RELAXED);
+        *evictions = __atomic_load_n(&g_evictions, __ATOMIC_RELAXED);
+        *late = __atomic_load_n(&g_late, __ATOMIC_RELAXED);
+        *skewed = __atomic_load_n(&g_skewed, __ATOMIC_RELAXED);
+}
+
+const char *gws_alert_kind_name(int kind) {
+        return kind >= 0 && kind < K__CNT ? kind_names[kind] : "unknown";
+}
+
+const char *gws_alert_state_name(int state) {
+        static const char *names[GWS_ALERT_STATE__CNT] = {"open", "update",
+                                                          "resolved"};
+        return state >= 0 && state < GWS_ALERT_STATE__CNT ? names[state]
+                                                          : "unknown";
 }
 
 void gws_detect_stats(const gws_detect_t *d, gws_detect_stats_t *st) {
@@ -1201,6 +1237,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 if (++d->future_run < FUTURE_CONFIRM) {
                         d->quiet = 1;
                         d->st.skewed++;
+                        __atomic_add_fetch(&g_skewed, 1, __ATOMIC_RELAXED);
                 } else {
                         d->future_run = 0;
                 }
@@ -1212,6 +1249,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         if (ts < d->wm - d->lateness_ms) {
                 d->quiet = 1;
                 d->st.late++;
+                __atomic_add_fetch(&g_late, 1, __ATOMIC_RELAXED);
         }
         if (d->wm / 1000 != d->last_tick) {
                 d->last_tick = d->wm / 1000;
@@ -1242,8 +1280,10 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                         return -1;
                 if (!d->quiet && win >= g->rate_win)
                         g->rcnt[win % RATE_RING]++;
-                else if (!d->quiet)
+                else if (!d->quiet) {
                         d->st.late++; /* its window closed already */
+                        __atomic_add_fetch(&g_late, 1, __ATOMIC_RELAXED);
+                }
                 /* Early spike check on the window so far. */
                 if (!d->quiet && cfg->det_rate &&
                     g->base_n >= RATE_WARMUP_WINDOWS && g->base >= 5) {

@@ -83,6 +83,10 @@ void gws_pipeline_stats_add(const gws_pipeline_t *pl,
         for (i = 0; i < GWS_EV_ERR__CNT; i++)
                 st->dlq[i] += LD(pl->st.dlq[i]);
         st->alerts += LD(pl->st.alerts);
+        st->dropped_by_rule += LD(pl->st.dropped_by_rule);
+        for (i = 0; i < GWS_ALERT_KIND__CNT; i++)
+                for (int j = 0; j < GWS_ALERT_STATE__CNT; j++)
+                        st->alerts_by[i][j] += LD(pl->st.alerts_by[i][j]);
         st->failed += LD(pl->st.failed);
         gws_record_stats_add(pl->rw, &st->rec);
 #undef LD
@@ -172,9 +176,12 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
 
 /* Forwards detector alerts into the sink. */
 static int alert_cb(void *opaque, const char *alert_id, const char *json,
-                    size_t len) {
+                    size_t len, int kind, int state) {
         gws_pipeline_t *pl = opaque;
         INC(pl->st.alerts);
+        if (kind >= 0 && kind < GWS_ALERT_KIND__CNT && state >= 0 &&
+            state < GWS_ALERT_STATE__CNT)
+                INC(pl->st.alerts_by[kind][state]);
         /* Entities carry user ids and IPs: redact like any output. */
         if (gws_record_redact_json(pl->rw, json, len, &pl->tmp) == 0) {
                 json = pl->tmp.buf;
@@ -251,6 +258,8 @@ parsed:
 
         keep = gws_filter_eval(pl->filter, &ev, &sc, &rule);
         INC(pl->st.kept[keep]);
+        if (keep == GWS_KEEP_NONE && rule)
+                INC(pl->st.dropped_by_rule);
         if (keep == GWS_KEEP_NONE) {
                 outcome = GWS_OUT_DROPPED;
         } else if (emit_retained(pl, &ev, &sc, keep, rule, cb, opaque) ==

@@ -40,6 +40,12 @@
  * committed synchronously, and only then the partitions unassigned. On
  * lost, queued messages are discarded and nothing is committed.
  *
+ * Operations endpoint (http.h): libmicrohttpd's thread serves /metrics
+ * from a snapshot the main thread renders every second (snap, under
+ * snap_lock: the counters it reads are main-thread state or atomics), and
+ * /healthz and /readyz from atomics (last_poll_ms, joined, stopping,
+ * fatal), so a scrape never touches librdkafka or worker state.
+ *
  * Shutdown: stop polling new messages; wait for worker queues and inflight
  * outputs (bounded); commit; rd_kafka_consumer_close() (revokes, leaves the
  * group); stop workers; flush the producer; destroy.
@@ -54,10 +60,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include "gwsieve/detect.h"
+#include "gwsieve/http.h"
 #include "gwsieve/log.h"
+#include "gwsieve/metrics.h"
 #include "gwsieve/pipeline.h"
 #include "gwsieve/tracker.h"
 #include "gwsieve/util.h"
@@ -101,6 +110,7 @@ typedef struct worker_s {
         wq_t q;
         gws_pipeline_t *pl;
         int busy; /* atomic: processing an item */
+        gws_hist_t hist; /* processing time per message (atomic) */
 } worker_t;
 
 typedef struct retry_s {
@@ -141,6 +151,18 @@ struct gws_service_s {
         int64_t last_commit_ms, last_stats_ms;
         uint64_t last_stats_in;
         int assigned_cnt;
+        /* operations endpoint */
+        gws_http_t *http;
+        pthread_mutex_t snap_lock;
+        gws_buf_t snap;          /* under snap_lock */
+        int64_t last_snap_ms;    /* main thread */
+        int64_t last_lag_ms;     /* main thread: lag parsed from stats */
+        int64_t last_poll_ms;    /* atomic: main loop heartbeat */
+        int joined;              /* atomic: got an assignment (maybe empty) */
+        int stopping;            /* atomic */
+        uint64_t *consumed;      /* main thread: per partition */
+        int64_t *lag;            /* main thread: per partition, -1 unknown */
+        int32_t ncounters;
 };
 
 /* ------------------------------------------------------------------------
@@ -148,6 +170,7 @@ struct gws_service_s {
  * ------------------------------------------------------------------------ */
 
 static void ptn_unref(ptn_t *p);
+static int counters_grow(gws_service_t *svc, int32_t partition);
 static void inflight_release(inflight_t *inf);
 
 /* ------------------------------------------------------------------------
@@ -468,6 +491,8 @@ static void *worker_main(void *arg) {
         gws_service_t *svc = w->svc;
         qitem_t it;
         emit_ctx_t ec = {svc, NULL};
+        gws_outcome_t out;
+        uint64_t t0;
 
         while (wq_pop(&w->q, &it, &w->busy)) {
                 rd_kafka_message_t *rkm = it.rkm;
@@ -492,8 +517,10 @@ static void *worker_main(void *arg) {
                 in.partition = rkm->partition;
                 in.offset = rkm->offset;
                 ec.inf = inf;
-                if (gws_pipeline_process(w->pl, p->det, &in, emit_cb, &ec) ==
-                    GWS_OUT_FAILED) {
+                t0 = gws_mono_ns();
+                out = gws_pipeline_process(w->pl, p->det, &in, emit_cb, &ec);
+                gws_hist_observe(&w->hist, gws_mono_ns() - t0);
+                if (out == GWS_OUT_FAILED) {
                         /* Keep the reference: this offset must never be
                          * committed. set_fatal() stops the service. */
                         set_fatal(svc,
@@ -579,12 +606,43 @@ static int commit_done(gws_service_t *svc,
  * turns a member joining or leaving into re-processing on the survivors.
  * So periodic commits are postponed unless the group is "steady".
  * @returns 0: librdkafka frees \p json. */
+/* Consumer lag per partition of the input topic from the statistics
+ * (topics.<t>.partitions.<p>.consumer_lag; -1 = not known yet). Parsed
+ * at most once a second: the document grows with the partitions. */
+static void stats_lag(gws_service_t *svc, const char *json, size_t len) {
+        json_t *root = json_loadb(json, len, 0, NULL), *parts, *v;
+        const char *k;
+        int32_t i;
+        if (!root)
+                return;
+        for (i = 0; i < svc->ncounters; i++)
+                svc->lag[i] = -1;
+        parts = json_object_get(json_object_get(json_object_get(root,
+                                                                "topics"),
+                                                svc->cfg->topic_input),
+                                "partitions");
+        json_object_foreach(parts, k, v) {
+                long part = strtol(k, NULL, 10);
+                json_t *lag = json_object_get(v, "consumer_lag");
+                if (part < 0 || !json_is_integer(lag) ||
+                    json_integer_value(lag) < 0 ||
+                    counters_grow(svc, (int32_t)part) == -1)
+                        continue;
+                svc->lag[part] = json_integer_value(lag);
+        }
+        json_decref(root);
+}
+
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
         gws_service_t *svc = opaque;
         static const char key[] = "\"join_state\"";
         const char *p = memmem(json, len, key, sizeof(key) - 1), *q;
         const char *end = json + len;
         (void)rk;
+        if (gws_mono_ms() - svc->last_lag_ms >= 1000) {
+                svc->last_lag_ms = gws_mono_ms();
+                stats_lag(svc, json, len);
+        }
         if (!p)
                 return 0;
         /* "join_state": "steady" (librdkafka puts a space after ':') */
@@ -689,7 +747,7 @@ static void on_assign(gws_service_t *svc,
                 if (svc->ptns[part]) /* stale (e.g. after lost) */
                         ptn_unref(svc->ptns[part]);
                 svc->ptns[part] = p;
-                svc->assigned_cnt++;
+                __atomic_add_fetch(&svc->assigned_cnt, 1, __ATOMIC_RELAXED);
         }
 }
 
@@ -724,7 +782,7 @@ static void on_revoke(gws_service_t *svc,
                 __atomic_store_n(&p->lost, 1, __ATOMIC_RELEASE);
                 svc->ptns[part] = NULL;
                 ptn_unref(p);
-                svc->assigned_cnt--;
+                __atomic_sub_fetch(&svc->assigned_cnt, 1, __ATOMIC_RELAXED);
         }
 }
 
@@ -741,6 +799,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         switch (err) {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
                 on_assign(svc, parts);
+                __atomic_store_n(&svc->joined, 1, __ATOMIC_RELEASE);
                 if (coop)
                         error = rd_kafka_incremental_assign(rk, parts);
                 else
@@ -870,6 +929,254 @@ static void log_progress(gws_service_t *svc, int final) {
                 (unsigned long long)svc->rebalances);
         svc->last_stats_ms = now;
         svc->last_stats_in = st.in;
+}
+
+/* ------------------------------------------------------------------------
+ * operations endpoint: /metrics snapshot (main thread), health (atomics)
+ * ------------------------------------------------------------------------ */
+
+#define FAM(n, t, h) r |= gws_prom_family(b, n, t, h)
+
+static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
+        const char *topic = svc->cfg->topic_input;
+        gws_pipeline_stats_t st;
+        gws_hist_t hist;
+        uint64_t ents, bytes, evict, late, skew, retained = 0;
+        char pbuf[16];
+        int i, j, r = 0;
+
+        memset(&st, 0, sizeof(st));
+        memset(&hist, 0, sizeof(hist));
+        for (i = 0; i < svc->nworkers; i++) {
+                gws_pipeline_stats_add(svc->workers[i].pl, &st);
+                gws_hist_add(&hist, &svc->workers[i].hist);
+        }
+        gws_detect_process_stats(&ents, &bytes, &evict, &late, &skew);
+
+        FAM("gwsieve_build_info", "gauge", "Build of this gwsieve.");
+        r |= gws_prom_u64(b, "gwsieve_build_info",
+                          (const char *[]){"version", GWS_VERSION, NULL}, 1);
+        FAM("gwsieve_events_consumed_total", "counter",
+            "Input messages consumed, per input partition.");
+        for (i = 0; i < svc->ncounters; i++) {
+                if (!svc->consumed[i])
+                        continue;
+                snprintf(pbuf, sizeof(pbuf), "%d", i);
+                r |= gws_prom_u64(b, "gwsieve_events_consumed_total",
+                                  (const char *[]){"topic", topic,
+                                                   "partition", pbuf, NULL},
+                                  svc->consumed[i]);
+        }
+        FAM("gwsieve_events_processed_total", "counter",
+            "Input messages through the pipeline (all outcomes).");
+        r |= gws_prom_u64(b, "gwsieve_events_processed_total", NULL, st.in);
+        FAM("gwsieve_events_retained_total", "counter",
+            "Records written to the retained topic, by why they were kept.");
+        for (i = GWS_KEEP_ERROR; i < GWS_KEEP__CNT; i++) {
+                static const char *kn[GWS_KEEP__CNT] = {
+                    "none", "error", "anomaly", "sample", "rule"};
+                retained += st.kept[i];
+                r |= gws_prom_u64(b, "gwsieve_events_retained_total",
+                                  (const char *[]){"kept", kn[i], NULL},
+                                  st.kept[i]);
+        }
+        FAM("gwsieve_events_dropped_total", "counter",
+            "Events dropped by a drop rule.");
+        r |= gws_prom_u64(b, "gwsieve_events_dropped_total", NULL,
+                          st.dropped_by_rule);
+        FAM("gwsieve_events_sampled_out_total", "counter",
+            "Normal events not selected by sampling (not retained).");
+        r |= gws_prom_u64(b, "gwsieve_events_sampled_out_total", NULL,
+                          st.kept[GWS_KEEP_NONE] - st.dropped_by_rule);
+        FAM("gwsieve_dlq_total", "counter",
+            "Messages sent to the dead-letter topic, by reason.");
+        for (i = 1; i < GWS_EV_ERR__CNT; i++)
+                r |= gws_prom_u64(b, "gwsieve_dlq_total",
+                                  (const char *[]){"reason",
+                                                   gws_ev_err2str(
+                                                       (gws_ev_err_t)i),
+                                                   NULL},
+                                  st.dlq[i]);
+        FAM("gwsieve_alerts_total", "counter",
+            "Alert records emitted, by kind and lifecycle state.");
+        for (i = 0; i < GWS_ALERT_KIND__CNT; i++)
+                for (j = 0; j < GWS_ALERT_STATE__CNT; j++)
+                        r |= gws_prom_u64(
+                            b, "gwsieve_alerts_total",
+                            (const char *[]){"kind", gws_alert_kind_name(i),
+                                             "state",
+                                             gws_alert_state_name(j), NULL},
+                            st.alerts_by[i][j]);
+        FAM("gwsieve_redactions_total", "counter",
+            "Secrets and PII redacted in outputs, by detector.");
+        for (i = 0; i < GWS_RK__CNT; i++)
+                r |= gws_prom_u64(b, "gwsieve_redactions_total",
+                                  (const char *[]){"kind",
+                                                   gws_redact_kind_name(
+                                                       (gws_redact_kind_t)i),
+                                                   NULL},
+                                  st.rec.redactions[i]);
+        FAM("gwsieve_processing_seconds", "histogram",
+            "Pipeline time per message (parse, score, filter, write).");
+        r |= gws_prom_hist(b, "gwsieve_processing_seconds", &hist);
+        FAM("gwsieve_consumer_lag", "gauge",
+            "Messages behind the high watermark, per assigned partition "
+            "(librdkafka statistics).");
+        for (i = 0; i < svc->ncounters; i++) {
+                if (svc->lag[i] < 0 || !ptn_lookup(svc, i))
+                        continue;
+                snprintf(pbuf, sizeof(pbuf), "%d", i);
+                r |= gws_prom_u64(b, "gwsieve_consumer_lag",
+                                  (const char *[]){"topic", topic,
+                                                   "partition", pbuf, NULL},
+                                  (uint64_t)svc->lag[i]);
+        }
+        FAM("gwsieve_producer_queue_messages", "gauge",
+            "Output records waiting in the producer (not yet acknowledged).");
+        r |= gws_prom_u64(b, "gwsieve_producer_queue_messages", NULL,
+                          (uint64_t)rd_kafka_outq_len(svc->producer));
+        FAM("gwsieve_outputs_delivered_total", "counter",
+            "Output records acknowledged by the brokers.");
+        r |= gws_prom_u64(b, "gwsieve_outputs_delivered_total", NULL,
+                          __atomic_load_n(&svc->delivered, __ATOMIC_RELAXED));
+        FAM("gwsieve_delivery_failures_total", "counter",
+            "Output deliveries that failed and were produced again.");
+        r |= gws_prom_u64(b, "gwsieve_delivery_failures_total", NULL,
+                          __atomic_load_n(&svc->delivery_retries,
+                                          __ATOMIC_RELAXED));
+        FAM("gwsieve_rebalances_total", "counter",
+            "Rebalance callbacks (assign and revoke) of this member.");
+        r |= gws_prom_u64(b, "gwsieve_rebalances_total", NULL,
+                          svc->rebalances);
+        FAM("gwsieve_assigned_partitions", "gauge",
+            "Input partitions assigned to this member.");
+        r |= gws_prom_u64(b, "gwsieve_assigned_partitions", NULL,
+                          (uint64_t)svc->assigned_cnt);
+        FAM("gwsieve_commits_total", "counter", "Offset commits sent.");
+        r |= gws_prom_u64(b, "gwsieve_commits_total", NULL, svc->commits);
+        FAM("gwsieve_commits_postponed_total", "counter",
+            "Periodic commits held back while the group rebalanced.");
+        r |= gws_prom_u64(b, "gwsieve_commits_postponed_total", NULL,
+                          svc->commits_postponed);
+        FAM("gwsieve_consumer_errors_total", "counter",
+            "Consumer errors reported by librdkafka.");
+        r |= gws_prom_u64(b, "gwsieve_consumer_errors_total", NULL,
+                          svc->consumer_errors);
+        FAM("gwsieve_detector_entities", "gauge",
+            "Entities (gateways, models, users, ...) with detector state.");
+        r |= gws_prom_u64(b, "gwsieve_detector_entities", NULL, ents);
+        FAM("gwsieve_detector_state_bytes", "gauge",
+            "Memory of detector entity state.");
+        r |= gws_prom_u64(b, "gwsieve_detector_state_bytes", NULL, bytes);
+        FAM("gwsieve_detector_state_limit_bytes", "gauge",
+            "detectors.max_state_mb in bytes.");
+        r |= gws_prom_u64(b, "gwsieve_detector_state_limit_bytes", NULL,
+                          (uint64_t)svc->cfg->det_max_state_mb << 20);
+        FAM("gwsieve_detector_evictions_total", "counter",
+            "Entities evicted (least recently used) to stay within bounds.");
+        r |= gws_prom_u64(b, "gwsieve_detector_evictions_total", NULL, evict);
+        FAM("gwsieve_detector_late_events_total", "counter",
+            "Events older than detectors.max_lateness_s (scored, not "
+            "counted in windows).");
+        r |= gws_prom_u64(b, "gwsieve_detector_late_events_total", NULL,
+                          late);
+        FAM("gwsieve_detector_skewed_events_total", "counter",
+            "Events far ahead of event time (clock skew).");
+        r |= gws_prom_u64(b, "gwsieve_detector_skewed_events_total", NULL,
+                          skew);
+        (void)retained;
+        return r;
+}
+#undef FAM
+
+/* Main thread: a fresh snapshot for the HTTP thread. */
+static void snapshot(gws_service_t *svc) {
+        gws_buf_t b = {0};
+        if (!svc->http || render_metrics(svc, &b) == -1) {
+                gws_buf_free(&b);
+                return;
+        }
+        pthread_mutex_lock(&svc->snap_lock);
+        gws_buf_free(&svc->snap);
+        svc->snap = b;
+        pthread_mutex_unlock(&svc->snap_lock);
+        svc->last_snap_ms = gws_mono_ms();
+}
+
+/* HTTP thread. */
+static int http_handler(void *opaque, const char *path, gws_buf_t *body,
+                        const char **ctype) {
+        gws_service_t *svc = opaque;
+        int64_t idle = gws_mono_ms() -
+                       __atomic_load_n(&svc->last_poll_ms, __ATOMIC_ACQUIRE);
+        int fatal = __atomic_load_n(&svc->fatal, __ATOMIC_ACQUIRE);
+
+        if (!strcmp(path, "/metrics")) {
+                *ctype = "text/plain; version=0.0.4; charset=utf-8";
+                pthread_mutex_lock(&svc->snap_lock);
+                gws_buf_append(body, svc->snap.buf ? svc->snap.buf : "",
+                               svc->snap.len);
+                pthread_mutex_unlock(&svc->snap_lock);
+                gws_prom_process(body);
+                return 200;
+        }
+        if (!strcmp(path, "/healthz")) {
+                /* Alive: the main loop turns (it polls at least every
+                 * 100 ms; a rebalance drain is bounded by
+                 * shutdown_timeout_ms). */
+                if (fatal) {
+                        gws_buf_puts(body, "fatal error, stopping\n");
+                        return 503;
+                }
+                if (idle > 30000 + svc->cfg->shutdown_timeout_ms) {
+                        gws_buf_printf(body, "main loop stuck for %lld ms\n",
+                                       (long long)idle);
+                        return 503;
+                }
+                gws_buf_puts(body, "ok\n");
+                return 200;
+        }
+        if (!strcmp(path, "/readyz")) {
+                int assigned = __atomic_load_n(&svc->assigned_cnt,
+                                               __ATOMIC_RELAXED);
+                if (fatal || __atomic_load_n(&svc->stopping,
+                                             __ATOMIC_ACQUIRE)) {
+                        gws_buf_puts(body, fatal ? "not ready: fatal error\n"
+                                                 : "not ready: stopping\n");
+                        return 503;
+                }
+                if (!__atomic_load_n(&svc->joined, __ATOMIC_ACQUIRE)) {
+                        gws_buf_printf(body,
+                                       "not ready: joining group \"%s\"\n",
+                                       svc->cfg->group);
+                        return 503;
+                }
+                if (idle > 10000) {
+                        gws_buf_printf(body,
+                                       "not ready: not polling for %lld ms\n",
+                                       (long long)idle);
+                        return 503;
+                }
+                if (assigned > 0)
+                        gws_buf_printf(body, "ready: consuming %d "
+                                             "partition(s)\n",
+                                       assigned);
+                else
+                        gws_buf_puts(body, "ready: idle group member (no "
+                                           "partitions assigned)\n");
+                return 200;
+        }
+        if (!strcmp(path, "/")) {
+                gws_buf_puts(body, "gwsieve " GWS_VERSION
+                                   "\n/metrics  Prometheus metrics\n"
+                                   "/healthz  liveness\n"
+                                   "/readyz   readiness\n");
+                return 200;
+        }
+        gws_buf_printf(body, "not found: %s (try /metrics, /healthz, "
+                             "/readyz)\n",
+                       path);
+        return 404;
 }
 
 /* ------------------------------------------------------------------------
@@ -1061,6 +1368,7 @@ gws_service_t *gws_service_new(const gws_config_t *cfg, char *errstr,
         }
         svc->cfg = cfg;
         pthread_mutex_init(&svc->retry_lock, NULL);
+        pthread_mutex_init(&svc->snap_lock, NULL);
         if (!gws_config_kv_get(cfg->kafka, "bootstrap.servers") &&
             !gws_config_kv_get(cfg->kafka_consumer, "bootstrap.servers")) {
                 snprintf(errstr, errstr_size,
@@ -1100,6 +1408,17 @@ gws_service_t *gws_service_new(const gws_config_t *cfg, char *errstr,
                         goto err;
                 }
         }
+        __atomic_store_n(&svc->last_poll_ms, gws_mono_ms(), __ATOMIC_RELEASE);
+        if (cfg->http_listen && strcmp(cfg->http_listen, "off")) {
+                if (!(svc->http = gws_http_start(cfg->http_listen,
+                                                 http_handler, svc, errstr,
+                                                 errstr_size)))
+                        goto err;
+                snapshot(svc);
+                gws_log(GWS_LOG_NOTICE, "HTTP",
+                        "serving /metrics /healthz /readyz on %s (port %d)",
+                        cfg->http_listen, gws_http_port(svc->http));
+        }
         return svc;
 err:
         gws_service_destroy(svc);
@@ -1131,6 +1450,36 @@ static void stop_workers(gws_service_t *svc) {
                         pthread_join(svc->workers[i].thr, NULL);
 }
 
+/* Per-partition counter arrays (main thread), grown on demand. */
+static int counters_grow(gws_service_t *svc, int32_t partition) {
+        int32_t n = svc->ncounters, i;
+        uint64_t *c;
+        int64_t *l;
+        if (partition < n)
+                return 0;
+        if (partition < 0 || partition > 1000000)
+                return -1;
+        while (n <= partition)
+                n = n ? n * 2 : 64;
+        if (!(c = realloc(svc->consumed, (size_t)n * sizeof(*c))))
+                return -1;
+        svc->consumed = c;
+        if (!(l = realloc(svc->lag, (size_t)n * sizeof(*l))))
+                return -1;
+        svc->lag = l;
+        for (i = svc->ncounters; i < n; i++) {
+                svc->consumed[i] = 0;
+                svc->lag[i] = -1;
+        }
+        svc->ncounters = n;
+        return 0;
+}
+
+static void count_consumed(gws_service_t *svc, int32_t partition) {
+        if (counters_grow(svc, partition) == 0)
+                svc->consumed[partition]++;
+}
+
 static void dispatch(gws_service_t *svc, rd_kafka_message_t *rkm) {
         ptn_t *p;
         if (rkm->err) {
@@ -1154,6 +1503,7 @@ static void dispatch(gws_service_t *svc, rd_kafka_message_t *rkm) {
                 rd_kafka_message_destroy(rkm);
                 return;
         }
+        count_consumed(svc, rkm->partition);
         p = ptn_lookup(svc, rkm->partition);
         if (!p) {
                 /* Not (or no longer) ours: another member re-reads it. */
@@ -1215,6 +1565,9 @@ int gws_service_run(gws_service_t *svc, volatile sig_atomic_t *run) {
                 }
                 backpressure(svc);
                 now = gws_mono_ms();
+                __atomic_store_n(&svc->last_poll_ms, now, __ATOMIC_RELEASE);
+                if (svc->http && now - svc->last_snap_ms >= 1000)
+                        snapshot(svc);
                 if (now - svc->last_commit_ms >= cfg->commit_interval_ms) {
                         /* Not while the group rebalances (see stats_cb). */
                         if (!__atomic_load_n(&svc->rebalancing,
@@ -1234,6 +1587,7 @@ int gws_service_run(gws_service_t *svc, volatile sig_atomic_t *run) {
         }
 
 shutdown:
+        __atomic_store_n(&svc->stopping, 1, __ATOMIC_RELEASE);
         if (__atomic_load_n(&svc->fatal, __ATOMIC_ACQUIRE)) {
                 rc = -1;
                 gws_log(GWS_LOG_ERR, "SERVICE",
@@ -1268,6 +1622,7 @@ shutdown:
                         "input offsets were not committed",
                         rd_kafka_outq_len(svc->producer));
         log_progress(svc, 1);
+        snapshot(svc); /* final figures for a last scrape */
         return rc;
 }
 
@@ -1275,6 +1630,8 @@ void gws_service_destroy(gws_service_t *svc) {
         int i;
         if (!svc)
                 return;
+        gws_http_stop(svc->http); /* first: its handler reads svc */
+        svc->http = NULL;
         if (svc->dr_thr) {
                 __atomic_store_n(&svc->dr_stop, 1, __ATOMIC_RELEASE);
                 pthread_join(svc->dr_thr, NULL);
@@ -1322,5 +1679,9 @@ void gws_service_destroy(gws_service_t *svc) {
                 free(r);
         }
         pthread_mutex_destroy(&svc->retry_lock);
+        pthread_mutex_destroy(&svc->snap_lock);
+        gws_buf_free(&svc->snap);
+        free(svc->consumed);
+        free(svc->lag);
         free(svc);
 }

@@ -13,5 +13,6 @@ Suite *gws_util_suite(void);
 Suite *gws_redact_suite(void);
 Suite *gws_json_suite(void);
 Suite *gws_preset_suite(void);
+Suite *gws_metrics_suite(void);
 
 #endif

@@ -27,13 +27,18 @@ typedef struct {
         json_t *alerts; /* array of parsed alerts */
 } sink_t;
 
-static int cb(void *opaque, const char *id, const char *json, size_t len) {
+static int cb(void *opaque, const char *id, const char *json, size_t len,
+              int kind, int state) {
         sink_t *s = opaque;
         json_error_t e;
         json_t *j = json_loadb(json, len, 0, &e);
         ck_assert_msg(j != NULL, "alert is not JSON: %s", e.text);
         ck_assert_str_eq(json_string_value(json_object_get(j, "alert_id")),
                          id);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "kind")),
+                         gws_alert_kind_name(kind));
+        ck_assert_str_eq(json_string_value(json_object_get(j, "state")),
+                         gws_alert_state_name(state));
         json_array_append_new(s->alerts, j);
         return 0;
 }

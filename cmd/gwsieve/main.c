@@ -63,6 +63,8 @@ static void usage(FILE *fp) {
 "  -w, --workers N          worker threads (workers)\n"
 "  -l, --log-level LEVEL    err|warning|notice|info|debug (log.level)\n"
 "      --log-json           JSON log lines (log.format=json)\n"
+"      --http ADDR:PORT     /metrics, /healthz, /readyz (http.listen,\n"
+"                           default 127.0.0.1:9464; \"off\" disables)\n"
 "\n"
 "Precedence: defaults < config file < GWSIEVE_* environment < command line.\n"
 "Exit status: 0 ok, 1 runtime/fatal error, 2 usage or configuration error.\n",
@@ -85,6 +87,7 @@ static int parse_opts(int argc, char **argv, opts_t *o, gws_config_t *cfg) {
             {"workers", required_argument, NULL, 'w'},
             {"log-level", required_argument, NULL, 'l'},
             {"log-json", no_argument, NULL, 'J'},
+            {"http", required_argument, NULL, 'H'},
             {"input", required_argument, NULL, 'i'},
             {"out-dir", required_argument, NULL, 'o'},
             {"output", required_argument, NULL, 'O'},
@@ -126,6 +129,10 @@ static int parse_opts(int argc, char **argv, opts_t *o, gws_config_t *cfg) {
                 case 'J':
                         sets[nsets][0] = "log.format";
                         sets[nsets++][1] = "json";
+                        break;
+                case 'H':
+                        sets[nsets][0] = "http.listen";
+                        sets[nsets++][1] = optarg;
                         break;
                 case 's':
                 case 'X': {

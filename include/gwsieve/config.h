@@ -106,6 +106,7 @@ typedef struct gws_config_s {
         /* logging */
         char *log_level;  /**< err|warning|notice|info|debug */
         char *log_format; /**< text|json */
+        char *http_listen; /**< ADDR:PORT of /metrics etc., or "off" */
         int stats_interval_ms; /**< progress line period (0 = off) */
 
         /* librdkafka pass-through */

@@ -42,11 +42,23 @@ typedef struct gws_score_s {
         uint32_t reasons;  /**< GWS_R_* bits with score >= keep threshold */
 } gws_score_t;
 
+/** Alert kinds (alert.md "kind") and lifecycle states. */
+#define GWS_ALERT_KIND__CNT 8
+#define GWS_ALERT_STATE__CNT 3 /* open, update, resolved */
+
+/** @returns the name of alert kind \p kind ("latency", ...) or state
+ *  \p state ("open", "update", "resolved"); "unknown" when out of range.
+ *  Static storage. */
+const char *gws_alert_kind_name(int kind);
+const char *gws_alert_state_name(int state);
+
 /** Alert output callback: \p json is one alert object (alert.md) of
- *  \p len bytes, keyed by \p alert_id. Both are borrowed for the call.
+ *  \p len bytes, keyed by \p alert_id, of \p kind and \p state (the
+ *  indexes above, for counting). Both strings are borrowed for the call.
  *  @returns 0, or -1 to report a fatal output error (counted). */
 typedef int (gws_alert_cb)(void *opaque, const char *alert_id,
-                           const char *json, size_t len);
+                           const char *json, size_t len, int kind,
+                           int state);
 
 /** Counters (monotonic) of one detector state. */
 typedef struct gws_detect_stats_s {
@@ -77,8 +89,15 @@ void gws_detect_destroy(gws_detect_t *d);
 int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                      gws_score_t *out, gws_alert_cb *cb, void *opaque);
 
-/** @brief Reads the counters. */
+/** @brief Reads the counters. Only from the thread that owns \p d. */
 void gws_detect_stats(const gws_detect_t *d, gws_detect_stats_t *st);
+
+/** @brief Process-wide totals over all detector states, readable from any
+ *  thread (relaxed atomics): tracked entities, their bytes (the budget is
+ *  detectors.max_state_mb), LRU evictions, late and clock-skewed events. */
+void gws_detect_process_stats(uint64_t *entities, uint64_t *bytes,
+                              uint64_t *evictions, uint64_t *late,
+                              uint64_t *skewed);
 
 /** A single numeric series scored by the same numeric-deviation code as
  *  the event detectors (robust exponentially weighted mean and absolute

@@ -65,7 +65,11 @@ typedef struct gws_pipeline_stats_s {
         uint64_t in;                      /**< messages processed */
         uint64_t kept[GWS_KEEP__CNT];     /**< by reason; [0] = dropped */
         uint64_t dlq[GWS_EV_ERR__CNT];    /**< by reason */
+        uint64_t dropped_by_rule;         /**< of kept[0]: a drop rule;
+                                           *   the rest are normal events
+                                           *   not sampled */
         uint64_t alerts;                  /**< alert records emitted */
+        uint64_t alerts_by[GWS_ALERT_KIND__CNT][GWS_ALERT_STATE__CNT];
         uint64_t failed;                  /**< sink failures */
         gws_record_stats_t rec;           /**< redactions, trimming */
 } gws_pipeline_stats_t;

@@ -62,6 +62,8 @@ char *gws_time_format(int64_t ms, char *buf, size_t size);
 int64_t gws_now_ms(void);
 /** @returns monotonic milliseconds. */
 int64_t gws_mono_ms(void);
+/** @returns CLOCK_MONOTONIC in nanoseconds. */
+uint64_t gws_mono_ns(void);
 
 /** @returns 1 if \p len bytes are valid UTF-8 (no overlongs, no
  *  surrogates, <= U+10FFFF), else 0. */

@@ -7,6 +7,10 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <sys/time.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -493,15 +497,16 @@ char *gws_it_write_config(const char *name, const char *group,
          * default 45 s; cooperative-sticky is what gwsieve sets anyway and
          * joins quickly on the mock. Commits every 500 ms keep the waits
          * for "offsets reached the end" short. */
+        /* http.listen port 0: several workers share this host. */
         cfg = json_pack(
             "{s:s, s:i, s:{s:s, s:s, s:s, s:s}, s:{s:f}, s:i, s:{s:s},"
-            " s:{s:s, s:s, s:s}}",
+            " s:{s:s, s:s, s:s}, s:{s:s}}",
             "group", group, "workers", 2, "topics", "input", "gw.raw",
             "retained", "gw.retained", "alerts", "gw.alerts", "dlq", "gw.dlq",
             "filter", "normal_sample_rate", 1.0, "commit_interval_ms", 500,
             "log", "level", "info", "kafka", "session.timeout.ms", "6000",
             "heartbeat.interval.ms", "500", "partition.assignment.strategy",
-            "cooperative-sticky");
+            "cooperative-sticky", "http", "listen", "127.0.0.1:0");
         if (!cfg)
                 goto out;
         if (overrides) {
@@ -1470,4 +1475,97 @@ const gws_it_idset_t *gws_it_reader_ids(const gws_it_reader_t *r) {
 
 size_t gws_it_reader_count(const gws_it_reader_t *r) {
         return r->count;
+}
+
+/* ------------------------------------------------------------------------
+ * operations endpoint
+ * ------------------------------------------------------------------------ */
+
+int gws_it_proc_log_wait(gws_it_proc_t *p, const char *needle,
+                         int timeout_ms) {
+        int64_t end = gws_it_now_ms() + timeout_ms;
+        char line[4096];
+        do {
+                FILE *fp = fopen(gws_it_proc_log(p), "r");
+                if (fp) {
+                        while (fgets(line, sizeof(line), fp))
+                                if (strstr(line, needle)) {
+                                        fclose(fp);
+                                        return 0;
+                                }
+                        fclose(fp);
+                }
+                gws_it_sleep_ms(100);
+        } while (gws_it_now_ms() < end);
+        return -1;
+}
+
+int gws_it_http_port(gws_it_proc_t *p, int timeout_ms) {
+        int64_t end = gws_it_now_ms() + timeout_ms;
+        char line[4096];
+        do {
+                FILE *fp = fopen(gws_it_proc_log(p), "r");
+                if (fp) {
+                        while (fgets(line, sizeof(line), fp)) {
+                                const char *q = strstr(line, "(port ");
+                                if (strstr(line, "serving /metrics") && q) {
+                                        fclose(fp);
+                                        return atoi(q + 6);
+                                }
+                        }
+                        fclose(fp);
+                }
+                gws_it_sleep_ms(100);
+        } while (gws_it_now_ms() < end);
+        return -1;
+}
+
+int gws_it_http_get(int port, const char *path, char *body, size_t size) {
+        struct sockaddr_in sa;
+        char req[512], *resp = NULL, *hdr_end;
+        size_t len = 0, cap = 0;
+        ssize_t n;
+        int fd, status = -1;
+        struct timeval tv = {10, 0};
+
+        if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+                return -1;
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+                goto out;
+        snprintf(req, sizeof(req),
+                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 "Connection: close\r\n\r\n",
+                 path);
+        if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
+                goto out;
+        for (;;) {
+                if (len + 4096 + 1 > cap) {
+                        char *t = realloc(resp, cap = (cap + 4096) * 2);
+                        if (!t)
+                                goto out;
+                        resp = t;
+                }
+                if ((n = read(fd, resp + len, cap - len - 1)) <= 0)
+                        break;
+                len += (size_t)n;
+        }
+        if (!resp)
+                goto out;
+        resp[len] = '\0';
+        if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
+                status = -1;
+        if (body && size) {
+                body[0] = '\0';
+                if ((hdr_end = strstr(resp, "\r\n\r\n")))
+                        snprintf(body, size, "%s", hdr_end + 4);
+        }
+out:
+        free(resp);
+        close(fd);
+        return status;
 }

@@ -97,6 +97,20 @@ pid_t gws_it_proc_pid(const gws_it_proc_t *p);
 /** @returns the path of the program's log file. */
 const char *gws_it_proc_log(const gws_it_proc_t *p);
 
+/** @brief Waits until \p p's log has a line containing \p needle.
+ *  @returns 0, or -1 on timeout. */
+int gws_it_proc_log_wait(gws_it_proc_t *p, const char *needle,
+                         int timeout_ms);
+
+/** @brief The port of gwsieve's operations endpoint, from its log line
+ *  "serving /metrics ... (port N)". @returns the port or -1 (timeout). */
+int gws_it_http_port(gws_it_proc_t *p, int timeout_ms);
+
+/** @brief GET http://127.0.0.1:\p port\p path; the body goes to \p body
+ *  (NUL-terminated, truncated to \p size - 1).
+ *  @returns the HTTP status, or -1 on a connection/parse error. */
+int gws_it_http_get(int port, const char *path, char *body, size_t size);
+
 /** @brief Reads one stdout line (without the newline) into \p buf.
  *  @returns 0, or -1 on timeout, EOF or error. */
 int gws_it_proc_readline(gws_it_proc_t *p, char *buf, size_t size,

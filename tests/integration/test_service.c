@@ -903,6 +903,119 @@ START_TEST(test_replay_equals_run) {
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * 7. scale-out: a third worker joins a running group, then one leaves;
+ *    the operations endpoint on the way
+ * ------------------------------------------------------------------------ */
+
+/* Every metric family the deployment files rely on (docs/metrics.txt). */
+static const char *const metric_names[] = {
+    "gwsieve_events_consumed_total", "gwsieve_events_retained_total",
+    "gwsieve_events_dropped_total", "gwsieve_events_sampled_out_total",
+    "gwsieve_dlq_total", "gwsieve_alerts_total", "gwsieve_redactions_total",
+    "gwsieve_processing_seconds_bucket", "gwsieve_consumer_lag",
+    "gwsieve_producer_queue_messages", "gwsieve_delivery_failures_total",
+    "gwsieve_rebalances_total", "gwsieve_assigned_partitions",
+    "gwsieve_detector_entities", "gwsieve_detector_evictions_total",
+    "gwsieve_detector_state_bytes", "gwsieve_detector_state_limit_bytes",
+    "gwsieve_commits_total", "gwsieve_build_info",
+    "process_cpu_seconds_total", "process_resident_memory_bytes",
+    "process_start_time_seconds", NULL};
+
+/* Scrapes /metrics of \p w, checks the families and, when promtool is
+ * installed, the exposition format. */
+static void check_metrics(gws_it_proc_t *w, const char *name) {
+        static char body[1 << 20];
+        char path[PATH_MAX], cmd[PATH_MAX + 64];
+        int port = gws_it_http_port(w, 10000), st, i;
+        FILE *fp;
+
+        GWS_IT_ASSERT(port > 0, "%s: no \"serving /metrics\" log line", name);
+        st = gws_it_http_get(port, "/metrics", body, sizeof(body));
+        GWS_IT_ASSERT(st == 200, "%s: GET /metrics -> %d", name, st);
+        for (i = 0; metric_names[i]; i++)
+                GWS_IT_ASSERT(strstr(body, metric_names[i]) != NULL,
+                              "%s: /metrics lacks %s", name, metric_names[i]);
+        gws_it_path("metrics.txt", path, sizeof(path));
+        GWS_IT_ASSERT((fp = fopen(path, "w")) != NULL, "cannot write %s",
+                      path);
+        fputs(body, fp);
+        fclose(fp);
+        if (system("command -v promtool >/dev/null 2>&1") == 0) {
+                snprintf(cmd, sizeof(cmd), "promtool check metrics < %s",
+                         path);
+                st = system(cmd);
+                GWS_IT_ASSERT(st == 0, "%s: promtool check metrics failed "
+                                       "on %s", name, path);
+                gws_it_printf("%s: /metrics %zu bytes, promtool check "
+                              "metrics ok", name, strlen(body));
+        } else {
+                gws_it_printf("%s: /metrics %zu bytes (promtool not "
+                              "installed: format not checked)",
+                              name, strlen(body));
+        }
+}
+
+START_TEST(test_scale_out) {
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 4000, 7, 0);
+        gws_it_proc_t *w1, *w2, *w3;
+        gws_it_feeder_t *f;
+        gws_it_reader_t *r;
+        char body[512];
+        int64_t t0, tj;
+        int port3, st;
+
+        svc_start(&s, "scale", NULL);
+        w1 = worker_start(&s, "worker1");
+        w2 = worker_start(&s, "worker2");
+        t0 = gws_it_now_ms();
+        /* 200/s: ~20 s of stream, so the join and the leave land in it. */
+        f = gws_it_feeder_start(s.bootstrap, "gw.raw", ev, 200);
+        GWS_IT_ASSERT(f != NULL, "cannot start the feeder");
+        r = reader(&s, "gw.retained");
+        GWS_IT_ASSERT(gws_it_reader_wait_count(r, 300, WAIT_OUTPUT_MS),
+                      "no output on gw.retained");
+        gws_it_printf("output seen (%zu fed): worker3 joins",
+                      gws_it_feeder_sent(f));
+        tj = gws_it_now_ms();
+        w3 = worker_start(&s, "worker3");
+        port3 = gws_it_http_port(w3, 10000);
+        GWS_IT_ASSERT(port3 > 0, "worker3 has no operations endpoint");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w3, "REBALANCE assigned", 30000) ==
+                          0,
+                      "worker3 got no assignment within 30 s");
+        st = gws_it_http_get(port3, "/readyz", body, sizeof(body));
+        gws_it_printf("worker3 assigned %.1f s after starting; /readyz %d %s",
+                      (gws_it_now_ms() - tj) / 1000.0, st, body);
+        GWS_IT_ASSERT(st == 200, "worker3 /readyz -> %d %s", st, body);
+        GWS_IT_ASSERT(gws_it_http_get(port3, "/healthz", body,
+                                      sizeof(body)) == 200,
+                      "worker3 /healthz");
+        GWS_IT_ASSERT(gws_it_proc_alive(w1) && gws_it_proc_alive(w2),
+                      "a worker stopped when worker3 joined");
+        /* One leaves mid-stream: its partitions go back to the others. */
+        gws_it_sleep_ms(3000);
+        gws_it_printf("worker1 leaves (%zu fed)", gws_it_feeder_sent(f));
+        worker_stop_ok(w1, "worker1");
+        GWS_IT_ASSERT(gws_it_feeder_join(f, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        expect_all_retained(&s, r, ev, "scale-out (join, then leave)", t0);
+        /* Bounded duplicates: at most what was in flight around the two
+         * rebalances, far below the stream. */
+        GWS_IT_ASSERT(gws_it_idset_dups(gws_it_reader_ids(r)) <= ev->n / 10,
+                      "%zu duplicates",
+                      gws_it_idset_dups(gws_it_reader_ids(r)));
+        check_metrics(w2, "worker2");
+        GWS_IT_ASSERT(gws_it_proc_alive(w2) && gws_it_proc_alive(w3),
+                      "a worker died");
+        worker_stop_ok(w2, "worker2");
+        worker_stop_ok(w3, "worker3");
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * suite
  * ------------------------------------------------------------------------ */
 
@@ -926,5 +1039,6 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "bad_input", test_bad_input);
         ADD_TCASE(s, "broker_faults", test_broker_faults);
         ADD_TCASE(s, "replay_equals_run", test_replay_equals_run);
+        ADD_TCASE(s, "scale_out", test_scale_out);
         return s;
 }

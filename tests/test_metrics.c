@@ -1,0 +1,142 @@
+/* test_metrics.c - Prometheus exposition helpers and the HTTP endpoint. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gwsieve/http.h"
+#include "gwsieve/metrics.h"
+#include "suites.h"
+
+START_TEST(labels_are_escaped) {
+        gws_buf_t b = {0};
+        gws_prom_family(&b, "x_total", "counter", "Things.");
+        gws_prom_u64(&b, "x_total",
+                     (const char *[]){"a", "q\"u\\o\nte", "b", "2", NULL}, 7);
+        gws_prom_u64(&b, "x_total", NULL, 1);
+        ck_assert_str_eq(b.buf, "# HELP x_total Things.\n"
+                                "# TYPE x_total counter\n"
+                                "x_total{a=\"q\\\"u\\\\o\\nte\",b=\"2\"} 7\n"
+                                "x_total 1\n");
+        gws_buf_free(&b);
+}
+END_TEST
+
+START_TEST(histogram_is_cumulative) {
+        gws_hist_t h;
+        gws_buf_t b = {0};
+        memset(&h, 0, sizeof(h));
+        gws_hist_observe(&h, 1000);        /* 1 us: first bucket */
+        gws_hist_observe(&h, 30000);       /* 30 us: le 5e-05 */
+        gws_hist_observe(&h, 5000000000u); /* 5 s: +Inf only */
+        gws_prom_hist(&b, "lat_seconds", &h);
+        ck_assert_ptr_nonnull(strstr(b.buf, "lat_seconds_bucket{le=\"2.5e-06\"} 1\n"));
+        ck_assert_ptr_nonnull(strstr(b.buf, "lat_seconds_bucket{le=\"5e-05\"} 2\n"));
+        ck_assert_ptr_nonnull(strstr(b.buf, "lat_seconds_bucket{le=\"1\"} 2\n"));
+        ck_assert_ptr_nonnull(strstr(b.buf, "lat_seconds_bucket{le=\"+Inf\"} 3\n"));
+        ck_assert_ptr_nonnull(strstr(b.buf, "lat_seconds_count 3\n"));
+        ck_assert_ptr_nonnull(strstr(b.buf, "lat_seconds_sum 5.000031000\n"));
+        gws_buf_free(&b);
+}
+END_TEST
+
+START_TEST(process_metrics) {
+        gws_buf_t b = {0};
+        double cpu;
+        uint64_t rss;
+        ck_assert_int_eq(gws_proc_usage(&cpu, &rss), 0);
+        ck_assert_uint_gt(rss, 1 << 20);
+        ck_assert_int_eq(gws_prom_process(&b), 0);
+        ck_assert_ptr_nonnull(strstr(b.buf, "\nprocess_cpu_seconds_total "));
+        ck_assert_ptr_nonnull(strstr(b.buf, "\nprocess_resident_memory_bytes "));
+        /* a start time after 2020 */
+        ck_assert(atof(strstr(b.buf, "\nprocess_start_time_seconds ") + 28) >
+                  1.5e9);
+        gws_buf_free(&b);
+}
+END_TEST
+
+static int handler(void *opaque, const char *path, gws_buf_t *body,
+                   const char **ctype) {
+        (void)opaque;
+        *ctype = "text/plain";
+        if (!strcmp(path, "/ok")) {
+                gws_buf_puts(body, "fine\n");
+                return 200;
+        }
+        gws_buf_puts(body, "nope\n");
+        return 404;
+}
+
+static int get(int port, const char *req, char *out, size_t size) {
+        struct sockaddr_in sa;
+        int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1;
+        size_t len = 0;
+        ssize_t n;
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        ck_assert_int_eq((int)write(fd, req, strlen(req)), (int)strlen(req));
+        while (len + 1 < size && (n = read(fd, out + len, size - len - 1)) > 0)
+                len += (size_t)n;
+        out[len] = '\0';
+        close(fd);
+        sscanf(out, "HTTP/1.%*d %d", &status);
+        return status;
+}
+
+START_TEST(http_serves_and_rejects) {
+        char err[256], out[4096];
+        gws_http_t *h = gws_http_start("127.0.0.1:0", handler, NULL, err,
+                                       sizeof(err));
+        int port;
+        ck_assert_msg(h != NULL, "%s", err);
+        port = gws_http_port(h);
+        ck_assert_int_gt(port, 0);
+        ck_assert_int_eq(get(port, "GET /ok HTTP/1.0\r\n\r\n", out,
+                             sizeof(out)), 200);
+        ck_assert_ptr_nonnull(strstr(out, "\r\n\r\nfine\n"));
+        ck_assert_int_eq(get(port, "GET /x HTTP/1.0\r\n\r\n", out,
+                             sizeof(out)), 404);
+        ck_assert_int_eq(get(port, "POST /ok HTTP/1.0\r\nContent-Length: "
+                                   "0\r\n\r\n", out, sizeof(out)), 405);
+        gws_http_stop(h);
+        /* errors name the address */
+        ck_assert_ptr_null(gws_http_start("localhost", handler, NULL, err,
+                                          sizeof(err)));
+        ck_assert_ptr_nonnull(strstr(err, "\"localhost\""));
+        ck_assert_ptr_null(gws_http_start("300.1.1.1:80", handler, NULL, err,
+                                          sizeof(err)));
+}
+END_TEST
+
+START_TEST(http_port_in_use_is_an_error) {
+        char err[256];
+        char addr[64];
+        gws_http_t *a = gws_http_start("127.0.0.1:0", handler, NULL, err,
+                                       sizeof(err)), *b;
+        ck_assert_ptr_nonnull(a);
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", gws_http_port(a));
+        b = gws_http_start(addr, handler, NULL, err, sizeof(err));
+        ck_assert_ptr_null(b);
+        ck_assert_ptr_nonnull(strstr(err, addr));
+        gws_http_stop(a);
+}
+END_TEST
+
+Suite *gws_metrics_suite(void) {
+        Suite *s = suite_create("metrics");
+        TCase *tc = tcase_create("metrics");
+        tcase_add_test(tc, labels_are_escaped);
+        tcase_add_test(tc, histogram_is_cumulative);
+        tcase_add_test(tc, process_metrics);
+        tcase_add_test(tc, http_serves_and_rejects);
+        tcase_add_test(tc, http_port_in_use_is_an_error);
+        suite_add_tcase(s, tc);
+        return s;
+}
