@@ -1000,10 +1000,14 @@ START_TEST(test_scale_out) {
         GWS_IT_ASSERT(gws_it_feeder_join(f, PRODUCE_MS) == 0,
                       "input not delivered to gw.raw");
         expect_all_retained(&s, r, ev, "scale-out (join, then leave)", t0);
-        /* Bounded duplicates: at most what was in flight around the two
-         * rebalances, far below the stream. */
-        GWS_IT_ASSERT(gws_it_idset_dups(gws_it_reader_ids(r)) <= ev->n / 10,
-                      "%zu duplicates",
+        /* Bounded duplicates: what the moving partitions consumed since
+         * their last commit. With librdkafka 2.0.2 periodic commits are
+         * held while the group rebalances (issue #4059, see service.c),
+         * and the mock takes ~8 s to let a member join, so this is 0 on a
+         * quiet machine and up to ~1300 (of 4000) under load; re-reading
+         * everything would be 4000. */
+        GWS_IT_ASSERT(gws_it_idset_dups(gws_it_reader_ids(r)) <= ev->n / 2,
+                      "%zu duplicates: more than half the stream re-read",
                       gws_it_idset_dups(gws_it_reader_ids(r)));
         check_metrics(w2, "worker2");
         GWS_IT_ASSERT(gws_it_proc_alive(w2) && gws_it_proc_alive(w3),
