@@ -22,6 +22,8 @@ run() { # name, command...
 ./scripts/build.sh
 run "unit tests" ./build/bin/gws_tests
 run "integration tests" ./build/bin/gws_itests
+# deploy/ and docker-compose.yml: parsed and cross-checked (no Docker here).
+run "deployment files" ./scripts/check-deploy.sh
 
 if [ -z "${GWS_TEST_SKIP_SAN:-}" ]; then
   ./scripts/build.sh --sanitize
