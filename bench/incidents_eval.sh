@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # incidents_eval.sh - detection quality on labelled synthetic incidents:
 # gwsieve-gen --incidents --labels, then gwsieve replay; reports per
-# incident kind whether an `open` alert names one of its events and the
+# incident kind whether an `open` alert names one of its events, the number
+# of `open` alerts that do (one per alert kind is the goal), and the
 # delay from the incident's start (event time), and the false alerts per
 # hour of event time (open alerts naming no incident event).
 #   bench/incidents_eval.sh [EVENTS] [SEED] [SIM_RATE] [JITTER_S]
+# GWS_REPLAY_ARGS="--set detectors.numeric_keys=user_id" passes options to
+# replay; GWS_KEEP=DIR keeps the events, labels and outputs there.
 # JITTER_S > 0 delivers the events out of order: each is moved to the
 # position of ts + uniform(0, JITTER_S) (as gateways that flush late do),
 # to show detection within detectors.max_lateness_s.
@@ -35,7 +38,9 @@ with open(path, "w") as f:
     f.writelines(r[1] for r in rows)
 PY
 fi
-build/bin/gwsieve replay --input "$W/ev.ndjson" --out-dir "$W/out" >/dev/null
+# shellcheck disable=SC2086 # GWS_REPLAY_ARGS: extra options, e.g. "--set k=v"
+build/bin/gwsieve replay --input "$W/ev.ndjson" --out-dir "$W/out" ${GWS_REPLAY_ARGS:-} >/dev/null
+[ -z "${GWS_KEEP:-}" ] || cp -r "$W" "$GWS_KEEP"
 python3 - "$W/out/alerts.ndjson" "$W/labels.json" <<'PY'
 import json, sys
 from datetime import datetime
@@ -48,7 +53,7 @@ for inc in L["incidents"]:
     inc_ids |= set(inc["event_ids"])
 hours = (L["end_ms"] - L["start_ms"]) / 3.6e6
 print("events %d over %.2f h of event time; %d open alerts" % (L["events"], hours, len(opens)))
-print("%-14s %-8s %-9s %s" % ("incident", "caught", "delay_s", "alert kinds"))
+print("%-14s %-8s %-9s %-6s %s" % ("incident", "caught", "delay_s", "opens", "alert kinds"))
 caught = 0
 for inc in L["incidents"]:
     ids = set(inc["event_ids"])
@@ -56,7 +61,7 @@ for inc in L["incidents"]:
     if hit:
         caught += 1
         d = min(t(a["window"]["end"]) for a in hit) - inc["start_ms"] / 1000
-        print("%-14s %-8s %-9.0f %s" % (inc["kind"], "yes", d, ",".join(sorted({a["kind"] for a in hit}))))
+        print("%-14s %-8s %-9.0f %-6d %s" % (inc["kind"], "yes", d, len(hit), ",".join(sorted({a["kind"] for a in hit}))))
     else:
         print("%-14s %-8s %-9s" % (inc["kind"], "NO", "-"))
 false = [a for a in opens if not inc_ids & set(a["event_ids"])]

@@ -136,6 +136,11 @@ static const crow_t rows[] = {
      86400 * 365, NULL,
      "an event this far ahead of the newest moves event time only when "
      "20 in a row agree (clock skew)"},
+    {"detectors.numeric_keys", T_STR, GWS_NUMERIC_KEYS_DEFAULT,
+     OFF(det_numeric_keys), NB, NULL,
+     "entities of numeric deviation (latency, ttfb, tokens, cost): "
+     "comma-separated field sets of gateway_id, provider, model, endpoint, "
+     "user_id, client_ip joined by '+' (at most 6 sets of 3 fields)"},
     {"filter.rules", T_JSON, "[]", OFF(filter_rules), NB, NULL,
      "ordered rules: [{\"name\",\"when\":{...},\"action\":keep|drop|sample,"
      "\"rate\",\"force\"}]"},
@@ -674,11 +679,98 @@ int gws_config_apply_env(gws_config_t *cfg, char *errstr,
         return 0;
 }
 
+const char *const gws_key_field_names[GWS_KF__CNT] = {
+    "gateway_id", "provider", "model", "endpoint", "user_id", "client_ip"};
+
+int gws_config_parse_keysets(const char *spec, gws_keyset_t *out,
+                             char *errstr, size_t errstr_size) {
+        const char *p = spec, *end;
+        int n = 0;
+
+        while (*p) {
+                gws_keyset_t ks = {0, {0}};
+                unsigned seen = 0;
+
+                end = p + strcspn(p, ",");
+                while (p < end) {
+                        const char *fe = p + strcspn(p, "+,");
+                        size_t len;
+                        int f, k;
+
+                        while (p < fe && *p == ' ')
+                                p++;
+                        len = (size_t)(fe - p);
+                        while (len && p[len - 1] == ' ')
+                                len--;
+                        for (f = 0; f < GWS_KF__CNT; f++)
+                                if (strlen(gws_key_field_names[f]) == len &&
+                                    !strncmp(gws_key_field_names[f], p, len))
+                                        break;
+                        if (f == GWS_KF__CNT) {
+                                snprintf(errstr, errstr_size,
+                                         "\"detectors.numeric_keys\": "
+                                         "unknown field \"%.*s\" (fields: "
+                                         "gateway_id, provider, model, "
+                                         "endpoint, user_id, client_ip)",
+                                         (int)len, p);
+                                return -1;
+                        }
+                        if (seen & (1u << f) || ks.nfields == 3) {
+                                snprintf(errstr, errstr_size,
+                                         "\"detectors.numeric_keys\": set "
+                                         "%d: %s", n + 1,
+                                         seen & (1u << f)
+                                             ? "a field appears twice"
+                                             : "more than 3 fields");
+                                return -1;
+                        }
+                        seen |= 1u << f;
+                        /* Canonical order (the order of the field list),
+                         * so "model+provider" and "provider+model" are
+                         * the same entity. */
+                        for (k = ks.nfields; k > 0 && ks.field[k - 1] > f;
+                             k--)
+                                ks.field[k] = ks.field[k - 1];
+                        ks.field[k] = (uint8_t)f;
+                        ks.nfields++;
+                        p = *fe == '+' ? fe + 1 : fe;
+                }
+                if (!ks.nfields) {
+                        snprintf(errstr, errstr_size,
+                                 "\"detectors.numeric_keys\": empty field "
+                                 "set %d", n + 1);
+                        return -1;
+                }
+                for (int i = 0; i < n; i++)
+                        if (out[i].nfields == ks.nfields &&
+                            !memcmp(out[i].field, ks.field, 3)) {
+                                snprintf(errstr, errstr_size,
+                                         "\"detectors.numeric_keys\": set "
+                                         "%d repeats set %d", n + 1, i + 1);
+                                return -1;
+                        }
+                if (n == GWS_MAX_KEYSETS) {
+                        snprintf(errstr, errstr_size,
+                                 "\"detectors.numeric_keys\": more than %d "
+                                 "field sets", GWS_MAX_KEYSETS);
+                        return -1;
+                }
+                out[n++] = ks;
+                p = *end ? end + 1 : end;
+        }
+        return n;
+}
+
 int gws_config_validate(const gws_config_t *cfg, char *errstr,
                         size_t errstr_size) {
         const char *names[4] = {cfg->topic_input, cfg->topic_retained,
                                 cfg->topic_alerts, cfg->topic_dlq};
+        gws_keyset_t ks[GWS_MAX_KEYSETS];
         int i, j;
+
+        if (gws_config_parse_keysets(cfg->det_numeric_keys, ks, errstr,
+                                     errstr_size) == -1)
+                return -1;
         for (i = 1; i < 4; i++) {
                 if (!strcmp(names[0], names[i])) {
                         snprintf(errstr, errstr_size,

@@ -1,20 +1,26 @@
 /* detect.c - per-partition streaming detectors and the alert lifecycle.
  *
- * Entities (hash table + LRU list, capped by detectors.max_entities):
- *   GPM  gateway+provider+model: robust baselines of log1p(latency_ms,
- *        tokens_in, tokens_out, cost_usd); latency alert window; novelty.
+ * Entities (hash table + LRU list, capped by detectors.max_entities and
+ * the process byte budget detectors.max_state_mb):
+ *   K    one per field set of detectors.numeric_keys (default provider+
+ *        model, gateway+provider+model, user_id, gateway): robust baselines
+ *        of latency, ttfb, tokens in/out and cost; anomaly windows per
+ *        numeric kind, allocated at the entity's first anomaly. The sets
+ *        gateway and gateway+provider+model share the G and GPM entities.
+ *   GPM  gateway+provider+model: also novelty (first seen).
  *   GP   gateway+provider: error share baseline and window (error_rate).
  *   G    gateway: events per window baseline (rate_spike / rate_drop),
- *        cost alert window, first-seen time (novelty warm-up).
- *   GU   gateway+user: token alert window, created on the first token
- *        anomaly of that user (so a million quiet users cost nothing).
+ *        first-seen time (novelty warm-up), heavy-hitter summaries.
+ *   GU, GI  gateway+user, gateway+client_ip: heavy-hitter alerts only.
  *
- * Numeric deviation works on log1p(x): latencies, token counts and costs
- * are heavy-tailed (lognormal), and on the log scale an exponentially
- * weighted mean and mean absolute deviation are good robust baselines.
- * Updates beyond 2.5 sigma are clipped there and learned 20x slower, so an
- * incident does not teach the baseline that it is normal, while slow drift
- * is still followed (alpha = max(1/n, 1/200)).
+ * Numeric deviation works on log1p(x) (log for costs): latencies, token
+ * counts and costs are heavy-tailed (lognormal), and on the log scale an
+ * exponentially weighted mean and mean absolute deviation are good robust
+ * baselines. Updates beyond 2.5 sigma are clipped there and learned 20x
+ * slower, so an incident does not teach the baseline that it is normal,
+ * while slow drift is still followed (alpha = max(1/n, 1/200)). Sets
+ * without the model field learn values relative to the gateway's baseline
+ * of the request's model (see numeric()).
  *
  * An anomalous event alone never pages: an alert opens when, in the last
  * window (detectors.window_s of event time, in 6 buckets), at least
@@ -62,7 +68,14 @@ static const char *kind_metric[K__CNT] = {
     "latency_ms",   "tokens_in",      "cost_usd", "error_share",
     "events_per_window", "events_per_window", "events", "share"};
 
-typedef enum { E_GPM, E_GP, E_G, E_GU, E_GI } etype_t;
+/* Entity types; E_K0 + i is numeric key set i (detectors.numeric_keys)
+ * unless that set is exactly gateway_id (E_G) or gateway_id+provider+model
+ * (E_GPM), which share those entities. */
+typedef enum { E_GPM, E_GP, E_G, E_GU, E_GI, E_K0 } etype_t;
+
+/* Numeric alert kinds: windows per entity (ent_t.nwin). */
+enum { NK_LAT, NK_TOK, NK_COST, NK__CNT };
+static const akind_t nk_kind[NK__CNT] = {K_LATENCY, K_TOKENS, K_COST};
 
 static const char *const shape_fields[5][3] = {
     {"gateway_id", "provider", "model"},
@@ -141,7 +154,10 @@ typedef struct ent_s {
         uint32_t rcnt[RATE_RING]; /* G: events of windows rate_win.. */
         int64_t hh_win;     /* G: window the hh counts are for */
         struct ent_s *gnext; /* G: list of gateways (rate scan) */
-        alert_t *alerts[4]; /* per kind slot, see kind_slot() */
+        win_t *nwin;        /* numeric kinds (NK_*), from the entity's
+                             * first anomaly on (lazily: quiet users and
+                             * IPs cost no windows) */
+        alert_t *alerts[K__CNT]; /* per kind */
         uint16_t klen;
         char key[];
 } ent_t;
@@ -166,6 +182,12 @@ struct gws_detect_s {
         int64_t bucket_ms;
         gws_detect_stats_t st;
         gws_buf_t key, out;
+        gws_keyset_t ks[GWS_MAX_KEYSETS]; /* detectors.numeric_keys */
+        etype_t kstype[GWS_MAX_KEYSETS];
+        int ksraw[GWS_MAX_KEYSETS]; /* set pins the model: raw values;
+                                     * else values relative to the
+                                     * gateway's baseline of the model */
+        int nks;
 };
 
 /* ------------------------------------------------------------------------
@@ -216,7 +238,7 @@ static void lru_push(gws_detect_t *d, ent_t *e) {
 
 static int ent_has_open(const ent_t *e) {
         int i;
-        for (i = 0; i < 4; i++)
+        for (i = 0; i < K__CNT; i++)
                 if (e->alerts[i] && e->alerts[i]->open)
                         return 1;
         return 0;
@@ -263,9 +285,24 @@ static void hh_free(gws_detect_t *d, ent_t *e) {
         }
 }
 
+#define NWIN_BYTES (NK__CNT * sizeof(win_t))
+
+/* Frees what an entity owns besides itself; adjusts the byte counts. */
+static void ent_free_parts(gws_detect_t *d, ent_t *e) {
+        int i;
+        for (i = 0; i < K__CNT; i++)
+                alert_free(e->alerts[i]);
+        hh_free(d, e);
+        if (e->nwin) {
+                __atomic_sub_fetch(&state_bytes, NWIN_BYTES,
+                                   __ATOMIC_RELAXED);
+                d->bytes -= NWIN_BYTES;
+                free(e->nwin);
+        }
+}
+
 static void ent_remove(gws_detect_t *d, ent_t *e) {
         ent_t **pp = &d->buckets[e->h & (d->nbuckets - 1)];
-        int i;
         while (*pp != e)
                 pp = &(*pp)->hnext;
         *pp = e->hnext;
@@ -277,9 +314,7 @@ static void ent_remove(gws_detect_t *d, ent_t *e) {
                 if (*gp)
                         *gp = e->gnext;
         }
-        for (i = 0; i < 4; i++)
-                alert_free(e->alerts[i]);
-        hh_free(d, e);
+        ent_free_parts(d, e);
         __atomic_sub_fetch(&state_bytes, ent_size(e->klen), __ATOMIC_RELAXED);
         d->bytes -= ent_size(e->klen);
         free(e);
@@ -374,6 +409,31 @@ static int key_build(gws_detect_t *d, const gws_str_t *a, const gws_str_t *b,
         return 0;
 }
 
+static const gws_str_t *ev_field(const gws_event_t *ev, int f) {
+        switch (f) {
+        case GWS_KF_GATEWAY: return &ev->gateway_id;
+        case GWS_KF_PROVIDER: return &ev->provider;
+        case GWS_KF_MODEL: return &ev->model;
+        case GWS_KF_ENDPOINT: return &ev->endpoint;
+        case GWS_KF_USER: return &ev->user_id;
+        default: return &ev->client_ip;
+        }
+}
+
+/* Key of key set \p ks for \p ev; -1 when a field is absent or empty
+ * (the event has no entity in that set). */
+static int key_build_set(gws_detect_t *d, const gws_event_t *ev,
+                         const gws_keyset_t *ks) {
+        const gws_str_t *v[3] = {NULL, NULL, NULL};
+        int f;
+        for (f = 0; f < ks->nfields; f++) {
+                v[f] = ev_field(ev, ks->field[f]);
+                if (!v[f]->s || !v[f]->len)
+                        return -1;
+        }
+        return key_build(d, v[0], v[1], v[2]);
+}
+
 /* ------------------------------------------------------------------------
  * windows and baselines
  * ------------------------------------------------------------------------ */
@@ -421,13 +481,6 @@ static double z_to_score(double z, double zthr) {
 /* Scores log(x) (costs: tiny positive amounts, where log1p would be
  * linear) or log1p(x) (counts and milliseconds) against the baseline,
  * then updates it. @returns the robust z (0 while warming up). */
-static double num_observe0(int warmup, num_t *s, double lx);
-
-static double num_observe(gws_detect_t *d, num_t *s, double x, int logx) {
-        return num_observe0(d->cfg->det_warmup_events, s,
-                            logx ? log(x) : log1p(x));
-}
-
 /* The numeric-deviation core on an already transformed value; the
  * thresholds come from the caller (events and series differ). */
 static double num_observe0(int warmup, num_t *s, double lx) {
@@ -469,29 +522,15 @@ static double num_observe0(int warmup, num_t *s, double lx) {
  * alerts
  * ------------------------------------------------------------------------ */
 
-static int kind_slot(akind_t k) {
-        switch (k) {
-        case K_RATE_SPIKE: return 1;
-        case K_RATE_DROP: return 2;
-        case K_HEAVY_HITTER: return 3;
-        default: return 0;
-        }
-}
-
 static alert_t *alert_get(ent_t *e, akind_t kind) {
-        int slot = kind_slot(kind);
-        alert_t *a = e->alerts[slot];
-        if (a && a->kind != kind && !a->open) {
-                alert_free(a);
-                e->alerts[slot] = a = NULL;
-        }
+        alert_t *a = e->alerts[kind];
         if (a)
-                return a->kind == kind ? a : NULL;
+                return a;
         if (!(a = calloc(1, sizeof(*a))))
                 return NULL;
         a->ent = e;
         a->kind = kind;
-        e->alerts[slot] = a;
+        e->alerts[kind] = a;
         return a;
 }
 
@@ -523,11 +562,28 @@ static const char *severity(const alert_t *a) {
         return a->peak_score >= 0.95 ? "critical" : "warning";
 }
 
-static void reason_text(gws_buf_t *b, const alert_t *a, int64_t window_s) {
+/* Name of field \p f (0..2) of entities of type \p t, or NULL. */
+static const char *ent_field(const gws_detect_t *d, etype_t t, int f) {
+        if (t < E_K0)
+                return shape_fields[t][f];
+        t -= E_K0;
+        return f < d->ks[t].nfields
+                   ? gws_key_field_names[d->ks[t].field[f]]
+                   : NULL;
+}
+
+static void reason_text(const gws_detect_t *d, gws_buf_t *b,
+                        const alert_t *a, int64_t window_s) {
         const char *k = a->ent->key;
         char ent[256];
         size_t i, o = 0;
-        /* Entity as "v1/v2/v3". */
+        /* Entity as "v1/v2/v3"; a single field other than the gateway
+         * is named ("user_id u-7"). */
+        if (!ent_field(d, a->ent->type, 1) &&
+            strcmp(ent_field(d, a->ent->type, 0), "gateway_id") &&
+            a->kind != K_HEAVY_HITTER)
+                o = (size_t)snprintf(ent, sizeof(ent), "%s ",
+                                     ent_field(d, a->ent->type, 0));
         for (i = 0; i < a->ent->klen && o + 2 < sizeof(ent); i++)
                 ent[o++] = k[i] == 0x1f ? '/' : k[i];
         ent[o] = '\0';
@@ -541,8 +597,8 @@ static void reason_text(gws_buf_t *b, const alert_t *a, int64_t window_s) {
                                (long long)window_s);
                 break;
         case K_TOKENS:
-                gws_buf_printf(b, "User %s sends %.0f prompt tokens per "
-                               "request, %.1fx the baseline of %.0f.", ent,
+                gws_buf_printf(b, "Prompt tokens per request on %s are "
+                               "%.0f, %.1fx the baseline of %.0f.", ent,
                                a->observed,
                                a->expected > 0 ? a->observed / a->expected : 0,
                                a->expected);
@@ -608,11 +664,12 @@ static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
         ids = json_array();
         win = json_object();
 
-        for (f = 0; f < 3 && shape_fields[a->ent->type][f] && p <= end; f++) {
+        for (f = 0; f < 3 && ent_field(d, a->ent->type, f) && p <= end;
+             f++) {
                 sep = memchr(p, 0x1f, (size_t)(end - p));
                 if (!sep)
                         sep = end;
-                json_object_set_new(ent, shape_fields[a->ent->type][f],
+                json_object_set_new(ent, ent_field(d, a->ent->type, f),
                                     json_stringn(p, (size_t)(sep - p)));
                 p = sep + 1;
         }
@@ -625,7 +682,7 @@ static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
         json_object_set_new(win, "end", json_string(gws_time_format(
                                             ts, tbuf, sizeof(tbuf))));
         gws_buf_reset(&d->out);
-        reason_text(&d->out, a, d->cfg->det_window_s);
+        reason_text(d, &d->out, a, d->cfg->det_window_s);
 
         json_object_set_new(o, "alert_id", json_string(a->id));
         json_object_set_new(o, "state", json_string(state));
@@ -703,7 +760,10 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
         if (!a->open) {
                 /* force 0: window test; 1: open now; 2: open once
                  * min_anomalies events confirmed it (so the alert names
-                 * several contributors, not one arbitrary event). */
+                 * several contributors, not one arbitrary event); -1:
+                 * record only (another entity explains the incident). */
+                if (force == -1)
+                        return 0;
                 if (!force && ((int)k < cfg->det_min_anomalies ||
                                (double)k < cfg->det_min_share * (double)n))
                         return 0;
@@ -757,7 +817,7 @@ static int alerts_resolve(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
                 if (a->onext)
                         a->onext->oprev = a->oprev;
                 a->open = 0;
-                a->ent->alerts[kind_slot(a->kind)] = NULL;
+                a->ent->alerts[a->kind] = NULL;
                 alert_free(a);
         }
         return cnt;
@@ -771,7 +831,7 @@ static void error_fold(gws_detect_t *d, ent_t *gp) {
         const win_t *w = &gp->win;
         int slot = (int)(gp->rate_win % NBUCKETS);
         double nb, kb, p0, zb, a;
-        alert_t *al = gp->alerts[0];
+        alert_t *al = gp->alerts[K_ERROR_RATE];
         if (w->idx[slot] != gp->rate_win || !w->n[slot])
                 return;
         nb = w->n[slot];
@@ -1161,6 +1221,35 @@ gws_detect_t *gws_detect_new(const gws_config_t *cfg, int32_t partition) {
         d->bucket_ms = (int64_t)cfg->det_window_s * 1000 / NBUCKETS;
         if (d->bucket_ms < 1)
                 d->bucket_ms = 1;
+        {
+                /* Validated at startup (gws_config_validate); a config
+                 * that skipped validation gets the defaults. */
+                char err[160];
+                int i;
+                d->nks = gws_config_parse_keysets(
+                    cfg->det_numeric_keys ? cfg->det_numeric_keys
+                                          : GWS_NUMERIC_KEYS_DEFAULT,
+                    d->ks, err, sizeof(err));
+                if (d->nks < 0)
+                        d->nks = gws_config_parse_keysets(
+                            GWS_NUMERIC_KEYS_DEFAULT, d->ks, err,
+                            sizeof(err));
+                for (i = 0; i < d->nks; i++) {
+                        const gws_keyset_t *k = &d->ks[i];
+                        d->ksraw[i] = memchr(k->field, GWS_KF_MODEL,
+                                             (size_t)k->nfields) != NULL;
+
+                        if (k->nfields == 1 && k->field[0] == GWS_KF_GATEWAY)
+                                d->kstype[i] = E_G;
+                        else if (k->nfields == 3 &&
+                                 k->field[0] == GWS_KF_GATEWAY &&
+                                 k->field[1] == GWS_KF_PROVIDER &&
+                                 k->field[2] == GWS_KF_MODEL)
+                                d->kstype[i] = E_GPM;
+                        else
+                                d->kstype[i] = (etype_t)(E_K0 + i);
+                }
+        }
         return d;
 }
 
@@ -1169,11 +1258,8 @@ void gws_detect_destroy(gws_detect_t *d) {
         if (!d)
                 return;
         for (e = d->lru_head; e; e = next) {
-                int i;
                 next = e->next;
-                for (i = 0; i < 4; i++)
-                        alert_free(e->alerts[i]);
-                hh_free(d, e);
+                ent_free_parts(d, e);
                 __atomic_sub_fetch(&state_bytes, ent_size(e->klen),
                                    __ATOMIC_RELAXED);
                 __atomic_sub_fetch(&g_entities, 1, __ATOMIC_RELAXED);
@@ -1213,13 +1299,263 @@ void gws_detect_stats(const gws_detect_t *d, gws_detect_stats_t *st) {
         st->process_bytes = __atomic_load_n(&state_bytes, __ATOMIC_RELAXED);
 }
 
+/* Allocates the numeric windows of \p e (its first anomaly). */
+static int nwin_alloc(gws_detect_t *d, ent_t *e) {
+        if (__atomic_load_n(&state_bytes, __ATOMIC_RELAXED) + NWIN_BYTES >
+                d->max_bytes ||
+            !(e->nwin = calloc(NK__CNT, sizeof(win_t))))
+                return -1;
+        __atomic_add_fetch(&state_bytes, NWIN_BYTES, __ATOMIC_RELAXED);
+        d->bytes += NWIN_BYTES;
+        return 0;
+}
+
+/* Events (n) and anomalies of numeric kind \p kk (k) of \p e in the
+ * window ending at bucket \p bidx. e->win.n counts the entity's events;
+ * nwin[kk].k its anomalies and nwin[kk].n the events an open alert of
+ * another entity explained, which are left out. */
+static void nk_counts(const ent_t *e, int kk, int64_t bidx, uint32_t *n,
+                      uint32_t *k) {
+        uint32_t all, dummy, explained;
+        win_sum(&e->win, bidx, &all, &dummy);
+        win_sum(&e->nwin[kk], bidx, &explained, k);
+        *n = all > explained ? all - explained : 0;
+        if (*k > *n)
+                *n = *k;
+}
+
+/* Numeric deviation (latency, ttfb, tokens, cost) of a successful event.
+ *
+ * Every key set (detectors.numeric_keys) keeps its own robust baselines;
+ * the event's score per field is the highest over the sets (it is
+ * anomalous if any view of it is: "slow for this model", "slow for this
+ * gateway's route", "many tokens for this user"), and \p scores gets it.
+ *
+ * Alerts, one per incident: an anomalous event is counted in the window
+ * of each of its entities. If one of them holds an open alert of the kind,
+ * that alert takes the event. Otherwise, of the entities whose window
+ * qualifies (min_anomalies, min_share), the one that explains the
+ * anomalies best opens it: highest k*k/n (anomalies times their share),
+ * ties to the earlier set in the configuration. So a provider-wide
+ * slowdown opens one alert on provider+model (not one per gateway or
+ * user), one gateway's route opens on gateway+provider+model, and a
+ * single user's token abuse on user_id (its share is 1, the model's
+ * small). Expected values come from the baseline that judged the event
+ * most anomalous. @returns alerts emitted or -1. */
+static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
+                   ent_t *gpm, int64_t bidx, double *scores,
+                   gws_alert_cb *cb, void *opaque) {
+        const gws_config_t *cfg = d->cfg;
+        double zthr = cfg->det_z_threshold, keep = cfg->anomaly_keep_score;
+        double best[NK__CNT] = {0}, expect[NK__CNT] = {0}, obs[NK__CNT];
+        double kbest[GWS_MAX_KEYSETS][NK__CNT] = {{0}};
+        double ref[F__CNT], val[F__CNT] = {ev->latency_ms};
+        int on[F__CNT] = {1}, has[NK__CNT], i, f, kk, r, emitted = 0;
+        /* field -> alert kind, reason bit, the field its alert reports */
+        const struct {
+                int nk, reason, report;
+                const int *enabled;
+        } fld[F__CNT] = {
+            [F_LAT] = {NK_LAT, 0, F_LAT, &cfg->det_latency},
+            [F_TIN] = {NK_TOK, 1, F_TIN, &cfg->det_tokens},
+            [F_TOUT] = {NK_TOK, 2, ev->has_tokens_in ? F_TIN : F_TOUT,
+                        &cfg->det_tokens},
+            [F_COST] = {NK_COST, 3, F_COST, &cfg->det_cost},
+            [F_TTFB] = {NK_LAT, 7, F_LAT, &cfg->det_latency}};
+        ent_t *ke[GWS_MAX_KEYSETS];
+        uint32_t n, k;
+
+        has[NK_LAT] = cfg->det_latency;
+        has[NK_TOK] = cfg->det_tokens &&
+                      (ev->has_tokens_in || ev->has_tokens_out);
+        has[NK_COST] = cfg->det_cost && ev->has_cost && ev->cost_usd > 0;
+        obs[NK_LAT] = ev->latency_ms;
+        obs[NK_TOK] = ev->has_tokens_in ? (double)ev->tokens_in
+                                        : (double)ev->tokens_out;
+        obs[NK_COST] = ev->cost_usd;
+
+        /* The reference of sets that do not pin the model (user_id,
+         * gateway_id, ...): this gateway's baseline for the model, taken
+         * before this event updates it. */
+        for (f = 0; f < F__CNT; f++)
+                ref[f] = gpm && gpm->num[f].n ? gpm->num[f].mean : NAN;
+        if (ev->has_ttfb && ev->ttfb_ms >= 0)
+                val[F_TTFB] = ev->ttfb_ms, on[F_TTFB] = 1;
+        if (ev->has_tokens_in)
+                val[F_TIN] = (double)ev->tokens_in, on[F_TIN] = 1;
+        if (ev->has_tokens_out)
+                val[F_TOUT] = (double)ev->tokens_out, on[F_TOUT] = 1;
+        if (ev->has_cost && ev->cost_usd > 0)
+                val[F_COST] = ev->cost_usd, on[F_COST] = 1;
+
+        for (i = 0; i < d->nks; i++) {
+                ent_t *e;
+                int raw = d->ksraw[i];
+                if (d->kstype[i] == E_G)
+                        e = g;
+                else if (d->kstype[i] == E_GPM)
+                        e = gpm;
+                else
+                        e = key_build_set(d, ev, &d->ks[i]) == 0
+                                ? ent_get(d, d->kstype[i], 1)
+                                : NULL;
+                if (!(ke[i] = e))
+                        continue;
+                /* e->win counts the entity's events (n) for the share of
+                 * every numeric kind; e->nwin its anomalies (k). */
+                if (!d->quiet)
+                        win_add(&e->win, bidx, 1, 0);
+                for (f = 0; f < F__CNT; f++) {
+                        double lx, sc, elx;
+                        int rf = fld[f].report;
+                        /* Output length is the model's and max_tokens'
+                         * business, not the user's or the gateway's: sets
+                         * that do not pin the model skip it (measured:
+                         * capped output lengths made per-user residuals
+                         * page on normal traffic). */
+                        if (!on[f] || (!raw && (f == F_TOUT ||
+                                                isnan(ref[f]))))
+                                continue;
+                        lx = f == F_COST ? log(val[f]) : log1p(val[f]);
+                        /* expected: the reported field's baseline */
+                        elx = e->num[rf].mean + (raw ? 0 : ref[rf]);
+                        if (!raw) {
+                                lx -= ref[f];
+                                if (isnan(elx))
+                                        elx = ref[rf];
+                        }
+                        sc = z_to_score(num_observe0(cfg->det_warmup_events,
+                                                     &e->num[f], lx),
+                                        zthr);
+                        if (*fld[f].enabled && sc > scores[fld[f].reason])
+                                scores[fld[f].reason] = sc;
+                        if (sc > kbest[i][fld[f].nk])
+                                kbest[i][fld[f].nk] = sc;
+                        if (sc > best[fld[f].nk]) {
+                                best[fld[f].nk] = sc;
+                                expect[fld[f].nk] = rf == F_COST ? exp(elx)
+                                                                 : expm1(elx);
+                        }
+                }
+        }
+
+        for (kk = 0; kk < NK__CNT; kk++) {
+                akind_t kind = nk_kind[kk];
+                int anom = best[kk] >= keep, tgt = -1, was_open;
+
+                if (!has[kk])
+                        continue;
+                /* An open alert of this kind on one of the event's
+                 * entities takes an anomalous event. */
+                for (i = 0; anom && i < d->nks && tgt < 0; i++)
+                        if (ke[i] && ke[i]->alerts[kind] &&
+                            ke[i]->alerts[kind]->open)
+                                tgt = i;
+                /* Each entity's window counts the anomalies its own
+                 * baseline sees (a user's unusual prompt does not make
+                 * the model's window anomalous); an anomaly an open alert
+                 * explains counts there only, so it does not open a
+                 * second alert on a wider entity. Anomaly windows are
+                 * allocated at an entity's first anomaly (a million quiet
+                 * users cost none). */
+                for (i = 0; i < d->nks; i++) {
+                        ent_t *e = ke[i];
+                        int a = tgt >= 0 ? i == tgt : kbest[i][kk] >= keep;
+                        /* explained elsewhere: out of this window's n */
+                        int x = tgt >= 0 && i != tgt;
+                        if (!e || (!a && !x) || d->quiet ||
+                            (!e->nwin && nwin_alloc(d, e)))
+                                continue;
+                        win_add(&e->nwin[kk], bidx, (uint32_t)x,
+                                (uint32_t)a);
+                }
+                if (!anom || d->quiet)
+                        continue;
+                if (tgt < 0) {
+                        uint32_t kn[GWS_MAX_KEYSETS][2] = {{0}};
+                        int qual[GWS_MAX_KEYSETS] = {0};
+                        double v, bestv = -1;
+                        for (i = 0; i < d->nks; i++) {
+                                if (!ke[i] || !ke[i]->nwin)
+                                        continue;
+                                nk_counts(ke[i], kk, bidx, &kn[i][0],
+                                          &kn[i][1]);
+                                qual[i] = (int)kn[i][1] >=
+                                              cfg->det_min_anomalies &&
+                                          (double)kn[i][1] >=
+                                              cfg->det_min_share *
+                                                  (double)kn[i][0];
+                                v = (double)kn[i][1] * kn[i][1] / kn[i][0];
+                                if (qual[i] && v > bestv)
+                                        bestv = v, tgt = i;
+                        }
+                        /* Defer to a wider entity that sees clearly more
+                         * of the anomalies but whose share is still
+                         * diluted by the events before the incident: the
+                         * incident is its, and it qualifies within the
+                         * window (a slow model must not first page as one
+                         * of its users). */
+                        for (i = 0; tgt >= 0 && i < d->nks; i++)
+                                if (!qual[i] && ke[i] && ke[i]->nwin &&
+                                    kn[i][1] >= 2 * kn[tgt][1])
+                                        tgt = -1;
+                }
+                if (tgt < 0) {
+                        /* Not (yet) an incident: every entity notes the
+                         * anomaly, so the alert that opens names the
+                         * events that led to it. */
+                        for (i = 0; i < d->nks; i++) {
+                                if (!ke[i] || !ke[i]->nwin)
+                                        continue;
+                                if (alert_anomaly(d, ke[i], kind, ev,
+                                                  obs[kk], expect[kk],
+                                                  best[kk], 0, 0, -1, cb,
+                                                  opaque) < 0)
+                                        return -1;
+                        }
+                        continue;
+                }
+                nk_counts(ke[tgt], kk, bidx, &n, &k);
+                was_open = ke[tgt]->alerts[kind] &&
+                           ke[tgt]->alerts[kind]->open;
+                if ((r = alert_anomaly(d, ke[tgt], kind, ev, obs[kk],
+                                       expect[kk], best[kk], n, k, 0, cb,
+                                       opaque)) < 0)
+                        return -1;
+                emitted += r;
+                /* A new alert explains the anomalies it counted; the
+                 * event's other entities counted them too and must not
+                 * open a second alert with them (stray anomalies of
+                 * another gateway on the same model would otherwise tip
+                 * it over): take them out, bucket by bucket. What is
+                 * left (other routes of the gateway, say) still counts. */
+                if (!was_open && ke[tgt]->alerts[kind] &&
+                    ke[tgt]->alerts[kind]->open) {
+                        const win_t *tw = &ke[tgt]->nwin[kk];
+                        for (i = 0; i < d->nks; i++) {
+                                win_t *w;
+                                int b;
+                                if (i == tgt || !ke[i] || !ke[i]->nwin)
+                                        continue;
+                                w = &ke[i]->nwin[kk];
+                                for (b = 0; b < NBUCKETS; b++)
+                                        if (w->idx[b] == tw->idx[b])
+                                                w->k[b] -= w->k[b] < tw->k[b]
+                                                               ? w->k[b]
+                                                               : tw->k[b];
+                        }
+                }
+        }
+        return emitted;
+}
+
 int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                      gws_score_t *out, gws_alert_cb *cb, void *opaque) {
         const gws_config_t *cfg = d->cfg;
         double zthr = cfg->det_z_threshold, keep = cfg->anomaly_keep_score;
-        double s, z, scores[GWS_R__CNT] = {0};
+        double s, scores[GWS_R__CNT] = {0};
         int64_t bidx, ts = ev->ts_ms;
-        ent_t *gpm = NULL, *gp = NULL, *g = NULL, *gu = NULL;
+        ent_t *gpm = NULL, *gp = NULL, *g = NULL;
         uint32_t n, k;
         int emitted = 0, r, i, is_err = gws_event_is_error(ev);
 
@@ -1324,111 +1660,21 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 else if (gpm && is_new)
                         gpm->first_ts = INT64_MIN; /* known from the start */
         }
-        if (gpm) {
-                double lat_z = 0;
-                if (cfg->det_novelty && gpm->first_ts != INT64_MIN &&
-                    ts - gpm->first_ts <
-                        (int64_t)cfg->det_window_s * 1000) {
-                        scores[6] = 0.9;
-                        if ((r = alert_anomaly(d, gpm, K_NEW_VALUE, ev, 1, 0,
-                                               0.9, 1, 1, 1, cb, opaque)) < 0)
-                                return -1;
-                        emitted += r;
-                }
-                if (!is_err && !ev->cached) {
-                        lat_z = num_observe(d, &gpm->num[F_LAT],
-                                            ev->latency_ms, 0);
-                        if (cfg->det_latency)
-                                scores[0] = z_to_score(lat_z, zthr);
-                        if (ev->has_tokens_in) {
-                                z = num_observe(d, &gpm->num[F_TIN],
-                                                (double)ev->tokens_in, 0);
-                                if (cfg->det_tokens)
-                                        scores[1] = z_to_score(z, zthr);
-                        }
-                        if (ev->has_tokens_out) {
-                                z = num_observe(d, &gpm->num[F_TOUT],
-                                                (double)ev->tokens_out, 0);
-                                if (cfg->det_tokens)
-                                        scores[2] = z_to_score(z, zthr);
-                        }
-                        if (ev->has_cost && ev->cost_usd > 0) {
-                                z = num_observe(d, &gpm->num[F_COST],
-                                                ev->cost_usd, 1);
-                                if (cfg->det_cost)
-                                        scores[3] = z_to_score(z, zthr);
-                        }
-                        if (ev->has_ttfb && ev->ttfb_ms >= 0) {
-                                z = num_observe(d, &gpm->num[F_TTFB],
-                                                ev->ttfb_ms, 0);
-                                if (cfg->det_latency)
-                                        scores[7] = z_to_score(z, zthr);
-                        }
-                }
-                if (cfg->det_latency && !is_err && !ev->cached) {
-                        /* A slow first byte is a latency incident too
-                         * (queueing at the provider), even when the total
-                         * stays within its usual range. */
-                        int anom = scores[0] >= keep || scores[7] >= keep;
-                        if (!d->quiet)
-                                win_add(&gpm->win, bidx, 1, (uint32_t)anom);
-                        win_sum(&gpm->win, bidx, &n, &k);
-                        if (anom) {
-                                double base = expm1(gpm->num[F_LAT].mean);
-                                if ((r = alert_anomaly(d, gpm, K_LATENCY, ev,
-                                                       ev->latency_ms, base,
-                                                       scores[0] > scores[7]
-                                                           ? scores[0]
-                                                           : scores[7],
-                                                       n, k, 0, cb,
-                                                       opaque)) < 0)
-                                        return -1;
-                                emitted += r;
-                        }
-                }
+        if (gpm && cfg->det_novelty && gpm->first_ts != INT64_MIN &&
+            ts - gpm->first_ts < (int64_t)cfg->det_window_s * 1000) {
+                scores[6] = 0.9;
+                if ((r = alert_anomaly(d, gpm, K_NEW_VALUE, ev, 1, 0, 0.9, 1,
+                                       1, 1, cb, opaque)) < 0)
+                        return -1;
+                emitted += r;
         }
 
-        /* G: cost alerts aggregate per gateway */
-        if (g && cfg->det_cost && ev->has_cost && ev->cost_usd > 0 &&
-            !is_err && !ev->cached) {
-                int anom = scores[3] >= keep;
-                if (!d->quiet)
-                        win_add(&g->win, bidx, 1, (uint32_t)anom);
-                win_sum(&g->win, bidx, &n, &k);
-                if (anom && gpm) {
-                        double base = exp(gpm->num[F_COST].mean);
-                        if ((r = alert_anomaly(d, g, K_COST, ev, ev->cost_usd,
-                                               base, scores[3], n, k, 0, cb,
-                                               opaque)) < 0)
-                                return -1;
-                        emitted += r;
-                }
-        }
-
-        /* GU: token alerts aggregate per user, created on first anomaly */
-        if (cfg->det_tokens && ev->user_id.s && ev->user_id.len &&
-            key_build(d, &ev->gateway_id, &ev->user_id, NULL) == 0) {
-                int anom = scores[1] >= keep || scores[2] >= keep;
-                gu = ent_get(d, E_GU, anom);
-                if (gu) {
-                        if (!d->quiet)
-                                win_add(&gu->win, bidx, 1, (uint32_t)anom);
-                        win_sum(&gu->win, bidx, &n, &k);
-                        if (anom && gpm) {
-                                double base = expm1(gpm->num[F_TIN].mean);
-                                if ((r = alert_anomaly(
-                                         d, gu, K_TOKENS, ev,
-                                         ev->has_tokens_in
-                                             ? (double)ev->tokens_in
-                                             : 0,
-                                         base,
-                                         scores[1] > scores[2] ? scores[1]
-                                                               : scores[2],
-                                         n, k, 0, cb, opaque)) < 0)
-                                        return -1;
-                                emitted += r;
-                        }
-                }
+        /* Numeric deviation per key set, then one alert per incident. */
+        if (!is_err && !ev->cached) {
+                if ((r = numeric(d, ev, g, gpm, bidx, scores, cb,
+                                 opaque)) < 0)
+                        return -1;
+                emitted += r;
         }
 
         /* GP: error share against baseline, binomial z-test */

@@ -515,6 +515,176 @@ START_TEST(series_onset_scored_then_damped) {
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------
+ * numeric key sets (detectors.numeric_keys) and one alert per incident
+ * ------------------------------------------------------------------------ */
+
+/* One successful event with latency and prompt tokens. */
+static void feedk(int64_t ts, const char *gw, const char *model,
+                  const char *user, double lat, int64_t tokens) {
+        gws_event_t ev;
+        gws_score_t sc;
+        memset(&ev, 0, sizeof(ev));
+        snprintf(idbuf, sizeof(idbuf), "ev-%d", evn++);
+        ev.id = (gws_str_t){idbuf, strlen(idbuf)};
+        ev.gateway_id = (gws_str_t){gw, strlen(gw)};
+        ev.provider = (gws_str_t){"openai", 6};
+        ev.model = (gws_str_t){model, strlen(model)};
+        ev.user_id = (gws_str_t){user, strlen(user)};
+        ev.ts_ms = ts;
+        ev.status = 200;
+        ev.success = 1;
+        ev.latency_ms = lat;
+        ev.tokens_in = tokens;
+        ev.has_tokens_in = 1;
+        ck_assert_int_ge(gws_detect_event(det, &ev, &sc, cb, &sink), 0);
+}
+
+/* Fields of the entity of the single open alert of \p kind, joined
+ * "field=value,..." in entity order. */
+static const char *open_entity(const char *kind) {
+        static char buf[256];
+        json_t *a = first(kind, "open"), *v;
+        const char *k;
+        size_t o = 0;
+        ck_assert_int_eq(count(kind, "open"), 1);
+        buf[0] = '\0';
+        json_object_foreach(json_object_get(a, "entity"), k, v) {
+                o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s=%s",
+                                      o ? "," : "", k, json_string_value(v));
+        }
+        return buf;
+}
+
+/* A model that slows down on every gateway is one incident: one latency
+ * alert on provider+model, not one per gateway, route or user. */
+START_TEST(keys_provider_wide_slowdown_one_alert) {
+        static const char *gws[] = {"gw-a", "gw-b", "gw-c"};
+        char user[16];
+        int i;
+        for (i = 0; i < 12000; i++) {
+                double mul = i >= 8000 && i < 9200 ? 8 : 1;
+                const char *model = i % 2 ? "m" : "other";
+                snprintf(user, sizeof(user), "u-%d", (int)(unif() * 40));
+                feedk(T0 + i * 50LL, gws[i % 3], model, user,
+                      exp(6 + 0.4 * gauss()) * (i % 2 ? mul : 1),
+                      (int64_t)exp(6 + 0.5 * gauss()));
+        }
+        ck_assert_str_eq(open_entity("latency"), "provider=openai,model=m");
+        ck_assert_int_eq(count("tokens", "open"), 0);
+}
+END_TEST
+
+/* One user sending huge prompts: one tokens alert naming the user (its
+ * anomalies are all of its requests; for the model they are a few). */
+START_TEST(keys_user_prompts_one_alert) {
+        char user[16];
+        int i;
+        for (i = 0; i < 12000; i++) {
+                int u = (int)(unif() * 30);
+                double tok = exp(6 + 0.5 * gauss());
+                snprintf(user, sizeof(user), "u-%d", u);
+                if (i >= 8000 && i < 9500 && u == 7)
+                        tok *= 40;
+                feedk(T0 + i * 50LL, "gw-a", "m", user,
+                      exp(6 + 0.4 * gauss()), (int64_t)tok);
+        }
+        ck_assert_str_eq(open_entity("tokens"), "user_id=u-7");
+        ck_assert_int_eq(count("latency", "open"), 0);
+}
+END_TEST
+
+/* Every route of one gateway slows down (the gateway itself is slow):
+ * one alert on the gateway, not one per model. */
+START_TEST(keys_gateway_wide_one_alert) {
+        static const char *models[] = {"m1", "m2", "m3", "m4"};
+        char user[16];
+        int i;
+        for (i = 0; i < 16000; i++) {
+                const char *gw = i % 2 ? "gw-a" : "gw-b";
+                double mul = i >= 10000 && i < 11500 && i % 2 ? 6 : 1;
+                snprintf(user, sizeof(user), "u-%d", (int)(unif() * 50));
+                /* models have their own latency levels */
+                feedk(T0 + i * 50LL, gw, models[(i / 2) % 4], user,
+                      exp(5 + (i / 2) % 4 + 0.4 * gauss()) * mul,
+                      (int64_t)exp(6 + 0.5 * gauss()));
+        }
+        ck_assert_str_eq(open_entity("latency"), "gateway_id=gw-a");
+}
+END_TEST
+
+/* Sets that do not pin the model judge values relative to the model: a
+ * user who moves from a cheap fast model to a slow one is not an
+ * incident. */
+START_TEST(keys_user_model_switch_is_normal) {
+        char user[16];
+        int i;
+        for (i = 0; i < 12000; i++) {
+                int u = (int)(unif() * 10);
+                /* from i = 6000 on, u-3 only uses the slow model */
+                int slow = u == 3 ? i >= 6000 : unif() < 0.5;
+                snprintf(user, sizeof(user), "u-%d", u);
+                feedk(T0 + i * 100LL, "gw-a", slow ? "big" : "small", user,
+                      exp((slow ? 8 : 5) + 0.4 * gauss()),
+                      (int64_t)exp(6 + 0.5 * gauss()));
+        }
+        ck_assert_int_eq(count("latency", "open"), 0);
+}
+END_TEST
+
+/* A configured set is honoured: client_ip alone. */
+START_TEST(keys_configured_sets) {
+        char err[256];
+        gws_keyset_t ks[GWS_MAX_KEYSETS];
+        ck_assert_int_eq(gws_config_parse_keysets(
+                             "model+provider, user_id ,gateway_id+client_ip",
+                             ks, err, sizeof(err)),
+                         3);
+        ck_assert_int_eq(ks[0].nfields, 2);
+        ck_assert_int_eq(ks[0].field[0], GWS_KF_PROVIDER); /* canonical */
+        ck_assert_int_eq(ks[0].field[1], GWS_KF_MODEL);
+        ck_assert_int_eq(ks[2].field[1], GWS_KF_CLIENT_IP);
+        ck_assert_int_eq(gws_config_parse_keysets("modle", ks, err,
+                                                  sizeof(err)),
+                         -1);
+        ck_assert_ptr_nonnull(strstr(err, "\"modle\""));
+        ck_assert_int_eq(gws_config_parse_keysets("model+model", ks, err,
+                                                  sizeof(err)),
+                         -1);
+        ck_assert_int_eq(gws_config_parse_keysets(
+                             "model+provider,provider+model", ks, err,
+                             sizeof(err)),
+                         -1);
+        ck_assert_ptr_nonnull(strstr(err, "repeats"));
+        ck_assert_int_eq(gws_config_parse_keysets(
+                             "gateway_id+provider+model+user_id", ks, err,
+                             sizeof(err)),
+                         -1);
+        ck_assert_int_eq(gws_config_parse_keysets("a,,b", ks, err,
+                                                  sizeof(err)),
+                         -1);
+
+        /* Only gateway+provider+model: the previous behaviour. */
+        gws_detect_destroy(det);
+        ck_assert_int_eq(gws_config_set(cfg, "detectors.numeric_keys",
+                                        "gateway_id+provider+model", err,
+                                        sizeof(err)),
+                         0);
+        det = gws_detect_new(cfg, 0);
+        {
+                int i;
+                for (i = 0; i < 9000; i++)
+                        feedk(T0 + i * 200LL, "gw", "m", "u",
+                              exp(6.5 + 0.5 * gauss()) *
+                                  (i >= 3000 && i < 3900 ? 10 : 1),
+                              100);
+        }
+        ck_assert_str_eq(open_entity("latency"),
+                         "gateway_id=gw,provider=openai,model=m");
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -533,6 +703,11 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, heavy_hitter_usual_share_and_tokens);
         tcase_add_test(tc, out_of_order_within_bound);
         tcase_add_test(tc, clock_skew_does_not_move_event_time);
+        tcase_add_test(tc, keys_provider_wide_slowdown_one_alert);
+        tcase_add_test(tc, keys_user_prompts_one_alert);
+        tcase_add_test(tc, keys_gateway_wide_one_alert);
+        tcase_add_test(tc, keys_user_model_switch_is_normal);
+        tcase_add_test(tc, keys_configured_sets);
         suite_add_tcase(s, tc);
         return s;
 }

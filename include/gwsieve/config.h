@@ -26,6 +26,25 @@ typedef struct gws_kv_s {
         struct gws_kv_s *next;
 } gws_kv_t;
 
+/** Fields a numeric-deviation entity can be keyed by
+ *  (detectors.numeric_keys), in canonical order. */
+typedef enum {
+        GWS_KF_GATEWAY, GWS_KF_PROVIDER, GWS_KF_MODEL, GWS_KF_ENDPOINT,
+        GWS_KF_USER, GWS_KF_CLIENT_IP, GWS_KF__CNT
+} gws_key_field_t;
+
+extern const char *const gws_key_field_names[GWS_KF__CNT];
+
+#define GWS_MAX_KEYSETS 6
+#define GWS_NUMERIC_KEYS_DEFAULT \
+        "provider+model,gateway_id+provider+model,user_id,gateway_id"
+
+/** One field set: nfields fields (1..3), ascending gws_key_field_t. */
+typedef struct {
+        int nfields;
+        uint8_t field[3];
+} gws_keyset_t;
+
 typedef struct gws_config_s {
         /* topics */
         char *topic_input;    /**< raw gateway events (consumed) */
@@ -97,6 +116,7 @@ typedef struct gws_config_s {
         int det_max_lateness_s;       /**< out-of-order tolerance */
         int det_max_future_s;         /**< ts ahead of the watermark that
                                        *   is treated as clock skew */
+        char *det_numeric_keys;       /**< "f+f,f,..." field sets */
         int series_warmup_rows;       /**< score-series: warm-up, and the
                                        *   damping after an alarm */
         double series_z_threshold;    /**< score-series: z at score 0.5 */
@@ -114,6 +134,13 @@ typedef struct gws_config_s {
         gws_kv_t *kafka_consumer; /**< consumer only */
         gws_kv_t *kafka_producer; /**< producer only */
 } gws_config_t;
+
+/** @brief Parses a detectors.numeric_keys value ("provider+model,user_id")
+ *  into \p out (GWS_MAX_KEYSETS entries).
+ *  @returns the number of sets (0 for an empty string), or -1 with
+ *           \p errstr naming the offending field or set. */
+int gws_config_parse_keysets(const char *spec, gws_keyset_t *out,
+                             char *errstr, size_t errstr_size);
 
 /** @brief Allocates a config holding every default.
  *  @returns NULL only on allocation failure. */
