@@ -1,0 +1,377 @@
+#!/usr/bin/env python3
+"""e2e_loop.py - helper of bench/e2e_bench.sh.
+
+`loop` is contender (b) of the end-to-end benchmark: what a team would
+write instead of gwsieve, a confluent-kafka consumer-group loop that does
+consume -> json.loads -> z-score of log latency per provider+model ->
+filter (keep errors, anomalies z > 3, a deterministic 10% sample of the
+rest) -> trim (drop the bodies of sampled events) and redact the kept record
+(the regexes of bench/py_sieve.py) -> json.dumps -> produce (key kept). It
+stops after --events messages, flushes, and writes its own figures (first
+consume and last delivery-report wall times, CPU, peak RSS) as JSON.
+
+The other subcommands do the bookkeeping of the shell script:
+
+    e2e_loop.py loop --bootstrap B --topic IN --out-topic OUT --group G
+                     --events N --stats FILE
+    e2e_loop.py span FILE...          # "%T ..." lines (kcat) -> JSON
+                                      # {count, first_ms, last_ms}
+    e2e_loop.py latency --inputs FILE --alerts FILE
+                                      # event-to-alert latency -> JSON
+    e2e_loop.py report RESULTS.jsonl  # final table (per run, medians)
+
+Only the standard library and Debian's python3-confluent-kafka (1.7.0) are
+needed; run it with /usr/bin/python3.
+"""
+import argparse
+import hashlib
+import json
+import math
+import os
+import re
+import resource
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+# ------------------------------------------------------------------------
+# loop: contender (b)
+# ------------------------------------------------------------------------
+
+def vm_hwm_kb():
+    """Peak RSS of this process (VmHWM) in kB, or 0 when unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cmd_loop(a):
+    from confluent_kafka import Consumer, KafkaException, Producer
+    from py_sieve import redact  # same regexes as the replay benchmark
+
+    consumer = Consumer({
+        "bootstrap.servers": a.bootstrap,
+        "group.id": a.group,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "cooperative-sticky",
+        "session.timeout.ms": 6000,
+        "enable.auto.commit": True,
+    })
+    producer = Producer({
+        "bootstrap.servers": a.bootstrap,
+        "linger.ms": 5,
+        "enable.idempotence": True,
+        "queue.buffering.max.messages": 200000,
+    })
+    st = {"acked": 0, "failed": 0, "last_ack": 0.0}
+
+    def on_delivery(err, _msg):
+        if err is not None:
+            st["failed"] += 1
+        else:
+            st["acked"] += 1
+            st["last_ack"] = time.time()
+
+    stats = {}  # (provider, model) -> [n, mean, m2] (Welford)
+    consumed = produced = bad = 0
+    first = None
+    idle_since = time.time()
+    sample_cut = int(0.1 * 2**64)
+    consumer.subscribe([a.topic])
+    while consumed < a.events:
+        msgs = consumer.consume(500, 0.2)
+        if not msgs:
+            if time.time() - idle_since > a.idle_timeout:
+                print("e2e_loop: idle for %d s after %d events, giving up"
+                      % (a.idle_timeout, consumed), file=sys.stderr)
+                break
+            producer.poll(0)
+            continue
+        idle_since = time.time()
+        if first is None:
+            first = time.time()
+        for m in msgs:
+            if m.error():
+                continue
+            consumed += 1
+            try:
+                ev = json.loads(m.value())
+                lat = math.log1p(float(ev["latency_ms"]))
+                key = (ev["provider"], ev["model"])
+                status = int(ev["status"])
+            except (ValueError, KeyError, TypeError):
+                bad += 1
+                continue
+            s = stats.setdefault(key, [0, 0.0, 0.0])
+            z = 0.0
+            if s[0] > 30:
+                sd = math.sqrt(s[2] / (s[0] - 1)) or 1e-9
+                z = (lat - s[1]) / sd
+            s[0] += 1
+            d = lat - s[1]
+            s[1] += d / s[0]
+            s[2] += d * (lat - s[1])
+            if status >= 400 or ev.get("success") is False:
+                kept = "error"
+            elif z > 3:
+                kept = "anomaly"
+            elif int.from_bytes(hashlib.blake2b(
+                    ev["id"].encode(), digest_size=8).digest(),
+                    "big") < sample_cut:
+                kept = "sample"
+                ev.pop("request", None)
+                ev.pop("response", None)
+            else:
+                continue
+            ev = redact(ev)
+            ev["sieve"] = {"score": min(1.0, max(0.0, z / 6)), "kept": kept}
+            out = json.dumps(ev, separators=(",", ":"))
+            while True:
+                try:
+                    producer.produce(a.out_topic, out, m.key(),
+                                     on_delivery=on_delivery)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            produced += 1
+        producer.poll(0)
+    left = producer.flush(30)
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    res = {
+        "consumed": consumed, "produced": produced, "bad": bad,
+        "acked": st["acked"], "failed": st["failed"], "unflushed": left,
+        "first_consumed": first, "last_acked": st["last_ack"] or None,
+        "cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_kb": vm_hwm_kb(),
+    }
+    try:
+        consumer.close()
+    except KafkaException:
+        pass
+    with open(a.stats, "w") as f:
+        json.dump(res, f)
+    return 0 if consumed >= a.events and not left and not st["failed"] else 1
+
+
+# ------------------------------------------------------------------------
+# span: first/last message timestamp of kcat "%T ..." lines
+# ------------------------------------------------------------------------
+
+def cmd_span(a):
+    n, lo, hi = 0, None, None
+    for path in a.files:
+        with open(path, "rb") as f:
+            for line in f:
+                head = line.split(b" ", 1)[0].strip()
+                if not head:
+                    continue
+                t = int(head)
+                n += 1
+                lo = t if lo is None or t < lo else lo
+                hi = t if hi is None or t > hi else hi
+    print(json.dumps({"count": n, "first_ms": lo, "last_ms": hi}))
+    return 0
+
+
+# ------------------------------------------------------------------------
+# latency: alert message timestamp - newest input timestamp of its events
+# ------------------------------------------------------------------------
+
+ID_RE = re.compile(rb'"id":"([^"]+)"')
+
+
+def pct(xs, p):
+    """Nearest-rank percentile of a sorted list."""
+    if not xs:
+        return None
+    k = max(0, min(len(xs) - 1, math.ceil(p / 100.0 * len(xs)) - 1))
+    return xs[k]
+
+
+def cmd_latency(a):
+    ts_of = {}
+    with open(a.inputs, "rb") as f:
+        for line in f:
+            sp = line.split(b" ", 1)
+            if len(sp) != 2:
+                continue
+            m = ID_RE.search(sp[1])
+            if m:
+                ts_of[m.group(1).decode()] = int(sp[0])
+    lat, per_kind, missing, states = [], {}, 0, {}
+    with open(a.alerts, "rb") as f:
+        for line in f:
+            sp = line.split(b" ", 1)
+            if len(sp) != 2 or not sp[1].strip():
+                continue
+            al = json.loads(sp[1])
+            states[al["state"]] = states.get(al["state"], 0) + 1
+            # open and update are emitted while processing the event that
+            # triggered them, which is the newest of event_ids; resolved
+            # is emitted when event time passes, not by an event.
+            if al["state"] not in ("open", "update"):
+                continue
+            known = [ts_of[i] for i in al.get("event_ids", []) if i in ts_of]
+            if not known:
+                missing += 1
+                continue
+            d = int(sp[0]) - max(known)
+            lat.append(d)
+            per_kind.setdefault(al["kind"], []).append(d)
+    lat.sort()
+    res = {
+        "inputs": len(ts_of), "processed": a.processed, "alerts": states, "measured": len(lat),
+        "unmatched": missing, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
+        "max_ms": lat[-1] if lat else None,
+        "per_kind_p99_ms": {k: pct(sorted(v), 99) for k, v in per_kind.items()},
+    }
+    print(json.dumps(res))
+    return 0
+
+
+# ------------------------------------------------------------------------
+# report: the final table
+# ------------------------------------------------------------------------
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def cmd_report(a):
+    runs = []
+    with open(a.results) as f:
+        for line in f:
+            if line.strip():
+                runs.append(json.loads(line))
+    if not runs:
+        print("no results")
+        return 1
+    names = [("kcat", "(a) kcat pass-through"), ("python", "(b) python loop"),
+             ("gwsieve", "(c) gwsieve")]
+    hdr = "%-5s %-22s %10s %9s %11s %9s %10s" % (
+        "run", "contender", "steady ev/s", "vs kcat", "CPU-s/100k",
+        "peak MB", "outputs")
+    print(hdr)
+    print("-" * len(hdr))
+
+    def row(run, label, c, kc):
+        ratio = (c["rate"] / kc["rate"]) if c.get("rate") and kc.get("rate") \
+            else None
+        print("%-5s %-22s %10s %9s %11s %9s %10s" % (
+            run, label, fmt(c.get("rate"), ",.0f"), fmt(ratio, ".2f"),
+            fmt(c.get("cpu_per_100k"), ".2f"),
+            fmt(c.get("rss_kb") and c["rss_kb"] / 1024.0, ".1f"),
+            fmt(c.get("outputs"), "d")))
+
+    for r in runs:
+        for key, label in names:
+            row(str(r["run"]), label, r[key], r["kcat"])
+    med = {}
+    for key, _ in names:
+        med[key] = {}
+        for f in ("rate", "cpu_per_100k", "rss_kb", "outputs"):
+            xs = [r[key][f] for r in runs if r[key].get(f) is not None]
+            med[key][f] = statistics.median(xs) if xs else None
+    print("-" * len(hdr))
+    for key, label in names:
+        row("med", label, med[key], med["kcat"])
+    ratios = [r["gwsieve"]["rate"] / r["kcat"]["rate"] for r in runs
+              if r["gwsieve"].get("rate") and r["kcat"].get("rate")]
+    print()
+    print("gwsieve/kcat steady ratio per run: %s (median %s)" % (
+        ", ".join("%.2f" % x for x in ratios),
+        fmt(statistics.median(ratios) if ratios else None, ".2f")))
+    print("gwsieve steady by /metrics (100 ms polls) per run: %s ev/s" % (
+        ", ".join(fmt(r["gwsieve"].get("rate_metrics"), ",.0f")
+                  for r in runs)))
+    print("python steady by its own clock per run: %s ev/s" % (
+        ", ".join(fmt(r["python"].get("rate_self"), ",.0f") for r in runs)))
+    print()
+    p99s = []
+    for lk, rk, title in (
+            ("latency", "lat_rate", "default settings"),
+            ("latency2", "lat2_rate",
+             "consumer fetch.wait.max.ms lowered (mock artifact removed)")):
+        if not any(r.get(lk) for r in runs):
+            continue
+        print("alert latency at half load, gwsieve, keyed input, "
+              "--incidents; %s:" % title)
+        print("%-5s %10s %8s %8s %8s %8s %8s %s" % (
+            "run", "rate ev/s", "lost", "alerts", "p50 ms", "p99 ms",
+            "max ms", "p99 by kind (ms)"))
+        p50k, p99k = [], []
+        for r in runs:
+            la = r.get(lk) or {}
+            if la.get("p50_ms") is not None:
+                p50k.append(la["p50_ms"])
+                p99k.append(la["p99_ms"])
+            lost = None
+            if la.get("processed") is not None:
+                lost = max(0, la["inputs"] - la["processed"])
+            print("%-5s %10s %8s %8s %8s %8s %8s %s" % (
+                r["run"], fmt(r.get(rk), ",.0f"), fmt(lost, "d"),
+                fmt(la.get("measured"), "d"), fmt(la.get("p50_ms"), "d"),
+                fmt(la.get("p99_ms"), "d"), fmt(la.get("max_ms"), "d"),
+                " ".join("%s=%d" % kv for kv in
+                         sorted((la.get("per_kind_p99_ms") or {}).items()))))
+        if p50k:
+            print("%-5s %10s %8s %8s %8s %8s" % (
+                "med", "", "", "", fmt(statistics.median(p50k), ".0f"),
+                fmt(statistics.median(p99k), ".0f")))
+        if lk == "latency":
+            p99s = p99k
+        print()
+    g = med["gwsieve"]
+    ratio = statistics.median(ratios) if ratios else None
+    checks = [
+        ("steady >= 0.9x kcat", ratio is not None and ratio >= 0.9,
+         fmt(ratio, ".2f") + "x"),
+        ("<= 0.3 CPU-s per 100k events", g["cpu_per_100k"] is not None and
+         g["cpu_per_100k"] <= 0.3, fmt(g["cpu_per_100k"], ".2f")),
+        ("peak RSS <= 64 MB", g["rss_kb"] is not None and
+         g["rss_kb"] <= 64 * 1024, fmt(g["rss_kb"] and g["rss_kb"] / 1024.0,
+                                       ".1f") + " MB"),
+        ("alert p99 < 250 ms (default settings)", bool(p99s) and
+         statistics.median(p99s) < 250,
+         fmt(statistics.median(p99s) if p99s else None, ".0f") + " ms"),
+    ]
+    print("targets (gwsieve, medians):")
+    for name, ok, val in checks:
+        print("  %-34s %-6s %s" % (name, "met" if ok else "MISSED", val))
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("loop")
+    p.add_argument("--bootstrap", required=True)
+    p.add_argument("--topic", required=True)
+    p.add_argument("--out-topic", required=True)
+    p.add_argument("--group", required=True)
+    p.add_argument("--events", type=int, required=True)
+    p.add_argument("--stats", required=True)
+    p.add_argument("--idle-timeout", type=int, default=60)
+    p = sub.add_parser("span")
+    p.add_argument("files", nargs="+")
+    p = sub.add_parser("latency")
+    p.add_argument("--inputs", required=True)
+    p.add_argument("--alerts", required=True)
+    p.add_argument("--processed", type=int, default=None,
+                   help="events gwsieve processed (reported only)")
+    p = sub.add_parser("report")
+    p.add_argument("results")
+    a = ap.parse_args()
+    return {"loop": cmd_loop, "span": cmd_span, "latency": cmd_latency,
+            "report": cmd_report}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
