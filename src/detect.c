@@ -1743,3 +1743,423 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         }
         return emitted;
 }
+
+/* ------------------------------------------------------------------------
+ * snapshots (detectors state that moves with its partition)
+ *
+ * Format 1, little-endian, field by field (no struct dumps: padding and
+ * pointers never reach the wire):
+ *   fingerprint: "GWSD", u32 version, the key sets, window_s, hh_slots
+ *     (a snapshot taken under other settings is incompatible)
+ *   i64 wm, i32 future_run, i64 last_tick, u32 entities
+ *   entities from least to most recently used (the loader pushes each to
+ *   the LRU head, so the order survives and a smaller budget drops the
+ *   oldest), each: u8 type, u16 klen, key, i64 first_ts, window, 5 numeric
+ *   baselines, rate/error fields, u8 parts (numeric windows, heavy-hitter
+ *   summaries), u8 alert mask, the parts and the alerts (with their ids,
+ *   so an open alert goes on being updated and resolved under its id).
+ * ------------------------------------------------------------------------ */
+
+#define SNAP_MAGIC "GWSD"
+#define SNAP_VERSION 1u
+
+typedef struct {
+        gws_buf_t *b;
+        int bad; /* an allocation failed */
+} wr_t;
+
+static void put_bytes(wr_t *w, const void *p, size_t n) {
+        if (!w->bad && gws_buf_append(w->b, p, n) == -1)
+                w->bad = 1;
+}
+
+static void put_u8(wr_t *b, unsigned v) {
+        unsigned char c = (unsigned char)v;
+        put_bytes(b, (const char *)&c, 1);
+}
+static void put_u16(wr_t *b, unsigned v) {
+        unsigned char c[2] = {(unsigned char)v, (unsigned char)(v >> 8)};
+        put_bytes(b, (const char *)c, 2);
+}
+static void put_u32(wr_t *b, uint32_t v) {
+        unsigned char c[4];
+        int i;
+        for (i = 0; i < 4; i++)
+                c[i] = (unsigned char)(v >> (8 * i));
+        put_bytes(b, (const char *)c, 4);
+}
+static void put_u64(wr_t *b, uint64_t v) {
+        unsigned char c[8];
+        int i;
+        for (i = 0; i < 8; i++)
+                c[i] = (unsigned char)(v >> (8 * i));
+        put_bytes(b, (const char *)c, 8);
+}
+static void put_f64(wr_t *b, double v) {
+        uint64_t u;
+        memcpy(&u, &v, 8);
+        put_u64(b, u);
+}
+static void put_f32(wr_t *b, float v) {
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        put_u32(b, u);
+}
+
+static void put_win(wr_t *b, const win_t *w) {
+        int i;
+        for (i = 0; i < NBUCKETS; i++)
+                put_u64(b, (uint64_t)w->idx[i]);
+        for (i = 0; i < NBUCKETS; i++)
+                put_u32(b, w->n[i]);
+        for (i = 0; i < NBUCKETS; i++)
+                put_u32(b, w->k[i]);
+}
+
+static void put_fingerprint(wr_t *b, const gws_detect_t *d) {
+        int i, f;
+        put_bytes(b, SNAP_MAGIC, 4);
+        put_u32(b, SNAP_VERSION);
+        put_u8(b, (unsigned)d->nks);
+        for (i = 0; i < d->nks; i++) {
+                put_u8(b, (unsigned)d->ks[i].nfields);
+                for (f = 0; f < 3; f++)
+                        put_u8(b, d->ks[i].field[f]);
+        }
+        put_u32(b, (uint32_t)d->cfg->det_window_s);
+        put_u32(b, (uint32_t)d->cfg->det_hh_slots);
+}
+
+int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
+        const ent_t *e;
+        wr_t w = {buf, 0}, *out = &w;
+        int i, s;
+
+        put_fingerprint(out, d);
+        put_u64(out, (uint64_t)d->wm);
+        put_u32(out, (uint32_t)d->future_run);
+        put_u64(out, (uint64_t)d->last_tick);
+        put_u32(out, (uint32_t)d->nents);
+        for (e = d->lru_tail; e; e = e->prev) {
+                unsigned parts = 0, amask = 0;
+                put_u8(out, (unsigned)e->type);
+                put_u16(out, e->klen);
+                put_bytes(out, e->key, e->klen);
+                put_u64(out, (uint64_t)e->first_ts);
+                put_win(out, &e->win);
+                for (i = 0; i < F__CNT; i++) {
+                        put_u32(out, e->num[i].n);
+                        put_f64(out, e->num[i].mean);
+                        put_f64(out, e->num[i].absdev);
+                }
+                put_f64(out, e->base);
+                put_u32(out, e->base_n);
+                put_u64(out, (uint64_t)e->rate_win);
+                for (i = 0; i < RATE_RING; i++)
+                        put_u32(out, e->rcnt[i]);
+                put_u64(out, (uint64_t)e->hh_win);
+                if (e->nwin)
+                        parts |= 1;
+                for (i = 0; i < HH__CNT; i++)
+                        if (e->hh[i])
+                                parts |= 2u << i;
+                for (i = 0; i < K__CNT; i++)
+                        if (e->alerts[i])
+                                amask |= 1u << i;
+                put_u8(out, parts);
+                put_u8(out, amask);
+                for (i = 0; e->nwin && i < NK__CNT; i++)
+                        put_win(out, &e->nwin[i]);
+                for (i = 0; i < HH__CNT; i++) {
+                        const hh_t *h = e->hh[i];
+                        if (!h)
+                                continue;
+                        put_f32(out, h->total);
+                        put_f32(out, h->ttotal);
+                        put_f32(out, h->htotal);
+                        put_f32(out, h->httotal);
+                        put_u32(out, (uint32_t)h->windows);
+                        put_u32(out, (uint32_t)h->used);
+                        for (s = 0; s < h->used; s++) {
+                                put_u64(out, h->h[s]);
+                                put_f32(out, h->prio[s]);
+                                put_f32(out, h->cur[s]);
+                                put_f32(out, h->err[s]);
+                                put_f32(out, h->tok[s]);
+                                put_f32(out, h->terr[s]);
+                                put_f32(out, h->hist[s]);
+                                put_f32(out, h->htok[s]);
+                                put_u8(out, h->klen[s]);
+                                put_bytes(out, h->key[s], h->klen[s]);
+                        }
+                }
+                for (i = 0; i < K__CNT; i++) {
+                        const alert_t *a = e->alerts[i];
+                        int k;
+                        if (!a)
+                                continue;
+                        put_u8(out, (unsigned)a->open);
+                        put_bytes(out, a->id, sizeof(a->id));
+                        put_u64(out, (uint64_t)a->opened_ts);
+                        put_u64(out, (uint64_t)a->last_anom_ts);
+                        put_u64(out, (uint64_t)a->last_update_ts);
+                        put_u64(out, (uint64_t)a->first_anom_ts);
+                        put_f64(out, a->observed);
+                        put_f64(out, a->expected);
+                        put_f64(out, a->score);
+                        put_f64(out, a->peak_score);
+                        put_u32(out, a->anomalies);
+                        put_u32(out, (uint32_t)a->tokens);
+                        put_u8(out, (unsigned)a->nids);
+                        put_u8(out, (unsigned)a->idpos);
+                        for (k = 0; k < a->nids; k++) {
+                                size_t l = strlen(a->ids[k]);
+                                put_u8(out, (unsigned)l);
+                                put_bytes(out, a->ids[k], l);
+                        }
+                }
+        }
+        return w.bad ? -1 : 0;
+}
+
+/* Bounds-checked reader over a snapshot. */
+typedef struct {
+        const unsigned char *p, *end;
+        int bad;
+} rd_t;
+
+static const unsigned char *rd_take(rd_t *r, size_t n) {
+        const unsigned char *p = r->p;
+        if (r->bad || (size_t)(r->end - r->p) < n) {
+                r->bad = 1;
+                return NULL;
+        }
+        r->p += n;
+        return p;
+}
+static uint64_t rd_uint(rd_t *r, int bytes) {
+        const unsigned char *p = rd_take(r, (size_t)bytes);
+        uint64_t v = 0;
+        int i;
+        for (i = 0; p && i < bytes; i++)
+                v |= (uint64_t)p[i] << (8 * i);
+        return v;
+}
+#define rd_u8(r) ((unsigned)rd_uint(r, 1))
+#define rd_u16(r) ((unsigned)rd_uint(r, 2))
+#define rd_u32(r) ((uint32_t)rd_uint(r, 4))
+#define rd_i64(r) ((int64_t)rd_uint(r, 8))
+static double rd_f64(rd_t *r) {
+        uint64_t u = rd_uint(r, 8);
+        double v;
+        memcpy(&v, &u, 8);
+        return v;
+}
+static float rd_f32(rd_t *r) {
+        uint32_t u = (uint32_t)rd_uint(r, 4);
+        float v;
+        memcpy(&v, &u, 4);
+        return v;
+}
+static void rd_win(rd_t *r, win_t *w) {
+        int i;
+        for (i = 0; i < NBUCKETS; i++)
+                w->idx[i] = rd_i64(r);
+        for (i = 0; i < NBUCKETS; i++)
+                w->n[i] = rd_u32(r);
+        for (i = 0; i < NBUCKETS; i++)
+                w->k[i] = rd_u32(r);
+}
+
+/* Reads one alert of kind \p kind into \p e. @returns 0 or -1. */
+static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind) {
+        alert_t *a = calloc(1, sizeof(*a));
+        const unsigned char *id;
+        int k;
+        if (!a)
+                return -1;
+        a->ent = e;
+        a->kind = kind;
+        a->open = rd_u8(r) != 0;
+        if ((id = rd_take(r, sizeof(a->id))))
+                memcpy(a->id, id, sizeof(a->id));
+        a->id[sizeof(a->id) - 1] = '\0';
+        a->opened_ts = rd_i64(r);
+        a->last_anom_ts = rd_i64(r);
+        a->last_update_ts = rd_i64(r);
+        a->first_anom_ts = rd_i64(r);
+        a->observed = rd_f64(r);
+        a->expected = rd_f64(r);
+        a->score = rd_f64(r);
+        a->peak_score = rd_f64(r);
+        a->anomalies = rd_u32(r);
+        a->tokens = (int)rd_u32(r);
+        a->nids = (int)rd_u8(r);
+        a->idpos = (int)rd_u8(r);
+        if (a->nids > MAX_IDS || a->idpos >= MAX_IDS / 2)
+                r->bad = 1;
+        for (k = 0; !r->bad && k < a->nids; k++) {
+                unsigned l = rd_u8(r);
+                const unsigned char *s = rd_take(r, l);
+                if (!s || !(a->ids[k] = malloc(l + 1))) {
+                        a->nids = k;
+                        r->bad = 1;
+                        break;
+                }
+                memcpy(a->ids[k], s, l);
+                a->ids[k][l] = '\0';
+        }
+        e->alerts[kind] = a;
+        if (a->open && !r->bad) {
+                a->onext = d->open_head;
+                if (d->open_head)
+                        d->open_head->oprev = a;
+                d->open_head = a;
+        }
+        return r->bad ? -1 : 0;
+}
+
+int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
+                    char *errstr, size_t errstr_size) {
+        rd_t r = {buf, (const unsigned char *)buf + len, 0};
+        gws_buf_t fp = {0};
+        wr_t fw = {&fp, 0};
+        uint32_t nents, i, version;
+        int ok;
+
+        if (d->nents || d->wm != INT64_MIN) {
+                snprintf(errstr, errstr_size, "state already in use");
+                return -1;
+        }
+        put_fingerprint(&fw, d);
+        if (fw.bad) {
+                snprintf(errstr, errstr_size, "out of memory");
+                gws_buf_free(&fp);
+                return -1;
+        }
+        if (len < 8 || memcmp(buf, SNAP_MAGIC, 4)) {
+                snprintf(errstr, errstr_size, "not a detector snapshot");
+                gws_buf_free(&fp);
+                return -1;
+        }
+        rd_take(&r, 4);
+        if ((version = rd_u32(&r)) != SNAP_VERSION) {
+                snprintf(errstr, errstr_size,
+                         "detector format %u, this build reads %u",
+                         (unsigned)version, SNAP_VERSION);
+                gws_buf_free(&fp);
+                return -1;
+        }
+        ok = len >= fp.len && !memcmp(buf, fp.buf, fp.len);
+        if (!ok) {
+                snprintf(errstr, errstr_size,
+                         "incompatible: taken with other detector settings "
+                         "(detectors.numeric_keys, window_s or hh_slots "
+                         "differ)");
+                gws_buf_free(&fp);
+                return -1;
+        }
+        r.p = (const unsigned char *)buf + fp.len;
+        gws_buf_free(&fp);
+
+        d->wm = rd_i64(&r);
+        d->future_run = (int)rd_u32(&r);
+        d->last_tick = rd_i64(&r);
+        nents = rd_u32(&r);
+        for (i = 0; i < nents && !r.bad; i++) {
+                unsigned type = rd_u8(&r), klen = rd_u16(&r), parts, amask;
+                const unsigned char *key = rd_take(&r, klen);
+                ent_t *e;
+                int k, s;
+
+                if (r.bad || type >= (unsigned)(E_K0 + d->nks)) {
+                        r.bad = 1;
+                        break;
+                }
+                gws_buf_reset(&d->key);
+                gws_buf_append(&d->key, (const char *)key, klen);
+                if (!(e = ent_get(d, (etype_t)type, 1))) {
+                        /* Over the byte budget with entities that carry
+                         * open alerts: the rest starts cold. */
+                        d->st.untracked++;
+                        break;
+                }
+                e->first_ts = rd_i64(&r);
+                rd_win(&r, &e->win);
+                for (k = 0; k < F__CNT; k++) {
+                        e->num[k].n = rd_u32(&r);
+                        e->num[k].mean = rd_f64(&r);
+                        e->num[k].absdev = rd_f64(&r);
+                }
+                e->base = rd_f64(&r);
+                e->base_n = rd_u32(&r);
+                e->rate_win = rd_i64(&r);
+                for (k = 0; k < RATE_RING; k++)
+                        e->rcnt[k] = rd_u32(&r);
+                e->hh_win = rd_i64(&r);
+                parts = rd_u8(&r);
+                amask = rd_u8(&r);
+                if (parts & 1) {
+                        if (nwin_alloc(d, e) == -1) {
+                                r.bad = 1;
+                                break;
+                        }
+                        for (k = 0; k < NK__CNT; k++)
+                                rd_win(&r, &e->nwin[k]);
+                }
+                for (k = 0; k < HH__CNT && !r.bad; k++) {
+                        hh_t *h;
+                        if (!(parts & (2u << k)))
+                                continue;
+                        if (!(h = hh_new(d->cfg->det_hh_slots))) {
+                                r.bad = 1;
+                                break;
+                        }
+                        e->hh[k] = h;
+                        __atomic_add_fetch(&state_bytes, hh_size(h->nslots),
+                                           __ATOMIC_RELAXED);
+                        d->bytes += hh_size(h->nslots);
+                        h->total = rd_f32(&r);
+                        h->ttotal = rd_f32(&r);
+                        h->htotal = rd_f32(&r);
+                        h->httotal = rd_f32(&r);
+                        h->windows = (int)rd_u32(&r);
+                        h->used = (int)rd_u32(&r);
+                        if (h->used < 0 || h->used > h->nslots) {
+                                h->used = 0;
+                                r.bad = 1;
+                                break;
+                        }
+                        for (s = 0; s < h->used && !r.bad; s++) {
+                                const unsigned char *hk;
+                                h->h[s] = rd_uint(&r, 8);
+                                h->prio[s] = rd_f32(&r);
+                                h->cur[s] = rd_f32(&r);
+                                h->err[s] = rd_f32(&r);
+                                h->tok[s] = rd_f32(&r);
+                                h->terr[s] = rd_f32(&r);
+                                h->hist[s] = rd_f32(&r);
+                                h->htok[s] = rd_f32(&r);
+                                h->klen[s] = (uint8_t)rd_u8(&r);
+                                if (h->klen[s] > HH_KEY) {
+                                        r.bad = 1;
+                                        break;
+                                }
+                                if ((hk = rd_take(&r, h->klen[s])))
+                                        memcpy(h->key[s], hk, h->klen[s]);
+                        }
+                }
+                for (k = 0; k < K__CNT && !r.bad; k++)
+                        if (amask & (1u << k))
+                                load_alert(d, &r, e, (akind_t)k);
+        }
+        if (r.bad || (i == nents && r.p != r.end)) {
+                snprintf(errstr, errstr_size,
+                         "corrupt or truncated at entity %u of %u (byte %zu "
+                         "of %zu)",
+                         (unsigned)i, (unsigned)nents,
+                         (size_t)(r.p - (const unsigned char *)buf), len);
+                return -1;
+        }
+        return (int)d->nents;
+}

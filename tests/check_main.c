@@ -11,6 +11,7 @@ int main(void) {
         int nfailed;
 
         srunner_add_suite(sr, gws_json_suite());
+        srunner_add_suite(sr, gws_state_suite());
         srunner_add_suite(sr, gws_config_suite());
         srunner_add_suite(sr, gws_event_suite());
         srunner_add_suite(sr, gws_filter_suite());

@@ -14,5 +14,6 @@ Suite *gws_redact_suite(void);
 Suite *gws_json_suite(void);
 Suite *gws_preset_suite(void);
 Suite *gws_metrics_suite(void);
+Suite *gws_state_suite(void);
 
 #endif

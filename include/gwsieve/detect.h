@@ -16,6 +16,7 @@
 
 #include "gwsieve/config.h"
 #include "gwsieve/event.h"
+#include "gwsieve/util.h"
 
 typedef struct gws_detect_s gws_detect_t;
 
@@ -79,6 +80,23 @@ typedef struct gws_detect_stats_s {
 /** @brief New state for \p partition of the input. \p cfg is borrowed and
  *  must outlive the state. @returns NULL on allocation failure. */
 gws_detect_t *gws_detect_new(const gws_config_t *cfg, int32_t partition);
+
+/** @brief Appends a snapshot of \p d (versioned binary format; see
+ *  detect.c) to \p out: every entity with its baselines, windows,
+ *  heavy-hitter summaries and alerts, and the partition's event time.
+ *  \p d must not be in use by another thread meanwhile.
+ *  @returns 0, or -1 when out of memory. */
+int gws_detect_save(const gws_detect_t *d, gws_buf_t *out);
+
+/** @brief Restores a snapshot into \p d, which must be new (from
+ *  gws_detect_new() with the same settings). Entities beyond the byte
+ *  budget (detectors.max_state_mb) are left out, oldest first.
+ *  @returns the number of entities restored, or -1 with \p errstr saying
+ *           why (not a snapshot, other format version, incompatible
+ *           settings, corrupt or truncated); then \p d is unusable and
+ *           must be destroyed. */
+int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
+                    char *errstr, size_t errstr_size);
 
 /** @brief Frees the state. NULL is a no-op. */
 void gws_detect_destroy(gws_detect_t *d);

@@ -1,0 +1,91 @@
+/* state.h - detector snapshots on the wire: the record gwsieve writes to
+ * its compacted state topic (state.topic, default gw.state) for every
+ * input partition it owns, and reads back when a partition is assigned.
+ *
+ * A record is an envelope around gws_detect_save()'s bytes:
+ *
+ *   offset size  field
+ *        0    4  magic "GWST"
+ *        4    2  envelope version (1)
+ *        6    2  flags (0)
+ *        8    8  input offset the state corresponds to: the next offset
+ *                to process (every offset below it is in the state)
+ *       16    8  written at, epoch ms
+ *       24    4  raw (uncompressed) length
+ *       28    4  entities
+ *       32    8  checksum: gws_hash64 of the whole record with these 8
+ *                bytes zeroed
+ *       40    -  u16 length + consumer group, u16 length + input topic,
+ *                u32 input partition, then one zstd frame (with zstd's own
+ *                content checksum) holding the raw snapshot
+ *
+ * The Kafka key is "<group>/<topic>/<partition>" (gws_state_key()), so
+ * compaction keeps the latest snapshot of each partition of each group.
+ * Decoding checks, in order: length, magic, version, checksum, owner
+ * (group/topic/partition: a record copied from another group or
+ * partition is "foreign"), zstd frame; each failure has its own result so
+ * that metrics and logs name it.
+ *
+ * zstd contexts are per thread (created on first use, freed at thread
+ * exit): workers and the restore thread encode and decode concurrently.
+ * Nothing else here keeps state; all functions are thread-safe.
+ */
+#ifndef GWS_STATE_H
+#define GWS_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gwsieve/util.h"
+
+#define GWS_STATE_VERSION 1
+
+typedef enum {
+        GWS_STATE_OK = 0,
+        GWS_STATE_MISSING,      /**< no snapshot for the partition */
+        GWS_STATE_TRUNCATED,    /**< shorter than its own header says */
+        GWS_STATE_NOT_SNAPSHOT, /**< bad magic: not written by gwsieve */
+        GWS_STATE_VERSION_MISMATCH, /**< other envelope version */
+        GWS_STATE_CHECKSUM,     /**< bytes changed after writing */
+        GWS_STATE_FOREIGN,      /**< another group, topic or partition */
+        GWS_STATE_CORRUPT,      /**< payload does not decompress */
+        GWS_STATE_INCOMPATIBLE, /**< detector format or settings differ */
+        GWS_STATE__CNT
+} gws_state_result_t;
+
+/** @returns a short name ("ok", "missing", "checksum", ...) for metrics. */
+const char *gws_state_result_name(gws_state_result_t r);
+
+/** What a record says about itself. */
+typedef struct gws_state_info_s {
+        int64_t offset;     /**< next input offset the state covers */
+        int64_t written_ms; /**< epoch ms */
+        uint32_t raw_len;   /**< snapshot bytes before zstd */
+        uint32_t entities;
+        size_t record_len;  /**< the whole record */
+} gws_state_info_t;
+
+/** @brief Writes the record key for (\p group, \p topic, \p partition)
+ *  into \p out (NUL-terminated). @returns its length. */
+size_t gws_state_key(char *out, size_t size, const char *group,
+                     const char *topic, int32_t partition);
+
+/** @brief Builds a record around \p raw (\p entities entities) into
+ *  \p out (reset first), compressing with zstd at \p level.
+ *  @returns 0, or -1 with \p errstr on failure (out of memory, zstd). */
+int gws_state_encode(gws_buf_t *out, const char *group, const char *topic,
+                     int32_t partition, int64_t offset, uint32_t entities,
+                     const void *raw, size_t raw_len, int level,
+                     char *errstr, size_t errstr_size);
+
+/** @brief Checks and decompresses the record \p rec for the expected
+ *  owner; on success the raw snapshot is in \p raw (reset first).
+ *  @returns GWS_STATE_OK or the reason, with \p errstr saying it in a
+ *           sentence (naming the owner found for FOREIGN). */
+gws_state_result_t gws_state_decode(const void *rec, size_t len,
+                                    const char *group, const char *topic,
+                                    int32_t partition, gws_buf_t *raw,
+                                    gws_state_info_t *info, char *errstr,
+                                    size_t errstr_size);
+
+#endif /* GWS_STATE_H */

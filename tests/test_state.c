@@ -1,0 +1,348 @@
+/* test_state.c - detector snapshots: save/load equivalence, the state
+ * record's checks (truncated, corrupt, foreign, other versions and
+ * settings), and the size figures. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "gwsieve/detect.h"
+#include "gwsieve/state.h"
+#include "gwsieve/util.h"
+#include "suites.h"
+
+static uint64_t rng;
+static double unif(void) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        return (double)(rng >> 11) / 9007199254740992.0;
+}
+static double gauss(void) {
+        double u = unif() + 1e-12, v = unif();
+        return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+/* Alerts as one string per alert, without emitted_at (wall clock). */
+static int sink_cb(void *opaque, const char *id, const char *json,
+                   size_t len, int kind, int state) {
+        json_t *arr = opaque, *j = json_loadb(json, len, 0, NULL);
+        char *s;
+        (void)id, (void)kind, (void)state;
+        ck_assert_ptr_nonnull(j);
+        json_object_del(j, "emitted_at");
+        s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        json_array_append_new(arr, json_string(s));
+        free(s);
+        json_decref(j);
+        return 0;
+}
+
+#define T0 1767225600000LL
+
+/* Event \p i of a synthetic stream: 4 gateways, 3 models, 200 users;
+ * from i = 6000 to 9000 model m1 is 8x slower on gw-1 and user u-7 sends
+ * 30x the tokens; gw-3 calls a new model from 7000 on. */
+static double feed(gws_detect_t *d, int i, json_t *alerts) {
+        static const char *gws[] = {"gw-0", "gw-1", "gw-2", "gw-3"};
+        static const char *models[] = {"m0", "m1", "m2", "m-new"};
+        char id[32], user[16], ip[24];
+        gws_event_t ev;
+        gws_score_t sc;
+        int g = (int)(unif() * 4), m = (int)(unif() * 3), u;
+        double lat = exp(6 + m + 0.4 * gauss()), tok = exp(6 + 0.5 * gauss());
+
+        u = (int)(pow(unif(), 2) * 200);
+        if (g == 3 && i >= 7000 && unif() < 0.3)
+                m = 3;
+        if (i >= 6000 && i < 9000 && g == 1 && m == 1)
+                lat *= 8;
+        if (i >= 6000 && i < 9000 && u == 7)
+                tok *= 30;
+        memset(&ev, 0, sizeof(ev));
+        snprintf(id, sizeof(id), "ev-%d", i);
+        snprintf(user, sizeof(user), "u-%d", u);
+        snprintf(ip, sizeof(ip), "10.0.%d.%d", g, u % 50);
+        ev.id = (gws_str_t){id, strlen(id)};
+        ev.gateway_id = (gws_str_t){gws[g], strlen(gws[g])};
+        ev.provider = (gws_str_t){"openai", 6};
+        ev.model = (gws_str_t){models[m], strlen(models[m])};
+        ev.user_id = (gws_str_t){user, strlen(user)};
+        ev.client_ip = (gws_str_t){ip, strlen(ip)};
+        ev.ts_ms = T0 + (int64_t)i * 100 + (int64_t)(unif() * 2000);
+        ev.status = unif() < 0.01 ? 500 : 200;
+        ev.success = ev.status < 400;
+        ev.latency_ms = lat;
+        ev.ttfb_ms = lat * 0.3;
+        ev.has_ttfb = 1;
+        ev.tokens_in = (int64_t)tok;
+        ev.has_tokens_in = 1;
+        ev.tokens_out = (int64_t)(tok / 3);
+        ev.has_tokens_out = 1;
+        ev.cost_usd = tok * 1e-6;
+        ev.has_cost = 1;
+        ck_assert_int_ge(gws_detect_event(d, &ev, &sc, sink_cb, alerts), 0);
+        return sc.score;
+}
+
+static gws_config_t *cfg;
+
+static void setup(void) {
+        rng = 0x9E3779B97F4A7C15ULL;
+        cfg = gws_config_new();
+}
+static void teardown(void) { gws_config_destroy(cfg); }
+
+/* Save at event 7500 (mid-incident, alerts open), restore into a new
+ * detector through the state record, then feed both the same rest of the
+ * stream: every score and every alert must be the same. */
+START_TEST(restore_continues_identically) {
+        gws_detect_t *a = gws_detect_new(cfg, 3), *b = gws_detect_new(cfg, 3);
+        json_t *aa = json_array(), *ba = json_array(), *pre = json_array();
+        gws_buf_t raw = {0}, rec = {0}, back = {0};
+        gws_state_info_t info;
+        gws_detect_stats_t sa, sb;
+        char err[256];
+        uint64_t saved;
+        int i, n, open_before = 0;
+        size_t k;
+        json_t *v;
+
+        for (i = 0; i < 7500; i++)
+                feed(a, i, pre);
+        json_array_foreach(pre, k, v) open_before +=
+            strstr(json_string_value(v), "\"state\":\"open\"") != NULL;
+        ck_assert_int_ge(open_before, 2); /* incidents under way */
+        ck_assert_int_eq(gws_detect_save(a, &raw), 0);
+        gws_detect_stats(a, &sa);
+        ck_assert_int_eq(gws_state_encode(&rec, "g", "gw.raw", 3, 7500,
+                                          (uint32_t)sa.entities, raw.buf,
+                                          raw.len, 3, err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_state_decode(rec.buf, rec.len, "g", "gw.raw", 3,
+                                          &back, &info, err, sizeof(err)),
+                         GWS_STATE_OK);
+        ck_assert_int_eq(info.offset, 7500);
+        ck_assert_uint_eq(back.len, raw.len);
+        n = gws_detect_load(b, back.buf, back.len, err, sizeof(err));
+        ck_assert_msg(n > 0, "load: %s", err);
+        gws_detect_stats(b, &sb);
+        ck_assert_uint_eq(sb.entities, sa.entities);
+        ck_assert_uint_eq(sb.bytes, sa.bytes);
+        /* saving the restored state gives the same bytes */
+        gws_buf_reset(&back);
+        ck_assert_int_eq(gws_detect_save(b, &back), 0);
+        ck_assert_uint_eq(back.len, raw.len);
+        ck_assert(!memcmp(back.buf, raw.buf, raw.len));
+
+        saved = rng;
+        for (i = 7500; i < 14000; i++)
+                feed(a, i, aa);
+        rng = saved;
+        for (i = 7500; i < 14000; i++)
+                feed(b, i, ba);
+        ck_assert_int_gt((int)json_array_size(aa), 0);
+        ck_assert(json_equal(aa, ba));
+        gws_detect_stats(a, &sa);
+        gws_detect_stats(b, &sb);
+        ck_assert_uint_eq(sa.alerts_resolved, sb.alerts_resolved);
+        ck_assert_uint_gt(sa.alerts_resolved, 0);
+        printf("state: %llu entities, snapshot %zu bytes raw (%.0f B/entity)"
+               ", %zu zstd (%.0f B/entity); %zu alert records after the "
+               "restore, identical\n",
+               (unsigned long long)sa.entities, raw.len,
+               (double)raw.len / (double)sa.entities, rec.len,
+               (double)rec.len / (double)sa.entities, json_array_size(aa));
+        json_decref(aa);
+        json_decref(ba);
+        json_decref(pre);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        gws_buf_free(&back);
+        gws_detect_destroy(a);
+        gws_detect_destroy(b);
+}
+END_TEST
+
+/* Every way a record can be wrong is named, and none crashes. */
+START_TEST(bad_records_are_named) {
+        gws_detect_t *a = gws_detect_new(cfg, 0), *b;
+        json_t *al = json_array();
+        gws_buf_t raw = {0}, rec = {0}, out = {0}, bad = {0};
+        gws_state_info_t info;
+        gws_config_t *other = gws_config_new();
+        char err[256];
+        size_t cut;
+        int i;
+
+        for (i = 0; i < 3000; i++)
+                feed(a, i, al);
+        ck_assert_int_eq(gws_detect_save(a, &raw), 0);
+        ck_assert_int_eq(gws_state_encode(&rec, "grp", "gw.raw", 0, 3000, 1,
+                                          raw.buf, raw.len, 3, err,
+                                          sizeof(err)),
+                         0);
+#define DECODE(buf, len, part)                                                 \
+        gws_state_decode(buf, len, "grp", "gw.raw", part, &out, &info, err,   \
+                         sizeof(err))
+        ck_assert_int_eq(DECODE(rec.buf, rec.len, 0), GWS_STATE_OK);
+        /* another partition's record (or another group's) */
+        ck_assert_int_eq(DECODE(rec.buf, rec.len, 1), GWS_STATE_FOREIGN);
+        ck_assert_ptr_nonnull(strstr(err, "partition 0"));
+        ck_assert_int_eq(gws_state_decode(rec.buf, rec.len, "other", "gw.raw",
+                                          0, &out, &info, err, sizeof(err)),
+                         GWS_STATE_FOREIGN);
+        /* truncated anywhere */
+        for (cut = 0; cut < rec.len; cut += rec.len / 97 + 1) {
+                gws_state_result_t r = DECODE(rec.buf, cut, 0);
+                ck_assert_msg(r == GWS_STATE_TRUNCATED ||
+                                  r == GWS_STATE_CHECKSUM,
+                              "cut at %zu: %s", cut,
+                              gws_state_result_name(r));
+        }
+        ck_assert_int_eq(DECODE(rec.buf, rec.len - 3, 0),
+                         GWS_STATE_TRUNCATED);
+        /* one bit flipped anywhere after the magic */
+        gws_buf_append(&bad, rec.buf, rec.len);
+        for (cut = 6; cut < rec.len; cut += rec.len / 113 + 1) {
+                gws_state_result_t r;
+                bad.buf[cut] ^= 0x10;
+                r = DECODE(bad.buf, bad.len, 0);
+                ck_assert_msg(r != GWS_STATE_OK, "flip at %zu accepted", cut);
+                bad.buf[cut] ^= 0x10;
+        }
+        bad.buf[rec.len / 2] ^= 1;
+        ck_assert_int_eq(DECODE(bad.buf, bad.len, 0), GWS_STATE_CHECKSUM);
+        bad.buf[rec.len / 2] ^= 1;
+        bad.buf[4] = 9; /* envelope version */
+        ck_assert_int_eq(DECODE(bad.buf, bad.len, 0),
+                         GWS_STATE_VERSION_MISMATCH);
+        ck_assert_int_eq(DECODE("{\"json\":1}", 10, 0),
+                         GWS_STATE_NOT_SNAPSHOT);
+        ck_assert_int_eq(DECODE("", 0, 0), GWS_STATE_TRUNCATED);
+
+        /* the detector's own checks: other settings, cut payloads */
+        ck_assert_int_eq(gws_config_set(other, "detectors.numeric_keys",
+                                        "provider+model", err, sizeof(err)),
+                         0);
+        b = gws_detect_new(other, 0);
+        ck_assert_int_eq(gws_detect_load(b, raw.buf, raw.len, err,
+                                         sizeof(err)),
+                         -1);
+        ck_assert_ptr_nonnull(strstr(err, "incompatible"));
+        gws_detect_destroy(b);
+        for (cut = 0; cut < raw.len; cut += raw.len / 61 + 1) {
+                b = gws_detect_new(cfg, 0);
+                ck_assert_int_eq(gws_detect_load(b, raw.buf, cut, err,
+                                                 sizeof(err)),
+                                 -1);
+                gws_detect_destroy(b);
+        }
+        json_decref(al);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        gws_buf_free(&out);
+        gws_buf_free(&bad);
+        gws_config_destroy(other);
+        gws_detect_destroy(a);
+}
+END_TEST
+
+static double secs(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Figures for the README: 100k user entities (a cardinality that needs
+ * the state topic most), bytes per entity raw and zstd, save and restore
+ * time. Printed, not asserted on (a shared machine). */
+START_TEST(figures_100k_entities) {
+        gws_detect_t *a = gws_detect_new(cfg, 0), *b = gws_detect_new(cfg, 0);
+        gws_buf_t raw = {0}, rec = {0}, back = {0};
+        gws_state_info_t info;
+        gws_detect_stats_t st;
+        char err[256], user[24], id[24];
+        double t0, t_save, t_enc, t_dec, t_load;
+        int i, n;
+
+        ck_assert_int_eq(gws_config_set(cfg, "detectors.max_entities",
+                                        "1000000", err, sizeof(err)),
+                         0);
+        gws_detect_destroy(a);
+        gws_detect_destroy(b);
+        a = gws_detect_new(cfg, 0);
+        b = gws_detect_new(cfg, 0);
+        for (i = 0; i < 200000; i++) {
+                gws_event_t ev;
+                gws_score_t sc;
+                memset(&ev, 0, sizeof(ev));
+                snprintf(user, sizeof(user), "user-%06d", i % 97000);
+                snprintf(id, sizeof(id), "ev-%d", i);
+                ev.id = (gws_str_t){id, strlen(id)};
+                ev.gateway_id = (gws_str_t){"gw-1", 4};
+                ev.provider = (gws_str_t){"openai", 6};
+                ev.model = (gws_str_t){"gpt-4o", 6};
+                ev.user_id = (gws_str_t){user, strlen(user)};
+                ev.ts_ms = T0 + i * 10;
+                ev.status = 200;
+                ev.success = 1;
+                ev.latency_ms = exp(6 + 0.4 * gauss());
+                ev.tokens_in = (int64_t)exp(6 + 0.5 * gauss());
+                ev.has_tokens_in = 1;
+                gws_detect_event(a, &ev, &sc, NULL, NULL);
+        }
+        gws_detect_stats(a, &st);
+        ck_assert_uint_ge(st.entities, 97000);
+        t0 = secs();
+        ck_assert_int_eq(gws_detect_save(a, &raw), 0);
+        t_save = secs() - t0;
+        t0 = secs();
+        ck_assert_int_eq(gws_state_encode(&rec, "g", "t", 0, 1,
+                                          (uint32_t)st.entities, raw.buf,
+                                          raw.len, 3, err, sizeof(err)),
+                         0);
+        t_enc = secs() - t0;
+        t0 = secs();
+        ck_assert_int_eq(gws_state_decode(rec.buf, rec.len, "g", "t", 0,
+                                          &back, &info, err, sizeof(err)),
+                         GWS_STATE_OK);
+        t_dec = secs() - t0;
+        t0 = secs();
+        n = gws_detect_load(b, back.buf, back.len, err, sizeof(err));
+        t_load = secs() - t0;
+        ck_assert_int_eq(n, (int)st.entities);
+        ck_assert_uint_lt(rec.len, raw.len / 2);
+        printf("state figures: %llu entities (%.0f B/entity in memory): "
+               "raw %.1f MB (%.0f B/entity), zstd-3 %.1f MB (%.0f "
+               "B/entity, %.1fx); save %.0f ms + zstd %.0f ms; unzstd %.0f "
+               "ms + restore %.0f ms (per 100k entities: %.0f ms)\n",
+               (unsigned long long)st.entities,
+               (double)st.bytes / (double)st.entities, raw.len / 1e6,
+               (double)raw.len / (double)st.entities, rec.len / 1e6,
+               (double)rec.len / (double)st.entities,
+               (double)raw.len / (double)rec.len, t_save * 1e3, t_enc * 1e3,
+               t_dec * 1e3, t_load * 1e3,
+               (t_dec + t_load) * 1e3 * 100000.0 / (double)st.entities);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        gws_buf_free(&back);
+        gws_detect_destroy(a);
+        gws_detect_destroy(b);
+}
+END_TEST
+
+Suite *gws_state_suite(void) {
+        Suite *s = suite_create("state");
+        TCase *tc = tcase_create("snapshots");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, restore_continues_identically);
+        tcase_add_test(tc, bad_records_are_named);
+        tcase_add_test(tc, figures_100k_entities);
+        suite_add_tcase(s, tc);
+        return s;
+}
