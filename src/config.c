@@ -44,6 +44,19 @@ static const crow_t rows[] = {
      "output topic of alerts"},
     {"topics.dlq", T_STR, "gw.dlq", OFF(topic_dlq), NB, NULL,
      "dead-letter topic for input that cannot be processed"},
+    {"state.topic", T_STR, "gw.state", OFF(state_topic), NB, NULL,
+     "compacted topic for detector snapshots, so that detector state moves "
+     "with its partitions (\"off\": every assigned partition starts "
+     "cold)"},
+    {"state.interval_ms", T_INT, "30000", OFF(state_interval_ms), 100,
+     86400000, NULL,
+     "snapshot period per partition (also on revocation and shutdown)"},
+    {"state.restore_timeout_ms", T_INT, "60000",
+     OFF(state_restore_timeout_ms), 1000, 3600000, NULL,
+     "bound on reading a snapshot and catching up; past it the partition "
+     "starts cold (or with partial catch-up)"},
+    {"state.zstd_level", T_INT, "3", OFF(state_zstd_level), 1, 19, NULL,
+     "zstd level of snapshots"},
     {"group", T_STR, "gwsieve", OFF(group), NB, NULL, "consumer group id"},
     {"workers", T_INT, "2", OFF(workers), 1, 256, NULL,
      "processing threads per process"},
@@ -761,6 +774,11 @@ int gws_config_parse_keysets(const char *spec, gws_keyset_t *out,
         return n;
 }
 
+int gws_config_state_on(const gws_config_t *cfg) {
+        return cfg->state_topic && *cfg->state_topic &&
+               strcmp(cfg->state_topic, "off");
+}
+
 int gws_config_validate(const gws_config_t *cfg, char *errstr,
                         size_t errstr_size) {
         const char *names[4] = {cfg->topic_input, cfg->topic_retained,
@@ -771,6 +789,20 @@ int gws_config_validate(const gws_config_t *cfg, char *errstr,
         if (gws_config_parse_keysets(cfg->det_numeric_keys, ks, errstr,
                                      errstr_size) == -1)
                 return -1;
+        if (gws_config_state_on(cfg))
+                for (i = 0; i < 4; i++)
+                        if (!strcmp(cfg->state_topic, names[i])) {
+                                snprintf(errstr, errstr_size,
+                                         "\"state.topic\": \"%s\" is also "
+                                         "topics.%s; give snapshots their "
+                                         "own (compacted) topic",
+                                         names[i],
+                                         i == 0 ? "input"
+                                         : i == 1 ? "retained"
+                                         : i == 2 ? "alerts"
+                                                  : "dlq");
+                                return -1;
+                        }
         for (i = 1; i < 4; i++) {
                 if (!strcmp(names[0], names[i])) {
                         snprintf(errstr, errstr_size,

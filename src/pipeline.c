@@ -205,6 +205,45 @@ static int emit_retained(gws_pipeline_t *pl, const gws_event_t *ev,
                   ev->gateway_id.len, pl->out.buf, pl->out.len);
 }
 
+/* Input format (preset) then the native parser. */
+static gws_ev_err_t parse_input(gws_pipeline_t *pl, const gws_input_t *in,
+                                gws_event_t *ev, gws_ev_errinfo_t *info) {
+        pl->conv_why = NULL;
+        if (pl->preset != GWS_PRESET_NATIVE && in->len &&
+            in->len <= pl->lim.max_bytes) {
+                const char *why, *fld;
+                gws_buf_reset(&pl->conv);
+                /* On failure the native parser below reads the original
+                 * bytes and names the precise reason (UTF-8, JSON, ...). */
+                if (gws_preset_transform(pl->preset, in->value, in->len,
+                                         &pl->conv, &why, &fld) == 0) {
+                        /* A foreign value the preset had to leave out
+                         * explains the native complaint: the DLQ detail
+                         * carries both. */
+                        pl->conv_why = why;
+                        return gws_event_parse(ev, pl->conv.buf,
+                                               pl->conv.len, &pl->lim, info);
+                }
+        }
+        return gws_event_parse(ev, in->value, in->len, &pl->lim, info);
+}
+
+int gws_pipeline_learn(gws_pipeline_t *pl, gws_detect_t *det,
+                       const gws_input_t *in) {
+        gws_event_t ev;
+        gws_ev_errinfo_t info;
+        gws_score_t sc;
+
+        if (parse_input(pl, in, &ev, &info) != GWS_EV_OK)
+                return 0;
+        /* No callback: alerts change state (open, update, resolve under
+         * their stable ids) exactly as they did for the previous owner,
+         * which emitted them. */
+        gws_detect_event(det, &ev, &sc, NULL, NULL);
+        gws_event_clear(&ev);
+        return 1;
+}
+
 gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,
                                    const gws_input_t *in, gws_emit_cb *cb,
                                    void *opaque) {
@@ -217,26 +256,7 @@ gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,
         const char *rule = NULL;
 
         INC(pl->st.in);
-        pl->conv_why = NULL;
-        if (pl->preset != GWS_PRESET_NATIVE && in->len &&
-            in->len <= pl->lim.max_bytes) {
-                const char *why, *fld;
-                gws_buf_reset(&pl->conv);
-                /* On failure the native parser below reads the original
-                 * bytes and names the precise reason (UTF-8, JSON, ...). */
-                if (gws_preset_transform(pl->preset, in->value, in->len,
-                                         &pl->conv, &why, &fld) == 0) {
-                        err = gws_event_parse(&ev, pl->conv.buf,
-                                              pl->conv.len, &pl->lim, &info);
-                        /* A foreign value the preset had to leave out
-                         * explains the native complaint: the DLQ detail
-                         * carries both. */
-                        pl->conv_why = why;
-                        goto parsed;
-                }
-        }
-        err = gws_event_parse(&ev, in->value, in->len, &pl->lim, &info);
-parsed:
+        err = parse_input(pl, in, &ev, &info);
         if (err != GWS_EV_OK) {
                 INC(pl->st.dlq[err]);
                 if (emit_dlq(pl, in, err, &info, cb, opaque) == -1) {

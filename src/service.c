@@ -67,6 +67,7 @@
 #include "gwsieve/http.h"
 #include "gwsieve/log.h"
 #include "gwsieve/metrics.h"
+#include "gwsieve/changelog.h"
 #include "gwsieve/pipeline.h"
 #include "gwsieve/tracker.h"
 #include "gwsieve/util.h"
@@ -87,7 +88,15 @@ struct ptn_s {
         int64_t queued;          /* atomic: messages in a worker queue */
         int lost;                /* atomic: drop, never commit */
         int paused;              /* main thread only */
-        gws_detect_t *det;       /* owned; used by the worker only */
+        gws_detect_t *det;       /* owned; used by the worker only (NULL
+                                  * while restoring) */
+        uint64_t gen;            /* assignment generation (restores) */
+        int restoring;           /* main only: paused, waiting for its
+                                  * detector state */
+        int64_t hold_from;       /* main only: first offset consumed while
+                                  * restoring (dropped; seek back), -1 */
+        int64_t next_offset;     /* atomic: after the last processed */
+        int64_t last_snap_ms;    /* worker (main once drained) */
 };
 
 typedef struct qitem_s {
@@ -111,6 +120,7 @@ typedef struct worker_s {
         gws_pipeline_t *pl;
         int busy; /* atomic: processing an item */
         gws_hist_t hist; /* processing time per message (atomic) */
+        gws_buf_t sraw, srec; /* snapshot scratch */
 } worker_t;
 
 typedef struct retry_s {
@@ -136,6 +146,9 @@ struct gws_service_s {
         int32_t nptns;
         int all_paused; /* producer backpressure */
         int64_t throttle_since; /* main: overloaded since (mono ms), 0 */
+        gws_changelog_t *cl;    /* detector state topic, or NULL */
+        uint64_t gen;           /* main: assignment generations */
+        gws_buf_t sraw, srec;   /* main: snapshot scratch */
         uint64_t throttled_ms;  /* main: time spent not polling */
         pthread_mutex_t retry_lock;
         retry_t *retries;
@@ -243,8 +256,12 @@ static ptn_t *ptn_new(gws_service_t *svc, int32_t partition) {
         p->worker = partition % svc->nworkers;
         p->refcnt = 1; /* the table's */
         p->committed = -1;
+        p->hold_from = -1;
+        p->gen = ++svc->gen;
+        /* With a state topic the detector comes from the restore. */
+        p->restoring = svc->cl != NULL;
         if (!(p->trk = gws_tracker_new(p)) ||
-            !(p->det = gws_detect_new(svc->cfg, partition))) {
+            (!svc->cl && !(p->det = gws_detect_new(svc->cfg, partition)))) {
                 gws_tracker_destroy(p->trk);
                 free(p);
                 return NULL;
@@ -430,6 +447,10 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         inflight_t *inf = rkm->_private;
         retry_t *r;
 
+        if (svc->cl && gws_changelog_owns(svc->cl, rkm)) {
+                gws_changelog_on_delivery(svc->cl, rkm);
+                return;
+        }
         if (!rkm->err) {
                 __atomic_add_fetch(&svc->delivered, 1, __ATOMIC_RELAXED);
                 inflight_release(inf);
@@ -554,6 +575,16 @@ static void *worker_main(void *arg) {
                                   (int)rkm->partition, (long long)rkm->offset);
                 } else {
                         inflight_release(inf);
+                        __atomic_store_n(&p->next_offset, rkm->offset + 1,
+                                         __ATOMIC_RELEASE);
+                        if (svc->cl &&
+                            (int64_t)(t0 / 1000000) - p->last_snap_ms >=
+                                svc->cfg->state_interval_ms) {
+                                p->last_snap_ms = (int64_t)(t0 / 1000000);
+                                gws_changelog_save(svc->cl, p->partition,
+                                                   rkm->offset + 1, p->det,
+                                                   &w->sraw, &w->srec);
+                        }
                 }
         done:
                 rd_kafka_message_destroy(rkm);
@@ -777,6 +808,43 @@ static void on_assign(gws_service_t *svc,
         }
 }
 
+/* Snapshots of drained, revoked partitions: the next owner restores
+ * exactly this state. Waits for their delivery (bounded) so that the
+ * partitions are released only once the state is on the topic.
+ * @locality main thread, inside the revoke callback. */
+static void snapshot_revoked(gws_service_t *svc,
+                             const rd_kafka_topic_partition_list_t *parts) {
+        int i, n = 0;
+        int64_t t0 = gws_mono_ms();
+        if (!svc->cl)
+                return;
+        for (i = 0; i < parts->cnt; i++) {
+                ptn_t *p = ptn_lookup(svc, parts->elems[i].partition);
+                int64_t next;
+                if (!p || p->restoring || !p->det ||
+                    strcmp(parts->elems[i].topic, svc->cfg->topic_input) ||
+                    !ptn_idle(p) ||
+                    (next = __atomic_load_n(&p->next_offset,
+                                            __ATOMIC_ACQUIRE)) <= 0)
+                        continue;
+                if (gws_changelog_save(svc->cl, p->partition, next, p->det,
+                                       &svc->sraw, &svc->srec) == 0)
+                        n++;
+        }
+        if (!n)
+                return;
+        if (!gws_changelog_wait_delivered(svc->cl,
+                                          svc->cfg->shutdown_timeout_ms))
+                gws_log(GWS_LOG_WARNING, "STATE",
+                        "%d snapshot(s) of revoked partitions not "
+                        "acknowledged within %d ms",
+                        n, svc->cfg->shutdown_timeout_ms);
+        else
+                gws_log(GWS_LOG_INFO, "STATE",
+                        "wrote %d snapshot(s) of revoked partitions in %lld "
+                        "ms", n, (long long)(gws_mono_ms() - t0));
+}
+
 static void on_revoke(gws_service_t *svc,
                       rd_kafka_topic_partition_list_t *parts, int lost) {
         int i;
@@ -798,6 +866,7 @@ static void on_revoke(gws_service_t *svc,
                                 "ms; committing what is done",
                                 svc->cfg->shutdown_timeout_ms);
                 commit_done(svc, parts, 1);
+                snapshot_revoked(svc, parts);
         }
         for (i = 0; i < parts->cnt; i++) {
                 int32_t part = parts->elems[i].partition;
@@ -809,6 +878,97 @@ static void on_revoke(gws_service_t *svc,
                 svc->ptns[part] = NULL;
                 ptn_unref(p);
                 __atomic_sub_fetch(&svc->assigned_cnt, 1, __ATOMIC_RELAXED);
+        }
+}
+
+/* Newly assigned partitions wait (paused) for their detector state; the
+ * restore thread reads it. @locality main thread, assign callback. */
+static void restores_start(gws_service_t *svc,
+                           rd_kafka_topic_partition_list_t *parts) {
+        rd_kafka_topic_partition_list_t *pause;
+        int i;
+        if (!svc->cl)
+                return;
+        pause = rd_kafka_topic_partition_list_new(parts->cnt);
+        for (i = 0; i < parts->cnt; i++) {
+                ptn_t *p = ptn_lookup(svc, parts->elems[i].partition);
+                if (!p || !p->restoring ||
+                    strcmp(parts->elems[i].topic, svc->cfg->topic_input))
+                        continue;
+                rd_kafka_topic_partition_list_add(pause, svc->cfg->topic_input,
+                                                  p->partition);
+                if (gws_changelog_restore(svc->cl, p->partition, p->gen))
+                        set_fatal(svc, "out of memory queueing a restore");
+        }
+        if (pause->cnt)
+                rd_kafka_pause_partitions(svc->consumer, pause);
+        rd_kafka_topic_partition_list_destroy(pause);
+}
+
+/* Installs finished restores and resumes their partitions.
+ * @locality main thread. */
+static void restores_collect(gws_service_t *svc) {
+        gws_restore_t *r;
+        while (svc->cl && (r = gws_changelog_done(svc->cl))) {
+                ptn_t *p = ptn_lookup(svc, r->partition);
+                rd_kafka_topic_partition_list_t *l;
+                if (!p || p->gen != r->gen || !p->restoring) {
+                        /* Revoked (and maybe assigned again) meanwhile. */
+                        gws_restore_free(r);
+                        continue;
+                }
+                if (!r->det) {
+                        set_fatal(svc, "out of memory restoring partition "
+                                       "%d", (int)r->partition);
+                        gws_restore_free(r);
+                        return;
+                }
+                p->det = r->det;
+                r->det = NULL;
+                p->last_snap_ms = gws_mono_ms();
+                p->restoring = 0;
+                if (r->result == GWS_STATE_OK)
+                        gws_log(GWS_LOG_NOTICE, "STATE",
+                                "partition %d: restored %u entities from the "
+                                "snapshot at offset %lld (%zu bytes, written "
+                                "%.1f s ago); caught up %lld events to the "
+                                "committed offset %lld without outputs; "
+                                "%.0f ms",
+                                (int)r->partition, (unsigned)r->entities,
+                                (long long)r->snap_offset, r->bytes,
+                                (double)(gws_now_ms() - r->snap_written_ms) /
+                                    1000.0,
+                                (long long)r->caught_up,
+                                (long long)r->committed, r->ms);
+                else
+                        gws_log(r->result == GWS_STATE_MISSING
+                                    ? GWS_LOG_INFO
+                                    : GWS_LOG_WARNING,
+                                "STATE",
+                                "partition %d: starting cold (%s): %s",
+                                (int)r->partition,
+                                gws_state_result_name(r->result), r->reason);
+                l = rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_add(l, svc->cfg->topic_input,
+                                                  p->partition)
+                    ->offset = p->hold_from;
+                if (p->hold_from >= 0) {
+                        rd_kafka_error_t *e =
+                            rd_kafka_seek_partitions(svc->consumer, l, 5000);
+                        if (e) {
+                                gws_log(GWS_LOG_WARNING, "STATE",
+                                        "partition %d: seek back to %lld: "
+                                        "%s",
+                                        (int)p->partition,
+                                        (long long)p->hold_from,
+                                        rd_kafka_error_string(e));
+                                rd_kafka_error_destroy(e);
+                        }
+                        p->hold_from = -1;
+                }
+                rd_kafka_resume_partitions(svc->consumer, l);
+                rd_kafka_topic_partition_list_destroy(l);
+                gws_restore_free(r);
         }
 }
 
@@ -833,6 +993,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 gws_log(GWS_LOG_INFO, "REBALANCE",
                         "assigned %d partition(s) (%s), now %d", parts->cnt,
                         coop ? "incremental" : "eager", svc->assigned_cnt);
+                restores_start(svc, parts);
                 break;
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
                 lost = rd_kafka_assignment_lost(rk);
@@ -931,7 +1092,7 @@ static void backpressure(gws_service_t *svc) {
                 ptn_t *p = svc->ptns[i];
                 size_t ql;
                 int want;
-                if (!p)
+                if (!p || p->restoring)
                         continue;
                 ql = qlen[p->worker % 256];
                 if (p->paused)
@@ -1138,6 +1299,49 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
             "Consumer errors reported by librdkafka.");
         r |= gws_prom_u64(b, "gwsieve_consumer_errors_total", NULL,
                           svc->consumer_errors);
+        if (svc->cl) {
+                gws_changelog_stats_t cs;
+                gws_changelog_stats(svc->cl, &cs);
+                FAM("gwsieve_state_snapshots_total", "counter",
+                    "Detector snapshots to the state topic, by result "
+                    "(written: acknowledged; failed: not produced or not "
+                    "delivered).");
+                r |= gws_prom_u64(b, "gwsieve_state_snapshots_total",
+                                  (const char *[]){"result", "written", NULL},
+                                  cs.written);
+                r |= gws_prom_u64(b, "gwsieve_state_snapshots_total",
+                                  (const char *[]){"result", "failed", NULL},
+                                  cs.failed);
+                FAM("gwsieve_state_snapshot_bytes_total", "counter",
+                    "Bytes of snapshots produced (zstd), and before zstd.");
+                r |= gws_prom_u64(b, "gwsieve_state_snapshot_bytes_total",
+                                  (const char *[]){"form", "zstd", NULL},
+                                  cs.bytes);
+                r |= gws_prom_u64(b, "gwsieve_state_snapshot_bytes_total",
+                                  (const char *[]){"form", "raw", NULL},
+                                  cs.raw_bytes);
+                FAM("gwsieve_state_restores_total", "counter",
+                    "Partitions assigned and their detector state, by "
+                    "result (ok: restored; missing: none; the rest: a "
+                    "snapshot rejected, the partition started cold).");
+                for (i = 0; i < GWS_STATE__CNT; i++)
+                        r |= gws_prom_u64(
+                            b, "gwsieve_state_restores_total",
+                            (const char *[]){"result",
+                                             gws_state_result_name(
+                                                 (gws_state_result_t)i),
+                                             NULL},
+                            cs.restores[i]);
+                FAM("gwsieve_state_restore_seconds_total", "counter",
+                    "Time from assignment to restored state, summed.");
+                r |= gws_prom_dbl(b, "gwsieve_state_restore_seconds_total",
+                                  NULL, (double)cs.restore_ms / 1000.0);
+                FAM("gwsieve_state_catchup_events_total", "counter",
+                    "Input events re-read to bring restored state up to "
+                    "the committed offset (no outputs).");
+                r |= gws_prom_u64(b, "gwsieve_state_catchup_events_total",
+                                  NULL, cs.caught_up);
+        }
         FAM("gwsieve_detector_entities", "gauge",
             "Entities (gateways, models, users, ...) with detector state.");
         r |= gws_prom_u64(b, "gwsieve_detector_entities", NULL, ents);
@@ -1314,6 +1518,38 @@ static int conf_apply(rd_kafka_conf_t *conf, const gws_kv_t *kv,
         return 0;
 }
 
+/* The restore consumer of the changelog: assign only (never joins or
+ * commits); the group's id so that it can read the committed offsets;
+ * the user's connection and security properties. No opaque: its group
+ * lines must not count as the member's join state (log_cb). */
+static rd_kafka_conf_t *make_restore_conf(gws_service_t *svc, char *errstr,
+                                          size_t errstr_size) {
+        const gws_config_t *cfg = svc->cfg;
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+        if (conf_set(conf, "group.id", cfg->group, "state", errstr,
+                     errstr_size) ||
+            conf_set(conf, "client.id", "gwsieve-restore", "state", errstr,
+                     errstr_size) ||
+            conf_apply(conf, cfg->kafka, producer_only, "kafka", errstr,
+                       errstr_size) ||
+            conf_apply(conf, cfg->kafka_consumer, NULL, "kafka.consumer",
+                       errstr, errstr_size) ||
+            conf_set(conf, "enable.auto.commit", "false", "state", errstr,
+                     errstr_size) ||
+            conf_set(conf, "enable.auto.offset.store", "false", "state",
+                     errstr, errstr_size) ||
+            conf_set(conf, "enable.partition.eof", "true", "state", errstr,
+                     errstr_size) ||
+            conf_set(conf, "fetch.wait.max.ms", "100", "state", errstr,
+                     errstr_size)) {
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
+        rd_kafka_conf_set_log_cb(conf, log_cb);
+        return conf;
+}
+
 static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
                                  size_t errstr_size) {
         const gws_config_t *cfg = svc->cfg;
@@ -1479,6 +1715,14 @@ gws_service_t *gws_service_new(const gws_config_t *cfg, char *errstr,
                         goto err;
                 }
         }
+        if (gws_config_state_on(cfg)) {
+                rd_kafka_conf_t *rconf =
+                    make_restore_conf(svc, errstr, errstr_size);
+                if (!rconf || !(svc->cl = gws_changelog_new(
+                                    cfg, svc->producer, rconf, errstr,
+                                    errstr_size)))
+                        goto err;
+        }
         svc->nworkers = cfg->workers;
         if (!(svc->workers = calloc((size_t)svc->nworkers,
                                     sizeof(*svc->workers)))) {
@@ -1590,8 +1834,16 @@ static void dispatch(gws_service_t *svc, rd_kafka_message_t *rkm) {
                 rd_kafka_message_destroy(rkm);
                 return;
         }
-        count_consumed(svc, rkm->partition);
         p = ptn_lookup(svc, rkm->partition);
+        if (p && p->restoring) {
+                /* Fetched before the pause took hold: drop it and seek
+                 * back to it once the state is restored. */
+                if (p->hold_from < 0 || rkm->offset < p->hold_from)
+                        p->hold_from = rkm->offset;
+                rd_kafka_message_destroy(rkm);
+                return;
+        }
+        count_consumed(svc, rkm->partition);
         if (!p) {
                 /* Not (or no longer) ours: another member re-reads it. */
                 rd_kafka_message_destroy(rkm);
@@ -1653,6 +1905,7 @@ int gws_service_run(gws_service_t *svc, volatile sig_atomic_t *run) {
                         rkm = rd_kafka_consumer_poll(svc->consumer, 0);
                 }
                 backpressure(svc);
+                restores_collect(svc);
                 now = gws_mono_ms();
                 __atomic_store_n(&svc->last_poll_ms, now, __ATOMIC_RELEASE);
                 if (svc->http && now - svc->last_snap_ms >= 1000)
@@ -1739,6 +1992,8 @@ void gws_service_destroy(gws_service_t *svc) {
                         if (svc->workers[i].q.items)
                                 wq_destroy(&svc->workers[i].q);
                         gws_pipeline_destroy(svc->workers[i].pl);
+                        gws_buf_free(&svc->workers[i].sraw);
+                        gws_buf_free(&svc->workers[i].srec);
                 }
                 free(svc->workers);
         }
@@ -1757,6 +2012,10 @@ void gws_service_destroy(gws_service_t *svc) {
                 rd_kafka_purge(svc->producer, RD_KAFKA_PURGE_F_QUEUE |
                                                   RD_KAFKA_PURGE_F_INFLIGHT);
                 rd_kafka_poll(svc->producer, 0);
+                /* Its delivery reports are served: the changelog (and
+                 * its topic handle on the producer) can go. */
+                gws_changelog_destroy(svc->cl);
+                svc->cl = NULL;
                 rd_kafka_destroy(svc->producer);
         }
         while (svc->retries) {
@@ -1770,6 +2029,9 @@ void gws_service_destroy(gws_service_t *svc) {
         pthread_mutex_destroy(&svc->retry_lock);
         pthread_mutex_destroy(&svc->snap_lock);
         gws_buf_free(&svc->snap);
+        gws_buf_free(&svc->sraw);
+        gws_buf_free(&svc->srec);
+        gws_changelog_destroy(svc->cl); /* if the producer never existed */
         free(svc->consumed);
         free(svc->lag);
         free(svc);

@@ -53,6 +53,10 @@ typedef struct gws_config_s {
         char *topic_dlq;      /**< input that could not be processed */
 
         char *group;             /**< consumer group id */
+        char *state_topic;       /**< detector snapshots, or "off" */
+        int state_interval_ms;   /**< snapshot period per partition */
+        int state_restore_timeout_ms; /**< bound on restore + catch-up */
+        int state_zstd_level;    /**< zstd level of snapshots */
         int workers;             /**< processing threads per process */
         int commit_interval_ms;  /**< periodic offset commit */
         int shutdown_timeout_ms; /**< bound on drain+flush at shutdown */
@@ -141,6 +145,10 @@ typedef struct gws_config_s {
  *           \p errstr naming the offending field or set. */
 int gws_config_parse_keysets(const char *spec, gws_keyset_t *out,
                              char *errstr, size_t errstr_size);
+
+/** @returns 1 if detector state goes to a state topic (state.topic is
+ *  set and not "off"). */
+int gws_config_state_on(const gws_config_t *cfg);
 
 /** @brief Allocates a config holding every default.
  *  @returns NULL only on allocation failure. */

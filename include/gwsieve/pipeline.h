@@ -89,6 +89,14 @@ gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,
                                    const gws_input_t *in, gws_emit_cb *cb,
                                    void *opaque);
 
+/** @brief State catch-up: parses \p in like gws_pipeline_process() and
+ *  updates \p det, emitting nothing (no records, no alerts) and counting
+ *  nothing in the stats. Used to bring a restored snapshot up to the
+ *  committed offset. @returns 1 if the event was learned, 0 if it does
+ *  not parse (it went to the DLQ the first time). */
+int gws_pipeline_learn(gws_pipeline_t *pl, gws_detect_t *det,
+                       const gws_input_t *in);
+
 /** @brief Adds this pipeline's counters into \p st (any thread). */
 void gws_pipeline_stats_add(const gws_pipeline_t *pl,
                             gws_pipeline_stats_t *st);

@@ -1161,11 +1161,19 @@ err:
 int gws_it_producer_send(gws_it_producer_t *p, const char *topic,
                          const void *key, size_t keylen, const void *value,
                          size_t len) {
+        return gws_it_producer_send_to(p, topic, RD_KAFKA_PARTITION_UA, key,
+                                       keylen, value, len);
+}
+
+int gws_it_producer_send_to(gws_it_producer_t *p, const char *topic,
+                            int32_t partition, const void *key,
+                            size_t keylen, const void *value, size_t len) {
         rd_kafka_resp_err_t err;
 
         for (;;) {
                 err = rd_kafka_producev(
                     p->rk, RD_KAFKA_V_TOPIC(topic),
+                    RD_KAFKA_V_PARTITION(partition),
                     RD_KAFKA_V_KEY((void *)key, key ? keylen : 0),
                     RD_KAFKA_V_VALUE((void *)value, len),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);

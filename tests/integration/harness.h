@@ -232,6 +232,11 @@ int gws_it_producer_send(gws_it_producer_t *p, const char *topic,
                          const void *key, size_t keylen, const void *value,
                          size_t len);
 
+/** @brief Same as gws_it_producer_send() to a given \p partition. */
+int gws_it_producer_send_to(gws_it_producer_t *p, const char *topic,
+                            int32_t partition, const void *key,
+                            size_t keylen, const void *value, size_t len);
+
 /** @brief Waits for every delivery report.
  *  @returns failed deliveries so far, or -1 if some are still pending
  *           after \p timeout_ms. */

@@ -17,6 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gwsieve/config.h"
+#include "gwsieve/detect.h"
+#include "gwsieve/state.h"
+
 #include "harness.h"
 #include "itest_suites.h"
 
@@ -1059,6 +1063,350 @@ START_TEST(test_scale_out) {
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------
+ * 8. detector state moves with its partitions (state topic)
+ * ------------------------------------------------------------------------ */
+
+/* "kind entity" of every open alert in \p alerts (canonical strings),
+ * as a sorted, de-duplicated list. */
+static json_t *open_incidents(json_t *alerts) {
+        json_t *set = json_object(), *out = json_array(), *v;
+        const char *k;
+        size_t i;
+        json_array_foreach(alerts, i, v) {
+                json_t *a = json_loads(json_string_value(v), 0, NULL);
+                char *e;
+                char key[1024];
+                if (!a)
+                        continue;
+                if (!strcmp(json_string_value(json_object_get(a, "state")),
+                            "open")) {
+                        e = json_dumps(json_object_get(a, "entity"),
+                                       JSON_COMPACT | JSON_SORT_KEYS);
+                        snprintf(key, sizeof(key), "%s %s",
+                                 json_string_value(json_object_get(a, "kind")),
+                                 e ? e : "?");
+                        free(e);
+                        json_object_set_new(set, key, json_true());
+                }
+                json_decref(a);
+        }
+        json_object_foreach(set, k, v) json_array_append_new(out,
+                                                             json_string(k));
+        json_decref(set);
+        return out;
+}
+
+static size_t count_not_in(json_t *a, json_t *b, const char *what) {
+        size_t i, j, n = 0;
+        json_t *v, *w;
+        json_array_foreach(a, i, v) {
+                int found = 0;
+                json_array_foreach(b, j, w) found |=
+                    !strcmp(json_string_value(v), json_string_value(w));
+                if (!found) {
+                        n++;
+                        gws_it_printf("  %s: %s", what, json_string_value(v));
+                }
+        }
+        return n;
+}
+
+/* Alert ids of open alerts. */
+static size_t open_ids_shared(json_t *a, json_t *b, size_t *na) {
+        json_t *ids = json_object(), *v;
+        size_t i, shared = 0;
+        *na = 0;
+        json_array_foreach(a, i, v) {
+                json_t *x = json_loads(json_string_value(v), 0, NULL);
+                if (x && !strcmp(json_string_value(json_object_get(x,
+                                                                   "state")),
+                                 "open"))
+                        json_object_set_new(
+                            ids,
+                            json_string_value(json_object_get(x, "alert_id")),
+                            json_true());
+                json_decref(x);
+        }
+        *na = json_object_size(ids);
+        json_array_foreach(b, i, v) {
+                json_t *x = json_loads(json_string_value(v), 0, NULL);
+                const char *id;
+                if (x && !strcmp(json_string_value(json_object_get(x,
+                                                                   "state")),
+                                 "open") &&
+                    (id = json_string_value(json_object_get(x, "alert_id"))) &&
+                    json_object_get(ids, id)) {
+                        shared++;
+                        json_object_del(ids, id);
+                }
+                json_decref(x);
+        }
+        json_decref(ids);
+        return shared;
+}
+
+static double metric_sum(const char *body, const char *name,
+                         const char *label) {
+        const char *p = body;
+        double sum = 0;
+        size_t n = strlen(name);
+        while ((p = strstr(p, name))) {
+                const char *eol = strchr(p, '\n');
+                if ((p == body || p[-1] == '\n') &&
+                    (p[n] == ' ' || p[n] == '{') &&
+                    (!label || (eol && memmem(p, (size_t)(eol - p), label,
+                                              strlen(label))))) {
+                        const char *sp = strchr(p, ' ');
+                        if (sp && (!eol || sp < eol))
+                                sum += strtod(sp + 1, NULL);
+                }
+                p += n;
+        }
+        return sum;
+}
+
+/* One worker's view of the state counters (for the reader). */
+static void state_metrics(gws_it_proc_t *w, const char *name) {
+        static char body[1 << 20];
+        int port = gws_it_http_port(w, 10000);
+        if (port <= 0 || gws_it_http_get(port, "/metrics", body,
+                                         sizeof(body)) != 200)
+                return;
+        gws_it_printf("%s: snapshots written %.0f (%.0f KB zstd, %.0f KB "
+                      "raw); restores ok %.0f, missing %.0f; catch-up "
+                      "events %.0f; restore time %.2f s",
+                      name,
+                      metric_sum(body, "gwsieve_state_snapshots_total",
+                                 "\"written\""),
+                      metric_sum(body, "gwsieve_state_snapshot_bytes_total",
+                                 "\"zstd\"") / 1024,
+                      metric_sum(body, "gwsieve_state_snapshot_bytes_total",
+                                 "\"raw\"") / 1024,
+                      metric_sum(body, "gwsieve_state_restores_total",
+                                 "\"ok\""),
+                      metric_sum(body, "gwsieve_state_restores_total",
+                                 "\"missing\""),
+                      metric_sum(body, "gwsieve_state_catchup_events_total",
+                                 NULL),
+                      metric_sum(body, "gwsieve_state_restore_seconds_total",
+                                 NULL));
+}
+
+/* The reference is `gwsieve replay` of the same events (one process, all
+ * partitions warm: what a single worker alerts). The run: worker1 alone,
+ * worker2 joins at 25% of the stream (partitions move by cooperative
+ * rebalance: snapshots on revocation), worker1 is killed with SIGKILL at
+ * 60% and worker3 starts (its partitions move after the session timeout:
+ * periodic snapshots plus catch-up to the committed offset). Every
+ * incident the reference opens must be opened in the run, and the run
+ * must open nothing the reference does not: no warm-up alerts from a
+ * partition's new owner (a cold owner misses incidents and, after its
+ * warm-up, raises alerts the reference does not have). */
+START_TEST(test_state_handoff) {
+        static const char *overrides =
+            "{\"state\":{\"interval_ms\":2000}}";
+        svc_t s;
+        gws_it_events_t *ev = events("handoff.ndjson", 6000, 9, 1);
+        run_out_t rep = {json_object(), json_array(), 0};
+        run_out_t run = {json_object(), json_array(), 0};
+        char bin[PATH_MAX], in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
+        char line[512];
+        gws_it_proc_t *rp, *w1, *w2, *w3;
+        gws_it_feeder_t *f;
+        gws_it_reader_t *rr, *ra;
+        json_t *ref, *got;
+        size_t missed, extra, nref_ids, shared;
+        int status, restored;
+        int64_t t0;
+
+        svc_start(&s, "handoff", overrides);
+        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
+                      "gwsieve is not built");
+        gws_it_path("handoff.ndjson", in, sizeof(in));
+        gws_it_path("replay", out, sizeof(out));
+        {
+                char *argv[] = {bin,  "replay", "--config",   s.cfg,
+                                "--input", in,  "--out-dir", out,
+                                "--partitions", "12", NULL};
+                rp = gws_it_spawn("replay", GWS_IT_PIPE_STDOUT, argv);
+        }
+        GWS_IT_ASSERT(rp != NULL, "cannot start gwsieve replay");
+        while (gws_it_proc_readline(rp, line, sizeof(line), 120000) == 0)
+                ;
+        GWS_IT_ASSERT(gws_it_proc_wait(rp, 10000, &status) == 0 &&
+                          WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "gwsieve replay failed");
+        load_ndjson(gws_it_path("replay/alerts.ndjson", path, sizeof(path)),
+                    &rep, 1);
+        ref = open_incidents(rep.alerts);
+        gws_it_printf("reference (replay, one process): %zu alert records, "
+                      "%zu incidents opened",
+                      json_array_size(rep.alerts), json_array_size(ref));
+        GWS_IT_ASSERT(json_array_size(ref) >= 2,
+                      "the reference opened %zu incidents: too few to "
+                      "compare", json_array_size(ref));
+
+        t0 = gws_it_now_ms();
+        w1 = worker_start(&s, "worker1");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w1, "REBALANCE assigned", 30000) ==
+                          0,
+                      "worker1 got no partitions");
+        rr = reader(&s, "gw.retained");
+        ra = reader(&s, "gw.alerts");
+        gws_it_reader_set_cb(ra, alerts_cb, &run);
+        f = gws_it_feeder_start(s.bootstrap, "gw.raw", ev, 200);
+        GWS_IT_ASSERT(f != NULL, "cannot start the feeder");
+        while (gws_it_feeder_sent(f) < ev->n / 4)
+                gws_it_sleep_ms(50);
+        gws_it_printf("%zu fed: worker2 joins", gws_it_feeder_sent(f));
+        w2 = worker_start(&s, "worker2");
+        while (gws_it_feeder_sent(f) < ev->n * 6 / 10)
+                gws_it_sleep_ms(50);
+        gws_it_printf("%zu fed: kill -9 worker1, worker3 starts",
+                      gws_it_feeder_sent(f));
+        GWS_IT_ASSERT(gws_it_proc_signal(w1, SIGKILL) == 0, "kill failed");
+        gws_it_proc_wait(w1, 10000, &status);
+        w3 = worker_start(&s, "worker3");
+        GWS_IT_ASSERT(gws_it_feeder_join(f, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        expect_all_retained(&s, rr, ev, "state hand-off", t0);
+        restored = gws_it_proc_log_wait(w2, "restored", 1000) == 0;
+        state_metrics(w2, "worker2");
+        state_metrics(w3, "worker3");
+        worker_stop_ok(w2, "worker2");
+        worker_stop_ok(w3, "worker3");
+        GWS_IT_ASSERT(gws_it_reader_read_to_end(ra, 60000),
+                      "cannot read gw.alerts to its end");
+        got = open_incidents(run.alerts);
+        missed = count_not_in(ref, got, "missed by the run");
+        extra = count_not_in(got, ref, "only in the run");
+        shared = open_ids_shared(rep.alerts, run.alerts, &nref_ids);
+        gws_it_printf("state hand-off: reference %zu incidents, run %zu; "
+                      "missed %zu, extra %zu; %zu of %zu open alert ids "
+                      "identical; %.1f s",
+                      json_array_size(ref), json_array_size(got), missed,
+                      extra, shared, nref_ids,
+                      (gws_it_now_ms() - t0) / 1000.0);
+        GWS_IT_ASSERT(restored, "worker2 restored no partition from the "
+                                "state topic (see %s)", gws_it_proc_log(w2));
+        GWS_IT_ASSERT(missed == 0, "the run missed %zu incident(s) the "
+                                   "single process caught", missed);
+        GWS_IT_ASSERT(extra == 0, "the run opened %zu alert(s) the single "
+                                  "process did not (warm-up alerts)", extra);
+        json_decref(ref);
+        json_decref(got);
+        gws_it_reader_destroy(rr);
+        gws_it_reader_destroy(ra);
+        json_decref(rep.retained);
+        json_decref(rep.alerts);
+        json_decref(run.retained);
+        json_decref(run.alerts);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
+/* Records on the state topic that must not be restored: not a snapshot
+ * (partition 0's key), another group's snapshot under partition 1's key
+ * (foreign), a cut-off one (partition 2), one with a flipped byte
+ * (partition 3). The worker names each, counts it, starts those
+ * partitions cold, and processes everything. */
+START_TEST(test_state_bad_snapshots) {
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 1200, 4, 0);
+        gws_it_producer_t *pr;
+        gws_it_proc_t *w;
+        gws_it_reader_t *r;
+        gws_config_t *cfg = gws_config_new();
+        gws_detect_t *d = gws_detect_new(cfg, 1);
+        gws_buf_t raw = {0}, rec = {0};
+        char key[256], err[256];
+        static char body[1 << 20];
+        int port, i;
+        int64_t t0;
+        static const char *want[] = {
+            "partition 0: starting cold (not_snapshot)",
+            "partition 1: starting cold (foreign)",
+            "partition 2: starting cold (truncated)",
+            "partition 3: starting cold (checksum)", NULL};
+
+        svc_start(&s, "badstate", NULL);
+        GWS_IT_ASSERT(gws_detect_save(d, &raw) == 0, "save");
+        pr = gws_it_producer_new(s.bootstrap);
+        GWS_IT_ASSERT(pr != NULL, "producer");
+        gws_state_key(key, sizeof(key), s.group, "gw.raw", 0);
+        gws_it_producer_send_to(pr, "gw.state", 0, key, strlen(key),
+                                "{\"not\":\"state\"}", 15);
+        GWS_IT_ASSERT(gws_state_encode(&rec, "another-group", "gw.raw", 1, 10,
+                                       0, raw.buf, raw.len, 3, err,
+                                       sizeof(err)) == 0,
+                      "encode: %s", err);
+        gws_state_key(key, sizeof(key), s.group, "gw.raw", 1);
+        gws_it_producer_send_to(pr, "gw.state", 1, key, strlen(key), rec.buf,
+                                rec.len);
+        for (i = 2; i <= 3; i++) {
+                GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", i, 10,
+                                               0, raw.buf, raw.len, 3, err,
+                                               sizeof(err)) == 0,
+                              "encode: %s", err);
+                if (i == 2)
+                        rec.len -= 7;
+                else
+                        rec.buf[rec.len - 10] ^= 0x40; /* in the frame */
+                gws_state_key(key, sizeof(key), s.group, "gw.raw", i);
+                gws_it_producer_send_to(pr, "gw.state", i, key, strlen(key),
+                                        rec.buf, rec.len);
+        }
+        GWS_IT_ASSERT(gws_it_producer_flush(pr, PRODUCE_MS) == 0,
+                      "state records not delivered");
+        gws_it_producer_destroy(pr);
+
+        t0 = gws_it_now_ms();
+        w = worker_start(&s, "worker1");
+        for (i = 0; want[i]; i++) {
+                GWS_IT_ASSERT(gws_it_proc_log_wait(w, want[i], 30000) == 0,
+                              "no log line \"%s\" (see %s)", want[i],
+                              gws_it_proc_log(w));
+                gws_it_printf("logged: %s", want[i]);
+        }
+        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
+                                            ev->n, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        r = reader(&s, "gw.retained");
+        expect_all_retained(&s, r, ev, "bad snapshots", t0);
+        port = gws_it_http_port(w, 10000);
+        GWS_IT_ASSERT(port > 0 && gws_it_http_get(port, "/metrics", body,
+                                                  sizeof(body)) == 200,
+                      "cannot scrape /metrics");
+        {
+                static const char *res[] = {"not_snapshot", "foreign",
+                                            "truncated", "checksum", NULL};
+                char lab[64];
+                for (i = 0; res[i]; i++) {
+                        snprintf(lab, sizeof(lab), "result=\"%s\"", res[i]);
+                        GWS_IT_ASSERT(metric_sum(body,
+                                                 "gwsieve_state_restores_"
+                                                 "total",
+                                                 lab) == 1,
+                                      "gwsieve_state_restores_total{%s} is "
+                                      "not 1", lab);
+                }
+                gws_it_printf("metrics: restores not_snapshot/foreign/"
+                              "truncated/checksum 1 each, missing %.0f",
+                              metric_sum(body, "gwsieve_state_restores_total",
+                                         "result=\"missing\""));
+        }
+        worker_stop_ok(w, "worker1");
+        gws_it_reader_destroy(r);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        gws_detect_destroy(d);
+        gws_config_destroy(cfg);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * suite
  * ------------------------------------------------------------------------ */
@@ -1084,5 +1432,7 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "broker_faults", test_broker_faults);
         ADD_TCASE(s, "replay_equals_run", test_replay_equals_run);
         ADD_TCASE(s, "scale_out", test_scale_out);
+        ADD_TCASE(s, "state_handoff", test_state_handoff);
+        ADD_TCASE(s, "state_bad_snapshots", test_state_bad_snapshots);
         return s;
 }

@@ -1,0 +1,133 @@
+/* changelog.h - detector state that moves with its partitions: snapshots
+ * to a compacted state topic (state.topic) and their restore, with
+ * catch-up, when a partition is assigned.
+ *
+ * Writing: gws_changelog_save() serializes a partition's detector
+ * (gws_detect_save), wraps it in a state record (state.h: owner, input
+ * offset, checksum, zstd) and produces it with key
+ * "<group>/<input topic>/<partition>" to partition (input partition %
+ * partitions of the state topic) of the state topic, so that one state
+ * partition holds whole keys and a restore reads one partition. The
+ * service calls it every state.interval_ms of a partition's processing
+ * (worker thread), on revocation and at shutdown (main thread).
+ *
+ * Restoring: gws_changelog_restore() queues a job for the restore thread,
+ * which has its own consumer (assign only, never joins or commits):
+ *   1. read the state partition from its low to its high watermark and
+ *      keep the latest record under the partition's key;
+ *   2. decode and load it (any problem: log the reason, count it, and the
+ *      partition starts cold);
+ *   3. catch up: if the snapshot's offset S is below the group's committed
+ *      offset C, re-read the input partition from S to C and feed the
+ *      detector only (gws_pipeline_learn: no records, no alerts; alert
+ *      state advances under the same stable ids the previous owner
+ *      emitted);
+ *   4. post the result; gws_changelog_done() hands it to the main thread,
+ *      which installs the detector and resumes the (paused) partition.
+ * Restores run one at a time on their own thread: the worker's other
+ * partitions keep flowing meanwhile.
+ *
+ * Threads (DESIGN):
+ *   - save: any thread; contexts and buffers are the caller's (\p raw,
+ *     \p rec) or per thread (zstd); the detector must not change during
+ *     the call (the caller owns it: its worker, or the main thread once
+ *     the partition is drained);
+ *   - restore jobs and results: a mutex-protected queue each way;
+ *   - delivery reports of snapshots come through the service's delivery
+ *     thread (gws_changelog_on_delivery); counters are atomics.
+ *
+ * Ownership: the changelog borrows the config and the producer (both
+ * outlive it); a gws_restore_t from gws_changelog_done() is the caller's,
+ * including its detector, and is freed with gws_restore_free().
+ */
+#ifndef GWS_CHANGELOG_H
+#define GWS_CHANGELOG_H
+
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "gwsieve/config.h"
+#include "gwsieve/detect.h"
+#include "gwsieve/state.h"
+#include "gwsieve/util.h"
+
+typedef struct gws_changelog_s gws_changelog_t;
+
+/** A finished restore (gws_changelog_done()). */
+typedef struct gws_restore_s {
+        int32_t partition;
+        uint64_t gen;              /**< the caller's assignment generation */
+        gws_detect_t *det;         /**< restored, or new and empty (cold);
+                                    *   NULL only when out of memory */
+        gws_state_result_t result; /**< GWS_STATE_OK: restored */
+        char reason[320];          /**< why cold, in a sentence */
+        int64_t snap_offset;       /**< snapshot's input offset, or -1 */
+        int64_t snap_written_ms;   /**< when it was written, or 0 */
+        int64_t committed;         /**< group's offset, or -1 */
+        int64_t caught_up;         /**< events re-read without outputs */
+        uint32_t entities;         /**< restored */
+        size_t bytes;              /**< record size */
+        double ms;                 /**< time from request to result */
+        struct gws_restore_s *next;
+} gws_restore_t;
+
+typedef struct gws_changelog_stats_s {
+        uint64_t written, failed;  /**< snapshot records acknowledged /
+                                    *   failed (produce or delivery) */
+        uint64_t bytes;            /**< record bytes produced */
+        uint64_t raw_bytes;        /**< before zstd */
+        uint64_t restores[GWS_STATE__CNT]; /**< by result */
+        uint64_t restore_ms;       /**< total time spent restoring */
+        uint64_t caught_up;        /**< events re-read for catch-up */
+} gws_changelog_stats_t;
+
+/** @brief Starts the restore thread and its consumer, made from
+ *  \p rconf (connection and security properties; always taken over, also
+ *  on failure). Checks that the state topic exists.
+ *  @returns NULL with \p errstr on failure. */
+gws_changelog_t *gws_changelog_new(const gws_config_t *cfg,
+                                   rd_kafka_t *producer,
+                                   rd_kafka_conf_t *rconf, char *errstr,
+                                   size_t errstr_size);
+
+/** @brief Stops the restore thread (abandoning queued jobs and
+ *  undelivered results) and frees everything. NULL is a no-op. */
+void gws_changelog_destroy(gws_changelog_t *cl);
+
+/** @brief Produces a snapshot of \p det for input \p partition, covering
+ *  every offset below \p offset. \p raw and \p rec are scratch buffers
+ *  of the calling thread. @returns 0, or -1 (logged and counted; the
+ *  previous snapshot stays the latest). */
+int gws_changelog_save(gws_changelog_t *cl, int32_t partition,
+                       int64_t offset, const gws_detect_t *det,
+                       gws_buf_t *raw, gws_buf_t *rec);
+
+/** @brief Waits until every snapshot produced so far is acknowledged.
+ *  @returns 1, or 0 after \p timeout_ms. */
+int gws_changelog_wait_delivered(gws_changelog_t *cl, int timeout_ms);
+
+/** @returns 1 if \p rkm is one of the changelog's snapshot messages. */
+int gws_changelog_owns(const gws_changelog_t *cl,
+                       const rd_kafka_message_t *rkm);
+
+/** @brief Delivery report of a snapshot message (delivery thread). */
+void gws_changelog_on_delivery(gws_changelog_t *cl,
+                               const rd_kafka_message_t *rkm);
+
+/** @brief Queues the restore of input \p partition; \p gen comes back in
+ *  the result so the caller can tell a stale one (partition revoked and
+ *  assigned again meanwhile). */
+int gws_changelog_restore(gws_changelog_t *cl, int32_t partition,
+                          uint64_t gen);
+
+/** @brief Takes one finished restore. @returns NULL if none. */
+gws_restore_t *gws_changelog_done(gws_changelog_t *cl);
+
+/** @brief Frees \p r and its detector (if still set). */
+void gws_restore_free(gws_restore_t *r);
+
+void gws_changelog_stats(const gws_changelog_t *cl,
+                         gws_changelog_stats_t *st);
+
+#endif /* GWS_CHANGELOG_H */

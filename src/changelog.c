@@ -1,0 +1,556 @@
+/* changelog.c - snapshots to the state topic and their restore with
+ * catch-up (changelog.h has the design and the thread rules). */
+#include "gwsieve/changelog.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gwsieve/log.h"
+#include "gwsieve/pipeline.h"
+
+typedef struct job_s {
+        int32_t partition;
+        uint64_t gen;
+        int64_t t0;
+        struct job_s *next;
+} job_t;
+
+struct gws_changelog_s {
+        const gws_config_t *cfg;
+        rd_kafka_t *producer;  /* borrowed */
+        rd_kafka_topic_t *rkt; /* state topic, on the producer */
+        rd_kafka_t *rc;        /* restore consumer (restore thread only) */
+        gws_pipeline_t *pl;    /* catch-up parsing (restore thread only) */
+        int nstate;            /* partitions of the state topic */
+        pthread_t thr;
+        int started;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        job_t *jobs, *jobs_tail;        /* under lock */
+        gws_restore_t *done, *done_tail; /* under lock */
+        int stop;                        /* under lock */
+        int pending;                     /* atomic: unacknowledged */
+        gws_changelog_stats_t st;        /* atomics */
+        char marker; /* its address is the opaque of snapshot messages */
+};
+
+#define ADD(field, v) __atomic_add_fetch(&cl->st.field, (v), __ATOMIC_RELAXED)
+
+/* ------------------------------------------------------------------------
+ * writing
+ * ------------------------------------------------------------------------ */
+
+int gws_changelog_save(gws_changelog_t *cl, int32_t partition,
+                       int64_t offset, const gws_detect_t *det,
+                       gws_buf_t *raw, gws_buf_t *rec) {
+        char key[512], err[256];
+        size_t klen;
+        gws_detect_stats_t ds;
+        int backoff = 0;
+
+        gws_buf_reset(raw);
+        gws_detect_stats(det, &ds);
+        if (gws_detect_save(det, raw) == -1 ||
+            gws_state_encode(rec, cl->cfg->group, cl->cfg->topic_input,
+                             partition, offset, (uint32_t)ds.entities,
+                             raw->buf, raw->len, cl->cfg->state_zstd_level,
+                             err, sizeof(err)) == -1) {
+                ADD(failed, 1);
+                gws_log(GWS_LOG_WARNING, "STATE",
+                        "partition %d: snapshot not written: %s",
+                        (int)partition,
+                        raw->len ? err : "out of memory");
+                return -1;
+        }
+        klen = gws_state_key(key, sizeof(key), cl->cfg->group,
+                             cl->cfg->topic_input, partition);
+        __atomic_add_fetch(&cl->pending, 1, __ATOMIC_ACQ_REL);
+        for (;;) {
+                if (rd_kafka_produce(cl->rkt, partition % cl->nstate,
+                                     RD_KAFKA_MSG_F_COPY, rec->buf, rec->len,
+                                     key, klen, &cl->marker) == 0)
+                        break;
+                if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
+                    backoff > 5000) {
+                        __atomic_sub_fetch(&cl->pending, 1, __ATOMIC_ACQ_REL);
+                        ADD(failed, 1);
+                        gws_log(GWS_LOG_WARNING, "STATE",
+                                "partition %d: snapshot (%zu bytes) not "
+                                "produced to \"%s\": %s",
+                                (int)partition, rec->len,
+                                cl->cfg->state_topic,
+                                rd_kafka_err2str(rd_kafka_last_error()));
+                        return -1;
+                }
+                usleep(10000);
+                backoff += 10;
+        }
+        ADD(bytes, rec->len);
+        ADD(raw_bytes, raw->len);
+        gws_log(GWS_LOG_DEBUG, "STATE",
+                "partition %d: snapshot at offset %lld, %llu entities, %zu "
+                "bytes (%zu raw)",
+                (int)partition, (long long)offset,
+                (unsigned long long)ds.entities, rec->len, raw->len);
+        return 0;
+}
+
+int gws_changelog_owns(const gws_changelog_t *cl,
+                       const rd_kafka_message_t *rkm) {
+        return rkm->_private == &cl->marker;
+}
+
+void gws_changelog_on_delivery(gws_changelog_t *cl,
+                               const rd_kafka_message_t *rkm) {
+        if (rkm->err) {
+                ADD(failed, 1);
+                gws_log(GWS_LOG_WARNING, "STATE",
+                        "snapshot of %.*s not delivered to \"%s\": %s "
+                        "(the previous snapshot stays the latest)",
+                        (int)rkm->key_len, (const char *)rkm->key,
+                        cl->cfg->state_topic, rd_kafka_err2str(rkm->err));
+        } else {
+                ADD(written, 1);
+        }
+        __atomic_sub_fetch(&cl->pending, 1, __ATOMIC_ACQ_REL);
+}
+
+int gws_changelog_wait_delivered(gws_changelog_t *cl, int timeout_ms) {
+        int64_t deadline = gws_mono_ms() + timeout_ms;
+        while (__atomic_load_n(&cl->pending, __ATOMIC_ACQUIRE) > 0) {
+                if (gws_mono_ms() >= deadline)
+                        return 0;
+                usleep(2000);
+        }
+        return 1;
+}
+
+/* ------------------------------------------------------------------------
+ * restoring (restore thread)
+ * ------------------------------------------------------------------------ */
+
+static int assign_one(rd_kafka_t *rk, const char *topic, int32_t partition,
+                      int64_t offset) {
+        rd_kafka_topic_partition_list_t *l =
+            rd_kafka_topic_partition_list_new(1);
+        rd_kafka_resp_err_t err;
+        rd_kafka_topic_partition_list_add(l, topic, partition)->offset =
+            offset;
+        err = rd_kafka_assign(rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        return err ? -1 : 0;
+}
+
+/* Reads state partition \p sp up to its high watermark and keeps the
+ * latest value under \p key in \p out. @returns 1 found, 0 none, -1 error
+ * (\p why says). */
+static int read_latest(gws_changelog_t *cl, int32_t sp, const char *key,
+                       gws_buf_t *out, int64_t deadline, char *why,
+                       size_t why_size) {
+        const char *topic = cl->cfg->state_topic;
+        int64_t lo, hi, next;
+        size_t klen = strlen(key);
+        int found = 0;
+        rd_kafka_resp_err_t err;
+
+        err = rd_kafka_query_watermark_offsets(cl->rc, topic, sp, &lo, &hi,
+                                               10000);
+        if (err) {
+                snprintf(why, why_size, "state topic \"%s\" [%d]: %s", topic,
+                         (int)sp, rd_kafka_err2str(err));
+                return -1;
+        }
+        if (hi <= lo)
+                return 0;
+        if (assign_one(cl->rc, topic, sp, lo) == -1) {
+                snprintf(why, why_size, "cannot read \"%s\" [%d]", topic,
+                         (int)sp);
+                return -1;
+        }
+        next = lo;
+        while (next < hi) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(cl->rc, 100);
+                if (!m) {
+                        if (gws_mono_ms() > deadline) {
+                                snprintf(why, why_size,
+                                         "reading \"%s\" [%d] timed out at "
+                                         "offset %lld of %lld",
+                                         topic, (int)sp, (long long)next,
+                                         (long long)hi);
+                                rd_kafka_assign(cl->rc, NULL);
+                                return -1;
+                        }
+                        continue;
+                }
+                if (m->err) {
+                        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                gws_log(GWS_LOG_WARNING, "STATE",
+                                        "reading \"%s\" [%d]: %s", topic,
+                                        (int)sp, rd_kafka_message_errstr(m));
+                        else
+                                next = hi; /* the end (some were deleted) */
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                next = m->offset + 1;
+                if (m->key_len == klen && !memcmp(m->key, key, klen)) {
+                        gws_buf_reset(out);
+                        if (m->len &&
+                            gws_buf_append(out, m->payload, m->len) == -1) {
+                                rd_kafka_message_destroy(m);
+                                snprintf(why, why_size, "out of memory");
+                                rd_kafka_assign(cl->rc, NULL);
+                                return -1;
+                        }
+                        found = 1; /* a later one replaces it */
+                }
+                rd_kafka_message_destroy(m);
+        }
+        rd_kafka_assign(cl->rc, NULL);
+        return found;
+}
+
+/* Re-reads input \p partition from \p from up to (not including) \p to
+ * into \p det without outputs. @returns events learned (and fed),
+ * stopping early at the deadline. */
+static int64_t catch_up(gws_changelog_t *cl, int32_t partition,
+                        gws_detect_t *det, int64_t from, int64_t to,
+                        int64_t deadline, int64_t *first) {
+        const char *topic = cl->cfg->topic_input;
+        int64_t n = 0, next = from;
+
+        *first = -1;
+        if (assign_one(cl->rc, topic, partition, from) == -1)
+                return 0;
+        while (next < to) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(cl->rc, 100);
+                gws_input_t in;
+                if (!m) {
+                        if (gws_mono_ms() > deadline)
+                                break;
+                        continue;
+                }
+                if (m->err) {
+                        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                next = to;
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                if (*first < 0)
+                        *first = m->offset;
+                next = m->offset + 1;
+                if (m->offset < to) {
+                        in.value = m->payload ? m->payload : "";
+                        in.len = m->len;
+                        in.key = m->key;
+                        in.keylen = m->key_len;
+                        in.topic = topic;
+                        in.partition = partition;
+                        in.offset = m->offset;
+                        gws_pipeline_learn(cl->pl, det, &in);
+                        n++;
+                }
+                rd_kafka_message_destroy(m);
+        }
+        rd_kafka_assign(cl->rc, NULL);
+        return n;
+}
+
+/* The group's committed offset of input \p partition, or -1. */
+static int64_t committed_offset(gws_changelog_t *cl, int32_t partition) {
+        rd_kafka_topic_partition_list_t *l =
+            rd_kafka_topic_partition_list_new(1);
+        int64_t off = -1;
+        rd_kafka_topic_partition_list_add(l, cl->cfg->topic_input, partition);
+        if (!rd_kafka_committed(cl->rc, l, 10000) && !l->elems[0].err &&
+            l->elems[0].offset >= 0)
+                off = l->elems[0].offset;
+        rd_kafka_topic_partition_list_destroy(l);
+        return off;
+}
+
+static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
+                    gws_buf_t *rec, gws_buf_t *raw) {
+        const gws_config_t *cfg = cl->cfg;
+        int64_t deadline = gws_mono_ms() + cfg->state_restore_timeout_ms;
+        gws_state_info_t info;
+        char key[512], why[256] = "";
+        int found;
+
+        r->snap_offset = r->committed = -1;
+        gws_state_key(key, sizeof(key), cfg->group, cfg->topic_input,
+                      job->partition);
+        found = read_latest(cl, job->partition % cl->nstate, key, rec,
+                            deadline, why, sizeof(why));
+        if (found <= 0) {
+                r->result = found == 0 ? GWS_STATE_MISSING : GWS_STATE_CORRUPT;
+                snprintf(r->reason, sizeof(r->reason), "%s",
+                         found == 0 ? "no snapshot on the state topic" : why);
+                return;
+        }
+        r->bytes = rec->len;
+        r->result = gws_state_decode(rec->buf, rec->len, cfg->group,
+                                     cfg->topic_input, job->partition, raw,
+                                     &info, why, sizeof(why));
+        if (r->result != GWS_STATE_OK) {
+                snprintf(r->reason, sizeof(r->reason), "%s", why);
+                return;
+        }
+        r->snap_offset = info.offset;
+        r->snap_written_ms = info.written_ms;
+        if (gws_detect_load(r->det, raw->buf, raw->len, why, sizeof(why)) <
+            0) {
+                /* The half-loaded detector is unusable: start cold. */
+                gws_detect_destroy(r->det);
+                r->det = gws_detect_new(cfg, job->partition);
+                r->result = strstr(why, "incompatible") ||
+                                    strstr(why, "format")
+                                ? GWS_STATE_INCOMPATIBLE
+                                : GWS_STATE_CORRUPT;
+                snprintf(r->reason, sizeof(r->reason), "%s", why);
+                return;
+        }
+        {
+                gws_detect_stats_t ds;
+                gws_detect_stats(r->det, &ds);
+                r->entities = (uint32_t)ds.entities;
+        }
+        r->committed = committed_offset(cl, job->partition);
+        if (r->committed > info.offset) {
+                int64_t first;
+                r->caught_up = catch_up(cl, job->partition, r->det,
+                                        info.offset, r->committed, deadline,
+                                        &first);
+                if (first > info.offset)
+                        gws_log(GWS_LOG_WARNING, "STATE",
+                                "partition %d: catch-up from offset %lld: "
+                                "%lld..%lld are no longer on \"%s\"",
+                                (int)job->partition, (long long)first,
+                                (long long)info.offset, (long long)first - 1,
+                                cfg->topic_input);
+                if (gws_mono_ms() > deadline)
+                        gws_log(GWS_LOG_WARNING, "STATE",
+                                "partition %d: catch-up stopped after %lld "
+                                "events (state.restore_timeout_ms %d); "
+                                "baselines miss the rest",
+                                (int)job->partition,
+                                (long long)r->caught_up,
+                                cfg->state_restore_timeout_ms);
+        } else if (r->committed >= 0 && r->committed < info.offset) {
+                gws_log(GWS_LOG_INFO, "STATE",
+                        "partition %d: snapshot (offset %lld) is ahead of "
+                        "the committed offset %lld: the %lld events "
+                        "between are processed again and counted twice in "
+                        "the baselines",
+                        (int)job->partition, (long long)info.offset,
+                        (long long)r->committed,
+                        (long long)(info.offset - r->committed));
+        }
+}
+
+static void *restore_main(void *arg) {
+        gws_changelog_t *cl = arg;
+        gws_buf_t rec = {0}, raw = {0};
+
+        for (;;) {
+                job_t *job;
+                gws_restore_t *r;
+
+                pthread_mutex_lock(&cl->lock);
+                while (!cl->jobs && !cl->stop)
+                        pthread_cond_wait(&cl->cond, &cl->lock);
+                if (cl->stop) {
+                        pthread_mutex_unlock(&cl->lock);
+                        break;
+                }
+                job = cl->jobs;
+                if (!(cl->jobs = job->next))
+                        cl->jobs_tail = NULL;
+                pthread_mutex_unlock(&cl->lock);
+
+                if (!(r = calloc(1, sizeof(*r)))) {
+                        free(job);
+                        continue;
+                }
+                r->partition = job->partition;
+                r->gen = job->gen;
+                if ((r->det = gws_detect_new(cl->cfg, job->partition)))
+                        run_job(cl, job, r, &rec, &raw);
+                r->ms = (double)(gws_mono_ms() - job->t0);
+                ADD(restores[r->result], 1);
+                ADD(restore_ms, (uint64_t)r->ms);
+                ADD(caught_up, (uint64_t)r->caught_up);
+                free(job);
+                pthread_mutex_lock(&cl->lock);
+                if (cl->done_tail)
+                        cl->done_tail->next = r;
+                else
+                        cl->done = r;
+                cl->done_tail = r;
+                pthread_mutex_unlock(&cl->lock);
+        }
+        gws_buf_free(&rec);
+        gws_buf_free(&raw);
+        return NULL;
+}
+
+int gws_changelog_restore(gws_changelog_t *cl, int32_t partition,
+                          uint64_t gen) {
+        job_t *job = calloc(1, sizeof(*job));
+        if (!job)
+                return -1;
+        job->partition = partition;
+        job->gen = gen;
+        job->t0 = gws_mono_ms();
+        pthread_mutex_lock(&cl->lock);
+        if (cl->jobs_tail)
+                cl->jobs_tail->next = job;
+        else
+                cl->jobs = job;
+        cl->jobs_tail = job;
+        pthread_cond_signal(&cl->cond);
+        pthread_mutex_unlock(&cl->lock);
+        return 0;
+}
+
+gws_restore_t *gws_changelog_done(gws_changelog_t *cl) {
+        gws_restore_t *r;
+        pthread_mutex_lock(&cl->lock);
+        if ((r = cl->done) && !(cl->done = r->next))
+                cl->done_tail = NULL;
+        pthread_mutex_unlock(&cl->lock);
+        if (r)
+                r->next = NULL;
+        return r;
+}
+
+void gws_restore_free(gws_restore_t *r) {
+        if (!r)
+                return;
+        gws_detect_destroy(r->det);
+        free(r);
+}
+
+void gws_changelog_stats(const gws_changelog_t *cl,
+                         gws_changelog_stats_t *st) {
+        int i;
+        st->written = __atomic_load_n(&cl->st.written, __ATOMIC_RELAXED);
+        st->failed = __atomic_load_n(&cl->st.failed, __ATOMIC_RELAXED);
+        st->bytes = __atomic_load_n(&cl->st.bytes, __ATOMIC_RELAXED);
+        st->raw_bytes = __atomic_load_n(&cl->st.raw_bytes, __ATOMIC_RELAXED);
+        for (i = 0; i < GWS_STATE__CNT; i++)
+                st->restores[i] = __atomic_load_n(&cl->st.restores[i],
+                                                  __ATOMIC_RELAXED);
+        st->restore_ms = __atomic_load_n(&cl->st.restore_ms,
+                                         __ATOMIC_RELAXED);
+        st->caught_up = __atomic_load_n(&cl->st.caught_up, __ATOMIC_RELAXED);
+}
+
+/* ------------------------------------------------------------------------
+ * lifecycle
+ * ------------------------------------------------------------------------ */
+
+gws_changelog_t *gws_changelog_new(const gws_config_t *cfg,
+                                   rd_kafka_t *producer,
+                                   rd_kafka_conf_t *rconf, char *errstr,
+                                   size_t errstr_size) {
+        gws_changelog_t *cl = calloc(1, sizeof(*cl));
+        const rd_kafka_metadata_t *md = NULL;
+        rd_kafka_topic_t *mt;
+        rd_kafka_resp_err_t err;
+        char inner[512];
+
+        if (!cl) {
+                rd_kafka_conf_destroy(rconf);
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        cl->cfg = cfg;
+        cl->producer = producer;
+        pthread_mutex_init(&cl->lock, NULL);
+        pthread_cond_init(&cl->cond, NULL);
+        if (!(cl->rc = rd_kafka_new(RD_KAFKA_CONSUMER, rconf, inner,
+                                    sizeof(inner)))) {
+                rd_kafka_conf_destroy(rconf);
+                snprintf(errstr, errstr_size, "state restore consumer: %s",
+                         inner);
+                goto err;
+        }
+        if (!(cl->pl = gws_pipeline_new(cfg, errstr, errstr_size)))
+                goto err;
+        if (!(cl->rkt = rd_kafka_topic_new(producer, cfg->state_topic,
+                                           NULL))) {
+                snprintf(errstr, errstr_size, "topic \"%s\": %s",
+                         cfg->state_topic,
+                         rd_kafka_err2str(rd_kafka_last_error()));
+                goto err;
+        }
+        mt = rd_kafka_topic_new(cl->rc, cfg->state_topic, NULL);
+        err = mt ? rd_kafka_metadata(cl->rc, 0, mt, &md, 10000)
+                 : rd_kafka_last_error();
+        if (mt)
+                rd_kafka_topic_destroy(mt);
+        if (err || md->topic_cnt != 1 || md->topics[0].err ||
+            md->topics[0].partition_cnt <= 0) {
+                snprintf(errstr, errstr_size,
+                         "state topic \"%s\": %s; create it (cleanup.policy="
+                         "compact) or set state.topic to \"off\"",
+                         cfg->state_topic,
+                         err ? rd_kafka_err2str(err)
+                             : rd_kafka_err2str(md->topics[0].err));
+                if (md)
+                        rd_kafka_metadata_destroy(md);
+                goto err;
+        }
+        cl->nstate = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+        if (pthread_create(&cl->thr, NULL, restore_main, cl)) {
+                snprintf(errstr, errstr_size, "cannot start a thread: %s",
+                         strerror(errno));
+                goto err;
+        }
+        cl->started = 1;
+        gws_log(GWS_LOG_INFO, "STATE",
+                "detector state on \"%s\" (%d partitions), snapshots every "
+                "%d ms and on revocation",
+                cfg->state_topic, cl->nstate, cfg->state_interval_ms);
+        return cl;
+err:
+        gws_changelog_destroy(cl);
+        return NULL;
+}
+
+void gws_changelog_destroy(gws_changelog_t *cl) {
+        gws_restore_t *r;
+        job_t *j;
+        if (!cl)
+                return;
+        if (cl->started) {
+                pthread_mutex_lock(&cl->lock);
+                cl->stop = 1;
+                pthread_cond_signal(&cl->cond);
+                pthread_mutex_unlock(&cl->lock);
+                pthread_join(cl->thr, NULL);
+        }
+        while ((j = cl->jobs)) {
+                cl->jobs = j->next;
+                free(j);
+        }
+        while ((r = gws_changelog_done(cl)))
+                gws_restore_free(r);
+        if (cl->rkt)
+                rd_kafka_topic_destroy(cl->rkt);
+        if (cl->rc)
+                /* Assign-only, nothing to commit or leave: a consumer
+                 * close would wait seconds for the group coordinator. */
+                rd_kafka_destroy_flags(cl->rc,
+                                       RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        gws_pipeline_destroy(cl->pl);
+        pthread_mutex_destroy(&cl->lock);
+        pthread_cond_destroy(&cl->cond);
+        free(cl);
+}
