@@ -56,11 +56,9 @@ METRICS_PORT = 9464
 CONFIG_PATH = "/etc/gwsieve/gwsieve.json"
 BINARY_PATH = "/usr/local/bin/gwsieve"
 
-# Topics that compose (and gwsieve-devbroker) create although no topics.*
-# key names them. gw.state is part of the standard topic set of
-# cmd/gwsieve-devbroker and docker-compose.yml but not yet used by the
-# service; any other extra topic is an error.
-RESERVED_TOPICS = {"gw.state"}
+# Topics that compose may create although no topics.* or state.topic key
+# names them: none (any extra topic is an error).
+RESERVED_TOPICS = set()
 
 # Series Prometheus adds itself, allowed in rules next to docs/metrics.txt.
 PROMETHEUS_SERIES = {"up"}
@@ -418,6 +416,11 @@ def main():
     for t in ("input", "retained", "alerts", "dlq"):
         config_topics.setdefault("topics." + t, "gw." + {
             "input": "raw"}.get(t, t))
+    # Detector snapshots (state.topic, default gw.state): must exist and
+    # be compacted (checked below) unless "off".
+    state_topic = ex.get("state.topic", "gw.state")
+    if state_topic != "off":
+        config_topics["state.topic"] = state_topic
 
     hc = help_config_keys()
     if hc is None:
@@ -506,6 +509,16 @@ def main():
         err(COMPOSE, "topics %s of deploy/gwsieve.example.json are not "
             "created" % sorted(want - set(created)))
     extra = set(created) - want - RESERVED_TOPICS
+    if "state.topic" in config_topics:
+        st = config_topics["state.topic"]
+        for m in re.finditer(r"--create\b[^\n]*", "\n".join(
+                "\n".join(s.get("command")) if isinstance(s.get("command"), list)
+                else str(s.get("command") or "") for s in services.values())):
+            if re.search(r"--topic\s+%s(\s|$)" % re.escape(st), m.group(0)) \
+                    and "cleanup.policy=compact" not in m.group(0):
+                err(COMPOSE, "state topic %s must be created with "
+                    "--config cleanup.policy=compact (only the latest "
+                    "snapshot per partition is needed)" % st)
     if extra:
         err(COMPOSE, "creates topics %s that no topics.* key of "
             "deploy/gwsieve.example.json names" % sorted(extra))
