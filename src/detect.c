@@ -1459,6 +1459,8 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                                 best[fld[f].nk] = sc;
                                 expect[fld[f].nk] = rf == F_COST ? exp(elx)
                                                                  : expm1(elx);
+                                if (!isfinite(expect[fld[f].nk]))
+                                        expect[fld[f].nk] = 0; /* JSON */
                         }
                 }
         }
