@@ -197,10 +197,13 @@ static int read_latest(gws_changelog_t *cl, int32_t sp, const char *key,
                         continue;
                 }
                 next = m->offset + 1;
-                if (m->key_len == klen && !memcmp(m->key, key, klen)) {
+                if (m->key_len == klen && !memcmp(m->key, key, klen) &&
+                    !m->len) {
+                        found = 0; /* a tombstone: the state was deleted */
+                } else if (m->key_len == klen &&
+                           !memcmp(m->key, key, klen)) {
                         gws_buf_reset(out);
-                        if (m->len &&
-                            gws_buf_append(out, m->payload, m->len) == -1) {
+                        if (gws_buf_append(out, m->payload, m->len) == -1) {
                                 rd_kafka_message_destroy(m);
                                 snprintf(why, why_size, "out of memory");
                                 rd_kafka_assign(cl->rc, NULL);

@@ -1310,7 +1310,7 @@ END_TEST
 /* Records on the state topic that must not be restored: not a snapshot
  * (partition 0's key), another group's snapshot under partition 1's key
  * (foreign), a cut-off one (partition 2), one with a flipped byte
- * (partition 3). The worker names each, counts it, starts those
+ * (partition 3), a snapshot deleted by a tombstone (partition 4). The worker names each, counts it, starts those
  * partitions cold, and processes everything. */
 START_TEST(test_state_bad_snapshots) {
         svc_t s;
@@ -1329,7 +1329,8 @@ START_TEST(test_state_bad_snapshots) {
             "partition 0: starting cold (not_snapshot)",
             "partition 1: starting cold (foreign)",
             "partition 2: starting cold (truncated)",
-            "partition 3: starting cold (checksum)", NULL};
+            "partition 3: starting cold (checksum)",
+            "partition 4: starting cold (missing)", NULL};
 
         svc_start(&s, "badstate", NULL);
         GWS_IT_ASSERT(gws_detect_save(d, &raw) == 0, "save");
@@ -1358,6 +1359,15 @@ START_TEST(test_state_bad_snapshots) {
                 gws_it_producer_send_to(pr, "gw.state", i, key, strlen(key),
                                         rec.buf, rec.len);
         }
+        /* partition 4: a good snapshot, then a tombstone (deleted) */
+        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", 4, 10, 0,
+                                       raw.buf, raw.len, 3, err,
+                                       sizeof(err)) == 0,
+                      "encode: %s", err);
+        gws_state_key(key, sizeof(key), s.group, "gw.raw", 4);
+        gws_it_producer_send_to(pr, "gw.state", 4, key, strlen(key), rec.buf,
+                                rec.len);
+        gws_it_producer_send_to(pr, "gw.state", 4, key, strlen(key), NULL, 0);
         GWS_IT_ASSERT(gws_it_producer_flush(pr, PRODUCE_MS) == 0,
                       "state records not delivered");
         gws_it_producer_destroy(pr);
