@@ -143,6 +143,7 @@ typedef struct ent_s {
         struct ent_s *prev, *next; /* LRU, most recent at head */
         uint64_t h;
         etype_t type;
+        uint32_t seen;      /* d->seq of the last event that used it */
         int64_t first_ts;
         win_t win;          /* GPM latency, GP errors, G cost, GU tokens */
         hh_t *hh[HH__CNT];  /* G: concentration (lazily, when busy) */
@@ -177,6 +178,7 @@ struct gws_detect_s {
         int64_t lateness_ms;       /* detectors.max_lateness_s, capped */
         int64_t window_ms;
         int future_run;            /* events in a row far ahead of wm */
+        uint32_t seq;              /* events seen (entity pinning) */
         int quiet;                 /* this event: late or skewed */
         int64_t last_tick;         /* wm second of the last tick */
         int64_t bucket_ms;
@@ -322,14 +324,20 @@ static void ent_remove(gws_detect_t *d, ent_t *e) {
         __atomic_sub_fetch(&g_entities, 1, __ATOMIC_RELAXED);
 }
 
-/* Evicts the least recently used entity without an open alert.
+/* An entity the current event uses (the caller holds a pointer to it) or
+ * one carrying an open alert must stay. */
+static int ent_pinned(const gws_detect_t *d, const ent_t *e) {
+        return e->seen == d->seq || ent_has_open(e);
+}
+
+/* Evicts the least recently used entity that is not pinned.
  * @returns 1, or 0 if nothing could be evicted. */
 static int evict_one(gws_detect_t *d) {
         ent_t *e = d->lru_tail;
         int guard = 64; /* open alerts are few; don't scan forever */
-        while (e && ent_has_open(e) && guard-- > 0)
+        while (e && ent_pinned(d, e) && guard-- > 0)
                 e = e->prev;
-        if (!e || ent_has_open(e))
+        if (!e || ent_pinned(d, e))
                 return 0;
         ent_remove(d, e);
         d->st.evictions++;
@@ -364,6 +372,7 @@ static ent_t *ent_get(gws_detect_t *d, etype_t type, int create) {
         for (e = d->buckets[h & (d->nbuckets - 1)]; e; e = e->hnext) {
                 if (e->h == h && e->type == type && e->klen == d->key.len &&
                     !memcmp(e->key, d->key.buf, d->key.len)) {
+                        e->seen = d->seq;
                         if (d->lru_head != e) {
                                 lru_unlink(d, e);
                                 lru_push(d, e);
@@ -393,6 +402,7 @@ static ent_t *ent_get(gws_detect_t *d, etype_t type, int create) {
         d->bytes += ent_size(d->key.len);
         e->h = h;
         e->type = type;
+        e->seen = d->seq;
         e->klen = (uint16_t)d->key.len;
         memcpy(e->key, d->key.buf, d->key.len);
         e->first_ts = d->wm;
@@ -1587,6 +1597,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
 
         out->score = 0;
         out->reasons = 0;
+        d->seq++; /* entities touched from here on are pinned */
 
         /* Event time: the watermark is the newest ts. An event older than
          * the lateness bound is scored (and learned) but not counted in
@@ -2080,6 +2091,7 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                 }
                 gws_buf_reset(&d->key);
                 gws_buf_append(&d->key, (const char *)key, klen);
+                d->seq++; /* only the entity being loaded is pinned */
                 if (!(e = ent_get(d, (etype_t)type, 1))) {
                         /* Over the byte budget with entities that carry
                          * open alerts: the rest starts cold. */

@@ -685,6 +685,39 @@ START_TEST(keys_configured_sets) {
 }
 END_TEST
 
+
+/* Regression (found by the fuzzer): with the entity cap full of entities
+ * that carry open alerts, creating one entity of an event evicted another
+ * entity of the same event, which was then used after it was freed. Run
+ * under AddressSanitizer in CI. */
+START_TEST(eviction_spares_the_current_event) {
+        char err[256], model[16], user[16], gw[16];
+        int i;
+        static const char *set[][2] = {
+            {"detectors.max_entities", "16"},
+            {"detectors.warmup_events", "2"},
+            {"detectors.min_anomalies", "1"},
+            {"detectors.min_share", "0"},
+            {"detectors.novelty_warmup_s", "0"}};
+        for (i = 0; i < 5; i++)
+                ck_assert_int_eq(gws_config_set(cfg, set[i][0], set[i][1],
+                                                err, sizeof(err)), 0);
+        gws_detect_destroy(det);
+        det = gws_detect_new(cfg, 0);
+        /* New models open novelty alerts (their entities cannot be
+         * evicted), spikes open latency alerts: the cap fills with
+         * entities that stay, and each event creates several. */
+        for (i = 0; i < 20000; i++) {
+                snprintf(gw, sizeof(gw), "gw-%d", (int)(unif() * 3));
+                snprintf(model, sizeof(model), "m-%d", (int)(unif() * 300));
+                snprintf(user, sizeof(user), "u-%d", (int)(unif() * 500));
+                feedk(T0 + i * 50LL, gw, model, user,
+                      unif() < 0.1 ? 100000 : 100, 100);
+        }
+        ck_assert_int_gt((int)json_array_size(sink.alerts), 0);
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -708,6 +741,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, keys_gateway_wide_one_alert);
         tcase_add_test(tc, keys_user_model_switch_is_normal);
         tcase_add_test(tc, keys_configured_sets);
+        tcase_add_test(tc, eviction_spares_the_current_event);
         suite_add_tcase(s, tc);
         return s;
 }
