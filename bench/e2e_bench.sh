@@ -135,6 +135,9 @@ dump_ts() {
 span() { $PY "$HELPER" span "$@"; }
 jget() { $PY -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("null" if v is None else v)' "$1" "$2"; }
 calc() { $PY -c "import sys; print($1)"; }
+# Events per second over a span of epoch ms (at least 1 ms: a run of a few
+# thousand events can fit in one 100 ms metrics poll).
+rate_over() { calc "$1 / (max($3 - $2, 1) / 1000)"; }
 
 # Waits until gwsieve has processed $1 events and its producer queue is
 # empty; sets g_first/g_last (metrics window, epoch ms) and g_processed, or
@@ -249,7 +252,7 @@ for run in $(seq "$RUNS"); do
   read -r pu ps pm < <(tail -1 "$R/kp.time")
   k_out=$(jget "$ks" count)
   [ "$k_out" -eq "$N" ] || log "WARNING: kcat.out holds $k_out of $N messages (retention?)"
-  k_rate=$(calc "$N / (($(jget "$ks" last_ms) - $(jget "$ks" first_ms)) / 1000)")
+  k_rate=$(rate_over "$N" "$(jget "$ks" first_ms)" "$(jget "$ks" last_ms)")
   k_cpu=$(calc "($cu + $cs + $pu + $ps) * 100000 / $N")
   k_rss=$((cm + pm))
   log "kcat: $(printf '%.0f' "$k_rate") ev/s, $(printf '%.2f' "$k_cpu") CPU-s/100k"
@@ -265,7 +268,7 @@ for run in $(seq "$RUNS"); do
   pyst=$(cat "$R/py.json")
   p_out=$(jget "$pys" count)
   [ "$p_out" -eq "$(jget "$pyst" produced)" ] || log "WARNING: py.out holds $p_out of $(jget "$pyst" produced) records"
-  p_rate=$(calc "$N / (($(jget "$pys" last_ms) - $(jget "$pys" first_ms)) / 1000)")
+  p_rate=$(rate_over "$N" "$(jget "$pys" first_ms)" "$(jget "$pys" last_ms)")
   p_self=$(calc "$N / ($(jget "$pyst" last_acked) - $(jget "$pyst" first_consumed))")
   p_cpu=$(calc "($yu + $ys) * 100000 / $N")
   log "python: $(printf '%.0f' "$p_rate") ev/s, $(printf '%.2f' "$p_cpu") CPU-s/100k"
@@ -281,8 +284,8 @@ for run in $(seq "$RUNS"); do
   gss=$(span "$R/gws.ts")
   g_out=$(jget "$gss" count)
   [ "$g_out" -eq "$g_deliv" ] || log "WARNING: gwsieve outputs hold $g_out of $g_deliv delivered records"
-  g_rate=$(calc "$N / (($(jget "$gss" last_ms) - $(jget "$gss" first_ms)) / 1000)")
-  g_rate_m=$(calc "$N / (($g_last - $g_first) / 1000)")
+  g_rate=$(rate_over "$N" "$(jget "$gss" first_ms)" "$(jget "$gss" last_ms)")
+  g_rate_m=$(rate_over "$N" "$g_first" "$g_last")
   g_cpu=$(calc "($gu + $gs) / $TCK * 100000 / $N")
   log "gwsieve: $(printf '%.0f' "$g_rate") ev/s (metrics $(printf '%.0f' "$g_rate_m")), $(printf '%.2f' "$g_cpu") CPU-s/100k, $((g_rss / 1024)) MB"
 

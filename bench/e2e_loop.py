@@ -6,8 +6,8 @@ write instead of gwsieve, a confluent-kafka consumer-group loop that does
 consume -> json.loads -> z-score of log latency per provider+model ->
 filter (keep errors, anomalies z > 3, a deterministic 10% sample of the
 rest) -> trim (drop the bodies of sampled events) and redact the kept record
-(the regexes of bench/py_sieve.py) -> json.dumps -> produce (key kept). It
-stops after --events messages, flushes, and writes its own figures (first
+(sieve() of bench/py_sieve.py, shared with the replay benchmark) ->
+json.dumps -> produce (key kept). It stops after --events messages, flushes, and writes its own figures (first
 consume and last delivery-report wall times, CPU, peak RSS) as JSON.
 
 The other subcommands do the bookkeeping of the shell script:
@@ -24,7 +24,6 @@ Only the standard library and Debian's python3-confluent-kafka (1.7.0) are
 needed; run it with /usr/bin/python3.
 """
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -55,7 +54,7 @@ def vm_hwm_kb():
 
 def cmd_loop(a):
     from confluent_kafka import Consumer, KafkaException, Producer
-    from py_sieve import redact  # same regexes as the replay benchmark
+    from py_sieve import sieve  # the replay benchmark's per-event code
 
     consumer = Consumer({
         "bootstrap.servers": a.bootstrap,
@@ -84,7 +83,6 @@ def cmd_loop(a):
     consumed = produced = bad = 0
     first = None
     idle_since = time.time()
-    sample_cut = int(0.1 * 2**64)
     consumer.subscribe([a.topic])
     while consumed < a.events:
         msgs = consumer.consume(500, 0.2)
@@ -102,37 +100,11 @@ def cmd_loop(a):
             if m.error():
                 continue
             consumed += 1
-            try:
-                ev = json.loads(m.value())
-                lat = math.log1p(float(ev["latency_ms"]))
-                key = (ev["provider"], ev["model"])
-                status = int(ev["status"])
-            except (ValueError, KeyError, TypeError):
+            ev = sieve(m.value(), stats, trim_sampled=True)
+            if ev is False:
                 bad += 1
+            if not ev:
                 continue
-            s = stats.setdefault(key, [0, 0.0, 0.0])
-            z = 0.0
-            if s[0] > 30:
-                sd = math.sqrt(s[2] / (s[0] - 1)) or 1e-9
-                z = (lat - s[1]) / sd
-            s[0] += 1
-            d = lat - s[1]
-            s[1] += d / s[0]
-            s[2] += d * (lat - s[1])
-            if status >= 400 or ev.get("success") is False:
-                kept = "error"
-            elif z > 3:
-                kept = "anomaly"
-            elif int.from_bytes(hashlib.blake2b(
-                    ev["id"].encode(), digest_size=8).digest(),
-                    "big") < sample_cut:
-                kept = "sample"
-                ev.pop("request", None)
-                ev.pop("response", None)
-            else:
-                continue
-            ev = redact(ev)
-            ev["sieve"] = {"score": min(1.0, max(0.0, z / 6)), "kept": kept}
             out = json.dumps(ev, separators=(",", ":"))
             while True:
                 try:

@@ -33,38 +33,58 @@ def redact(v):
     return v
 
 
+SAMPLE_CUT = int(0.1 * 2**64)
+
+
+def sieve(raw, stats, trim_sampled=False):
+    """One event, as a team would write it: json, z-score of log latency per
+    provider+model (Welford, in stats), keep errors and anomalies (z > 3)
+    and a deterministic 10% sample of the rest, redact. With trim_sampled
+    the bodies of sampled events are dropped (gwsieve's default policy).
+    Returns the kept record (a dict), None when dropped, or False when the
+    input does not parse."""
+    try:
+        ev = json.loads(raw)
+        lat = math.log1p(float(ev["latency_ms"]))
+        key = (ev["provider"], ev["model"])
+        status = int(ev["status"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    s = stats.setdefault(key, [0, 0.0, 0.0])
+    z = 0.0
+    if s[0] > 30:
+        sd = math.sqrt(s[2] / (s[0] - 1)) or 1e-9
+        z = (lat - s[1]) / sd
+    s[0] += 1
+    d = lat - s[1]
+    s[1] += d / s[0]
+    s[2] += d * (lat - s[1])
+    if status >= 400 or ev.get("success") is False:
+        kept = "error"
+    elif z > 3:
+        kept = "anomaly"
+    elif int.from_bytes(hashlib.blake2b(ev["id"].encode(), digest_size=8)
+                        .digest(), "big") < SAMPLE_CUT:
+        kept = "sample"
+        if trim_sampled:
+            ev.pop("request", None)
+            ev.pop("response", None)
+    else:
+        return None
+    ev = redact(ev)
+    ev["sieve"] = {"score": min(1.0, max(0.0, z / 6)), "kept": kept}
+    return ev
+
+
 def main():
     stats = {}  # (provider, model) -> [n, mean, m2]
     out = sys.stdout
     n_in = n_kept = 0
     for line in sys.stdin:
         n_in += 1
-        try:
-            ev = json.loads(line)
-            lat = math.log1p(float(ev["latency_ms"]))
-            key = (ev["provider"], ev["model"])
-            status = int(ev["status"])
-        except (ValueError, KeyError, TypeError):
+        ev = sieve(line, stats)
+        if not ev:
             continue
-        s = stats.setdefault(key, [0, 0.0, 0.0])
-        z = 0.0
-        if s[0] > 30:
-            sd = math.sqrt(s[2] / (s[0] - 1)) or 1e-9
-            z = (lat - s[1]) / sd
-        s[0] += 1
-        d = lat - s[1]
-        s[1] += d / s[0]
-        s[2] += d * (lat - s[1])
-        if status >= 400:
-            kept = "error"
-        elif z > 3:
-            kept = "anomaly"
-        elif int(hashlib.blake2b(ev["id"].encode(), digest_size=8).hexdigest(), 16) < 0.1 * 2**64:
-            kept = "sample"
-        else:
-            continue
-        ev = redact(ev)
-        ev["sieve"] = {"score": min(1.0, max(0.0, z / 6)), "kept": kept}
         out.write(json.dumps(ev, separators=(",", ":")))
         out.write("\n")
         n_kept += 1

@@ -751,6 +751,41 @@ static size_t load_ndjson(const char *path, run_out_t *o, int alerts) {
         return n;
 }
 
+/* Runs `gwsieve replay` of <dir>/\p input with the test's config into
+ * <dir>/replay and loads its retained records and alerts into \p o;
+ * the summary it prints goes to the test output when \p show. */
+static void replay_into(const svc_t *s, const char *input, run_out_t *o,
+                        int show) {
+        char bin[PATH_MAX], in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
+        char line[512];
+        gws_it_proc_t *rp;
+        int status;
+
+        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
+                      "gwsieve is not built");
+        gws_it_path(input, in, sizeof(in));
+        gws_it_path("replay", out, sizeof(out));
+        {
+                char *argv[] = {bin,  "replay", "--config",   (char *)s->cfg,
+                                "--input", in,  "--out-dir", out,
+                                "--partitions", "12", NULL};
+                rp = gws_it_spawn("replay", GWS_IT_PIPE_STDOUT, argv);
+        }
+        GWS_IT_ASSERT(rp != NULL, "cannot start gwsieve replay");
+        /* 120 s bounds a wedged replay; thousands of events take well
+         * under a second. */
+        while (gws_it_proc_readline(rp, line, sizeof(line), 120000) == 0)
+                if (show)
+                        gws_it_printf("  replay: %s", line);
+        GWS_IT_ASSERT(gws_it_proc_wait(rp, 10000, &status) == 0 &&
+                          WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "gwsieve replay failed");
+        load_ndjson(gws_it_path("replay/retained.ndjson", path, sizeof(path)),
+                    o, 0);
+        load_ndjson(gws_it_path("replay/alerts.ndjson", path, sizeof(path)),
+                    o, 1);
+}
+
 START_TEST(test_replay_equals_run) {
         /* Sampling at 0.1 (deterministic on id) so the retained set is a
          * real selection, not everything. */
@@ -761,40 +796,17 @@ START_TEST(test_replay_equals_run) {
         run_out_t rep = {json_object(), json_array(), 0};
         run_out_t run = {json_object(), json_array(), 0};
         gws_it_idset_t *rep_ids = gws_it_idset_new();
-        char bin[PATH_MAX], in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
-        char line[512], example[512] = "";
-        gws_it_proc_t *rp, *w;
+        char example[512] = "";
+        gws_it_proc_t *w;
         gws_it_reader_t *rr, *ra;
         const char *id;
         json_t *rec;
         char **va, **vb;
         size_t i, na, nb, missing = 0, extra = 0, differ = 0, adiff = 0;
-        int status;
         int64_t t0;
 
         svc_start(&s, "replay", overrides);
-        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
-                      "gwsieve is not built");
-        gws_it_path("incidents.ndjson", in, sizeof(in));
-        gws_it_path("replay", out, sizeof(out));
-        {
-                char *argv[] = {bin,  "replay", "--config",   s.cfg,
-                                "--input", in,  "--out-dir", out,
-                                "--partitions", "12", NULL};
-                rp = gws_it_spawn("replay", GWS_IT_PIPE_STDOUT, argv);
-        }
-        GWS_IT_ASSERT(rp != NULL, "cannot start gwsieve replay");
-        /* The summary is on stdout: show it. 120 s bounds a wedged
-         * replay; 3000 events take well under a second. */
-        while (gws_it_proc_readline(rp, line, sizeof(line), 120000) == 0)
-                gws_it_printf("  replay: %s", line);
-        GWS_IT_ASSERT(gws_it_proc_wait(rp, 10000, &status) == 0 &&
-                          WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                      "gwsieve replay failed");
-        load_ndjson(gws_it_path("replay/retained.ndjson", path, sizeof(path)),
-                    &rep, 0);
-        load_ndjson(gws_it_path("replay/alerts.ndjson", path, sizeof(path)),
-                    &rep, 1);
+        replay_into(&s, "incidents.ndjson", &rep, 1);
         json_object_foreach(rep.retained, id, rec) {
                 gws_it_idset_add(rep_ids, id);
         }
@@ -1211,9 +1223,7 @@ START_TEST(test_state_handoff) {
         gws_it_events_t *ev = events("handoff.ndjson", 6000, 9, 1);
         run_out_t rep = {json_object(), json_array(), 0};
         run_out_t run = {json_object(), json_array(), 0};
-        char bin[PATH_MAX], in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
-        char line[512];
-        gws_it_proc_t *rp, *w1, *w2, *w3;
+        gws_it_proc_t *w1, *w2, *w3;
         gws_it_feeder_t *f;
         gws_it_reader_t *rr, *ra;
         json_t *ref, *got;
@@ -1222,24 +1232,7 @@ START_TEST(test_state_handoff) {
         int64_t t0;
 
         svc_start(&s, "handoff", overrides);
-        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
-                      "gwsieve is not built");
-        gws_it_path("handoff.ndjson", in, sizeof(in));
-        gws_it_path("replay", out, sizeof(out));
-        {
-                char *argv[] = {bin,  "replay", "--config",   s.cfg,
-                                "--input", in,  "--out-dir", out,
-                                "--partitions", "12", NULL};
-                rp = gws_it_spawn("replay", GWS_IT_PIPE_STDOUT, argv);
-        }
-        GWS_IT_ASSERT(rp != NULL, "cannot start gwsieve replay");
-        while (gws_it_proc_readline(rp, line, sizeof(line), 120000) == 0)
-                ;
-        GWS_IT_ASSERT(gws_it_proc_wait(rp, 10000, &status) == 0 &&
-                          WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                      "gwsieve replay failed");
-        load_ndjson(gws_it_path("replay/alerts.ndjson", path, sizeof(path)),
-                    &rep, 1);
+        replay_into(&s, "handoff.ndjson", &rep, 0);
         ref = open_incidents(rep.alerts);
         gws_it_printf("reference (replay, one process): %zu alert records, "
                       "%zu incidents opened",
