@@ -66,7 +66,7 @@ def cmd_loop(a):
     })
     producer = Producer({
         "bootstrap.servers": a.bootstrap,
-        "linger.ms": 5,
+        "linger.ms": 20,  # as gwsieve's producer (and kcat's here)
         "enable.idempotence": True,
         "queue.buffering.max.messages": 200000,
     })

@@ -516,6 +516,7 @@ gws_changelog_t *gws_changelog_new(const gws_config_t *cfg,
                          strerror(errno));
                 goto err;
         }
+        pthread_setname_np(cl->thr, "gws-restore");
         cl->started = 1;
         gws_log(GWS_LOG_INFO, "STATE",
                 "detector state on \"%s\" (%d partitions), snapshots every "

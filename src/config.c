@@ -72,6 +72,11 @@ static const crow_t rows[] = {
      "outputs awaiting delivery before all input is paused"},
     {"replay.partitions", T_INT, "12", OFF(partitions), 1, 100000, NULL,
      "replay: partitions to simulate (same partitioner as the producer)"},
+    {"replay.partitioner", T_STR, "key", OFF(replay_partitioner), NB,
+     "key|random",
+     "replay: key = by message key as gwsieve-gen produces (murmur2), "
+     "random = spread like librdkafka's partitioner=random (seeded, "
+     "repeatable)"},
     {"input.format", T_STR, "native", OFF(input_format), NB,
      "native|cloudflare|litellm|otel-genai",
      "input format preset (other gateways' logs mapped onto native)"},

@@ -125,6 +125,7 @@ struct ent_s;
 
 typedef struct alert_s {
         struct ent_s *ent;
+        struct alert_s *enext;         /* the entity's alerts */
         struct alert_s *onext, *oprev; /* open list */
         akind_t kind;
         int open;
@@ -138,12 +139,14 @@ typedef struct alert_s {
         int nids, idpos;
 } alert_t;
 
+/* An entity. The fields a lookup compares (h, type, klen) share the
+ * first cache line; the key follows the state. */
 typedef struct ent_s {
-        struct ent_s *hnext;       /* hash chain */
-        struct ent_s *prev, *next; /* LRU, most recent at head */
-        uint64_t h;
-        etype_t type;
-        uint32_t seen;      /* d->seq of the last event that used it */
+        uint64_t h;         /* gws_hash64 of the key, seeded with type */
+        uint32_t seen;      /* d->seq of the last event that used it:
+                             * pinning and (sampled) LRU eviction */
+        uint16_t klen;
+        uint8_t type;       /* etype_t */
         int64_t first_ts;
         win_t win;          /* GPM latency, GP errors, G cost, GU tokens */
         hh_t *hh[HH__CNT];  /* G: concentration (lazily, when busy) */
@@ -158,17 +161,24 @@ typedef struct ent_s {
         win_t *nwin;        /* numeric kinds (NK_*), from the entity's
                              * first anomaly on (lazily: quiet users and
                              * IPs cost no windows) */
-        alert_t *alerts[K__CNT]; /* per kind */
-        uint16_t klen;
+        alert_t *alerts;    /* at most one per kind (alert_t.enext);
+                             * a list, as most entities never have one */
         char key[];
 } ent_t;
+
+/* Open addressing (linear probing) over {hash, entity}: a probe compares
+ * hashes in the table and touches only the entity it finds. */
+typedef struct {
+        uint64_t h;
+        ent_t *e; /* NULL: free */
+} slot_t;
 
 struct gws_detect_s {
         const gws_config_t *cfg;
         int32_t partition;
-        ent_t **buckets;
-        size_t nbuckets, max_nbuckets;
-        ent_t *lru_head, *lru_tail;
+        slot_t *slots;
+        size_t cap, max_cap;       /* slots (power of two) */
+        uint64_t rng;              /* eviction sampling (xorshift64) */
         ent_t *gateways;           /* G entities, for the rate scan */
         alert_t *open_head;        /* open alerts */
         size_t nents;
@@ -216,32 +226,34 @@ static void alert_free(alert_t *a) {
         free(a);
 }
 
-static void lru_unlink(gws_detect_t *d, ent_t *e) {
-        if (e->prev)
-                e->prev->next = e->next;
-        else
-                d->lru_head = e->next;
-        if (e->next)
-                e->next->prev = e->prev;
-        else
-                d->lru_tail = e->prev;
-        e->prev = e->next = NULL;
+/* The entity's alert of \p kind, or NULL. */
+static alert_t *ent_alert(const ent_t *e, akind_t kind) {
+        alert_t *a;
+        for (a = e->alerts; a; a = a->enext)
+                if (a->kind == kind)
+                        return a;
+        return NULL;
 }
 
-static void lru_push(gws_detect_t *d, ent_t *e) {
-        e->next = d->lru_head;
-        e->prev = NULL;
-        if (d->lru_head)
-                d->lru_head->prev = e;
-        d->lru_head = e;
-        if (!d->lru_tail)
-                d->lru_tail = e;
+static int ent_alert_open(const ent_t *e, akind_t kind) {
+        const alert_t *a = ent_alert(e, kind);
+        return a && a->open;
+}
+
+/* Takes \p a off its entity's list (the caller frees it). */
+static void ent_alert_unlink(alert_t *a) {
+        alert_t **pp = &a->ent->alerts;
+        while (*pp && *pp != a)
+                pp = &(*pp)->enext;
+        if (*pp)
+                *pp = a->enext;
+        a->enext = NULL;
 }
 
 static int ent_has_open(const ent_t *e) {
-        int i;
-        for (i = 0; i < K__CNT; i++)
-                if (e->alerts[i] && e->alerts[i]->open)
+        const alert_t *a;
+        for (a = e->alerts; a; a = a->enext)
+                if (a->open)
                         return 1;
         return 0;
 }
@@ -291,9 +303,12 @@ static void hh_free(gws_detect_t *d, ent_t *e) {
 
 /* Frees what an entity owns besides itself; adjusts the byte counts. */
 static void ent_free_parts(gws_detect_t *d, ent_t *e) {
-        int i;
-        for (i = 0; i < K__CNT; i++)
-                alert_free(e->alerts[i]);
+        alert_t *a, *next;
+        for (a = e->alerts; a; a = next) {
+                next = a->enext;
+                alert_free(a);
+        }
+        e->alerts = NULL;
         hh_free(d, e);
         if (e->nwin) {
                 __atomic_sub_fetch(&state_bytes, NWIN_BYTES,
@@ -303,12 +318,26 @@ static void ent_free_parts(gws_detect_t *d, ent_t *e) {
         }
 }
 
+/* Table bytes per slot count, for the byte budget. */
+#define SLOTS_BYTES(n) ((n) * sizeof(slot_t))
+
+/* Removes \p e from the table (backward-shift deletion keeps every
+ * remaining entity reachable from its home slot) and frees it. */
 static void ent_remove(gws_detect_t *d, ent_t *e) {
-        ent_t **pp = &d->buckets[e->h & (d->nbuckets - 1)];
-        while (*pp != e)
-                pp = &(*pp)->hnext;
-        *pp = e->hnext;
-        lru_unlink(d, e);
+        size_t mask = d->cap - 1, i = e->h & mask, j;
+        while (d->slots[i].e != e)
+                i = (i + 1) & mask;
+        for (j = (i + 1) & mask; d->slots[j].e; j = (j + 1) & mask) {
+                size_t home = d->slots[j].h & mask;
+                /* The entry at j may fill the hole at i if its home is
+                 * not cyclically within (i, j]. */
+                if (((j - home) & mask) >= ((j - i) & mask)) {
+                        d->slots[i] = d->slots[j];
+                        i = j;
+                }
+        }
+        d->slots[i].e = NULL;
+        d->slots[i].h = 0;
         if (e->type == E_G) {
                 ent_t **gp = &d->gateways;
                 while (*gp && *gp != e)
@@ -330,53 +359,81 @@ static int ent_pinned(const gws_detect_t *d, const ent_t *e) {
         return e->seen == d->seq || ent_has_open(e);
 }
 
-/* Evicts the least recently used entity that is not pinned.
+#define EVICT_SAMPLES 16 /* entities compared per eviction */
+
+/* Evicts an entity that is not pinned: of EVICT_SAMPLES entities from a
+ * random place in the table, the one unused for longest (sampled LRU, as
+ * Redis does: no list to relink on every use). Deterministic: the
+ * sampling generator is seeded with the partition.
  * @returns 1, or 0 if nothing could be evicted. */
 static int evict_one(gws_detect_t *d) {
-        ent_t *e = d->lru_tail;
-        int guard = 64; /* open alerts are few; don't scan forever */
-        while (e && ent_pinned(d, e) && guard-- > 0)
-                e = e->prev;
-        if (!e || ent_pinned(d, e))
+        size_t mask = d->cap - 1, i, scanned, sampled = 0;
+        ent_t *best = NULL;
+        uint64_t x = d->rng;
+        if (!d->nents)
                 return 0;
-        ent_remove(d, e);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        d->rng = x;
+        for (i = x & mask, scanned = 0; scanned < d->cap;
+             i = (i + 1) & mask, scanned++) {
+                ent_t *e = d->slots[i].e;
+                if (!e)
+                        continue;
+                if (!ent_pinned(d, e) &&
+                    (!best || d->seq - e->seen > d->seq - best->seen))
+                        best = e;
+                if (++sampled >= EVICT_SAMPLES && best)
+                        break;
+        }
+        if (!best)
+                return 0;
+        ent_remove(d, best);
         d->st.evictions++;
         __atomic_add_fetch(&g_evictions, 1, __ATOMIC_RELAXED);
         return 1;
 }
 
-/* Doubles the hash table (load factor 1). The table starts small: a
+/* Doubles the table (load factor at most 3/4). The table starts small: a
  * partition with a hundred entities must not pay for max_entities slots
- * (at 96 partitions, 1 MB each was ~30 MB of RSS). On allocation failure
- * the table stays as it is (longer chains, still correct). */
-static void table_grow(gws_detect_t *d) {
-        size_t nb = d->nbuckets * 2, i;
-        ent_t **b = calloc(nb, sizeof(*b)), *e, *next;
-        if (!b)
-                return;
-        for (i = 0; i < d->nbuckets; i++)
-                for (e = d->buckets[i]; e; e = next) {
-                        next = e->hnext;
-                        e->hnext = b[e->h & (nb - 1)];
-                        b[e->h & (nb - 1)] = e;
-                }
-        free(d->buckets);
-        d->buckets = b;
-        d->nbuckets = nb;
+ * (at 96 partitions that was ~30 MB of RSS). On allocation failure the
+ * table stays as it is (ent_get then refuses new entities at the limit).
+ * @returns 0 or -1. */
+static int table_grow(gws_detect_t *d) {
+        size_t nc = d->cap * 2, i, mask = nc - 1;
+        slot_t *ns = calloc(nc, sizeof(*ns));
+        if (!ns)
+                return -1;
+        for (i = 0; i < d->cap; i++) {
+                size_t j;
+                if (!d->slots[i].e)
+                        continue;
+                for (j = d->slots[i].h & mask; ns[j].e; j = (j + 1) & mask)
+                        ;
+                ns[j] = d->slots[i];
+        }
+        free(d->slots);
+        d->slots = ns;
+        d->cap = nc;
+        return 0;
 }
 
-/* Finds (and with \p create, creates) the entity of key d->key. */
-static ent_t *ent_get(gws_detect_t *d, etype_t type, int create) {
+/* Finds (and with \p create, creates) the entity of key d->key; sets
+ * *created when it did. */
+static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
+                         int *created) {
         uint64_t h = gws_hash64(d->key.buf, d->key.len, (uint64_t)type);
+        size_t mask = d->cap - 1, i;
         ent_t *e;
-        for (e = d->buckets[h & (d->nbuckets - 1)]; e; e = e->hnext) {
-                if (e->h == h && e->type == type && e->klen == d->key.len &&
+        if (created)
+                *created = 0;
+        for (i = h & mask; d->slots[i].e; i = (i + 1) & mask) {
+                e = d->slots[i].e;
+                if (d->slots[i].h == h && e->type == type &&
+                    e->klen == d->key.len &&
                     !memcmp(e->key, d->key.buf, d->key.len)) {
                         e->seen = d->seq;
-                        if (d->lru_head != e) {
-                                lru_unlink(d, e);
-                                lru_push(d, e);
-                        }
                         return e;
                 }
         }
@@ -395,30 +452,45 @@ static ent_t *ent_get(gws_detect_t *d, etype_t type, int create) {
                         return NULL;
                 }
         }
+        if ((d->nents + 1) * 4 > d->cap * 3) {
+                if (d->cap >= d->max_cap || table_grow(d) == -1) {
+                        /* Full: keep a free slot so probes end. */
+                        if ((d->nents + 2) > d->cap && !evict_one(d)) {
+                                d->st.untracked++;
+                                return NULL;
+                        }
+                }
+                mask = d->cap - 1; /* the table may have grown or shifted */
+        }
         if (!(e = calloc(1, ent_size(d->key.len))))
                 return NULL;
         __atomic_add_fetch(&state_bytes, ent_size(d->key.len),
                            __ATOMIC_RELAXED);
         d->bytes += ent_size(d->key.len);
         e->h = h;
-        e->type = type;
+        e->type = (uint8_t)type;
         e->seen = d->seq;
         e->klen = (uint16_t)d->key.len;
         memcpy(e->key, d->key.buf, d->key.len);
         e->first_ts = d->wm;
         e->rate_win = -1;
-        if (d->nents >= d->nbuckets && d->nbuckets < d->max_nbuckets)
-                table_grow(d);
-        e->hnext = d->buckets[h & (d->nbuckets - 1)];
-        d->buckets[h & (d->nbuckets - 1)] = e;
-        lru_push(d, e);
+        for (i = h & mask; d->slots[i].e; i = (i + 1) & mask)
+                ;
+        d->slots[i].h = h;
+        d->slots[i].e = e;
         d->nents++;
         __atomic_add_fetch(&g_entities, 1, __ATOMIC_RELAXED);
         if (type == E_G) {
                 e->gnext = d->gateways;
                 d->gateways = e;
         }
+        if (created)
+                *created = 1;
         return e;
+}
+
+static ent_t *ent_get(gws_detect_t *d, etype_t type, int create) {
+        return ent_get_ex(d, type, create, NULL);
 }
 
 /* Key = fields joined by 0x1f (unit separator: cannot appear unescaped
@@ -555,14 +627,15 @@ static double num_observe0(int warmup, num_t *s, double lx) {
  * ------------------------------------------------------------------------ */
 
 static alert_t *alert_get(ent_t *e, akind_t kind) {
-        alert_t *a = e->alerts[kind];
+        alert_t *a = ent_alert(e, kind);
         if (a)
                 return a;
         if (!(a = calloc(1, sizeof(*a))))
                 return NULL;
         a->ent = e;
         a->kind = kind;
-        e->alerts[kind] = a;
+        a->enext = e->alerts;
+        e->alerts = a;
         return a;
 }
 
@@ -849,7 +922,7 @@ static int alerts_resolve(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
                 if (a->onext)
                         a->onext->oprev = a->oprev;
                 a->open = 0;
-                a->ent->alerts[a->kind] = NULL;
+                ent_alert_unlink(a);
                 alert_free(a);
         }
         return cnt;
@@ -863,7 +936,7 @@ static void error_fold(gws_detect_t *d, ent_t *gp) {
         const win_t *w = &gp->win;
         int slot = (int)(gp->rate_win % NBUCKETS);
         double nb, kb, p0, zb, a;
-        alert_t *al = gp->alerts[K_ERROR_RATE];
+        alert_t *al = ent_alert(gp, K_ERROR_RATE);
         if (w->idx[slot] != gp->rate_win || !w->n[slot])
                 return;
         nb = w->n[slot];
@@ -1229,18 +1302,19 @@ const char *gws_reason_name(int bit) {
 
 gws_detect_t *gws_detect_new(const gws_config_t *cfg, int32_t partition) {
         gws_detect_t *d = calloc(1, sizeof(*d));
-        size_t nb = 64;
         if (!d)
                 return NULL;
-        d->max_nbuckets = 64;
-        while (d->max_nbuckets < (size_t)cfg->det_max_entities &&
-               d->max_nbuckets < (1u << 24))
-                d->max_nbuckets <<= 1;
-        if (!(d->buckets = calloc(nb, sizeof(*d->buckets)))) {
+        /* Room for max_entities at a load factor of at most 3/4. */
+        d->max_cap = 64;
+        while (d->max_cap * 3 / 4 < (size_t)cfg->det_max_entities + 1 &&
+               d->max_cap < ((size_t)1 << 26))
+                d->max_cap <<= 1;
+        d->cap = 64;
+        if (!(d->slots = calloc(d->cap, sizeof(*d->slots)))) {
                 free(d);
                 return NULL;
         }
-        d->nbuckets = nb;
+        d->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uint32_t)partition;
         d->cfg = cfg;
         d->partition = partition;
         d->wm = INT64_MIN;
@@ -1288,18 +1362,20 @@ gws_detect_t *gws_detect_new(const gws_config_t *cfg, int32_t partition) {
 }
 
 void gws_detect_destroy(gws_detect_t *d) {
-        ent_t *e, *next;
+        size_t i;
         if (!d)
                 return;
-        for (e = d->lru_head; e; e = next) {
-                next = e->next;
+        for (i = 0; i < d->cap; i++) {
+                ent_t *e = d->slots[i].e;
+                if (!e)
+                        continue;
                 ent_free_parts(d, e);
                 __atomic_sub_fetch(&state_bytes, ent_size(e->klen),
                                    __ATOMIC_RELAXED);
                 __atomic_sub_fetch(&g_entities, 1, __ATOMIC_RELAXED);
                 free(e);
         }
-        free(d->buckets);
+        free(d->slots);
         gws_buf_free(&d->key);
         gws_buf_free(&d->out);
         free(d);
@@ -1484,8 +1560,7 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                 /* An open alert of this kind on one of the event's
                  * entities takes an anomalous event. */
                 for (i = 0; anom && i < d->nks && tgt < 0; i++)
-                        if (ke[i] && ke[i]->alerts[kind] &&
-                            ke[i]->alerts[kind]->open)
+                        if (ke[i] && ent_alert_open(ke[i], kind))
                                 tgt = i;
                 /* Each entity's window counts the anomalies its own
                  * baseline sees (a user's unusual prompt does not make
@@ -1552,8 +1627,7 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                         continue;
                 }
                 nk_counts(ke[tgt], kk, bidx, &n, &k);
-                was_open = ke[tgt]->alerts[kind] &&
-                           ke[tgt]->alerts[kind]->open;
+                was_open = ent_alert_open(ke[tgt], kind);
                 if ((r = alert_anomaly(d, ke[tgt], kind, ev, obs[kk],
                                        expect[kk], best[kk], n, k, 0, cb,
                                        opaque)) < 0)
@@ -1565,8 +1639,7 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                  * another gateway on the same model would otherwise tip
                  * it over): take them out, bucket by bucket. What is
                  * left (other routes of the gateway, say) still counts. */
-                if (!was_open && ke[tgt]->alerts[kind] &&
-                    ke[tgt]->alerts[kind]->open) {
+                if (!was_open && ent_alert_open(ke[tgt], kind)) {
                         const win_t *tw = &ke[tgt]->nwin[kk];
                         for (i = 0; i < d->nks; i++) {
                                 win_t *w;
@@ -1688,8 +1761,8 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
 
         /* GPM: baselines, latency window, novelty */
         if (key_build(d, &ev->gateway_id, &ev->provider, &ev->model) == 0) {
-                int is_new = !ent_get(d, E_GPM, 0);
-                gpm = ent_get(d, E_GPM, 1);
+                int is_new;
+                gpm = ent_get_ex(d, E_GPM, 1, &is_new);
                 if (gpm && is_new && cfg->det_novelty && g &&
                     ts - g->first_ts >=
                         (int64_t)cfg->det_novelty_warmup_s * 1000)
@@ -1843,18 +1916,50 @@ static void put_fingerprint(wr_t *b, const gws_detect_t *d) {
         put_u32(b, (uint32_t)d->cfg->det_hh_slots);
 }
 
+/* Snapshot order: least recently used first (gws_detect_load gives
+ * them increasing use marks in this order, so eviction order survives),
+ * ties (entities of one event) by type and key: the same state always
+ * gives the same bytes. */
+static __thread uint32_t save_seq_tls; /* d->seq while sorting */
+
+static int ent_cmp_age(const void *pa, const void *pb) {
+        const ent_t *a = *(const ent_t *const *)pa,
+                    *b = *(const ent_t *const *)pb;
+        uint32_t aa = save_seq_tls - a->seen, ab = save_seq_tls - b->seen;
+        size_t l;
+        int c;
+        if (aa != ab)
+                return aa > ab ? -1 : 1; /* older first */
+        if (a->type != b->type)
+                return a->type < b->type ? -1 : 1;
+        l = a->klen < b->klen ? a->klen : b->klen;
+        if ((c = memcmp(a->key, b->key, l)))
+                return c;
+        return a->klen < b->klen ? -1 : a->klen > b->klen;
+}
+
 int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
-        const ent_t *e;
+        const ent_t *e, **order;
         wr_t w = {buf, 0}, *out = &w;
+        size_t n = 0, j;
         int i, s;
+
+        if (!(order = malloc((d->nents ? d->nents : 1) * sizeof(*order))))
+                return -1;
+        for (j = 0; j < d->cap; j++)
+                if (d->slots[j].e)
+                        order[n++] = d->slots[j].e;
+        save_seq_tls = d->seq;
+        qsort(order, n, sizeof(*order), ent_cmp_age);
 
         put_fingerprint(out, d);
         put_u64(out, (uint64_t)d->wm);
         put_u32(out, (uint32_t)d->future_run);
         put_u64(out, (uint64_t)d->last_tick);
         put_u32(out, (uint32_t)d->nents);
-        for (e = d->lru_tail; e; e = e->prev) {
+        for (j = 0; j < n; j++) {
                 unsigned parts = 0, amask = 0;
+                e = order[j];
                 put_u8(out, (unsigned)e->type);
                 put_u16(out, e->klen);
                 put_bytes(out, e->key, e->klen);
@@ -1877,7 +1982,7 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                         if (e->hh[i])
                                 parts |= 2u << i;
                 for (i = 0; i < K__CNT; i++)
-                        if (e->alerts[i])
+                        if (ent_alert(e, (akind_t)i))
                                 amask |= 1u << i;
                 put_u8(out, parts);
                 put_u8(out, amask);
@@ -1907,7 +2012,7 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                         }
                 }
                 for (i = 0; i < K__CNT; i++) {
-                        const alert_t *a = e->alerts[i];
+                        const alert_t *a = ent_alert(e, (akind_t)i);
                         int k;
                         if (!a)
                                 continue;
@@ -1932,6 +2037,7 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                         }
                 }
         }
+        free(order);
         return w.bad ? -1 : 0;
 }
 
@@ -2022,7 +2128,10 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind) {
                 memcpy(a->ids[k], s, l);
                 a->ids[k][l] = '\0';
         }
-        e->alerts[kind] = a;
+        if (ent_alert(e, kind)) /* the same entity twice */
+                r->bad = 1;
+        a->enext = e->alerts;
+        e->alerts = a;
         if (a->open && !r->bad) {
                 a->onext = d->open_head;
                 if (d->open_head)

@@ -104,6 +104,7 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
         size_t cap = 0;
         ssize_t n;
         int i, rc = -1, nparts = cfg->partitions;
+        int rnd = !strcmp(cfg->replay_partitioner, "random");
         int64_t t0 = gws_mono_ms();
 
         memset(res, 0, sizeof(*res));
@@ -152,8 +153,14 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
                 res->bytes += (uint64_t)n;
                 if (n == 0)
                         continue; /* blank lines separate, not messages */
-                if (gws_replay_key(line, (size_t)n, &key, &keylen) == 0)
+                if (gws_replay_key(line, (size_t)n, &key, &keylen) == 0 &&
+                    !rnd)
                         part = gws_partition_for_key(key, keylen, nparts);
+                else if (rnd)
+                        part = (int32_t)(gws_hash64(&res->lines,
+                                                    sizeof(res->lines),
+                                                    0x72616e64) %
+                                         (uint64_t)nparts);
                 if (!dets[part] &&
                     !(dets[part] = gws_detect_new(cfg, part))) {
                         snprintf(errstr, errstr_size, "out of memory");

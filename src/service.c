@@ -119,6 +119,8 @@ typedef struct worker_s {
         wq_t q;
         gws_pipeline_t *pl;
         int busy; /* atomic: processing an item */
+        qitem_t *stage;          /* main: dispatched, not yet pushed */
+        size_t nstage, stagecap; /* main */
         gws_hist_t hist; /* processing time per message (atomic) */
         gws_buf_t sraw, srec; /* snapshot scratch */
 } worker_t;
@@ -187,6 +189,7 @@ struct gws_service_s {
 static void ptn_unref(ptn_t *p);
 static int counters_grow(gws_service_t *svc, int32_t partition);
 static void inflight_release(inflight_t *inf);
+static void dispatch_flush(gws_service_t *svc);
 
 /* ------------------------------------------------------------------------
  * fatal errors and librdkafka callbacks
@@ -319,27 +322,34 @@ static void wq_destroy(wq_t *q) {
         pthread_cond_destroy(&q->cond);
 }
 
-/* The queue grows instead of blocking: the main thread must never block
- * (it serves rebalances); throttle() and pause/resume keep the length
- * bounded. */
-static int wq_push(wq_t *q, qitem_t it) {
+/* Appends \p n items in order, with one lock round and one wake-up (per
+ * poll round, not per message: waking a worker per message was most of
+ * the main thread's futex time). The queue grows instead of blocking:
+ * the main thread must never block (it serves rebalances); throttle() and
+ * pause/resume keep the length bounded. @returns 0 or -1 (no memory;
+ * nothing was appended). */
+static int wq_push_many(wq_t *q, const qitem_t *its, size_t n) {
+        size_t i;
         pthread_mutex_lock(&q->lock);
-        if (q->len == q->cap) {
-                size_t ncap = q->cap * 2, i;
-                qitem_t *n = malloc(ncap * sizeof(*n));
-                if (!n) {
+        if (q->len + n > q->cap) {
+                size_t ncap = q->cap * 2;
+                qitem_t *nq;
+                while (ncap < q->len + n)
+                        ncap *= 2;
+                if (!(nq = malloc(ncap * sizeof(*nq)))) {
                         pthread_mutex_unlock(&q->lock);
                         return -1;
                 }
                 for (i = 0; i < q->len; i++)
-                        n[i] = q->items[(q->head + i) % q->cap];
+                        nq[i] = q->items[(q->head + i) % q->cap];
                 free(q->items);
-                q->items = n;
+                q->items = nq;
                 q->cap = ncap;
                 q->head = 0;
         }
-        q->items[(q->head + q->len) % q->cap] = it;
-        q->len++;
+        for (i = 0; i < n; i++)
+                q->items[(q->head + q->len + i) % q->cap] = its[i];
+        q->len += n;
         pthread_cond_signal(&q->cond);
         pthread_mutex_unlock(&q->lock);
         return 0;
@@ -981,6 +991,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_resp_err_t ret_err = RD_KAFKA_RESP_ERR_NO_ERROR;
         int lost;
 
+        /* Messages of this poll round go to their queues first: the
+         * revoke path waits for the queues to drain. */
+        dispatch_flush(svc);
         svc->rebalances++;
         switch (err) {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
@@ -1589,10 +1602,14 @@ static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
              * what librdkafka holds meanwhile. */
             conf_set(conf, "queued.max.messages.kbytes", "16384", "consumer",
                      errstr, errstr_size) ||
-            /* Group join state for commit timing (stats_cb): a commit
-             * can only slip into a starting rebalance within one period,
-             * so keep it short; each report is a few KB of JSON. */
-            conf_set(conf, "statistics.interval.ms", "100", "consumer",
+            /* Consumer lag per partition (stats_cb). The group's join
+             * state comes from the cgrp debug lines the moment it
+             * changes (log_cb); the statistics are only its fallback.
+             * Each report is ~1 KB of JSON per partition, which librdkafka
+             * renders and we parse: at 100 ms over 96 partitions that
+             * was 4% of the process's CPU under load and most of it idle
+             * (bench/e2e_bench.sh). */
+            conf_set(conf, "statistics.interval.ms", "1000", "consumer",
                      errstr, errstr_size) ||
             conf_set(conf, "debug", "cgrp", "consumer", errstr,
                      errstr_size) ||
@@ -1653,8 +1670,13 @@ static rd_kafka_t *make_producer(gws_service_t *svc, char *errstr,
             /* No duplicates from internal retries, per-partition order. */
             conf_set(conf, "enable.idempotence", "true", "producer", errstr,
                      errstr_size) ||
-            /* Batch briefly: throughput, and still low alert latency. */
-            conf_set(conf, "linger.ms", "5", "producer", errstr,
+            /* Batch for up to 20 ms. At librdkafka's 5 ms the producer's
+             * broker threads woke for a nearly empty batch per partition
+             * and took ~0.2 CPU-s per 100k events over 96 output
+             * partitions (bench/e2e_bench.sh: 17-29 ticks at 5 ms, 0-3 at
+             * 20, 50 or 100 ms); 20 ms adds at most 20 ms to alert
+             * latency. */
+            conf_set(conf, "linger.ms", "20", "producer", errstr,
                      errstr_size) ||
             conf_set(conf, "message.max.bytes", maxb, "producer", errstr,
                      errstr_size))
@@ -1762,12 +1784,19 @@ err:
 
 static int start_threads(gws_service_t *svc) {
         int i;
+        char name[16];
+        /* Named threads: `top -H` and perf tell them apart (librdkafka
+         * names its own rdk:main, rdk:brokerN). */
         if (pthread_create(&svc->dr_thr, NULL, dr_main, svc))
                 return -1;
-        for (i = 0; i < svc->nworkers; i++)
+        pthread_setname_np(svc->dr_thr, "gws-delivery");
+        for (i = 0; i < svc->nworkers; i++) {
                 if (pthread_create(&svc->workers[i].thr, NULL, worker_main,
                                    &svc->workers[i]))
                         return -1;
+                snprintf(name, sizeof(name), "gws-worker%d", i % 1000);
+                pthread_setname_np(svc->workers[i].thr, name);
+        }
         return 0;
 }
 
@@ -1816,6 +1845,7 @@ static void count_consumed(gws_service_t *svc, int32_t partition) {
 }
 
 static void dispatch(gws_service_t *svc, rd_kafka_message_t *rkm) {
+        worker_t *w;
         ptn_t *p;
         if (rkm->err) {
                 if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -1853,13 +1883,44 @@ static void dispatch(gws_service_t *svc, rd_kafka_message_t *rkm) {
                 rd_kafka_message_destroy(rkm);
                 return;
         }
+        w = &svc->workers[p->worker];
+        if (w->nstage == w->stagecap) {
+                size_t ncap = w->stagecap ? w->stagecap * 2 : 256;
+                qitem_t *ns = realloc(w->stage, ncap * sizeof(*ns));
+                if (!ns) {
+                        rd_kafka_message_destroy(rkm);
+                        set_fatal(svc, "out of memory queueing a message");
+                        return;
+                }
+                w->stage = ns;
+                w->stagecap = ncap;
+        }
         ptn_ref(p);
         __atomic_add_fetch(&p->queued, 1, __ATOMIC_ACQ_REL);
-        if (wq_push(&svc->workers[p->worker].q, (qitem_t){rkm, p}) == -1) {
-                __atomic_sub_fetch(&p->queued, 1, __ATOMIC_ACQ_REL);
-                ptn_unref(p);
-                rd_kafka_message_destroy(rkm);
-                set_fatal(svc, "out of memory queueing a message");
+        w->stage[w->nstage++] = (qitem_t){rkm, p};
+}
+
+/* Hands the messages dispatch() staged to their workers. Runs after each
+ * poll round and before anything that waits for the queues (rebalance,
+ * shutdown). @locality main thread. */
+static void dispatch_flush(gws_service_t *svc) {
+        int i;
+        size_t k;
+        for (i = 0; i < svc->nworkers; i++) {
+                worker_t *w = &svc->workers[i];
+                if (!w->nstage)
+                        continue;
+                if (wq_push_many(&w->q, w->stage, w->nstage) == -1) {
+                        for (k = 0; k < w->nstage; k++) {
+                                ptn_t *p = w->stage[k].p;
+                                __atomic_sub_fetch(&p->queued, 1,
+                                                   __ATOMIC_ACQ_REL);
+                                rd_kafka_message_destroy(w->stage[k].rkm);
+                                ptn_unref(p);
+                        }
+                        set_fatal(svc, "out of memory queueing messages");
+                }
+                w->nstage = 0;
         }
 }
 
@@ -1908,6 +1969,7 @@ int gws_service_run(gws_service_t *svc, volatile sig_atomic_t *run) {
                                 break;
                         rkm = rd_kafka_consumer_poll(svc->consumer, 0);
                 }
+                dispatch_flush(svc);
                 backpressure(svc);
                 restores_collect(svc);
                 now = gws_mono_ms();
@@ -1995,6 +2057,7 @@ void gws_service_destroy(gws_service_t *svc) {
                         }
                         if (svc->workers[i].q.items)
                                 wq_destroy(&svc->workers[i].q);
+                        free(svc->workers[i].stage);
                         gws_pipeline_destroy(svc->workers[i].pl);
                         gws_buf_free(&svc->workers[i].sraw);
                         gws_buf_free(&svc->workers[i].srec);

@@ -64,6 +64,7 @@ typedef struct gws_config_s {
         int producer_queue_max;  /**< pause input above this many outputs
                                   *   waiting for delivery */
         int partitions;          /**< replay: partitions to simulate */
+        char *replay_partitioner; /**< replay: "key" | "random" */
 
         char *input_format; /**< native | cloudflare | litellm | otel-genai */
 
