@@ -1460,6 +1460,9 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
         double best[NK__CNT] = {0}, expect[NK__CNT] = {0}, obs[NK__CNT];
         double kbest[GWS_MAX_KEYSETS][NK__CNT] = {{0}};
         double ref[F__CNT], val[F__CNT] = {ev->latency_ms};
+        double lval[F__CNT] = {0};
+        double best_elx[NK__CNT] = {0};
+        int best_rf[NK__CNT] = {0};
         int on[F__CNT] = {1}, has[NK__CNT], i, f, kk, r, emitted = 0;
         /* field -> alert kind, reason bit, the field its alert reports */
         const struct {
@@ -1498,6 +1501,11 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
         if (ev->has_cost && ev->cost_usd > 0)
                 val[F_COST] = ev->cost_usd, on[F_COST] = 1;
 
+        /* The transform once per field, not once per key set. */
+        for (f = 0; f < F__CNT; f++)
+                if (on[f])
+                        lval[f] = f == F_COST ? log(val[f]) : log1p(val[f]);
+
         for (i = 0; i < d->nks; i++) {
                 ent_t *e;
                 int raw = d->ksraw[i];
@@ -1526,7 +1534,7 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                         if (!on[f] || (!raw && (f == F_TOUT ||
                                                 isnan(ref[f]))))
                                 continue;
-                        lx = f == F_COST ? log(val[f]) : log1p(val[f]);
+                        lx = lval[f];
                         /* expected: the reported field's baseline */
                         elx = e->num[rf].mean + (raw ? 0 : ref[rf]);
                         if (!raw) {
@@ -1543,12 +1551,19 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                                 kbest[i][fld[f].nk] = sc;
                         if (sc > best[fld[f].nk]) {
                                 best[fld[f].nk] = sc;
-                                expect[fld[f].nk] = rf == F_COST ? exp(elx)
-                                                                 : expm1(elx);
-                                if (!isfinite(expect[fld[f].nk]))
-                                        expect[fld[f].nk] = 0; /* JSON */
+                                best_elx[fld[f].nk] = elx;
+                                best_rf[fld[f].nk] = rf;
                         }
                 }
+        }
+        /* expected values back on the measure's scale, once per kind */
+        for (kk = 0; kk < NK__CNT; kk++) {
+                if (best[kk] <= 0)
+                        continue;
+                expect[kk] = best_rf[kk] == F_COST ? exp(best_elx[kk])
+                                                   : expm1(best_elx[kk]);
+                if (!isfinite(expect[kk]))
+                        expect[kk] = 0; /* JSON */
         }
 
         for (kk = 0; kk < NK__CNT; kk++) {
@@ -1658,6 +1673,43 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
         return emitted;
 }
 
+/* Prefetches the table slots, then the entities, that the event's
+ * lookups will touch (gateway, gateway+provider+model, gateway+provider
+ * and the key sets): issued together, their cache misses overlap instead
+ * of stalling one lookup after another. Entity lookups were the largest
+ * single cost of the detector at ~64k entities (bench/e2e_bench.sh). */
+static void prefetch_event(gws_detect_t *d, const gws_event_t *ev) {
+        uint64_t h[3 + GWS_MAX_KEYSETS];
+        size_t mask = d->cap - 1, j;
+        int n = 0, i;
+
+        if (key_build(d, &ev->gateway_id, NULL, NULL) == 0)
+                h[n++] = gws_hash64(d->key.buf, d->key.len, E_G);
+        if (key_build(d, &ev->gateway_id, &ev->provider, &ev->model) == 0)
+                h[n++] = gws_hash64(d->key.buf, d->key.len, E_GPM);
+        if (key_build(d, &ev->gateway_id, &ev->provider, NULL) == 0)
+                h[n++] = gws_hash64(d->key.buf, d->key.len, E_GP);
+        for (i = 0; i < d->nks; i++)
+                if (d->kstype[i] >= E_K0 &&
+                    key_build_set(d, ev, &d->ks[i]) == 0)
+                        h[n++] = gws_hash64(d->key.buf, d->key.len,
+                                            (uint64_t)d->kstype[i]);
+        for (i = 0; i < n; i++)
+                __builtin_prefetch(&d->slots[h[i] & mask]);
+        for (i = 0; i < n; i++) {
+                const slot_t *sl = &d->slots[h[i] & mask];
+                if (!sl->e)
+                        continue;
+                if (sl->h != h[i]) {
+                        sl = &d->slots[(h[i] + 1) & mask];
+                        if (!sl->e || sl->h != h[i])
+                                continue;
+                }
+                for (j = 0; j < sizeof(ent_t) + 32; j += 64)
+                        __builtin_prefetch((const char *)sl->e + j);
+        }
+}
+
 int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                      gws_score_t *out, gws_alert_cb *cb, void *opaque) {
         const gws_config_t *cfg = d->cfg;
@@ -1671,6 +1723,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         out->score = 0;
         out->reasons = 0;
         d->seq++; /* entities touched from here on are pinned */
+        prefetch_event(d, ev);
 
         /* Event time: the watermark is the newest ts. An event older than
          * the lateness bound is scored (and learned) but not counted in
