@@ -65,7 +65,7 @@ static const crow_t rows[] = {
     {"shutdown_timeout_ms", T_INT, "8000", OFF(shutdown_timeout_ms), 100,
      600000, NULL,
      "bound on draining, flushing and committing at shutdown"},
-    {"worker_queue_max", T_INT, "4096", OFF(worker_queue_max), 16, 10000000,
+    {"worker_queue_max", T_INT, "2048", OFF(worker_queue_max), 16, 10000000,
      NULL, "messages queued per worker before its partitions are paused"},
     {"producer_queue_max", T_INT, "50000", OFF(producer_queue_max), 100,
      10000000, NULL,

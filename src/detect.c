@@ -139,6 +139,18 @@ typedef struct alert_s {
         int nids, idpos;
 } alert_t;
 
+/* What only gateway (G) and gateway+provider (GP) entities keep. */
+typedef struct gx_s {
+        double base;        /* GP: error share; G: events per window */
+        uint32_t base_n;    /* GP: events seen; G: windows closed */
+        int64_t rate_win;   /* G: oldest open tumbling window; GP: last
+                             * bucket index */
+        uint32_t rcnt[RATE_RING]; /* G: events of windows rate_win.. */
+        int64_t hh_win;     /* G: window the hh counts are for */
+        struct ent_s *gnext; /* G: list of gateways (rate scan) */
+        hh_t *hh[HH__CNT];  /* G: concentration (lazily, when busy) */
+} gx_t;
+
 /* An entity. The fields a lookup compares (h, type, klen) share the
  * first cache line; the key follows the state. */
 typedef struct ent_s {
@@ -149,15 +161,10 @@ typedef struct ent_s {
         uint8_t type;       /* etype_t */
         int64_t first_ts;
         win_t win;          /* GPM latency, GP errors, G cost, GU tokens */
-        hh_t *hh[HH__CNT];  /* G: concentration (lazily, when busy) */
-        num_t num[F__CNT];  /* GPM */
-        double base;        /* GP: error share; G: events per window */
-        uint32_t base_n;    /* GP: events seen; G: windows closed */
-        int64_t rate_win;   /* G: oldest open tumbling window; GP: last
-                             * bucket index */
-        uint32_t rcnt[RATE_RING]; /* G: events of windows rate_win.. */
-        int64_t hh_win;     /* G: window the hh counts are for */
-        struct ent_s *gnext; /* G: list of gateways (rate scan) */
+        num_t num[F__CNT];  /* GPM and the numeric key sets */
+        struct gx_s *gx;    /* G and GP only (in the same allocation,
+                             * after the key); NULL for the others, which
+                             * are most entities (users) */
         win_t *nwin;        /* numeric kinds (NK_*), from the entity's
                              * first anomaly on (lazily: quiet users and
                              * IPs cost no windows) */
@@ -213,8 +220,18 @@ static size_t state_bytes;
 /* Process-wide counters for metrics (any thread reads them). */
 static uint64_t g_entities, g_evictions, g_late, g_skewed;
 
-static size_t ent_size(size_t klen) {
-        return sizeof(ent_t) + klen + 1;
+static int has_gx(int type) {
+        return type == E_G || type == E_GP;
+}
+
+/* Offset of the gx part: after the key, aligned. */
+static size_t gx_off(size_t klen) {
+        return (sizeof(ent_t) + klen + 1 + 7) & ~(size_t)7;
+}
+
+static size_t ent_size(int type, size_t klen) {
+        return has_gx(type) ? gx_off(klen) + sizeof(gx_t)
+                            : sizeof(ent_t) + klen + 1;
 }
 
 static void alert_free(alert_t *a) {
@@ -288,14 +305,17 @@ static hh_t *hh_new(int nslots) {
 
 static void hh_free(gws_detect_t *d, ent_t *e) {
         int i;
+        if (!e->gx)
+                return;
         for (i = 0; i < HH__CNT; i++) {
-                if (!e->hh[i])
+                hh_t *hh = e->gx->hh[i];
+                if (!hh)
                         continue;
-                __atomic_sub_fetch(&state_bytes, hh_size(e->hh[i]->nslots),
+                __atomic_sub_fetch(&state_bytes, hh_size(hh->nslots),
                                    __ATOMIC_RELAXED);
-                d->bytes -= hh_size(e->hh[i]->nslots);
-                free(e->hh[i]);
-                e->hh[i] = NULL;
+                d->bytes -= hh_size(hh->nslots);
+                free(hh);
+                e->gx->hh[i] = NULL;
         }
 }
 
@@ -341,13 +361,14 @@ static void ent_remove(gws_detect_t *d, ent_t *e) {
         if (e->type == E_G) {
                 ent_t **gp = &d->gateways;
                 while (*gp && *gp != e)
-                        gp = &(*gp)->gnext;
+                        gp = &(*gp)->gx->gnext;
                 if (*gp)
-                        *gp = e->gnext;
+                        *gp = e->gx->gnext;
         }
         ent_free_parts(d, e);
-        __atomic_sub_fetch(&state_bytes, ent_size(e->klen), __ATOMIC_RELAXED);
-        d->bytes -= ent_size(e->klen);
+        __atomic_sub_fetch(&state_bytes, ent_size(e->type, e->klen),
+                           __ATOMIC_RELAXED);
+        d->bytes -= ent_size(e->type, e->klen);
         free(e);
         d->nents--;
         __atomic_sub_fetch(&g_entities, 1, __ATOMIC_RELAXED);
@@ -445,7 +466,7 @@ static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
          * own least recently used entities; if none can go (all carry
          * open alerts), the new entity is not tracked. */
         while (__atomic_load_n(&state_bytes, __ATOMIC_RELAXED) +
-                   ent_size(d->key.len) >
+                   ent_size(type, d->key.len) >
                d->max_bytes) {
                 if (!evict_one(d)) {
                         d->st.untracked++;
@@ -462,18 +483,21 @@ static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
                 }
                 mask = d->cap - 1; /* the table may have grown or shifted */
         }
-        if (!(e = calloc(1, ent_size(d->key.len))))
+        if (!(e = calloc(1, ent_size(type, d->key.len))))
                 return NULL;
-        __atomic_add_fetch(&state_bytes, ent_size(d->key.len),
+        __atomic_add_fetch(&state_bytes, ent_size(type, d->key.len),
                            __ATOMIC_RELAXED);
-        d->bytes += ent_size(d->key.len);
+        d->bytes += ent_size(type, d->key.len);
         e->h = h;
         e->type = (uint8_t)type;
         e->seen = d->seq;
         e->klen = (uint16_t)d->key.len;
         memcpy(e->key, d->key.buf, d->key.len);
         e->first_ts = d->wm;
-        e->rate_win = -1;
+        if (has_gx(type)) {
+                e->gx = (gx_t *)((char *)e + gx_off(d->key.len));
+                e->gx->rate_win = -1;
+        }
         for (i = h & mask; d->slots[i].e; i = (i + 1) & mask)
                 ;
         d->slots[i].h = h;
@@ -481,7 +505,7 @@ static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
         d->nents++;
         __atomic_add_fetch(&g_entities, 1, __ATOMIC_RELAXED);
         if (type == E_G) {
-                e->gnext = d->gateways;
+                e->gx->gnext = d->gateways;
                 d->gateways = e;
         }
         if (created)
@@ -934,31 +958,31 @@ static int alerts_resolve(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
  * on their own or while an alert is open. */
 static void error_fold(gws_detect_t *d, ent_t *gp) {
         const win_t *w = &gp->win;
-        int slot = (int)(gp->rate_win % NBUCKETS);
+        int slot = (int)(gp->gx->rate_win % NBUCKETS);
         double nb, kb, p0, zb, a;
         alert_t *al = ent_alert(gp, K_ERROR_RATE);
-        if (w->idx[slot] != gp->rate_win || !w->n[slot])
+        if (w->idx[slot] != gp->gx->rate_win || !w->n[slot])
                 return;
         nb = w->n[slot];
         kb = w->k[slot];
-        p0 = gp->base_n ? gp->base : ERROR_PRIOR;
+        p0 = gp->gx->base_n ? gp->gx->base : ERROR_PRIOR;
         if (p0 < 0.005)
                 p0 = 0.005;
         zb = (kb - nb * p0) / sqrt(nb * p0 * (1 - p0));
         if ((al && al->open) ||
-            ((int)gp->base_n >= d->cfg->det_warmup_events &&
+            ((int)gp->gx->base_n >= d->cfg->det_warmup_events &&
              zb >= d->cfg->det_error_z / 2 && kb >= 3))
                 return;
-        if (gp->base_n + nb <= ERROR_MEMORY)
-                a = nb / (gp->base_n + nb);
+        if (gp->gx->base_n + nb <= ERROR_MEMORY)
+                a = nb / (gp->gx->base_n + nb);
         else
                 a = 1 - pow(1 - 1.0 / ERROR_MEMORY, nb);
-        if (!gp->base_n)
-                gp->base = ERROR_PRIOR;
-        gp->base += a * (kb / nb - gp->base);
-        gp->base_n += (uint32_t)nb;
-        if (gp->base_n > 1u << 30)
-                gp->base_n = 1u << 30;
+        if (!gp->gx->base_n)
+                gp->gx->base = ERROR_PRIOR;
+        gp->gx->base += a * (kb / nb - gp->gx->base);
+        gp->gx->base_n += (uint32_t)nb;
+        if (gp->gx->base_n > 1u << 30)
+                gp->gx->base_n = 1u << 30;
 }
 
 /* ------------------------------------------------------------------------
@@ -973,14 +997,14 @@ static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
         /* Closing is driven by the watermark, not by the (possibly late)
          * event at hand: its alerts are not quiet. */
         d->quiet = 0;
-        while (g->rate_win >= 0 && g->rate_win < upto_win) {
-                uint32_t *cnt = &g->rcnt[g->rate_win % RATE_RING];
-                double c = *cnt, lam = g->base;
-                if (g->base_n >= RATE_WARMUP_WINDOWS && lam >= 20 &&
+        while (g->gx->rate_win >= 0 && g->gx->rate_win < upto_win) {
+                uint32_t *cnt = &g->gx->rcnt[g->gx->rate_win % RATE_RING];
+                double c = *cnt, lam = g->gx->base;
+                if (g->gx->base_n >= RATE_WARMUP_WINDOWS && lam >= 20 &&
                     c < lam / 4) {
                         gws_event_t fake;
                         memset(&fake, 0, sizeof(fake));
-                        fake.ts_ms = (g->rate_win + 1) *
+                        fake.ts_ms = (g->gx->rate_win + 1) *
                                      (int64_t)d->cfg->det_window_s * 1000;
                         rr = alert_anomaly(d, g, K_RATE_DROP, &fake, c, lam,
                                            z_to_score((lam - c) /
@@ -994,15 +1018,15 @@ static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
                         r += rr;
                 }
                 /* Learn only from windows that were not anomalous. */
-                if (g->base_n < RATE_WARMUP_WINDOWS)
-                        g->base = (g->base * g->base_n + c) / (g->base_n + 1);
+                if (g->gx->base_n < RATE_WARMUP_WINDOWS)
+                        g->gx->base = (g->gx->base * g->gx->base_n + c) / (g->gx->base_n + 1);
                 else if (c <= 3 * lam + 10 && c >= lam / 4)
-                        g->base += 0.1 * (c - g->base);
-                g->base_n++;
+                        g->gx->base += 0.1 * (c - g->gx->base);
+                g->gx->base_n++;
                 *cnt = 0;
-                g->rate_win++;
-                if (g->base_n > 1000000)
-                        g->base_n = 1000000;
+                g->gx->rate_win++;
+                if (g->gx->base_n > 1000000)
+                        g->gx->base_n = 1000000;
         }
         d->quiet = quiet;
         return r;
@@ -1024,12 +1048,12 @@ static int64_t closed_upto(const gws_detect_t *d) {
 static void hh_close(ent_t *g, int64_t nwin) {
         int i, j, k;
         for (i = 0; i < HH__CNT; i++) {
-                hh_t *hh = g->hh[i];
+                hh_t *hh = g->gx->hh[i];
                 float a;
                 if (!hh)
                         continue;
                 /* Windows skipped in silence count as empty ones. */
-                for (j = 0; j < 8 && g->hh_win + j < nwin; j++) {
+                for (j = 0; j < 8 && g->gx->hh_win + j < nwin; j++) {
                         a = hh->windows < 10 ? 1.0f / (float)(hh->windows + 1)
                                              : 0.1f;
                         hh->htotal += a * (hh->total - hh->htotal);
@@ -1045,7 +1069,7 @@ static void hh_close(ent_t *g, int64_t nwin) {
                         hh->windows++;
                 }
         }
-        g->hh_win = nwin;
+        g->gx->hh_win = nwin;
 }
 
 /* Counts one request of \p key (with \p tokens) in summary \p hh.
@@ -1105,32 +1129,32 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
         float tokens = 0;
         int i, r, emitted = 0;
 
-        if (hw > g->hh_win)
+        if (hw > g->gx->hh_win)
                 hh_close(g, hw);
-        if (!g->hh[0]) {
+        if (!g->gx->hh[0]) {
                 /* Only gateways busy enough to have a heavy hitter pay for
                  * the summaries (a flood of gateway ids costs nothing). */
                 size_t sz = hh_size(cfg->det_hh_slots);
-                if (g->base_n < 1 || g->base < cfg->det_hh_min_events ||
+                if (g->gx->base_n < 1 || g->gx->base < cfg->det_hh_min_events ||
                     __atomic_load_n(&state_bytes, __ATOMIC_RELAXED) +
                             2 * sz > d->max_bytes)
                         return 0;
                 for (i = 0; i < HH__CNT; i++) {
-                        if (!(g->hh[i] = hh_new(cfg->det_hh_slots))) {
+                        if (!(g->gx->hh[i] = hh_new(cfg->det_hh_slots))) {
                                 hh_free(d, g);
                                 return 0;
                         }
                         __atomic_add_fetch(&state_bytes, sz, __ATOMIC_RELAXED);
                         d->bytes += sz;
                 }
-                g->hh_win = hw;
+                g->gx->hh_win = hw;
         }
         if (ev->has_tokens_in && ev->tokens_in > 0)
                 tokens += (float)ev->tokens_in;
         if (ev->has_tokens_out && ev->tokens_out > 0)
                 tokens += (float)ev->tokens_out;
         for (i = 0; i < HH__CNT; i++) {
-                hh_t *hh = g->hh[i];
+                hh_t *hh = g->gx->hh[i];
                 int sl;
                 double cnt, share, usual, tshare = 0, tusual = 0, ratio, sc;
                 alert_t *al;
@@ -1189,13 +1213,13 @@ static int tick(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
         ent_t *g;
         int r = 0, rr;
         if (d->cfg->det_rate) {
-                for (g = d->gateways; g; g = g->gnext) {
+                for (g = d->gateways; g; g = g->gx->gnext) {
                         /* A gateway silent for longer than it would take
                          * to close many windows: close them one by one
                          * only up to a bound (the first ones matter). */
-                        if (g->rate_win >= 0 && win - g->rate_win > 100) {
-                                g->rate_win = win - 100;
-                                memset(g->rcnt, 0, sizeof(g->rcnt));
+                        if (g->gx->rate_win >= 0 && win - g->gx->rate_win > 100) {
+                                g->gx->rate_win = win - 100;
+                                memset(g->gx->rcnt, 0, sizeof(g->gx->rcnt));
                         }
                         if ((rr = rate_close(d, g, win, cb, opaque)) < 0)
                                 return -1;
@@ -1370,7 +1394,7 @@ void gws_detect_destroy(gws_detect_t *d) {
                 if (!e)
                         continue;
                 ent_free_parts(d, e);
-                __atomic_sub_fetch(&state_bytes, ent_size(e->klen),
+                __atomic_sub_fetch(&state_bytes, ent_size(e->type, e->klen),
                                    __ATOMIC_RELAXED);
                 __atomic_sub_fetch(&g_entities, 1, __ATOMIC_RELAXED);
                 free(e);
@@ -1764,29 +1788,29 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 int64_t win = ts / d->window_ms;
                 if (g->first_ts > ts)
                         g->first_ts = ts;
-                if (g->rate_win < 0) {
-                        g->rate_win = win;
-                        g->hh_win = d->wm / d->window_ms;
+                if (g->gx->rate_win < 0) {
+                        g->gx->rate_win = win;
+                        g->gx->hh_win = d->wm / d->window_ms;
                 }
                 /* Windows end lateness_ms after their last millisecond;
                  * at most RATE_RING stay open. */
                 if ((r = rate_close(d, g, closed_upto(d), cb, opaque)) < 0)
                         return -1;
                 emitted += r;
-                if (!d->quiet && win >= g->rate_win + RATE_RING &&
+                if (!d->quiet && win >= g->gx->rate_win + RATE_RING &&
                     (r = rate_close(d, g, win - RATE_RING + 1, cb,
                                     opaque)) < 0)
                         return -1;
-                if (!d->quiet && win >= g->rate_win)
-                        g->rcnt[win % RATE_RING]++;
+                if (!d->quiet && win >= g->gx->rate_win)
+                        g->gx->rcnt[win % RATE_RING]++;
                 else if (!d->quiet) {
                         d->st.late++; /* its window closed already */
                         __atomic_add_fetch(&g_late, 1, __ATOMIC_RELAXED);
                 }
                 /* Early spike check on the window so far. */
                 if (!d->quiet && cfg->det_rate &&
-                    g->base_n >= RATE_WARMUP_WINDOWS && g->base >= 5) {
-                        double lam = g->base, c = g->rcnt[win % RATE_RING];
+                    g->gx->base_n >= RATE_WARMUP_WINDOWS && g->gx->base >= 5) {
+                        double lam = g->gx->base, c = g->gx->rcnt[win % RATE_RING];
                         double frac = (double)(ts - win * d->window_ms) /
                                       (double)d->window_ms;
                         double expect, zr;
@@ -1844,24 +1868,24 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         if (key_build(d, &ev->gateway_id, &ev->provider, NULL) == 0 &&
             (gp = ent_get(d, E_GP, 1))) {
                 double p0, zs;
-                if (bidx > gp->rate_win) {
+                if (bidx > gp->gx->rate_win) {
                         /* A bucket completed: learn from it, unless it
                          * was itself abnormal (an incident must not
                          * become the baseline). rate_win holds the last
                          * bucket index for GP entities. */
-                        if (gp->rate_win >= 0)
+                        if (gp->gx->rate_win >= 0)
                                 error_fold(d, gp);
-                        gp->rate_win = bidx;
+                        gp->gx->rate_win = bidx;
                 }
                 if (!d->quiet)
                         win_add(&gp->win, bidx, 1, (uint32_t)is_err);
                 win_sum(&gp->win, bidx, &n, &k);
-                p0 = gp->base_n ? gp->base : ERROR_PRIOR;
+                p0 = gp->gx->base_n ? gp->gx->base : ERROR_PRIOR;
                 if (p0 < 0.005)
                         p0 = 0.005;
                 zs = ((double)k - n * p0) / sqrt(n * p0 * (1 - p0) + 1e-9);
                 if (cfg->det_error_rate && is_err &&
-                    (int)gp->base_n >= cfg->det_warmup_events &&
+                    (int)gp->gx->base_n >= cfg->det_warmup_events &&
                     (int)k >= cfg->det_error_min_errors &&
                     zs >= cfg->det_error_z &&
                     (double)k / n >= 2 * p0 + 0.05) {
@@ -1992,6 +2016,7 @@ static int ent_cmp_age(const void *pa, const void *pb) {
 }
 
 int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
+        const gx_t gx0 = {.rate_win = -1}, *gx;
         const ent_t *e, **order;
         wr_t w = {buf, 0}, *out = &w;
         size_t n = 0, j;
@@ -2023,16 +2048,19 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                         put_f64(out, e->num[i].mean);
                         put_f64(out, e->num[i].absdev);
                 }
-                put_f64(out, e->base);
-                put_u32(out, e->base_n);
-                put_u64(out, (uint64_t)e->rate_win);
+                /* Entities without a gx part write its initial values
+                 * (the format predates the split). */
+                gx = e->gx ? e->gx : &gx0;
+                put_f64(out, gx->base);
+                put_u32(out, gx->base_n);
+                put_u64(out, (uint64_t)gx->rate_win);
                 for (i = 0; i < RATE_RING; i++)
-                        put_u32(out, e->rcnt[i]);
-                put_u64(out, (uint64_t)e->hh_win);
+                        put_u32(out, gx->rcnt[i]);
+                put_u64(out, (uint64_t)gx->hh_win);
                 if (e->nwin)
                         parts |= 1;
                 for (i = 0; i < HH__CNT; i++)
-                        if (e->hh[i])
+                        if (gx->hh[i])
                                 parts |= 2u << i;
                 for (i = 0; i < K__CNT; i++)
                         if (ent_alert(e, (akind_t)i))
@@ -2042,7 +2070,7 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                 for (i = 0; e->nwin && i < NK__CNT; i++)
                         put_win(out, &e->nwin[i]);
                 for (i = 0; i < HH__CNT; i++) {
-                        const hh_t *h = e->hh[i];
+                        const hh_t *h = gx->hh[i];
                         if (!h)
                                 continue;
                         put_f32(out, h->total);
@@ -2197,6 +2225,7 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind) {
 int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                     char *errstr, size_t errstr_size) {
         rd_t r = {buf, (const unsigned char *)buf + len, 0};
+        gx_t scratch, *gx;
         gws_buf_t fp = {0};
         wr_t fw = {&fp, 0};
         uint32_t nents, i, version;
@@ -2267,14 +2296,20 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         e->num[k].mean = rd_f64(&r);
                         e->num[k].absdev = rd_f64(&r);
                 }
-                e->base = rd_f64(&r);
-                e->base_n = rd_u32(&r);
-                e->rate_win = rd_i64(&r);
+                /* Entities without a gx part read it into scratch. */
+                gx = e->gx ? e->gx : &scratch;
+                gx->base = rd_f64(&r);
+                gx->base_n = rd_u32(&r);
+                gx->rate_win = rd_i64(&r);
                 for (k = 0; k < RATE_RING; k++)
-                        e->rcnt[k] = rd_u32(&r);
-                e->hh_win = rd_i64(&r);
+                        gx->rcnt[k] = rd_u32(&r);
+                gx->hh_win = rd_i64(&r);
                 parts = rd_u8(&r);
                 amask = rd_u8(&r);
+                if (!e->gx && (parts & ~1u)) {
+                        r.bad = 1; /* summaries on a non-gateway entity */
+                        break;
+                }
                 if (parts & 1) {
                         if (nwin_alloc(d, e) == -1) {
                                 r.bad = 1;
@@ -2287,11 +2322,15 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         hh_t *h;
                         if (!(parts & (2u << k)))
                                 continue;
+                        if (e->gx->hh[k]) { /* the same entity twice */
+                                r.bad = 1;
+                                break;
+                        }
                         if (!(h = hh_new(d->cfg->det_hh_slots))) {
                                 r.bad = 1;
                                 break;
                         }
-                        e->hh[k] = h;
+                        e->gx->hh[k] = h;
                         __atomic_add_fetch(&state_bytes, hh_size(h->nslots),
                                            __ATOMIC_RELAXED);
                         d->bytes += hh_size(h->nslots);
