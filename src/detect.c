@@ -185,6 +185,10 @@ struct gws_detect_s {
         int32_t partition;
         slot_t *slots;
         size_t cap, max_cap;       /* slots (power of two) */
+        /* Hashes prefetch_event() computed for this event (d->seq) by
+         * entity type; each type has one key per event. */
+        uint64_t pf_h[E_K0 + GWS_MAX_KEYSETS];
+        uint32_t pf_seq[E_K0 + GWS_MAX_KEYSETS];
         uint64_t rng;              /* eviction sampling (xorshift64) */
         ent_t *gateways;           /* G entities, for the rate scan */
         alert_t *open_head;        /* open alerts */
@@ -442,9 +446,15 @@ static int table_grow(gws_detect_t *d) {
 
 /* Finds (and with \p create, creates) the entity of key d->key; sets
  * *created when it did. */
+static uint64_t ent_hash(const gws_detect_t *d, etype_t type) {
+        return gws_hash64_fast(d->key.buf, d->key.len, (uint64_t)type);
+}
+
 static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
                          int *created) {
-        uint64_t h = gws_hash64(d->key.buf, d->key.len, (uint64_t)type);
+        uint64_t h = d->pf_seq[type] == d->seq && d->seq
+                         ? d->pf_h[type]
+                         : ent_hash(d, type);
         size_t mask = d->cap - 1, i;
         ent_t *e;
         if (created)
@@ -1702,22 +1712,29 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
  * and the key sets): issued together, their cache misses overlap instead
  * of stalling one lookup after another. Entity lookups were the largest
  * single cost of the detector at ~64k entities (bench/e2e_bench.sh). */
+static void pf_note(gws_detect_t *d, etype_t type, uint64_t *h, int *n) {
+        h[*n] = d->pf_h[type] = ent_hash(d, type);
+        d->pf_seq[type] = d->seq;
+        (*n)++;
+}
+
 static void prefetch_event(gws_detect_t *d, const gws_event_t *ev) {
         uint64_t h[3 + GWS_MAX_KEYSETS];
         size_t mask = d->cap - 1, j;
         int n = 0, i;
 
+        /* The same keys the lookups of gws_detect_event build: their
+         * hashes are kept for them (d->pf_h). */
         if (key_build(d, &ev->gateway_id, NULL, NULL) == 0)
-                h[n++] = gws_hash64(d->key.buf, d->key.len, E_G);
+                pf_note(d, E_G, h, &n);
         if (key_build(d, &ev->gateway_id, &ev->provider, &ev->model) == 0)
-                h[n++] = gws_hash64(d->key.buf, d->key.len, E_GPM);
+                pf_note(d, E_GPM, h, &n);
         if (key_build(d, &ev->gateway_id, &ev->provider, NULL) == 0)
-                h[n++] = gws_hash64(d->key.buf, d->key.len, E_GP);
+                pf_note(d, E_GP, h, &n);
         for (i = 0; i < d->nks; i++)
                 if (d->kstype[i] >= E_K0 &&
                     key_build_set(d, ev, &d->ks[i]) == 0)
-                        h[n++] = gws_hash64(d->key.buf, d->key.len,
-                                            (uint64_t)d->kstype[i]);
+                        pf_note(d, d->kstype[i], h, &n);
         for (i = 0; i < n; i++)
                 __builtin_prefetch(&d->slots[h[i] & mask]);
         for (i = 0; i < n; i++) {

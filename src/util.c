@@ -152,6 +152,37 @@ uint64_t gws_hash64(const void *p, size_t len, uint64_t seed) {
         return h;
 }
 
+static inline uint64_t fmix64(uint64_t h) {
+        h ^= h >> 33;
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
+        h *= 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 33;
+        return h;
+}
+
+uint64_t gws_hash64_fast(const void *p, size_t len, uint64_t seed) {
+        const unsigned char *s = p;
+        uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ULL), v;
+        while (len >= 8) {
+                memcpy(&v, s, 8);
+                v *= 0x87c37b91114253d5ULL;
+                v = v << 31 | v >> 33;
+                h = (h ^ v) * 0x4cf5ad432745937fULL;
+                h = h << 27 | h >> 37;
+                s += 8;
+                len -= 8;
+        }
+        if (len) {
+                v = 0;
+                memcpy(&v, s, len);
+                v *= 0x87c37b91114253d5ULL;
+                v = v << 31 | v >> 33;
+                h ^= v;
+        }
+        return fmix64(h);
+}
+
 static uint32_t crc_table[256];
 static void crc_init(void) {
         uint32_t c, n, k;

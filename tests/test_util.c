@@ -88,6 +88,41 @@ START_TEST(hash_and_partition) {
 }
 END_TEST
 
+/* The table hash: every byte and the length matter, and keys that differ
+ * in one character spread over the low bits (the table masks them). */
+START_TEST(hash_fast_spreads) {
+        enum { N = 1 << 16, BITS = 14 };
+        static unsigned char seen[1 << BITS];
+        char key[64];
+        size_t i, used = 0, len;
+        uint64_t a, b;
+
+        memset(seen, 0, sizeof(seen));
+        for (i = 0; i < N; i++) {
+                len = (size_t)snprintf(key, sizeof(key), "gw-07\x1fu-%05zu", i);
+                a = gws_hash64_fast(key, len, 3);
+                if (!seen[a & ((1u << BITS) - 1)]++)
+                        used++;
+        }
+        /* 64k keys in 16k buckets: a uniform hash fills all but ~e^-4
+         * (1.8%) of them; a weak one leaves whole ranges empty. */
+        ck_assert_uint_gt(used, (1u << BITS) * 97 / 100);
+        for (len = 0; len <= 17; len++) {
+                memset(key, 'x', sizeof(key));
+                a = gws_hash64_fast(key, len, 0);
+                key[len ? len - 1 : 0] = 'y';
+                b = gws_hash64_fast(key, len, 0);
+                if (len)
+                        ck_assert_uint_ne(a, b); /* the last byte counts */
+                ck_assert_uint_ne(a, gws_hash64_fast(key, len, 1));
+                ck_assert_uint_ne(gws_hash64_fast("xxxxxxxxxxxxxxxxxx", len,
+                                                  0),
+                                  gws_hash64_fast("xxxxxxxxxxxxxxxxxx",
+                                                  len + 1, 0));
+        }
+}
+END_TEST
+
 START_TEST(json_str_escaping) {
         gws_buf_t b = {0};
         const char in[] = "q\"b\\n\n\t\x01 \xc3\xa9";
@@ -130,6 +165,7 @@ Suite *gws_util_suite(void) {
         tcase_add_test(tc, json_str_escaping);
         tcase_add_test(tc, base64_vectors);
         tcase_add_test(tc, hash_and_partition);
+        tcase_add_test(tc, hash_fast_spreads);
         suite_add_tcase(s, tc);
         return s;
 }
