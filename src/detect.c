@@ -147,7 +147,10 @@ typedef struct gx_s {
                              * bucket index */
         uint32_t rcnt[RATE_RING]; /* G: events of windows rate_win.. */
         int64_t hh_win;     /* G: window the hh counts are for */
-        struct ent_s *gnext; /* G: list of gateways (rate scan) */
+        struct gx_s *gnext; /* G: list of gateways (the rate scan of
+                             * every watermark second reads only these
+                             * parts, one cache miss per gateway) */
+        struct ent_s *ent;  /* G: the entity */
         hh_t *hh[HH__CNT];  /* G: concentration (lazily, when busy) */
 } gx_t;
 
@@ -190,7 +193,7 @@ struct gws_detect_s {
         uint64_t pf_h[E_K0 + GWS_MAX_KEYSETS];
         uint32_t pf_seq[E_K0 + GWS_MAX_KEYSETS];
         uint64_t rng;              /* eviction sampling (xorshift64) */
-        ent_t *gateways;           /* G entities, for the rate scan */
+        gx_t *gateways;            /* G entities, for the rate scan */
         alert_t *open_head;        /* open alerts */
         size_t nents;
         size_t bytes;              /* this partition's entity bytes */
@@ -363,9 +366,9 @@ static void ent_remove(gws_detect_t *d, ent_t *e) {
         d->slots[i].e = NULL;
         d->slots[i].h = 0;
         if (e->type == E_G) {
-                ent_t **gp = &d->gateways;
-                while (*gp && *gp != e)
-                        gp = &(*gp)->gx->gnext;
+                gx_t **gp = &d->gateways;
+                while (*gp && *gp != e->gx)
+                        gp = &(*gp)->gnext;
                 if (*gp)
                         *gp = e->gx->gnext;
         }
@@ -515,8 +518,9 @@ static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
         d->nents++;
         __atomic_add_fetch(&g_entities, 1, __ATOMIC_RELAXED);
         if (type == E_G) {
+                e->gx->ent = e;
                 e->gx->gnext = d->gateways;
-                d->gateways = e;
+                d->gateways = e->gx;
         }
         if (created)
                 *created = 1;
@@ -1029,7 +1033,8 @@ static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
                 }
                 /* Learn only from windows that were not anomalous. */
                 if (g->gx->base_n < RATE_WARMUP_WINDOWS)
-                        g->gx->base = (g->gx->base * g->gx->base_n + c) / (g->gx->base_n + 1);
+                        g->gx->base = (g->gx->base * g->gx->base_n + c) /
+                                      (g->gx->base_n + 1);
                 else if (c <= 3 * lam + 10 && c >= lam / 4)
                         g->gx->base += 0.1 * (c - g->gx->base);
                 g->gx->base_n++;
@@ -1220,18 +1225,21 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
 
 static int tick(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
         int64_t win = closed_upto(d);
-        ent_t *g;
+        gx_t *x;
         int r = 0, rr;
         if (d->cfg->det_rate) {
-                for (g = d->gateways; g; g = g->gx->gnext) {
+                for (x = d->gateways; x; x = x->gnext) {
                         /* A gateway silent for longer than it would take
                          * to close many windows: close them one by one
                          * only up to a bound (the first ones matter). */
-                        if (g->gx->rate_win >= 0 && win - g->gx->rate_win > 100) {
-                                g->gx->rate_win = win - 100;
-                                memset(g->gx->rcnt, 0, sizeof(g->gx->rcnt));
+                        if (x->rate_win >= 0 && win - x->rate_win > 100) {
+                                x->rate_win = win - 100;
+                                memset(x->rcnt, 0, sizeof(x->rcnt));
                         }
-                        if ((rr = rate_close(d, g, win, cb, opaque)) < 0)
+                        if (x->rate_win < 0 || x->rate_win >= win)
+                                continue; /* nothing to close */
+                        if ((rr = rate_close(d, x->ent, win, cb,
+                                             opaque)) < 0)
                                 return -1;
                         r += rr;
                 }
@@ -1827,7 +1835,8 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 /* Early spike check on the window so far. */
                 if (!d->quiet && cfg->det_rate &&
                     g->gx->base_n >= RATE_WARMUP_WINDOWS && g->gx->base >= 5) {
-                        double lam = g->gx->base, c = g->gx->rcnt[win % RATE_RING];
+                        double lam = g->gx->base;
+                        double c = g->gx->rcnt[win % RATE_RING];
                         double frac = (double)(ts - win * d->window_ms) /
                                       (double)d->window_ms;
                         double expect, zr;
