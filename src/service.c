@@ -1599,7 +1599,13 @@ static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
                      errstr_size) ||
             /* Prefetch bound (librdkafka's default is 64 MB): while the
              * workers are behind, the main loop stops polling and this is
-             * what librdkafka holds meanwhile. */
+             * what librdkafka holds meanwhile. Trade-off: librdkafka
+             * before 2.1 backs a partition's fetching off for a fixed 1 s
+             * when it finds this queue full (librdkafka #2879; 2.1 added
+             * fetch.queue.backoff.ms), which stalls a consumer that
+             * outruns the workers (catch-up) for up to ~0.7 s at a time
+             * at 16 MB; 32 MB avoided most stalls in bench/e2e_bench.sh
+             * but raised peak RSS from ~60 to ~84 MB. */
             conf_set(conf, "queued.max.messages.kbytes", "16384", "consumer",
                      errstr, errstr_size) ||
             /* Consumer lag per partition (stats_cb). The group's join
