@@ -93,9 +93,11 @@ one() {
   split=$(for t in /proc/"$gpid"/task/*; do
             echo "$(cat "$t/comm" 2>/dev/null) $(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"
           done | awk '{n = $1; sub(/[0-9]+$/, "", n); a[n] += $2} END {for (k in a) if (a[k]) printf " %s=%d", k, a[k]}')
-  # /metrics renders once a second: the rate is a lower bound on short runs
+  # /metrics renders once a second, so a span under ~1.5 s is mostly that
+  # quantum: no rate then (0 = not measured)
   printf '%s cpu_ticks=%d rate=%d rss_mb=%d backpressure_s=%s |%s\n' "$side" "$tot" \
-    $(( N * 1000000000 / (last - first > 0 ? last - first : 1) )) "$rss" "$bp" "$split" |
+    $(( last - first >= 1500000000 ? N * 1000000000 / (last - first) : 0 )) \
+    "$rss" "$bp" "$split" |
     tee -a "$W/results"
   kill -TERM "$gpid"; wait "$gpid" 2>/dev/null || true
   kill -TERM "$bpid"; wait "$bpid" 2>/dev/null || true
@@ -116,8 +118,11 @@ for line in open(sys.argv[1]):
                        re.findall(r"(\w+)=([\d.]+)", rest.split("|")[0])})
 for side, rs in rows.items():
     med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+    rates = [r["rate"] for r in rs if r["rate"] > 0]
+    med["rate"] = statistics.median(rates) if rates else 0
     cpu = sorted(r["cpu_ticks"] / 100 for r in rs)
-    print("%s median of %d: %.2f CPU-s per %s events (runs %s), %.0f ev/s, "
+    print("%s median of %d: %.2f CPU-s per %s events (runs %s), "
+          "%.0f ev/s by /metrics (0: runs too short to tell), "
           "peak RSS %.0f MB, backpressure %.2f s"
           % (side, len(rs), med["cpu_ticks"] / 100, sys.argv[2],
              ", ".join("%.2f" % c for c in cpu), med["rate"], med["rss_mb"],
