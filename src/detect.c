@@ -1,7 +1,8 @@
 /* detect.c - per-partition streaming detectors and the alert lifecycle.
  *
- * Entities (hash table + LRU list, capped by detectors.max_entities and
- * the process byte budget detectors.max_state_mb):
+ * Entities (open-addressing table per partition with sampled LRU
+ * eviction, capped by detectors.max_entities and the process byte budget
+ * detectors.max_state_mb):
  *   K    one per field set of detectors.numeric_keys (default provider+
  *        model, gateway+provider+model, user_id, gateway): robust baselines
  *        of latency, ttfb, tokens in/out and cost; anomaly windows per
@@ -157,7 +158,8 @@ typedef struct gx_s {
 /* An entity. The fields a lookup compares (h, type, klen) share the
  * first cache line; the key follows the state. */
 typedef struct ent_s {
-        uint64_t h;         /* gws_hash64 of the key, seeded with type */
+        uint64_t h;         /* gws_hash64_fast of the key, seeded with
+                             * the type */
         uint32_t seen;      /* d->seq of the last event that used it:
                              * pinning and (sampled) LRU eviction */
         uint16_t klen;
