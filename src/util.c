@@ -135,6 +135,16 @@ int gws_buf_base64(gws_buf_t *b, const void *p, size_t len) {
  * hashing and partitioning
  * ------------------------------------------------------------------------ */
 
+/* murmur3's 64-bit finalizer. */
+static inline uint64_t fmix64(uint64_t h) {
+        h ^= h >> 33;
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
+        h *= 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 33;
+        return h;
+}
+
 uint64_t gws_hash64(const void *p, size_t len, uint64_t seed) {
         const unsigned char *s = p;
         uint64_t h = 0xcbf29ce484222325ULL ^ seed;
@@ -144,21 +154,7 @@ uint64_t gws_hash64(const void *p, size_t len, uint64_t seed) {
                 h *= 0x100000001b3ULL;
         }
         /* FNV-1a alone mixes the high bits poorly; finish like murmur3. */
-        h ^= h >> 33;
-        h *= 0xff51afd7ed558ccdULL;
-        h ^= h >> 33;
-        h *= 0xc4ceb9fe1a85ec53ULL;
-        h ^= h >> 33;
-        return h;
-}
-
-static inline uint64_t fmix64(uint64_t h) {
-        h ^= h >> 33;
-        h *= 0xff51afd7ed558ccdULL;
-        h ^= h >> 33;
-        h *= 0xc4ceb9fe1a85ec53ULL;
-        h ^= h >> 33;
-        return h;
+        return fmix64(h);
 }
 
 uint64_t gws_hash64_fast(const void *p, size_t len, uint64_t seed) {

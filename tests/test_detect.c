@@ -216,6 +216,32 @@ START_TEST(entity_cap_and_eviction) {
 }
 END_TEST
 
+/* Eviction keeps what is in use: a route seen every 10 events keeps its
+ * baselines while 50k other gateways stream through a 500-entity cap
+ * (sampled LRU evicts the longest unused of its sample; an arbitrary pick
+ * evicts the route now and then, and a re-created route is warming up
+ * and scores nothing). */
+START_TEST(eviction_keeps_recently_used) {
+        gws_detect_stats_t ds;
+        gws_score_t sc;
+        char gw[32];
+        int i;
+        gws_detect_destroy(det);
+        gws_config_set(cfg, "detectors.max_entities", "500", NULL, 0);
+        det = gws_detect_new(cfg, 0);
+        for (i = 0; i < 50000; i++) {
+                snprintf(gw, sizeof(gw), "gw-%d", i);
+                feed(T0 + i, gw, "m", 200, 100, NULL);
+                if (i % 10 == 0)
+                        feed(T0 + i, "gw-kept", "m-kept", 200, 100, NULL);
+        }
+        gws_detect_stats(det, &ds);
+        ck_assert_uint_gt(ds.evictions, 100000);
+        sc = feed(T0 + 50000, "gw-kept", "m-kept", 200, 100000, NULL);
+        ck_assert(sc.reasons & GWS_R_LATENCY);
+}
+END_TEST
+
 START_TEST(byte_budget_under_cardinality_attack) {
         gws_detect_stats_t s1, s2;
         gws_detect_t *other;
@@ -728,6 +754,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, error_storm_and_small_counts);
         tcase_add_test(tc, novelty_after_warmup_only);
         tcase_add_test(tc, entity_cap_and_eviction);
+        tcase_add_test(tc, eviction_keeps_recently_used);
         tcase_add_test(tc, deterministic);
         tcase_add_test(tc, series_onset_scored_then_damped);
         tcase_add_test(tc, series_scores_do_not_saturate);

@@ -347,6 +347,46 @@ START_TEST(replay_files_match_stats) {
 }
 END_TEST
 
+/* replay.partitioner: "key" keeps one gateway in one simulated partition
+ * (one set of its entities); "random" spreads it over the partitions as
+ * -X partitioner=random does, the same way on every run. */
+START_TEST(replay_partitioner_random_spreads) {
+        char dir[] = "/tmp/gws-replay-XXXXXX", in[600], path[700];
+        gws_replay_result_t res;
+        uint64_t spread;
+        FILE *fp;
+        int i;
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(in, sizeof(in), "%s/in.ndjson", dir);
+        fp = fopen(in, "w");
+        for (i = 0; i < 120; i++)
+                fprintf(fp, "{\"id\":\"r%d\",\"ts\":%d,\"gateway_id\":\"g0\","
+                            "\"provider\":\"p\",\"model\":\"m\",\"status\":200,"
+                            "\"latency_ms\":5}\n",
+                        i, 1000 * i);
+        fclose(fp);
+        ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res, err, sizeof(err)),
+                         0);
+        ck_assert_uint_eq(res.det.entities, 4); /* G, GP, GPM, p+m */
+        ck_assert_int_eq(gws_config_set(cfg, "replay.partitioner", "random",
+                                        err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res, err, sizeof(err)),
+                         0);
+        spread = res.det.entities;
+        ck_assert_uint_ge(spread, 4 * 10); /* >= 10 of 12 partitions */
+        ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res, err, sizeof(err)),
+                         0);
+        ck_assert_uint_eq(res.det.entities, spread); /* repeatable */
+        ck_assert_int_eq(gws_config_set(cfg, "replay.partitioner", "round",
+                                        err, sizeof(err)),
+                         -1);
+        ck_assert_ptr_nonnull(strstr(err, "replay.partitioner"));
+        snprintf(path, sizeof(path), "rm -rf %s", dir);
+        ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
 Suite *gws_pipeline_suite(void) {
         Suite *s = suite_create("pipeline");
         TCase *tc = tcase_create("process");
@@ -367,6 +407,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_loop_test(tc, replay_key_table, 0,
                             sizeof(keys) / sizeof(keys[0]));
         tcase_add_test(tc, replay_files_match_stats);
+        tcase_add_test(tc, replay_partitioner_random_spreads);
         suite_add_tcase(s, tc);
         return s;
 }
