@@ -1,4 +1,9 @@
-/* tracker.c - per-partition FIFO of in-flight offsets. */
+/* tracker.c - per-partition FIFO of in-flight offsets.
+ *
+ * Every consumed message takes an entry and gives it back when its outputs
+ * are delivered: popped entries are kept on a short free list (under the
+ * lock already taken) rather than going back to malloc, which was a calloc
+ * and a free per event, the free often from another thread. */
 #include "gwsieve/tracker.h"
 
 #include <pthread.h>
@@ -16,8 +21,13 @@ struct gws_tracker_s {
         gws_tracker_entry_t *head, *tail; /* guarded by lock */
         int64_t committable;              /* guarded by lock */
         size_t pending;                   /* guarded by lock */
+        gws_tracker_entry_t *spare;       /* guarded by lock */
+        size_t nspare;                    /* guarded by lock */
         void *opaque;
 };
+
+/* Entries kept for reuse per partition (32 B each). */
+#define SPARE_MAX 256
 
 gws_tracker_t *gws_tracker_new(void *opaque) {
         gws_tracker_t *t = calloc(1, sizeof(*t));
@@ -37,18 +47,28 @@ void gws_tracker_destroy(gws_tracker_t *t) {
                 next = e->next;
                 free(e);
         }
+        for (e = t->spare; e; e = next) {
+                next = e->next;
+                free(e);
+        }
         pthread_mutex_destroy(&t->lock);
         free(t);
 }
 
 gws_tracker_entry_t *gws_tracker_add(gws_tracker_t *t, int64_t offset) {
-        gws_tracker_entry_t *e = calloc(1, sizeof(*e));
-        if (!e)
+        gws_tracker_entry_t *e;
+        pthread_mutex_lock(&t->lock);
+        if ((e = t->spare)) {
+                t->spare = e->next;
+                t->nspare--;
+        } else if (!(e = malloc(sizeof(*e)))) {
+                pthread_mutex_unlock(&t->lock);
                 return NULL;
+        }
         e->t = t;
         e->offset = offset;
         e->refs = 1;
-        pthread_mutex_lock(&t->lock);
+        e->next = NULL;
         if (t->tail)
                 t->tail->next = e;
         else
@@ -79,7 +99,13 @@ int gws_tracker_release(gws_tracker_entry_t *e) {
                         t->tail = NULL;
                 t->committable = h->offset + 1;
                 t->pending--;
-                free(h);
+                if (t->nspare < SPARE_MAX) {
+                        h->next = t->spare;
+                        t->spare = h;
+                        t->nspare++;
+                } else {
+                        free(h);
+                }
                 popped++;
         }
         pthread_mutex_unlock(&t->lock);

@@ -123,6 +123,64 @@ START_TEST(numbers_equal_strtod) {
 }
 END_TEST
 
+/* The string scan keeps a bit mask of special bytes per 64-byte block and
+ * shares it between strings: every position of a special byte relative to
+ * a block (and to the end of the buffer) must give the same answer. */
+START_TEST(strings_across_blocks) {
+        static const struct {
+                const char *ins; /* put at position k of the contents */
+                gws_jerr_t err;  /* GWS_JE_OK: one string token */
+                int esc;
+        } sp[] = {
+            {"\\\"", GWS_JE_OK, 1},     {"\\u00e9", GWS_JE_OK, 1},
+            {"\xc3\xa9", GWS_JE_OK, 0}, {"\xe2\x82\xac", GWS_JE_OK, 0},
+            {"\t", GWS_JE_SYNTAX, 0},   {"\xc3", GWS_JE_UTF8, 0},
+            {"\\x", GWS_JE_SYNTAX, 0},  {"", GWS_JE_OK, 0},
+        };
+        gws_jdoc_t doc = {0};
+        char buf[512];
+        size_t pad, clen, k, s, n, at;
+        for (s = 0; s < sizeof(sp) / sizeof(sp[0]); s++)
+        for (pad = 0; pad < 70; pad += 3)
+        for (clen = 0; clen < 140; clen += 7)
+        for (k = 0; k <= clen; k += 5) {
+                gws_jerr_t e;
+                size_t il = strlen(sp[s].ins);
+                /* [ + pad spaces + "key" : + "contents" ] */
+                n = 0;
+                buf[n++] = '{';
+                memset(buf + n, ' ', pad);
+                n += pad;
+                memcpy(buf + n, "\"k\":\"", 5);
+                n += 5;
+                at = n;
+                memset(buf + n, 'a', clen);
+                memmove(buf + n + k + il, buf + n + k, clen - k);
+                memcpy(buf + n + k, sp[s].ins, il);
+                n += clen + il;
+                buf[n++] = '"';
+                buf[n++] = '}';
+                e = gws_json_parse(&doc, buf, n, NULL);
+                ck_assert_msg(e == sp[s].err, "ins %zu pad %zu len %zu at %zu:"
+                              " got %d (%s)", s, pad, clen, k, e,
+                              doc.err_what ? doc.err_what : "");
+                if (e == GWS_JE_OK) {
+                        ck_assert_uint_eq(doc.ntoks, 3);
+                        ck_assert_uint_eq(doc.toks[2].start, at - 1);
+                        ck_assert_uint_eq(doc.toks[2].len, clen + il + 2);
+                        ck_assert_int_eq(!!(doc.toks[2].flags & GWS_JF_ESC),
+                                         sp[s].esc);
+                } else {
+                        ck_assert_uint_eq(doc.err_off, at + k);
+                }
+                /* cut inside the string: never read past the end */
+                e = gws_json_parse(&doc, buf, at + k + il / 2, NULL);
+                ck_assert_int_ne(e, GWS_JE_OK);
+        }
+        gws_json_free(&doc);
+}
+END_TEST
+
 Suite *gws_json_suite(void) {
         Suite *s = suite_create("json");
         TCase *tc = tcase_create("tokenize");
@@ -130,6 +188,7 @@ Suite *gws_json_suite(void) {
         tcase_add_test(tc, tape_structure);
         tcase_add_test(tc, limits);
         tcase_add_test(tc, numbers_equal_strtod);
+        tcase_add_test(tc, strings_across_blocks);
         suite_add_tcase(s, tc);
         return s;
 }

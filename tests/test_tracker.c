@@ -74,6 +74,47 @@ START_TEST(concurrent_release) {
 }
 END_TEST
 
+/* Popped entries are reused (a short free list): a reused entry must start
+ * clean (one reference, its own offset, end of the FIFO), whatever order
+ * the previous round finished in. */
+START_TEST(entries_reused) {
+        gws_tracker_t *t = gws_tracker_new(NULL);
+        gws_tracker_entry_t *e[64], *first[64];
+        int64_t off = 0;
+        int r, i, reused = 0;
+        for (r = 0; r < 200; r++) {
+                int n = 1 + r % 64;
+                for (i = 0; i < n; i++) {
+                        e[i] = gws_tracker_add(t, off + i);
+                        ck_assert_ptr_nonnull(e[i]);
+                        ck_assert_int_eq(gws_tracker_offset(e[i]), off + i);
+                        if (r == 63)
+                                first[i] = e[i];
+                        if (r > 63 && i < 64)
+                                reused += e[i] == first[i % 64] ||
+                                          e[i] == first[(i + 1) % 64];
+                }
+                /* odd round: last to first; even: every other, then rest */
+                if (r % 2)
+                        for (i = n - 1; i >= 0; i--)
+                                gws_tracker_release(e[i]);
+                else {
+                        for (i = 1; i < n; i += 2)
+                                gws_tracker_release(e[i]);
+                        ck_assert_int_eq(gws_tracker_committable(t),
+                                         r ? off : -1);
+                        for (i = 0; i < n; i += 2)
+                                gws_tracker_release(e[i]);
+                }
+                off += n;
+                ck_assert_int_eq(gws_tracker_committable(t), off);
+                ck_assert_uint_eq(gws_tracker_pending(t), 0);
+        }
+        ck_assert_int_gt(reused, 0);
+        gws_tracker_destroy(t);
+}
+END_TEST
+
 Suite *gws_tracker_suite(void) {
         Suite *s = suite_create("tracker");
         TCase *tc = tcase_create("offsets");
@@ -81,6 +122,7 @@ Suite *gws_tracker_suite(void) {
         tcase_add_test(tc, gaps_in_offsets);
         tcase_add_test(tc, destroy_with_pending);
         tcase_add_test(tc, concurrent_release);
+        tcase_add_test(tc, entries_reused);
         suite_add_tcase(s, tc);
         return s;
 }
