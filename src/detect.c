@@ -196,6 +196,12 @@ struct gws_detect_s {
         uint32_t pf_seq[E_K0 + GWS_MAX_KEYSETS];
         uint64_t rng;              /* eviction sampling (xorshift64) */
         gx_t *gateways;            /* G entities, for the rate scan */
+        int64_t rate_lo;           /* no gateway's open window is before
+                                    * this one (a lower bound; INT64_MIN
+                                    * until the first scan): the per-second
+                                    * tick scans only when a window may
+                                    * close, once per window, not on every
+                                    * second of event time */
         alert_t *open_head;        /* open alerts */
         size_t nents;
         size_t bytes;              /* this partition's entity bytes */
@@ -1229,7 +1235,8 @@ static int tick(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
         int64_t win = closed_upto(d);
         gx_t *x;
         int r = 0, rr;
-        if (d->cfg->det_rate) {
+        if (d->cfg->det_rate && win > d->rate_lo) {
+                int64_t lo = INT64_MAX;
                 for (x = d->gateways; x; x = x->gnext) {
                         /* A gateway silent for longer than it would take
                          * to close many windows: close them one by one
@@ -1238,13 +1245,16 @@ static int tick(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
                                 x->rate_win = win - 100;
                                 memset(x->rcnt, 0, sizeof(x->rcnt));
                         }
-                        if (x->rate_win < 0 || x->rate_win >= win)
-                                continue; /* nothing to close */
-                        if ((rr = rate_close(d, x->ent, win, cb,
-                                             opaque)) < 0)
-                                return -1;
-                        r += rr;
+                        if (x->rate_win >= 0 && x->rate_win < win) {
+                                if ((rr = rate_close(d, x->ent, win, cb,
+                                                     opaque)) < 0)
+                                        return -1;
+                                r += rr;
+                        }
+                        if (x->rate_win >= 0 && x->rate_win < lo)
+                                lo = x->rate_win;
                 }
+                d->rate_lo = lo;
         }
         if ((rr = alerts_resolve(d, cb, opaque)) < 0)
                 return -1;
@@ -1363,6 +1373,7 @@ gws_detect_t *gws_detect_new(const gws_config_t *cfg, int32_t partition) {
         d->partition = partition;
         d->wm = INT64_MIN;
         d->last_tick = INT64_MIN;
+        d->rate_lo = INT64_MIN;
         d->max_bytes = (size_t)cfg->det_max_state_mb << 20;
         d->window_ms = (int64_t)cfg->det_window_s * 1000;
         /* Rate windows stay open RATE_RING deep: lateness of at most two
@@ -1817,6 +1828,8 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                         g->first_ts = ts;
                 if (g->gx->rate_win < 0) {
                         g->gx->rate_win = win;
+                        if (win < d->rate_lo)
+                                d->rate_lo = win;
                         g->gx->hh_win = d->wm / d->window_ms;
                 }
                 /* Windows end lateness_ms after their last millisecond;
