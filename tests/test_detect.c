@@ -433,6 +433,34 @@ START_TEST(out_of_order_within_bound) {
 }
 END_TEST
 
+/* A silent gateway's window closes on the first second of event time past
+ * its end plus the lateness bound (60 s + 30 s), driven by another
+ * gateway: not a second later, although the per-second tick only scans
+ * the gateways when one of their windows can close. */
+START_TEST(rate_drop_when_window_closes) {
+        int64_t b = T0 + 20 * 60000; /* a window boundary */
+        int64_t ts;
+        /* 20 windows of 2 events/s on gw and 1/s on other */
+        for (ts = T0; ts < b; ts += 500) {
+                feed(ts, "gw", "m", 200, 300, NULL);
+                if (ts % 1000 == 0)
+                        feed(ts, "other", "m", 200, 300, NULL);
+        }
+        ck_assert_int_eq(count("rate_drop", "open"), 0);
+        /* gw goes silent at b: its window [b, b+60 s) closes at b+90 s */
+        for (ts = b; ts < b + 90000; ts += 1000)
+                feed(ts, "other", "m", 200, 300, NULL);
+        ck_assert_int_eq(count("rate_drop", "open"), 0);
+        feed(b + 90000, "other", "m", 200, 300, NULL);
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(first("rate_drop", "open"),
+                                             "entity"),
+                             "gateway_id")),
+                         "gw");
+}
+END_TEST
+
 /* One event from a clock a day ahead must not make everyone late. */
 START_TEST(clock_skew_does_not_move_event_time) {
         gws_detect_stats_t s;
@@ -762,6 +790,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, heavy_hitter_ip_takes_over);
         tcase_add_test(tc, heavy_hitter_usual_share_and_tokens);
         tcase_add_test(tc, out_of_order_within_bound);
+        tcase_add_test(tc, rate_drop_when_window_closes);
         tcase_add_test(tc, clock_skew_does_not_move_event_time);
         tcase_add_test(tc, keys_provider_wide_slowdown_one_alert);
         tcase_add_test(tc, keys_user_prompts_one_alert);
