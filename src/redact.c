@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -22,9 +25,14 @@
 
 #define K_SKIP GWS_RK__CNT /* a digit run that is no card: skip past it */
 
+/* Where a detector may start (r->trig): most only at the start of a word
+ * (the byte before is not a letter or a digit: match_at() rejects the
+ * rest), an email at its '@', a PEM header at "--". */
+enum { T_NONE, T_WORD, T_ANY, T_DASH };
+
 struct gws_redact_s {
         unsigned enabled;           /* 1 << kind */
-        unsigned char trig[256];    /* non-zero: a detector may start */
+        unsigned char trig[256];    /* T_*: a detector may start here */
         int ncustom;
         char **cname;               /* "[REDACTED:<name>]" replacements */
         pcre2_code **ccode;
@@ -422,7 +430,9 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
                 }
         }
         for (i = 0; trig_bytes[i]; i++)
-                r->trig[(unsigned char)trig_bytes[i]] = 1;
+                r->trig[(unsigned char)trig_bytes[i]] = T_WORD;
+        r->trig['@'] = T_ANY;
+        r->trig['-'] = T_DASH;
 
         if (custom_cnt > 0) {
                 r->cname = calloc((size_t)custom_cnt, sizeof(*r->cname));
@@ -500,15 +510,68 @@ void gws_redact_scratch_destroy(gws_redact_scratch_t *s) {
         free(s);
 }
 
+/* The first position from \p i on where match_at() may match, or len.
+ * Every retained string is scanned: in English text the trigger letters
+ * ('s', 'e', ...) are everywhere, but rarely start a word, so 16 bytes are
+ * tested at once (SSE2) against the trigger set, the byte before (word
+ * start) and the byte after ("--"), and match_at() runs only there. */
+static size_t next_cand(const gws_redact_t *r, uc *s, size_t len, size_t i) {
+        unsigned t;
+#ifdef __SSE2__
+        const __m128i z = _mm_setzero_si128();
+#define EQ(v, c) _mm_cmpeq_epi8((v), _mm_set1_epi8(c))
+/* bytes of v in [lo, lo + n] (unsigned) */
+#define IN(v, lo, n)                                                           \
+        _mm_cmpeq_epi8(_mm_subs_epu8(_mm_sub_epi8((v), _mm_set1_epi8(lo)),     \
+                                     _mm_set1_epi8(n)),                        \
+                       z)
+        if (i == 0 && len && r->trig[s[0]])
+                return 0; /* no byte before the first */
+        if (i == 0)
+                i = 1;
+        while (i + 17 <= len) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+                __m128i pv = _mm_loadu_si128((const __m128i *)(s + i - 1));
+                __m128i nx = _mm_loadu_si128((const __m128i *)(s + i + 1));
+                __m128i word = _mm_or_si128(
+                    IN(_mm_or_si128(pv, _mm_set1_epi8(0x20)), 'a', 25),
+                    IN(pv, '0', 9));
+                __m128i tw = _mm_or_si128(
+                    _mm_or_si128(_mm_or_si128(IN(v, '0', 9), EQ(v, 's')),
+                                 _mm_or_si128(EQ(v, 'A'), EQ(v, 'g'))),
+                    _mm_or_si128(_mm_or_si128(EQ(v, 'x'), EQ(v, 'B')),
+                                 _mm_or_si128(EQ(v, 'b'), EQ(v, 'e'))));
+                __m128i m = _mm_or_si128(
+                    _mm_andnot_si128(word, tw),
+                    _mm_or_si128(EQ(v, '@'),
+                                 _mm_and_si128(EQ(v, '-'), EQ(nx, '-'))));
+                int bits = _mm_movemask_epi8(m);
+                if (bits)
+                        return i + (size_t)__builtin_ctz((unsigned)bits);
+                i += 16;
+        }
+#undef EQ
+#undef IN
+#endif
+        for (; i < len; i++) {
+                if (!(t = r->trig[s[i]]))
+                        continue;
+                if (t == T_ANY ||
+                    (t == T_WORD && (i == 0 || !is_alnum(s[i - 1]))) ||
+                    (t == T_DASH && i + 1 < len && s[i + 1] == '-'))
+                        return i;
+        }
+        return len;
+}
+
 int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len) {
         uc *s = (uc *)text;
         size_t i, ms, me;
         unsigned kind;
         if (r->ncustom)
                 return 1; /* patterns cannot be prefiltered cheaply */
-        for (i = 0; i < len; i++) {
-                if (!r->trig[s[i]])
-                        continue;
+        for (i = next_cand(r, s, len, 0); i < len;
+             i = next_cand(r, s, len, i + 1)) {
                 if (match_at(r, s, len, i, 0, &ms, &me, &kind)) {
                         if (kind != K_SKIP)
                                 return 1;
@@ -526,9 +589,8 @@ static int builtin_pass(const gws_redact_t *r, uc *s, size_t len,
         int n = 0;
         char rep[40];
 
-        while (i < len) {
-                if (!r->trig[s[i]] ||
-                    !match_at(r, s, len, i, last, &ms, &me, &kind)) {
+        while ((i = next_cand(r, s, len, i)) < len) {
+                if (!match_at(r, s, len, i, last, &ms, &me, &kind)) {
                         i++;
                         continue;
                 }

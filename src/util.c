@@ -26,30 +26,35 @@ int gws_buf_reserve(gws_buf_t *b, size_t extra) {
         return 0;
 }
 
-int gws_buf_append(gws_buf_t *b, const void *p, size_t len) {
-        if (gws_buf_reserve(b, len) == -1)
-                return -1;
-        memcpy(b->buf + b->len, p, len);
-        b->len += len;
-        b->buf[b->len] = '\0';
-        return 0;
-}
-
 int gws_buf_puts(gws_buf_t *b, const char *s) {
         return gws_buf_append(b, s, strlen(s));
 }
 
 int gws_buf_printf(gws_buf_t *b, const char *fmt, ...) {
         va_list ap;
+        size_t room;
         int n;
-        va_start(ap, fmt);
-        n = vsnprintf(NULL, 0, fmt, ap);
-        va_end(ap);
-        if (n < 0 || gws_buf_reserve(b, (size_t)n) == -1)
+        /* Into the room there is first (nearly always enough): one
+         * formatting pass instead of a measuring pass and a writing one. */
+        if (gws_buf_reserve(b, 63) == -1)
                 return -1;
+        room = b->size - b->len;
         va_start(ap, fmt);
-        vsnprintf(b->buf + b->len, (size_t)n + 1, fmt, ap);
+        n = vsnprintf(b->buf + b->len, room, fmt, ap);
         va_end(ap);
+        if (n < 0) {
+                b->buf[b->len] = '\0';
+                return -1;
+        }
+        if ((size_t)n >= room) {
+                if (gws_buf_reserve(b, (size_t)n) == -1) {
+                        b->buf[b->len] = '\0';
+                        return -1;
+                }
+                va_start(ap, fmt);
+                vsnprintf(b->buf + b->len, (size_t)n + 1, fmt, ap);
+                va_end(ap);
+        }
         b->len += (size_t)n;
         return 0;
 }

@@ -115,6 +115,52 @@ START_TEST(lookalikes_untouched) {
 }
 END_TEST
 
+/* The prefilter tests 16 bytes at a time: a secret or a look-alike must be
+ * treated the same at every offset from the start of the text (every lane,
+ * and the scalar tail of short texts), after a word boundary or glued to a
+ * letter. */
+START_TEST(same_at_every_alignment) {
+        const char *glue[] = {" ", "z", "-", "\n"};
+        size_t n0 = sizeof(secrets) / sizeof(secrets[0]);
+        size_t n1 = sizeof(lookalikes) / sizeof(lookalikes[0]);
+        size_t x, k, g;
+        for (x = 0; x < n0 + n1; x++)
+        for (g = 0; g < sizeof(glue) / sizeof(glue[0]); g++) {
+                const char *sec = x < n0 ? secrets[x].secret
+                                         : lookalikes[x - n0];
+                gws_buf_t ref = {0}, out = {0};
+                char in[512];
+                int nref = -1, mref = -1, n, m;
+                for (k = 0; k < 34; k++) {
+                        size_t len;
+                        memset(in, ' ', k);
+                        len = k + (size_t)snprintf(in + k, sizeof(in) - k,
+                                                   "%s%s tail", glue[g], sec);
+                        gws_buf_reset(&out);
+                        n = gws_redact_text(r, sc, in, len, &out, NULL);
+                        m = gws_redact_maybe(r, in, len);
+                        if (n > 0) /* a changed text keeps the padding */
+                                ck_assert_int_eq(memcmp(out.buf, in, k), 0);
+                        if (k == 0) {
+                                nref = n;
+                                mref = m;
+                                gws_buf_append(&ref, out.buf ? out.buf : "",
+                                               out.len);
+                                continue;
+                        }
+                        ck_assert_msg(n == nref && m == mref,
+                                      "\"%s%s\" at %zu: %d/%d, at 0: %d/%d",
+                                      glue[g], sec, k, n, m, nref, mref);
+                        if (n > 0)
+                                ck_assert_int_eq(memcmp(out.buf + k, ref.buf,
+                                                        ref.len), 0);
+                }
+                gws_buf_free(&ref);
+                gws_buf_free(&out);
+        }
+}
+END_TEST
+
 START_TEST(custom_patterns) {
         const char *names[] = {"ticket", "empty"};
         const char *pats[] = {"TICKET-[0-9]{4,}", "x*"};
@@ -225,6 +271,7 @@ Suite *gws_redact_suite(void) {
         tcase_add_loop_test(tc, lookalikes_untouched, 0,
                             sizeof(lookalikes) / sizeof(lookalikes[0]));
         tcase_add_test(tc, custom_patterns);
+        tcase_add_test(tc, same_at_every_alignment);
         tcase_add_test(tc, builtin_subset);
         tcase_add_test(tc, random_text_never_keeps_a_planted_secret);
         tcase_add_loop_test(tc, ip_truncation, 0, sizeof(ips) / sizeof(ips[0]));

@@ -138,6 +138,42 @@ START_TEST(json_str_escaping) {
 }
 END_TEST
 
+/* gws_buf_printf formats into the room there is and formats again only
+ * when the output does not fit; gws_buf_append grows: both must give the
+ * bytes snprintf gives, NUL-terminated, for every size. */
+START_TEST(buf_printf_and_append_grow) {
+        gws_buf_t b = {0};
+        char want[4096], piece[600];
+        size_t wl = 0;
+        int i, n;
+        for (i = 0; i < 40; i++) {
+                memset(piece, 'a' + i % 26, (size_t)(i * 13 % 500));
+                piece[i * 13 % 500] = '\0';
+                if (i % 3) {
+                        ck_assert_int_eq(gws_buf_printf(&b, "<%d:%s:%.3f>", i,
+                                                        piece, i / 7.0), 0);
+                        n = snprintf(want + wl, sizeof(want) - wl,
+                                     "<%d:%s:%.3f>", i, piece, i / 7.0);
+                } else {
+                        ck_assert_int_eq(gws_buf_append(&b, piece,
+                                                        strlen(piece)), 0);
+                        n = snprintf(want + wl, sizeof(want) - wl, "%s",
+                                     piece);
+                }
+                wl += (size_t)n;
+                if (wl > 3000) { /* start over: keep want in bounds */
+                        gws_buf_reset(&b);
+                        wl = 0;
+                        continue;
+                }
+                ck_assert_uint_eq(b.len, wl);
+                ck_assert_int_eq(memcmp(b.buf, want, wl), 0);
+                ck_assert_int_eq(b.buf[b.len], '\0');
+        }
+        gws_buf_free(&b);
+}
+END_TEST
+
 START_TEST(base64_vectors) {
         static const char *in[] = {"", "f", "fo", "foo", "foob", "fooba",
                                    "foobar"};
@@ -166,6 +202,7 @@ Suite *gws_util_suite(void) {
         tcase_add_test(tc, base64_vectors);
         tcase_add_test(tc, hash_and_partition);
         tcase_add_test(tc, hash_fast_spreads);
+        tcase_add_test(tc, buf_printf_and_append_grow);
         suite_add_tcase(s, tc);
         return s;
 }
