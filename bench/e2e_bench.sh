@@ -27,6 +27,8 @@
 #                      delay up to MaxWait"); a real broker answers as soon
 #                      as data arrives. The second phase shows that share.
 #   E2E_HTTP_PORT      gwsieve's /metrics port (default 19464)
+#   E2E_GWS_ARGS       extra gwsieve arguments for the throughput phase,
+#                      e.g. "-X consumer.queued.max.messages.kbytes=65536"
 #   E2E_KEEP=1         keep the work directory (logs, timestamps, results)
 #
 # Method (what each figure is):
@@ -280,7 +282,8 @@ for run in $(seq "$RUNS"); do
   log "python: $(printf '%.0f' "$p_rate") ev/s, $(printf '%.2f' "$p_cpu") CPU-s/100k"
 
   # --- (c) gwsieve ---------------------------------------------------------
-  gws_start "gws-bench-$run" in gws
+  # shellcheck disable=SC2086 # E2E_GWS_ARGS: words on purpose
+  gws_start "gws-bench-$run" in gws ${E2E_GWS_ARGS:-}
   gws_wait_done "$N" 300
   read -r gu gs < <(awk '{print $14, $15}' "/proc/$gpid/stat")
   g_rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$gpid/status")

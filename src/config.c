@@ -67,6 +67,9 @@ static const crow_t rows[] = {
      "bound on draining, flushing and committing at shutdown"},
     {"worker_queue_max", T_INT, "2048", OFF(worker_queue_max), 16, 10000000,
      NULL, "messages queued per worker before its partitions are paused"},
+    {"fetch_wakeup", T_BOOL, "true", OFF(fetch_wakeup), NB, NULL,
+     "wake librdkafka's fetchers after a full prefetch queue drains "
+     "(librdkafka < 2.2 waits up to 1 s)"},
     {"producer_queue_max", T_INT, "50000", OFF(producer_queue_max), 100,
      10000000, NULL,
      "outputs awaiting delivery before all input is paused"},

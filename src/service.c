@@ -13,6 +13,12 @@
  *    A worker pops messages from its queue in order, so per-partition order
  *    is preserved, runs the pipeline, and produces the outputs.
  *  - the delivery thread: polls the producer; dr_msg_cb runs there.
+ *  - the fetch wake-up thread (librdkafka < 2.2, fetch_wakeup): sends a
+ *    ListOffsets round on the consumer when the main loop asks, which
+ *    wakes librdkafka's broker threads after a full prefetch queue (see
+ *    fetch_wake()). It touches only wake_parts under wake_lock and the
+ *    consumer handle (thread-safe API); the main thread joins it before
+ *    closing the consumer.
  *  - librdkafka's internal threads; log_cb/error_cb run there and only log
  *    or set flags.
  *
@@ -152,6 +158,15 @@ struct gws_service_s {
         uint64_t gen;           /* main: assignment generations */
         gws_buf_t sraw, srec;   /* main: snapshot scratch */
         uint64_t throttled_ms;  /* main: time spent not polling */
+        /* Fetch wake-up (see fetch_wake()): librdkafka < 2.2 only. */
+        int wake_on;                  /* set at creation */
+        pthread_t wake_thr;
+        pthread_mutex_t wake_lock;
+        pthread_cond_t wake_cond;
+        rd_kafka_topic_partition_list_t *wake_parts; /* under wake_lock */
+        int wake_stop;                               /* under wake_lock */
+        int64_t last_throttle_ms, last_wake_ms;      /* main */
+        uint64_t wakes;                              /* atomic */
         pthread_mutex_t retry_lock;
         retry_t *retries;
         /* counters */
@@ -1093,7 +1108,95 @@ static int throttle(gws_service_t *svc, int64_t now) {
                 return 0; /* sustained: poll, backpressure() pauses */
         usleep(2000);
         svc->throttled_ms += 2;
+        svc->last_throttle_ms = now;
         return 1;
+}
+
+/* Fetch wake-up. While the main loop throttles, librdkafka's queue fills
+ * up to queued.max.messages.kbytes and its broker threads stop fetching.
+ * librdkafka before 2.2 then sleeps up to 1 s (a fixed block time) before
+ * it looks at the queue again, unless something wakes the broker thread:
+ * an op or I/O (librdkafka #2879; 2.2 added fetch.queue.backoff.ms, which
+ * make_consumer() sets where it exists). The workers drain a full queue in
+ * ~0.1 s, so a catching-up consumer processed for 0.2-0.3 s, then stood
+ * still for 0.3-0.7 s (bench/e2e_bench.sh, 100 ms buckets of the output
+ * timestamps: 1213 1947 0 0 0 1832 1720 1977 0 0 0 0 0 0 0 1316 ...).
+ * A request to each broker wakes its thread, which then finds the queue
+ * below the bound and fetches: a ListOffsets for the latest offset of the
+ * assigned partitions (rd_kafka_offsets_for_times(), grouped per leader
+ * by librdkafka; answered from the broker's memory), at most every
+ * WAKE_EVERY_MS and only within WAKE_WINDOW_MS of a throttle, i.e. only
+ * while catching up. It runs on its own thread because the call waits for
+ * the answers. */
+#define WAKE_EVERY_MS 10
+#define WAKE_WINDOW_MS 1500
+
+static void *wake_main(void *arg) {
+        gws_service_t *svc = arg;
+        rd_kafka_topic_partition_list_t *parts;
+        pthread_mutex_lock(&svc->wake_lock);
+        for (;;) {
+                while (!svc->wake_parts && !svc->wake_stop)
+                        pthread_cond_wait(&svc->wake_cond, &svc->wake_lock);
+                if (svc->wake_stop)
+                        break;
+                parts = svc->wake_parts;
+                svc->wake_parts = NULL;
+                pthread_mutex_unlock(&svc->wake_lock);
+                /* The answer does not matter (errors included): the
+                 * request is what wakes the broker threads. */
+                rd_kafka_offsets_for_times(svc->consumer, parts, 1000);
+                rd_kafka_topic_partition_list_destroy(parts);
+                __atomic_add_fetch(&svc->wakes, 1, __ATOMIC_RELAXED);
+                pthread_mutex_lock(&svc->wake_lock);
+        }
+        pthread_mutex_unlock(&svc->wake_lock);
+        return NULL;
+}
+
+/* Stops and joins the wake thread (idempotent). @locality main thread. */
+static void wake_stop(gws_service_t *svc) {
+        if (!svc->wake_thr)
+                return;
+        pthread_mutex_lock(&svc->wake_lock);
+        svc->wake_stop = 1;
+        pthread_cond_signal(&svc->wake_cond);
+        pthread_mutex_unlock(&svc->wake_lock);
+        pthread_join(svc->wake_thr, NULL);
+        svc->wake_thr = 0;
+        if (svc->wake_parts)
+                rd_kafka_topic_partition_list_destroy(svc->wake_parts);
+        svc->wake_parts = NULL;
+}
+
+/* Asks the wake thread for a round when the consumer is catching up.
+ * @locality main thread. */
+static void fetch_wake(gws_service_t *svc, int64_t now) {
+        rd_kafka_topic_partition_list_t *parts;
+        int32_t i;
+        if (!svc->wake_on || now - svc->last_throttle_ms > WAKE_WINDOW_MS ||
+            now - svc->last_wake_ms < WAKE_EVERY_MS)
+                return;
+        svc->last_wake_ms = now;
+        parts = rd_kafka_topic_partition_list_new(svc->assigned_cnt + 1);
+        for (i = 0; i < svc->nptns; i++) {
+                ptn_t *p = svc->ptns[i];
+                if (p && !p->paused && !p->restoring &&
+                    !__atomic_load_n(&p->lost, __ATOMIC_ACQUIRE))
+                        rd_kafka_topic_partition_list_add(
+                            parts, svc->cfg->topic_input, i)
+                            ->offset = RD_KAFKA_OFFSET_END;
+        }
+        if (!parts->cnt) {
+                rd_kafka_topic_partition_list_destroy(parts);
+                return;
+        }
+        pthread_mutex_lock(&svc->wake_lock);
+        if (svc->wake_parts) /* the last one is not taken yet: replace */
+                rd_kafka_topic_partition_list_destroy(svc->wake_parts);
+        svc->wake_parts = parts;
+        pthread_cond_signal(&svc->wake_cond);
+        pthread_mutex_unlock(&svc->wake_lock);
 }
 
 /* Pauses/resumes the partitions of overloaded workers, or all of them
@@ -1324,6 +1427,11 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
             "producer queue was over its bound.");
         r |= gws_prom_dbl(b, "gwsieve_backpressure_seconds_total", NULL,
                           (double)svc->throttled_ms / 1000.0);
+        FAM("gwsieve_fetch_wakeups_total", "counter",
+            "Requests sent to wake librdkafka's fetchers after the "
+            "prefetch queue was full (fetch_wakeup, librdkafka < 2.2).");
+        r |= gws_prom_u64(b, "gwsieve_fetch_wakeups_total", NULL,
+                          __atomic_load_n(&svc->wakes, __ATOMIC_RELAXED));
         FAM("gwsieve_consumer_errors_total", "counter",
             "Consumer errors reported by librdkafka.");
         r |= gws_prom_u64(b, "gwsieve_consumer_errors_total", NULL,
@@ -1583,6 +1691,23 @@ static rd_kafka_conf_t *make_restore_conf(gws_service_t *svc, char *errstr,
         return conf;
 }
 
+/* librdkafka >= 2.2 looks at a full queue again after
+ * fetch.queue.backoff.ms (1 s by default); 10 ms makes the fetch wake-up
+ * thread unnecessary. Before 2.2 the property does not exist: the thread
+ * does it (fetch_wake()). Nothing with fetch_wakeup=false. A user's
+ * kafka.consumer.fetch.queue.backoff.ms is applied after this one.
+ * @returns 0. */
+static int wake_conf(gws_service_t *svc, rd_kafka_conf_t *conf) {
+        char inner[256];
+        svc->wake_on = 0;
+        if (!svc->cfg->fetch_wakeup)
+                return 0; /* librdkafka's own behaviour */
+        svc->wake_on = rd_kafka_conf_set(conf, "fetch.queue.backoff.ms", "10",
+                                         inner, sizeof(inner)) !=
+                       RD_KAFKA_CONF_OK;
+        return 0;
+}
+
 static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
                                  size_t errstr_size) {
         const gws_config_t *cfg = svc->cfg;
@@ -1615,15 +1740,15 @@ static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
                      errstr_size) ||
             /* Prefetch bound (librdkafka's default is 64 MB): while the
              * workers are behind, the main loop stops polling and this is
-             * what librdkafka holds meanwhile. Trade-off: librdkafka
-             * before 2.1 backs a partition's fetching off for a fixed 1 s
-             * when it finds this queue full (librdkafka #2879; 2.1 added
-             * fetch.queue.backoff.ms), which stalls a consumer that
-             * outruns the workers (catch-up) for up to ~0.7 s at a time
-             * at 16 MB; 32 MB avoided most stalls in bench/e2e_bench.sh
-             * but raised peak RSS from ~60 to ~84 MB. */
-            conf_set(conf, "queued.max.messages.kbytes", "16384", "consumer",
+             * what librdkafka holds meanwhile; fetch.max.bytes follows it
+             * unless set. With fetch_wake() a small queue no longer
+             * stalls a catching-up consumer (1 s per fill before), so it
+             * is sized for memory: bench/e2e_bench.sh, 3 runs each,
+             * median peak RSS 77 MB at 16 MB, 64 MB at 8 MB, 52 MB at 4 MB
+             * (rates 160-200k ev/s, 2-3x the kcat pass-through). */
+            conf_set(conf, "queued.max.messages.kbytes", "4096", "consumer",
                      errstr, errstr_size) ||
+            wake_conf(svc, conf) ||
             /* Consumer lag per partition (stats_cb). The group's join
              * state comes from the cgrp debug lines the moment it
              * changes (log_cb); the statistics are only its fallback.
@@ -1740,6 +1865,8 @@ gws_service_t *gws_service_new(const gws_config_t *cfg, char *errstr,
         svc->cfg = cfg;
         pthread_mutex_init(&svc->retry_lock, NULL);
         pthread_mutex_init(&svc->snap_lock, NULL);
+        pthread_mutex_init(&svc->wake_lock, NULL);
+        pthread_cond_init(&svc->wake_cond, NULL);
         if (!gws_config_kv_get(cfg->kafka, "bootstrap.servers") &&
             !gws_config_kv_get(cfg->kafka_consumer, "bootstrap.servers")) {
                 snprintf(errstr, errstr_size,
@@ -1812,6 +1939,13 @@ static int start_threads(gws_service_t *svc) {
         if (pthread_create(&svc->dr_thr, NULL, dr_main, svc))
                 return -1;
         pthread_setname_np(svc->dr_thr, "gws-delivery");
+        if (svc->wake_on) {
+                if (pthread_create(&svc->wake_thr, NULL, wake_main, svc)) {
+                        svc->wake_on = 0;
+                        return -1;
+                }
+                pthread_setname_np(svc->wake_thr, "gws-fetchwake");
+        }
         for (i = 0; i < svc->nworkers; i++) {
                 if (pthread_create(&svc->workers[i].thr, NULL, worker_main,
                                    &svc->workers[i]))
@@ -1995,6 +2129,7 @@ int gws_service_run(gws_service_t *svc, volatile sig_atomic_t *run) {
                 backpressure(svc);
                 restores_collect(svc);
                 now = gws_mono_ms();
+                fetch_wake(svc, now);
                 __atomic_store_n(&svc->last_poll_ms, now, __ATOMIC_RELEASE);
                 if (svc->http && now - svc->last_snap_ms >= 1000)
                         snapshot(svc);
@@ -2018,6 +2153,7 @@ int gws_service_run(gws_service_t *svc, volatile sig_atomic_t *run) {
 
 shutdown:
         __atomic_store_n(&svc->stopping, 1, __ATOMIC_RELEASE);
+        wake_stop(svc); /* no more fetching to wake */
         if (__atomic_load_n(&svc->fatal, __ATOMIC_ACQUIRE)) {
                 rc = -1;
                 gws_log(GWS_LOG_ERR, "SERVICE",
@@ -2066,6 +2202,7 @@ void gws_service_destroy(gws_service_t *svc) {
                 __atomic_store_n(&svc->dr_stop, 1, __ATOMIC_RELEASE);
                 pthread_join(svc->dr_thr, NULL);
         }
+        wake_stop(svc);
         if (svc->workers) {
                 stop_workers(svc);
                 for (i = 0; i < svc->nworkers; i++) {
@@ -2117,6 +2254,8 @@ void gws_service_destroy(gws_service_t *svc) {
         }
         pthread_mutex_destroy(&svc->retry_lock);
         pthread_mutex_destroy(&svc->snap_lock);
+        pthread_mutex_destroy(&svc->wake_lock);
+        pthread_cond_destroy(&svc->wake_cond);
         gws_buf_free(&svc->snap);
         gws_buf_free(&svc->sraw);
         gws_buf_free(&svc->srec);

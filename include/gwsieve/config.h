@@ -61,6 +61,7 @@ typedef struct gws_config_s {
         int commit_interval_ms;  /**< periodic offset commit */
         int shutdown_timeout_ms; /**< bound on drain+flush at shutdown */
         int worker_queue_max;    /**< per worker: pause input above this */
+        int fetch_wakeup;        /**< wake stalled fetchers (service.c) */
         int producer_queue_max;  /**< pause input above this many outputs
                                   *   waiting for delivery */
         int partitions;          /**< replay: partitions to simulate */
