@@ -126,8 +126,11 @@ static int field_of(const char *k, size_t n) {
         int i;
         if (n < 2 || n > 10)
                 return -1;
+        /* first byte before memcmp: ~24 members per event, and a libc
+         * memcmp call per candidate showed in profiles */
         for (i = 0; i < F__CNT; i++)
-                if (fields[i].len == n && !memcmp(fields[i].name, k, n))
+                if (fields[i].len == n && fields[i].name[0] == k[0] &&
+                    !memcmp(fields[i].name, k, n))
                         return i;
         return -1;
 }
