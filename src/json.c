@@ -22,6 +22,7 @@
  * private helpers
  * ------------------------------------------------------------------------ */
 
+#ifndef __SSE2__
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
@@ -33,6 +34,7 @@ static inline uint64_t swar_special(uint64_t v) {
                 ((b - ONES) & ~b) | v) &
                HIGHS;
 }
+#endif
 
 static inline int is_ws(unsigned char c) {
         return c == ' ' || c == '\n' || c == '\r' || c == '\t';
