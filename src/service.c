@@ -166,7 +166,10 @@ struct gws_service_s {
         rd_kafka_topic_partition_list_t *wake_parts; /* under wake_lock */
         int wake_stop;                               /* under wake_lock */
         int64_t last_throttle_ms, last_wake_ms;      /* main */
-        uint64_t wakes;                              /* atomic */
+        size_t drain_bytes; /* main: polled since the queue was empty */
+        int64_t assign_ms;  /* main: last assignment of new partitions */
+        size_t wake_bytes;  /* half of queued.max.messages.kbytes */
+        uint64_t wakes[2]; /* main: rounds asked for catch-up, assignment */
         pthread_mutex_t retry_lock;
         retry_t *retries;
         /* counters */
@@ -1034,6 +1037,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         error = rd_kafka_incremental_assign(rk, parts);
                 else
                         ret_err = rd_kafka_assign(rk, parts);
+                if (parts->cnt)
+                        svc->assign_ms = gws_mono_ms(); /* fetch_wake() */
                 gws_log(GWS_LOG_INFO, "REBALANCE",
                         "assigned %d partition(s) (%s), now %d", parts->cnt,
                         coop ? "incremental" : "eager", svc->assigned_cnt);
@@ -1130,6 +1135,14 @@ static int throttle(gws_service_t *svc, int64_t now) {
  * the answers. */
 #define WAKE_EVERY_MS 10
 #define WAKE_WINDOW_MS 1500
+/* After an assignment: librdkafka 2.0.2 starts a new partition's fetching
+ * on the broker thread's next turn, and a broker thread with nothing else
+ * to fetch sleeps its 1 s first (seen in the latency benchmark with
+ * debug=fetch: partitions on two brokers fetchable 0.1-0.3 s after the
+ * assignment, those on the third 1.1 s after; the mock had dropped the
+ * hot partition's first 1290 events by then: lost input, alerts ~1 s
+ * late). Wake rounds every WAKE_ASSIGN_EVERY_MS for WAKE_WINDOW_MS. */
+#define WAKE_ASSIGN_EVERY_MS 50
 
 static void *wake_main(void *arg) {
         gws_service_t *svc = arg;
@@ -1147,7 +1160,6 @@ static void *wake_main(void *arg) {
                  * request is what wakes the broker threads. */
                 rd_kafka_offsets_for_times(svc->consumer, parts, 1000);
                 rd_kafka_topic_partition_list_destroy(parts);
-                __atomic_add_fetch(&svc->wakes, 1, __ATOMIC_RELAXED);
                 pthread_mutex_lock(&svc->wake_lock);
         }
         pthread_mutex_unlock(&svc->wake_lock);
@@ -1169,13 +1181,30 @@ static void wake_stop(gws_service_t *svc) {
         svc->wake_parts = NULL;
 }
 
-/* Asks the wake thread for a round when the consumer is catching up.
- * @locality main thread. */
-static void fetch_wake(gws_service_t *svc, int64_t now) {
+/* Asks the wake thread for a round when the fetchers may have stopped:
+ * within WAKE_WINDOW_MS of a throttle, or when the main loop has just
+ * emptied librdkafka's queue (\p drained) after taking at least half of
+ * queued.max.messages.kbytes from it since it was last empty. The second
+ * case needs no throttle: at half load on 2 shared cores the main thread
+ * itself was sometimes not scheduled long enough for the queue to fill,
+ * and the fetchers then slept ~1 s (alert latency 0.8-0.9 s, and the mock
+ * dropped input meanwhile). @locality main thread. */
+static void fetch_wake(gws_service_t *svc, int64_t now, int drained) {
         rd_kafka_topic_partition_list_t *parts;
         int32_t i;
-        if (!svc->wake_on || now - svc->last_throttle_ms > WAKE_WINDOW_MS ||
-            now - svc->last_wake_ms < WAKE_EVERY_MS)
+        int filled = drained && svc->drain_bytes >= svc->wake_bytes;
+        int catch_up;
+        if (!svc->wake_on) {
+                svc->drain_bytes = 0;
+                return;
+        }
+        if (now - svc->last_wake_ms < WAKE_EVERY_MS)
+                return; /* a filled queue is still seen next time */
+        if (drained)
+                svc->drain_bytes = 0;
+        catch_up = filled || now - svc->last_throttle_ms <= WAKE_WINDOW_MS;
+        if (!catch_up && (now - svc->assign_ms > WAKE_WINDOW_MS ||
+                          now - svc->last_wake_ms < WAKE_ASSIGN_EVERY_MS))
                 return;
         svc->last_wake_ms = now;
         parts = rd_kafka_topic_partition_list_new(svc->assigned_cnt + 1);
@@ -1191,6 +1220,7 @@ static void fetch_wake(gws_service_t *svc, int64_t now) {
                 rd_kafka_topic_partition_list_destroy(parts);
                 return;
         }
+        svc->wakes[catch_up ? 0 : 1]++;
         pthread_mutex_lock(&svc->wake_lock);
         if (svc->wake_parts) /* the last one is not taken yet: replace */
                 rd_kafka_topic_partition_list_destroy(svc->wake_parts);
@@ -1428,10 +1458,15 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
         r |= gws_prom_dbl(b, "gwsieve_backpressure_seconds_total", NULL,
                           (double)svc->throttled_ms / 1000.0);
         FAM("gwsieve_fetch_wakeups_total", "counter",
-            "Requests sent to wake librdkafka's fetchers after the "
-            "prefetch queue was full (fetch_wakeup, librdkafka < 2.2).");
-        r |= gws_prom_u64(b, "gwsieve_fetch_wakeups_total", NULL,
-                          __atomic_load_n(&svc->wakes, __ATOMIC_RELAXED));
+            "ListOffsets rounds that wake librdkafka's fetchers "
+            "(fetch_wakeup, librdkafka < 2.2): after a full prefetch queue "
+            "(catch_up) or a new assignment (assignment).");
+        r |= gws_prom_u64(b, "gwsieve_fetch_wakeups_total",
+                          (const char *[]){"reason", "catch_up", NULL},
+                          svc->wakes[0]);
+        r |= gws_prom_u64(b, "gwsieve_fetch_wakeups_total",
+                          (const char *[]){"reason", "assignment", NULL},
+                          svc->wakes[1]);
         FAM("gwsieve_consumer_errors_total", "counter",
             "Consumer errors reported by librdkafka.");
         r |= gws_prom_u64(b, "gwsieve_consumer_errors_total", NULL,
@@ -1780,6 +1815,16 @@ static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
                                 goto err;
                 }
         }
+        {
+                /* The prefetch bound as configured (fetch_wake()). */
+                char qk[32];
+                size_t ql = sizeof(qk);
+                long kb = 4096;
+                if (rd_kafka_conf_get(conf, "queued.max.messages.kbytes", qk,
+                                      &ql) == RD_KAFKA_CONF_OK)
+                        kb = strtol(qk, NULL, 10);
+                svc->wake_bytes = (size_t)(kb > 0 ? kb : 1) * 512;
+        }
         rd_kafka_conf_set_opaque(conf, svc);
         rd_kafka_conf_set_log_cb(conf, log_cb);
         rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -2120,6 +2165,7 @@ int gws_service_run(gws_service_t *svc, volatile sig_atomic_t *run) {
                           ? NULL
                           : rd_kafka_consumer_poll(svc->consumer, 100);
                 while (rkm) {
+                        svc->drain_bytes += rkm->len;
                         dispatch(svc, rkm);
                         if (++n >= 1000)
                                 break;
@@ -2129,7 +2175,7 @@ int gws_service_run(gws_service_t *svc, volatile sig_atomic_t *run) {
                 backpressure(svc);
                 restores_collect(svc);
                 now = gws_mono_ms();
-                fetch_wake(svc, now);
+                fetch_wake(svc, now, n < 1000);
                 __atomic_store_n(&svc->last_poll_ms, now, __ATOMIC_RELEASE);
                 if (svc->http && now - svc->last_snap_ms >= 1000)
                         snapshot(svc);

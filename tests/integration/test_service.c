@@ -1449,7 +1449,7 @@ START_TEST(test_catch_up) {
         gws_it_events_t *ev = events("events.ndjson", 6000, 10, 0);
         gws_it_proc_t *w;
         gws_it_reader_t *r;
-        double bp = 0, wakes = 0;
+        double bp = 0, wakes = 0, wakes_assign = 0;
         int64_t t0;
         int port, i;
 
@@ -1475,17 +1475,23 @@ START_TEST(test_catch_up) {
                                         "gwsieve_backpressure_seconds_total",
                                         NULL);
                         wakes = metric_sum(body, "gwsieve_fetch_wakeups_total",
-                                           NULL);
+                                           "reason=\"catch_up\"");
+                        wakes_assign = metric_sum(
+                            body, "gwsieve_fetch_wakeups_total",
+                            "reason=\"assignment\"");
                 }
                 if (wakes == 0)
                         usleep(200 * 1000);
         }
-        gws_it_printf("catch-up: backpressure %.2f s, fetch wake-ups %.0f",
-                      bp, wakes);
+        gws_it_printf("catch-up: backpressure %.2f s, fetch wake-ups %.0f "
+                      "(catch-up) and %.0f (after the assignment)",
+                      bp, wakes, wakes_assign);
         GWS_IT_ASSERT(bp > 0, "no backpressure: the backlog did not fill the "
                               "queues, the test proves nothing");
         GWS_IT_ASSERT(wakes > 0, "queues were full but no fetch wake-up was "
                                  "sent (gwsieve_fetch_wakeups_total)");
+        GWS_IT_ASSERT(wakes_assign > 0, "no fetch wake-up after the "
+                                        "assignment");
         worker_stop_ok(w, "worker1");
         gws_it_reader_destroy(r);
         gws_it_events_destroy(ev);
