@@ -101,6 +101,8 @@ struct ptn_s {
                                   * detector state */
         int64_t hold_from;       /* main only: first offset consumed while
                                   * restoring (dropped; seek back), -1 */
+        int64_t last_consumed;   /* main only: last offset dispatched, -1 */
+        int rewind_logged;       /* main only */
         int64_t next_offset;     /* atomic: after the last processed */
         int64_t last_snap_ms;    /* worker (main once drained) */
 };
@@ -174,6 +176,7 @@ struct gws_service_s {
         retry_t *retries;
         /* counters */
         uint64_t rebalances, commits, commit_errors, delivery_retries;
+        uint64_t rewinds; /* main: offsets consumed again, see dispatch() */
         uint64_t delivered, consumer_errors;
         uint64_t commits_postponed;
         /* Whether the group is mid-rebalance, for commit timing (see
@@ -278,6 +281,7 @@ static ptn_t *ptn_new(gws_service_t *svc, int32_t partition) {
         p->refcnt = 1; /* the table's */
         p->committed = -1;
         p->hold_from = -1;
+        p->last_consumed = -1;
         p->gen = ++svc->gen;
         /* With a state topic the detector comes from the restore. */
         p->restoring = svc->cl != NULL;
@@ -997,8 +1001,13 @@ static void restores_collect(gws_service_t *svc) {
                                                   p->partition)
                     ->offset = p->hold_from;
                 if (p->hold_from >= 0) {
-                        rd_kafka_error_t *e =
-                            rd_kafka_seek_partitions(svc->consumer, l, 5000);
+                        rd_kafka_error_t *e;
+                        gws_log(GWS_LOG_INFO, "STATE",
+                                "partition %d: messages fetched while "
+                                "restoring were set aside; re-reading from "
+                                "offset %lld",
+                                (int)p->partition, (long long)p->hold_from);
+                        e = rd_kafka_seek_partitions(svc->consumer, l, 5000);
                         if (e) {
                                 gws_log(GWS_LOG_WARNING, "STATE",
                                         "partition %d: seek back to %lld: "
@@ -1467,6 +1476,11 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
         r |= gws_prom_u64(b, "gwsieve_fetch_wakeups_total",
                           (const char *[]){"reason", "assignment", NULL},
                           svc->wakes[1]);
+        FAM("gwsieve_offsets_rewound_total", "counter",
+            "Messages consumed at or below an offset already consumed in "
+            "the same assignment (processed again; should stay 0).");
+        r |= gws_prom_u64(b, "gwsieve_offsets_rewound_total", NULL,
+                          svc->rewinds);
         FAM("gwsieve_consumer_errors_total", "counter",
             "Consumer errors reported by librdkafka.");
         r |= gws_prom_u64(b, "gwsieve_consumer_errors_total", NULL,
@@ -2084,6 +2098,24 @@ static void dispatch(gws_service_t *svc, rd_kafka_message_t *rkm) {
                 rd_kafka_message_destroy(rkm);
                 return;
         }
+        if (rkm->offset <= p->last_consumed) {
+                /* Within one assignment librdkafka should hand out each
+                 * offset once (a restore's seek-back re-reads only what
+                 * was dropped, never dispatched). Processed again, as
+                 * at-least-once allows, but counted and named. */
+                svc->rewinds++;
+                if (!p->rewind_logged) {
+                        p->rewind_logged = 1;
+                        gws_log(GWS_LOG_WARNING, "CONSUMER",
+                                "partition %d: offset %lld consumed again "
+                                "(after %lld in this assignment); its "
+                                "outputs repeat (logged once per "
+                                "assignment, gwsieve_offsets_rewound_total)",
+                                (int)rkm->partition, (long long)rkm->offset,
+                                (long long)p->last_consumed);
+                }
+        }
+        p->last_consumed = rkm->offset;
         w = &svc->workers[p->worker];
         if (w->nstage == w->stagecap) {
                 size_t ncap = w->stagecap ? w->stagecap * 2 : 256;

@@ -1492,6 +1492,10 @@ START_TEST(test_catch_up) {
                                  "sent (gwsieve_fetch_wakeups_total)");
         GWS_IT_ASSERT(wakes_assign > 0, "no fetch wake-up after the "
                                         "assignment");
+        GWS_IT_ASSERT(metric_sum(body, "gwsieve_offsets_rewound_total",
+                                 NULL) == 0,
+                      "gwsieve consumed offsets again within the assignment "
+                      "(gwsieve_offsets_rewound_total, see its log)");
         worker_stop_ok(w, "worker1");
         gws_it_reader_destroy(r);
         gws_it_events_destroy(ev);
