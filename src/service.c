@@ -1138,12 +1138,14 @@ static int throttle(gws_service_t *svc, int64_t now) {
  * A request to each broker wakes its thread, which then finds the queue
  * below the bound and fetches: a ListOffsets for the latest offset of the
  * assigned partitions (rd_kafka_offsets_for_times(), grouped per leader
- * by librdkafka; answered from the broker's memory), at most every
- * WAKE_EVERY_MS and only within WAKE_WINDOW_MS of a throttle, i.e. only
- * while catching up. It runs on its own thread because the call waits for
- * the answers. */
+ * by librdkafka; answered from the broker's memory, and only read: it
+ * moves no fetch position). fetch_wake() says when: while catching up,
+ * at most every WAKE_EVERY_MS, and for a while after an assignment. It
+ * runs on its own thread because the call waits for the answers (up to
+ * WAKE_TIMEOUT_MS, which is also what it can add to a shutdown). */
 #define WAKE_EVERY_MS 10
 #define WAKE_WINDOW_MS 1500
+#define WAKE_TIMEOUT_MS 500
 /* After an assignment: librdkafka 2.0.2 starts a new partition's fetching
  * on the broker thread's next turn, and a broker thread with nothing else
  * to fetch sleeps its 1 s first (seen in the latency benchmark with
@@ -1167,7 +1169,8 @@ static void *wake_main(void *arg) {
                 pthread_mutex_unlock(&svc->wake_lock);
                 /* The answer does not matter (errors included): the
                  * request is what wakes the broker threads. */
-                rd_kafka_offsets_for_times(svc->consumer, parts, 1000);
+                rd_kafka_offsets_for_times(svc->consumer, parts,
+                                           WAKE_TIMEOUT_MS);
                 rd_kafka_topic_partition_list_destroy(parts);
                 pthread_mutex_lock(&svc->wake_lock);
         }
@@ -1191,13 +1194,13 @@ static void wake_stop(gws_service_t *svc) {
 }
 
 /* Asks the wake thread for a round when the fetchers may have stopped:
- * within WAKE_WINDOW_MS of a throttle, or when the main loop has just
- * emptied librdkafka's queue (\p drained) after taking at least half of
- * queued.max.messages.kbytes from it since it was last empty. The second
- * case needs no throttle: at half load on 2 shared cores the main thread
- * itself was sometimes not scheduled long enough for the queue to fill,
- * and the fetchers then slept ~1 s (alert latency 0.8-0.9 s, and the mock
- * dropped input meanwhile). @locality main thread. */
+ * within WAKE_WINDOW_MS of a throttle (catch-up); when the main loop has
+ * just emptied librdkafka's queue (\p drained) after taking at least half
+ * of queued.max.messages.kbytes from it since it was last empty (the
+ * queue can fill without a throttle when the main thread is not
+ * scheduled for a while: a precaution, not measured on its own); and
+ * every WAKE_ASSIGN_EVERY_MS for WAKE_WINDOW_MS after an assignment.
+ * @locality main thread. */
 static void fetch_wake(gws_service_t *svc, int64_t now, int drained) {
         rd_kafka_topic_partition_list_t *parts;
         int32_t i;
