@@ -562,19 +562,6 @@ static void *dr_main(void *arg) {
 
 #define WQ_BATCH 32 /* items a worker takes per lock round */
 
-/* The next message's bytes were written by a librdkafka broker thread on
- * another core: fetching them into this core's cache while the current
- * message is processed takes the misses off the tokenizer (up to 4 KB;
- * an event is ~1.7 KB). */
-static inline void prefetch_payload(const rd_kafka_message_t *rkm) {
-        const char *b = rkm->payload;
-        size_t n = rkm->len < 4096 ? rkm->len : 4096, o;
-        if (!b)
-                return;
-        for (o = 0; o < n; o += 64)
-                __builtin_prefetch(b + o, 0, 3);
-}
-
 static void *worker_main(void *arg) {
         worker_t *w = arg;
         gws_service_t *svc = w->svc;
@@ -590,9 +577,6 @@ static void *worker_main(void *arg) {
                 ptn_t *p = its[k].p;
                 inflight_t *inf;
                 gws_input_t in;
-
-                if (k + 1 < nit)
-                        prefetch_payload(its[k + 1].rkm);
 
                 if (__atomic_load_n(&p->lost, __ATOMIC_ACQUIRE) ||
                     __atomic_load_n(&svc->fatal, __ATOMIC_ACQUIRE))

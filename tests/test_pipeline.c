@@ -299,6 +299,22 @@ START_TEST(replay_key_table) {
 }
 END_TEST
 
+/* A temporary directory (\p dir, a mkdtemp template) and its input file
+ * \p in, opened for writing. */
+static FILE *replay_input(char *dir, char *in, size_t insz) {
+        FILE *fp;
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(in, insz, "%s/in.ndjson", dir);
+        ck_assert_ptr_nonnull(fp = fopen(in, "w"));
+        return fp;
+}
+
+static void rm_dir(const char *dir) {
+        char cmd[700];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        ck_assert_int_eq(system(cmd), 0);
+}
+
 static int count_lines(const char *path) {
         FILE *fp = fopen(path, "r");
         int c, n = 0;
@@ -314,9 +330,7 @@ START_TEST(replay_files_match_stats) {
         gws_replay_result_t res;
         FILE *fp;
         int i;
-        ck_assert_ptr_nonnull(mkdtemp(dir));
-        snprintf(in, sizeof(in), "%s/in.ndjson", dir);
-        fp = fopen(in, "w");
+        fp = replay_input(dir, in, sizeof(in));
         for (i = 0; i < 50; i++)
                 fprintf(fp, "{\"id\":\"r%d\",\"ts\":%d,\"gateway_id\":\"g%d\","
                             "\"provider\":\"p\",\"model\":\"m\",\"status\":%d,"
@@ -342,8 +356,7 @@ START_TEST(replay_files_match_stats) {
                                         sizeof(err)),
                          -1);
         ck_assert_ptr_nonnull(strstr(err, "/nonexistent/x"));
-        snprintf(path, sizeof(path), "rm -rf %s", dir);
-        ck_assert_int_eq(system(path), 0);
+        rm_dir(dir);
 }
 END_TEST
 
@@ -351,14 +364,12 @@ END_TEST
  * (one set of its entities); "random" spreads it over the partitions as
  * -X partitioner=random does, the same way on every run. */
 START_TEST(replay_partitioner_random_spreads) {
-        char dir[] = "/tmp/gws-replay-XXXXXX", in[600], path[700];
+        char dir[] = "/tmp/gws-replay-XXXXXX", in[600];
         gws_replay_result_t res;
         uint64_t spread;
         FILE *fp;
         int i;
-        ck_assert_ptr_nonnull(mkdtemp(dir));
-        snprintf(in, sizeof(in), "%s/in.ndjson", dir);
-        fp = fopen(in, "w");
+        fp = replay_input(dir, in, sizeof(in));
         for (i = 0; i < 120; i++)
                 fprintf(fp, "{\"id\":\"r%d\",\"ts\":%d,\"gateway_id\":\"g0\","
                             "\"provider\":\"p\",\"model\":\"m\",\"status\":200,"
@@ -382,8 +393,7 @@ START_TEST(replay_partitioner_random_spreads) {
                                         err, sizeof(err)),
                          -1);
         ck_assert_ptr_nonnull(strstr(err, "replay.partitioner"));
-        snprintf(path, sizeof(path), "rm -rf %s", dir);
-        ck_assert_int_eq(system(path), 0);
+        rm_dir(dir);
 }
 END_TEST
 
