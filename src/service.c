@@ -172,6 +172,11 @@ struct gws_service_s {
         int64_t assign_ms;  /* main: last assignment of new partitions */
         size_t wake_bytes;  /* half of queued.max.messages.kbytes */
         uint64_t wakes[2]; /* main: rounds asked for catch-up, assignment */
+        /* Where a partition without a committed offset starts: the
+         * logical offset of the consumer's auto.offset.reset
+         * (start_offsets()); INVALID for "error". Set at creation. */
+        int64_t reset_offset;
+        uint64_t start_lookups_failed; /* main: see start_offsets() */
         pthread_mutex_t retry_lock;
         retry_t *retries;
         /* counters */
@@ -1009,6 +1014,62 @@ static void restores_collect(gws_service_t *svc) {
         }
 }
 
+/* Gives every newly assigned partition an explicit start offset before
+ * it is assigned: its committed offset, or the logical offset of
+ * auto.offset.reset where the group has none.
+ *
+ * Why: librdkafka (seen on 2.0.2; the code is unchanged upstream) starts a
+ * partition that has no committed offset with an offset query, and keeps
+ * its next offset INVALID meanwhile. A resume while that query is in
+ * flight (our restore pause ends, backpressure, or the library's own
+ * pause around an incremental rebalance) sends a second query and turns
+ * the first reply "outdated", which re-arms a 500 ms retry timer. The
+ * second reply starts the partition; the timer then queries again while
+ * it is active and moves the fetch position to the log start of that
+ * moment (debug=topic: "timed offset query for BEGINNING in state
+ * active"). If retention moved the log start meanwhile, the partition is
+ * read again from there: seen in the latency benchmark as "partition 7:
+ * offset 1256 consumed again (after 4123)", 2,800 duplicates; with
+ * auto.offset.reset=latest it would skip what arrived meanwhile. A
+ * logical next offset (BEGINNING/END) does not send the second query, so
+ * one query and at most one retry start the partition.
+ *
+ * This replaces librdkafka's own OffsetFetch for the assignment (one
+ * round trip either way). If the lookup fails, the offsets stay INVALID
+ * and librdkafka looks them up itself, as before.
+ * @locality main thread, assign callback. */
+#define START_LOOKUP_MS 10000 /* then librdkafka's own lookup */
+static int start_offsets(gws_service_t *svc, rd_kafka_t *rk,
+                         rd_kafka_topic_partition_list_t *parts) {
+        rd_kafka_resp_err_t err;
+        int i, committed = 0;
+        if (!parts->cnt)
+                return 0;
+        for (i = 0; i < parts->cnt; i++)
+                parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+        err = rd_kafka_committed(rk, parts, START_LOOKUP_MS);
+        for (i = 0; i < parts->cnt; i++) {
+                rd_kafka_topic_partition_t *tp = &parts->elems[i];
+                if (err || tp->err) {
+                        tp->offset = RD_KAFKA_OFFSET_INVALID;
+                        tp->err = RD_KAFKA_RESP_ERR_NO_ERROR;
+                } else if (tp->offset < 0) {
+                        tp->offset = svc->reset_offset;
+                } else {
+                        committed++;
+                }
+        }
+        if (err) {
+                svc->start_lookups_failed++;
+                gws_log(GWS_LOG_WARNING, "REBALANCE",
+                        "committed offsets of %d assigned partition(s): %s; "
+                        "librdkafka looks them up itself",
+                        parts->cnt, rd_kafka_err2str(err));
+                return -1;
+        }
+        return committed;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
@@ -1016,7 +1077,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
         rd_kafka_error_t *error = NULL;
         rd_kafka_resp_err_t ret_err = RD_KAFKA_RESP_ERR_NO_ERROR;
-        int lost;
+        int lost, committed;
 
         /* Messages of this poll round go to their queues first: the
          * revoke path waits for the queues to drain. */
@@ -1025,6 +1086,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         switch (err) {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
                 on_assign(svc, parts);
+                committed = start_offsets(svc, rk, parts);
                 __atomic_store_n(&svc->joined, 1, __ATOMIC_RELEASE);
                 if (coop)
                         error = rd_kafka_incremental_assign(rk, parts);
@@ -1032,9 +1094,25 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         ret_err = rd_kafka_assign(rk, parts);
                 if (parts->cnt)
                         svc->assign_ms = gws_mono_ms(); /* fetch_wake() */
-                gws_log(GWS_LOG_INFO, "REBALANCE",
-                        "assigned %d partition(s) (%s), now %d", parts->cnt,
-                        coop ? "incremental" : "eager", svc->assigned_cnt);
+                if (committed >= 0 && parts->cnt)
+                        gws_log(GWS_LOG_INFO, "REBALANCE",
+                                "assigned %d partition(s) (%s), now %d; %d "
+                                "start at their committed offset, %d at "
+                                "auto.offset.reset (%s)",
+                                parts->cnt, coop ? "incremental" : "eager",
+                                svc->assigned_cnt, committed,
+                                parts->cnt - committed,
+                                svc->reset_offset ==
+                                        RD_KAFKA_OFFSET_BEGINNING
+                                    ? "earliest"
+                                : svc->reset_offset == RD_KAFKA_OFFSET_END
+                                    ? "latest"
+                                    : "error");
+                else
+                        gws_log(GWS_LOG_INFO, "REBALANCE",
+                                "assigned %d partition(s) (%s), now %d",
+                                parts->cnt, coop ? "incremental" : "eager",
+                                svc->assigned_cnt);
                 restores_start(svc, parts);
                 break;
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
@@ -1468,6 +1546,11 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
             "the same assignment (processed again; should stay 0).");
         r |= gws_prom_u64(b, "gwsieve_offsets_rewound_total", NULL,
                           svc->rewinds);
+        FAM("gwsieve_start_offset_lookup_failures_total", "counter",
+            "Assignments whose committed offsets could not be read before "
+            "assigning; librdkafka looked them up itself.");
+        r |= gws_prom_u64(b, "gwsieve_start_offset_lookup_failures_total",
+                          NULL, svc->start_lookups_failed);
         FAM("gwsieve_consumer_errors_total", "counter",
             "Consumer errors reported by librdkafka.");
         r |= gws_prom_u64(b, "gwsieve_consumer_errors_total", NULL,
@@ -1744,6 +1827,18 @@ static int wake_conf(gws_service_t *svc, rd_kafka_conf_t *conf) {
         return 0;
 }
 
+/* The logical start offset of an auto.offset.reset value (librdkafka's
+ * names and aliases); INVALID for "error" (no start without a commit). */
+static int64_t reset_offset_of(const char *v) {
+        if (!strcmp(v, "smallest") || !strcmp(v, "earliest") ||
+            !strcmp(v, "beginning"))
+                return RD_KAFKA_OFFSET_BEGINNING;
+        if (!strcmp(v, "largest") || !strcmp(v, "latest") ||
+            !strcmp(v, "end"))
+                return RD_KAFKA_OFFSET_END;
+        return RD_KAFKA_OFFSET_INVALID;
+}
+
 static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
                                  size_t errstr_size) {
         const gws_config_t *cfg = svc->cfg;
@@ -1815,6 +1910,15 @@ static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
                                      errstr_size))
                                 goto err;
                 }
+        }
+        {
+                /* auto.offset.reset as configured (start_offsets()). */
+                char ar[32];
+                size_t al = sizeof(ar);
+                svc->reset_offset = RD_KAFKA_OFFSET_BEGINNING;
+                if (rd_kafka_conf_get(conf, "auto.offset.reset", ar, &al) ==
+                    RD_KAFKA_CONF_OK)
+                        svc->reset_offset = reset_offset_of(ar);
         }
         {
                 /* The prefetch bound as configured (fetch_wake()). */
@@ -2088,8 +2192,10 @@ static void dispatch(gws_service_t *svc, rd_kafka_message_t *rkm) {
         if (rkm->offset <= p->last_consumed) {
                 /* Within one assignment librdkafka should hand out each
                  * offset once (a restore's seek-back re-reads only what
-                 * was dropped, never dispatched). Processed again, as
-                 * at-least-once allows, but counted and named. */
+                 * was dropped, never dispatched). The one cause seen,
+                 * librdkafka restarting a running partition at the log
+                 * start, is avoided by start_offsets(). Processed again,
+                 * as at-least-once allows, but counted and named. */
                 svc->rewinds++;
                 if (!p->rewind_logged) {
                         p->rewind_logged = 1;

@@ -169,6 +169,9 @@ static void usage(FILE *fp) {
 "                            NOT_COORDINATOR, _TRANSPORT (= disconnect)\n"
 "  leader <topic> <partition> <broker-id>\n"
 "                            move the partition's leader (-1 = no leader)\n"
+"  coordinator <group> <broker-id>\n"
+"                            make broker <broker-id> the group's coordinator\n"
+"                            (by default a hash of the group id picks it)\n"
 "  create-topic <name> <partitions>\n"
 "                            create a topic (error if it exists)\n"
 "  help                      list the commands on stderr, answer ok\n"
@@ -452,6 +455,25 @@ static int cmd_exec(gws_devbroker_t *db, char *line, char *errstr,
                         gws_log(GWS_LOG_NOTICE, "CONTROL",
                                 "%s [%d] leader is now broker %d", argv[1],
                                 part, id);
+
+        } else if (!strcmp(argv[0], "coordinator")) {
+                if (argc != 3) {
+                        snprintf(errstr, errstr_size,
+                                 "usage: coordinator <group> <broker-id>");
+                        return -1;
+                }
+                if (parse_broker(db, argv[2], 0, &id)) {
+                        snprintf(errstr, errstr_size,
+                                 "broker id \"%s\": must be 1..%d", argv[2],
+                                 db->broker_cnt);
+                        return -1;
+                }
+                err = rd_kafka_mock_coordinator_set(db->mc, "group", argv[1],
+                                                    id);
+                if (!err)
+                        gws_log(GWS_LOG_NOTICE, "CONTROL",
+                                "group \"%s\": coordinator is now broker %d",
+                                argv[1], id);
 
         } else if (!strcmp(argv[0], "create-topic")) {
                 if (argc != 3) {

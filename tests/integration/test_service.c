@@ -1502,6 +1502,104 @@ START_TEST(test_catch_up) {
 }
 END_TEST
 
+/* Lines of \p path that contain both \p a and \p b. */
+static int log_lines_with(const char *path, const char *a, const char *b) {
+        FILE *fp = fopen(path, "r");
+        char *line = NULL;
+        size_t cap = 0;
+        int n = 0;
+
+        if (!fp)
+                return -1;
+        while (getline(&line, &cap, fp) != -1)
+                if (strstr(line, a) && strstr(line, b))
+                        n++;
+        free(line);
+        fclose(fp);
+        return n;
+}
+
+/* A new group: no partition has a committed offset, so each starts at
+ * auto.offset.reset by an offset query, while gwsieve pauses it for its
+ * restore and resumes it when the restore ends. The brokers are placed so
+ * that the resume lands while that query is in flight: coordinator near,
+ * state topic 300 ms away, input 2 s away. librdkafka (2.0.2) then sends
+ * a second query and re-arms a retry timer on the outdated first reply,
+ * which queries once more after the partition started and moves it to the
+ * log start (or end) of that moment: duplicates, or a skip with "latest"
+ * (seen as 2,800 duplicates in the latency benchmark). gwsieve gives every
+ * assigned partition an explicit start offset (start_offsets() in
+ * service.c) so that librdkafka queries once: its debug log (topic) must
+ * show each partition start fetching exactly once. */
+START_TEST(test_fresh_start) {
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 1200, 21, 0);
+        gws_it_proc_t *w;
+        gws_it_reader_t *r;
+        char cmd[256], what[64];
+        int64_t t0;
+        int p, starts, restarts = 0, in_wait;
+
+        svc_start(&s, "fresh_start",
+                  "{\"log\":{\"level\":\"debug\"},"
+                  "\"kafka\":{\"consumer\":{\"debug\":\"topic\"}}}");
+        snprintf(cmd, sizeof(cmd), "coordinator %s 1", s.group);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
+                      "devbroker: %s", cmd);
+        for (p = 0; p < 12; p++) {
+                static const char *const place[] = {
+                    "leader gw.raw %d 3", "leader gw.state %d 2",
+                    "leader gw.retained %d 1"};
+                size_t k;
+                for (k = 0; k < sizeof(place) / sizeof(*place); k++) {
+                        snprintf(cmd, sizeof(cmd), place[k], p);
+                        GWS_IT_ASSERT(
+                            gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
+                            "devbroker: %s", cmd);
+                }
+        }
+        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
+                                            ev->n, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "rtt 2 300", NULL, 0) == 0 &&
+                          gws_it_devbroker_cmd(s.db, "rtt 3 2000", NULL, 0) ==
+                              0,
+                      "devbroker: rtt");
+        t0 = gws_it_now_ms();
+        w = worker_start(&s, "worker1");
+        r = reader(&s, "gw.retained");
+        expect_all_retained(&s, r, ev, "fresh start", t0);
+        /* a re-armed retry timer fires 0.5 s after an outdated reply */
+        gws_it_sleep_ms(3000);
+        for (p = 0; p < 12; p++) {
+                snprintf(what, sizeof(what), "gw.raw [%d] start fetching", p);
+                starts = log_lines_with(gws_it_proc_log(w), what, "");
+                if (starts > 1)
+                        restarts += starts - 1;
+        }
+        in_wait = log_lines_with(gws_it_proc_log(w), "Not resuming stopped",
+                                 "state offset-wait");
+        gws_it_printf("fresh start: %d resume(s) while the start offset was "
+                      "being queried, %d partition restart(s), %zu "
+                      "duplicate(s)",
+                      in_wait, restarts,
+                      gws_it_idset_dups(gws_it_reader_ids(r)));
+        GWS_IT_ASSERT(in_wait > 0, "no resume landed during an offset query: "
+                                   "the test proves nothing (see %s)",
+                      gws_it_proc_log(w));
+        GWS_IT_ASSERT(restarts == 0,
+                      "librdkafka started %d running partition(s) again "
+                      "(see %s)",
+                      restarts, gws_it_proc_log(w));
+        GWS_IT_ASSERT(gws_it_idset_dups(gws_it_reader_ids(r)) == 0,
+                      "a fresh start repeated %zu events",
+                      gws_it_idset_dups(gws_it_reader_ids(r)));
+        worker_stop_ok(w, "worker1");
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
 /* One TCase per test: each gets the temp-dir/process fixture and a
  * timeout that is a hang detector, not a speed limit. */
 #define ADD_TCASE(SUITE, NAME, FN)                                             \
@@ -1526,5 +1624,6 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "state_handoff", test_state_handoff);
         ADD_TCASE(s, "state_bad_snapshots", test_state_bad_snapshots);
         ADD_TCASE(s, "catch_up", test_catch_up);
+        ADD_TCASE(s, "fresh_start", test_fresh_start);
         return s;
 }
