@@ -3,12 +3,13 @@
 # devbroker, a new consumer group on a 12-partition input, and right after
 # the assignment a burst of 10k generator events with incidents (the
 # busiest gateway carries ~40% of them into one partition, more than the
-# mock keeps). Each run reports the messages gwsieve consumed (exactly the
+# mock keeps), with a kcat recording the input meanwhile. Each run reports the messages gwsieve consumed (exactly the
 # events sent, unless input fell out of the mock before it was fetched or
 # was read twice) and gwsieve_offsets_rewound_total. Made to reproduce
 # librdkafka's restart of a running partition (README, "Start offsets"):
-# before gwsieve assigned concrete start offsets, 3 of 20 runs read ~2,800
-# events twice; after, 0 of 50. Not a test: a rate, compared side by side.
+# with `-- -X consumer.fetch.wait.max.ms=10`, the build before gwsieve
+# assigned concrete start offsets read ~2,500-2,800 events twice in 3 of 20
+# runs; with them, 0 of 60. Not a test: a rate, compared side by side.
 #
 #   bench/fresh_group_loop.sh [RUNS] [-- GWSIEVE_ARGS...]
 #
@@ -27,7 +28,9 @@ PORT=${LOOP_PORT:-19888}
 for b in gwsieve gwsieve-devbroker gwsieve-gen; do
   [ -x "$BIN/$b" ] || { echo "loop: $BIN/$b missing (set GWS_BIN_DIR)" >&2; exit 2; }
 done
-command -v curl >/dev/null || { echo "loop: curl missing (apt-get install curl)" >&2; exit 2; }
+for t in curl kcat; do
+  command -v "$t" >/dev/null || { echo "loop: $t missing (apt-get install $t)" >&2; exit 2; }
+done
 
 W=$(mktemp -d /tmp/gwsieve-loop.XXXXXX)
 pids=()
@@ -65,7 +68,12 @@ for run in $(seq "$RUNS"); do
     [ "$a" -eq 12 ] && break
     sleep 0.1
   done
-  [ "$a" -eq 12 ] || { echo "loop: run $run: no assignment (see $d/gwsieve.log)" >&2; exit 1; }
+  kill -0 "$gpid" 2>/dev/null && [ "$a" -eq 12 ] ||
+    { echo "loop: run $run: gwsieve not running with 12 partitions:" >&2; tail -3 "$d/gwsieve.log" >&2; exit 1; }
+  # the latency benchmark's input recorder: another consumer of the input
+  kcat -C -u -b "$boot" -t in -o beginning -q -X fetch.wait.max.ms=10 \
+    -f '%o\n' > "$d/recorded" 2> "$d/kcat.log" &
+  pids+=("$!")
   "$BIN/gwsieve-gen" --bootstrap "$boot" --topic in --events 10000 --rate "$RATE" \
     --sim-rate 20 --seed 42 --incidents --labels "$d/labels.json" --quiet 2> "$d/gen.log"
   prev=-1 still=0 c=0 rw=0
@@ -78,10 +86,16 @@ for run in $(seq "$RUNS"); do
     [ "$still" -ge 20 ] && break
     sleep 0.1
   done
-  kill -TERM "$gpid"; wait "$gpid" || true
-  kill -TERM "$bpid"; wait "$bpid" || true
+  st=0
+  kill -TERM "$gpid" 2>/dev/null || true; wait "$gpid" || st=$?
+  kill -TERM "$bpid" "${pids[2]}" 2>/dev/null || true
+  wait "$bpid" "${pids[2]}" || true
   pids=()
-  printf 'run %d: consumed %d of 10000, offsets rewound %d\n' "$run" "$c" "$rw"
+  printf 'run %d: consumed %d of 10000, offsets rewound %d, gwsieve exit %d\n' \
+    "$run" "$c" "$rw" "$st"
+  if [ "$st" -ne 0 ]; then
+    cp "$d/gwsieve.log" "$W/exit-run$run.log"; LOOP_KEEP=1
+  fi
   [ "$rw" -gt 0 ] && bad=$((bad + 1)) && cp "$d/gwsieve.log" "$W/rewind-run$run.log"
   [ "${LOOP_KEEP:-0}" = 1 ] || rm -rf "$d"
 done

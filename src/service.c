@@ -1580,8 +1580,8 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
                           (const char *[]){"reason", "assignment", NULL},
                           svc->wakes[1]);
         FAM("gwsieve_offsets_rewound_total", "counter",
-            "Messages consumed at or below an offset already consumed in "
-            "the same assignment (processed again; should stay 0).");
+            "Times a partition's consumed offset went back within one "
+            "assignment (what follows is processed again; should stay 0).");
         r |= gws_prom_u64(b, "gwsieve_offsets_rewound_total", NULL,
                           svc->rewinds);
         FAM("gwsieve_start_offset_lookup_failures_total", "counter",
