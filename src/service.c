@@ -1038,18 +1038,20 @@ static void restores_collect(gws_service_t *svc) {
  *
  * Costs one OffsetFetch (replacing librdkafka's own) and, for partitions
  * without a commit, one ListOffsets per leader. Whatever cannot be looked
- * up within START_LOOKUP_MS is left to librdkafka as before (INVALID).
- * @returns partitions starting at a committed offset, or -1 if the
- * committed offsets could not be read. @locality main thread, assign
- * callback. */
+ * up within START_LOOKUP_MS is left to librdkafka as before (INVALID),
+ * with a warning and gwsieve_start_offset_lookup_failures_total.
+ * @locality main thread, assign callback. */
 #define START_LOOKUP_MS 10000
-static int start_offsets(gws_service_t *svc, rd_kafka_t *rk,
-                         rd_kafka_topic_partition_list_t *parts) {
+static void start_offsets(gws_service_t *svc, rd_kafka_t *rk,
+                          rd_kafka_topic_partition_list_t *parts) {
         rd_kafka_topic_partition_list_t *ends;
-        rd_kafka_resp_err_t err;
-        int i, committed = 0;
+        rd_kafka_resp_err_t err, why = RD_KAFKA_RESP_ERR_NO_ERROR;
+        const char *reset = svc->reset_offset == RD_KAFKA_OFFSET_END
+                                ? "end"
+                                : "start";
+        int i, committed = 0, at_reset = 0, left;
         if (!parts->cnt)
-                return 0;
+                return;
         for (i = 0; i < parts->cnt; i++)
                 parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
         err = rd_kafka_committed(rk, parts, START_LOOKUP_MS);
@@ -1057,6 +1059,8 @@ static int start_offsets(gws_service_t *svc, rd_kafka_t *rk,
         for (i = 0; i < parts->cnt; i++) {
                 rd_kafka_topic_partition_t *tp = &parts->elems[i];
                 if (err || tp->err) {
+                        if (!why)
+                                why = err ? err : tp->err;
                         tp->offset = RD_KAFKA_OFFSET_INVALID;
                         tp->err = RD_KAFKA_RESP_ERR_NO_ERROR;
                 } else if (tp->offset >= 0) {
@@ -1068,44 +1072,41 @@ static int start_offsets(gws_service_t *svc, rd_kafka_t *rk,
                             ->offset = svc->reset_offset;
                 }
         }
-        if (err) {
-                svc->start_lookups_failed++;
-                gws_log(GWS_LOG_WARNING, "REBALANCE",
-                        "committed offsets of %d assigned partition(s): %s; "
-                        "librdkafka looks them up itself",
-                        parts->cnt, rd_kafka_err2str(err));
-                rd_kafka_topic_partition_list_destroy(ends);
-                return -1;
-        }
-        if (ends->cnt) {
-                rd_kafka_resp_err_t e2 =
-                    rd_kafka_offsets_for_times(rk, ends, START_LOOKUP_MS);
-                if (e2) {
-                        svc->start_lookups_failed++;
-                        gws_log(GWS_LOG_WARNING, "REBALANCE",
-                                "log %s of %d partition(s) without a "
-                                "committed offset: %s; librdkafka looks it "
-                                "up itself",
-                                svc->reset_offset == RD_KAFKA_OFFSET_END
-                                    ? "end"
-                                    : "start",
-                                ends->cnt, rd_kafka_err2str(e2));
-                } else {
-                        for (i = 0; i < ends->cnt; i++) {
-                                rd_kafka_topic_partition_t *e =
-                                    &ends->elems[i];
-                                rd_kafka_topic_partition_t *tp;
-                                if (e->err || e->offset < 0)
-                                        continue; /* INVALID: librdkafka's */
-                                tp = rd_kafka_topic_partition_list_find(
-                                    parts, e->topic, e->partition);
-                                if (tp)
-                                        tp->offset = e->offset;
+        if (ends->cnt &&
+            (err = rd_kafka_offsets_for_times(rk, ends, START_LOOKUP_MS))) {
+                if (!why)
+                        why = err;
+        } else {
+                for (i = 0; i < ends->cnt; i++) {
+                        rd_kafka_topic_partition_t *e = &ends->elems[i];
+                        rd_kafka_topic_partition_t *tp;
+                        if (e->err || e->offset < 0) {
+                                if (!why)
+                                        why = e->err;
+                                continue; /* INVALID: librdkafka's */
+                        }
+                        if ((tp = rd_kafka_topic_partition_list_find(
+                                 parts, e->topic, e->partition))) {
+                                tp->offset = e->offset;
+                                at_reset++;
                         }
                 }
         }
         rd_kafka_topic_partition_list_destroy(ends);
-        return committed;
+        /* auto.offset.reset=error: no lookup, librdkafka raises it */
+        left = parts->cnt - committed - at_reset;
+        gws_log(GWS_LOG_INFO, "REBALANCE",
+                "start offsets of %d assigned partition(s): %d committed, "
+                "%d at the log %s (auto.offset.reset), %d left to "
+                "librdkafka",
+                parts->cnt, committed, at_reset, reset, left);
+        if (why) {
+                svc->start_lookups_failed++;
+                gws_log(GWS_LOG_WARNING, "REBALANCE",
+                        "start offsets of %d partition(s) could not be "
+                        "looked up (%s); librdkafka looks them up itself",
+                        left, rd_kafka_err2str(why));
+        }
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -1115,7 +1116,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
         rd_kafka_error_t *error = NULL;
         rd_kafka_resp_err_t ret_err = RD_KAFKA_RESP_ERR_NO_ERROR;
-        int lost, committed;
+        int lost;
 
         /* Messages of this poll round go to their queues first: the
          * revoke path waits for the queues to drain. */
@@ -1124,7 +1125,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         switch (err) {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
                 on_assign(svc, parts);
-                committed = start_offsets(svc, rk, parts);
+                start_offsets(svc, rk, parts);
                 __atomic_store_n(&svc->joined, 1, __ATOMIC_RELEASE);
                 if (coop)
                         error = rd_kafka_incremental_assign(rk, parts);
@@ -1132,25 +1133,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         ret_err = rd_kafka_assign(rk, parts);
                 if (parts->cnt)
                         svc->assign_ms = gws_mono_ms(); /* fetch_wake() */
-                if (committed >= 0 && parts->cnt)
-                        gws_log(GWS_LOG_INFO, "REBALANCE",
-                                "assigned %d partition(s) (%s), now %d; %d "
-                                "start at their committed offset, %d at "
-                                "auto.offset.reset (%s)",
-                                parts->cnt, coop ? "incremental" : "eager",
-                                svc->assigned_cnt, committed,
-                                parts->cnt - committed,
-                                svc->reset_offset ==
-                                        RD_KAFKA_OFFSET_BEGINNING
-                                    ? "earliest"
-                                : svc->reset_offset == RD_KAFKA_OFFSET_END
-                                    ? "latest"
-                                    : "error");
-                else
-                        gws_log(GWS_LOG_INFO, "REBALANCE",
-                                "assigned %d partition(s) (%s), now %d",
-                                parts->cnt, coop ? "incremental" : "eager",
-                                svc->assigned_cnt);
+                gws_log(GWS_LOG_INFO, "REBALANCE",
+                        "assigned %d partition(s) (%s), now %d", parts->cnt,
+                        coop ? "incremental" : "eager", svc->assigned_cnt);
                 restores_start(svc, parts);
                 break;
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:

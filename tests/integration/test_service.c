@@ -1640,6 +1640,63 @@ START_TEST(test_fresh_start) {
 }
 END_TEST
 
+/* When gwsieve cannot look the start offsets up (here: the coordinator
+ * refuses its OffsetFetch once), the partitions are left to librdkafka's
+ * own lookup as before: a warning, the counter, and no event lost or
+ * repeated. */
+START_TEST(test_start_lookup_fallback) {
+        static char body[1 << 20];
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 600, 23, 0);
+        gws_it_proc_t *w;
+        gws_it_reader_t *r;
+        double failures = -1;
+        int64_t t0;
+        int port, i;
+
+        svc_start(&s, "start_lookup_fallback", NULL);
+        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
+                                            ev->n, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(
+                          s.db,
+                          "request-errors OffsetFetch 1 "
+                          "GROUP_AUTHORIZATION_FAILED",
+                          NULL, 0) == 0,
+                      "devbroker: request-errors");
+        t0 = gws_it_now_ms();
+        w = worker_start(&s, "worker1");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w, "could not be looked up",
+                                           60000) == 0,
+                      "no warning about the failed start-offset lookup (see "
+                      "%s)",
+                      gws_it_proc_log(w));
+        r = reader(&s, "gw.retained");
+        expect_all_retained(&s, r, ev, "start lookup fallback", t0);
+        port = gws_it_http_port(w, 10000);
+        for (i = 0; i < 30 && port > 0 && failures <= 0; i++) {
+                if (gws_it_http_get(port, "/metrics", body, sizeof(body)) ==
+                    200)
+                        failures = metric_sum(
+                            body, "gwsieve_start_offset_lookup_failures_total",
+                            NULL);
+                if (failures <= 0)
+                        usleep(200 * 1000); /* rendered once a second */
+        }
+        gws_it_printf("start lookup fallback: %.0f failed lookup(s), %zu "
+                      "duplicate(s)",
+                      failures, gws_it_idset_dups(gws_it_reader_ids(r)));
+        GWS_IT_ASSERT(failures >= 1, "gwsieve_start_offset_lookup_failures_"
+                                     "total did not count the failure");
+        GWS_IT_ASSERT(gws_it_idset_dups(gws_it_reader_ids(r)) == 0,
+                      "the fallback repeated %zu events",
+                      gws_it_idset_dups(gws_it_reader_ids(r)));
+        worker_stop_ok(w, "worker1");
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
 /* One TCase per test: each gets the temp-dir/process fixture and a
  * timeout that is a hang detector, not a speed limit. */
 #define ADD_TCASE(SUITE, NAME, FN)                                             \
@@ -1665,5 +1722,6 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "state_bad_snapshots", test_state_bad_snapshots);
         ADD_TCASE(s, "catch_up", test_catch_up);
         ADD_TCASE(s, "fresh_start", test_fresh_start);
+        ADD_TCASE(s, "start_lookup_fallback", test_start_lookup_fallback);
         return s;
 }
