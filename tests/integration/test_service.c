@@ -1179,6 +1179,22 @@ static double metric_sum(const char *body, const char *name,
         return sum;
 }
 
+/* Scrapes \p w's /metrics into \p body until \p name{label} is above 0
+ * (the page is rendered once a second) or ~6 s pass.
+ * @returns that value, or 0 (-1 if nothing could be scraped). */
+static double metric_wait(gws_it_proc_t *w, const char *name,
+                          const char *label, char *body, size_t size) {
+        int port = gws_it_http_port(w, 10000), i;
+        double v = -1;
+        for (i = 0; i < 30 && port > 0; i++) {
+                if (gws_it_http_get(port, "/metrics", body, size) == 200 &&
+                    (v = metric_sum(body, name, label)) > 0)
+                        break;
+                usleep(200 * 1000);
+        }
+        return v;
+}
+
 /* One worker's view of the state counters (for the reader). */
 static void state_metrics(gws_it_proc_t *w, const char *name) {
         static char body[1 << 20];
@@ -1451,7 +1467,6 @@ START_TEST(test_catch_up) {
         gws_it_reader_t *r;
         double bp = 0, wakes = 0, wakes_assign = 0;
         int64_t t0;
-        int port, i;
 
         svc_start(&s, "catchup",
                   "{\"worker_queue_max\":32,\"kafka\":{\"consumer\":"
@@ -1466,22 +1481,13 @@ START_TEST(test_catch_up) {
         GWS_IT_ASSERT(gws_it_idset_dups(gws_it_reader_ids(r)) == 0,
                       "catch-up repeated %zu events without a failure",
                       gws_it_idset_dups(gws_it_reader_ids(r)));
-        port = gws_it_http_port(w, 10000);
-        /* /metrics is rendered once a second */
-        for (i = 0; i < 30 && port > 0 && wakes == 0; i++) {
-                if (gws_it_http_get(port, "/metrics", body, sizeof(body)) ==
-                    200) {
-                        bp = metric_sum(body,
-                                        "gwsieve_backpressure_seconds_total",
-                                        NULL);
-                        wakes = metric_sum(body, "gwsieve_fetch_wakeups_total",
-                                           "reason=\"catch_up\"");
-                        wakes_assign = metric_sum(
-                            body, "gwsieve_fetch_wakeups_total",
-                            "reason=\"assignment\"");
-                }
-                if (wakes == 0)
-                        usleep(200 * 1000);
+        wakes = metric_wait(w, "gwsieve_fetch_wakeups_total",
+                            "reason=\"catch_up\"", body, sizeof(body));
+        if (wakes >= 0) {
+                bp = metric_sum(body, "gwsieve_backpressure_seconds_total",
+                                NULL);
+                wakes_assign = metric_sum(body, "gwsieve_fetch_wakeups_total",
+                                          "reason=\"assignment\"");
         }
         gws_it_printf("catch-up: backpressure %.2f s, fetch wake-ups %.0f "
                       "(catch-up) and %.0f (after the assignment)",
@@ -1650,9 +1656,8 @@ START_TEST(test_start_lookup_fallback) {
         gws_it_events_t *ev = events("events.ndjson", 600, 23, 0);
         gws_it_proc_t *w;
         gws_it_reader_t *r;
-        double failures = -1;
+        double failures;
         int64_t t0;
-        int port, i;
 
         svc_start(&s, "start_lookup_fallback", NULL);
         GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
@@ -1673,16 +1678,8 @@ START_TEST(test_start_lookup_fallback) {
                       gws_it_proc_log(w));
         r = reader(&s, "gw.retained");
         expect_all_retained(&s, r, ev, "start lookup fallback", t0);
-        port = gws_it_http_port(w, 10000);
-        for (i = 0; i < 30 && port > 0 && failures <= 0; i++) {
-                if (gws_it_http_get(port, "/metrics", body, sizeof(body)) ==
-                    200)
-                        failures = metric_sum(
-                            body, "gwsieve_start_offset_lookup_failures_total",
-                            NULL);
-                if (failures <= 0)
-                        usleep(200 * 1000); /* rendered once a second */
-        }
+        failures = metric_wait(w, "gwsieve_start_offset_lookup_failures_total",
+                               NULL, body, sizeof(body));
         gws_it_printf("start lookup fallback: %.0f failed lookup(s), %zu "
                       "duplicate(s)",
                       failures, gws_it_idset_dups(gws_it_reader_ids(r)));
