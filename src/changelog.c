@@ -45,7 +45,8 @@ struct gws_changelog_s {
  * ------------------------------------------------------------------------ */
 
 int gws_changelog_save(gws_changelog_t *cl, int32_t partition,
-                       int64_t offset, const gws_detect_t *det,
+                       int64_t offset, int64_t delivered,
+                       const gws_detect_t *det,
                        gws_buf_t *raw, gws_buf_t *rec) {
         char key[512], err[256];
         size_t klen;
@@ -56,7 +57,8 @@ int gws_changelog_save(gws_changelog_t *cl, int32_t partition,
         gws_detect_stats(det, &ds);
         if (gws_detect_save(det, raw) == -1 ||
             gws_state_encode(rec, cl->cfg->group, cl->cfg->topic_input,
-                             partition, offset, (uint32_t)ds.entities,
+                             partition, offset, delivered,
+                             (uint32_t)ds.entities,
                              raw->buf, raw->len, cl->cfg->state_zstd_level,
                              err, sizeof(err)) == -1) {
                 ADD(failed, 1);
@@ -284,7 +286,7 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
         char key[512], why[256] = "";
         int found;
 
-        r->snap_offset = r->committed = -1;
+        r->snap_offset = r->committed = r->delivered = -1;
         gws_state_key(key, sizeof(key), cfg->group, cfg->topic_input,
                       job->partition);
         found = read_latest(cl, job->partition % cl->nstate, key, rec,
@@ -344,14 +346,37 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
                                 (long long)r->caught_up,
                                 cfg->state_restore_timeout_ms);
         } else if (r->committed >= 0 && r->committed < info.offset) {
-                gws_log(GWS_LOG_INFO, "STATE",
-                        "partition %d: snapshot (offset %lld) is ahead of "
-                        "the committed offset %lld: the %lld events "
-                        "between are processed again and counted twice in "
-                        "the baselines",
-                        (int)job->partition, (long long)info.offset,
-                        (long long)r->committed,
-                        (long long)(info.offset - r->committed));
+                /* Ahead of the commit (the previous owner died before it
+                 * committed, or the group refused the commit). The events
+                 * from the committed offset up to the snapshot's delivered
+                 * offset are in the state and downstream: the service
+                 * skips them (it completes the lost commit). Only with a
+                 * commit: a snapshot without one (the group's offsets
+                 * expired, or the topic was recreated) skips nothing. */
+                if (info.delivered > r->committed) {
+                        r->delivered = info.delivered;
+                        gws_log(GWS_LOG_INFO, "STATE",
+                                "partition %d: snapshot (offset %lld) is "
+                                "ahead of the committed offset %lld; its "
+                                "outputs were delivered up to %lld: the "
+                                "%lld events before that are skipped, the "
+                                "%lld after it are processed again and "
+                                "counted twice in the baselines",
+                                (int)job->partition, (long long)info.offset,
+                                (long long)r->committed,
+                                (long long)info.delivered,
+                                (long long)(info.delivered - r->committed),
+                                (long long)(info.offset - info.delivered));
+                } else {
+                        gws_log(GWS_LOG_INFO, "STATE",
+                                "partition %d: snapshot (offset %lld) is "
+                                "ahead of the committed offset %lld: the "
+                                "%lld events between are processed again "
+                                "and counted twice in the baselines",
+                                (int)job->partition, (long long)info.offset,
+                                (long long)r->committed,
+                                (long long)(info.offset - r->committed));
+                }
         }
 }
 

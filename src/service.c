@@ -105,6 +105,11 @@ struct ptn_s {
         int rewind_logged;       /* main only */
         int64_t next_offset;     /* atomic: after the last processed */
         int64_t last_snap_ms;    /* worker (main once drained) */
+        int64_t skip_below;      /* atomic, set by main before the resume:
+                                  * offsets below it are in the restored
+                                  * state and their outputs were delivered
+                                  * (the snapshot's delivered offset); the
+                                  * worker releases them unprocessed. -1 */
 };
 
 typedef struct qitem_s {
@@ -182,6 +187,8 @@ struct gws_service_s {
         /* counters */
         uint64_t rebalances, commits, commit_errors, delivery_retries;
         uint64_t rewinds; /* main: offsets consumed again, see dispatch() */
+        uint64_t restore_skipped; /* atomic: events below a restored
+                                   * snapshot's delivered offset */
         uint64_t delivered, consumer_errors;
         uint64_t commits_postponed;
         /* Whether the group is mid-rebalance, for commit timing (see
@@ -286,6 +293,7 @@ static ptn_t *ptn_new(gws_service_t *svc, int32_t partition) {
         p->refcnt = 1; /* the table's */
         p->committed = -1;
         p->hold_from = -1;
+        p->skip_below = -1;
         p->last_consumed = -1;
         p->gen = ++svc->gen;
         /* With a state topic the detector comes from the restore. */
@@ -592,6 +600,17 @@ static void *worker_main(void *arg) {
                 }
                 ptn_ref(p); /* the entry's; dropped when it is popped */
 
+                if (rkm->offset <
+                    __atomic_load_n(&p->skip_below, __ATOMIC_ACQUIRE)) {
+                        /* In the restored state, outputs delivered by the
+                         * previous owner (its commit was lost). */
+                        __atomic_add_fetch(&svc->restore_skipped, 1,
+                                           __ATOMIC_RELAXED);
+                        inflight_release(inf);
+                        __atomic_store_n(&p->next_offset, rkm->offset + 1,
+                                         __ATOMIC_RELEASE);
+                        goto done;
+                }
                 in.value = rkm->payload ? rkm->payload : "";
                 in.len = rkm->len;
                 in.key = rkm->key;
@@ -618,9 +637,10 @@ static void *worker_main(void *arg) {
                             (int64_t)(t0 / 1000000) - p->last_snap_ms >=
                                 svc->cfg->state_interval_ms) {
                                 p->last_snap_ms = (int64_t)(t0 / 1000000);
-                                gws_changelog_save(svc->cl, p->partition,
-                                                   rkm->offset + 1, p->det,
-                                                   &w->sraw, &w->srec);
+                                gws_changelog_save(
+                                    svc->cl, p->partition, rkm->offset + 1,
+                                    gws_tracker_committable(p->trk), p->det,
+                                    &w->sraw, &w->srec);
                         }
                 }
         done:
@@ -864,8 +884,10 @@ static void snapshot_revoked(gws_service_t *svc,
                     (next = __atomic_load_n(&p->next_offset,
                                             __ATOMIC_ACQUIRE)) <= 0)
                         continue;
-                if (gws_changelog_save(svc->cl, p->partition, next, p->det,
-                                       &svc->sraw, &svc->srec) == 0)
+                if (gws_changelog_save(svc->cl, p->partition, next,
+                                       gws_tracker_committable(p->trk),
+                                       p->det, &svc->sraw,
+                                       &svc->srec) == 0)
                         n++;
         }
         if (!n)
@@ -962,6 +984,9 @@ static void restores_collect(gws_service_t *svc) {
                 }
                 p->det = r->det;
                 r->det = NULL;
+                if (r->result == GWS_STATE_OK)
+                        __atomic_store_n(&p->skip_below, r->delivered,
+                                         __ATOMIC_RELEASE);
                 p->last_snap_ms = gws_mono_ms();
                 p->restoring = 0;
                 if (r->result == GWS_STATE_OK)
@@ -1575,6 +1600,13 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
             "them up itself.");
         r |= gws_prom_u64(b, "gwsieve_start_offset_lookup_failures_total",
                           NULL, svc->start_lookups_failed);
+        FAM("gwsieve_state_skipped_events_total", "counter",
+            "Events not processed because a restored snapshot covers them "
+            "and says their outputs were delivered (the previous owner's "
+            "commit was lost).");
+        r |= gws_prom_u64(b, "gwsieve_state_skipped_events_total", NULL,
+                          __atomic_load_n(&svc->restore_skipped,
+                                          __ATOMIC_RELAXED));
         FAM("gwsieve_consumer_errors_total", "counter",
             "Consumer errors reported by librdkafka.");
         r |= gws_prom_u64(b, "gwsieve_consumer_errors_total", NULL,

@@ -8,7 +8,10 @@
 
 #include <zstd.h>
 
-#define HDR_FIXED 40
+/* The fixed part of the envelope: version 1 ends at 40, version 2 adds
+ * the delivered offset. The checksum covers both the same way. */
+#define HDR_V1 40
+#define HDR_FIXED 48
 #define MAGIC "GWST"
 
 static const char *const result_names[GWS_STATE__CNT] = {
@@ -65,7 +68,7 @@ static uint64_t record_sum(const unsigned char *rec, size_t len) {
         static const unsigned char zero[8];
         uint64_t h = gws_hash64(rec, 32, 0x6777737461746531ULL);
         h = gws_hash64(zero, 8, h);
-        return gws_hash64(rec + HDR_FIXED, len - HDR_FIXED, h);
+        return gws_hash64(rec + HDR_V1, len - HDR_V1, h);
 }
 
 size_t gws_state_key(char *out, size_t size, const char *group,
@@ -75,8 +78,8 @@ size_t gws_state_key(char *out, size_t size, const char *group,
 }
 
 int gws_state_encode(gws_buf_t *out, const char *group, const char *topic,
-                     int32_t partition, int64_t offset, uint32_t entities,
-                     const void *raw, size_t raw_len, int level,
+                     int32_t partition, int64_t offset, int64_t delivered,
+                     uint32_t entities, const void *raw, size_t raw_len, int level,
                      char *errstr, size_t errstr_size) {
         size_t glen = strlen(group), tlen = strlen(topic), hdr, bound, z;
         ZSTD_CCtx *c = cctx_get();
@@ -107,6 +110,7 @@ int gws_state_encode(gws_buf_t *out, const char *group, const char *topic,
         le_put(p + 24, raw_len, 4);
         le_put(p + 28, entities, 4);
         le_put(p + 32, 0, 8);
+        le_put(p + 40, (uint64_t)(delivered > offset ? offset : delivered), 8);
         le_put(p + HDR_FIXED, glen, 2);
         memcpy(p + HDR_FIXED + 2, group, glen);
         le_put(p + HDR_FIXED + 2 + glen, tlen, 2);
@@ -132,7 +136,7 @@ gws_state_result_t gws_state_decode(const void *rec, size_t len,
                                     gws_state_info_t *info, char *errstr,
                                     size_t errstr_size) {
         const unsigned char *p = rec;
-        size_t glen, tlen, hdr, z;
+        size_t glen, tlen, hdr, z, fixed;
         unsigned version;
         int32_t part;
         ZSTD_DCtx *dc;
@@ -145,25 +149,33 @@ gws_state_result_t gws_state_decode(const void *rec, size_t len,
                          "magic)", len);
                 return len < 4 ? GWS_STATE_TRUNCATED : GWS_STATE_NOT_SNAPSHOT;
         }
-        if (len < HDR_FIXED + 2) {
+        if (len < 6) {
                 snprintf(errstr, errstr_size,
                          "truncated: %zu bytes, the header alone is %d",
                          len, HDR_FIXED + 8);
                 return GWS_STATE_TRUNCATED;
         }
-        if ((version = (unsigned)le_get(p + 4, 2)) != GWS_STATE_VERSION) {
+        version = (unsigned)le_get(p + 4, 2);
+        if (version != 1 && version != GWS_STATE_VERSION) {
                 snprintf(errstr, errstr_size,
-                         "envelope version %u, this build reads %d", version,
-                         GWS_STATE_VERSION);
+                         "envelope version %u, this build reads 1 to %d",
+                         version, GWS_STATE_VERSION);
                 return GWS_STATE_VERSION_MISMATCH;
         }
-        glen = (size_t)le_get(p + HDR_FIXED, 2);
-        if (len < HDR_FIXED + 2 + glen + 2) {
+        fixed = version == 1 ? HDR_V1 : HDR_FIXED;
+        if (len < fixed + 2) {
+                snprintf(errstr, errstr_size,
+                         "truncated: %zu bytes, the header alone is %zu",
+                         len, fixed + 8);
+                return GWS_STATE_TRUNCATED;
+        }
+        glen = (size_t)le_get(p + fixed, 2);
+        if (len < fixed + 2 + glen + 2) {
                 snprintf(errstr, errstr_size, "truncated: %zu bytes", len);
                 return GWS_STATE_TRUNCATED;
         }
-        tlen = (size_t)le_get(p + HDR_FIXED + 2 + glen, 2);
-        hdr = HDR_FIXED + 2 + glen + 2 + tlen + 4;
+        tlen = (size_t)le_get(p + fixed + 2 + glen, 2);
+        hdr = fixed + 2 + glen + 2 + tlen + 4;
         if (len < hdr) {
                 snprintf(errstr, errstr_size, "truncated: %zu bytes", len);
                 return GWS_STATE_TRUNCATED;
@@ -172,6 +184,8 @@ gws_state_result_t gws_state_decode(const void *rec, size_t len,
         info->written_ms = (int64_t)le_get(p + 16, 8);
         info->raw_len = (uint32_t)le_get(p + 24, 4);
         info->entities = (uint32_t)le_get(p + 28, 4);
+        info->delivered =
+            version == 1 ? -1 : (int64_t)le_get(p + HDR_V1, 8);
         if (le_get(p + 32, 8) != record_sum(p, len)) {
                 /* A cut-off record has an incomplete zstd frame; any
                  * other change is a checksum failure. */
@@ -188,18 +202,18 @@ gws_state_result_t gws_state_decode(const void *rec, size_t len,
                 return GWS_STATE_CHECKSUM;
         }
         part = (int32_t)le_get(p + hdr - 4, 4);
-        if (glen != strlen(group) || memcmp(p + HDR_FIXED + 2, group, glen) ||
+        if (glen != strlen(group) || memcmp(p + fixed + 2, group, glen) ||
             tlen != strlen(topic) ||
-            memcmp(p + HDR_FIXED + 4 + glen, topic, tlen) ||
+            memcmp(p + fixed + 4 + glen, topic, tlen) ||
             part != partition) {
                 snprintf(errstr, errstr_size,
                          "foreign: written for group \"%.*s\" topic \"%.*s\" "
                          "partition %d, not group \"%s\" topic \"%s\" "
                          "partition %d",
                          (int)(glen > 200 ? 200 : glen),
-                         (const char *)p + HDR_FIXED + 2,
+                         (const char *)p + fixed + 2,
                          (int)(tlen > 200 ? 200 : tlen),
-                         (const char *)p + HDR_FIXED + 4 + glen, (int)part,
+                         (const char *)p + fixed + 4 + glen, (int)part,
                          group, topic, (int)partition);
                 return GWS_STATE_FOREIGN;
         }

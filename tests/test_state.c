@@ -119,13 +119,15 @@ START_TEST(restore_continues_identically) {
         ck_assert_int_eq(gws_detect_save(a, &raw), 0);
         gws_detect_stats(a, &sa);
         ck_assert_int_eq(gws_state_encode(&rec, "g", "gw.raw", 3, 7500,
-                                          (uint32_t)sa.entities, raw.buf,
-                                          raw.len, 3, err, sizeof(err)),
+                                          7400, (uint32_t)sa.entities,
+                                          raw.buf, raw.len, 3, err,
+                                          sizeof(err)),
                          0);
         ck_assert_int_eq(gws_state_decode(rec.buf, rec.len, "g", "gw.raw", 3,
                                           &back, &info, err, sizeof(err)),
                          GWS_STATE_OK);
         ck_assert_int_eq(info.offset, 7500);
+        ck_assert_int_eq(info.delivered, 7400);
         ck_assert_uint_eq(back.len, raw.len);
         n = gws_detect_load(b, back.buf, back.len, err, sizeof(err));
         ck_assert_msg(n > 0, "load: %s", err);
@@ -181,8 +183,8 @@ START_TEST(bad_records_are_named) {
         for (i = 0; i < 3000; i++)
                 feed(a, i, al);
         ck_assert_int_eq(gws_detect_save(a, &raw), 0);
-        ck_assert_int_eq(gws_state_encode(&rec, "grp", "gw.raw", 0, 3000, 1,
-                                          raw.buf, raw.len, 3, err,
+        ck_assert_int_eq(gws_state_encode(&rec, "grp", "gw.raw", 0, 3000,
+                                          2990, 1, raw.buf, raw.len, 3, err,
                                           sizeof(err)),
                          0);
 #define DECODE(buf, len, part)                                                 \
@@ -251,6 +253,82 @@ START_TEST(bad_records_are_named) {
 }
 END_TEST
 
+/* The delivered offset travels in the envelope (clamped to the state's
+ * offset), and a version 1 record (written before it existed: 8 bytes
+ * shorter, no delivered offset) is still read, with -1 for it. */
+START_TEST(delivered_offset_and_version_1) {
+        gws_buf_t rec = {0}, v1 = {0}, out = {0};
+        gws_state_info_t info;
+        static const unsigned char zero[8];
+        const char raw[] = "not a detector, just bytes to carry";
+        char err[256];
+        uint64_t h;
+        int i;
+
+        ck_assert_int_eq(gws_state_encode(&rec, "grp", "gw.raw", 5, 900, 850,
+                                          7, raw, sizeof(raw), 3, err,
+                                          sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_state_decode(rec.buf, rec.len, "grp", "gw.raw",
+                                          5, &out, &info, err, sizeof(err)),
+                         GWS_STATE_OK);
+        ck_assert_int_eq(info.offset, 900);
+        ck_assert_int_eq(info.delivered, 850);
+        ck_assert_uint_eq(info.entities, 7);
+        ck_assert_mem_eq(out.buf, raw, sizeof(raw));
+        /* never above the state's own offset; -1 stays unknown */
+        ck_assert_int_eq(gws_state_encode(&rec, "grp", "gw.raw", 5, 900, 901,
+                                          7, raw, sizeof(raw), 3, err,
+                                          sizeof(err)),
+                         0);
+        gws_state_decode(rec.buf, rec.len, "grp", "gw.raw", 5, &out, &info,
+                         err, sizeof(err));
+        ck_assert_int_eq(info.delivered, 900);
+        ck_assert_int_eq(gws_state_encode(&rec, "grp", "gw.raw", 5, 900, -1,
+                                          7, raw, sizeof(raw), 3, err,
+                                          sizeof(err)),
+                         0);
+        gws_state_decode(rec.buf, rec.len, "grp", "gw.raw", 5, &out, &info,
+                         err, sizeof(err));
+        ck_assert_int_eq(info.delivered, -1);
+
+        /* version 1: the same record without bytes 40..47, re-summed as
+         * version 1 did (bytes 0..31, 8 zero bytes, bytes 40.. on) */
+        ck_assert_int_eq(gws_state_encode(&rec, "grp", "gw.raw", 5, 900, 850,
+                                          7, raw, sizeof(raw), 3, err,
+                                          sizeof(err)),
+                         0);
+        gws_buf_append(&v1, rec.buf, 40);
+        gws_buf_append(&v1, rec.buf + 48, rec.len - 48);
+        v1.buf[4] = 1;
+        v1.buf[5] = 0;
+        h = gws_hash64(v1.buf, 32, 0x6777737461746531ULL);
+        h = gws_hash64(zero, 8, h);
+        h = gws_hash64(v1.buf + 40, v1.len - 40, h);
+        for (i = 0; i < 8; i++)
+                v1.buf[32 + i] = (char)(h >> (8 * i));
+        ck_assert_int_eq(gws_state_decode(v1.buf, v1.len, "grp", "gw.raw", 5,
+                                          &out, &info, err, sizeof(err)),
+                         GWS_STATE_OK);
+        ck_assert_int_eq(info.offset, 900);
+        ck_assert_int_eq(info.delivered, -1);
+        ck_assert_mem_eq(out.buf, raw, sizeof(raw));
+        /* a version 1 record is checked like any other */
+        v1.buf[v1.len / 2] ^= 4;
+        ck_assert_int_eq(gws_state_decode(v1.buf, v1.len, "grp", "gw.raw", 5,
+                                          &out, &info, err, sizeof(err)),
+                         GWS_STATE_CHECKSUM);
+        v1.buf[4] = 3; /* a version this build does not know */
+        ck_assert_int_eq(gws_state_decode(v1.buf, v1.len, "grp", "gw.raw", 5,
+                                          &out, &info, err, sizeof(err)),
+                         GWS_STATE_VERSION_MISMATCH);
+        ck_assert_ptr_nonnull(strstr(err, "version 3"));
+        gws_buf_free(&rec);
+        gws_buf_free(&v1);
+        gws_buf_free(&out);
+}
+END_TEST
+
 static double secs(void) {
         struct timespec t;
         clock_gettime(CLOCK_MONOTONIC, &t);
@@ -301,7 +379,7 @@ START_TEST(figures_100k_entities) {
         ck_assert_int_eq(gws_detect_save(a, &raw), 0);
         t_save = secs() - t0;
         t0 = secs();
-        ck_assert_int_eq(gws_state_encode(&rec, "g", "t", 0, 1,
+        ck_assert_int_eq(gws_state_encode(&rec, "g", "t", 0, 1, 1,
                                           (uint32_t)st.entities, raw.buf,
                                           raw.len, 3, err, sizeof(err)),
                          0);
@@ -342,6 +420,7 @@ Suite *gws_state_suite(void) {
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, restore_continues_identically);
         tcase_add_test(tc, bad_records_are_named);
+        tcase_add_test(tc, delivered_offset_and_version_1);
         tcase_add_test(tc, figures_100k_entities);
         suite_add_tcase(s, tc);
         return s;

@@ -21,7 +21,12 @@
  *      offset C, re-read the input partition from S to C and feed the
  *      detector only (gws_pipeline_learn: no records, no alerts; alert
  *      state advances under the same stable ids the previous owner
- *      emitted);
+ *      emitted). If S is above C (the previous owner died before its
+ *      commit, or the group refused it), the snapshot's delivered offset
+ *      D says which of the events between had all their outputs
+ *      acknowledged: the service skips C..D (they are in the state and
+ *      downstream already), and only D..S are processed a second time
+ *      (without a committed offset nothing is skipped);
  *   4. post the result; gws_changelog_done() hands it to the main thread,
  *      which installs the detector and resumes the (paused) partition.
  * Restores run one at a time on their own thread: the worker's other
@@ -63,6 +68,10 @@ typedef struct gws_restore_s {
         gws_state_result_t result; /**< GWS_STATE_OK: restored */
         char reason[320];          /**< why cold, in a sentence */
         int64_t snap_offset;       /**< snapshot's input offset, or -1 */
+        int64_t delivered;         /**< skip input offsets below it: the
+                                    *   snapshot's delivered offset when
+                                    *   that is above the committed one,
+                                    *   else -1 */
         int64_t snap_written_ms;   /**< when it was written, or 0 */
         int64_t committed;         /**< group's offset, or -1 */
         int64_t caught_up;         /**< events re-read without outputs */
@@ -96,11 +105,13 @@ gws_changelog_t *gws_changelog_new(const gws_config_t *cfg,
 void gws_changelog_destroy(gws_changelog_t *cl);
 
 /** @brief Produces a snapshot of \p det for input \p partition, covering
- *  every offset below \p offset. \p raw and \p rec are scratch buffers
- *  of the calling thread. @returns 0, or -1 (logged and counted; the
- *  previous snapshot stays the latest). */
+ *  every offset below \p offset; the outputs of every offset below
+ *  \p delivered are acknowledged (-1: unknown). \p raw and \p rec are
+ *  scratch buffers of the calling thread. @returns 0, or -1 (logged and
+ *  counted; the previous snapshot stays the latest). */
 int gws_changelog_save(gws_changelog_t *cl, int32_t partition,
-                       int64_t offset, const gws_detect_t *det,
+                       int64_t offset, int64_t delivered,
+                       const gws_detect_t *det,
                        gws_buf_t *raw, gws_buf_t *rec);
 
 /** @brief Waits until every snapshot produced so far is acknowledged.

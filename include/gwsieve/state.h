@@ -6,7 +6,7 @@
  *
  *   offset size  field
  *        0    4  magic "GWST"
- *        4    2  envelope version (1)
+ *        4    2  envelope version (2; version 1 records are still read)
  *        6    2  flags (0)
  *        8    8  input offset the state corresponds to: the next offset
  *                to process (every offset below it is in the state)
@@ -15,7 +15,11 @@
  *       28    4  entities
  *       32    8  checksum: gws_hash64 of the whole record with these 8
  *                bytes zeroed
- *       40    -  u16 length + consumer group, u16 length + input topic,
+ *       40    8  delivered offset (version 2): when the snapshot was
+ *                taken, the outputs of every input offset below it had
+ *                been acknowledged; -1 if unknown (version 1 has no such
+ *                field: the fixed part ends at 40)
+ *       48    -  u16 length + consumer group, u16 length + input topic,
  *                u32 input partition, then one zstd frame (with zstd's own
  *                content checksum) holding the raw snapshot
  *
@@ -38,7 +42,7 @@
 
 #include "gwsieve/util.h"
 
-#define GWS_STATE_VERSION 1
+#define GWS_STATE_VERSION 2
 
 typedef enum {
         GWS_STATE_OK = 0,
@@ -59,6 +63,8 @@ const char *gws_state_result_name(gws_state_result_t r);
 /** What a record says about itself. */
 typedef struct gws_state_info_s {
         int64_t offset;     /**< next input offset the state covers */
+        int64_t delivered;  /**< outputs acknowledged below it; -1 unknown
+                             *   (version 1 records) */
         int64_t written_ms; /**< epoch ms */
         uint32_t raw_len;   /**< snapshot bytes before zstd */
         uint32_t entities;
@@ -71,11 +77,13 @@ size_t gws_state_key(char *out, size_t size, const char *group,
                      const char *topic, int32_t partition);
 
 /** @brief Builds a record around \p raw (\p entities entities) into
- *  \p out (reset first), compressing with zstd at \p level.
+ *  \p out (reset first), compressing with zstd at \p level. \p offset is
+ *  the next input offset the state covers, \p delivered the offset below
+ *  which every output was acknowledged (at most \p offset; -1 unknown).
  *  @returns 0, or -1 with \p errstr on failure (out of memory, zstd). */
 int gws_state_encode(gws_buf_t *out, const char *group, const char *topic,
-                     int32_t partition, int64_t offset, uint32_t entities,
-                     const void *raw, size_t raw_len, int level,
+                     int32_t partition, int64_t offset, int64_t delivered,
+                     uint32_t entities, const void *raw, size_t raw_len, int level,
                      char *errstr, size_t errstr_size);
 
 /** @brief Checks and decompresses the record \p rec for the expected

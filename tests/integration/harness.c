@@ -1098,6 +1098,35 @@ out:
         return rc;
 }
 
+int gws_it_commit(const char *bootstrap, const char *group,
+                  const char *topic, int32_t partition, int64_t offset,
+                  int timeout_ms) {
+        int64_t deadline = gws_it_now_ms() + timeout_ms;
+        rd_kafka_t *rk = consumer_new(bootstrap, group);
+        rd_kafka_topic_partition_list_t *parts;
+        rd_kafka_resp_err_t err;
+
+        if (!rk)
+                return -1;
+        parts = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(parts, topic, partition)->offset =
+            offset;
+        do {
+                err = rd_kafka_commit(rk, parts, 0);
+                if (!err)
+                        err = parts->elems[0].err;
+                if (err)
+                        gws_it_sleep_ms(GWS_IT_QUERY_RETRY_MS);
+        } while (err && gws_it_now_ms() < deadline);
+        if (err)
+                gws_it_printf("commit %s [%d] @ %lld for %s: %s", topic,
+                              (int)partition, (long long)offset, group,
+                              rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(parts);
+        rd_kafka_destroy(rk);
+        return err ? -1 : 0;
+}
+
 /* --- producer --- */
 
 struct gws_it_producer_s {

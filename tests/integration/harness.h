@@ -320,4 +320,12 @@ int gws_it_committed(const char *bootstrap, const char *group,
                      const char *topic, int nparts, int64_t *off,
                      int timeout_ms);
 
+/** @brief Commits \p offset of \p topic [\p partition] for \p group
+ *  (a consumer with that group.id that never subscribes: a simple,
+ *  generation-less commit, as a group's previous run leaves it).
+ *  @returns 0 or -1. */
+int gws_it_commit(const char *bootstrap, const char *group,
+                  const char *topic, int32_t partition, int64_t offset,
+                  int timeout_ms);
+
 #endif /* GWS_IT_HARNESS_H */

@@ -1349,7 +1349,7 @@ START_TEST(test_state_bad_snapshots) {
         gws_it_producer_send_to(pr, "gw.state", 0, key, strlen(key),
                                 "{\"not\":\"state\"}", 15);
         GWS_IT_ASSERT(gws_state_encode(&rec, "another-group", "gw.raw", 1, 10,
-                                       0, raw.buf, raw.len, 3, err,
+                                       -1, 0, raw.buf, raw.len, 3, err,
                                        sizeof(err)) == 0,
                       "encode: %s", err);
         gws_state_key(key, sizeof(key), s.group, "gw.raw", 1);
@@ -1357,7 +1357,7 @@ START_TEST(test_state_bad_snapshots) {
                                 rec.len);
         for (i = 2; i <= 3; i++) {
                 GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", i, 10,
-                                               0, raw.buf, raw.len, 3, err,
+                                               -1, 0, raw.buf, raw.len, 3, err,
                                                sizeof(err)) == 0,
                               "encode: %s", err);
                 if (i == 2)
@@ -1369,7 +1369,7 @@ START_TEST(test_state_bad_snapshots) {
                                         rec.buf, rec.len);
         }
         /* partition 4: a good snapshot, then a tombstone (deleted) */
-        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", 4, 10, 0,
+        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", 4, 10, -1, 0,
                                        raw.buf, raw.len, 3, err,
                                        sizeof(err)) == 0,
                       "encode: %s", err);
@@ -1447,8 +1447,130 @@ START_TEST(test_state_bad_snapshots) {
 END_TEST
 
 /* ------------------------------------------------------------------------
- * suite
+ * 9b. a snapshot ahead of the committed offset
  * ------------------------------------------------------------------------ */
+
+/* The previous owner of a partition wrote a snapshot and then died before
+ * its commit (or the group refused the commit: the mock does while it
+ * waits for a killed member). The snapshot covers offsets below 400 and
+ * says that the outputs of offsets below 250 were acknowledged; the
+ * group's committed offset is 100. Events 100..249 are in the state and
+ * downstream already: they must be skipped, not processed again (which
+ * counted them twice in the baselines); 250..599 are processed. All 600
+ * events go to partition 5 in order, so event i is offset i. Partition 6
+ * has a snapshot like it (covering offsets below 80, delivered below 60)
+ * but no committed offset (the group's offsets expired, or the topic was
+ * recreated): nothing is skipped there, its 100 events are processed. */
+START_TEST(test_state_skip_delivered) {
+        enum { N = 600, PART = 5, COMMITTED = 100, DELIVERED = 250,
+               SNAP = 400, N2 = 100 };
+        svc_t s;
+        gws_it_events_t *ev = events("skip.ndjson", N + N2, 11, 0);
+        gws_it_idset_t *want = gws_it_idset_new(), *skipped =
+                                                       gws_it_idset_new();
+        gws_it_producer_t *pr;
+        gws_it_proc_t *w;
+        gws_it_reader_t *r;
+        gws_config_t *cfg = gws_config_new();
+        gws_detect_t *d = gws_detect_new(cfg, PART);
+        gws_buf_t raw = {0}, rec = {0};
+        char key[256], err[256], found[160] = "";
+        static char body[1 << 20];
+        double n_skipped;
+        size_t i, leaked = 0;
+        int64_t t0;
+
+        svc_start(&s, "skipdel", NULL);
+        pr = gws_it_producer_new(s.bootstrap);
+        GWS_IT_ASSERT(pr != NULL, "producer");
+        for (i = 0; i < N + N2; i++) {
+                json_t *v = json_loads(ev->lines[i], 0, NULL);
+                const char *id = json_string_value(json_object_get(v, "id"));
+                GWS_IT_ASSERT(id != NULL, "event %zu has no id", i);
+                gws_it_idset_add(i >= DELIVERED ? want : skipped, id);
+                json_decref(v);
+                gws_it_producer_send_to(pr, "gw.raw", i < N ? PART : PART + 1,
+                                        ev->keys[i],
+                                        ev->keys[i] ? strlen(ev->keys[i])
+                                                    : 0,
+                                        ev->lines[i], ev->lens[i]);
+        }
+        GWS_IT_ASSERT(gws_detect_save(d, &raw) == 0, "save");
+        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", PART, SNAP,
+                                       DELIVERED, 0, raw.buf, raw.len, 3, err,
+                                       sizeof(err)) == 0,
+                      "encode: %s", err);
+        gws_state_key(key, sizeof(key), s.group, "gw.raw", PART);
+        gws_it_producer_send_to(pr, "gw.state", PART % 12, key, strlen(key),
+                                rec.buf, rec.len);
+        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", PART + 1, 80,
+                                       60, 0, raw.buf, raw.len, 3, err,
+                                       sizeof(err)) == 0,
+                      "encode: %s", err);
+        gws_state_key(key, sizeof(key), s.group, "gw.raw", PART + 1);
+        gws_it_producer_send_to(pr, "gw.state", (PART + 1) % 12, key,
+                                strlen(key), rec.buf, rec.len);
+        GWS_IT_ASSERT(gws_it_producer_flush(pr, PRODUCE_MS) == 0,
+                      "input or snapshot not delivered");
+        gws_it_producer_destroy(pr);
+        GWS_IT_ASSERT(gws_it_commit(s.bootstrap, s.group, "gw.raw", PART,
+                                    COMMITTED, 30000) == 0,
+                      "cannot commit offset %d for the group", COMMITTED);
+
+        t0 = gws_it_now_ms();
+        w = worker_start(&s, "worker1");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w, "were delivered up to 250",
+                                           30000) == 0,
+                      "no log line about the delivered offset (see %s)",
+                      gws_it_proc_log(w));
+        r = reader(&s, "gw.retained");
+        GWS_IT_ASSERT(gws_it_reader_wait_ids(r, want, WAIT_OUTPUT_MS),
+                      "events %d..%d of partition %d, or the %d of "
+                      "partition %d, did not all reach gw.retained",
+                      DELIVERED, N - 1, PART, N2, PART + 1);
+        GWS_IT_ASSERT(gws_it_reader_read_to_end(r, 30000),
+                      "cannot read gw.retained to its end");
+        for (i = 0; i < N; i++) {
+                json_t *v = json_loads(ev->lines[i], 0, NULL);
+                const char *id = json_string_value(json_object_get(v, "id"));
+                if (gws_it_idset_count(skipped, id) &&
+                    gws_it_idset_count(gws_it_reader_ids(r), id)) {
+                        if (!leaked++)
+                                snprintf(found, sizeof(found),
+                                         "offset %zu (%s)", i, id);
+                }
+                json_decref(v);
+        }
+        n_skipped = metric_wait(w, "gwsieve_state_skipped_events_total", NULL,
+                                body, sizeof(body));
+        gws_it_printf("snapshot at %d, delivered %d, committed %d: retained "
+                      "%zu messages (%zu distinct), %zu of offsets 0..%d "
+                      "among them; gwsieve_state_skipped_events_total %.0f; "
+                      "partition %d (no commit): all %d retained; %.1f s",
+                      SNAP, DELIVERED, COMMITTED, gws_it_reader_count(r),
+                      gws_it_idset_size(gws_it_reader_ids(r)), leaked,
+                      DELIVERED - 1, n_skipped, PART + 1, N2,
+                      (gws_it_now_ms() - t0) / 1000.0);
+        GWS_IT_ASSERT(leaked == 0,
+                      "%zu event(s) below the delivered offset were "
+                      "processed again, e.g. %s",
+                      leaked, found);
+        GWS_IT_ASSERT(n_skipped == DELIVERED - COMMITTED,
+                      "gwsieve_state_skipped_events_total is %.0f, not %d",
+                      n_skipped, DELIVERED - COMMITTED);
+        GWS_IT_ASSERT(gws_it_idset_dups(gws_it_reader_ids(r)) == 0,
+                      "%zu duplicates", gws_it_idset_dups(gws_it_reader_ids(r)));
+        worker_stop_ok(w, "worker1");
+        gws_it_reader_destroy(r);
+        gws_it_idset_destroy(want);
+        gws_it_idset_destroy(skipped);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        gws_detect_destroy(d);
+        gws_config_destroy(cfg);
+        gws_it_events_destroy(ev);
+}
+END_TEST
 
 /* ------------------------------------------------------------------------
  * 10. catch-up on a backlog: queues full, fetchers woken
@@ -1717,6 +1839,7 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "scale_out", test_scale_out);
         ADD_TCASE(s, "state_handoff", test_state_handoff);
         ADD_TCASE(s, "state_bad_snapshots", test_state_bad_snapshots);
+        ADD_TCASE(s, "state_skip_delivered", test_state_skip_delivered);
         ADD_TCASE(s, "catch_up", test_catch_up);
         ADD_TCASE(s, "fresh_start", test_fresh_start);
         ADD_TCASE(s, "start_lookup_fallback", test_start_lookup_fallback);
