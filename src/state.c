@@ -79,8 +79,8 @@ size_t gws_state_key(char *out, size_t size, const char *group,
 
 int gws_state_encode(gws_buf_t *out, const char *group, const char *topic,
                      int32_t partition, int64_t offset, int64_t delivered,
-                     uint32_t entities, const void *raw, size_t raw_len, int level,
-                     char *errstr, size_t errstr_size) {
+                     uint32_t entities, const void *raw, size_t raw_len,
+                     int level, char *errstr, size_t errstr_size) {
         size_t glen = strlen(group), tlen = strlen(topic), hdr, bound, z;
         ZSTD_CCtx *c = cctx_get();
         unsigned char *p;

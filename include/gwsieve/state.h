@@ -83,8 +83,8 @@ size_t gws_state_key(char *out, size_t size, const char *group,
  *  @returns 0, or -1 with \p errstr on failure (out of memory, zstd). */
 int gws_state_encode(gws_buf_t *out, const char *group, const char *topic,
                      int32_t partition, int64_t offset, int64_t delivered,
-                     uint32_t entities, const void *raw, size_t raw_len, int level,
-                     char *errstr, size_t errstr_size);
+                     uint32_t entities, const void *raw, size_t raw_len,
+                     int level, char *errstr, size_t errstr_size);
 
 /** @brief Checks and decompresses the record \p rec for the expected
  *  owner; on success the raw snapshot is in \p raw (reset first).

@@ -1559,7 +1559,8 @@ START_TEST(test_state_skip_delivered) {
                       "gwsieve_state_skipped_events_total is %.0f, not %d",
                       n_skipped, DELIVERED - COMMITTED);
         GWS_IT_ASSERT(gws_it_idset_dups(gws_it_reader_ids(r)) == 0,
-                      "%zu duplicates", gws_it_idset_dups(gws_it_reader_ids(r)));
+                      "%zu duplicates",
+                      gws_it_idset_dups(gws_it_reader_ids(r)));
         worker_stop_ok(w, "worker1");
         gws_it_reader_destroy(r);
         gws_it_idset_destroy(want);
