@@ -135,6 +135,33 @@ int gws_changelog_wait_delivered(gws_changelog_t *cl, int timeout_ms) {
  * restoring (restore thread)
  * ------------------------------------------------------------------------ */
 
+/* @returns \p topic's partition count, or 0 with \p *err. */
+static int topic_partitions(rd_kafka_t *rk, const char *topic,
+                            rd_kafka_resp_err_t *err) {
+        const rd_kafka_metadata_t *md = NULL;
+        rd_kafka_topic_t *mt = rd_kafka_topic_new(rk, topic, NULL);
+        int n = 0;
+        *err = mt ? rd_kafka_metadata(rk, 0, mt, &md, 10000)
+                  : rd_kafka_last_error();
+        if (mt)
+                rd_kafka_topic_destroy(mt);
+        if (!*err && (md->topic_cnt != 1 || md->topics[0].err))
+                *err = md->topic_cnt == 1 ? md->topics[0].err
+                                          : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+        if (!*err && (n = md->topics[0].partition_cnt) <= 0)
+                *err = RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        return *err ? 0 : n;
+}
+
+/* A snapshot gws_detect_load() refused: settings or format (\p why). */
+static gws_state_result_t load_result(const char *why) {
+        return strstr(why, "incompatible") || strstr(why, "format")
+                   ? GWS_STATE_INCOMPATIBLE
+                   : GWS_STATE_CORRUPT;
+}
+
 static int assign_one(rd_kafka_t *rk, const char *topic, int32_t partition,
                       int64_t offset) {
         rd_kafka_topic_partition_list_t *l =
@@ -147,19 +174,19 @@ static int assign_one(rd_kafka_t *rk, const char *topic, int32_t partition,
         return err ? -1 : 0;
 }
 
-/* Reads state partition \p sp up to its high watermark and keeps the
- * latest value under \p key in \p out. @returns 1 found, 0 none, -1 error
- * (\p why says). */
-static int read_latest(gws_changelog_t *cl, int32_t sp, const char *key,
-                       gws_buf_t *out, int64_t deadline, char *why,
-                       size_t why_size) {
-        const char *topic = cl->cfg->state_topic;
+/* Reads \p topic [\p sp] from its low to its high watermark with \p rk
+ * (assign only), handing each record to \p cb (-1 from it stops with
+ * \p why set). @returns 0, or -1 (\p why says). */
+static int read_partition(rd_kafka_t *rk, const char *topic, int32_t sp,
+                          int64_t deadline,
+                          int (*cb)(void *opaque,
+                                    const rd_kafka_message_t *m),
+                          void *opaque, char *why, size_t why_size) {
         int64_t lo, hi, next;
-        size_t klen = strlen(key);
-        int found = 0;
         rd_kafka_resp_err_t err;
+        int rc = 0;
 
-        err = rd_kafka_query_watermark_offsets(cl->rc, topic, sp, &lo, &hi,
+        err = rd_kafka_query_watermark_offsets(rk, topic, sp, &lo, &hi,
                                                10000);
         if (err) {
                 snprintf(why, why_size, "state topic \"%s\" [%d]: %s", topic,
@@ -168,14 +195,14 @@ static int read_latest(gws_changelog_t *cl, int32_t sp, const char *key,
         }
         if (hi <= lo)
                 return 0;
-        if (assign_one(cl->rc, topic, sp, lo) == -1) {
+        if (assign_one(rk, topic, sp, lo) == -1) {
                 snprintf(why, why_size, "cannot read \"%s\" [%d]", topic,
                          (int)sp);
                 return -1;
         }
         next = lo;
-        while (next < hi) {
-                rd_kafka_message_t *m = rd_kafka_consumer_poll(cl->rc, 100);
+        while (next < hi && !rc) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
                 if (!m) {
                         if (gws_mono_ms() > deadline) {
                                 snprintf(why, why_size,
@@ -183,8 +210,7 @@ static int read_latest(gws_changelog_t *cl, int32_t sp, const char *key,
                                          "offset %lld of %lld",
                                          topic, (int)sp, (long long)next,
                                          (long long)hi);
-                                rd_kafka_assign(cl->rc, NULL);
-                                return -1;
+                                rc = -1;
                         }
                         continue;
                 }
@@ -199,24 +225,48 @@ static int read_latest(gws_changelog_t *cl, int32_t sp, const char *key,
                         continue;
                 }
                 next = m->offset + 1;
-                if (m->key_len == klen && !memcmp(m->key, key, klen) &&
-                    !m->len) {
-                        found = 0; /* a tombstone: the state was deleted */
-                } else if (m->key_len == klen &&
-                           !memcmp(m->key, key, klen)) {
-                        gws_buf_reset(out);
-                        if (gws_buf_append(out, m->payload, m->len) == -1) {
-                                rd_kafka_message_destroy(m);
-                                snprintf(why, why_size, "out of memory");
-                                rd_kafka_assign(cl->rc, NULL);
-                                return -1;
-                        }
-                        found = 1; /* a later one replaces it */
+                if (cb(opaque, m) == -1) {
+                        snprintf(why, why_size, "out of memory");
+                        rc = -1;
                 }
                 rd_kafka_message_destroy(m);
         }
-        rd_kafka_assign(cl->rc, NULL);
-        return found;
+        rd_kafka_assign(rk, NULL);
+        return rc;
+}
+
+/* The latest record under one key (read_latest()). */
+typedef struct {
+        const char *key;
+        size_t klen;
+        gws_buf_t *out;
+        int found;
+} latest_t;
+
+static int latest_cb(void *opaque, const rd_kafka_message_t *m) {
+        latest_t *l = opaque;
+        if (m->key_len != l->klen || memcmp(m->key, l->key, l->klen))
+                return 0;
+        if (!m->len) {
+                l->found = 0; /* a tombstone: the state was deleted */
+                return 0;
+        }
+        gws_buf_reset(l->out);
+        l->found = 1; /* a later one replaces it */
+        return gws_buf_append(l->out, m->payload, m->len);
+}
+
+/* Reads state partition \p sp up to its high watermark and keeps the
+ * latest value under \p key in \p out. @returns 1 found, 0 none, -1 error
+ * (\p why says). */
+static int read_latest(gws_changelog_t *cl, int32_t sp, const char *key,
+                       gws_buf_t *out, int64_t deadline, char *why,
+                       size_t why_size) {
+        latest_t l = {key, strlen(key), out, 0};
+        if (read_partition(cl->rc, cl->cfg->state_topic, sp, deadline,
+                           latest_cb, &l, why, why_size) == -1)
+                return -1;
+        return l.found;
 }
 
 /* Re-reads input \p partition from \p from up to (not including) \p to
@@ -312,10 +362,7 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
                 /* The half-loaded detector is unusable: start cold. */
                 gws_detect_destroy(r->det);
                 r->det = gws_detect_new(cfg, job->partition);
-                r->result = strstr(why, "incompatible") ||
-                                    strstr(why, "format")
-                                ? GWS_STATE_INCOMPATIBLE
-                                : GWS_STATE_CORRUPT;
+                r->result = load_result(why);
                 snprintf(r->reason, sizeof(r->reason), "%s", why);
                 return;
         }
@@ -487,8 +534,6 @@ gws_changelog_t *gws_changelog_new(const gws_config_t *cfg,
                                    rd_kafka_conf_t *rconf, char *errstr,
                                    size_t errstr_size) {
         gws_changelog_t *cl = calloc(1, sizeof(*cl));
-        const rd_kafka_metadata_t *md = NULL;
-        rd_kafka_topic_t *mt;
         rd_kafka_resp_err_t err;
         char inner[512];
 
@@ -517,25 +562,14 @@ gws_changelog_t *gws_changelog_new(const gws_config_t *cfg,
                          rd_kafka_err2str(rd_kafka_last_error()));
                 goto err;
         }
-        mt = rd_kafka_topic_new(cl->rc, cfg->state_topic, NULL);
-        err = mt ? rd_kafka_metadata(cl->rc, 0, mt, &md, 10000)
-                 : rd_kafka_last_error();
-        if (mt)
-                rd_kafka_topic_destroy(mt);
-        if (err || md->topic_cnt != 1 || md->topics[0].err ||
-            md->topics[0].partition_cnt <= 0) {
+        if ((cl->nstate = topic_partitions(cl->rc, cfg->state_topic,
+                                           &err)) <= 0) {
                 snprintf(errstr, errstr_size,
                          "state topic \"%s\": %s; create it (cleanup.policy="
                          "compact) or set state.topic to \"off\"",
-                         cfg->state_topic,
-                         err ? rd_kafka_err2str(err)
-                             : rd_kafka_err2str(md->topics[0].err));
-                if (md)
-                        rd_kafka_metadata_destroy(md);
+                         cfg->state_topic, rd_kafka_err2str(err));
                 goto err;
         }
-        cl->nstate = md->topics[0].partition_cnt;
-        rd_kafka_metadata_destroy(md);
         if (pthread_create(&cl->thr, NULL, restore_main, cl)) {
                 snprintf(errstr, errstr_size, "cannot start a thread: %s",
                          strerror(errno));
@@ -582,4 +616,270 @@ void gws_changelog_destroy(gws_changelog_t *cl) {
         pthread_mutex_destroy(&cl->lock);
         pthread_cond_destroy(&cl->cond);
         free(cl);
+}
+
+/* ------------------------------------------------------------------------
+ * inspection (`gwsieve state`)
+ * ------------------------------------------------------------------------ */
+
+/* The latest record of every input partition of one group and topic. */
+typedef struct {
+        char prefix[300]; /* "<group>/<topic>/" */
+        size_t plen;
+        int nin;
+        gws_buf_t *rec; /* per input partition; len 0 = none */
+} scan_t;
+
+static int scan_cb(void *opaque, const rd_kafka_message_t *m) {
+        scan_t *sc = opaque;
+        char num[16];
+        size_t n;
+        long p;
+        char *end;
+        if (m->key_len <= sc->plen || m->key_len - sc->plen >= sizeof(num) ||
+            memcmp(m->key, sc->prefix, sc->plen))
+                return 0;
+        n = m->key_len - sc->plen;
+        memcpy(num, (const char *)m->key + sc->plen, n);
+        num[n] = '\0';
+        p = strtol(num, &end, 10);
+        if (*end || p < 0 || p >= sc->nin)
+                return 0; /* not one of ours (or the topic shrank) */
+        gws_buf_reset(&sc->rec[p]); /* a tombstone leaves it empty */
+        return m->len ? gws_buf_append(&sc->rec[p], m->payload, m->len) : 0;
+}
+
+/* Group offsets and end offsets of the input into \p rows. */
+static void inspect_offsets(rd_kafka_t *rk, const gws_config_t *cfg,
+                            gws_state_view_t *rows, int nin,
+                            int timeout_ms) {
+        rd_kafka_topic_partition_list_t *l =
+            rd_kafka_topic_partition_list_new(nin);
+        rd_kafka_resp_err_t err;
+        int p;
+        for (p = 0; p < nin; p++)
+                rd_kafka_topic_partition_list_add(l, cfg->topic_input, p);
+        err = rd_kafka_committed(rk, l, timeout_ms);
+        if (err)
+                gws_log(GWS_LOG_WARNING, "STATE",
+                        "committed offsets of group \"%s\": %s", cfg->group,
+                        rd_kafka_err2str(err));
+        for (p = 0; p < nin; p++) {
+                int64_t lo, hi;
+                rows[p].committed = !err && !l->elems[p].err &&
+                                            l->elems[p].offset >= 0
+                                        ? l->elems[p].offset
+                                        : -1;
+                rows[p].end = rd_kafka_query_watermark_offsets(
+                                  rk, cfg->topic_input, p, &lo, &hi,
+                                  timeout_ms)
+                                  ? -1
+                                  : hi;
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* What a restore would make of \p rec (empty: none) for partition \p p. */
+static void inspect_one(const gws_config_t *cfg, const gws_buf_t *rec,
+                        gws_state_view_t *v, gws_buf_t *raw) {
+        gws_detect_t *det;
+        char why[256] = "";
+        if (!rec->len) {
+                v->result = GWS_STATE_MISSING;
+                snprintf(v->reason, sizeof(v->reason),
+                         "no snapshot on the state topic");
+                return;
+        }
+        v->result = gws_state_decode(rec->buf, rec->len, cfg->group,
+                                     cfg->topic_input, v->partition, raw,
+                                     &v->info, why, sizeof(why));
+        if (v->result == GWS_STATE_OK) {
+                if (!(det = gws_detect_new(cfg, v->partition))) {
+                        v->result = GWS_STATE_CORRUPT;
+                        snprintf(why, sizeof(why), "out of memory");
+                } else {
+                        int n = gws_detect_load(det, raw->buf, raw->len, why,
+                                                sizeof(why));
+                        if (n < 0)
+                                v->result = load_result(why);
+                        else
+                                v->entities = (uint32_t)n;
+                        gws_detect_destroy(det);
+                }
+        }
+        if (v->result != GWS_STATE_OK)
+                snprintf(v->reason, sizeof(v->reason), "%s", why);
+}
+
+int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
+                          int timeout_ms, gws_state_view_t **out,
+                          char *errstr, size_t errstr_size) {
+        int64_t deadline = gws_mono_ms() + timeout_ms;
+        rd_kafka_resp_err_t err;
+        scan_t sc = {{0}, 0, 0, NULL};
+        gws_state_view_t *rows = NULL;
+        gws_buf_t raw = {0};
+        char inner[512];
+        rd_kafka_t *rk;
+        int nstate, p, rc = -1;
+
+        *out = NULL;
+        if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, inner,
+                                sizeof(inner)))) {
+                rd_kafka_conf_destroy(conf);
+                snprintf(errstr, errstr_size, "consumer: %s", inner);
+                return -1;
+        }
+        if ((sc.nin = topic_partitions(rk, cfg->topic_input, &err)) <= 0) {
+                snprintf(errstr, errstr_size, "input topic \"%s\": %s",
+                         cfg->topic_input, rd_kafka_err2str(err));
+                goto out;
+        }
+        if ((nstate = topic_partitions(rk, cfg->state_topic, &err)) <= 0) {
+                snprintf(errstr, errstr_size, "state topic \"%s\": %s",
+                         cfg->state_topic, rd_kafka_err2str(err));
+                goto out;
+        }
+        snprintf(sc.prefix, sizeof(sc.prefix), "%s/%s/", cfg->group,
+                 cfg->topic_input);
+        sc.plen = strlen(sc.prefix);
+        if (!(sc.rec = calloc((size_t)sc.nin, sizeof(*sc.rec))) ||
+            !(rows = calloc((size_t)sc.nin, sizeof(*rows)))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto out;
+        }
+        /* Each input partition's key lives on partition p % nstate, but
+         * any may hold it after a change of partition count: read all. */
+        for (p = 0; p < nstate; p++)
+                if (read_partition(rk, cfg->state_topic, p, deadline, scan_cb,
+                                   &sc, errstr, errstr_size) == -1)
+                        goto out;
+        inspect_offsets(rk, cfg, rows, sc.nin, timeout_ms);
+        for (p = 0; p < sc.nin; p++) {
+                rows[p].partition = p;
+                rows[p].info.offset = rows[p].info.delivered = -1;
+                inspect_one(cfg, &sc.rec[p], &rows[p], &raw);
+        }
+        *out = rows;
+        rows = NULL;
+        rc = sc.nin;
+out:
+        for (p = 0; sc.rec && p < sc.nin; p++)
+                gws_buf_free(&sc.rec[p]);
+        free(sc.rec);
+        free(rows);
+        gws_buf_free(&raw);
+        rd_kafka_destroy(rk);
+        return rc;
+}
+
+/* What the next owner of \p v's partition does, in a few words. */
+static void inspect_plan(const gws_state_view_t *v, char *b, size_t size) {
+        int64_t s = v->info.offset, d = v->info.delivered, c = v->committed;
+        if (v->result != GWS_STATE_OK)
+                snprintf(b, size, "starts cold (%s)",
+                         gws_state_result_name(v->result));
+        else if (c < 0)
+                snprintf(b, size, "restores; no committed offset: starts at "
+                                  "auto.offset.reset, skips nothing");
+        else if (c > s)
+                snprintf(b, size, "restores, catches up %lld events "
+                                  "(%lld..%lld)",
+                         (long long)(c - s), (long long)s, (long long)c - 1);
+        else if (c == s)
+                snprintf(b, size, "restores, continues at %lld",
+                         (long long)c);
+        else if (d > c)
+                snprintf(b, size, "restores, skips %lld events (%lld..%lld: "
+                                  "outputs delivered), processes %lld again",
+                         (long long)(d - c), (long long)c, (long long)d - 1,
+                         (long long)(s - d));
+        else
+                snprintf(b, size, "restores, processes %lld events again "
+                                  "(%lld..%lld)",
+                         (long long)(s - c), (long long)c, (long long)s - 1);
+}
+
+/* \p v right-aligned in \p w columns, "-" when negative (unknown). */
+static void put_num(FILE *fp, int w, int64_t v) {
+        if (v < 0)
+                fprintf(fp, "%*s ", w, "-");
+        else
+                fprintf(fp, "%*lld ", w, (long long)v);
+}
+
+void gws_changelog_print_inspect(const gws_config_t *cfg,
+                                 const gws_state_view_t *rows, int n,
+                                 int json, FILE *fp) {
+        int64_t now = gws_now_ms();
+        gws_buf_t b = {0};
+        char plan[200], when[80], tb[40];
+        int i, ok = 0;
+
+        if (!json)
+                fprintf(fp,
+                        "group \"%s\", input \"%s\" (%d partitions), state "
+                        "topic \"%s\"\n%9s %-12s %10s %10s %10s %10s %9s "
+                        "%10s %-34s %s\n",
+                        cfg->group, cfg->topic_input, n, cfg->state_topic,
+                        "partition", "snapshot", "offset", "delivered",
+                        "committed", "end", "entities", "bytes", "written",
+                        "next owner");
+        for (i = 0; i < n; i++) {
+                const gws_state_view_t *v = &rows[i];
+                int good = v->result == GWS_STATE_OK;
+                int has = v->result != GWS_STATE_MISSING;
+                ok += good;
+                inspect_plan(v, plan, sizeof(plan));
+                if (good)
+                        snprintf(when, sizeof(when), "%s (%llds ago)",
+                                 gws_time_format(v->info.written_ms, tb,
+                                                 sizeof(tb)),
+                                 (long long)((now - v->info.written_ms) /
+                                             1000));
+                else
+                        snprintf(when, sizeof(when), "-");
+                if (json) {
+                        gws_buf_reset(&b);
+                        gws_buf_printf(&b,
+                                       "{\"partition\":%d,\"snapshot\":\"%s\","
+                                       "\"offset\":%lld,\"delivered\":%lld,"
+                                       "\"committed\":%lld,\"end\":%lld,"
+                                       "\"entities\":%u,\"bytes\":%zu,"
+                                       "\"written_ms\":%lld,\"next_owner\":",
+                                       (int)v->partition,
+                                       gws_state_result_name(v->result),
+                                       (long long)(good ? v->info.offset : -1),
+                                       (long long)(good ? v->info.delivered
+                                                        : -1),
+                                       (long long)v->committed,
+                                       (long long)v->end, v->entities,
+                                       has ? v->info.record_len : 0,
+                                       (long long)(good ? v->info.written_ms
+                                                        : 0));
+                        gws_buf_json_str(&b, plan, strlen(plan));
+                        gws_buf_puts(&b, ",\"reason\":");
+                        gws_buf_json_str(&b, good ? "" : v->reason,
+                                         good ? 0 : strlen(v->reason));
+                        gws_buf_puts(&b, "}\n");
+                        if (b.buf)
+                                fwrite(b.buf, 1, b.len, fp);
+                        continue;
+                }
+                fprintf(fp, "%9d %-12s ", (int)v->partition,
+                        gws_state_result_name(v->result));
+                put_num(fp, 10, good ? v->info.offset : -1);
+                put_num(fp, 10, good ? v->info.delivered : -1);
+                put_num(fp, 10, v->committed);
+                put_num(fp, 10, v->end);
+                put_num(fp, 9, good ? (int64_t)v->entities : -1);
+                put_num(fp, 10, has ? (int64_t)v->info.record_len : -1);
+                fprintf(fp, "%-34s %s%s%s\n", when, plan,
+                        good || !has ? "" : ": ",
+                        good || !has ? "" : v->reason);
+        }
+        if (!json)
+                fprintf(fp, "%d of %d partitions have a usable snapshot\n", ok,
+                        n);
+        gws_buf_free(&b);
 }

@@ -1830,18 +1830,19 @@ static int conf_apply(rd_kafka_conf_t *conf, const gws_kv_t *kv,
         return 0;
 }
 
-/* The restore consumer of the changelog: assign only (never joins or
- * commits); the group's id so that it can read the committed offsets;
- * the user's connection and security properties. No opaque: its group
- * lines must not count as the member's join state (log_cb). */
-static rd_kafka_conf_t *make_restore_conf(gws_service_t *svc, char *errstr,
-                                          size_t errstr_size) {
-        const gws_config_t *cfg = svc->cfg;
+/* An assign-only consumer (never joins or commits): the group's id so
+ * that it can read the committed offsets, the user's connection and
+ * security properties. Used by the changelog's restores and by `gwsieve
+ * state`. No opaque: its group lines must not count as the member's join
+ * state (log_cb). */
+rd_kafka_conf_t *gws_service_reader_conf(const gws_config_t *cfg,
+                                         const char *client_id, char *errstr,
+                                         size_t errstr_size) {
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
         if (conf_set(conf, "group.id", cfg->group, "state", errstr,
                      errstr_size) ||
-            conf_set(conf, "client.id", "gwsieve-restore", "state", errstr,
+            conf_set(conf, "client.id", client_id, "state", errstr,
                      errstr_size) ||
             conf_apply(conf, cfg->kafka, producer_only, "kafka", errstr,
                        errstr_size) ||
@@ -2097,8 +2098,8 @@ gws_service_t *gws_service_new(const gws_config_t *cfg, char *errstr,
                 }
         }
         if (gws_config_state_on(cfg)) {
-                rd_kafka_conf_t *rconf =
-                    make_restore_conf(svc, errstr, errstr_size);
+                rd_kafka_conf_t *rconf = gws_service_reader_conf(
+                    cfg, "gwsieve-restore", errstr, errstr_size);
                 if (!rconf || !(svc->cl = gws_changelog_new(
                                     cfg, svc->producer, rconf, errstr,
                                     errstr_size)))

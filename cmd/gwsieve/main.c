@@ -2,6 +2,7 @@
  *
  *   gwsieve run          the consumer-group service
  *   gwsieve replay       the same pipeline over an NDJSON file
+ *   gwsieve state        what the state topic holds for the group
  *   gwsieve check-config validate and print the effective configuration
  */
 #include <getopt.h>
@@ -12,6 +13,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "gwsieve/changelog.h"
 #include "gwsieve/config.h"
 #include "gwsieve/log.h"
 #include "gwsieve/pipeline.h"
@@ -47,6 +49,13 @@ static void usage(FILE *fp) {
 "  gwsieve score-series --input FILE.csv --output FILE.csv [--set KEY=VALUE]\n"
 "      Score a timestamp,value series (NAB's format) with the numeric-\n"
 "      deviation detector: writes timestamp,value,anomaly_score.\n"
+"  gwsieve state [--config FILE] [--bootstrap ...] [--group G] [--json]\n"
+"      Read-only: for every partition of topics.input, the group's latest\n"
+"      detector snapshot on state.topic (its offset, delivered offset,\n"
+"      entities, size, age, or why it cannot be used), the group's committed\n"
+"      offset and the end of the partition, and what the partition's next\n"
+"      owner does: restore, catch up, skip delivered events, or start cold.\n"
+"      Exit 1 if a topic cannot be read.\n"
 "  gwsieve check-config FILE [--set KEY=VALUE]...\n"
 "      Validate FILE (with env and --set overrides) and print the effective\n"
 "      configuration as JSON (secrets masked).\n"
@@ -74,6 +83,7 @@ static void usage(FILE *fp) {
 typedef struct opts_s {
         const char *config, *input, *out_dir, *output;
         const char *partitions;
+        int json;
 } opts_t;
 
 /* Parses options shared by all subcommands into \p cfg (CLI layer) after
@@ -92,6 +102,7 @@ static int parse_opts(int argc, char **argv, opts_t *o, gws_config_t *cfg) {
             {"out-dir", required_argument, NULL, 'o'},
             {"output", required_argument, NULL, 'O'},
             {"partitions", required_argument, NULL, 'p'},
+            {"json", no_argument, NULL, 'j'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         /* CLI settings are applied after file+env: collect them first.
@@ -110,6 +121,7 @@ static int parse_opts(int argc, char **argv, opts_t *o, gws_config_t *cfg) {
                 case 'o': o->out_dir = optarg; break;
                 case 'O': o->output = optarg; break;
                 case 'p': o->partitions = optarg; break;
+                case 'j': o->json = 1; break;
                 case 'b':
                         sets[nsets][0] = "kafka.bootstrap.servers";
                         sets[nsets++][1] = optarg;
@@ -293,6 +305,35 @@ static int cmd_series(int argc, char **argv, gws_config_t *cfg) {
         return 0;
 }
 
+static int cmd_state(int argc, char **argv, gws_config_t *cfg) {
+        opts_t o = {0};
+        gws_state_view_t *rows;
+        rd_kafka_conf_t *conf;
+        char errstr[512];
+        int r, n;
+
+        if ((r = parse_opts(argc, argv, &o, cfg)))
+                return r < 0 ? 0 : r;
+        if (!gws_config_state_on(cfg)) {
+                fprintf(stderr, "gwsieve state: state.topic is \"off\"\n");
+                return 2;
+        }
+        if (!(conf = gws_service_reader_conf(cfg, "gwsieve-state", errstr,
+                                             sizeof(errstr)))) {
+                fprintf(stderr, "gwsieve state: %s\n", errstr);
+                return 2;
+        }
+        if ((n = gws_changelog_inspect(cfg, conf,
+                                       cfg->state_restore_timeout_ms, &rows,
+                                       errstr, sizeof(errstr))) < 0) {
+                fprintf(stderr, "gwsieve state: %s\n", errstr);
+                return 1;
+        }
+        gws_changelog_print_inspect(cfg, rows, n, o.json, stdout);
+        free(rows);
+        return 0;
+}
+
 static int cmd_check(int argc, char **argv, gws_config_t *cfg) {
         opts_t o = {0};
         int r;
@@ -356,6 +397,8 @@ int main(int argc, char **argv) {
                 r = cmd_replay(argc - 1, argv + 1, cfg);
         else if (!strcmp(cmd, "score-series"))
                 r = cmd_series(argc - 1, argv + 1, cfg);
+        else if (!strcmp(cmd, "state"))
+                r = cmd_state(argc - 1, argv + 1, cfg);
         else if (!strcmp(cmd, "check-config"))
                 r = cmd_check(argc - 1, argv + 1, cfg);
         else {

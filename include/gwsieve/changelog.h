@@ -49,6 +49,7 @@
 #define GWS_CHANGELOG_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -137,6 +138,38 @@ gws_restore_t *gws_changelog_done(gws_changelog_t *cl);
 
 /** @brief Frees \p r and its detector (if still set). */
 void gws_restore_free(gws_restore_t *r);
+
+/** What a restore of one input partition would find
+ *  (gws_changelog_inspect()). */
+typedef struct gws_state_view_s {
+        int32_t partition;
+        gws_state_result_t result; /**< OK, MISSING, or why it would
+                                    *   start cold */
+        char reason[256];          /**< that reason in a sentence */
+        gws_state_info_t info;     /**< the record's header (result OK) */
+        uint32_t entities;         /**< loaded (result OK) */
+        int64_t committed;         /**< the group's offset, -1 none */
+        int64_t end;               /**< the input's high watermark, -1 */
+} gws_state_view_t;
+
+/** @brief Reads what the state topic holds for every partition of
+ *  cfg->topic_input in cfg->group the way a restore does (the latest
+ *  record of each key, decoded and loaded into a detector), with the
+ *  group's committed offsets and the input's end offsets. \p conf is an
+ *  assign-only consumer's (gws_service_reader_conf()), always taken over.
+ *  Read-only: joins no group, commits nothing.
+ *  @returns the number of rows in \p *rows (the caller frees it), or -1
+ *           with \p errstr. */
+int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
+                          int timeout_ms, gws_state_view_t **rows,
+                          char *errstr, size_t errstr_size);
+
+/** @brief Prints \p rows as a table that says what the next owner of
+ *  each partition does (restore, catch up, skip, start cold), or with
+ *  \p json one JSON object per line. */
+void gws_changelog_print_inspect(const gws_config_t *cfg,
+                                 const gws_state_view_t *rows, int n,
+                                 int json, FILE *fp);
 
 void gws_changelog_stats(const gws_changelog_t *cl,
                          gws_changelog_stats_t *st);

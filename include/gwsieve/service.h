@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <stddef.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "gwsieve/config.h"
 
 typedef struct gws_service_s gws_service_t;
@@ -27,5 +29,14 @@ int gws_service_run(gws_service_t *svc, volatile sig_atomic_t *run);
 
 /** @brief Frees everything. NULL is a no-op. */
 void gws_service_destroy(gws_service_t *svc);
+
+/** @brief The configuration of an assign-only consumer (never joins or
+ *  commits) with \p cfg's group id and Kafka properties (connection,
+ *  security, kafka.consumer.*), named \p client_id; logs through the
+ *  gwsieve logger. @returns the caller's conf, or NULL with \p errstr
+ *  naming the property. */
+rd_kafka_conf_t *gws_service_reader_conf(const gws_config_t *cfg,
+                                         const char *client_id, char *errstr,
+                                         size_t errstr_size);
 
 #endif /* GWS_SERVICE_H */

@@ -1316,6 +1316,47 @@ START_TEST(test_state_handoff) {
 }
 END_TEST
 
+/* `gwsieve state --json` for \p s's group: the row of each partition
+ * (rows[p], owned by the caller), or NULL. */
+static json_t *state_rows(const svc_t *s, int nparts) {
+        char bin[512], line[1024];
+        json_t *rows = json_array();
+        gws_it_proc_t *sp;
+        int status, i;
+        char *argv[] = {bin,  "state", "--config", (char *)s->cfg,
+                        "--bootstrap", (char *)s->bootstrap, "--json", NULL};
+
+        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
+                      "gwsieve is not built");
+        for (i = 0; i < nparts; i++)
+                json_array_append_new(rows, json_null());
+        sp = gws_it_spawn("state", GWS_IT_PIPE_STDOUT, argv);
+        GWS_IT_ASSERT(sp != NULL, "cannot start gwsieve state");
+        while (gws_it_proc_readline(sp, line, sizeof(line), 60000) == 0) {
+                json_t *r = json_loads(line, 0, NULL);
+                json_int_t p = json_integer_value(
+                    json_object_get(r, "partition"));
+                gws_it_printf("  state: %s", line);
+                GWS_IT_ASSERT(r && p >= 0 && p < nparts,
+                              "gwsieve state: unexpected line %s", line);
+                json_array_set_new(rows, (size_t)p, r);
+        }
+        GWS_IT_ASSERT(gws_it_proc_wait(sp, 10000, &status) == 0 &&
+                          WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "gwsieve state failed (see %s)", gws_it_proc_log(sp));
+        return rows;
+}
+
+static json_int_t row_int(json_t *rows, int p, const char *k) {
+        return json_integer_value(json_object_get(json_array_get(rows, p), k));
+}
+
+static const char *row_str(json_t *rows, int p, const char *k) {
+        const char *v =
+            json_string_value(json_object_get(json_array_get(rows, p), k));
+        return v ? v : "";
+}
+
 /* Records on the state topic that must not be restored: not a snapshot
  * (partition 0's key), another group's snapshot under partition 1's key
  * (foreign), a cut-off one (partition 2), one with a flipped byte
@@ -1380,6 +1421,24 @@ START_TEST(test_state_bad_snapshots) {
         GWS_IT_ASSERT(gws_it_producer_flush(pr, PRODUCE_MS) == 0,
                       "state records not delivered");
         gws_it_producer_destroy(pr);
+        {
+                /* `gwsieve state` names each the way the restore will */
+                static const char *res[] = {"not_snapshot", "foreign",
+                                            "truncated", "checksum",
+                                            "missing"};
+                json_t *rows = state_rows(&s, 12);
+                for (i = 0; i < 5; i++)
+                        GWS_IT_ASSERT(!strcmp(row_str(rows, i, "snapshot"),
+                                              res[i]) &&
+                                          strstr(row_str(rows, i,
+                                                         "next_owner"),
+                                                 "starts cold"),
+                                      "gwsieve state, partition %d: \"%s\", "
+                                      "not \"%s\"",
+                                      i, row_str(rows, i, "snapshot"),
+                                      res[i]);
+                json_decref(rows);
+        }
 
         t0 = gws_it_now_ms();
         w = worker_start(&s, "worker1");
@@ -1476,6 +1535,7 @@ START_TEST(test_state_skip_delivered) {
         gws_buf_t raw = {0}, rec = {0};
         char key[256], err[256], found[160] = "";
         static char body[1 << 20];
+        json_t *rows;
         double n_skipped;
         size_t i, leaked = 0;
         int64_t t0;
@@ -1516,6 +1576,28 @@ START_TEST(test_state_skip_delivered) {
         GWS_IT_ASSERT(gws_it_commit(s.bootstrap, s.group, "gw.raw", PART,
                                     COMMITTED, 30000) == 0,
                       "cannot commit offset %d for the group", COMMITTED);
+
+        /* What `gwsieve state` says the next owner will do. */
+        rows = state_rows(&s, 12);
+        GWS_IT_ASSERT(!strcmp(row_str(rows, PART, "snapshot"), "ok") &&
+                          row_int(rows, PART, "offset") == SNAP &&
+                          row_int(rows, PART, "delivered") == DELIVERED &&
+                          row_int(rows, PART, "committed") == COMMITTED &&
+                          row_int(rows, PART, "end") == N &&
+                          strstr(row_str(rows, PART, "next_owner"),
+                                 "skips 150 events (100..249"),
+                      "gwsieve state, partition %d: not what was written",
+                      PART);
+        GWS_IT_ASSERT(row_int(rows, PART + 1, "committed") == -1 &&
+                          strstr(row_str(rows, PART + 1, "next_owner"),
+                                 "no committed offset"),
+                      "gwsieve state, partition %d: not what was written",
+                      PART + 1);
+        GWS_IT_ASSERT(!strcmp(row_str(rows, 0, "snapshot"), "missing") &&
+                          strstr(row_str(rows, 0, "next_owner"),
+                                 "starts cold"),
+                      "gwsieve state, partition 0: a snapshot appeared");
+        json_decref(rows);
 
         t0 = gws_it_now_ms();
         w = worker_start(&s, "worker1");
