@@ -626,7 +626,7 @@ void gws_changelog_destroy(gws_changelog_t *cl) {
 typedef struct {
         char prefix[300]; /* "<group>/<topic>/" */
         size_t plen;
-        int nin;
+        int nin, nstate, sp; /* sp: the state partition being read */
         gws_buf_t *rec; /* per input partition; len 0 = none */
 } scan_t;
 
@@ -643,8 +643,8 @@ static int scan_cb(void *opaque, const rd_kafka_message_t *m) {
         memcpy(num, (const char *)m->key + sc->plen, n);
         num[n] = '\0';
         p = strtol(num, &end, 10);
-        if (*end || p < 0 || p >= sc->nin)
-                return 0; /* not one of ours (or the topic shrank) */
+        if (*end || p < 0 || p >= sc->nin || p % sc->nstate != sc->sp)
+                return 0; /* not ours, or where a restore does not look */
         gws_buf_reset(&sc->rec[p]); /* a tombstone leaves it empty */
         return m->len ? gws_buf_append(&sc->rec[p], m->payload, m->len) : 0;
 }
@@ -716,12 +716,12 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
                           char *errstr, size_t errstr_size) {
         int64_t deadline = gws_mono_ms() + timeout_ms;
         rd_kafka_resp_err_t err;
-        scan_t sc = {{0}, 0, 0, NULL};
+        scan_t sc = {{0}, 0, 0, 0, 0, NULL};
         gws_state_view_t *rows = NULL;
         gws_buf_t raw = {0};
         char inner[512];
         rd_kafka_t *rk;
-        int nstate, p, rc = -1;
+        int p, rc = -1;
 
         *out = NULL;
         if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, inner,
@@ -735,7 +735,8 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
                          cfg->topic_input, rd_kafka_err2str(err));
                 goto out;
         }
-        if ((nstate = topic_partitions(rk, cfg->state_topic, &err)) <= 0) {
+        if ((sc.nstate = topic_partitions(rk, cfg->state_topic, &err)) <=
+            0) {
                 snprintf(errstr, errstr_size, "state topic \"%s\": %s",
                          cfg->state_topic, rd_kafka_err2str(err));
                 goto out;
@@ -748,11 +749,12 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
                 snprintf(errstr, errstr_size, "out of memory");
                 goto out;
         }
-        /* Each input partition's key lives on partition p % nstate, but
-         * any may hold it after a change of partition count: read all. */
-        for (p = 0; p < nstate; p++)
-                if (read_partition(rk, cfg->state_topic, p, deadline, scan_cb,
-                                   &sc, errstr, errstr_size) == -1)
+        /* Input partition p's key on state partition p % nstate, where a
+         * restore looks (only there: after a change of the state topic's
+         * partition count an older record elsewhere is not restored). */
+        for (sc.sp = 0; sc.sp < sc.nstate && sc.sp < sc.nin; sc.sp++)
+                if (read_partition(rk, cfg->state_topic, sc.sp, deadline,
+                                   scan_cb, &sc, errstr, errstr_size) == -1)
                         goto out;
         inspect_offsets(rk, cfg, rows, sc.nin, timeout_ms);
         for (p = 0; p < sc.nin; p++) {
