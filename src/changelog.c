@@ -155,6 +155,18 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic,
         return *err ? 0 : n;
 }
 
+/* Where the next owner of a partition starts processing when its
+ * snapshot (\p info) is ahead of the group's \p committed offset: the
+ * snapshot's delivered offset, if above the commit (the events below it
+ * are in the state and their outputs were acknowledged: the lost commit).
+ * Only with a commit: without one (the group's offsets expired, or the
+ * topic was recreated) nothing is skipped. @returns it, or -1. */
+static int64_t skip_to(int64_t committed, const gws_state_info_t *info) {
+        return committed >= 0 && info->delivered > committed
+                   ? info->delivered
+                   : -1;
+}
+
 /* A snapshot gws_detect_load() refused: settings or format (\p why). */
 static gws_state_result_t load_result(const char *why) {
         return strstr(why, "incompatible") || strstr(why, "format")
@@ -394,14 +406,9 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
                                 cfg->state_restore_timeout_ms);
         } else if (r->committed >= 0 && r->committed < info.offset) {
                 /* Ahead of the commit (the previous owner died before it
-                 * committed, or the group refused the commit). The events
-                 * from the committed offset up to the snapshot's delivered
-                 * offset are in the state and downstream: the service
-                 * skips them (it completes the lost commit). Only with a
-                 * commit: a snapshot without one (the group's offsets
-                 * expired, or the topic was recreated) skips nothing. */
-                if (info.delivered > r->committed) {
-                        r->delivered = info.delivered;
+                 * committed, or the group refused the commit): the
+                 * service skips to r->delivered (skip_to()). */
+                if ((r->delivered = skip_to(r->committed, &info)) >= 0) {
                         gws_log(GWS_LOG_INFO, "STATE",
                                 "partition %d: snapshot (offset %lld) is "
                                 "ahead of the committed offset %lld; its "
@@ -777,7 +784,8 @@ out:
 
 /* What the next owner of \p v's partition does, in a few words. */
 static void inspect_plan(const gws_state_view_t *v, char *b, size_t size) {
-        int64_t s = v->info.offset, d = v->info.delivered, c = v->committed;
+        int64_t s = v->info.offset, c = v->committed;
+        int64_t d = skip_to(c, &v->info);
         if (v->result != GWS_STATE_OK)
                 snprintf(b, size, "starts cold (%s)",
                          gws_state_result_name(v->result));
@@ -791,7 +799,7 @@ static void inspect_plan(const gws_state_view_t *v, char *b, size_t size) {
         else if (c == s)
                 snprintf(b, size, "restores, continues at %lld",
                          (long long)c);
-        else if (d > c)
+        else if (d >= 0)
                 snprintf(b, size, "restores, skips %lld events (%lld..%lld: "
                                   "outputs delivered), processes %lld again",
                          (long long)(d - c), (long long)c, (long long)d - 1,
