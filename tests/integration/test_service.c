@@ -1519,7 +1519,9 @@ END_TEST
  * events go to partition 5 in order, so event i is offset i. Partition 6
  * has a snapshot like it (covering offsets below 80, delivered below 60)
  * but no committed offset (the group's offsets expired, or the topic was
- * recreated): nothing is skipped there, its 100 events are processed. */
+ * recreated): nothing is skipped there, its 100 events are processed.
+ * Partition 7's snapshot sits on state partition 8, where no restore of
+ * partition 7 looks: it starts cold, and `gwsieve state` says so. */
 START_TEST(test_state_skip_delivered) {
         enum { N = 600, PART = 5, COMMITTED = 100, DELIVERED = 250,
                SNAP = 400, N2 = 100 };
@@ -1570,6 +1572,16 @@ START_TEST(test_state_skip_delivered) {
         gws_state_key(key, sizeof(key), s.group, "gw.raw", PART + 1);
         gws_it_producer_send_to(pr, "gw.state", (PART + 1) % 12, key,
                                 strlen(key), rec.buf, rec.len);
+        /* partition 7's snapshot on state partition 8: not where a
+         * restore looks (7 % 12), so neither a restore nor `gwsieve
+         * state` may use it */
+        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", 7, 50, 50, 0,
+                                       raw.buf, raw.len, 3, err,
+                                       sizeof(err)) == 0,
+                      "encode: %s", err);
+        gws_state_key(key, sizeof(key), s.group, "gw.raw", 7);
+        gws_it_producer_send_to(pr, "gw.state", 8, key, strlen(key),
+                                rec.buf, rec.len);
         GWS_IT_ASSERT(gws_it_producer_flush(pr, PRODUCE_MS) == 0,
                       "input or snapshot not delivered");
         gws_it_producer_destroy(pr);
@@ -1597,6 +1609,10 @@ START_TEST(test_state_skip_delivered) {
                           strstr(row_str(rows, 0, "next_owner"),
                                  "starts cold"),
                       "gwsieve state, partition 0: a snapshot appeared");
+        GWS_IT_ASSERT(!strcmp(row_str(rows, 7, "snapshot"), "missing"),
+                      "gwsieve state, partition 7: used a snapshot from "
+                      "state partition 8 (\"%s\")",
+                      row_str(rows, 7, "snapshot"));
         json_decref(rows);
 
         t0 = gws_it_now_ms();
@@ -1604,6 +1620,12 @@ START_TEST(test_state_skip_delivered) {
         GWS_IT_ASSERT(gws_it_proc_log_wait(w, "were delivered up to 250",
                                            30000) == 0,
                       "no log line about the delivered offset (see %s)",
+                      gws_it_proc_log(w));
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w,
+                                           "partition 7: starting cold "
+                                           "(missing)",
+                                           30000) == 0,
+                      "partition 7 did not start cold (see %s)",
                       gws_it_proc_log(w));
         r = reader(&s, "gw.retained");
         GWS_IT_ASSERT(gws_it_reader_wait_ids(r, want, WAIT_OUTPUT_MS),
