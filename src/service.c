@@ -182,6 +182,16 @@ struct gws_service_s {
          * (start_offsets()); INVALID for "error". Set at creation. */
         int64_t reset_offset;
         uint64_t start_lookups_failed; /* main: see start_offsets() */
+        /* Partitions the group assigned whose start offset could not be
+         * looked up (cooperative protocol only): not yet given to
+         * librdkafka, looked up again by start_retry(). Main thread;
+         * deferred_cnt mirrors deferred->cnt for the HTTP thread. */
+        rd_kafka_topic_partition_list_t *deferred;
+        int deferred_cnt;          /* atomic */
+        int64_t defer_since_ms;    /* main: first deferral of this run */
+        int64_t defer_next_ms;     /* main: next lookup */
+        int defer_backoff_ms;      /* main */
+        int defer_tries;           /* main: failed lookups so far */
         pthread_mutex_t retry_lock;
         retry_t *retries;
         /* counters */
@@ -1061,33 +1071,48 @@ static void restores_collect(gws_service_t *svc) {
  * alert p99 427 ms instead of ~150 ms. With a concrete offset librdkafka
  * starts fetching at once and never queries.
  *
+ * A partition whose lookup fails is therefore not left to that path
+ * either (cooperative protocol): it waits outside librdkafka's assignment
+ * and start_retry() looks it up again (1 s, doubling to 30 s). Once, with
+ * the fallback to librdkafka's own lookup that this replaced, a partition
+ * was never fetched at all (integration test start_lookup_fallback, about
+ * 1 run in 80: no log line, no error, committed offset absent). The eager
+ * protocol replaces the whole assignment on each assign() call and keeps
+ * that fallback.
+ *
  * Costs one OffsetFetch (replacing librdkafka's own) and, for partitions
- * without a commit, one ListOffsets per leader. Whatever cannot be looked
- * up within START_LOOKUP_MS is left to librdkafka as before (INVALID),
- * with a warning and gwsieve_start_offset_lookup_failures_total.
- * @locality main thread, assign callback. */
-#define START_LOOKUP_MS 10000
-static void start_offsets(gws_service_t *svc, rd_kafka_t *rk,
-                          rd_kafka_topic_partition_list_t *parts) {
+ * without a commit, one ListOffsets per leader, within \p timeout_ms.
+ * auto.offset.reset=error: partitions without a commit stay INVALID (not
+ * a failure; librdkafka raises the error).
+ * @returns the number of partitions whose start offset could not be
+ *          looked up: each stays INVALID with its error in ->err (the
+ *          first error also in *why); the others' ->err is 0.
+ * @locality main thread. */
+#define START_LOOKUP_MS 10000 /* in the assign callback */
+#define START_RETRY_MS 3000   /* a retry from the main loop */
+#define START_BACKOFF_MS 1000 /* first retry; doubles up to the max */
+#define START_BACKOFF_MAX_MS 30000
+static int start_offsets(gws_service_t *svc, rd_kafka_t *rk,
+                         rd_kafka_topic_partition_list_t *parts,
+                         int timeout_ms, rd_kafka_resp_err_t *why) {
         rd_kafka_topic_partition_list_t *ends;
-        rd_kafka_resp_err_t err, why = RD_KAFKA_RESP_ERR_NO_ERROR;
+        rd_kafka_resp_err_t err;
         const char *reset = svc->reset_offset == RD_KAFKA_OFFSET_END
                                 ? "end"
                                 : "start";
-        int i, committed = 0, at_reset = 0, left;
+        int i, committed = 0, at_reset = 0, failed = 0;
+        *why = RD_KAFKA_RESP_ERR_NO_ERROR;
         if (!parts->cnt)
-                return;
+                return 0;
         for (i = 0; i < parts->cnt; i++)
                 parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-        err = rd_kafka_committed(rk, parts, START_LOOKUP_MS);
+        err = rd_kafka_committed(rk, parts, timeout_ms);
         ends = rd_kafka_topic_partition_list_new(parts->cnt);
         for (i = 0; i < parts->cnt; i++) {
                 rd_kafka_topic_partition_t *tp = &parts->elems[i];
                 if (err || tp->err) {
-                        if (!why)
-                                why = err ? err : tp->err;
+                        tp->err = err ? err : tp->err;
                         tp->offset = RD_KAFKA_OFFSET_INVALID;
-                        tp->err = RD_KAFKA_RESP_ERR_NO_ERROR;
                 } else if (tp->offset >= 0) {
                         committed++;
                 } else if (svc->reset_offset != RD_KAFKA_OFFSET_INVALID) {
@@ -1097,41 +1122,201 @@ static void start_offsets(gws_service_t *svc, rd_kafka_t *rk,
                             ->offset = svc->reset_offset;
                 }
         }
-        if (ends->cnt &&
-            (err = rd_kafka_offsets_for_times(rk, ends, START_LOOKUP_MS))) {
-                if (!why)
-                        why = err;
-        } else {
-                for (i = 0; i < ends->cnt; i++) {
-                        rd_kafka_topic_partition_t *e = &ends->elems[i];
-                        rd_kafka_topic_partition_t *tp;
-                        if (e->err || e->offset < 0) {
-                                if (!why)
-                                        why = e->err;
-                                continue; /* INVALID: librdkafka's */
-                        }
-                        if ((tp = rd_kafka_topic_partition_list_find(
-                                 parts, e->topic, e->partition))) {
-                                tp->offset = e->offset;
-                                at_reset++;
-                        }
+        if (ends->cnt)
+                err = rd_kafka_offsets_for_times(rk, ends, timeout_ms);
+        for (i = 0; i < ends->cnt; i++) {
+                rd_kafka_topic_partition_t *e = &ends->elems[i];
+                rd_kafka_topic_partition_t *tp =
+                    rd_kafka_topic_partition_list_find(parts, e->topic,
+                                                       e->partition);
+                if (!tp)
+                        continue;
+                if (err || e->err || e->offset < 0) {
+                        tp->err = err ? err
+                                      : e->err ? e->err
+                                               : RD_KAFKA_RESP_ERR__NO_OFFSET;
+                        continue;
                 }
+                tp->offset = e->offset;
+                at_reset++;
         }
         rd_kafka_topic_partition_list_destroy(ends);
-        /* auto.offset.reset=error: no lookup, librdkafka raises it */
-        left = parts->cnt - committed - at_reset;
-        gws_log(GWS_LOG_INFO, "REBALANCE",
-                "start offsets of %d assigned partition(s): %d committed, "
-                "%d at the log %s (auto.offset.reset), %d left to "
-                "librdkafka",
-                parts->cnt, committed, at_reset, reset, left);
-        if (why) {
-                svc->start_lookups_failed++;
-                gws_log(GWS_LOG_WARNING, "REBALANCE",
-                        "start offsets of %d partition(s) could not be "
-                        "looked up (%s); librdkafka looks them up itself",
-                        left, rd_kafka_err2str(why));
+        for (i = 0; i < parts->cnt; i++) {
+                if (!parts->elems[i].err)
+                        continue;
+                if (!failed++)
+                        *why = parts->elems[i].err;
         }
+        gws_log(GWS_LOG_INFO, "REBALANCE",
+                "start offsets of %d partition(s): %d committed, %d at the "
+                "log %s (auto.offset.reset), %d not found (%s)%s",
+                parts->cnt, committed, at_reset, reset, failed,
+                failed ? rd_kafka_err2str(*why) : "-",
+                svc->reset_offset == RD_KAFKA_OFFSET_INVALID &&
+                        parts->cnt - committed - failed
+                    ? "; the others without a commit raise "
+                      "auto.offset.reset=error"
+                    : "");
+        if (failed)
+                svc->start_lookups_failed++;
+        return failed;
+}
+
+/* Gives \p parts (start offsets known) to librdkafka and the workers:
+ * partition state, the assign call, state restores.
+ * @locality main thread: assign callback or start_retry(). */
+static void assign_known(gws_service_t *svc, rd_kafka_t *rk,
+                         rd_kafka_topic_partition_list_t *parts, int coop) {
+        rd_kafka_error_t *error = NULL;
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        int i;
+        for (i = 0; i < parts->cnt; i++)
+                parts->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        on_assign(svc, parts);
+        if (coop)
+                error = rd_kafka_incremental_assign(rk, parts);
+        else
+                err = rd_kafka_assign(rk, parts);
+        if (error || err) {
+                gws_log(GWS_LOG_ERR, "REBALANCE", "%s failed: %s",
+                        coop ? "incremental assign" : "assign",
+                        error ? rd_kafka_error_string(error)
+                              : rd_kafka_err2str(err));
+                if (error)
+                        rd_kafka_error_destroy(error);
+        }
+        if (parts->cnt)
+                svc->assign_ms = gws_mono_ms(); /* fetch_wake() */
+        restores_start(svc, parts);
+}
+
+/* Splits an assignment: partitions whose start offset could not be looked
+ * up move to svc->deferred (they are not assigned; start_retry() looks
+ * them up again), the others are returned in a new list.
+ * @locality main thread, assign callback. */
+static rd_kafka_topic_partition_list_t *
+defer_unknown(gws_service_t *svc, const rd_kafka_topic_partition_list_t *parts,
+              int64_t now) {
+        rd_kafka_topic_partition_list_t *known =
+            rd_kafka_topic_partition_list_new(parts->cnt);
+        int i;
+        for (i = 0; i < parts->cnt; i++) {
+                const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+                if (!tp->err) {
+                        rd_kafka_topic_partition_list_add(known, tp->topic,
+                                                          tp->partition)
+                            ->offset = tp->offset;
+                } else if (!rd_kafka_topic_partition_list_find(
+                               svc->deferred, tp->topic, tp->partition)) {
+                        rd_kafka_topic_partition_list_add(
+                            svc->deferred, tp->topic, tp->partition);
+                }
+        }
+        if (!svc->defer_since_ms) {
+                svc->defer_since_ms = now;
+                svc->defer_tries = 0;
+        }
+        svc->defer_tries++;
+        svc->defer_backoff_ms = START_BACKOFF_MS;
+        svc->defer_next_ms = now + svc->defer_backoff_ms;
+        __atomic_store_n(&svc->deferred_cnt, svc->deferred->cnt,
+                         __ATOMIC_RELAXED);
+        return known;
+}
+
+/* Looks the deferred partitions up again (with backoff, not while the
+ * group rebalances: an assign call then could stand in for the one the
+ * pending rebalance waits for) and assigns those found.
+ * @locality main thread. */
+static void start_retry(gws_service_t *svc, int64_t now) {
+        rd_kafka_topic_partition_list_t *try, *known;
+        rd_kafka_resp_err_t why;
+        int i, failed;
+        if (!svc->deferred->cnt || now < svc->defer_next_ms ||
+            __atomic_load_n(&svc->rebalancing, __ATOMIC_ACQUIRE))
+                return;
+        try = rd_kafka_topic_partition_list_copy(svc->deferred);
+        failed = start_offsets(svc, svc->consumer, try, START_RETRY_MS, &why);
+        known = rd_kafka_topic_partition_list_new(try->cnt);
+        for (i = 0; i < try->cnt; i++) {
+                rd_kafka_topic_partition_t *tp = &try->elems[i];
+                if (tp->err)
+                        continue;
+                rd_kafka_topic_partition_list_add(known, tp->topic,
+                                                  tp->partition)
+                    ->offset = tp->offset;
+                rd_kafka_topic_partition_list_del(svc->deferred, tp->topic,
+                                                  tp->partition);
+        }
+        now = gws_mono_ms();
+        if (failed) {
+                svc->defer_tries++;
+                svc->defer_backoff_ms =
+                    svc->defer_backoff_ms * 2 > START_BACKOFF_MAX_MS
+                        ? START_BACKOFF_MAX_MS
+                        : svc->defer_backoff_ms * 2;
+                svc->defer_next_ms = now + svc->defer_backoff_ms;
+                gws_log(GWS_LOG_WARNING, "REBALANCE",
+                        "start offsets of %d partition(s) still could not be "
+                        "looked up (%s; %d failed lookups in %lld ms); they "
+                        "stay unconsumed, next lookup in %d ms",
+                        failed, rd_kafka_err2str(why), svc->defer_tries,
+                        (long long)(now - svc->defer_since_ms),
+                        svc->defer_backoff_ms);
+        } else {
+                gws_log(GWS_LOG_NOTICE, "REBALANCE",
+                        "start offsets of %d waiting partition(s) found "
+                        "after %d failed lookup(s) and %lld ms; assigning "
+                        "them",
+                        known->cnt, svc->defer_tries,
+                        (long long)(now - svc->defer_since_ms));
+                svc->defer_since_ms = 0;
+        }
+        __atomic_store_n(&svc->deferred_cnt, svc->deferred->cnt,
+                         __ATOMIC_RELAXED);
+        if (known->cnt) {
+                assign_known(svc, svc->consumer, known, 1);
+                gws_log(GWS_LOG_INFO, "REBALANCE",
+                        "assigned %d partition(s) (incremental, after their "
+                        "start-offset lookup), now %d",
+                        known->cnt, svc->assigned_cnt);
+        }
+        rd_kafka_topic_partition_list_destroy(known);
+        rd_kafka_topic_partition_list_destroy(try);
+}
+
+/* Revoked partitions that are still deferred were never given to
+ * librdkafka: they leave the deferred list and must not be passed to
+ * incremental_unassign() (it refuses the whole call for a partition it
+ * does not have, and the rebalance would then wait forever).
+ * @returns the revoked partitions that were assigned (a new list).
+ * @locality main thread, revoke callback. */
+static rd_kafka_topic_partition_list_t *
+undefer_revoked(gws_service_t *svc,
+                const rd_kafka_topic_partition_list_t *parts) {
+        rd_kafka_topic_partition_list_t *held =
+            rd_kafka_topic_partition_list_new(parts->cnt);
+        int i, dropped = 0;
+        for (i = 0; i < parts->cnt; i++) {
+                const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+                if (rd_kafka_topic_partition_list_del(
+                        svc->deferred, tp->topic, tp->partition))
+                        dropped++;
+                else
+                        rd_kafka_topic_partition_list_add(held, tp->topic,
+                                                          tp->partition);
+        }
+        if (dropped) {
+                gws_log(GWS_LOG_NOTICE, "REBALANCE",
+                        "%d revoked partition(s) were still waiting for "
+                        "their start offset; %d still wait",
+                        dropped, svc->deferred->cnt);
+                if (!svc->deferred->cnt)
+                        svc->defer_since_ms = 0;
+                __atomic_store_n(&svc->deferred_cnt, svc->deferred->cnt,
+                                 __ATOMIC_RELAXED);
+        }
+        return held;
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -1140,8 +1325,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         gws_service_t *svc = opaque;
         int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
         rd_kafka_error_t *error = NULL;
-        rd_kafka_resp_err_t ret_err = RD_KAFKA_RESP_ERR_NO_ERROR;
-        int lost;
+        rd_kafka_resp_err_t ret_err = RD_KAFKA_RESP_ERR_NO_ERROR, why;
+        rd_kafka_topic_partition_list_t *l;
+        int lost, failed;
 
         /* Messages of this poll round go to their queues first: the
          * revoke path waits for the queues to drain. */
@@ -1149,31 +1335,50 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         svc->rebalances++;
         switch (err) {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-                on_assign(svc, parts);
-                start_offsets(svc, rk, parts);
+                failed = start_offsets(svc, rk, parts, START_LOOKUP_MS, &why);
                 __atomic_store_n(&svc->joined, 1, __ATOMIC_RELEASE);
-                if (coop)
-                        error = rd_kafka_incremental_assign(rk, parts);
-                else
-                        ret_err = rd_kafka_assign(rk, parts);
-                if (parts->cnt)
-                        svc->assign_ms = gws_mono_ms(); /* fetch_wake() */
+                if (failed && coop) {
+                        /* Not left to librdkafka's own lookup: that is
+                         * the path start_offsets() avoids. */
+                        l = defer_unknown(svc, parts, gws_mono_ms());
+                        gws_log(GWS_LOG_WARNING, "REBALANCE",
+                                "start offsets of %d partition(s) could not "
+                                "be looked up (%s); they are not consumed "
+                                "until a lookup succeeds (next in %d ms)",
+                                failed, rd_kafka_err2str(why),
+                                svc->defer_backoff_ms);
+                } else {
+                        if (failed)
+                                gws_log(GWS_LOG_WARNING, "REBALANCE",
+                                        "start offsets of %d partition(s) "
+                                        "could not be looked up (%s); "
+                                        "librdkafka looks them up itself "
+                                        "(eager protocol)",
+                                        failed, rd_kafka_err2str(why));
+                        l = rd_kafka_topic_partition_list_copy(parts);
+                }
+                assign_known(svc, rk, l, coop);
                 gws_log(GWS_LOG_INFO, "REBALANCE",
-                        "assigned %d partition(s) (%s), now %d", parts->cnt,
-                        coop ? "incremental" : "eager", svc->assigned_cnt);
-                restores_start(svc, parts);
+                        "assigned %d partition(s) (%s), now %d%s", l->cnt,
+                        coop ? "incremental" : "eager", svc->assigned_cnt,
+                        svc->deferred->cnt ? ", more waiting for their start "
+                                             "offset"
+                                           : "");
+                rd_kafka_topic_partition_list_destroy(l);
                 break;
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
                 lost = rd_kafka_assignment_lost(rk);
-                on_revoke(svc, parts, lost);
+                l = undefer_revoked(svc, parts);
+                on_revoke(svc, l, lost);
                 if (coop)
-                        error = rd_kafka_incremental_unassign(rk, parts);
+                        error = rd_kafka_incremental_unassign(rk, l);
                 else
                         ret_err = rd_kafka_assign(rk, NULL);
                 gws_log(GWS_LOG_INFO, "REBALANCE",
                         "%s %d partition(s), now %d",
-                        lost ? "lost" : "revoked", parts->cnt,
+                        lost ? "lost" : "revoked", l->cnt,
                         svc->assigned_cnt);
+                rd_kafka_topic_partition_list_destroy(l);
                 break;
         default:
                 gws_log(GWS_LOG_ERR, "REBALANCE", "rebalance failed: %s",
@@ -1182,14 +1387,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 break;
         }
         if (error) {
-                gws_log(GWS_LOG_ERR, "REBALANCE", "incremental %s failed: %s",
-                        err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
-                            ? "assign"
-                            : "unassign",
+                gws_log(GWS_LOG_ERR, "REBALANCE",
+                        "incremental unassign failed: %s",
                         rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
         } else if (ret_err) {
-                gws_log(GWS_LOG_ERR, "REBALANCE", "assign failed: %s",
+                gws_log(GWS_LOG_ERR, "REBALANCE", "unassign failed: %s",
                         rd_kafka_err2str(ret_err));
         }
 }
@@ -1595,11 +1798,18 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
         r |= gws_prom_u64(b, "gwsieve_offsets_rewound_total", NULL,
                           svc->rewinds);
         FAM("gwsieve_start_offset_lookup_failures_total", "counter",
-            "Assignments whose start offsets (committed, or log start/end) "
-            "could not be looked up before assigning; librdkafka looked "
-            "them up itself.");
+            "Start-offset lookups (committed, or log start/end) of newly "
+            "assigned partitions that failed for at least one of them "
+            "(cooperative protocol: those wait and are looked up again; "
+            "eager: librdkafka looks them up itself).");
         r |= gws_prom_u64(b, "gwsieve_start_offset_lookup_failures_total",
                           NULL, svc->start_lookups_failed);
+        FAM("gwsieve_partitions_awaiting_start_offset", "gauge",
+            "Partitions the group assigned that are not consumed yet "
+            "because their start offset could not be looked up.");
+        r |= gws_prom_u64(b, "gwsieve_partitions_awaiting_start_offset", NULL,
+                          (uint64_t)__atomic_load_n(&svc->deferred_cnt,
+                                                    __ATOMIC_RELAXED));
         FAM("gwsieve_state_skipped_events_total", "counter",
             "Events not processed because a restored snapshot covers them "
             "and says their outputs were delivered (the previous owner's "
@@ -1731,6 +1941,8 @@ static int http_handler(void *opaque, const char *path, gws_buf_t *body,
         if (!strcmp(path, "/readyz")) {
                 int assigned = __atomic_load_n(&svc->assigned_cnt,
                                                __ATOMIC_RELAXED);
+                int waiting = __atomic_load_n(&svc->deferred_cnt,
+                                              __ATOMIC_RELAXED);
                 if (fatal || __atomic_load_n(&svc->stopping,
                                              __ATOMIC_ACQUIRE)) {
                         gws_buf_puts(body, fatal ? "not ready: fatal error\n"
@@ -1747,6 +1959,14 @@ static int http_handler(void *opaque, const char *path, gws_buf_t *body,
                         gws_buf_printf(body,
                                        "not ready: not polling for %lld ms\n",
                                        (long long)idle);
+                        return 503;
+                }
+                if (waiting > 0) {
+                        gws_buf_printf(body,
+                                       "not ready: %d assigned partition(s) "
+                                       "wait for their start offset (lookup "
+                                       "failing; see the log)\n",
+                                       waiting);
                         return 503;
                 }
                 if (assigned > 0)
@@ -2074,6 +2294,7 @@ gws_service_t *gws_service_new(const gws_config_t *cfg, char *errstr,
         pthread_mutex_init(&svc->snap_lock, NULL);
         pthread_mutex_init(&svc->wake_lock, NULL);
         pthread_cond_init(&svc->wake_cond, NULL);
+        svc->deferred = rd_kafka_topic_partition_list_new(0);
         if (!gws_config_kv_get(cfg->kafka, "bootstrap.servers") &&
             !gws_config_kv_get(cfg->kafka_consumer, "bootstrap.servers")) {
                 snprintf(errstr, errstr_size,
@@ -2357,6 +2578,7 @@ int gws_service_run(gws_service_t *svc, volatile sig_atomic_t *run) {
                 backpressure(svc);
                 restores_collect(svc);
                 now = gws_mono_ms();
+                start_retry(svc, now);
                 fetch_wake(svc, now, n < 1000);
                 __atomic_store_n(&svc->last_poll_ms, now, __ATOMIC_RELEASE);
                 if (svc->http && now - svc->last_snap_ms >= 1000)
@@ -2488,6 +2710,8 @@ void gws_service_destroy(gws_service_t *svc) {
         gws_buf_free(&svc->sraw);
         gws_buf_free(&svc->srec);
         gws_changelog_destroy(svc->cl); /* if the producer never existed */
+        if (svc->deferred)
+                rd_kafka_topic_partition_list_destroy(svc->deferred);
         free(svc->consumed);
         free(svc->lag);
         free(svc);

@@ -155,9 +155,12 @@ static void usage(FILE *fp) {
 "  broker up <id>            accept connections again on the same port\n"
 "  rtt <id> <ms>             add <ms> of round-trip delay on broker <id>\n"
 "                            (-1 = all; 0 removes it)\n"
-"  request-errors <api> <count> <error>\n"
+"  request-errors <api> <count> <error> [<broker-id>]\n"
 "                            fail the next <count> requests of type <api>\n"
-"                            (cluster-wide) with <error>. <api> is a number\n"
+"                            with <error>: cluster-wide, or only those sent\n"
+"                            to <broker-id> (those come first). E.g. errors\n"
+"                            on a group's coordinator end when `coordinator`\n"
+"                            moves the group away. <api> is a number\n"
 "                            or a name: Produce(0) Fetch(1) ListOffsets(2)\n"
 "                            Metadata(3) OffsetCommit(8) OffsetFetch(9)\n"
 "                            FindCoordinator(10) JoinGroup(11) Heartbeat(12)\n"
@@ -389,10 +392,17 @@ static int cmd_exec(gws_devbroker_t *db, char *line, char *errstr,
                 int16_t apikey;
                 int i;
 
-                if (argc != 4) {
+                if (argc != 4 && argc != 5) {
                         snprintf(errstr, errstr_size,
                                  "usage: request-errors <api> <count> "
-                                 "<error>");
+                                 "<error> [<broker-id>]");
+                        return -1;
+                }
+                id = -1;
+                if (argc == 5 && parse_broker(db, argv[4], 0, &id)) {
+                        snprintf(errstr, errstr_size,
+                                 "broker id \"%s\": must be 1..%d", argv[4],
+                                 db->broker_cnt);
                         return -1;
                 }
                 if (parse_apikey(argv[1], &apikey)) {
@@ -416,18 +426,33 @@ static int cmd_exec(gws_devbroker_t *db, char *line, char *errstr,
                                  argv[3]);
                         return -1;
                 }
-                if (!(errs = malloc((size_t)n * sizeof(*errs)))) {
-                        snprintf(errstr, errstr_size, "out of memory");
-                        return -1;
+                if (id != -1) {
+                        /* one (error, rtt) pair per call: the API is
+                         * variadic */
+                        for (i = 0; i < n && !err; i++)
+                                err =
+                                    rd_kafka_mock_broker_push_request_error_rtts(
+                                        db->mc, id, apikey, 1, code, 0);
+                        if (!err)
+                                gws_log(GWS_LOG_NOTICE, "CONTROL",
+                                        "next %d requests of ApiKey %d to "
+                                        "broker %d fail with %s",
+                                        n, (int)apikey, id,
+                                        rd_kafka_err2name(code));
+                } else {
+                        if (!(errs = malloc((size_t)n * sizeof(*errs)))) {
+                                snprintf(errstr, errstr_size, "out of memory");
+                                return -1;
+                        }
+                        for (i = 0; i < n; i++)
+                                errs[i] = code;
+                        rd_kafka_mock_push_request_errors_array(
+                            db->mc, apikey, (size_t)n, errs);
+                        free(errs);
+                        gws_log(GWS_LOG_NOTICE, "CONTROL",
+                                "next %d requests of ApiKey %d fail with %s",
+                                n, (int)apikey, rd_kafka_err2name(code));
                 }
-                for (i = 0; i < n; i++)
-                        errs[i] = code;
-                rd_kafka_mock_push_request_errors_array(db->mc, apikey,
-                                                        (size_t)n, errs);
-                free(errs);
-                gws_log(GWS_LOG_NOTICE, "CONTROL",
-                        "next %d requests of ApiKey %d fail with %s", n,
-                        (int)apikey, rd_kafka_err2name(code));
 
         } else if (!strcmp(argv[0], "leader")) {
                 int part;

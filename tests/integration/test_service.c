@@ -1873,49 +1873,133 @@ START_TEST(test_fresh_start) {
 }
 END_TEST
 
-/* When gwsieve cannot look the start offsets up (here: the coordinator
- * refuses its OffsetFetch once), the partitions are left to librdkafka's
- * own lookup as before: a warning, the counter, and no event lost or
- * repeated. */
-START_TEST(test_start_lookup_fallback) {
+/* Scrapes \p port's \p path once. @returns the HTTP status (-1). */
+static int scrape(int port, const char *path, char *body, size_t size) {
+        return port > 0 ? gws_it_http_get(port, path, body, size) : -1;
+}
+
+/* When gwsieve cannot look the start offsets up (here: the group's
+ * coordinator refuses every OffsetFetch), the partitions are not left to
+ * librdkafka's own lookup (with that fallback, a partition was once never
+ * fetched at all, ~1 run in 80): they wait unconsumed, counted in
+ * gwsieve_partitions_awaiting_start_offset with /readyz 503, and are
+ * looked up again with backoff. A second worker joining meanwhile takes
+ * half of them over: the revoke must not pass partitions that were never
+ * assigned to incremental_unassign() (librdkafka refuses the whole call
+ * and the rebalance would never finish). Moving the group to another
+ * coordinator ends the errors: every event is retained exactly once. */
+START_TEST(test_start_lookup_retry) {
         static char body[1 << 20];
         svc_t s;
         gws_it_events_t *ev = events("events.ndjson", 600, 23, 0);
-        gws_it_proc_t *w;
+        gws_it_proc_t *w1, *w2;
         gws_it_reader_t *r;
-        double failures;
-        int64_t t0;
+        char cmd[256];
+        double failed1, failed2, waiting;
+        int port1, port2, st;
+        int64_t t0, t_move;
 
-        svc_start(&s, "start_lookup_fallback", NULL);
+        svc_start(&s, "start_lookup_retry", NULL);
+        snprintf(cmd, sizeof(cmd), "coordinator %s 1", s.group);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
+                      "devbroker: %s", cmd);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(
+                          s.db,
+                          "request-errors OffsetFetch 100000 "
+                          "GROUP_AUTHORIZATION_FAILED 1",
+                          NULL, 0) == 0,
+                      "devbroker: request-errors");
         GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
                                             ev->n, PRODUCE_MS) == 0,
                       "input not delivered to gw.raw");
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(
-                          s.db,
-                          "request-errors OffsetFetch 1 "
-                          "GROUP_AUTHORIZATION_FAILED",
-                          NULL, 0) == 0,
-                      "devbroker: request-errors");
         t0 = gws_it_now_ms();
-        w = worker_start(&s, "worker1");
-        GWS_IT_ASSERT(gws_it_proc_log_wait(w, "could not be looked up",
+        w1 = worker_start(&s, "worker1");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w1, "could not be looked up",
                                            60000) == 0,
                       "no warning about the failed start-offset lookup (see "
                       "%s)",
-                      gws_it_proc_log(w));
+                      gws_it_proc_log(w1));
+        waiting = metric_wait(w1, "gwsieve_partitions_awaiting_start_offset",
+                              NULL, body, sizeof(body));
+        port1 = gws_it_http_port(w1, 10000);
+        GWS_IT_ASSERT(waiting == 12,
+                      "gwsieve_partitions_awaiting_start_offset is %.0f, "
+                      "not 12",
+                      waiting);
+        GWS_IT_ASSERT(metric_sum(body, "gwsieve_events_consumed_total",
+                                 NULL) == 0,
+                      "events consumed from partitions without a start "
+                      "offset");
+        st = scrape(port1, "/readyz", body, sizeof(body));
+        gws_it_printf("worker1 waiting for start offsets: /readyz %d %s", st,
+                      body);
+        GWS_IT_ASSERT(st == 503 && strstr(body, "start offset"),
+                      "/readyz -> %d %s while partitions wait", st, body);
+
+        w2 = worker_start(&s, "worker2");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w1, "were still waiting for their "
+                                               "start offset",
+                                           60000) == 0,
+                      "worker1 did not hand waiting partitions over (see %s)",
+                      gws_it_proc_log(w1));
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w2, "could not be looked up",
+                                           60000) == 0,
+                      "worker2 did not fail its start-offset lookup (see %s)",
+                      gws_it_proc_log(w2));
+        snprintf(cmd, sizeof(cmd), "coordinator %s 2", s.group);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
+                      "devbroker: %s", cmd);
+        t_move = gws_it_now_ms();
         r = reader(&s, "gw.retained");
-        expect_all_retained(&s, r, ev, "start lookup fallback", t0);
-        failures = metric_wait(w, "gwsieve_start_offset_lookup_failures_total",
-                               NULL, body, sizeof(body));
-        gws_it_printf("start lookup fallback: %.0f failed lookup(s), %zu "
-                      "duplicate(s)",
-                      failures, gws_it_idset_dups(gws_it_reader_ids(r)));
-        GWS_IT_ASSERT(failures >= 1, "gwsieve_start_offset_lookup_failures_"
-                                     "total did not count the failure");
-        GWS_IT_ASSERT(gws_it_idset_dups(gws_it_reader_ids(r)) == 0,
-                      "the fallback repeated %zu events",
+        expect_all_retained(&s, r, ev, "start lookup retry", t0);
+        gws_it_printf("start lookup retry: all retained %.1f s after the "
+                      "coordinator moved",
+                      (gws_it_now_ms() - t_move) / 1000.0);
+        port2 = gws_it_http_port(w2, 10000);
+        /* /metrics is rendered once a second: up to ~5 s for the gauge */
+        for (st = 0; st < 25; st++) {
+                GWS_IT_ASSERT(scrape(port1, "/metrics", body,
+                                     sizeof(body)) == 200,
+                              "worker1 /metrics");
+                failed1 = metric_sum(
+                    body, "gwsieve_start_offset_lookup_failures_total", NULL);
+                waiting = metric_sum(
+                    body, "gwsieve_partitions_awaiting_start_offset", NULL);
+                GWS_IT_ASSERT(scrape(port2, "/metrics", body,
+                                     sizeof(body)) == 200,
+                              "worker2 /metrics");
+                failed2 = metric_sum(
+                    body, "gwsieve_start_offset_lookup_failures_total", NULL);
+                waiting += metric_sum(
+                    body, "gwsieve_partitions_awaiting_start_offset", NULL);
+                if (waiting == 0)
+                        break;
+                usleep(200 * 1000);
+        }
+        gws_it_printf("start lookup retry: failed lookups worker1 %.0f, "
+                      "worker2 %.0f; still waiting %.0f; %zu duplicate(s)",
+                      failed1, failed2, waiting,
                       gws_it_idset_dups(gws_it_reader_ids(r)));
-        worker_stop_ok(w, "worker1");
+        GWS_IT_ASSERT(failed1 >= 2 && failed2 >= 1,
+                      "gwsieve_start_offset_lookup_failures_total did not "
+                      "count the failed lookups (%.0f, %.0f)",
+                      failed1, failed2);
+        GWS_IT_ASSERT(waiting == 0, "%.0f partition(s) still wait", waiting);
+        GWS_IT_ASSERT(scrape(port1, "/readyz", body, sizeof(body)) == 200 &&
+                          scrape(port2, "/readyz", body, sizeof(body)) == 200,
+                      "a worker is not ready after the lookups succeeded: %s",
+                      body);
+        GWS_IT_ASSERT(log_lines_with(gws_it_proc_log(w1), "assign failed",
+                                     "") == 0 &&
+                          log_lines_with(gws_it_proc_log(w2),
+                                         "assign failed", "") == 0,
+                      "an assign or unassign call failed (see %s, %s)",
+                      gws_it_proc_log(w1), gws_it_proc_log(w2));
+        GWS_IT_ASSERT(gws_it_idset_dups(gws_it_reader_ids(r)) == 0,
+                      "the retried lookups repeated %zu events",
+                      gws_it_idset_dups(gws_it_reader_ids(r)));
+        worker_stop_ok(w2, "worker2");
+        worker_stop_ok(w1, "worker1");
         gws_it_reader_destroy(r);
         gws_it_events_destroy(ev);
 }
@@ -1947,6 +2031,6 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "state_skip_delivered", test_state_skip_delivered);
         ADD_TCASE(s, "catch_up", test_catch_up);
         ADD_TCASE(s, "fresh_start", test_fresh_start);
-        ADD_TCASE(s, "start_lookup_fallback", test_start_lookup_fallback);
+        ADD_TCASE(s, "start_lookup_retry", test_start_lookup_retry);
         return s;
 }
