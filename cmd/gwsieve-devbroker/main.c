@@ -39,6 +39,7 @@
 #define GWS_DEVBROKER_MAX_BROKERS  32    /**< sanity bound for --brokers */
 #define GWS_DEVBROKER_MAX_PARTS    10000 /**< sanity bound per topic */
 #define GWS_DEVBROKER_MAX_ERRCNT   100000 /**< request-errors count bound */
+#define GWS_DEVBROKER_MAX_BROKER_ERRCNT 10000 /**< ... on one broker */
 #define GWS_DEVBROKER_LINE_MAX     1024  /**< longest control command */
 #define GWS_DEVBROKER_MAX_ARGS     8     /**< words per control command */
 /* Highest Kafka ApiKey librdkafka 2.0.2's protocol table knows
@@ -158,10 +159,12 @@ static void usage(FILE *fp) {
 "  request-errors <api> <count> <error> [<broker-id>]\n"
 "                            fail the next <count> requests of type <api>\n"
 "                            with <error>: cluster-wide, or only those sent\n"
-"                            to <broker-id> (those come first). E.g. errors\n"
-"                            on a group's coordinator end when `coordinator`\n"
-"                            moves the group away. <api> is a number\n"
-"                            or a name: Produce(0) Fetch(1) ListOffsets(2)\n"
+"                            to <broker-id> (those come first; at most\n"
+"                            10000: the mock grows that stack one by one).\n"
+"                            E.g. errors on a group's coordinator end when\n"
+"                            `coordinator` moves the group away. <api> is a\n"
+"                            number or a name: Produce(0) Fetch(1)\n"
+"                            ListOffsets(2)\n"
 "                            Metadata(3) OffsetCommit(8) OffsetFetch(9)\n"
 "                            FindCoordinator(10) JoinGroup(11) Heartbeat(12)\n"
 "                            LeaveGroup(13) SyncGroup(14) InitProducerId(22)\n"
@@ -426,9 +429,16 @@ static int cmd_exec(gws_devbroker_t *db, char *line, char *errstr,
                                  argv[3]);
                         return -1;
                 }
+                if (id != -1 && n > GWS_DEVBROKER_MAX_BROKER_ERRCNT) {
+                        snprintf(errstr, errstr_size,
+                                 "count %d: at most %d with a broker id", n,
+                                 GWS_DEVBROKER_MAX_BROKER_ERRCNT);
+                        return -1;
+                }
                 if (id != -1) {
                         /* one (error, rtt) pair per call: the API is
-                         * variadic */
+                         * variadic (and its stack grows by 4 + the count
+                         * per call: quadratic, hence the bound) */
                         for (i = 0; i < n && !err; i++)
                                 err =
                                     rd_kafka_mock_broker_push_request_error_rtts(

@@ -1905,7 +1905,7 @@ START_TEST(test_start_lookup_retry) {
                       "devbroker: %s", cmd);
         GWS_IT_ASSERT(gws_it_devbroker_cmd(
                           s.db,
-                          "request-errors OffsetFetch 100000 "
+                          "request-errors OffsetFetch 1000 "
                           "GROUP_AUTHORIZATION_FAILED 1",
                           NULL, 0) == 0,
                       "devbroker: request-errors");
