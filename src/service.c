@@ -1077,8 +1077,9 @@ static void restores_collect(gws_service_t *svc) {
  * the fallback to librdkafka's own lookup that this replaced, a partition
  * was never fetched at all (integration test start_lookup_fallback, about
  * 1 run in 80: no log line, no error, committed offset absent). The eager
- * protocol replaces the whole assignment on each assign() call and keeps
- * that fallback.
+ * protocol replaces the whole assignment on each assign() call: there the
+ * lookup is retried within the assign callback (start_offsets_eager())
+ * and only what still fails is left to librdkafka.
  *
  * Costs one OffsetFetch (replacing librdkafka's own) and, for partitions
  * without a commit, one ListOffsets per leader, within \p timeout_ms.
@@ -1319,6 +1320,54 @@ undefer_revoked(gws_service_t *svc,
         return held;
 }
 
+/* Eager protocol: each assign() call replaces the whole assignment, so
+ * partitions cannot wait outside it. Their lookup is retried here, in the
+ * assign callback (after 0.5, 1 and 2 s: only this member's start waits,
+ * the group's sync is done); what still fails is left to librdkafka.
+ * @returns the partitions still without a start offset.
+ * @locality main thread, assign callback. */
+static int start_offsets_eager(gws_service_t *svc, rd_kafka_t *rk,
+                               rd_kafka_topic_partition_list_t *parts,
+                               int failed, rd_kafka_resp_err_t *why) {
+        int64_t t0 = gws_mono_ms();
+        int i, tries = 1, wait_ms = 500;
+        while (failed && tries <= 3) {
+                rd_kafka_topic_partition_list_t *again =
+                    rd_kafka_topic_partition_list_new(failed);
+                for (i = 0; i < parts->cnt; i++)
+                        if (parts->elems[i].err)
+                                rd_kafka_topic_partition_list_add(
+                                    again, parts->elems[i].topic,
+                                    parts->elems[i].partition);
+                gws_log(GWS_LOG_WARNING, "REBALANCE",
+                        "start offsets of %d partition(s) could not be "
+                        "looked up (%s); trying again in %d ms (eager "
+                        "protocol: they cannot wait outside the assignment)",
+                        failed, rd_kafka_err2str(*why), wait_ms);
+                usleep((useconds_t)wait_ms * 1000);
+                failed = start_offsets(svc, rk, again, START_RETRY_MS, why);
+                for (i = 0; i < again->cnt; i++) {
+                        rd_kafka_topic_partition_t *a = &again->elems[i];
+                        rd_kafka_topic_partition_t *tp =
+                            rd_kafka_topic_partition_list_find(
+                                parts, a->topic, a->partition);
+                        if (tp) {
+                                tp->offset = a->offset;
+                                tp->err = a->err;
+                        }
+                }
+                rd_kafka_topic_partition_list_destroy(again);
+                tries++;
+                wait_ms *= 2;
+        }
+        if (!failed && tries > 1)
+                gws_log(GWS_LOG_NOTICE, "REBALANCE",
+                        "start offsets found after %d failed lookup(s) and "
+                        "%lld ms",
+                        tries - 1, (long long)(gws_mono_ms() - t0));
+        return failed;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
@@ -1336,6 +1385,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         switch (err) {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
                 failed = start_offsets(svc, rk, parts, START_LOOKUP_MS, &why);
+                if (failed && !coop)
+                        failed = start_offsets_eager(svc, rk, parts, failed,
+                                                     &why);
                 __atomic_store_n(&svc->joined, 1, __ATOMIC_RELEASE);
                 if (failed && coop) {
                         /* Not left to librdkafka's own lookup: that is
@@ -1353,7 +1405,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                         "start offsets of %d partition(s) "
                                         "could not be looked up (%s); "
                                         "librdkafka looks them up itself "
-                                        "(eager protocol)",
+                                        "(eager protocol, after 4 tries)",
                                         failed, rd_kafka_err2str(why));
                         l = rd_kafka_topic_partition_list_copy(parts);
                 }

@@ -2005,6 +2005,62 @@ START_TEST(test_start_lookup_retry) {
 }
 END_TEST
 
+/* The eager protocol (range assignor) cannot keep partitions outside the
+ * assignment: the lookup is retried inside the assign callback. Two
+ * refused OffsetFetch requests: the third try finds every start offset,
+ * nothing is left to librdkafka's own lookup, nothing lost or repeated. */
+START_TEST(test_start_lookup_eager) {
+        static char body[1 << 20];
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 600, 29, 0);
+        gws_it_proc_t *w;
+        gws_it_reader_t *r;
+        double failures;
+        int64_t t0;
+
+        svc_start(&s, "start_lookup_eager",
+                  "{\"kafka\":{\"consumer\":{\"partition.assignment."
+                  "strategy\":\"range\"}}}");
+        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
+                                            ev->n, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
+                                           "request-errors OffsetFetch 2 "
+                                           "GROUP_AUTHORIZATION_FAILED",
+                                           NULL, 0) == 0,
+                      "devbroker: request-errors");
+        t0 = gws_it_now_ms();
+        w = worker_start(&s, "worker1");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w, "start offsets found after 2 "
+                                              "failed lookup(s)",
+                                           60000) == 0,
+                      "the eager assign callback did not retry the lookup "
+                      "(see %s)",
+                      gws_it_proc_log(w));
+        r = reader(&s, "gw.retained");
+        expect_all_retained(&s, r, ev, "start lookup eager", t0);
+        failures = metric_wait(w, "gwsieve_start_offset_lookup_failures_total",
+                               NULL, body, sizeof(body));
+        gws_it_printf("start lookup eager: %.0f failed lookup(s), %zu "
+                      "duplicate(s)",
+                      failures, gws_it_idset_dups(gws_it_reader_ids(r)));
+        GWS_IT_ASSERT(failures == 2, "gwsieve_start_offset_lookup_failures_"
+                                     "total is %.0f, not 2",
+                      failures);
+        GWS_IT_ASSERT(log_lines_with(gws_it_proc_log(w),
+                                     "librdkafka looks them up itself",
+                                     "") == 0,
+                      "partitions were left to librdkafka (see %s)",
+                      gws_it_proc_log(w));
+        GWS_IT_ASSERT(gws_it_idset_dups(gws_it_reader_ids(r)) == 0,
+                      "the retried lookups repeated %zu events",
+                      gws_it_idset_dups(gws_it_reader_ids(r)));
+        worker_stop_ok(w, "worker1");
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
 /* One TCase per test: each gets the temp-dir/process fixture and a
  * timeout that is a hang detector, not a speed limit. */
 #define ADD_TCASE(SUITE, NAME, FN)                                             \
@@ -2032,5 +2088,6 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "catch_up", test_catch_up);
         ADD_TCASE(s, "fresh_start", test_fresh_start);
         ADD_TCASE(s, "start_lookup_retry", test_start_lookup_retry);
+        ADD_TCASE(s, "start_lookup_eager", test_start_lookup_eager);
         return s;
 }
