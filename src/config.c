@@ -62,6 +62,9 @@ static const crow_t rows[] = {
      "processing threads per process"},
     {"commit_interval_ms", T_INT, "1000", OFF(commit_interval_ms), 10,
      600000, NULL, "how often done offsets are committed"},
+    {"fetch_stall_s", T_INT, "60", OFF(fetch_stall_s), 0, 86400, NULL,
+     "an assigned partition whose fetcher has not been active for this "
+     "long is reported (warning, gwsieve_partitions_not_fetching); 0 = off"},
     {"shutdown_timeout_ms", T_INT, "8000", OFF(shutdown_timeout_ms), 100,
      600000, NULL,
      "bound on draining, flushing and committing at shutdown"},

@@ -105,6 +105,9 @@ struct ptn_s {
         int rewind_logged;       /* main only */
         int64_t next_offset;     /* atomic: after the last processed */
         int64_t last_snap_ms;    /* worker (main once drained) */
+        int64_t idle_since_ms;   /* main only: librdkafka's fetch_state
+                                  * not "active" since (statistics), 0 */
+        int stall_warned;        /* main only */
         int64_t skip_below;      /* atomic, set by main before the resume:
                                   * offsets below it are in the restored
                                   * state and their outputs were delivered
@@ -222,6 +225,8 @@ struct gws_service_s {
         int stopping;            /* atomic */
         uint64_t *consumed;      /* main thread: per partition */
         int64_t *lag;            /* main thread: per partition, -1 unknown */
+        int not_fetching;        /* atomic: see fetch_watch() */
+        int not_fetching_now;    /* main: counted by this stats parse */
         int32_t ncounters;
 };
 
@@ -730,13 +735,56 @@ static int commit_done(gws_service_t *svc,
  * turns a member joining or leaving into re-processing on the survivors.
  * So periodic commits are postponed unless the group is "steady".
  * @returns 0: librdkafka frees \p json. */
+/* An assigned partition (not restoring) whose fetcher librdkafka does not
+ * report "active" (fetch_state: none, offset-query, offset-wait, ...) for
+ * fetch_stall_s is consumed by nobody: no lag is reported for it, no error
+ * may be raised again. E.g. auto.offset.reset=error with no committed
+ * offset, an offset query that keeps failing, or a librdkafka stall (a
+ * partition once sat never fetched after librdkafka's own start-offset
+ * lookup, see start_offsets()). Logged once per episode and counted in
+ * gwsieve_partitions_not_fetching; nothing is changed: the cause may need
+ * an operator (the offsets to start from).
+ * @locality main thread, from stats_lag(). */
+static void fetch_watch(gws_service_t *svc, ptn_t *p, const char *state,
+                        int64_t now) {
+        int64_t limit = (int64_t)svc->cfg->fetch_stall_s * 1000;
+        if (!state || !strcmp(state, "active") || p->restoring) {
+                if (p->stall_warned)
+                        gws_log(GWS_LOG_NOTICE, "CONSUMER",
+                                "partition %d: fetching again after %lld s",
+                                (int)p->partition,
+                                (long long)(now - p->idle_since_ms) / 1000);
+                p->idle_since_ms = 0;
+                p->stall_warned = 0;
+                return;
+        }
+        if (!p->idle_since_ms)
+                p->idle_since_ms = now;
+        if (now - p->idle_since_ms < limit)
+                return;
+        svc->not_fetching_now++;
+        if (p->stall_warned)
+                return;
+        p->stall_warned = 1;
+        gws_log(GWS_LOG_WARNING, "CONSUMER",
+                "partition %d: assigned but not fetched for %lld s "
+                "(librdkafka fetch state \"%s\"); nothing is consumed from "
+                "it. Earlier consumer errors name the cause (e.g. "
+                "auto.offset.reset=error without a committed offset); "
+                "gwsieve_partitions_not_fetching",
+                (int)p->partition,
+                (long long)(now - p->idle_since_ms) / 1000, state);
+}
+
 /* Consumer lag per partition of the input topic from the statistics
- * (topics.<t>.partitions.<p>.consumer_lag; -1 = not known yet). Parsed
- * at most once a second: the document grows with the partitions. */
+ * (topics.<t>.partitions.<p>.consumer_lag; -1 = not known yet), and the
+ * fetch watch. Parsed at most once a second: the document grows with the
+ * partitions. */
 static void stats_lag(gws_service_t *svc, const char *json, size_t len) {
         json_t *root = json_loadb(json, len, 0, NULL), *parts, *v;
         const char *k;
         int32_t i;
+        int64_t now = gws_mono_ms();
         if (!root)
                 return;
         for (i = 0; i < svc->ncounters; i++)
@@ -745,9 +793,18 @@ static void stats_lag(gws_service_t *svc, const char *json, size_t len) {
                                                                 "topics"),
                                                 svc->cfg->topic_input),
                                 "partitions");
+        svc->not_fetching_now = 0;
         json_object_foreach(parts, k, v) {
                 long part = strtol(k, NULL, 10);
                 json_t *lag = json_object_get(v, "consumer_lag");
+                ptn_t *p;
+                if (part >= 0 && part <= INT32_MAX &&
+                    svc->cfg->fetch_stall_s > 0 &&
+                    (p = ptn_lookup(svc, (int32_t)part)))
+                        fetch_watch(svc, p,
+                                    json_string_value(
+                                        json_object_get(v, "fetch_state")),
+                                    now);
                 if (part < 0 || !json_is_integer(lag) ||
                     json_integer_value(lag) < 0 ||
                     counters_grow(svc, (int32_t)part) == -1)
@@ -755,6 +812,8 @@ static void stats_lag(gws_service_t *svc, const char *json, size_t len) {
                 svc->lag[part] = json_integer_value(lag);
         }
         json_decref(root);
+        __atomic_store_n(&svc->not_fetching, svc->not_fetching_now,
+                         __ATOMIC_RELAXED);
 }
 
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
@@ -1856,6 +1915,13 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
             "eager: librdkafka looks them up itself).");
         r |= gws_prom_u64(b, "gwsieve_start_offset_lookup_failures_total",
                           NULL, svc->start_lookups_failed);
+        FAM("gwsieve_partitions_not_fetching", "gauge",
+            "Assigned partitions whose fetcher librdkafka has not reported "
+            "active for fetch_stall_s (statistics fetch_state): nothing is "
+            "consumed from them.");
+        r |= gws_prom_u64(b, "gwsieve_partitions_not_fetching", NULL,
+                          (uint64_t)__atomic_load_n(&svc->not_fetching,
+                                                    __ATOMIC_RELAXED));
         FAM("gwsieve_partitions_awaiting_start_offset", "gauge",
             "Partitions the group assigned that are not consumed yet "
             "because their start offset could not be looked up.");
@@ -2488,16 +2554,20 @@ static void dispatch(gws_service_t *svc, rd_kafka_message_t *rkm) {
                         rd_kafka_message_destroy(rkm);
                         return;
                 }
+                char pbuf[32] = "";
                 svc->consumer_errors++;
+                if (rkm->rkt && rkm->partition >= 0)
+                        snprintf(pbuf, sizeof(pbuf), " [%d]",
+                                 (int)rkm->partition);
                 gws_log(rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                                 rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
                             ? GWS_LOG_ERR
                             : GWS_LOG_WARNING,
-                        "CONSUMER", "%s%s%s: %s",
+                        "CONSUMER", "%s%s%s%s: %s",
                         rkm->rkt ? "topic " : "",
                         rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "",
                         rkm->rkt ? "" : "consumer",
-                        rd_kafka_message_errstr(rkm));
+                        pbuf, rd_kafka_message_errstr(rkm));
                 if (rd_kafka_fatal_error(svc->consumer, NULL, 0))
                         set_fatal(svc, "consumer: %s",
                                   rd_kafka_message_errstr(rkm));

@@ -59,6 +59,7 @@ typedef struct gws_config_s {
         int state_zstd_level;    /**< zstd level of snapshots */
         int workers;             /**< processing threads per process */
         int commit_interval_ms;  /**< periodic offset commit */
+        int fetch_stall_s;       /**< report partitions not fetching */
         int shutdown_timeout_ms; /**< bound on drain+flush at shutdown */
         int worker_queue_max;    /**< per worker: pause input above this */
         int fetch_wakeup;        /**< wake stalled fetchers (service.c) */

@@ -2061,6 +2061,82 @@ START_TEST(test_start_lookup_eager) {
 }
 END_TEST
 
+/* auto.offset.reset=error and no committed offset on half the partitions:
+ * librdkafka raises the error and never fetches those, so no lag is ever
+ * reported for them. The fetch watch must name exactly those 6 (warning
+ * per partition, gwsieve_partitions_not_fetching 6) while the other 6 are
+ * consumed from their commits. */
+START_TEST(test_not_fetching) {
+        static char body[1 << 20];
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 600, 31, 0);
+        gws_it_proc_t *w;
+        char what[64];
+        double stalled = 0, consumed = 0;
+        int port, p, i, warned = 0;
+
+        svc_start(&s, "not_fetching",
+                  "{\"fetch_stall_s\":3,\"kafka\":{\"consumer\":"
+                  "{\"auto.offset.reset\":\"error\"}}}");
+        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
+                                            ev->n, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        for (p = 0; p < 6; p++)
+                GWS_IT_ASSERT(gws_it_commit(s.bootstrap, s.group, "gw.raw", p,
+                                            0, 10000) == 0,
+                              "commit gw.raw [%d]", p);
+        w = worker_start(&s, "worker1");
+        port = gws_it_http_port(w, 10000);
+        /* 3 s of fetch_stall_s after the join, statistics every 1 s */
+        for (i = 0; i < 150 && stalled < 6; i++) {
+                if (gws_it_http_get(port, "/metrics", body, sizeof(body)) ==
+                    200) {
+                        stalled = metric_sum(
+                            body, "gwsieve_partitions_not_fetching", NULL);
+                        consumed = metric_sum(
+                            body, "gwsieve_events_consumed_total", NULL);
+                }
+                usleep(200 * 1000);
+        }
+        for (p = 0; p < 12; p++) {
+                snprintf(what, sizeof(what), "partition %d: assigned but not "
+                                             "fetched", p);
+                if (p >= 6) {
+                        char err[64];
+                        snprintf(err, sizeof(err), "gw.raw [%d]: no "
+                                                   "previously committed", p);
+                        GWS_IT_ASSERT(log_lines_with(gws_it_proc_log(w), err,
+                                                     "") > 0,
+                                      "librdkafka's error for partition %d "
+                                      "is not logged with its partition (see "
+                                      "%s)",
+                                      p, gws_it_proc_log(w));
+                }
+                if (log_lines_with(gws_it_proc_log(w), what, "") > 0) {
+                        GWS_IT_ASSERT(p >= 6, "partition %d has a committed "
+                                              "offset but was reported as "
+                                              "not fetched (see %s)",
+                                      p, gws_it_proc_log(w));
+                        warned++;
+                }
+        }
+        gws_it_printf("not fetching: gwsieve_partitions_not_fetching %.0f, "
+                      "%d partition(s) named in the log, %.0f events "
+                      "consumed",
+                      stalled, warned, consumed);
+        GWS_IT_ASSERT(stalled == 6,
+                      "gwsieve_partitions_not_fetching is %.0f, not 6 (see "
+                      "%s)",
+                      stalled, gws_it_proc_log(w));
+        GWS_IT_ASSERT(warned == 6, "%d of 6 partitions named (see %s)",
+                      warned, gws_it_proc_log(w));
+        GWS_IT_ASSERT(consumed > 0, "nothing consumed from the committed "
+                                    "partitions");
+        worker_stop_ok(w, "worker1");
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
 /* One TCase per test: each gets the temp-dir/process fixture and a
  * timeout that is a hang detector, not a speed limit. */
 #define ADD_TCASE(SUITE, NAME, FN)                                             \
@@ -2089,5 +2165,6 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "fresh_start", test_fresh_start);
         ADD_TCASE(s, "start_lookup_retry", test_start_lookup_retry);
         ADD_TCASE(s, "start_lookup_eager", test_start_lookup_eager);
+        ADD_TCASE(s, "not_fetching", test_not_fetching);
         return s;
 }
