@@ -1895,8 +1895,8 @@ START_TEST(test_start_lookup_retry) {
         gws_it_proc_t *w1, *w2;
         gws_it_reader_t *r;
         char cmd[256];
-        double failed1, failed2, waiting;
-        int port1, port2, st;
+        double failed1 = 0, failed2 = 0, waiting = 0;
+        int port1, port2, st, i;
         int64_t t0, t_move;
 
         svc_start(&s, "start_lookup_retry", NULL);
@@ -1957,7 +1957,7 @@ START_TEST(test_start_lookup_retry) {
                       (gws_it_now_ms() - t_move) / 1000.0);
         port2 = gws_it_http_port(w2, 10000);
         /* /metrics is rendered once a second: up to ~5 s for the gauge */
-        for (st = 0; st < 25; st++) {
+        for (i = 0; i < 25; i++) {
                 GWS_IT_ASSERT(scrape(port1, "/metrics", body,
                                      sizeof(body)) == 200,
                               "worker1 /metrics");
