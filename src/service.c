@@ -1134,8 +1134,9 @@ static void restores_collect(gws_service_t *svc) {
  * either (cooperative protocol): it waits outside librdkafka's assignment
  * and start_retry() looks it up again (1 s, doubling to 30 s). Once, with
  * the fallback to librdkafka's own lookup that this replaced, a partition
- * was never fetched at all (integration test start_lookup_fallback, about
- * 1 run in 80: no log line, no error, committed offset absent). The eager
+ * was never fetched at all (the former integration test
+ * start_lookup_fallback, about 1 run in 80: no log line, no error,
+ * committed offset absent). The eager
  * protocol replaces the whole assignment on each assign() call: there the
  * lookup is retried within the assign callback (start_offsets_eager())
  * and only what still fails is left to librdkafka.
@@ -1912,7 +1913,8 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
             "Start-offset lookups (committed, or log start/end) of newly "
             "assigned partitions that failed for at least one of them "
             "(cooperative protocol: those wait and are looked up again; "
-            "eager: librdkafka looks them up itself).");
+            "eager: retried in the assign callback, then left to "
+            "librdkafka).");
         r |= gws_prom_u64(b, "gwsieve_start_offset_lookup_failures_total",
                           NULL, svc->start_lookups_failed);
         FAM("gwsieve_partitions_not_fetching", "gauge",
