@@ -287,6 +287,13 @@ for run in $(seq "$RUNS"); do
   gws_start "gws-bench-$run" in gws ${E2E_GWS_ARGS:-}
   gws_wait_done "$N" 300
   read -r gu gs < <(awk '{print $14, $15}' "/proc/$gpid/stat")
+  # Where that CPU went: librdkafka's own threads (rdk:*: broker I/O,
+  # fetch parsing, the client's main thread) and gwsieve's workers
+  # (parse, score, filter, trim, redact, produce calls); the rest is
+  # gwsieve's main, delivery and HTTP threads.
+  read -r g_rdk g_wrk < <(for t in /proc/"$gpid"/task/*; do
+      printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"
+    done | awk '$1 ~ /^rdk:/ {r += $2} $1 ~ /^gws-worker/ {w += $2} END {printf "%d %d\n", r, w}')
   g_rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$gpid/status")
   g_deliv=$(msum gwsieve_outputs_delivered_total)
   stop "$gpid" || log "WARNING: gwsieve exited $rc"
@@ -300,7 +307,9 @@ for run in $(seq "$RUNS"); do
   g_rate_m=null
   [ $((g_last - g_first)) -ge 1500 ] && g_rate_m=$(rate_over "$N" "$g_first" "$g_last")
   g_cpu=$(calc "($gu + $gs) / $TCK * 100000 / $N")
-  log "gwsieve: $(printf '%.0f' "$g_rate") ev/s (metrics $g_rate_m), $(printf '%.2f' "$g_cpu") CPU-s/100k, $((g_rss / 1024)) MB"
+  g_cpu_rdk=$(calc "$g_rdk / $TCK * 100000 / $N")
+  g_cpu_wrk=$(calc "$g_wrk / $TCK * 100000 / $N")
+  log "gwsieve: $(printf '%.0f' "$g_rate") ev/s (metrics $g_rate_m), $(printf '%.2f' "$g_cpu") CPU-s/100k (librdkafka threads $(printf '%.2f' "$g_cpu_rdk"), workers $(printf '%.2f' "$g_cpu_wrk")), $((g_rss / 1024)) MB"
 
   # --- (d) alert latency at half load -------------------------------------
   # Half load of the system: half the lower of gwsieve's steady rate and
@@ -322,8 +331,8 @@ for run in $(seq "$RUNS"); do
     "$run" "$k_rate" "$k_cpu" "$k_rss" "$k_out" >> "$results"
   printf '"python":{"rate":%s,"rate_self":%s,"cpu_per_100k":%s,"rss_kb":%d,"outputs":%d},' \
     "$p_rate" "$p_self" "$p_cpu" "$ym" "$p_out" >> "$results"
-  printf '"gwsieve":{"rate":%s,"rate_metrics":%s,"cpu_per_100k":%s,"rss_kb":%d,"outputs":%d},' \
-    "$g_rate" "$g_rate_m" "$g_cpu" "$g_rss" "$g_out" >> "$results"
+  printf '"gwsieve":{"rate":%s,"rate_metrics":%s,"cpu_per_100k":%s,"cpu_rdk_per_100k":%s,"cpu_workers_per_100k":%s,"rss_kb":%d,"outputs":%d},' \
+    "$g_rate" "$g_rate_m" "$g_cpu" "$g_cpu_rdk" "$g_cpu_wrk" "$g_rss" "$g_out" >> "$results"
   printf '"lat_rate":%s,"latency":%s,"lat2_rate":%s,"latency2":%s}\n' \
     "$lat_real" "$lat" "$lat2_real" "$lat2" >> "$results"
 done

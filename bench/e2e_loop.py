@@ -266,6 +266,19 @@ def cmd_report(a):
                   for r in runs)))
     print("python steady by its own clock per run: %s ev/s" % (
         ", ".join(fmt(r["python"].get("rate_self"), ",.0f") for r in runs)))
+    cheaper = [r["python"]["cpu_per_100k"] / r["gwsieve"]["cpu_per_100k"]
+               for r in runs if r["python"].get("cpu_per_100k")
+               and r["gwsieve"].get("cpu_per_100k")]
+    print("python/gwsieve CPU ratio per run: %s (median %s)" % (
+        ", ".join("%.2f" % x for x in cheaper),
+        fmt(statistics.median(cheaper) if cheaper else None, ".2f")))
+    split = [(r["gwsieve"]["cpu_rdk_per_100k"],
+              r["gwsieve"]["cpu_workers_per_100k"], r["gwsieve"]["cpu_per_100k"])
+             for r in runs if r["gwsieve"].get("cpu_rdk_per_100k") is not None]
+    if split:
+        print("gwsieve CPU-s/100k by thread per run (librdkafka threads / "
+              "workers / rest): %s" % ", ".join(
+                  "%.2f/%.2f/%.2f" % (k, w, t - k - w) for k, w, t in split))
     print()
     p99s = []
     for lk, rk, title in (
@@ -308,6 +321,9 @@ def cmd_report(a):
          fmt(ratio, ".2f") + "x"),
         ("<= 0.3 CPU-s per 100k events", g["cpu_per_100k"] is not None and
          g["cpu_per_100k"] <= 0.3, fmt(g["cpu_per_100k"], ".2f")),
+        (">= 4x cheaper than python", bool(cheaper) and
+         statistics.median(cheaper) >= 4.0,
+         fmt(statistics.median(cheaper) if cheaper else None, ".2f") + "x"),
         ("peak RSS <= 64 MB", g["rss_kb"] is not None and
          g["rss_kb"] <= 64 * 1024, fmt(g["rss_kb"] and g["rss_kb"] / 1024.0,
                                        ".1f") + " MB"),

@@ -2327,6 +2327,24 @@ static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
                         kb = strtol(qk, NULL, 10);
                 svc->wake_bytes = (size_t)(kb > 0 ? kb : 1) * 512;
         }
+        {
+                /* stats_cb() feeds the lag gauge and the fetch watch: a
+                 * user who turns the statistics off loses both, and the
+                 * lag-based alert rules with them. Allowed, but said. */
+                char si[32];
+                size_t sl = sizeof(si);
+                if (rd_kafka_conf_get(conf, "statistics.interval.ms", si,
+                                      &sl) == RD_KAFKA_CONF_OK &&
+                    strtol(si, NULL, 10) <= 0)
+                        gws_log(GWS_LOG_WARNING, "CONFIG",
+                                "consumer statistics.interval.ms is %s "
+                                "(kafka / kafka.consumer): "
+                                "gwsieve_consumer_lag stays empty, the "
+                                "lag-based alert rules cannot fire, and "
+                                "the fetch watch (fetch_stall_s) is off; "
+                                "gwsieve's default is 1000",
+                                si);
+        }
         rd_kafka_conf_set_opaque(conf, svc);
         rd_kafka_conf_set_log_cb(conf, log_cb);
         rd_kafka_conf_set_error_cb(conf, error_cb);

@@ -2137,6 +2137,52 @@ START_TEST(test_not_fetching) {
 }
 END_TEST
 
+/* A user turns librdkafka's statistics off: gwsieve warns once, naming
+ * the property and what stops working, exports no lag series, and still
+ * retains every event. */
+START_TEST(test_stats_off) {
+        static char body[1 << 20];
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 300, 37, 0);
+        gws_it_reader_t *r;
+        gws_it_proc_t *w;
+        double lag_series = -1;
+        int port, warned;
+        int64_t t0;
+
+        svc_start(&s, "stats_off",
+                  "{\"kafka\":{\"consumer\":"
+                  "{\"statistics.interval.ms\":\"0\"}}}");
+        r = reader(&s, "gw.retained");
+        w = worker_start(&s, "worker1");
+        port = gws_it_http_port(w, 10000);
+        t0 = gws_it_now_ms();
+        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
+                                            ev->n, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        expect_all_retained(&s, r, ev, "statistics off", t0);
+        GWS_IT_ASSERT(gws_it_http_get(port, "/metrics", body, sizeof(body)) ==
+                          200,
+                      "/metrics not served");
+        lag_series = metric_sum(body, "gwsieve_consumer_lag", NULL);
+        warned = log_lines_with(gws_it_proc_log(w),
+                                "statistics.interval.ms is 0",
+                                "fetch watch (fetch_stall_s) is off");
+        gws_it_printf("statistics off: %d warning line(s), "
+                      "gwsieve_consumer_lag sum %.0f",
+                      warned, lag_series);
+        GWS_IT_ASSERT(warned == 1, "%d warnings about statistics.interval.ms "
+                                   "(see %s)",
+                      warned, gws_it_proc_log(w));
+        GWS_IT_ASSERT(!strstr(body, "\ngwsieve_consumer_lag{"),
+                      "gwsieve_consumer_lag has series with the statistics "
+                      "off");
+        worker_stop_ok(w, "worker1");
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
 /* One TCase per test: each gets the temp-dir/process fixture and a
  * timeout that is a hang detector, not a speed limit. */
 #define ADD_TCASE(SUITE, NAME, FN)                                             \
@@ -2166,5 +2212,6 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "start_lookup_retry", test_start_lookup_retry);
         ADD_TCASE(s, "start_lookup_eager", test_start_lookup_eager);
         ADD_TCASE(s, "not_fetching", test_not_fetching);
+        ADD_TCASE(s, "stats_off", test_stats_off);
         return s;
 }
