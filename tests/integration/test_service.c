@@ -2137,6 +2137,62 @@ START_TEST(test_not_fetching) {
 }
 END_TEST
 
+/* A committed offset beyond the end of its partition (the topic was
+ * deleted and created again under the same name, say): librdkafka's fetch
+ * gets OFFSET_OUT_OF_RANGE and resets the position by auto.offset.reset
+ * (earliest) to the log start it learned from that fetch, with a warning
+ * that names the partition. Every event of the partition is retained once,
+ * and the group's offset comes back from past the end to the real end.
+ * (Meant first as the test of the fetch watch's "fetching again": the
+ * reset needs no offset query, so a partition cannot be held outside the
+ * active fetch state this way; noted in the README.) */
+START_TEST(test_offset_past_end) {
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 300, 41, 0);
+        gws_it_reader_t *r;
+        gws_it_proc_t *w;
+        int64_t t0, off[12], hi[12];
+        int p, reset;
+
+        svc_start(&s, "offset_past_end", NULL);
+        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
+                                            ev->n, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        for (p = 0; p < 12; p++)
+                GWS_IT_ASSERT(gws_it_commit(s.bootstrap, s.group, "gw.raw", p,
+                                            p == 5 ? 1000000 : 0,
+                                            10000) == 0,
+                              "commit gw.raw [%d]", p);
+        r = reader(&s, "gw.retained");
+        t0 = gws_it_now_ms();
+        w = worker_start(&s, "worker1");
+        expect_all_retained(&s, r, ev, "offset past the end", t0);
+        reset = log_lines_with(gws_it_proc_log(w), "gw.raw [5]: offset reset",
+                               "Offset out of range");
+        GWS_IT_ASSERT(gws_it_idset_dups(gws_it_reader_ids(r)) == 0,
+                      "%zu duplicates on gw.retained",
+                      gws_it_idset_dups(gws_it_reader_ids(r)));
+        GWS_IT_ASSERT(reset == 1, "%d log lines about the reset of gw.raw "
+                                  "[5] (see %s)",
+                      reset, gws_it_proc_log(w));
+        worker_stop_ok(w, "worker1");
+        GWS_IT_ASSERT(!gws_it_watermarks(s.bootstrap, "gw.raw", 12, hi,
+                                         10000) &&
+                          !gws_it_committed(s.bootstrap, s.group, "gw.raw",
+                                            12, off, 10000),
+                      "cannot read offsets");
+        gws_it_printf("offset past the end: gw.raw [5] committed 1000000 "
+                      "before, %lld after (end %lld); reset logged %d time(s)",
+                      (long long)off[5], (long long)hi[5], reset);
+        for (p = 0; p < 12; p++)
+                GWS_IT_ASSERT(off[p] == hi[p], "gw.raw [%d]: committed %lld, "
+                                               "end %lld",
+                              p, (long long)off[p], (long long)hi[p]);
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
 /* A user turns librdkafka's statistics off: gwsieve warns once, naming
  * the property and what stops working, exports no lag series, and still
  * retains every event. */
@@ -2213,5 +2269,6 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "start_lookup_eager", test_start_lookup_eager);
         ADD_TCASE(s, "not_fetching", test_not_fetching);
         ADD_TCASE(s, "stats_off", test_stats_off);
+        ADD_TCASE(s, "offset_past_end", test_offset_past_end);
         return s;
 }
