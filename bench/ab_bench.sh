@@ -66,9 +66,9 @@ one() {
     --topic gw.state:12 > "$W/broker.out" 2> "$W/broker.log" < /dev/null &
   bpid=$!
   pids+=("$bpid")
-  for _ in $(seq 100); do [ -s "$W/broker.out" ] && break; sleep 0.1; done
+  for _ in $(seq 300); do [ -s "$W/broker.out" ] && break; sleep 0.1; done
   boot=$(head -1 "$W/broker.out")
-  [ -n "$boot" ] || { echo "ab: devbroker did not start (see $W/broker.log)" >&2; exit 1; }
+  [ -n "$boot" ] || { echo "ab: devbroker did not start:" >&2; tail -5 "$W/broker.log" >&2; exit 1; }
   "$BIN_B/gwsieve-gen" --bootstrap "$boot" --topic in --events "$N" --seed 1 \
     -X partitioner=random --quiet 2> "$W/gen.log"
   port=$((19600 + RANDOM % 300))

@@ -242,7 +242,7 @@ for run in $(seq "$RUNS"); do
     > "$R/broker.out" 2> "$R/broker.log" < /dev/null &
   bpid=$!
   pids+=("$bpid")
-  for _ in $(seq 100); do [ -s "$R/broker.out" ] && break; sleep 0.1; done
+  for _ in $(seq 300); do [ -s "$R/broker.out" ] && break; sleep 0.1; done
   BOOT=$(head -1 "$R/broker.out")
   [ -n "$BOOT" ] || die "devbroker did not start (see $R/broker.log)"
   "$BIN/gwsieve-gen" --bootstrap "$BOOT" --topic in --events "$N" --seed "$run" \

@@ -54,7 +54,7 @@ for run in $(seq "$RUNS"); do
     > "$d/broker.out" 2> "$d/broker.log" < /dev/null &
   bpid=$!
   pids=("$bpid")
-  for _ in $(seq 100); do [ -s "$d/broker.out" ] && break; sleep 0.1; done
+  for _ in $(seq 300); do [ -s "$d/broker.out" ] && break; sleep 0.1; done
   boot=$(head -1 "$d/broker.out")
   [ -n "$boot" ] || { echo "loop: devbroker did not start (see $d/broker.log)" >&2; exit 1; }
   "$BIN/gwsieve" run --bootstrap "$boot" --group "loop-$run" --set topics.input=in \

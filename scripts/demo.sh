@@ -28,7 +28,7 @@ echo "demo: work dir $WORK"
 # The devbroker prints its bootstrap servers on its first stdout line.
 "$BIN/gwsieve-devbroker" > "$WORK/broker.out" 2> "$WORK/broker.log" < /dev/null &
 pids+=($!)
-for _ in $(seq 100); do [ -s "$WORK/broker.out" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -s "$WORK/broker.out" ] && break; sleep 0.1; done
 BOOT=$(head -1 "$WORK/broker.out")
 [ -n "$BOOT" ] || { echo "demo: devbroker did not start, see $WORK/broker.log" >&2; exit 1; }
 echo "demo: devbroker at $BOOT (topics gw.raw:12 gw.retained:12 gw.alerts:3 gw.dlq:3)"

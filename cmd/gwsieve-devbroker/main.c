@@ -39,6 +39,7 @@
 #define GWS_DEVBROKER_MAX_BROKERS  32    /**< sanity bound for --brokers */
 #define GWS_DEVBROKER_MAX_PARTS    10000 /**< sanity bound per topic */
 #define GWS_DEVBROKER_MAX_ERRCNT   100000 /**< request-errors count bound */
+#define GWS_DEVBROKER_OP_GAP_US    5000 /**< after a mock op (lost wake-up) */
 #define GWS_DEVBROKER_MAX_BROKER_ERRCNT 10000 /**< ... on one broker */
 #define GWS_DEVBROKER_LINE_MAX     1024  /**< longest control command */
 #define GWS_DEVBROKER_MAX_ARGS     8     /**< words per control command */
@@ -555,6 +556,10 @@ static void line_handle(gws_devbroker_t *db, char *line) {
         if (!*p || *p == '#')
                 return;
         if (cmd_exec(db, p, errstr, sizeof(errstr)) == 0) {
+                /* Before the answer: a client that sends its next command
+                 * at once must not hit the mock's lost wake-up (see the
+                 * topic creation in main()). */
+                usleep(GWS_DEVBROKER_OP_GAP_US);
                 fputs("ok\n", stdout);
         } else {
                 gws_log(GWS_LOG_WARNING, "CONTROL", "command failed: %s",
@@ -689,6 +694,13 @@ int main(int argc, char **argv) {
                 }
                 gws_log(GWS_LOG_INFO, "INIT", "topic %s: %d partitions",
                         db.topics[i].name, db.topics[i].partitions);
+                /* librdkafka 2.0.2's mock thread serves its op queue (and
+                 * re-arms the wake-up) before it drains the wake-up pipe:
+                 * an op posted in between loses its wake-up byte and waits
+                 * for the thread's 1 s poll timeout. Back-to-back creates
+                 * hit that gap about every other start (1-2 s, up to 10 s
+                 * with many topics); a pause lets the drain happen first. */
+                usleep(GWS_DEVBROKER_OP_GAP_US);
         }
 
         fprintf(stdout, "%s\n", rd_kafka_mock_cluster_bootstraps(db.mc));

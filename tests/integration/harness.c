@@ -35,8 +35,10 @@ extern char **environ;
 
 #define GWS_IT_MAX_PROCS   16   /**< programs per test */
 #define GWS_IT_LOG_TAIL    15   /**< log lines shown on failure */
-/* Generous: the devbroker prints its line as soon as the listeners exist
- * (milliseconds), but a loaded 2-core CI box can stall a fresh process. */
+/* Generous: the devbroker prints its line once its topics exist (~50-150
+ * ms; before it paused between creates, librdkafka 2.0.2's mock lost a
+ * wake-up in about every other start and took 1-2 s), but a loaded 2-core
+ * CI box can stall a fresh process. */
 #define GWS_IT_DEVBROKER_START_MS 15000
 /* A control command is one mock-thread round trip (~ms); 10 s only
  * guards against a wedged devbroker. */
