@@ -1251,6 +1251,22 @@ static void assign_known(gws_service_t *svc, rd_kafka_t *rk,
         restores_start(svc, parts);
 }
 
+/* The partitions of \p parts whose start offset was found (no ->err),
+ * with their offsets, in a new list (the caller's). */
+static rd_kafka_topic_partition_list_t *
+known_of(const rd_kafka_topic_partition_list_t *parts) {
+        rd_kafka_topic_partition_list_t *known =
+            rd_kafka_topic_partition_list_new(parts->cnt);
+        int i;
+        for (i = 0; i < parts->cnt; i++)
+                if (!parts->elems[i].err)
+                        rd_kafka_topic_partition_list_add(
+                            known, parts->elems[i].topic,
+                            parts->elems[i].partition)
+                            ->offset = parts->elems[i].offset;
+        return known;
+}
+
 /* Splits an assignment: partitions whose start offset could not be looked
  * up move to svc->deferred (they are not assigned; start_retry() looks
  * them up again), the others are returned in a new list.
@@ -1258,20 +1274,13 @@ static void assign_known(gws_service_t *svc, rd_kafka_t *rk,
 static rd_kafka_topic_partition_list_t *
 defer_unknown(gws_service_t *svc, const rd_kafka_topic_partition_list_t *parts,
               int64_t now) {
-        rd_kafka_topic_partition_list_t *known =
-            rd_kafka_topic_partition_list_new(parts->cnt);
         int i;
         for (i = 0; i < parts->cnt; i++) {
                 const rd_kafka_topic_partition_t *tp = &parts->elems[i];
-                if (!tp->err) {
-                        rd_kafka_topic_partition_list_add(known, tp->topic,
-                                                          tp->partition)
-                            ->offset = tp->offset;
-                } else if (!rd_kafka_topic_partition_list_find(
-                               svc->deferred, tp->topic, tp->partition)) {
+                if (tp->err && !rd_kafka_topic_partition_list_find(
+                                   svc->deferred, tp->topic, tp->partition))
                         rd_kafka_topic_partition_list_add(
                             svc->deferred, tp->topic, tp->partition);
-                }
         }
         if (!svc->defer_since_ms) {
                 svc->defer_since_ms = now;
@@ -1282,7 +1291,7 @@ defer_unknown(gws_service_t *svc, const rd_kafka_topic_partition_list_t *parts,
         svc->defer_next_ms = now + svc->defer_backoff_ms;
         __atomic_store_n(&svc->deferred_cnt, svc->deferred->cnt,
                          __ATOMIC_RELAXED);
-        return known;
+        return known_of(parts);
 }
 
 /* Looks the deferred partitions up again (with backoff, not while the
@@ -1298,17 +1307,11 @@ static void start_retry(gws_service_t *svc, int64_t now) {
                 return;
         try = rd_kafka_topic_partition_list_copy(svc->deferred);
         failed = start_offsets(svc, svc->consumer, try, START_RETRY_MS, &why);
-        known = rd_kafka_topic_partition_list_new(try->cnt);
-        for (i = 0; i < try->cnt; i++) {
-                rd_kafka_topic_partition_t *tp = &try->elems[i];
-                if (tp->err)
-                        continue;
-                rd_kafka_topic_partition_list_add(known, tp->topic,
-                                                  tp->partition)
-                    ->offset = tp->offset;
-                rd_kafka_topic_partition_list_del(svc->deferred, tp->topic,
-                                                  tp->partition);
-        }
+        known = known_of(try);
+        for (i = 0; i < known->cnt; i++)
+                rd_kafka_topic_partition_list_del(svc->deferred,
+                                                  known->elems[i].topic,
+                                                  known->elems[i].partition);
         now = gws_mono_ms();
         if (failed) {
                 svc->defer_tries++;
