@@ -57,6 +57,7 @@
 
 #define RATE_RING 4        /* open rate windows per gateway (lateness) */
 #define FUTURE_CONFIRM 20  /* events in a row that confirm a ts jump */
+#define RATE_GAP_MAX 100   /* windows closed one by one after a silence */
 
 typedef enum { K_LATENCY, K_TOKENS, K_COST, K_ERROR_RATE, K_RATE_SPIKE,
                K_RATE_DROP, K_NEW_VALUE, K_HEAVY_HITTER, K__CNT } akind_t;
@@ -1012,10 +1013,17 @@ static void error_fold(gws_detect_t *d, ent_t *gp) {
  * ------------------------------------------------------------------------ */
 
 /* Closes g's windows before \p upto_win: the rate-drop test, then the
- * baseline learns the count. */
+ * baseline learns the count. After a silence longer than RATE_GAP_MAX
+ * windows only the last RATE_GAP_MAX are closed one by one (the first
+ * ones matter; the rest would cost a loop step each, and a gap can be
+ * years of event time). */
 static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
                       gws_alert_cb *cb, void *opaque) {
         int r = 0, rr, quiet = d->quiet;
+        if (g->gx->rate_win >= 0 && upto_win - g->gx->rate_win > RATE_GAP_MAX) {
+                g->gx->rate_win = upto_win - RATE_GAP_MAX;
+                memset(g->gx->rcnt, 0, sizeof(g->gx->rcnt));
+        }
         /* Closing is driven by the watermark, not by the (possibly late)
          * event at hand: its alerts are not quiet. */
         d->quiet = 0;
@@ -1238,13 +1246,6 @@ static int tick(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
         if (d->cfg->det_rate && win > d->rate_lo) {
                 int64_t lo = INT64_MAX;
                 for (x = d->gateways; x; x = x->gnext) {
-                        /* A gateway silent for longer than it would take
-                         * to close many windows: close them one by one
-                         * only up to a bound (the first ones matter). */
-                        if (x->rate_win >= 0 && win - x->rate_win > 100) {
-                                x->rate_win = win - 100;
-                                memset(x->rcnt, 0, sizeof(x->rcnt));
-                        }
                         if (x->rate_win >= 0 && x->rate_win < win) {
                                 if ((rr = rate_close(d, x->ent, win, cb,
                                                      opaque)) < 0)
@@ -1791,8 +1792,20 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
          * the lateness bound is scored (and learned) but not counted in
          * windows and raises no alert; one far ahead moves the watermark
          * only once FUTURE_CONFIRM events in a row agree (a gateway with
-         * a wrong clock must not make everyone else late). */
+         * a wrong clock must not make everyone else late). The first
+         * event of a partition has no watermark to be compared with: the
+         * wall clock stands in for it, and one far ahead of it is only
+         * counted (it would start event time there and make every later
+         * event late); FUTURE_CONFIRM in a row start it anyway (this
+         * host's clock may be the wrong one). */
         d->quiet = 0;
+        if (d->wm == INT64_MIN &&
+            ts > gws_now_ms() + (int64_t)cfg->det_max_future_s * 1000 &&
+            ++d->future_run < FUTURE_CONFIRM) {
+                d->st.skewed++;
+                __atomic_add_fetch(&g_skewed, 1, __ATOMIC_RELAXED);
+                return 0;
+        }
         if (d->wm != INT64_MIN &&
             ts > d->wm + (int64_t)cfg->det_max_future_s * 1000) {
                 if (++d->future_run < FUTURE_CONFIRM) {
@@ -1824,9 +1837,12 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         if (key_build(d, &ev->gateway_id, NULL, NULL) == 0 &&
             (g = ent_get(d, E_G, 1))) {
                 int64_t win = ts / d->window_ms;
-                if (g->first_ts > ts)
+                if (!d->quiet && g->first_ts > ts)
                         g->first_ts = ts;
-                if (g->gx->rate_win < 0) {
+                /* Started by an event that counts: a late or skewed one
+                 * would put the gateway's windows in the past or the
+                 * future (then all its events were late). */
+                if (g->gx->rate_win < 0 && !d->quiet) {
                         g->gx->rate_win = win;
                         if (win < d->rate_lo)
                                 d->rate_lo = win;
@@ -1879,12 +1895,15 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
 
         /* GPM: baselines, latency window, novelty */
         if (key_build(d, &ev->gateway_id, &ev->provider, &ev->model) == 0) {
+                /* first seen now in event time, whatever a late or
+                 * skewed event says */
+                int64_t seen = d->quiet ? d->wm : ts;
                 int is_new;
                 gpm = ent_get_ex(d, E_GPM, 1, &is_new);
                 if (gpm && is_new && cfg->det_novelty && g &&
-                    ts - g->first_ts >=
+                    seen - g->first_ts >=
                         (int64_t)cfg->det_novelty_warmup_s * 1000)
-                        gpm->first_ts = ts; /* novel from now on */
+                        gpm->first_ts = seen; /* novel from now on */
                 else if (gpm && is_new)
                         gpm->first_ts = INT64_MIN; /* known from the start */
         }
@@ -1909,11 +1928,12 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         if (key_build(d, &ev->gateway_id, &ev->provider, NULL) == 0 &&
             (gp = ent_get(d, E_GP, 1))) {
                 double p0, zs;
-                if (bidx > gp->gx->rate_win) {
+                if (!d->quiet && bidx > gp->gx->rate_win) {
                         /* A bucket completed: learn from it, unless it
                          * was itself abnormal (an incident must not
                          * become the baseline). rate_win holds the last
-                         * bucket index for GP entities. */
+                         * bucket index for GP entities; a late or skewed
+                         * event's bucket is not the newest. */
                         if (gp->gx->rate_win >= 0)
                                 error_fold(d, gp);
                         gp->gx->rate_win = bidx;

@@ -473,6 +473,119 @@ START_TEST(clock_skew_does_not_move_event_time) {
 }
 END_TEST
 
+/* Year 5000: ahead of any wall clock this code will meet. */
+#define T_FAR 95617584000000LL
+
+/* The first event of a partition starts its event time, unless it is far
+ * ahead of the wall clock: a gateway with a wrong clock must not make all
+ * later events late (they would be counted in no window and raise no
+ * alert). Twenty in a row still start it there (a host clock that is
+ * behind). */
+START_TEST(clock_skew_first_event_of_partition) {
+        gws_detect_stats_t s;
+        int i;
+        feed(T_FAR, "gw", "m", 200, 400, NULL);
+        for (i = 0; i < 600; i++)
+                feed(T0 + i * 200, "gw", "m", 200, exp(6 + 0.3 * gauss()),
+                     NULL);
+        gws_detect_stats(det, &s);
+        ck_assert_uint_eq(s.skewed, 1);
+        ck_assert_uint_eq(s.late, 0);
+        ck_assert_int_eq((int)json_array_size(sink.alerts), 0);
+
+        redetect("detectors.max_lateness_s", "30");
+        for (i = 0; i < 25; i++)
+                feed(T_FAR + i * 200, "gw", "m", 200, 400, NULL);
+        feed(T0, "gw", "m", 200, 400, NULL);
+        gws_detect_stats(det, &s);
+        ck_assert_uint_eq(s.skewed, 19);
+        ck_assert_uint_eq(s.late, 1);
+}
+END_TEST
+
+/* A new gateway whose first event is skewed (ahead) must not start its
+ * rate window there: its later, correct events would all be late. */
+START_TEST(clock_skew_first_event_of_gateway) {
+        gws_detect_stats_t s;
+        int i;
+        for (i = 0; i < 3000; i++)
+                feed(T0 + i * 200, "a", "m", 200, exp(6 + 0.3 * gauss()),
+                     NULL);
+        feed(T0 + 86400000LL, "b", "m", 200, 400, NULL);
+        for (i = 3000; i < 6000; i++)
+                feed(T0 + i * 200, i % 2 ? "a" : "b", "m", 200,
+                     exp(6 + 0.3 * gauss()), NULL);
+        gws_detect_stats(det, &s);
+        ck_assert_uint_eq(s.skewed, 1);
+        ck_assert_uint_eq(s.late, 0);
+}
+END_TEST
+
+/* A new gateway whose first event is late by years: scored, not counted,
+ * and cheap. It used to start the gateway's rate window there and close
+ * every window since, one by one: 0.16 s of CPU for an event stamped
+ * 1970 at the default 60 s windows; here (year 5000, 5 s windows) hours. */
+START_TEST(late_first_event_of_gateway_is_cheap) {
+        gws_detect_stats_t s;
+        int i;
+        redetect("detectors.window_s", "5");
+        for (i = 0; i < 25; i++)
+                feed(T_FAR + i * 200, "a", "m", 200, 400, NULL);
+        feed(T0, "b", "m", 200, 400, NULL);
+        for (i = 25; i < 1000; i++)
+                feed(T_FAR + i * 200, i % 2 ? "a" : "b", "m", 200, 400,
+                     NULL);
+        gws_detect_stats(det, &s);
+        ck_assert_uint_eq(s.late, 1);
+        ck_assert_int_eq((int)json_array_size(sink.alerts), 0);
+}
+END_TEST
+
+/* Novelty is judged in event time: a late or skewed first event must not
+ * date a gateway or a model. A new gateway first seen through an event
+ * from 1970 is new, so its models are known from the start (it was
+ * "known" for 56 years: all of them were novel); a new model first seen
+ * through an event a day ahead is novel for one window from now (it was
+ * novel until a day from now: every event of it scored 0.9). */
+START_TEST(clock_skew_does_not_date_novelty) {
+        gws_score_t sc;
+        int64_t ts = T0;
+        int i, novel = 0;
+        for (i = 0; i < 2000; i++, ts += 500) /* 1000 s > 600 s warm-up */
+                feed(ts, "gw", "a", 200, 300, NULL);
+        feed(1000, "gw-new", "a", 200, 300, NULL); /* late */
+        for (i = 0; i < 200; i++, ts += 500)
+                feed(ts, "gw-new", i % 2 ? "a" : "b", 200, 300, NULL);
+        ck_assert_int_eq(count("new_value", "open"), 0);
+
+        feed(ts + 86400000LL, "gw", "c", 200, 300, NULL); /* skewed */
+        for (i = 0; i < 400; i++, ts += 500) { /* 200 s > the 60 s window */
+                sc = feed(ts, "gw", "c", 200, 300, NULL);
+                novel += !!(sc.reasons & GWS_R_NEW_VALUE);
+        }
+        ck_assert_int_eq(count("new_value", "open"), 1);
+        ck_assert_int_le(novel, 121); /* 60 s of 2 events/s, + 1 */
+}
+END_TEST
+
+/* The error-share baseline learns per completed bucket; a skewed event
+ * must not move its bucket a day ahead (no bucket would complete for a
+ * day, the baseline would stay in warm-up and the storm go unseen). */
+START_TEST(clock_skew_does_not_stop_error_baseline) {
+        int i;
+        int64_t ts = T0;
+        for (i = 0; i < 10; i++, ts += 100)
+                feed(ts, "gw", "m", 200, 300, NULL);
+        feed(ts + 86400000LL, "gw", "m", 200, 300, NULL);
+        for (i = 0; i < 6000; i++, ts += 100) {
+                double p = (i >= 4000 && i < 5200) ? 0.6 : 0.015;
+                feed(ts, "gw", "m", unif() < p ? 503 : 200,
+                     exp(6 + 0.4 * gauss()), NULL);
+        }
+        ck_assert_int_eq(count("error_rate", "open"), 1);
+}
+END_TEST
+
 static char *run_series(uint64_t seed) {
         gws_detect_t *d = gws_detect_new(cfg, 3);
         json_t *all = json_array();
@@ -780,6 +893,11 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, out_of_order_within_bound);
         tcase_add_test(tc, rate_drop_when_window_closes);
         tcase_add_test(tc, clock_skew_does_not_move_event_time);
+        tcase_add_test(tc, clock_skew_first_event_of_partition);
+        tcase_add_test(tc, clock_skew_first_event_of_gateway);
+        tcase_add_test(tc, late_first_event_of_gateway_is_cheap);
+        tcase_add_test(tc, clock_skew_does_not_date_novelty);
+        tcase_add_test(tc, clock_skew_does_not_stop_error_baseline);
         tcase_add_test(tc, keys_provider_wide_slowdown_one_alert);
         tcase_add_test(tc, keys_user_prompts_one_alert);
         tcase_add_test(tc, keys_gateway_wide_one_alert);
