@@ -5,7 +5,7 @@
 #
 #   ./scripts/test.sh              all of it
 #   GWS_TEST_SKIP_SAN=1 ...        skip the sanitizer pass (local iteration)
-#   GWS_TEST_SKIP_FUZZ=1 ...       skip the 60 s fuzz run
+#   GWS_TEST_SKIP_FUZZ=1 ...       skip the 90 s fuzz run
 #   CK_RUN_SUITE=detect ...        one unit suite (Check's own variables)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,9 +36,10 @@ if [ -z "${GWS_TEST_SKIP_SAN:-}" ]; then
 fi
 
 if [ -z "${GWS_TEST_SKIP_FUZZ:-}" ]; then
-  # 60 s of libFuzzer over parse -> filter -> trim -> redact from the
-  # checked-in corpus (tests/fuzz/corpus); crashes fail the run.
-  run "fuzz (60 s)" ./scripts/fuzz.sh 60
+  # 90 s of libFuzzer: native events through the pipeline, the foreign
+  # formats (presets), detector snapshots (scripts/fuzz.sh); a crash, a
+  # leak or a run without coverage fails.
+  run "fuzz (90 s)" ./scripts/fuzz.sh 90
 fi
 
 echo "test.sh: finished in $(( $(date +%s) - t0 )) s"

@@ -2187,6 +2187,7 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
 typedef struct {
         const unsigned char *p, *end;
         int bad;
+        const char *why; /* what was wrong, when more than "truncated" */
 } rd_t;
 
 static const unsigned char *rd_take(rd_t *r, size_t n) {
@@ -2222,10 +2223,23 @@ static float rd_f32(rd_t *r) {
         memcpy(&v, &u, 4);
         return v;
 }
+/* Event times (epoch ms) and window or bucket indices: what events can
+ * give (their ts is year 0-9999 or epoch ms up to 1e14) is far inside
+ * +-TS_LIMIT, so sums and differences of them cannot overflow; anything
+ * else marks the snapshot bad. \p sentinel allows INT64_MIN ("unset"
+ * where the code checks for it). */
+#define TS_LIMIT 1000000000000000LL
+static int64_t rd_ts(rd_t *r, int sentinel) {
+        int64_t v = rd_i64(r);
+        if ((v == INT64_MIN && sentinel) || (v >= -TS_LIMIT && v <= TS_LIMIT))
+                return v;
+        r->bad = 1;
+        return 0;
+}
 static void rd_win(rd_t *r, win_t *w) {
         int i;
         for (i = 0; i < NBUCKETS; i++)
-                w->idx[i] = rd_i64(r);
+                w->idx[i] = rd_ts(r, 0);
         for (i = 0; i < NBUCKETS; i++)
                 w->n[i] = rd_u32(r);
         for (i = 0; i < NBUCKETS; i++)
@@ -2245,10 +2259,10 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind) {
         if ((id = rd_take(r, sizeof(a->id))))
                 memcpy(a->id, id, sizeof(a->id));
         a->id[sizeof(a->id) - 1] = '\0';
-        a->opened_ts = rd_i64(r);
-        a->last_anom_ts = rd_i64(r);
-        a->last_update_ts = rd_i64(r);
-        a->first_anom_ts = rd_i64(r);
+        a->opened_ts = rd_ts(r, 0);
+        a->last_anom_ts = rd_ts(r, 0);
+        a->last_update_ts = rd_ts(r, 0);
+        a->first_anom_ts = rd_ts(r, 0);
         a->observed = rd_f64(r);
         a->expected = rd_f64(r);
         a->score = rd_f64(r);
@@ -2257,8 +2271,10 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind) {
         a->tokens = (int)rd_u32(r);
         a->nids = (int)rd_u8(r);
         a->idpos = (int)rd_u8(r);
-        if (a->nids > MAX_IDS || a->idpos >= MAX_IDS / 2)
+        if (a->nids > MAX_IDS || a->idpos >= MAX_IDS / 2) {
+                a->nids = a->idpos = 0; /* alert_free() frees nids ids */
                 r->bad = 1;
+        }
         for (k = 0; !r->bad && k < a->nids; k++) {
                 unsigned l = rd_u8(r);
                 const unsigned char *s = rd_take(r, l);
@@ -2285,12 +2301,12 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind) {
 
 int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                     char *errstr, size_t errstr_size) {
-        rd_t r = {buf, (const unsigned char *)buf + len, 0};
+        rd_t r = {buf, (const unsigned char *)buf + len, 0, NULL};
         gx_t scratch, *gx;
         gws_buf_t fp = {0};
         wr_t fw = {&fp, 0};
         uint32_t nents, i, version;
-        int ok;
+        int ok, is_new;
 
         if (d->nents || d->wm != INT64_MIN) {
                 snprintf(errstr, errstr_size, "state already in use");
@@ -2327,9 +2343,11 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
         r.p = (const unsigned char *)buf + fp.len;
         gws_buf_free(&fp);
 
-        d->wm = rd_i64(&r);
+        d->wm = rd_ts(&r, 1);
         d->future_run = (int)rd_u32(&r);
-        d->last_tick = rd_i64(&r);
+        d->last_tick = rd_ts(&r, 1);
+        if (d->future_run < 0 || d->future_run >= FUTURE_CONFIRM)
+                r.bad = 1;
         nents = rd_u32(&r);
         for (i = 0; i < nents && !r.bad; i++) {
                 unsigned type = rd_u8(&r), klen = rd_u16(&r), parts, amask;
@@ -2344,13 +2362,19 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                 gws_buf_reset(&d->key);
                 gws_buf_append(&d->key, (const char *)key, klen);
                 d->seq++; /* only the entity being loaded is pinned */
-                if (!(e = ent_get(d, (etype_t)type, 1))) {
+                if (!(e = ent_get_ex(d, (etype_t)type, 1, &is_new))) {
                         /* Over the byte budget with entities that carry
                          * open alerts: the rest starts cold. */
                         d->st.untracked++;
                         break;
                 }
-                e->first_ts = rd_i64(&r);
+                if (!is_new) {
+                        r.bad = 1;
+                        r.why = "an entity twice";
+                        break;
+                }
+                /* unset only for a model known from the start */
+                e->first_ts = rd_ts(&r, type == E_GPM);
                 rd_win(&r, &e->win);
                 for (k = 0; k < F__CNT; k++) {
                         e->num[k].n = rd_u32(&r);
@@ -2361,18 +2385,24 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                 gx = e->gx ? e->gx : &scratch;
                 gx->base = rd_f64(&r);
                 gx->base_n = rd_u32(&r);
-                gx->rate_win = rd_i64(&r);
+                gx->rate_win = rd_ts(&r, 0);
                 for (k = 0; k < RATE_RING; k++)
                         gx->rcnt[k] = rd_u32(&r);
-                gx->hh_win = rd_i64(&r);
+                gx->hh_win = rd_ts(&r, 0);
                 parts = rd_u8(&r);
                 amask = rd_u8(&r);
-                if (!e->gx && (parts & ~1u)) {
-                        r.bad = 1; /* summaries on a non-gateway entity */
+                /* A gateway's two summaries go together (concentration()
+                 * allocates both when hh[0] is missing: a lone hh[1]
+                 * leaked); nothing else has them. */
+                if ((parts & ~7u) ||
+                    ((parts & 6u) && ((parts & 6u) != 6u || type != E_G))) {
+                        r.bad = 1;
+                        r.why = "heavy-hitter summaries out of place";
                         break;
                 }
                 if (parts & 1) {
-                        if (nwin_alloc(d, e) == -1) {
+                        if (e->nwin || nwin_alloc(d, e) == -1) {
+                                /* the same entity twice, or no memory */
                                 r.bad = 1;
                                 break;
                         }
@@ -2401,7 +2431,8 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         h->httotal = rd_f32(&r);
                         h->windows = (int)rd_u32(&r);
                         h->used = (int)rd_u32(&r);
-                        if (h->used < 0 || h->used > h->nslots) {
+                        if (h->used < 0 || h->used > h->nslots ||
+                            h->windows < 0 || h->windows > 1 << 30) {
                                 h->used = 0;
                                 r.bad = 1;
                                 break;
@@ -2432,9 +2463,10 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
         if (r.bad || (i == nents && r.p != r.end)) {
                 snprintf(errstr, errstr_size,
                          "corrupt or truncated at entity %u of %u (byte %zu "
-                         "of %zu)",
+                         "of %zu)%s%s",
                          (unsigned)i, (unsigned)nents,
-                         (size_t)(r.p - (const unsigned char *)buf), len);
+                         (size_t)(r.p - (const unsigned char *)buf), len,
+                         r.why ? ": " : "", r.why ? r.why : "");
                 return -1;
         }
         return (int)d->nents;

@@ -253,6 +253,85 @@ START_TEST(bad_records_are_named) {
 }
 END_TEST
 
+/* Snapshot fields the loader must bound (found by fuzz_state): an alert
+ * claiming more event ids than an alert holds was refused, but freed with
+ * that count (out-of-bounds read, frees of garbage); an entity twice was
+ * read over the first copy (its numeric windows leaked). The count byte
+ * is found from the alert's first event id (u8 length + bytes) right
+ * after it and the ring position. */
+START_TEST(bad_snapshot_fields_are_refused) {
+        gws_detect_t *a = gws_detect_new(cfg, 0), *b;
+        json_t *al = json_array(), *alert, *ids;
+        gws_buf_t raw = {0};
+        char err[256], pat[64];
+        const char *first;
+        size_t plen, pos;
+        int i, found = 0;
+
+        for (i = 0; i < 9000 && !json_array_size(al); i++)
+                feed(a, i, al);
+        ck_assert_int_gt((int)json_array_size(al), 0);
+        /* sink_cb keeps each alert as its JSON text */
+        alert = json_loads(json_string_value(json_array_get(al, 0)), 0, NULL);
+        ids = json_object_get(alert, "event_ids");
+        first = json_string_value(json_array_get(ids, 0));
+        ck_assert_ptr_nonnull(first);
+        ck_assert_int_eq(gws_detect_save(a, &raw), 0);
+        plen = strlen(first);
+        pat[0] = (char)plen;
+        memcpy(pat + 1, first, plen);
+        for (pos = 2; pos + plen + 1 <= raw.len; pos++) {
+                if (memcmp(raw.buf + pos, pat, plen + 1) ||
+                    (size_t)(unsigned char)raw.buf[pos - 2] !=
+                        json_array_size(ids))
+                        continue;
+                found = 1;
+                raw.buf[pos - 2] = (char)200; /* nids */
+                break;
+        }
+        ck_assert_msg(found, "alert ids not found in the snapshot");
+        b = gws_detect_new(cfg, 0);
+        ck_assert_int_eq(gws_detect_load(b, raw.buf, raw.len, err,
+                                         sizeof(err)),
+                         -1);
+        ck_assert_ptr_nonnull(strstr(err, "corrupt"));
+        gws_detect_destroy(b);
+
+        /* every entity twice (the numeric windows of the first copy were
+         * leaked, its values overwritten): the header of an unused
+         * detector tells where the entities start */
+        {
+                gws_detect_t *e0 = gws_detect_new(cfg, 0);
+                gws_buf_t h = {0}, dup = {0};
+                uint32_t n;
+                size_t at;
+                ck_assert_int_eq(gws_detect_save(e0, &h), 0);
+                gws_buf_reset(&raw);
+                ck_assert_int_eq(gws_detect_save(a, &raw), 0);
+                at = h.len; /* entities start here; u32 count before */
+                memcpy(&n, raw.buf + at - 4, 4); /* little-endian host */
+                n *= 2;
+                gws_buf_append(&dup, raw.buf, at - 4);
+                gws_buf_append(&dup, (const char *)&n, 4);
+                gws_buf_append(&dup, raw.buf + at, raw.len - at);
+                gws_buf_append(&dup, raw.buf + at, raw.len - at);
+                b = gws_detect_new(cfg, 0);
+                ck_assert_int_eq(gws_detect_load(b, dup.buf, dup.len, err,
+                                                 sizeof(err)),
+                                 -1);
+                ck_assert_msg(strstr(err, "an entity twice"), "%s", err);
+                gws_detect_destroy(b);
+                gws_detect_destroy(e0);
+                gws_buf_free(&h);
+                gws_buf_free(&dup);
+        }
+        json_decref(alert);
+        json_decref(al);
+        gws_buf_free(&raw);
+        gws_detect_destroy(a);
+}
+END_TEST
+
 /* The delivered offset travels in the envelope (clamped to the state's
  * offset), and a version 1 record (written before it existed: 8 bytes
  * shorter, no delivered offset) is still read, with -1 for it. */
@@ -420,6 +499,7 @@ Suite *gws_state_suite(void) {
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, restore_continues_identically);
         tcase_add_test(tc, bad_records_are_named);
+        tcase_add_test(tc, bad_snapshot_fields_are_refused);
         tcase_add_test(tc, delivered_offset_and_version_1);
         tcase_add_test(tc, figures_100k_entities);
         suite_add_tcase(s, tc);

@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
+#include "fuzz_common.h"
 #include "gwsieve/config.h"
 #include "gwsieve/detect.h"
 #include "gwsieve/pipeline.h"
@@ -20,27 +19,6 @@
 static gws_config_t *cfg;
 static gws_pipeline_t *pl;
 static gws_detect_t *det;
-
-static int check_cb(void *opaque, gws_sink_t sink, const char *key,
-                    size_t keylen, const char *val, size_t len) {
-        json_error_t jerr;
-        /* Any valid JSON: \u0000 inside strings and integers beyond
-         * int64 are legal (RFC 8259), jansson just needs to be told. */
-        json_t *j = json_loadb(val, len,
-                               JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
-                               &jerr);
-        (void)opaque;
-        (void)key;
-        (void)keylen;
-        if (!j || !json_is_object(j)) {
-                fprintf(stderr, "invalid %s record (%s): %.*s\n",
-                        gws_sink2str(sink), j ? "not an object" : jerr.text,
-                        (int)(len > 2000 ? 2000 : len), val);
-                abort();
-        }
-        json_decref(j);
-        return 0;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         char errstr[512];
@@ -76,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static int64_t offset;
         gws_input_t in = {(const char *)data, size, "k", 1, "gw.raw", 0,
                           offset++};
-        gws_outcome_t o = gws_pipeline_process(pl, det, &in, check_cb, NULL);
+        gws_outcome_t o = gws_pipeline_process(pl, det, &in, fuzz_check_record, NULL);
         if (o == GWS_OUT_FAILED)
                 abort(); /* the sink never fails here */
         return 0;
