@@ -493,7 +493,7 @@ START_TEST(clock_skew_first_event_of_partition) {
         ck_assert_uint_eq(s.late, 0);
         ck_assert_int_eq((int)json_array_size(sink.alerts), 0);
 
-        redetect("detectors.max_lateness_s", "30");
+        redetect("detectors.max_lateness_s", "30"); /* fresh, as before */
         for (i = 0; i < 25; i++)
                 feed(T_FAR + i * 200, "gw", "m", 200, 400, NULL);
         feed(T0, "gw", "m", 200, 400, NULL);
