@@ -50,7 +50,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 /* Loads \p len bytes into a new detector; NULL if refused. */
 static gws_detect_t *load(const void *buf, size_t len, int *n) {
-        char errstr[256];
+        char errstr[256] = "";
         gws_detect_t *d = gws_detect_new(cfg, 0);
         if (!d)
                 abort();
@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         gws_detect_t *d, *d2;
         gws_event_t ev;
         gws_score_t sc;
-        char errstr[256], id[16];
+        char errstr[256] = "", id[16];
         int n, n2, i;
 
         if (gws_state_decode(data, size, "g", "gw.raw", 0, &raw, &info,
