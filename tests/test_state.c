@@ -256,7 +256,8 @@ END_TEST
 /* Snapshot fields the loader must bound (found by fuzz_state): an alert
  * claiming more event ids than an alert holds was refused, but freed with
  * that count (out-of-bounds read, frees of garbage); an entity twice was
- * read over the first copy (its numeric windows leaked). The count byte
+ * read over the first copy (its numeric windows leaked); event times were
+ * taken as they came. The count byte
  * is found from the alert's first event id (u8 length + bytes) right
  * after it and the ring position. */
 START_TEST(bad_snapshot_fields_are_refused) {
@@ -321,6 +322,37 @@ START_TEST(bad_snapshot_fields_are_refused) {
                                  -1);
                 ck_assert_msg(strstr(err, "an entity twice"), "%s", err);
                 gws_detect_destroy(b);
+
+                /* event time out of any event's range (a forged value
+                 * overflowed ts - first_ts), a skew run past its bound:
+                 * the header ends with i64 wm, u32 future_run, i64
+                 * last_tick, u32 count */
+                {
+                        static const struct {
+                                size_t back; /* bytes before the end */
+                                int width;
+                                int64_t v;
+                        } bad[] = {{24, 8, INT64_MAX / 2},
+                                   {24, 8, INT64_MIN + 1},
+                                   {16, 4, 1000},
+                                   {12, 8, -(INT64_MAX / 2)}};
+                        size_t k;
+                        for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+                                gws_buf_reset(&dup);
+                                gws_buf_append(&dup, raw.buf, raw.len);
+                                memcpy(dup.buf + at - bad[k].back, &bad[k].v,
+                                       (size_t)bad[k].width);
+                                b = gws_detect_new(cfg, 0);
+                                ck_assert_msg(gws_detect_load(b, dup.buf,
+                                                              dup.len, err,
+                                                              sizeof(err)) ==
+                                                  -1,
+                                              "forged header field %zu "
+                                              "accepted",
+                                              k);
+                                gws_detect_destroy(b);
+                        }
+                }
                 gws_detect_destroy(e0);
                 gws_buf_free(&h);
                 gws_buf_free(&dup);
