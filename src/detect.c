@@ -2286,8 +2286,6 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind) {
                 memcpy(a->ids[k], s, l);
                 a->ids[k][l] = '\0';
         }
-        if (ent_alert(e, kind)) /* the same entity twice */
-                r->bad = 1;
         a->enext = e->alerts;
         e->alerts = a;
         if (a->open && !r->bad) {
@@ -2368,6 +2366,8 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         d->st.untracked++;
                         break;
                 }
+                /* A fresh entity: each of its parts (windows, summaries,
+                 * alerts) is read once, into nothing. */
                 if (!is_new) {
                         r.bad = 1;
                         r.why = "an entity twice";
@@ -2401,8 +2401,7 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         break;
                 }
                 if (parts & 1) {
-                        if (e->nwin || nwin_alloc(d, e) == -1) {
-                                /* the same entity twice, or no memory */
+                        if (nwin_alloc(d, e) == -1) {
                                 r.bad = 1;
                                 break;
                         }
@@ -2413,10 +2412,6 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         hh_t *h;
                         if (!(parts & (2u << k)))
                                 continue;
-                        if (e->gx->hh[k]) { /* the same entity twice */
-                                r.bad = 1;
-                                break;
-                        }
                         if (!(h = hh_new(d->cfg->det_hh_slots))) {
                                 r.bad = 1;
                                 break;

@@ -728,13 +728,6 @@ static int commit_done(gws_service_t *svc,
         return r;
 }
 
-/* Statistics (main thread, inside rd_kafka_consumer_poll). We only need
- * cgrp.join_state: librdkafka <= 2.8 treats the whole assignment as lost
- * when a manual commit sent during a cooperative rebalance comes back
- * ILLEGAL_GENERATION (librdkafka issue #4059, fixed by PR #4908), which
- * turns a member joining or leaving into re-processing on the survivors.
- * So periodic commits are postponed unless the group is "steady".
- * @returns 0: librdkafka frees \p json. */
 /* An assigned partition (not restoring) whose fetcher librdkafka does not
  * report "active" (fetch_state: none, offset-query, offset-wait, ...) for
  * fetch_stall_s is consumed by nobody: no lag is reported for it, no error
@@ -816,6 +809,14 @@ static void stats_lag(gws_service_t *svc, const char *json, size_t len) {
                          __ATOMIC_RELAXED);
 }
 
+/* Statistics (main thread, inside rd_kafka_consumer_poll): the lag and
+ * the fetch watch (stats_lag(), at most once a second), and
+ * cgrp.join_state: librdkafka <= 2.8 treats the whole assignment as lost
+ * when a manual commit sent during a cooperative rebalance comes back
+ * ILLEGAL_GENERATION (librdkafka issue #4059, fixed by PR #4908), which
+ * turns a member joining or leaving into re-processing on the survivors.
+ * So periodic commits are postponed unless the group is "steady".
+ * @returns 0: librdkafka frees \p json. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
         gws_service_t *svc = opaque;
         static const char key[] = "\"join_state\"";

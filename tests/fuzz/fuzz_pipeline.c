@@ -54,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static int64_t offset;
         gws_input_t in = {(const char *)data, size, "k", 1, "gw.raw", 0,
                           offset++};
-        gws_outcome_t o = gws_pipeline_process(pl, det, &in, fuzz_check_record, NULL);
+        gws_outcome_t o =
+            gws_pipeline_process(pl, det, &in, fuzz_check_record, NULL);
         if (o == GWS_OUT_FAILED)
                 abort(); /* the sink never fails here */
         return 0;

@@ -24,17 +24,6 @@
 
 static gws_config_t *cfg;
 
-static int alert_cb(void *opaque, const char *id, const char *json,
-                    size_t len, int kind, int state) {
-        (void)opaque;
-        (void)id;
-        (void)json;
-        (void)len;
-        (void)kind;
-        (void)state;
-        return 0;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         char errstr[512];
         (void)argc;
@@ -100,7 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
          * a minute apart, so windows close and alerts resolve. */
         for (i = 0; i < 40; i++) {
                 fuzz_event(&ev, i, 1767225600000LL + i * 3000, id);
-                if (gws_detect_event(d, &ev, &sc, alert_cb, NULL) < 0)
+                if (gws_detect_event(d, &ev, &sc, fuzz_count_alert, NULL) <
+                    0)
                         abort();
         }
         gws_detect_destroy(d2);

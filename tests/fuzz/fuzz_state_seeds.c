@@ -12,17 +12,6 @@
 #include "gwsieve/config.h"
 #include "gwsieve/detect.h"
 
-static int alert_cb(void *opaque, const char *id, const char *json,
-                    size_t len, int kind, int state) {
-        (void)id;
-        (void)json;
-        (void)len;
-        (void)kind;
-        (void)state;
-        ++*(int *)opaque;
-        return 0;
-}
-
 int main(int argc, char **argv) {
         static const int stops[] = {0, 1, 40, 200, 600};
         char errstr[512], id[16], path[4096];
@@ -52,7 +41,8 @@ int main(int argc, char **argv) {
                                 ev.latency_ms = 60000;
                                 ev.user_id = (gws_str_t){"u1", 2};
                         }
-                        gws_detect_event(d, &ev, &sc, alert_cb, &alerts);
+                        gws_detect_event(d, &ev, &sc, fuzz_count_alert,
+                                         &alerts);
                 }
                 snprintf(path, sizeof(path), "%s/state-%d", argv[1],
                          stops[k]);
