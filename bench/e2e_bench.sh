@@ -49,7 +49,9 @@
 #                (GNU time, includes interpreter start and group join),
 #                gwsieve = /proc/PID/stat utime+stime once all events are
 #                processed and delivered, before SIGTERM (includes the
-#                group join).
+#                group join). The consuming kcat's share alone is printed
+#                as the Kafka consume floor: what reading the events out of
+#                the mock costs any librdkafka consumer on this machine.
 #   peak MB      VmHWM; kcat = the two kcat processes added up (GNU time
 #                %M), python = GNU time %M, gwsieve = /proc/PID/status
 #                VmHWM before SIGTERM.
@@ -263,8 +265,12 @@ for run in $(seq "$RUNS"); do
   [ "$k_out" -eq "$N" ] || log "WARNING: kcat.out holds $k_out of $N messages (retention?)"
   k_rate=$(rate_over "$N" "$(jget "$ks" first_ms)" "$(jget "$ks" last_ms)")
   k_cpu=$(calc "($cu + $cs + $pu + $ps) * 100000 / $N")
+  # The consuming kcat alone: what reading these events out of Kafka with
+  # librdkafka costs here (no group, no processing; it writes them to the
+  # pipe). Any consumer pays at least this.
+  k_ccpu=$(calc "($cu + $cs) * 100000 / $N")
   k_rss=$((cm + pm))
-  log "kcat: $(printf '%.0f' "$k_rate") ev/s, $(printf '%.2f' "$k_cpu") CPU-s/100k"
+  log "kcat: $(printf '%.0f' "$k_rate") ev/s, $(printf '%.2f' "$k_cpu") CPU-s/100k (consumer alone $(printf '%.2f' "$k_ccpu"))"
 
   # --- (b) python consumer-group loop -------------------------------------
   /usr/bin/time -f '%U %S %M' -o "$R/py.time" \
@@ -331,8 +337,8 @@ for run in $(seq "$RUNS"); do
   fi
 
   stop "$bpid" || true
-  printf '{"run":%d,"kcat":{"rate":%s,"cpu_per_100k":%s,"rss_kb":%d,"outputs":%d},' \
-    "$run" "$k_rate" "$k_cpu" "$k_rss" "$k_out" >> "$results"
+  printf '{"run":%d,"kcat":{"rate":%s,"cpu_per_100k":%s,"consume_cpu_per_100k":%s,"rss_kb":%d,"outputs":%d},' \
+    "$run" "$k_rate" "$k_cpu" "$k_ccpu" "$k_rss" "$k_out" >> "$results"
   printf '"python":{"rate":%s,"rate_self":%s,"cpu_per_100k":%s,"rss_kb":%d,"outputs":%d},' \
     "$p_rate" "$p_self" "$p_cpu" "$ym" "$p_out" >> "$results"
   printf '"gwsieve":{"rate":%s,"rate_metrics":%s,"cpu_per_100k":%s,"cpu_rdk_per_100k":%s,"cpu_workers_per_100k":%s,"rss_kb":%d,"outputs":%d},' \

@@ -279,6 +279,13 @@ def cmd_report(a):
         print("gwsieve CPU-s/100k by thread per run (librdkafka threads / "
               "workers / rest): %s" % ", ".join(
                   "%.2f/%.2f/%.2f" % (k, w, t - k - w) for k, w, t in split))
+    floor = [r["kcat"]["consume_cpu_per_100k"] for r in runs
+             if r["kcat"].get("consume_cpu_per_100k") is not None]
+    if floor:
+        print("Kafka consume floor, kcat's consumer alone (no group, no "
+              "processing) CPU-s/100k per run: %s (median %.2f)" % (
+                  ", ".join("%.2f" % x for x in floor),
+                  statistics.median(floor)))
     print()
     p99s = []
     for lk, rk, title in (

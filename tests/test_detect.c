@@ -32,7 +32,16 @@ static int cb(void *opaque, const char *id, const char *json, size_t len,
         sink_t *s = opaque;
         json_error_t e;
         json_t *j = json_loadb(json, len, 0, &e);
+        char *again;
         ck_assert_msg(j != NULL, "alert is not JSON: %s", e.text);
+        /* The detector writes alerts itself: byte for byte what jansson
+         * would write for the same object (member order, numbers). */
+        again = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        ck_assert_ptr_nonnull(again);
+        ck_assert_msg(strlen(again) == len && !memcmp(again, json, len),
+                      "alert differs from jansson's rendering:\n%.*s\n%s",
+                      (int)len, json, again);
+        free(again);
         ck_assert_str_eq(json_string_value(json_object_get(j, "alert_id")),
                          id);
         ck_assert_str_eq(json_string_value(json_object_get(j, "kind")),
@@ -115,6 +124,27 @@ START_TEST(stable_series_no_alerts) {
         }
         ck_assert_int_eq((int)json_array_size(sink.alerts), 0);
         ck_assert_int_le(high, 25); /* <= 0.5% */
+}
+END_TEST
+
+/* Numbers far from 1 (exponent notation) and whole numbers are written as
+ * jansson writes reals: the callback compares every alert with its
+ * jansson rendering. */
+START_TEST(alert_numbers_render_as_jansson) {
+        int i;
+        int64_t ts = T0;
+        json_t *a;
+        size_t k;
+        double obs = 0;
+        for (i = 0; i < 3000; i++, ts += 200)
+                feed(ts, "gw", "m", 200, 1e-7 * exp(0.5 * gauss()), NULL);
+        for (i = 0; i < 600; i++, ts += 200)
+                feed(ts, "gw", "m", 200, 1e20, NULL);
+        ck_assert_int_ge(count("latency", "open"), 1);
+        json_array_foreach(sink.alerts, k, a) if (!strcmp(
+            json_string_value(json_object_get(a, "kind")), "latency"))
+            obs = json_real_value(json_object_get(a, "observed"));
+        ck_assert_double_ge(obs, 1e19);
 }
 END_TEST
 
@@ -881,6 +911,7 @@ Suite *gws_detect_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, stable_series_no_alerts);
         tcase_add_test(tc, latency_step_open_update_resolve);
+        tcase_add_test(tc, alert_numbers_render_as_jansson);
         tcase_add_test(tc, error_storm_and_small_counts);
         tcase_add_test(tc, novelty_after_warmup_only);
         tcase_add_test(tc, eviction_keeps_recently_used);
