@@ -49,9 +49,9 @@
 #                (GNU time, includes interpreter start and group join),
 #                gwsieve = /proc/PID/stat utime+stime once all events are
 #                processed and delivered, before SIGTERM (includes the
-#                group join). The consuming kcat's share alone is printed
-#                as the Kafka consume floor: what reading the events out of
-#                the mock costs any librdkafka consumer on this machine.
+#                group join). The consume floor: `kcat -C` of the same
+#                events into /dev/null (no group, no output), what fetching
+#                them with librdkafka costs on this machine.
 #   peak MB      VmHWM; kcat = the two kcat processes added up (GNU time
 #                %M), python = GNU time %M, gwsieve = /proc/PID/status
 #                VmHWM before SIGTERM.
@@ -251,6 +251,16 @@ for run in $(seq "$RUNS"); do
     -X partitioner=random 2> "$R/gen.log" || die "generator failed (see $R/gen.log)"
   log "$(tail -1 "$R/gen.log")"
 
+  # --- the Kafka consume floor ---------------------------------------------
+  # kcat reading every event into /dev/null: what fetching these events
+  # with librdkafka costs on this machine (no group, no output, no
+  # processing). Every contender pays at least this.
+  /usr/bin/time -f '%U %S %M' -o "$R/kf.time" \
+    kcat -C -b "$BOOT" -t in -o beginning -e -q > /dev/null 2> "$R/kcat-f.log" ||
+    die "kcat consume failed (see $R/kcat-f.log)"
+  read -r fu fs _ < <(tail -1 "$R/kf.time")
+  k_ccpu=$(calc "($fu + $fs) * 100000 / $N")
+
   # --- (a) kcat pass-through ---------------------------------------------
   /usr/bin/time -f '%U %S %M' -o "$R/kc.time" \
     kcat -C -b "$BOOT" -t in -o beginning -e -q -f '%s\n' 2> "$R/kcat-c.log" |
@@ -265,12 +275,8 @@ for run in $(seq "$RUNS"); do
   [ "$k_out" -eq "$N" ] || log "WARNING: kcat.out holds $k_out of $N messages (retention?)"
   k_rate=$(rate_over "$N" "$(jget "$ks" first_ms)" "$(jget "$ks" last_ms)")
   k_cpu=$(calc "($cu + $cs + $pu + $ps) * 100000 / $N")
-  # The consuming kcat alone: what reading these events out of Kafka with
-  # librdkafka costs here (no group, no processing; it writes them to the
-  # pipe). Any consumer pays at least this.
-  k_ccpu=$(calc "($cu + $cs) * 100000 / $N")
   k_rss=$((cm + pm))
-  log "kcat: $(printf '%.0f' "$k_rate") ev/s, $(printf '%.2f' "$k_cpu") CPU-s/100k (consumer alone $(printf '%.2f' "$k_ccpu"))"
+  log "kcat: $(printf '%.0f' "$k_rate") ev/s, $(printf '%.2f' "$k_cpu") CPU-s/100k (consume floor $(printf '%.2f' "$k_ccpu"))"
 
   # --- (b) python consumer-group loop -------------------------------------
   /usr/bin/time -f '%U %S %M' -o "$R/py.time" \

@@ -282,8 +282,8 @@ def cmd_report(a):
     floor = [r["kcat"]["consume_cpu_per_100k"] for r in runs
              if r["kcat"].get("consume_cpu_per_100k") is not None]
     if floor:
-        print("Kafka consume floor, kcat's consumer alone (no group, no "
-              "processing) CPU-s/100k per run: %s (median %.2f)" % (
+        print("Kafka consume floor, kcat -C into /dev/null (no group, no "
+              "output) CPU-s/100k per run: %s (median %.2f)" % (
                   ", ".join("%.2f" % x for x in floor),
                   statistics.median(floor)))
     print()

@@ -40,6 +40,10 @@ struct gws_changelog_s {
 
 #define ADD(field, v) __atomic_add_fetch(&cl->st.field, (v), __ATOMIC_RELAXED)
 
+/* Restores taken in one read of a state partition (at most). Each holds
+ * its latest record (compressed) until it is loaded. */
+#define RESTORE_BATCH 64
+
 /* ------------------------------------------------------------------------
  * writing
  * ------------------------------------------------------------------------ */
@@ -247,38 +251,40 @@ static int read_partition(rd_kafka_t *rk, const char *topic, int32_t sp,
         return rc;
 }
 
-/* The latest record under one key (read_latest()). */
+/* The latest record under each of a batch's keys (read_latest()). */
 typedef struct {
-        const char *key;
-        size_t klen;
-        gws_buf_t *out;
-        int found;
+        int n;
+        const char **key;
+        size_t *klen;
+        gws_buf_t *out; /* [n] */
+        int *found;     /* [n] */
 } latest_t;
 
 static int latest_cb(void *opaque, const rd_kafka_message_t *m) {
         latest_t *l = opaque;
-        if (m->key_len != l->klen || memcmp(m->key, l->key, l->klen))
-                return 0;
-        if (!m->len) {
-                l->found = 0; /* a tombstone: the state was deleted */
-                return 0;
+        int i;
+        for (i = 0; i < l->n; i++) {
+                if (m->key_len != l->klen[i] ||
+                    memcmp(m->key, l->key[i], l->klen[i]))
+                        continue;
+                if (!m->len) {
+                        l->found[i] = 0; /* a tombstone: state deleted */
+                        return 0;
+                }
+                gws_buf_reset(&l->out[i]);
+                l->found[i] = 1; /* a later one replaces it */
+                return gws_buf_append(&l->out[i], m->payload, m->len);
         }
-        gws_buf_reset(l->out);
-        l->found = 1; /* a later one replaces it */
-        return gws_buf_append(l->out, m->payload, m->len);
+        return 0;
 }
 
-/* Reads state partition \p sp up to its high watermark and keeps the
- * latest value under \p key in \p out. @returns 1 found, 0 none, -1 error
- * (\p why says). */
-static int read_latest(gws_changelog_t *cl, int32_t sp, const char *key,
-                       gws_buf_t *out, int64_t deadline, char *why,
-                       size_t why_size) {
-        latest_t l = {key, strlen(key), out, 0};
-        if (read_partition(cl->rc, cl->cfg->state_topic, sp, deadline,
-                           latest_cb, &l, why, why_size) == -1)
-                return -1;
-        return l.found;
+/* Reads state partition \p sp up to its high watermark once and keeps the
+ * latest value under each key of \p l. @returns 0, or -1 (\p why says). */
+static int read_latest(gws_changelog_t *cl, int32_t sp, latest_t *l,
+                       int64_t deadline, char *why, size_t why_size) {
+        ADD(reads, 1);
+        return read_partition(cl->rc, cl->cfg->state_topic, sp, deadline,
+                              latest_cb, l, why, why_size);
 }
 
 /* Re-reads input \p partition from \p from up to (not including) \p to
@@ -340,23 +346,22 @@ static int64_t committed_offset(gws_changelog_t *cl, int32_t partition) {
         return off;
 }
 
+/* Restores \p job's partition into \p r from \p found (1: its latest
+ * record \p rec, 0: none, -1: the read failed, \p read_why says). */
 static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
-                    gws_buf_t *rec, gws_buf_t *raw) {
+                    int found, const char *read_why, const gws_buf_t *rec,
+                    gws_buf_t *raw) {
         const gws_config_t *cfg = cl->cfg;
         int64_t deadline = gws_mono_ms() + cfg->state_restore_timeout_ms;
         gws_state_info_t info;
-        char key[512], why[256] = "";
-        int found;
+        char why[256] = "";
 
         r->snap_offset = r->committed = r->delivered = -1;
-        gws_state_key(key, sizeof(key), cfg->group, cfg->topic_input,
-                      job->partition);
-        found = read_latest(cl, job->partition % cl->nstate, key, rec,
-                            deadline, why, sizeof(why));
         if (found <= 0) {
                 r->result = found == 0 ? GWS_STATE_MISSING : GWS_STATE_CORRUPT;
                 snprintf(r->reason, sizeof(r->reason), "%s",
-                         found == 0 ? "no snapshot on the state topic" : why);
+                         found == 0 ? "no snapshot on the state topic"
+                                    : read_why);
                 return;
         }
         r->bytes = rec->len;
@@ -434,14 +439,91 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
         }
 }
 
+/* Takes the first queued job and every other queued job of the same
+ * state partition (in queue order) into \p batch. @returns how many, 0
+ * when stopping. @locality restore thread, under cl->lock. */
+static int take_batch(gws_changelog_t *cl, job_t **batch, int max) {
+        job_t **pp = &cl->jobs, *job;
+        int n = 0;
+        int32_t sp = cl->jobs->partition % cl->nstate;
+
+        while ((job = *pp) && n < max) {
+                if (job->partition % cl->nstate != sp) {
+                        pp = &job->next;
+                        continue;
+                }
+                *pp = job->next;
+                job->next = NULL;
+                batch[n++] = job;
+        }
+        cl->jobs_tail = NULL;
+        for (job = cl->jobs; job; job = job->next)
+                cl->jobs_tail = job;
+        return n;
+}
+
+/* One batch: the jobs whose keys live in one state partition. That
+ * partition is read once for all of them (a restore used to read it once
+ * per input partition: 96 input partitions over 12 state partitions read
+ * each 8 times), then each is decoded, loaded, caught up and posted in
+ * turn, so the first resumes without waiting for the last. */
+static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
+                      gws_buf_t *recs, gws_buf_t *raw) {
+        char keys[RESTORE_BATCH][512], why[256] = "";
+        const char *kp[RESTORE_BATCH];
+        size_t kl[RESTORE_BATCH];
+        int found[RESTORE_BATCH] = {0}, i, rc;
+        latest_t l = {n, kp, kl, recs, found};
+
+        for (i = 0; i < n; i++) {
+                gws_state_key(keys[i], sizeof(keys[i]), cl->cfg->group,
+                              cl->cfg->topic_input, batch[i]->partition);
+                kp[i] = keys[i];
+                kl[i] = strlen(keys[i]);
+        }
+        rc = read_latest(cl, batch[0]->partition % cl->nstate, &l,
+                         gws_mono_ms() + cl->cfg->state_restore_timeout_ms,
+                         why, sizeof(why));
+        for (i = 0; i < n; i++) {
+                job_t *job = batch[i];
+                gws_restore_t *r = NULL;
+                int stop;
+                pthread_mutex_lock(&cl->lock);
+                stop = cl->stop; /* the rest is abandoned, as queued jobs */
+                pthread_mutex_unlock(&cl->lock);
+                if (!stop && (r = calloc(1, sizeof(*r)))) {
+                        r->partition = job->partition;
+                        r->gen = job->gen;
+                        if ((r->det = gws_detect_new(cl->cfg,
+                                                     job->partition)))
+                                run_job(cl, job, r, rc ? -1 : found[i], why,
+                                        &recs[i], raw);
+                        r->ms = (double)(gws_mono_ms() - job->t0);
+                        ADD(restores[r->result], 1);
+                        ADD(restore_ms, (uint64_t)r->ms);
+                        ADD(caught_up, (uint64_t)r->caught_up);
+                        pthread_mutex_lock(&cl->lock);
+                        if (cl->done_tail)
+                                cl->done_tail->next = r;
+                        else
+                                cl->done = r;
+                        cl->done_tail = r;
+                        pthread_mutex_unlock(&cl->lock);
+                }
+                /* a record is kept only until its job is done */
+                gws_buf_free(&recs[i]);
+                free(job);
+        }
+}
+
 static void *restore_main(void *arg) {
         gws_changelog_t *cl = arg;
-        gws_buf_t rec = {0}, raw = {0};
+        gws_buf_t recs[RESTORE_BATCH], raw = {0};
+        job_t *batch[RESTORE_BATCH];
+        int n;
 
+        memset(recs, 0, sizeof(recs));
         for (;;) {
-                job_t *job;
-                gws_restore_t *r;
-
                 pthread_mutex_lock(&cl->lock);
                 while (!cl->jobs && !cl->stop)
                         pthread_cond_wait(&cl->cond, &cl->lock);
@@ -449,51 +531,44 @@ static void *restore_main(void *arg) {
                         pthread_mutex_unlock(&cl->lock);
                         break;
                 }
-                job = cl->jobs;
-                if (!(cl->jobs = job->next))
-                        cl->jobs_tail = NULL;
+                n = take_batch(cl, batch, RESTORE_BATCH);
                 pthread_mutex_unlock(&cl->lock);
-
-                if (!(r = calloc(1, sizeof(*r)))) {
-                        free(job);
-                        continue;
-                }
-                r->partition = job->partition;
-                r->gen = job->gen;
-                if ((r->det = gws_detect_new(cl->cfg, job->partition)))
-                        run_job(cl, job, r, &rec, &raw);
-                r->ms = (double)(gws_mono_ms() - job->t0);
-                ADD(restores[r->result], 1);
-                ADD(restore_ms, (uint64_t)r->ms);
-                ADD(caught_up, (uint64_t)r->caught_up);
-                free(job);
-                pthread_mutex_lock(&cl->lock);
-                if (cl->done_tail)
-                        cl->done_tail->next = r;
-                else
-                        cl->done = r;
-                cl->done_tail = r;
-                pthread_mutex_unlock(&cl->lock);
+                run_batch(cl, batch, n, recs, &raw);
         }
-        gws_buf_free(&rec);
         gws_buf_free(&raw);
         return NULL;
 }
 
-int gws_changelog_restore(gws_changelog_t *cl, int32_t partition,
-                          uint64_t gen) {
-        job_t *job = calloc(1, sizeof(*job));
-        if (!job)
-                return -1;
-        job->partition = partition;
-        job->gen = gen;
-        job->t0 = gws_mono_ms();
+int gws_changelog_restore(gws_changelog_t *cl, const int32_t *partitions,
+                          const uint64_t *gens, int n) {
+        job_t *first = NULL, **tail = &first, *job, *last = NULL;
+        int64_t t0 = gws_mono_ms();
+        int i;
+
+        for (i = 0; i < n; i++) {
+                if (!(job = calloc(1, sizeof(*job)))) {
+                        while ((job = first)) {
+                                first = job->next;
+                                free(job);
+                        }
+                        return -1;
+                }
+                job->partition = partitions[i];
+                job->gen = gens[i];
+                job->t0 = t0;
+                *tail = last = job;
+                tail = &job->next;
+        }
+        if (!first)
+                return 0;
+        /* All at once: the restore thread sees the whole assignment and
+         * batches it by state partition. */
         pthread_mutex_lock(&cl->lock);
         if (cl->jobs_tail)
-                cl->jobs_tail->next = job;
+                cl->jobs_tail->next = first;
         else
-                cl->jobs = job;
-        cl->jobs_tail = job;
+                cl->jobs = first;
+        cl->jobs_tail = last;
         pthread_cond_signal(&cl->cond);
         pthread_mutex_unlock(&cl->lock);
         return 0;
@@ -530,6 +605,7 @@ void gws_changelog_stats(const gws_changelog_t *cl,
         st->restore_ms = __atomic_load_n(&cl->st.restore_ms,
                                          __ATOMIC_RELAXED);
         st->caught_up = __atomic_load_n(&cl->st.caught_up, __ATOMIC_RELAXED);
+        st->reads = __atomic_load_n(&cl->st.reads, __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------------------

@@ -1015,23 +1015,31 @@ static void on_revoke(gws_service_t *svc,
 static void restores_start(gws_service_t *svc,
                            rd_kafka_topic_partition_list_t *parts) {
         rd_kafka_topic_partition_list_t *pause;
-        int i;
+        int32_t *ids;
+        uint64_t *gens;
+        int i, n = 0;
         if (!svc->cl)
                 return;
         pause = rd_kafka_topic_partition_list_new(parts->cnt);
-        for (i = 0; i < parts->cnt; i++) {
+        ids = malloc(sizeof(*ids) * (size_t)(parts->cnt + 1));
+        gens = malloc(sizeof(*gens) * (size_t)(parts->cnt + 1));
+        for (i = 0; ids && gens && i < parts->cnt; i++) {
                 ptn_t *p = ptn_lookup(svc, parts->elems[i].partition);
                 if (!p || !p->restoring ||
                     strcmp(parts->elems[i].topic, svc->cfg->topic_input))
                         continue;
                 rd_kafka_topic_partition_list_add(pause, svc->cfg->topic_input,
                                                   p->partition);
-                if (gws_changelog_restore(svc->cl, p->partition, p->gen))
-                        set_fatal(svc, "out of memory queueing a restore");
+                ids[n] = p->partition;
+                gens[n++] = p->gen;
         }
+        if (!ids || !gens || gws_changelog_restore(svc->cl, ids, gens, n))
+                set_fatal(svc, "out of memory queueing restores");
         if (pause->cnt)
                 rd_kafka_pause_partitions(svc->consumer, pause);
         rd_kafka_topic_partition_list_destroy(pause);
+        free(ids);
+        free(gens);
 }
 
 /* Installs finished restores and resumes their partitions.
@@ -1982,6 +1990,11 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
                     "Time from assignment to restored state, summed.");
                 r |= gws_prom_dbl(b, "gwsieve_state_restore_seconds_total",
                                   NULL, (double)cs.restore_ms / 1000.0);
+                FAM("gwsieve_state_partition_reads_total", "counter",
+                    "Reads of a state topic partition by restores: one "
+                    "serves every restore queued for that partition.");
+                r |= gws_prom_u64(b, "gwsieve_state_partition_reads_total",
+                                  NULL, cs.reads);
                 FAM("gwsieve_state_catchup_events_total", "counter",
                     "Input events re-read to bring restored state up to "
                     "the committed offset (no outputs).");

@@ -11,10 +11,13 @@
  * service calls it every state.interval_ms of a partition's processing
  * (worker thread), on revocation and at shutdown (main thread).
  *
- * Restoring: gws_changelog_restore() queues a job for the restore thread,
- * which has its own consumer (assign only, never joins or commits):
- *   1. read the state partition from its low to its high watermark and
- *      keep the latest record under the partition's key;
+ * Restoring: gws_changelog_restore() queues a job per assigned partition
+ * for the restore thread, which has its own consumer (assign only, never
+ * joins or commits). It takes the queued jobs whose keys share a state
+ * partition as one batch (up to 64):
+ *   1. read that state partition once, from its low to its high
+ *      watermark, keeping the latest record under each job's key;
+ * then for each job of the batch in turn:
  *   2. decode and load it (any problem: log the reason, count it, and the
  *      partition starts cold);
  *   3. catch up: if the snapshot's offset S is below the group's committed
@@ -90,6 +93,8 @@ typedef struct gws_changelog_stats_s {
         uint64_t restores[GWS_STATE__CNT]; /**< by result */
         uint64_t restore_ms;       /**< total time spent restoring */
         uint64_t caught_up;        /**< events re-read for catch-up */
+        uint64_t reads;            /**< state partition reads (one per
+                                    *   batch of restores) */
 } gws_changelog_stats_t;
 
 /** @brief Starts the restore thread and its consumer, made from
@@ -127,11 +132,14 @@ int gws_changelog_owns(const gws_changelog_t *cl,
 void gws_changelog_on_delivery(gws_changelog_t *cl,
                                const rd_kafka_message_t *rkm);
 
-/** @brief Queues the restore of input \p partition; \p gen comes back in
- *  the result so the caller can tell a stale one (partition revoked and
- *  assigned again meanwhile). */
-int gws_changelog_restore(gws_changelog_t *cl, int32_t partition,
-                          uint64_t gen);
+/** @brief Queues the restores of the \p n input \p partitions (an
+ *  assignment: all at once, so that the restore thread reads each state
+ *  partition once for all of them); \p gens[i] comes back in the result of
+ *  partitions[i] so the caller can tell a stale one (partition revoked and
+ *  assigned again meanwhile). @returns 0, or -1 (out of memory: none
+ *  queued). */
+int gws_changelog_restore(gws_changelog_t *cl, const int32_t *partitions,
+                          const uint64_t *gens, int n);
 
 /** @brief Takes one finished restore. @returns NULL if none. */
 gws_restore_t *gws_changelog_done(gws_changelog_t *cl);

@@ -1316,6 +1316,98 @@ START_TEST(test_state_handoff) {
 }
 END_TEST
 
+/* Scrapes \p w's /metrics into \p body until 12 restores (any result) are
+ * counted, or ~30 s. @returns the last count seen. */
+static double restores_wait(gws_it_proc_t *w, char *body, size_t size) {
+        double v = 0;
+        int i;
+        for (i = 0; i < 100; i++) {
+                v = metric_wait(w, "gwsieve_state_restores_total", NULL, body,
+                                size);
+                if (v >= 12)
+                        break;
+                usleep(300 * 1000);
+        }
+        return v;
+}
+
+/* A state topic with fewer partitions than the input (3 for 12): each
+ * state partition holds the keys of 4 input partitions, and a restore
+ * reads a whole state partition. worker1 starts alone: its 12 restores
+ * (nothing to find) must read each state partition once, 3 reads, not
+ * 12. worker2 joins, then worker1 stops (snapshots on revocation and at
+ * shutdown): worker2 restores every partition that had events from its
+ * own snapshot (a record handed to the wrong partition would be refused
+ * as foreign) and starts the empty ones cold (no snapshot), in at most 3
+ * reads per assignment it gets. No event is lost. */
+START_TEST(test_state_restore_batched) {
+        static char body[1 << 20];
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 2400, 31, 0);
+        gws_it_proc_t *w1, *w2;
+        gws_it_reader_t *r;
+        double all1, missing1, reads1, all2, ok2, missing2, reads2;
+        int64_t t0;
+
+        svc_start(&s, "rbatch", "{\"state\":{\"topic\":\"gw.state3\"}}");
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "create-topic gw.state3 3",
+                                           NULL, 0) == 0,
+                      "cannot create gw.state3");
+        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
+                                            ev->n, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        t0 = gws_it_now_ms();
+        w1 = worker_start(&s, "worker1");
+        r = reader(&s, "gw.retained");
+        expect_all_retained(&s, r, ev, "batched restores", t0);
+        all1 = restores_wait(w1, body, sizeof(body));
+        missing1 = metric_sum(body, "gwsieve_state_restores_total",
+                              "\"missing\"");
+        reads1 = metric_sum(body, "gwsieve_state_partition_reads_total",
+                            NULL);
+        gws_it_printf("worker1: %.0f restores (%.0f found nothing) in %.0f "
+                      "reads of the 3 state partitions",
+                      all1, missing1, reads1);
+        GWS_IT_ASSERT(all1 == 12 && missing1 == 12,
+                      "worker1: %.0f restores, %.0f of them missing; 12 "
+                      "missing expected (see %s)",
+                      all1, missing1, gws_it_proc_log(w1));
+        GWS_IT_ASSERT(reads1 == 3, "worker1 read state partitions %.0f times "
+                                   "for 12 restores; once each (3) expected",
+                      reads1);
+
+        w2 = worker_start(&s, "worker2");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w2, "REBALANCE assigned", 60000) ==
+                          0,
+                      "worker2 joined no rebalance");
+        worker_stop_ok(w1, "worker1");
+        all2 = restores_wait(w2, body, sizeof(body));
+        ok2 = metric_sum(body, "gwsieve_state_restores_total", "\"ok\"");
+        missing2 = metric_sum(body, "gwsieve_state_restores_total",
+                              "\"missing\"");
+        reads2 = metric_sum(body, "gwsieve_state_partition_reads_total",
+                            NULL);
+        gws_it_printf("worker2: %.0f restores (%.0f from snapshots, %.0f "
+                      "partitions without events started cold) in %.0f "
+                      "reads", all2, ok2, missing2, reads2);
+        state_metrics(w2, "worker2");
+        GWS_IT_ASSERT(all2 == 12 && ok2 + missing2 == 12,
+                      "worker2: %.0f restores, %.0f ok and %.0f missing; "
+                      "12 and no other result expected (see %s)",
+                      all2, ok2, missing2, gws_it_proc_log(w2));
+        GWS_IT_ASSERT(ok2 >= 6, "worker2 restored only %.0f partitions from "
+                                "snapshots (see %s)",
+                      ok2, gws_it_proc_log(w2));
+        GWS_IT_ASSERT(reads2 >= 3 && reads2 <= 6,
+                      "worker2 read state partitions %.0f times for 12 "
+                      "restores in one or two assignments (3..6 expected)",
+                      reads2);
+        worker_stop_ok(w2, "worker2");
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
 /* `gwsieve state --json` for \p s's group: the row of each partition
  * (rows[p], owned by the caller), or NULL. */
 static json_t *state_rows(const svc_t *s, int nparts) {
@@ -2263,6 +2355,7 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "state_handoff", test_state_handoff);
         ADD_TCASE(s, "state_bad_snapshots", test_state_bad_snapshots);
         ADD_TCASE(s, "state_skip_delivered", test_state_skip_delivered);
+        ADD_TCASE(s, "state_restore_batched", test_state_restore_batched);
         ADD_TCASE(s, "catch_up", test_catch_up);
         ADD_TCASE(s, "fresh_start", test_fresh_start);
         ADD_TCASE(s, "start_lookup_retry", test_start_lookup_retry);
