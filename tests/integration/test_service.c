@@ -179,6 +179,13 @@ static gws_it_events_t *events(const char *name, int n, unsigned seed,
         return ev;
 }
 
+/* Produces all of \p ev to gw.raw (keyed by gateway) or fails the test. */
+static void produce_all(const svc_t *s, const gws_it_events_t *ev) {
+        GWS_IT_ASSERT(gws_it_produce_events(s->bootstrap, "gw.raw", ev, 0,
+                                            ev->n, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+}
+
 static gws_it_reader_t *reader(const svc_t *s, const char *topic) {
         gws_it_reader_t *r = gws_it_reader_new(s->bootstrap, topic);
         GWS_IT_ASSERT(r != NULL, "cannot read %s", topic);
@@ -200,9 +207,7 @@ START_TEST(test_two_workers) {
         w1 = worker_start(&s, "worker1");
         w2 = worker_start(&s, "worker2");
         t0 = gws_it_now_ms();
-        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
-                                            ev->n, PRODUCE_MS) == 0,
-                      "input not delivered to gw.raw");
+        produce_all(&s, ev);
         gws_it_printf("produced %zu events to gw.raw in %.1f s", ev->n,
                       (gws_it_now_ms() - t0) / 1000.0);
         r = reader(&s, "gw.retained");
@@ -825,9 +830,7 @@ START_TEST(test_replay_equals_run) {
          * process: a rebalance would reset detector state and change the
          * alerts. */
         t0 = gws_it_now_ms();
-        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
-                                            ev->n, PRODUCE_MS) == 0,
-                      "input not delivered to gw.raw");
+        produce_all(&s, ev);
         w = worker_start(&s, "worker1");
         rr = reader(&s, "gw.retained");
         ra = reader(&s, "gw.alerts");
@@ -1353,9 +1356,7 @@ START_TEST(test_state_restore_batched) {
         GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "create-topic gw.state3 3",
                                            NULL, 0) == 0,
                       "cannot create gw.state3");
-        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
-                                            ev->n, PRODUCE_MS) == 0,
-                      "input not delivered to gw.raw");
+        produce_all(&s, ev);
         t0 = gws_it_now_ms();
         w1 = worker_start(&s, "worker1");
         r = reader(&s, "gw.retained");
@@ -1540,9 +1541,7 @@ START_TEST(test_state_bad_snapshots) {
                               gws_it_proc_log(w));
                 gws_it_printf("logged: %s", want[i]);
         }
-        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
-                                            ev->n, PRODUCE_MS) == 0,
-                      "input not delivered to gw.raw");
+        produce_all(&s, ev);
         r = reader(&s, "gw.retained");
         expect_all_retained(&s, r, ev, "bad snapshots", t0);
         port = gws_it_http_port(w, 10000);
@@ -1790,9 +1789,7 @@ START_TEST(test_catch_up) {
         svc_start(&s, "catchup",
                   "{\"worker_queue_max\":32,\"kafka\":{\"consumer\":"
                   "{\"queued.max.messages.kbytes\":\"64\"}}}");
-        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
-                                            ev->n, PRODUCE_MS) == 0,
-                      "input not delivered to gw.raw");
+        produce_all(&s, ev);
         w = worker_start(&s, "worker1");
         t0 = gws_it_now_ms();
         r = reader(&s, "gw.retained");
@@ -1908,9 +1905,7 @@ START_TEST(test_fresh_start) {
                             "devbroker: %s", cmd);
                 }
         }
-        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
-                                            ev->n, PRODUCE_MS) == 0,
-                      "input not delivered to gw.raw");
+        produce_all(&s, ev);
         GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "rtt 2 300", NULL, 0) == 0 &&
                           gws_it_devbroker_cmd(s.db, "rtt 3 2000", NULL, 0) ==
                               0,
@@ -2001,9 +1996,7 @@ START_TEST(test_start_lookup_retry) {
                           "GROUP_AUTHORIZATION_FAILED 1",
                           NULL, 0) == 0,
                       "devbroker: request-errors");
-        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
-                                            ev->n, PRODUCE_MS) == 0,
-                      "input not delivered to gw.raw");
+        produce_all(&s, ev);
         t0 = gws_it_now_ms();
         w1 = worker_start(&s, "worker1");
         GWS_IT_ASSERT(gws_it_proc_log_wait(w1, "could not be looked up",
@@ -2113,9 +2106,7 @@ START_TEST(test_start_lookup_eager) {
         svc_start(&s, "start_lookup_eager",
                   "{\"kafka\":{\"consumer\":{\"partition.assignment."
                   "strategy\":\"range\"}}}");
-        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
-                                            ev->n, PRODUCE_MS) == 0,
-                      "input not delivered to gw.raw");
+        produce_all(&s, ev);
         GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
                                            "request-errors OffsetFetch 2 "
                                            "GROUP_AUTHORIZATION_FAILED",
@@ -2170,9 +2161,7 @@ START_TEST(test_not_fetching) {
         svc_start(&s, "not_fetching",
                   "{\"fetch_stall_s\":3,\"kafka\":{\"consumer\":"
                   "{\"auto.offset.reset\":\"error\"}}}");
-        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
-                                            ev->n, PRODUCE_MS) == 0,
-                      "input not delivered to gw.raw");
+        produce_all(&s, ev);
         for (p = 0; p < 6; p++)
                 GWS_IT_ASSERT(gws_it_commit(s.bootstrap, s.group, "gw.raw", p,
                                             0, 10000) == 0,
@@ -2247,9 +2236,7 @@ START_TEST(test_offset_past_end) {
         int p, reset;
 
         svc_start(&s, "offset_past_end", NULL);
-        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
-                                            ev->n, PRODUCE_MS) == 0,
-                      "input not delivered to gw.raw");
+        produce_all(&s, ev);
         for (p = 0; p < 12; p++)
                 GWS_IT_ASSERT(gws_it_commit(s.bootstrap, s.group, "gw.raw", p,
                                             p == 5 ? 1000000 : 0,
@@ -2305,9 +2292,7 @@ START_TEST(test_stats_off) {
         w = worker_start(&s, "worker1");
         port = gws_it_http_port(w, 10000);
         t0 = gws_it_now_ms();
-        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev, 0,
-                                            ev->n, PRODUCE_MS) == 0,
-                      "input not delivered to gw.raw");
+        produce_all(&s, ev);
         expect_all_retained(&s, r, ev, "statistics off", t0);
         GWS_IT_ASSERT(gws_it_http_get(port, "/metrics", body, sizeof(body)) ==
                           200,
