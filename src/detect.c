@@ -209,6 +209,9 @@ struct gws_detect_s {
         int64_t lateness_ms;       /* detectors.max_lateness_s, capped */
         int64_t window_ms;
         int future_run;            /* events in a row far ahead of wm */
+        uint64_t future_gw;        /* gateway (hash | 1) that began the
+                                    * run; 0: not known (a restore) */
+        int future_multi;          /* another gateway joined the run */
         uint32_t seq;              /* events seen (entity pinning) */
         int quiet;                 /* this event: late or skewed */
         int64_t last_tick;         /* wm second of the last tick */
@@ -1798,6 +1801,31 @@ static void prefetch_event(gws_detect_t *d, const gws_event_t *ev) {
         }
 }
 
+/* Notes a far-ahead event of the current run (d->future_run counts it
+ * already): which gateways the run is made of. */
+static void future_note(gws_detect_t *d, const gws_event_t *ev) {
+        uint64_t h = gws_hash64_fast(ev->gateway_id.s, ev->gateway_id.len,
+                                     0) | 1;
+        if (d->future_run == 1 || !d->future_gw) {
+                d->future_gw = h;
+                d->future_multi = 0;
+        } else if (h != d->future_gw) {
+                d->future_multi = 1;
+        }
+}
+
+/* 1 if a full run of far-ahead events ending at \p ts moves event time:
+ * when ts is not ahead of the wall clock either (this partition's time
+ * lagged: a backlog, a replay), when more than one gateway is in the run
+ * (this host's clock is the one behind), or when the partition knows no
+ * other gateway. One gateway with a clock ahead of everyone's, among
+ * others, does not: its events stay skewed until its clock is fixed. */
+static int future_confirms(const gws_detect_t *d, int64_t ts) {
+        if (ts <= gws_now_ms() + (int64_t)d->cfg->det_max_future_s * 1000)
+                return 1;
+        return d->future_multi || !d->gateways || !d->gateways->gnext;
+}
+
 int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                      gws_score_t *out, gws_alert_cb *cb, void *opaque) {
         const gws_config_t *cfg = d->cfg;
@@ -1833,12 +1861,19 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         }
         if (d->wm != INT64_MIN &&
             ts > d->wm + (int64_t)cfg->det_max_future_s * 1000) {
-                if (++d->future_run < FUTURE_CONFIRM) {
+                ++d->future_run;
+                future_note(d, ev);
+                if (d->future_run >= FUTURE_CONFIRM &&
+                    future_confirms(d, ts)) {
+                        d->future_run = 0;
+                } else {
+                        /* a refused run waits at its end for a second
+                         * gateway (and stays within the snapshot bound) */
+                        if (d->future_run >= FUTURE_CONFIRM)
+                                d->future_run = FUTURE_CONFIRM - 1;
                         d->quiet = 1;
                         d->st.skewed++;
                         __atomic_add_fetch(&g_skewed, 1, __ATOMIC_RELAXED);
-                } else {
-                        d->future_run = 0;
                 }
         } else {
                 d->future_run = 0;
