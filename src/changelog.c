@@ -41,7 +41,8 @@ struct gws_changelog_s {
 #define ADD(field, v) __atomic_add_fetch(&cl->st.field, (v), __ATOMIC_RELAXED)
 
 /* Restores taken in one read of a state partition (at most). Each holds
- * its latest record (compressed) until it is loaded. */
+ * its latest record (compressed) until it is loaded: together at most the
+ * compressed size of the state the batch restores. */
 #define RESTORE_BATCH 64
 
 /* ------------------------------------------------------------------------
@@ -440,8 +441,9 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
 }
 
 /* Takes the first queued job and every other queued job of the same
- * state partition (in queue order) into \p batch. @returns how many, 0
- * when stopping. @locality restore thread, under cl->lock. */
+ * state partition (in queue order, up to \p max) into \p batch.
+ * @returns how many (at least 1: the queue must not be empty).
+ * @locality restore thread, under cl->lock. */
 static int take_batch(gws_changelog_t *cl, job_t **batch, int max) {
         job_t **pp = &cl->jobs, *job;
         int n = 0;
@@ -466,7 +468,8 @@ static int take_batch(gws_changelog_t *cl, job_t **batch, int max) {
  * partition is read once for all of them (a restore used to read it once
  * per input partition: 96 input partitions over 12 state partitions read
  * each 8 times), then each is decoded, loaded, caught up and posted in
- * turn, so the first resumes without waiting for the last. */
+ * turn, so the first resumes without waiting for the last. If the read
+ * fails, every job of the batch starts cold with its reason. */
 static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                       gws_buf_t *recs, gws_buf_t *raw) {
         char keys[RESTORE_BATCH][512], why[256] = "";

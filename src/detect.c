@@ -2319,6 +2319,10 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind) {
         if ((id = rd_take(r, sizeof(a->id))))
                 memcpy(a->id, id, sizeof(a->id));
         a->id[sizeof(a->id) - 1] = '\0';
+        if (!gws_utf8_valid(a->id, strlen(a->id))) {
+                r->bad = 1;
+                r->why = "an alert id not UTF-8";
+        }
         a->opened_ts = rd_ts(r, 0);
         a->last_anom_ts = rd_ts(r, 0);
         a->last_update_ts = rd_ts(r, 0);
@@ -2338,7 +2342,10 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind) {
         for (k = 0; !r->bad && k < a->nids; k++) {
                 unsigned l = rd_u8(r);
                 const unsigned char *s = rd_take(r, l);
-                if (!s || !(a->ids[k] = malloc(l + 1))) {
+                if (!s || !gws_utf8_valid(s, l) ||
+                    !(a->ids[k] = malloc(l + 1))) {
+                        if (s && !gws_utf8_valid(s, l))
+                                r->why = "an event id not UTF-8";
                         a->nids = k;
                         r->bad = 1;
                         break;
@@ -2415,6 +2422,12 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
 
                 if (r.bad || type >= (unsigned)(E_K0 + d->nks)) {
                         r.bad = 1;
+                        break;
+                }
+                /* keys, alert and event ids are written into alerts */
+                if (!gws_utf8_valid(key, klen)) {
+                        r.bad = 1;
+                        r.why = "an entity key not UTF-8";
                         break;
                 }
                 gws_buf_reset(&d->key);

@@ -260,6 +260,64 @@ END_TEST
  * taken as they came. The count byte
  * is found from the alert's first event id (u8 length + bytes) right
  * after it and the ring position. */
+/* Replaces one byte of the first occurrence of \p what in \p raw with
+ * 0xff (never valid UTF-8). @returns 1 if found. */
+static int spoil(gws_buf_t *raw, const char *what, size_t at) {
+        size_t n = strlen(what), pos;
+        for (pos = 0; pos + n <= raw->len; pos++)
+                if (!memcmp(raw->buf + pos, what, n)) {
+                        raw->buf[pos + at] = (char)0xff;
+                        return 1;
+                }
+        return 0;
+}
+
+/* Strings of a snapshot end up in alerts (entity values, alert and event
+ * ids), which are JSON: a forged or corrupt one that is not UTF-8 is
+ * refused, not written out as invalid JSON. */
+START_TEST(non_utf8_snapshot_strings_are_refused) {
+        gws_detect_t *a = gws_detect_new(cfg, 0), *b;
+        json_t *al = json_array(), *alert;
+        gws_buf_t raw = {0};
+        char err[256], gw[64];
+        const char *what[3];
+        int i, k;
+
+        for (i = 0; i < 9000 && !json_array_size(al); i++)
+                feed(a, i, al);
+        ck_assert_int_gt((int)json_array_size(al), 0);
+        alert = json_loads(json_string_value(json_array_get(al, 0)), 0, NULL);
+        /* an entity key (the gateway, a part of every key of its
+         * entities), the alert id, an event id */
+        snprintf(gw, sizeof(gw), "%s",
+                 json_string_value(json_object_get(
+                     json_object_get(alert, "entity"), "gateway_id")));
+        what[0] = gw;
+        what[1] = json_string_value(json_object_get(alert, "alert_id"));
+        what[2] = json_string_value(
+            json_array_get(json_object_get(alert, "event_ids"), 0));
+        for (k = 0; k < 3; k++) {
+                ck_assert_ptr_nonnull(what[k]);
+                gws_buf_reset(&raw);
+                ck_assert_int_eq(gws_detect_save(a, &raw), 0);
+                ck_assert_msg(spoil(&raw, what[k], 1), "\"%s\" not found",
+                              what[k]);
+                b = gws_detect_new(cfg, 0);
+                err[0] = '\0';
+                ck_assert_msg(gws_detect_load(b, raw.buf, raw.len, err,
+                                              sizeof(err)) == -1,
+                              "a snapshot with \"%s\" spoiled was loaded",
+                              what[k]);
+                ck_assert_msg(strstr(err, "not UTF-8"), "%s", err);
+                gws_detect_destroy(b);
+        }
+        json_decref(alert);
+        json_decref(al);
+        gws_buf_free(&raw);
+        gws_detect_destroy(a);
+}
+END_TEST
+
 START_TEST(bad_snapshot_fields_are_refused) {
         gws_detect_t *a = gws_detect_new(cfg, 0), *b;
         json_t *al = json_array(), *alert, *ids;
@@ -532,6 +590,7 @@ Suite *gws_state_suite(void) {
         tcase_add_test(tc, restore_continues_identically);
         tcase_add_test(tc, bad_records_are_named);
         tcase_add_test(tc, bad_snapshot_fields_are_refused);
+        tcase_add_test(tc, non_utf8_snapshot_strings_are_refused);
         tcase_add_test(tc, delivered_offset_and_version_1);
         tcase_add_test(tc, figures_100k_entities);
         suite_add_tcase(s, tc);
