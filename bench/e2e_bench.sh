@@ -204,6 +204,16 @@ lat_phase() {
     sleep 0.1
   done
   [ "$(msum gwsieve_assigned_partitions)" -eq 12 ] || die "$pfx: gwsieve got no partitions (see $R/$pfx.log)"
+  # Assigned partitions stay paused until their detector state is read
+  # from the state topic (here it holds the throughput phase's 96
+  # snapshots: ~0.25 s). Input sent meanwhile waits on the mock, which
+  # keeps ~5 MB (~0.35 s at this rate) of the busiest partition: start
+  # the generator only once every restore is done.
+  for _ in $(seq 300); do
+    scrape=$(curl -s --max-time 1 "$METRICS" || true)
+    [ "$(msum gwsieve_state_restores_total)" -ge 12 ] && break
+    sleep 0.1
+  done
   kcat -C -u -b "$BOOT" -t "$pfx.in" -o beginning -q -X fetch.wait.max.ms=10 \
     -f '%T %s\n' 2> "$R/kcat-$pfx.log" \
     > >(stdbuf -oL cut -c1-120 > "$R/$pfx.in.ts") &
