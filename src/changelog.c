@@ -43,7 +43,7 @@ struct gws_changelog_s {
 /* Restores taken in one read of a state partition (at most). Each holds
  * its latest record (compressed) until it is loaded: together at most the
  * compressed size of the state the batch restores. */
-#define RESTORE_BATCH 64
+#define RESTORE_BATCH 128
 
 /* ------------------------------------------------------------------------
  * writing
@@ -191,57 +191,91 @@ static int assign_one(rd_kafka_t *rk, const char *topic, int32_t partition,
         return err ? -1 : 0;
 }
 
-/* Reads \p topic [\p sp] from its low to its high watermark with \p rk
- * (assign only), handing each record to \p cb (-1 from it stops with
- * \p why set). @returns 0, or -1 (\p why says). */
-static int read_partition(rd_kafka_t *rk, const char *topic, int32_t sp,
-                          int64_t deadline,
-                          int (*cb)(void *opaque,
-                                    const rd_kafka_message_t *m),
-                          void *opaque, char *why, size_t why_size) {
-        int64_t lo, hi, next;
+/* Reads partitions \p sps[0..n) of \p topic, each from its low to its
+ * high watermark, all at once with \p rk (assign only: their fetches and
+ * round trips overlap), handing each record to \p cb (-1 from it stops
+ * with \p why set); records of one partition come in offset order.
+ * @returns 0, or -1 (\p why says). */
+static int read_partitions(rd_kafka_t *rk, const char *topic,
+                           const int32_t *sps, int n, int64_t deadline,
+                           int (*cb)(void *opaque,
+                                     const rd_kafka_message_t *m),
+                           void *opaque, char *why, size_t why_size) {
+        rd_kafka_topic_partition_list_t *l =
+            rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
+        int64_t *hi = calloc((size_t)(n > 0 ? n : 1), sizeof(*hi));
+        int64_t *next = calloc((size_t)(n > 0 ? n : 1), sizeof(*next));
+        int64_t lo;
         rd_kafka_resp_err_t err;
-        int rc = 0;
+        int i, left = 0, rc = 0;
 
-        err = rd_kafka_query_watermark_offsets(rk, topic, sp, &lo, &hi,
-                                               10000);
-        if (err) {
-                snprintf(why, why_size, "state topic \"%s\" [%d]: %s", topic,
-                         (int)sp, rd_kafka_err2str(err));
-                return -1;
+        if (!hi || !next) {
+                snprintf(why, why_size, "out of memory");
+                rc = -1;
+                goto out;
         }
-        if (hi <= lo)
-                return 0;
-        if (assign_one(rk, topic, sp, lo) == -1) {
-                snprintf(why, why_size, "cannot read \"%s\" [%d]", topic,
-                         (int)sp);
-                return -1;
+        for (i = 0; i < n; i++) {
+                err = rd_kafka_query_watermark_offsets(rk, topic, sps[i], &lo,
+                                                       &hi[i], 10000);
+                if (err) {
+                        snprintf(why, why_size, "state topic \"%s\" [%d]: %s",
+                                 topic, (int)sps[i], rd_kafka_err2str(err));
+                        rc = -1;
+                        goto out;
+                }
+                next[i] = lo;
+                if (hi[i] > lo) {
+                        rd_kafka_topic_partition_list_add(l, topic, sps[i])
+                            ->offset = lo;
+                        left++;
+                }
         }
-        next = lo;
-        while (next < hi && !rc) {
+        if (!left)
+                goto out;
+        if (rd_kafka_assign(rk, l)) {
+                snprintf(why, why_size, "cannot read \"%s\"", topic);
+                rc = -1;
+                goto out;
+        }
+        while (left && !rc) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
                 if (!m) {
                         if (gws_mono_ms() > deadline) {
+                                for (i = 0; i < n && next[i] >= hi[i]; i++)
+                                        ;
                                 snprintf(why, why_size,
                                          "reading \"%s\" [%d] timed out at "
                                          "offset %lld of %lld",
-                                         topic, (int)sp, (long long)next,
-                                         (long long)hi);
+                                         topic, i < n ? (int)sps[i] : -1,
+                                         (long long)(i < n ? next[i] : 0),
+                                         (long long)(i < n ? hi[i] : 0));
                                 rc = -1;
                         }
                         continue;
                 }
-                if (m->err) {
-                        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                                gws_log(GWS_LOG_WARNING, "STATE",
-                                        "reading \"%s\" [%d]: %s", topic,
-                                        (int)sp, rd_kafka_message_errstr(m));
-                        else
-                                next = hi; /* the end (some were deleted) */
+                for (i = 0; i < n && sps[i] != m->partition; i++)
+                        ;
+                if (i == n) { /* not asked for */
                         rd_kafka_message_destroy(m);
                         continue;
                 }
-                next = m->offset + 1;
+                if (m->err) {
+                        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                                gws_log(GWS_LOG_WARNING, "STATE",
+                                        "reading \"%s\" [%d]: %s", topic,
+                                        (int)m->partition,
+                                        rd_kafka_message_errstr(m));
+                        } else if (next[i] < hi[i]) {
+                                next[i] = hi[i]; /* the end (some were
+                                                  * deleted) */
+                                left--;
+                        }
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                if (next[i] < hi[i] && m->offset + 1 >= hi[i])
+                        left--;
+                next[i] = m->offset + 1;
                 if (cb(opaque, m) == -1) {
                         snprintf(why, why_size, "out of memory");
                         rc = -1;
@@ -249,6 +283,10 @@ static int read_partition(rd_kafka_t *rk, const char *topic, int32_t sp,
                 rd_kafka_message_destroy(m);
         }
         rd_kafka_assign(rk, NULL);
+out:
+        rd_kafka_topic_partition_list_destroy(l);
+        free(hi);
+        free(next);
         return rc;
 }
 
@@ -257,15 +295,19 @@ typedef struct {
         int n;
         const char **key;
         size_t *klen;
-        gws_buf_t *out; /* [n] */
-        int *found;     /* [n] */
+        const int32_t *sp; /* [n]: where a restore looks for key i */
+        gws_buf_t *out;    /* [n] */
+        int *found;        /* [n] */
 } latest_t;
 
 static int latest_cb(void *opaque, const rd_kafka_message_t *m) {
         latest_t *l = opaque;
         int i;
         for (i = 0; i < l->n; i++) {
-                if (m->key_len != l->klen[i] ||
+                /* only on its own state partition: after a change of
+                 * the state topic's partition count an older record
+                 * elsewhere is not the latest */
+                if (m->partition != l->sp[i] || m->key_len != l->klen[i] ||
                     memcmp(m->key, l->key[i], l->klen[i]))
                         continue;
                 if (!m->len) {
@@ -279,13 +321,15 @@ static int latest_cb(void *opaque, const rd_kafka_message_t *m) {
         return 0;
 }
 
-/* Reads state partition \p sp up to its high watermark once and keeps the
- * latest value under each key of \p l. @returns 0, or -1 (\p why says). */
-static int read_latest(gws_changelog_t *cl, int32_t sp, latest_t *l,
-                       int64_t deadline, char *why, size_t why_size) {
-        ADD(reads, 1);
-        return read_partition(cl->rc, cl->cfg->state_topic, sp, deadline,
-                              latest_cb, l, why, why_size);
+/* Reads the \p nsp state partitions \p sps at once up to their high
+ * watermarks and keeps the latest value under each key of \p l.
+ * @returns 0, or -1 (\p why says). */
+static int read_latest(gws_changelog_t *cl, const int32_t *sps, int nsp,
+                       latest_t *l, int64_t deadline, char *why,
+                       size_t why_size) {
+        ADD(reads, (uint64_t)nsp);
+        return read_partitions(cl->rc, cl->cfg->state_topic, sps, nsp,
+                               deadline, latest_cb, l, why, why_size);
 }
 
 /* Re-reads input \p partition from \p from up to (not including) \p to
@@ -440,51 +484,51 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
         }
 }
 
-/* Takes the first queued job and every other queued job of the same
- * state partition (in queue order, up to \p max) into \p batch.
+/* Takes up to \p max queued jobs, in queue order, into \p batch.
  * @returns how many (at least 1: the queue must not be empty).
  * @locality restore thread, under cl->lock. */
 static int take_batch(gws_changelog_t *cl, job_t **batch, int max) {
-        job_t **pp = &cl->jobs, *job;
+        job_t *job;
         int n = 0;
-        int32_t sp = cl->jobs->partition % cl->nstate;
 
-        while ((job = *pp) && n < max) {
-                if (job->partition % cl->nstate != sp) {
-                        pp = &job->next;
-                        continue;
-                }
-                *pp = job->next;
+        while ((job = cl->jobs) && n < max) {
+                cl->jobs = job->next;
                 job->next = NULL;
                 batch[n++] = job;
         }
-        cl->jobs_tail = NULL;
-        for (job = cl->jobs; job; job = job->next)
-                cl->jobs_tail = job;
+        if (!cl->jobs)
+                cl->jobs_tail = NULL;
         return n;
 }
 
-/* One batch: the jobs whose keys live in one state partition. That
- * partition is read once for all of them (a restore used to read it once
- * per input partition: 96 input partitions over 12 state partitions read
- * each 8 times), then each is decoded, loaded, caught up and posted in
- * turn, so the first resumes without waiting for the last. If the read
- * fails, every job of the batch starts cold with its reason. */
+/* One batch: the restores queued together (an assignment). The state
+ * partitions their keys live in are read once each, all at once (a
+ * restore used to read its state partition alone: 96 input partitions
+ * over 12 state partitions read each 8 times, one after another), then
+ * each job is decoded, loaded, caught up and posted in turn, so the first
+ * resumes without waiting for the last. If the read fails, every job of
+ * the batch starts cold with its reason. */
 static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                       gws_buf_t *recs, gws_buf_t *raw) {
         char keys[RESTORE_BATCH][512], why[256] = "";
         const char *kp[RESTORE_BATCH];
         size_t kl[RESTORE_BATCH];
-        int found[RESTORE_BATCH] = {0}, i, rc;
-        latest_t l = {n, kp, kl, recs, found};
+        int32_t ksp[RESTORE_BATCH], sps[RESTORE_BATCH];
+        int found[RESTORE_BATCH] = {0}, i, j, nsp = 0, rc;
+        latest_t l = {n, kp, kl, ksp, recs, found};
 
         for (i = 0; i < n; i++) {
                 gws_state_key(keys[i], sizeof(keys[i]), cl->cfg->group,
                               cl->cfg->topic_input, batch[i]->partition);
                 kp[i] = keys[i];
                 kl[i] = strlen(keys[i]);
+                ksp[i] = batch[i]->partition % cl->nstate;
+                for (j = 0; j < nsp && sps[j] != ksp[i]; j++)
+                        ;
+                if (j == nsp)
+                        sps[nsp++] = ksp[i];
         }
-        rc = read_latest(cl, batch[0]->partition % cl->nstate, &l,
+        rc = read_latest(cl, sps, nsp, &l,
                          gws_mono_ms() + cl->cfg->state_restore_timeout_ms,
                          why, sizeof(why));
         for (i = 0; i < n; i++) {
@@ -712,7 +756,7 @@ void gws_changelog_destroy(gws_changelog_t *cl) {
 typedef struct {
         char prefix[300]; /* "<group>/<topic>/" */
         size_t plen;
-        int nin, nstate, sp; /* sp: the state partition being read */
+        int nin, nstate;
         gws_buf_t *rec; /* per input partition; len 0 = none */
 } scan_t;
 
@@ -729,7 +773,7 @@ static int scan_cb(void *opaque, const rd_kafka_message_t *m) {
         memcpy(num, (const char *)m->key + sc->plen, n);
         num[n] = '\0';
         p = strtol(num, &end, 10);
-        if (*end || p < 0 || p >= sc->nin || p % sc->nstate != sc->sp)
+        if (*end || p < 0 || p >= sc->nin || p % sc->nstate != m->partition)
                 return 0; /* not ours, or where a restore does not look */
         gws_buf_reset(&sc->rec[p]); /* a tombstone leaves it empty */
         return m->len ? gws_buf_append(&sc->rec[p], m->payload, m->len) : 0;
@@ -802,12 +846,13 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
                           char *errstr, size_t errstr_size) {
         int64_t deadline = gws_mono_ms() + timeout_ms;
         rd_kafka_resp_err_t err;
-        scan_t sc = {{0}, 0, 0, 0, 0, NULL};
+        scan_t sc = {{0}, 0, 0, 0, NULL};
         gws_state_view_t *rows = NULL;
         gws_buf_t raw = {0};
         char inner[512];
         rd_kafka_t *rk;
-        int p, rc = -1;
+        int32_t *sps = NULL;
+        int p, nsp, rc = -1;
 
         *out = NULL;
         if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, inner,
@@ -838,10 +883,16 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
         /* Input partition p's key on state partition p % nstate, where a
          * restore looks (only there: after a change of the state topic's
          * partition count an older record elsewhere is not restored). */
-        for (sc.sp = 0; sc.sp < sc.nstate && sc.sp < sc.nin; sc.sp++)
-                if (read_partition(rk, cfg->state_topic, sc.sp, deadline,
-                                   scan_cb, &sc, errstr, errstr_size) == -1)
-                        goto out;
+        nsp = sc.nstate < sc.nin ? sc.nstate : sc.nin;
+        if (!(sps = calloc((size_t)nsp, sizeof(*sps)))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto out;
+        }
+        for (p = 0; p < nsp; p++)
+                sps[p] = p;
+        if (read_partitions(rk, cfg->state_topic, sps, nsp, deadline,
+                            scan_cb, &sc, errstr, errstr_size) == -1)
+                goto out;
         inspect_offsets(rk, cfg, rows, sc.nin, timeout_ms);
         for (p = 0; p < sc.nin; p++) {
                 rows[p].partition = p;
@@ -856,6 +907,7 @@ out:
                 gws_buf_free(&sc.rec[p]);
         free(sc.rec);
         free(rows);
+        free(sps);
         gws_buf_free(&raw);
         rd_kafka_destroy(rk);
         return rc;

@@ -13,10 +13,10 @@
  *
  * Restoring: gws_changelog_restore() queues a job per assigned partition
  * for the restore thread, which has its own consumer (assign only, never
- * joins or commits). It takes the queued jobs whose keys share a state
- * partition as one batch (up to 64):
- *   1. read that state partition once, from its low to its high
- *      watermark, keeping the latest record under each job's key;
+ * joins or commits). It takes the queued jobs as one batch (up to 128):
+ *   1. read the state partitions of their keys, each once and all at
+ *      once, from their low to their high watermarks, keeping the latest
+ *      record under each job's key (on its own state partition only);
  * then for each job of the batch in turn:
  *   2. decode and load it (any problem: log the reason, count it, and the
  *      partition starts cold);
@@ -93,8 +93,9 @@ typedef struct gws_changelog_stats_s {
         uint64_t restores[GWS_STATE__CNT]; /**< by result */
         uint64_t restore_ms;       /**< total time spent restoring */
         uint64_t caught_up;        /**< events re-read for catch-up */
-        uint64_t reads;            /**< state partition reads (one per
-                                    *   batch of restores) */
+        uint64_t reads;            /**< state partition reads (each
+                                    *   partition once per batch of
+                                    *   restores) */
 } gws_changelog_stats_t;
 
 /** @brief Starts the restore thread and its consumer, made from
