@@ -203,30 +203,44 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
                            void *opaque, char *why, size_t why_size) {
         rd_kafka_topic_partition_list_t *l =
             rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
+        rd_kafka_topic_partition_list_t *w[2] = {NULL, NULL};
         int64_t *hi = calloc((size_t)(n > 0 ? n : 1), sizeof(*hi));
         int64_t *next = calloc((size_t)(n > 0 ? n : 1), sizeof(*next));
-        int64_t lo;
         rd_kafka_resp_err_t err;
-        int i, left = 0, rc = 0;
+        int i, k, left = 0, rc = 0;
 
         if (!hi || !next) {
                 snprintf(why, why_size, "out of memory");
                 rc = -1;
                 goto out;
         }
-        for (i = 0; i < n; i++) {
-                err = rd_kafka_query_watermark_offsets(rk, topic, sps[i], &lo,
-                                                       &hi[i], 10000);
+        /* Low and high watermarks of all of them in two requests (per
+         * leader, in parallel): ListOffsets for "earliest" (-2) and
+         * "latest" (-1). One query per partition took a round trip each
+         * before the first record was read. */
+        for (k = 0; k < 2; k++) {
+                w[k] = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
+                for (i = 0; i < n; i++)
+                        rd_kafka_topic_partition_list_add(w[k], topic, sps[i])
+                            ->offset = k ? -1 : -2;
+                err = rd_kafka_offsets_for_times(rk, w[k], 10000);
+                for (i = 0; !err && i < n; i++)
+                        if ((err = w[k]->elems[i].err))
+                                break;
                 if (err) {
                         snprintf(why, why_size, "state topic \"%s\" [%d]: %s",
-                                 topic, (int)sps[i], rd_kafka_err2str(err));
+                                 topic, i < n ? (int)sps[i] : -1,
+                                 rd_kafka_err2str(err));
                         rc = -1;
                         goto out;
                 }
-                next[i] = lo;
-                if (hi[i] > lo) {
+        }
+        for (i = 0; i < n; i++) {
+                next[i] = w[0]->elems[i].offset;
+                hi[i] = w[1]->elems[i].offset;
+                if (hi[i] > next[i]) {
                         rd_kafka_topic_partition_list_add(l, topic, sps[i])
-                            ->offset = lo;
+                            ->offset = next[i];
                         left++;
                 }
         }
@@ -285,6 +299,9 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
         rd_kafka_assign(rk, NULL);
 out:
         rd_kafka_topic_partition_list_destroy(l);
+        for (k = 0; k < 2; k++)
+                if (w[k])
+                        rd_kafka_topic_partition_list_destroy(w[k]);
         free(hi);
         free(next);
         return rc;
