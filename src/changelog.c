@@ -203,53 +203,54 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
                            void *opaque, char *why, size_t why_size) {
         rd_kafka_topic_partition_list_t *l =
             rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
-        rd_kafka_topic_partition_list_t *w[2] = {NULL, NULL};
+        rd_kafka_topic_partition_list_t *w =
+            rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
         int64_t *hi = calloc((size_t)(n > 0 ? n : 1), sizeof(*hi));
         int64_t *next = calloc((size_t)(n > 0 ? n : 1), sizeof(*next));
         rd_kafka_resp_err_t err;
-        int i, k, left = 0, rc = 0;
+        int i, left = 0, rc = 0, assigned = 0;
 
         if (!hi || !next) {
                 snprintf(why, why_size, "out of memory");
                 rc = -1;
                 goto out;
         }
-        /* Low and high watermarks of all of them in two requests (per
-         * leader, in parallel): ListOffsets for "earliest" (-2) and
-         * "latest" (-1). One query per partition took a round trip each
-         * before the first record was read. */
-        for (k = 0; k < 2; k++) {
-                w[k] = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
-                for (i = 0; i < n; i++)
-                        rd_kafka_topic_partition_list_add(w[k], topic, sps[i])
-                            ->offset = k ? -1 : -2;
-                err = rd_kafka_offsets_for_times(rk, w[k], 10000);
-                for (i = 0; !err && i < n; i++)
-                        if ((err = w[k]->elems[i].err))
-                                break;
-                if (err) {
-                        snprintf(why, why_size, "state topic \"%s\" [%d]: %s",
-                                 topic, i < n ? (int)sps[i] : -1,
-                                 rd_kafka_err2str(err));
-                        rc = -1;
-                        goto out;
-                }
-        }
+        /* All of them from their log start, and meanwhile their high
+         * watermarks in one ListOffsets request ("latest", -1; per leader,
+         * in parallel): the consumer's own start-offset lookups and ours
+         * overlap. One watermark query per partition took a round trip
+         * each before the first record was read. */
         for (i = 0; i < n; i++) {
-                next[i] = w[0]->elems[i].offset;
-                hi[i] = w[1]->elems[i].offset;
-                if (hi[i] > next[i]) {
-                        rd_kafka_topic_partition_list_add(l, topic, sps[i])
-                            ->offset = next[i];
-                        left++;
-                }
+                rd_kafka_topic_partition_list_add(l, topic, sps[i])->offset =
+                    RD_KAFKA_OFFSET_BEGINNING;
+                rd_kafka_topic_partition_list_add(w, topic, sps[i])->offset =
+                    -1;
         }
-        if (!left)
-                goto out;
         if (rd_kafka_assign(rk, l)) {
                 snprintf(why, why_size, "cannot read \"%s\"", topic);
                 rc = -1;
                 goto out;
+        }
+        assigned = 1;
+        err = rd_kafka_offsets_for_times(rk, w, 10000);
+        for (i = 0; !err && i < n; i++)
+                if ((err = w->elems[i].err))
+                        break;
+        if (err) {
+                snprintf(why, why_size, "state topic \"%s\" [%d]: %s", topic,
+                         i < n ? (int)sps[i] : (int)sps[0],
+                         rd_kafka_err2str(err));
+                rc = -1;
+                goto out;
+        }
+        for (i = 0; i < n; i++) {
+                hi[i] = w->elems[i].offset;
+                next[i] = -1; /* nothing read yet (the log start may be
+                               * past 0) */
+                if (hi[i] > 0)
+                        left++;
+                else
+                        next[i] = hi[i]; /* empty: nothing to wait for */
         }
         while (left && !rc) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
@@ -296,12 +297,11 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
                 }
                 rd_kafka_message_destroy(m);
         }
-        rd_kafka_assign(rk, NULL);
 out:
+        if (assigned)
+                rd_kafka_assign(rk, NULL);
         rd_kafka_topic_partition_list_destroy(l);
-        for (k = 0; k < 2; k++)
-                if (w[k])
-                        rd_kafka_topic_partition_list_destroy(w[k]);
+        rd_kafka_topic_partition_list_destroy(w);
         free(hi);
         free(next);
         return rc;
