@@ -28,6 +28,8 @@
 #                      delay up to MaxWait"); a real broker answers as soon
 #                      as data arrives. The second phase shows that share.
 #   E2E_HTTP_PORT      gwsieve's /metrics port (default 19464)
+#   E2E_LINGER_MS      linger.ms of the kcat and Python producers (default
+#                      50, gwsieve's default)
 #   E2E_GWS_ARGS       extra gwsieve arguments for the throughput phase,
 #                      e.g. "-X consumer.queued.max.messages.kbytes=65536"
 #   E2E_KEEP=1         keep the work directory (logs, timestamps, results)
@@ -38,7 +40,7 @@
 #                contender's producer when it produces, i.e. right after it
 #                consumed and processed the event). The group join and
 #                start-up are outside this window; the last delivery report
-#                comes linger.ms (20) + one round trip after the last
+#                comes linger.ms (50) + one round trip after the last
 #                timestamp, which is not counted. Cross-checks: gwsieve's
 #                /metrics polled every 100 ms (first poll with
 #                events_consumed_total > 0 to first poll with all events
@@ -52,9 +54,11 @@
 #                group join). The consume floor: `kcat -C` of the same
 #                events into /dev/null (no group, no output), what fetching
 #                them with librdkafka costs on this machine.
-#   peak MB      VmHWM; kcat = the two kcat processes added up (GNU time
-#                %M), python = GNU time %M, gwsieve = /proc/PID/status
-#                VmHWM before SIGTERM.
+#   peak MB      VmHWM over the whole run, exit included; kcat = the two
+#                kcat processes added up (GNU time %M), python = GNU time
+#                %M, gwsieve = peak_rss of its last log line (PROGRESS
+#                final: getrusage at exit, after the shutdown's snapshots);
+#                /proc/PID/status VmHWM before SIGTERM is logged beside it.
 #   alert latency  gwsieve only, on a separate 12-partition input topic
 #                keyed by gateway_id (as produced by gwsieve-gen, like
 #                deploy's gw.raw), gwsieve-gen --incidents --rate (steady/2).
@@ -66,9 +70,11 @@
 #                phase by a concurrent `kcat -C` (the mock keeps only
 #                ~5 MB per partition, too little for a keyed topic).
 #
-# All three producers batch alike (linger.ms=20, gwsieve's default): at
-# librdkafka's 5 ms the producer's broker threads cost more CPU than the
-# processing did.
+# All three producers batch alike (linger.ms=$E2E_LINGER_MS, default 50 as
+# gwsieve's own default): at librdkafka's 5 ms the producer's broker
+# threads cost more CPU than the processing did. A gwsieve run with
+# another value gets it through E2E_GWS_ARGS
+# (--set kafka.producer.linger.ms=N).
 #
 # The throughput input is produced with -X partitioner=random: keyed by
 # gateway_id, 12 gateways would fill 12 of the 96 partitions and the mock
@@ -91,6 +97,7 @@ BIN=${GWS_BIN_DIR:-$PWD/build/bin}
 LAT_N=${E2E_LAT_EVENTS:-$(( N < 10000 ? N : 10000 ))}
 LAT_SIM=${E2E_LAT_SIM_RATE:-20}
 PORT=${E2E_HTTP_PORT:-19464}
+LINGER=${E2E_LINGER_MS:-50}
 LAT_FWAIT=${E2E_LAT_FETCH_WAIT_MS-10}
 PY=/usr/bin/python3
 HELPER=$PWD/bench/e2e_loop.py
@@ -275,7 +282,7 @@ for run in $(seq "$RUNS"); do
   /usr/bin/time -f '%U %S %M' -o "$R/kc.time" \
     kcat -C -b "$BOOT" -t in -o beginning -e -q -f '%s\n' 2> "$R/kcat-c.log" |
     /usr/bin/time -f '%U %S %M' -o "$R/kp.time" \
-      kcat -P -b "$BOOT" -t kcat.out -X sticky.partitioning.linger.ms=0 -X linger.ms=20 2> "$R/kcat-p.log" ||
+      kcat -P -b "$BOOT" -t kcat.out -X sticky.partitioning.linger.ms=0 -X linger.ms="$LINGER" 2> "$R/kcat-p.log" ||
     die "kcat pass-through failed (see $R/kcat-*.log)"
   dump_ts "$R/kcat.ts" '%T\n' kcat.out
   ks=$(span "$R/kcat.ts")
@@ -291,7 +298,7 @@ for run in $(seq "$RUNS"); do
   # --- (b) python consumer-group loop -------------------------------------
   /usr/bin/time -f '%U %S %M' -o "$R/py.time" \
     $PY "$HELPER" loop --bootstrap "$BOOT" --topic in --out-topic py.out \
-    --group "py-bench-$run" --events "$N" --stats "$R/py.json" 2> "$R/py.log" ||
+    --group "py-bench-$run" --events "$N" --stats "$R/py.json" --linger-ms "$LINGER" 2> "$R/py.log" ||
     die "python loop failed (see $R/py.log)"
   dump_ts "$R/py.ts" '%T\n' py.out
   pys=$(span "$R/py.ts")
@@ -320,9 +327,17 @@ for run in $(seq "$RUNS"); do
   read -r g_rdk g_wrk < <(for t in /proc/"$gpid"/task/*; do
       printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(cut -d' ' -f1 "$t/schedstat" 2>/dev/null)"
     done | awk '$1 ~ /^rdk:/ {r += $2} $1 ~ /^gws-worker/ {w += $2} END {printf "%.3f %.3f\n", r / 1e9, w / 1e9}')
-  g_rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$gpid/status")
+  g_rss_run=$(awk '/^VmHWM:/ {print $2}' "/proc/$gpid/status")
   g_deliv=$(msum gwsieve_outputs_delivered_total)
   stop "$gpid" || log "WARNING: gwsieve exited $rc"
+  # The whole run's peak, shutdown (snapshots of all partitions) included.
+  g_rss=$(sed -n 's/.*PROGRESS final:.* peak_rss=\([0-9.]*\)MB.*/\1/p' "$R/gws.log" | tail -1)
+  if [ -n "$g_rss" ]; then
+    g_rss=$(calc "int($g_rss * 1024 + 0.5)")
+  else
+    log "WARNING: no 'PROGRESS final' line in $R/gws.log: peak RSS before SIGTERM only"
+    g_rss=$g_rss_run
+  fi
   dump_ts "$R/gws.ts" '%T\n' gws.retained gws.alerts gws.dlq
   gss=$(span "$R/gws.ts")
   g_out=$(jget "$gss" count)
@@ -335,7 +350,7 @@ for run in $(seq "$RUNS"); do
   g_cpu=$(calc "($gu + $gs) / $TCK * 100000 / $N")
   g_cpu_rdk=$(calc "$g_rdk * 100000 / $N")
   g_cpu_wrk=$(calc "$g_wrk * 100000 / $N")
-  log "gwsieve: $(printf '%.0f' "$g_rate") ev/s (metrics $g_rate_m), $(printf '%.2f' "$g_cpu") CPU-s/100k (librdkafka threads $(printf '%.2f' "$g_cpu_rdk"), workers $(printf '%.2f' "$g_cpu_wrk")), $((g_rss / 1024)) MB"
+  log "gwsieve: $(printf '%.0f' "$g_rate") ev/s (metrics $g_rate_m), $(printf '%.2f' "$g_cpu") CPU-s/100k (librdkafka threads $(printf '%.2f' "$g_cpu_rdk"), workers $(printf '%.2f' "$g_cpu_wrk")), peak $((g_rss / 1024)) MB ($((g_rss_run / 1024)) MB before SIGTERM)"
 
   # --- (d) alert latency at half load -------------------------------------
   # Half load of the system: half the lower of gwsieve's steady rate and
@@ -357,8 +372,8 @@ for run in $(seq "$RUNS"); do
     "$run" "$k_rate" "$k_cpu" "$k_ccpu" "$k_rss" "$k_out" >> "$results"
   printf '"python":{"rate":%s,"rate_self":%s,"cpu_per_100k":%s,"rss_kb":%d,"outputs":%d},' \
     "$p_rate" "$p_self" "$p_cpu" "$ym" "$p_out" >> "$results"
-  printf '"gwsieve":{"rate":%s,"rate_metrics":%s,"cpu_per_100k":%s,"cpu_rdk_per_100k":%s,"cpu_workers_per_100k":%s,"rss_kb":%d,"outputs":%d},' \
-    "$g_rate" "$g_rate_m" "$g_cpu" "$g_cpu_rdk" "$g_cpu_wrk" "$g_rss" "$g_out" >> "$results"
+  printf '"gwsieve":{"rate":%s,"rate_metrics":%s,"cpu_per_100k":%s,"cpu_rdk_per_100k":%s,"cpu_workers_per_100k":%s,"rss_kb":%d,"rss_run_kb":%d,"outputs":%d},' \
+    "$g_rate" "$g_rate_m" "$g_cpu" "$g_cpu_rdk" "$g_cpu_wrk" "$g_rss" "$g_rss_run" "$g_out" >> "$results"
   printf '"lat_rate":%s,"latency":%s,"lat2_rate":%s,"latency2":%s}\n' \
     "$lat_real" "$lat" "$lat2_real" "$lat2" >> "$results"
 done

@@ -66,7 +66,7 @@ def cmd_loop(a):
     })
     producer = Producer({
         "bootstrap.servers": a.bootstrap,
-        "linger.ms": 20,  # as gwsieve's producer (and kcat's here)
+        "linger.ms": a.linger_ms,  # as gwsieve's producer (and kcat's)
         "enable.idempotence": True,
         "queue.buffering.max.messages": 200000,
     })
@@ -355,6 +355,8 @@ def main():
     p.add_argument("--events", type=int, required=True)
     p.add_argument("--stats", required=True)
     p.add_argument("--idle-timeout", type=int, default=60)
+    p.add_argument("--linger-ms", type=int, default=50,
+                   help="producer linger.ms (gwsieve's default: 50)")
     p = sub.add_parser("span")
     p.add_argument("files", nargs="+")
     p = sub.add_parser("latency")

@@ -65,6 +65,30 @@ static gws_it_proc_t *worker_start(const svc_t *s, const char *name) {
 }
 
 /* SIGTERM and expect exit 0 within STOP_MS. @returns the exit time. */
+/* A clean exit ends with "PROGRESS final: ... cpu=Xs peak_rss=YMB": what
+ * the whole run cost, shutdown included. */
+static void final_usage_ok(gws_it_proc_t *w, const char *name) {
+        FILE *fp = fopen(gws_it_proc_log(w), "r");
+        char line[4096];
+        const char *u = NULL;
+        double cpu = -1, mb = -1;
+
+        while (fp && !u && fgets(line, sizeof(line), fp))
+                if (strstr(line, "PROGRESS final: "))
+                        u = strstr(line, " cpu=");
+        if (fp)
+                fclose(fp);
+        GWS_IT_ASSERT(u && sscanf(u, " cpu=%lfs peak_rss=%lfMB", &cpu,
+                                  &mb) == 2,
+                      "%s: no 'PROGRESS final: ... cpu=Xs peak_rss=YMB' "
+                      "line in %s", name, gws_it_proc_log(w));
+        gws_it_printf("%s: final cpu %.2f s, peak RSS %.1f MB", name, cpu,
+                      mb);
+        GWS_IT_ASSERT(cpu > 0 && mb > 1 && mb < 4096,
+                      "%s: implausible final usage (cpu %.2f s, peak RSS "
+                      "%.1f MB)", name, cpu, mb);
+}
+
 static int64_t worker_stop_ok(gws_it_proc_t *w, const char *name) {
         int64_t t0 = gws_it_now_ms(), took;
         int status = gws_it_gwsieve_stop(w, STOP_MS);
@@ -80,6 +104,7 @@ static int64_t worker_stop_ok(gws_it_proc_t *w, const char *name) {
         GWS_IT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                       "%s exited with %s after SIGTERM", name,
                       gws_it_status_str(status, st, sizeof(st)));
+        final_usage_ok(w, name);
         return took;
 }
 
@@ -2285,9 +2310,12 @@ START_TEST(test_stats_off) {
         int port, warned;
         int64_t t0;
 
+        /* Also a message.max.bytes above gwsieve's 1 MB fetch.max.bytes
+         * default, which must then follow it (librdkafka refuses a
+         * consumer whose fetch.max.bytes is smaller). */
         svc_start(&s, "stats_off",
-                  "{\"kafka\":{\"consumer\":"
-                  "{\"statistics.interval.ms\":\"0\"}}}");
+                  "{\"kafka\":{\"message.max.bytes\":\"2000000\","
+                  "\"consumer\":{\"statistics.interval.ms\":\"0\"}}}");
         r = reader(&s, "gw.retained");
         w = worker_start(&s, "worker1");
         port = gws_it_http_port(w, 10000);
