@@ -64,7 +64,6 @@ static gws_it_proc_t *worker_start(const svc_t *s, const char *name) {
         return w;
 }
 
-/* SIGTERM and expect exit 0 within STOP_MS. @returns the exit time. */
 /* A clean exit ends with "PROGRESS final: ... cpu=Xs peak_rss=YMB": what
  * the whole run cost, shutdown included. */
 static void final_usage_ok(gws_it_proc_t *w, const char *name) {
@@ -89,6 +88,7 @@ static void final_usage_ok(gws_it_proc_t *w, const char *name) {
                       "%.1f MB)", name, cpu, mb);
 }
 
+/* SIGTERM and expect exit 0 within STOP_MS. @returns the exit time. */
 static int64_t worker_stop_ok(gws_it_proc_t *w, const char *name) {
         int64_t t0 = gws_it_now_ms(), took;
         int status = gws_it_gwsieve_stop(w, STOP_MS);
@@ -1223,6 +1223,37 @@ static double metric_wait(gws_it_proc_t *w, const char *name,
         return v;
 }
 
+/* Number of gwsieve_consumer_lag series in a scrape. */
+static int lag_series_of(const char *body) {
+        const char *p = body;
+        int n = 0;
+        while ((p = strstr(p, "\ngwsieve_consumer_lag{"))) {
+                n++;
+                p++;
+        }
+        return n;
+}
+
+/* Scrapes \p w's /metrics until gwsieve_consumer_lag has series summing
+ * to \p want (statistics come once a second), or ~20 s pass.
+ * @returns the last sum (-1 if nothing could be scraped); *series: its
+ * number of series. */
+static double lag_wait(gws_it_proc_t *w, double want, char *body,
+                       size_t size, int *series) {
+        int port = gws_it_http_port(w, 10000), i;
+        double v = -1;
+        for (i = 0; i < 100 && port > 0; i++) {
+                if (gws_it_http_get(port, "/metrics", body, size) == 200) {
+                        v = metric_sum(body, "gwsieve_consumer_lag", NULL);
+                        *series = lag_series_of(body);
+                        if (*series > 0 && v == want)
+                                break;
+                }
+                usleep(200 * 1000);
+        }
+        return v;
+}
+
 /* One worker's view of the state counters (for the reader). */
 static void state_metrics(gws_it_proc_t *w, const char *name) {
         static char body[1 << 20];
@@ -2300,6 +2331,62 @@ END_TEST
 /* A user turns librdkafka's statistics off: gwsieve warns once, naming
  * the property and what stops working, exports no lag series, and still
  * retains every event. */
+/* Consumer lag per partition (gwsieve_consumer_lag, from librdkafka's
+ * statistics: the partition's end minus the group's committed offset).
+ * worker1 processes 300 events and commits them at exit; 600 more are
+ * produced; worker2, which commits only every 60 s, consumes them: its lag
+ * must add up to exactly those 600 over the partitions. worker3, after
+ * worker2 committed at exit, must see 0. */
+START_TEST(test_consumer_lag) {
+        static char body[1 << 20];
+        svc_t s;
+        gws_it_events_t *ev1 = events("events1.ndjson", 300, 41, 0);
+        gws_it_events_t *ev2 = events("events2.ndjson", 600, 42, 0);
+        gws_it_reader_t *r;
+        gws_it_proc_t *w;
+        double lag;
+        int series = 0;
+        int64_t t0;
+
+        svc_start(&s, "lag", NULL);
+        r = reader(&s, "gw.retained");
+        w = worker_start(&s, "worker1");
+        t0 = gws_it_now_ms();
+        produce_all(&s, ev1);
+        expect_all_retained(&s, r, ev1, "lag, first part", t0);
+        worker_stop_ok(w, "worker1");
+
+        produce_all(&s, ev2);
+        GWS_IT_ASSERT(setenv("GWSIEVE_COMMIT_INTERVAL_MS", "60000", 1) == 0,
+                      "setenv");
+        w = worker_start(&s, "worker2");
+        unsetenv("GWSIEVE_COMMIT_INTERVAL_MS");
+        t0 = gws_it_now_ms();
+        expect_all_retained(&s, r, ev2, "lag, second part", t0);
+        lag = lag_wait(w, (double)ev2->n, body, sizeof(body), &series);
+        gws_it_printf("lag: %.0f over %d partition series with %zu events "
+                      "processed but not committed", lag, series, ev2->n);
+        GWS_IT_ASSERT(lag == (double)ev2->n,
+                      "gwsieve_consumer_lag sums to %.0f over %d series; "
+                      "%zu events are past the committed offsets",
+                      lag, series, ev2->n);
+        worker_stop_ok(w, "worker2"); /* commits at exit */
+
+        w = worker_start(&s, "worker3");
+        lag = lag_wait(w, 0, body, sizeof(body), &series);
+        gws_it_printf("lag: %.0f over %d partition series after worker2's "
+                      "final commit", lag, series);
+        GWS_IT_ASSERT(series > 0 && lag == 0,
+                      "gwsieve_consumer_lag sums to %.0f over %d series "
+                      "after everything was committed (expected 0)",
+                      lag, series);
+        worker_stop_ok(w, "worker3");
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev1);
+        gws_it_events_destroy(ev2);
+}
+END_TEST
+
 START_TEST(test_stats_off) {
         static char body[1 << 20];
         svc_t s;
@@ -2374,6 +2461,7 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "start_lookup_retry", test_start_lookup_retry);
         ADD_TCASE(s, "start_lookup_eager", test_start_lookup_eager);
         ADD_TCASE(s, "not_fetching", test_not_fetching);
+        ADD_TCASE(s, "consumer_lag", test_consumer_lag);
         ADD_TCASE(s, "stats_off", test_stats_off);
         ADD_TCASE(s, "offset_past_end", test_offset_past_end);
         return s;
