@@ -91,7 +91,10 @@ struct ptn_s {
         int worker;
         int refcnt;              /* atomic: table, queue items, entries */
         gws_tracker_t *trk;      /* done offsets (own lock) */
-        int64_t committed;       /* main thread only */
+        int64_t committed;       /* main thread only: what we committed */
+        int64_t lag_base;        /* main only: the group's committed offset
+                                  * as known here (assignment, our commits;
+                                  * -1 none): stats_lag() */
         int64_t queued;          /* atomic: messages in a worker queue */
         int lost;                /* atomic: drop, never commit */
         int paused;              /* main thread only */
@@ -314,6 +317,7 @@ static ptn_t *ptn_new(gws_service_t *svc, int32_t partition) {
         p->worker = partition % svc->nworkers;
         p->refcnt = 1; /* the table's */
         p->committed = -1;
+        p->lag_base = -1;
         p->hold_from = -1;
         p->skip_below = -1;
         p->last_consumed = -1;
@@ -724,7 +728,8 @@ static int commit_done(gws_service_t *svc,
                                 ptn_t *p = ptn_lookup(
                                     svc, offs->elems[i].partition);
                                 if (p)
-                                        p->committed = offs->elems[i].offset;
+                                        p->committed = p->lag_base =
+                                            offs->elems[i].offset;
                         }
                         gws_log(GWS_LOG_DEBUG, "COMMIT",
                                 "committed %d partition(s)%s", offs->cnt,
@@ -847,15 +852,15 @@ static void stats_lag(gws_service_t *svc, const char *json, size_t len) {
                                                                11),
                                               state, sizeof(state)),
                                     now);
-                if (p->committed < 0 ||
+                if (p->lag_base < 0 ||
                     !(t = gws_json_obj_get(doc, v, end_key,
                                            strlen(end_key))) ||
                     doc->toks[t].type != GWS_JT_NUM ||
                     gws_json_int(doc, &doc->toks[t], &end) ||
-                    end < p->committed ||
+                    end < p->lag_base ||
                     counters_grow(svc, (int32_t)part) == -1)
                         continue;
-                svc->lag[part] = end - p->committed;
+                svc->lag[part] = end - p->lag_base;
         }
 done:
         __atomic_store_n(&svc->not_fetching, svc->not_fetching_now,
@@ -984,9 +989,11 @@ static void on_assign(gws_service_t *svc,
                 if (svc->ptns[part]) /* stale (e.g. after lost) */
                         ptn_unref(svc->ptns[part]);
                 /* The group's committed offset, when start_offsets()
-                 * found one (consumer lag, commit_done()). */
+                 * found one (consumer lag). Not p->committed: an offset
+                 * past the end of the partition is reset, and what is
+                 * consumed then must still be committed. */
                 if (parts->elems[i].opaque == COMMITTED)
-                        p->committed = parts->elems[i].offset;
+                        p->lag_base = parts->elems[i].offset;
                 svc->ptns[part] = p;
                 __atomic_add_fetch(&svc->assigned_cnt, 1, __ATOMIC_RELAXED);
         }
