@@ -16,8 +16,16 @@ typedef struct job_s {
         int32_t partition;
         uint64_t gen;
         int64_t t0;
+        gws_restore_t *res; /* its result, allocated with the job: the
+                             * restore thread must not fail to post one
+                             * (the partition would stay paused) */
         struct job_s *next;
 } job_t;
+
+static void job_free(job_t *job) {
+        gws_restore_free(job->res);
+        free(job);
+}
 
 struct gws_changelog_s {
         const gws_config_t *cfg;
@@ -555,7 +563,9 @@ static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                 pthread_mutex_lock(&cl->lock);
                 stop = cl->stop; /* the rest is abandoned, as queued jobs */
                 pthread_mutex_unlock(&cl->lock);
-                if (!stop && (r = calloc(1, sizeof(*r)))) {
+                if (!stop) {
+                        r = job->res;
+                        job->res = NULL;
                         r->partition = job->partition;
                         r->gen = job->gen;
                         if ((r->det = gws_detect_new(cl->cfg,
@@ -576,7 +586,7 @@ static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                 }
                 /* a record is kept only until its job is done */
                 gws_buf_free(&recs[i]);
-                free(job);
+                job_free(job);
         }
 }
 
@@ -610,10 +620,12 @@ int gws_changelog_restore(gws_changelog_t *cl, const int32_t *partitions,
         int i;
 
         for (i = 0; i < n; i++) {
-                if (!(job = calloc(1, sizeof(*job)))) {
+                if (!(job = calloc(1, sizeof(*job))) ||
+                    !(job->res = calloc(1, sizeof(*job->res)))) {
+                        free(job);
                         while ((job = first)) {
                                 first = job->next;
-                                free(job);
+                                job_free(job);
                         }
                         return -1;
                 }
@@ -748,7 +760,7 @@ void gws_changelog_destroy(gws_changelog_t *cl) {
         }
         while ((j = cl->jobs)) {
                 cl->jobs = j->next;
-                free(j);
+                job_free(j);
         }
         while ((r = gws_changelog_done(cl)))
                 gws_restore_free(r);

@@ -12,6 +12,7 @@ int main(void) {
 
         srunner_add_suite(sr, gws_json_suite());
         srunner_add_suite(sr, gws_state_suite());
+        srunner_add_suite(sr, gws_changelog_suite());
         srunner_add_suite(sr, gws_config_suite());
         srunner_add_suite(sr, gws_event_suite());
         srunner_add_suite(sr, gws_filter_suite());

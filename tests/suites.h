@@ -15,5 +15,6 @@ Suite *gws_json_suite(void);
 Suite *gws_preset_suite(void);
 Suite *gws_metrics_suite(void);
 Suite *gws_state_suite(void);
+Suite *gws_changelog_suite(void);
 
 #endif

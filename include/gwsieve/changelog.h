@@ -32,8 +32,12 @@
  *      (without a committed offset nothing is skipped);
  *   4. post the result; gws_changelog_done() hands it to the main thread,
  *      which installs the detector and resumes the (paused) partition.
- * Restores run one at a time on their own thread: the worker's other
- * partitions keep flowing meanwhile.
+ *      Every queued job posts one: its result is allocated when it is
+ *      queued, so the restore thread has nothing to allocate that could
+ *      leave a partition paused for good (only the detector itself, whose
+ *      failure the result reports as det == NULL).
+ * The jobs of a batch are loaded one at a time on the restore thread: the
+ * worker's other partitions keep flowing meanwhile.
  *
  * Threads (DESIGN):
  *   - save: any thread; contexts and buffers are the caller's (\p raw,

@@ -1,0 +1,223 @@
+/* test_changelog.c - the changelog against an in-process mock cluster
+ * (librdkafka's rdkafka_mock, one broker): a restore without a snapshot,
+ * a snapshot written and restored, and a restore thread that cannot
+ * allocate.
+ *
+ * Allocation failures: the test binary is linked with -Wl,--wrap=calloc,
+ * so every calloc() of gwsieve's code (the gws_core library and the
+ * tests) goes through __wrap_calloc(). While fail_size is set, calloc(1,
+ * fail_size) fails on every thread but the test's own.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "gwsieve/changelog.h"
+#include "gwsieve/config.h"
+#include "gwsieve/service.h"
+#include "gwsieve/util.h"
+#include "suites.h"
+
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+
+static size_t fail_size;   /* atomic: 0 = no failures */
+static int failed_callocs; /* atomic */
+static pthread_t test_thread;
+
+void *__wrap_calloc(size_t n, size_t size) {
+        size_t fs = __atomic_load_n(&fail_size, __ATOMIC_ACQUIRE);
+        if (fs && n == 1 && size == fs &&
+            !pthread_equal(pthread_self(), test_thread)) {
+                __atomic_add_fetch(&failed_callocs, 1, __ATOMIC_RELAXED);
+                return NULL;
+        }
+        return __real_calloc(n, size);
+}
+
+typedef struct fx_s {
+        rd_kafka_t *mk;          /* owns the mock cluster
+                                  * (test.mock.num.brokers) */
+        rd_kafka_mock_cluster_t *mc;
+        rd_kafka_t *prod;        /* snapshots */
+        gws_config_t *cfg;
+        gws_changelog_t *cl;
+} fx_t;
+
+/* Delivery reports of snapshots (test thread, rd_kafka_poll). */
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                  void *opaque) {
+        fx_t *f = opaque;
+        (void)rk;
+        gws_changelog_on_delivery(f->cl, rkm);
+}
+
+static void fx_start(fx_t *f) {
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new(), *pc, *rc;
+        const char *boot;
+
+        memset(f, 0, sizeof(*f));
+        test_thread = pthread_self();
+        ck_assert_int_eq(rd_kafka_conf_set(c, "test.mock.num.brokers", "1",
+                                           err, sizeof(err)),
+                         RD_KAFKA_CONF_OK);
+        f->mk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+        ck_assert_msg(f->mk != NULL, "mock handle: %s", err);
+        f->mc = rd_kafka_handle_mock_cluster(f->mk);
+        ck_assert_ptr_nonnull(f->mc);
+        ck_assert_int_eq(rd_kafka_mock_topic_create(f->mc, "gw.state", 2, 1),
+                         0);
+        ck_assert_int_eq(rd_kafka_mock_topic_create(f->mc, "gw.raw", 4, 1),
+                         0);
+        boot = rd_kafka_mock_cluster_bootstraps(f->mc);
+
+        f->cfg = gws_config_new();
+        ck_assert_ptr_nonnull(f->cfg);
+        ck_assert_int_eq(gws_config_set(f->cfg, "kafka.bootstrap.servers",
+                                        boot, err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_set(f->cfg, "group", "gws-test-changelog",
+                                        err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_set(f->cfg, "topics.input", "gw.raw", err,
+                                        sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_set(f->cfg, "state.topic", "gw.state",
+                                        err, sizeof(err)),
+                         0);
+
+        pc = rd_kafka_conf_new();
+        ck_assert_int_eq(rd_kafka_conf_set(pc, "bootstrap.servers", boot, err,
+                                           sizeof(err)),
+                         RD_KAFKA_CONF_OK);
+        rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
+        rd_kafka_conf_set_opaque(pc, f);
+        f->prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err));
+        ck_assert_msg(f->prod != NULL, "producer: %s", err);
+
+        rc = gws_service_reader_conf(f->cfg, "gws-test-restore", err,
+                                     sizeof(err));
+        ck_assert_msg(rc != NULL, "reader conf: %s", err);
+        f->cl = gws_changelog_new(f->cfg, f->prod, rc, err, sizeof(err));
+        ck_assert_msg(f->cl != NULL, "changelog: %s", err);
+}
+
+static void fx_stop(fx_t *f) {
+        gws_changelog_destroy(f->cl);
+        rd_kafka_flush(f->prod, 5000);
+        rd_kafka_destroy(f->prod);
+        gws_config_destroy(f->cfg);
+        rd_kafka_destroy(f->mk); /* and its mock cluster */
+}
+
+/* The next finished restore, waiting up to \p ms. @returns NULL if none. */
+static gws_restore_t *done_wait(fx_t *f, int ms) {
+        int64_t end = gws_mono_ms() + ms;
+        gws_restore_t *r;
+        while (!(r = gws_changelog_done(f->cl)) && gws_mono_ms() < end) {
+                rd_kafka_poll(f->prod, 0);
+                usleep(10 * 1000);
+        }
+        return r;
+}
+
+START_TEST(restore_without_snapshot_is_cold) {
+        fx_t f;
+        int32_t part = 1;
+        uint64_t gen = 5;
+        gws_restore_t *r;
+
+        fx_start(&f);
+        ck_assert_int_eq(gws_changelog_restore(f.cl, &part, &gen, 1), 0);
+        r = done_wait(&f, 20000);
+        ck_assert_msg(r != NULL, "no restore result within 20 s");
+        ck_assert_int_eq(r->partition, 1);
+        ck_assert_uint_eq(r->gen, 5);
+        ck_assert_int_eq(r->result, GWS_STATE_MISSING);
+        ck_assert_ptr_nonnull(r->det);
+        gws_restore_free(r);
+        fx_stop(&f);
+}
+END_TEST
+
+START_TEST(snapshot_is_restored) {
+        fx_t f;
+        int32_t part = 2;
+        uint64_t gen = 1;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r;
+        int i;
+
+        fx_start(&f);
+        det = gws_detect_new(f.cfg, part);
+        ck_assert_ptr_nonnull(det);
+        ck_assert_int_eq(gws_changelog_save(f.cl, part, 10, 8, det, &raw,
+                                            &rec),
+                         0);
+        for (i = 0; i < 1000 && !gws_changelog_wait_delivered(f.cl, 0); i++)
+                rd_kafka_poll(f.prod, 10);
+        ck_assert_msg(gws_changelog_wait_delivered(f.cl, 0),
+                      "snapshot not acknowledged within 10 s");
+        ck_assert_int_eq(gws_changelog_restore(f.cl, &part, &gen, 1), 0);
+        r = done_wait(&f, 20000);
+        ck_assert_msg(r != NULL, "no restore result within 20 s");
+        ck_assert_msg(r->result == GWS_STATE_OK, "result %d: %s",
+                      (int)r->result, r->reason);
+        ck_assert_int_eq(r->snap_offset, 10);
+        ck_assert_ptr_nonnull(r->det);
+        gws_restore_free(r);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
+/* Every queued restore must come back, or the service keeps its partition
+ * paused for good: a result the restore thread cannot allocate was lost. */
+START_TEST(restore_result_survives_allocation_failure) {
+        fx_t f;
+        int32_t parts[2] = {0, 3};
+        uint64_t gens[2] = {7, 8};
+        gws_restore_t *r[2];
+        int i;
+
+        fx_start(&f);
+        __atomic_store_n(&failed_callocs, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&fail_size, sizeof(gws_restore_t), __ATOMIC_RELEASE);
+        ck_assert_int_eq(gws_changelog_restore(f.cl, parts, gens, 2), 0);
+        for (i = 0; i < 2; i++)
+                r[i] = done_wait(&f, 20000);
+        __atomic_store_n(&fail_size, 0, __ATOMIC_RELEASE);
+        for (i = 0; i < 2; i++) {
+                ck_assert_msg(r[i] != NULL,
+                              "restore %d of 2 never came back (%d "
+                              "allocation(s) of a result failed on the "
+                              "restore thread)",
+                              i + 1, failed_callocs);
+                ck_assert_int_eq(r[i]->partition, parts[i]);
+                ck_assert_uint_eq(r[i]->gen, gens[i]);
+                ck_assert_int_eq(r[i]->result, GWS_STATE_MISSING);
+                gws_restore_free(r[i]);
+        }
+        fx_stop(&f);
+}
+END_TEST
+
+Suite *gws_changelog_suite(void) {
+        Suite *s = suite_create("changelog");
+        TCase *tc = tcase_create("mock");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, restore_without_snapshot_is_cold);
+        tcase_add_test(tc, snapshot_is_restored);
+        tcase_add_test(tc, restore_result_survives_allocation_failure);
+        suite_add_tcase(s, tc);
+        return s;
+}
