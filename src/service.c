@@ -2366,8 +2366,8 @@ static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
                      errstr_size) ||
             /* Prefetch bound (librdkafka's default is 64 MB): while the
              * workers are behind, the main loop stops polling and this is
-             * what librdkafka holds meanwhile; fetch.max.bytes follows it
-             * unless set. With fetch_wake() a small queue no longer
+             * what librdkafka holds meanwhile (fetch.max.bytes: 1 MB,
+             * below). With fetch_wake() a small queue no longer
              * stalls a catching-up consumer (1 s per fill before), so it
              * is sized for memory: bench/e2e_bench.sh, 3 runs each,
              * median peak RSS 77 MB at 16 MB, 64 MB at 8 MB, 52 MB at 4 MB
