@@ -558,14 +558,13 @@ static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                          why, sizeof(why));
         for (i = 0; i < n; i++) {
                 job_t *job = batch[i];
-                gws_restore_t *r = NULL;
                 int stop;
                 pthread_mutex_lock(&cl->lock);
                 stop = cl->stop; /* the rest is abandoned, as queued jobs */
                 pthread_mutex_unlock(&cl->lock);
                 if (!stop) {
-                        r = job->res;
-                        job->res = NULL;
+                        gws_restore_t *r = job->res;
+                        job->res = NULL; /* posted: no longer the job's */
                         r->partition = job->partition;
                         r->gen = job->gen;
                         if ((r->det = gws_detect_new(cl->cfg,
