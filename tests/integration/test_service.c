@@ -2328,22 +2328,27 @@ START_TEST(test_offset_past_end) {
 }
 END_TEST
 
-/* A user turns librdkafka's statistics off: gwsieve warns once, naming
- * the property and what stops working, exports no lag series, and still
- * retains every event. */
 /* Consumer lag per partition (gwsieve_consumer_lag, from librdkafka's
  * statistics: the partition's end minus the group's committed offset).
  * worker1 processes 300 events and commits them at exit; 600 more are
  * produced; worker2, which commits only every 60 s, consumes them: its lag
- * must add up to exactly those 600 over the partitions. worker3, after
- * worker2 committed at exit, must see 0. */
+ * must add up to exactly those 600 over the partitions. The end is the
+ * last stable offset under librdkafka's default isolation.level
+ * (read_committed) and the high watermark under read_uncommitted: 200
+ * more events go to worker3, which reads uncommitted and also commits
+ * every 60 s, and must show a lag of exactly 200. (The mock's feeder
+ * writes no transactions, so both ends are equal here: this proves that
+ * each setting reads a field that is there and right, not that the two
+ * differ.) worker4, after worker3 committed at exit, must see 0. */
 START_TEST(test_consumer_lag) {
         static char body[1 << 20];
         svc_t s;
         gws_it_events_t *ev1 = events("events1.ndjson", 300, 41, 0);
         gws_it_events_t *ev2 = events("events2.ndjson", 600, 42, 0);
+        gws_it_events_t *ev3 = events("events3.ndjson", 200, 43, 0);
         gws_it_reader_t *r;
         gws_it_proc_t *w;
+        char cfg_ru[PATH_MAX];
         double lag;
         int series = 0;
         int64_t t0;
@@ -2372,21 +2377,48 @@ START_TEST(test_consumer_lag) {
                       lag, series, ev2->n);
         worker_stop_ok(w, "worker2"); /* commits at exit */
 
-        w = worker_start(&s, "worker3");
+        produce_all(&s, ev3);
+        GWS_IT_ASSERT(gws_it_write_config(
+                          "gwsieve-uncommitted.json", s.group,
+                          "{\"commit_interval_ms\":60000,\"kafka\":"
+                          "{\"consumer\":{\"isolation.level\":"
+                          "\"read_uncommitted\"}}}",
+                          cfg_ru, sizeof(cfg_ru)) != NULL,
+                      "cannot write the read_uncommitted config");
+        w = gws_it_gwsieve_run("worker3", cfg_ru, s.bootstrap);
+        GWS_IT_ASSERT(w != NULL, "cannot start gwsieve run (worker3)");
+        t0 = gws_it_now_ms();
+        expect_all_retained(&s, r, ev3, "lag, read_uncommitted", t0);
+        lag = lag_wait(w, (double)ev3->n, body, sizeof(body), &series);
+        gws_it_printf("lag: %.0f over %d partition series with %zu events "
+                      "processed but not committed (read_uncommitted)",
+                      lag, series, ev3->n);
+        GWS_IT_ASSERT(lag == (double)ev3->n,
+                      "read_uncommitted: gwsieve_consumer_lag sums to %.0f "
+                      "over %d series; %zu events are past the committed "
+                      "offsets",
+                      lag, series, ev3->n);
+        worker_stop_ok(w, "worker3"); /* commits at exit */
+
+        w = worker_start(&s, "worker4");
         lag = lag_wait(w, 0, body, sizeof(body), &series);
-        gws_it_printf("lag: %.0f over %d partition series after worker2's "
+        gws_it_printf("lag: %.0f over %d partition series after worker3's "
                       "final commit", lag, series);
         GWS_IT_ASSERT(series > 0 && lag == 0,
                       "gwsieve_consumer_lag sums to %.0f over %d series "
                       "after everything was committed (expected 0)",
                       lag, series);
-        worker_stop_ok(w, "worker3");
+        worker_stop_ok(w, "worker4");
         gws_it_reader_destroy(r);
         gws_it_events_destroy(ev1);
         gws_it_events_destroy(ev2);
+        gws_it_events_destroy(ev3);
 }
 END_TEST
 
+/* A user turns librdkafka's statistics off: gwsieve warns once, naming
+ * the property and what stops working, exports no lag series, and still
+ * retains every event. */
 START_TEST(test_stats_off) {
         static char body[1 << 20];
         svc_t s;
