@@ -53,7 +53,11 @@
 #                processed and delivered, before SIGTERM (includes the
 #                group join). The consume floor: `kcat -C` of the same
 #                events into /dev/null (no group, no output), what fetching
-#                them with librdkafka costs on this machine.
+#                them with librdkafka costs on this machine. The replay:
+#                the same events through `gwsieve replay` (the pipeline
+#                without Kafka, random over PARTS detector partitions);
+#                consume floor + replay is what gwsieve costs before any
+#                service overhead, reported next to gwsieve and python/4.
 #   peak MB      VmHWM over the whole run, exit included; kcat = the two
 #                kcat processes added up (GNU time %M), python = GNU time
 #                %M, gwsieve = peak_rss of its last log line (PROGRESS
@@ -278,6 +282,23 @@ for run in $(seq "$RUNS"); do
   read -r fu fs _ < <(tail -1 "$R/kf.time")
   k_ccpu=$(calc "($fu + $fs) * 100000 / $N")
 
+  # --- the pipeline alone ----------------------------------------------------
+  # The same events through `gwsieve replay` (no Kafka: read a file, parse,
+  # score, filter, trim, redact, write files), spread over $PARTS detector
+  # partitions at random as the input topic spreads them. With the consume
+  # floor, what gwsieve's processing costs before any service overhead
+  # (queues, offsets, producing, delivery reports, metrics).
+  kcat -C -b "$BOOT" -t in -o beginning -e -q -f '%s\n' > "$R/events.ndjson" 2> "$R/kcat-r.log" ||
+    die "kcat dump failed (see $R/kcat-r.log)"
+  /usr/bin/time -f '%U %S %M' -o "$R/rp.time" \
+    "$BIN/gwsieve" replay --input "$R/events.ndjson" --out-dir "$R/replay" \
+    --set replay.partitioner=random --partitions "$PARTS" > "$R/replay.log" 2>&1 ||
+    die "gwsieve replay failed (see $R/replay.log)"
+  read -r ru rs _ < <(tail -1 "$R/rp.time")
+  r_cpu=$(calc "($ru + $rs) * 100000 / $N")
+  rm -rf "$R/events.ndjson" "$R/replay"
+  log "replay of the same events: $(printf '%.2f' "$r_cpu") CPU-s/100k (consume floor $(printf '%.2f' "$k_ccpu"))"
+
   # --- (a) kcat pass-through ---------------------------------------------
   /usr/bin/time -f '%U %S %M' -o "$R/kc.time" \
     kcat -C -b "$BOOT" -t in -o beginning -e -q -f '%s\n' 2> "$R/kcat-c.log" |
@@ -372,8 +393,8 @@ for run in $(seq "$RUNS"); do
     "$run" "$k_rate" "$k_cpu" "$k_ccpu" "$k_rss" "$k_out" >> "$results"
   printf '"python":{"rate":%s,"rate_self":%s,"cpu_per_100k":%s,"rss_kb":%d,"outputs":%d},' \
     "$p_rate" "$p_self" "$p_cpu" "$ym" "$p_out" >> "$results"
-  printf '"gwsieve":{"rate":%s,"rate_metrics":%s,"cpu_per_100k":%s,"cpu_rdk_per_100k":%s,"cpu_workers_per_100k":%s,"rss_kb":%d,"rss_run_kb":%d,"outputs":%d},' \
-    "$g_rate" "$g_rate_m" "$g_cpu" "$g_cpu_rdk" "$g_cpu_wrk" "$g_rss" "$g_rss_run" "$g_out" >> "$results"
+  printf '"gwsieve":{"rate":%s,"rate_metrics":%s,"cpu_per_100k":%s,"cpu_rdk_per_100k":%s,"cpu_workers_per_100k":%s,"replay_cpu_per_100k":%s,"rss_kb":%d,"rss_run_kb":%d,"outputs":%d},' \
+    "$g_rate" "$g_rate_m" "$g_cpu" "$g_cpu_rdk" "$g_cpu_wrk" "$r_cpu" "$g_rss" "$g_rss_run" "$g_out" >> "$results"
   printf '"lat_rate":%s,"latency":%s,"lat2_rate":%s,"latency2":%s}\n' \
     "$lat_real" "$lat" "$lat2_real" "$lat2" >> "$results"
 done

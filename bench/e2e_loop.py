@@ -286,6 +286,25 @@ def cmd_report(a):
               "output) CPU-s/100k per run: %s (median %.2f)" % (
                   ", ".join("%.2f" % x for x in floor),
                   statistics.median(floor)))
+    # What the processing costs without Kafka, and the two floors added
+    # up against gwsieve and against a quarter of the python loop (the
+    # issue's "4x cheaper"): how much of gwsieve's CPU is service overhead.
+    rows = [(r["kcat"]["consume_cpu_per_100k"],
+             r["gwsieve"]["replay_cpu_per_100k"],
+             r["gwsieve"]["cpu_per_100k"], r["python"]["cpu_per_100k"])
+            for r in runs
+            if r["gwsieve"].get("replay_cpu_per_100k") is not None
+            and r["kcat"].get("consume_cpu_per_100k") is not None
+            and r["gwsieve"].get("cpu_per_100k")
+            and r["python"].get("cpu_per_100k")]
+    if rows:
+        print("gwsieve replay of the same events (no Kafka) CPU-s/100k per "
+              "run: %s (median %.2f)" % (
+                  ", ".join("%.2f" % x[1] for x in rows),
+                  statistics.median(x[1] for x in rows)))
+        print("consume floor + replay / gwsieve / python / 4 per run: %s" %
+              ", ".join("%.2f / %.2f / %.2f" % (f + p, g, y / 4)
+                        for f, p, g, y in rows))
     print()
     p99s = []
     for lk, rk, title in (
