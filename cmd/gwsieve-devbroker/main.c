@@ -174,6 +174,8 @@ static void usage(FILE *fp) {
 "                            NOT_LEADER_FOR_PARTITION, REQUEST_TIMED_OUT,\n"
 "                            LEADER_NOT_AVAILABLE, NOT_ENOUGH_REPLICAS,\n"
 "                            NOT_COORDINATOR, _TRANSPORT (= disconnect)\n"
+"  clear-errors <api>        drop the cluster-wide <api> errors not used yet\n"
+"                            (those queued for one broker stay)\n"
 "  leader <topic> <partition> <broker-id>\n"
 "                            move the partition's leader (-1 = no leader)\n"
 "  coordinator <group> <broker-id>\n"
@@ -464,6 +466,26 @@ static int cmd_exec(gws_devbroker_t *db, char *line, char *errstr,
                                 "next %d requests of ApiKey %d fail with %s",
                                 n, (int)apikey, rd_kafka_err2name(code));
                 }
+
+        } else if (!strcmp(argv[0], "clear-errors")) {
+                int16_t apikey;
+
+                if (argc != 2) {
+                        snprintf(errstr, errstr_size,
+                                 "usage: clear-errors <api>");
+                        return -1;
+                }
+                if (parse_apikey(argv[1], &apikey)) {
+                        snprintf(errstr, errstr_size,
+                                 "unknown api \"%s\" (a name such as Produce "
+                                 "or a number 0..%d)",
+                                 argv[1], GWS_DEVBROKER_MAX_APIKEY);
+                        return -1;
+                }
+                rd_kafka_mock_clear_request_errors(db->mc, apikey);
+                gws_log(GWS_LOG_NOTICE, "CONTROL",
+                        "cluster-wide errors of ApiKey %d cleared",
+                        (int)apikey);
 
         } else if (!strcmp(argv[0], "leader")) {
                 int part;

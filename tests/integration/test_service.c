@@ -2274,6 +2274,102 @@ START_TEST(test_not_fetching) {
 }
 END_TEST
 
+/* The fetch watch's way back. Under the eager protocol (range) a start
+ * offset gwsieve cannot look up is left to librdkafka; here every
+ * ListOffsets fails (REQUEST_TIMED_OUT) until the test clears the errors,
+ * so gwsieve's own lookup gives up after its 4 tries and librdkafka's
+ * offset queries keep failing too. After fetch_stall_s all 12 partitions
+ * must be named as not fetched and counted in
+ * gwsieve_partitions_not_fetching; once the errors are cleared librdkafka
+ * starts them: each is logged as "fetching again", the gauge returns to
+ * 0, and every event is retained. (fetch_wakeup off and no state topic:
+ * they would send ListOffsets of their own.) */
+START_TEST(test_fetching_again) {
+        static char body[1 << 20];
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 600, 53, 0);
+        gws_it_reader_t *r;
+        gws_it_proc_t *w;
+        char what[64];
+        double stalled = 0;
+        int port, p, i, named = 0, again = 0, bad = 0, peak;
+        int64_t t0, t_clear;
+
+        svc_start(&s, "fetching_again",
+                  "{\"fetch_stall_s\":2,\"fetch_wakeup\":false,"
+                  "\"state\":{\"topic\":\"off\"},\"kafka\":{\"consumer\":"
+                  "{\"partition.assignment.strategy\":\"range\"}}}");
+        r = reader(&s, "gw.retained");
+        produce_all(&s, ev);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
+                                           "request-errors ListOffsets 100000 "
+                                           "REQUEST_TIMED_OUT",
+                                           NULL, 0) == 0,
+                      "devbroker: request-errors");
+        t0 = gws_it_now_ms();
+        w = worker_start(&s, "worker1");
+        port = gws_it_http_port(w, 10000);
+        /* gwsieve's 4 tries (~3.5 s), then fetch_stall_s, then the next
+         * statistics (1 s) */
+        for (i = 0; i < 300 && stalled < 12; i++) {
+                usleep(100 * 1000);
+                if (gws_it_http_get(port, "/metrics", body, sizeof(body)) ==
+                    200)
+                        stalled = metric_sum(
+                            body, "gwsieve_partitions_not_fetching", NULL);
+        }
+        peak = (int)stalled;
+        for (p = 0; p < 12; p++) {
+                snprintf(what, sizeof(what),
+                         "partition %d: assigned but not fetched", p);
+                named += log_lines_with(gws_it_proc_log(w), what, "") > 0;
+        }
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "clear-errors ListOffsets",
+                                           NULL, 0) == 0,
+                      "devbroker: clear-errors");
+        t_clear = gws_it_now_ms();
+        for (i = 0; i < 300 && stalled > 0; i++) {
+                usleep(100 * 1000);
+                if (gws_it_http_get(port, "/metrics", body, sizeof(body)) ==
+                    200)
+                        stalled = metric_sum(
+                            body, "gwsieve_partitions_not_fetching", NULL);
+        }
+        gws_it_printf("fetching again: %d partition(s) not fetching %.1f s "
+                      "after the start, %d named; gauge %.0f %.1f s after "
+                      "the errors were cleared",
+                      peak, (double)(t_clear - t0) / 1000, named, stalled,
+                      (double)(gws_it_now_ms() - t_clear) / 1000);
+        GWS_IT_ASSERT(peak == 12 && named == 12,
+                      "gwsieve_partitions_not_fetching reached %d and %d "
+                      "partition(s) were named, not 12, while every "
+                      "ListOffsets failed (see %s)",
+                      peak, named, gws_it_proc_log(w));
+        GWS_IT_ASSERT(stalled == 0, "gwsieve_partitions_not_fetching is still "
+                                    "%.0f after the errors were cleared "
+                                    "(see %s)",
+                      stalled, gws_it_proc_log(w));
+        expect_all_retained(&s, r, ev, "fetching again", t_clear);
+        for (p = 0; p < 12; p++) {
+                int a;
+                snprintf(what, sizeof(what), "partition %d: fetching again",
+                         p);
+                a = log_lines_with(gws_it_proc_log(w), what, "") > 0;
+                snprintf(what, sizeof(what),
+                         "partition %d: assigned but not fetched", p);
+                again += a;
+                bad += a != (log_lines_with(gws_it_proc_log(w), what, "") > 0);
+        }
+        GWS_IT_ASSERT(again == 12 && bad == 0,
+                      "%d of 12 partitions logged as fetching again, %d "
+                      "without the matching warning (see %s)",
+                      again, bad, gws_it_proc_log(w));
+        worker_stop_ok(w, "worker1");
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
 /* A committed offset beyond the end of its partition (the topic was
  * deleted and created again under the same name, say): librdkafka's fetch
  * gets OFFSET_OUT_OF_RANGE and resets the position by auto.offset.reset
@@ -2493,6 +2589,7 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "start_lookup_retry", test_start_lookup_retry);
         ADD_TCASE(s, "start_lookup_eager", test_start_lookup_eager);
         ADD_TCASE(s, "not_fetching", test_not_fetching);
+        ADD_TCASE(s, "fetching_again", test_fetching_again);
         ADD_TCASE(s, "consumer_lag", test_consumer_lag);
         ADD_TCASE(s, "stats_off", test_stats_off);
         ADD_TCASE(s, "offset_past_end", test_offset_past_end);
