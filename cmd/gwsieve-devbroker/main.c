@@ -287,6 +287,19 @@ static int parse_apikey(const char *s, int16_t *out) {
         return -1;
 }
 
+/* parse_apikey() of a command argument, with the error message.
+ * @returns 0 or -1. */
+static int apikey_arg(const char *s, int16_t *out, char *errstr,
+                      size_t errstr_size) {
+        if (!parse_apikey(s, out))
+                return 0;
+        snprintf(errstr, errstr_size,
+                 "unknown api \"%s\" (a name such as Produce or a number "
+                 "0..%d)",
+                 s, GWS_DEVBROKER_MAX_APIKEY);
+        return -1;
+}
+
 /* Error code by number or by librdkafka name, with or without the
  * RD_KAFKA_RESP_ERR_ prefix (case-insensitive), found by scanning
  * rd_kafka_get_err_descs(). @returns 0 or -1. */
@@ -411,13 +424,8 @@ static int cmd_exec(gws_devbroker_t *db, char *line, char *errstr,
                                  db->broker_cnt);
                         return -1;
                 }
-                if (parse_apikey(argv[1], &apikey)) {
-                        snprintf(errstr, errstr_size,
-                                 "unknown api \"%s\" (a name such as Produce "
-                                 "or a number 0..%d)",
-                                 argv[1], GWS_DEVBROKER_MAX_APIKEY);
+                if (apikey_arg(argv[1], &apikey, errstr, errstr_size))
                         return -1;
-                }
                 if (parse_int(argv[2], 1, GWS_DEVBROKER_MAX_ERRCNT, &n)) {
                         snprintf(errstr, errstr_size,
                                  "count \"%s\": must be 1..%d", argv[2],
@@ -475,13 +483,8 @@ static int cmd_exec(gws_devbroker_t *db, char *line, char *errstr,
                                  "usage: clear-errors <api>");
                         return -1;
                 }
-                if (parse_apikey(argv[1], &apikey)) {
-                        snprintf(errstr, errstr_size,
-                                 "unknown api \"%s\" (a name such as Produce "
-                                 "or a number 0..%d)",
-                                 argv[1], GWS_DEVBROKER_MAX_APIKEY);
+                if (apikey_arg(argv[1], &apikey, errstr, errstr_size))
                         return -1;
-                }
                 rd_kafka_mock_clear_request_errors(db->mc, apikey);
                 gws_log(GWS_LOG_NOTICE, "CONTROL",
                         "cluster-wide errors of ApiKey %d cleared",

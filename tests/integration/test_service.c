@@ -1223,6 +1223,21 @@ static double metric_wait(gws_it_proc_t *w, const char *name,
         return v;
 }
 
+/* Scrapes \p w's /metrics every 100 ms until metric \p name (summed over
+ * its series) is \p want, or ~30 s pass. @returns the last value (-1 if
+ * nothing could be scraped). */
+static double metric_until(gws_it_proc_t *w, const char *name, double want,
+                           char *body, size_t size) {
+        int port = gws_it_http_port(w, 10000), i;
+        double v = -1;
+        for (i = 0; i < 300 && port > 0 && v != want; i++) {
+                usleep(100 * 1000);
+                if (gws_it_http_get(port, "/metrics", body, size) == 200)
+                        v = metric_sum(body, name, NULL);
+        }
+        return v;
+}
+
 /* Number of gwsieve_consumer_lag series in a scrape. */
 static int lag_series_of(const char *body) {
         const char *p = body;
@@ -2291,8 +2306,8 @@ START_TEST(test_fetching_again) {
         gws_it_reader_t *r;
         gws_it_proc_t *w;
         char what[64];
-        double stalled = 0;
-        int port, p, i, named = 0, again = 0, bad = 0, peak;
+        double stalled;
+        int p, named = 0, again = 0, bad = 0, peak;
         int64_t t0, t_clear;
 
         svc_start(&s, "fetching_again",
@@ -2308,17 +2323,10 @@ START_TEST(test_fetching_again) {
                       "devbroker: request-errors");
         t0 = gws_it_now_ms();
         w = worker_start(&s, "worker1");
-        port = gws_it_http_port(w, 10000);
         /* gwsieve's 4 tries (~3.5 s), then fetch_stall_s, then the next
          * statistics (1 s) */
-        for (i = 0; i < 300 && stalled < 12; i++) {
-                usleep(100 * 1000);
-                if (gws_it_http_get(port, "/metrics", body, sizeof(body)) ==
-                    200)
-                        stalled = metric_sum(
-                            body, "gwsieve_partitions_not_fetching", NULL);
-        }
-        peak = (int)stalled;
+        peak = (int)metric_until(w, "gwsieve_partitions_not_fetching", 12,
+                                 body, sizeof(body));
         for (p = 0; p < 12; p++) {
                 snprintf(what, sizeof(what),
                          "partition %d: assigned but not fetched", p);
@@ -2328,13 +2336,8 @@ START_TEST(test_fetching_again) {
                                            NULL, 0) == 0,
                       "devbroker: clear-errors");
         t_clear = gws_it_now_ms();
-        for (i = 0; i < 300 && stalled > 0; i++) {
-                usleep(100 * 1000);
-                if (gws_it_http_get(port, "/metrics", body, sizeof(body)) ==
-                    200)
-                        stalled = metric_sum(
-                            body, "gwsieve_partitions_not_fetching", NULL);
-        }
+        stalled = metric_until(w, "gwsieve_partitions_not_fetching", 0, body,
+                               sizeof(body));
         gws_it_printf("fetching again: %d partition(s) not fetching %.1f s "
                       "after the start, %d named; gauge %.0f %.1f s after "
                       "the errors were cleared",
