@@ -10,16 +10,22 @@
 #   e.g. bench/thread_split.sh 6 -- --set kafka.producer.linger.ms=20 \
 #          -- --set kafka.producer.linger.ms=50
 #
-# Columns: producer / consumer = the librdkafka threads of each client,
+# Columns (CPU-s per 100k events unless named otherwise):
+# producer / consumer = the librdkafka threads of each client,
 # told apart by creation order (gwsieve creates the producer, then the
 # consumer, then the restore consumer; each client's threads start with
-# its rdk:main); workers; main = gwsieve's main thread; other = delivery,
+# its rdk:main); workers; main = gwsieve's main thread (the first task,
+# whatever the binary is called); other = delivery,
 # fetch wake-up, HTTP, restore threads and the restore consumer; total;
 # peak = whole-run peak RSS from the `PROGRESS final` line (shutdown
-# included); rate = events / span of the retained records' timestamps.
+# included); rate = events / span of the retained records' timestamps;
+# main_sleeps = the main thread's voluntary context switches (each a
+# wake-up), worker_preempted = the workers' involuntary ones.
 #
-# Environment: GWS_BIN_DIR (default build/bin), SPLIT_EVENTS (100000),
-# SPLIT_PARTITIONS (96), SPLIT_HTTP_PORT (19781), SPLIT_KEEP=1 keeps logs.
+# Environment: GWS_BIN_DIR (default build/bin), SPLIT_BIN_A and
+# SPLIT_BIN_B (the gwsieve binaries of A and B, to compare two builds;
+# default GWS_BIN_DIR/gwsieve), SPLIT_EVENTS (100000), SPLIT_PARTITIONS
+# (96), SPLIT_HTTP_PORT (19781), SPLIT_KEEP=1 keeps logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
@@ -34,6 +40,11 @@ N=${SPLIT_EVENTS:-100000}
 PARTS=${SPLIT_PARTITIONS:-96}
 PORT=${SPLIT_HTTP_PORT:-19781}
 [ -x "$BIN/gwsieve" ] || ./scripts/build.sh >/dev/null
+GWS_A=${SPLIT_BIN_A:-$BIN/gwsieve}
+GWS_B=${SPLIT_BIN_B:-$BIN/gwsieve}
+for g in "$GWS_A" "$GWS_B"; do
+  [ -x "$g" ] || { echo "thread_split: $g is not an executable" >&2; exit 2; }
+done
 command -v kcat >/dev/null || { echo "thread_split: kcat is needed (scripts/deps.sh)" >&2; exit 1; }
 W=$(mktemp -d /tmp/gwsieve-split.XXXXXX)
 pids=()
@@ -47,8 +58,11 @@ trap cleanup EXIT
 
 msum() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $2} END {printf "%d", s}' <<<"$2"; }
 
-# One run with gwsieve arguments "$@"; prints one result line.
+# One run of gwsieve binary $1 with arguments "${@:2}"; prints one
+# result line.
 one() {
+  local gws=$1
+  shift
   local bp gp t s boot rss rate
   : > "$W/broker.out"
   "$BIN/gwsieve-devbroker" --no-default-topics --topic "in:$PARTS" \
@@ -59,7 +73,7 @@ one() {
   boot=$(head -1 "$W/broker.out")
   "$BIN/gwsieve-gen" --bootstrap "$boot" --topic in --events "$N" --seed 1 \
     -X partitioner=random --quiet 2> "$W/gen.log"
-  "$BIN/gwsieve" run --bootstrap "$boot" --group split \
+  "$gws" run --bootstrap "$boot" --group split \
     --set topics.input=in --set topics.retained=out.retained \
     --set topics.alerts=out.alerts --set topics.dlq=out.dlq \
     --http "127.0.0.1:$PORT" "$@" 2> "$W/gws.log" &
@@ -70,9 +84,11 @@ one() {
       [ -n "$s" ] && [ "$(msum gwsieve_producer_queue_messages "$s")" -eq 0 ] && break
     sleep 0.1
   done
-  # threads in creation order (task ids ascending)
+  # threads in creation order (task ids ascending): name, run time (ns),
+  # context switches (voluntary: it slept; involuntary: preempted)
   for t in $(ls "/proc/$gp/task" | sort -n); do
-    printf '%s %s\n' "$(cat "/proc/$gp/task/$t/comm")" "$(cut -d' ' -f1 "/proc/$gp/task/$t/schedstat")"
+    printf '%s %s %s\n' "$(cat "/proc/$gp/task/$t/comm")" "$(cut -d' ' -f1 "/proc/$gp/task/$t/schedstat")" \
+      "$(awk '/^voluntary_ctxt_switches/ {v = $2} /^nonvoluntary_ctxt_switches/ {n = $2} END {print v, n}' "/proc/$gp/task/$t/status")"
   done > "$W/threads"
   kill -TERM "$gp"; wait "$gp" || true
   rss=$(sed -n 's/.*PROGRESS final:.* peak_rss=\([0-9.]*\)MB.*/\1/p' "$W/gws.log" | tail -1)
@@ -80,20 +96,20 @@ one() {
     awk -v n="$N" 'NF {if (!lo || $1 < lo) lo = $1; if ($1 > hi) hi = $1} END {d = hi - lo; printf "%.0f", n / (d > 0 ? d : 1) * 1000}')
   kill "$bp"; wait "$bp" 2>/dev/null || true
   awk -v n="$N" -v rss="${rss:-0}" -v rate="$rate" '
+    NR == 1 {m += $2 / 1e9 * 100000 / n; mw += $3; t += $2 / 1e9 * 100000 / n; next}
     $1 == "rdk:main" {c++}
     {v = $2 / 1e9 * 100000 / n; t += v}
     $1 ~ /^rdk:/ && c == 1 {p += v; next}
     $1 ~ /^rdk:/ && c == 2 {k += v; next}
-    $1 ~ /^gws-worker/ {w += v; next}
-    $1 == "gwsieve" {m += v; next}
+    $1 ~ /^gws-worker/ {w += v; wp += $4; next}
     {o += v}
-    END {printf "producer %.3f consumer %.3f workers %.3f main %.3f other %.3f total %.3f peak %.1f rate %s\n", p, k, w, m, o, t, rss, rate}' "$W/threads"
+    END {printf "producer %.3f consumer %.3f workers %.3f main %.3f other %.3f total %.3f peak %.1f rate %s main_sleeps %d worker_preempted %d\n", p, k, w, m, o, t, rss, rate, mw, wp}' "$W/threads"
 }
 
-echo "thread_split: $N events, $PARTS partitions, $ROUNDS round(s); CPU-s per 100k events; A: ${A[*]:-(defaults)}; B: ${B[*]:-(defaults)}"
+echo "thread_split: $N events, $PARTS partitions, $ROUNDS round(s); CPU-s per 100k events; A: $GWS_A ${A[*]:-(defaults)}; B: $GWS_B ${B[*]:-(defaults)}"
 for r in $(seq "$ROUNDS"); do
-  echo "A $(one "${A[@]}")" | tee -a "$W/results"
-  echo "B $(one "${B[@]}")" | tee -a "$W/results"
+  echo "A $(one "$GWS_A" "${A[@]}")" | tee -a "$W/results"
+  echo "B $(one "$GWS_B" "${B[@]}")" | tee -a "$W/results"
 done
 python3 - "$W/results" <<'EOF'
 import statistics as S, sys
@@ -104,6 +120,6 @@ for line in open(sys.argv[1]):
 for c in sorted(rows):
     v = rows[c]
     print("%s median of %d: " % (c, len(v)) + ", ".join(
-        "%s %s" % (k, ("%.0f" if k == "rate" else "%.1f" if k == "peak" else "%.3f") % S.median(x[k] for x in v))
+        "%s %s" % (k, ("%.0f" if k in ("rate", "main_sleeps", "worker_preempted") else "%.1f" if k == "peak" else "%.3f") % S.median(x[k] for x in v))
         for k in v[0]))
 EOF
