@@ -2381,7 +2381,8 @@ END_TEST
  * and the group's offset comes back from past the end to the real end.
  * (Meant first as the test of the fetch watch's "fetching again": the
  * reset needs no offset query, so a partition cannot be held outside the
- * active fetch state this way; noted in the README.) */
+ * active fetch state this way. fetching_again does it with refused
+ * ListOffsets instead.) */
 START_TEST(test_offset_past_end) {
         svc_t s;
         gws_it_events_t *ev = events("events.ndjson", 300, 41, 0);
