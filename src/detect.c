@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gwsieve/placement.h"
 #include "gwsieve/util.h"
 
 /* ------------------------------------------------------------------------
@@ -1833,6 +1834,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         double s, scores[GWS_R__CNT] = {0};
         int64_t bidx, ts = ev->ts_ms;
         ent_t *gpm = NULL, *gp = NULL, *g = NULL;
+        int is_new = 0;
         uint32_t n, k;
         int emitted = 0, r, i, is_err = gws_event_is_error(ev);
 
@@ -1893,9 +1895,15 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         }
         bidx = ts / d->bucket_ms;
 
-        /* G: gateway */
+        /* G: gateway. A gateway new to this partition is checked against
+         * the others (placement.h: is the input keyed by gateway_id?). */
         if (key_build(d, &ev->gateway_id, NULL, NULL) == 0 &&
-            (g = ent_get(d, E_G, 1))) {
+            (g = ent_get_ex(d, E_G, 1, &is_new))) {
+                if (is_new)
+                        gws_placement_note(ev->gateway_id.s,
+                                           ev->gateway_id.len, d->partition);
+        }
+        if (g) {
                 int64_t win = ts / d->window_ms;
                 if (!d->quiet && g->first_ts > ts)
                         g->first_ts = ts;
@@ -1958,7 +1966,6 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 /* first seen now in event time, whatever a late or
                  * skewed event says */
                 int64_t seen = d->quiet ? d->wm : ts;
-                int is_new;
                 gpm = ent_get_ex(d, E_GPM, 1, &is_new);
                 if (gpm && is_new && cfg->det_novelty && g &&
                     seen - g->first_ts >=

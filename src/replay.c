@@ -110,6 +110,7 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
         memset(res, 0, sizeof(*res));
         memset(&sinks, 0, sizeof(sinks));
         sinks.res = res;
+        gws_placement_reset();
 
         if (mkdir(out_dir, 0755) == -1 && errno != EEXIST) {
                 snprintf(errstr, errstr_size, "%s: %s", out_dir,
@@ -224,6 +225,7 @@ out:
         free(offsets);
         free(line);
         gws_pipeline_destroy(pl);
+        gws_placement_stats(&res->place);
         return rc;
 }
 
@@ -294,6 +296,12 @@ void gws_replay_print_summary(const gws_replay_result_t *res, FILE *fp) {
                 (unsigned long long)res->det.evictions,
                 (unsigned long long)res->det.late,
                 (unsigned long long)res->det.skewed);
+        fprintf(fp, "gateways   %llu, %llu on several partitions%s\n",
+                (unsigned long long)res->place.gateways,
+                (unsigned long long)res->place.split,
+                res->place.split ? " (the input is not keyed by gateway_id: "
+                                   "detectors see fragments)"
+                                 : "");
 }
 
 /* ------------------------------------------------------------------------

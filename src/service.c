@@ -76,6 +76,7 @@
 #include "gwsieve/metrics.h"
 #include "gwsieve/changelog.h"
 #include "gwsieve/pipeline.h"
+#include "gwsieve/placement.h"
 #include "gwsieve/tracker.h"
 #include "gwsieve/util.h"
 
@@ -1865,6 +1866,7 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
         gws_pipeline_stats_t st;
         gws_hist_t hist;
         uint64_t ents, bytes, evict, late, skew, retained = 0;
+        gws_placement_stats_t pl;
         char pbuf[16];
         int i, j, r = 0;
 
@@ -2104,6 +2106,12 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
             "Events far ahead of event time (clock skew).");
         r |= gws_prom_u64(b, "gwsieve_detector_skewed_events_total", NULL,
                           skew);
+        gws_placement_stats(&pl);
+        FAM("gwsieve_gateways_on_several_partitions", "gauge",
+            "Gateways met on more than one input partition: the input is "
+            "not keyed by gateway_id (or its partition count changed).");
+        r |= gws_prom_u64(b, "gwsieve_gateways_on_several_partitions", NULL,
+                          pl.split);
         (void)retained;
         return r;
 }

@@ -16,5 +16,6 @@ Suite *gws_preset_suite(void);
 Suite *gws_metrics_suite(void);
 Suite *gws_state_suite(void);
 Suite *gws_changelog_suite(void);
+Suite *gws_placement_suite(void);
 
 #endif

@@ -362,7 +362,8 @@ END_TEST
 
 /* replay.partitioner: "key" keeps one gateway in one simulated partition
  * (one set of its entities); "random" spreads it over the partitions as
- * -X partitioner=random does, the same way on every run. */
+ * -X partitioner=random does, the same way on every run, and the summary
+ * says that the gateway arrives on several partitions. */
 START_TEST(replay_partitioner_random_spreads) {
         char dir[] = "/tmp/gws-replay-XXXXXX", in[600];
         gws_replay_result_t res;
@@ -379,6 +380,8 @@ START_TEST(replay_partitioner_random_spreads) {
         ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res, err, sizeof(err)),
                          0);
         ck_assert_uint_eq(res.det.entities, 4); /* G, GP, GPM, p+m */
+        ck_assert_uint_eq(res.place.gateways, 1);
+        ck_assert_uint_eq(res.place.split, 0);
         ck_assert_int_eq(gws_config_set(cfg, "replay.partitioner", "random",
                                         err, sizeof(err)),
                          0);
@@ -386,6 +389,10 @@ START_TEST(replay_partitioner_random_spreads) {
                          0);
         spread = res.det.entities;
         ck_assert_uint_ge(spread, 4 * 10); /* >= 10 of 12 partitions */
+        /* placement.h: g0 met on several partitions; each run counts its
+         * own (the table is reset per replay) */
+        ck_assert_uint_eq(res.place.gateways, 1);
+        ck_assert_uint_eq(res.place.split, 1);
         ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res, err, sizeof(err)),
                          0);
         ck_assert_uint_eq(res.det.entities, spread); /* repeatable */

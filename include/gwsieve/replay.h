@@ -15,6 +15,7 @@
 #include "gwsieve/config.h"
 #include "gwsieve/detect.h"
 #include "gwsieve/pipeline.h"
+#include "gwsieve/placement.h"
 
 /** Totals of one replay. */
 typedef struct gws_replay_result_s {
@@ -23,12 +24,15 @@ typedef struct gws_replay_result_s {
         uint64_t bytes;
         uint64_t alerts_by_state[3]; /**< open, update, resolved */
         gws_detect_stats_t det;      /**< summed over the partitions */
+        gws_placement_stats_t place; /**< gateways on several partitions
+                                      *   (placement.h; this replay's) */
         double seconds;
 } gws_replay_result_t;
 
 /** @brief Replays \p input ("-" = stdin) into \p out_dir/retained.ndjson,
  *  alerts.ndjson and dlq.ndjson (created or truncated), simulating
- *  cfg->partitions partitions.
+ *  cfg->partitions partitions. Resets the process-wide placement table
+ *  (placement.h) first: not to be run beside a service in one process.
  *  @returns 0, or -1 with \p errstr naming the file and reason. */
 int gws_replay_run(const gws_config_t *cfg, const char *input,
                    const char *out_dir, gws_replay_result_t *res,

@@ -2563,6 +2563,111 @@ START_TEST(test_stats_off) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * input not keyed by gateway_id: noticed, logged, counted
+ * ------------------------------------------------------------------------ */
+
+#define SPLIT_METRIC "gwsieve_gateways_on_several_partitions"
+
+/* gw.raw reader callback: \p opaque maps gateway_id -> bitmask of the
+ * partitions it is on (gw.raw has 12). @locality test thread. */
+static void placed_cb(const rd_kafka_message_t *rkm, json_t *val,
+                      void *opaque) {
+        json_t *gw = val ? json_object_get(val, "gateway_id") : NULL;
+        json_int_t m;
+
+        if (!json_is_string(gw) || rkm->partition < 0 || rkm->partition > 62)
+                return;
+        m = json_integer_value(json_object_get(opaque, json_string_value(gw)));
+        json_object_set_new(opaque, json_string_value(gw),
+                            json_integer(m | (json_int_t)1 << rkm->partition));
+}
+
+/* Detector state is per partition and the event contract keys messages by
+ * gateway_id. Keyed input: the gauge stays 0 and nothing is logged. Then
+ * unkeyed events spread round robin over the 12 partitions: every gateway
+ * found on more than one partition of gw.raw (counted here from gw.raw
+ * itself) is counted in the gauge, the first three are named in a WARNING,
+ * and every event is still retained. */
+START_TEST(test_unkeyed_input) {
+        svc_t s;
+        gws_it_events_t *ev1 = events("keyed.ndjson", 600, 3, 0);
+        gws_it_events_t *ev2 = events("unkeyed.ndjson", 600, 4, 0);
+        gws_it_producer_t *p;
+        gws_it_reader_t *r, *raw;
+        gws_it_proc_t *w;
+        json_t *parts = json_object(), *m;
+        const char *gw;
+        static char body[1 << 20];
+        int split = 0, gateways = 0, named, further;
+        size_t i;
+        double v;
+        int64_t t0;
+
+        svc_start(&s, "unkeyed", NULL);
+        w = worker_start(&s, "worker1");
+        r = reader(&s, "gw.retained");
+        t0 = gws_it_now_ms();
+        produce_all(&s, ev1);
+        expect_all_retained(&s, r, ev1, "keyed input", t0);
+        usleep(1500 * 1000); /* the page is rendered once a second */
+        v = metric_until(w, SPLIT_METRIC, 0, body, sizeof(body));
+        named = log_lines_with(gws_it_proc_log(w), "PLACEMENT", "gateway");
+        gws_it_printf("keyed input: %s %.0f, %d PLACEMENT line(s)",
+                      SPLIT_METRIC, v, named);
+        GWS_IT_ASSERT(v == 0 && named == 0,
+                      "keyed input: %s is %g, %d PLACEMENT line(s) (see %s)",
+                      SPLIT_METRIC, v, named, gws_it_proc_log(w));
+
+        p = gws_it_producer_new(s.bootstrap);
+        GWS_IT_ASSERT(p != NULL, "cannot create a producer");
+        for (i = 0; i < ev2->n; i++)
+                GWS_IT_ASSERT(gws_it_producer_send_to(p, "gw.raw",
+                                                      (int32_t)(i % 12), NULL,
+                                                      0, ev2->lines[i],
+                                                      ev2->lens[i]) == 0,
+                              "cannot produce line %zu", i);
+        GWS_IT_ASSERT(gws_it_producer_flush(p, PRODUCE_MS) == 0,
+                      "unkeyed input not delivered to gw.raw");
+        gws_it_producer_destroy(p);
+        expect_all_retained(&s, r, ev2, "unkeyed input", t0);
+
+        raw = reader(&s, "gw.raw");
+        gws_it_reader_set_cb(raw, placed_cb, parts);
+        GWS_IT_ASSERT(gws_it_reader_read_to_end(raw, 30000) == 1,
+                      "cannot read gw.raw to its end");
+        json_object_foreach(parts, gw, m) {
+                gateways++;
+                split += __builtin_popcountll(
+                             (unsigned long long)json_integer_value(m)) > 1;
+        }
+        v = metric_until(w, SPLIT_METRIC, split, body, sizeof(body));
+        named = log_lines_with(gws_it_proc_log(w), "PLACEMENT",
+                               "not keyed by gateway_id");
+        further = log_lines_with(gws_it_proc_log(w), "PLACEMENT",
+                                 "further gateways are only counted");
+        gws_it_printf("unkeyed input: %d gateways on gw.raw, %d on several "
+                      "partitions; %s %.0f; %d gateway(s) named in a "
+                      "WARNING, %d 'only counted' line(s)",
+                      gateways, split, SPLIT_METRIC, v, named, further);
+        GWS_IT_ASSERT(split > 0, "no gateway is on two partitions of gw.raw");
+        GWS_IT_ASSERT(v == split, "%s is %g, gw.raw has %d gateways on "
+                                  "several partitions",
+                      SPLIT_METRIC, v, split);
+        GWS_IT_ASSERT(named == (split < 3 ? split : 3) &&
+                          further == (split >= 3),
+                      "%d gateways named, %d 'only counted' lines for %d "
+                      "split gateways (see %s)",
+                      named, further, split, gws_it_proc_log(w));
+        worker_stop_ok(w, "worker1");
+        json_decref(parts);
+        gws_it_reader_destroy(raw);
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev1);
+        gws_it_events_destroy(ev2);
+}
+END_TEST
+
 /* One TCase per test: each gets the temp-dir/process fixture and a
  * timeout that is a hang detector, not a speed limit. */
 #define ADD_TCASE(SUITE, NAME, FN)                                             \
@@ -2597,5 +2702,6 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "consumer_lag", test_consumer_lag);
         ADD_TCASE(s, "stats_off", test_stats_off);
         ADD_TCASE(s, "offset_past_end", test_offset_past_end);
+        ADD_TCASE(s, "unkeyed_input", test_unkeyed_input);
         return s;
 }
