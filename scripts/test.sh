@@ -14,9 +14,10 @@ cd "$(dirname "$0")/.."
 t0=$(date +%s)
 fail=0
 run() { # name, command...
-  local name=$1; shift
+  local name=$1 s=$(date +%s); shift
   echo "=== $name"
-  if "$@"; then echo "=== $name: ok"; else echo "=== $name: FAILED"; fail=1; fi
+  if "$@"; then echo "=== $name: ok ($(( $(date +%s) - s )) s)"
+  else echo "=== $name: FAILED ($(( $(date +%s) - s )) s)"; fail=1; fi
 }
 
 ./scripts/build.sh

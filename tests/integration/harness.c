@@ -73,6 +73,7 @@ static struct {
         gws_it_proc_t *procs[GWS_IT_MAX_PROCS]; /**< spawned programs */
         FILE *clients_log;                      /**< our clients' logs */
         int nclients;                           /**< unique client names */
+        int64_t t0;                             /**< setup time (ms) */
 } it;
 
 /* ------------------------------------------------------------------------
@@ -190,6 +191,7 @@ void gws_it_setup(void) {
                       strerror(errno));
         it.clients_log = fopen(gws_it_path("clients.log", path, sizeof(path)),
                                "a");
+        it.t0 = gws_it_now_ms();
         gws_it_printf("test dir %s", it.dir);
 }
 
@@ -218,6 +220,11 @@ void gws_it_teardown(void) {
                 nftw(it.dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
         else if (it.dir[0])
                 gws_it_printf("kept %s", it.dir);
+        /* what CI spends per test (`grep 'itest\] test.* took'`); Check
+         * names the running test only from here on, not in setup */
+        gws_it_printf("%s took %.1f s",
+                      tcase_name() ? tcase_name() : "test",
+                      (gws_it_now_ms() - it.t0) / 1000.0);
 }
 
 /* ------------------------------------------------------------------------
