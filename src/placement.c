@@ -107,8 +107,9 @@ gws_place_t gws_placement_note(const char *gw, size_t len,
                         "partition count changed), so each partition's "
                         "detectors see a fragment of the gateway's traffic: "
                         "expect false new_value alerts and thin rate "
-                        "baselines. Key the gateways' messages by gateway_id"
-                        "%s",
+                        "baselines. Key the gateways' messages by gateway_id "
+                        "(where that cannot be done, detectors.novelty=false "
+                        "stops the new_value alerts)%s",
                         (int)(len > PLACE_LOG_ID_MAX ? PLACE_LOG_ID_MAX : len),
                         gw, (int)home, (int)partition,
                         last ? "; further gateways are only counted "
