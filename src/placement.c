@@ -65,9 +65,9 @@ gws_place_t gws_placement_note(const char *gw, size_t len,
         place_t *s;
         uint64_t h = gws_hash64_fast(gw, len, 0x9e3779b97f4a7c15ull);
         gws_place_t r = GWS_PLACE_HOME;
-        int warn = 0, last = 0, full = 0, many = 0;
+        int warn = 0, last = 0, full = 0, first_untracked = 0;
         int32_t home = -1;
-        size_t nused;
+        size_t nused, shown = len;
 
         pthread_mutex_lock(&place_lock);
         if (cap && (s = slot_find(slots, cap, h, gw, len))->gw) {
@@ -82,12 +82,14 @@ gws_place_t gws_placement_note(const char *gw, size_t len,
                                 last = ++logged == PLACE_LOG_MAX;
                         }
                 }
-        } else if ((many = used >= GWS_PLACEMENT_MAX) ||
+        } else if ((full = used >= GWS_PLACEMENT_MAX) ||
                    ((used + 1) * 4 > cap * 3 && grow() == -1) ||
-                   !(s = slot_find(slots, cap, h, gw, len)) ||
-                   !(s->gw = malloc(len ? len : 1))) {
+                   !((s = slot_find(slots, cap, h, gw, len))->gw =
+                         malloc(len ? len : 1))) {
                 r = GWS_PLACE_UNTRACKED;
-                full = !__atomic_fetch_add(&n_untracked, 1, __ATOMIC_RELAXED);
+                /* logged once, whichever comes first */
+                first_untracked =
+                    !__atomic_fetch_add(&n_untracked, 1, __ATOMIC_RELAXED);
         } else {
                 memcpy(s->gw, gw, len);
                 s->len = len;
@@ -100,6 +102,13 @@ gws_place_t gws_placement_note(const char *gw, size_t len,
         nused = used;
         pthread_mutex_unlock(&place_lock);
 
+        /* at most PLACE_LOG_ID_MAX bytes, not ending inside a UTF-8
+         * sequence */
+        if (shown > PLACE_LOG_ID_MAX) {
+                shown = PLACE_LOG_ID_MAX;
+                while (shown > 0 && ((unsigned char)gw[shown] & 0xc0) == 0x80)
+                        shown--;
+        }
         if (warn)
                 gws_log(GWS_LOG_WARNING, "PLACEMENT",
                         "gateway \"%.*s\" arrives on input partitions %d and "
@@ -110,18 +119,23 @@ gws_place_t gws_placement_note(const char *gw, size_t len,
                         "baselines. Key the gateways' messages by gateway_id "
                         "(where that cannot be done, detectors.novelty=false "
                         "stops the new_value alerts)%s",
-                        (int)(len > PLACE_LOG_ID_MAX ? PLACE_LOG_ID_MAX : len),
-                        gw, (int)home, (int)partition,
+                        (int)shown, gw, (int)home, (int)partition,
                         last ? "; further gateways are only counted "
                                "(gwsieve_gateways_on_several_partitions; "
                                "replay: its summary)"
                              : "");
-        if (full)
+        if (first_untracked && full)
                 gws_log(GWS_LOG_NOTICE, "PLACEMENT",
-                        "%s (%d tracked): gateways met from now on are not "
-                        "checked for arriving on several input partitions",
-                        many ? "gateway table full" : "out of memory",
+                        "gateway table full (%d gateways): gateways met from "
+                        "now on are not checked for arriving on several "
+                        "input partitions",
                         (int)nused);
+        else if (first_untracked)
+                gws_log(GWS_LOG_NOTICE, "PLACEMENT",
+                        "out of memory: gateway \"%.*s\" is not checked for "
+                        "arriving on several input partitions (further "
+                        "misses are not logged)",
+                        (int)shown, gw);
         return r;
 }
 

@@ -2,8 +2,10 @@
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gwsieve/placement.h"
+#include "gwsieve/util.h"
 #include "suites.h"
 
 static gws_place_t note(const char *gw, int32_t partition) {
@@ -67,11 +69,46 @@ START_TEST(placement_grows_and_bounds) {
 }
 END_TEST
 
+/* The warning names the gateway, cut at 64 bytes but never inside a UTF-8
+ * sequence: 'a' and 40 two-byte letters are shown as 'a' and 31 of them
+ * (63 bytes), then the closing quote. stderr is caught in a file. */
+START_TEST(placement_warning_cuts_at_a_character) {
+        char gw[128], want[128], out[4096];
+        FILE *tmp = tmpfile();
+        int saved = dup(2), i;
+        size_t n;
+
+        ck_assert_ptr_nonnull(tmp);
+        gw[0] = 'a';
+        for (i = 0; i < 40; i++)
+                memcpy(gw + 1 + 2 * i, "\xc3\xa9", 2); /* é */
+        gw[81] = '\0';
+        memcpy(want, gw, 63);
+        strcpy(want + 63, "\" arrives on input partitions 1 and 2");
+        gws_placement_reset();
+        fflush(stderr);
+        ck_assert_int_ne(dup2(fileno(tmp), 2), -1);
+        ck_assert_int_eq(note(gw, 1), GWS_PLACE_HOME);
+        ck_assert_int_eq(note(gw, 2), GWS_PLACE_SPLIT);
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+        rewind(tmp);
+        n = fread(out, 1, sizeof(out) - 1, tmp);
+        out[n] = '\0';
+        fclose(tmp);
+        ck_assert_msg(strstr(out, want) != NULL, "log: %s", out);
+        ck_assert(gws_utf8_valid(out, n));
+        gws_placement_reset();
+}
+END_TEST
+
 Suite *gws_placement_suite(void) {
         Suite *s = suite_create("placement");
         TCase *tc = tcase_create("core");
         tcase_add_test(tc, placement_home_and_split);
         tcase_add_test(tc, placement_grows_and_bounds);
+        tcase_add_test(tc, placement_warning_cuts_at_a_character);
         suite_add_tcase(s, tc);
         return s;
 }
