@@ -20,7 +20,9 @@
 # peak = whole-run peak RSS from the `PROGRESS final` line (shutdown
 # included); rate = events / span of the retained records' timestamps;
 # main_sleeps = the main thread's voluntary context switches (each a
-# wake-up), worker_preempted = the workers' involuntary ones.
+# wake-up), worker_preempted = the workers' involuntary ones; backpressure
+# = gwsieve_backpressure_seconds_total (the main loop held off polling for
+# full worker or producer queues).
 #
 # Environment: GWS_BIN_DIR (default build/bin), SPLIT_BIN_A and
 # SPLIT_BIN_B (the gwsieve binaries of A and B, to compare two builds;
@@ -46,6 +48,7 @@ for g in "$GWS_A" "$GWS_B"; do
   [ -x "$g" ] || { echo "thread_split: $g is not an executable" >&2; exit 2; }
 done
 command -v kcat >/dev/null || { echo "thread_split: kcat is needed (scripts/deps.sh)" >&2; exit 1; }
+command -v curl >/dev/null || { echo "thread_split: curl is needed (apt-get install curl)" >&2; exit 1; }
 W=$(mktemp -d /tmp/gwsieve-split.XXXXXX)
 pids=()
 cleanup() {
@@ -63,7 +66,7 @@ msum() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $2} END {printf "
 one() {
   local gws=$1
   shift
-  local bp gp t s boot rss rate
+  local bp gp t s boot rss rate bpress
   : > "$W/broker.out"
   "$BIN/gwsieve-devbroker" --no-default-topics --topic "in:$PARTS" \
     --topic "out.retained:$PARTS" --topic out.alerts:3 --topic out.dlq:3 \
@@ -90,12 +93,13 @@ one() {
     printf '%s %s %s\n' "$(cat "/proc/$gp/task/$t/comm")" "$(cut -d' ' -f1 "/proc/$gp/task/$t/schedstat")" \
       "$(awk '/^voluntary_ctxt_switches/ {v = $2} /^nonvoluntary_ctxt_switches/ {n = $2} END {print v, n}' "/proc/$gp/task/$t/status")"
   done > "$W/threads"
+  bpress=$(awk '$1 == "gwsieve_backpressure_seconds_total" {printf "%.2f", $2}' <<<"$s")
   kill -TERM "$gp"; wait "$gp" || true
   rss=$(sed -n 's/.*PROGRESS final:.* peak_rss=\([0-9.]*\)MB.*/\1/p' "$W/gws.log" | tail -1)
   rate=$(kcat -C -b "$boot" -t out.retained -o beginning -e -q -f '%T\n' 2>/dev/null |
     awk -v n="$N" 'NF {if (!lo || $1 < lo) lo = $1; if ($1 > hi) hi = $1} END {d = hi - lo; printf "%.0f", n / (d > 0 ? d : 1) * 1000}')
   kill "$bp"; wait "$bp" 2>/dev/null || true
-  awk -v n="$N" -v rss="${rss:-0}" -v rate="$rate" '
+  awk -v n="$N" -v rss="${rss:-0}" -v rate="$rate" -v bpress="${bpress:-0}" '
     NR == 1 {m += $2 / 1e9 * 100000 / n; mw += $3; t += $2 / 1e9 * 100000 / n; next}
     $1 == "rdk:main" {c++}
     {v = $2 / 1e9 * 100000 / n; t += v}
@@ -103,7 +107,7 @@ one() {
     $1 ~ /^rdk:/ && c == 2 {k += v; next}
     $1 ~ /^gws-worker/ {w += v; wp += $4; next}
     {o += v}
-    END {printf "producer %.3f consumer %.3f workers %.3f main %.3f other %.3f total %.3f peak %.1f rate %s main_sleeps %d worker_preempted %d\n", p, k, w, m, o, t, rss, rate, mw, wp}' "$W/threads"
+    END {printf "producer %.3f consumer %.3f workers %.3f main %.3f other %.3f total %.3f peak %.1f rate %s main_sleeps %d worker_preempted %d backpressure %.2f\n", p, k, w, m, o, t, rss, rate, mw, wp, bpress}' "$W/threads"
 }
 
 echo "thread_split: $N events, $PARTS partitions, $ROUNDS round(s); CPU-s per 100k events; A: $GWS_A ${A[*]:-(defaults)}; B: $GWS_B ${B[*]:-(defaults)}"
