@@ -2667,9 +2667,13 @@ static void stop_workers(gws_service_t *svc) {
                 pthread_cond_broadcast(&q->cond);
                 pthread_mutex_unlock(&q->lock);
         }
+        /* A joined thread's handle is gone (glibc may unmap its stack):
+         * clear it, since gws_service_destroy() stops the workers again. */
         for (i = 0; i < svc->nworkers; i++)
-                if (svc->workers[i].thr)
+                if (svc->workers[i].thr) {
                         pthread_join(svc->workers[i].thr, NULL);
+                        svc->workers[i].thr = 0;
+                }
 }
 
 /* Per-partition counter arrays (main thread), grown on demand. */
