@@ -118,6 +118,13 @@ struct ptn_s {
                                   * state and their outputs were delivered
                                   * (the snapshot's delivered offset); the
                                   * worker releases them unprocessed. -1 */
+        int64_t snap_floor;      /* set by main before the resume, then
+                                  * read-only: the restored snapshot's
+                                  * offset and the offset up to which its
+                                  * outputs were delivered (-1 none): what
+                                  * every later snapshot still claims at
+                                  * least (snap_point()) */
+        int64_t deliv_floor;
 };
 
 typedef struct qitem_s {
@@ -321,6 +328,7 @@ static ptn_t *ptn_new(gws_service_t *svc, int32_t partition) {
         p->lag_base = -1;
         p->hold_from = -1;
         p->skip_below = -1;
+        p->snap_floor = p->deliv_floor = -1;
         p->last_consumed = -1;
         p->gen = ++svc->gen;
         /* With a state topic the detector comes from the restore. */
@@ -344,6 +352,22 @@ static void ptn_unref(ptn_t *p) {
         gws_detect_destroy(p->det);
         gws_tracker_destroy(p->trk);
         free(p);
+}
+
+/* The input offset and delivered offset of a snapshot of \p p taken
+ * after processing offset \p next - 1. A restored state holds every event
+ * below the offset of the snapshot it came from even while its new owner,
+ * started from an older committed offset, is still below that offset; and
+ * the outputs the previous owner delivered stay delivered. A snapshot
+ * written then (revoked or stopped midway, or periodic) once claimed only
+ * \p next and the new owner's committable offset: its next owner went on
+ * from there, counted the events up to the old offset twice and emitted
+ * again outputs delivered before. @locality worker or main thread. */
+static void snap_point(ptn_t *p, int64_t next, int64_t *offset,
+                       int64_t *delivered) {
+        int64_t c = gws_tracker_committable(p->trk);
+        *offset = next > p->snap_floor ? next : p->snap_floor;
+        *delivered = c > p->deliv_floor ? c : p->deliv_floor;
 }
 
 /* Drops one reference of \p inf; done entries are popped and release
@@ -663,11 +687,12 @@ static void *worker_main(void *arg) {
                         if (svc->cl &&
                             (int64_t)(t0 / 1000000) - p->last_snap_ms >=
                                 svc->cfg->state_interval_ms) {
+                                int64_t so, sd;
                                 p->last_snap_ms = (int64_t)(t0 / 1000000);
-                                gws_changelog_save(
-                                    svc->cl, p->partition, rkm->offset + 1,
-                                    gws_tracker_committable(p->trk), p->det,
-                                    &w->sraw, &w->srec);
+                                snap_point(p, rkm->offset + 1, &so, &sd);
+                                gws_changelog_save(svc->cl, p->partition, so,
+                                                   sd, p->det, &w->sraw,
+                                                   &w->srec);
                         }
                 }
         done:
@@ -1012,17 +1037,16 @@ static void snapshot_revoked(gws_service_t *svc,
                 return;
         for (i = 0; i < parts->cnt; i++) {
                 ptn_t *p = ptn_lookup(svc, parts->elems[i].partition);
-                int64_t next;
+                int64_t next, so, sd;
                 if (!p || p->restoring || !p->det ||
                     strcmp(parts->elems[i].topic, svc->cfg->topic_input) ||
                     !ptn_idle(p) ||
                     (next = __atomic_load_n(&p->next_offset,
                                             __ATOMIC_ACQUIRE)) <= 0)
                         continue;
-                if (gws_changelog_save(svc->cl, p->partition, next,
-                                       gws_tracker_committable(p->trk),
-                                       p->det, &svc->sraw,
-                                       &svc->srec) == 0)
+                snap_point(p, next, &so, &sd);
+                if (gws_changelog_save(svc->cl, p->partition, so, sd, p->det,
+                                       &svc->sraw, &svc->srec) == 0)
                         n++;
         }
         if (!n)
@@ -1127,9 +1151,12 @@ static void restores_collect(gws_service_t *svc) {
                 }
                 p->det = r->det;
                 r->det = NULL;
-                if (r->result == GWS_STATE_OK)
+                if (r->result == GWS_STATE_OK) {
+                        p->snap_floor = r->snap_offset;
+                        p->deliv_floor = r->delivered;
                         __atomic_store_n(&p->skip_below, r->delivered,
                                          __ATOMIC_RELEASE);
+                }
                 p->last_snap_ms = gws_mono_ms();
                 p->restoring = 0;
                 if (r->result == GWS_STATE_OK)

@@ -1687,12 +1687,23 @@ END_TEST
  * but no committed offset (the group's offsets expired, or the topic was
  * recreated): nothing is skipped there, its 100 events are processed.
  * Partition 7's snapshot sits on state partition 8, where no restore of
- * partition 7 looks: it starts cold, and `gwsieve state` says so. */
+ * partition 7 looks: it starts cold, and `gwsieve state` says so.
+ * Partitions 9 and 10 have partition 5's snapshot and commit, but their
+ * owner stops (SIGTERM) at offset 300 and 200, before the snapshot's 400:
+ * they hold only 300 and 200 events, the test's way to stop a restored
+ * owner midway (as a revocation does). Their snapshots at exit must still
+ * say 400, since their state holds every event below 400, and delivered
+ * 300 and 250 (not the 200 reached: 200..249 were delivered by the owner
+ * before). They once said 300/300 and 200/200: the next owner went on
+ * from there as if 300..399 were not in the state (counted twice), and
+ * emitted 200..249 again. */
 START_TEST(test_state_skip_delivered) {
         enum { N = 600, PART = 5, COMMITTED = 100, DELIVERED = 250,
-               SNAP = 400, N2 = 100 };
+               SNAP = 400, N2 = 100, PART3 = 9, N3 = 300, PART4 = 10,
+               N4 = 200 };
         svc_t s;
-        gws_it_events_t *ev = events("skip.ndjson", N + N2, 11, 0);
+        gws_it_events_t *ev =
+            events("skip.ndjson", N + N2 + N3 + N4, 11, 0);
         gws_it_idset_t *want = gws_it_idset_new(), *skipped =
                                                        gws_it_idset_new();
         gws_it_producer_t *pr;
@@ -1711,13 +1722,24 @@ START_TEST(test_state_skip_delivered) {
         svc_start(&s, "skipdel", NULL);
         pr = gws_it_producer_new(s.bootstrap);
         GWS_IT_ASSERT(pr != NULL, "producer");
-        for (i = 0; i < N + N2; i++) {
+        for (i = 0; i < N + N2 + N3 + N4; i++) {
                 json_t *v = json_loads(ev->lines[i], 0, NULL);
                 const char *id = json_string_value(json_object_get(v, "id"));
+                /* offset of event i on its partition */
+                size_t o = i < N + N2        ? i
+                           : i < N + N2 + N3 ? i - N - N2
+                                             : i - N - N2 - N3;
                 GWS_IT_ASSERT(id != NULL, "event %zu has no id", i);
-                gws_it_idset_add(i >= DELIVERED ? want : skipped, id);
+                if (o >= DELIVERED)
+                        gws_it_idset_add(want, id);
+                else if (o >= COMMITTED || i < N)
+                        gws_it_idset_add(skipped, id);
                 json_decref(v);
-                gws_it_producer_send_to(pr, "gw.raw", i < N ? PART : PART + 1,
+                gws_it_producer_send_to(pr, "gw.raw",
+                                        i < N             ? PART
+                                        : i < N + N2      ? PART + 1
+                                        : i < N + N2 + N3 ? PART3
+                                                          : PART4,
                                         ev->keys[i],
                                         ev->keys[i] ? strlen(ev->keys[i])
                                                     : 0,
@@ -1730,6 +1752,20 @@ START_TEST(test_state_skip_delivered) {
                       "encode: %s", err);
         gws_state_key(key, sizeof(key), s.group, "gw.raw", PART);
         gws_it_producer_send_to(pr, "gw.state", PART % 12, key, strlen(key),
+                                rec.buf, rec.len);
+        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", PART3, SNAP,
+                                       DELIVERED, 0, raw.buf, raw.len, 3, err,
+                                       sizeof(err)) == 0,
+                      "encode: %s", err);
+        gws_state_key(key, sizeof(key), s.group, "gw.raw", PART3);
+        gws_it_producer_send_to(pr, "gw.state", PART3 % 12, key, strlen(key),
+                                rec.buf, rec.len);
+        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", PART4, SNAP,
+                                       DELIVERED, 0, raw.buf, raw.len, 3, err,
+                                       sizeof(err)) == 0,
+                      "encode: %s", err);
+        gws_state_key(key, sizeof(key), s.group, "gw.raw", PART4);
+        gws_it_producer_send_to(pr, "gw.state", PART4 % 12, key, strlen(key),
                                 rec.buf, rec.len);
         GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", PART + 1, 80,
                                        60, 0, raw.buf, raw.len, 3, err,
@@ -1752,7 +1788,11 @@ START_TEST(test_state_skip_delivered) {
                       "input or snapshot not delivered");
         gws_it_producer_destroy(pr);
         GWS_IT_ASSERT(gws_it_commit(s.bootstrap, s.group, "gw.raw", PART,
-                                    COMMITTED, 30000) == 0,
+                                    COMMITTED, 30000) == 0 &&
+                          gws_it_commit(s.bootstrap, s.group, "gw.raw", PART3,
+                                        COMMITTED, 30000) == 0 &&
+                          gws_it_commit(s.bootstrap, s.group, "gw.raw", PART4,
+                                        COMMITTED, 30000) == 0,
                       "cannot commit offset %d for the group", COMMITTED);
 
         /* What `gwsieve state` says the next owner will do. */
@@ -1795,12 +1835,14 @@ START_TEST(test_state_skip_delivered) {
                       gws_it_proc_log(w));
         r = reader(&s, "gw.retained");
         GWS_IT_ASSERT(gws_it_reader_wait_ids(r, want, WAIT_OUTPUT_MS),
-                      "events %d..%d of partition %d, or the %d of "
-                      "partition %d, did not all reach gw.retained",
-                      DELIVERED, N - 1, PART, N2, PART + 1);
+                      "events %d..%d of partition %d, the %d of "
+                      "partition %d, or %d..%d of partition %d did not all "
+                      "reach gw.retained",
+                      DELIVERED, N - 1, PART, N2, PART + 1, DELIVERED,
+                      N3 - 1, PART3);
         GWS_IT_ASSERT(gws_it_reader_read_to_end(r, 30000),
                       "cannot read gw.retained to its end");
-        for (i = 0; i < N; i++) {
+        for (i = 0; i < N + N2 + N3 + N4; i++) {
                 json_t *v = json_loads(ev->lines[i], 0, NULL);
                 const char *id = json_string_value(json_object_get(v, "id"));
                 if (gws_it_idset_count(skipped, id) &&
@@ -1825,13 +1867,55 @@ START_TEST(test_state_skip_delivered) {
                       "%zu event(s) below the delivered offset were "
                       "processed again, e.g. %s",
                       leaked, found);
-        GWS_IT_ASSERT(n_skipped == DELIVERED - COMMITTED,
+        GWS_IT_ASSERT(n_skipped == 2 * (DELIVERED - COMMITTED) + N4 - COMMITTED,
                       "gwsieve_state_skipped_events_total is %.0f, not %d",
-                      n_skipped, DELIVERED - COMMITTED);
+                      n_skipped, 2 * (DELIVERED - COMMITTED) + N4 - COMMITTED);
         GWS_IT_ASSERT(gws_it_idset_dups(gws_it_reader_ids(r)) == 0,
                       "%zu duplicates",
                       gws_it_idset_dups(gws_it_reader_ids(r)));
         worker_stop_ok(w, "worker1");
+
+        /* The snapshots written at exit. */
+        rows = state_rows(&s, 12);
+        gws_it_printf("after the exit: partition %d snapshot at %lld, "
+                      "delivered %lld (stopped at %d); partition %d at "
+                      "%lld, delivered %lld (stopped at %d); partition %d "
+                      "at %lld, delivered %lld",
+                      PART3, (long long)row_int(rows, PART3, "offset"),
+                      (long long)row_int(rows, PART3, "delivered"), N3,
+                      PART4, (long long)row_int(rows, PART4, "offset"),
+                      (long long)row_int(rows, PART4, "delivered"), N4, PART,
+                      (long long)row_int(rows, PART, "offset"),
+                      (long long)row_int(rows, PART, "delivered"));
+        GWS_IT_ASSERT(!strcmp(row_str(rows, PART3, "snapshot"), "ok") &&
+                          row_int(rows, PART3, "offset") == SNAP &&
+                          row_int(rows, PART3, "delivered") == N3 &&
+                          row_int(rows, PART3, "committed") == N3,
+                      "partition %d: the snapshot at exit says offset %lld, "
+                      "delivered %lld (committed %lld), not %d, %d: its "
+                      "state holds every event below %d",
+                      PART3, (long long)row_int(rows, PART3, "offset"),
+                      (long long)row_int(rows, PART3, "delivered"),
+                      (long long)row_int(rows, PART3, "committed"), SNAP, N3,
+                      SNAP);
+        GWS_IT_ASSERT(!strcmp(row_str(rows, PART4, "snapshot"), "ok") &&
+                          row_int(rows, PART4, "offset") == SNAP &&
+                          row_int(rows, PART4, "delivered") == DELIVERED &&
+                          row_int(rows, PART4, "committed") == N4,
+                      "partition %d: the snapshot at exit says offset %lld, "
+                      "delivered %lld (committed %lld), not %d, %d: the "
+                      "previous owner delivered the outputs below %d",
+                      PART4, (long long)row_int(rows, PART4, "offset"),
+                      (long long)row_int(rows, PART4, "delivered"),
+                      (long long)row_int(rows, PART4, "committed"), SNAP,
+                      DELIVERED, DELIVERED);
+        GWS_IT_ASSERT(row_int(rows, PART, "offset") == N &&
+                          row_int(rows, PART, "delivered") == N,
+                      "partition %d: the snapshot at exit says offset %lld, "
+                      "delivered %lld, not %d",
+                      PART, (long long)row_int(rows, PART, "offset"),
+                      (long long)row_int(rows, PART, "delivered"), N);
+        json_decref(rows);
         gws_it_reader_destroy(r);
         gws_it_idset_destroy(want);
         gws_it_idset_destroy(skipped);
