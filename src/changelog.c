@@ -180,6 +180,14 @@ static int64_t skip_to(int64_t committed, const gws_state_info_t *info) {
                    : -1;
 }
 
+/* The largest raw snapshot a restore accepts: twice the process's whole
+ * entity budget (a snapshot's raw form takes about what its entities take
+ * in memory: 264 and 276 bytes per entity in test_state's figures), so a
+ * forged or broken size is refused before room is reserved for it. */
+static size_t max_raw(const gws_config_t *cfg) {
+        return (size_t)cfg->det_max_state_mb << 21;
+}
+
 /* A snapshot gws_detect_load() refused: settings or format (\p why). */
 static gws_state_result_t load_result(const char *why) {
         return strstr(why, "incompatible") || strstr(why, "format")
@@ -436,7 +444,8 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
         }
         r->bytes = rec->len;
         r->result = gws_state_decode(rec->buf, rec->len, cfg->group,
-                                     cfg->topic_input, job->partition, raw,
+                                     cfg->topic_input, job->partition,
+                                     max_raw(cfg), raw,
                                      &info, why, sizeof(why));
         if (r->result != GWS_STATE_OK) {
                 snprintf(r->reason, sizeof(r->reason), "%s", why);
@@ -849,7 +858,8 @@ static void inspect_one(const gws_config_t *cfg, const gws_buf_t *rec,
                 return;
         }
         v->result = gws_state_decode(rec->buf, rec->len, cfg->group,
-                                     cfg->topic_input, v->partition, raw,
+                                     cfg->topic_input, v->partition,
+                                     max_raw(cfg), raw,
                                      &v->info, why, sizeof(why));
         if (v->result == GWS_STATE_OK) {
                 if (!(det = gws_detect_new(cfg, v->partition))) {

@@ -132,10 +132,11 @@ int gws_state_encode(gws_buf_t *out, const char *group, const char *topic,
 
 gws_state_result_t gws_state_decode(const void *rec, size_t len,
                                     const char *group, const char *topic,
-                                    int32_t partition, gws_buf_t *raw,
-                                    gws_state_info_t *info, char *errstr,
-                                    size_t errstr_size) {
+                                    int32_t partition, size_t max_raw,
+                                    gws_buf_t *raw, gws_state_info_t *info,
+                                    char *errstr, size_t errstr_size) {
         const unsigned char *p = rec;
+        unsigned long long fcs;
         size_t glen, tlen, hdr, z, fixed;
         unsigned version;
         int32_t part;
@@ -216,6 +217,44 @@ gws_state_result_t gws_state_decode(const void *rec, size_t len,
                          (const char *)p + fixed + 4 + glen, (int)part,
                          group, topic, (int)partition);
                 return GWS_STATE_FOREIGN;
+        }
+        /* The sum is no signature: whoever can write to the state topic
+         * can forge a record that passes it. Offsets and sizes are
+         * checked before anything uses them. */
+        if (info->offset < 0) {
+                snprintf(errstr, errstr_size,
+                         "corrupt: offset %lld is not an input offset",
+                         (long long)info->offset);
+                return GWS_STATE_CORRUPT;
+        }
+        if (info->delivered < -1 || info->delivered > info->offset) {
+                snprintf(errstr, errstr_size,
+                         "corrupt: delivered offset %lld is not between -1 "
+                         "and the state's offset %lld",
+                         (long long)info->delivered, (long long)info->offset);
+                return GWS_STATE_CORRUPT;
+        }
+        if (max_raw && info->raw_len > max_raw) {
+                snprintf(errstr, errstr_size,
+                         "corrupt: %u bytes uncompressed, more than the %zu "
+                         "a snapshot of this process can hold",
+                         (unsigned)info->raw_len, max_raw);
+                return GWS_STATE_CORRUPT;
+        }
+        fcs = ZSTD_getFrameContentSize(p + hdr, len - hdr);
+        if (fcs != (unsigned long long)info->raw_len) {
+                if (fcs == ZSTD_CONTENTSIZE_ERROR ||
+                    fcs == ZSTD_CONTENTSIZE_UNKNOWN)
+                        snprintf(errstr, errstr_size,
+                                 "corrupt payload: the zstd frame does not "
+                                 "say its size (the header says %u bytes)",
+                                 (unsigned)info->raw_len);
+                else
+                        snprintf(errstr, errstr_size,
+                                 "corrupt payload: the zstd frame holds %llu "
+                                 "bytes, the header says %u",
+                                 fcs, (unsigned)info->raw_len);
+                return GWS_STATE_CORRUPT;
         }
         if (!(dc = dctx_get())) {
                 snprintf(errstr, errstr_size, "zstd: out of memory");

@@ -123,7 +123,7 @@ START_TEST(restore_continues_identically) {
                                           raw.buf, raw.len, 3, err,
                                           sizeof(err)),
                          0);
-        ck_assert_int_eq(gws_state_decode(rec.buf, rec.len, "g", "gw.raw", 3,
+        ck_assert_int_eq(gws_state_decode(rec.buf, rec.len, "g", "gw.raw", 3, 0,
                                           &back, &info, err, sizeof(err)),
                          GWS_STATE_OK);
         ck_assert_int_eq(info.offset, 7500);
@@ -188,14 +188,14 @@ START_TEST(bad_records_are_named) {
                                           sizeof(err)),
                          0);
 #define DECODE(buf, len, part)                                                 \
-        gws_state_decode(buf, len, "grp", "gw.raw", part, &out, &info, err,   \
-                         sizeof(err))
+        gws_state_decode(buf, len, "grp", "gw.raw", part, 0, &out, &info,     \
+                         err, sizeof(err))
         ck_assert_int_eq(DECODE(rec.buf, rec.len, 0), GWS_STATE_OK);
         /* another partition's record (or another group's) */
         ck_assert_int_eq(DECODE(rec.buf, rec.len, 1), GWS_STATE_FOREIGN);
         ck_assert_ptr_nonnull(strstr(err, "partition 0"));
         ck_assert_int_eq(gws_state_decode(rec.buf, rec.len, "other", "gw.raw",
-                                          0, &out, &info, err, sizeof(err)),
+                                          0, 0, &out, &info, err, sizeof(err)),
                          GWS_STATE_FOREIGN);
         /* truncated anywhere */
         for (cut = 0; cut < rec.len; cut += rec.len / 97 + 1) {
@@ -439,7 +439,7 @@ START_TEST(delivered_offset_and_version_1) {
                                           sizeof(err)),
                          0);
         ck_assert_int_eq(gws_state_decode(rec.buf, rec.len, "grp", "gw.raw",
-                                          5, &out, &info, err, sizeof(err)),
+                                          5, 0, &out, &info, err, sizeof(err)),
                          GWS_STATE_OK);
         ck_assert_int_eq(info.offset, 900);
         ck_assert_int_eq(info.delivered, 850);
@@ -450,14 +450,14 @@ START_TEST(delivered_offset_and_version_1) {
                                           7, raw, sizeof(raw), 3, err,
                                           sizeof(err)),
                          0);
-        gws_state_decode(rec.buf, rec.len, "grp", "gw.raw", 5, &out, &info,
+        gws_state_decode(rec.buf, rec.len, "grp", "gw.raw", 5, 0, &out, &info,
                          err, sizeof(err));
         ck_assert_int_eq(info.delivered, 900);
         ck_assert_int_eq(gws_state_encode(&rec, "grp", "gw.raw", 5, 900, -1,
                                           7, raw, sizeof(raw), 3, err,
                                           sizeof(err)),
                          0);
-        gws_state_decode(rec.buf, rec.len, "grp", "gw.raw", 5, &out, &info,
+        gws_state_decode(rec.buf, rec.len, "grp", "gw.raw", 5, 0, &out, &info,
                          err, sizeof(err));
         ck_assert_int_eq(info.delivered, -1);
 
@@ -476,7 +476,7 @@ START_TEST(delivered_offset_and_version_1) {
         h = gws_hash64(v1.buf + 40, v1.len - 40, h);
         for (i = 0; i < 8; i++)
                 v1.buf[32 + i] = (char)(h >> (8 * i));
-        ck_assert_int_eq(gws_state_decode(v1.buf, v1.len, "grp", "gw.raw", 5,
+        ck_assert_int_eq(gws_state_decode(v1.buf, v1.len, "grp", "gw.raw", 5, 0,
                                           &out, &info, err, sizeof(err)),
                          GWS_STATE_OK);
         ck_assert_int_eq(info.offset, 900);
@@ -484,16 +484,113 @@ START_TEST(delivered_offset_and_version_1) {
         ck_assert_mem_eq(out.buf, raw, sizeof(raw));
         /* a version 1 record is checked like any other */
         v1.buf[v1.len / 2] ^= 4;
-        ck_assert_int_eq(gws_state_decode(v1.buf, v1.len, "grp", "gw.raw", 5,
+        ck_assert_int_eq(gws_state_decode(v1.buf, v1.len, "grp", "gw.raw", 5, 0,
                                           &out, &info, err, sizeof(err)),
                          GWS_STATE_CHECKSUM);
         v1.buf[4] = 3; /* a version this build does not know */
-        ck_assert_int_eq(gws_state_decode(v1.buf, v1.len, "grp", "gw.raw", 5,
+        ck_assert_int_eq(gws_state_decode(v1.buf, v1.len, "grp", "gw.raw", 5, 0,
                                           &out, &info, err, sizeof(err)),
                          GWS_STATE_VERSION_MISMATCH);
         ck_assert_ptr_nonnull(strstr(err, "version 3"));
         gws_buf_free(&rec);
         gws_buf_free(&v1);
+        gws_buf_free(&out);
+}
+END_TEST
+
+/* Re-sums a version 2 record after a test changed it (bytes 0..31, 8
+ * zero bytes, bytes 40.. on): a record forged by whoever can write to the
+ * state topic (the sum is no signature). */
+static void resum(gws_buf_t *b) {
+        static const unsigned char zero[8];
+        uint64_t h = gws_hash64(b->buf, 32, 0x6777737461746531ULL);
+        int i;
+        h = gws_hash64(zero, 8, h);
+        h = gws_hash64(b->buf + 40, b->len - 40, h);
+        for (i = 0; i < 8; i++)
+                b->buf[32 + i] = (char)(h >> (8 * i));
+}
+
+static void put64(gws_buf_t *b, size_t at, uint64_t v) {
+        int i;
+        for (i = 0; i < 8; i++)
+                b->buf[at + i] = (char)(v >> (8 * i));
+}
+
+/* Offsets and sizes a writer can get wrong (or forge with a valid sum)
+ * are refused before they are used: a delivered offset above the state's
+ * offset made the new owner skip every event it was given (skip_below
+ * INT64_MAX) and commit them unprocessed; a negative offset became a
+ * logical one (end, beginning) for the catch-up; a declared size of 4 GiB
+ * was reserved before zstd found the frame shorter. */
+START_TEST(forged_offsets_and_sizes_are_refused) {
+        gws_buf_t rec = {0}, out = {0};
+        gws_state_info_t info;
+        const char raw[] = "not a detector, just bytes to carry";
+        char err[256];
+
+#define ENC()                                                                  \
+        ck_assert_int_eq(gws_state_encode(&rec, "grp", "gw.raw", 5, 100, 50,  \
+                                          7, raw, sizeof(raw), 3, err,        \
+                                          sizeof(err)),                       \
+                         0)
+#define DEC()                                                                  \
+        gws_state_decode(rec.buf, rec.len, "grp", "gw.raw", 5, 0, &out,       \
+                         &info, err, sizeof(err))
+        ENC();
+        ck_assert_int_eq(DEC(), GWS_STATE_OK);
+        /* delivered above the offset */
+        put64(&rec, 40, (uint64_t)INT64_MAX);
+        resum(&rec);
+        ck_assert_int_eq(DEC(), GWS_STATE_CORRUPT);
+        ck_assert_ptr_nonnull(strstr(err, "delivered"));
+        ENC();
+        put64(&rec, 40, (uint64_t)101);
+        resum(&rec);
+        ck_assert_int_eq(DEC(), GWS_STATE_CORRUPT);
+        /* below -1 (unknown) */
+        ENC();
+        put64(&rec, 40, (uint64_t)-2);
+        resum(&rec);
+        ck_assert_int_eq(DEC(), GWS_STATE_CORRUPT);
+        /* -1 and equal to the offset are fine */
+        ENC();
+        put64(&rec, 40, (uint64_t)-1);
+        resum(&rec);
+        ck_assert_int_eq(DEC(), GWS_STATE_OK);
+        put64(&rec, 40, 100);
+        resum(&rec);
+        ck_assert_int_eq(DEC(), GWS_STATE_OK);
+        /* negative offsets: logical offsets to librdkafka */
+        ENC();
+        put64(&rec, 8, (uint64_t)-2);
+        put64(&rec, 40, (uint64_t)-1);
+        resum(&rec);
+        ck_assert_int_eq(DEC(), GWS_STATE_CORRUPT);
+        ck_assert_ptr_nonnull(strstr(err, "offset -2"));
+        /* a declared size the frame does not have: refused before any
+         * room is reserved for it */
+        gws_buf_free(&out);
+        ENC();
+        rec.buf[24] = (char)0xf0;
+        rec.buf[25] = rec.buf[26] = rec.buf[27] = (char)0xff;
+        resum(&rec);
+        ck_assert_int_eq(DEC(), GWS_STATE_CORRUPT);
+        ck_assert_uint_lt(out.size, 1 << 20);
+        /* a size above what this process can hold (max_raw) */
+        ENC();
+        ck_assert_int_eq(gws_state_decode(rec.buf, rec.len, "grp", "gw.raw",
+                                          5, sizeof(raw) - 1, &out, &info,
+                                          err, sizeof(err)),
+                         GWS_STATE_CORRUPT);
+        ck_assert_ptr_nonnull(strstr(err, "more than the 35"));
+        ck_assert_int_eq(gws_state_decode(rec.buf, rec.len, "grp", "gw.raw",
+                                          5, sizeof(raw), &out, &info, err,
+                                          sizeof(err)),
+                         GWS_STATE_OK);
+#undef ENC
+#undef DEC
+        gws_buf_free(&rec);
         gws_buf_free(&out);
 }
 END_TEST
@@ -554,7 +651,7 @@ START_TEST(figures_100k_entities) {
                          0);
         t_enc = secs() - t0;
         t0 = secs();
-        ck_assert_int_eq(gws_state_decode(rec.buf, rec.len, "g", "t", 0,
+        ck_assert_int_eq(gws_state_decode(rec.buf, rec.len, "g", "t", 0, 0,
                                           &back, &info, err, sizeof(err)),
                          GWS_STATE_OK);
         t_dec = secs() - t0;
@@ -592,6 +689,7 @@ Suite *gws_state_suite(void) {
         tcase_add_test(tc, bad_snapshot_fields_are_refused);
         tcase_add_test(tc, non_utf8_snapshot_strings_are_refused);
         tcase_add_test(tc, delivered_offset_and_version_1);
+        tcase_add_test(tc, forged_offsets_and_sizes_are_refused);
         tcase_add_test(tc, figures_100k_entities);
         suite_add_tcase(s, tc);
         return s;

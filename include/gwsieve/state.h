@@ -87,13 +87,17 @@ int gws_state_encode(gws_buf_t *out, const char *group, const char *topic,
                      int level, char *errstr, size_t errstr_size);
 
 /** @brief Checks and decompresses the record \p rec for the expected
- *  owner; on success the raw snapshot is in \p raw (reset first).
+ *  owner; on success the raw snapshot is in \p raw (reset first). A
+ *  record whose offsets are out of range (offset < 0, delivered outside
+ *  -1..offset), whose zstd frame does not hold the size its header says,
+ *  or whose size is above \p max_raw (0: no bound) is CORRUPT, refused
+ *  before any room is reserved for it.
  *  @returns GWS_STATE_OK or the reason, with \p errstr saying it in a
  *           sentence (naming the owner found for FOREIGN). */
 gws_state_result_t gws_state_decode(const void *rec, size_t len,
                                     const char *group, const char *topic,
-                                    int32_t partition, gws_buf_t *raw,
-                                    gws_state_info_t *info, char *errstr,
-                                    size_t errstr_size);
+                                    int32_t partition, size_t max_raw,
+                                    gws_buf_t *raw, gws_state_info_t *info,
+                                    char *errstr, size_t errstr_size);
 
 #endif /* GWS_STATE_H */

@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char errstr[256] = "", id[16];
         int n, n2, i;
 
-        if (gws_state_decode(data, size, "g", "gw.raw", 0, &raw, &info,
+        if (gws_state_decode(data, size, "g", "gw.raw", 0, 0, &raw, &info,
                              errstr, sizeof(errstr)) != GWS_STATE_OK &&
             !errstr[0])
                 abort();
