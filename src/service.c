@@ -235,6 +235,9 @@ struct gws_service_s {
         int64_t last_poll_ms;    /* atomic: main loop heartbeat */
         int joined;              /* atomic: got an assignment (maybe empty) */
         int stopping;            /* atomic */
+        int abandon;             /* atomic: the consumer is closed, nothing
+                                  * commits any more; workers stop
+                                  * producing (stop_workers()) */
         uint64_t *consumed;      /* main thread: per partition */
         int64_t *lag;            /* main thread: per partition, -1 unknown */
         gws_jdoc_t stats_doc;    /* main thread: the statistics, tokenized */
@@ -524,7 +527,8 @@ static int produce(gws_service_t *svc, rd_kafka_topic_t *rkt,
                 if (backoff < 50)
                         backoff += 5;
                 usleep((useconds_t)backoff * 1000);
-                if (__atomic_load_n(&svc->fatal, __ATOMIC_ACQUIRE))
+                if (__atomic_load_n(&svc->fatal, __ATOMIC_ACQUIRE) ||
+                    __atomic_load_n(&svc->abandon, __ATOMIC_ACQUIRE))
                         return -1; /* the reference stays: no commit */
         }
 }
@@ -590,23 +594,64 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         (void)rk;
 }
 
-static void retries_run(gws_service_t *svc) {
-        retry_t *r, *next;
+static void retry_free(retry_t *r) {
+        free(r->key);
+        free(r->val);
+        free(r);
+}
+
+/* Produces failed deliveries again, never waiting: on a full queue the
+ * rest is kept for the next round. The caller serves the producer's
+ * delivery reports between rounds, and only that makes room; this once
+ * waited for room itself on the delivery thread, the only thread serving
+ * them, and outputs and commits stopped for good.
+ * @locality delivery thread (main thread at exit, after it).
+ * @returns the failed deliveries still waiting. */
+static size_t retries_run(gws_service_t *svc) {
+        retry_t *r, *next, *left = NULL, **tail = &left;
+        size_t n = 0;
         pthread_mutex_lock(&svc->retry_lock);
         r = svc->retries;
         svc->retries = NULL;
         pthread_mutex_unlock(&svc->retry_lock);
         for (; r; r = next) {
+                rd_kafka_resp_err_t err;
                 next = r->next;
-                __atomic_add_fetch(&svc->delivery_retries, 1,
-                                   __ATOMIC_RELAXED);
-                if (produce(svc, r->rkt, r->key, r->keylen, r->val, r->len,
-                            r->inf) == 0)
-                        inflight_release(r->inf); /* the failed one's ref */
-                free(r->key);
-                free(r->val);
-                free(r);
+                r->next = NULL;
+                if (!left &&
+                    rd_kafka_produce(r->rkt, RD_KAFKA_PARTITION_UA,
+                                     RD_KAFKA_MSG_F_COPY, r->val, r->len,
+                                     r->key, r->keylen, r->inf) == 0) {
+                        /* the failed one's reference goes to this one */
+                        __atomic_add_fetch(&svc->delivery_retries, 1,
+                                           __ATOMIC_RELAXED);
+                        retry_free(r);
+                        continue;
+                }
+                err = left ? RD_KAFKA_RESP_ERR__QUEUE_FULL
+                           : rd_kafka_last_error();
+                if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                        *tail = r;
+                        tail = &r->next;
+                        n++;
+                        continue;
+                }
+                /* Fatal: the reference stays, nothing commits. */
+                set_fatal(svc,
+                          "cannot produce a failed delivery to topic \"%s\" "
+                          "again (%zu bytes, source offset %lld): %s",
+                          rd_kafka_topic_name(r->rkt), r->len,
+                          (long long)gws_tracker_offset(r->inf),
+                          rd_kafka_err2str(err));
+                retry_free(r);
         }
+        if (left) {
+                pthread_mutex_lock(&svc->retry_lock);
+                *tail = svc->retries; /* failed meanwhile */
+                svc->retries = left;
+                pthread_mutex_unlock(&svc->retry_lock);
+        }
+        return n;
 }
 
 static void *dr_main(void *arg) {
@@ -643,8 +688,9 @@ static void *worker_main(void *arg) {
                 gws_input_t in;
 
                 if (__atomic_load_n(&p->lost, __ATOMIC_ACQUIRE) ||
-                    __atomic_load_n(&svc->fatal, __ATOMIC_ACQUIRE))
-                        goto done; /* lost: the new owner re-reads it */
+                    __atomic_load_n(&svc->fatal, __ATOMIC_ACQUIRE) ||
+                    __atomic_load_n(&svc->abandon, __ATOMIC_ACQUIRE))
+                        goto done; /* the next owner re-reads it */
                 if (!(inf = gws_tracker_add(p->trk, rkm->offset))) {
                         set_fatal(svc, "out of memory tracking offsets");
                         goto done;
@@ -673,7 +719,11 @@ static void *worker_main(void *arg) {
                 t0 = gws_mono_ns();
                 out = gws_pipeline_process(w->pl, p->det, &in, emit_cb, &ec);
                 gws_hist_observe(&w->hist, gws_mono_ns() - t0);
-                if (out == GWS_OUT_FAILED) {
+                if (out == GWS_OUT_FAILED &&
+                    __atomic_load_n(&svc->abandon, __ATOMIC_ACQUIRE)) {
+                        /* Given up at exit (produce()): the reference
+                         * stays, nothing commits after the close. */
+                } else if (out == GWS_OUT_FAILED) {
                         /* Keep the reference: this offset must never be
                          * committed. set_fatal() stops the service. */
                         set_fatal(svc,
@@ -2935,11 +2985,28 @@ shutdown:
         if (err)
                 gws_log(GWS_LOG_WARNING, "SERVICE", "consumer close: %s",
                         rd_kafka_err2str(err));
+        /* Closed: nothing commits any more. Workers stop waiting for
+         * room in the producer queue (brokers down: up to
+         * message.timeout.ms per wait); what they leave is not
+         * committed and is re-read by the next owner. */
+        __atomic_store_n(&svc->abandon, 1, __ATOMIC_RELEASE);
         stop_workers(svc);
         __atomic_store_n(&svc->dr_stop, 1, __ATOMIC_RELEASE);
         pthread_join(svc->dr_thr, NULL);
         svc->dr_thr = 0;
-        retries_run(svc);
+        {
+                int64_t until = gws_mono_ms() + cfg->shutdown_timeout_ms;
+                size_t left;
+                while ((left = retries_run(svc)) > 0 &&
+                       gws_mono_ms() < until)
+                        rd_kafka_poll(svc->producer, 100);
+                if (left)
+                        gws_log(GWS_LOG_WARNING, "SERVICE",
+                                "%zu failed deliveries not produced again "
+                                "at exit (producer queue full); their input "
+                                "offsets were not committed",
+                                left);
+        }
         rd_kafka_flush(svc->producer, cfg->shutdown_timeout_ms);
         if (rd_kafka_outq_len(svc->producer) > 0)
                 gws_log(GWS_LOG_WARNING, "SERVICE",

@@ -1928,6 +1928,56 @@ START_TEST(test_state_skip_delivered) {
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * 9c. failed deliveries on a full producer queue
+ * ------------------------------------------------------------------------ */
+
+/* Deliveries that fail while the producer queue is full. The broker of a
+ * third of the output partitions goes down for longer than
+ * message.timeout.ms, with a backlog to process and a producer queue of
+ * 100 messages: the messages for it fail and are produced again by the
+ * delivery thread while the workers wait for room. The delivery thread
+ * once waited for room itself, inside the loop that makes room (it is
+ * the only one serving the producer's delivery reports): outputs and
+ * commits stopped for good, and so did SIGTERM. */
+START_TEST(test_delivery_queue_full) {
+        static char body[1 << 20];
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 6000, 12, 0);
+        gws_it_proc_t *w;
+        gws_it_reader_t *r;
+        int64_t t0;
+
+        svc_start(&s, "queue_full",
+                  "{\"workers\":4,\"producer_queue_max\":100,"
+                  "\"kafka\":{\"producer\":"
+                  "{\"queue.buffering.max.messages\":\"100\","
+                  "\"message.timeout.ms\":\"1500\","
+                  "\"max.in.flight.requests.per.connection\":\"1\"}}}");
+        produce_all(&s, ev);
+        t0 = gws_it_now_ms();
+        w = worker_start(&s, "worker1");
+        r = reader(&s, "gw.retained");
+        GWS_IT_ASSERT(gws_it_reader_wait_count(r, 200, WAIT_OUTPUT_MS),
+                      "no output on gw.retained");
+        gws_it_printf("%zu of %zu retained: broker 1 down for 6 s",
+                      gws_it_reader_count(r), ev->n);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "broker down 1", NULL, 0) == 0,
+                      "broker down refused");
+        gws_it_reader_poll(r, 6000);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "broker up 1", NULL, 0) == 0,
+                      "broker up refused");
+        expect_all_retained(&s, r, ev, "deliveries failed on a full queue",
+                            t0);
+        gws_it_printf("failed deliveries produced again: %.0f",
+                      metric_wait(w, "gwsieve_delivery_failures_total", NULL,
+                                  body, sizeof(body)));
+        worker_stop_ok(w, "worker1");
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * 10. catch-up on a backlog: queues full, fetchers woken
  * ------------------------------------------------------------------------ */
 
@@ -2775,6 +2825,7 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "sigterm_restart", test_sigterm_restart);
         ADD_TCASE(s, "bad_input", test_bad_input);
         ADD_TCASE(s, "broker_faults", test_broker_faults);
+        ADD_TCASE(s, "delivery_queue_full", test_delivery_queue_full);
         ADD_TCASE(s, "replay_equals_run", test_replay_equals_run);
         ADD_TCASE(s, "scale_out", test_scale_out);
         ADD_TCASE(s, "state_handoff", test_state_handoff);
