@@ -2377,6 +2377,13 @@ rd_kafka_conf_t *gws_service_reader_conf(const gws_config_t *cfg,
                      errstr, errstr_size) ||
             conf_set(conf, "enable.partition.eof", "true", "state", errstr,
                      errstr_size) ||
+            /* A catch-up from an offset retention has deleted reads what
+             * is left (and says what is missing); librdkafka's default,
+             * latest, jumped to the end and learned nothing. After the
+             * user's kafka.consumer.* settings: theirs are the main
+             * consumer's. */
+            conf_set(conf, "auto.offset.reset", "earliest", "state", errstr,
+                     errstr_size) ||
             /* A restore reads to the end of a partition: the last
              * (empty) Fetch must come back fast (the mock waits the full
              * fetch.wait.max.ms for it; measured 2.1 s for 6 partitions

@@ -211,6 +211,106 @@ START_TEST(restore_result_survives_allocation_failure) {
 }
 END_TEST
 
+/* A catch-up from a snapshot whose offset is below the input partition's
+ * log start (retention deleted the first events; the mock keeps ~5 MB per
+ * partition) reads what is left, from the log start to the committed
+ * offset, and says what is missing. The restore consumer once took
+ * librdkafka's default auto.offset.reset (latest): the catch-up jumped to
+ * the end of the partition, learned nothing, and said nothing. */
+START_TEST(catch_up_starts_at_the_log_start) {
+        enum { N = 8000, SIZE = 1000 };
+        fx_t f;
+        int32_t part = 1;
+        uint64_t gen = 1;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r;
+        rd_kafka_conf_t *c;
+        rd_kafka_t *in, *gc;
+        rd_kafka_topic_partition_list_t *l;
+        static char val[SIZE];
+        char err[512];
+        int64_t lo = -1, hi = -1, committed;
+        int i;
+
+        fx_start(&f);
+        c = rd_kafka_conf_new();
+        ck_assert_int_eq(rd_kafka_conf_set(c, "bootstrap.servers",
+                                           rd_kafka_mock_cluster_bootstraps(f.mc), err,
+                                           sizeof(err)),
+                         RD_KAFKA_CONF_OK);
+        in = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+        ck_assert_msg(in != NULL, "input producer: %s", err);
+        memset(val, 'x', sizeof(val));
+        for (i = 0; i < N; i++) {
+                while (rd_kafka_producev(in, RD_KAFKA_V_TOPIC("gw.raw"),
+                                         RD_KAFKA_V_PARTITION(part),
+                                         RD_KAFKA_V_VALUE(val, sizeof(val)),
+                                         RD_KAFKA_V_MSGFLAGS(
+                                             RD_KAFKA_MSG_F_COPY),
+                                         RD_KAFKA_V_END) ==
+                       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        rd_kafka_poll(in, 10);
+        }
+        ck_assert_int_eq(rd_kafka_flush(in, 30000), 0);
+        ck_assert_int_eq(rd_kafka_query_watermark_offsets(in, "gw.raw", part,
+                                                          &lo, &hi, 10000),
+                         0);
+        rd_kafka_destroy(in);
+        ck_assert_msg(lo > 0 && hi == N,
+                      "the mock kept offsets %lld..%lld of %d: the test "
+                      "needs the log start moved",
+                      (long long)lo, (long long)hi, N);
+
+        /* the group committed near the end */
+        committed = hi - 100;
+        c = rd_kafka_conf_new();
+        ck_assert_int_eq(rd_kafka_conf_set(c, "bootstrap.servers",
+                                           rd_kafka_mock_cluster_bootstraps(f.mc), err,
+                                           sizeof(err)),
+                         RD_KAFKA_CONF_OK);
+        ck_assert_int_eq(rd_kafka_conf_set(c, "group.id", f.cfg->group, err,
+                                           sizeof(err)),
+                         RD_KAFKA_CONF_OK);
+        gc = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+        ck_assert_msg(gc != NULL, "group consumer: %s", err);
+        l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, "gw.raw", part)->offset =
+            committed;
+        ck_assert_int_eq(rd_kafka_commit(gc, l, 0), 0);
+        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_consumer_close(gc);
+        rd_kafka_destroy(gc);
+
+        /* the snapshot from before the first event */
+        det = gws_detect_new(f.cfg, part);
+        ck_assert_ptr_nonnull(det);
+        ck_assert_int_eq(gws_changelog_save(f.cl, part, 0, 0, det, &raw,
+                                            &rec),
+                         0);
+        for (i = 0; i < 1000 && !gws_changelog_wait_delivered(f.cl, 0); i++)
+                rd_kafka_poll(f.prod, 10);
+        ck_assert_msg(gws_changelog_wait_delivered(f.cl, 0),
+                      "snapshot not acknowledged within 10 s");
+        ck_assert_int_eq(gws_changelog_restore(f.cl, &part, &gen, 1), 0);
+        r = done_wait(&f, 30000);
+        ck_assert_msg(r != NULL, "no restore result within 30 s");
+        ck_assert_msg(r->result == GWS_STATE_OK, "result %d: %s",
+                      (int)r->result, r->reason);
+        ck_assert_int_eq(r->committed, committed);
+        ck_assert_msg(r->caught_up == committed - lo,
+                      "caught up %lld events, not the %lld from the log "
+                      "start %lld to the committed offset %lld",
+                      (long long)r->caught_up, (long long)(committed - lo),
+                      (long long)lo, (long long)committed);
+        gws_restore_free(r);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
 Suite *gws_changelog_suite(void) {
         Suite *s = suite_create("changelog");
         TCase *tc = tcase_create("mock");
@@ -218,6 +318,7 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, restore_without_snapshot_is_cold);
         tcase_add_test(tc, snapshot_is_restored);
         tcase_add_test(tc, restore_result_survives_allocation_failure);
+        tcase_add_test(tc, catch_up_starts_at_the_log_start);
         suite_add_tcase(s, tc);
         return s;
 }
