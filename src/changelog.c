@@ -15,6 +15,8 @@
 typedef struct job_s {
         int32_t partition;
         uint64_t gen;
+        int64_t committed; /* as the caller knows it, or
+                            * GWS_COMMITTED_UNKNOWN */
         int64_t t0;
         gws_restore_t *res; /* its result, allocated with the job: the
                              * restore thread must not fail to post one
@@ -411,17 +413,37 @@ static int64_t catch_up(gws_changelog_t *cl, int32_t partition,
         return n;
 }
 
-/* The group's committed offset of input \p partition, or -1. */
-static int64_t committed_offset(gws_changelog_t *cl, int32_t partition) {
-        rd_kafka_topic_partition_list_t *l =
-            rd_kafka_topic_partition_list_new(1);
-        int64_t off = -1;
-        rd_kafka_topic_partition_list_add(l, cl->cfg->topic_input, partition);
-        if (!rd_kafka_committed(cl->rc, l, 10000) && !l->elems[0].err &&
-            l->elems[0].offset >= 0)
-                off = l->elems[0].offset;
-        rd_kafka_topic_partition_list_destroy(l);
-        return off;
+/* The group's committed offset of input \p partition (-1: none), looked
+ * up until \p deadline. A lookup that keeps failing (the coordinator
+ * moving, during a rebalance) is not "no commit": that once restored
+ * without a catch-up to an offset the consumer then started from, with
+ * nothing said. @returns 0, or -1 with \p err set. */
+static int committed_offset(gws_changelog_t *cl, int32_t partition,
+                            int64_t deadline, int64_t *off,
+                            rd_kafka_resp_err_t *err) {
+        int wait_ms = 100;
+        for (;;) {
+                rd_kafka_topic_partition_list_t *l =
+                    rd_kafka_topic_partition_list_new(1);
+                int64_t left = deadline - gws_mono_ms();
+                int tmo = left < 1000    ? 1000
+                          : left > 10000 ? 10000
+                                         : (int)left;
+                rd_kafka_topic_partition_list_add(l, cl->cfg->topic_input,
+                                                  partition);
+                *err = rd_kafka_committed(cl->rc, l, tmo);
+                if (!*err)
+                        *err = l->elems[0].err;
+                *off = l->elems[0].offset >= 0 ? l->elems[0].offset : -1;
+                rd_kafka_topic_partition_list_destroy(l);
+                if (!*err)
+                        return 0;
+                if (gws_mono_ms() + wait_ms > deadline)
+                        return -1;
+                usleep((useconds_t)wait_ms * 1000);
+                if (wait_ms < 1000)
+                        wait_ms *= 2;
+        }
 }
 
 /* Restores \p job's partition into \p r from \p found (1: its latest
@@ -467,7 +489,23 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
                 gws_detect_stats(r->det, &ds);
                 r->entities = (uint32_t)ds.entities;
         }
-        r->committed = committed_offset(cl, job->partition);
+        if (job->committed != GWS_COMMITTED_UNKNOWN) {
+                r->committed = job->committed;
+        } else {
+                rd_kafka_resp_err_t err;
+                if (committed_offset(cl, job->partition, deadline,
+                                     &r->committed, &err) == -1) {
+                        r->committed = -1;
+                        gws_log(GWS_LOG_WARNING, "STATE",
+                                "partition %d: the group's committed offset "
+                                "could not be looked up within "
+                                "state.restore_timeout_ms (%s): restored "
+                                "from the snapshot at offset %lld without "
+                                "catch-up or skip",
+                                (int)job->partition, rd_kafka_err2str(err),
+                                (long long)info.offset);
+                }
+        }
         if (r->committed > info.offset) {
                 int64_t first;
                 r->caught_up = catch_up(cl, job->partition, r->det,
@@ -622,7 +660,8 @@ static void *restore_main(void *arg) {
 }
 
 int gws_changelog_restore(gws_changelog_t *cl, const int32_t *partitions,
-                          const uint64_t *gens, int n) {
+                          const uint64_t *gens, const int64_t *committed,
+                          int n) {
         job_t *first = NULL, **tail = &first, *job, *last = NULL;
         int64_t t0 = gws_mono_ms();
         int i;
@@ -639,6 +678,8 @@ int gws_changelog_restore(gws_changelog_t *cl, const int32_t *partitions,
                 }
                 job->partition = partitions[i];
                 job->gen = gens[i];
+                job->committed =
+                    committed ? committed[i] : GWS_COMMITTED_UNKNOWN;
                 job->t0 = t0;
                 *tail = last = job;
                 tail = &job->next;

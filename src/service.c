@@ -1156,29 +1156,43 @@ static void restores_start(gws_service_t *svc,
         rd_kafka_topic_partition_list_t *pause;
         int32_t *ids;
         uint64_t *gens;
+        int64_t *committed;
         int i, n = 0;
         if (!svc->cl)
                 return;
         pause = rd_kafka_topic_partition_list_new(parts->cnt);
         ids = malloc(sizeof(*ids) * (size_t)(parts->cnt + 1));
         gens = malloc(sizeof(*gens) * (size_t)(parts->cnt + 1));
-        for (i = 0; ids && gens && i < parts->cnt; i++) {
-                ptn_t *p = ptn_lookup(svc, parts->elems[i].partition);
+        committed = malloc(sizeof(*committed) * (size_t)(parts->cnt + 1));
+        for (i = 0; ids && gens && committed && i < parts->cnt; i++) {
+                const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+                ptn_t *p = ptn_lookup(svc, tp->partition);
                 if (!p || !p->restoring ||
-                    strcmp(parts->elems[i].topic, svc->cfg->topic_input))
+                    strcmp(tp->topic, svc->cfg->topic_input))
                         continue;
                 rd_kafka_topic_partition_list_add(pause, svc->cfg->topic_input,
                                                   p->partition);
                 ids[n] = p->partition;
-                gens[n++] = p->gen;
+                gens[n] = p->gen;
+                /* The offset the consumer starts from, as start_offsets()
+                 * found it: the restore must agree with it (its own
+                 * lookup could fail, or see another commit). Unknown when
+                 * librdkafka looks it up (eager protocol, after failed
+                 * lookups). */
+                committed[n++] = tp->opaque == COMMITTED ? tp->offset
+                                 : tp->offset == RD_KAFKA_OFFSET_INVALID
+                                     ? GWS_COMMITTED_UNKNOWN
+                                     : -1;
         }
-        if (!ids || !gens || gws_changelog_restore(svc->cl, ids, gens, n))
+        if (!ids || !gens || !committed ||
+            gws_changelog_restore(svc->cl, ids, gens, committed, n))
                 set_fatal(svc, "out of memory queueing restores");
         if (pause->cnt)
                 rd_kafka_pause_partitions(svc->consumer, pause);
         rd_kafka_topic_partition_list_destroy(pause);
         free(ids);
         free(gens);
+        free(committed);
 }
 
 /* Installs finished restores and resumes their partitions.

@@ -134,7 +134,7 @@ START_TEST(restore_without_snapshot_is_cold) {
         gws_restore_t *r;
 
         fx_start(&f);
-        ck_assert_int_eq(gws_changelog_restore(f.cl, &part, &gen, 1), 0);
+        ck_assert_int_eq(gws_changelog_restore(f.cl, &part, &gen, NULL, 1), 0);
         r = done_wait(&f, 20000);
         ck_assert_msg(r != NULL, "no restore result within 20 s");
         ck_assert_int_eq(r->partition, 1);
@@ -165,7 +165,7 @@ START_TEST(snapshot_is_restored) {
                 rd_kafka_poll(f.prod, 10);
         ck_assert_msg(gws_changelog_wait_delivered(f.cl, 0),
                       "snapshot not acknowledged within 10 s");
-        ck_assert_int_eq(gws_changelog_restore(f.cl, &part, &gen, 1), 0);
+        ck_assert_int_eq(gws_changelog_restore(f.cl, &part, &gen, NULL, 1), 0);
         r = done_wait(&f, 20000);
         ck_assert_msg(r != NULL, "no restore result within 20 s");
         ck_assert_msg(r->result == GWS_STATE_OK, "result %d: %s",
@@ -192,7 +192,7 @@ START_TEST(restore_result_survives_allocation_failure) {
         fx_start(&f);
         __atomic_store_n(&failed_callocs, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&fail_size, sizeof(gws_restore_t), __ATOMIC_RELEASE);
-        ck_assert_int_eq(gws_changelog_restore(f.cl, parts, gens, 2), 0);
+        ck_assert_int_eq(gws_changelog_restore(f.cl, parts, gens, NULL, 2), 0);
         for (i = 0; i < 2; i++)
                 r[i] = done_wait(&f, 20000);
         __atomic_store_n(&fail_size, 0, __ATOMIC_RELEASE);
@@ -292,7 +292,7 @@ START_TEST(catch_up_starts_at_the_log_start) {
                 rd_kafka_poll(f.prod, 10);
         ck_assert_msg(gws_changelog_wait_delivered(f.cl, 0),
                       "snapshot not acknowledged within 10 s");
-        ck_assert_int_eq(gws_changelog_restore(f.cl, &part, &gen, 1), 0);
+        ck_assert_int_eq(gws_changelog_restore(f.cl, &part, &gen, NULL, 1), 0);
         r = done_wait(&f, 30000);
         ck_assert_msg(r != NULL, "no restore result within 30 s");
         ck_assert_msg(r->result == GWS_STATE_OK, "result %d: %s",
@@ -311,6 +311,98 @@ START_TEST(catch_up_starts_at_the_log_start) {
 }
 END_TEST
 
+/* Produces \p n small messages to input partition \p part. */
+static void input_fill(fx_t *f, int32_t part, int n) {
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_t *in;
+        char err[512];
+        int i;
+        ck_assert_int_eq(rd_kafka_conf_set(
+                             c, "bootstrap.servers",
+                             rd_kafka_mock_cluster_bootstraps(f->mc), err,
+                             sizeof(err)),
+                         RD_KAFKA_CONF_OK);
+        in = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+        ck_assert_msg(in != NULL, "input producer: %s", err);
+        for (i = 0; i < n; i++)
+                ck_assert_int_eq(
+                    rd_kafka_producev(in, RD_KAFKA_V_TOPIC("gw.raw"),
+                                      RD_KAFKA_V_PARTITION(part),
+                                      RD_KAFKA_V_VALUE("{}", 2),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_END),
+                    0);
+        ck_assert_int_eq(rd_kafka_flush(in, 30000), 0);
+        rd_kafka_destroy(in);
+}
+
+/* The service found the group's committed offset before it assigned the
+ * partition (its consumer starts there): the restore catches up to that
+ * offset, with no lookup of its own. The restore once looked it up again
+ * and took a failed lookup (OffsetFetch refused while the coordinator
+ * moves) for "no commit": restored without the catch-up, reported ok,
+ * nothing logged. A restore that has to look it up and cannot keeps
+ * trying until state.restore_timeout_ms, then restores without catch-up
+ * and says so (not asserted: the log). */
+START_TEST(restore_takes_the_committed_offset_it_is_given) {
+        fx_t f;
+        int32_t part = 3;
+        uint64_t gen = 1;
+        int64_t committed = 60, unknown = GWS_COMMITTED_UNKNOWN, t0;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r;
+        rd_kafka_resp_err_t errs[400];
+        char err[256];
+        int i;
+
+        fx_start(&f);
+        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
+                                        "2000", err, sizeof(err)),
+                         0);
+        input_fill(&f, part, 100);
+        det = gws_detect_new(f.cfg, part);
+        ck_assert_ptr_nonnull(det);
+        ck_assert_int_eq(gws_changelog_save(f.cl, part, 10, 10, det, &raw,
+                                            &rec),
+                         0);
+        for (i = 0; i < 1000 && !gws_changelog_wait_delivered(f.cl, 0); i++)
+                rd_kafka_poll(f.prod, 10);
+        ck_assert_msg(gws_changelog_wait_delivered(f.cl, 0),
+                      "snapshot not acknowledged within 10 s");
+        /* every OffsetFetch (ApiKey 9) of the test fails */
+        for (i = 0; i < 400; i++)
+                errs[i] = RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE;
+        rd_kafka_mock_push_request_errors_array(f.mc, 9, 400, errs);
+
+        ck_assert_int_eq(
+            gws_changelog_restore(f.cl, &part, &gen, &committed, 1), 0);
+        r = done_wait(&f, 20000);
+        ck_assert_msg(r != NULL, "no restore result within 20 s");
+        ck_assert_msg(r->result == GWS_STATE_OK, "result %d: %s",
+                      (int)r->result, r->reason);
+        ck_assert_int_eq(r->committed, 60);
+        ck_assert_int_eq(r->caught_up, 50);
+        gws_restore_free(r);
+
+        /* unknown, and the lookup keeps failing: bounded, no catch-up */
+        t0 = gws_mono_ms();
+        ck_assert_int_eq(
+            gws_changelog_restore(f.cl, &part, &gen, &unknown, 1), 0);
+        r = done_wait(&f, 20000);
+        ck_assert_msg(r != NULL, "no restore result within 20 s");
+        ck_assert_int_eq(r->result, GWS_STATE_OK);
+        ck_assert_int_eq(r->committed, -1);
+        ck_assert_int_eq(r->caught_up, 0);
+        ck_assert_int_lt(gws_mono_ms() - t0, 15000);
+        gws_restore_free(r);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
 Suite *gws_changelog_suite(void) {
         Suite *s = suite_create("changelog");
         TCase *tc = tcase_create("mock");
@@ -319,6 +411,7 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, snapshot_is_restored);
         tcase_add_test(tc, restore_result_survives_allocation_failure);
         tcase_add_test(tc, catch_up_starts_at_the_log_start);
+        tcase_add_test(tc, restore_takes_the_committed_offset_it_is_given);
         suite_add_tcase(s, tc);
         return s;
 }

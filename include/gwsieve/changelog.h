@@ -137,14 +137,24 @@ int gws_changelog_owns(const gws_changelog_t *cl,
 void gws_changelog_on_delivery(gws_changelog_t *cl,
                                const rd_kafka_message_t *rkm);
 
+/** A committed offset the caller does not know: the restore thread looks
+ *  it up. */
+#define GWS_COMMITTED_UNKNOWN INT64_MIN
+
 /** @brief Queues the restores of the \p n input \p partitions (an
  *  assignment: all at once, so that the restore thread reads each state
  *  partition once for all of them); \p gens[i] comes back in the result of
  *  partitions[i] so the caller can tell a stale one (partition revoked and
- *  assigned again meanwhile). @returns 0, or -1 (out of memory: none
- *  queued). */
+ *  assigned again meanwhile). \p committed[i] is the group's committed
+ *  offset of partitions[i] as the caller found it, the one its consumer
+ *  starts from (-1: none), or GWS_COMMITTED_UNKNOWN (also for every
+ *  partition when \p committed is NULL): the restore thread looks it up,
+ *  trying again until state.restore_timeout_ms, and logs a warning when it
+ *  cannot (restored then without catch-up or skip). @returns 0, or -1 (out
+ *  of memory: none queued). */
 int gws_changelog_restore(gws_changelog_t *cl, const int32_t *partitions,
-                          const uint64_t *gens, int n);
+                          const uint64_t *gens, const int64_t *committed,
+                          int n);
 
 /** @brief Takes one finished restore. @returns NULL if none. */
 gws_restore_t *gws_changelog_done(gws_changelog_t *cl);
