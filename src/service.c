@@ -174,6 +174,9 @@ struct gws_service_s {
         char fatal_reason[512];
         ptn_t **ptns; /* by partition; main thread only */
         int32_t nptns;
+        uint8_t *app_paused; /* main thread, nptns entries: paused by us
+                              * and not resumed since, whether assigned
+                              * or not (pause_parts()) */
         int all_paused; /* producer backpressure */
         int64_t throttle_since; /* main: overloaded since (mono ms), 0 */
         gws_changelog_t *cl;    /* detector state topic, or NULL */
@@ -1036,17 +1039,72 @@ static int wait_idle(gws_service_t *svc,
 static int ptn_table_grow(gws_service_t *svc, int32_t partition) {
         int32_t n = svc->nptns ? svc->nptns : 16, i;
         ptn_t **np;
+        uint8_t *ap;
         if (partition < svc->nptns)
                 return 0;
         while (n <= partition)
                 n *= 2;
+        if (!(ap = realloc(svc->app_paused, (size_t)n)))
+                return -1;
+        svc->app_paused = ap;
         if (!(np = realloc(svc->ptns, (size_t)n * sizeof(*np))))
                 return -1;
-        for (i = svc->nptns; i < n; i++)
+        for (i = svc->nptns; i < n; i++) {
                 np[i] = NULL;
+                ap[i] = 0;
+        }
         svc->ptns = np;
         svc->nptns = n;
         return 0;
+}
+
+/* rd_kafka_pause_partitions() / rd_kafka_resume_partitions() of input
+ * partitions, remembering which ones this process paused. librdkafka
+ * keeps an application's pause on a partition across unassign and assign
+ * (2.0.2 clears only its own pauses on assignment): a partition paused by
+ * backpressure when it was revoked, assigned back later, was taken for
+ * not paused, never resumed and never fetched again. assign_known()
+ * resumes such partitions. @locality main thread. */
+static void pause_parts(gws_service_t *svc,
+                        rd_kafka_topic_partition_list_t *l, int pause) {
+        int i;
+        if (!l->cnt)
+                return;
+        if (pause)
+                rd_kafka_pause_partitions(svc->consumer, l);
+        else
+                rd_kafka_resume_partitions(svc->consumer, l);
+        for (i = 0; i < l->cnt; i++) {
+                int32_t part = l->elems[i].partition;
+                if (!strcmp(l->elems[i].topic, svc->cfg->topic_input) &&
+                    part >= 0 && part < svc->nptns)
+                        svc->app_paused[part] = (uint8_t)pause;
+        }
+}
+
+/* Resumes the partitions of \p parts this process paused before they
+ * were revoked (pause_parts()), before they are assigned again.
+ * @locality main thread. */
+static void resume_paused_before(gws_service_t *svc,
+                                 const rd_kafka_topic_partition_list_t *parts) {
+        rd_kafka_topic_partition_list_t *l =
+            rd_kafka_topic_partition_list_new(parts->cnt);
+        int i;
+        for (i = 0; i < parts->cnt; i++) {
+                int32_t part = parts->elems[i].partition;
+                if (!strcmp(parts->elems[i].topic, svc->cfg->topic_input) &&
+                    part >= 0 && part < svc->nptns && svc->app_paused[part])
+                        rd_kafka_topic_partition_list_add(
+                            l, svc->cfg->topic_input, part);
+        }
+        if (l->cnt) {
+                pause_parts(svc, l, 0);
+                gws_log(GWS_LOG_INFO, "REBALANCE",
+                        "%d partition(s) paused when they were revoked "
+                        "resumed before their assignment",
+                        l->cnt);
+        }
+        rd_kafka_topic_partition_list_destroy(l);
 }
 
 static void on_assign(gws_service_t *svc,
@@ -1187,8 +1245,7 @@ static void restores_start(gws_service_t *svc,
         if (!ids || !gens || !committed ||
             gws_changelog_restore(svc->cl, ids, gens, committed, n))
                 set_fatal(svc, "out of memory queueing restores");
-        if (pause->cnt)
-                rd_kafka_pause_partitions(svc->consumer, pause);
+        pause_parts(svc, pause, 1);
         rd_kafka_topic_partition_list_destroy(pause);
         free(ids);
         free(gens);
@@ -1267,7 +1324,7 @@ static void restores_collect(gws_service_t *svc) {
                         }
                         p->hold_from = -1;
                 }
-                rd_kafka_resume_partitions(svc->consumer, l);
+                pause_parts(svc, l, 0);
                 rd_kafka_topic_partition_list_destroy(l);
                 gws_restore_free(r);
         }
@@ -1402,6 +1459,7 @@ static void assign_known(gws_service_t *svc, rd_kafka_t *rk,
         for (i = 0; i < parts->cnt; i++)
                 parts->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
         on_assign(svc, parts);
+        resume_paused_before(svc, parts);
         if (coop)
                 error = rd_kafka_incremental_assign(rk, parts);
         else
@@ -1884,13 +1942,13 @@ static void backpressure(gws_service_t *svc) {
                 p->paused = want;
         }
         if (pause->cnt) {
-                rd_kafka_pause_partitions(svc->consumer, pause);
+                pause_parts(svc, pause, 1);
                 gws_log(GWS_LOG_DEBUG, "BACKPRESSURE",
                         "paused %d partition(s) (producer queue %d)",
                         pause->cnt, outq);
         }
         if (resume->cnt) {
-                rd_kafka_resume_partitions(svc->consumer, resume);
+                pause_parts(svc, resume, 0);
                 gws_log(GWS_LOG_DEBUG, "BACKPRESSURE",
                         "resumed %d partition(s)", resume->cnt);
         }
@@ -3074,6 +3132,7 @@ void gws_service_destroy(gws_service_t *svc) {
                 if (svc->ptns[i])
                         ptn_unref(svc->ptns[i]);
         free(svc->ptns);
+        free(svc->app_paused);
         if (svc->consumer)
                 rd_kafka_destroy(svc->consumer);
         for (i = 0; i < GWS_SINK__CNT; i++)

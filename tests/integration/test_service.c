@@ -1978,6 +1978,86 @@ START_TEST(test_delivery_queue_full) {
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * 9d. partitions paused by backpressure, revoked and assigned back
+ * ------------------------------------------------------------------------ */
+
+/* Outputs stall (every Produce request fails, retriably) with a backlog
+ * to process: worker1's producer queue passes producer_queue_max and it
+ * pauses its partitions (backpressure). worker2 joins and takes half of
+ * them. Outputs flow again: worker1 resumes the half it kept, both finish
+ * the backlog. worker2 stops, its half comes back to worker1, and a second
+ * batch of events follows. librdkafka keeps an application's pause on a
+ * partition across unassign and assign (2.0.2 clears only its own), and a
+ * partition assigned anew was taken for not paused: nothing resumed it and
+ * the second batch's events of that half were never fetched. Without the
+ * state topic: a restore pauses and resumes every assigned partition,
+ * which hid it. */
+START_TEST(test_paused_reassigned) {
+        static char body[1 << 20];
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 3000, 13, 0);
+        gws_it_events_t *ev2 = events("events2.ndjson", 1200, 14, 0);
+        gws_it_proc_t *w1, *w2;
+        gws_it_reader_t *r;
+        double q = -1, a = -1;
+        int64_t t0;
+        int i, port;
+
+        svc_start(&s, "paused_reassign",
+                  "{\"state\":{\"topic\":\"off\"},"
+                  "\"producer_queue_max\":100,\"shutdown_timeout_ms\":1000}");
+        produce_all(&s, ev);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
+                                           "request-errors Produce 100000 "
+                                           "NOT_ENOUGH_REPLICAS",
+                                           NULL, 0) == 0,
+                      "request-errors refused");
+        t0 = gws_it_now_ms();
+        w1 = worker_start(&s, "worker1");
+        port = gws_it_http_port(w1, 10000);
+        for (i = 0; i < 300 && q <= 100; i++) {
+                gws_it_sleep_ms(100);
+                if (port > 0 &&
+                    gws_it_http_get(port, "/metrics", body, sizeof(body)) ==
+                        200)
+                        q = metric_sum(body,
+                                       "gwsieve_producer_queue_messages",
+                                       NULL);
+        }
+        GWS_IT_ASSERT(q > 100, "worker1's producer queue never passed 100 "
+                               "(%.0f)", q);
+        /* sustained for THROTTLE_MAX_MS (1 s): paused */
+        gws_it_sleep_ms(2500);
+        gws_it_printf("outputs stalled: worker1's producer queue %.0f, "
+                      "partitions paused; worker2 joins",
+                      q);
+        w2 = worker_start(&s, "worker2");
+        a = metric_until(w2, "gwsieve_assigned_partitions", 6, body,
+                         sizeof(body));
+        GWS_IT_ASSERT(a > 0, "worker2 got no partitions (%.0f)", a);
+        gws_it_printf("worker2 holds %.0f partitions: outputs flow again", a);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "clear-errors Produce", NULL,
+                                           0) == 0,
+                      "clear-errors refused");
+        r = reader(&s, "gw.retained");
+        expect_all_retained(&s, r, ev, "first batch", t0);
+        worker_stop_ok(w2, "worker2");
+        a = metric_until(w1, "gwsieve_assigned_partitions", 12, body,
+                         sizeof(body));
+        GWS_IT_ASSERT(a == 12, "worker1 holds %.0f partitions, not 12", a);
+        gws_it_printf("worker1 holds all 12 again: second batch");
+        t0 = gws_it_now_ms();
+        produce_all(&s, ev2);
+        expect_all_retained(&s, r, ev2, "second batch, after the partitions "
+                                        "came back", t0);
+        worker_stop_ok(w1, "worker1");
+        gws_it_reader_destroy(r);
+        gws_it_events_destroy(ev);
+        gws_it_events_destroy(ev2);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * 10. catch-up on a backlog: queues full, fetchers woken
  * ------------------------------------------------------------------------ */
 
@@ -2826,6 +2906,7 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "bad_input", test_bad_input);
         ADD_TCASE(s, "broker_faults", test_broker_faults);
         ADD_TCASE(s, "delivery_queue_full", test_delivery_queue_full);
+        ADD_TCASE(s, "paused_reassigned", test_paused_reassigned);
         ADD_TCASE(s, "replay_equals_run", test_replay_equals_run);
         ADD_TCASE(s, "scale_out", test_scale_out);
         ADD_TCASE(s, "state_handoff", test_state_handoff);
