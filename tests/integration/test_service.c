@@ -1931,14 +1931,16 @@ END_TEST
  * 9c. failed deliveries on a full producer queue
  * ------------------------------------------------------------------------ */
 
-/* Deliveries that fail while the producer queue is full. The broker of a
- * third of the output partitions goes down for longer than
- * message.timeout.ms, with a backlog to process and a producer queue of
- * 100 messages: the messages for it fail and are produced again by the
+/* Deliveries that fail while the producer queue is full. With a backlog
+ * to process and a producer queue of 100 messages, 300 Produce requests
+ * fail with MSG_SIZE_TOO_LARGE (each fails its messages at once), then
+ * the broker of a third of the output partitions goes down for longer
+ * than message.timeout.ms: the failed messages are produced again by the
  * delivery thread while the workers wait for room. The delivery thread
- * once waited for room itself, inside the loop that makes room (it is
- * the only one serving the producer's delivery reports): outputs and
- * commits stopped for good, and so did SIGTERM. */
+ * once waited for room itself, inside the loop that makes room (it is the
+ * only one serving the producer's delivery reports): outputs and commits
+ * stopped for good, and so did SIGTERM (4 of 4 runs with the request
+ * errors; 1 of 14 with the broker down alone). */
 START_TEST(test_delivery_queue_full) {
         static char body[1 << 20];
         svc_t s;
@@ -1959,6 +1961,16 @@ START_TEST(test_delivery_queue_full) {
         r = reader(&s, "gw.retained");
         GWS_IT_ASSERT(gws_it_reader_wait_count(r, 200, WAIT_OUTPUT_MS),
                       "no output on gw.retained");
+        gws_it_printf("%zu of %zu retained: 300 Produce requests fail",
+                      gws_it_reader_count(r), ev->n);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
+                                           "request-errors Produce 300 "
+                                           "MSG_SIZE_TOO_LARGE",
+                                           NULL, 0) == 0,
+                      "request-errors refused");
+        GWS_IT_ASSERT(gws_it_reader_wait_count(r, gws_it_reader_count(r) + 100,
+                                               WAIT_OUTPUT_MS),
+                      "no output after the request errors");
         gws_it_printf("%zu of %zu retained: broker 1 down for 6 s",
                       gws_it_reader_count(r), ev->n);
         GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "broker down 1", NULL, 0) == 0,
