@@ -212,6 +212,14 @@ struct gws_service_s {
         int defer_tries;           /* main: failed lookups so far */
         pthread_mutex_t retry_lock;
         retry_t *retries;
+        /* delivery thread (main thread at exit, after it): failed
+         * deliveries are logged at most every FAIL_LOG_MS and produced
+         * again at most every retry_backoff_ms (dr_main()) */
+        int64_t fail_log_ms;       /* last report */
+        uint64_t fail_unlogged;    /* failures since it */
+        uint64_t fail_round;       /* failures since the last retry round */
+        int64_t retry_at_ms;
+        int retry_backoff_ms;
         /* counters */
         uint64_t rebalances, commits, commit_errors, delivery_retries;
         uint64_t rewinds; /* main: offsets consumed again, see dispatch() */
@@ -543,6 +551,14 @@ static int emit_cb(void *opaque, gws_sink_t sink, const char *key,
                        ec->inf);
 }
 
+/* Failed deliveries: one log line per FAIL_LOG_MS; a round of producing
+ * them again at most every RETRY_BACKOFF_MAX_MS while they keep failing
+ * (doubling from RETRY_BACKOFF_MIN_MS: librdkafka has retried each one
+ * already, and a permanent error produced again at once spun). */
+#define FAIL_LOG_MS 5000
+#define RETRY_BACKOFF_MIN_MS 100
+#define RETRY_BACKOFF_MAX_MS 5000
+
 /* @locality delivery thread (inside rd_kafka_poll of the producer). */
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                       void *opaque) {
@@ -568,12 +584,30 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         }
         /* Not delivered within message.timeout.ms, or a permanent error.
          * Keep the reference and produce it again after this callback
-         * (never lose it; the offset stays uncommitted meanwhile). */
-        gws_log(GWS_LOG_WARNING, "PRODUCE",
-                "delivery to %s failed (%s), source partition %d offset "
-                "%lld: producing it again",
-                rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err),
-                (int)rkm->partition, (long long)gws_tracker_offset(inf));
+         * (never lose it; the offset stays uncommitted meanwhile). One
+         * line per FAIL_LOG_MS: a broker outage fails thousands (a line
+         * each flooded the log). */
+        svc->fail_round++;
+        if (gws_mono_ms() - svc->fail_log_ms >= FAIL_LOG_MS) {
+                char more[64] = "";
+                if (svc->fail_unlogged)
+                        snprintf(more, sizeof(more),
+                                 " (and %llu more since the last report)",
+                                 (unsigned long long)svc->fail_unlogged);
+                gws_log(GWS_LOG_WARNING, "PRODUCE",
+                        "delivery to %s failed (%s), source partition %d "
+                        "offset %lld: producing it again%s",
+                        rd_kafka_topic_name(rkm->rkt),
+                        rd_kafka_err2str(rkm->err),
+                        (int)((ptn_t *)gws_tracker_opaque(
+                                  gws_tracker_of(inf)))
+                            ->partition,
+                        (long long)gws_tracker_offset(inf), more);
+                svc->fail_log_ms = gws_mono_ms();
+                svc->fail_unlogged = 0;
+        } else {
+                svc->fail_unlogged++;
+        }
         if (!(r = calloc(1, sizeof(*r))) ||
             !(r->val = malloc(rkm->len ? rkm->len : 1)) ||
             (rkm->key_len && !(r->key = malloc(rkm->key_len)))) {
@@ -660,10 +694,28 @@ static size_t retries_run(gws_service_t *svc) {
 static void *dr_main(void *arg) {
         gws_service_t *svc = arg;
         while (!__atomic_load_n(&svc->dr_stop, __ATOMIC_ACQUIRE)) {
+                int64_t now;
                 /* 100 ms: delivery reports are served promptly enough for
                  * a 1 s commit interval, and the flag is seen quickly. */
                 rd_kafka_poll(svc->producer, 100);
+                now = gws_mono_ms();
+                if (now < svc->retry_at_ms)
+                        continue;
+                /* Failures since the last round: back off (they failed
+                 * after librdkafka's own retries); none: at once. */
+                if (svc->fail_round)
+                        svc->retry_backoff_ms =
+                            svc->retry_backoff_ms
+                                ? (svc->retry_backoff_ms * 2 >
+                                           RETRY_BACKOFF_MAX_MS
+                                       ? RETRY_BACKOFF_MAX_MS
+                                       : svc->retry_backoff_ms * 2)
+                                : RETRY_BACKOFF_MIN_MS;
+                else
+                        svc->retry_backoff_ms = 0;
+                svc->fail_round = 0;
                 retries_run(svc);
+                svc->retry_at_ms = now + svc->retry_backoff_ms;
         }
         return NULL;
 }

@@ -1931,16 +1931,20 @@ END_TEST
  * 9c. failed deliveries on a full producer queue
  * ------------------------------------------------------------------------ */
 
+static int log_lines_with(const char *path, const char *a, const char *b);
+
 /* Deliveries that fail while the producer queue is full. With a backlog
- * to process and a producer queue of 100 messages, 300 Produce requests
- * fail with MSG_SIZE_TOO_LARGE (each fails its messages at once), then
+ * to process and a producer queue of 100 messages, Produce requests fail
+ * with MSG_SIZE_TOO_LARGE for 2 s (each fails its messages at once), then
  * the broker of a third of the output partitions goes down for longer
  * than message.timeout.ms: the failed messages are produced again by the
  * delivery thread while the workers wait for room. The delivery thread
  * once waited for room itself, inside the loop that makes room (it is the
  * only one serving the producer's delivery reports): outputs and commits
  * stopped for good, and so did SIGTERM (4 of 4 runs with the request
- * errors; 1 of 14 with the broker down alone). */
+ * errors; 1 of 14 with the broker down alone). Each failure was also
+ * logged, and produced again at once: thousands of lines and retries in a
+ * few seconds. Now one line per 5 s, and retry rounds back off. */
 START_TEST(test_delivery_queue_full) {
         static char body[1 << 20];
         svc_t s;
@@ -1961,13 +1965,17 @@ START_TEST(test_delivery_queue_full) {
         r = reader(&s, "gw.retained");
         GWS_IT_ASSERT(gws_it_reader_wait_count(r, 200, WAIT_OUTPUT_MS),
                       "no output on gw.retained");
-        gws_it_printf("%zu of %zu retained: 300 Produce requests fail",
+        gws_it_printf("%zu of %zu retained: Produce requests fail for 2 s",
                       gws_it_reader_count(r), ev->n);
         GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
                                            "request-errors Produce 300 "
                                            "MSG_SIZE_TOO_LARGE",
                                            NULL, 0) == 0,
                       "request-errors refused");
+        gws_it_reader_poll(r, 2000);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "clear-errors Produce", NULL,
+                                           0) == 0,
+                      "clear-errors refused");
         GWS_IT_ASSERT(gws_it_reader_wait_count(r, gws_it_reader_count(r) + 100,
                                                WAIT_OUTPUT_MS),
                       "no output after the request errors");
@@ -1980,9 +1988,21 @@ START_TEST(test_delivery_queue_full) {
                       "broker up refused");
         expect_all_retained(&s, r, ev, "deliveries failed on a full queue",
                             t0);
-        gws_it_printf("failed deliveries produced again: %.0f",
-                      metric_wait(w, "gwsieve_delivery_failures_total", NULL,
-                                  body, sizeof(body)));
+        {
+                double nfail = metric_wait(w, "gwsieve_delivery_failures_total",
+                                           NULL, body, sizeof(body));
+                int lines = log_lines_with(gws_it_proc_log(w), "delivery to",
+                                           "producing it again");
+                gws_it_printf("failed deliveries produced again: %.0f; "
+                              "logged in %d line(s) over %.1f s",
+                              nfail, lines,
+                              (gws_it_now_ms() - t0) / 1000.0);
+                GWS_IT_ASSERT(lines >= 1 &&
+                                  lines <= 2 + (gws_it_now_ms() - t0) / 5000,
+                              "%d log lines about failed deliveries in "
+                              "%.1f s: more than one per 5 s",
+                              lines, (gws_it_now_ms() - t0) / 1000.0);
+        }
         worker_stop_ok(w, "worker1");
         gws_it_reader_destroy(r);
         gws_it_events_destroy(ev);
