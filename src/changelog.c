@@ -832,7 +832,8 @@ void gws_changelog_destroy(gws_changelog_t *cl) {
 
 /* The latest record of every input partition of one group and topic. */
 typedef struct {
-        char prefix[300]; /* "<group>/<topic>/" */
+        char prefix[512]; /* "<group>/<topic>/" (249 bytes each at most:
+                           * gws_config_validate()) */
         size_t plen;
         int nin, nstate;
         gws_buf_t *rec; /* per input partition; len 0 = none */

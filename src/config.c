@@ -800,6 +800,27 @@ int gws_config_validate(const gws_config_t *cfg, char *errstr,
         if (gws_config_parse_keysets(cfg->det_numeric_keys, ks, errstr,
                                      errstr_size) == -1)
                 return -1;
+        /* Kafka's limit for topic names; the state topic's keys
+         * ("<group>/<topic>/<partition>") are built in 512 bytes. */
+        {
+                const char *what[6] = {"group",         "topics.input",
+                                       "topics.retained", "topics.alerts",
+                                       "topics.dlq",    "state.topic"};
+                const char *val[6] = {cfg->group,        cfg->topic_input,
+                                      cfg->topic_retained, cfg->topic_alerts,
+                                      cfg->topic_dlq,    cfg->state_topic};
+                for (i = 0; i < 6; i++)
+                        if (val[i] && strlen(val[i]) > 249) {
+                                snprintf(errstr, errstr_size,
+                                         "\"%s\": %zu characters, at most "
+                                         "249 (Kafka's limit for topic "
+                                         "names; the state topic's keys "
+                                         "hold the group and the input "
+                                         "topic)",
+                                         what[i], strlen(val[i]));
+                                return -1;
+                        }
+        }
         if (gws_config_state_on(cfg))
                 for (i = 0; i < 4; i++)
                         if (!strcmp(cfg->state_topic, names[i])) {

@@ -120,6 +120,36 @@ START_TEST(validate_topics_and_commit) {
 }
 END_TEST
 
+/* Kafka topic names have at most 249 characters; a longer group or topic
+ * cut the state topic's keys ("<group>/<topic>/<partition>", 512 bytes):
+ * every partition's snapshot then had the same key, compaction kept one,
+ * and the others restored as another partition's (foreign). */
+START_TEST(validate_name_lengths) {
+        char name[300];
+        memset(name, 'g', 249);
+        name[249] = '\0';
+        ck_assert_int_eq(gws_config_set(cfg, "group", name, err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), 0);
+        ck_assert_int_eq(gws_config_set(cfg, "topics.input", name, err,
+                                        sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), 0);
+        strcat(name, "g");
+        ck_assert_int_eq(gws_config_set(cfg, "group", name, err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), -1);
+        ck_assert_ptr_nonnull(strstr(err, "\"group\": 250 characters"));
+        ck_assert_int_eq(gws_config_set(cfg, "group", "g", err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_set(cfg, "state.topic", name, err,
+                                        sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), -1);
+        ck_assert_ptr_nonnull(strstr(err, "\"state.topic\": 250"));
+}
+END_TEST
+
 START_TEST(dump_masks_secrets) {
         char *buf = NULL;
         size_t len = 0;
@@ -154,6 +184,7 @@ Suite *gws_config_suite(void) {
                             sizeof(bad) / sizeof(bad[0]));
         tcase_add_test(tc, env_and_set_layers);
         tcase_add_test(tc, validate_topics_and_commit);
+        tcase_add_test(tc, validate_name_lengths);
         tcase_add_test(tc, dump_masks_secrets);
         suite_add_tcase(s, tc);
         return s;
