@@ -96,6 +96,10 @@ static const crow_t rows[] = {
     {"limits.max_string_bytes", T_INT, "1048576", OFF(max_string_bytes), 16,
      1073741824, NULL,
      "events with a longer string go to the dead-letter topic"},
+    {"limits.dlq_payload_bytes", T_INT, "262144", OFF(dlq_payload_bytes),
+     1024, 67108864, NULL,
+     "payload bytes a dead letter carries at most (as written: escaped or "
+     "base64); longer payloads are cut (payload_truncated)"},
     {"filter.normal_sample_rate", T_DBL, "0.1", OFF(normal_sample_rate), 0,
      1, NULL, "share of normal events kept (deterministic on id)"},
     {"filter.anomaly_keep_score", T_DBL, "0.5", OFF(anomaly_keep_score), 0,

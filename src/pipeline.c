@@ -92,6 +92,27 @@ void gws_pipeline_stats_add(const gws_pipeline_t *pl,
 #undef LD
 }
 
+/* How many bytes of the UTF-8 text \p s fit in \p budget bytes once
+ * written as a JSON string (gws_buf_json_str(): '"' and '\\' take 2,
+ * \n \t \r 2, other control bytes 6), cut at a character. */
+static size_t text_fit(const char *s, size_t len, size_t budget) {
+        size_t i, used = 0;
+        for (i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)s[i];
+                size_t w = c == '"' || c == '\\' || c == '\n' || c == '\t' ||
+                                   c == '\r'
+                               ? 2
+                           : c < 0x20 ? 6
+                                      : 1;
+                if (used + w > budget)
+                        break;
+                used += w;
+        }
+        while (i < len && i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
+                i--; /* not inside a UTF-8 sequence */
+        return i;
+}
+
 /* The DLQ envelope: reason, detail, source coordinates and the payload
  * (as a string when it is UTF-8, else base64), so nothing is lost and a
  * person can read why. */
@@ -160,11 +181,20 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
                 vlen = pl->tmp.len;
         }
         if (gws_utf8_valid(val, vlen) && !memchr(val, '\0', vlen)) {
+                size_t n = text_fit(val, vlen,
+                                    (size_t)pl->cfg->dlq_payload_bytes);
+                if (n < vlen)
+                        r |= gws_buf_puts(b, "\"payload_truncated\":true,");
                 r |= gws_buf_puts(b, "\"payload\":");
-                r |= gws_buf_json_str(b, val, vlen);
+                r |= gws_buf_json_str(b, val, n);
         } else {
+                size_t n = (size_t)pl->cfg->dlq_payload_bytes / 4 * 3;
+                if (n < vlen)
+                        r |= gws_buf_puts(b, "\"payload_truncated\":true,");
+                else
+                        n = vlen;
                 r |= gws_buf_puts(b, "\"payload_base64\":\"");
-                r |= gws_buf_base64(b, val, vlen);
+                r |= gws_buf_base64(b, val, n);
                 r |= gws_buf_puts(b, "\"");
         }
         r |= gws_buf_puts(b, "}");

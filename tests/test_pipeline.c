@@ -13,6 +13,7 @@
 typedef struct {
         int n[GWS_SINK__CNT];
         json_t *last[GWS_SINK__CNT];
+        size_t len[GWS_SINK__CNT]; /* of the last record */
         int fail;
 } cap_t;
 
@@ -30,6 +31,7 @@ static int capture(void *opaque, gws_sink_t sink, const char *key,
                       gws_sink2str(sink), e.text);
         json_decref(c->last[sink]);
         c->last[sink] = j;
+        c->len[sink] = len;
         c->n[sink]++;
         return 0;
 }
@@ -251,6 +253,57 @@ START_TEST(dlq_payload_is_redacted) {
 }
 END_TEST
 
+/* A DLQ record carries at most limits.dlq_payload_bytes of the payload
+ * as written (escaped or base64), cut at a character, and says so; the
+ * source coordinates point at the whole message. Unbounded, 400 KB of
+ * control bytes (each \u0001: 6 bytes) made a 2.4 MB record, over the
+ * producer's message.max.bytes (2 x max_event_bytes + 64 KB): produce
+ * refused it, the service stopped, and every restart met it again. */
+START_TEST(dlq_envelope_is_bounded) {
+        static const struct {
+                size_t n;
+                const char *unit;
+                const char *reason;
+        } big[] = {
+            {400000, "\x01", "invalid_json"},   /* 6x when escaped */
+            {300000, "\xc3\xa9", "invalid_json"}, /* UTF-8, cut */
+            {1100000, "a", "too_large"},
+            {200000, "\xff", "invalid_utf8"},   /* base64 */
+        };
+        size_t i, k;
+        for (i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+                size_t ul = strlen(big[i].unit), len = big[i].n * ul;
+                char *in = malloc(len);
+                json_t *d, *pl_;
+                ck_assert_ptr_nonnull(in);
+                for (k = 0; k < big[i].n; k++)
+                        memcpy(in + k * ul, big[i].unit, ul);
+                ck_assert_int_eq(run1(in, len), GWS_OUT_DLQ);
+                d = cap.last[GWS_SINK_DLQ];
+                ck_assert_str_eq(json_string_value(json_object_get(d,
+                                                                   "reason")),
+                                 big[i].reason);
+                ck_assert_msg(cap.len[GWS_SINK_DLQ] <= 262144 + 2048,
+                              "%s: a %zu-byte DLQ record for %zu bytes",
+                              big[i].reason, cap.len[GWS_SINK_DLQ], len);
+                ck_assert(json_is_true(json_object_get(d,
+                                                       "payload_truncated")));
+                ck_assert_int_eq(json_integer_value(json_object_get(d, "size")),
+                                 (json_int_t)len);
+                pl_ = json_object_get(d, "payload");
+                if (!pl_)
+                        pl_ = json_object_get(d, "payload_base64");
+                ck_assert(json_is_string(pl_));
+                ck_assert_uint_gt(json_string_length(pl_), 1000);
+                free(in);
+        }
+        /* a payload within the bound is whole, with no flag */
+        ck_assert_int_eq(run1("{\"x\":", 5), GWS_OUT_DLQ);
+        ck_assert_ptr_null(json_object_get(cap.last[GWS_SINK_DLQ],
+                                           "payload_truncated"));
+}
+END_TEST
+
 /* A preset that had to leave a foreign value out says which one, next to
  * the native complaint. */
 START_TEST(preset_note_in_dlq_detail) {
@@ -417,6 +470,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, sampled_events_drop_bodies);
         tcase_add_test(tc, ids_are_not_mistaken_for_cards);
         tcase_add_test(tc, dlq_payload_is_redacted);
+        tcase_add_test(tc, dlq_envelope_is_bounded);
         tcase_add_test(tc, preset_note_in_dlq_detail);
         suite_add_tcase(s, tc);
         tc = tcase_create("replay");

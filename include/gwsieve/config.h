@@ -75,6 +75,8 @@ typedef struct gws_config_s {
         int max_depth;           /**< JSON nesting limit */
         int max_fields;          /**< keys + values per event */
         int max_string_bytes;    /**< longest string in an event */
+        int dlq_payload_bytes;   /**< payload a dead letter carries, as
+                                  *   written (escaped or base64) */
 
         /* filter */
         double normal_sample_rate; /**< share of normal events kept */
