@@ -123,7 +123,7 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
         char detail[512], tbuf[40];
         const char *val;
         size_t vlen;
-        int r = 0;
+        int r = 0, rr;
 
         if (err == GWS_EV_ERR_NOT_JSON || err == GWS_EV_ERR_NOT_UTF8 ||
             err == GWS_EV_ERR_TOO_DEEP || err == GWS_EV_ERR_TOO_MANY_FIELDS ||
@@ -174,11 +174,24 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
          * base64. */
         val = in->value;
         vlen = in->len;
-        gws_buf_reset(&pl->tmp);
-        if (gws_record_redact_bytes(pl->rw, in->value, in->len, &pl->tmp) >
-            0) {
-                val = pl->tmp.buf;
-                vlen = pl->tmp.len;
+        /* A payload that is JSON (a missing field, a wrong type, ...) is
+         * redacted as JSON, its strings decoded: as text, escapes hid
+         * secrets ("\nsk-..." is not at a word start, "sk-\u0070roj-"
+         * not a key) and a redaction could swallow an escape's letter.
+         * Nothing redacted: the original bytes, whitespace and all. */
+        if ((rr = gws_record_redact_json(pl->rw, in->value, in->len,
+                                         &pl->tmp)) >= 0) {
+                if (rr > 0) {
+                        val = pl->tmp.buf;
+                        vlen = pl->tmp.len;
+                }
+        } else {
+                gws_buf_reset(&pl->tmp);
+                if (gws_record_redact_bytes(pl->rw, in->value, in->len,
+                                            &pl->tmp) > 0) {
+                        val = pl->tmp.buf;
+                        vlen = pl->tmp.len;
+                }
         }
         if (gws_utf8_valid(val, vlen) && !memchr(val, '\0', vlen)) {
                 size_t n = text_fit(val, vlen,
@@ -213,7 +226,7 @@ static int alert_cb(void *opaque, const char *alert_id, const char *json,
             state < GWS_ALERT_STATE__CNT)
                 INC(pl->st.alerts_by[kind][state]);
         /* Entities carry user ids and IPs: redact like any output. */
-        if (gws_record_redact_json(pl->rw, json, len, &pl->tmp) == 0) {
+        if (gws_record_redact_json(pl->rw, json, len, &pl->tmp) >= 0) {
                 json = pl->tmp.buf;
                 len = pl->tmp.len;
         }

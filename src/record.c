@@ -532,11 +532,20 @@ int gws_record_redact_bytes(gws_record_t *rw, const char *bytes, size_t len,
 
 int gws_record_redact_json(gws_record_t *rw, const char *json, size_t len,
                            gws_buf_t *out) {
+        uint64_t before = 0, after = 0;
+        int i;
         gws_buf_reset(out);
         if (!rw->red || gws_json_parse(&rw->adoc, json, len, NULL) !=
                             GWS_JE_OK) {
                 gws_buf_append(out, json, len);
                 return rw->red ? -1 : 0;
         }
-        return put_value(rw, &rw->adoc, 0, 0, 0, out);
+        /* the owner's own counters: plain reads */
+        for (i = 0; i < GWS_RK__CNT; i++)
+                before += rw->st.redactions[i];
+        if (put_value(rw, &rw->adoc, 0, 0, 0, out) == -1)
+                return -1;
+        for (i = 0; i < GWS_RK__CNT; i++)
+                after += rw->st.redactions[i];
+        return after - before > INT32_MAX ? INT32_MAX : (int)(after - before);
 }

@@ -253,6 +253,33 @@ START_TEST(dlq_payload_is_redacted) {
 }
 END_TEST
 
+/* A dead letter whose payload is JSON (a missing field, a wrong type) is
+ * redacted as JSON, strings decoded: as text, a key after an escaped
+ * newline ("\nsk-...") was not at a word start, an escaped letter
+ * ("sk-\u0070roj-") hid a key, and an e-mail after "\n" took the "n"
+ * along and left "\[REDACTED:email]": no longer JSON. */
+START_TEST(dlq_json_payload_is_redacted_as_json) {
+        const char *in =
+            "{\"id\":\"d1\",\"prompt\":\"my key:\\nsk-proj-AAAAAAAAAAAAAAAA"
+            "AAAAAAAAAAAA and\\nBearer abcdefghijklmnopqrstuvwxyz012345 "
+            "mail:\\njohn.doe@example.com sk-\\u0070roj-BBBBBBBBBBBBBBBBBB"
+            "BBBBBBBB\"}";
+        const char *p;
+        json_t *j;
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_DLQ);
+        p = json_string_value(json_object_get(cap.last[GWS_SINK_DLQ],
+                                              "payload"));
+        ck_assert_ptr_nonnull(p);
+        ck_assert_msg(!strstr(p, "AAAAAAAA") && !strstr(p, "abcdefghij") &&
+                          !strstr(p, "john.doe") && !strstr(p, "BBBBBBBB"),
+                      "not redacted: %s", p);
+        j = json_loads(p, 0, NULL);
+        ck_assert_msg(j != NULL, "the payload is no longer JSON: %s", p);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "id")), "d1");
+        json_decref(j);
+}
+END_TEST
+
 /* A DLQ record carries at most limits.dlq_payload_bytes of the payload
  * as written (escaped or base64), cut at a character, and says so; the
  * source coordinates point at the whole message. Unbounded, 400 KB of
@@ -471,6 +498,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, ids_are_not_mistaken_for_cards);
         tcase_add_test(tc, dlq_payload_is_redacted);
         tcase_add_test(tc, dlq_envelope_is_bounded);
+        tcase_add_test(tc, dlq_json_payload_is_redacted_as_json);
         tcase_add_test(tc, preset_note_in_dlq_detail);
         suite_add_tcase(s, tc);
         tc = tcase_create("replay");

@@ -75,8 +75,10 @@ int gws_record_text(gws_record_t *rw, const char *text, size_t len,
 int gws_record_redact_bytes(gws_record_t *rw, const char *bytes, size_t len,
                             gws_buf_t *out);
 
-/** @brief Rewrites a JSON document (an alert) with every string redacted.
- *  @returns 0 with the result in \p out, or -1 (then \p out is a copy). */
+/** @brief Rewrites a JSON document (an alert, a dead letter's payload)
+ *  with every string redacted (decoded first: escapes hide nothing).
+ *  @returns the redactions made (>= 0) with the result in \p out, or -1
+ *  (not JSON, or out of memory; then \p out is a copy). */
 int gws_record_redact_json(gws_record_t *rw, const char *json, size_t len,
                            gws_buf_t *out);
 
