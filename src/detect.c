@@ -1840,6 +1840,14 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
 
         out->score = 0;
         out->reasons = 0;
+        /* Before 1970 (the event view refuses it: a caller's event): its
+         * window and bucket indexes would be negative, and negative
+         * remainders index before the windows' arrays. */
+        if (ts < 0) {
+                d->st.skewed++;
+                __atomic_add_fetch(&g_skewed, 1, __ATOMIC_RELAXED);
+                return 0;
+        }
         d->seq++; /* entities touched from here on are pinned */
         prefetch_event(d, ev);
 

@@ -258,6 +258,10 @@ static gws_ev_err_t validate(gws_event_t *ev, scan_t *sc,
                 if (gws_time_parse(ts.s, ts.len, &ev->ts_ms) == -1)
                         FAIL(GWS_EV_ERR_BAD_VALUE, "ts",
                              "is not an RFC 3339 timestamp");
+                /* what epoch milliseconds accept, below */
+                if (ev->ts_ms < 0 || ev->ts_ms > (int64_t)1e14)
+                        FAIL(GWS_EV_ERR_BAD_VALUE, "ts",
+                             "is before 1970 or after 5138");
         } else if (t->type == GWS_JT_NUM) {
                 if (gws_json_num(sc->doc, t, &d) == -1 || !isfinite(d) ||
                     d < 0 || d > 1e14)

@@ -426,6 +426,25 @@ END_TEST
  * baseline sees every event, so a steady series raises nothing and a
  * gateway going silent is still caught; an event 10 min old is late
  * (scored, not counted). */
+/* An event before 1970 (the event view refuses them; this is the
+ * detector's own guard): its negative window and bucket indexes once
+ * wrote before the windows' arrays (UBSan: index -2 out of bounds) and
+ * its watermark made every later event of the gateway late. It is now
+ * counted as skewed and nothing else. */
+START_TEST(event_before_1970_is_skipped) {
+        gws_detect_stats_t s;
+        int i;
+        feed(-60000, "gw", "m", 200, 400, NULL);
+        feed(-20000, "gw", "m", 200, 400, NULL);
+        for (i = 0; i < 2000; i++)
+                feed(T0 + i * 100, "gw", "m", 200, exp(6 + 0.3 * gauss()),
+                     NULL);
+        gws_detect_stats(det, &s);
+        ck_assert_uint_eq(s.late, 0);
+        ck_assert_uint_eq(s.skewed, 2);
+}
+END_TEST
+
 START_TEST(out_of_order_within_bound) {
         gws_detect_stats_t s;
         int64_t base = T0, ts;
@@ -966,6 +985,7 @@ Suite *gws_detect_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, stable_series_no_alerts);
         tcase_add_test(tc, latency_step_open_update_resolve);
+        tcase_add_test(tc, event_before_1970_is_skipped);
         tcase_add_test(tc, alert_numbers_render_as_jansson);
         tcase_add_test(tc, error_storm_and_small_counts);
         tcase_add_test(tc, novelty_after_warmup_only);

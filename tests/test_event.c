@@ -86,6 +86,12 @@ static const struct {
     {GOOD ",\"user_id\":5}", GWS_EV_ERR_WRONG_TYPE, "user_id"},
     {GOOD ",\"model\":\"\"}", GWS_EV_ERR_BAD_VALUE, "model"},
     {GOOD ",\"ts\":\"yesterday\"}", GWS_EV_ERR_BAD_VALUE, "ts"},
+    /* before 1970 (negative epoch ms broke the detectors' windows), or
+     * past what epoch milliseconds accept (1e14) */
+    {GOOD ",\"ts\":\"1969-12-31T23:59:00Z\"}", GWS_EV_ERR_BAD_VALUE, "ts"},
+    {GOOD ",\"ts\":\"1970-01-01T00:30:00+01:00\"}", GWS_EV_ERR_BAD_VALUE,
+     "ts"},
+    {GOOD ",\"ts\":\"9999-12-31T23:59:59Z\"}", GWS_EV_ERR_BAD_VALUE, "ts"},
     {GOOD ",\"ts\":true}", GWS_EV_ERR_WRONG_TYPE, "ts"},
 };
 
