@@ -258,17 +258,19 @@ static int path_decide(gws_record_t *rw, int depth) {
         size_t n = rw->path.len;
         int i, inside_allowed = 0, leads_to_allowed = 0;
 
+        /* Required fields stay, whatever the deny list says (it was
+         * checked first and removed them). */
+        if (depth == 1 && (rw->allow.n || rw->deny.n))
+                for (i = 0; i < (int)(sizeof(required) / sizeof(*required));
+                     i++)
+                        if (strlen(required[i]) == n &&
+                            !memcmp(required[i], p, n))
+                                return P_KEEP_ALL;
         for (i = 0; i < rw->deny.n; i++)
                 if (rw->deny.len[i] == n && !memcmp(rw->deny.v[i], p, n))
                         return P_DROP;
         if (!rw->allow.n)
                 return rw->deny.n ? P_FILTER : P_KEEP_ALL;
-        if (depth == 1)
-                for (i = 0; i < (int)(sizeof(required) / sizeof(*required));
-                     i++)
-                        if (strlen(required[i]) == n &&
-                            !memcmp(required[i], p, n))
-                                return rw->deny.n ? P_FILTER : P_KEEP_ALL;
         for (i = 0; i < rw->allow.n; i++) {
                 size_t an = rw->allow.len[i];
                 if (an <= n && !memcmp(rw->allow.v[i], p, an) &&
@@ -502,7 +504,9 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
         if (keep == GWS_KEEP_RULE) {
                 char kept[160];
                 snprintf(kept, sizeof(kept), "rule:%s", rule);
-                r |= gws_buf_json_str(out, kept, strlen(kept));
+                /* a long name is cut at a character, not inside one */
+                r |= gws_buf_json_str(out, kept,
+                                      utf8_cut(kept, strlen(kept)));
         } else {
                 r |= gws_buf_printf(out, "\"%s\"", gws_keep2str(keep));
         }

@@ -216,6 +216,47 @@ START_TEST(trim_truncate_redact) {
 }
 END_TEST
 
+/* Required fields stay whatever trim.deny says (the README's promise):
+ * a deny list was checked before them and removed "id" and "model". A
+ * rule name that does not fit "kept" is cut at a character: it was cut
+ * at byte 160, inside a UTF-8 sequence, and the record was not UTF-8. */
+START_TEST(deny_keeps_required_and_rule_name_cut_at_a_character) {
+        json_t *out;
+        char conf[2048];
+        size_t n;
+        int i;
+        n = (size_t)snprintf(conf, sizeof(conf),
+                             "{\"trim\":{\"deny\":[\"model\",\"id\","
+                             "\"status\"]},\"filter\":{\"rules\":[{\"name\":"
+                             "\"x");
+        for (i = 0; i < 23; i++)
+                n += (size_t)snprintf(conf + n, sizeof(conf) - n,
+                                      "\xd0\xbf\xd1\x80\xd0\xb0\xd0\xb2"
+                                      "\xd0\xb8\xd0\xbb\xd0\xbe");
+        snprintf(conf + n, sizeof(conf) - n,
+                 "\",\"when\":{\"field\":\"gateway_id\",\"equals\":\"gw-1\"},"
+                 "\"action\":\"keep\"}]}}");
+        gws_pipeline_destroy(pl);
+        ck_assert_int_eq(gws_config_load_string(cfg, conf, err, sizeof(err)),
+                         0);
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl != NULL, "%s", err);
+        /* capture() fails the test when a record is not JSON (jansson
+         * refuses invalid UTF-8) */
+        ck_assert_int_eq(run1(GOOD, strlen(GOOD)), GWS_OUT_KEPT);
+        out = cap.last[GWS_SINK_RETAINED];
+        ck_assert_str_eq(json_string_value(json_object_get(out, "id")), "e1");
+        ck_assert_str_eq(json_string_value(json_object_get(out, "model")),
+                         "gpt-4o");
+        ck_assert_int_eq(json_integer_value(json_object_get(out, "status")),
+                         200);
+        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
+                                         json_object_get(out, "sieve"),
+                                         "kept")),
+                                     "rule:x"));
+}
+END_TEST
+
 START_TEST(ids_are_not_mistaken_for_cards) {
         /* regression (integration run): a UUID id whose last two groups
          * are 16 Luhn-valid digits was rewritten as a card number */
@@ -498,6 +539,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, ids_are_not_mistaken_for_cards);
         tcase_add_test(tc, dlq_payload_is_redacted);
         tcase_add_test(tc, dlq_envelope_is_bounded);
+        tcase_add_test(tc, deny_keeps_required_and_rule_name_cut_at_a_character);
         tcase_add_test(tc, dlq_json_payload_is_redacted_as_json);
         tcase_add_test(tc, preset_note_in_dlq_detail);
         suite_add_tcase(s, tc);
