@@ -693,8 +693,12 @@ static void alert_note_id(alert_t *a, const gws_str_t *id) {
         size_t n;
         if (!id->s)
                 return;
-        /* id is a slice of the input, not NUL-terminated: no strndup */
+        /* id is a slice of the input, not NUL-terminated: no strndup.
+         * Cut at a character (the alert must stay UTF-8). */
         n = id->len > 128 ? 128 : id->len;
+        while (n > 0 && n < id->len && ((unsigned char)id->s[n] & 0xc0) ==
+                                            0x80)
+                n--;
         if (!(s = malloc(n + 1)))
                 return;
         memcpy(s, id->s, n);
@@ -740,6 +744,12 @@ static void reason_text(const gws_detect_t *d, gws_buf_t *b,
                                      ent_field(d, a->ent->type, 0));
         for (i = 0; i < a->ent->klen && o + 2 < sizeof(ent); i++)
                 ent[o++] = k[i] == 0x1f ? '/' : k[i];
+        /* cut at a character (the alert must stay UTF-8) */
+        while (i < a->ent->klen && i > 0 &&
+               ((unsigned char)k[i] & 0xc0) == 0x80) {
+                i--;
+                o--;
+        }
         ent[o] = '\0';
         switch (a->kind) {
         case K_LATENCY:

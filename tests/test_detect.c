@@ -238,6 +238,41 @@ START_TEST(novelty_after_warmup_only) {
 }
 END_TEST
 
+/* Long non-ASCII ids and keys are cut at a character in alerts: an event
+ * id was cut at byte 128 and the entity in the reason at byte 254, both
+ * inside a UTF-8 sequence; the alert was not UTF-8, its redaction could
+ * not parse it and it went out as it was (cb() parses every alert). */
+START_TEST(alert_cuts_at_a_character) {
+        char id[160], model[300];
+        gws_event_t ev;
+        gws_score_t sc;
+        json_t *a;
+        int i;
+        int64_t ts = T0;
+        for (i = 0; i < 2000; i++, ts += 500)
+                feed(ts, "gw", i % 2 ? "a" : "b", 200, 300, NULL);
+        memset(id, 'x', 127);
+        strcpy(id + 127, "\xc3\xa9-tail");
+        memset(model, 'm', 243); /* "gw/openai/" + 243: 253 bytes */
+        strcpy(model + 243, "\xc3\xa9\xc3\xa9");
+        memset(&ev, 0, sizeof(ev));
+        ev.id = (gws_str_t){id, strlen(id)};
+        ev.gateway_id = (gws_str_t){"gw", 2};
+        ev.provider = (gws_str_t){"openai", 6};
+        ev.model = (gws_str_t){model, strlen(model)};
+        ev.ts_ms = ts;
+        ev.status = 200;
+        ev.success = 1;
+        ev.latency_ms = 300;
+        ck_assert_int_ge(gws_detect_event(det, &ev, &sc, cb, &sink), 0);
+        ck_assert_int_eq(count("new_value", "open"), 1);
+        a = json_array_get(sink.alerts, json_array_size(sink.alerts) - 1);
+        ck_assert_uint_eq(strlen(json_string_value(json_array_get(
+                              json_object_get(a, "event_ids"), 0))),
+                          127);
+}
+END_TEST
+
 /* The entity cap holds, and eviction keeps what is in use: a route seen
  * every 10 events keeps its baselines while 50k other gateways stream
  * through a 500-entity cap (sampled LRU evicts the longest unused of its
@@ -986,6 +1021,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, stable_series_no_alerts);
         tcase_add_test(tc, latency_step_open_update_resolve);
         tcase_add_test(tc, event_before_1970_is_skipped);
+        tcase_add_test(tc, alert_cuts_at_a_character);
         tcase_add_test(tc, alert_numbers_render_as_jansson);
         tcase_add_test(tc, error_storm_and_small_counts);
         tcase_add_test(tc, novelty_after_warmup_only);
