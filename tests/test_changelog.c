@@ -127,6 +127,68 @@ static gws_restore_t *done_wait(fx_t *f, int ms) {
         return r;
 }
 
+/* Writes \p det's snapshot of \p part at (\p offset, \p delivered) and
+ * waits for its acknowledgement. */
+static void snapshot_put(fx_t *f, int32_t part, int64_t offset,
+                         int64_t delivered, gws_detect_t *det, gws_buf_t *raw,
+                         gws_buf_t *rec) {
+        int i;
+        ck_assert_int_eq(gws_changelog_save(f->cl, part, offset, delivered,
+                                            det, raw, rec),
+                         0);
+        for (i = 0; i < 1000 && !gws_changelog_wait_delivered(f->cl, 0); i++)
+                rd_kafka_poll(f->prod, 10);
+        ck_assert_msg(gws_changelog_wait_delivered(f->cl, 0),
+                      "snapshot not acknowledged within 10 s");
+}
+
+/* Restores \p part (committed offset \p committed, NULL: unknown) and
+ * waits up to 30 s for the result. */
+static gws_restore_t *restore_one(fx_t *f, int32_t part,
+                                  const int64_t *committed) {
+        uint64_t gen = 1;
+        gws_restore_t *r;
+        ck_assert_int_eq(
+            gws_changelog_restore(f->cl, &part, &gen, committed, 1), 0);
+        r = done_wait(f, 30000);
+        ck_assert_msg(r != NULL, "no restore result within 30 s");
+        return r;
+}
+
+/* Produces \p n messages of \p len bytes of \p val to input partition
+ * \p part. @returns its low watermark afterwards. */
+static int64_t input_fill(fx_t *f, int32_t part, int n, const void *val,
+                          size_t len) {
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_t *in;
+        char err[512];
+        int64_t lo = -1, hi = -1;
+        int i;
+        ck_assert_int_eq(rd_kafka_conf_set(
+                             c, "bootstrap.servers",
+                             rd_kafka_mock_cluster_bootstraps(f->mc), err,
+                             sizeof(err)),
+                         RD_KAFKA_CONF_OK);
+        in = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+        ck_assert_msg(in != NULL, "input producer: %s", err);
+        for (i = 0; i < n; i++)
+                while (rd_kafka_producev(in, RD_KAFKA_V_TOPIC("gw.raw"),
+                                         RD_KAFKA_V_PARTITION(part),
+                                         RD_KAFKA_V_VALUE((void *)val, len),
+                                         RD_KAFKA_V_MSGFLAGS(
+                                             RD_KAFKA_MSG_F_COPY),
+                                         RD_KAFKA_V_END) ==
+                       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        rd_kafka_poll(in, 10);
+        ck_assert_int_eq(rd_kafka_flush(in, 30000), 0);
+        ck_assert_int_eq(rd_kafka_query_watermark_offsets(in, "gw.raw", part,
+                                                          &lo, &hi, 10000),
+                         0);
+        ck_assert_int_eq(hi, n);
+        rd_kafka_destroy(in);
+        return lo;
+}
+
 START_TEST(restore_without_snapshot_is_cold) {
         fx_t f;
         int32_t part = 1;
@@ -149,25 +211,15 @@ END_TEST
 START_TEST(snapshot_is_restored) {
         fx_t f;
         int32_t part = 2;
-        uint64_t gen = 1;
         gws_buf_t raw = {0}, rec = {0};
         gws_detect_t *det;
         gws_restore_t *r;
-        int i;
 
         fx_start(&f);
         det = gws_detect_new(f.cfg, part);
         ck_assert_ptr_nonnull(det);
-        ck_assert_int_eq(gws_changelog_save(f.cl, part, 10, 8, det, &raw,
-                                            &rec),
-                         0);
-        for (i = 0; i < 1000 && !gws_changelog_wait_delivered(f.cl, 0); i++)
-                rd_kafka_poll(f.prod, 10);
-        ck_assert_msg(gws_changelog_wait_delivered(f.cl, 0),
-                      "snapshot not acknowledged within 10 s");
-        ck_assert_int_eq(gws_changelog_restore(f.cl, &part, &gen, NULL, 1), 0);
-        r = done_wait(&f, 20000);
-        ck_assert_msg(r != NULL, "no restore result within 20 s");
+        snapshot_put(&f, part, 10, 8, det, &raw, &rec);
+        r = restore_one(&f, part, NULL);
         ck_assert_msg(r->result == GWS_STATE_OK, "result %d: %s",
                       (int)r->result, r->reason);
         ck_assert_int_eq(r->snap_offset, 10);
@@ -221,53 +273,28 @@ START_TEST(catch_up_starts_at_the_log_start) {
         enum { N = 8000, SIZE = 1000 };
         fx_t f;
         int32_t part = 1;
-        uint64_t gen = 1;
         gws_buf_t raw = {0}, rec = {0};
         gws_detect_t *det;
         gws_restore_t *r;
         rd_kafka_conf_t *c;
-        rd_kafka_t *in, *gc;
+        rd_kafka_t *gc;
         rd_kafka_topic_partition_list_t *l;
         static char val[SIZE];
         char err[512];
-        int64_t lo = -1, hi = -1, committed;
-        int i;
+        int64_t lo, committed = N - 100;
 
         fx_start(&f);
-        c = rd_kafka_conf_new();
-        ck_assert_int_eq(rd_kafka_conf_set(c, "bootstrap.servers",
-                                           rd_kafka_mock_cluster_bootstraps(f.mc), err,
-                                           sizeof(err)),
-                         RD_KAFKA_CONF_OK);
-        in = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
-        ck_assert_msg(in != NULL, "input producer: %s", err);
         memset(val, 'x', sizeof(val));
-        for (i = 0; i < N; i++) {
-                while (rd_kafka_producev(in, RD_KAFKA_V_TOPIC("gw.raw"),
-                                         RD_KAFKA_V_PARTITION(part),
-                                         RD_KAFKA_V_VALUE(val, sizeof(val)),
-                                         RD_KAFKA_V_MSGFLAGS(
-                                             RD_KAFKA_MSG_F_COPY),
-                                         RD_KAFKA_V_END) ==
-                       RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                        rd_kafka_poll(in, 10);
-        }
-        ck_assert_int_eq(rd_kafka_flush(in, 30000), 0);
-        ck_assert_int_eq(rd_kafka_query_watermark_offsets(in, "gw.raw", part,
-                                                          &lo, &hi, 10000),
-                         0);
-        rd_kafka_destroy(in);
-        ck_assert_msg(lo > 0 && hi == N,
-                      "the mock kept offsets %lld..%lld of %d: the test "
-                      "needs the log start moved",
-                      (long long)lo, (long long)hi, N);
+        lo = input_fill(&f, part, N, val, sizeof(val));
+        ck_assert_msg(lo > 0, "the mock kept all %d messages: the test needs "
+                              "the log start moved", N);
 
         /* the group committed near the end */
-        committed = hi - 100;
         c = rd_kafka_conf_new();
-        ck_assert_int_eq(rd_kafka_conf_set(c, "bootstrap.servers",
-                                           rd_kafka_mock_cluster_bootstraps(f.mc), err,
-                                           sizeof(err)),
+        ck_assert_int_eq(rd_kafka_conf_set(
+                             c, "bootstrap.servers",
+                             rd_kafka_mock_cluster_bootstraps(f.mc), err,
+                             sizeof(err)),
                          RD_KAFKA_CONF_OK);
         ck_assert_int_eq(rd_kafka_conf_set(c, "group.id", f.cfg->group, err,
                                            sizeof(err)),
@@ -282,19 +309,12 @@ START_TEST(catch_up_starts_at_the_log_start) {
         rd_kafka_consumer_close(gc);
         rd_kafka_destroy(gc);
 
-        /* the snapshot from before the first event */
+        /* the snapshot from before the first event; the committed offset
+         * looked up by the restore itself */
         det = gws_detect_new(f.cfg, part);
         ck_assert_ptr_nonnull(det);
-        ck_assert_int_eq(gws_changelog_save(f.cl, part, 0, 0, det, &raw,
-                                            &rec),
-                         0);
-        for (i = 0; i < 1000 && !gws_changelog_wait_delivered(f.cl, 0); i++)
-                rd_kafka_poll(f.prod, 10);
-        ck_assert_msg(gws_changelog_wait_delivered(f.cl, 0),
-                      "snapshot not acknowledged within 10 s");
-        ck_assert_int_eq(gws_changelog_restore(f.cl, &part, &gen, NULL, 1), 0);
-        r = done_wait(&f, 30000);
-        ck_assert_msg(r != NULL, "no restore result within 30 s");
+        snapshot_put(&f, part, 0, 0, det, &raw, &rec);
+        r = restore_one(&f, part, NULL);
         ck_assert_msg(r->result == GWS_STATE_OK, "result %d: %s",
                       (int)r->result, r->reason);
         ck_assert_int_eq(r->committed, committed);
@@ -311,30 +331,6 @@ START_TEST(catch_up_starts_at_the_log_start) {
 }
 END_TEST
 
-/* Produces \p n small messages to input partition \p part. */
-static void input_fill(fx_t *f, int32_t part, int n) {
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        rd_kafka_t *in;
-        char err[512];
-        int i;
-        ck_assert_int_eq(rd_kafka_conf_set(
-                             c, "bootstrap.servers",
-                             rd_kafka_mock_cluster_bootstraps(f->mc), err,
-                             sizeof(err)),
-                         RD_KAFKA_CONF_OK);
-        in = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
-        ck_assert_msg(in != NULL, "input producer: %s", err);
-        for (i = 0; i < n; i++)
-                ck_assert_int_eq(
-                    rd_kafka_producev(in, RD_KAFKA_V_TOPIC("gw.raw"),
-                                      RD_KAFKA_V_PARTITION(part),
-                                      RD_KAFKA_V_VALUE("{}", 2),
-                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                      RD_KAFKA_V_END),
-                    0);
-        ck_assert_int_eq(rd_kafka_flush(in, 30000), 0);
-        rd_kafka_destroy(in);
-}
 
 /* The service found the group's committed offset before it assigned the
  * partition (its consumer starts there): the restore catches up to that
@@ -347,7 +343,6 @@ static void input_fill(fx_t *f, int32_t part, int n) {
 START_TEST(restore_takes_the_committed_offset_it_is_given) {
         fx_t f;
         int32_t part = 3;
-        uint64_t gen = 1;
         int64_t committed = 60, unknown = GWS_COMMITTED_UNKNOWN, t0;
         gws_buf_t raw = {0}, rec = {0};
         gws_detect_t *det;
@@ -360,25 +355,16 @@ START_TEST(restore_takes_the_committed_offset_it_is_given) {
         ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
                                         "2000", err, sizeof(err)),
                          0);
-        input_fill(&f, part, 100);
+        input_fill(&f, part, 100, "{}", 2);
         det = gws_detect_new(f.cfg, part);
         ck_assert_ptr_nonnull(det);
-        ck_assert_int_eq(gws_changelog_save(f.cl, part, 10, 10, det, &raw,
-                                            &rec),
-                         0);
-        for (i = 0; i < 1000 && !gws_changelog_wait_delivered(f.cl, 0); i++)
-                rd_kafka_poll(f.prod, 10);
-        ck_assert_msg(gws_changelog_wait_delivered(f.cl, 0),
-                      "snapshot not acknowledged within 10 s");
+        snapshot_put(&f, part, 10, 10, det, &raw, &rec);
         /* every OffsetFetch (ApiKey 9) of the test fails */
         for (i = 0; i < 400; i++)
                 errs[i] = RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE;
         rd_kafka_mock_push_request_errors_array(f.mc, 9, 400, errs);
 
-        ck_assert_int_eq(
-            gws_changelog_restore(f.cl, &part, &gen, &committed, 1), 0);
-        r = done_wait(&f, 20000);
-        ck_assert_msg(r != NULL, "no restore result within 20 s");
+        r = restore_one(&f, part, &committed);
         ck_assert_msg(r->result == GWS_STATE_OK, "result %d: %s",
                       (int)r->result, r->reason);
         ck_assert_int_eq(r->committed, 60);
@@ -387,10 +373,7 @@ START_TEST(restore_takes_the_committed_offset_it_is_given) {
 
         /* unknown, and the lookup keeps failing: bounded, no catch-up */
         t0 = gws_mono_ms();
-        ck_assert_int_eq(
-            gws_changelog_restore(f.cl, &part, &gen, &unknown, 1), 0);
-        r = done_wait(&f, 20000);
-        ck_assert_msg(r != NULL, "no restore result within 20 s");
+        r = restore_one(&f, part, &unknown);
         ck_assert_int_eq(r->result, GWS_STATE_OK);
         ck_assert_int_eq(r->committed, -1);
         ck_assert_int_eq(r->caught_up, 0);
