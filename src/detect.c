@@ -695,10 +695,7 @@ static void alert_note_id(alert_t *a, const gws_str_t *id) {
                 return;
         /* id is a slice of the input, not NUL-terminated: no strndup.
          * Cut at a character (the alert must stay UTF-8). */
-        n = id->len > 128 ? 128 : id->len;
-        while (n > 0 && n < id->len && ((unsigned char)id->s[n] & 0xc0) ==
-                                            0x80)
-                n--;
+        n = gws_utf8_cut(id->s, id->len, 128);
         if (!(s = malloc(n + 1)))
                 return;
         memcpy(s, id->s, n);
@@ -734,7 +731,7 @@ static void reason_text(const gws_detect_t *d, gws_buf_t *b,
                         const alert_t *a, int64_t window_s) {
         const char *k = a->ent->key;
         char ent[256];
-        size_t i, o = 0;
+        size_t i, n, o = 0;
         /* Entity as "v1/v2/v3"; a single field other than the gateway
          * is named ("user_id u-7"). */
         if (!ent_field(d, a->ent->type, 1) &&
@@ -742,14 +739,10 @@ static void reason_text(const gws_detect_t *d, gws_buf_t *b,
             a->kind != K_HEAVY_HITTER)
                 o = (size_t)snprintf(ent, sizeof(ent), "%s ",
                                      ent_field(d, a->ent->type, 0));
-        for (i = 0; i < a->ent->klen && o + 2 < sizeof(ent); i++)
-                ent[o++] = k[i] == 0x1f ? '/' : k[i];
         /* cut at a character (the alert must stay UTF-8) */
-        while (i < a->ent->klen && i > 0 &&
-               ((unsigned char)k[i] & 0xc0) == 0x80) {
-                i--;
-                o--;
-        }
+        n = gws_utf8_cut(k, a->ent->klen, sizeof(ent) - 2 - o);
+        for (i = 0; i < n; i++)
+                ent[o++] = k[i] == 0x1f ? '/' : k[i];
         ent[o] = '\0';
         switch (a->kind) {
         case K_LATENCY:

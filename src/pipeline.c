@@ -108,9 +108,7 @@ static size_t text_fit(const char *s, size_t len, size_t budget) {
                         break;
                 used += w;
         }
-        while (i < len && i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
-                i--; /* not inside a UTF-8 sequence */
-        return i;
+        return gws_utf8_cut(s, len, i);
 }
 
 /* The DLQ envelope: reason, detail, source coordinates and the payload

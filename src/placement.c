@@ -104,11 +104,7 @@ gws_place_t gws_placement_note(const char *gw, size_t len,
 
         /* at most PLACE_LOG_ID_MAX bytes, not ending inside a UTF-8
          * sequence */
-        if (shown > PLACE_LOG_ID_MAX) {
-                shown = PLACE_LOG_ID_MAX;
-                while (shown > 0 && ((unsigned char)gw[shown] & 0xc0) == 0x80)
-                        shown--;
-        }
+        shown = gws_utf8_cut(gw, shown, PLACE_LOG_ID_MAX);
         if (warn)
                 gws_log(GWS_LOG_WARNING, "PLACEMENT",
                         "gateway \"%.*s\" arrives on input partitions %d and "

@@ -327,6 +327,15 @@ int64_t gws_mono_ms(void) {
  * UTF-8
  * ------------------------------------------------------------------------ */
 
+size_t gws_utf8_cut(const void *p, size_t len, size_t n) {
+        const unsigned char *s = p;
+        if (n >= len)
+                return len;
+        while (n > 0 && (s[n] & 0xc0) == 0x80)
+                n--;
+        return n;
+}
+
 int gws_utf8_valid(const void *p, size_t len) {
         const unsigned char *s = p, *end = s + len;
         while (s < end) {

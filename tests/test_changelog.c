@@ -331,7 +331,6 @@ START_TEST(catch_up_starts_at_the_log_start) {
 }
 END_TEST
 
-
 /* The service found the group's committed offset before it assigned the
  * partition (its consumer starts there): the restore catches up to that
  * offset, with no lookup of its own. The restore once looked it up again

@@ -334,7 +334,7 @@ START_TEST(dlq_envelope_is_bounded) {
                 const char *reason;
         } big[] = {
             {400000, "\x01", "invalid_json"},   /* 6x when escaped */
-            {300000, "\xc3\xa9", "invalid_json"}, /* UTF-8, cut */
+            {300000, "\xc3\xa9" "a", "invalid_json"}, /* UTF-8, cut mid-é */
             {1100000, "a", "too_large"},
             {200000, "\xff", "invalid_utf8"},   /* base64 */
         };

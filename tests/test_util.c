@@ -189,6 +189,25 @@ START_TEST(base64_vectors) {
 }
 END_TEST
 
+/* Cuts never end inside a UTF-8 sequence (placement warnings, alert ids
+ * and reasons, dead-letter payloads use it). */
+START_TEST(utf8_cut_at_a_character) {
+        const char *s = "ab\xc3\xa9z\xf0\x9f\x98\x80!"; /* ab é z 😀 ! */
+        size_t len = strlen(s);
+        ck_assert_uint_eq(gws_utf8_cut(s, len, 0), 0);
+        ck_assert_uint_eq(gws_utf8_cut(s, len, 2), 2);
+        ck_assert_uint_eq(gws_utf8_cut(s, len, 3), 2); /* inside é */
+        ck_assert_uint_eq(gws_utf8_cut(s, len, 4), 4);
+        ck_assert_uint_eq(gws_utf8_cut(s, len, 6), 5); /* inside 😀 */
+        ck_assert_uint_eq(gws_utf8_cut(s, len, 7), 5);
+        ck_assert_uint_eq(gws_utf8_cut(s, len, 8), 5);
+        ck_assert_uint_eq(gws_utf8_cut(s, len, 9), 9);
+        ck_assert_uint_eq(gws_utf8_cut(s, len, len), len);
+        ck_assert_uint_eq(gws_utf8_cut(s, len, 100), len);
+        ck_assert_uint_eq(gws_utf8_cut(s, 3, 2), 2); /* len bounds the read */
+}
+END_TEST
+
 Suite *gws_util_suite(void) {
         Suite *s = suite_create("util");
         TCase *tc = tcase_create("time");
@@ -203,6 +222,7 @@ Suite *gws_util_suite(void) {
         tcase_add_test(tc, hash_and_partition);
         tcase_add_test(tc, hash_fast_spreads);
         tcase_add_test(tc, buf_printf_and_append_grow);
+        tcase_add_test(tc, utf8_cut_at_a_character);
         suite_add_tcase(s, tc);
         return s;
 }

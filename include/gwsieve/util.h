@@ -85,6 +85,11 @@ uint64_t gws_mono_ns(void);
  *  surrogates, <= U+10FFFF), else 0. */
 int gws_utf8_valid(const void *p, size_t len);
 
+/** @returns where to cut the \p len bytes at \p p to keep at most \p n
+ *  of them without ending inside a UTF-8 sequence: \p n, or less when
+ *  p[n] continues a sequence (\p len when \p n >= \p len). */
+size_t gws_utf8_cut(const void *p, size_t len, size_t n);
+
 /** @brief Appends base64 of \p len bytes. @returns 0 or -1. */
 int gws_buf_base64(gws_buf_t *b, const void *p, size_t len);
 
