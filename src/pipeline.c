@@ -111,6 +111,65 @@ static size_t text_fit(const char *s, size_t len, size_t budget) {
         return gws_utf8_cut(s, len, i);
 }
 
+/* The payload member of a dead letter (and "payload_truncated":true
+ * before it when \p max bytes, as written, do not hold it): a string when
+ * it is UTF-8 without NUL, else payload_base64. */
+static int dlq_payload(gws_buf_t *b, const char *val, size_t vlen,
+                       size_t max) {
+        int r = 0;
+        if (gws_utf8_valid(val, vlen) && !memchr(val, '\0', vlen)) {
+                size_t n = text_fit(val, vlen, max);
+                if (n < vlen)
+                        r |= gws_buf_puts(b, "\"payload_truncated\":true,");
+                r |= gws_buf_puts(b, "\"payload\":");
+                r |= gws_buf_json_str(b, val, n);
+        } else {
+                size_t n = max / 4 * 3;
+                if (n < vlen)
+                        r |= gws_buf_puts(b, "\"payload_truncated\":true,");
+                else
+                        n = vlen;
+                r |= gws_buf_puts(b, "\"payload_base64\":\"");
+                r |= gws_buf_base64(b, val, n);
+                r |= gws_buf_puts(b, "\"");
+        }
+        return r;
+}
+
+int gws_pipeline_rejected(gws_buf_t *out, const gws_rejected_t *rj,
+                          size_t max_payload) {
+        char tbuf[40];
+        int r = 0;
+
+        gws_buf_reset(out);
+        r |= gws_buf_puts(out, "{\"reason\":\"output_rejected\",\"detail\":");
+        r |= gws_buf_json_str(out, rj->why, strlen(rj->why));
+        r |= gws_buf_puts(out, ",\"output\":{\"topic\":");
+        r |= gws_buf_json_str(out, rj->topic, strlen(rj->topic));
+        r |= gws_buf_puts(out, ",\"key\":");
+        if (rj->key && gws_utf8_valid(rj->key, rj->keylen))
+                r |= gws_buf_json_str(out, rj->key, rj->keylen);
+        else
+                r |= gws_buf_puts(out, "null");
+        r |= gws_buf_puts(out, "},\"source\":{\"topic\":");
+        r |= gws_buf_json_str(out, rj->src_topic ? rj->src_topic : "",
+                              rj->src_topic ? strlen(rj->src_topic) : 0);
+        r |= gws_buf_printf(out, ",\"partition\":%d,\"offset\":%lld},"
+                                 "\"size\":%zu,\"failed_at\":\"%s\"",
+                            (int)rj->partition, (long long)rj->offset,
+                            rj->len,
+                            gws_time_format(gws_now_ms(), tbuf, sizeof(tbuf)));
+        /* The record was redacted when it was written. */
+        if (!max_payload)
+                r |= gws_buf_puts(out, ",\"payload_omitted\":true");
+        else {
+                r |= gws_buf_puts(out, ",");
+                r |= dlq_payload(out, rj->payload, rj->len, max_payload);
+        }
+        r |= gws_buf_puts(out, "}");
+        return r ? -1 : 0;
+}
+
 /* The DLQ envelope: reason, detail, source coordinates and the payload
  * (as a string when it is UTF-8, else base64), so nothing is lost and a
  * person can read why. */
@@ -191,23 +250,7 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
                         vlen = pl->tmp.len;
                 }
         }
-        if (gws_utf8_valid(val, vlen) && !memchr(val, '\0', vlen)) {
-                size_t n = text_fit(val, vlen,
-                                    (size_t)pl->cfg->dlq_payload_bytes);
-                if (n < vlen)
-                        r |= gws_buf_puts(b, "\"payload_truncated\":true,");
-                r |= gws_buf_puts(b, "\"payload\":");
-                r |= gws_buf_json_str(b, val, n);
-        } else {
-                size_t n = (size_t)pl->cfg->dlq_payload_bytes / 4 * 3;
-                if (n < vlen)
-                        r |= gws_buf_puts(b, "\"payload_truncated\":true,");
-                else
-                        n = vlen;
-                r |= gws_buf_puts(b, "\"payload_base64\":\"");
-                r |= gws_buf_base64(b, val, n);
-                r |= gws_buf_puts(b, "\"");
-        }
+        r |= dlq_payload(b, val, vlen, (size_t)pl->cfg->dlq_payload_bytes);
         r |= gws_buf_puts(b, "}");
         if (r)
                 return -1;

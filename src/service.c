@@ -217,6 +217,12 @@ struct gws_service_s {
          * again at most every retry_backoff_ms (dr_main()) */
         int64_t fail_log_ms;       /* last report */
         uint64_t fail_unlogged;    /* failures since it */
+        /* Outputs refused for good (atomics, any producing thread): sent
+         * to the DLQ instead (reject_divert()), by the sink that refused
+         * them; one log line per FAIL_LOG_MS. */
+        uint64_t rejected[GWS_SINK__CNT];
+        int64_t rej_log_ms;
+        uint64_t rej_unlogged;
         uint64_t fail_round;       /* failures since the last retry round */
         int64_t retry_at_ms;
         int retry_backoff_ms;
@@ -507,6 +513,121 @@ typedef struct emit_ctx_s {
         inflight_t *inf;
 } emit_ctx_t;
 
+/* Failed deliveries: one log line per FAIL_LOG_MS; a round of producing
+ * them again at most every RETRY_BACKOFF_MAX_MS while they keep failing
+ * (doubling from RETRY_BACKOFF_MIN_MS: librdkafka has retried each one
+ * already, and a permanent error produced again at once spun). */
+#define FAIL_LOG_MS 5000
+#define RETRY_BACKOFF_MIN_MS 100
+#define RETRY_BACKOFF_MAX_MS 5000
+
+/* Errors that refuse one record for good, whatever is retried: over
+ * the topic's or the producer's size limit, or failing the broker's
+ * validation (e.g. no key on a compacted topic). Produced again, such a
+ * record failed every 5 s for ever and held its partition's commits, or
+ * (refused by the producer itself) stopped the service on every
+ * restart. They go to the DLQ instead. Errors of a whole topic or
+ * cluster (authorization, unknown topic, timeouts) are retried. */
+static int reject_is_permanent(rd_kafka_resp_err_t err) {
+        return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+               err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE ||
+               err == RD_KAFKA_RESP_ERR_INVALID_RECORD;
+}
+
+/* How the dead letter of a refused dead letter ends (it carries no
+ * payload, gws_pipeline_rejected() with none). Refused in turn, it is
+ * produced again as it is: a few hundred bytes, nothing is left to
+ * shrink (a broker that refuses it is misconfigured). */
+#define REJECT_OMITTED_TAIL ",\"payload_omitted\":true}"
+
+static gws_sink_t sink_of(const gws_service_t *svc,
+                          const rd_kafka_topic_t *rkt) {
+        int s;
+        for (s = 0; s < GWS_SINK__CNT; s++)
+                if (svc->out_rkt[s] == rkt)
+                        return (gws_sink_t)s;
+        return GWS_SINK_RETAINED;
+}
+
+/* The dead letter of a record \p rkt refused with \p err into \p b: the
+ * record as its payload, or, for a dead letter refused itself, only its
+ * coordinates. @returns 0, 1 when it is such a dead letter already
+ * (nothing to shrink), or -1 out of memory. @locality any producing
+ * thread. */
+static int reject_build(gws_service_t *svc, gws_buf_t *b,
+                        rd_kafka_topic_t *rkt, const char *key,
+                        size_t keylen, const char *val, size_t len,
+                        inflight_t *inf, rd_kafka_resp_err_t err) {
+        int dlq = rkt == svc->out_rkt[GWS_SINK_DLQ];
+        char why[256];
+        gws_rejected_t rj = {0};
+
+        if (dlq && len >= sizeof(REJECT_OMITTED_TAIL) - 1 &&
+            !memcmp(val + len - (sizeof(REJECT_OMITTED_TAIL) - 1),
+                    REJECT_OMITTED_TAIL, sizeof(REJECT_OMITTED_TAIL) - 1))
+                return 1;
+        snprintf(why, sizeof(why), "%s: %s (%zu bytes)",
+                 dlq ? "the dead letter itself was refused"
+                     : "the output record was refused",
+                 rd_kafka_err2str(err), len);
+        rj.topic = rd_kafka_topic_name(rkt);
+        rj.why = why;
+        rj.key = key;
+        rj.keylen = keylen;
+        rj.payload = val;
+        rj.len = len;
+        rj.src_topic = svc->cfg->topic_input;
+        rj.partition =
+            ((ptn_t *)gws_tracker_opaque(gws_tracker_of(inf)))->partition;
+        rj.offset = gws_tracker_offset(inf);
+        return gws_pipeline_rejected(
+            b, &rj, dlq ? 0 : (size_t)svc->cfg->dlq_payload_bytes);
+}
+
+/* Outputs sent to the DLQ instead (any thread). */
+static uint64_t rejected_total(gws_service_t *svc) {
+        uint64_t n = 0;
+        int i;
+        for (i = 0; i < GWS_SINK__CNT; i++)
+                n += __atomic_load_n(&svc->rejected[i], __ATOMIC_RELAXED);
+        return n;
+}
+
+/* Counts a record sent to the DLQ instead of \p rkt; logs one line per
+ * FAIL_LOG_MS. @locality any producing thread. */
+static void reject_note(gws_service_t *svc, rd_kafka_topic_t *rkt,
+                        size_t len, inflight_t *inf,
+                        rd_kafka_resp_err_t err) {
+        int64_t now = gws_mono_ms(),
+                last = __atomic_load_n(&svc->rej_log_ms, __ATOMIC_RELAXED);
+        uint64_t more;
+        char extra[64] = "";
+
+        __atomic_add_fetch(&svc->rejected[sink_of(svc, rkt)], 1,
+                           __ATOMIC_RELAXED);
+        if ((last && now - last < FAIL_LOG_MS) ||
+            !__atomic_compare_exchange_n(&svc->rej_log_ms, &last, now, 0,
+                                         __ATOMIC_RELAXED,
+                                         __ATOMIC_RELAXED)) {
+                __atomic_add_fetch(&svc->rej_unlogged, 1, __ATOMIC_RELAXED);
+                return;
+        }
+        more = __atomic_exchange_n(&svc->rej_unlogged, 0, __ATOMIC_RELAXED);
+        if (more)
+                snprintf(extra, sizeof(extra),
+                         " (and %llu more since the last report)",
+                         (unsigned long long)more);
+        gws_log(GWS_LOG_WARNING, "PRODUCE",
+                "%s refused a record for good (%s, %zu bytes), source "
+                "partition %d offset %lld: sent to the dead-letter topic "
+                "%s instead (reason output_rejected)%s",
+                rd_kafka_topic_name(rkt), rd_kafka_err2str(err), len,
+                (int)((ptn_t *)gws_tracker_opaque(gws_tracker_of(inf)))
+                    ->partition,
+                (long long)gws_tracker_offset(inf), svc->cfg->topic_dlq,
+                extra);
+}
+
 /* Produces one record; blocks (never drops) while the queue is full.
  * @locality worker or delivery thread. @returns 0 or -1 (fatal). */
 static int produce(gws_service_t *svc, rd_kafka_topic_t *rkt,
@@ -520,6 +641,26 @@ static int produce(gws_service_t *svc, rd_kafka_topic_t *rkt,
                                      key, keylen, inf) == 0)
                         return 0;
                 rd_kafka_resp_err_t err = rd_kafka_last_error();
+                if (reject_is_permanent(err)) {
+                        /* Refused by the producer (message.max.bytes):
+                         * its dead letter goes instead, holding its own
+                         * reference. */
+                        gws_buf_t dl = {0};
+                        int rc = reject_build(svc, &dl, rkt, key, keylen,
+                                              val, len, inf, err);
+                        if (rc == 0) {
+                                rc = produce(svc, svc->out_rkt[GWS_SINK_DLQ],
+                                             key, keylen, dl.buf, dl.len,
+                                             inf);
+                                gws_buf_free(&dl);
+                                if (rc == 0) {
+                                        reject_note(svc, rkt, len, inf, err);
+                                        inflight_release(inf);
+                                }
+                                return rc;
+                        }
+                        gws_buf_free(&dl);
+                }
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         /* Fatal: the reference stays, nothing commits. */
                         set_fatal(svc,
@@ -551,13 +692,36 @@ static int emit_cb(void *opaque, gws_sink_t sink, const char *key,
                        ec->inf);
 }
 
-/* Failed deliveries: one log line per FAIL_LOG_MS; a round of producing
- * them again at most every RETRY_BACKOFF_MAX_MS while they keep failing
- * (doubling from RETRY_BACKOFF_MIN_MS: librdkafka has retried each one
- * already, and a permanent error produced again at once spun). */
-#define FAIL_LOG_MS 5000
-#define RETRY_BACKOFF_MIN_MS 100
-#define RETRY_BACKOFF_MAX_MS 5000
+/* A failed delivery item carrying the dead letter of a record refused
+ * for good (the record's reference goes with it). @returns NULL when
+ * the record is kept as it is (a dead letter without payload already:
+ * produced again). */
+static retry_t *reject_retry(gws_service_t *svc, rd_kafka_topic_t *rkt,
+                             const void *key, size_t keylen,
+                             const void *val, size_t len, inflight_t *inf,
+                             rd_kafka_resp_err_t err) {
+        gws_buf_t dl = {0};
+        retry_t *r = NULL;
+        int rc = reject_build(svc, &dl, rkt, key, keylen, val, len, inf, err);
+        if (rc != 0 || !(r = calloc(1, sizeof(*r))) ||
+            (keylen && !(r->key = malloc(keylen)))) {
+                if (rc == 0)
+                        free(r);
+                gws_buf_free(&dl);
+                if (rc == -1 || rc == 0)
+                        set_fatal(svc, "out of memory writing a dead letter");
+                return NULL;
+        }
+        if (keylen)
+                memcpy(r->key, key, keylen);
+        r->keylen = keylen;
+        r->val = dl.buf; /* the buffer's bytes change hands */
+        r->len = dl.len;
+        r->rkt = svc->out_rkt[GWS_SINK_DLQ];
+        r->inf = inf;
+        reject_note(svc, rkt, len, inf, err);
+        return r;
+}
 
 /* @locality delivery thread (inside rd_kafka_poll of the producer). */
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
@@ -581,6 +745,15 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                  * closed, so releasing cannot commit anything. */
                 inflight_release(inf);
                 return;
+        }
+        if (reject_is_permanent(rkm->err) &&
+            (r = reject_retry(svc, rkm->rkt, rkm->key, rkm->key_len,
+                              rkm->payload, rkm->len, inf, rkm->err))) {
+                pthread_mutex_lock(&svc->retry_lock);
+                r->next = svc->retries;
+                svc->retries = r;
+                pthread_mutex_unlock(&svc->retry_lock);
+                return; /* produced in the next round, no back-off */
         }
         /* Not delivered within message.timeout.ms, or a permanent error.
          * Keep the reference and produce it again after this callback
@@ -667,6 +840,18 @@ static size_t retries_run(gws_service_t *svc) {
                 }
                 err = left ? RD_KAFKA_RESP_ERR__QUEUE_FULL
                            : rd_kafka_last_error();
+                if (reject_is_permanent(err)) {
+                        /* refused by the producer: its dead letter is
+                         * produced in the next round instead */
+                        retry_t *d = reject_retry(svc, r->rkt, r->key,
+                                                  r->keylen, r->val, r->len,
+                                                  r->inf, err);
+                        if (d) {
+                                retry_free(r);
+                                r = d;
+                                err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+                        }
+                }
                 if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         *tail = r;
                         tail = &r->next;
@@ -2029,6 +2214,7 @@ static void log_progress(gws_service_t *svc, int final) {
                          ru.ru_maxrss / 1024.0);
         for (i = 0; i < GWS_EV_ERR__CNT; i++)
                 dlq += st.dlq[i];
+        dlq += rejected_total(svc);
         gws_log(GWS_LOG_INFO, "PROGRESS",
                 "%sin=%llu retained=%llu (error=%llu anomaly=%llu "
                 "sample=%llu rule=%llu) dropped=%llu dlq=%llu alerts=%llu "
@@ -2123,6 +2309,9 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
                                                        (gws_ev_err_t)i),
                                                    NULL},
                                   st.dlq[i]);
+        r |= gws_prom_u64(b, "gwsieve_dlq_total",
+                          (const char *[]){"reason", "output_rejected", NULL},
+                          rejected_total(svc));
         FAM("gwsieve_alerts_total", "counter",
             "Alert records emitted, by kind and lifecycle state.");
         for (i = 0; i < GWS_ALERT_KIND__CNT; i++)

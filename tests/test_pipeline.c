@@ -372,6 +372,99 @@ START_TEST(dlq_envelope_is_bounded) {
 }
 END_TEST
 
+/* The dead letter of an output record refused for good: the output
+ * topic and key, the source coordinates, the error, the record as
+ * payload (cut to the bound, at a character) or, for a refused dead
+ * letter, no payload at all. */
+START_TEST(rejected_envelope) {
+        gws_buf_t b = {0};
+        gws_rejected_t rj = {0};
+        json_t *d, *o, *src;
+        json_error_t je;
+        size_t i, len = 300000;
+        char *rec = malloc(len + 1);
+
+        ck_assert_ptr_nonnull(rec);
+        /* a retained record of 300 KB of "é" inside a string */
+        memcpy(rec, "{\"id\":\"r1\",\"x\":\"", 16);
+        for (i = 16; i + 2 < len - 2; i += 2)
+                memcpy(rec + i, "\xc3\xa9", 2);
+        memcpy(rec + i, "\"}", 2);
+        len = i + 2;
+        rj.topic = "gw.retained";
+        rj.why = "the output record was refused: Broker: Message size too "
+                 "large (300000 bytes)";
+        rj.key = "gw-07";
+        rj.keylen = 5;
+        rj.payload = rec;
+        rj.len = len;
+        rj.src_topic = "gw.raw";
+        rj.partition = 4;
+        rj.offset = 1832;
+        ck_assert_int_eq(gws_pipeline_rejected(&b, &rj, 1000), 0);
+        d = json_loadb(b.buf, b.len, 0, &je);
+        ck_assert_msg(d != NULL, "not JSON (%s): %.200s", je.text, b.buf);
+        ck_assert_str_eq(json_string_value(json_object_get(d, "reason")),
+                         "output_rejected");
+        ck_assert_str_eq(json_string_value(json_object_get(d, "detail")),
+                         rj.why);
+        o = json_object_get(d, "output");
+        ck_assert_str_eq(json_string_value(json_object_get(o, "topic")),
+                         "gw.retained");
+        ck_assert_str_eq(json_string_value(json_object_get(o, "key")),
+                         "gw-07");
+        src = json_object_get(d, "source");
+        ck_assert_str_eq(json_string_value(json_object_get(src, "topic")),
+                         "gw.raw");
+        ck_assert_int_eq(json_integer_value(json_object_get(src, "partition")),
+                         4);
+        ck_assert_int_eq(json_integer_value(json_object_get(src, "offset")),
+                         1832);
+        ck_assert_int_eq(json_integer_value(json_object_get(d, "size")),
+                         (json_int_t)len);
+        ck_assert(json_is_true(json_object_get(d, "payload_truncated")));
+        /* 1000 bytes as written, cut at a character ("é" is 2 bytes) */
+        ck_assert_uint_le(json_string_length(json_object_get(d, "payload")),
+                          1000);
+        ck_assert_uint_ge(json_string_length(json_object_get(d, "payload")),
+                          990);
+        ck_assert(gws_utf8_valid(
+            json_string_value(json_object_get(d, "payload")),
+            json_string_length(json_object_get(d, "payload"))));
+        json_decref(d);
+
+        /* whole when it fits; no key */
+        rj.payload = "{\"id\":\"r2\"}";
+        rj.len = strlen(rj.payload);
+        rj.key = NULL;
+        ck_assert_int_eq(gws_pipeline_rejected(&b, &rj, 1000), 0);
+        d = json_loadb(b.buf, b.len, 0, &je);
+        ck_assert_ptr_nonnull(d);
+        ck_assert_str_eq(json_string_value(json_object_get(d, "payload")),
+                         "{\"id\":\"r2\"}");
+        ck_assert(json_is_null(json_object_get(json_object_get(d, "output"),
+                                               "key")));
+        ck_assert_ptr_null(json_object_get(d, "payload_truncated"));
+        json_decref(d);
+
+        /* a refused dead letter: coordinates only */
+        rj.topic = "gw.dlq";
+        rj.payload = rec;
+        rj.len = len;
+        ck_assert_int_eq(gws_pipeline_rejected(&b, &rj, 0), 0);
+        ck_assert_uint_lt(b.len, 600);
+        d = json_loadb(b.buf, b.len, 0, &je);
+        ck_assert_ptr_nonnull(d);
+        ck_assert(json_is_true(json_object_get(d, "payload_omitted")));
+        ck_assert_ptr_null(json_object_get(d, "payload"));
+        ck_assert_int_eq(json_integer_value(json_object_get(d, "size")),
+                         (json_int_t)len);
+        json_decref(d);
+        gws_buf_free(&b);
+        free(rec);
+}
+END_TEST
+
 /* A preset that had to leave a foreign value out says which one, next to
  * the native complaint. */
 START_TEST(preset_note_in_dlq_detail) {
@@ -539,6 +632,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, ids_are_not_mistaken_for_cards);
         tcase_add_test(tc, dlq_payload_is_redacted);
         tcase_add_test(tc, dlq_envelope_is_bounded);
+        tcase_add_test(tc, rejected_envelope);
         tcase_add_test(tc, deny_keeps_required_and_rule_name_cut_at_a_character);
         tcase_add_test(tc, dlq_json_payload_is_redacted_as_json);
         tcase_add_test(tc, preset_note_in_dlq_detail);

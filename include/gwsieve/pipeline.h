@@ -97,6 +97,30 @@ gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,
 int gws_pipeline_learn(gws_pipeline_t *pl, gws_detect_t *det,
                        const gws_input_t *in);
 
+/** An output record that the producer or the broker refused for good
+ *  (all borrowed): a record over the topic's size limit, or one the
+ *  broker's validation rejects. */
+typedef struct gws_rejected_s {
+        const char *topic;     /**< the output topic that refused it */
+        const char *why;       /**< the error, one line */
+        const char *key;       /**< the record's key, NULL if none */
+        size_t keylen;
+        const char *payload;   /**< the record (already redacted) */
+        size_t len;
+        const char *src_topic; /**< the input message it came from */
+        int32_t partition;
+        int64_t offset;
+} gws_rejected_t;
+
+/** @brief Writes into \p out (reset first) the dead letter of \p rj:
+ *  reason "output_rejected", the output topic and key, the source
+ *  coordinates, the record's size, and the record itself as the payload,
+ *  cut to \p max_payload bytes as written (0: no payload, only
+ *  "payload_omitted":true, for a dead letter that was refused too).
+ *  Any thread (no pipeline needed). @returns 0, or -1 out of memory. */
+int gws_pipeline_rejected(gws_buf_t *out, const gws_rejected_t *rj,
+                          size_t max_payload);
+
 /** @brief Adds this pipeline's counters into \p st (any thread). */
 void gws_pipeline_stats_add(const gws_pipeline_t *pl,
                             gws_pipeline_stats_t *st);

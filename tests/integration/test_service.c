@@ -194,6 +194,39 @@ static void expect_all_retained(const svc_t *s, gws_it_reader_t *r,
                       what, missing, gws_it_idset_size(ev->ids), example);
 }
 
+/* Polls until the group's committed offsets on the 12 partitions of
+ * gw.raw equal their high watermarks (commits are periodic), or fails
+ * the test after 60 s; prints them. */
+static void committed_at_end(const svc_t *s) {
+        int64_t hi[12], off[12], deadline = gws_it_now_ms() + 60000;
+        int k, at_end = 0,
+               nparts = gws_it_partition_count(s->bootstrap, "gw.raw", 30000);
+
+        GWS_IT_ASSERT(nparts == 12, "gw.raw has %d partitions", nparts);
+        GWS_IT_ASSERT(gws_it_watermarks(s->bootstrap, "gw.raw", nparts, hi,
+                                        30000) == 0,
+                      "no watermarks");
+        while (!at_end && gws_it_now_ms() < deadline) {
+                if (gws_it_committed(s->bootstrap, s->group, "gw.raw", nparts,
+                                     off, 30000) == 0) {
+                        at_end = 1;
+                        /* An empty partition has nothing to commit. */
+                        for (k = 0; k < nparts; k++)
+                                if (off[k] != hi[k] &&
+                                    !(hi[k] == 0 && off[k] == -1))
+                                        at_end = 0;
+                }
+                if (!at_end)
+                        gws_it_sleep_ms(500);
+        }
+        for (k = 0; k < nparts; k++)
+                gws_it_printf("  gw.raw [%2d] committed %lld / high %lld", k,
+                              (long long)off[k], (long long)hi[k]);
+        GWS_IT_ASSERT(at_end, "committed offsets of %s never reached the high "
+                              "watermarks of gw.raw",
+                      s->group);
+}
+
 static gws_it_events_t *events(const char *name, int n, unsigned seed,
                                int incidents) {
         gws_it_events_t *ev = gws_it_events_gen(name, n, seed, incidents);
@@ -486,9 +519,9 @@ START_TEST(test_bad_input) {
         gws_it_producer_t *p;
         gws_it_proc_t *w;
         gws_it_reader_t *rr, *rd;
-        int64_t hi[12], off[12], t0, deadline;
+        int64_t t0, deadline;
         char buf[8192], id[64], gw[16];
-        int i, k, nbad = 0, at_end = 0, nparts;
+        int i, nbad = 0;
         size_t len;
 
         memset(&dc, 0, sizeof(dc));
@@ -568,34 +601,8 @@ START_TEST(test_bad_input) {
         GWS_IT_ASSERT(dc.records == nbad,
                       "%d DLQ records for %d bad messages", dc.records, nbad);
 
-        /* Every offset, good or bad, must be committed: poll until the
-         * group's committed offsets equal the high watermarks (commits are
-         * periodic, every 500 ms). */
-        nparts = gws_it_partition_count(s.bootstrap, "gw.raw", 30000);
-        GWS_IT_ASSERT(nparts == 12, "gw.raw has %d partitions", nparts);
-        GWS_IT_ASSERT(gws_it_watermarks(s.bootstrap, "gw.raw", nparts, hi,
-                                        30000) == 0,
-                      "no watermarks");
-        deadline = gws_it_now_ms() + 60000;
-        while (!at_end && gws_it_now_ms() < deadline) {
-                if (gws_it_committed(s.bootstrap, s.group, "gw.raw", nparts,
-                                     off, 30000) == 0) {
-                        at_end = 1;
-                        /* An empty partition has nothing to commit. */
-                        for (k = 0; k < nparts; k++)
-                                if (off[k] != hi[k] &&
-                                    !(hi[k] == 0 && off[k] == -1))
-                                        at_end = 0;
-                }
-                if (!at_end)
-                        gws_it_sleep_ms(500);
-        }
-        for (k = 0; k < nparts; k++)
-                gws_it_printf("  gw.raw [%2d] committed %lld / high %lld", k,
-                              (long long)off[k], (long long)hi[k]);
-        GWS_IT_ASSERT(at_end, "committed offsets of %s never reached the high "
-                              "watermarks of gw.raw",
-                      s.group);
+        /* Every offset, good or bad, must be committed. */
+        committed_at_end(&s);
 
         /* Still alive, still working. */
         GWS_IT_ASSERT(gws_it_proc_alive(w), "gwsieve died on bad input");
@@ -1935,7 +1942,8 @@ static int log_lines_with(const char *path, const char *a, const char *b);
 
 /* Deliveries that fail while the producer queue is full. With a backlog
  * to process and a producer queue of 100 messages, Produce requests fail
- * with MSG_SIZE_TOO_LARGE for 2 s (each fails its messages at once), then
+ * with INVALID_REQUIRED_ACKS for 2 s (each fails its messages at
+ * once; MSG_SIZE_TOO_LARGE did, until such records went to the DLQ), then
  * the broker of a third of the output partitions goes down for longer
  * than message.timeout.ms: the failed messages are produced again by the
  * delivery thread while the workers wait for room. The delivery thread
@@ -1969,7 +1977,7 @@ START_TEST(test_delivery_queue_full) {
                       gws_it_reader_count(r), ev->n);
         GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
                                            "request-errors Produce 300 "
-                                           "MSG_SIZE_TOO_LARGE",
+                                           "INVALID_REQUIRED_ACKS",
                                            NULL, 0) == 0,
                       "request-errors refused");
         gws_it_reader_poll(r, 2000);
@@ -2006,6 +2014,243 @@ START_TEST(test_delivery_queue_full) {
         worker_stop_ok(w, "worker1");
         gws_it_reader_destroy(r);
         gws_it_events_destroy(ev);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * 9c'. outputs refused for good go to the DLQ
+ * ------------------------------------------------------------------------ */
+
+typedef struct rejected_ctx_s {
+        gws_it_idset_t *ids;  /* ids of the records carried as payload */
+        gws_it_idset_t *srcs; /* "partition:offset" of every source named */
+        int records, retained, alerts, dlq, omitted, bad;
+        char bad_example[256];
+} rejected_ctx_t;
+
+/* gw.dlq: an output_rejected envelope must name the output topic, the
+ * source coordinates and the error; a retained record's payload is the
+ * record (its id noted), a refused dead letter's is omitted. */
+static void rejected_cb(const rd_kafka_message_t *rkm, json_t *val,
+                        void *opaque) {
+        rejected_ctx_t *c = opaque;
+        json_t *rec, *id, *src = json_object_get(val, "source");
+        const char *reason = json_string_value(json_object_get(val, "reason")),
+                   *topic = json_string_value(json_object_get(
+                       json_object_get(val, "output"), "topic")),
+                   *detail = json_string_value(json_object_get(val, "detail")),
+                   *payload = json_string_value(
+                       json_object_get(val, "payload"));
+        char po[64];
+
+        c->records++;
+        if (!reason || strcmp(reason, "output_rejected"))
+                return;
+        if (!topic || !json_is_integer(json_object_get(src, "partition")) ||
+            !json_is_integer(json_object_get(src, "offset")) || !detail ||
+            !strstr(detail, "too large")) {
+                c->bad++;
+                snprintf(c->bad_example, sizeof(c->bad_example),
+                         "no output topic, source or error in %.*s",
+                         (int)(rkm->len < 200 ? rkm->len : 200),
+                         (const char *)rkm->payload);
+                return;
+        }
+        snprintf(po, sizeof(po), "%lld:%lld",
+                 (long long)json_integer_value(
+                     json_object_get(src, "partition")),
+                 (long long)json_integer_value(json_object_get(src, "offset")));
+        gws_it_idset_add(c->srcs, po);
+        if (!strcmp(topic, "gw.dlq")) {
+                c->dlq++;
+                c->omitted += json_is_true(
+                    json_object_get(val, "payload_omitted")) && !payload;
+                return;
+        }
+        if (!strcmp(topic, "gw.alerts")) {
+                c->alerts++;
+                return;
+        }
+        c->retained++;
+        if (payload && (rec = json_loads(payload, 0, NULL))) {
+                if ((id = json_object_get(rec, "id")) && json_is_string(id))
+                        gws_it_idset_add(c->ids, json_string_value(id));
+                json_decref(rec);
+        }
+}
+
+typedef struct rejected_scan_s {
+        const gws_it_idset_t *want, *retained;
+        const rejected_ctx_t *c;
+        size_t missing;
+        char example[128];
+} rejected_scan_t;
+
+/* gw.raw: an input message of the batch counts when its id is on
+ * gw.retained or carried by a dead letter, or a dead letter names it. */
+static void rejected_scan_cb(const rd_kafka_message_t *rkm, json_t *val,
+                             void *opaque) {
+        rejected_scan_t *sc = opaque;
+        const char *id = json_string_value(json_object_get(val, "id"));
+        char po[64];
+        if (!id || !gws_it_idset_count(sc->want, id))
+                return;
+        snprintf(po, sizeof(po), "%d:%lld", (int)rkm->partition,
+                 (long long)rkm->offset);
+        if (gws_it_idset_count(sc->retained, id) ||
+            gws_it_idset_count(sc->c->ids, id) ||
+            gws_it_idset_count(sc->c->srcs, po))
+                return;
+        if (sc->missing++ == 0)
+                snprintf(sc->example, sizeof(sc->example), "%s at %s", id,
+                         po);
+}
+
+/* Reads gw.retained and gw.dlq until every input message of \p ev is
+ * accounted for (rejected_scan_cb) or WAIT_OUTPUT_MS pass; with
+ * \p need_dlq, until a refused dead letter was seen too.
+ * @returns the messages missing (an example in \p example). */
+static size_t rejected_wait(const svc_t *s, const gws_it_events_t *ev,
+                            gws_it_reader_t *rr, gws_it_reader_t *rd,
+                            const rejected_ctx_t *c, int need_dlq,
+                            char *example, size_t size) {
+        int64_t deadline = gws_it_now_ms() + WAIT_OUTPUT_MS;
+        rejected_scan_t sc;
+        for (;;) {
+                gws_it_reader_t *raw = reader(s, "gw.raw");
+                gws_it_reader_poll(rr, 250);
+                gws_it_reader_poll(rd, 250);
+                memset(&sc, 0, sizeof(sc));
+                sc.want = ev->ids;
+                sc.retained = gws_it_reader_ids(rr);
+                sc.c = c;
+                gws_it_reader_set_cb(raw, rejected_scan_cb, &sc);
+                GWS_IT_ASSERT(gws_it_reader_read_to_end(raw, 30000),
+                              "cannot read gw.raw to its end");
+                gws_it_reader_destroy(raw);
+                if ((!sc.missing && (!need_dlq || c->dlq)) ||
+                    gws_it_now_ms() >= deadline)
+                        break;
+                gws_it_sleep_ms(500);
+        }
+        snprintf(example, size, "%s", sc.example);
+        return sc.missing;
+}
+
+/* A record the broker or the producer refuses for good (over a size
+ * limit, failing validation) was produced again every 5 s for ever and
+ * held its partition's commits; refused by the producer itself, it
+ * stopped the service, on every restart. Such records go to the DLQ as
+ * "output_rejected" with the record as payload.
+ * Part 1: the first Produce requests fail with MSG_SIZE_TOO_LARGE (the
+ * broker's answer for a record over the topic's max.message.bytes).
+ * Part 2: a second batch through a producer whose message.max.bytes
+ * (1000) is below most records: each retained record is refused, then
+ * its dead letter (the record as payload) too, and a dead letter
+ * without the payload goes. Every input id must be on gw.retained or in
+ * a dead letter, and every offset committed. */
+START_TEST(test_output_rejected) {
+        static char body[1 << 20];
+        static rejected_ctx_t c;
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 600, 21, 0);
+        gws_it_events_t *ev2 = events("events2.ndjson", 300, 22, 0);
+        gws_it_proc_t *w;
+        gws_it_reader_t *rr, *rd;
+        char example[128] = "";
+        size_t missing, before;
+        int64_t t0;
+        double m;
+        int lines;
+
+        c.ids = gws_it_idset_new();
+        c.srcs = gws_it_idset_new();
+        svc_start(&s, "rejected", "{\"state\":{\"topic\":\"off\"}}");
+        produce_all(&s, ev);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
+                                           "request-errors Produce 6 "
+                                           "MSG_SIZE_TOO_LARGE",
+                                           NULL, 0) == 0,
+                      "request-errors refused");
+        t0 = gws_it_now_ms();
+        w = worker_start(&s, "worker1");
+        rr = reader(&s, "gw.retained");
+        rd = reader(&s, "gw.dlq");
+        gws_it_reader_set_cb(rd, rejected_cb, &c);
+        missing = rejected_wait(&s, ev, rr, rd, &c, 0, example,
+                                sizeof(example));
+        gws_it_printf("part 1 (Produce refused with MSG_SIZE_TOO_LARGE): %zu "
+                      "events, %zu on gw.retained; on gw.dlq as "
+                      "output_rejected: %d retained records (%zu with their "
+                      "id), %d alerts; %zu missing, %.1f s",
+                      ev->n, gws_it_idset_size(gws_it_reader_ids(rr)),
+                      c.retained, gws_it_idset_size(c.ids), c.alerts, missing,
+                      (gws_it_now_ms() - t0) / 1000.0);
+        GWS_IT_ASSERT(!c.bad, "%d bad output_rejected records: %s", c.bad,
+                      c.bad_example);
+        GWS_IT_ASSERT(missing == 0,
+                      "%zu input messages neither retained nor in a dead "
+                      "letter (e.g. %s)",
+                      missing, example);
+        GWS_IT_ASSERT(c.retained + c.alerts > 0 &&
+                          gws_it_idset_size(c.ids) == (size_t)c.retained,
+                      "%d refused records on gw.dlq, %zu with their id",
+                      c.retained + c.alerts, gws_it_idset_size(c.ids));
+        committed_at_end(&s);
+        m = metric_wait(w, "gwsieve_dlq_total",
+                        "{reason=\"output_rejected\"}", body, sizeof(body));
+        GWS_IT_ASSERT(m == c.retained + c.alerts + c.dlq,
+                      "gwsieve_dlq_total{reason=\"output_rejected\"} %.0f, "
+                      "%d on gw.dlq",
+                      m, c.retained + c.alerts + c.dlq);
+        lines = log_lines_with(gws_it_proc_log(w), "refused a record for good",
+                               "instead");
+        GWS_IT_ASSERT(lines >= 1 && lines <= 2 + (gws_it_now_ms() - t0) / 5000,
+                      "%d log lines about refused records", lines);
+        worker_stop_ok(w, "worker1");
+
+        /* Part 2: refused by the producer itself. */
+        GWS_IT_ASSERT(gws_it_write_config("gwsieve2.json", s.group,
+                                          "{\"state\":{\"topic\":\"off\"},"
+                                          "\"kafka\":{\"producer\":"
+                                          "{\"message.max.bytes\":\"1000\"}}}",
+                                          s.cfg, sizeof(s.cfg)) != NULL,
+                      "cannot write the config");
+        c.retained = c.alerts = c.dlq = c.omitted = 0;
+        before = gws_it_idset_size(gws_it_reader_ids(rr));
+        GWS_IT_ASSERT(gws_it_produce_events(s.bootstrap, "gw.raw", ev2, 0,
+                                            ev2->n, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        t0 = gws_it_now_ms();
+        w = worker_start(&s, "worker2");
+        missing = rejected_wait(&s, ev2, rr, rd, &c, 1, example,
+                                sizeof(example));
+        gws_it_printf("part 2 (producer message.max.bytes 1000): %zu events, "
+                      "%zu on gw.retained; refused: %d retained records, "
+                      "%d alerts, whose dead letters were refused in turn: "
+                      "%d (%d without payload); %zu missing, %.1f s",
+                      ev2->n, gws_it_idset_size(gws_it_reader_ids(rr)) - before,
+                      c.retained, c.alerts, c.dlq, c.omitted, missing,
+                      (gws_it_now_ms() - t0) / 1000.0);
+        GWS_IT_ASSERT(gws_it_proc_alive(w),
+                      "gwsieve stopped on records its producer refused");
+        GWS_IT_ASSERT(!c.bad, "%d bad output_rejected records: %s", c.bad,
+                      c.bad_example);
+        GWS_IT_ASSERT(missing == 0,
+                      "%zu input messages neither retained nor in a dead "
+                      "letter (e.g. %s)",
+                      missing, example);
+        GWS_IT_ASSERT(c.dlq > 0 && c.omitted == c.dlq,
+                      "%d refused dead letters, %d without payload", c.dlq,
+                      c.omitted);
+        committed_at_end(&s);
+        worker_stop_ok(w, "worker2");
+        gws_it_idset_destroy(c.ids);
+        gws_it_idset_destroy(c.srcs);
+        gws_it_reader_destroy(rr);
+        gws_it_reader_destroy(rd);
+        gws_it_events_destroy(ev);
+        gws_it_events_destroy(ev2);
 }
 END_TEST
 
@@ -2955,5 +3200,6 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "stats_off", test_stats_off);
         ADD_TCASE(s, "offset_past_end", test_offset_past_end);
         ADD_TCASE(s, "unkeyed_input", test_unkeyed_input);
+        ADD_TCASE(s, "output_rejected", test_output_rejected);
         return s;
 }
