@@ -19,6 +19,14 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+/* Custom patterns must match text that is not UTF-8 too (a DLQ payload
+ * that did not parse is redacted as bytes): without
+ * PCRE2_MATCH_INVALID_UTF, pcre2_match() rejects such a subject outright
+ * (PCRE2_ERROR_UTF8_*) and its secrets stay. */
+#ifndef PCRE2_MATCH_INVALID_UTF
+#error "PCRE2 10.34 or later is needed (PCRE2_MATCH_INVALID_UTF)"
+#endif
+
 /* ------------------------------------------------------------------------
  * private types
  * ------------------------------------------------------------------------ */
@@ -457,9 +465,11 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
                 if ((r->cname[i] = malloc(n)))
                         snprintf(r->cname[i], n, "[REDACTED:%s]",
                                  custom_names[i]);
-                r->ccode[i] = pcre2_compile((PCRE2_SPTR)custom_patterns[i],
-                                            PCRE2_ZERO_TERMINATED, PCRE2_UTF,
-                                            &perr, &eoff, NULL);
+                /* MATCH_INVALID_UTF: invalid sequences match nothing,
+                 * the valid text around them is matched as usual */
+                r->ccode[i] = pcre2_compile(
+                    (PCRE2_SPTR)custom_patterns[i], PCRE2_ZERO_TERMINATED,
+                    PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &perr, &eoff, NULL);
                 if (!r->ccode[i]) {
                         PCRE2_UCHAR msg[160];
                         pcre2_get_error_message(perr, msg, sizeof(msg));
@@ -613,20 +623,44 @@ static int builtin_pass(const gws_redact_t *r, uc *s, size_t len,
         return n;
 }
 
-/* One custom pattern over \p in into \p b. @returns matches, or -1. */
+/* The offset of the character after the one at \p i: UTF-8 continuation
+ * bytes are skipped (a stray one counts with the byte before it). */
+static size_t next_char(uc *s, size_t len, size_t i) {
+        for (i++; i < len && (s[i] & 0xc0) == 0x80; i++)
+                ;
+        return i;
+}
+
+/* One custom pattern over \p in into \p b. @returns matches, or -1.
+ * Global matching as Perl (and pcre2demo.c) does it: after an empty
+ * match, a non-empty one is tried at the same place (else "x*|secret"
+ * matches empty everywhere and never "secret"), then the search goes on
+ * one character further (one byte could be inside a character). Empty
+ * matches replace nothing. A match error other than no-match (match or
+ * JIT stack limits) ends the pass like no-match does. */
 static int custom_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
                        int p, const char *in, size_t len, gws_buf_t *b) {
         PCRE2_SIZE start = 0, last = 0, *ov;
+        uint32_t opt = 0;
         int n = 0, rc;
         gws_buf_reset(b);
         while (start <= len) {
-                rc = pcre2_match(r->ccode[p], (PCRE2_SPTR)in, len, start, 0,
+                rc = pcre2_match(r->ccode[p], (PCRE2_SPTR)in, len, start, opt,
                                  sc->md, NULL);
+                if (rc == PCRE2_ERROR_NOMATCH && opt) {
+                        /* no non-empty match here: on one character */
+                        opt = 0;
+                        start = next_char((uc *)in, len, start);
+                        continue;
+                }
                 if (rc < 0)
                         break;
                 ov = pcre2_get_ovector_pointer(sc->md);
-                if (ov[1] == ov[0]) { /* empty match: step on */
-                        start = ov[1] + 1;
+                if (ov[1] <= ov[0]) { /* empty: non-empty here? */
+                        if (ov[0] >= len)
+                                break;
+                        start = ov[0];
+                        opt = PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED;
                         continue;
                 }
                 if (gws_buf_append(b, in + last, ov[0] - last) == -1 ||
@@ -634,6 +668,7 @@ static int custom_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
                         return -1;
                 n++;
                 last = start = ov[1];
+                opt = 0;
         }
         if (n && gws_buf_append(b, in + last, len - last) == -1)
                 return -1;

@@ -190,6 +190,65 @@ START_TEST(custom_patterns) {
 }
 END_TEST
 
+/* One custom pattern over \p in; the redacted text, or "" when nothing
+ * matched (static buffer). */
+static const char *custom1(const char *pat, const char *in, size_t len,
+                           int *n) {
+        static char res[512];
+        const char *names[] = {"sec"};
+        char err[256];
+        gws_redact_t *c = gws_redact_new(NULL, names, &pat, 1, err,
+                                         sizeof(err));
+        gws_redact_scratch_t *s2;
+        gws_buf_t out = {0};
+        ck_assert_msg(c != NULL, "%s", err);
+        s2 = gws_redact_scratch_new(c);
+        *n = gws_redact_text(c, s2, in, len, &out, NULL);
+        ck_assert_uint_lt(out.len, sizeof(res));
+        memcpy(res, out.buf ? out.buf : "", out.len);
+        res[out.len] = '\0';
+        gws_buf_free(&out);
+        gws_redact_scratch_destroy(s2);
+        gws_redact_destroy(c);
+        return res;
+}
+
+/* Text that is not UTF-8 (a DLQ payload that did not parse is redacted as
+ * bytes): the pattern still matches in the valid parts. pcre2_match()
+ * returned PCRE2_ERROR_UTF8_* for the whole subject, taken for "no more
+ * matches": the secret stayed. */
+START_TEST(custom_pattern_on_invalid_utf8) {
+        const char in[] = "caf\xe9 secret123 \xff\xfe and secret456 \xc3";
+        int n;
+        const char *out = custom1("secret[0-9]+", in, sizeof(in) - 1, &n);
+        ck_assert_int_eq(n, 2);
+        ck_assert_str_eq(out, "caf\xe9 [REDACTED:sec] \xff\xfe and "
+                              "[REDACTED:sec] \xc3");
+}
+END_TEST
+
+/* A pattern that can match empty: after an empty match a non-empty one
+ * is tried at the same place (else "x*" wins at every position and
+ * "secret..." never matches: the pass stepped on by one byte, so after
+ * the multibyte characters pcre2_match() also failed with
+ * PCRE2_ERROR_BADUTFOFFSET), then the search goes on one character
+ * further. */
+START_TEST(custom_pattern_empty_match_steps_by_character) {
+        const char *in = "h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac secret123, "
+                         "\xf0\x9f\x98\x80secret456 xx secret789";
+        int n;
+        const char *out = custom1("x*|secret[0-9]+", in, strlen(in), &n);
+        ck_assert_int_eq(n, 4);
+        ck_assert_str_eq(out, "h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac "
+                              "[REDACTED:sec], \xf0\x9f\x98\x80[REDACTED:sec]"
+                              " [REDACTED:sec] [REDACTED:sec]");
+        /* empty matches only: nothing written */
+        out = custom1("x*", "\xc3\xa9\xc3\xa9", 4, &n);
+        ck_assert_int_eq(n, 0);
+        ck_assert_str_eq(out, "");
+}
+END_TEST
+
 START_TEST(builtin_subset) {
         const char *only[] = {"email", NULL}, *bogus[] = {"emails", NULL};
         char err[256];
@@ -271,6 +330,8 @@ Suite *gws_redact_suite(void) {
         tcase_add_loop_test(tc, lookalikes_untouched, 0,
                             sizeof(lookalikes) / sizeof(lookalikes[0]));
         tcase_add_test(tc, custom_patterns);
+        tcase_add_test(tc, custom_pattern_on_invalid_utf8);
+        tcase_add_test(tc, custom_pattern_empty_match_steps_by_character);
         tcase_add_test(tc, same_at_every_alignment);
         tcase_add_test(tc, builtin_subset);
         tcase_add_test(tc, random_text_never_keeps_a_planted_secret);

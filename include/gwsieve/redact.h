@@ -3,8 +3,10 @@
  * Built-in detectors are hand-written scanners (one pass over the text, a
  * byte table selects the few positions where a detector can start), so a
  * clean string costs one table lookup per byte; only custom patterns use
- * PCRE2 (JIT-compiled). Callers pass DECODED text: JSON escapes must be
- * resolved first ("\u0073k-..." is "sk-..."), which record.c does.
+ * PCRE2 (JIT-compiled, UTF mode with PCRE2_MATCH_INVALID_UTF: text that is
+ * not UTF-8 is matched around its invalid bytes). Callers pass DECODED
+ * text: JSON escapes must be resolved first ("\u0073k-..." is "sk-..."),
+ * which record.c does.
  *
  * Detectors (each match replaced by "[REDACTED:<kind>]"):
  *   openai_key     sk-, sk-proj-, sk-svcacct-, sk-admin- + >= 20 [A-Za-z0-9_-]
