@@ -191,7 +191,9 @@ static const crow_t rows[] = {
     {"redact.custom", T_JSON, "[]", OFF(redact_custom), NB, NULL,
      "extra PCRE2 patterns: [{\"name\":..,\"pattern\":..}]"},
     {"redact.ip_truncate", T_BOOL, "false", OFF(redact_ip_truncate), NB,
-     NULL, "truncate client_ip to /24 (IPv4) or /48 (IPv6)"},
+     NULL, "truncate client_ip (retained records, metadata's copy, "
+           "alerts) to /24 (IPv4) or /48 (IPv6); what is no address "
+           "becomes [REDACTED:ip]"},
     {"series.warmup_rows", T_INT, "400", OFF(series_warmup_rows), 2,
      10000000, NULL,
      "score-series: rows learned before scoring; alarms damped as long"},

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "gwsieve/placement.h"
+#include "gwsieve/redact.h"
 #include "gwsieve/util.h"
 
 /* ------------------------------------------------------------------------
@@ -219,6 +220,8 @@ struct gws_detect_s {
         int64_t bucket_ms;
         gws_detect_stats_t st;
         gws_buf_t key, out, alert; /* alert: the rendered alert */
+        gws_buf_t shown;           /* an alert's entity key as shown
+                                    * (redact.ip_truncate) */
         gws_keyset_t ks[GWS_MAX_KEYSETS]; /* detectors.numeric_keys */
         etype_t kstype[GWS_MAX_KEYSETS];
         int ksraw[GWS_MAX_KEYSETS]; /* set pins the model: raw values;
@@ -727,9 +730,56 @@ static const char *ent_field(const gws_detect_t *d, etype_t t, int f) {
                    : NULL;
 }
 
+/* The entity key \p e as alerts show it (fields split by 0x1f): with
+ * redact.ip_truncate its client_ip field truncated by
+ * gws_redact_ip_truncate() (an unreadable one replaced, as in retained
+ * records). The entity keeps the full address: the detector still tells
+ * addresses apart, only what leaves is truncated.
+ * @returns 0 with *kp, *kn set (into d->shown, or e's own key), or -1 on
+ * allocation failure. */
+static int shown_key(gws_detect_t *d, const ent_t *e, const char **kp,
+                     size_t *kn) {
+        const char *p = e->key, *end = p + e->klen, *sep, *name;
+        int f, ipf = -1;
+
+        *kp = e->key;
+        *kn = e->klen;
+        if (!d->cfg->redact_ip_truncate)
+                return 0;
+        for (f = 0; f < 3 && (name = ent_field(d, e->type, f)); f++)
+                if (!strcmp(name, "client_ip"))
+                        ipf = f;
+        if (ipf < 0)
+                return 0;
+        gws_buf_reset(&d->shown);
+        for (f = 0; f < 3 && (name = ent_field(d, e->type, f)) && p <= end;
+             f++) {
+                /* the last field runs to the end (an address with a 0x1f
+                 * in it is replaced whole) */
+                if (f == 2 || !ent_field(d, e->type, f + 1) ||
+                    !(sep = memchr(p, 0x1f, (size_t)(end - p))))
+                        sep = end;
+                if (f && gws_buf_append(&d->shown, "\x1f", 1) == -1)
+                        return -1;
+                if (f == ipf) {
+                        if (gws_redact_ip_truncate(p, (size_t)(sep - p),
+                                                   &d->shown) == -1)
+                                return -1;
+                } else if (gws_buf_append(&d->shown, p,
+                                          (size_t)(sep - p)) == -1) {
+                        return -1;
+                }
+                p = sep + 1;
+        }
+        *kp = d->shown.buf ? d->shown.buf : "";
+        *kn = d->shown.len;
+        return 0;
+}
+
+/* The alert's reason; \p k, \p klen: its entity key as shown. */
 static void reason_text(const gws_detect_t *d, gws_buf_t *b,
-                        const alert_t *a, int64_t window_s) {
-        const char *k = a->ent->key;
+                        const alert_t *a, const char *k, size_t klen,
+                        int64_t window_s) {
         char ent[256];
         size_t i, n, o = 0;
         /* Entity as "v1/v2/v3"; a single field other than the gateway
@@ -740,7 +790,7 @@ static void reason_text(const gws_detect_t *d, gws_buf_t *b,
                 o = (size_t)snprintf(ent, sizeof(ent), "%s ",
                                      ent_field(d, a->ent->type, 0));
         /* cut at a character (the alert must stay UTF-8) */
-        n = gws_utf8_cut(k, a->ent->klen, sizeof(ent) - 2 - o);
+        n = gws_utf8_cut(k, klen, sizeof(ent) - 2 - o);
         for (i = 0; i < n; i++)
                 ent[o++] = k[i] == 0x1f ? '/' : k[i];
         ent[o] = '\0';
@@ -844,14 +894,18 @@ static int put_real(gws_buf_t *b, const char *name, double v) {
  * 2.8% of a replay's, for ~850 alerts per 100k events). */
 static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
                       int64_t ts, gws_alert_cb *cb, void *opaque) {
-        const char *p = a->ent->key, *end = p + a->ent->klen, *sep, *name;
+        const char *p, *end, *sep, *name;
         gws_buf_t *b = &d->alert;
         char tbuf[40];
+        size_t klen;
         int i, f, r = 0;
         _Static_assert(K__CNT == GWS_ALERT_KIND__CNT, "alert kinds");
 
+        if (shown_key(d, a->ent, &p, &klen) == -1)
+                return -1;
+        end = p + klen;
         gws_buf_reset(&d->out);
-        reason_text(d, &d->out, a, d->cfg->det_window_s);
+        reason_text(d, &d->out, a, p, klen, d->cfg->det_window_s);
         gws_buf_reset(b);
         r |= gws_buf_puts(b, "{\"alert_id\":");
         r |= gws_buf_json_str(b, a->id, strlen(a->id));
@@ -1466,6 +1520,7 @@ void gws_detect_destroy(gws_detect_t *d) {
         gws_buf_free(&d->key);
         gws_buf_free(&d->out);
         gws_buf_free(&d->alert);
+        gws_buf_free(&d->shown);
         free(d);
 }
 

@@ -31,7 +31,13 @@ struct gws_record_s {
         gws_jdoc_t adoc;             /* alerts re-parsed for redaction */
         gws_record_stats_t st;       /* owner writes, relaxed atomics */
         int trimming;                /* allow or deny non-empty */
+        uint32_t ip_meta;            /* redact.ip_truncate: token of the
+                                      * record's metadata object (its
+                                      * address members are truncated),
+                                      * else NO_TOK */
 };
+
+#define NO_TOK UINT32_MAX
 
 /* The contract's required fields survive any allow list. */
 static const char *const required[] = {"id", "ts", "gateway_id", "provider",
@@ -93,6 +99,7 @@ gws_record_t *gws_record_new(const gws_config_t *cfg, char *errstr,
                 return NULL;
         }
         rw->cfg = cfg;
+        rw->ip_meta = NO_TOK;
         if (paths_load(&rw->allow, cfg->trim_allow, "trim.allow", errstr,
                        errstr_size) ||
             paths_load(&rw->deny, cfg->trim_deny, "trim.deny", errstr,
@@ -250,6 +257,59 @@ static int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
         return gws_buf_json_str(out, rw->red_out.buf, rw->red_out.len);
 }
 
+/* 1 if the key token \p kt names \p name (escapes decoded: the event
+ * parser reads "client\u005fip" as client_ip). */
+static int key_is(const gws_jdoc_t *doc, const gws_jtok_t *kt,
+                  const char *name, size_t n) {
+        char tmp[64];
+        if (!(kt->flags & GWS_JF_ESC))
+                return kt->len == n + 2 &&
+                       !memcmp(doc->buf + kt->start + 1, name, n);
+        /* an escape takes at most 6 bytes per character */
+        return kt->len <= sizeof(tmp) && kt->len <= n * 6 + 2 &&
+               gws_json_str_decode(doc, kt, tmp) == n && !memcmp(tmp, name, n);
+}
+
+/* Members of metadata that hold a client address: where the presets
+ * leave a copy of the one they map to client_ip (cloudflare
+ * metadata.client_ip, LiteLLM metadata.requester_ip_address). */
+static int is_meta_ip(const gws_jdoc_t *doc, const gws_jtok_t *kt) {
+        return key_is(doc, kt, "client_ip", 9) ||
+               key_is(doc, kt, "requester_ip_address", 20);
+}
+
+/* Writes a client address value for redact.ip_truncate, failing closed:
+ * a string (decoded first) through gws_redact_ip_truncate(), null as it
+ * is, any other value (a number, an object, ...) as "[REDACTED:ip]".
+ * Replacements count as redactions of kind "ip". @returns 0 or -1. */
+static int put_client_ip(gws_record_t *rw, const gws_jdoc_t *doc,
+                         const gws_jtok_t *vt, gws_buf_t *out) {
+        const char *s = doc->buf + vt->start + 1;
+        size_t n = vt->len - 2;
+        int nrep;
+
+        if (vt->type == GWS_JT_NULL)
+                return gws_buf_append(out, "null", 4);
+        if (vt->type != GWS_JT_STR) {
+                INC(rw->st.redactions[GWS_RK_IP], 1);
+                return gws_buf_puts(out, "\"[REDACTED:ip]\"");
+        }
+        if (vt->flags & GWS_JF_ESC) {
+                gws_buf_reset(&rw->dec);
+                if (gws_buf_reserve(&rw->dec, vt->len) == -1)
+                        return -1;
+                rw->dec.len = gws_json_str_decode(doc, vt, rw->dec.buf);
+                s = rw->dec.buf;
+                n = rw->dec.len;
+        }
+        gws_buf_reset(&rw->red_out);
+        if ((nrep = gws_redact_ip_truncate(s, n, &rw->red_out)) == -1)
+                return -1;
+        if (nrep)
+                INC(rw->st.redactions[GWS_RK_IP], (uint64_t)nrep);
+        return gws_buf_json_str(out, rw->red_out.buf, rw->red_out.len);
+}
+
 /* Path decisions for the member at rw->path. */
 enum { P_DROP, P_KEEP_ALL, P_FILTER };
 
@@ -321,7 +381,11 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                 first = 0;
                 r |= put_string(rw, doc, kt, out);
                 r |= gws_buf_append(out, ":", 1);
-                r |= put_value(rw, doc, k + 1, d == P_FILTER, depth + 1, out);
+                if (idx == rw->ip_meta && is_meta_ip(doc, kt))
+                        r |= put_client_ip(rw, doc, &doc->toks[k + 1], out);
+                else
+                        r |= put_value(rw, doc, k + 1, d == P_FILTER,
+                                       depth + 1, out);
         }
         rw->path.len = plen;
         r |= gws_buf_append(out, "}", 1);
@@ -420,6 +484,12 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                                 continue;
                         }
                 }
+                /* redact.ip_truncate: metadata's addresses too */
+                rw->ip_meta = cfg->redact_ip_truncate &&
+                                      vt->type == GWS_JT_OBJ &&
+                                      key_is(doc, kt, "metadata", 8)
+                                  ? k + 1
+                                  : NO_TOK;
                 if (is_body(rw, doc, kt)) {
                         if (keep == GWS_KEEP_SAMPLE &&
                             cfg->trim_drop_bodies_sampled) {
@@ -476,23 +546,17 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                         r |= gws_buf_append(out, ",", 1);
                 r |= put_string(rw, doc, kt, out);
                 r |= gws_buf_append(out, ":", 1);
-                if (rw->cfg->redact_ip_truncate && kt->len == 11 &&
-                    !memcmp(doc->buf + kt->start, "\"client_ip\"", 11) &&
-                    vt->type == GWS_JT_STR && !(vt->flags & GWS_JF_ESC)) {
-                        gws_buf_reset(&rw->red_out);
-                        if (gws_redact_ip_truncate(doc->buf + vt->start + 1,
-                                                   vt->len - 2,
-                                                   &rw->red_out) == 0) {
-                                r |= gws_buf_json_str(out, rw->red_out.buf,
-                                                      rw->red_out.len);
-                                first = 0;
-                                continue;
-                        }
+                first = 0;
+                if (cfg->redact_ip_truncate &&
+                    key_is(doc, kt, "client_ip", 9)) {
+                        if (put_client_ip(rw, doc, vt, out) == -1)
+                                return -1;
+                        continue;
                 }
                 if (put_value(rw, doc, k + 1, d == P_FILTER, 2, out) == -1)
                         return -1;
-                first = 0;
         }
+        rw->ip_meta = NO_TOK;
         r |= gws_buf_printf(out, "%s\"sieve\":{\"score\":%.4g,\"reasons\":[",
                             first ? "" : ",",
                             (double)(int)(sc->score * 10000 + 0.5) / 10000.0);
@@ -539,6 +603,7 @@ int gws_record_redact_json(gws_record_t *rw, const char *json, size_t len,
         uint64_t before = 0, after = 0;
         int i;
         gws_buf_reset(out);
+        rw->ip_meta = NO_TOK; /* retained records only */
         if (!rw->red || gws_json_parse(&rw->adoc, json, len, NULL) !=
                             GWS_JE_OK) {
                 gws_buf_append(out, json, len);

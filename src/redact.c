@@ -19,6 +19,14 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+/* Custom patterns must match text that is not UTF-8 too (a DLQ payload
+ * that did not parse is redacted as bytes): without
+ * PCRE2_MATCH_INVALID_UTF, pcre2_match() rejects such a subject outright
+ * (PCRE2_ERROR_UTF8_*) and its secrets stay. */
+#ifndef PCRE2_MATCH_INVALID_UTF
+#error "PCRE2 10.34 or later is needed (PCRE2_MATCH_INVALID_UTF)"
+#endif
+
 /* ------------------------------------------------------------------------
  * private types
  * ------------------------------------------------------------------------ */
@@ -46,7 +54,7 @@ struct gws_redact_scratch_s {
 static const char *kind_names[GWS_RK__CNT] = {
     "openai_key", "anthropic_key", "aws_access_key", "google_api_key",
     "github_token", "slack_token", "bearer_token", "jwt", "private_key",
-    "email", "card_number", "custom"};
+    "email", "card_number", "custom", "ip"};
 
 const char *gws_redact_kind_name(gws_redact_kind_t k) {
         return (unsigned)k < GWS_RK__CNT ? kind_names[k] : "unknown";
@@ -457,9 +465,11 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
                 if ((r->cname[i] = malloc(n)))
                         snprintf(r->cname[i], n, "[REDACTED:%s]",
                                  custom_names[i]);
-                r->ccode[i] = pcre2_compile((PCRE2_SPTR)custom_patterns[i],
-                                            PCRE2_ZERO_TERMINATED, PCRE2_UTF,
-                                            &perr, &eoff, NULL);
+                /* MATCH_INVALID_UTF: invalid sequences match nothing,
+                 * the valid text around them is matched as usual */
+                r->ccode[i] = pcre2_compile(
+                    (PCRE2_SPTR)custom_patterns[i], PCRE2_ZERO_TERMINATED,
+                    PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &perr, &eoff, NULL);
                 if (!r->ccode[i]) {
                         PCRE2_UCHAR msg[160];
                         pcre2_get_error_message(perr, msg, sizeof(msg));
@@ -613,20 +623,44 @@ static int builtin_pass(const gws_redact_t *r, uc *s, size_t len,
         return n;
 }
 
-/* One custom pattern over \p in into \p b. @returns matches, or -1. */
+/* The offset of the character after the one at \p i: UTF-8 continuation
+ * bytes are skipped (a stray one counts with the byte before it). */
+static size_t next_char(uc *s, size_t len, size_t i) {
+        for (i++; i < len && (s[i] & 0xc0) == 0x80; i++)
+                ;
+        return i;
+}
+
+/* One custom pattern over \p in into \p b. @returns matches, or -1.
+ * Global matching as Perl (and pcre2demo.c) does it: after an empty
+ * match, a non-empty one is tried at the same place (else "x*|secret"
+ * matches empty everywhere and never "secret"), then the search goes on
+ * one character further (one byte could be inside a character). Empty
+ * matches replace nothing. A match error other than no-match (match or
+ * JIT stack limits) ends the pass like no-match does. */
 static int custom_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
                        int p, const char *in, size_t len, gws_buf_t *b) {
         PCRE2_SIZE start = 0, last = 0, *ov;
+        uint32_t opt = 0;
         int n = 0, rc;
         gws_buf_reset(b);
         while (start <= len) {
-                rc = pcre2_match(r->ccode[p], (PCRE2_SPTR)in, len, start, 0,
+                rc = pcre2_match(r->ccode[p], (PCRE2_SPTR)in, len, start, opt,
                                  sc->md, NULL);
+                if (rc == PCRE2_ERROR_NOMATCH && opt) {
+                        /* no non-empty match here: on one character */
+                        opt = 0;
+                        start = next_char((uc *)in, len, start);
+                        continue;
+                }
                 if (rc < 0)
                         break;
                 ov = pcre2_get_ovector_pointer(sc->md);
-                if (ov[1] == ov[0]) { /* empty match: step on */
-                        start = ov[1] + 1;
+                if (ov[1] <= ov[0]) { /* empty: non-empty here? */
+                        if (ov[0] >= len)
+                                break;
+                        start = ov[0];
+                        opt = PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED;
                         continue;
                 }
                 if (gws_buf_append(b, in + last, ov[0] - last) == -1 ||
@@ -634,6 +668,7 @@ static int custom_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
                         return -1;
                 n++;
                 last = start = ov[1];
+                opt = 0;
         }
         if (n && gws_buf_append(b, in + last, len - last) == -1)
                 return -1;
@@ -672,24 +707,111 @@ int gws_redact_text(const gws_redact_t *r, gws_redact_scratch_t *sc,
         return gws_buf_append(out, cur, curlen) == -1 ? -1 : total;
 }
 
-int gws_redact_ip_truncate(const char *ip, size_t len, gws_buf_t *out) {
-        char tmp[64], res[INET6_ADDRSTRLEN];
+/* ------------------------------------------------------------------------
+ * client_ip truncation
+ * ------------------------------------------------------------------------ */
+
+/* "1".."65535" (the whole rest of a NUL-terminated string). */
+static int is_port(const char *p) {
+        long v = 0;
+        int n;
+        for (n = 0; is_digit(p[n]); n++)
+                if ((v = v * 10 + (p[n] - '0')) > 65535)
+                        return 0;
+        return n > 0 && !p[n] && v > 0;
+}
+
+/* Truncates the one address \p p .. \p p + \p n (no spaces around it)
+ * into \p out. @returns 0, 1 if it is no address (\p out untouched), or
+ * -1 on allocation failure. */
+static int ip_one(const char *p, size_t n, gws_buf_t *out) {
+        static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0,    0,
+                                                   0, 0, 0, 0, 0xff, 0xff};
+        char tmp[64], res[INET6_ADDRSTRLEN], *addr = tmp, *c;
         unsigned char a[16];
-        if (len == 0 || len >= sizeof(tmp))
-                return -1;
-        memcpy(tmp, ip, len);
-        tmp[len] = '\0';
-        if (inet_pton(AF_INET, tmp, a) == 1) {
-                a[3] = 0;
-        } else if (inet_pton(AF_INET6, tmp, a) == 1) {
-                memset(a + 6, 0, 10);
-                if (!inet_ntop(AF_INET6, a, res, sizeof(res)))
-                        return -1;
-                return gws_buf_puts(out, res);
-        } else {
-                return -1;
+        int bracket = 0;
+
+        if (n >= sizeof(tmp) || memchr(p, '\0', n))
+                return 1;
+        memcpy(tmp, p, n);
+        tmp[n] = '\0';
+        /* the common case first: a bare IPv4 address */
+        if (inet_pton(AF_INET, tmp, a) == 1)
+                goto v4;
+        if (tmp[0] == '[') { /* [v6] or [v6]:port */
+                if (!(c = strchr(tmp, ']')) ||
+                    (c[1] && (c[1] != ':' || !is_port(c + 2))))
+                        return 1;
+                *c = '\0';
+                addr = tmp + 1;
+                bracket = 1;
+        } else if ((c = strchr(tmp, ':')) && !strchr(c + 1, ':')) {
+                /* one colon: IPv4:port (IPv6 has at least two) */
+                if (!is_port(c + 1))
+                        return 1;
+                *c = '\0';
+                if (inet_pton(AF_INET, tmp, a) == 1)
+                        goto v4;
+                return 1;
         }
+        if ((c = strchr(addr, '%'))) { /* zone: fe80::1%eth0 */
+                if (!c[1])
+                        return 1;
+                *c = '\0';
+        }
+        if (inet_pton(AF_INET6, addr, a) == 1) {
+                if (!memcmp(a, v4mapped, sizeof(v4mapped)))
+                        a[15] = 0; /* ::ffff:a.b.c.d: the IPv4 /24 */
+                else
+                        memset(a + 6, 0, 10);
+                if (!inet_ntop(AF_INET6, a, res, sizeof(res)))
+                        return 1;
+                return gws_buf_puts(out, res);
+        }
+        if (!bracket || inet_pton(AF_INET, addr, a) != 1)
+                return 1;
+v4:
+        a[3] = 0;
         if (!inet_ntop(AF_INET, a, res, sizeof(res)))
-                return -1;
+                return 1;
         return gws_buf_puts(out, res);
+}
+
+static inline int is_sp(int c) {
+        return c == ' ' || c == '\t';
+}
+
+int gws_redact_ip_truncate(const char *ip, size_t len, gws_buf_t *out) {
+        const char *p = ip, *end = ip + len, *e, *b, *f;
+        int nrep = 0, rc;
+
+        if (!len)
+                return 0;
+        for (;;) {
+                if (!(e = memchr(p, ',', (size_t)(end - p))))
+                        e = end;
+                /* element [b, f) of [p, e): the spaces around it kept */
+                for (b = p; b < e && is_sp(*b); b++)
+                        ;
+                for (f = e; f > b && is_sp(f[-1]); f--)
+                        ;
+                if (b > p && gws_buf_append(out, p, (size_t)(b - p)) == -1)
+                        return -1;
+                if (f > b) {
+                        if ((rc = ip_one(b, (size_t)(f - b), out)) == -1)
+                                return -1;
+                        if (rc == 1) {
+                                if (gws_buf_puts(out, "[REDACTED:ip]") == -1)
+                                        return -1;
+                                nrep++;
+                        }
+                }
+                if (e > f && gws_buf_append(out, f, (size_t)(e - f)) == -1)
+                        return -1;
+                if (e == end)
+                        return nrep;
+                if (gws_buf_append(out, ",", 1) == -1)
+                        return -1;
+                p = e + 1;
+        }
 }

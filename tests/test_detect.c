@@ -383,29 +383,38 @@ static json_t *first(const char *kind, const char *state) {
         return NULL;
 }
 
-/* 10 events/s from 200 IPs and users for 20 min, then one IP makes 60%
- * of the requests: one heavy_hitter alert naming that IP; none before. */
-START_TEST(heavy_hitter_ip_takes_over) {
+/* 10 events/s from 200 IPs and users for 20 min, then \p hot makes 60%
+ * of the requests for 2 min. @returns the event time reached; no
+ * heavy_hitter alert may open in the first part. */
+static int64_t hh_ip_takes_over(const char *hot) {
         char ip[32], user[32];
         int64_t ts = T0;
-        json_t *a, *ent;
-        int i, hh_before;
+        int i;
         for (i = 0; i < 12000; i++, ts += 100) {
                 snprintf(ip, sizeof(ip), "10.0.0.%d", (int)(unif() * 200));
                 snprintf(user, sizeof(user), "u-%d", (int)(unif() * 200));
                 feedx(ts, "gw", ip, user, 100);
         }
-        hh_before = count("heavy_hitter", "open");
+        ck_assert_int_eq(count("heavy_hitter", "open"), 0);
         for (i = 0; i < 3000; i++, ts += 40) {
                 if (unif() < 0.6)
-                        snprintf(ip, sizeof(ip), "203.0.113.9");
+                        snprintf(ip, sizeof(ip), "%s", hot);
                 else
                         snprintf(ip, sizeof(ip), "10.0.0.%d",
                                  (int)(unif() * 200));
                 snprintf(user, sizeof(user), "u-%d", (int)(unif() * 200));
                 feedx(ts, "gw", ip, user, 100);
         }
-        ck_assert_int_eq(hh_before, 0);
+        return ts;
+}
+
+/* One heavy_hitter alert naming the IP that took over; resolved when
+ * traffic is back to normal. */
+START_TEST(heavy_hitter_ip_takes_over) {
+        char ip[32];
+        int64_t ts = hh_ip_takes_over("203.0.113.9");
+        json_t *a, *ent;
+        int i;
         ck_assert_int_eq(count("heavy_hitter", "open"), 1);
         a = first("heavy_hitter", "open");
         ent = json_object_get(a, "entity");
@@ -816,8 +825,9 @@ END_TEST
  * ------------------------------------------------------------------------ */
 
 /* One successful event with latency and prompt tokens. */
-static void feedk(int64_t ts, const char *gw, const char *model,
-                  const char *user, double lat, int64_t tokens) {
+static void feedki(int64_t ts, const char *gw, const char *model,
+                   const char *user, const char *ip, double lat,
+                   int64_t tokens) {
         gws_event_t ev;
         gws_score_t sc;
         memset(&ev, 0, sizeof(ev));
@@ -827,6 +837,8 @@ static void feedk(int64_t ts, const char *gw, const char *model,
         ev.provider = (gws_str_t){"openai", 6};
         ev.model = (gws_str_t){model, strlen(model)};
         ev.user_id = (gws_str_t){user, strlen(user)};
+        if (ip)
+                ev.client_ip = (gws_str_t){ip, strlen(ip)};
         ev.ts_ms = ts;
         ev.status = 200;
         ev.success = 1;
@@ -834,6 +846,11 @@ static void feedk(int64_t ts, const char *gw, const char *model,
         ev.tokens_in = tokens;
         ev.has_tokens_in = 1;
         ck_assert_int_ge(gws_detect_event(det, &ev, &sc, cb, &sink), 0);
+}
+
+static void feedk(int64_t ts, const char *gw, const char *model,
+                  const char *user, double lat, int64_t tokens) {
+        feedki(ts, gw, model, user, NULL, lat, tokens);
 }
 
 /* Fields of the entity of the single open alert of \p kind, joined
@@ -851,6 +868,54 @@ static const char *open_entity(const char *kind) {
         }
         return buf;
 }
+
+/* redact.ip_truncate reaches alerts: the entity's client_ip and the
+ * reason name the truncated address (both carried it whole), and an
+ * address that cannot be read is replaced. The detector itself still
+ * tells the full addresses apart. */
+START_TEST(alerts_truncate_client_ip) {
+        const char *reason;
+        json_t *a;
+        int i;
+        redetect("redact.ip_truncate", "true");
+        hh_ip_takes_over("203.0.113.9:5678");
+        ck_assert_int_eq(count("heavy_hitter", "open"), 1);
+        a = first("heavy_hitter", "open");
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(a, "entity"), "client_ip")),
+                         "203.0.113.0");
+        reason = json_string_value(json_object_get(a, "reason"));
+        ck_assert_msg(strstr(reason, "Client IP 203.0.113.0 made") &&
+                          !strstr(reason, "203.0.113.9"),
+                      "%s", reason);
+
+        /* a numeric key set with client_ip in it: one client sends huge
+         * prompts (as keys_user_prompts_one_alert) */
+        json_array_clear(sink.alerts);
+        redetect("detectors.numeric_keys",
+                 "provider+model,gateway_id+provider+model,"
+                 "gateway_id+client_ip,gateway_id");
+        for (i = 0; i < 12000; i++) {
+                int u = (int)(unif() * 30);
+                double tok = exp(6 + 0.5 * gauss());
+                char ip[32];
+                snprintf(ip, sizeof(ip), "10.0.0.%d", u);
+                if (u == 7)
+                        snprintf(ip, sizeof(ip), "host.internal");
+                if (i >= 8000 && i < 9500 && u == 7)
+                        tok *= 40;
+                feedki(T0 + i * 50LL, "gw-a", "m", "u", ip,
+                       exp(6 + 0.4 * gauss()), (int64_t)tok);
+        }
+        ck_assert_str_eq(open_entity("tokens"),
+                         "gateway_id=gw-a,client_ip=[REDACTED:ip]");
+        reason = json_string_value(
+            json_object_get(first("tokens", "open"), "reason"));
+        ck_assert_msg(strstr(reason, "on gw-a/[REDACTED:ip] are") &&
+                          !strstr(reason, "host.internal"),
+                      "%s", reason);
+}
+END_TEST
 
 /* A model that slows down on every gateway is one incident: one latency
  * alert on provider+model, not one per gateway, route or user. */
@@ -1031,6 +1096,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, series_scores_do_not_saturate);
         tcase_add_test(tc, byte_budget_under_cardinality_attack);
         tcase_add_test(tc, heavy_hitter_ip_takes_over);
+        tcase_add_test(tc, alerts_truncate_client_ip);
         tcase_add_test(tc, heavy_hitter_usual_share_and_tokens);
         tcase_add_test(tc, out_of_order_within_bound);
         tcase_add_test(tc, rate_drop_when_window_closes);

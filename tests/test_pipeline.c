@@ -488,6 +488,137 @@ START_TEST(preset_note_in_dlq_detail) {
 }
 END_TEST
 
+/* redact.ip_truncate fails closed in retained records. A value that
+ * inet_pton() could not read (a port, brackets, a list, a JSON escape)
+ * was kept whole, and metadata.client_ip (where the cloudflare preset
+ * finds the address; metadata is copied along) was never truncated. */
+static const struct {
+        const char *val;  /* JSON text */
+        const char *want; /* JSON text */
+        int top;          /* also the top-level client_ip (string or null:
+                           * anything else is a wrong_type dead letter) */
+} ipv[] = {
+    {"\"10.1.2.3\"", "\"10.1.2.0\"", 1},
+    {"\"1.2.3.4:5678\"", "\"1.2.3.0\"", 1},
+    {"\"[2001:db8::1]:443\"", "\"2001:db8::\"", 1},
+    {"\"1.2.3.4, 10.0.0.1\"", "\"1.2.3.0, 10.0.0.0\"", 1},
+    {"\"1.2.3\\u002e4\"", "\"1.2.3.0\"", 1},
+    {"\"unknown\"", "\"[REDACTED:ip]\"", 1},
+    {"null", "null", 1},
+    {"16909060", "\"[REDACTED:ip]\"", 0},
+    {"[\"1.2.3.4\"]", "\"[REDACTED:ip]\"", 0},
+    {"{\"v4\":\"1.2.3.4\"}", "\"[REDACTED:ip]\"", 0},
+};
+
+START_TEST(ip_truncate_fails_closed) {
+        /* with and without redaction, with and without a trim path
+         * inside metadata */
+        static const char *confs[] = {
+            "{\"redact\":{\"ip_truncate\":true}}",
+            "{\"redact\":{\"enabled\":false,\"ip_truncate\":true},"
+            "\"trim\":{\"deny\":[\"metadata.other\"]}}"};
+        char in[1024];
+        json_t *want, *out, *md;
+        json_error_t e;
+        gws_pipeline_stats_t st;
+        size_t c;
+        want = json_loads(ipv[_i].want, JSON_DECODE_ANY, &e);
+        ck_assert_ptr_nonnull(want);
+        snprintf(in, sizeof(in),
+                 "{\"id\":\"i1\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":"
+                 "\"p\",\"model\":\"m\",\"status\":500,\"latency_ms\":1,"
+                 "%s%s%s\"metadata\":{\"other\":1,\"client_ip\":%s}}",
+                 ipv[_i].top ? "\"client_ip\":" : "",
+                 ipv[_i].top ? ipv[_i].val : "", ipv[_i].top ? "," : "",
+                 ipv[_i].val);
+        for (c = 0; c < sizeof(confs) / sizeof(confs[0]); c++) {
+                gws_pipeline_destroy(pl);
+                ck_assert_int_eq(gws_config_load_string(cfg, confs[c], err,
+                                                        sizeof(err)),
+                                 0);
+                pl = gws_pipeline_new(cfg, err, sizeof(err));
+                ck_assert_msg(pl != NULL, "%s", err);
+                ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+                out = cap.last[GWS_SINK_RETAINED];
+                md = json_object_get(out, "metadata");
+                if (ipv[_i].top)
+                        ck_assert_msg(json_equal(json_object_get(out,
+                                                                 "client_ip"),
+                                                 want),
+                                      "%s -> client_ip %s", ipv[_i].val,
+                                      json_dumps(out, JSON_ENCODE_ANY));
+                ck_assert_msg(json_equal(json_object_get(md, "client_ip"),
+                                         want),
+                              "%s -> metadata %s", ipv[_i].val,
+                              json_dumps(md, JSON_ENCODE_ANY));
+                ck_assert_int_eq(json_object_get(md, "other") != NULL,
+                                 c == 0);
+                /* replacements count as redactions of kind "ip" */
+                memset(&st, 0, sizeof(st));
+                gws_pipeline_stats_add(pl, &st);
+                ck_assert_uint_eq(
+                    st.rec.redactions[GWS_RK_IP],
+                    strstr(ipv[_i].want, "REDACTED") ? 1u + ipv[_i].top : 0);
+        }
+        json_decref(want);
+}
+END_TEST
+
+/* The address under a name written with an escape (the event parser
+ * reads "client\u005fip" as client_ip), and the copies the presets leave
+ * in metadata: cloudflare's metadata.client_ip, LiteLLM's
+ * metadata.requester_ip_address. */
+START_TEST(ip_truncate_escaped_name_and_presets) {
+        static const struct {
+                const char *format, *in, *meta_key;
+        } t[] = {
+            {"native",
+             "{\"id\":\"n1\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":"
+             "\"p\",\"model\":\"m\",\"status\":500,\"latency_ms\":1,"
+             "\"client\\u005fip\":\"203.0.113.9\",\"metadata\":"
+             "{\"client\\u005fip\":\"203.0.113.9\"}}",
+             "client_ip"},
+            {"cloudflare",
+             "{\"id\":\"c1\",\"created_at\":\"2026-01-05T10:00:00Z\","
+             "\"provider\":\"openai\",\"model\":\"m\",\"status_code\":500,"
+             "\"duration\":5,\"metadata\":\"{\\\"client_ip\\\":"
+             "\\\"203.0.113.9\\\",\\\"user_id\\\":\\\"u\\\"}\"}",
+             "client_ip"},
+            {"litellm",
+             "{\"id\":\"l1\",\"startTime\":1767225600,\"endTime\":"
+             "1767225600.5,\"model\":\"m\",\"custom_llm_provider\":"
+             "\"openai\",\"status\":\"failure\",\"metadata\":"
+             "{\"requester_ip_address\":\"203.0.113.9\"}}",
+             "requester_ip_address"},
+        };
+        size_t i;
+        json_t *out;
+        const char *mv;
+        for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                gws_pipeline_destroy(pl);
+                ck_assert_int_eq(gws_config_set(cfg, "input.format",
+                                                t[i].format, err,
+                                                sizeof(err)),
+                                 0);
+                ck_assert_int_eq(gws_config_set(cfg, "redact.ip_truncate",
+                                                "true", err, sizeof(err)),
+                                 0);
+                pl = gws_pipeline_new(cfg, err, sizeof(err));
+                ck_assert_msg(pl != NULL, "%s", err);
+                ck_assert_int_eq(run1(t[i].in, strlen(t[i].in)),
+                                 GWS_OUT_KEPT);
+                out = cap.last[GWS_SINK_RETAINED];
+                ck_assert_str_eq(json_string_value(json_object_get(
+                                     out, "client_ip")),
+                                 "203.0.113.0");
+                mv = json_string_value(json_object_get(
+                    json_object_get(out, "metadata"), t[i].meta_key));
+                ck_assert_msg(mv && !strcmp(mv, "203.0.113.0"), "%s: %s",
+                              t[i].format, json_dumps(out, JSON_COMPACT));
+        }
+}
+END_TEST
+
 static const struct {
         const char *in;
         const char *key;
@@ -636,6 +767,9 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, deny_keeps_required_and_rule_name_cut_at_a_character);
         tcase_add_test(tc, dlq_json_payload_is_redacted_as_json);
         tcase_add_test(tc, preset_note_in_dlq_detail);
+        tcase_add_loop_test(tc, ip_truncate_fails_closed, 0,
+                            sizeof(ipv) / sizeof(ipv[0]));
+        tcase_add_test(tc, ip_truncate_escaped_name_and_presets);
         suite_add_tcase(s, tc);
         tc = tcase_create("replay");
         tcase_add_checked_fixture(tc, setup, teardown);

@@ -190,6 +190,65 @@ START_TEST(custom_patterns) {
 }
 END_TEST
 
+/* One custom pattern over \p in; the redacted text, or "" when nothing
+ * matched (static buffer). */
+static const char *custom1(const char *pat, const char *in, size_t len,
+                           int *n) {
+        static char res[512];
+        const char *names[] = {"sec"};
+        char err[256];
+        gws_redact_t *c = gws_redact_new(NULL, names, &pat, 1, err,
+                                         sizeof(err));
+        gws_redact_scratch_t *s2;
+        gws_buf_t out = {0};
+        ck_assert_msg(c != NULL, "%s", err);
+        s2 = gws_redact_scratch_new(c);
+        *n = gws_redact_text(c, s2, in, len, &out, NULL);
+        ck_assert_uint_lt(out.len, sizeof(res));
+        memcpy(res, out.buf ? out.buf : "", out.len);
+        res[out.len] = '\0';
+        gws_buf_free(&out);
+        gws_redact_scratch_destroy(s2);
+        gws_redact_destroy(c);
+        return res;
+}
+
+/* Text that is not UTF-8 (a DLQ payload that did not parse is redacted as
+ * bytes): the pattern still matches in the valid parts. pcre2_match()
+ * returned PCRE2_ERROR_UTF8_* for the whole subject, taken for "no more
+ * matches": the secret stayed. */
+START_TEST(custom_pattern_on_invalid_utf8) {
+        const char in[] = "caf\xe9 secret123 \xff\xfe and secret456 \xc3";
+        int n;
+        const char *out = custom1("secret[0-9]+", in, sizeof(in) - 1, &n);
+        ck_assert_int_eq(n, 2);
+        ck_assert_str_eq(out, "caf\xe9 [REDACTED:sec] \xff\xfe and "
+                              "[REDACTED:sec] \xc3");
+}
+END_TEST
+
+/* A pattern that can match empty: after an empty match a non-empty one
+ * is tried at the same place (else "x*" wins at every position and
+ * "secret..." never matches: the pass stepped on by one byte, so after
+ * the multibyte characters pcre2_match() also failed with
+ * PCRE2_ERROR_BADUTFOFFSET), then the search goes on one character
+ * further. */
+START_TEST(custom_pattern_empty_match_steps_by_character) {
+        const char *in = "h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac secret123, "
+                         "\xf0\x9f\x98\x80secret456 xx secret789";
+        int n;
+        const char *out = custom1("x*|secret[0-9]+", in, strlen(in), &n);
+        ck_assert_int_eq(n, 4);
+        ck_assert_str_eq(out, "h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac "
+                              "[REDACTED:sec], \xf0\x9f\x98\x80[REDACTED:sec]"
+                              " [REDACTED:sec] [REDACTED:sec]");
+        /* empty matches only: nothing written */
+        out = custom1("x*", "\xc3\xa9\xc3\xa9", 4, &n);
+        ck_assert_int_eq(n, 0);
+        ck_assert_str_eq(out, "");
+}
+END_TEST
+
 START_TEST(builtin_subset) {
         const char *only[] = {"email", NULL}, *bogus[] = {"emails", NULL};
         char err[256];
@@ -237,26 +296,51 @@ START_TEST(random_text_never_keeps_a_planted_secret) {
 }
 END_TEST
 
+/* redact.ip_truncate fails closed: every address it recognises is
+ * truncated, anything else becomes "[REDACTED:ip]" (nrep counts those). */
 static const struct {
-        const char *ip, *want;
+        const char *ip;
+        size_t len; /* 0: strlen */
+        const char *want;
+        int nrep;
 } ips[] = {
-    {"10.1.2.3", "10.1.2.0"},
-    {"192.168.255.255", "192.168.255.0"},
-    {"2001:db8:abcd:12:34::1", "2001:db8:abcd::"},
-    {"not-an-ip", NULL},
-    {"1.2.3", NULL},
+    {"10.1.2.3", 0, "10.1.2.0", 0},
+    {"192.168.255.255", 0, "192.168.255.0", 0},
+    {"2001:db8:abcd:12:34::1", 0, "2001:db8:abcd::", 0},
+    /* a port, brackets and a zone are dropped */
+    {"1.2.3.4:5678", 0, "1.2.3.0", 0},
+    {"[2001:db8::1]:443", 0, "2001:db8::", 0},
+    {"[2001:db8:abcd:12::1]", 0, "2001:db8:abcd::", 0},
+    {"fe80::1%eth0", 0, "fe80::", 0},
+    /* IPv4-mapped IPv6: the IPv4 address to /24 */
+    {"::ffff:198.51.100.77", 0, "::ffff:198.51.100.0", 0},
+    /* forwarded lists keep their shape */
+    {"1.2.3.4, 10.0.0.1", 0, "1.2.3.0, 10.0.0.0", 0},
+    {"1.2.3.4,[2001:db8::1]:8443 ,10.9.8.7:1", 0,
+     "1.2.3.0,2001:db8:: ,10.9.8.0", 0},
+    {"1.2.3.4, unknown", 0, "1.2.3.0, [REDACTED:ip]", 1},
+    /* not an address: replaced, not kept */
+    {"not-an-ip", 0, "[REDACTED:ip]", 1},
+    {"1.2.3", 0, "[REDACTED:ip]", 1},
+    {"1.2.3.4:", 0, "[REDACTED:ip]", 1},
+    {"1.2.3.4:123456", 0, "[REDACTED:ip]", 1},
+    {"[1.2.3.4", 0, "[REDACTED:ip]", 1},
+    {"1.2.3.4\0.evil", 13, "[REDACTED:ip]", 1},
+    {"123456789012345678901234567890123456789012345678901234567890.1.2.3.4",
+     0, "[REDACTED:ip]", 1},
+    /* no address at all */
+    {"", 0, "", 0},
 };
 
 START_TEST(ip_truncation) {
         gws_buf_t out = {0};
-        int rc = gws_redact_ip_truncate(ips[_i].ip, strlen(ips[_i].ip), &out);
-        if (!ips[_i].want) {
-                ck_assert_int_eq(rc, -1);
-                ck_assert_uint_eq(out.len, 0);
-        } else {
-                ck_assert_int_eq(rc, 0);
-                ck_assert_str_eq(out.buf, ips[_i].want);
-        }
+        size_t len = ips[_i].len ? ips[_i].len : strlen(ips[_i].ip);
+        int rc = gws_redact_ip_truncate(ips[_i].ip, len, &out);
+        ck_assert_msg(rc == ips[_i].nrep, "\"%s\": %d, not %d", ips[_i].ip,
+                      rc, ips[_i].nrep);
+        ck_assert_uint_eq(out.len, strlen(ips[_i].want));
+        ck_assert_int_eq(memcmp(out.buf ? out.buf : "", ips[_i].want,
+                                out.len), 0);
         gws_buf_free(&out);
 }
 END_TEST
@@ -271,6 +355,8 @@ Suite *gws_redact_suite(void) {
         tcase_add_loop_test(tc, lookalikes_untouched, 0,
                             sizeof(lookalikes) / sizeof(lookalikes[0]));
         tcase_add_test(tc, custom_patterns);
+        tcase_add_test(tc, custom_pattern_on_invalid_utf8);
+        tcase_add_test(tc, custom_pattern_empty_match_steps_by_character);
         tcase_add_test(tc, same_at_every_alignment);
         tcase_add_test(tc, builtin_subset);
         tcase_add_test(tc, random_text_never_keeps_a_planted_secret);

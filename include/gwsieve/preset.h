@@ -34,7 +34,9 @@
  *              -> request; response | response_body -> response; metadata
  *              (a JSON string, parsed; an object as is; unparseable ->
  *              top-level metadata_raw) -> metadata; metadata.user_id ->
- *              user_id; metadata.client_ip -> client_ip.
+ *              user_id; metadata.client_ip -> client_ip (the copy in
+ *              metadata stays: redact.ip_truncate truncates both, in
+ *              record.c).
  *  litellm     (StandardLoggingPayload, litellm/types/utils.py)
  *              id; trace_id; startTime (epoch s, or RFC 3339) -> ts;
  *              endTime - startTime (else response_time) -> latency_ms;

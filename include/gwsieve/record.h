@@ -22,6 +22,12 @@
  *    string of its first max_body_bytes bytes followed by
  *    "...[truncated N bytes]", and sieve.truncated records {field: N}.
  *
+ * redact.ip_truncate (with or without redact.enabled): the values of
+ * client_ip and of metadata.client_ip / metadata.requester_ip_address
+ * (the presets' copies) go through gws_redact_ip_truncate(), decoded
+ * first; a value that is not a string (null apart) becomes
+ * "[REDACTED:ip]". Replacements count as redactions of GWS_RK_IP.
+ *
  * A gws_record_t is per worker thread (scratch buffers).
  */
 #ifndef GWS_RECORD_H

@@ -3,8 +3,10 @@
  * Built-in detectors are hand-written scanners (one pass over the text, a
  * byte table selects the few positions where a detector can start), so a
  * clean string costs one table lookup per byte; only custom patterns use
- * PCRE2 (JIT-compiled). Callers pass DECODED text: JSON escapes must be
- * resolved first ("\u0073k-..." is "sk-..."), which record.c does.
+ * PCRE2 (JIT-compiled, UTF mode with PCRE2_MATCH_INVALID_UTF: text that is
+ * not UTF-8 is matched around its invalid bytes). Callers pass DECODED
+ * text: JSON escapes must be resolved first ("\u0073k-..." is "sk-..."),
+ * which record.c does.
  *
  * Detectors (each match replaced by "[REDACTED:<kind>]"):
  *   openai_key     sk-, sk-proj-, sk-svcacct-, sk-admin- + >= 20 [A-Za-z0-9_-]
@@ -53,10 +55,12 @@ typedef enum {
         GWS_RK_EMAIL,
         GWS_RK_CARD,
         GWS_RK_CUSTOM,
+        GWS_RK_IP, /**< redact.ip_truncate: a client_ip that is no address
+                    *   (not a detector: no redact.builtins name) */
         GWS_RK__CNT
 } gws_redact_kind_t;
 
-/** @returns "openai_key", ..., "card_number", "custom". */
+/** @returns "openai_key", ..., "card_number", "custom", "ip". */
 const char *gws_redact_kind_name(gws_redact_kind_t k);
 
 /** @brief Builds a redactor.
@@ -92,9 +96,20 @@ int gws_redact_text(const gws_redact_t *r, gws_redact_scratch_t *s,
  *  prefilter: 0 guarantees gws_redact_text() would find nothing). */
 int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len);
 
-/** @brief IPv4 a.b.c.d -> a.b.c.0 (/24); IPv6 -> its first 48 bits and
- *  "::" (/48). @returns 0 with the result appended to \p out, or -1 if
- *  \p ip is not an IP address (\p out untouched). */
+/** @brief Truncates the addresses of a client_ip value (redact.ip_truncate),
+ *  failing closed: IPv4 a.b.c.d -> a.b.c.0 (/24); IPv6 -> its first 48
+ *  bits and "::" (/48), except IPv4-mapped ::ffff:a.b.c.d ->
+ *  ::ffff:a.b.c.0 (the IPv4 client's /24). Also read: a port after an
+ *  IPv4 address ("1.2.3.4:5678") or a bracketed IPv6 one
+ *  ("[2001:db8::1]:443", "[2001:db8::1]"), dropped with the brackets; an
+ *  IPv6 zone ("fe80::1%eth0"), dropped; a comma-separated list
+ *  (X-Forwarded-For), each element on its own, the commas and the spaces
+ *  around elements kept. An element that is none of these (a host name,
+ *  "unknown", a NUL byte, ...) becomes "[REDACTED:ip]"; an empty one stays
+ *  empty. \p ip is decoded text (JSON escapes resolved).
+ *  @returns the number of elements replaced (>= 0), with the result
+ *  appended to \p out, or -1 on allocation failure (\p out may then hold
+ *  a partial append). */
 int gws_redact_ip_truncate(const char *ip, size_t len, gws_buf_t *out);
 
 #endif /* GWS_REDACT_H */
