@@ -28,7 +28,8 @@
  * min_anomalies events of that (kind, entity) were anomalous and they are
  * at least min_share of its events; it is updated at most every
  * update_interval_s while anomalies continue and resolved after resolve_s
- * without one. Error storms use a one-sided binomial z-test against the
+ * without one (a rate_drop also once its gateway has sent nothing for
+ * gone_after_s: it is taken as gone). Error storms use a one-sided binomial z-test against the
  * entity's baseline share, so 3 errors out of 5 requests do not page.
  */
 #include "gwsieve/detect.h"
@@ -138,6 +139,12 @@ typedef struct alert_s {
         int tokens;                       /* heavy_hitter: token share */
         int rewound;                      /* resolved as event time
                                            * moved back before it */
+        int gone;                         /* rate_drop resolved as its
+                                           * gateway sent nothing for
+                                           * gone_after_s */
+        int64_t silent_from;              /* rate_drop: start of the
+                                           * gateway's empty windows in a
+                                           * row; -1: it sends */
         char *ids[MAX_IDS];               /* most recent contributors */
         int nids, idpos;
 } alert_t;
@@ -147,8 +154,9 @@ typedef struct gx_s {
         double base;        /* GP: error share; G: events per window */
         uint32_t base_n;    /* GP: events seen; G: windows closed */
         uint8_t rate_part;  /* G: counting restarted partway through
-                             * window rate_win (event time moved back):
-                             * it is neither judged nor learned */
+                             * window rate_win (event time moved back,
+                             * or the gateway was gone): it is neither
+                             * judged nor learned */
         int64_t rate_win;   /* G: oldest open tumbling window; GP: last
                              * bucket index */
         uint32_t rcnt[RATE_RING]; /* G: events of windows rate_win.. */
@@ -691,6 +699,7 @@ static alert_t *alert_get(ent_t *e, akind_t kind) {
                 return NULL;
         a->ent = e;
         a->kind = kind;
+        a->silent_from = -1;
         a->enext = e->alerts;
         e->alerts = a;
         return a;
@@ -787,9 +796,21 @@ static void reason_text(const gws_detect_t *d, gws_buf_t *b,
                                a->expected);
                 break;
         case K_RATE_DROP:
-                gws_buf_printf(b, "Traffic on %s fell to %.0f events per "
-                               "%llds from a baseline of %.0f.", ent,
-                               a->observed, (long long)window_s, a->expected);
+                if (a->gone) {
+                        char since[40];
+                        gws_buf_printf(b, "No traffic on %s since %s "
+                                       "(baseline %.0f events per %llds): "
+                                       "taken as gone, its rate is not "
+                                       "judged until it sends again.",
+                                       ent,
+                                       gws_time_format(a->silent_from, since,
+                                                       sizeof(since)),
+                                       a->expected, (long long)window_s);
+                } else
+                        gws_buf_printf(b, "Traffic on %s fell to %.0f "
+                                       "events per %llds from a baseline "
+                                       "of %.0f.", ent, a->observed,
+                                       (long long)window_s, a->expected);
                 break;
         case K_HEAVY_HITTER: {
                 /* entity is gateway/key */
@@ -1083,6 +1104,7 @@ static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
         while (g->gx->rate_win >= 0 && g->gx->rate_win < upto_win) {
                 uint32_t *cnt = &g->gx->rcnt[g->gx->rate_win % RATE_RING];
                 double c = *cnt, lam = g->gx->base;
+                alert_t *a;
                 if (g->gx->rate_part) {
                         /* counted from partway through: a drop of no
                          * one's making, and not the usual count */
@@ -1119,6 +1141,34 @@ static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
                 g->gx->rate_win++;
                 if (g->gx->base_n > 1000000)
                         g->gx->base_n = 1000000;
+                /* A gateway that sends nothing at all for gone_after_s
+                 * (at least two windows) is gone (decommissioned, or its
+                 * key moved to another partition): its rate_drop is
+                 * resolved, saying so, instead of being updated for
+                 * ever (its entity pinned), and its windows stop until
+                 * it sends again (then they restart, partial, and the
+                 * baseline it had judges it). */
+                if (!g->alerts || !(a = ent_alert(g, K_RATE_DROP)) ||
+                    !a->open)
+                        continue;
+                if (c > 0) {
+                        a->silent_from = -1;
+                } else if (a->silent_from < 0) {
+                        a->silent_from = (g->gx->rate_win - 1) * d->window_ms;
+                } else if (g->gx->rate_win * d->window_ms - a->silent_from >=
+                           (int64_t)d->cfg->det_gone_after_s * 1000) {
+                        a->gone = 1;
+                        rr = alert_close(d, a, g->gx->rate_win * d->window_ms,
+                                         cb, opaque);
+                        g->gx->rate_win = -1;
+                        g->gx->rate_part = 0;
+                        memset(g->gx->rcnt, 0, sizeof(g->gx->rcnt));
+                        if (rr < 0) {
+                                d->quiet = quiet;
+                                return -1;
+                        }
+                        r += rr;
+                }
         }
         d->quiet = quiet;
         return r;
@@ -2097,24 +2147,27 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 int64_t win = ts / d->window_ms;
                 if (!d->quiet && g->first_ts > ts)
                         g->first_ts = ts;
-                /* Started by an event that counts: a late or skewed one
-                 * would put the gateway's windows in the past or the
-                 * future (then all its events were late). */
-                if (g->gx->rate_win < 0 && !d->quiet) {
-                        /* a gateway with windows closed before restarts
-                         * (event time moved back) partway through
-                         * this one */
-                        g->gx->rate_part = g->gx->base_n > 0;
-                        g->gx->rate_win = win;
-                        if (win < d->rate_lo)
-                                d->rate_lo = win;
-                        g->gx->hh_win = d->wm / d->window_ms;
-                }
                 /* Windows end lateness_ms after their last millisecond;
                  * at most RATE_RING stay open. */
                 if ((r = rate_close(d, g, closed_upto(d), cb, opaque)) < 0)
                         return -1;
                 emitted += r;
+                /* Started by an event that counts: a late or skewed one
+                 * would put the gateway's windows in the past or the
+                 * future (then all its events were late). After the
+                 * close, which may have found the gateway gone. */
+                if (g->gx->rate_win < 0 && !d->quiet) {
+                        /* a gateway with windows closed before restarts
+                         * (event time moved back, or it was gone)
+                         * partway through this one; its heavy-hitter
+                         * summaries close their own windows */
+                        g->gx->rate_part = g->gx->base_n > 0;
+                        g->gx->rate_win = win;
+                        if (win < d->rate_lo)
+                                d->rate_lo = win;
+                        if (!g->gx->hh[0])
+                                g->gx->hh_win = d->wm / d->window_ms;
+                }
                 if (!d->quiet && win >= g->gx->rate_win + RATE_RING &&
                     (r = rate_close(d, g, win - RATE_RING + 1, cb,
                                     opaque)) < 0)
@@ -2244,8 +2297,9 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
  *   1-2 heavy-hitter summaries, bit 3 a gateway's rate window counted
  *   from partway through), u8 alert mask, the parts and the alerts (with
  *   their ids, so an open alert goes on being updated and resolved under
- *   its id).
- * Format 1 (still read) had no past_run and no parts bit 3.
+ *   its id; each ends with i64 silent_from).
+ * Format 1 (still read) had no past_run, no parts bit 3 and no
+ * silent_from.
  * ------------------------------------------------------------------------ */
 
 #define SNAP_MAGIC "GWSD"
@@ -2446,6 +2500,7 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                                 put_u8(out, (unsigned)l);
                                 put_bytes(out, a->ids[k], l);
                         }
+                        put_u64(out, (uint64_t)a->silent_from);
                 }
         }
         free(order);
@@ -2515,8 +2570,10 @@ static void rd_win(rd_t *r, win_t *w) {
                 w->k[i] = rd_u32(r);
 }
 
-/* Reads one alert of kind \p kind into \p e. @returns 0 or -1. */
-static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind) {
+/* Reads one alert of kind \p kind into \p e from a snapshot of format
+ * \p version. @returns 0 or -1. */
+static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
+                      uint32_t version) {
         alert_t *a = calloc(1, sizeof(*a));
         const unsigned char *id;
         int k;
@@ -2562,6 +2619,9 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind) {
                 memcpy(a->ids[k], s, l);
                 a->ids[k][l] = '\0';
         }
+        a->silent_from = version >= 2 ? rd_ts(r, 0) : -1;
+        if (a->silent_from < -1)
+                r->bad = 1;
         a->enext = e->alerts;
         e->alerts = a;
         if (a->open && !r->bad) {
@@ -2745,7 +2805,7 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                 }
                 for (k = 0; k < K__CNT && !r.bad; k++)
                         if (amask & (1u << k))
-                                load_alert(d, &r, e, (akind_t)k);
+                                load_alert(d, &r, e, (akind_t)k, version);
         }
         if (r.bad || (i == nents && r.p != r.end)) {
                 snprintf(errstr, errstr_size,

@@ -828,6 +828,91 @@ START_TEST(clock_jump_back_needs_the_same_agreement) {
 }
 END_TEST
 
+/* gw and other share a partition; gw's traffic drops (rate_drop opens),
+ * then it stops for good (decommissioned, or its key moved to another
+ * partition) while other keeps event time going for a day. The alert
+ * stayed open forever, updated every minute, and its entity could never
+ * be evicted. Silent for detectors.gone_after_s, the gateway is taken as
+ * gone: the alert is resolved, saying so, and its rate is no longer
+ * judged (no new alert) until it sends again; then it is judged at once
+ * (its baseline is kept), its first window partial. */
+START_TEST(silent_gateway_rate_drop_resolves) {
+        int64_t ts;
+        json_t *res;
+        int updates;
+        for (ts = T0; ts < T0 + 20 * 60000; ts += 500) {
+                feed(ts, "gw", "m", 200, 300, NULL);
+                if (ts % 1000 == 0)
+                        feed(ts, "other", "m", 200, 300, NULL);
+        }
+        for (; ts < T0 + 25 * 60000; ts += 500) { /* a tenth */
+                if (ts % 5000 == 0)
+                        feed(ts, "gw", "m", 200, 300, NULL);
+                if (ts % 1000 == 0)
+                        feed(ts, "other", "m", 200, 300, NULL);
+        }
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        for (; ts < T0 + 25 * 60000 + 86400000LL; ts += 1000)
+                feed(ts, "other", "m", 200, 300, NULL);
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        ck_assert_int_eq(count("rate_drop", "resolved"), 1);
+        updates = count("rate_drop", "update");
+        /* default gone_after_s: 6 h of updates, one a minute */
+        ck_assert_int_ge(updates, 6 * 60 - 10);
+        ck_assert_int_le(updates, 6 * 60 + 10);
+        res = first("rate_drop", "resolved");
+        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
+                                         res, "reason")),
+                                     "gone"));
+        /* back at a tenth of its traffic: judged at once (a new alert),
+         * its first, partial window not */
+        for (; ts < T0 + 25 * 60000 + 86400000LL + 5 * 60000; ts += 500) {
+                if (ts % 5000 == 0)
+                        feed(ts, "gw", "m", 200, 300, NULL);
+                if (ts % 1000 == 0)
+                        feed(ts, "other", "m", 200, 300, NULL);
+        }
+        ck_assert_int_eq(count("rate_drop", "open"), 2);
+}
+END_TEST
+
+/* "Gone" is silence in a row: one event after 50 silent minutes starts
+ * the count again (detectors.gone_after_s 1 h here). */
+START_TEST(rate_drop_gone_needs_silence_in_a_row) {
+        int64_t ts, blip, back;
+        redetect("detectors.gone_after_s", "3600");
+        for (ts = T0; ts < T0 + 20 * 60000; ts += 500) {
+                feed(ts, "gw", "m", 200, 300, NULL);
+                if (ts % 1000 == 0)
+                        feed(ts, "other", "m", 200, 300, NULL);
+        }
+        blip = ts + 50 * 60000;
+        for (; ts < blip; ts += 1000)
+                feed(ts, "other", "m", 200, 300, NULL);
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        feed(blip, "gw", "m", 200, 300, NULL);
+        for (; ts < blip + 55 * 60000; ts += 1000)
+                feed(ts, "other", "m", 200, 300, NULL);
+        ck_assert_int_eq(count("rate_drop", "resolved"), 0);
+        for (; ts < blip + 65 * 60000; ts += 1000)
+                feed(ts, "other", "m", 200, 300, NULL);
+        ck_assert_int_eq(count("rate_drop", "resolved"), 1);
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        /* back at its full rate 55 s into a window: that window's 5 s of
+         * events are not a drop (partial: not judged) */
+        back = (ts / 60000 + 1) * 60000 + 55000;
+        for (; ts < back; ts += 1000)
+                feed(ts, "other", "m", 200, 300, NULL);
+        for (; ts < back + 5 * 60000; ts += 500) {
+                feed(ts, "gw", "m", 200, 300, NULL);
+                if (ts % 1000 == 0)
+                        feed(ts, "other", "m", 200, 300, NULL);
+        }
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        assert_all_resolved();
+}
+END_TEST
+
 static char *run_series(uint64_t seed) {
         gws_detect_t *d = gws_detect_new(cfg, 3);
         json_t *all = json_array();
@@ -1146,6 +1231,8 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, clock_skew_does_not_stop_error_baseline);
         tcase_add_test(tc, clock_jump_back_one_gateway);
         tcase_add_test(tc, clock_jump_back_needs_the_same_agreement);
+        tcase_add_test(tc, silent_gateway_rate_drop_resolves);
+        tcase_add_test(tc, rate_drop_gone_needs_silence_in_a_row);
         tcase_add_test(tc, keys_provider_wide_slowdown_one_alert);
         tcase_add_test(tc, keys_user_prompts_one_alert);
         tcase_add_test(tc, keys_gateway_wide_one_alert);
