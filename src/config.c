@@ -165,6 +165,11 @@ static const crow_t rows[] = {
      86400 * 365, NULL,
      "an event this far ahead of the newest moves event time only when "
      "20 in a row agree (clock skew)"},
+    {"detectors.gone_after_s", T_INT, "21600", OFF(det_gone_after_s), 60,
+     86400 * 30, NULL,
+     "event time a gateway may send nothing at all before it is taken as "
+     "gone: its rate_drop alert is resolved and its rate is not judged "
+     "until it sends again"},
     {"detectors.numeric_keys", T_STR, GWS_NUMERIC_KEYS_DEFAULT,
      OFF(det_numeric_keys), NB, NULL,
      "entities of numeric deviation (latency, ttfb, tokens, cost): "

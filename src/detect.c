@@ -28,7 +28,8 @@
  * min_anomalies events of that (kind, entity) were anomalous and they are
  * at least min_share of its events; it is updated at most every
  * update_interval_s while anomalies continue and resolved after resolve_s
- * without one. Error storms use a one-sided binomial z-test against the
+ * without one (a rate_drop also once its gateway has sent nothing for
+ * gone_after_s: it is taken as gone). Error storms use a one-sided binomial z-test against the
  * entity's baseline share, so 3 errors out of 5 requests do not page.
  */
 #include "gwsieve/detect.h"
@@ -137,6 +138,14 @@ typedef struct alert_s {
         double peak_score;
         uint32_t anomalies;               /* since opened */
         int tokens;                       /* heavy_hitter: token share */
+        int rewound;                      /* resolved as event time
+                                           * moved back before it */
+        int gone;                         /* rate_drop resolved as its
+                                           * gateway sent nothing for
+                                           * gone_after_s */
+        int64_t silent_from;              /* rate_drop: start of the
+                                           * gateway's empty windows in a
+                                           * row; -1: it sends */
         char *ids[MAX_IDS];               /* most recent contributors */
         int nids, idpos;
 } alert_t;
@@ -145,6 +154,10 @@ typedef struct alert_s {
 typedef struct gx_s {
         double base;        /* GP: error share; G: events per window */
         uint32_t base_n;    /* GP: events seen; G: windows closed */
+        uint8_t rate_part;  /* G: counting restarted partway through
+                             * window rate_win (event time moved back,
+                             * or the gateway was gone): it is neither
+                             * judged nor learned */
         int64_t rate_win;   /* G: oldest open tumbling window; GP: last
                              * bucket index */
         uint32_t rcnt[RATE_RING]; /* G: events of windows rate_win.. */
@@ -211,9 +224,12 @@ struct gws_detect_s {
         int64_t lateness_ms;       /* detectors.max_lateness_s, capped */
         int64_t window_ms;
         int future_run;            /* events in a row far ahead of wm */
-        uint64_t future_gw;        /* gateway (hash | 1) that began the
-                                    * run; 0: not known (a restore) */
-        int future_multi;          /* another gateway joined the run */
+        int past_run;              /* events in a row far behind a wm
+                                    * far ahead of the wall clock */
+        uint64_t run_gw;           /* gateway (hash | 1) that began the
+                                    * run (ahead or back); 0: not known
+                                    * (a restore) */
+        int run_multi;             /* another gateway joined the run */
         uint32_t seq;              /* events seen (entity pinning) */
         int quiet;                 /* this event: late or skewed */
         int64_t last_tick;         /* wm second of the last tick */
@@ -686,6 +702,7 @@ static alert_t *alert_get(ent_t *e, akind_t kind) {
                 return NULL;
         a->ent = e;
         a->kind = kind;
+        a->silent_from = -1;
         a->enext = e->alerts;
         e->alerts = a;
         return a;
@@ -829,9 +846,21 @@ static void reason_text(const gws_detect_t *d, gws_buf_t *b,
                                a->expected);
                 break;
         case K_RATE_DROP:
-                gws_buf_printf(b, "Traffic on %s fell to %.0f events per "
-                               "%llds from a baseline of %.0f.", ent,
-                               a->observed, (long long)window_s, a->expected);
+                if (a->gone) {
+                        char since[40];
+                        gws_buf_printf(b, "No traffic on %s since %s "
+                                       "(baseline %.0f events per %llds): "
+                                       "taken as gone, its rate is not "
+                                       "judged until it sends again.",
+                                       ent,
+                                       gws_time_format(a->silent_from, since,
+                                                       sizeof(since)),
+                                       a->expected, (long long)window_s);
+                } else
+                        gws_buf_printf(b, "Traffic on %s fell to %.0f "
+                                       "events per %llds from a baseline "
+                                       "of %.0f.", ent, a->observed,
+                                       (long long)window_s, a->expected);
                 break;
         case K_HEAVY_HITTER: {
                 /* entity is gateway/key */
@@ -855,6 +884,10 @@ static void reason_text(const gws_detect_t *d, gws_buf_t *b,
         default:
                 break;
         }
+        if (a->rewound)
+                gws_buf_puts(b, " Resolved: event time moved back before "
+                                "it (a clock that ran ahead was set "
+                                "right).");
 }
 
 /* Appends ,"name": and a JSON number for \p v as jansson writes a real
@@ -1033,6 +1066,25 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
         return 0;
 }
 
+/* Emits open alert \p a as resolved at event time \p ts, takes it off
+ * the open list and its entity, and frees it. @returns 1, or -1 when the
+ * callback failed (the alert is gone all the same). */
+static int alert_close(gws_detect_t *d, alert_t *a, int64_t ts,
+                       gws_alert_cb *cb, void *opaque) {
+        int r = alert_emit(d, a, "resolved", ts, cb, opaque) == -1 ? -1 : 1;
+        d->st.alerts_resolved++;
+        if (a->oprev)
+                a->oprev->onext = a->onext;
+        else
+                d->open_head = a->onext;
+        if (a->onext)
+                a->onext->oprev = a->oprev;
+        a->open = 0;
+        ent_alert_unlink(a);
+        alert_free(a);
+        return r;
+}
+
 /* Resolves open alerts quiet for resolve_s of event time. */
 static int alerts_resolve(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
         alert_t *a, *next;
@@ -1042,20 +1094,10 @@ static int alerts_resolve(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
                 next = a->onext;
                 if (d->wm - a->last_anom_ts < quiet)
                         continue;
-                if (alert_emit(d, a, "resolved", d->wm, cb, opaque) == -1)
+                if (alert_close(d, a, d->wm, cb, opaque) == -1)
                         cnt = -1;
                 else if (cnt >= 0)
                         cnt++;
-                d->st.alerts_resolved++;
-                if (a->oprev)
-                        a->oprev->onext = a->onext;
-                else
-                        d->open_head = a->onext;
-                if (a->onext)
-                        a->onext->oprev = a->oprev;
-                a->open = 0;
-                ent_alert_unlink(a);
-                alert_free(a);
         }
         return cnt;
 }
@@ -1107,6 +1149,7 @@ static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
         int r = 0, rr, quiet = d->quiet;
         if (g->gx->rate_win >= 0 && upto_win - g->gx->rate_win > RATE_GAP_MAX) {
                 g->gx->rate_win = upto_win - RATE_GAP_MAX;
+                g->gx->rate_part = 0;
                 memset(g->gx->rcnt, 0, sizeof(g->gx->rcnt));
         }
         /* Closing is driven by the watermark, not by the (possibly late)
@@ -1115,6 +1158,15 @@ static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
         while (g->gx->rate_win >= 0 && g->gx->rate_win < upto_win) {
                 uint32_t *cnt = &g->gx->rcnt[g->gx->rate_win % RATE_RING];
                 double c = *cnt, lam = g->gx->base;
+                alert_t *a;
+                if (g->gx->rate_part) {
+                        /* counted from partway through: a drop of no
+                         * one's making, and not the usual count */
+                        g->gx->rate_part = 0;
+                        *cnt = 0;
+                        g->gx->rate_win++;
+                        continue;
+                }
                 if (g->gx->base_n >= RATE_WARMUP_WINDOWS && lam >= 20 &&
                     c < lam / 4) {
                         gws_event_t fake;
@@ -1143,6 +1195,34 @@ static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
                 g->gx->rate_win++;
                 if (g->gx->base_n > 1000000)
                         g->gx->base_n = 1000000;
+                /* A gateway that sends nothing at all for gone_after_s
+                 * (at least two windows) is gone (decommissioned, or its
+                 * key moved to another partition): its rate_drop is
+                 * resolved, saying so, instead of being updated for
+                 * ever (its entity pinned), and its windows stop until
+                 * it sends again (then they restart, partial, and the
+                 * baseline it had judges it). */
+                if (!g->alerts || !(a = ent_alert(g, K_RATE_DROP)) ||
+                    !a->open)
+                        continue;
+                if (c > 0) {
+                        a->silent_from = -1;
+                } else if (a->silent_from < 0) {
+                        a->silent_from = (g->gx->rate_win - 1) * d->window_ms;
+                } else if (g->gx->rate_win * d->window_ms - a->silent_from >=
+                           (int64_t)d->cfg->det_gone_after_s * 1000) {
+                        a->gone = 1;
+                        rr = alert_close(d, a, g->gx->rate_win * d->window_ms,
+                                         cb, opaque);
+                        g->gx->rate_win = -1;
+                        g->gx->rate_part = 0;
+                        memset(g->gx->rcnt, 0, sizeof(g->gx->rcnt));
+                        if (rr < 0) {
+                                d->quiet = quiet;
+                                return -1;
+                        }
+                        r += rr;
+                }
         }
         d->quiet = quiet;
         return r;
@@ -1860,17 +1940,25 @@ static void prefetch_event(gws_detect_t *d, const gws_event_t *ev) {
         }
 }
 
-/* Notes a far-ahead event of the current run (d->future_run counts it
- * already): which gateways the run is made of. */
-static void future_note(gws_detect_t *d, const gws_event_t *ev) {
+/* Notes event \p ev of the current run of far-ahead or far-behind
+ * events (\p run counts it already; one run at a time, as an event of
+ * either kind ends a run of the other): which gateways the run is made
+ * of. */
+static void run_note(gws_detect_t *d, const gws_event_t *ev, int run) {
         uint64_t h = gws_hash64_fast(ev->gateway_id.s, ev->gateway_id.len,
                                      0) | 1;
-        if (d->future_run == 1 || !d->future_gw) {
-                d->future_gw = h;
-                d->future_multi = 0;
-        } else if (h != d->future_gw) {
-                d->future_multi = 1;
+        if (run == 1 || !d->run_gw) {
+                d->run_gw = h;
+                d->run_multi = 0;
+        } else if (h != d->run_gw) {
+                d->run_multi = 1;
         }
+}
+
+/* 1 if the gateways of the current run may move event time across this
+ * host's clock: more than one agrees, or the partition knows no other. */
+static int run_agrees(const gws_detect_t *d) {
+        return d->run_multi || !d->gateways || !d->gateways->gnext;
 }
 
 /* 1 if a full run of far-ahead events ending at \p ts moves event time:
@@ -1882,7 +1970,135 @@ static void future_note(gws_detect_t *d, const gws_event_t *ev) {
 static int future_confirms(const gws_detect_t *d, int64_t ts) {
         if (ts <= gws_now_ms() + (int64_t)d->cfg->det_max_future_s * 1000)
                 return 1;
-        return d->future_multi || !d->gateways || !d->gateways->gnext;
+        return run_agrees(d);
+}
+
+/* The way back, for late event \p ev at \p ts: a watermark more than
+ * max_future_s ahead of this host's wall clock (a run ahead of it was
+ * followed) and an event more than max_future_s behind it but not ahead
+ * of the wall clock count toward a run back; any other event ends it.
+ * FUTURE_CONFIRM in a row move event time back to the last of them when
+ * they come from gateways that would have moved it ahead of the wall
+ * clock (run_agrees()): the clock that ran ahead was set right. One
+ * gateway among others whose clock lags the rest (this host's clock
+ * with it) does not. A partition whose watermark is not ahead of the
+ * wall clock (a replay, a backlog) is never moved back: there, late is
+ * late. @returns 1 when event time moves back. */
+static int past_confirms(gws_detect_t *d, const gws_event_t *ev,
+                         int64_t ts) {
+        int64_t far = (int64_t)d->cfg->det_max_future_s * 1000, now;
+        if (ts >= d->wm - far || d->wm <= (now = gws_now_ms()) + far ||
+            ts > now + far) {
+                d->past_run = 0;
+                return 0;
+        }
+        run_note(d, ev, ++d->past_run);
+        if (d->past_run < FUTURE_CONFIRM)
+                return 0;
+        if (!run_agrees(d)) {
+                /* waits at its end for a second gateway (and stays
+                 * within the snapshot bound) */
+                d->past_run = FUTURE_CONFIRM - 1;
+                return 0;
+        }
+        d->past_run = 0;
+        return 1;
+}
+
+/* Drops the buckets of \p w after bucket \p bidx. */
+static void win_trim(win_t *w, int64_t bidx) {
+        int i;
+        for (i = 0; i < NBUCKETS; i++) {
+                if (w->idx[i] > bidx) {
+                        w->idx[i] = 0;
+                        w->n[i] = w->k[i] = 0;
+                }
+        }
+}
+
+/* Starts g's heavy-hitter window \p nwin afresh, learning nothing from
+ * the counts so far. */
+static void hh_restart(ent_t *g, int64_t nwin) {
+        int i, k;
+        for (i = 0; i < HH__CNT; i++) {
+                hh_t *hh = g->gx->hh[i];
+                if (!hh)
+                        continue;
+                for (k = 0; k < hh->used; k++) {
+                        hh->cur[k] = hh->err[k] = 0;
+                        hh->tok[k] = hh->terr[k] = 0;
+                        hh->prio[k] = hh->hist[k];
+                }
+                hh->total = hh->ttotal = 0;
+        }
+        g->gx->hh_win = nwin;
+}
+
+/* Moves event time back to \p ts (past_confirms()). What is kept in
+ * event time after ts belongs to the era that ended: its open alerts are
+ * resolved (at the old watermark, where their windows end), its pending
+ * anomalies, window buckets, error buckets and heavy-hitter window are
+ * dropped, and the gateways' rate windows stop; each restarts at the
+ * gateway's next counted event, the first one partial (rate_part).
+ * Baselines (numeric, error share, events per window, usual shares) are
+ * kept: they were learned from the gateways' traffic, whatever its
+ * dates. A model first seen in that era is known. Rare (a run of
+ * FUTURE_CONFIRM each way between two): one pass over the entities.
+ * @returns alerts emitted or -1. */
+static int wm_rewind(gws_detect_t *d, int64_t ts, gws_alert_cb *cb,
+                     void *opaque) {
+        int64_t old = d->wm, bidx = ts / d->bucket_ms,
+                win = ts / d->window_ms;
+        alert_t *a, *next, **pp;
+        size_t i;
+        int r = 0, k;
+        for (a = d->open_head; a; a = next) {
+                next = a->onext;
+                if (a->last_anom_ts <= ts)
+                        continue;
+                a->rewound = 1;
+                if (alert_close(d, a, old, cb, opaque) == -1)
+                        r = -1;
+                else if (r >= 0)
+                        r++;
+        }
+        for (i = 0; i < d->cap; i++) {
+                ent_t *e = d->slots[i].e;
+                gx_t *x;
+                if (!e)
+                        continue;
+                win_trim(&e->win, bidx);
+                for (k = 0; e->nwin && k < NK__CNT; k++)
+                        win_trim(&e->nwin[k], bidx);
+                for (pp = &e->alerts; (a = *pp);) {
+                        if (!a->open && a->last_anom_ts > ts) {
+                                *pp = a->enext;
+                                alert_free(a);
+                        } else {
+                                pp = &a->enext;
+                        }
+                }
+                if (e->first_ts != INT64_MIN && e->first_ts > ts)
+                        e->first_ts = e->type == E_GPM ? INT64_MIN : ts;
+                if (!(x = e->gx))
+                        continue;
+                if (e->type == E_GP) {
+                        if (x->rate_win > bidx)
+                                x->rate_win = -1;
+                        continue;
+                }
+                if (x->rate_win > win) {
+                        x->rate_win = -1;
+                        x->rate_part = 0;
+                        memset(x->rcnt, 0, sizeof(x->rcnt));
+                }
+                if (x->hh_win > win)
+                        hh_restart(e, win);
+        }
+        d->wm = ts;
+        d->rate_lo = INT64_MIN; /* the next tick finds the open windows */
+        d->future_run = d->past_run = 0;
+        return r;
 }
 
 int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
@@ -1913,12 +2129,14 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
          * the lateness bound is scored (and learned) but not counted in
          * windows and raises no alert; one far ahead moves the watermark
          * only once FUTURE_CONFIRM events in a row agree (a gateway with
-         * a wrong clock must not make everyone else late). The first
-         * event of a partition has no watermark to be compared with: the
-         * wall clock stands in for it, and one far ahead of it is only
-         * counted (it would start event time there and make every later
-         * event late); FUTURE_CONFIRM in a row start it anyway (this
-         * host's clock may be the wrong one). */
+         * a wrong clock must not make everyone else late), and a
+         * watermark that went far ahead of the wall clock comes back the
+         * same way once its clock is set right (past_confirms()). The
+         * first event of a partition has no watermark to be compared
+         * with: the wall clock stands in for it, and one far ahead of it
+         * is only counted (it would start event time there and make
+         * every later event late); FUTURE_CONFIRM in a row start it
+         * anyway (this host's clock may be the wrong one). */
         d->quiet = 0;
         if (d->wm == INT64_MIN &&
             ts > gws_now_ms() + (int64_t)cfg->det_max_future_s * 1000 &&
@@ -1929,8 +2147,8 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         }
         if (d->wm != INT64_MIN &&
             ts > d->wm + (int64_t)cfg->det_max_future_s * 1000) {
-                ++d->future_run;
-                future_note(d, ev);
+                d->past_run = 0;
+                run_note(d, ev, ++d->future_run);
                 if (d->future_run >= FUTURE_CONFIRM &&
                     future_confirms(d, ts)) {
                         d->future_run = 0;
@@ -1949,9 +2167,20 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         if (!d->quiet && (d->wm == INT64_MIN || ts > d->wm))
                 d->wm = ts;
         if (ts < d->wm - d->lateness_ms) {
-                d->quiet = 1;
-                d->st.late++;
-                __atomic_add_fetch(&g_late, 1, __ATOMIC_RELAXED);
+                /* late, unless FUTURE_CONFIRM in a row far behind a
+                 * watermark far ahead of the wall clock take event time
+                 * back (past_confirms()) */
+                if (past_confirms(d, ev, ts)) {
+                        if ((r = wm_rewind(d, ts, cb, opaque)) < 0)
+                                return -1;
+                        emitted += r;
+                } else {
+                        d->quiet = 1;
+                        d->st.late++;
+                        __atomic_add_fetch(&g_late, 1, __ATOMIC_RELAXED);
+                }
+        } else {
+                d->past_run = 0;
         }
         if (d->wm / 1000 != d->last_tick) {
                 d->last_tick = d->wm / 1000;
@@ -1973,20 +2202,27 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 int64_t win = ts / d->window_ms;
                 if (!d->quiet && g->first_ts > ts)
                         g->first_ts = ts;
-                /* Started by an event that counts: a late or skewed one
-                 * would put the gateway's windows in the past or the
-                 * future (then all its events were late). */
-                if (g->gx->rate_win < 0 && !d->quiet) {
-                        g->gx->rate_win = win;
-                        if (win < d->rate_lo)
-                                d->rate_lo = win;
-                        g->gx->hh_win = d->wm / d->window_ms;
-                }
                 /* Windows end lateness_ms after their last millisecond;
                  * at most RATE_RING stay open. */
                 if ((r = rate_close(d, g, closed_upto(d), cb, opaque)) < 0)
                         return -1;
                 emitted += r;
+                /* Started by an event that counts: a late or skewed one
+                 * would put the gateway's windows in the past or the
+                 * future (then all its events were late). After the
+                 * close, which may have found the gateway gone. */
+                if (g->gx->rate_win < 0 && !d->quiet) {
+                        /* a gateway with windows closed before restarts
+                         * (event time moved back, or it was gone)
+                         * partway through this one; its heavy-hitter
+                         * summaries close their own windows */
+                        g->gx->rate_part = g->gx->base_n > 0;
+                        g->gx->rate_win = win;
+                        if (win < d->rate_lo)
+                                d->rate_lo = win;
+                        if (!g->gx->hh[0])
+                                g->gx->hh_win = d->wm / d->window_ms;
+                }
                 if (!d->quiet && win >= g->gx->rate_win + RATE_RING &&
                     (r = rate_close(d, g, win - RATE_RING + 1, cb,
                                     opaque)) < 0)
@@ -2104,21 +2340,26 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
 /* ------------------------------------------------------------------------
  * snapshots (detectors state that moves with its partition)
  *
- * Format 1, little-endian, field by field (no struct dumps: padding and
+ * Format 2, little-endian, field by field (no struct dumps: padding and
  * pointers never reach the wire):
  *   fingerprint: "GWSD", u32 version, the key sets, window_s, hh_slots
  *     (a snapshot taken under other settings is incompatible)
- *   i64 wm, i32 future_run, i64 last_tick, u32 entities
+ *   i64 wm, i32 future_run, i64 last_tick, i32 past_run, u32 entities
  *   entities from least to most recently used (the loader pushes each to
  *   the LRU head, so the order survives and a smaller budget drops the
  *   oldest), each: u8 type, u16 klen, key, i64 first_ts, window, 5 numeric
- *   baselines, rate/error fields, u8 parts (numeric windows, heavy-hitter
- *   summaries), u8 alert mask, the parts and the alerts (with their ids,
- *   so an open alert goes on being updated and resolved under its id).
+ *   baselines, rate/error fields, u8 parts (bit 0 numeric windows, bits
+ *   1-2 heavy-hitter summaries, bit 3 a gateway's rate window counted
+ *   from partway through), u8 alert mask, the parts and the alerts (with
+ *   their ids, so an open alert goes on being updated and resolved under
+ *   its id; each ends with i64 silent_from).
+ * Format 1 (still read) had no past_run, no parts bit 3 and no
+ * silent_from.
  * ------------------------------------------------------------------------ */
 
 #define SNAP_MAGIC "GWSD"
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u
+#define SNAP_VERSION_MIN 1u /* the oldest format this build reads */
 
 typedef struct {
         gws_buf_t *b;
@@ -2173,10 +2414,11 @@ static void put_win(wr_t *b, const win_t *w) {
                 put_u32(b, w->k[i]);
 }
 
-static void put_fingerprint(wr_t *b, const gws_detect_t *d) {
+static void put_fingerprint(wr_t *b, const gws_detect_t *d,
+                            uint32_t version) {
         int i, f;
         put_bytes(b, SNAP_MAGIC, 4);
-        put_u32(b, SNAP_VERSION);
+        put_u32(b, version);
         put_u8(b, (unsigned)d->nks);
         for (i = 0; i < d->nks; i++) {
                 put_u8(b, (unsigned)d->ks[i].nfields);
@@ -2224,10 +2466,11 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
         save_seq_tls = d->seq;
         qsort(order, n, sizeof(*order), ent_cmp_age);
 
-        put_fingerprint(out, d);
+        put_fingerprint(out, d, SNAP_VERSION);
         put_u64(out, (uint64_t)d->wm);
         put_u32(out, (uint32_t)d->future_run);
         put_u64(out, (uint64_t)d->last_tick);
+        put_u32(out, (uint32_t)d->past_run);
         put_u32(out, (uint32_t)d->nents);
         for (j = 0; j < n; j++) {
                 unsigned parts = 0, amask = 0;
@@ -2256,6 +2499,8 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                 for (i = 0; i < HH__CNT; i++)
                         if (gx->hh[i])
                                 parts |= 2u << i;
+                if (gx->rate_part)
+                        parts |= 8;
                 for (i = 0; i < K__CNT; i++)
                         if (ent_alert(e, (akind_t)i))
                                 amask |= 1u << i;
@@ -2310,6 +2555,7 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                                 put_u8(out, (unsigned)l);
                                 put_bytes(out, a->ids[k], l);
                         }
+                        put_u64(out, (uint64_t)a->silent_from);
                 }
         }
         free(order);
@@ -2379,8 +2625,10 @@ static void rd_win(rd_t *r, win_t *w) {
                 w->k[i] = rd_u32(r);
 }
 
-/* Reads one alert of kind \p kind into \p e. @returns 0 or -1. */
-static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind) {
+/* Reads one alert of kind \p kind into \p e from a snapshot of format
+ * \p version. @returns 0 or -1. */
+static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
+                      uint32_t version) {
         alert_t *a = calloc(1, sizeof(*a));
         const unsigned char *id;
         int k;
@@ -2426,6 +2674,9 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind) {
                 memcpy(a->ids[k], s, l);
                 a->ids[k][l] = '\0';
         }
+        a->silent_from = version >= 2 ? rd_ts(r, 0) : -1;
+        if (a->silent_from < -1)
+                r->bad = 1;
         a->enext = e->alerts;
         e->alerts = a;
         if (a->open && !r->bad) {
@@ -2450,22 +2701,21 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                 snprintf(errstr, errstr_size, "state already in use");
                 return -1;
         }
-        put_fingerprint(&fw, d);
-        if (fw.bad) {
-                snprintf(errstr, errstr_size, "out of memory");
-                gws_buf_free(&fp);
-                return -1;
-        }
         if (len < 8 || memcmp(buf, SNAP_MAGIC, 4)) {
                 snprintf(errstr, errstr_size, "not a detector snapshot");
-                gws_buf_free(&fp);
                 return -1;
         }
         rd_take(&r, 4);
-        if ((version = rd_u32(&r)) != SNAP_VERSION) {
+        if ((version = rd_u32(&r)) < SNAP_VERSION_MIN ||
+            version > SNAP_VERSION) {
                 snprintf(errstr, errstr_size,
-                         "detector format %u, this build reads %u",
-                         (unsigned)version, SNAP_VERSION);
+                         "detector format %u, this build reads %u to %u",
+                         (unsigned)version, SNAP_VERSION_MIN, SNAP_VERSION);
+                return -1;
+        }
+        put_fingerprint(&fw, d, version);
+        if (fw.bad) {
+                snprintf(errstr, errstr_size, "out of memory");
                 gws_buf_free(&fp);
                 return -1;
         }
@@ -2484,7 +2734,10 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
         d->wm = rd_ts(&r, 1);
         d->future_run = (int)rd_u32(&r);
         d->last_tick = rd_ts(&r, 1);
-        if (d->future_run < 0 || d->future_run >= FUTURE_CONFIRM)
+        if (version >= 2)
+                d->past_run = (int)rd_u32(&r);
+        if (d->future_run < 0 || d->future_run >= FUTURE_CONFIRM ||
+            d->past_run < 0 || d->past_run >= FUTURE_CONFIRM)
                 r.bad = 1;
         nents = rd_u32(&r);
         for (i = 0; i < nents && !r.bad; i++) {
@@ -2539,13 +2792,21 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                 amask = rd_u8(&r);
                 /* A gateway's two summaries go together (concentration()
                  * allocates both when hh[0] is missing: a lone hh[1]
-                 * leaked); nothing else has them. */
-                if ((parts & ~7u) ||
+                 * leaked); nothing else has them, nor a partial rate
+                 * window (format 2 on). */
+                if ((parts & ~(version >= 2 ? 15u : 7u)) ||
                     ((parts & 6u) && ((parts & 6u) != 6u || type != E_G))) {
                         r.bad = 1;
                         r.why = "heavy-hitter summaries out of place";
                         break;
                 }
+                if ((parts & 8u) && type != E_G) {
+                        r.bad = 1;
+                        r.why = "a partial rate window out of place";
+                        break;
+                }
+                if (e->gx)
+                        e->gx->rate_part = (parts & 8u) != 0;
                 if (parts & 1) {
                         if (nwin_alloc(d, e) == -1) {
                                 r.bad = 1;
@@ -2599,7 +2860,7 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                 }
                 for (k = 0; k < K__CNT && !r.bad; k++)
                         if (amask & (1u << k))
-                                load_alert(d, &r, e, (akind_t)k);
+                                load_alert(d, &r, e, (akind_t)k, version);
         }
         if (r.bad || (i == nents && r.p != r.end)) {
                 snprintf(errstr, errstr_size,

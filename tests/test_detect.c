@@ -734,6 +734,194 @@ START_TEST(clock_skew_does_not_stop_error_baseline) {
 }
 END_TEST
 
+/* Every kind's opens and resolves, for "each open is resolved". */
+static void assert_all_resolved(void) {
+        size_t i;
+        json_t *a;
+        json_array_foreach(sink.alerts, i, a) {
+                const char *kind =
+                    json_string_value(json_object_get(a, "kind"));
+                ck_assert_msg(count(kind, "open") == count(kind, "resolved"),
+                              "%s: %d open, %d resolved", kind,
+                              count(kind, "open"), count(kind, "resolved"));
+        }
+}
+
+#define YEARS_100 (100 * 365 * 86400000LL)
+
+/* A partition with one gateway, whose clock jumps 100 years ahead for 25
+ * events and is then fixed. The jump is followed (nothing says this
+ * host's clock is not the wrong one); the watermark stayed there, so
+ * every later, correct event was late: counted in no window, no alert
+ * (a latency incident went unseen). 20 events in a row far behind a
+ * watermark that is itself far ahead of the wall clock now move event
+ * time back. The back run comes 55 s into a window: that window restarts
+ * partial and is neither judged nor learned (else a rate_drop for its
+ * 5 s of counted events). Every alert of the era that ended (the jump's
+ * rate_drop) is resolved. */
+START_TEST(clock_jump_back_one_gateway) {
+        gws_detect_stats_t s;
+        int64_t ts = T0, back;
+        int i;
+        json_t *a;
+        size_t k;
+        for (i = 0; i < 3000; i++, ts += 200)
+                feed(ts, "gw", "m", 200, exp(6 + 0.3 * gauss()), NULL);
+        for (i = 0; i < 25; i++)
+                feed(ts + YEARS_100 + i * 200, "gw", "m", 200,
+                     exp(6 + 0.3 * gauss()), NULL);
+        gws_detect_stats(det, &s);
+        ck_assert_uint_eq(s.skewed, FUTURE_CONFIRM_EXPECTED - 1);
+        ck_assert_uint_eq(s.late, 0);
+        /* the clock is fixed: back 55 s into a window */
+        back = (ts / 60000 + 2) * 60000 + 55000 -
+               (FUTURE_CONFIRM_EXPECTED - 1) * 200;
+        for (i = 0, ts = back; i < 3000; i++, ts += 200) {
+                double mul = i >= 1000 && i < 1900 ? 10 : 1; /* 3 min */
+                feed(ts, "gw", "m", 200, exp(6 + 0.3 * gauss()) * mul, NULL);
+        }
+        gws_detect_stats(det, &s);
+        ck_assert_uint_eq(s.late, FUTURE_CONFIRM_EXPECTED - 1);
+        ck_assert_uint_eq(s.skewed, FUTURE_CONFIRM_EXPECTED - 1);
+        ck_assert_int_eq(count("latency", "open"), 1);
+        /* the forward jump's rate_drop (100 empty windows), and nothing
+         * of the kind after the way back */
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        json_array_foreach(sink.alerts, k, a) {
+                int64_t end;
+                const char *e = json_string_value(json_object_get(
+                    json_object_get(a, "window"), "end"));
+                const char *state =
+                    json_string_value(json_object_get(a, "state"));
+                ck_assert_int_eq(gws_time_parse(e, strlen(e), &end), 0);
+                if (strcmp(state, "open"))
+                        continue;
+                if (!strcmp(json_string_value(json_object_get(a, "kind")),
+                            "latency"))
+                        ck_assert_int_lt(end - (back + 1000 * 200), 60000);
+                else
+                        ck_assert_int_gt(end, back + YEARS_100 / 2);
+        }
+        assert_all_resolved();
+}
+END_TEST
+
+/* The way back asks for the agreement the way there did. Two gateways:
+ * this host's clock is hours behind theirs (both jump ahead of it
+ * together: followed). One of them then sends 25 events in a row from
+ * this host's time: refused (late), as one gateway among others cannot
+ * move event time ahead of the wall clock either; the refused run waits
+ * at its end, and the other gateway's first event back completes it. */
+START_TEST(clock_jump_back_needs_the_same_agreement) {
+        gws_detect_stats_t s;
+        int64_t base = gws_now_ms() - 3600000LL, ts = base;
+        int i;
+        for (i = 0; i < 100; i++, ts += 200)
+                feed(ts, i % 2 ? "a" : "b", "m", 200, 400, NULL);
+        for (i = 0; i < 25; i++)
+                feed(ts + 3 * 3600000LL + i * 200, i % 2 ? "a" : "b", "m",
+                     200, 400, NULL);
+        for (i = 0; i < 25; i++, ts += 200)
+                feed(ts, "a", "m", 200, 400, NULL);
+        gws_detect_stats(det, &s);
+        ck_assert_uint_eq(s.skewed, FUTURE_CONFIRM_EXPECTED - 1);
+        ck_assert_uint_eq(s.late, 25);
+        for (i = 0; i < 25; i++, ts += 200)
+                feed(ts, i % 2 ? "a" : "b", "m", 200, 400, NULL);
+        gws_detect_stats(det, &s);
+        ck_assert_uint_eq(s.late, 25);
+        /* event time is back: a single event 3 h ahead is skewed again */
+        feed(ts + 3 * 3600000LL, "a", "m", 200, 400, NULL);
+        gws_detect_stats(det, &s);
+        ck_assert_uint_eq(s.skewed, FUTURE_CONFIRM_EXPECTED);
+}
+END_TEST
+
+/* gw and other share a partition; gw's traffic drops (rate_drop opens),
+ * then it stops for good (decommissioned, or its key moved to another
+ * partition) while other keeps event time going for a day. The alert
+ * stayed open forever, updated every minute, and its entity could never
+ * be evicted. Silent for detectors.gone_after_s, the gateway is taken as
+ * gone: the alert is resolved, saying so, and its rate is no longer
+ * judged (no new alert) until it sends again; then it is judged at once
+ * (its baseline is kept), its first window partial. */
+START_TEST(silent_gateway_rate_drop_resolves) {
+        int64_t ts;
+        json_t *res;
+        int updates;
+        for (ts = T0; ts < T0 + 20 * 60000; ts += 500) {
+                feed(ts, "gw", "m", 200, 300, NULL);
+                if (ts % 1000 == 0)
+                        feed(ts, "other", "m", 200, 300, NULL);
+        }
+        for (; ts < T0 + 25 * 60000; ts += 500) { /* a tenth */
+                if (ts % 5000 == 0)
+                        feed(ts, "gw", "m", 200, 300, NULL);
+                if (ts % 1000 == 0)
+                        feed(ts, "other", "m", 200, 300, NULL);
+        }
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        for (; ts < T0 + 25 * 60000 + 86400000LL; ts += 1000)
+                feed(ts, "other", "m", 200, 300, NULL);
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        ck_assert_int_eq(count("rate_drop", "resolved"), 1);
+        updates = count("rate_drop", "update");
+        /* default gone_after_s: 6 h of updates, one a minute */
+        ck_assert_int_ge(updates, 6 * 60 - 10);
+        ck_assert_int_le(updates, 6 * 60 + 10);
+        res = first("rate_drop", "resolved");
+        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
+                                         res, "reason")),
+                                     "gone"));
+        /* back at a tenth of its traffic: judged at once (a new alert),
+         * its first, partial window not */
+        for (; ts < T0 + 25 * 60000 + 86400000LL + 5 * 60000; ts += 500) {
+                if (ts % 5000 == 0)
+                        feed(ts, "gw", "m", 200, 300, NULL);
+                if (ts % 1000 == 0)
+                        feed(ts, "other", "m", 200, 300, NULL);
+        }
+        ck_assert_int_eq(count("rate_drop", "open"), 2);
+}
+END_TEST
+
+/* "Gone" is silence in a row: one event after 50 silent minutes starts
+ * the count again (detectors.gone_after_s 1 h here). */
+START_TEST(rate_drop_gone_needs_silence_in_a_row) {
+        int64_t ts, blip, back;
+        redetect("detectors.gone_after_s", "3600");
+        for (ts = T0; ts < T0 + 20 * 60000; ts += 500) {
+                feed(ts, "gw", "m", 200, 300, NULL);
+                if (ts % 1000 == 0)
+                        feed(ts, "other", "m", 200, 300, NULL);
+        }
+        blip = ts + 50 * 60000;
+        for (; ts < blip; ts += 1000)
+                feed(ts, "other", "m", 200, 300, NULL);
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        feed(blip, "gw", "m", 200, 300, NULL);
+        for (; ts < blip + 55 * 60000; ts += 1000)
+                feed(ts, "other", "m", 200, 300, NULL);
+        ck_assert_int_eq(count("rate_drop", "resolved"), 0);
+        for (; ts < blip + 65 * 60000; ts += 1000)
+                feed(ts, "other", "m", 200, 300, NULL);
+        ck_assert_int_eq(count("rate_drop", "resolved"), 1);
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        /* back at its full rate 55 s into a window: that window's 5 s of
+         * events are not a drop (partial: not judged) */
+        back = (ts / 60000 + 1) * 60000 + 55000;
+        for (; ts < back; ts += 1000)
+                feed(ts, "other", "m", 200, 300, NULL);
+        for (; ts < back + 5 * 60000; ts += 500) {
+                feed(ts, "gw", "m", 200, 300, NULL);
+                if (ts % 1000 == 0)
+                        feed(ts, "other", "m", 200, 300, NULL);
+        }
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        assert_all_resolved();
+}
+END_TEST
+
 static char *run_series(uint64_t seed) {
         gws_detect_t *d = gws_detect_new(cfg, 3);
         json_t *all = json_array();
@@ -1107,6 +1295,10 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, late_first_event_of_gateway_is_cheap);
         tcase_add_test(tc, clock_skew_does_not_date_novelty);
         tcase_add_test(tc, clock_skew_does_not_stop_error_baseline);
+        tcase_add_test(tc, clock_jump_back_one_gateway);
+        tcase_add_test(tc, clock_jump_back_needs_the_same_agreement);
+        tcase_add_test(tc, silent_gateway_rate_drop_resolves);
+        tcase_add_test(tc, rate_drop_gone_needs_silence_in_a_row);
         tcase_add_test(tc, keys_provider_wide_slowdown_one_alert);
         tcase_add_test(tc, keys_user_prompts_one_alert);
         tcase_add_test(tc, keys_gateway_wide_one_alert);

@@ -125,6 +125,8 @@ typedef struct gws_config_s {
         int det_max_lateness_s;       /**< out-of-order tolerance */
         int det_max_future_s;         /**< ts ahead of the watermark that
                                        *   is treated as clock skew */
+        int det_gone_after_s;         /**< silence after which a gateway's
+                                       *   rate_drop is resolved (gone) */
         char *det_numeric_keys;       /**< "f+f,f,..." field sets */
         int series_warmup_rows;       /**< score-series: warm-up, and the
                                        *   damping after an alarm */
