@@ -462,9 +462,12 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
                         gws_redact_destroy(r);
                         return NULL;
                 }
-                if ((r->cname[i] = malloc(n)))
-                        snprintf(r->cname[i], n, "[REDACTED:%s]",
-                                 custom_names[i]);
+                if (!(r->cname[i] = malloc(n))) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        gws_redact_destroy(r);
+                        return NULL;
+                }
+                snprintf(r->cname[i], n, "[REDACTED:%s]", custom_names[i]);
                 /* MATCH_INVALID_UTF: invalid sequences match nothing,
                  * the valid text around them is matched as usual */
                 r->ccode[i] = pcre2_compile(
@@ -653,8 +656,20 @@ static int custom_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
                         start = next_char((uc *)in, len, start);
                         continue;
                 }
-                if (rc < 0)
+                if (rc == PCRE2_ERROR_NOMATCH)
                         break;
+                if (rc < 0) {
+                        /* The match failed (match limit, JIT stack,
+                         * ...): what it did not get through may hold a
+                         * secret. Fail closed: the rest goes. */
+                        if (gws_buf_append(b, in + last, start - last) ==
+                                -1 ||
+                            gws_buf_puts(b, r->cname[p]) == -1)
+                                return -1;
+                        n++;
+                        last = len;
+                        break;
+                }
                 ov = pcre2_get_ovector_pointer(sc->md);
                 if (ov[1] <= ov[0]) { /* empty: non-empty here? */
                         if (ov[0] >= len)

@@ -249,6 +249,29 @@ START_TEST(custom_pattern_empty_match_steps_by_character) {
 }
 END_TEST
 
+/* A match that fails (PCRE2's match limit here; the JIT stack limit
+ * likewise) was taken for "no more matches": the rest of the text went
+ * out unredacted. The pass fails closed: from where the search stood,
+ * the rest is replaced. */
+START_TEST(custom_pattern_match_error_fails_closed) {
+        char in[128];
+        int n;
+        const char *out;
+        snprintf(in, sizeof(in), "id=7 key=%s!",
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        /* nested quantifiers: exponential backtracking on the a's */
+        out = custom1("key=(?:a+)+[bc]", in, strlen(in), &n);
+        ck_assert_int_eq(n, 1);
+        ck_assert_str_eq(out, "[REDACTED:sec]");
+        /* matches before the failure are kept as they were redacted */
+        snprintf(in, sizeof(in), "key=ab then key=%s!",
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        out = custom1("key=(?:a+)+[bc]", in, strlen(in), &n);
+        ck_assert_int_eq(n, 2);
+        ck_assert_str_eq(out, "[REDACTED:sec][REDACTED:sec]");
+}
+END_TEST
+
 START_TEST(builtin_subset) {
         const char *only[] = {"email", NULL}, *bogus[] = {"emails", NULL};
         char err[256];
@@ -357,6 +380,7 @@ Suite *gws_redact_suite(void) {
         tcase_add_test(tc, custom_patterns);
         tcase_add_test(tc, custom_pattern_on_invalid_utf8);
         tcase_add_test(tc, custom_pattern_empty_match_steps_by_character);
+        tcase_add_test(tc, custom_pattern_match_error_fails_closed);
         tcase_add_test(tc, same_at_every_alignment);
         tcase_add_test(tc, builtin_subset);
         tcase_add_test(tc, random_text_never_keeps_a_planted_secret);
