@@ -1167,7 +1167,10 @@ static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
                         g->gx->rate_win++;
                         continue;
                 }
-                if (g->gx->base_n >= RATE_WARMUP_WINDOWS && lam >= 20 &&
+                /* (detectors.rate=false: each of the gateway's own
+                 * events still closes its windows, learning only) */
+                if (d->cfg->det_rate &&
+                    g->gx->base_n >= RATE_WARMUP_WINDOWS && lam >= 20 &&
                     c < lam / 4) {
                         gws_event_t fake;
                         memset(&fake, 0, sizeof(fake));

@@ -544,6 +544,34 @@ START_TEST(rate_drop_when_window_closes) {
 }
 END_TEST
 
+/* detectors.rate=false turns the rate detectors off: rate_drop too.
+ * Each of a gateway's own events closes its past windows (only the
+ * per-second tick checked the setting), so a gateway that slowed down
+ * to one event a minute still got a rate_drop. Same series with the
+ * detector on: it opens. */
+START_TEST(rate_off_raises_no_rate_drop) {
+        int on, i;
+        int64_t ts;
+        for (on = 1; on >= 0; on--) {
+                redetect("detectors.rate", on ? "true" : "false");
+                json_array_clear(sink.alerts);
+                for (ts = T0; ts < T0 + 20 * 60000; ts += 500) {
+                        feed(ts, "gw", "m", 200, 300, NULL);
+                        if (ts % 1000 == 0)
+                                feed(ts, "other", "m", 200, 300, NULL);
+                }
+                /* gw: one event a minute for 5 minutes */
+                for (i = 0; i < 300; i++) {
+                        ts = T0 + 20 * 60000 + i * 1000;
+                        feed(ts, "other", "m", 200, 300, NULL);
+                        if (i % 60 == 30)
+                                feed(ts, "gw", "m", 200, 300, NULL);
+                }
+                ck_assert_int_eq(count("rate_drop", "open"), on);
+        }
+}
+END_TEST
+
 /* One event from a clock a day ahead must not make everyone late. */
 START_TEST(clock_skew_does_not_move_event_time) {
         gws_detect_stats_t s;
@@ -1288,6 +1316,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, heavy_hitter_usual_share_and_tokens);
         tcase_add_test(tc, out_of_order_within_bound);
         tcase_add_test(tc, rate_drop_when_window_closes);
+        tcase_add_test(tc, rate_off_raises_no_rate_drop);
         tcase_add_test(tc, clock_skew_does_not_move_event_time);
         tcase_add_test(tc, clock_skew_first_event_of_partition);
         tcase_add_test(tc, clock_skew_one_gateway_does_not_move_event_time);
