@@ -270,12 +270,23 @@ static int key_is(const gws_jdoc_t *doc, const gws_jtok_t *kt,
                gws_json_str_decode(doc, kt, tmp) == n && !memcmp(tmp, name, n);
 }
 
-/* Members of metadata that hold a client address: where the presets
- * leave a copy of the one they map to client_ip (cloudflare
- * metadata.client_ip, LiteLLM metadata.requester_ip_address). */
+/* Members of metadata that hold an address: where the presets leave a
+ * copy of the one they map to client_ip (cloudflare metadata.client_ip,
+ * LiteLLM metadata.requester_ip_address), and the address attributes
+ * the otel preset copies there as they are named (OpenTelemetry's
+ * network.peer.address and its deprecated forerunners; client.address
+ * is mapped to client_ip). */
+static const char *const meta_ip_names[] = {
+    "client_ip",        "requester_ip_address", "network.peer.address",
+    "client.socket.address", "net.peer.ip",     "net.sock.peer.addr",
+    "http.client_ip",   "source.address",       NULL};
+
 static int is_meta_ip(const gws_jdoc_t *doc, const gws_jtok_t *kt) {
-        return key_is(doc, kt, "client_ip", 9) ||
-               key_is(doc, kt, "requester_ip_address", 20);
+        const char *const *n;
+        for (n = meta_ip_names; *n; n++)
+                if (key_is(doc, kt, *n, strlen(*n)))
+                        return 1;
+        return 0;
 }
 
 /* Writes a client address value for redact.ip_truncate, failing closed:

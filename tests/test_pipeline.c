@@ -590,6 +590,26 @@ START_TEST(ip_truncate_escaped_name_and_presets) {
              "\"openai\",\"status\":\"failure\",\"metadata\":"
              "{\"requester_ip_address\":\"203.0.113.9\"}}",
              "requester_ip_address"},
+            /* OpenTelemetry: client.address is mapped to client_ip, the
+             * other address attributes go to metadata as named */
+            {"otel-genai",
+             "{\"spanId\":\"o1\",\"startTimeUnixNano\":"
+             "\"1767225600000000000\",\"endTimeUnixNano\":"
+             "\"1767225600500000000\",\"attributes\":{"
+             "\"gen_ai.system\":\"openai\",\"gen_ai.request.model\":"
+             "\"m\",\"http.response.status_code\":500,"
+             "\"client.address\":\"203.0.113.9\","
+             "\"network.peer.address\":\"203.0.113.9\"}}",
+             "network.peer.address"},
+            {"otel-genai",
+             "{\"spanId\":\"o2\",\"startTimeUnixNano\":"
+             "\"1767225600000000000\",\"endTimeUnixNano\":"
+             "\"1767225600500000000\",\"attributes\":{"
+             "\"gen_ai.system\":\"openai\",\"gen_ai.request.model\":"
+             "\"m\",\"http.response.status_code\":500,"
+             "\"client.address\":\"203.0.113.9\","
+             "\"http.client_ip\":\"203.0.113.9\"}}",
+             "http.client_ip"},
         };
         size_t i;
         json_t *out;
