@@ -851,6 +851,10 @@ static int scan_cb(void *opaque, const rd_kafka_message_t *m) {
         n = m->key_len - sc->plen;
         memcpy(num, (const char *)m->key + sc->plen, n);
         num[n] = '\0';
+        /* digits only, no leading zero: the key gws_state_key() writes
+         * and a restore reads ("07", "+7", " 7" are other keys) */
+        if (num[0] < '0' || num[0] > '9' || (num[0] == '0' && n > 1))
+                return 0;
         p = strtol(num, &end, 10);
         if (*end || p < 0 || p >= sc->nin || p % sc->nstate != m->partition)
                 return 0; /* not ours, or where a restore does not look */

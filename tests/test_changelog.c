@@ -189,6 +189,55 @@ static int64_t input_fill(fx_t *f, int32_t part, int n, const void *val,
         return lo;
 }
 
+/* `gwsieve state` reads the keys a restore reads and no other: a
+ * record under "<group>/<topic>/02" (strtol took it for partition 2) is
+ * not partition 2's snapshot, which a restore (its exact key) finds. */
+START_TEST(inspect_takes_only_the_restore_key) {
+        fx_t f;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_state_view_t *rows = NULL;
+        rd_kafka_conf_t *rc;
+        char err[512];
+        const char *bogus[] = {"gws-test-changelog/gw.raw/02",
+                               "gws-test-changelog/gw.raw/+2",
+                               "gws-test-changelog/gw.raw/ 2"};
+        size_t i;
+        int n;
+
+        fx_start(&f);
+        det = gws_detect_new(f.cfg, 2);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(&f, 2, 10, 8, det, &raw, &rec);
+        for (i = 0; i < sizeof(bogus) / sizeof(bogus[0]); i++)
+                ck_assert_int_eq(
+                    rd_kafka_producev(f.prod, RD_KAFKA_V_TOPIC("gw.state"),
+                                      RD_KAFKA_V_PARTITION(0),
+                                      RD_KAFKA_V_KEY(bogus[i],
+                                                     strlen(bogus[i])),
+                                      RD_KAFKA_V_VALUE("not a snapshot", 14),
+                                      RD_KAFKA_V_MSGFLAGS(
+                                          RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_END),
+                    0);
+        ck_assert_int_eq(rd_kafka_flush(f.prod, 10000), 0);
+        rc = gws_service_reader_conf(f.cfg, "gws-test-inspect", err,
+                                     sizeof(err));
+        ck_assert_msg(rc != NULL, "%s", err);
+        n = gws_changelog_inspect(f.cfg, rc, 10000, &rows, err, sizeof(err));
+        ck_assert_msg(n == 4, "inspect: %d rows (%s)", n, err);
+        ck_assert_int_eq(rows[2].partition, 2);
+        ck_assert_msg(rows[2].result == GWS_STATE_OK, "result %d: %s",
+                      (int)rows[2].result, rows[2].reason);
+        ck_assert_int_eq(rows[2].info.offset, 10);
+        free(rows);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
 START_TEST(restore_without_snapshot_is_cold) {
         fx_t f;
         int32_t part = 1;
@@ -390,6 +439,7 @@ Suite *gws_changelog_suite(void) {
         TCase *tc = tcase_create("mock");
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, restore_without_snapshot_is_cold);
+        tcase_add_test(tc, inspect_takes_only_the_restore_key);
         tcase_add_test(tc, snapshot_is_restored);
         tcase_add_test(tc, restore_result_survives_allocation_failure);
         tcase_add_test(tc, catch_up_starts_at_the_log_start);
