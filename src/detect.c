@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gwsieve/log.h"
 #include "gwsieve/placement.h"
 #include "gwsieve/redact.h"
 #include "gwsieve/util.h"
@@ -256,6 +257,9 @@ struct gws_detect_s {
 static size_t state_bytes;
 /* Process-wide counters for metrics (any thread reads them). */
 static uint64_t g_entities, g_evictions, g_late, g_skewed;
+/* event time moved across max_future_s: ahead (a confirmed run), back
+ * (wm_rewind()) */
+static uint64_t g_jumps_ahead, g_jumps_back;
 
 static int has_gx(int type) {
         return type == E_G || type == E_GP;
@@ -1617,6 +1621,11 @@ void gws_detect_process_stats(uint64_t *entities, uint64_t *bytes,
         *skewed = __atomic_load_n(&g_skewed, __ATOMIC_RELAXED);
 }
 
+void gws_detect_time_jumps(uint64_t *ahead, uint64_t *back) {
+        *ahead = __atomic_load_n(&g_jumps_ahead, __ATOMIC_RELAXED);
+        *back = __atomic_load_n(&g_jumps_back, __ATOMIC_RELAXED);
+}
+
 const char *gws_alert_kind_name(int kind) {
         return kind >= 0 && kind < K__CNT ? kind_names[kind] : "unknown";
 }
@@ -1964,6 +1973,39 @@ static int run_agrees(const gws_detect_t *d) {
         return d->run_multi || !d->gateways || !d->gateways->gnext;
 }
 
+/* Event time of this partition moves to \p ts across this host's wall
+ * clock: \p ahead of it (more than max_future_s; also where event time
+ * starts there), or back from there. Counted and logged (rare: runs of
+ * FUTURE_CONFIRM events in between); a partition whose events all look
+ * late or skewed is explained by this line. A move ahead that stays
+ * behind the wall clock (a quiet partition, a backlog) is the usual
+ * course of event time and is not noted. */
+static void time_jump_note(gws_detect_t *d, int64_t ts, int ahead) {
+        char from[40] = "(none)", to[40];
+        __atomic_add_fetch(ahead ? &g_jumps_ahead : &g_jumps_back, 1,
+                           __ATOMIC_RELAXED);
+        if (d->wm != INT64_MIN)
+                gws_time_format(d->wm, from, sizeof(from));
+        gws_time_format(ts, to, sizeof(to));
+        if (ahead)
+                gws_log(GWS_LOG_WARNING, "DETECT",
+                        "partition %d: event time moves ahead of this "
+                        "host's clock, from %s to %s (%d events in a row "
+                        "agree): this host's clock is behind, or the "
+                        "gateways' clocks ran ahead; then events at the "
+                        "right time are late until %d in a row move it "
+                        "back",
+                        (int)d->partition, from, to, FUTURE_CONFIRM,
+                        FUTURE_CONFIRM);
+        else
+                gws_log(GWS_LOG_WARNING, "DETECT",
+                        "partition %d: event time moves back from %s to %s "
+                        "(%d events in a row, not ahead of this host's "
+                        "clock: the clocks that ran ahead were set right); "
+                        "alerts opened after it are resolved",
+                        (int)d->partition, from, to, FUTURE_CONFIRM);
+}
+
 /* 1 if a full run of far-ahead events ending at \p ts moves event time:
  * when ts is not ahead of the wall clock either (this partition's time
  * lagged: a backlog, a replay), when more than one gateway is in the run
@@ -2148,6 +2190,8 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 __atomic_add_fetch(&g_skewed, 1, __ATOMIC_RELAXED);
                 return 0;
         }
+        if (d->wm == INT64_MIN && d->future_run >= FUTURE_CONFIRM)
+                time_jump_note(d, ts, 1); /* starts ahead of the clock */
         if (d->wm != INT64_MIN &&
             ts > d->wm + (int64_t)cfg->det_max_future_s * 1000) {
                 d->past_run = 0;
@@ -2155,6 +2199,9 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 if (d->future_run >= FUTURE_CONFIRM &&
                     future_confirms(d, ts)) {
                         d->future_run = 0;
+                        if (ts > gws_now_ms() +
+                                     (int64_t)cfg->det_max_future_s * 1000)
+                                time_jump_note(d, ts, 1);
                 } else {
                         /* a refused run waits at its end for a second
                          * gateway (and stays within the snapshot bound) */
@@ -2174,6 +2221,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                  * watermark far ahead of the wall clock take event time
                  * back (past_confirms()) */
                 if (past_confirms(d, ev, ts)) {
+                        time_jump_note(d, ts, 0);
                         if ((r = wm_rewind(d, ts, cb, opaque)) < 0)
                                 return -1;
                         emitted += r;

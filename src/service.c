@@ -2252,7 +2252,7 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
         const char *topic = svc->cfg->topic_input;
         gws_pipeline_stats_t st;
         gws_hist_t hist;
-        uint64_t ents, bytes, evict, late, skew, retained = 0;
+        uint64_t ents, bytes, evict, late, skew, jahead, jback, retained = 0;
         gws_placement_stats_t pl;
         char pbuf[16];
         int i, j, r = 0;
@@ -2496,6 +2496,16 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
             "Events far ahead of event time (clock skew).");
         r |= gws_prom_u64(b, "gwsieve_detector_skewed_events_total", NULL,
                           skew);
+        gws_detect_time_jumps(&jahead, &jback);
+        FAM("gwsieve_detector_event_time_jumps_total", "counter",
+            "A partition's event time moved by more than "
+            "detectors.max_future_s: ahead (a run of far-ahead events "
+            "agreed) or back (a clock that ran ahead was set right).");
+        r |= gws_prom_u64(b, "gwsieve_detector_event_time_jumps_total",
+                          (const char *[]){"direction", "ahead", NULL},
+                          jahead);
+        r |= gws_prom_u64(b, "gwsieve_detector_event_time_jumps_total",
+                          (const char *[]){"direction", "back", NULL}, jback);
         gws_placement_stats(&pl);
         FAM("gwsieve_gateways_on_several_partitions", "gauge",
             "Gateways met on more than one input partition: the input is "

@@ -793,6 +793,8 @@ START_TEST(clock_jump_back_one_gateway) {
         int i;
         json_t *a;
         size_t k;
+        uint64_t ahead0, back0, ahead, back1;
+        gws_detect_time_jumps(&ahead0, &back0);
         for (i = 0; i < 3000; i++, ts += 200)
                 feed(ts, "gw", "m", 200, exp(6 + 0.3 * gauss()), NULL);
         for (i = 0; i < 25; i++)
@@ -801,6 +803,10 @@ START_TEST(clock_jump_back_one_gateway) {
         gws_detect_stats(det, &s);
         ck_assert_uint_eq(s.skewed, FUTURE_CONFIRM_EXPECTED - 1);
         ck_assert_uint_eq(s.late, 0);
+        /* counted (process-wide: tests of other detectors run before) */
+        gws_detect_time_jumps(&ahead, &back1);
+        ck_assert_uint_eq(ahead - ahead0, 1);
+        ck_assert_uint_eq(back1 - back0, 0);
         /* the clock is fixed: back 55 s into a window */
         back = (ts / 60000 + 2) * 60000 + 55000 -
                (FUTURE_CONFIRM_EXPECTED - 1) * 200;
@@ -811,6 +817,9 @@ START_TEST(clock_jump_back_one_gateway) {
         gws_detect_stats(det, &s);
         ck_assert_uint_eq(s.late, FUTURE_CONFIRM_EXPECTED - 1);
         ck_assert_uint_eq(s.skewed, FUTURE_CONFIRM_EXPECTED - 1);
+        gws_detect_time_jumps(&ahead, &back1);
+        ck_assert_uint_eq(ahead - ahead0, 1);
+        ck_assert_uint_eq(back1 - back0, 1);
         ck_assert_int_eq(count("latency", "open"), 1);
         /* the forward jump's rate_drop (100 empty windows), and nothing
          * of the kind after the way back */

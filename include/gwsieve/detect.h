@@ -117,6 +117,11 @@ void gws_detect_process_stats(uint64_t *entities, uint64_t *bytes,
                               uint64_t *evictions, uint64_t *late,
                               uint64_t *skewed);
 
+/** @brief Process-wide: how often a partition's event time moved across
+ *  detectors.max_future_s, \p ahead (a run of far-ahead events agreed)
+ *  or \p back (a clock that ran ahead was set right). Any thread. */
+void gws_detect_time_jumps(uint64_t *ahead, uint64_t *back);
+
 /** A single numeric series scored by the same numeric-deviation code as
  *  the event detectors (robust exponentially weighted mean and absolute
  *  deviation, Huber-clipped updates, warm-up), two-sided, on the raw
