@@ -458,7 +458,10 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
 
         r->snap_offset = r->committed = r->delivered = -1;
         if (found <= 0) {
-                r->result = found == 0 ? GWS_STATE_MISSING : GWS_STATE_CORRUPT;
+                /* A failed read says nothing about the snapshot:
+                 * UNREADABLE, not CORRUPT (as it once was reported). */
+                r->result = found == 0 ? GWS_STATE_MISSING
+                                       : GWS_STATE_UNREADABLE;
                 snprintf(r->reason, sizeof(r->reason), "%s",
                          found == 0 ? "no snapshot on the state topic"
                                     : read_why);
@@ -579,7 +582,7 @@ static int take_batch(gws_changelog_t *cl, job_t **batch, int max) {
  * over 12 state partitions read each 8 times, one after another), then
  * each job is decoded, loaded, caught up and posted in turn, so the first
  * resumes without waiting for the last. If the read fails, every job of
- * the batch starts cold with its reason. */
+ * the batch starts cold as GWS_STATE_UNREADABLE, with the read's error. */
 static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                       gws_buf_t *recs, gws_buf_t *raw) {
         char keys[RESTORE_BATCH][512], why[256] = "";

@@ -2449,8 +2449,9 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
                                   cs.raw_bytes);
                 FAM("gwsieve_state_restores_total", "counter",
                     "Partitions assigned and their detector state, by "
-                    "result (ok: restored; missing: none; the rest: a "
-                    "snapshot rejected, the partition started cold).");
+                    "result (ok: restored; missing: none; unreadable: the "
+                    "state topic could not be read; the rest: a snapshot "
+                    "rejected; all but ok: the partition started cold).");
                 for (i = 0; i < GWS_STATE__CNT; i++)
                         r |= gws_prom_u64(
                             b, "gwsieve_state_restores_total",

@@ -385,6 +385,69 @@ START_TEST(restore_takes_the_committed_offset_it_is_given) {
 }
 END_TEST
 
+/* Makes every Fetch of the mock cluster fail (NOT_LEADER_FOR_PARTITION,
+ * retried by the consumer) until fetch_ok(): a state partition whose
+ * leader is gone, as the restore consumer sees it. */
+static void fetch_fails(fx_t *f) {
+        rd_kafka_resp_err_t errs[2000];
+        int i;
+        for (i = 0; i < 2000; i++)
+                errs[i] = RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION;
+        rd_kafka_mock_push_request_errors_array(f->mc, 1 /* Fetch */, 2000,
+                                                errs);
+}
+
+static void fetch_ok(fx_t *f) {
+        rd_kafka_mock_clear_request_errors(f->mc, 1 /* Fetch */);
+}
+
+/* A snapshot exists but the state topic cannot be read within
+ * state.restore_timeout_ms: the partition starts cold as "unreadable",
+ * with the read error as the reason. It was reported "corrupt", as if
+ * the snapshot itself were bad. */
+START_TEST(unreadable_state_topic_is_not_corrupt) {
+        fx_t f;
+        int32_t part = 2;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r;
+        gws_changelog_stats_t st;
+        char err[256];
+
+        fx_start(&f);
+        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
+                                        "1500", err, sizeof(err)),
+                         0);
+        det = gws_detect_new(f.cfg, part);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(&f, part, 10, 10, det, &raw, &rec);
+        fetch_fails(&f);
+        r = restore_one(&f, part, NULL);
+        ck_assert_msg(r->result == GWS_STATE_UNREADABLE, "result %s: %s",
+                      gws_state_result_name(r->result), r->reason);
+        ck_assert_msg(strstr(r->reason, "gw.state") != NULL, "reason: %s",
+                      r->reason);
+        ck_assert_ptr_nonnull(r->det); /* cold */
+        ck_assert_int_eq(r->snap_offset, -1);
+        gws_restore_free(r);
+        gws_changelog_stats(f.cl, &st);
+        ck_assert_uint_eq(st.restores[GWS_STATE_UNREADABLE], 1);
+        ck_assert_uint_eq(st.restores[GWS_STATE_CORRUPT], 0);
+
+        /* readable again: the snapshot is there */
+        fetch_ok(&f);
+        r = restore_one(&f, part, NULL);
+        ck_assert_msg(r->result == GWS_STATE_OK, "result %s: %s",
+                      gws_state_result_name(r->result), r->reason);
+        ck_assert_int_eq(r->snap_offset, 10);
+        gws_restore_free(r);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
 Suite *gws_changelog_suite(void) {
         Suite *s = suite_create("changelog");
         TCase *tc = tcase_create("mock");
@@ -394,6 +457,7 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, restore_result_survives_allocation_failure);
         tcase_add_test(tc, catch_up_starts_at_the_log_start);
         tcase_add_test(tc, restore_takes_the_committed_offset_it_is_given);
+        tcase_add_test(tc, unreadable_state_topic_is_not_corrupt);
         suite_add_tcase(s, tc);
         return s;
 }
