@@ -448,6 +448,67 @@ START_TEST(unreadable_state_topic_is_not_corrupt) {
 }
 END_TEST
 
+/* The snapshot of a partition whose restore could not read the state
+ * topic survives: the cold detector's snapshots (periodic, revocation,
+ * shutdown: all gws_changelog_save()) are held, so the next restore finds
+ * the good one. Until a restore of the partition reads the topic again:
+ * then they are written again. The cold detector's first snapshot once
+ * replaced the good one for good (the restore after it found offset 50,
+ * the cold state, instead of 10). */
+START_TEST(snapshot_survives_an_unreadable_restore) {
+        fx_t f;
+        int32_t part = 3;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r, *cold;
+        gws_changelog_stats_t st;
+        char err[256];
+        int rc, i;
+
+        fx_start(&f);
+        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
+                                        "1500", err, sizeof(err)),
+                         0);
+        det = gws_detect_new(f.cfg, part);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(&f, part, 10, 10, det, &raw, &rec);
+        fetch_fails(&f);
+        cold = restore_one(&f, part, NULL);
+        ck_assert_int_eq(cold->result, GWS_STATE_UNREADABLE);
+        fetch_ok(&f);
+
+        /* the cold partition's snapshot, as its worker takes it */
+        rc = gws_changelog_save(f.cl, part, 50, 50, cold->det, &raw, &rec);
+        for (i = 0; i < 1000 && !gws_changelog_wait_delivered(f.cl, 0); i++)
+                rd_kafka_poll(f.prod, 10);
+        r = restore_one(&f, part, NULL);
+        ck_assert_msg(r->result == GWS_STATE_OK, "result %s: %s",
+                      gws_state_result_name(r->result), r->reason);
+        ck_assert_msg(r->snap_offset == 10,
+                      "the snapshot at offset 10 was replaced by the cold "
+                      "partition's (offset %lld)",
+                      (long long)r->snap_offset);
+        ck_assert_int_eq(rc, 1); /* held, nothing produced */
+        gws_changelog_stats(f.cl, &st);
+        ck_assert_uint_eq(st.held, 1);
+        ck_assert_uint_eq(st.failed, 0);
+        gws_restore_free(cold);
+
+        /* restored: its snapshots are written again */
+        ck_assert_int_eq(gws_changelog_held(f.cl, part), 0);
+        snapshot_put(&f, part, 60, 60, r->det, &raw, &rec);
+        gws_restore_free(r);
+        r = restore_one(&f, part, NULL);
+        ck_assert_int_eq(r->result, GWS_STATE_OK);
+        ck_assert_int_eq(r->snap_offset, 60);
+        gws_restore_free(r);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
 Suite *gws_changelog_suite(void) {
         Suite *s = suite_create("changelog");
         TCase *tc = tcase_create("mock");
@@ -458,6 +519,7 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, catch_up_starts_at_the_log_start);
         tcase_add_test(tc, restore_takes_the_committed_offset_it_is_given);
         tcase_add_test(tc, unreadable_state_topic_is_not_corrupt);
+        tcase_add_test(tc, snapshot_survives_an_unreadable_restore);
         suite_add_tcase(s, tc);
         return s;
 }
