@@ -2,6 +2,7 @@
  * catch-up (changelog.h has the design and the thread rules). */
 #include "gwsieve/changelog.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -43,6 +44,13 @@ struct gws_changelog_s {
         job_t *jobs, *jobs_tail;        /* under lock */
         gws_restore_t *done, *done_tail; /* under lock */
         int stop;                        /* under lock */
+        uint8_t *held;  /* under lock: [input partition] 1 = its snapshots
+                         * are held (changelog.h, "Holding") */
+        int32_t nheld_cap; /* under lock: entries of held (grown by
+                            * gws_changelog_restore(), so that the
+                            * restore thread never fails to set one) */
+        int nheld;      /* set under lock, read atomically: held
+                         * partitions (0: saves skip the lock) */
         int pending;                     /* atomic: unacknowledged */
         gws_changelog_stats_t st;        /* atomics */
         char marker; /* its address is the opaque of snapshot messages */
@@ -59,6 +67,17 @@ struct gws_changelog_s {
  * writing
  * ------------------------------------------------------------------------ */
 
+int gws_changelog_held(gws_changelog_t *cl, int32_t partition) {
+        int held;
+        if (!__atomic_load_n(&cl->nheld, __ATOMIC_ACQUIRE))
+                return 0; /* the common case: no lock */
+        pthread_mutex_lock(&cl->lock);
+        held = partition >= 0 && partition < cl->nheld_cap &&
+               cl->held[partition];
+        pthread_mutex_unlock(&cl->lock);
+        return held;
+}
+
 int gws_changelog_save(gws_changelog_t *cl, int32_t partition,
                        int64_t offset, int64_t delivered,
                        const gws_detect_t *det,
@@ -68,6 +87,14 @@ int gws_changelog_save(gws_changelog_t *cl, int32_t partition,
         gws_detect_stats_t ds;
         int backoff = 0;
 
+        if (gws_changelog_held(cl, partition)) {
+                /* Logged when the hold began (hold()), not per snapshot. */
+                ADD(held, 1);
+                gws_log(GWS_LOG_DEBUG, "STATE",
+                        "partition %d: snapshot at offset %lld held",
+                        (int)partition, (long long)offset);
+                return 1;
+        }
         gws_buf_reset(raw);
         gws_detect_stats(det, &ds);
         if (gws_detect_save(det, raw) == -1 ||
@@ -458,7 +485,10 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
 
         r->snap_offset = r->committed = r->delivered = -1;
         if (found <= 0) {
-                r->result = found == 0 ? GWS_STATE_MISSING : GWS_STATE_CORRUPT;
+                /* A failed read says nothing about the snapshot:
+                 * UNREADABLE, not CORRUPT (as it once was reported). */
+                r->result = found == 0 ? GWS_STATE_MISSING
+                                       : GWS_STATE_UNREADABLE;
                 snprintf(r->reason, sizeof(r->reason), "%s",
                          found == 0 ? "no snapshot on the state topic"
                                     : read_why);
@@ -556,6 +586,35 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
         }
 }
 
+/* Holds the snapshots of input \p partition if its restore \p r could not
+ * read the state topic, else ends a hold (changelog.h, "Holding"). Before
+ * the result is posted: the caller cannot save before it has it.
+ * @locality restore thread. */
+static void hold(gws_changelog_t *cl, int32_t partition,
+                 const gws_restore_t *r) {
+        int on = r->result == GWS_STATE_UNREADABLE, was;
+        pthread_mutex_lock(&cl->lock);
+        /* room reserved when the job was queued (gws_changelog_restore) */
+        assert(partition < cl->nheld_cap);
+        was = cl->held[partition];
+        cl->held[partition] = (uint8_t)on;
+        if (was != on)
+                __atomic_add_fetch(&cl->nheld, on ? 1 : -1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&cl->lock);
+        if (on)
+                gws_log(GWS_LOG_WARNING, "STATE",
+                        "partition %d: snapshots held until a restore of "
+                        "it reads the state topic (its next assignment): "
+                        "the topic could not be read (%s), and this cold "
+                        "state must not replace a snapshot there",
+                        (int)partition, r->reason);
+        else if (was)
+                gws_log(GWS_LOG_NOTICE, "STATE",
+                        "partition %d: snapshots no longer held (restore: "
+                        "%s)",
+                        (int)partition, gws_state_result_name(r->result));
+}
+
 /* Takes up to \p max queued jobs, in queue order, into \p batch.
  * @returns how many (at least 1: the queue must not be empty).
  * @locality restore thread, under cl->lock. */
@@ -579,7 +638,7 @@ static int take_batch(gws_changelog_t *cl, job_t **batch, int max) {
  * over 12 state partitions read each 8 times, one after another), then
  * each job is decoded, loaded, caught up and posted in turn, so the first
  * resumes without waiting for the last. If the read fails, every job of
- * the batch starts cold with its reason. */
+ * the batch starts cold as GWS_STATE_UNREADABLE, with the read's error. */
 static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                       gws_buf_t *recs, gws_buf_t *raw) {
         char keys[RESTORE_BATCH][512], why[256] = "";
@@ -615,9 +674,11 @@ static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                         r->partition = job->partition;
                         r->gen = job->gen;
                         if ((r->det = gws_detect_new(cl->cfg,
-                                                     job->partition)))
+                                                     job->partition))) {
                                 run_job(cl, job, r, rc ? -1 : found[i], why,
                                         &recs[i], raw);
+                                hold(cl, job->partition, r);
+                        }
                         r->ms = (double)(gws_mono_ms() - job->t0);
                         ADD(restores[r->result], 1);
                         ADD(restore_ms, (uint64_t)r->ms);
@@ -664,8 +725,27 @@ int gws_changelog_restore(gws_changelog_t *cl, const int32_t *partitions,
                           int n) {
         job_t *first = NULL, **tail = &first, *job, *last = NULL;
         int64_t t0 = gws_mono_ms();
+        int32_t top = -1;
         int i;
 
+        /* Room for the hold of every queued partition: set by the
+         * restore thread, which must not fail to (hold()). */
+        for (i = 0; i < n; i++)
+                if (partitions[i] > top)
+                        top = partitions[i];
+        pthread_mutex_lock(&cl->lock);
+        if (top >= cl->nheld_cap) {
+                uint8_t *h = realloc(cl->held, (size_t)top + 1);
+                if (!h) {
+                        pthread_mutex_unlock(&cl->lock);
+                        return -1;
+                }
+                memset(h + cl->nheld_cap, 0,
+                       (size_t)(top + 1 - cl->nheld_cap));
+                cl->held = h;
+                cl->nheld_cap = top + 1;
+        }
+        pthread_mutex_unlock(&cl->lock);
         for (i = 0; i < n; i++) {
                 if (!(job = calloc(1, sizeof(*job))) ||
                     !(job->res = calloc(1, sizeof(*job->res)))) {
@@ -731,6 +811,7 @@ void gws_changelog_stats(const gws_changelog_t *cl,
                                          __ATOMIC_RELAXED);
         st->caught_up = __atomic_load_n(&cl->st.caught_up, __ATOMIC_RELAXED);
         st->reads = __atomic_load_n(&cl->st.reads, __ATOMIC_RELAXED);
+        st->held = __atomic_load_n(&cl->st.held, __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------------------
@@ -821,6 +902,7 @@ void gws_changelog_destroy(gws_changelog_t *cl) {
                 rd_kafka_destroy_flags(cl->rc,
                                        RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         gws_pipeline_destroy(cl->pl);
+        free(cl->held);
         pthread_mutex_destroy(&cl->lock);
         pthread_cond_destroy(&cl->cond);
         free(cl);

@@ -1390,6 +1390,8 @@ static void snapshot_revoked(gws_service_t *svc,
                                             __ATOMIC_ACQUIRE)) <= 0)
                         continue;
                 snap_point(p, next, &so, &sd);
+                /* 1: held (its restore could not read the state topic):
+                 * nothing to wait for */
                 if (gws_changelog_save(svc->cl, p->partition, so, sd, p->det,
                                        &svc->sraw, &svc->srec) == 0)
                         n++;
@@ -2428,17 +2430,33 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
                           svc->consumer_errors);
         if (svc->cl) {
                 gws_changelog_stats_t cs;
+                uint64_t held = 0;
                 gws_changelog_stats(svc->cl, &cs);
                 FAM("gwsieve_state_snapshots_total", "counter",
                     "Detector snapshots to the state topic, by result "
                     "(written: acknowledged; failed: not produced or not "
-                    "delivered).");
+                    "delivered; held: not taken, the partition's restore "
+                    "could not read the state topic).");
                 r |= gws_prom_u64(b, "gwsieve_state_snapshots_total",
                                   (const char *[]){"result", "written", NULL},
                                   cs.written);
                 r |= gws_prom_u64(b, "gwsieve_state_snapshots_total",
                                   (const char *[]){"result", "failed", NULL},
                                   cs.failed);
+                r |= gws_prom_u64(b, "gwsieve_state_snapshots_total",
+                                  (const char *[]){"result", "held", NULL},
+                                  cs.held);
+                for (i = 0; i < svc->nptns; i++)
+                        held += svc->ptns[i] && !svc->ptns[i]->restoring &&
+                                gws_changelog_held(svc->cl,
+                                                   svc->ptns[i]->partition);
+                FAM("gwsieve_state_snapshots_held", "gauge",
+                    "Assigned partitions whose snapshots are held: their "
+                    "restore could not read the state topic, and their cold "
+                    "state must not replace the snapshot there (until the "
+                    "partition's next assignment).");
+                r |= gws_prom_u64(b, "gwsieve_state_snapshots_held", NULL,
+                                  held);
                 FAM("gwsieve_state_snapshot_bytes_total", "counter",
                     "Bytes of snapshots produced (zstd), and before zstd.");
                 r |= gws_prom_u64(b, "gwsieve_state_snapshot_bytes_total",
@@ -2449,8 +2467,9 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
                                   cs.raw_bytes);
                 FAM("gwsieve_state_restores_total", "counter",
                     "Partitions assigned and their detector state, by "
-                    "result (ok: restored; missing: none; the rest: a "
-                    "snapshot rejected, the partition started cold).");
+                    "result (ok: restored; missing: none; unreadable: the "
+                    "state topic could not be read; the rest: a snapshot "
+                    "rejected; all but ok: the partition started cold).");
                 for (i = 0; i < GWS_STATE__CNT; i++)
                         r |= gws_prom_u64(
                             b, "gwsieve_state_restores_total",

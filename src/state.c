@@ -16,7 +16,7 @@
 
 static const char *const result_names[GWS_STATE__CNT] = {
     "ok",       "missing", "truncated", "not_snapshot", "version",
-    "checksum", "foreign", "corrupt",   "incompatible"};
+    "checksum", "foreign", "corrupt",   "incompatible", "unreadable"};
 
 const char *gws_state_result_name(gws_state_result_t r) {
         return r >= 0 && r < GWS_STATE__CNT ? result_names[r] : "unknown";

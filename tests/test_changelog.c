@@ -434,6 +434,130 @@ START_TEST(restore_takes_the_committed_offset_it_is_given) {
 }
 END_TEST
 
+/* Makes every Fetch of the mock cluster fail (NOT_LEADER_FOR_PARTITION,
+ * retried by the consumer) until fetch_ok(): a state partition whose
+ * leader is gone, as the restore consumer sees it. */
+static void fetch_fails(fx_t *f) {
+        rd_kafka_resp_err_t errs[2000];
+        int i;
+        for (i = 0; i < 2000; i++)
+                errs[i] = RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION;
+        rd_kafka_mock_push_request_errors_array(f->mc, 1 /* Fetch */, 2000,
+                                                errs);
+}
+
+static void fetch_ok(fx_t *f) {
+        rd_kafka_mock_clear_request_errors(f->mc, 1 /* Fetch */);
+}
+
+/* A snapshot exists but the state topic cannot be read within
+ * state.restore_timeout_ms: the partition starts cold as "unreadable",
+ * with the read error as the reason. It was reported "corrupt", as if
+ * the snapshot itself were bad. */
+START_TEST(unreadable_state_topic_is_not_corrupt) {
+        fx_t f;
+        int32_t part = 2;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r;
+        gws_changelog_stats_t st;
+        char err[256];
+
+        fx_start(&f);
+        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
+                                        "1500", err, sizeof(err)),
+                         0);
+        det = gws_detect_new(f.cfg, part);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(&f, part, 10, 10, det, &raw, &rec);
+        fetch_fails(&f);
+        r = restore_one(&f, part, NULL);
+        ck_assert_msg(r->result == GWS_STATE_UNREADABLE, "result %s: %s",
+                      gws_state_result_name(r->result), r->reason);
+        ck_assert_msg(strstr(r->reason, "gw.state") != NULL, "reason: %s",
+                      r->reason);
+        ck_assert_ptr_nonnull(r->det); /* cold */
+        ck_assert_int_eq(r->snap_offset, -1);
+        gws_restore_free(r);
+        gws_changelog_stats(f.cl, &st);
+        ck_assert_uint_eq(st.restores[GWS_STATE_UNREADABLE], 1);
+        ck_assert_uint_eq(st.restores[GWS_STATE_CORRUPT], 0);
+
+        /* readable again: the snapshot is there */
+        fetch_ok(&f);
+        r = restore_one(&f, part, NULL);
+        ck_assert_msg(r->result == GWS_STATE_OK, "result %s: %s",
+                      gws_state_result_name(r->result), r->reason);
+        ck_assert_int_eq(r->snap_offset, 10);
+        gws_restore_free(r);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
+/* The snapshot of a partition whose restore could not read the state
+ * topic survives: the cold detector's snapshots (periodic, revocation,
+ * shutdown: all gws_changelog_save()) are held, so the next restore finds
+ * the good one. Until a restore of the partition reads the topic again:
+ * then they are written again. The cold detector's first snapshot once
+ * replaced the good one for good (the restore after it found offset 50,
+ * the cold state, instead of 10). */
+START_TEST(snapshot_survives_an_unreadable_restore) {
+        fx_t f;
+        int32_t part = 3;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r, *cold;
+        gws_changelog_stats_t st;
+        char err[256];
+        int rc, i;
+
+        fx_start(&f);
+        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
+                                        "1500", err, sizeof(err)),
+                         0);
+        det = gws_detect_new(f.cfg, part);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(&f, part, 10, 10, det, &raw, &rec);
+        fetch_fails(&f);
+        cold = restore_one(&f, part, NULL);
+        ck_assert_int_eq(cold->result, GWS_STATE_UNREADABLE);
+        fetch_ok(&f);
+
+        /* the cold partition's snapshot, as its worker takes it */
+        rc = gws_changelog_save(f.cl, part, 50, 50, cold->det, &raw, &rec);
+        for (i = 0; i < 1000 && !gws_changelog_wait_delivered(f.cl, 0); i++)
+                rd_kafka_poll(f.prod, 10);
+        r = restore_one(&f, part, NULL);
+        ck_assert_msg(r->result == GWS_STATE_OK, "result %s: %s",
+                      gws_state_result_name(r->result), r->reason);
+        ck_assert_msg(r->snap_offset == 10,
+                      "the snapshot at offset 10 was replaced by the cold "
+                      "partition's (offset %lld)",
+                      (long long)r->snap_offset);
+        ck_assert_int_eq(rc, 1); /* held, nothing produced */
+        gws_changelog_stats(f.cl, &st);
+        ck_assert_uint_eq(st.held, 1);
+        ck_assert_uint_eq(st.failed, 0);
+        gws_restore_free(cold);
+
+        /* restored: its snapshots are written again */
+        ck_assert_int_eq(gws_changelog_held(f.cl, part), 0);
+        snapshot_put(&f, part, 60, 60, r->det, &raw, &rec);
+        gws_restore_free(r);
+        r = restore_one(&f, part, NULL);
+        ck_assert_int_eq(r->result, GWS_STATE_OK);
+        ck_assert_int_eq(r->snap_offset, 60);
+        gws_restore_free(r);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
 Suite *gws_changelog_suite(void) {
         Suite *s = suite_create("changelog");
         TCase *tc = tcase_create("mock");
@@ -444,6 +568,8 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, restore_result_survives_allocation_failure);
         tcase_add_test(tc, catch_up_starts_at_the_log_start);
         tcase_add_test(tc, restore_takes_the_committed_offset_it_is_given);
+        tcase_add_test(tc, unreadable_state_topic_is_not_corrupt);
+        tcase_add_test(tc, snapshot_survives_an_unreadable_restore);
         suite_add_tcase(s, tc);
         return s;
 }

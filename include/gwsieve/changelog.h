@@ -37,14 +37,36 @@
  *      leave a partition paused for good (only the detector itself, whose
  *      failure the result reports as det == NULL).
  * The jobs of a batch are loaded one at a time on the restore thread: the
- * worker's other partitions keep flowing meanwhile.
+ * worker's other partitions keep flowing meanwhile. If the read of step 1
+ * fails (an error, or the high watermarks not reached within
+ * state.restore_timeout_ms), every job of the batch starts cold as
+ * GWS_STATE_UNREADABLE.
+ *
+ * Holding: a partition that started cold because the state topic could not
+ * be read may still have a good snapshot there, which its cold state must
+ * not replace (compaction keeps only the latest record of a key: the
+ * partition's learned state would be lost for good). So its snapshots are
+ * held: gws_changelog_save() writes nothing for it until a later restore
+ * of the partition (its next assignment, here) reads the topic, whatever
+ * it finds there (OK, MISSING, or a bad record). The hold is set before
+ * the restore's result is posted, and kept by partition, not by
+ * assignment: a snapshot taken after a revocation, by a worker that had
+ * not drained, is held as well. Retrying the read in the background
+ * instead would not let the partition use the snapshot it finds (it has
+ * been processing cold since, and swapping detectors under its worker
+ * needs a second catch-up); it could only end the hold early. Holding
+ * costs the snapshots of one assignment: the next owner restores the
+ * older snapshot and catches up from its offset to the committed one
+ * (bounded by state.restore_timeout_ms, as every catch-up).
  *
  * Threads (DESIGN):
  *   - save: any thread; contexts and buffers are the caller's (\p raw,
  *     \p rec) or per thread (zstd); the detector must not change during
  *     the call (the caller owns it: its worker, or the main thread once
  *     the partition is drained);
- *   - restore jobs and results: a mutex-protected queue each way;
+ *   - restore jobs and results: a mutex-protected queue each way; the
+ *     held partitions are under the same mutex, taken by a save only
+ *     while some partition is held;
  *   - delivery reports of snapshots come through the service's delivery
  *     thread (gws_changelog_on_delivery); counters are atomics.
  *
@@ -100,6 +122,8 @@ typedef struct gws_changelog_stats_s {
         uint64_t reads;            /**< state partition reads (each
                                     *   partition once per batch of
                                     *   restores) */
+        uint64_t held;             /**< snapshots not written: their
+                                    *   partition is held */
 } gws_changelog_stats_t;
 
 /** @brief Starts the restore thread and its consumer, made from
@@ -118,12 +142,20 @@ void gws_changelog_destroy(gws_changelog_t *cl);
 /** @brief Produces a snapshot of \p det for input \p partition, covering
  *  every offset below \p offset; the outputs of every offset below
  *  \p delivered are acknowledged (-1: unknown). \p raw and \p rec are
- *  scratch buffers of the calling thread. @returns 0, or -1 (logged and
- *  counted; the previous snapshot stays the latest). */
+ *  scratch buffers of the calling thread.
+ *  @returns 0; 1 if the partition's snapshots are held (see "Holding"
+ *           above: nothing produced, counted in stats.held); or -1
+ *           (logged and counted; the previous snapshot stays the latest).
+ *  @remark while nothing is held, costs one atomic load more. */
 int gws_changelog_save(gws_changelog_t *cl, int32_t partition,
                        int64_t offset, int64_t delivered,
                        const gws_detect_t *det,
                        gws_buf_t *raw, gws_buf_t *rec);
+
+/** @returns 1 if the snapshots of input \p partition are held (its last
+ *  restore here could not read the state topic), else 0.
+ *  @locality any thread. */
+int gws_changelog_held(gws_changelog_t *cl, int32_t partition);
 
 /** @brief Waits until every snapshot produced so far is acknowledged.
  *  @returns 1, or 0 after \p timeout_ms. */

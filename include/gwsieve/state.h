@@ -54,10 +54,15 @@ typedef enum {
         GWS_STATE_FOREIGN,      /**< another group, topic or partition */
         GWS_STATE_CORRUPT,      /**< payload does not decompress */
         GWS_STATE_INCOMPATIBLE, /**< detector format or settings differ */
+        GWS_STATE_UNREADABLE,   /**< the state topic could not be read (a
+                                 *   restore's read failed or timed out):
+                                 *   whether a snapshot exists is unknown */
         GWS_STATE__CNT
 } gws_state_result_t;
 
-/** @returns a short name ("ok", "missing", "checksum", ...) for metrics. */
+/** @returns a short name ("ok", "missing", "checksum", ...) for metrics.
+ *  @remark the values are not serialized (metrics and logs use the
+ *  names): new results go before GWS_STATE__CNT. */
 const char *gws_state_result_name(gws_state_result_t r);
 
 /** What a record says about itself. */
