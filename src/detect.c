@@ -1046,12 +1046,27 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
                 a->open = 1;
                 a->opened_ts = ts;
                 a->last_update_ts = ts;
-                /* Stable id: same input gives the same id in replay/run. */
-                snprintf(a->id, sizeof(a->id), "%016llx",
-                         (unsigned long long)gws_hash64(
-                             e->key, e->klen,
-                             (uint64_t)ts * 31 + (uint64_t)kind * 7 +
-                                 (uint64_t)d->partition));
+                /* Stable id: same input gives the same id in replay/run.
+                 * Of the entity as shown (redact.ip_truncate): hashing
+                 * the full address let 256 guesses against the id undo
+                 * the truncation; the event that opens it tells apart
+                 * alerts on two clients of one /24. */
+                {
+                        const char *kp;
+                        size_t kn;
+                        uint64_t seed = (uint64_t)ts * 31 +
+                                        (uint64_t)kind * 7 +
+                                        (uint64_t)d->partition;
+                        if (shown_key(d, e, &kp, &kn) == -1) {
+                                kp = "";
+                                kn = 0;
+                        }
+                        if (kp != e->key && ev->id.s)
+                                seed ^= gws_hash64(ev->id.s, ev->id.len, 0);
+                        snprintf(a->id, sizeof(a->id), "%016llx",
+                                 (unsigned long long)gws_hash64(kp, kn,
+                                                                seed));
+                }
                 a->onext = d->open_head;
                 a->oprev = NULL;
                 if (d->open_head)

@@ -1142,6 +1142,37 @@ START_TEST(alerts_truncate_client_ip) {
 }
 END_TEST
 
+/* Under redact.ip_truncate an alert id must not depend on the part of
+ * the address that was cut: it hashed the full address, so trying the
+ * 256 last octets against the id (with the /24, time, kind and
+ * partition the alert shows) gave the address back. Two runs that
+ * differ only in the hot client's last octet give the same ids; with
+ * truncation off they differ (the full key, as before). */
+START_TEST(alert_id_hides_the_truncated_address) {
+        static const char *hot[2] = {"203.0.113.9", "203.0.113.77"};
+        char ids[2][2][64];
+        int trunc, k;
+        for (trunc = 0; trunc < 2; trunc++) {
+                for (k = 0; k < 2; k++) {
+                        json_t *a;
+                        st = 88172645463325252ULL;
+                        evn = 0;
+                        json_array_clear(sink.alerts);
+                        redetect("redact.ip_truncate",
+                                 trunc ? "true" : "false");
+                        hh_ip_takes_over(hot[k]);
+                        ck_assert_int_eq(count("heavy_hitter", "open"), 1);
+                        a = first("heavy_hitter", "open");
+                        snprintf(ids[trunc][k], sizeof(ids[trunc][k]), "%s",
+                                 json_string_value(
+                                     json_object_get(a, "alert_id")));
+                }
+        }
+        ck_assert_str_ne(ids[0][0], ids[0][1]);
+        ck_assert_str_eq(ids[1][0], ids[1][1]);
+}
+END_TEST
+
 /* A model that slows down on every gateway is one incident: one latency
  * alert on provider+model, not one per gateway, route or user. */
 START_TEST(keys_provider_wide_slowdown_one_alert) {
@@ -1322,6 +1353,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, byte_budget_under_cardinality_attack);
         tcase_add_test(tc, heavy_hitter_ip_takes_over);
         tcase_add_test(tc, alerts_truncate_client_ip);
+        tcase_add_test(tc, alert_id_hides_the_truncated_address);
         tcase_add_test(tc, heavy_hitter_usual_share_and_tokens);
         tcase_add_test(tc, out_of_order_within_bound);
         tcase_add_test(tc, rate_drop_when_window_closes);
