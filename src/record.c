@@ -261,7 +261,7 @@ static int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
  * parser reads "client\u005fip" as client_ip). */
 static int key_is(const gws_jdoc_t *doc, const gws_jtok_t *kt,
                   const char *name, size_t n) {
-        char tmp[64];
+        char tmp[256]; /* names of up to 42 characters, each escaped */
         if (!(kt->flags & GWS_JF_ESC))
                 return kt->len == n + 2 &&
                        !memcmp(doc->buf + kt->start + 1, name, n);
@@ -452,12 +452,8 @@ static size_t utf8_cut(const char *text, size_t n) {
 static int is_body(const gws_record_t *rw, const gws_jdoc_t *doc,
                    const gws_jtok_t *kt) {
         int i;
-        if (kt->flags & GWS_JF_ESC)
-                return 0;
         for (i = 0; i < rw->bodies.n; i++)
-                if (rw->bodies.len[i] == kt->len - 2 &&
-                    !memcmp(rw->bodies.v[i], doc->buf + kt->start + 1,
-                            kt->len - 2))
+                if (key_is(doc, kt, rw->bodies.v[i], rw->bodies.len[i]))
                         return 1;
         return 0;
 }
@@ -480,9 +476,8 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
         for (k = 1; k < root->next; k = doc->toks[k + 1].next) {
                 const gws_jtok_t *kt = &doc->toks[k];
                 const gws_jtok_t *vt = &doc->toks[k + 1];
-                if (kt->len == 7 &&
-                    !memcmp(doc->buf + kt->start, "\"sieve\"", 7))
-                        continue; /* ours replaces it */
+                if (key_is(doc, kt, "sieve", 5))
+                        continue; /* ours replaces it (escaped or not) */
                 d = P_KEEP_ALL;
                 if (rw->trimming) {
                         gws_buf_reset(&rw->path);
