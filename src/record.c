@@ -199,25 +199,30 @@ void gws_record_stats_add(const gws_record_t *rw, gws_record_stats_t *st) {
  * writing
  * ------------------------------------------------------------------------ */
 
+/* Redacts decoded text *\p s, *\p n when needed: on return they point at
+ * the text to write (the same, or rw->red_out). @returns 0 or -1. */
+static int text_redacted(gws_record_t *rw, const char **s, size_t *n) {
+        uint64_t counts[GWS_RK__CNT] = {0};
+        int r, i;
+        if (!rw->red || !gws_redact_maybe(rw->red, *s, *n))
+                return 0;
+        gws_buf_reset(&rw->red_out);
+        if ((r = gws_redact_text(rw->red, rw->rscratch, *s, *n, &rw->red_out,
+                                 counts)) <= 0)
+                return r;
+        for (i = 0; i < GWS_RK__CNT; i++)
+                if (counts[i])
+                        INC(rw->st.redactions[i], counts[i]);
+        *s = rw->red_out.buf;
+        *n = rw->red_out.len;
+        return 0;
+}
+
 /* Appends \p s (decoded text) redacted as a JSON string literal. */
 static int put_text(gws_record_t *rw, const char *s, size_t n,
                     gws_buf_t *out) {
-        uint64_t counts[GWS_RK__CNT] = {0};
-        int r, i;
-        if (rw->red && gws_redact_maybe(rw->red, s, n)) {
-                gws_buf_reset(&rw->red_out);
-                r = gws_redact_text(rw->red, rw->rscratch, s, n, &rw->red_out,
-                                    counts);
-                if (r < 0)
-                        return -1;
-                if (r > 0) {
-                        for (i = 0; i < GWS_RK__CNT; i++)
-                                if (counts[i])
-                                        INC(rw->st.redactions[i], counts[i]);
-                        return gws_buf_json_str(out, rw->red_out.buf,
-                                                rw->red_out.len);
-                }
-        }
+        if (text_redacted(rw, &s, &n) == -1)
+                return -1;
         return gws_buf_json_str(out, s, n);
 }
 
@@ -255,6 +260,26 @@ static int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
                 if (counts[i])
                         INC(rw->st.redactions[i], counts[i]);
         return gws_buf_json_str(out, rw->red_out.buf, rw->red_out.len);
+}
+
+/* Appends the text of string token \p t (decoded, redacted when needed),
+ * not as a JSON literal: a body string cut as text. */
+static int put_str_text(gws_record_t *rw, const gws_jdoc_t *doc,
+                        const gws_jtok_t *t, gws_buf_t *out) {
+        const char *s = doc->buf + t->start + 1;
+        size_t n = t->len - 2;
+
+        if (t->flags & GWS_JF_ESC) {
+                gws_buf_reset(&rw->dec);
+                if (gws_buf_reserve(&rw->dec, t->len) == -1)
+                        return -1;
+                rw->dec.len = gws_json_str_decode(doc, t, rw->dec.buf);
+                s = rw->dec.buf;
+                n = rw->dec.len;
+        }
+        if (text_redacted(rw, &s, &n) == -1)
+                return -1;
+        return gws_buf_append(out, s, n);
 }
 
 /* 1 if the key token \p kt names \p name (escapes decoded: the event
@@ -506,8 +531,14 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                             vt->len > (uint32_t)cfg->trim_max_body_bytes) {
                                 size_t cut;
                                 gws_buf_reset(&rw->body);
-                                if (put_value(rw, doc, k + 1, d == P_FILTER,
-                                              2, &rw->body) == -1)
+                                /* a string as its text, anything else
+                                 * as its JSON */
+                                if ((vt->type == GWS_JT_STR
+                                         ? put_str_text(rw, doc, vt,
+                                                        &rw->body)
+                                         : put_value(rw, doc, k + 1,
+                                                     d == P_FILTER, 2,
+                                                     &rw->body)) == -1)
                                         return -1;
                                 if (rw->body.len >
                                     (size_t)cfg->trim_max_body_bytes) {

@@ -218,6 +218,41 @@ START_TEST(trim_truncate_redact) {
 }
 END_TEST
 
+/* A body that is a string is cut as text: decoded, redacted, cut at a
+ * character, marked. It was cut as JSON text and encoded again: the
+ * record showed its quotes and escapes ("\"line 1\\nline 2...") and a
+ * cut could fall inside an escape ("\u00"). */
+START_TEST(string_body_truncated_as_text) {
+        const char *in =
+            "{\"id\":\"t2\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":500,\"latency_ms\":1,"
+            "\"response\":\"line 1\\nline 2 \\\"q\\\" \\u00e9\\u00e9\\u00e9"
+            "\\u00e9\\u00e9\\u00e9\\u00e9 jane@example.com "
+            "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\"}";
+        const char *txt;
+        size_t n;
+        gws_pipeline_destroy(pl);
+        ck_assert_int_eq(gws_config_load_string(
+                             cfg, "{\"trim\":{\"max_body_bytes\":21}}", err,
+                             sizeof(err)),
+                         0);
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl != NULL, "%s", err);
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        txt = json_string_value(
+            json_object_get(cap.last[GWS_SINK_RETAINED], "response"));
+        ck_assert_ptr_nonnull(txt);
+        /* 21 bytes of text: "line 1\nline 2 "q" é" + the next é cut */
+        ck_assert_msg(!strncmp(txt, "line 1\nline 2 \"q\" \xc3\xa9...", 23),
+                      "%s", txt);
+        ck_assert_ptr_nonnull(strstr(txt, "...[truncated "));
+        n = strlen(txt);
+        ck_assert(gws_utf8_valid(txt, n));
+        /* redacted before the cut, whatever is left of it */
+        ck_assert_ptr_null(strstr(txt, "jane@"));
+}
+END_TEST
+
 /* Required fields stay whatever trim.deny says (the README's promise):
  * a deny list was checked before them and removed "id" and "model". A
  * rule name that does not fit "kept" is cut at a character: it was cut
@@ -802,6 +837,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, trim_truncate_redact);
         tcase_add_test(tc, sampled_events_drop_bodies);
         tcase_add_test(tc, escaped_member_names_are_the_same_names);
+        tcase_add_test(tc, string_body_truncated_as_text);
         tcase_add_test(tc, ids_are_not_mistaken_for_cards);
         tcase_add_test(tc, dlq_payload_is_redacted);
         tcase_add_test(tc, dlq_envelope_is_bounded);
