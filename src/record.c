@@ -262,6 +262,25 @@ static int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
         return gws_buf_json_str(out, rw->red_out.buf, rw->red_out.len);
 }
 
+/* Appends member name \p kt like put_string(). From the second name of
+ * an object that redaction changed on (\p nred counts them), "#2", "#3",
+ * ... is added inside the quotes: two secrets as names ("jane@a.example",
+ * "bob@b.example") became the same name twice, a duplicate member that
+ * consumers reject or silently drop. */
+static int put_key(gws_record_t *rw, const gws_jdoc_t *doc,
+                   const gws_jtok_t *kt, gws_buf_t *out, int *nred) {
+        size_t at = out->len;
+        if (put_string(rw, doc, kt, out) == -1)
+                return -1;
+        if (out->len - at == kt->len &&
+            !memcmp(out->buf + at, doc->buf + kt->start, kt->len))
+                return 0; /* as it was */
+        if ((*nred)++ == 0)
+                return 0;
+        out->len--; /* the closing quote */
+        return gws_buf_printf(out, "#%d\"", *nred);
+}
+
 /* Appends the text of string token \p t (decoded, redacted when needed),
  * not as a JSON literal: a body string cut as text. */
 static int put_str_text(gws_record_t *rw, const gws_jdoc_t *doc,
@@ -391,7 +410,7 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
         const gws_jtok_t *o = &doc->toks[idx];
         uint32_t k;
         size_t plen = rw->path.len;
-        int first = 1, r = 0, d;
+        int first = 1, r = 0, d, nred = 0;
 
         r |= gws_buf_append(out, "{", 1);
         for (k = idx + 1; k < o->next; k = doc->toks[k + 1].next) {
@@ -415,7 +434,7 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                 if (!first)
                         r |= gws_buf_append(out, ",", 1);
                 first = 0;
-                r |= put_string(rw, doc, kt, out);
+                r |= put_key(rw, doc, kt, out, &nred);
                 r |= gws_buf_append(out, ":", 1);
                 if (idx == rw->ip_meta && is_meta_ip(doc, kt))
                         r |= put_client_ip(rw, doc, &doc->toks[k + 1], out);
@@ -490,7 +509,7 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
         const gws_jdoc_t *doc = ev->doc;
         const gws_jtok_t *root = &doc->toks[0];
         uint32_t k;
-        int i, r = 0, first = 1, nr = 0, d, ntrunc = 0;
+        int i, r = 0, first = 1, nr = 0, d, ntrunc = 0, nred = 0;
         char trunc[256];
         size_t to = 0;
 
@@ -581,7 +600,7 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                 }
                 if (!first)
                         r |= gws_buf_append(out, ",", 1);
-                r |= put_string(rw, doc, kt, out);
+                r |= put_key(rw, doc, kt, out, &nred);
                 r |= gws_buf_append(out, ":", 1);
                 first = 0;
                 if (cfg->redact_ip_truncate &&

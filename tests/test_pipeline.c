@@ -340,6 +340,32 @@ START_TEST(escaped_member_names_are_the_same_names) {
 }
 END_TEST
 
+/* Member names that redaction changes can become one name: both
+ * e-mails below were "[REDACTED:email]", twice in one object (capture()
+ * refuses duplicate names). The second and later get "#2", "#3". */
+START_TEST(redacted_member_names_stay_distinct) {
+        const char *in =
+            "{\"id\":\"s3\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":200,\"latency_ms\":1,"
+            "\"metadata\":{\"jane@a.example\":1,\"x\":0,\"bob@b.example\":2,"
+            "\"sam@c.example\":3}}";
+        json_t *m;
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        m = json_object_get(cap.last[GWS_SINK_RETAINED], "metadata");
+        ck_assert_int_eq(json_object_size(m), 4);
+        ck_assert_int_eq(json_integer_value(
+                             json_object_get(m, "[REDACTED:email]")),
+                         1);
+        ck_assert_int_eq(json_integer_value(
+                             json_object_get(m, "[REDACTED:email]#2")),
+                         2);
+        ck_assert_int_eq(json_integer_value(
+                             json_object_get(m, "[REDACTED:email]#3")),
+                         3);
+        ck_assert_int_eq(json_integer_value(json_object_get(m, "x")), 0);
+}
+END_TEST
+
 START_TEST(dlq_payload_is_redacted) {
         const char *in = "not json but has sk-abcdefghijklmnopqrstuvwxyz0";
         const char *p;
@@ -838,6 +864,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, sampled_events_drop_bodies);
         tcase_add_test(tc, escaped_member_names_are_the_same_names);
         tcase_add_test(tc, string_body_truncated_as_text);
+        tcase_add_test(tc, redacted_member_names_stay_distinct);
         tcase_add_test(tc, ids_are_not_mistaken_for_cards);
         tcase_add_test(tc, dlq_payload_is_redacted);
         tcase_add_test(tc, dlq_envelope_is_bounded);
