@@ -593,8 +593,9 @@ static uint64_t rejected_total(gws_service_t *svc) {
         return n;
 }
 
-/* Counts a record sent to the DLQ instead of \p rkt; logs one line per
- * FAIL_LOG_MS. @locality any producing thread. */
+/* Counts a record sent to the DLQ instead of \p rkt (once: not again
+ * when its dead letter is refused too); logs one line per FAIL_LOG_MS.
+ * @locality any producing thread. */
 static void reject_note(gws_service_t *svc, rd_kafka_topic_t *rkt,
                         size_t len, inflight_t *inf,
                         rd_kafka_resp_err_t err) {
@@ -603,8 +604,11 @@ static void reject_note(gws_service_t *svc, rd_kafka_topic_t *rkt,
         uint64_t more;
         char extra[64] = "";
 
-        __atomic_add_fetch(&svc->rejected[sink_of(svc, rkt)], 1,
-                           __ATOMIC_RELAXED);
+        /* a dead letter refused in turn is the same dead letter: its
+         * record was counted (by the pipeline, or here as refused) */
+        if (sink_of(svc, rkt) != GWS_SINK_DLQ)
+                __atomic_add_fetch(&svc->rejected[sink_of(svc, rkt)], 1,
+                                   __ATOMIC_RELAXED);
         if ((last && now - last < FAIL_LOG_MS) ||
             !__atomic_compare_exchange_n(&svc->rej_log_ms, &last, now, 0,
                                          __ATOMIC_RELAXED,

@@ -2244,6 +2244,13 @@ START_TEST(test_output_rejected) {
                       "%d refused dead letters, %d without payload", c.dlq,
                       c.omitted);
         committed_at_end(&s);
+        /* one per dead letter, not one per refusal */
+        m = metric_wait(w, "gwsieve_dlq_total",
+                        "{reason=\"output_rejected\"}", body, sizeof(body));
+        GWS_IT_ASSERT(m == c.retained + c.alerts + c.dlq,
+                      "gwsieve_dlq_total{reason=\"output_rejected\"} %.0f, "
+                      "%d on gw.dlq",
+                      m, c.retained + c.alerts + c.dlq);
         worker_stop_ok(w, "worker2");
         gws_it_idset_destroy(c.ids);
         gws_it_idset_destroy(c.srcs);
