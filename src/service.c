@@ -170,7 +170,9 @@ struct gws_service_s {
         int nworkers;
         pthread_t dr_thr;
         int dr_stop;  /* atomic */
-        int fatal;    /* atomic: a fatal error was seen */
+        int fatal;    /* atomic: a fatal error was seen; set after
+                       * fatal_reason is written (release) */
+        int fatal_claim; /* atomic: the first set_fatal() writes it */
         char fatal_reason[512];
         ptn_t **ptns; /* by partition; main thread only */
         int32_t nptns;
@@ -285,11 +287,14 @@ static void set_fatal(gws_service_t *svc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void set_fatal(gws_service_t *svc, const char *fmt, ...) {
         va_list ap;
-        if (__atomic_exchange_n(&svc->fatal, 1, __ATOMIC_ACQ_REL))
+        if (__atomic_exchange_n(&svc->fatal_claim, 1, __ATOMIC_ACQ_REL))
                 return; /* the first reason wins */
         va_start(ap, fmt);
         vsnprintf(svc->fatal_reason, sizeof(svc->fatal_reason), fmt, ap);
         va_end(ap);
+        /* whoever sees the flag (acquire) sees the whole reason: it was
+         * set first, and a reader could show half of it */
+        __atomic_store_n(&svc->fatal, 1, __ATOMIC_RELEASE);
         gws_log(GWS_LOG_ERR, "FATAL", "%s", svc->fatal_reason);
 }
 
