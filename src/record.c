@@ -645,9 +645,11 @@ int gws_record_redact_bytes(gws_record_t *rw, const char *bytes, size_t len,
                             gws_buf_t *out) {
         uint64_t counts[GWS_RK__CNT] = {0};
         int r, i;
-        if (!rw->red || !gws_redact_maybe(rw->red, bytes, len))
+        if (!rw->red)
                 return 0;
-        r = gws_redact_text(rw->red, rw->rscratch, bytes, len, out, counts);
+        /* bytes that did not parse as JSON may still hold its escapes */
+        r = gws_redact_text_escaped(rw->red, rw->rscratch, bytes, len, out,
+                                    counts);
         for (i = 0; r > 0 && i < GWS_RK__CNT; i++)
                 if (counts[i])
                         INC(rw->st.redactions[i], counts[i]);

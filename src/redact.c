@@ -49,6 +49,7 @@ struct gws_redact_s {
 struct gws_redact_scratch_s {
         pcre2_match_data *md;
         gws_buf_t a, b;
+        gws_buf_t sh; /* gws_redact_text_escaped(): the text to match */
 };
 
 static const char *kind_names[GWS_RK__CNT] = {
@@ -520,6 +521,7 @@ void gws_redact_scratch_destroy(gws_redact_scratch_t *s) {
         pcre2_match_data_free(s->md);
         gws_buf_free(&s->a);
         gws_buf_free(&s->b);
+        gws_buf_free(&s->sh);
         free(s);
 }
 
@@ -594,9 +596,11 @@ int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len) {
         return 0;
 }
 
-/* Built-in pass into \p b. @returns redactions, or -1. */
-static int builtin_pass(const gws_redact_t *r, uc *s, size_t len,
-                        gws_buf_t *b, uint64_t *counts) {
+/* Built-in pass into \p b: matches in \p s, copies the bytes between
+ * them from \p copy (\p s itself, or the text \p s stands for, byte for
+ * byte). @returns redactions, or -1. */
+static int builtin_pass(const gws_redact_t *r, uc *s, const uc *copy,
+                        size_t len, gws_buf_t *b, uint64_t *counts) {
         size_t i = 0, last = 0, ms, me;
         unsigned kind;
         int n = 0;
@@ -611,7 +615,7 @@ static int builtin_pass(const gws_redact_t *r, uc *s, size_t len,
                         i = me > i ? me : i + 1;
                         continue;
                 }
-                if (gws_buf_append(b, s + last, ms - last) == -1)
+                if (gws_buf_append(b, copy + last, ms - last) == -1)
                         return -1;
                 snprintf(rep, sizeof(rep), "[REDACTED:%s]", kind_names[kind]);
                 if (gws_buf_puts(b, rep) == -1)
@@ -621,7 +625,7 @@ static int builtin_pass(const gws_redact_t *r, uc *s, size_t len,
                 n++;
                 last = i = me;
         }
-        if (n && gws_buf_append(b, s + last, len - last) == -1)
+        if (n && gws_buf_append(b, copy + last, len - last) == -1)
                 return -1;
         return n;
 }
@@ -690,16 +694,19 @@ static int custom_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
         return n;
 }
 
-int gws_redact_text(const gws_redact_t *r, gws_redact_scratch_t *sc,
-                    const char *text, size_t len, gws_buf_t *out,
-                    uint64_t counts[GWS_RK__CNT]) {
+/* gws_redact_text() matching the built-in detectors in \p scan, which
+ * stands for \p text byte for byte. */
+static int redact_text2(const gws_redact_t *r, gws_redact_scratch_t *sc,
+                        const char *scan, const char *text, size_t len,
+                        gws_buf_t *out, uint64_t counts[GWS_RK__CNT]) {
         const char *cur = text;
         size_t curlen = len;
         gws_buf_t *dst;
         int n, total, i;
 
         gws_buf_reset(&sc->a);
-        if ((total = builtin_pass(r, (uc *)text, len, &sc->a, counts)) < 0)
+        if ((total = builtin_pass(r, (uc *)scan, (const uc *)text, len,
+                                  &sc->a, counts)) < 0)
                 return -1;
         if (total) {
                 cur = sc->a.buf;
@@ -720,6 +727,40 @@ int gws_redact_text(const gws_redact_t *r, gws_redact_scratch_t *sc,
         if (!total)
                 return 0;
         return gws_buf_append(out, cur, curlen) == -1 ? -1 : total;
+}
+
+int gws_redact_text(const gws_redact_t *r, gws_redact_scratch_t *sc,
+                    const char *text, size_t len, gws_buf_t *out,
+                    uint64_t counts[GWS_RK__CNT]) {
+        return redact_text2(r, sc, text, text, len, out, counts);
+}
+
+int gws_redact_text_escaped(const gws_redact_t *r, gws_redact_scratch_t *sc,
+                            const char *text, size_t len, gws_buf_t *out,
+                            uint64_t counts[GWS_RK__CNT]) {
+        size_t i;
+        char *sh;
+
+        if (!memchr(text, '\\', len))
+                return gws_redact_maybe(r, text, len)
+                           ? gws_redact_text(r, sc, text, len, out, counts)
+                           : 0;
+        /* The text to match: each one-character escape's letter becomes
+         * a space (same length, so offsets stand for the text's). */
+        gws_buf_reset(&sc->sh);
+        if (gws_buf_append(&sc->sh, text, len) == -1)
+                return -1;
+        sh = sc->sh.buf;
+        for (i = 0; i + 1 < len; i++) {
+                if (sh[i] != '\\')
+                        continue;
+                if (strchr("nrtbf\"\\/", sh[i + 1]) && sh[i + 1])
+                        sh[i + 1] = ' ';
+                i++; /* the escaped byte is not a backslash */
+        }
+        if (!gws_redact_maybe(r, sh, len))
+                return 0;
+        return redact_text2(r, sc, sh, text, len, out, counts);
 }
 
 /* ------------------------------------------------------------------------

@@ -376,6 +376,23 @@ START_TEST(dlq_payload_is_redacted) {
 }
 END_TEST
 
+/* A payload that does not parse (here: cut short) is redacted as text,
+ * and its JSON escapes hid secrets: "\nsk-..." was not at a word start. */
+START_TEST(dlq_text_payload_escapes_hide_nothing) {
+        const char *in = "{\"id\":\"d2\",\"prompt\":\"my key:\\nsk-proj-"
+                         "AAAAAAAAAAAAAAAAAAAAAAAAAAAA and mail:\\njohn.doe@"
+                         "example.com";
+        const char *p;
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_DLQ);
+        p = json_string_value(json_object_get(cap.last[GWS_SINK_DLQ],
+                                              "payload"));
+        ck_assert_ptr_nonnull(p);
+        ck_assert_str_eq(p, "{\"id\":\"d2\",\"prompt\":\"my key:\\n"
+                            "[REDACTED:openai_key] and mail:\\n"
+                            "[REDACTED:email]");
+}
+END_TEST
+
 /* A dead letter whose payload is JSON (a missing field, a wrong type) is
  * redacted as JSON, strings decoded: as text, a key after an escaped
  * newline ("\nsk-...") was not at a word start, an escaped letter
@@ -865,6 +882,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, escaped_member_names_are_the_same_names);
         tcase_add_test(tc, string_body_truncated_as_text);
         tcase_add_test(tc, redacted_member_names_stay_distinct);
+        tcase_add_test(tc, dlq_text_payload_escapes_hide_nothing);
         tcase_add_test(tc, ids_are_not_mistaken_for_cards);
         tcase_add_test(tc, dlq_payload_is_redacted);
         tcase_add_test(tc, dlq_envelope_is_bounded);

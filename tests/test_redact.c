@@ -161,6 +161,43 @@ START_TEST(same_at_every_alignment) {
 }
 END_TEST
 
+/* Bytes that did not parse as JSON (a dead letter's payload) may still
+ * hold JSON escapes: a key after "\n" was not at a word start (the "n"
+ * before it), an e-mail after "\n" took the "n" along. An escape of one
+ * character separates words as that character would; the bytes around
+ * the redactions stay as they were. */
+START_TEST(escaped_text_separates_words) {
+        static const struct {
+                const char *in, *out;
+        } t[] = {
+            {"{\"p\":\"key:\\nsk-proj-AAAAAAAAAAAAAAAAAAAAAAAAAAAA\" trunc",
+             "{\"p\":\"key:\\n[REDACTED:openai_key]\" trunc"},
+            {"mail\\njohn.doe@example.com\\tok",
+             "mail\\n[REDACTED:email]\\tok"},
+            {"\\\"Bearer abcdefghijklmnopqrstuvwxyz012345\\\"",
+             "\\\"Bearer [REDACTED:bearer_token]\\\""},
+            /* an escaped backslash: the n after it is a letter */
+            {"x\\\\nsk-proj-AAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL},
+            {"no escapes sk-proj-AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+             "no escapes [REDACTED:openai_key]"},
+        };
+        size_t i;
+        for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                gws_buf_t out = {0};
+                int n = gws_redact_text_escaped(r, sc, t[i].in,
+                                                strlen(t[i].in), &out, NULL);
+                if (!t[i].out) {
+                        ck_assert_msg(n == 0, "%zu: %d redactions: %s", i, n,
+                                      out.buf);
+                } else {
+                        ck_assert_msg(n == 1, "%zu: %d redactions", i, n);
+                        ck_assert_str_eq(out.buf, t[i].out);
+                }
+                gws_buf_free(&out);
+        }
+}
+END_TEST
+
 START_TEST(custom_patterns) {
         const char *names[] = {"ticket", "empty"};
         const char *pats[] = {"TICKET-[0-9]{4,}", "x*"};
@@ -378,6 +415,7 @@ Suite *gws_redact_suite(void) {
         tcase_add_loop_test(tc, lookalikes_untouched, 0,
                             sizeof(lookalikes) / sizeof(lookalikes[0]));
         tcase_add_test(tc, custom_patterns);
+        tcase_add_test(tc, escaped_text_separates_words);
         tcase_add_test(tc, custom_pattern_on_invalid_utf8);
         tcase_add_test(tc, custom_pattern_empty_match_steps_by_character);
         tcase_add_test(tc, custom_pattern_match_error_fails_closed);

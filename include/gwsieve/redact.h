@@ -92,6 +92,16 @@ int gws_redact_text(const gws_redact_t *r, gws_redact_scratch_t *s,
                     const char *text, size_t len, gws_buf_t *out,
                     uint64_t counts[GWS_RK__CNT]);
 
+/** @brief gws_redact_text() for bytes that did not parse as JSON but may
+ *  hold JSON escapes (a dead letter's payload): for the built-in
+ *  detectors an escape of one character (\n, \t, \", \\, ...) separates
+ *  words as the character it stands for would ("\nsk-..." is a key at a
+ *  word start); the bytes around the redactions are kept as they are.
+ *  Includes the prefilter (gws_redact_maybe()). Same returns. */
+int gws_redact_text_escaped(const gws_redact_t *r, gws_redact_scratch_t *s,
+                            const char *text, size_t len, gws_buf_t *out,
+                            uint64_t counts[GWS_RK__CNT]);
+
 /** @returns 1 if \p text may contain something to redact (a cheap
  *  prefilter: 0 guarantees gws_redact_text() would find nothing). */
 int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len);
