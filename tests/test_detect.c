@@ -1303,6 +1303,61 @@ START_TEST(eviction_spares_the_current_event) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * busy entities (tens to hundreds of events per second of event time)
+ * ------------------------------------------------------------------------ */
+
+#define BUSY_WARM_S 600 /* baseline before the incident */
+
+static int busy_first_inc;         /* evn of the first incident event */
+static int64_t busy_inc0, busy_inc1; /* the incident, event time */
+
+/* One gateway and model at \p rate events/s (latency lognormal, sigma
+ * 0.4) for BUSY_WARM_S, then for \p inc_s seconds \p frac of the
+ * requests \p mul times slower, then normal again for \p after_s. */
+static void busy_step(int rate, double frac, double mul, int inc_s,
+                      int after_s) {
+        int64_t step = 1000 / rate, ts, end;
+        busy_inc0 = T0 + BUSY_WARM_S * 1000LL;
+        busy_inc1 = busy_inc0 + inc_s * 1000LL;
+        end = busy_inc1 + after_s * 1000LL;
+        for (ts = T0; ts < end; ts += step) {
+                int in = ts >= busy_inc0 && ts < busy_inc1;
+                if (ts == busy_inc0)
+                        busy_first_inc = evn;
+                feed(ts, "gw", "m", 200,
+                     exp(6.5 + 0.4 * gauss()) *
+                         (in && unif() < frac ? mul : 1),
+                     NULL);
+        }
+}
+
+/* Event time of member \p which ("start", "end") of alert \p a's
+ * window. */
+static int64_t alert_win(const json_t *a, const char *which) {
+        const char *s = json_string_value(
+            json_object_get(json_object_get(a, "window"), which));
+        int64_t t;
+        ck_assert_ptr_nonnull(s);
+        ck_assert_int_eq(gws_time_parse(s, strlen(s), &t), 0);
+        return t;
+}
+
+/* A sustained step on a busy entity opens an alert (within a window),
+ * at 25, 100 and 500 events/s: the baseline's clipped updates (learned
+ * 20x slower) absorbed the step in a few thousand events, i.e. seconds,
+ * before the window's share of anomalies reached min_share; nothing
+ * opened at 50 events/s and more. */
+START_TEST(busy_step_opens) {
+        static const int rates[] = {25, 100, 500};
+        json_t *open;
+        busy_step(rates[_i], 1, 10, 180, 0);
+        ck_assert_int_eq(count("latency", "open"), 1);
+        open = first("latency", "open");
+        ck_assert_int_le(alert_win(open, "end"), busy_inc0 + 60000);
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -1343,6 +1398,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, keys_user_model_switch_is_normal);
         tcase_add_test(tc, keys_configured_sets);
         tcase_add_test(tc, eviction_spares_the_current_event);
+        tcase_add_loop_test(tc, busy_step_opens, 0, 3);
         suite_add_tcase(s, tc);
         return s;
 }
