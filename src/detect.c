@@ -35,9 +35,14 @@
  * at least min_share of its events; it is updated at most every
  * update_interval_s while anomalies continue and resolved after resolve_s
  * without one (a rate_drop also once its gateway has sent nothing for
- * gone_after_s: it is taken as gone). Error storms use a one-sided
- * binomial z-test against the entity's baseline share, so 3 errors out of
- * 5 requests do not page.
+ * gone_after_s: it is taken as gone). Numeric kinds test the window both
+ * ways, with hysteresis: an anomaly counts for an open alert only while
+ * the window's anomalies are at least min_share / 3 of its events, so the
+ * z-test's usual false positives (a few per thousand events: one every
+ * few seconds on a busy entity) do not keep it open after the incident
+ * (GOING_DIV, alert_anomaly()). Error storms use a one-sided binomial
+ * z-test against the entity's baseline share, so 3 errors out of 5
+ * requests do not page.
  */
 #include "gwsieve/detect.h"
 
@@ -64,11 +69,12 @@
 #define ERROR_PRIOR 0.02        /* error share assumed before any data */
 #define ERROR_MEMORY 2000.0     /* events the error baseline remembers */
 
-/* An incident of a numeric kind goes on while its anomalies are at least
- * min_share / GOING_DIV of the entity's events (it opens at min_share):
- * then the kind's baselines are held (nk_hold_note()). Below that its
- * anomalies are strays: the usual false positives of the z-test (a few
- * per thousand events, one every few seconds on a busy entity). */
+/* Hysteresis of numeric alerts: an incident goes on while its anomalies
+ * are at least min_share / GOING_DIV of the entity's events (it opens at
+ * min_share), and holds the kind's baselines meanwhile (nk_hold_note()).
+ * Below that its anomalies are strays: the usual false positives of the
+ * z-test (a few per thousand events, one every few seconds on a busy
+ * entity), which do not keep an alert open. */
 #define GOING_DIV 3.0
 /* An incident holds the baselines of its kind for at most 10 windows
  * (nk_hold_note()): a lasting shift is then learned, as before. */
@@ -1034,7 +1040,10 @@ static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
 }
 
 /* Records an anomaly of \p kind on entity \p e with window counts (n, k)
- * and opens/updates the alert. @returns alerts emitted or -1. */
+ * and opens/updates the alert. Numeric kinds (\p force 0) have a window
+ * test both ways: a stray anomaly (GOING_DIV) is not part of an open
+ * alert (it neither updates it nor keeps it open). @returns alerts
+ * emitted or -1. */
 static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
                          const gws_event_t *ev, double observed,
                          double expected, double score, uint32_t n,
@@ -1044,6 +1053,8 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
         alert_t *a;
         int64_t ts = ev->ts_ms;
         if (d->quiet || !(a = alert_get(e, kind)))
+                return 0;
+        if (a->open && !force && !share_going(cfg, n, k))
                 return 0;
         if (!a->open && a->anomalies &&
             ts - a->last_anom_ts > (int64_t)cfg->det_window_s * 1000) {
