@@ -39,10 +39,13 @@
  * ways, with hysteresis: an anomaly counts for an open alert only while
  * the window's anomalies are at least min_share / 3 of its events, so the
  * z-test's usual false positives (a few per thousand events: one every
- * few seconds on a busy entity) do not keep it open after the incident
- * (GOING_DIV, alert_anomaly()). Error storms use a one-sided binomial
- * z-test against the entity's baseline share, so 3 errors out of 5
- * requests do not page.
+ * few seconds on a busy entity) do not keep it open after the incident;
+ * and anomalies pending before an alert opens are dropped once
+ * min_anomalies * 3 / min_share of the entity's events followed one
+ * without another, so the alert's start, first event ids and values are
+ * the incident's, not those of strays before it (GOING_DIV,
+ * alert_anomaly()). Error storms use a one-sided binomial z-test against
+ * the entity's baseline share, so 3 errors out of 5 requests do not page.
  */
 #include "gwsieve/detect.h"
 
@@ -74,7 +77,7 @@
  * min_share), and holds the kind's baselines meanwhile (nk_hold_note()).
  * Below that its anomalies are strays: the usual false positives of the
  * z-test (a few per thousand events, one every few seconds on a busy
- * entity), which do not keep an alert open. */
+ * entity), which neither keep an alert open nor start one. */
 #define GOING_DIV 3.0
 /* An incident holds the baselines of its kind for at most 10 windows
  * (nk_hold_note()): a lasting shift is then learned, as before. */
@@ -184,6 +187,12 @@ typedef struct alert_s {
                                            * row; -1: it sends */
         char *ids[MAX_IDS];               /* most recent contributors */
         int nids, idpos;
+        uint32_t last_n;                  /* numeric kinds: the entity's
+                                           * events in the bucket of
+                                           * last_anom_ts up to that
+                                           * anomaly (UINT32_MAX: not
+                                           * known, a format 1-2
+                                           * snapshot) */
 } alert_t;
 
 /* What only gateway (G) and gateway+provider (GP) entities keep. */
@@ -678,6 +687,21 @@ static void win_sum(const win_t *w, int64_t bidx, uint32_t *n, uint32_t *k) {
         }
 }
 
+/* Events of \p w from bucket \p from on, up to bucket \p bidx, after the
+ * first \p n of bucket \p from; UINT32_MAX when \p from is no longer in
+ * the window. */
+static uint32_t win_after(const win_t *w, int64_t from, uint32_t n,
+                          int64_t bidx) {
+        uint32_t c = 0;
+        int i;
+        if (from <= bidx - NBUCKETS || from > bidx)
+                return UINT32_MAX;
+        for (i = 0; i < NBUCKETS; i++)
+                if (w->idx[i] >= from && w->idx[i] <= bidx)
+                        c += w->n[i];
+        return c > n ? c - n : 0;
+}
+
 /* 1 if \p k anomalies of \p n events keep an incident going (GOING_DIV). */
 static int share_going(const gws_config_t *cfg, uint32_t n, uint32_t k) {
         return (double)k * GOING_DIV >= cfg->det_min_share * (double)n;
@@ -1040,10 +1064,12 @@ static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
 }
 
 /* Records an anomaly of \p kind on entity \p e with window counts (n, k)
- * and opens/updates the alert. Numeric kinds (\p force 0) have a window
- * test both ways: a stray anomaly (GOING_DIV) is not part of an open
- * alert (it neither updates it nor keeps it open). @returns alerts
- * emitted or -1. */
+ * and opens/updates the alert. Numeric kinds (\p force 0 and -1) have a
+ * window test both ways: a stray anomaly (GOING_DIV) is not part of an
+ * open alert (it neither updates it nor keeps it open), and pending
+ * anomalies that min_anomalies * GOING_DIV / min_share of the entity's
+ * events followed without another one were strays, not the beginning of
+ * the alert that opens. @returns alerts emitted or -1. */
 static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
                          const gws_event_t *ev, double observed,
                          double expected, double score, uint32_t n,
@@ -1051,14 +1077,19 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
                          void *opaque) {
         const gws_config_t *cfg = d->cfg;
         alert_t *a;
-        int64_t ts = ev->ts_ms;
+        int64_t ts = ev->ts_ms, bidx = ts / d->bucket_ms;
+        int numeric = force <= 0;
         if (d->quiet || !(a = alert_get(e, kind)))
                 return 0;
         if (a->open && !force && !share_going(cfg, n, k))
                 return 0;
         if (!a->open && a->anomalies &&
-            ts - a->last_anom_ts > (int64_t)cfg->det_window_s * 1000) {
-                /* Stray anomalies long ago are not part of this one. */
+            (ts - a->last_anom_ts > (int64_t)cfg->det_window_s * 1000 ||
+             (numeric && cfg->det_min_share > 0 &&
+              (double)win_after(&e->win, a->last_anom_ts / d->bucket_ms,
+                                a->last_n, bidx) >
+                  cfg->det_min_anomalies * GOING_DIV / cfg->det_min_share))) {
+                /* Stray anomalies earlier are not part of this one. */
                 int i;
                 for (i = 0; i < a->nids; i++)
                         free(a->ids[i]);
@@ -1073,6 +1104,10 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
         }
         alert_note_id(a, &ev->id);
         a->last_anom_ts = ts;
+        if (numeric)
+                a->last_n = e->win.idx[bidx % NBUCKETS] == bidx
+                                ? e->win.n[bidx % NBUCKETS]
+                                : 0;
         /* Smoothed alike (one odd request does not set the reported
          * values, and for per-gateway alerts over several models the
          * ratio observed/expected stays like for like). */
@@ -2527,10 +2562,11 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
  *   from partway through), u8 alert mask, the parts (the numeric windows
  *   followed by i64 hold_from and hold_to per kind) and the alerts (with
  *   their ids, so an open alert goes on being updated and resolved under
- *   its id; each ends with i64 silent_from).
+ *   its id; each ends with i64 silent_from, u32 last_n).
  * Formats 1 and 2 are still read. Format 2 had no holds (none is under
- * way after its restore). Format 1 had, besides, no past_run, no parts
- * bit 3 and no silent_from.
+ * way after its restore) and no last_n (not known: pending anomalies are
+ * then dropped after window_s without one only). Format 1 had, besides,
+ * no past_run, no parts bit 3 and no silent_from.
  * ------------------------------------------------------------------------ */
 
 #define SNAP_MAGIC "GWSD"
@@ -2736,6 +2772,7 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                                 put_bytes(out, a->ids[k], l);
                         }
                         put_u64(out, (uint64_t)a->silent_from);
+                        put_u32(out, a->last_n);
                 }
         }
         free(order);
@@ -2857,6 +2894,7 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
         a->silent_from = version >= 2 ? rd_ts(r, 0) : -1;
         if (a->silent_from < -1)
                 r->bad = 1;
+        a->last_n = version >= 3 ? rd_u32(r) : UINT32_MAX;
         a->enext = e->alerts;
         e->alerts = a;
         if (a->open && !r->bad) {

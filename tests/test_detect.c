@@ -1362,6 +1362,26 @@ START_TEST(busy_alert_resolves_after_incident) {
 }
 END_TEST
 
+/* The alert that opens on a busy entity names the incident: its window
+ * starts at the incident and its first event is one of the incident's.
+ * The false positives before it (one every few seconds, never a window
+ * apart) were taken as its beginning: it started at the first of them,
+ * ten minutes earlier. */
+START_TEST(busy_alert_starts_at_incident) {
+        json_t *open;
+        const char *id0;
+        busy_step(100, 0.5, 10, 180, 0);
+        ck_assert_ptr_nonnull(open = first("latency", "open"));
+        ck_assert_int_ge(alert_win(open, "start"), busy_inc0 - 1000);
+        ck_assert_int_le(alert_win(open, "start"), busy_inc0 + 5000);
+        id0 = json_string_value(
+            json_array_get(json_object_get(open, "event_ids"), 0));
+        ck_assert_ptr_nonnull(id0);
+        /* at most 100 events (1 s) before the incident */
+        ck_assert_int_ge(atoi(id0 + 3), busy_first_inc - 100);
+}
+END_TEST
+
 /* A sustained step on a busy entity opens an alert (within a window),
  * at 25, 100 and 500 events/s: the baseline's clipped updates (learned
  * 20x slower) absorbed the step in a few thousand events, i.e. seconds,
@@ -1418,6 +1438,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, keys_configured_sets);
         tcase_add_test(tc, eviction_spares_the_current_event);
         tcase_add_test(tc, busy_alert_resolves_after_incident);
+        tcase_add_test(tc, busy_alert_starts_at_incident);
         tcase_add_loop_test(tc, busy_step_opens, 0, 3);
         suite_add_tcase(s, tc);
         return s;
