@@ -1814,6 +1814,21 @@ static void nk_hold_note(const gws_detect_t *d, ent_t *e, int kk,
         }
 }
 
+/* An event of the entity with anomaly window \p w is explained by an
+ * alert that opened in bucket \p opened: the entity's anomalies up to
+ * then were that incident's. They are dropped, as its opening drops them
+ * from the windows of the event that opened it (numeric()): an entity
+ * that shares its events with the incident (a busy user of a slow model)
+ * kept those of the seconds before the alert opened while its later
+ * events were explained and left its n, and opened a second alert on
+ * them. Incident events only; idempotent. */
+static void nk_explained(win_t *w, int64_t opened) {
+        int b;
+        for (b = 0; b < NBUCKETS; b++)
+                if (w->idx[b] <= opened)
+                        w->k[b] = 0;
+}
+
 /* Numeric deviation (latency, ttfb, tokens, cost) of a successful event.
  *
  * Every key set (detectors.numeric_keys) keeps its own robust baselines;
@@ -1858,6 +1873,7 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
             [F_TTFB] = {NK_LAT, 7, F_LAT, &cfg->det_latency}};
         ent_t *ke[GWS_MAX_KEYSETS];
         uint32_t n, k;
+        int64_t opened = 0; /* bucket the explaining alert opened in */
 
         has[NK_LAT] = cfg->det_latency;
         has[NK_TOK] = cfg->det_tokens &&
@@ -1961,6 +1977,9 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                 for (i = 0; anom && i < d->nks && tgt < 0; i++)
                         if (ke[i] && ent_alert_open(ke[i], kind))
                                 tgt = i;
+                if (tgt >= 0)
+                        opened = ent_alert(ke[tgt], kind)->opened_ts /
+                                 d->bucket_ms;
                 /* Each entity's window counts the anomalies its own
                  * baseline sees (a user's unusual prompt does not make
                  * the model's window anomalous); an anomaly an open alert
@@ -1976,6 +1995,8 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                         if (!e || (!a && !x) || d->quiet ||
                             (!e->nwin && nwin_alloc(d, e)))
                                 continue;
+                        if (x)
+                                nk_explained(&e->nwin->w[kk], opened);
                         win_add(&e->nwin->w[kk], bidx, (uint32_t)x,
                                 (uint32_t)a);
                 }

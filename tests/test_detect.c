@@ -1397,6 +1397,31 @@ START_TEST(busy_step_opens) {
 }
 END_TEST
 
+/* A model's incident on a busy gateway (100 events/s, half of them on
+ * the model, 10x slower for 3 min) is one alert, not a second one on its
+ * busiest user: the user's own anomalies in the seconds before the
+ * model's alert opened stayed in its window while its later events were
+ * explained by that alert (and left its n): 44 of 138 remaining events,
+ * over min_share. */
+START_TEST(busy_model_incident_one_alert) {
+        char user[16];
+        int64_t ts, inc0 = T0 + BUSY_WARM_S * 1000LL, inc1 = inc0 + 180000;
+        for (ts = T0; ts < inc1 + 300000; ts += 10) {
+                int m = unif() < 0.5;
+                if (unif() < 0.1)
+                        snprintf(user, sizeof(user), "u-hot");
+                else
+                        snprintf(user, sizeof(user), "u-%d",
+                                 (int)(unif() * 100));
+                feedk(ts, "gw", m ? "m" : "m2", user,
+                      exp((m ? 5 : 6.5) + 0.4 * gauss()) *
+                          (m && ts >= inc0 && ts < inc1 ? 10 : 1),
+                      (int64_t)exp(6 + 0.5 * gauss()));
+        }
+        ck_assert_str_eq(open_entity("latency"), "provider=openai,model=m");
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -1440,6 +1465,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, busy_alert_resolves_after_incident);
         tcase_add_test(tc, busy_alert_starts_at_incident);
         tcase_add_loop_test(tc, busy_step_opens, 0, 3);
+        tcase_add_test(tc, busy_model_incident_one_alert);
         suite_add_tcase(s, tc);
         return s;
 }
