@@ -3,8 +3,10 @@
 # gwsieve-gen --incidents --labels, then gwsieve replay; reports per
 # incident kind whether an `open` alert names one of its events, the number
 # of `open` alerts that do (one per alert kind is the goal), and the
-# delay from the incident's start (event time), and the false alerts per
-# hour of event time (open alerts naming no incident event).
+# delay from the incident's start (event time), how long after the
+# incident's end its alerts resolved (event time; the latest of them,
+# "open" if one never did), and the false alerts per hour of event time
+# (open alerts naming no incident event).
 #   bench/incidents_eval.sh [EVENTS] [SEED] [SIM_RATE] [JITTER_S]
 # GWS_REPLAY_ARGS="--set detectors.numeric_keys=user_id" passes options to
 # replay; GWS_KEEP=DIR keeps the events, labels and outputs there.
@@ -53,7 +55,8 @@ for inc in L["incidents"]:
     inc_ids |= set(inc["event_ids"])
 hours = (L["end_ms"] - L["start_ms"]) / 3.6e6
 print("events %d over %.2f h of event time; %d open alerts" % (L["events"], hours, len(opens)))
-print("%-14s %-8s %-9s %-6s %s" % ("incident", "caught", "delay_s", "opens", "alert kinds"))
+resolved = {a["alert_id"]: a for a in alerts if a["state"] == "resolved"}
+print("%-14s %-8s %-9s %-6s %-11s %s" % ("incident", "caught", "delay_s", "opens", "resolved_s", "alert kinds"))
 caught = 0
 for inc in L["incidents"]:
     ids = set(inc["event_ids"])
@@ -61,7 +64,10 @@ for inc in L["incidents"]:
     if hit:
         caught += 1
         d = min(t(a["window"]["end"]) for a in hit) - inc["start_ms"] / 1000
-        print("%-14s %-8s %-9.0f %-6d %s" % (inc["kind"], "yes", d, len(hit), ",".join(sorted({a["kind"] for a in hit}))))
+        ends = [t(resolved[a["alert_id"]]["window"]["end"]) - inc["end_ms"] / 1000
+                if a["alert_id"] in resolved else None for a in hit]
+        res = "open" if None in ends else "%.0f" % max(ends)
+        print("%-14s %-8s %-9.0f %-6d %-11s %s" % (inc["kind"], "yes", d, len(hit), res, ",".join(sorted({a["kind"] for a in hit}))))
     else:
         print("%-14s %-8s %-9s" % (inc["kind"], "NO", "-"))
 false = [a for a in opens if not inc_ids & set(a["event_ids"])]

@@ -129,7 +129,9 @@ static const crow_t rows[] = {
     {"detectors.min_share", T_DBL, "0.3", OFF(det_min_share), 0, 1, NULL,
      "share of an entity's window events that must be anomalous"},
     {"detectors.resolve_s", T_INT, "120", OFF(det_resolve_s), 1, 86400,
-     NULL, "event-time quiet period before an alert is resolved"},
+     NULL, "event time without an anomaly (numeric kinds: one in an "
+           "incident, min_share / 3 of the window) before an alert is "
+           "resolved"},
     {"detectors.update_interval_s", T_INT, "60", OFF(det_update_interval_s),
      1, 86400, NULL, "minimum event-time gap between alert updates"},
     {"detectors.novelty_warmup_s", T_INT, "600", OFF(det_novelty_warmup_s),

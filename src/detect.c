@@ -19,9 +19,15 @@
  * exponentially weighted mean and mean absolute deviation are good robust
  * baselines. Updates beyond 2.5 sigma are clipped there and learned 20x
  * slower, so an incident does not teach the baseline that it is normal,
- * while slow drift is still followed (alpha = max(1/n, 1/200)). Sets
- * without the model field learn values relative to the gateway's baseline
- * of the request's model (see numeric()).
+ * while slow drift is still followed (alpha = max(1/n, 1/200)). That is
+ * per event: on a busy entity (tens to hundreds of events per second)
+ * even the clipped updates absorbed a step within seconds, before it
+ * could page. So while an entity's anomalies of a kind are an incident in
+ * progress (min_anomalies, and min_share / 3 of its events in the current
+ * bucket or the window), its baselines of that kind do not learn at all,
+ * for at most 10 windows (then a lasting shift is learned; nk_hold_note()).
+ * Sets without the model field learn values relative to the gateway's
+ * baseline of the request's model (see numeric()).
  *
  * An anomalous event alone never pages: an alert opens when, in the last
  * window (detectors.window_s of event time, in 6 buckets), at least
@@ -29,8 +35,17 @@
  * at least min_share of its events; it is updated at most every
  * update_interval_s while anomalies continue and resolved after resolve_s
  * without one (a rate_drop also once its gateway has sent nothing for
- * gone_after_s: it is taken as gone). Error storms use a one-sided binomial z-test against the
- * entity's baseline share, so 3 errors out of 5 requests do not page.
+ * gone_after_s: it is taken as gone). Numeric kinds test the window both
+ * ways, with hysteresis: an anomaly counts for an open alert only while
+ * the window's anomalies are at least min_share / 3 of its events, so the
+ * z-test's usual false positives (a few per thousand events: one every
+ * few seconds on a busy entity) do not keep it open after the incident;
+ * and anomalies pending before an alert opens are dropped once
+ * min_anomalies * 3 / min_share of the entity's events followed one
+ * without another, so the alert's start, first event ids and values are
+ * the incident's, not those of strays before it (GOING_DIV,
+ * alert_anomaly()). Error storms use a one-sided binomial z-test against
+ * the entity's baseline share, so 3 errors out of 5 requests do not page.
  */
 #include "gwsieve/detect.h"
 
@@ -56,6 +71,17 @@
 #define RATE_WARMUP_WINDOWS 3   /* complete windows before rates count */
 #define ERROR_PRIOR 0.02        /* error share assumed before any data */
 #define ERROR_MEMORY 2000.0     /* events the error baseline remembers */
+
+/* Hysteresis of numeric alerts: an incident goes on while its anomalies
+ * are at least min_share / GOING_DIV of the entity's events (it opens at
+ * min_share), and holds the kind's baselines meanwhile (nk_hold_note()).
+ * Below that its anomalies are strays: the usual false positives of the
+ * z-test (a few per thousand events, one every few seconds on a busy
+ * entity), which neither keep an alert open nor start one. */
+#define GOING_DIV 3.0
+/* An incident holds the baselines of its kind for at most 10 windows
+ * (nk_hold_note()): a lasting shift is then learned, as before. */
+#define HOLD_BUCKETS (10 * NBUCKETS)
 
 #define RATE_RING 4        /* open rate windows per gateway (lateness) */
 #define FUTURE_CONFIRM 20  /* events in a row that confirm a ts jump */
@@ -97,6 +123,18 @@ typedef struct {
         uint32_t n;
         double mean, absdev;
 } num_t;
+
+/* An entity's numeric alert kinds (NK_*): the anomaly windows, and
+ * whether an incident holds the kind's baselines (they do not learn from
+ * buckets hold_from..hold_to, for at most HOLD_BUCKETS; nk_hold_note()). */
+typedef struct {
+        win_t w[NK__CNT];          /* k: anomalies; n: the events an
+                                    * open alert of another entity
+                                    * explained */
+        int64_t hold_from[NK__CNT]; /* first bucket of the hold */
+        int64_t hold_to[NK__CNT];  /* its last bucket so far; before the
+                                    * current bucket: none */
+} nkw_t;
 
 enum { F_LAT, F_TIN, F_TOUT, F_COST, F_TTFB, F__CNT };
 
@@ -149,6 +187,12 @@ typedef struct alert_s {
                                            * row; -1: it sends */
         char *ids[MAX_IDS];               /* most recent contributors */
         int nids, idpos;
+        uint32_t last_n;                  /* numeric kinds: the entity's
+                                           * events in the bucket of
+                                           * last_anom_ts up to that
+                                           * anomaly (UINT32_MAX: not
+                                           * known, a format 1-2
+                                           * snapshot) */
 } alert_t;
 
 /* What only gateway (G) and gateway+provider (GP) entities keep. */
@@ -179,13 +223,17 @@ typedef struct ent_s {
                              * pinning and (sampled) LRU eviction */
         uint16_t klen;
         uint8_t type;       /* etype_t */
+        uint8_t held;       /* bit NK_*: a hold of the kind's baselines
+                             * was set and may still stand (nk_held();
+                             * in the padding: the per-event check reads
+                             * nwin only then) */
         int64_t first_ts;
         win_t win;          /* GPM latency, GP errors, G cost, GU tokens */
         num_t num[F__CNT];  /* GPM and the numeric key sets */
         struct gx_s *gx;    /* G and GP only (in the same allocation,
                              * after the key); NULL for the others, which
                              * are most entities (users) */
-        win_t *nwin;        /* numeric kinds (NK_*), from the entity's
+        nkw_t *nwin;        /* numeric kinds (NK_*), from the entity's
                              * first anomaly on (lazily: quiet users and
                              * IPs cost no windows) */
         alert_t *alerts;    /* at most one per kind (alert_t.enext);
@@ -360,7 +408,7 @@ static void hh_free(gws_detect_t *d, ent_t *e) {
         }
 }
 
-#define NWIN_BYTES (NK__CNT * sizeof(win_t))
+#define NWIN_BYTES sizeof(nkw_t)
 
 /* Frees what an entity owns besides itself; adjusts the byte counts. */
 static void ent_free_parts(gws_detect_t *d, ent_t *e) {
@@ -639,6 +687,26 @@ static void win_sum(const win_t *w, int64_t bidx, uint32_t *n, uint32_t *k) {
         }
 }
 
+/* Events of \p w from bucket \p from on, up to bucket \p bidx, after the
+ * first \p n of bucket \p from; UINT32_MAX when \p from is no longer in
+ * the window. */
+static uint32_t win_after(const win_t *w, int64_t from, uint32_t n,
+                          int64_t bidx) {
+        uint32_t c = 0;
+        int i;
+        if (from <= bidx - NBUCKETS || from > bidx)
+                return UINT32_MAX;
+        for (i = 0; i < NBUCKETS; i++)
+                if (w->idx[i] >= from && w->idx[i] <= bidx)
+                        c += w->n[i];
+        return c > n ? c - n : 0;
+}
+
+/* 1 if \p k anomalies of \p n events keep an incident going (GOING_DIV). */
+static int share_going(const gws_config_t *cfg, uint32_t n, uint32_t k) {
+        return (double)k * GOING_DIV >= cfg->det_min_share * (double)n;
+}
+
 static double z_to_score(double z, double zthr) {
         double r;
         if (z <= 0)
@@ -654,12 +722,12 @@ static double z_to_score(double z, double zthr) {
         return r < 1.0 ? r : nextafter(1.0, 0.0);
 }
 
-/* Scores log(x) (costs: tiny positive amounts, where log1p would be
- * linear) or log1p(x) (counts and milliseconds) against the baseline,
- * then updates it. @returns the robust z (0 while warming up). */
-/* The numeric-deviation core on an already transformed value; the
- * thresholds come from the caller (events and series differ). */
-static double num_observe0(int warmup, num_t *s, double lx) {
+/* The numeric-deviation core on an already transformed value (log(x)
+ * for costs, log1p(x) for counts and milliseconds): scores it against the
+ * baseline, then, with \p learn, updates the baseline. The thresholds
+ * come from the caller (events and series differ). @returns the robust z
+ * (0 while warming up). */
+static double num_observe0(int warmup, num_t *s, double lx, int learn) {
         double sigma, z = 0, alpha, dev, upd;
         int warm = (int)s->n >= warmup;
 
@@ -674,6 +742,8 @@ static double num_observe0(int warmup, num_t *s, double lx) {
         }
         if (warm)
                 z = (lx - s->mean) / sigma;
+        if (!learn)
+                return z; /* held by an incident (nk_held()) */
         alpha = 1.0 / (double)(s->n + 1);
         if (alpha < ALPHA_MIN)
                 alpha = ALPHA_MIN;
@@ -994,7 +1064,12 @@ static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
 }
 
 /* Records an anomaly of \p kind on entity \p e with window counts (n, k)
- * and opens/updates the alert. @returns alerts emitted or -1. */
+ * and opens/updates the alert. Numeric kinds (\p force 0 and -1) have a
+ * window test both ways: a stray anomaly (GOING_DIV) is not part of an
+ * open alert (it neither updates it nor keeps it open), and pending
+ * anomalies that min_anomalies * GOING_DIV / min_share of the entity's
+ * events followed without another one were strays, not the beginning of
+ * the alert that opens. @returns alerts emitted or -1. */
 static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
                          const gws_event_t *ev, double observed,
                          double expected, double score, uint32_t n,
@@ -1002,12 +1077,19 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
                          void *opaque) {
         const gws_config_t *cfg = d->cfg;
         alert_t *a;
-        int64_t ts = ev->ts_ms;
+        int64_t ts = ev->ts_ms, bidx = ts / d->bucket_ms;
+        int numeric = force <= 0;
         if (d->quiet || !(a = alert_get(e, kind)))
                 return 0;
+        if (a->open && !force && !share_going(cfg, n, k))
+                return 0;
         if (!a->open && a->anomalies &&
-            ts - a->last_anom_ts > (int64_t)cfg->det_window_s * 1000) {
-                /* Stray anomalies long ago are not part of this one. */
+            (ts - a->last_anom_ts > (int64_t)cfg->det_window_s * 1000 ||
+             (numeric && cfg->det_min_share > 0 &&
+              (double)win_after(&e->win, a->last_anom_ts / d->bucket_ms,
+                                a->last_n, bidx) >
+                  cfg->det_min_anomalies * GOING_DIV / cfg->det_min_share))) {
+                /* Stray anomalies earlier are not part of this one. */
                 int i;
                 for (i = 0; i < a->nids; i++)
                         free(a->ids[i]);
@@ -1022,6 +1104,10 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
         }
         alert_note_id(a, &ev->id);
         a->last_anom_ts = ts;
+        if (numeric)
+                a->last_n = e->win.idx[bidx % NBUCKETS] == bidx
+                                ? e->win.n[bidx % NBUCKETS]
+                                : 0;
         /* Smoothed alike (one odd request does not set the reported
          * values, and for per-gateway alerts over several models the
          * ratio observed/expected stays like for like). */
@@ -1499,14 +1585,14 @@ double gws_series_score(gws_series_t *s, double value) {
                         s->scale = 1e-12;
                 for (i = 0; i < s->nwarm; i++)
                         num_observe0(s->cfg->series_warmup_rows, &s->num,
-                                     s->warm[i] / s->scale);
+                                     s->warm[i] / s->scale, 1);
                 free(s->warm);
                 s->warm = NULL;
                 s->smean = s->num.mean;
                 return 0;
         }
         z = num_observe0(s->cfg->series_warmup_rows, &s->num,
-                         value / s->scale);
+                         value / s->scale, 1);
         sc = z_to_score(fabs(z), s->cfg->series_z_threshold);
         if (s->cfg->series_shift_z > 0) {
                 /* A level shift too small for one value to stand out: the
@@ -1663,7 +1749,7 @@ void gws_detect_stats(const gws_detect_t *d, gws_detect_stats_t *st) {
 static int nwin_alloc(gws_detect_t *d, ent_t *e) {
         if (__atomic_load_n(&state_bytes, __ATOMIC_RELAXED) + NWIN_BYTES >
                 d->max_bytes ||
-            !(e->nwin = calloc(NK__CNT, sizeof(win_t))))
+            !(e->nwin = calloc(1, sizeof(nkw_t))))
                 return -1;
         __atomic_add_fetch(&state_bytes, NWIN_BYTES, __ATOMIC_RELAXED);
         d->bytes += NWIN_BYTES;
@@ -1678,10 +1764,84 @@ static void nk_counts(const ent_t *e, int kk, int64_t bidx, uint32_t *n,
                       uint32_t *k) {
         uint32_t all, dummy, explained;
         win_sum(&e->win, bidx, &all, &dummy);
-        win_sum(&e->nwin[kk], bidx, &explained, k);
+        win_sum(&e->nwin->w[kk], bidx, &explained, k);
         *n = all > explained ? all - explained : 0;
         if (*k > *n)
                 *n = *k;
+}
+
+/* 1 if an incident holds the baselines of numeric kind \p kk of \p e
+ * in bucket \p bidx (nk_hold_note()). On the per-event path: a bit of
+ * the entity's first cache line; nwin only while the bit is set, and the
+ * first event after the hold clears it. A late event from before the
+ * hold learns; a late or skewed one (d->quiet) does not end it. */
+static int nk_held(const gws_detect_t *d, ent_t *e, int kk, int64_t bidx) {
+        const nkw_t *nw = e->nwin;
+        if (!(e->held & (1u << kk)) || bidx < nw->hold_from[kk])
+                return 0;
+        if (bidx <= nw->hold_to[kk] &&
+            bidx - nw->hold_from[kk] < HOLD_BUCKETS)
+                return 1;
+        if (!d->quiet)
+                e->held &= (uint8_t)~(1u << kk);
+        return 0;
+}
+
+/* After an anomalous event of numeric kind \p kk: whether \p e's
+ * anomalies (its own, or those an open alert of another entity explains)
+ * are an incident in progress, min_anomalies and min_share / GOING_DIV
+ * of its events in the current bucket or in the window. Then its
+ * baselines of the kind do not learn until the next bucket ends (each
+ * anomaly of the incident extends that). They learned 20x slower beyond
+ * 2.5 sigma, per event: a busy entity (tens of events per second and
+ * more) absorbed a step in seconds, before min_share of its window was
+ * anomalous, and never paged. The bucket sees an incident within a
+ * second or so of its start at any rate; the window carries it across
+ * bucket starts. A hold lasts at most HOLD_BUCKETS: a lasting shift is
+ * then learned (a hold starts again once an anomaly finds no incident, or
+ * a bucket passes without one). Rare: anomalous events only. */
+static void nk_hold_note(const gws_detect_t *d, ent_t *e, int kk,
+                         int64_t bidx) {
+        const gws_config_t *cfg = d->cfg;
+        const win_t *ev = &e->win, *an = &e->nwin->w[kk];
+        uint32_t nb = 0, ab = 0, nw = 0, aw = 0;
+        int i, mk = cfg->det_min_anomalies;
+        for (i = 0; i < NBUCKETS; i++) {
+                if (ev->idx[i] > bidx - NBUCKETS && ev->idx[i] <= bidx) {
+                        nw += ev->n[i];
+                        if (ev->idx[i] == bidx)
+                                nb = ev->n[i];
+                }
+                if (an->idx[i] > bidx - NBUCKETS && an->idx[i] <= bidx) {
+                        aw += an->n[i] + an->k[i];
+                        if (an->idx[i] == bidx)
+                                ab = an->n[i] + an->k[i];
+                }
+        }
+        if (((int)ab >= mk && share_going(cfg, nb, ab)) ||
+            ((int)aw >= mk && share_going(cfg, nw, aw))) {
+                if (e->nwin->hold_to[kk] < bidx)
+                        e->nwin->hold_from[kk] = bidx;
+                e->nwin->hold_to[kk] = bidx + 1;
+                e->held |= (uint8_t)(1u << kk);
+        } else if (e->nwin->hold_to[kk] >= bidx) {
+                e->nwin->hold_to[kk] = bidx - 1;
+        }
+}
+
+/* An event of the entity with anomaly window \p w is explained by an
+ * alert that opened in bucket \p opened: the entity's anomalies up to
+ * then were that incident's. They are dropped, as its opening drops them
+ * from the windows of the event that opened it (numeric()): an entity
+ * that shares its events with the incident (a busy user of a slow model)
+ * kept those of the seconds before the alert opened while its later
+ * events were explained and left its n, and opened a second alert on
+ * them. Incident events only; idempotent. */
+static void nk_explained(win_t *w, int64_t opened) {
+        int b;
+        for (b = 0; b < NBUCKETS; b++)
+                if (w->idx[b] <= opened)
+                        w->k[b] = 0;
 }
 
 /* Numeric deviation (latency, ttfb, tokens, cost) of a successful event.
@@ -1713,7 +1873,8 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
         double lval[F__CNT] = {0};
         double best_elx[NK__CNT] = {0};
         int best_rf[NK__CNT] = {0};
-        int on[F__CNT] = {1}, has[NK__CNT], i, f, kk, r, emitted = 0;
+        int on[F__CNT] = {1}, has[NK__CNT], held[NK__CNT], i, f, kk, r,
+            emitted = 0;
         /* field -> alert kind, reason bit, the field its alert reports */
         const struct {
                 int nk, reason, report;
@@ -1727,6 +1888,7 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
             [F_TTFB] = {NK_LAT, 7, F_LAT, &cfg->det_latency}};
         ent_t *ke[GWS_MAX_KEYSETS];
         uint32_t n, k;
+        int64_t opened = 0; /* bucket the explaining alert opened in */
 
         has[NK_LAT] = cfg->det_latency;
         has[NK_TOK] = cfg->det_tokens &&
@@ -1773,6 +1935,8 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                  * every numeric kind; e->nwin its anomalies (k). */
                 if (!d->quiet)
                         win_add(&e->win, bidx, 1, 0);
+                for (kk = 0; kk < NK__CNT; kk++)
+                        held[kk] = e->held && nk_held(d, e, kk, bidx);
                 for (f = 0; f < F__CNT; f++) {
                         double lx, sc, elx;
                         int rf = fld[f].report;
@@ -1792,9 +1956,10 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                                 if (isnan(elx))
                                         elx = ref[rf];
                         }
-                        sc = z_to_score(num_observe0(cfg->det_warmup_events,
-                                                     &e->num[f], lx),
-                                        zthr);
+                        sc = z_to_score(
+                            num_observe0(cfg->det_warmup_events, &e->num[f],
+                                         lx, !held[fld[f].nk]),
+                            zthr);
                         if (*fld[f].enabled && sc > scores[fld[f].reason])
                                 scores[fld[f].reason] = sc;
                         if (sc > kbest[i][fld[f].nk])
@@ -1827,6 +1992,9 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                 for (i = 0; anom && i < d->nks && tgt < 0; i++)
                         if (ke[i] && ent_alert_open(ke[i], kind))
                                 tgt = i;
+                if (tgt >= 0)
+                        opened = ent_alert(ke[tgt], kind)->opened_ts /
+                                 d->bucket_ms;
                 /* Each entity's window counts the anomalies its own
                  * baseline sees (a user's unusual prompt does not make
                  * the model's window anomalous); an anomaly an open alert
@@ -1842,11 +2010,16 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                         if (!e || (!a && !x) || d->quiet ||
                             (!e->nwin && nwin_alloc(d, e)))
                                 continue;
-                        win_add(&e->nwin[kk], bidx, (uint32_t)x,
+                        if (x)
+                                nk_explained(&e->nwin->w[kk], opened);
+                        win_add(&e->nwin->w[kk], bidx, (uint32_t)x,
                                 (uint32_t)a);
                 }
                 if (!anom || d->quiet)
                         continue;
+                for (i = 0; i < d->nks; i++)
+                        if (ke[i] && ke[i]->nwin)
+                                nk_hold_note(d, ke[i], kk, bidx);
                 if (tgt < 0) {
                         uint32_t kn[GWS_MAX_KEYSETS][2] = {{0}};
                         int qual[GWS_MAX_KEYSETS] = {0};
@@ -1905,13 +2078,13 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                  * it over): take them out, bucket by bucket. What is
                  * left (other routes of the gateway, say) still counts. */
                 if (!was_open && ent_alert_open(ke[tgt], kind)) {
-                        const win_t *tw = &ke[tgt]->nwin[kk];
+                        const win_t *tw = &ke[tgt]->nwin->w[kk];
                         for (i = 0; i < d->nks; i++) {
                                 win_t *w;
                                 int b;
                                 if (i == tgt || !ke[i] || !ke[i]->nwin)
                                         continue;
-                                w = &ke[i]->nwin[kk];
+                                w = &ke[i]->nwin->w[kk];
                                 for (b = 0; b < NBUCKETS; b++)
                                         if (w->idx[b] == tw->idx[b])
                                                 w->k[b] -= w->k[b] < tw->k[b]
@@ -2097,9 +2270,10 @@ static void hh_restart(ent_t *g, int64_t nwin) {
 /* Moves event time back to \p ts (past_confirms()). What is kept in
  * event time after ts belongs to the era that ended: its open alerts are
  * resolved (at the old watermark, where their windows end), its pending
- * anomalies, window buckets, error buckets and heavy-hitter window are
- * dropped, and the gateways' rate windows stop; each restarts at the
- * gateway's next counted event, the first one partial (rate_part).
+ * anomalies, window buckets, error buckets, heavy-hitter window and
+ * the baselines' holds (nk_hold_note()) are dropped, and the gateways'
+ * rate windows stop; each restarts at the gateway's next counted event,
+ * the first one partial (rate_part).
  * Baselines (numeric, error share, events per window, usual shares) are
  * kept: they were learned from the gateways' traffic, whatever its
  * dates. A model first seen in that era is known. Rare (a run of
@@ -2128,8 +2302,13 @@ static int wm_rewind(gws_detect_t *d, int64_t ts, gws_alert_cb *cb,
                 if (!e)
                         continue;
                 win_trim(&e->win, bidx);
-                for (k = 0; e->nwin && k < NK__CNT; k++)
-                        win_trim(&e->nwin[k], bidx);
+                for (k = 0; e->nwin && k < NK__CNT; k++) {
+                        win_trim(&e->nwin->w[k], bidx);
+                        /* a hold into the era that ended would last until
+                         * event time is back there */
+                        if (e->nwin->hold_to[k] > bidx)
+                                e->nwin->hold_to[k] = -1;
+                }
                 for (pp = &e->alerts; (a = *pp);) {
                         if (!a->open && a->last_anom_ts > ts) {
                                 *pp = a->enext;
@@ -2406,7 +2585,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
 /* ------------------------------------------------------------------------
  * snapshots (detectors state that moves with its partition)
  *
- * Format 2, little-endian, field by field (no struct dumps: padding and
+ * Format 3, little-endian, field by field (no struct dumps: padding and
  * pointers never reach the wire):
  *   fingerprint: "GWSD", u32 version, the key sets, window_s, hh_slots
  *     (a snapshot taken under other settings is incompatible)
@@ -2416,15 +2595,18 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
  *   oldest), each: u8 type, u16 klen, key, i64 first_ts, window, 5 numeric
  *   baselines, rate/error fields, u8 parts (bit 0 numeric windows, bits
  *   1-2 heavy-hitter summaries, bit 3 a gateway's rate window counted
- *   from partway through), u8 alert mask, the parts and the alerts (with
+ *   from partway through), u8 alert mask, the parts (the numeric windows
+ *   followed by i64 hold_from and hold_to per kind) and the alerts (with
  *   their ids, so an open alert goes on being updated and resolved under
- *   its id; each ends with i64 silent_from).
- * Format 1 (still read) had no past_run, no parts bit 3 and no
- * silent_from.
+ *   its id; each ends with i64 silent_from, u32 last_n).
+ * Formats 1 and 2 are still read. Format 2 had no holds (none is under
+ * way after its restore) and no last_n (not known: pending anomalies are
+ * then dropped after window_s without one only). Format 1 had, besides,
+ * no past_run, no parts bit 3 and no silent_from.
  * ------------------------------------------------------------------------ */
 
 #define SNAP_MAGIC "GWSD"
-#define SNAP_VERSION 2u
+#define SNAP_VERSION 3u
 #define SNAP_VERSION_MIN 1u /* the oldest format this build reads */
 
 typedef struct {
@@ -2573,7 +2755,11 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                 put_u8(out, parts);
                 put_u8(out, amask);
                 for (i = 0; e->nwin && i < NK__CNT; i++)
-                        put_win(out, &e->nwin[i]);
+                        put_win(out, &e->nwin->w[i]);
+                for (i = 0; e->nwin && i < NK__CNT; i++) {
+                        put_u64(out, (uint64_t)e->nwin->hold_from[i]);
+                        put_u64(out, (uint64_t)e->nwin->hold_to[i]);
+                }
                 for (i = 0; i < HH__CNT; i++) {
                         const hh_t *h = gx->hh[i];
                         if (!h)
@@ -2622,6 +2808,7 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                                 put_bytes(out, a->ids[k], l);
                         }
                         put_u64(out, (uint64_t)a->silent_from);
+                        put_u32(out, a->last_n);
                 }
         }
         free(order);
@@ -2743,6 +2930,7 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
         a->silent_from = version >= 2 ? rd_ts(r, 0) : -1;
         if (a->silent_from < -1)
                 r->bad = 1;
+        a->last_n = version >= 3 ? rd_u32(r) : UINT32_MAX;
         a->enext = e->alerts;
         e->alerts = a;
         if (a->open && !r->bad) {
@@ -2879,7 +3067,12 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                                 break;
                         }
                         for (k = 0; k < NK__CNT; k++)
-                                rd_win(&r, &e->nwin[k]);
+                                rd_win(&r, &e->nwin->w[k]);
+                        for (k = 0; version >= 3 && k < NK__CNT; k++) {
+                                e->nwin->hold_from[k] = rd_ts(&r, 0);
+                                e->nwin->hold_to[k] = rd_ts(&r, 0);
+                                e->held |= (uint8_t)(1u << k); /* maybe */
+                        }
                 }
                 for (k = 0; k < HH__CNT && !r.bad; k++) {
                         hh_t *h;
