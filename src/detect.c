@@ -228,7 +228,10 @@ typedef struct ent_s {
                              * in the padding: the per-event check reads
                              * nwin only then) */
         int64_t first_ts;
-        win_t win;          /* GPM latency, GP errors, G cost, GU tokens */
+        win_t win;          /* events (n) of the numeric key sets' entities,
+                             * the share every numeric kind is judged on
+                             * (their anomalies: nwin); GP: events and
+                             * errors (k) for the error share */
         num_t num[F__CNT];  /* GPM and the numeric key sets */
         struct gx_s *gx;    /* G and GP only (in the same allocation,
                              * after the key); NULL for the others, which
@@ -1758,7 +1761,7 @@ static int nwin_alloc(gws_detect_t *d, ent_t *e) {
 
 /* Events (n) and anomalies of numeric kind \p kk (k) of \p e in the
  * window ending at bucket \p bidx. e->win.n counts the entity's events;
- * nwin[kk].k its anomalies and nwin[kk].n the events an open alert of
+ * nwin->w[kk].k its anomalies and nwin->w[kk].n the events an open alert of
  * another entity explained, which are left out. */
 static void nk_counts(const ent_t *e, int kk, int64_t bidx, uint32_t *n,
                       uint32_t *k) {
