@@ -199,6 +199,24 @@ void gws_record_stats_add(const gws_record_t *rw, gws_record_stats_t *st) {
  * writing
  * ------------------------------------------------------------------------ */
 
+/* The text of string token \p t: *\p s, *\p n point at its bytes in
+ * the document, or, when it has escapes, at it decoded into rw->dec.
+ * @returns 0 or -1. */
+static int str_decoded(gws_record_t *rw, const gws_jdoc_t *doc,
+                       const gws_jtok_t *t, const char **s, size_t *n) {
+        *s = doc->buf + t->start + 1;
+        *n = t->len - 2;
+        if (!(t->flags & GWS_JF_ESC))
+                return 0;
+        gws_buf_reset(&rw->dec);
+        if (gws_buf_reserve(&rw->dec, t->len) == -1)
+                return -1;
+        rw->dec.len = gws_json_str_decode(doc, t, rw->dec.buf);
+        *s = rw->dec.buf;
+        *n = rw->dec.len;
+        return 0;
+}
+
 /* Redacts decoded text *\p s, *\p n when needed: on return they point at
  * the text to write (the same, or rw->red_out). @returns 0 or -1. */
 static int text_redacted(gws_record_t *rw, const char **s, size_t *n) {
@@ -229,37 +247,19 @@ static int put_text(gws_record_t *rw, const char *s, size_t n,
 /* Appends a string token, redacted when needed (raw copy otherwise). */
 static int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
                       const gws_jtok_t *t, gws_buf_t *out) {
-        const char *raw = doc->buf + t->start;
-        uint64_t counts[GWS_RK__CNT] = {0};
-        int r, i;
+        const char *raw = doc->buf + t->start, *s, *was;
+        size_t n;
 
         if (!rw->red)
                 return gws_buf_append(out, raw, t->len);
-        if (!(t->flags & GWS_JF_ESC)) {
-                if (!gws_redact_maybe(rw->red, raw + 1, t->len - 2))
-                        return gws_buf_append(out, raw, t->len);
-                gws_buf_reset(&rw->red_out);
-                r = gws_redact_text(rw->red, rw->rscratch, raw + 1,
-                                    t->len - 2, &rw->red_out, counts);
-        } else {
-                gws_buf_reset(&rw->dec);
-                if (gws_buf_reserve(&rw->dec, t->len) == -1)
-                        return -1;
-                rw->dec.len = gws_json_str_decode(doc, t, rw->dec.buf);
-                if (!gws_redact_maybe(rw->red, rw->dec.buf, rw->dec.len))
-                        return gws_buf_append(out, raw, t->len);
-                gws_buf_reset(&rw->red_out);
-                r = gws_redact_text(rw->red, rw->rscratch, rw->dec.buf,
-                                    rw->dec.len, &rw->red_out, counts);
-        }
-        if (r < 0)
+        if (str_decoded(rw, doc, t, &s, &n) == -1)
                 return -1;
-        if (r == 0)
+        was = s;
+        if (text_redacted(rw, &s, &n) == -1)
+                return -1;
+        if (s == was) /* nothing redacted: the bytes as written */
                 return gws_buf_append(out, raw, t->len);
-        for (i = 0; i < GWS_RK__CNT; i++)
-                if (counts[i])
-                        INC(rw->st.redactions[i], counts[i]);
-        return gws_buf_json_str(out, rw->red_out.buf, rw->red_out.len);
+        return gws_buf_json_str(out, s, n);
 }
 
 /* Appends member name \p kt like put_string(). From the second name of
@@ -285,18 +285,11 @@ static int put_key(gws_record_t *rw, const gws_jdoc_t *doc,
  * not as a JSON literal: a body string cut as text. */
 static int put_str_text(gws_record_t *rw, const gws_jdoc_t *doc,
                         const gws_jtok_t *t, gws_buf_t *out) {
-        const char *s = doc->buf + t->start + 1;
-        size_t n = t->len - 2;
+        const char *s;
+        size_t n;
 
-        if (t->flags & GWS_JF_ESC) {
-                gws_buf_reset(&rw->dec);
-                if (gws_buf_reserve(&rw->dec, t->len) == -1)
-                        return -1;
-                rw->dec.len = gws_json_str_decode(doc, t, rw->dec.buf);
-                s = rw->dec.buf;
-                n = rw->dec.len;
-        }
-        if (text_redacted(rw, &s, &n) == -1)
+        if (str_decoded(rw, doc, t, &s, &n) == -1 ||
+            text_redacted(rw, &s, &n) == -1)
                 return -1;
         return gws_buf_append(out, s, n);
 }
@@ -339,8 +332,8 @@ static int is_meta_ip(const gws_jdoc_t *doc, const gws_jtok_t *kt) {
  * Replacements count as redactions of kind "ip". @returns 0 or -1. */
 static int put_client_ip(gws_record_t *rw, const gws_jdoc_t *doc,
                          const gws_jtok_t *vt, gws_buf_t *out) {
-        const char *s = doc->buf + vt->start + 1;
-        size_t n = vt->len - 2;
+        const char *s;
+        size_t n;
         int nrep;
 
         if (vt->type == GWS_JT_NULL)
@@ -349,14 +342,8 @@ static int put_client_ip(gws_record_t *rw, const gws_jdoc_t *doc,
                 INC(rw->st.redactions[GWS_RK_IP], 1);
                 return gws_buf_puts(out, "\"[REDACTED:ip]\"");
         }
-        if (vt->flags & GWS_JF_ESC) {
-                gws_buf_reset(&rw->dec);
-                if (gws_buf_reserve(&rw->dec, vt->len) == -1)
-                        return -1;
-                rw->dec.len = gws_json_str_decode(doc, vt, rw->dec.buf);
-                s = rw->dec.buf;
-                n = rw->dec.len;
-        }
+        if (str_decoded(rw, doc, vt, &s, &n) == -1)
+                return -1;
         gws_buf_reset(&rw->red_out);
         if ((nrep = gws_redact_ip_truncate(s, n, &rw->red_out)) == -1)
                 return -1;
