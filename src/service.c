@@ -701,10 +701,41 @@ static int emit_cb(void *opaque, gws_sink_t sink, const char *key,
                        ec->inf);
 }
 
+/* A failed delivery item for \p rkt: copies of \p key and \p val, and
+ * the reference \p inf. @returns NULL out of memory. */
+static retry_t *retry_new(rd_kafka_topic_t *rkt, const void *key,
+                          size_t keylen, const void *val, size_t len,
+                          inflight_t *inf) {
+        retry_t *r = calloc(1, sizeof(*r));
+        if (!r || !(r->val = malloc(len ? len : 1)) ||
+            (keylen && !(r->key = malloc(keylen)))) {
+                if (r)
+                        free(r->val);
+                free(r);
+                return NULL;
+        }
+        memcpy(r->val, val, len);
+        r->len = len;
+        if (keylen)
+                memcpy(r->key, key, keylen);
+        r->keylen = keylen;
+        r->rkt = rkt;
+        r->inf = inf;
+        return r;
+}
+
+/* Queues \p r for the delivery thread's next round. */
+static void retry_push(gws_service_t *svc, retry_t *r) {
+        pthread_mutex_lock(&svc->retry_lock);
+        r->next = svc->retries;
+        svc->retries = r;
+        pthread_mutex_unlock(&svc->retry_lock);
+}
+
 /* A failed delivery item carrying the dead letter of a record refused
  * for good (the record's reference goes with it). @returns NULL when
  * the record is kept as it is (a dead letter without payload already:
- * produced again). */
+ * produced again), or out of memory (fatal). */
 static retry_t *reject_retry(gws_service_t *svc, rd_kafka_topic_t *rkt,
                              const void *key, size_t keylen,
                              const void *val, size_t len, inflight_t *inf,
@@ -712,22 +743,16 @@ static retry_t *reject_retry(gws_service_t *svc, rd_kafka_topic_t *rkt,
         gws_buf_t dl = {0};
         retry_t *r = NULL;
         int rc = reject_build(svc, &dl, rkt, key, keylen, val, len, inf, err);
-        if (rc != 0 || !(r = calloc(1, sizeof(*r))) ||
-            (keylen && !(r->key = malloc(keylen)))) {
-                if (rc == 0)
-                        free(r);
-                gws_buf_free(&dl);
-                if (rc == -1 || rc == 0)
-                        set_fatal(svc, "out of memory writing a dead letter");
+        if (rc == 0)
+                r = retry_new(svc->out_rkt[GWS_SINK_DLQ], key, keylen, dl.buf,
+                              dl.len, inf);
+        gws_buf_free(&dl);
+        if (rc == 1)
+                return NULL;
+        if (!r) {
+                set_fatal(svc, "out of memory writing a dead letter");
                 return NULL;
         }
-        if (keylen)
-                memcpy(r->key, key, keylen);
-        r->keylen = keylen;
-        r->val = dl.buf; /* the buffer's bytes change hands */
-        r->len = dl.len;
-        r->rkt = svc->out_rkt[GWS_SINK_DLQ];
-        r->inf = inf;
         reject_note(svc, rkt, len, inf, err);
         return r;
 }
@@ -758,10 +783,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         if (reject_is_permanent(rkm->err) &&
             (r = reject_retry(svc, rkm->rkt, rkm->key, rkm->key_len,
                               rkm->payload, rkm->len, inf, rkm->err))) {
-                pthread_mutex_lock(&svc->retry_lock);
-                r->next = svc->retries;
-                svc->retries = r;
-                pthread_mutex_unlock(&svc->retry_lock);
+                retry_push(svc, r);
                 return; /* produced in the next round, no back-off */
         }
         /* Not delivered within message.timeout.ms, or a permanent error.
@@ -790,26 +812,12 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         } else {
                 svc->fail_unlogged++;
         }
-        if (!(r = calloc(1, sizeof(*r))) ||
-            !(r->val = malloc(rkm->len ? rkm->len : 1)) ||
-            (rkm->key_len && !(r->key = malloc(rkm->key_len)))) {
-                if (r)
-                        free(r->val);
-                free(r);
+        if (!(r = retry_new(rkm->rkt, rkm->key, rkm->key_len, rkm->payload,
+                            rkm->len, inf))) {
                 set_fatal(svc, "out of memory keeping a failed delivery");
                 return;
         }
-        memcpy(r->val, rkm->payload, rkm->len);
-        r->len = rkm->len;
-        if (rkm->key_len)
-                memcpy(r->key, rkm->key, rkm->key_len);
-        r->keylen = rkm->key_len;
-        r->rkt = rkm->rkt;
-        r->inf = inf;
-        pthread_mutex_lock(&svc->retry_lock);
-        r->next = svc->retries;
-        svc->retries = r;
-        pthread_mutex_unlock(&svc->retry_lock);
+        retry_push(svc, r);
         (void)rk;
 }
 
