@@ -571,33 +571,50 @@ static void list_offsets_slow(fx_t *f, int n, int ms) {
                                  0);
 }
 
+/* Writes a snapshot of \p part at offset 10, sets
+ * state.restore_timeout_ms to \p limit, delays the next \p n ListOffsets
+ * responses by \p rtt_ms and restores \p part. @returns the result; \p ms:
+ * how long the restore took. */
+static gws_restore_t *restore_slow_broker(fx_t *f, int32_t part,
+                                          const char *limit, int n,
+                                          int rtt_ms, int64_t *ms) {
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r;
+        char err[256];
+        int64_t t0;
+
+        ck_assert_int_eq(gws_config_set(f->cfg, "state.restore_timeout_ms",
+                                        limit, err, sizeof(err)),
+                         0);
+        det = gws_detect_new(f->cfg, part);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(f, part, 10, 10, det, &raw, &rec);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        list_offsets_slow(f, n, rtt_ms);
+        t0 = gws_mono_ms();
+        r = restore_one(f, part, NULL);
+        *ms = gws_mono_ms() - t0;
+        fprintf(stderr, "restore against ListOffsets answered in %d ms, "
+                        "limit %s ms: %s after %lld ms%s%s\n",
+                rtt_ms, limit, gws_state_result_name(r->result),
+                (long long)*ms, r->reason[0] ? ": " : "", r->reason);
+        return r;
+}
+
 /* The read of the state topic ends at state.restore_timeout_ms: a broker
  * that answers ListOffsets after 5 s does not hold a restore with a
  * 1.5 s limit for 5 s. The read once gave its watermark query a fixed
  * 10 s whatever the limit (the restore took 5.0 s). */
 START_TEST(restore_read_ends_at_its_deadline) {
         fx_t f;
-        int32_t part = 2;
-        gws_buf_t raw = {0}, rec = {0};
-        gws_detect_t *det;
         gws_restore_t *r;
-        char err[256];
-        int64_t t0, ms;
+        int64_t ms;
 
         fx_start(&f);
-        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
-                                        "1500", err, sizeof(err)),
-                         0);
-        det = gws_detect_new(f.cfg, part);
-        ck_assert_ptr_nonnull(det);
-        snapshot_put(&f, part, 10, 10, det, &raw, &rec);
-        list_offsets_slow(&f, 4, 5000);
-        t0 = gws_mono_ms();
-        r = restore_one(&f, part, NULL);
-        ms = gws_mono_ms() - t0;
-        fprintf(stderr, "restore_read_ends_at_its_deadline: %s after %lld ms "
-                        "(limit 1500): %s\n",
-                gws_state_result_name(r->result), (long long)ms, r->reason);
+        r = restore_slow_broker(&f, 2, "1500", 4, 5000, &ms);
         ck_assert_msg(ms < 1500 + 1000,
                       "the restore took %lld ms with "
                       "state.restore_timeout_ms 1500 (%s: %s)",
@@ -605,9 +622,6 @@ START_TEST(restore_read_ends_at_its_deadline) {
                       r->reason);
         ck_assert_int_eq(r->result, GWS_STATE_UNREADABLE);
         gws_restore_free(r);
-        gws_detect_destroy(det);
-        gws_buf_free(&raw);
-        gws_buf_free(&rec);
         fx_stop(&f);
 }
 END_TEST
@@ -618,37 +632,16 @@ END_TEST
  * cold and its snapshots were held) with 19 s left. */
 START_TEST(restore_read_uses_its_whole_deadline) {
         fx_t f;
-        int32_t part = 3;
-        gws_buf_t raw = {0}, rec = {0};
-        gws_detect_t *det;
         gws_restore_t *r;
-        char err[256];
-        int64_t t0, ms;
+        int64_t ms;
 
         fx_start(&f);
-        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
-                                        "30000", err, sizeof(err)),
-                         0);
-        det = gws_detect_new(f.cfg, part);
-        ck_assert_ptr_nonnull(det);
-        snapshot_put(&f, part, 10, 10, det, &raw, &rec);
-        list_offsets_slow(&f, 2, 11000);
-        t0 = gws_mono_ms();
-        r = restore_one(&f, part, NULL);
-        ms = gws_mono_ms() - t0;
-        fprintf(stderr, "restore_read_uses_its_whole_deadline: %s after "
-                        "%lld ms (limit 30000)%s%s\n",
-                gws_state_result_name(r->result), (long long)ms,
-                r->result == GWS_STATE_OK ? "" : ": ",
-                r->result == GWS_STATE_OK ? "" : r->reason);
+        r = restore_slow_broker(&f, 3, "30000", 2, 11000, &ms);
         ck_assert_msg(r->result == GWS_STATE_OK, "result %s after %lld ms: %s",
                       gws_state_result_name(r->result), (long long)ms,
                       r->reason);
         ck_assert_int_eq(r->snap_offset, 10);
         gws_restore_free(r);
-        gws_detect_destroy(det);
-        gws_buf_free(&raw);
-        gws_buf_free(&rec);
         fx_stop(&f);
 }
 END_TEST
