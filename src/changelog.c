@@ -236,86 +236,93 @@ static int assign_one(rd_kafka_t *rk, const char *topic, int32_t partition,
         return err ? -1 : 0;
 }
 
+/* How the read of one partition ended (read_partitions()). */
+typedef struct {
+        int ok;        /* read to its end */
+        char why[200]; /* if not */
+} part_read_t;
+
 /* Reads partitions \p sps[0..n) of \p topic, each from its low to its
  * high watermark, all at once with \p rk (assign only: their fetches and
- * round trips overlap), handing each record to \p cb (-1 from it stops
- * with \p why set); records of one partition come in offset order.
- * @returns 0, or -1 (\p why says). */
+ * round trips overlap), handing each record to \p cb (-1 from it: out of
+ * memory, that partition's read fails); records of one partition come in
+ * offset order. Each partition's end is the high watermark of the fetch
+ * that brought its first record (librdkafka keeps it per partition), or
+ * the end of partition event (empty, or read up to it): no watermark
+ * query, so nothing in the read blocks past \p deadline (the poll waits
+ * 100 ms at most), and a partition that cannot be fetched (no leader, a
+ * broker down) fails alone at the deadline while the others are read.
+ * It once asked ListOffsets for the watermarks of all of them in one
+ * call, which blocked for a fixed 10 s whatever the deadline and failed
+ * the whole read for one partition. \p res[i] says how partition
+ * sps[i]'s read ended. @returns the number of partitions not read. */
 static int read_partitions(rd_kafka_t *rk, const char *topic,
                            const int32_t *sps, int n, int64_t deadline,
                            int (*cb)(void *opaque,
                                      const rd_kafka_message_t *m),
-                           void *opaque, char *why, size_t why_size) {
+                           void *opaque, part_read_t *res) {
         rd_kafka_topic_partition_list_t *l =
-            rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
-        rd_kafka_topic_partition_list_t *w =
             rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
         int64_t *hi = calloc((size_t)(n > 0 ? n : 1), sizeof(*hi));
         int64_t *next = calloc((size_t)(n > 0 ? n : 1), sizeof(*next));
-        rd_kafka_resp_err_t err;
-        int i, left = 0, rc = 0, assigned = 0;
+        int64_t t0 = gws_mono_ms();
+        int i, left = n, failed = 0, assigned = 0;
 
+        for (i = 0; i < n; i++) {
+                res[i].ok = 0;
+                res[i].why[0] = '\0';
+        }
         if (!hi || !next) {
-                snprintf(why, why_size, "out of memory");
-                rc = -1;
+                for (i = 0; i < n; i++)
+                        snprintf(res[i].why, sizeof(res[i].why),
+                                 "out of memory");
+                failed = n;
                 goto out;
         }
-        /* All of them from their log start, and meanwhile their high
-         * watermarks in one ListOffsets request ("latest", -1; per leader,
-         * in parallel): the consumer's own start-offset lookups and ours
-         * overlap. One watermark query per partition took a round trip
-         * each before the first record was read. */
         for (i = 0; i < n; i++) {
                 rd_kafka_topic_partition_list_add(l, topic, sps[i])->offset =
                     RD_KAFKA_OFFSET_BEGINNING;
-                rd_kafka_topic_partition_list_add(w, topic, sps[i])->offset =
-                    -1;
+                hi[i] = -1; /* not known before its first fetch */
+                next[i] = -1; /* nothing read yet (the log start may be
+                               * past 0) */
         }
         if (rd_kafka_assign(rk, l)) {
-                snprintf(why, why_size, "cannot read \"%s\"", topic);
-                rc = -1;
+                for (i = 0; i < n; i++)
+                        snprintf(res[i].why, sizeof(res[i].why),
+                                 "cannot read \"%s\"", topic);
+                failed = n;
                 goto out;
         }
         assigned = 1;
-        err = rd_kafka_offsets_for_times(rk, w, 10000);
-        for (i = 0; !err && i < n; i++)
-                if ((err = w->elems[i].err))
-                        break;
-        if (err) {
-                snprintf(why, why_size, "state topic \"%s\" [%d]: %s", topic,
-                         i < n ? (int)sps[i] : (int)sps[0],
-                         rd_kafka_err2str(err));
-                rc = -1;
-                goto out;
-        }
-        for (i = 0; i < n; i++) {
-                hi[i] = w->elems[i].offset;
-                next[i] = -1; /* nothing read yet (the log start may be
-                               * past 0) */
-                if (hi[i] > 0)
-                        left++;
-                else
-                        next[i] = hi[i]; /* empty: nothing to wait for */
-        }
-        while (left && !rc) {
-                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-                if (!m) {
-                        if (gws_mono_ms() > deadline) {
-                                for (i = 0; i < n && next[i] >= hi[i]; i++)
-                                        ;
-                                snprintf(why, why_size,
-                                         "reading \"%s\" [%d] timed out at "
-                                         "offset %lld of %lld",
-                                         topic, i < n ? (int)sps[i] : -1,
-                                         (long long)(i < n ? next[i] : 0),
-                                         (long long)(i < n ? hi[i] : 0));
-                                rc = -1;
+        while (left) {
+                rd_kafka_message_t *m;
+                if (gws_mono_ms() > deadline) {
+                        for (i = 0; i < n; i++) {
+                                char at[64] = ": nothing fetched";
+                                if (res[i].ok || res[i].why[0])
+                                        continue;
+                                if (hi[i] >= 0)
+                                        snprintf(at, sizeof(at),
+                                                 " at offset %lld of %lld",
+                                                 (long long)next[i],
+                                                 (long long)(hi[i] < INT64_MAX
+                                                                 ? hi[i]
+                                                                 : -1));
+                                snprintf(res[i].why, sizeof(res[i].why),
+                                         "reading \"%s\" [%d] timed out "
+                                         "after %lld ms%s",
+                                         topic, (int)sps[i],
+                                         (long long)(gws_mono_ms() - t0), at);
+                                failed++;
                         }
-                        continue;
+                        break;
                 }
+                if (!(m = rd_kafka_consumer_poll(rk, 100)))
+                        continue;
                 for (i = 0; i < n && sps[i] != m->partition; i++)
                         ;
-                if (i == n) { /* not asked for */
+                if (i == n || res[i].ok || res[i].why[0]) {
+                        /* not asked for, or that partition is over */
                         rd_kafka_message_destroy(m);
                         continue;
                 }
@@ -325,20 +332,34 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
                                         "reading \"%s\" [%d]: %s", topic,
                                         (int)m->partition,
                                         rd_kafka_message_errstr(m));
-                        } else if (next[i] < hi[i]) {
-                                next[i] = hi[i]; /* the end (some were
-                                                  * deleted) */
+                        } else {
+                                /* the end: empty, read up to it, or the
+                                 * rest deleted meanwhile */
+                                res[i].ok = 1;
                                 left--;
                         }
                         rd_kafka_message_destroy(m);
                         continue;
                 }
-                if (next[i] < hi[i] && m->offset + 1 >= hi[i])
-                        left--;
+                if (hi[i] < 0) {
+                        /* set by the fetch response before its records
+                         * were queued; unknown (not expected): up to the
+                         * end of partition event */
+                        int64_t lo;
+                        if (rd_kafka_get_watermark_offsets(rk, topic, sps[i],
+                                                           &lo, &hi[i]) ||
+                            hi[i] < 0)
+                                hi[i] = INT64_MAX;
+                }
                 next[i] = m->offset + 1;
                 if (cb(opaque, m) == -1) {
-                        snprintf(why, why_size, "out of memory");
-                        rc = -1;
+                        snprintf(res[i].why, sizeof(res[i].why),
+                                 "out of memory");
+                        failed++;
+                        left--;
+                } else if (next[i] >= hi[i]) {
+                        res[i].ok = 1;
+                        left--;
                 }
                 rd_kafka_message_destroy(m);
         }
@@ -346,10 +367,9 @@ out:
         if (assigned)
                 rd_kafka_assign(rk, NULL);
         rd_kafka_topic_partition_list_destroy(l);
-        rd_kafka_topic_partition_list_destroy(w);
         free(hi);
         free(next);
-        return rc;
+        return failed;
 }
 
 /* The latest record under each of a batch's keys (read_latest()). */
@@ -384,14 +404,13 @@ static int latest_cb(void *opaque, const rd_kafka_message_t *m) {
 }
 
 /* Reads the \p nsp state partitions \p sps at once up to their high
- * watermarks and keeps the latest value under each key of \p l.
- * @returns 0, or -1 (\p why says). */
+ * watermarks and keeps the latest value under each key of \p l; \p res
+ * says how each read ended. @returns the number not read. */
 static int read_latest(gws_changelog_t *cl, const int32_t *sps, int nsp,
-                       latest_t *l, int64_t deadline, char *why,
-                       size_t why_size) {
+                       latest_t *l, int64_t deadline, part_read_t *res) {
         ADD(reads, (uint64_t)nsp);
         return read_partitions(cl->rc, cl->cfg->state_topic, sps, nsp,
-                               deadline, latest_cb, l, why, why_size);
+                               deadline, latest_cb, l, res);
 }
 
 /* Re-reads input \p partition from \p from up to (not including) \p to
@@ -637,15 +656,18 @@ static int take_batch(gws_changelog_t *cl, job_t **batch, int max) {
  * restore used to read its state partition alone: 96 input partitions
  * over 12 state partitions read each 8 times, one after another), then
  * each job is decoded, loaded, caught up and posted in turn, so the first
- * resumes without waiting for the last. If the read fails, every job of
- * the batch starts cold as GWS_STATE_UNREADABLE, with the read's error. */
+ * resumes without waiting for the last. A job whose state partition could
+ * not be read starts cold as GWS_STATE_UNREADABLE, with that partition's
+ * error; the others restore as usual (a failed read once made every job
+ * of the batch unreadable). */
 static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                       gws_buf_t *recs, gws_buf_t *raw) {
-        char keys[RESTORE_BATCH][512], why[256] = "";
+        char keys[RESTORE_BATCH][512];
         const char *kp[RESTORE_BATCH];
         size_t kl[RESTORE_BATCH];
         int32_t ksp[RESTORE_BATCH], sps[RESTORE_BATCH];
-        int found[RESTORE_BATCH] = {0}, i, j, nsp = 0, rc;
+        int found[RESTORE_BATCH] = {0}, at[RESTORE_BATCH], i, j, nsp = 0;
+        part_read_t res[RESTORE_BATCH];
         latest_t l = {n, kp, kl, ksp, recs, found};
 
         for (i = 0; i < n; i++) {
@@ -658,10 +680,10 @@ static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                         ;
                 if (j == nsp)
                         sps[nsp++] = ksp[i];
+                at[i] = j; /* its state partition's read: res[j] */
         }
-        rc = read_latest(cl, sps, nsp, &l,
-                         gws_mono_ms() + cl->cfg->state_restore_timeout_ms,
-                         why, sizeof(why));
+        read_latest(cl, sps, nsp, &l,
+                    gws_mono_ms() + cl->cfg->state_restore_timeout_ms, res);
         for (i = 0; i < n; i++) {
                 job_t *job = batch[i];
                 int stop;
@@ -675,8 +697,9 @@ static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                         r->gen = job->gen;
                         if ((r->det = gws_detect_new(cl->cfg,
                                                      job->partition))) {
-                                run_job(cl, job, r, rc ? -1 : found[i], why,
-                                        &recs[i], raw);
+                                run_job(cl, job, r,
+                                        res[at[i]].ok ? found[i] : -1,
+                                        res[at[i]].why, &recs[i], raw);
                                 hold(cl, job->partition, r);
                         }
                         r->ms = (double)(gws_mono_ms() - job->t0);
@@ -1018,6 +1041,7 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
         char inner[512];
         rd_kafka_t *rk;
         int32_t *sps = NULL;
+        part_read_t *res = NULL;
         int p, nsp, rc = -1;
 
         *out = NULL;
@@ -1056,9 +1080,17 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
         }
         for (p = 0; p < nsp; p++)
                 sps[p] = p;
-        if (read_partitions(rk, cfg->state_topic, sps, nsp, deadline,
-                            scan_cb, &sc, errstr, errstr_size) == -1)
+        if (!(res = calloc((size_t)nsp, sizeof(*res)))) {
+                snprintf(errstr, errstr_size, "out of memory");
                 goto out;
+        }
+        if (read_partitions(rk, cfg->state_topic, sps, nsp, deadline,
+                            scan_cb, &sc, res) > 0) {
+                for (p = 0; res[p].ok; p++)
+                        ;
+                snprintf(errstr, errstr_size, "%s", res[p].why);
+                goto out;
+        }
         inspect_offsets(rk, cfg, rows, sc.nin, timeout_ms);
         for (p = 0; p < sc.nin; p++) {
                 rows[p].partition = p;
@@ -1074,6 +1106,7 @@ out:
         free(sc.rec);
         free(rows);
         free(sps);
+        free(res);
         gws_buf_free(&raw);
         rd_kafka_destroy(rk);
         return rc;

@@ -10,6 +10,7 @@
  */
 #include <check.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -558,6 +559,172 @@ START_TEST(snapshot_survives_an_unreadable_restore) {
 }
 END_TEST
 
+/* Delays the next \p n ListOffsets responses (ApiKey 2) of the mock
+ * broker by \p ms each: a slow broker, as the restore consumer's start
+ * offset lookups see it. */
+static void list_offsets_slow(fx_t *f, int n, int ms) {
+        int i;
+        for (i = 0; i < n; i++)
+                ck_assert_int_eq(rd_kafka_mock_broker_push_request_error_rtts(
+                                     f->mc, 1, 2 /* ListOffsets */, 1,
+                                     RD_KAFKA_RESP_ERR_NO_ERROR, ms),
+                                 0);
+}
+
+/* Writes a snapshot of \p part at offset 10, sets
+ * state.restore_timeout_ms to \p limit, delays the next \p n ListOffsets
+ * responses by \p rtt_ms and restores \p part. @returns the result; \p ms:
+ * how long the restore took. */
+static gws_restore_t *restore_slow_broker(fx_t *f, int32_t part,
+                                          const char *limit, int n,
+                                          int rtt_ms, int64_t *ms) {
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r;
+        char err[256];
+        int64_t t0;
+
+        ck_assert_int_eq(gws_config_set(f->cfg, "state.restore_timeout_ms",
+                                        limit, err, sizeof(err)),
+                         0);
+        det = gws_detect_new(f->cfg, part);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(f, part, 10, 10, det, &raw, &rec);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        list_offsets_slow(f, n, rtt_ms);
+        t0 = gws_mono_ms();
+        r = restore_one(f, part, NULL);
+        *ms = gws_mono_ms() - t0;
+        fprintf(stderr, "restore against ListOffsets answered in %d ms, "
+                        "limit %s ms: %s after %lld ms%s%s\n",
+                rtt_ms, limit, gws_state_result_name(r->result),
+                (long long)*ms, r->reason[0] ? ": " : "", r->reason);
+        return r;
+}
+
+/* The read of the state topic ends at state.restore_timeout_ms: a broker
+ * that answers ListOffsets after 5 s does not hold a restore with a
+ * 1.5 s limit for 5 s. The read once gave its watermark query a fixed
+ * 10 s whatever the limit (the restore took 5.0 s). */
+START_TEST(restore_read_ends_at_its_deadline) {
+        fx_t f;
+        gws_restore_t *r;
+        int64_t ms;
+
+        fx_start(&f);
+        r = restore_slow_broker(&f, 2, "1500", 4, 5000, &ms);
+        ck_assert_msg(ms < 1500 + 1000,
+                      "the restore took %lld ms with "
+                      "state.restore_timeout_ms 1500 (%s: %s)",
+                      (long long)ms, gws_state_result_name(r->result),
+                      r->reason);
+        ck_assert_int_eq(r->result, GWS_STATE_UNREADABLE);
+        gws_restore_free(r);
+        fx_stop(&f);
+}
+END_TEST
+
+/* ...and a long limit is the read's to use: a broker that answers after
+ * 11 s is slow, not unreadable, when state.restore_timeout_ms is 30 s.
+ * The fixed 10 s once failed the read (unreadable: the partition started
+ * cold and its snapshots were held) with 19 s left. */
+START_TEST(restore_read_uses_its_whole_deadline) {
+        fx_t f;
+        gws_restore_t *r;
+        int64_t ms;
+
+        fx_start(&f);
+        r = restore_slow_broker(&f, 3, "30000", 2, 11000, &ms);
+        ck_assert_msg(r->result == GWS_STATE_OK, "result %s after %lld ms: %s",
+                      gws_state_result_name(r->result), (long long)ms,
+                      r->reason);
+        ck_assert_int_eq(r->snap_offset, 10);
+        gws_restore_free(r);
+        fx_stop(&f);
+}
+END_TEST
+
+/* Input partitions 2 and 3 keep their snapshots on state partitions 0
+ * and 1 and are restored in one batch while state partition 1 has no
+ * leader: partition 3 starts cold (unreadable, held), partition 2
+ * restores its snapshot and is not held. A failed read once made every
+ * job of the batch unreadable: partition 2 lost its state and its
+ * snapshots were held although its state partition read fine. */
+START_TEST(unreadable_state_partition_fails_only_its_restores) {
+        fx_t f;
+        int32_t parts[2] = {2, 3};
+        uint64_t gens[2] = {1, 1};
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det[2];
+        gws_restore_t *r[2] = {NULL, NULL}, *x;
+        gws_changelog_stats_t st;
+        char err[256];
+        int i;
+
+        fx_start(&f);
+        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
+                                        "1500", err, sizeof(err)),
+                         0);
+        for (i = 0; i < 2; i++) {
+                det[i] = gws_detect_new(f.cfg, parts[i]);
+                ck_assert_ptr_nonnull(det[i]);
+                snapshot_put(&f, parts[i], 10 + i, 10 + i, det[i], &raw, &rec);
+        }
+        ck_assert_int_eq(rd_kafka_mock_partition_set_leader(f.mc, "gw.state",
+                                                            1, -1),
+                         0);
+        ck_assert_int_eq(gws_changelog_restore(f.cl, parts, gens, NULL, 2), 0);
+        for (i = 0; i < 2; i++) {
+                x = done_wait(&f, 30000);
+                ck_assert_msg(x != NULL, "restore %d of 2 never came back",
+                              i + 1);
+                r[x->partition == 3] = x;
+        }
+        for (i = 0; i < 2; i++)
+                fprintf(stderr,
+                        "unreadable_state_partition_fails_only_its_restores: "
+                        "partition %d: %s (%s), held %d\n",
+                        (int)r[i]->partition,
+                        gws_state_result_name(r[i]->result), r[i]->reason,
+                        gws_changelog_held(f.cl, r[i]->partition));
+        ck_assert_ptr_nonnull(r[0]);
+        ck_assert_ptr_nonnull(r[1]);
+        ck_assert_msg(r[0]->result == GWS_STATE_OK,
+                      "partition 2 (state partition 0, readable): %s: %s",
+                      gws_state_result_name(r[0]->result), r[0]->reason);
+        ck_assert_int_eq(r[0]->snap_offset, 10);
+        ck_assert_int_eq(gws_changelog_held(f.cl, 2), 0);
+        ck_assert_msg(r[1]->result == GWS_STATE_UNREADABLE, "partition 3: %s",
+                      gws_state_result_name(r[1]->result));
+        ck_assert_msg(strstr(r[1]->reason, "\"gw.state\" [1]") != NULL,
+                      "reason: %s", r[1]->reason);
+        ck_assert_int_eq(gws_changelog_held(f.cl, 3), 1);
+        gws_changelog_stats(f.cl, &st);
+        ck_assert_uint_eq(st.restores[GWS_STATE_OK], 1);
+        ck_assert_uint_eq(st.restores[GWS_STATE_UNREADABLE], 1);
+        for (i = 0; i < 2; i++) {
+                gws_restore_free(r[i]);
+                gws_detect_destroy(det[i]);
+        }
+
+        /* the leader back: partition 3 restores, its hold ends */
+        ck_assert_int_eq(rd_kafka_mock_partition_set_leader(f.mc, "gw.state",
+                                                            1, 1),
+                         0);
+        x = restore_one(&f, 3, NULL);
+        ck_assert_msg(x->result == GWS_STATE_OK, "result %s: %s",
+                      gws_state_result_name(x->result), x->reason);
+        ck_assert_int_eq(x->snap_offset, 11);
+        ck_assert_int_eq(gws_changelog_held(f.cl, 3), 0);
+        gws_restore_free(x);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
 Suite *gws_changelog_suite(void) {
         Suite *s = suite_create("changelog");
         TCase *tc = tcase_create("mock");
@@ -570,6 +737,9 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, restore_takes_the_committed_offset_it_is_given);
         tcase_add_test(tc, unreadable_state_topic_is_not_corrupt);
         tcase_add_test(tc, snapshot_survives_an_unreadable_restore);
+        tcase_add_test(tc, restore_read_ends_at_its_deadline);
+        tcase_add_test(tc, restore_read_uses_its_whole_deadline);
+        tcase_add_test(tc, unreadable_state_partition_fails_only_its_restores);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -15,8 +15,9 @@
  * for the restore thread, which has its own consumer (assign only, never
  * joins or commits). It takes the queued jobs as one batch (up to 128):
  *   1. read the state partitions of their keys, each once and all at
- *      once, from their low to their high watermarks, keeping the latest
- *      record under each job's key (on its own state partition only);
+ *      once, from their low to their high watermarks (as the first fetch
+ *      of each found them), keeping the latest record under each job's
+ *      key (on its own state partition only);
  * then for each job of the batch in turn:
  *   2. decode and load it (any problem: log the reason, count it, and the
  *      partition starts cold);
@@ -37,10 +38,11 @@
  *      leave a partition paused for good (only the detector itself, whose
  *      failure the result reports as det == NULL).
  * The jobs of a batch are loaded one at a time on the restore thread: the
- * worker's other partitions keep flowing meanwhile. If the read of step 1
- * fails (an error, or the high watermarks not reached within
- * state.restore_timeout_ms), every job of the batch starts cold as
- * GWS_STATE_UNREADABLE.
+ * worker's other partitions keep flowing meanwhile. A state partition
+ * that step 1 cannot read to its high watermark within
+ * state.restore_timeout_ms (no leader, a broker down, errors) fails alone:
+ * the jobs whose keys it holds start cold as GWS_STATE_UNREADABLE, the
+ * others restore as usual.
  *
  * Holding: a partition that started cold because the state topic could not
  * be read may still have a good snapshot there, which its cold state must

@@ -1532,6 +1532,180 @@ static const char *row_str(json_t *rows, int p, const char *k) {
         return v ? v : "";
 }
 
+/* A worker whose restore cannot read a state partition: gw.state3 has 3
+ * partitions, and partition 1 (the keys of input partitions 1, 4, 7, 10)
+ * has no leader while worker2 starts. worker1 ran before it and left a
+ * snapshot of every partition. worker2: those 4 partitions start cold as
+ * unreadable, the log says why (the read of gw.state3 [1]), their
+ * snapshots are held (gauge 4, the held count grows with the periodic
+ * snapshots, none written for them at shutdown either) and they process
+ * their input all the same; the 8 others restore their snapshots (a
+ * failed read once made all 12 unreadable). The leader is back and
+ * worker3 gets the partitions: worker1's snapshots of the 4 are still
+ * the latest, worker3 restores all 12, nothing is held, and once they
+ * process input the 4 are snapshotted again. */
+static int log_lines_with(const char *path, const char *a, const char *b);
+
+START_TEST(test_state_held) {
+        static char body[1 << 20];
+        svc_t s;
+        gws_it_events_t *ev1 = events("events.ndjson", 1200, 41, 0);
+        gws_it_events_t *ev2 = events("events2.ndjson", 1200, 42, 0);
+        gws_it_events_t *ev3 = events("events3.ndjson", 600, 43, 0);
+        gws_it_proc_t *w1, *w2, *w3;
+        gws_it_reader_t *r1, *r2, *r3;
+        gws_it_feeder_t *f;
+        json_t *rows1, *rows2, *rows3;
+        double all, ok, missing, unreadable, gauge, held1, held2;
+        int p, nlines, nsnap1 = 0, nsnap1_held = 0;
+        int64_t t0;
+
+        svc_start(&s, "held",
+                  "{\"state\":{\"topic\":\"gw.state3\",\"interval_ms\":1000,"
+                  "\"restore_timeout_ms\":3000}}");
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "create-topic gw.state3 3",
+                                           NULL, 0) == 0,
+                      "cannot create gw.state3");
+        produce_all(&s, ev1);
+        t0 = gws_it_now_ms();
+        w1 = worker_start(&s, "worker1");
+        r1 = reader(&s, "gw.retained");
+        expect_all_retained(&s, r1, ev1, "worker1", t0);
+        restores_wait(w1, body, sizeof(body));
+        worker_stop_ok(w1, "worker1");
+        rows1 = state_rows(&s, 12);
+        for (p = 0; p < 12; p++)
+                if (!strcmp(row_str(rows1, p, "snapshot"), "ok")) {
+                        nsnap1++;
+                        nsnap1_held += p % 3 == 1;
+                }
+        gws_it_printf("worker1 left %d snapshots, %d of them on gw.state3 "
+                      "[1]", nsnap1, nsnap1_held);
+        GWS_IT_ASSERT(nsnap1_held > 0, "worker1 left no snapshot on "
+                                       "gw.state3 [1]");
+
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "leader gw.state3 1 -1", NULL,
+                                           0) == 0,
+                      "leader refused");
+        t0 = gws_it_now_ms();
+        w2 = worker_start(&s, "worker2");
+        all = restores_wait(w2, body, sizeof(body));
+        ok = metric_sum(body, "gwsieve_state_restores_total", "\"ok\"");
+        missing = metric_sum(body, "gwsieve_state_restores_total",
+                             "\"missing\"");
+        unreadable = metric_sum(body, "gwsieve_state_restores_total",
+                                "\"unreadable\"");
+        gauge = metric_sum(body, "gwsieve_state_snapshots_held", NULL);
+        nlines = log_lines_with(gws_it_proc_log(w2), "snapshots held until",
+                                "\"gw.state3\" [1]");
+        gws_it_printf("worker2 (gw.state3 [1] without leader): %.0f restores "
+                      "after %.1f s: %.0f ok, %.0f missing, %.0f unreadable; "
+                      "gwsieve_state_snapshots_held %.0f; %d log lines "
+                      "\"snapshots held until ... gw.state3 [1]\"",
+                      all, (gws_it_now_ms() - t0) / 1000.0, ok, missing,
+                      unreadable, gauge, nlines);
+        GWS_IT_ASSERT(all == 12 && ok == nsnap1 - nsnap1_held &&
+                          ok + missing == 8 && unreadable == 4,
+                      "worker2: %.0f restores, %.0f ok, %.0f missing, %.0f "
+                      "unreadable; 12, %d, %d and 4 expected (see %s)",
+                      all, ok, missing, unreadable, nsnap1 - nsnap1_held,
+                      8 - (nsnap1 - nsnap1_held), gws_it_proc_log(w2));
+        GWS_IT_ASSERT(gauge == 4, "gwsieve_state_snapshots_held is %.0f, 4 "
+                                  "expected", gauge);
+        GWS_IT_ASSERT(nlines == 4, "%d log lines say why partitions 1, 4, 7, "
+                                   "10 are held, 4 expected (see %s)",
+                      nlines, gws_it_proc_log(w2));
+
+        /* the held partitions process their input all the same, over 6 s
+         * (periodic snapshots every second of processing) */
+        r2 = reader(&s, "gw.retained");
+        f = gws_it_feeder_start(s.bootstrap, "gw.raw", ev2, 200);
+        GWS_IT_ASSERT(f != NULL, "cannot start the feeder");
+        while (gws_it_feeder_sent(f) < ev2->n / 3)
+                gws_it_sleep_ms(50);
+        held1 = metric_wait(w2, "gwsieve_state_snapshots_total", "\"held\"",
+                            body, sizeof(body));
+        GWS_IT_ASSERT(gws_it_feeder_join(f, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        expect_all_retained(&s, r2, ev2, "worker2, 4 partitions held", t0);
+        gws_it_sleep_ms(1200); /* the metrics page of the last of them */
+        held2 = metric_wait(w2, "gwsieve_state_snapshots_total", "\"held\"",
+                            body, sizeof(body));
+        gws_it_printf("worker2: snapshots held %.0f after a third of the "
+                      "feed, %.0f at its end; written %.0f",
+                      held1, held2,
+                      metric_sum(body, "gwsieve_state_snapshots_total",
+                                 "\"written\""));
+        GWS_IT_ASSERT(held1 > 0 && held2 > held1,
+                      "held snapshots: %.0f, then %.0f (growing expected)",
+                      held1, held2);
+
+        /* readable again; worker2's shutdown writes none of the 4 */
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "leader gw.state3 1 1", NULL,
+                                           0) == 0,
+                      "leader refused");
+        worker_stop_ok(w2, "worker2");
+        rows2 = state_rows(&s, 12);
+        for (p = 0; p < 12; p++) {
+                json_int_t o1 = row_int(rows1, p, "offset");
+                json_int_t o2 = row_int(rows2, p, "offset");
+                json_int_t end = row_int(rows2, p, "end");
+                if (p % 3 == 1)
+                        GWS_IT_ASSERT(o2 == o1,
+                                      "partition %d (held): its snapshot "
+                                      "moved from offset %lld to %lld",
+                                      p, (long long)o1, (long long)o2);
+                else if (!strcmp(row_str(rows2, p, "snapshot"), "ok"))
+                        GWS_IT_ASSERT(o2 == end,
+                                      "partition %d: snapshot at %lld, end "
+                                      "%lld", p, (long long)o2,
+                                      (long long)end);
+        }
+
+        t0 = gws_it_now_ms();
+        w3 = worker_start(&s, "worker3");
+        all = restores_wait(w3, body, sizeof(body));
+        ok = metric_sum(body, "gwsieve_state_restores_total", "\"ok\"");
+        gauge = metric_sum(body, "gwsieve_state_snapshots_held", NULL);
+        gws_it_printf("worker3 (gw.state3 readable): %.0f restores after "
+                      "%.1f s, %.0f ok; gwsieve_state_snapshots_held %.0f",
+                      all, (gws_it_now_ms() - t0) / 1000.0, ok, gauge);
+        unreadable = metric_sum(body, "gwsieve_state_restores_total",
+                                "\"unreadable\"");
+        GWS_IT_ASSERT(all == 12 && ok >= nsnap1 && unreadable == 0,
+                      "worker3: %.0f restores, %.0f ok, %.0f unreadable; 12, "
+                      "%d or more and 0 expected (see %s)",
+                      all, ok, unreadable, nsnap1, gws_it_proc_log(w3));
+        GWS_IT_ASSERT(gauge == 0, "worker3: %.0f partitions held", gauge);
+        /* more input, a second after the restores (periodic snapshots);
+         * a partition that processes nothing is not snapshotted again */
+        gws_it_sleep_ms(1200);
+        produce_all(&s, ev3);
+        r3 = reader(&s, "gw.retained");
+        expect_all_retained(&s, r3, ev3, "worker3", t0);
+        committed_at_end(&s);
+        worker_stop_ok(w3, "worker3");
+        rows3 = state_rows(&s, 12);
+        for (p = 0; p < 12; p++)
+                GWS_IT_ASSERT(strcmp(row_str(rows3, p, "snapshot"), "ok") ||
+                                  row_int(rows3, p, "offset") ==
+                                      row_int(rows3, p, "end"),
+                              "partition %d: snapshot at %lld after worker3, "
+                              "end %lld", p,
+                              (long long)row_int(rows3, p, "offset"),
+                              (long long)row_int(rows3, p, "end"));
+        json_decref(rows1);
+        json_decref(rows2);
+        json_decref(rows3);
+        gws_it_reader_destroy(r1);
+        gws_it_reader_destroy(r2);
+        gws_it_reader_destroy(r3);
+        gws_it_events_destroy(ev1);
+        gws_it_events_destroy(ev2);
+        gws_it_events_destroy(ev3);
+}
+END_TEST
+
 /* Records on the state topic that must not be restored: not a snapshot
  * (partition 0's key), another group's snapshot under partition 1's key
  * (foreign), a cut-off one (partition 2), one with a flipped byte
@@ -1938,7 +2112,6 @@ END_TEST
  * 9c. failed deliveries on a full producer queue
  * ------------------------------------------------------------------------ */
 
-static int log_lines_with(const char *path, const char *a, const char *b);
 
 /* Deliveries that fail while the producer queue is full. With a backlog
  * to process and a producer queue of 100 messages, Produce requests fail
@@ -3197,6 +3370,7 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "state_bad_snapshots", test_state_bad_snapshots);
         ADD_TCASE(s, "state_skip_delivered", test_state_skip_delivered);
         ADD_TCASE(s, "state_restore_batched", test_state_restore_batched);
+        ADD_TCASE(s, "state_held", test_state_held);
         ADD_TCASE(s, "catch_up", test_catch_up);
         ADD_TCASE(s, "fresh_start", test_fresh_start);
         ADD_TCASE(s, "start_lookup_retry", test_start_lookup_retry);
