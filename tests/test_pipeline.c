@@ -393,6 +393,37 @@ START_TEST(dlq_text_payload_escapes_hide_nothing) {
 }
 END_TEST
 
+/* The same for redact.custom patterns: they matched the payload as
+ * written, so "\nACCT-123456" had the "n" glued to it and a \b pattern
+ * missed it, while the built-ins caught their secrets there. */
+START_TEST(dlq_text_payload_custom_patterns_see_escapes) {
+        const char *in = "{\"id\":\"d3\",\"prompt\":\"acct:\\nACCT-123456,"
+                         "\\tACCT-234567 or \\u0041CCT-345678";
+        const char *p;
+        gws_pipeline_stats_t st;
+        gws_pipeline_destroy(pl);
+        ck_assert_int_eq(
+            gws_config_load_string(cfg,
+                                   "{\"redact\":{\"custom\":[{\"name\":"
+                                   "\"acct\",\"pattern\":"
+                                   "\"\\\\bACCT-[0-9]{6}\\\\b\"}]}}",
+                                   err, sizeof(err)),
+            0);
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl != NULL, "%s", err);
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_DLQ);
+        p = json_string_value(json_object_get(cap.last[GWS_SINK_DLQ],
+                                              "payload"));
+        ck_assert_ptr_nonnull(p);
+        ck_assert_str_eq(p, "{\"id\":\"d3\",\"prompt\":\"acct:\\n"
+                            "[REDACTED:acct],\\t[REDACTED:acct] or "
+                            "[REDACTED:acct]");
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl, &st);
+        ck_assert_uint_eq(st.rec.redactions[GWS_RK_CUSTOM], 3);
+}
+END_TEST
+
 /* A dead letter whose payload is JSON (a missing field, a wrong type) is
  * redacted as JSON, strings decoded: as text, a key after an escaped
  * newline ("\nsk-...") was not at a word start, an escaped letter
@@ -883,6 +914,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, string_body_truncated_as_text);
         tcase_add_test(tc, redacted_member_names_stay_distinct);
         tcase_add_test(tc, dlq_text_payload_escapes_hide_nothing);
+        tcase_add_test(tc, dlq_text_payload_custom_patterns_see_escapes);
         tcase_add_test(tc, ids_are_not_mistaken_for_cards);
         tcase_add_test(tc, dlq_payload_is_redacted);
         tcase_add_test(tc, dlq_envelope_is_bounded);

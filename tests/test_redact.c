@@ -198,6 +198,63 @@ START_TEST(escaped_text_separates_words) {
 }
 END_TEST
 
+/* gws_redact_text_escaped() with custom patterns: they matched the text
+ * as written, so the letter of an escape ("\nACCT-...") glued to the
+ * secret and \b failed, and a \u escape ("\u0041CCT-...", "\u0020") was
+ * six bytes of text. They now match the text decoded, like the built-in
+ * detectors, and a match replaces the bytes that spell it, whole escapes
+ * included (never half of one). */
+START_TEST(custom_pattern_sees_escapes_decoded) {
+        static const struct {
+                const char *in, *out;
+                int n;
+        } t[] = {
+            {"x\\nACCT-123456 y", "x\\n[REDACTED:acct] y", 1},
+            {"{\"a\":\"\\tACCT-123456\\\"}", "{\"a\":\"\\t[REDACTED:acct]\\\"}",
+             1},
+            {"q\\u0020ACCT-123456\\u0022", "q\\u0020[REDACTED:acct]\\u0022",
+             1},
+            /* an escaped letter is that letter */
+            {"x \\u0041CCT-123456 y", "x [REDACTED:acct] y", 1},
+            {"x \\u0041CCT-12345\\u0036\\n", "x [REDACTED:acct]\\n", 1},
+            /* an escaped backslash: the n after it is a letter */
+            {"x\\\\nACCT-123456", "", 0},
+            /* invalid or cut escapes are the bytes they are */
+            {"\\u00ZZ ACCT-123456 \\u00", "\\u00ZZ [REDACTED:acct] \\u00", 1},
+            /* the built-ins too: "sk-\u0070roj-" is a key */
+            {"k: sk-\\u0070roj-AAAAAAAAAAAAAAAAAAAAAAAAAAAA\\n",
+             "k: [REDACTED:openai_key]\\n", 1},
+            {"k:\\u000ask-proj-AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+             "k:\\u000a[REDACTED:openai_key]", 1},
+        };
+        const char *names[] = {"acct"};
+        const char *pats[] = {"\\bACCT-[0-9]{6}\\b"};
+        char err[256];
+        gws_redact_t *c = gws_redact_new(NULL, names, pats, 1, err,
+                                         sizeof(err));
+        gws_redact_scratch_t *s2;
+        size_t i;
+        ck_assert_msg(c != NULL, "%s", err);
+        s2 = gws_redact_scratch_new(c);
+        for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                gws_buf_t out = {0};
+                int n = gws_redact_text_escaped(c, s2, t[i].in,
+                                                strlen(t[i].in), &out, NULL);
+                ck_assert_msg(n == t[i].n, "%zu: %d redactions, not %d: %.*s",
+                              i, n, t[i].n, (int)out.len,
+                              out.buf ? out.buf : "");
+                ck_assert_msg(out.len == strlen(t[i].out) &&
+                                  !memcmp(out.buf ? out.buf : "", t[i].out,
+                                          out.len),
+                              "%zu: \"%.*s\", not \"%s\"", i, (int)out.len,
+                              out.buf ? out.buf : "", t[i].out);
+                gws_buf_free(&out);
+        }
+        gws_redact_scratch_destroy(s2);
+        gws_redact_destroy(c);
+}
+END_TEST
+
 START_TEST(custom_patterns) {
         const char *names[] = {"ticket", "empty"};
         const char *pats[] = {"TICKET-[0-9]{4,}", "x*"};
@@ -416,6 +473,7 @@ Suite *gws_redact_suite(void) {
                             sizeof(lookalikes) / sizeof(lookalikes[0]));
         tcase_add_test(tc, custom_patterns);
         tcase_add_test(tc, escaped_text_separates_words);
+        tcase_add_test(tc, custom_pattern_sees_escapes_decoded);
         tcase_add_test(tc, custom_pattern_on_invalid_utf8);
         tcase_add_test(tc, custom_pattern_empty_match_steps_by_character);
         tcase_add_test(tc, custom_pattern_match_error_fails_closed);

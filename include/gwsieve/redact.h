@@ -93,11 +93,14 @@ int gws_redact_text(const gws_redact_t *r, gws_redact_scratch_t *s,
                     uint64_t counts[GWS_RK__CNT]);
 
 /** @brief gws_redact_text() for bytes that did not parse as JSON but may
- *  hold JSON escapes (a dead letter's payload): for the built-in
- *  detectors an escape of one character (\n, \t, \", \\, ...) separates
- *  words as the character it stands for would ("\nsk-..." is a key at a
- *  word start); the bytes around the redactions are kept as they are.
- *  Includes the prefilter (gws_redact_maybe()). Same returns. */
+ *  hold JSON escapes (a dead letter's payload): the built-in detectors and
+ *  the custom patterns match the text with its escapes decoded (\n, \t,
+ *  \", \\, ..., \uXXXX and surrogate pairs; a lone surrogate or a cut
+ *  escape stays as its bytes), so "\nsk-..." is a key at a word start and
+ *  "\u0041CCT-1" is "ACCT-1". A match replaces the bytes that spell it,
+ *  whole escapes (never half of one); the bytes around the redactions are
+ *  kept as they are. Includes the prefilter (gws_redact_maybe()). Same
+ *  returns. */
 int gws_redact_text_escaped(const gws_redact_t *r, gws_redact_scratch_t *s,
                             const char *text, size_t len, gws_buf_t *out,
                             uint64_t counts[GWS_RK__CNT]);
