@@ -1031,3 +1031,132 @@ int gws_redact_ip_truncate(const char *ip, size_t len, gws_buf_t *out) {
                 p = e + 1;
         }
 }
+
+/* ------------------------------------------------------------------------
+ * address literals in text (dead letters under redact.ip_truncate)
+ * ------------------------------------------------------------------------ */
+
+static inline int in_addr_run(int c) { /* [0-9A-Fa-f:.] */
+        return hexval(c) >= 0 || c == ':' || c == '.';
+}
+
+/* IPv4 look-alike at s[a..e): 1 with *end after its 4th group when its
+ * first four groups are 1-3 digits and a fifth, if any, does not start
+ * with a digit (a host name "1.2.3.4.nip.io" holds one; "1.2.3.4.5", an
+ * OID or a version, does not). */
+static int v4_like(uc *s, size_t a, size_t e, size_t *end) {
+        size_t i = a, g0;
+        int g;
+        for (g = 0; g < 4; g++) {
+                if (g && (i >= e || s[i++] != '.'))
+                        return 0;
+                g0 = i;
+                while (i < e && is_digit(s[i]) && i - g0 < 4)
+                        i++;
+                if (i == g0 || i - g0 > 3)
+                        return 0;
+        }
+        if (i < e && s[i] != '.')
+                return 0; /* a hex letter or more digits glued on */
+        if (i + 1 < e && is_digit(s[i + 1]))
+                return 0;
+        *end = i;
+        return 1;
+}
+
+/* Replaces the address at s[a..e) by its truncation (when that differs)
+ * or, \p replace, by "[REDACTED:ip]". @returns 1 if replaced, 0 if not,
+ * -1. */
+static int ip_literal(uc *s, size_t a, size_t e, int replace, emit_t *em,
+                      gws_buf_t *tmp, uint64_t *counts, int *nrep) {
+        int rc;
+        gws_buf_reset(tmp);
+        if ((rc = ip_one((const char *)s + a, e - a, tmp)) == -1)
+                return -1;
+        if (rc == 0) {
+                if (tmp->len == e - a && !memcmp(tmp->buf, s + a, e - a))
+                        return 0; /* already truncated */
+                return emit_rep(em, a, e, tmp->buf) == -1 ? -1 : 1;
+        }
+        if (!replace)
+                return 0;
+        if (counts)
+                counts[GWS_RK_IP]++;
+        (*nrep)++;
+        return emit_rep(em, a, e, "[REDACTED:ip]") == -1 ? -1 : 1;
+}
+
+/* The address literals of \p s (see gws_redact_ip_text()) into \p em.
+ * @returns the changes, or -1. */
+static int ip_pass(uc *s, size_t len, emit_t *em, uint64_t *counts) {
+        gws_buf_t tmp = {0};
+        size_t i = 0, a, b, e, p, q, v4e;
+        int n = 0, rc = 0, colons, dbl, nrep = 0;
+
+        while (i < len && rc >= 0) {
+                if (!in_addr_run(s[i])) {
+                        i++;
+                        continue;
+                }
+                for (a = i, b = i; b < len && in_addr_run(s[b]); b++)
+                        ;
+                i = b;
+                /* glued to a word before: only after a label's colon
+                 * ("host:1.2.3.4"; "std::x", "v1.2.3.4" are no address) */
+                if (a > 0 && (is_alnum(s[a - 1]) || s[a - 1] == '_')) {
+                        if (s[a] != ':' || a + 1 >= b || s[a + 1] == ':')
+                                continue;
+                        a++;
+                }
+                while (a < b && s[a] == '.')
+                        a++;
+                e = b;
+                while (e > a && s[e - 1] == '.')
+                        e--; /* the end of a sentence */
+                if (e - a >= 2 && s[e - 1] == ':' && s[e - 2] != ':')
+                        e--; /* "2001:db8::1: refused" */
+                if (e == b && b < len && (is_alnum(s[b]) || s[b] == '_'))
+                        continue; /* glued to a word after */
+                for (colons = 0, dbl = 0, p = a; p < e; p++)
+                        if (s[p] == ':') {
+                                colons++;
+                                dbl |= p + 1 < e && s[p + 1] == ':';
+                        }
+                /* IPv6: read, or (fail closed) replaced when it looks
+                 * like one: "::", or 6 groups and more (a MAC address
+                 * too); "12:00:00" is a time */
+                if (colons >= 2 &&
+                    (rc = ip_literal(s, a, e, dbl || colons >= 5, em, &tmp,
+                                     counts, &nrep)) != 0) {
+                        n += rc > 0;
+                        continue;
+                }
+                /* IPv4 in each colon-separated piece ("1.2.3.4:80") */
+                for (p = a; p < e && rc >= 0; p = q + 1) {
+                        for (q = p; q < e && s[q] != ':'; q++)
+                                ;
+                        if (v4_like(s, p, q, &v4e) &&
+                            (rc = ip_literal(s, p, v4e, 1, em, &tmp, counts,
+                                             &nrep)) > 0)
+                                n++;
+                }
+        }
+        gws_buf_free(&tmp);
+        if (rc < 0 || (n && emit_end(em) == -1))
+                return -1;
+        return n;
+}
+
+int gws_redact_ip_text(gws_redact_scratch_t *sc, const char *text,
+                       size_t len, int escaped, gws_buf_t *out,
+                       uint64_t counts[GWS_RK__CNT]) {
+        emit_t em;
+        if (escaped && memchr(text, '\\', len)) {
+                if (decode_escapes(sc, (uc *)text, len) == -1)
+                        return -1;
+                emit_init(&em, text, len, sc->map, out);
+                return ip_pass((uc *)sc->dec.buf, sc->dec.len, &em, counts);
+        }
+        emit_init(&em, text, len, NULL, out);
+        return ip_pass((uc *)text, len, &em, counts);
+}

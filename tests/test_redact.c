@@ -462,6 +462,48 @@ START_TEST(ip_truncation) {
 }
 END_TEST
 
+/* gws_redact_ip_text(): the address literals of a dead letter's text
+ * (redact.ip_truncate); look-alikes that are no address stay, address
+ * look-alikes that cannot be read go (fail closed). */
+static const struct {
+        const char *in, *out; /* out "": unchanged */
+        int nrep;             /* [REDACTED:ip] */
+} ipt[] = {
+    {"a 1.2.3.4:80 b", "a 1.2.3.0:80 b", 0},
+    {"host:10.1.2.3, 5.6.7.8.", "host:10.1.2.0, 5.6.7.0.", 0},
+    {"1.2.3.4.nip.io", "1.2.3.0.nip.io", 0},
+    {"[2001:db8::1]:443 fe80::1%eth0", "[2001:db8::]:443 fe80::%eth0", 0},
+    {"::ffff:1.2.3.4", "::ffff:1.2.3.0", 0},
+    {"2001:0db8:85a3:0000:0000:8a2e:0370:7334", "2001:db8:85a3::", 0},
+    /* escapes decoded: "\n" is no letter glued on, \u0020 a space */
+    {"x\\n10.1.2.3\\u00201.2.3.4\\\"", "x\\n10.1.2.0\\u00201.2.3.0\\\"", 0},
+    /* address-like, unreadable: replaced */
+    {"300.1.2.3 01.2.3.4", "[REDACTED:ip] [REDACTED:ip]", 2},
+    {"mac 00:1a:2b:3c:4d:5e", "mac [REDACTED:ip]", 1},
+    {"1:2::3::4", "[REDACTED:ip]", 1},
+    /* no address */
+    {"v1.2.3.4 1.2.3.4.5 1.2.3 12:00:00 2026-01-01T10:00:00Z", "", 0},
+    {"std::vector Foo::Bar sha256:deadbeef dead:beef 10.0.0.0 ::", "", 0},
+    {"123e4567-e89b-12d3-a456-426614174000 3.14", "", 0},
+};
+
+START_TEST(ip_literals_in_text) {
+        gws_buf_t out = {0};
+        uint64_t counts[GWS_RK__CNT] = {0};
+        int n = gws_redact_ip_text(sc, ipt[_i].in, strlen(ipt[_i].in), 1,
+                                   &out, counts);
+        ck_assert_msg((n > 0) == (*ipt[_i].out != '\0'), "\"%s\": %d",
+                      ipt[_i].in, n);
+        ck_assert_msg(out.len == strlen(ipt[_i].out) &&
+                          !memcmp(out.buf ? out.buf : "", ipt[_i].out,
+                                  out.len),
+                      "\"%s\" -> \"%.*s\", not \"%s\"", ipt[_i].in,
+                      (int)out.len, out.buf ? out.buf : "", ipt[_i].out);
+        ck_assert_uint_eq(counts[GWS_RK_IP], (uint64_t)ipt[_i].nrep);
+        gws_buf_free(&out);
+}
+END_TEST
+
 Suite *gws_redact_suite(void) {
         Suite *s = suite_create("redact");
         TCase *tc = tcase_create("detectors");
@@ -481,6 +523,8 @@ Suite *gws_redact_suite(void) {
         tcase_add_test(tc, builtin_subset);
         tcase_add_test(tc, random_text_never_keeps_a_planted_secret);
         tcase_add_loop_test(tc, ip_truncation, 0, sizeof(ips) / sizeof(ips[0]));
+        tcase_add_loop_test(tc, ip_literals_in_text, 0,
+                            sizeof(ipt) / sizeof(ipt[0]));
         suite_add_tcase(s, tc);
         return s;
 }
