@@ -235,20 +235,15 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
          * redacted as JSON, its strings decoded: as text, escapes hid
          * secrets ("\nsk-..." is not at a word start, "sk-\u0070roj-"
          * not a key) and a redaction could swallow an escape's letter.
-         * Nothing redacted: the original bytes, whitespace and all. */
-        if ((rr = gws_record_redact_json(pl->rw, in->value, in->len,
-                                         &pl->tmp)) >= 0) {
-                if (rr > 0) {
-                        val = pl->tmp.buf;
-                        vlen = pl->tmp.len;
-                }
-        } else {
-                gws_buf_reset(&pl->tmp);
-                if (gws_record_redact_bytes(pl->rw, in->value, in->len,
-                                            &pl->tmp) > 0) {
-                        val = pl->tmp.buf;
-                        vlen = pl->tmp.len;
-                }
+         * Any other as text, escapes decoded. Under redact.ip_truncate
+         * its addresses are truncated too. Nothing changed: the original
+         * bytes, whitespace and all. */
+        if ((rr = gws_record_redact_dlq(pl->rw, in->value, in->len,
+                                        &pl->tmp)) < 0)
+                return -1;
+        if (rr > 0) {
+                val = pl->tmp.buf;
+                vlen = pl->tmp.len;
         }
         r |= dlq_payload(b, val, vlen, (size_t)pl->cfg->dlq_payload_bytes);
         r |= gws_buf_puts(b, "}");

@@ -35,6 +35,12 @@ struct gws_record_s {
                                       * record's metadata object (its
                                       * address members are truncated),
                                       * else NO_TOK */
+        int dlq_ip;                  /* redact.ip_truncate on a dead
+                                      * letter's payload (see
+                                      * gws_record_redact_dlq()) */
+        int nchg;                    /* addresses truncated (not counted
+                                      * as redactions) in this call */
+        gws_buf_t ip_out;            /* text with its addresses cut */
 };
 
 #define NO_TOK UINT32_MAX
@@ -151,9 +157,11 @@ gws_record_t *gws_record_new(const gws_config_t *cfg, char *errstr,
                 if (!(rw->red = gws_redact_new(builtins, names, pats, (int)n,
                                                errstr, errstr_size)))
                         goto err;
-                if (!(rw->rscratch = gws_redact_scratch_new(rw->red)))
-                        goto nomem;
         }
+        /* dead letters' address literals need it without redaction too */
+        if ((rw->red || cfg->redact_ip_truncate) &&
+            !(rw->rscratch = gws_redact_scratch_new(rw->red)))
+                goto nomem;
         free(builtins);
         free(names);
         free(pats);
@@ -179,6 +187,7 @@ void gws_record_destroy(gws_record_t *rw) {
         gws_buf_free(&rw->path);
         gws_buf_free(&rw->dec);
         gws_buf_free(&rw->red_out);
+        gws_buf_free(&rw->ip_out);
         gws_buf_free(&rw->body);
         gws_json_free(&rw->adoc);
         free(rw);
@@ -217,23 +226,50 @@ static int str_decoded(gws_record_t *rw, const gws_jdoc_t *doc,
         return 0;
 }
 
-/* Redacts decoded text *\p s, *\p n when needed: on return they point at
- * the text to write (the same, or rw->red_out). @returns 0 or -1. */
-static int text_redacted(gws_record_t *rw, const char **s, size_t *n) {
-        uint64_t counts[GWS_RK__CNT] = {0};
-        int r, i;
-        if (!rw->red || !gws_redact_maybe(rw->red, *s, *n))
-                return 0;
-        gws_buf_reset(&rw->red_out);
-        if ((r = gws_redact_text(rw->red, rw->rscratch, *s, *n, &rw->red_out,
-                                 counts)) <= 0)
-                return r;
+/* Adds \p counts to the writer's redaction counters. */
+static void count_redactions(gws_record_t *rw, const uint64_t *counts) {
+        int i;
         for (i = 0; i < GWS_RK__CNT; i++)
                 if (counts[i])
                         INC(rw->st.redactions[i], counts[i]);
-        *s = rw->red_out.buf;
-        *n = rw->red_out.len;
+}
+
+/* The address literals of *\p s, *\p n (\p escaped: JSON escapes in it)
+ * truncated for a dead letter (rw->dlq_ip) into rw->ip_out: on return
+ * they point at the text to write. @returns 0 or -1. */
+static int text_ip_cut(gws_record_t *rw, const char **s, size_t *n,
+                       int escaped) {
+        uint64_t counts[GWS_RK__CNT] = {0};
+        int r;
+        gws_buf_reset(&rw->ip_out);
+        if ((r = gws_redact_ip_text(rw->rscratch, *s, *n, escaped,
+                                    &rw->ip_out, counts)) <= 0)
+                return r;
+        count_redactions(rw, counts);
+        rw->nchg += r;
+        *s = rw->ip_out.buf;
+        *n = rw->ip_out.len;
         return 0;
+}
+
+/* Redacts decoded text *\p s, *\p n when needed: on return they point at
+ * the text to write (the same, rw->red_out or rw->ip_out).
+ * @returns 0 or -1. */
+static int text_redacted(gws_record_t *rw, const char **s, size_t *n) {
+        uint64_t counts[GWS_RK__CNT] = {0};
+        int r;
+        if (rw->red && gws_redact_maybe(rw->red, *s, *n)) {
+                gws_buf_reset(&rw->red_out);
+                if ((r = gws_redact_text(rw->red, rw->rscratch, *s, *n,
+                                         &rw->red_out, counts)) < 0)
+                        return -1;
+                if (r > 0) {
+                        count_redactions(rw, counts);
+                        *s = rw->red_out.buf;
+                        *n = rw->red_out.len;
+                }
+        }
+        return rw->dlq_ip ? text_ip_cut(rw, s, n, 0) : 0;
 }
 
 /* Appends \p s (decoded text) redacted as a JSON string literal. */
@@ -250,7 +286,7 @@ static int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
         const char *raw = doc->buf + t->start, *s, *was;
         size_t n;
 
-        if (!rw->red)
+        if (!rw->red && !rw->dlq_ip)
                 return gws_buf_append(out, raw, t->len);
         if (str_decoded(rw, doc, t, &s, &n) == -1)
                 return -1;
@@ -326,6 +362,15 @@ static int is_meta_ip(const gws_jdoc_t *doc, const gws_jtok_t *kt) {
         return 0;
 }
 
+/* A member of a dead letter's payload truncated as client_ip is, at any
+ * depth (the payload is in the input's format): client_ip and the
+ * metadata names above (LiteLLM's requester_ip_address is top-level
+ * too), and OpenTelemetry's client.address (the otel-genai preset's
+ * client_ip). */
+static int is_dlq_ip(const gws_jdoc_t *doc, const gws_jtok_t *kt) {
+        return is_meta_ip(doc, kt) || key_is(doc, kt, "client.address", 14);
+}
+
 /* Writes a client address value for redact.ip_truncate, failing closed:
  * a string (decoded first) through gws_redact_ip_truncate(), null as it
  * is, any other value (a number, an object, ...) as "[REDACTED:ip]".
@@ -349,6 +394,8 @@ static int put_client_ip(gws_record_t *rw, const gws_jdoc_t *doc,
                 return -1;
         if (nrep)
                 INC(rw->st.redactions[GWS_RK_IP], (uint64_t)nrep);
+        else if (rw->red_out.len != n || memcmp(rw->red_out.buf, s, n))
+                rw->nchg++;
         return gws_buf_json_str(out, rw->red_out.buf, rw->red_out.len);
 }
 
@@ -423,7 +470,8 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                 first = 0;
                 r |= put_key(rw, doc, kt, out, &nred);
                 r |= gws_buf_append(out, ":", 1);
-                if (idx == rw->ip_meta && is_meta_ip(doc, kt))
+                if ((idx == rw->ip_meta && is_meta_ip(doc, kt)) ||
+                    (rw->dlq_ip && is_dlq_ip(doc, kt)))
                         r |= put_client_ip(rw, doc, &doc->toks[k + 1], out);
                 else
                         r |= put_value(rw, doc, k + 1, d == P_FILTER,
@@ -444,7 +492,7 @@ static int put_value(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
         case GWS_JT_OBJ:
                 return put_object(rw, doc, idx, filter, depth, out);
         case GWS_JT_ARR:
-                if (!filter && !rw->red)
+                if (!filter && !rw->red && !rw->dlq_ip)
                         return gws_buf_append(out, doc->buf + t->start,
                                               t->len);
                 r |= gws_buf_append(out, "[", 1);
@@ -631,35 +679,76 @@ int gws_record_text(gws_record_t *rw, const char *text, size_t len,
 int gws_record_redact_bytes(gws_record_t *rw, const char *bytes, size_t len,
                             gws_buf_t *out) {
         uint64_t counts[GWS_RK__CNT] = {0};
-        int r, i;
-        if (!rw->red)
+        const char *cur = bytes;
+        size_t n = len;
+        int r = 0, chg = 0;
+        if (rw->red) {
+                /* bytes that did not parse as JSON may still hold its
+                 * escapes */
+                gws_buf_reset(&rw->red_out);
+                if ((r = gws_redact_text_escaped(rw->red, rw->rscratch, bytes,
+                                                 len, &rw->red_out,
+                                                 counts)) < 0)
+                        return -1;
+                count_redactions(rw, counts);
+                if (r > 0) {
+                        cur = rw->red_out.buf;
+                        n = rw->red_out.len;
+                        chg = r;
+                }
+        }
+        if (rw->dlq_ip && text_ip_cut(rw, &cur, &n, 1) == -1)
+                return -1;
+        if (cur == bytes)
                 return 0;
-        /* bytes that did not parse as JSON may still hold its escapes */
-        r = gws_redact_text_escaped(rw->red, rw->rscratch, bytes, len, out,
-                                    counts);
-        for (i = 0; r > 0 && i < GWS_RK__CNT; i++)
-                if (counts[i])
-                        INC(rw->st.redactions[i], counts[i]);
-        return r;
+        if (gws_buf_append(out, cur, n) == -1)
+                return -1;
+        return chg + (cur == rw->ip_out.buf ? 1 : 0);
 }
 
-int gws_record_redact_json(gws_record_t *rw, const char *json, size_t len,
-                           gws_buf_t *out) {
+/* gws_record_redact_json(); \p dlq: a dead letter's payload (addresses
+ * too under redact.ip_truncate). */
+static int redact_json(gws_record_t *rw, const char *json, size_t len,
+                       gws_buf_t *out, int dlq) {
         uint64_t before = 0, after = 0;
-        int i;
+        int i, r;
         gws_buf_reset(out);
         rw->ip_meta = NO_TOK; /* retained records only */
-        if (!rw->red || gws_json_parse(&rw->adoc, json, len, NULL) !=
-                            GWS_JE_OK) {
+        rw->dlq_ip = dlq && rw->cfg->redact_ip_truncate;
+        rw->nchg = 0;
+        if ((!rw->red && !rw->dlq_ip) ||
+            gws_json_parse(&rw->adoc, json, len, NULL) != GWS_JE_OK) {
+                r = rw->red || rw->dlq_ip ? -1 : 0;
+                rw->dlq_ip = 0;
                 gws_buf_append(out, json, len);
-                return rw->red ? -1 : 0;
+                return r;
         }
         /* the owner's own counters: plain reads */
         for (i = 0; i < GWS_RK__CNT; i++)
                 before += rw->st.redactions[i];
-        if (put_value(rw, &rw->adoc, 0, 0, 0, out) == -1)
+        r = put_value(rw, &rw->adoc, 0, 0, 0, out);
+        rw->dlq_ip = 0;
+        if (r == -1)
                 return -1;
         for (i = 0; i < GWS_RK__CNT; i++)
                 after += rw->st.redactions[i];
+        after += (uint64_t)rw->nchg;
         return after - before > INT32_MAX ? INT32_MAX : (int)(after - before);
+}
+
+int gws_record_redact_json(gws_record_t *rw, const char *json, size_t len,
+                           gws_buf_t *out) {
+        return redact_json(rw, json, len, out, 0);
+}
+
+int gws_record_redact_dlq(gws_record_t *rw, const char *payload, size_t len,
+                          gws_buf_t *out) {
+        int r;
+        if ((r = redact_json(rw, payload, len, out, 1)) >= 0)
+                return r;
+        gws_buf_reset(out);
+        rw->dlq_ip = rw->cfg->redact_ip_truncate;
+        r = gws_record_redact_bytes(rw, payload, len, out);
+        rw->dlq_ip = 0;
+        return r;
 }

@@ -49,7 +49,11 @@ struct gws_redact_s {
 struct gws_redact_scratch_s {
         pcre2_match_data *md;
         gws_buf_t a, b;
-        gws_buf_t sh; /* gws_redact_text_escaped(): the text to match */
+        /* gws_redact_text_escaped(): the text decoded, and for each of
+         * its bytes the offset in the text of the byte or escape it
+         * comes from (map[dec.len] = the text's length) */
+        gws_buf_t dec;
+        size_t *map, mapcap;
 };
 
 static const char *kind_names[GWS_RK__CNT] = {
@@ -521,7 +525,8 @@ void gws_redact_scratch_destroy(gws_redact_scratch_t *s) {
         pcre2_match_data_free(s->md);
         gws_buf_free(&s->a);
         gws_buf_free(&s->b);
-        gws_buf_free(&s->sh);
+        gws_buf_free(&s->dec);
+        free(s->map);
         free(s);
 }
 
@@ -596,11 +601,54 @@ int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len) {
         return 0;
 }
 
-/* Built-in pass into \p b: matches in \p s, copies the bytes between
- * them from \p copy (\p s itself, or the text \p s stands for, byte for
- * byte). @returns redactions, or -1. */
-static int builtin_pass(const gws_redact_t *r, uc *s, const uc *copy,
-                        size_t len, gws_buf_t *b, uint64_t *counts) {
+/* Where a pass writes: the bytes between matches are copied from \p src;
+ * a match [ms, me) in the matched text stands for src[map[ms], end) where
+ * end is the start of the first source unit (byte or escape) after the
+ * one of byte me - 1: whole escapes, never part of one. map NULL: the
+ * matched text is src itself. */
+typedef struct {
+        const uc *src;
+        size_t slen;
+        const size_t *map;
+        size_t last; /* src copied up to here */
+        gws_buf_t *b;
+} emit_t;
+
+static void emit_init(emit_t *e, const void *src, size_t slen,
+                      const size_t *map, gws_buf_t *b) {
+        e->src = src;
+        e->slen = slen;
+        e->map = map;
+        e->last = 0;
+        e->b = b;
+}
+
+/* Replaces matched [ms, me) by \p rep. @returns 0 or -1. */
+static int emit_rep(emit_t *e, size_t ms, size_t me, const char *rep) {
+        size_t so = ms, eo = me;
+        if (e->map) {
+                so = e->map[ms];
+                eo = e->map[me];
+                if (me > ms)
+                        while (e->map[me] == e->map[me - 1])
+                                eo = e->map[++me];
+        }
+        if (so < e->last)
+                so = e->last;
+        if (gws_buf_append(e->b, e->src + e->last, so - e->last) == -1 ||
+            gws_buf_puts(e->b, rep) == -1)
+                return -1;
+        e->last = eo > so ? eo : so;
+        return 0;
+}
+
+static int emit_end(emit_t *e) {
+        return gws_buf_append(e->b, e->src + e->last, e->slen - e->last);
+}
+
+/* Built-in pass over \p s into \p e. @returns redactions, or -1. */
+static int builtin_pass(const gws_redact_t *r, uc *s, size_t len, emit_t *e,
+                        uint64_t *counts) {
         size_t i = 0, last = 0, ms, me;
         unsigned kind;
         int n = 0;
@@ -615,17 +663,15 @@ static int builtin_pass(const gws_redact_t *r, uc *s, const uc *copy,
                         i = me > i ? me : i + 1;
                         continue;
                 }
-                if (gws_buf_append(b, copy + last, ms - last) == -1)
-                        return -1;
                 snprintf(rep, sizeof(rep), "[REDACTED:%s]", kind_names[kind]);
-                if (gws_buf_puts(b, rep) == -1)
+                if (emit_rep(e, ms, me, rep) == -1)
                         return -1;
                 if (counts)
                         counts[kind]++;
                 n++;
                 last = i = me;
         }
-        if (n && gws_buf_append(b, copy + last, len - last) == -1)
+        if (n && emit_end(e) == -1)
                 return -1;
         return n;
 }
@@ -638,7 +684,7 @@ static size_t next_char(uc *s, size_t len, size_t i) {
         return i;
 }
 
-/* One custom pattern over \p in into \p b. @returns matches, or -1.
+/* One custom pattern over \p in into \p e. @returns matches, or -1.
  * Global matching as Perl (and pcre2demo.c) does it: after an empty
  * match, a non-empty one is tried at the same place (else "x*|secret"
  * matches empty everywhere and never "secret"), then the search goes on
@@ -646,11 +692,10 @@ static size_t next_char(uc *s, size_t len, size_t i) {
  * matches replace nothing. A match error other than no-match (match or
  * JIT stack limits) ends the pass like no-match does. */
 static int custom_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
-                       int p, const char *in, size_t len, gws_buf_t *b) {
-        PCRE2_SIZE start = 0, last = 0, *ov;
+                       int p, const char *in, size_t len, emit_t *e) {
+        PCRE2_SIZE start = 0, *ov;
         uint32_t opt = 0;
         int n = 0, rc;
-        gws_buf_reset(b);
         while (start <= len) {
                 rc = pcre2_match(r->ccode[p], (PCRE2_SPTR)in, len, start, opt,
                                  sc->md, NULL);
@@ -666,12 +711,9 @@ static int custom_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
                         /* The match failed (match limit, JIT stack,
                          * ...): what it did not get through may hold a
                          * secret. Fail closed: the rest goes. */
-                        if (gws_buf_append(b, in + last, start - last) ==
-                                -1 ||
-                            gws_buf_puts(b, r->cname[p]) == -1)
+                        if (emit_rep(e, start, len, r->cname[p]) == -1)
                                 return -1;
                         n++;
-                        last = len;
                         break;
                 }
                 ov = pcre2_get_ovector_pointer(sc->md);
@@ -682,31 +724,29 @@ static int custom_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
                         opt = PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED;
                         continue;
                 }
-                if (gws_buf_append(b, in + last, ov[0] - last) == -1 ||
-                    gws_buf_puts(b, r->cname[p]) == -1)
+                if (emit_rep(e, ov[0], ov[1], r->cname[p]) == -1)
                         return -1;
                 n++;
-                last = start = ov[1];
+                start = ov[1];
                 opt = 0;
         }
-        if (n && gws_buf_append(b, in + last, len - last) == -1)
+        if (n && emit_end(e) == -1)
                 return -1;
         return n;
 }
 
-/* gws_redact_text() matching the built-in detectors in \p scan, which
- * stands for \p text byte for byte. */
-static int redact_text2(const gws_redact_t *r, gws_redact_scratch_t *sc,
-                        const char *scan, const char *text, size_t len,
-                        gws_buf_t *out, uint64_t counts[GWS_RK__CNT]) {
+int gws_redact_text(const gws_redact_t *r, gws_redact_scratch_t *sc,
+                    const char *text, size_t len, gws_buf_t *out,
+                    uint64_t counts[GWS_RK__CNT]) {
         const char *cur = text;
         size_t curlen = len;
         gws_buf_t *dst;
+        emit_t e;
         int n, total, i;
 
         gws_buf_reset(&sc->a);
-        if ((total = builtin_pass(r, (uc *)scan, (const uc *)text, len,
-                                  &sc->a, counts)) < 0)
+        emit_init(&e, text, len, NULL, &sc->a);
+        if ((total = builtin_pass(r, (uc *)text, len, &e, counts)) < 0)
                 return -1;
         if (total) {
                 cur = sc->a.buf;
@@ -714,7 +754,9 @@ static int redact_text2(const gws_redact_t *r, gws_redact_scratch_t *sc,
         }
         for (i = 0; i < r->ncustom; i++) {
                 dst = cur == sc->a.buf ? &sc->b : &sc->a;
-                if ((n = custom_pass(r, sc, i, cur, curlen, dst)) < 0)
+                gws_buf_reset(dst);
+                emit_init(&e, cur, curlen, NULL, dst);
+                if ((n = custom_pass(r, sc, i, cur, curlen, &e)) < 0)
                         return -1;
                 if (n) {
                         total += n;
@@ -729,38 +771,156 @@ static int redact_text2(const gws_redact_t *r, gws_redact_scratch_t *sc,
         return gws_buf_append(out, cur, curlen) == -1 ? -1 : total;
 }
 
-int gws_redact_text(const gws_redact_t *r, gws_redact_scratch_t *sc,
-                    const char *text, size_t len, gws_buf_t *out,
-                    uint64_t counts[GWS_RK__CNT]) {
-        return redact_text2(r, sc, text, text, len, out, counts);
+static int hexval(int c) {
+        return is_digit(c) ? c - '0'
+               : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
+                                                        : -1;
+}
+
+/* The code unit of "\uXXXX" at t[i], or -1. */
+static long u_escape(uc *t, size_t len, size_t i) {
+        long v = 0;
+        int k, h;
+        if (i + 6 > len || t[i] != '\\' || t[i + 1] != 'u')
+                return -1;
+        for (k = 2; k < 6; k++) {
+                if ((h = hexval(t[i + k])) < 0)
+                        return -1;
+                v = v * 16 + h;
+        }
+        return v;
+}
+
+/* Decodes the JSON escapes of \p t into sc->dec, sc->map (see the
+ * scratch). One-character escapes and \uXXXX (a surrogate pair as one
+ * character) become what they stand for in UTF-8; anything else
+ * (a lone surrogate, "\x", "\u12") stays as the bytes it is.
+ * @returns 0 or -1. */
+static int decode_escapes(gws_redact_scratch_t *sc, uc *t, size_t len) {
+        static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+        size_t i = 0, k, n;
+        unsigned char *d;
+        const char *c;
+        long cp, lo;
+
+        gws_buf_reset(&sc->dec);
+        if (gws_buf_reserve(&sc->dec, len) == -1)
+                return -1;
+        if (len + 1 > sc->mapcap) {
+                size_t *m = realloc(sc->map, (len + 1) * sizeof(*m));
+                if (!m)
+                        return -1;
+                sc->map = m;
+                sc->mapcap = len + 1;
+        }
+        d = (unsigned char *)sc->dec.buf;
+        for (k = 0; i < len; k += n) {
+                n = 1; /* decoded bytes of this unit: never more than its
+                        * source bytes, so dec (len + 1) holds them */
+                if (t[i] != '\\' || i + 1 >= len) {
+                        d[k] = t[i];
+                        sc->map[k] = i++;
+                        continue;
+                }
+                if (t[i + 1] && (c = strchr(from, t[i + 1]))) {
+                        d[k] = (unsigned char)to[c - from];
+                        sc->map[k] = i;
+                        i += 2;
+                        continue;
+                }
+                cp = u_escape(t, len, i);
+                if (cp >= 0xd800 && cp <= 0xdbff &&
+                    (lo = u_escape(t, len, i + 6)) >= 0xdc00 && lo <= 0xdfff)
+                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                else if (cp >= 0xd800 && cp <= 0xdfff)
+                        cp = -1; /* lone surrogate */
+                if (cp < 0) {
+                        /* the backslash as it is; what follows is read
+                         * on its own (an escaped backslash was taken
+                         * above, so it is no escape's) */
+                        d[k] = t[i];
+                        sc->map[k] = i++;
+                        continue;
+                }
+                if (cp < 0x80) {
+                        d[k] = (unsigned char)cp;
+                } else if (cp < 0x800) {
+                        d[k] = (unsigned char)(0xc0 | cp >> 6);
+                        d[k + 1] = (unsigned char)(0x80 | (cp & 0x3f));
+                        n = 2;
+                } else if (cp < 0x10000) {
+                        d[k] = (unsigned char)(0xe0 | cp >> 12);
+                        d[k + 1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+                        d[k + 2] = (unsigned char)(0x80 | (cp & 0x3f));
+                        n = 3;
+                } else {
+                        d[k] = (unsigned char)(0xf0 | cp >> 18);
+                        d[k + 1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+                        d[k + 2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+                        d[k + 3] = (unsigned char)(0x80 | (cp & 0x3f));
+                        n = 4;
+                }
+                for (size_t j = 0; j < n; j++)
+                        sc->map[k + j] = i;
+                i += cp >= 0x10000 ? 12 : 6;
+        }
+        sc->dec.len = k;
+        sc->map[k] = len;
+        return 0;
+}
+
+/* One pass of gws_redact_text_escaped() over *\p cur: \p pass is -1 for
+ * the built-ins, else a custom pattern. On a match the result replaces
+ * *\p cur (in sc->a or sc->b). @returns redactions, or -1. */
+static int escaped_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
+                        int pass, const char **cur, size_t *curlen,
+                        uint64_t *counts) {
+        gws_buf_t *dst = *cur == sc->a.buf ? &sc->b : &sc->a;
+        emit_t e;
+        int n;
+
+        if (decode_escapes(sc, (uc *)*cur, *curlen) == -1)
+                return -1;
+        gws_buf_reset(dst);
+        emit_init(&e, *cur, *curlen, sc->map, dst);
+        if (pass < 0)
+                n = gws_redact_maybe(r, sc->dec.buf, sc->dec.len)
+                        ? builtin_pass(r, (uc *)sc->dec.buf, sc->dec.len, &e,
+                                       counts)
+                        : 0;
+        else
+                n = custom_pass(r, sc, pass, sc->dec.buf, sc->dec.len, &e);
+        if (n > 0) {
+                *cur = dst->buf;
+                *curlen = dst->len;
+        }
+        return n;
 }
 
 int gws_redact_text_escaped(const gws_redact_t *r, gws_redact_scratch_t *sc,
                             const char *text, size_t len, gws_buf_t *out,
                             uint64_t counts[GWS_RK__CNT]) {
-        size_t i;
-        char *sh;
+        const char *cur = text;
+        size_t curlen = len;
+        int n, total = 0, i;
 
         if (!memchr(text, '\\', len))
                 return gws_redact_maybe(r, text, len)
                            ? gws_redact_text(r, sc, text, len, out, counts)
                            : 0;
-        /* The text to match: each one-character escape's letter becomes
-         * a space (same length, so offsets stand for the text's). */
-        gws_buf_reset(&sc->sh);
-        if (gws_buf_append(&sc->sh, text, len) == -1)
-                return -1;
-        sh = sc->sh.buf;
-        for (i = 0; i + 1 < len; i++) {
-                if (sh[i] != '\\')
-                        continue;
-                if (strchr("nrtbf\"\\/", sh[i + 1]) && sh[i + 1])
-                        sh[i + 1] = ' ';
-                i++; /* the escaped byte is not a backslash */
+        /* Each pass matches the text decoded and replaces the bytes that
+         * spell a match (whole escapes); the next pass decodes the
+         * result again (a replacement holds no backslash). */
+        for (i = -1; i < r->ncustom; i++) {
+                if ((n = escaped_pass(r, sc, i, &cur, &curlen, counts)) < 0)
+                        return -1;
+                total += n;
+                if (i >= 0 && counts)
+                        counts[GWS_RK_CUSTOM] += (uint64_t)n;
         }
-        if (!gws_redact_maybe(r, sh, len))
+        if (!total)
                 return 0;
-        return redact_text2(r, sc, sh, text, len, out, counts);
+        return gws_buf_append(out, cur, curlen) == -1 ? -1 : total;
 }
 
 /* ------------------------------------------------------------------------
@@ -870,4 +1030,133 @@ int gws_redact_ip_truncate(const char *ip, size_t len, gws_buf_t *out) {
                         return -1;
                 p = e + 1;
         }
+}
+
+/* ------------------------------------------------------------------------
+ * address literals in text (dead letters under redact.ip_truncate)
+ * ------------------------------------------------------------------------ */
+
+static inline int in_addr_run(int c) { /* [0-9A-Fa-f:.] */
+        return hexval(c) >= 0 || c == ':' || c == '.';
+}
+
+/* IPv4 look-alike at s[a..e): 1 with *end after its 4th group when its
+ * first four groups are 1-3 digits and a fifth, if any, does not start
+ * with a digit (a host name "1.2.3.4.nip.io" holds one; "1.2.3.4.5", an
+ * OID or a version, does not). */
+static int v4_like(uc *s, size_t a, size_t e, size_t *end) {
+        size_t i = a, g0;
+        int g;
+        for (g = 0; g < 4; g++) {
+                if (g && (i >= e || s[i++] != '.'))
+                        return 0;
+                g0 = i;
+                while (i < e && is_digit(s[i]) && i - g0 < 4)
+                        i++;
+                if (i == g0 || i - g0 > 3)
+                        return 0;
+        }
+        if (i < e && s[i] != '.')
+                return 0; /* a hex letter or more digits glued on */
+        if (i + 1 < e && is_digit(s[i + 1]))
+                return 0;
+        *end = i;
+        return 1;
+}
+
+/* Replaces the address at s[a..e) by its truncation (when that differs)
+ * or, \p replace, by "[REDACTED:ip]". @returns 1 if replaced, 0 if not,
+ * -1. */
+static int ip_literal(uc *s, size_t a, size_t e, int replace, emit_t *em,
+                      gws_buf_t *tmp, uint64_t *counts, int *nrep) {
+        int rc;
+        gws_buf_reset(tmp);
+        if ((rc = ip_one((const char *)s + a, e - a, tmp)) == -1)
+                return -1;
+        if (rc == 0) {
+                if (tmp->len == e - a && !memcmp(tmp->buf, s + a, e - a))
+                        return 0; /* already truncated */
+                return emit_rep(em, a, e, tmp->buf) == -1 ? -1 : 1;
+        }
+        if (!replace)
+                return 0;
+        if (counts)
+                counts[GWS_RK_IP]++;
+        (*nrep)++;
+        return emit_rep(em, a, e, "[REDACTED:ip]") == -1 ? -1 : 1;
+}
+
+/* The address literals of \p s (see gws_redact_ip_text()) into \p em.
+ * @returns the changes, or -1. */
+static int ip_pass(uc *s, size_t len, emit_t *em, uint64_t *counts) {
+        gws_buf_t tmp = {0};
+        size_t i = 0, a, b, e, p, q, v4e;
+        int n = 0, rc = 0, colons, dbl, nrep = 0;
+
+        while (i < len && rc >= 0) {
+                if (!in_addr_run(s[i])) {
+                        i++;
+                        continue;
+                }
+                for (a = i, b = i; b < len && in_addr_run(s[b]); b++)
+                        ;
+                i = b;
+                /* glued to a word before: only after a label's colon
+                 * ("host:1.2.3.4"; "std::x", "v1.2.3.4" are no address) */
+                if (a > 0 && (is_alnum(s[a - 1]) || s[a - 1] == '_')) {
+                        if (s[a] != ':' || a + 1 >= b || s[a + 1] == ':')
+                                continue;
+                        a++;
+                }
+                while (a < b && s[a] == '.')
+                        a++;
+                e = b;
+                while (e > a && s[e - 1] == '.')
+                        e--; /* the end of a sentence */
+                if (e - a >= 2 && s[e - 1] == ':' && s[e - 2] != ':')
+                        e--; /* "2001:db8::1: refused" */
+                if (e == b && b < len && (is_alnum(s[b]) || s[b] == '_'))
+                        continue; /* glued to a word after */
+                for (colons = 0, dbl = 0, p = a; p < e; p++)
+                        if (s[p] == ':') {
+                                colons++;
+                                dbl |= p + 1 < e && s[p + 1] == ':';
+                        }
+                /* IPv6: read, or (fail closed) replaced when it looks
+                 * like one: "::", or 6 groups and more (a MAC address
+                 * too); "12:00:00" is a time */
+                if (colons >= 2 &&
+                    (rc = ip_literal(s, a, e, dbl || colons >= 5, em, &tmp,
+                                     counts, &nrep)) != 0) {
+                        n += rc > 0;
+                        continue;
+                }
+                /* IPv4 in each colon-separated piece ("1.2.3.4:80") */
+                for (p = a; p < e && rc >= 0; p = q + 1) {
+                        for (q = p; q < e && s[q] != ':'; q++)
+                                ;
+                        if (v4_like(s, p, q, &v4e) &&
+                            (rc = ip_literal(s, p, v4e, 1, em, &tmp, counts,
+                                             &nrep)) > 0)
+                                n++;
+                }
+        }
+        gws_buf_free(&tmp);
+        if (rc < 0 || (n && emit_end(em) == -1))
+                return -1;
+        return n;
+}
+
+int gws_redact_ip_text(gws_redact_scratch_t *sc, const char *text,
+                       size_t len, int escaped, gws_buf_t *out,
+                       uint64_t counts[GWS_RK__CNT]) {
+        emit_t em;
+        if (escaped && memchr(text, '\\', len)) {
+                if (decode_escapes(sc, (uc *)text, len) == -1)
+                        return -1;
+                emit_init(&em, text, len, sc->map, out);
+                return ip_pass((uc *)sc->dec.buf, sc->dec.len, &em, counts);
+        }
+        emit_init(&em, text, len, NULL, out);
+        return ip_pass((uc *)text, len, &em, counts);
 }

@@ -393,6 +393,37 @@ START_TEST(dlq_text_payload_escapes_hide_nothing) {
 }
 END_TEST
 
+/* The same for redact.custom patterns: they matched the payload as
+ * written, so "\nACCT-123456" had the "n" glued to it and a \b pattern
+ * missed it, while the built-ins caught their secrets there. */
+START_TEST(dlq_text_payload_custom_patterns_see_escapes) {
+        const char *in = "{\"id\":\"d3\",\"prompt\":\"acct:\\nACCT-123456,"
+                         "\\tACCT-234567 or \\u0041CCT-345678";
+        const char *p;
+        gws_pipeline_stats_t st;
+        gws_pipeline_destroy(pl);
+        ck_assert_int_eq(
+            gws_config_load_string(cfg,
+                                   "{\"redact\":{\"custom\":[{\"name\":"
+                                   "\"acct\",\"pattern\":"
+                                   "\"\\\\bACCT-[0-9]{6}\\\\b\"}]}}",
+                                   err, sizeof(err)),
+            0);
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl != NULL, "%s", err);
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_DLQ);
+        p = json_string_value(json_object_get(cap.last[GWS_SINK_DLQ],
+                                              "payload"));
+        ck_assert_ptr_nonnull(p);
+        ck_assert_str_eq(p, "{\"id\":\"d3\",\"prompt\":\"acct:\\n"
+                            "[REDACTED:acct],\\t[REDACTED:acct] or "
+                            "[REDACTED:acct]");
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl, &st);
+        ck_assert_uint_eq(st.rec.redactions[GWS_RK_CUSTOM], 3);
+}
+END_TEST
+
 /* A dead letter whose payload is JSON (a missing field, a wrong type) is
  * redacted as JSON, strings decoded: as text, a key after an escaped
  * newline ("\nsk-...") was not at a word start, an escaped letter
@@ -663,6 +694,90 @@ START_TEST(ip_truncate_fails_closed) {
 }
 END_TEST
 
+/* redact.ip_truncate in dead letters: they carried the input as it was,
+ * full addresses included. A payload that is JSON has the members the
+ * record writer truncates truncated wherever they are (the presets'
+ * names: the payload is in the input's format) and the address literals
+ * of its other strings (an OTLP attribute list, Cloudflare's metadata
+ * string); one redacted as text its address literals, escapes decoded.
+ * Numbers that are no address stay; an address-like token that is none
+ * ("300.1.2.3") is replaced; the envelope (source, offset) is not
+ * touched. */
+#define IPDLQ                                                                  \
+        "{\"id\":\"i1\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","     \
+        "\"status\":500,\"latency_ms\":1,\"client_ip\":\"203.0.113.9\","       \
+        "\"requester_ip_address\":\"unknown\",\"metadata\":{\"client_ip\":"    \
+        "\"1.2.3.4:5678\",\"network.peer.address\":"                          \
+        "\"2001:db8:abcd:1234::5\"},\"attributes\":[{\"key\":"                 \
+        "\"client.address\",\"value\":{\"stringValue\":\"198.51.100.7\"}}],"   \
+        "\"cf\":\"{\\\"client_ip\\\":\\\"192.0.2.33\\\"}\",\"note\":"          \
+        "\"v1.2.3.4 1.2.3.4.5 at 12:00:00 2026-01-01T10:00:00Z\\n10.9.8.7 "    \
+        "[2001:db8::1]:443 300.1.2.3\",\"size\":16909060}"
+START_TEST(dlq_payload_ip_truncate) {
+        static const char *confs[] = {
+            "{\"redact\":{\"ip_truncate\":true}}",
+            "{\"redact\":{\"enabled\":false,\"ip_truncate\":true}}"};
+        static const char *gone[] = {"203.0.113.9", "1.2.3.4:", "abcd:1234",
+                                     "198.51.100.7", "192.0.2.33",
+                                     "10.9.8.7", "db8::1", "300.1.2.3"};
+        static const char *kept[] = {
+            "203.0.113.0", "1.2.3.0", "2001:db8:abcd::", "198.51.100.0",
+            "192.0.2.0", "v1.2.3.4 1.2.3.4.5 at 12:00:00 2026-01-01T10:00:00Z",
+            "10.9.8.0 [2001:db8::]:443 [REDACTED:ip]", "16909060"};
+        const char *in = IPDLQ;
+        gws_pipeline_stats_t st;
+        json_t *d, *src;
+        const char *p;
+        size_t c, k, len;
+        int text;
+        for (c = 0; c < 2 * sizeof(confs) / sizeof(confs[0]); c++) {
+                text = (int)(c & 1); /* cut short: not JSON */
+                len = strlen(in) - (size_t)text;
+                gws_pipeline_destroy(pl);
+                ck_assert_int_eq(gws_config_load_string(cfg, confs[c / 2],
+                                                        err, sizeof(err)),
+                                 0);
+                pl = gws_pipeline_new(cfg, err, sizeof(err));
+                ck_assert_msg(pl != NULL, "%s", err);
+                ck_assert_int_eq(run1(in, len), GWS_OUT_DLQ);
+                d = cap.last[GWS_SINK_DLQ];
+                ck_assert_str_eq(json_string_value(json_object_get(d,
+                                                                   "reason")),
+                                 text ? "invalid_json" : "missing_field");
+                src = json_object_get(d, "source");
+                ck_assert_int_eq(
+                    json_integer_value(json_object_get(src, "partition")), 3);
+                ck_assert_int_eq(
+                    json_integer_value(json_object_get(src, "offset")), 42);
+                p = json_string_value(json_object_get(d, "payload"));
+                ck_assert_ptr_nonnull(p);
+                /* the payload as written: JSON text, escaped */
+                for (k = 0; k < sizeof(gone) / sizeof(gone[0]); k++)
+                        ck_assert_msg(!strstr(p, gone[k]),
+                                      "conf %zu: %s left in %s", c, gone[k],
+                                      p);
+                for (k = 0; k < sizeof(kept) / sizeof(kept[0]); k++)
+                        ck_assert_msg(strstr(p, kept[k]),
+                                      "conf %zu: no %s in %s", c, kept[k], p);
+                /* the name the writer truncates fails closed (JSON only:
+                 * text has no names) */
+                if (!text) {
+                        json_t *pj = json_loads(p, 0, NULL);
+                        ck_assert_ptr_nonnull(pj);
+                        ck_assert_str_eq(
+                            json_string_value(json_object_get(
+                                pj, "requester_ip_address")),
+                            "[REDACTED:ip]");
+                        json_decref(pj);
+                }
+                memset(&st, 0, sizeof(st));
+                gws_pipeline_stats_add(pl, &st);
+                ck_assert_uint_eq(st.rec.redactions[GWS_RK_IP],
+                                  text ? 1 : 2);
+        }
+}
+END_TEST
+
 /* The address under a name written with an escape (the event parser
  * reads "client\u005fip" as client_ip), and the copies the presets leave
  * in metadata: cloudflare's metadata.client_ip, LiteLLM's
@@ -883,6 +998,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, string_body_truncated_as_text);
         tcase_add_test(tc, redacted_member_names_stay_distinct);
         tcase_add_test(tc, dlq_text_payload_escapes_hide_nothing);
+        tcase_add_test(tc, dlq_text_payload_custom_patterns_see_escapes);
         tcase_add_test(tc, ids_are_not_mistaken_for_cards);
         tcase_add_test(tc, dlq_payload_is_redacted);
         tcase_add_test(tc, dlq_envelope_is_bounded);
@@ -893,6 +1009,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_loop_test(tc, ip_truncate_fails_closed, 0,
                             sizeof(ipv) / sizeof(ipv[0]));
         tcase_add_test(tc, ip_truncate_escaped_name_and_presets);
+        tcase_add_test(tc, dlq_payload_ip_truncate);
         suite_add_tcase(s, tc);
         tc = tcase_create("replay");
         tcase_add_checked_fixture(tc, setup, teardown);

@@ -198,6 +198,63 @@ START_TEST(escaped_text_separates_words) {
 }
 END_TEST
 
+/* gws_redact_text_escaped() with custom patterns: they matched the text
+ * as written, so the letter of an escape ("\nACCT-...") glued to the
+ * secret and \b failed, and a \u escape ("\u0041CCT-...", "\u0020") was
+ * six bytes of text. They now match the text decoded, like the built-in
+ * detectors, and a match replaces the bytes that spell it, whole escapes
+ * included (never half of one). */
+START_TEST(custom_pattern_sees_escapes_decoded) {
+        static const struct {
+                const char *in, *out;
+                int n;
+        } t[] = {
+            {"x\\nACCT-123456 y", "x\\n[REDACTED:acct] y", 1},
+            {"{\"a\":\"\\tACCT-123456\\\"}", "{\"a\":\"\\t[REDACTED:acct]\\\"}",
+             1},
+            {"q\\u0020ACCT-123456\\u0022", "q\\u0020[REDACTED:acct]\\u0022",
+             1},
+            /* an escaped letter is that letter */
+            {"x \\u0041CCT-123456 y", "x [REDACTED:acct] y", 1},
+            {"x \\u0041CCT-12345\\u0036\\n", "x [REDACTED:acct]\\n", 1},
+            /* an escaped backslash: the n after it is a letter */
+            {"x\\\\nACCT-123456", "", 0},
+            /* invalid or cut escapes are the bytes they are */
+            {"\\u00ZZ ACCT-123456 \\u00", "\\u00ZZ [REDACTED:acct] \\u00", 1},
+            /* the built-ins too: "sk-\u0070roj-" is a key */
+            {"k: sk-\\u0070roj-AAAAAAAAAAAAAAAAAAAAAAAAAAAA\\n",
+             "k: [REDACTED:openai_key]\\n", 1},
+            {"k:\\u000ask-proj-AAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+             "k:\\u000a[REDACTED:openai_key]", 1},
+        };
+        const char *names[] = {"acct"};
+        const char *pats[] = {"\\bACCT-[0-9]{6}\\b"};
+        char err[256];
+        gws_redact_t *c = gws_redact_new(NULL, names, pats, 1, err,
+                                         sizeof(err));
+        gws_redact_scratch_t *s2;
+        size_t i;
+        ck_assert_msg(c != NULL, "%s", err);
+        s2 = gws_redact_scratch_new(c);
+        for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+                gws_buf_t out = {0};
+                int n = gws_redact_text_escaped(c, s2, t[i].in,
+                                                strlen(t[i].in), &out, NULL);
+                ck_assert_msg(n == t[i].n, "%zu: %d redactions, not %d: %.*s",
+                              i, n, t[i].n, (int)out.len,
+                              out.buf ? out.buf : "");
+                ck_assert_msg(out.len == strlen(t[i].out) &&
+                                  !memcmp(out.buf ? out.buf : "", t[i].out,
+                                          out.len),
+                              "%zu: \"%.*s\", not \"%s\"", i, (int)out.len,
+                              out.buf ? out.buf : "", t[i].out);
+                gws_buf_free(&out);
+        }
+        gws_redact_scratch_destroy(s2);
+        gws_redact_destroy(c);
+}
+END_TEST
+
 START_TEST(custom_patterns) {
         const char *names[] = {"ticket", "empty"};
         const char *pats[] = {"TICKET-[0-9]{4,}", "x*"};
@@ -405,6 +462,48 @@ START_TEST(ip_truncation) {
 }
 END_TEST
 
+/* gws_redact_ip_text(): the address literals of a dead letter's text
+ * (redact.ip_truncate); look-alikes that are no address stay, address
+ * look-alikes that cannot be read go (fail closed). */
+static const struct {
+        const char *in, *out; /* out "": unchanged */
+        int nrep;             /* [REDACTED:ip] */
+} ipt[] = {
+    {"a 1.2.3.4:80 b", "a 1.2.3.0:80 b", 0},
+    {"host:10.1.2.3, 5.6.7.8.", "host:10.1.2.0, 5.6.7.0.", 0},
+    {"1.2.3.4.nip.io", "1.2.3.0.nip.io", 0},
+    {"[2001:db8::1]:443 fe80::1%eth0", "[2001:db8::]:443 fe80::%eth0", 0},
+    {"::ffff:1.2.3.4", "::ffff:1.2.3.0", 0},
+    {"2001:0db8:85a3:0000:0000:8a2e:0370:7334", "2001:db8:85a3::", 0},
+    /* escapes decoded: "\n" is no letter glued on, \u0020 a space */
+    {"x\\n10.1.2.3\\u00201.2.3.4\\\"", "x\\n10.1.2.0\\u00201.2.3.0\\\"", 0},
+    /* address-like, unreadable: replaced */
+    {"300.1.2.3 01.2.3.4", "[REDACTED:ip] [REDACTED:ip]", 2},
+    {"mac 00:1a:2b:3c:4d:5e", "mac [REDACTED:ip]", 1},
+    {"1:2::3::4", "[REDACTED:ip]", 1},
+    /* no address */
+    {"v1.2.3.4 1.2.3.4.5 1.2.3 12:00:00 2026-01-01T10:00:00Z", "", 0},
+    {"std::vector Foo::Bar sha256:deadbeef dead:beef 10.0.0.0 ::", "", 0},
+    {"123e4567-e89b-12d3-a456-426614174000 3.14", "", 0},
+};
+
+START_TEST(ip_literals_in_text) {
+        gws_buf_t out = {0};
+        uint64_t counts[GWS_RK__CNT] = {0};
+        int n = gws_redact_ip_text(sc, ipt[_i].in, strlen(ipt[_i].in), 1,
+                                   &out, counts);
+        ck_assert_msg((n > 0) == (*ipt[_i].out != '\0'), "\"%s\": %d",
+                      ipt[_i].in, n);
+        ck_assert_msg(out.len == strlen(ipt[_i].out) &&
+                          !memcmp(out.buf ? out.buf : "", ipt[_i].out,
+                                  out.len),
+                      "\"%s\" -> \"%.*s\", not \"%s\"", ipt[_i].in,
+                      (int)out.len, out.buf ? out.buf : "", ipt[_i].out);
+        ck_assert_uint_eq(counts[GWS_RK_IP], (uint64_t)ipt[_i].nrep);
+        gws_buf_free(&out);
+}
+END_TEST
+
 Suite *gws_redact_suite(void) {
         Suite *s = suite_create("redact");
         TCase *tc = tcase_create("detectors");
@@ -416,6 +515,7 @@ Suite *gws_redact_suite(void) {
                             sizeof(lookalikes) / sizeof(lookalikes[0]));
         tcase_add_test(tc, custom_patterns);
         tcase_add_test(tc, escaped_text_separates_words);
+        tcase_add_test(tc, custom_pattern_sees_escapes_decoded);
         tcase_add_test(tc, custom_pattern_on_invalid_utf8);
         tcase_add_test(tc, custom_pattern_empty_match_steps_by_character);
         tcase_add_test(tc, custom_pattern_match_error_fails_closed);
@@ -423,6 +523,8 @@ Suite *gws_redact_suite(void) {
         tcase_add_test(tc, builtin_subset);
         tcase_add_test(tc, random_text_never_keeps_a_planted_secret);
         tcase_add_loop_test(tc, ip_truncation, 0, sizeof(ips) / sizeof(ips[0]));
+        tcase_add_loop_test(tc, ip_literals_in_text, 0,
+                            sizeof(ipt) / sizeof(ipt[0]));
         suite_add_tcase(s, tc);
         return s;
 }

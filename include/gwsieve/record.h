@@ -26,7 +26,8 @@
  * client_ip and of metadata.client_ip / metadata.requester_ip_address
  * (the presets' copies) go through gws_redact_ip_truncate(), decoded
  * first; a value that is not a string (null apart) becomes
- * "[REDACTED:ip]". Replacements count as redactions of GWS_RK_IP.
+ * "[REDACTED:ip]". Replacements count as redactions of GWS_RK_IP. Dead
+ * letters: gws_record_redact_dlq().
  *
  * A gws_record_t is per worker thread (scratch buffers).
  */
@@ -87,6 +88,20 @@ int gws_record_redact_bytes(gws_record_t *rw, const char *bytes, size_t len,
  *  (not JSON, or out of memory; then \p out is a copy). */
 int gws_record_redact_json(gws_record_t *rw, const char *json, size_t len,
                            gws_buf_t *out);
+
+/** @brief Redacts a dead letter's payload: as JSON when it is
+ *  (gws_record_redact_json()), else as text (gws_record_redact_bytes(),
+ *  escapes decoded). Under redact.ip_truncate (with or without
+ *  redact.enabled) its addresses go too: in JSON the members named
+ *  client_ip, requester_ip_address, client.address and the metadata
+ *  address names, at any depth, as in retained records (fail closed), and
+ *  the address literals of every other string; in text its address
+ *  literals (gws_redact_ip_text()).
+ *  @returns the redactions and truncations made, with the result in
+ *  \p out (reset first); 0 when nothing changed (\p out then holds
+ *  nothing useful: write \p payload), or -1. */
+int gws_record_redact_dlq(gws_record_t *rw, const char *payload, size_t len,
+                          gws_buf_t *out);
 
 /** @brief Adds this writer's counters into \p st (any thread). */
 void gws_record_stats_add(const gws_record_t *rw, gws_record_stats_t *st);

@@ -93,11 +93,14 @@ int gws_redact_text(const gws_redact_t *r, gws_redact_scratch_t *s,
                     uint64_t counts[GWS_RK__CNT]);
 
 /** @brief gws_redact_text() for bytes that did not parse as JSON but may
- *  hold JSON escapes (a dead letter's payload): for the built-in
- *  detectors an escape of one character (\n, \t, \", \\, ...) separates
- *  words as the character it stands for would ("\nsk-..." is a key at a
- *  word start); the bytes around the redactions are kept as they are.
- *  Includes the prefilter (gws_redact_maybe()). Same returns. */
+ *  hold JSON escapes (a dead letter's payload): the built-in detectors and
+ *  the custom patterns match the text with its escapes decoded (\n, \t,
+ *  \", \\, ..., \uXXXX and surrogate pairs; a lone surrogate or a cut
+ *  escape stays as its bytes), so "\nsk-..." is a key at a word start and
+ *  "\u0041CCT-1" is "ACCT-1". A match replaces the bytes that spell it,
+ *  whole escapes (never half of one); the bytes around the redactions are
+ *  kept as they are. Includes the prefilter (gws_redact_maybe()). Same
+ *  returns. */
 int gws_redact_text_escaped(const gws_redact_t *r, gws_redact_scratch_t *s,
                             const char *text, size_t len, gws_buf_t *out,
                             uint64_t counts[GWS_RK__CNT]);
@@ -121,5 +124,27 @@ int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len);
  *  appended to \p out, or -1 on allocation failure (\p out may then hold
  *  a partial append). */
 int gws_redact_ip_truncate(const char *ip, size_t len, gws_buf_t *out);
+
+/** @brief The address literals of free text truncated (redact.ip_truncate
+ *  on a dead letter's payload), as gws_redact_ip_truncate() does, the
+ *  text around them kept: a run of [0-9A-Fa-f:.] not glued to a word
+ *  (after a letter only past a colon: "host:1.2.3.4"), trailing dots (and
+ *  one colon) left out. IPv4: four dot-separated groups of 1-3 digits
+ *  (a fifth may follow if it does not start with a digit: "1.2.3.4.nip.io"
+ *  is truncated, "1.2.3.4.5" stays), in each colon-separated piece (the
+ *  port of "1.2.3.4:80" stays); one inet_pton() refuses ("300.1.2.3",
+ *  "01.2.3.4") becomes "[REDACTED:ip]". IPv6: two colons or more, read by
+ *  inet_pton() (an embedded IPv4 too); one it cannot read becomes
+ *  "[REDACTED:ip]" when it has "::" or six groups or more (a MAC address
+ *  too), else stays ("12:00:00"). \p escaped: \p text may hold JSON
+ *  escapes (bytes that did not parse), matched decoded as
+ *  gws_redact_text_escaped() does. "[REDACTED:ip]" adds to
+ *  counts[GWS_RK_IP] (\p counts may be NULL; truncations are not
+ *  redactions).
+ *  @returns the addresses changed, with the result appended to \p out;
+ *  0 when none (\p out untouched), or -1. */
+int gws_redact_ip_text(gws_redact_scratch_t *sc, const char *text,
+                       size_t len, int escaped, gws_buf_t *out,
+                       uint64_t counts[GWS_RK__CNT]);
 
 #endif /* GWS_REDACT_H */

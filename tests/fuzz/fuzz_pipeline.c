@@ -25,7 +25,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         (void)argc;
         (void)argv;
         cfg = gws_config_new();
-        /* Exercise every stage: rules, trimming, small body limit. */
+        /* Exercise every stage: rules, trimming, small body limit,
+         * a custom pattern and ip_truncate (dead letters' text too). */
         if (gws_config_load_string(
                 cfg,
                 "{\"filter\":{\"normal_sample_rate\":0.5,\"rules\":["
@@ -36,6 +37,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
                 "\"prefix\":\"emb\"},\"action\":\"sample\",\"rate\":0.5}]},"
                 "\"trim\":{\"deny\":[\"metadata.secret\",\"request.tools\"],"
                 "\"max_body_bytes\":64},"
+                "\"redact\":{\"ip_truncate\":true,\"custom\":[{\"name\":"
+                "\"acct\",\"pattern\":\"\\\\bACCT-[0-9]{6}\\\\b\"}]},"
                 "\"limits\":{\"max_event_bytes\":65536,\"max_depth\":16},"
                 "\"detectors\":{\"warmup_events\":2,\"max_entities\":64}}",
                 errstr, sizeof(errstr)) == -1) {
