@@ -8,7 +8,9 @@
  *        of latency, ttfb, tokens in/out and cost; anomaly windows per
  *        numeric kind, allocated at the entity's first anomaly. The sets
  *        gateway and gateway+provider+model share the G and GPM entities.
- *   GPM  gateway+provider+model: also novelty (first seen).
+ *   GPM  gateway+provider+model: also novelty (first seen; the keys a
+ *        partition has seen are remembered apart, as 64-bit fingerprints,
+ *        so an evicted model that comes back is not new: known_add()).
  *   GP   gateway+provider: error share baseline and window (error_rate).
  *   G    gateway: events per window baseline (rate_spike / rate_drop),
  *        first-seen time (novelty warm-up), heavy-hitter summaries.
@@ -269,6 +271,12 @@ struct gws_detect_s {
                                     * close, once per window, not on every
                                     * second of event time */
         alert_t *open_head;        /* open alerts */
+        /* The gateway+provider+model keys this partition has seen, as
+         * fingerprints (known_fp()): open addressing, 0 free, at most
+         * KNOWN_MAX; in the byte budget. A GPM entity created for a key
+         * in it is not novel (its entity was evicted, not new). */
+        uint64_t *known;
+        size_t known_cap, known_n;
         size_t nents;
         size_t bytes;              /* this partition's entity bytes */
         size_t max_bytes;          /* detectors.max_state_mb, process */
@@ -314,6 +322,17 @@ static uint64_t g_jumps_ahead, g_jumps_back;
 
 static int has_gx(int type) {
         return type == E_G || type == E_GP;
+}
+
+/* \p n bytes of state more (less) in this partition and the process. */
+static void bytes_add(gws_detect_t *d, size_t n) {
+        __atomic_add_fetch(&state_bytes, n, __ATOMIC_RELAXED);
+        d->bytes += n;
+}
+
+static void bytes_sub(gws_detect_t *d, size_t n) {
+        __atomic_sub_fetch(&state_bytes, n, __ATOMIC_RELAXED);
+        d->bytes -= n;
 }
 
 /* Offset of the gx part: after the key, aligned. */
@@ -614,6 +633,87 @@ static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
 
 static ent_t *ent_get(gws_detect_t *d, etype_t type, int create) {
         return ent_get_ex(d, type, create, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * known models: the gateway+provider+model keys a partition has seen
+ *
+ * A model is new on a gateway when its GPM entity is created after the
+ * gateway's novelty warm-up; but an entity is also created again after
+ * its eviction (memory pressure: many users or IPs), and that model is
+ * not new. So the keys seen are kept apart from the entities, as 64-bit
+ * fingerprints (8 bytes a key at a load factor of at most 3/4, against
+ * ~300 for an entity), up to KNOWN_MAX per partition. A model whose
+ * fingerprint equals one seen before is taken as known: with n keys seen
+ * a new model is missed with probability n / 2^64 (below 4e-15 at
+ * KNOWN_MAX). Past KNOWN_MAX keys (or when the budget cannot make room)
+ * new keys are not remembered: an eviction of theirs can be taken for a
+ * new model again, as before. Only GPM creations look it up: nothing on
+ * the per-event path.
+ * ------------------------------------------------------------------------ */
+
+#define KNOWN_MAX (1u << 16) /* keys per partition: <= 1 MiB of table */
+
+/* Fingerprint of a GPM key: gws_hash64 (stable: it is snapshotted);
+ * never 0, which marks a free slot. */
+static uint64_t known_fp(const char *key, size_t len) {
+        uint64_t h = gws_hash64(key, len, 0x6b6e6f776e6d646cULL);
+        return h ? h : 1;
+}
+
+static int known_has(const gws_detect_t *d, uint64_t fp) {
+        size_t mask = d->known_cap - 1, i;
+        if (!d->known_cap)
+                return 0;
+        for (i = fp & mask; d->known[i]; i = (i + 1) & mask)
+                if (d->known[i] == fp)
+                        return 1;
+        return 0;
+}
+
+/* Doubles the table, making room in the byte budget from this
+ * partition's least recently used entities (the caller's entities are
+ * pinned: evict_one()). @returns 0, or -1 (the table stays). */
+static int known_grow(gws_detect_t *d) {
+        size_t nc = d->known_cap ? d->known_cap * 2 : 64, i, j,
+               more = (nc - d->known_cap) * sizeof(uint64_t);
+        uint64_t *nt;
+        while (__atomic_load_n(&state_bytes, __ATOMIC_RELAXED) + more >
+               d->max_bytes)
+                if (!evict_one(d))
+                        return -1;
+        if (!(nt = calloc(nc, sizeof(*nt))))
+                return -1;
+        for (i = 0; i < d->known_cap; i++) {
+                if (!d->known[i])
+                        continue;
+                for (j = d->known[i] & (nc - 1); nt[j]; j = (j + 1) & (nc - 1))
+                        ;
+                nt[j] = d->known[i];
+        }
+        free(d->known);
+        d->known = nt;
+        d->known_cap = nc;
+        bytes_add(d, more);
+        return 0;
+}
+
+/* Remembers fingerprint \p fp (known_fp()). @returns 1 if it was known
+ * already, else 0 (remembered, or not: the table is full). */
+static int known_add(gws_detect_t *d, uint64_t fp) {
+        size_t i;
+        if (known_has(d, fp))
+                return 1;
+        if (d->known_n >= KNOWN_MAX)
+                return 0;
+        if ((d->known_n + 1) * 4 > d->known_cap * 3 && known_grow(d) == -1)
+                return 0;
+        for (i = fp & (d->known_cap - 1); d->known[i];
+             i = (i + 1) & (d->known_cap - 1))
+                ;
+        d->known[i] = fp;
+        d->known_n++;
+        return 0;
 }
 
 /* Key = fields joined by 0x1f (unit separator: cannot appear unescaped
@@ -1708,6 +1808,9 @@ void gws_detect_destroy(gws_detect_t *d) {
                 free(e);
         }
         free(d->slots);
+        if (d->known)
+                bytes_sub(d, d->known_cap * sizeof(uint64_t));
+        free(d->known);
         gws_buf_free(&d->key);
         gws_buf_free(&d->out);
         gws_buf_free(&d->alert);
@@ -2517,7 +2620,10 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                  * skewed event says */
                 int64_t seen = d->quiet ? d->wm : ts;
                 gpm = ent_get_ex(d, E_GPM, 1, &is_new);
-                if (gpm && is_new && cfg->det_novelty && g &&
+                /* a model seen before was evicted, it is not new */
+                if (gpm && is_new &&
+                    !known_add(d, known_fp(gpm->key, gpm->klen)) &&
+                    cfg->det_novelty && g &&
                     seen - g->first_ts >=
                         (int64_t)cfg->det_novelty_warmup_s * 1000)
                         gpm->first_ts = seen; /* novel from now on */
@@ -3031,6 +3137,8 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                 }
                 /* unset only for a model known from the start */
                 e->first_ts = rd_ts(&r, type == E_GPM);
+                if (type == E_GPM)
+                        known_add(d, known_fp(e->key, e->klen));
                 rd_win(&r, &e->win);
                 for (k = 0; k < F__CNT; k++) {
                         e->num[k].n = rd_u32(&r);

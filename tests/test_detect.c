@@ -238,6 +238,39 @@ START_TEST(novelty_after_warmup_only) {
 }
 END_TEST
 
+/* A model once seen on a gateway is not new again because its entity was
+ * evicted: "m-old" is known from the start, then a stream of distinct
+ * users through a 16-entity cap evicts its entity (a busy model of the
+ * same gateway keeps the gateway itself); when "m-old" comes back it
+ * is created again, and was taken for a never-seen model (a false
+ * new_value). A model truly new after that still is. */
+START_TEST(novelty_survives_eviction) {
+        gws_detect_stats_t ds;
+        gws_score_t sc;
+        char user[24];
+        int i;
+        int64_t ts = T0;
+        redetect("detectors.max_entities", "16");
+        feed(ts, "gw", "m-old", 200, 300, "u-old");
+        for (i = 0; i < 4000; i++, ts += 250) { /* 1000 s > warm-up */
+                snprintf(user, sizeof(user), "u-%d", i);
+                feed(ts, "gw", "m-main", 200, 300, user);
+        }
+        gws_detect_stats(det, &ds);
+        ck_assert_uint_gt(ds.evictions, 1000);
+        ck_assert_int_eq(count("new_value", "open"), 0);
+        sc = feed(ts, "gw", "m-old", 200, 300, "u-old");
+        ck_assert_msg(!(sc.reasons & GWS_R_NEW_VALUE) &&
+                          count("new_value", "open") == 0,
+                      "a model seen at the start was new again after its "
+                      "eviction: %d new_value opens",
+                      count("new_value", "open"));
+        sc = feed(ts + 250, "gw", "m-brand-new", 200, 300, "u-old");
+        ck_assert(sc.reasons & GWS_R_NEW_VALUE);
+        ck_assert_int_eq(count("new_value", "open"), 1);
+}
+END_TEST
+
 /* Long non-ASCII ids and keys are cut at a character in alerts: an event
  * id was cut at byte 128 and the entity in the reason at byte 254, both
  * inside a UTF-8 sequence; the alert was not UTF-8, its redaction could
@@ -1465,6 +1498,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, alert_numbers_render_as_jansson);
         tcase_add_test(tc, error_storm_and_small_counts);
         tcase_add_test(tc, novelty_after_warmup_only);
+        tcase_add_test(tc, novelty_survives_eviction);
         tcase_add_test(tc, eviction_keeps_recently_used);
         tcase_add_test(tc, deterministic);
         tcase_add_test(tc, series_onset_scored_then_damped);
