@@ -2694,7 +2694,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
 /* ------------------------------------------------------------------------
  * snapshots (detectors state that moves with its partition)
  *
- * Format 3, little-endian, field by field (no struct dumps: padding and
+ * Format 4, little-endian, field by field (no struct dumps: padding and
  * pointers never reach the wire):
  *   fingerprint: "GWSD", u32 version, the key sets, window_s, hh_slots
  *     (a snapshot taken under other settings is incompatible)
@@ -2708,14 +2708,18 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
  *   followed by i64 hold_from and hold_to per kind) and the alerts (with
  *   their ids, so an open alert goes on being updated and resolved under
  *   its id; each ends with i64 silent_from, u32 last_n).
- * Formats 1 and 2 are still read. Format 2 had no holds (none is under
+ *   after the last entity: u32 n, then n u64 fingerprints of the models
+ *   seen (known_fp(), ascending), n <= KNOWN_MAX (format 4).
+ * Formats 1 to 3 are still read. Format 3 had no fingerprints: the
+ * models seen are then those of its GPM entities (evicted ones are new
+ * once more when they come back). Format 2 had no holds (none is under
  * way after its restore) and no last_n (not known: pending anomalies are
  * then dropped after window_s without one only). Format 1 had, besides,
  * no past_run, no parts bit 3 and no silent_from.
  * ------------------------------------------------------------------------ */
 
 #define SNAP_MAGIC "GWSD"
-#define SNAP_VERSION 3u
+#define SNAP_VERSION 4u
 #define SNAP_VERSION_MIN 1u /* the oldest format this build reads */
 
 typedef struct {
@@ -2792,6 +2796,11 @@ static void put_fingerprint(wr_t *b, const gws_detect_t *d,
  * gives the same bytes. */
 static __thread uint32_t save_seq_tls; /* d->seq while sorting */
 
+static int u64_cmp(const void *pa, const void *pb) {
+        uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
+        return a < b ? -1 : a > b;
+}
+
 static int ent_cmp_age(const void *pa, const void *pb) {
         const ent_t *a = *(const ent_t *const *)pa,
                     *b = *(const ent_t *const *)pb;
@@ -2811,6 +2820,7 @@ static int ent_cmp_age(const void *pa, const void *pb) {
 int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
         const gx_t gx0 = {.rate_win = -1}, *gx;
         const ent_t *e, **order;
+        uint64_t *fps;
         wr_t w = {buf, 0}, *out = &w;
         size_t n = 0, j;
         int i, s;
@@ -2921,6 +2931,18 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                 }
         }
         free(order);
+        /* the models seen, in an order that does not depend on the
+         * table's history */
+        if (!(fps = malloc((d->known_n ? d->known_n : 1) * sizeof(*fps))))
+                return -1;
+        for (j = 0, n = 0; j < d->known_cap; j++)
+                if (d->known[j])
+                        fps[n++] = d->known[j];
+        qsort(fps, n, sizeof(*fps), u64_cmp);
+        put_u32(out, (uint32_t)n);
+        for (j = 0; j < n; j++)
+                put_u64(out, fps[j]);
+        free(fps);
         return w.bad ? -1 : 0;
 }
 
@@ -3231,6 +3253,24 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                 for (k = 0; k < K__CNT && !r.bad; k++)
                         if (amask & (1u << k))
                                 load_alert(d, &r, e, (akind_t)k, version);
+        }
+        if (version >= 4 && i == nents && !r.bad) {
+                /* the models seen (format 4); those that the budget
+                 * has no room for are not remembered (known_add()) */
+                uint32_t nk = rd_u32(&r), k;
+                if (nk > KNOWN_MAX) {
+                        r.bad = 1;
+                        r.why = "too many models seen";
+                }
+                for (k = 0; k < nk && !r.bad; k++) {
+                        uint64_t f = rd_uint(&r, 8);
+                        if (!r.bad && !f) {
+                                r.bad = 1;
+                                r.why = "a model fingerprint 0";
+                        } else if (!r.bad) {
+                                known_add(d, f);
+                        }
+                }
         }
         if (r.bad || (i == nents && r.p != r.end)) {
                 snprintf(errstr, errstr_size,
