@@ -345,12 +345,28 @@ static size_t ent_size(int type, size_t klen) {
                             : sizeof(ent_t) + klen + 1;
 }
 
-static void alert_free(alert_t *a) {
+/* Alerts are state like the rest: an alert_t, and each event id it keeps
+ * (up to MAX_IDS of up to 128 bytes) counts in the byte budget
+ * (bytes_add() where they are allocated, bytes_sub() where freed). */
+static size_t id_bytes(const char *id) {
+        return strlen(id) + 1;
+}
+
+/* Frees the alert's event ids. */
+static void alert_ids_clear(gws_detect_t *d, alert_t *a) {
         int i;
+        for (i = 0; i < a->nids; i++) {
+                bytes_sub(d, id_bytes(a->ids[i]));
+                free(a->ids[i]);
+        }
+        a->nids = a->idpos = 0;
+}
+
+static void alert_free(gws_detect_t *d, alert_t *a) {
         if (!a)
                 return;
-        for (i = 0; i < a->nids; i++)
-                free(a->ids[i]);
+        alert_ids_clear(d, a);
+        bytes_sub(d, sizeof(*a));
         free(a);
 }
 
@@ -422,9 +438,7 @@ static void hh_free(gws_detect_t *d, ent_t *e) {
                 hh_t *hh = e->gx->hh[i];
                 if (!hh)
                         continue;
-                __atomic_sub_fetch(&state_bytes, hh_size(hh->nslots),
-                                   __ATOMIC_RELAXED);
-                d->bytes -= hh_size(hh->nslots);
+                bytes_sub(d, hh_size(hh->nslots));
                 free(hh);
                 e->gx->hh[i] = NULL;
         }
@@ -437,14 +451,12 @@ static void ent_free_parts(gws_detect_t *d, ent_t *e) {
         alert_t *a, *next;
         for (a = e->alerts; a; a = next) {
                 next = a->enext;
-                alert_free(a);
+                alert_free(d, a);
         }
         e->alerts = NULL;
         hh_free(d, e);
         if (e->nwin) {
-                __atomic_sub_fetch(&state_bytes, NWIN_BYTES,
-                                   __ATOMIC_RELAXED);
-                d->bytes -= NWIN_BYTES;
+                bytes_sub(d, NWIN_BYTES);
                 free(e->nwin);
         }
 }
@@ -477,9 +489,7 @@ static void ent_remove(gws_detect_t *d, ent_t *e) {
                         *gp = e->gx->gnext;
         }
         ent_free_parts(d, e);
-        __atomic_sub_fetch(&state_bytes, ent_size(e->type, e->klen),
-                           __ATOMIC_RELAXED);
-        d->bytes -= ent_size(e->type, e->klen);
+        bytes_sub(d, ent_size(e->type, e->klen));
         free(e);
         d->nents--;
         __atomic_sub_fetch(&g_entities, 1, __ATOMIC_RELAXED);
@@ -602,9 +612,7 @@ static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
         }
         if (!(e = calloc(1, ent_size(type, d->key.len))))
                 return NULL;
-        __atomic_add_fetch(&state_bytes, ent_size(type, d->key.len),
-                           __ATOMIC_RELAXED);
-        d->bytes += ent_size(type, d->key.len);
+        bytes_add(d, ent_size(type, d->key.len));
         e->h = h;
         e->type = (uint8_t)type;
         e->seen = d->seq;
@@ -871,12 +879,19 @@ static double num_observe0(int warmup, num_t *s, double lx, int learn) {
  * alerts
  * ------------------------------------------------------------------------ */
 
-static alert_t *alert_get(ent_t *e, akind_t kind) {
+/* The entity's alert of \p kind, allocated at its first anomaly. Never
+ * refused for the budget (an incident is not dropped for memory): its
+ * bytes count, and the next entity created makes room for them by
+ * evicting (not from here: callers such as the rate scan of tick() hold
+ * other entities); entities with open alerts are pinned, so when they
+ * hold the whole budget, new entities are not tracked (untracked). */
+static alert_t *alert_get(gws_detect_t *d, ent_t *e, akind_t kind) {
         alert_t *a = ent_alert(e, kind);
         if (a)
                 return a;
         if (!(a = calloc(1, sizeof(*a))))
                 return NULL;
+        bytes_add(d, sizeof(*a));
         a->ent = e;
         a->kind = kind;
         a->silent_from = -1;
@@ -885,7 +900,7 @@ static alert_t *alert_get(ent_t *e, akind_t kind) {
         return a;
 }
 
-static void alert_note_id(alert_t *a, const gws_str_t *id) {
+static void alert_note_id(gws_detect_t *d, alert_t *a, const gws_str_t *id) {
         char *s;
         size_t n;
         if (!id->s)
@@ -897,11 +912,13 @@ static void alert_note_id(alert_t *a, const gws_str_t *id) {
                 return;
         memcpy(s, id->s, n);
         s[n] = '\0';
+        bytes_add(d, id_bytes(s));
         if (a->nids < MAX_IDS) {
                 a->ids[a->nids++] = s;
         } else {
                 /* Keep the first half (how it began), rotate the rest. */
                 int slot = MAX_IDS / 2 + a->idpos;
+                bytes_sub(d, id_bytes(a->ids[slot]));
                 free(a->ids[slot]);
                 a->ids[slot] = s;
                 a->idpos = (a->idpos + 1) % (MAX_IDS / 2);
@@ -1182,7 +1199,7 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
         alert_t *a;
         int64_t ts = ev->ts_ms, bidx = ts / d->bucket_ms;
         int numeric = force <= 0;
-        if (d->quiet || !(a = alert_get(e, kind)))
+        if (d->quiet || !(a = alert_get(d, e, kind)))
                 return 0;
         if (a->open && !force && !share_going(cfg, n, k))
                 return 0;
@@ -1193,10 +1210,7 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
                                 a->last_n, bidx) >
                   cfg->det_min_anomalies * GOING_DIV / cfg->det_min_share))) {
                 /* Stray anomalies earlier are not part of this one. */
-                int i;
-                for (i = 0; i < a->nids; i++)
-                        free(a->ids[i]);
-                a->nids = a->idpos = 0;
+                alert_ids_clear(d, a);
                 a->anomalies = 0;
                 a->peak_score = 0;
         }
@@ -1205,7 +1219,7 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
                 a->observed = observed;
                 a->expected = expected;
         }
-        alert_note_id(a, &ev->id);
+        alert_note_id(d, a, &ev->id);
         a->last_anom_ts = ts;
         if (numeric)
                 a->last_n = e->win.idx[bidx % NBUCKETS] == bidx
@@ -1289,7 +1303,7 @@ static int alert_close(gws_detect_t *d, alert_t *a, int64_t ts,
                 a->onext->oprev = a->oprev;
         a->open = 0;
         ent_alert_unlink(a);
-        alert_free(a);
+        alert_free(d, a);
         return r;
 }
 
@@ -1551,8 +1565,7 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
                                 hh_free(d, g);
                                 return 0;
                         }
-                        __atomic_add_fetch(&state_bytes, sz, __ATOMIC_RELAXED);
-                        d->bytes += sz;
+                        bytes_add(d, sz);
                 }
                 g->gx->hh_win = hw;
         }
@@ -1597,7 +1610,7 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
                 if (key_build(d, &ev->gateway_id, keys[i], NULL) == -1 ||
                     !(e = ent_get(d, etype[i], 1)))
                         continue;
-                if (!(al = alert_get(e, K_HEAVY_HITTER)))
+                if (!(al = alert_get(d, e, K_HEAVY_HITTER)))
                         continue;
                 /* An alert reports one measure for its whole life. */
                 if (!al->open)
@@ -1802,8 +1815,7 @@ void gws_detect_destroy(gws_detect_t *d) {
                 if (!e)
                         continue;
                 ent_free_parts(d, e);
-                __atomic_sub_fetch(&state_bytes, ent_size(e->type, e->klen),
-                                   __ATOMIC_RELAXED);
+                bytes_sub(d, ent_size(e->type, e->klen));
                 __atomic_sub_fetch(&g_entities, 1, __ATOMIC_RELAXED);
                 free(e);
         }
@@ -1857,8 +1869,7 @@ static int nwin_alloc(gws_detect_t *d, ent_t *e) {
                 d->max_bytes ||
             !(e->nwin = calloc(1, sizeof(nkw_t))))
                 return -1;
-        __atomic_add_fetch(&state_bytes, NWIN_BYTES, __ATOMIC_RELAXED);
-        d->bytes += NWIN_BYTES;
+        bytes_add(d, NWIN_BYTES);
         return 0;
 }
 
@@ -2418,7 +2429,7 @@ static int wm_rewind(gws_detect_t *d, int64_t ts, gws_alert_cb *cb,
                 for (pp = &e->alerts; (a = *pp);) {
                         if (!a->open && a->last_anom_ts > ts) {
                                 *pp = a->enext;
-                                alert_free(a);
+                                alert_free(d, a);
                         } else {
                                 pp = &a->enext;
                         }
@@ -3018,6 +3029,7 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
         int k;
         if (!a)
                 return -1;
+        bytes_add(d, sizeof(*a));
         a->ent = e;
         a->kind = kind;
         a->open = rd_u8(r) != 0;
@@ -3057,6 +3069,7 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
                 }
                 memcpy(a->ids[k], s, l);
                 a->ids[k][l] = '\0';
+                bytes_add(d, id_bytes(a->ids[k]));
         }
         a->silent_from = version >= 2 ? rd_ts(r, 0) : -1;
         if (a->silent_from < -1)
@@ -3216,9 +3229,7 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                                 break;
                         }
                         e->gx->hh[k] = h;
-                        __atomic_add_fetch(&state_bytes, hh_size(h->nslots),
-                                           __ATOMIC_RELAXED);
-                        d->bytes += hh_size(h->nslots);
+                        bytes_add(d, hh_size(h->nslots));
                         h->total = rd_f32(&r);
                         h->ttotal = rd_f32(&r);
                         h->htotal = rd_f32(&r);
