@@ -141,7 +141,8 @@ static const crow_t rows[] = {
      100000000, NULL, "tracked entities per partition (LRU evicted)"},
     {"detectors.max_state_mb", T_INT, "256", OFF(det_max_state_mb), 1,
      1048576, NULL,
-     "memory of all entity state in the process (LRU eviction above it)"},
+     "memory of all detector state in the process: entities, their "
+     "alerts, the models seen (LRU eviction above it)"},
     {"detectors.error_z", T_DBL, "4.0", OFF(det_error_z), 1, 100, NULL,
      "binomial z-score for an error-rate alert"},
     {"detectors.error_min_errors", T_INT, "8", OFF(det_error_min_errors), 1,

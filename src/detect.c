@@ -8,7 +8,9 @@
  *        of latency, ttfb, tokens in/out and cost; anomaly windows per
  *        numeric kind, allocated at the entity's first anomaly. The sets
  *        gateway and gateway+provider+model share the G and GPM entities.
- *   GPM  gateway+provider+model: also novelty (first seen).
+ *   GPM  gateway+provider+model: also novelty (first seen; the keys a
+ *        partition has seen are remembered apart, as 64-bit fingerprints,
+ *        so an evicted model that comes back is not new: known_add()).
  *   GP   gateway+provider: error share baseline and window (error_rate).
  *   G    gateway: events per window baseline (rate_spike / rate_drop),
  *        first-seen time (novelty warm-up), heavy-hitter summaries.
@@ -269,6 +271,12 @@ struct gws_detect_s {
                                     * close, once per window, not on every
                                     * second of event time */
         alert_t *open_head;        /* open alerts */
+        /* The gateway+provider+model keys this partition has seen, as
+         * fingerprints (known_fp()): open addressing, 0 free, at most
+         * KNOWN_MAX; in the byte budget. A GPM entity created for a key
+         * in it is not novel (its entity was evicted, not new). */
+        uint64_t *known;
+        size_t known_cap, known_n;
         size_t nents;
         size_t bytes;              /* this partition's entity bytes */
         size_t max_bytes;          /* detectors.max_state_mb, process */
@@ -316,6 +324,17 @@ static int has_gx(int type) {
         return type == E_G || type == E_GP;
 }
 
+/* \p n bytes of state more (less) in this partition and the process. */
+static void bytes_add(gws_detect_t *d, size_t n) {
+        __atomic_add_fetch(&state_bytes, n, __ATOMIC_RELAXED);
+        d->bytes += n;
+}
+
+static void bytes_sub(gws_detect_t *d, size_t n) {
+        __atomic_sub_fetch(&state_bytes, n, __ATOMIC_RELAXED);
+        d->bytes -= n;
+}
+
 /* Offset of the gx part: after the key, aligned. */
 static size_t gx_off(size_t klen) {
         return (sizeof(ent_t) + klen + 1 + 7) & ~(size_t)7;
@@ -326,12 +345,28 @@ static size_t ent_size(int type, size_t klen) {
                             : sizeof(ent_t) + klen + 1;
 }
 
-static void alert_free(alert_t *a) {
+/* Alerts are state like the rest: an alert_t, and each event id it keeps
+ * (up to MAX_IDS of up to 128 bytes) counts in the byte budget
+ * (bytes_add() where they are allocated, bytes_sub() where freed). */
+static size_t id_bytes(const char *id) {
+        return strlen(id) + 1;
+}
+
+/* Frees the alert's event ids. */
+static void alert_ids_clear(gws_detect_t *d, alert_t *a) {
         int i;
+        for (i = 0; i < a->nids; i++) {
+                bytes_sub(d, id_bytes(a->ids[i]));
+                free(a->ids[i]);
+        }
+        a->nids = a->idpos = 0;
+}
+
+static void alert_free(gws_detect_t *d, alert_t *a) {
         if (!a)
                 return;
-        for (i = 0; i < a->nids; i++)
-                free(a->ids[i]);
+        alert_ids_clear(d, a);
+        bytes_sub(d, sizeof(*a));
         free(a);
 }
 
@@ -403,9 +438,7 @@ static void hh_free(gws_detect_t *d, ent_t *e) {
                 hh_t *hh = e->gx->hh[i];
                 if (!hh)
                         continue;
-                __atomic_sub_fetch(&state_bytes, hh_size(hh->nslots),
-                                   __ATOMIC_RELAXED);
-                d->bytes -= hh_size(hh->nslots);
+                bytes_sub(d, hh_size(hh->nslots));
                 free(hh);
                 e->gx->hh[i] = NULL;
         }
@@ -418,14 +451,12 @@ static void ent_free_parts(gws_detect_t *d, ent_t *e) {
         alert_t *a, *next;
         for (a = e->alerts; a; a = next) {
                 next = a->enext;
-                alert_free(a);
+                alert_free(d, a);
         }
         e->alerts = NULL;
         hh_free(d, e);
         if (e->nwin) {
-                __atomic_sub_fetch(&state_bytes, NWIN_BYTES,
-                                   __ATOMIC_RELAXED);
-                d->bytes -= NWIN_BYTES;
+                bytes_sub(d, NWIN_BYTES);
                 free(e->nwin);
         }
 }
@@ -458,9 +489,7 @@ static void ent_remove(gws_detect_t *d, ent_t *e) {
                         *gp = e->gx->gnext;
         }
         ent_free_parts(d, e);
-        __atomic_sub_fetch(&state_bytes, ent_size(e->type, e->klen),
-                           __ATOMIC_RELAXED);
-        d->bytes -= ent_size(e->type, e->klen);
+        bytes_sub(d, ent_size(e->type, e->klen));
         free(e);
         d->nents--;
         __atomic_sub_fetch(&g_entities, 1, __ATOMIC_RELAXED);
@@ -583,9 +612,7 @@ static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
         }
         if (!(e = calloc(1, ent_size(type, d->key.len))))
                 return NULL;
-        __atomic_add_fetch(&state_bytes, ent_size(type, d->key.len),
-                           __ATOMIC_RELAXED);
-        d->bytes += ent_size(type, d->key.len);
+        bytes_add(d, ent_size(type, d->key.len));
         e->h = h;
         e->type = (uint8_t)type;
         e->seen = d->seq;
@@ -614,6 +641,87 @@ static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
 
 static ent_t *ent_get(gws_detect_t *d, etype_t type, int create) {
         return ent_get_ex(d, type, create, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * known models: the gateway+provider+model keys a partition has seen
+ *
+ * A model is new on a gateway when its GPM entity is created after the
+ * gateway's novelty warm-up; but an entity is also created again after
+ * its eviction (memory pressure: many users or IPs), and that model is
+ * not new. So the keys seen are kept apart from the entities, as 64-bit
+ * fingerprints (8 bytes a key at a load factor of at most 3/4, against
+ * ~300 for an entity), up to KNOWN_MAX per partition. A model whose
+ * fingerprint equals one seen before is taken as known: with n keys seen
+ * a new model is missed with probability n / 2^64 (below 4e-15 at
+ * KNOWN_MAX). Past KNOWN_MAX keys (or when the budget cannot make room)
+ * new keys are not remembered: an eviction of theirs can be taken for a
+ * new model again, as before. Only GPM creations look it up: nothing on
+ * the per-event path.
+ * ------------------------------------------------------------------------ */
+
+#define KNOWN_MAX (1u << 16) /* keys per partition: <= 1 MiB of table */
+
+/* Fingerprint of a GPM key: gws_hash64 (stable: it is snapshotted);
+ * never 0, which marks a free slot. */
+static uint64_t known_fp(const char *key, size_t len) {
+        uint64_t h = gws_hash64(key, len, 0x6b6e6f776e6d646cULL);
+        return h ? h : 1;
+}
+
+static int known_has(const gws_detect_t *d, uint64_t fp) {
+        size_t mask = d->known_cap - 1, i;
+        if (!d->known_cap)
+                return 0;
+        for (i = fp & mask; d->known[i]; i = (i + 1) & mask)
+                if (d->known[i] == fp)
+                        return 1;
+        return 0;
+}
+
+/* Doubles the table, making room in the byte budget from this
+ * partition's least recently used entities (the caller's entities are
+ * pinned: evict_one()). @returns 0, or -1 (the table stays). */
+static int known_grow(gws_detect_t *d) {
+        size_t nc = d->known_cap ? d->known_cap * 2 : 64, i, j,
+               more = (nc - d->known_cap) * sizeof(uint64_t);
+        uint64_t *nt;
+        while (__atomic_load_n(&state_bytes, __ATOMIC_RELAXED) + more >
+               d->max_bytes)
+                if (!evict_one(d))
+                        return -1;
+        if (!(nt = calloc(nc, sizeof(*nt))))
+                return -1;
+        for (i = 0; i < d->known_cap; i++) {
+                if (!d->known[i])
+                        continue;
+                for (j = d->known[i] & (nc - 1); nt[j]; j = (j + 1) & (nc - 1))
+                        ;
+                nt[j] = d->known[i];
+        }
+        free(d->known);
+        d->known = nt;
+        d->known_cap = nc;
+        bytes_add(d, more);
+        return 0;
+}
+
+/* Remembers fingerprint \p fp (known_fp()). @returns 1 if it was known
+ * already, else 0 (remembered, or not: the table is full). */
+static int known_add(gws_detect_t *d, uint64_t fp) {
+        size_t i;
+        if (known_has(d, fp))
+                return 1;
+        if (d->known_n >= KNOWN_MAX)
+                return 0;
+        if ((d->known_n + 1) * 4 > d->known_cap * 3 && known_grow(d) == -1)
+                return 0;
+        for (i = fp & (d->known_cap - 1); d->known[i];
+             i = (i + 1) & (d->known_cap - 1))
+                ;
+        d->known[i] = fp;
+        d->known_n++;
+        return 0;
 }
 
 /* Key = fields joined by 0x1f (unit separator: cannot appear unescaped
@@ -771,12 +879,19 @@ static double num_observe0(int warmup, num_t *s, double lx, int learn) {
  * alerts
  * ------------------------------------------------------------------------ */
 
-static alert_t *alert_get(ent_t *e, akind_t kind) {
+/* The entity's alert of \p kind, allocated at its first anomaly. Never
+ * refused for the budget (an incident is not dropped for memory): its
+ * bytes count, and the next entity created makes room for them by
+ * evicting (not from here: callers such as the rate scan of tick() hold
+ * other entities); entities with open alerts are pinned, so when they
+ * hold the whole budget, new entities are not tracked (untracked). */
+static alert_t *alert_get(gws_detect_t *d, ent_t *e, akind_t kind) {
         alert_t *a = ent_alert(e, kind);
         if (a)
                 return a;
         if (!(a = calloc(1, sizeof(*a))))
                 return NULL;
+        bytes_add(d, sizeof(*a));
         a->ent = e;
         a->kind = kind;
         a->silent_from = -1;
@@ -785,7 +900,7 @@ static alert_t *alert_get(ent_t *e, akind_t kind) {
         return a;
 }
 
-static void alert_note_id(alert_t *a, const gws_str_t *id) {
+static void alert_note_id(gws_detect_t *d, alert_t *a, const gws_str_t *id) {
         char *s;
         size_t n;
         if (!id->s)
@@ -797,11 +912,13 @@ static void alert_note_id(alert_t *a, const gws_str_t *id) {
                 return;
         memcpy(s, id->s, n);
         s[n] = '\0';
+        bytes_add(d, id_bytes(s));
         if (a->nids < MAX_IDS) {
                 a->ids[a->nids++] = s;
         } else {
                 /* Keep the first half (how it began), rotate the rest. */
                 int slot = MAX_IDS / 2 + a->idpos;
+                bytes_sub(d, id_bytes(a->ids[slot]));
                 free(a->ids[slot]);
                 a->ids[slot] = s;
                 a->idpos = (a->idpos + 1) % (MAX_IDS / 2);
@@ -1082,7 +1199,7 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
         alert_t *a;
         int64_t ts = ev->ts_ms, bidx = ts / d->bucket_ms;
         int numeric = force <= 0;
-        if (d->quiet || !(a = alert_get(e, kind)))
+        if (d->quiet || !(a = alert_get(d, e, kind)))
                 return 0;
         if (a->open && !force && !share_going(cfg, n, k))
                 return 0;
@@ -1093,10 +1210,7 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
                                 a->last_n, bidx) >
                   cfg->det_min_anomalies * GOING_DIV / cfg->det_min_share))) {
                 /* Stray anomalies earlier are not part of this one. */
-                int i;
-                for (i = 0; i < a->nids; i++)
-                        free(a->ids[i]);
-                a->nids = a->idpos = 0;
+                alert_ids_clear(d, a);
                 a->anomalies = 0;
                 a->peak_score = 0;
         }
@@ -1105,7 +1219,7 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
                 a->observed = observed;
                 a->expected = expected;
         }
-        alert_note_id(a, &ev->id);
+        alert_note_id(d, a, &ev->id);
         a->last_anom_ts = ts;
         if (numeric)
                 a->last_n = e->win.idx[bidx % NBUCKETS] == bidx
@@ -1189,7 +1303,7 @@ static int alert_close(gws_detect_t *d, alert_t *a, int64_t ts,
                 a->onext->oprev = a->oprev;
         a->open = 0;
         ent_alert_unlink(a);
-        alert_free(a);
+        alert_free(d, a);
         return r;
 }
 
@@ -1451,8 +1565,7 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
                                 hh_free(d, g);
                                 return 0;
                         }
-                        __atomic_add_fetch(&state_bytes, sz, __ATOMIC_RELAXED);
-                        d->bytes += sz;
+                        bytes_add(d, sz);
                 }
                 g->gx->hh_win = hw;
         }
@@ -1497,7 +1610,7 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
                 if (key_build(d, &ev->gateway_id, keys[i], NULL) == -1 ||
                     !(e = ent_get(d, etype[i], 1)))
                         continue;
-                if (!(al = alert_get(e, K_HEAVY_HITTER)))
+                if (!(al = alert_get(d, e, K_HEAVY_HITTER)))
                         continue;
                 /* An alert reports one measure for its whole life. */
                 if (!al->open)
@@ -1702,12 +1815,14 @@ void gws_detect_destroy(gws_detect_t *d) {
                 if (!e)
                         continue;
                 ent_free_parts(d, e);
-                __atomic_sub_fetch(&state_bytes, ent_size(e->type, e->klen),
-                                   __ATOMIC_RELAXED);
+                bytes_sub(d, ent_size(e->type, e->klen));
                 __atomic_sub_fetch(&g_entities, 1, __ATOMIC_RELAXED);
                 free(e);
         }
         free(d->slots);
+        if (d->known)
+                bytes_sub(d, d->known_cap * sizeof(uint64_t));
+        free(d->known);
         gws_buf_free(&d->key);
         gws_buf_free(&d->out);
         gws_buf_free(&d->alert);
@@ -1754,8 +1869,7 @@ static int nwin_alloc(gws_detect_t *d, ent_t *e) {
                 d->max_bytes ||
             !(e->nwin = calloc(1, sizeof(nkw_t))))
                 return -1;
-        __atomic_add_fetch(&state_bytes, NWIN_BYTES, __ATOMIC_RELAXED);
-        d->bytes += NWIN_BYTES;
+        bytes_add(d, NWIN_BYTES);
         return 0;
 }
 
@@ -2315,7 +2429,7 @@ static int wm_rewind(gws_detect_t *d, int64_t ts, gws_alert_cb *cb,
                 for (pp = &e->alerts; (a = *pp);) {
                         if (!a->open && a->last_anom_ts > ts) {
                                 *pp = a->enext;
-                                alert_free(a);
+                                alert_free(d, a);
                         } else {
                                 pp = &a->enext;
                         }
@@ -2517,7 +2631,10 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                  * skewed event says */
                 int64_t seen = d->quiet ? d->wm : ts;
                 gpm = ent_get_ex(d, E_GPM, 1, &is_new);
-                if (gpm && is_new && cfg->det_novelty && g &&
+                /* a model seen before was evicted, it is not new */
+                if (gpm && is_new &&
+                    !known_add(d, known_fp(gpm->key, gpm->klen)) &&
+                    cfg->det_novelty && g &&
                     seen - g->first_ts >=
                         (int64_t)cfg->det_novelty_warmup_s * 1000)
                         gpm->first_ts = seen; /* novel from now on */
@@ -2588,7 +2705,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
 /* ------------------------------------------------------------------------
  * snapshots (detectors state that moves with its partition)
  *
- * Format 3, little-endian, field by field (no struct dumps: padding and
+ * Format 4, little-endian, field by field (no struct dumps: padding and
  * pointers never reach the wire):
  *   fingerprint: "GWSD", u32 version, the key sets, window_s, hh_slots
  *     (a snapshot taken under other settings is incompatible)
@@ -2602,14 +2719,18 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
  *   followed by i64 hold_from and hold_to per kind) and the alerts (with
  *   their ids, so an open alert goes on being updated and resolved under
  *   its id; each ends with i64 silent_from, u32 last_n).
- * Formats 1 and 2 are still read. Format 2 had no holds (none is under
+ *   after the last entity: u32 n, then n u64 fingerprints of the models
+ *   seen (known_fp(), ascending), n <= KNOWN_MAX (format 4).
+ * Formats 1 to 3 are still read. Format 3 had no fingerprints: the
+ * models seen are then those of its GPM entities (evicted ones are new
+ * once more when they come back). Format 2 had no holds (none is under
  * way after its restore) and no last_n (not known: pending anomalies are
  * then dropped after window_s without one only). Format 1 had, besides,
  * no past_run, no parts bit 3 and no silent_from.
  * ------------------------------------------------------------------------ */
 
 #define SNAP_MAGIC "GWSD"
-#define SNAP_VERSION 3u
+#define SNAP_VERSION 4u
 #define SNAP_VERSION_MIN 1u /* the oldest format this build reads */
 
 typedef struct {
@@ -2686,6 +2807,11 @@ static void put_fingerprint(wr_t *b, const gws_detect_t *d,
  * gives the same bytes. */
 static __thread uint32_t save_seq_tls; /* d->seq while sorting */
 
+static int u64_cmp(const void *pa, const void *pb) {
+        uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
+        return a < b ? -1 : a > b;
+}
+
 static int ent_cmp_age(const void *pa, const void *pb) {
         const ent_t *a = *(const ent_t *const *)pa,
                     *b = *(const ent_t *const *)pb;
@@ -2705,6 +2831,7 @@ static int ent_cmp_age(const void *pa, const void *pb) {
 int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
         const gx_t gx0 = {.rate_win = -1}, *gx;
         const ent_t *e, **order;
+        uint64_t *fps;
         wr_t w = {buf, 0}, *out = &w;
         size_t n = 0, j;
         int i, s;
@@ -2815,6 +2942,18 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                 }
         }
         free(order);
+        /* the models seen, in an order that does not depend on the
+         * table's history */
+        if (!(fps = malloc((d->known_n ? d->known_n : 1) * sizeof(*fps))))
+                return -1;
+        for (j = 0, n = 0; j < d->known_cap; j++)
+                if (d->known[j])
+                        fps[n++] = d->known[j];
+        qsort(fps, n, sizeof(*fps), u64_cmp);
+        put_u32(out, (uint32_t)n);
+        for (j = 0; j < n; j++)
+                put_u64(out, fps[j]);
+        free(fps);
         return w.bad ? -1 : 0;
 }
 
@@ -2890,6 +3029,7 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
         int k;
         if (!a)
                 return -1;
+        bytes_add(d, sizeof(*a));
         a->ent = e;
         a->kind = kind;
         a->open = rd_u8(r) != 0;
@@ -2929,6 +3069,7 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
                 }
                 memcpy(a->ids[k], s, l);
                 a->ids[k][l] = '\0';
+                bytes_add(d, id_bytes(a->ids[k]));
         }
         a->silent_from = version >= 2 ? rd_ts(r, 0) : -1;
         if (a->silent_from < -1)
@@ -3031,6 +3172,8 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                 }
                 /* unset only for a model known from the start */
                 e->first_ts = rd_ts(&r, type == E_GPM);
+                if (type == E_GPM)
+                        known_add(d, known_fp(e->key, e->klen));
                 rd_win(&r, &e->win);
                 for (k = 0; k < F__CNT; k++) {
                         e->num[k].n = rd_u32(&r);
@@ -3086,9 +3229,7 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                                 break;
                         }
                         e->gx->hh[k] = h;
-                        __atomic_add_fetch(&state_bytes, hh_size(h->nslots),
-                                           __ATOMIC_RELAXED);
-                        d->bytes += hh_size(h->nslots);
+                        bytes_add(d, hh_size(h->nslots));
                         h->total = rd_f32(&r);
                         h->ttotal = rd_f32(&r);
                         h->htotal = rd_f32(&r);
@@ -3123,6 +3264,24 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                 for (k = 0; k < K__CNT && !r.bad; k++)
                         if (amask & (1u << k))
                                 load_alert(d, &r, e, (akind_t)k, version);
+        }
+        if (version >= 4 && i == nents && !r.bad) {
+                /* the models seen (format 4); those that the budget
+                 * has no room for are not remembered (known_add()) */
+                uint32_t nk = rd_u32(&r), k;
+                if (nk > KNOWN_MAX) {
+                        r.bad = 1;
+                        r.why = "too many models seen";
+                }
+                for (k = 0; k < nk && !r.bad; k++) {
+                        uint64_t f = rd_uint(&r, 8);
+                        if (!r.bad && !f) {
+                                r.bad = 1;
+                                r.why = "a model fingerprint 0";
+                        } else if (!r.bad) {
+                                known_add(d, f);
+                        }
+                }
         }
         if (r.bad || (i == nents && r.p != r.end)) {
                 snprintf(errstr, errstr_size,

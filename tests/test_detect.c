@@ -238,6 +238,134 @@ START_TEST(novelty_after_warmup_only) {
 }
 END_TEST
 
+/* A model once seen on a gateway is not new again because its entity was
+ * evicted: "m-old" is known from the start, then a stream of distinct
+ * users through a 16-entity cap evicts its entity (a busy model of the
+ * same gateway keeps the gateway itself); when "m-old" comes back it
+ * is created again, and was taken for a never-seen model (a false
+ * new_value). A model truly new after that still is. */
+START_TEST(novelty_survives_eviction) {
+        gws_detect_stats_t ds;
+        gws_score_t sc;
+        char user[24];
+        int i;
+        int64_t ts = T0;
+        redetect("detectors.max_entities", "16");
+        feed(ts, "gw", "m-old", 200, 300, "u-old");
+        for (i = 0; i < 4000; i++, ts += 250) { /* 1000 s > warm-up */
+                snprintf(user, sizeof(user), "u-%d", i);
+                feed(ts, "gw", "m-main", 200, 300, user);
+        }
+        gws_detect_stats(det, &ds);
+        ck_assert_uint_gt(ds.evictions, 1000);
+        ck_assert_int_eq(count("new_value", "open"), 0);
+        sc = feed(ts, "gw", "m-old", 200, 300, "u-old");
+        ck_assert_msg(!(sc.reasons & GWS_R_NEW_VALUE) &&
+                          count("new_value", "open") == 0,
+                      "a model seen at the start was new again after its "
+                      "eviction: %d new_value opens",
+                      count("new_value", "open"));
+        sc = feed(ts + 250, "gw", "m-brand-new", 200, 300, "u-old");
+        ck_assert(sc.reasons & GWS_R_NEW_VALUE);
+        ck_assert_int_eq(count("new_value", "open"), 1);
+}
+END_TEST
+
+/* Alerts are detector state: their memory is in the byte budget. Two
+ * detectors see the same events, one with detectors.novelty off: while
+ * 300 new_value alerts are open (each with its event ids) the one with
+ * them counts their bytes more, and once they resolved and were freed,
+ * the same bytes as the other (alerts were not counted at all: the
+ * budget said all was well whatever they held). */
+START_TEST(alert_bytes_in_the_budget) {
+        gws_config_t *cfg2 = gws_config_new();
+        gws_detect_t *off, *on;
+        gws_detect_stats_t son, soff;
+        char model[24];
+        int i, pass;
+        int64_t ts;
+        ck_assert_int_eq(gws_config_set(cfg2, "detectors.novelty", "false",
+                                        NULL, 0), 0);
+        off = gws_detect_new(cfg2, 0);
+        on = det;
+        for (pass = 0; pass < 2; pass++) {
+                det = pass ? off : on;
+                ts = T0;
+                for (i = 0; i < 2800; i++, ts += 250) /* 700 s: warm */
+                        feed(ts, "gw", "m-main", 200, 300, "u");
+                for (i = 0; i < 300; i++, ts += 50) {
+                        snprintf(model, sizeof(model), "m-new-%d", i);
+                        feed(ts, "gw", model, 200, 300, "u");
+                        feed(ts + 25, "gw", model, 200, 300, "u");
+                }
+        }
+        gws_detect_stats(on, &son);
+        gws_detect_stats(off, &soff);
+        ck_assert_uint_eq(son.alerts_open, soff.alerts_open + 300);
+        ck_assert_uint_eq(son.entities, soff.entities);
+        ck_assert_msg(son.bytes >= soff.bytes + 300 * 200 &&
+                          son.bytes <= soff.bytes + 300 * 2000,
+                      "300 open alerts: %llu bytes, without them %llu",
+                      (unsigned long long)son.bytes,
+                      (unsigned long long)soff.bytes);
+        ck_assert_uint_ge(son.process_bytes, son.bytes + soff.bytes);
+        for (pass = 0; pass < 2; pass++) { /* 300 s: resolved */
+                det = pass ? off : on;
+                for (i = 0, ts = T0 + 800000; i < 1200; i++, ts += 250)
+                        feed(ts, "gw", "m-main", 200, 300, "u");
+        }
+        gws_detect_stats(on, &son);
+        gws_detect_stats(off, &soff);
+        ck_assert_uint_eq(son.alerts_resolved, soff.alerts_resolved + 300);
+        ck_assert_uint_eq(son.alerts_open, son.alerts_resolved);
+        ck_assert_uint_eq(son.entities, soff.entities);
+        ck_assert_uint_eq(son.bytes, soff.bytes);
+        det = on;
+        gws_detect_destroy(off);
+        gws_config_destroy(cfg2);
+}
+END_TEST
+
+/* Open alerts pin their entities, and now hold budget: with a 1 MB
+ * budget and every model new (no warm-up), new_value alerts fill it;
+ * then new entities are not tracked (the eviction loop ends: nothing can
+ * go), the budget holds within an alert or so, and once the alerts
+ * resolved, new entities are tracked again. */
+START_TEST(alerts_holding_the_budget) {
+        gws_detect_stats_t ds;
+        char model[24];
+        uint64_t untracked;
+        int i;
+        static const char *set[][2] = {{"detectors.max_state_mb", "1"},
+                                       {"detectors.novelty_warmup_s", "0"}};
+        for (i = 0; i < 2; i++)
+                ck_assert_int_eq(gws_config_set(cfg, set[i][0], set[i][1],
+                                                NULL, 0), 0);
+        redetect("detectors.max_entities", "100000");
+        for (i = 0; i < 20000; i++) { /* 20 s: none resolves */
+                snprintf(model, sizeof(model), "m-%d", i);
+                feed(T0 + i, "gw", model, 200, 300, NULL);
+        }
+        gws_detect_stats(det, &ds);
+        ck_assert_uint_gt(ds.untracked, 0);
+        ck_assert_uint_gt(ds.alerts_open, 500);
+        ck_assert_uint_lt(ds.alerts_open, 20000);
+        ck_assert_msg(ds.process_bytes <= (1u << 20) + 4096,
+                      "%llu bytes for a 1 MiB budget",
+                      (unsigned long long)ds.process_bytes);
+        untracked = ds.untracked;
+        for (i = 0; i < 2000; i++) /* 200 s later: resolved */
+                feed(T0 + 200000 + i * 100, "gw", "m-0", 200, 300, NULL);
+        for (i = 0; i < 1000; i++) {
+                snprintf(model, sizeof(model), "m-late-%d", i);
+                feed(T0 + 400000 + i * 100, "gw-2", model, 200, 300, NULL);
+        }
+        gws_detect_stats(det, &ds);
+        ck_assert_uint_eq(ds.untracked, untracked);
+        ck_assert_uint_le(ds.process_bytes, (1u << 20) + 4096);
+}
+END_TEST
+
 /* Long non-ASCII ids and keys are cut at a character in alerts: an event
  * id was cut at byte 128 and the entity in the reason at byte 254, both
  * inside a UTF-8 sequence; the alert was not UTF-8, its redaction could
@@ -1465,6 +1593,9 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, alert_numbers_render_as_jansson);
         tcase_add_test(tc, error_storm_and_small_counts);
         tcase_add_test(tc, novelty_after_warmup_only);
+        tcase_add_test(tc, novelty_survives_eviction);
+        tcase_add_test(tc, alert_bytes_in_the_budget);
+        tcase_add_test(tc, alerts_holding_the_budget);
         tcase_add_test(tc, eviction_keeps_recently_used);
         tcase_add_test(tc, deterministic);
         tcase_add_test(tc, series_onset_scored_then_damped);

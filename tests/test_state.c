@@ -318,6 +318,9 @@ START_TEST(non_utf8_snapshot_strings_are_refused) {
 }
 END_TEST
 
+static size_t snapshot_as_format_2(const unsigned char *s, size_t len,
+                                   size_t hdr, gws_buf_t *out);
+
 START_TEST(bad_snapshot_fields_are_refused) {
         gws_detect_t *a = gws_detect_new(cfg, 0), *b;
         json_t *al = json_array(), *alert, *ids;
@@ -361,18 +364,22 @@ START_TEST(bad_snapshot_fields_are_refused) {
          * detector tells where the entities start */
         {
                 gws_detect_t *e0 = gws_detect_new(cfg, 0);
-                gws_buf_t h = {0}, dup = {0};
+                gws_buf_t h = {0}, dup = {0}, scratch = {0};
                 uint32_t n;
-                size_t at;
+                size_t at, end;
                 ck_assert_int_eq(gws_detect_save(e0, &h), 0);
                 gws_buf_reset(&raw);
                 ck_assert_int_eq(gws_detect_save(a, &raw), 0);
-                at = h.len; /* entities start here; u32 count before */
+                /* entities start here; u32 count before; an unused
+                 * detector's snapshot ends with u32 0 (no model seen) */
+                at = h.len - 4;
+                end = snapshot_as_format_2((const unsigned char *)raw.buf,
+                                           raw.len, at, &scratch);
                 memcpy(&n, raw.buf + at - 4, 4); /* little-endian host */
                 n *= 2;
                 gws_buf_append(&dup, raw.buf, at - 4);
                 gws_buf_append(&dup, (const char *)&n, 4);
-                gws_buf_append(&dup, raw.buf + at, raw.len - at);
+                gws_buf_append(&dup, raw.buf + at, end - at);
                 gws_buf_append(&dup, raw.buf + at, raw.len - at);
                 b = gws_detect_new(cfg, 0);
                 ck_assert_int_eq(gws_detect_load(b, dup.buf, dup.len, err,
@@ -416,6 +423,7 @@ START_TEST(bad_snapshot_fields_are_refused) {
                 gws_detect_destroy(e0);
                 gws_buf_free(&h);
                 gws_buf_free(&dup);
+                gws_buf_free(&scratch);
         }
         json_decref(alert);
         json_decref(al);
@@ -509,9 +517,9 @@ END_TEST
 START_TEST(detector_format_1_loads) {
         gws_detect_t *a = gws_detect_new(cfg, 3), *b, *e0;
         json_t *al = json_array();
-        gws_buf_t raw = {0}, h = {0}, v1 = {0}, again = {0};
+        gws_buf_t raw = {0}, h = {0}, v1 = {0}, again = {0}, scratch = {0};
         char err[256];
-        size_t at;
+        size_t at, end;
         int i;
 
         for (i = 0; i < 400; i++)
@@ -520,9 +528,14 @@ START_TEST(detector_format_1_loads) {
         ck_assert_int_eq(gws_detect_save(a, &raw), 0);
         e0 = gws_detect_new(cfg, 3);
         ck_assert_int_eq(gws_detect_save(e0, &h), 0);
-        at = h.len; /* entities start here: u32 past_run, u32 count before */
+        /* entities start here: u32 past_run, u32 count before (the empty
+         * state ends with u32 0 models seen); they end before the models
+         * seen (format 4) */
+        at = h.len - 4;
+        end = snapshot_as_format_2((const unsigned char *)raw.buf, raw.len,
+                                   at, &scratch);
         gws_buf_append(&v1, raw.buf, at - 8);
-        gws_buf_append(&v1, raw.buf + at - 4, raw.len - (at - 4));
+        gws_buf_append(&v1, raw.buf + at - 4, end - (at - 4));
         v1.buf[4] = 1;
         b = gws_detect_new(cfg, 3);
         ck_assert_msg(gws_detect_load(b, v1.buf, v1.len, err, sizeof(err)) >
@@ -533,29 +546,32 @@ START_TEST(detector_format_1_loads) {
         ck_assert(!memcmp(again.buf, raw.buf, raw.len));
         gws_detect_destroy(b);
 
-        v1.buf[4] = 4;
+        v1.buf[4] = 5;
         b = gws_detect_new(cfg, 3);
         ck_assert_int_eq(gws_detect_load(b, v1.buf, v1.len, err, sizeof(err)),
                          -1);
-        ck_assert_msg(strstr(err, "format 4"), "%s", err);
+        ck_assert_msg(strstr(err, "format 5"), "%s", err);
         gws_detect_destroy(b);
         json_decref(al);
         gws_buf_free(&raw);
         gws_buf_free(&h);
         gws_buf_free(&v1);
         gws_buf_free(&again);
+        gws_buf_free(&scratch);
         gws_detect_destroy(a);
         gws_detect_destroy(e0);
 }
 END_TEST
 
-/* Format 3 snapshot \p s (\p len bytes, entities from byte \p hdr on) as
- * format 2 would have it: without the holds of the numeric windows and
- * the alerts' last_n (the layout of gws_detect_save()). */
+/* Format 4 snapshot \p s (\p len bytes, entities from byte \p hdr on) as
+ * format 2 would have it: without the holds of the numeric windows, the
+ * alerts' last_n and the models seen after the entities (the layout of
+ * gws_detect_save()). @returns where the entities end (the models seen
+ * begin). */
 #define LE32(p) ((uint32_t)(p)[0] | (uint32_t)(p)[1] << 8 | \
                  (uint32_t)(p)[2] << 16 | (uint32_t)(p)[3] << 24)
-static void snapshot_as_format_2(const unsigned char *s, size_t len,
-                                 size_t hdr, gws_buf_t *out) {
+static size_t snapshot_as_format_2(const unsigned char *s, size_t len,
+                                   size_t hdr, gws_buf_t *out) {
         size_t p = hdr, from;
         uint32_t nents = LE32(s + hdr - 4), i;
         gws_buf_append(out, (const char *)s, hdr);
@@ -601,14 +617,16 @@ static void snapshot_as_format_2(const unsigned char *s, size_t len,
                 }
                 gws_buf_append(out, (const char *)s + from, p - from);
         }
-        ck_assert_uint_eq(p, len);
+        /* u32 n, n u64: the models seen (format 4) */
+        ck_assert_uint_eq(p + 4 + 8 * (size_t)LE32(s + p), len);
+        return p;
 }
 
 /* A format 2 snapshot taken mid-incident (open alerts, numeric windows,
  * heavy-hitter summaries) loads: no hold is under way after it, and
  * pending anomalies have no last_n; saving it again and taking the new
  * fields out gives the same bytes, and the open alerts go on and
- * resolve. (Checked once against the format 2 writer itself: a snapshot
+ * resolve. A format 3 snapshot of the same state loads too. (Checked once against the format 2 writer itself: a snapshot
  * of the previous build loaded, saved and taken back this way was the
  * same bytes.) */
 START_TEST(detector_format_2_loads) {
@@ -617,6 +635,7 @@ START_TEST(detector_format_2_loads) {
         gws_buf_t raw = {0}, h = {0}, v2 = {0}, again = {0}, again2 = {0};
         gws_detect_stats_t sa, sb;
         char err[256];
+        size_t end;
         int i;
 
         for (i = 0; i < 7500; i++)
@@ -624,9 +643,10 @@ START_TEST(detector_format_2_loads) {
         ck_assert_int_eq(gws_detect_save(a, &raw), 0);
         e0 = gws_detect_new(cfg, 3);
         ck_assert_int_eq(gws_detect_save(e0, &h), 0);
-        snapshot_as_format_2((const unsigned char *)raw.buf, raw.len, h.len,
-                             &v2);
-        ck_assert_uint_lt(v2.len, raw.len); /* it had holds and last_n */
+        snapshot_as_format_2((const unsigned char *)raw.buf, raw.len,
+                             h.len - 4, &v2);
+        ck_assert_uint_lt(v2.len, raw.len); /* it had holds, last_n and
+                                             * the models seen */
         b = gws_detect_new(cfg, 3);
         ck_assert_msg(gws_detect_load(b, v2.buf, v2.len, err, sizeof(err)) >
                           0,
@@ -636,13 +656,32 @@ START_TEST(detector_format_2_loads) {
         ck_assert_uint_eq(sb.entities, sa.entities);
         ck_assert_int_eq(gws_detect_save(b, &again), 0);
         snapshot_as_format_2((const unsigned char *)again.buf, again.len,
-                             h.len, &again2);
+                             h.len - 4, &again2);
         ck_assert_uint_eq(again2.len, v2.len);
         ck_assert(!memcmp(again2.buf, v2.buf, v2.len));
         for (i = 7500; i < 14000; i++)
                 feed(b, i, bl);
         gws_detect_stats(b, &sb);
         ck_assert_uint_gt(sb.alerts_resolved, 0);
+        gws_detect_destroy(b);
+
+        /* format 3: no models seen after the entities; they are then
+         * those of its GPM entities, which are all of them when none
+         * was evicted, so saving it again gives the format 4 bytes */
+        end = snapshot_as_format_2((const unsigned char *)raw.buf, raw.len,
+                                   h.len - 4, &again2);
+        ck_assert_uint_gt(LE32((const unsigned char *)raw.buf + end), 0);
+        gws_buf_reset(&v2);
+        gws_buf_append(&v2, raw.buf, end);
+        v2.buf[4] = 3;
+        b = gws_detect_new(cfg, 3);
+        ck_assert_msg(gws_detect_load(b, v2.buf, v2.len, err, sizeof(err)) >
+                          0,
+                      "load: %s", err);
+        gws_buf_reset(&again);
+        ck_assert_int_eq(gws_detect_save(b, &again), 0);
+        ck_assert_uint_eq(again.len, raw.len);
+        ck_assert(!memcmp(again.buf, raw.buf, raw.len));
         json_decref(al);
         json_decref(bl);
         gws_buf_free(&raw);
@@ -653,6 +692,89 @@ START_TEST(detector_format_2_loads) {
         gws_detect_destroy(a);
         gws_detect_destroy(b);
         gws_detect_destroy(e0);
+}
+END_TEST
+
+/* One event of \p model on gateway "gw" from \p user at \p ts; 1 if it
+ * was scored as a never-seen model. */
+static int feed_model(gws_detect_t *d, int64_t ts, const char *model,
+                      const char *user, json_t *alerts) {
+        gws_event_t ev;
+        gws_score_t sc;
+        memset(&ev, 0, sizeof(ev));
+        ev.id = (gws_str_t){user, strlen(user)};
+        ev.gateway_id = (gws_str_t){"gw", 2};
+        ev.provider = (gws_str_t){"openai", 6};
+        ev.model = (gws_str_t){model, strlen(model)};
+        ev.user_id = (gws_str_t){user, strlen(user)};
+        ev.ts_ms = ts;
+        ev.status = 200;
+        ev.success = 1;
+        ev.latency_ms = 300;
+        ck_assert_int_ge(gws_detect_event(d, &ev, &sc, sink_cb, alerts), 0);
+        return (sc.reasons & GWS_R_NEW_VALUE) != 0;
+}
+
+/* The models a partition has seen move with its snapshot: "m-old",
+ * known from the start and then evicted (a 16-entity cap, a stream of
+ * distinct users), is not new after a restore either, while one never
+ * seen is. */
+START_TEST(novelty_memory_survives_restore) {
+        gws_detect_t *a, *b;
+        json_t *al = json_array();
+        gws_buf_t raw = {0}, h = {0}, scratch = {0};
+        char err[256], user[24];
+        int64_t ts = T0;
+        size_t end;
+        int i;
+        ck_assert_int_eq(gws_config_set(cfg, "detectors.max_entities", "16",
+                                        err, sizeof(err)), 0);
+        a = gws_detect_new(cfg, 0);
+        feed_model(a, ts, "m-old", "u-old", al);
+        for (i = 0; i < 4000; i++, ts += 250) {
+                snprintf(user, sizeof(user), "u-%d", i);
+                feed_model(a, ts, "m-main", user, al);
+        }
+        ck_assert_int_eq(gws_detect_save(a, &raw), 0);
+        b = gws_detect_new(cfg, 0);
+        ck_assert_msg(gws_detect_load(b, raw.buf, raw.len, err,
+                                      sizeof(err)) > 0,
+                      "load: %s", err);
+        ck_assert_msg(!feed_model(b, ts, "m-old", "u-old", al),
+                      "m-old was new after the restore");
+        ck_assert(feed_model(b, ts + 250, "m-brand-new", "u-old", al));
+        gws_detect_destroy(b);
+        /* the models seen are checked like the rest: cut short, a
+         * fingerprint 0, a count beyond the bound */
+        b = gws_detect_new(cfg, 0);
+        ck_assert_int_eq(gws_detect_load(b, raw.buf, raw.len - 1, err,
+                                         sizeof(err)),
+                         -1);
+        gws_detect_destroy(b);
+        memset(raw.buf + raw.len - 8, 0, 8);
+        b = gws_detect_new(cfg, 0);
+        ck_assert_int_eq(gws_detect_load(b, raw.buf, raw.len, err,
+                                         sizeof(err)),
+                         -1);
+        ck_assert_msg(strstr(err, "fingerprint 0"), "%s", err);
+        gws_detect_destroy(b);
+        b = gws_detect_new(cfg, 0); /* unused: its header's length */
+        ck_assert_int_eq(gws_detect_save(b, &h), 0);
+        gws_detect_destroy(b);
+        end = snapshot_as_format_2((const unsigned char *)raw.buf, raw.len,
+                                   h.len - 4, &scratch);
+        memcpy(raw.buf + end, "\x01\x00\x01\x00", 4); /* 65537 */
+        b = gws_detect_new(cfg, 0);
+        ck_assert_int_eq(gws_detect_load(b, raw.buf, raw.len, err,
+                                         sizeof(err)),
+                         -1);
+        ck_assert_msg(strstr(err, "too many models"), "%s", err);
+        json_decref(al);
+        gws_buf_free(&raw);
+        gws_buf_free(&h);
+        gws_buf_free(&scratch);
+        gws_detect_destroy(a);
+        gws_detect_destroy(b);
 }
 END_TEST
 
@@ -1015,6 +1137,7 @@ Suite *gws_state_suite(void) {
         tcase_add_test(tc, delivered_offset_and_version_1);
         tcase_add_test(tc, detector_format_1_loads);
         tcase_add_test(tc, detector_format_2_loads);
+        tcase_add_test(tc, novelty_memory_survives_restore);
         tcase_add_test(tc, restore_during_way_back);
         tcase_add_test(tc, restore_during_silence);
         tcase_add_test(tc, forged_offsets_and_sizes_are_refused);

@@ -64,7 +64,9 @@ typedef int (gws_alert_cb)(void *opaque, const char *alert_id,
 /** Counters (monotonic) of one detector state. */
 typedef struct gws_detect_stats_s {
         uint64_t entities;        /**< currently tracked */
-        uint64_t bytes;           /**< their memory, this partition */
+        uint64_t bytes;           /**< their memory with their alerts
+                                   *   and the models seen, this
+                                   *   partition */
         uint64_t process_bytes;   /**< all partitions of the process
                                    *   (bounded by detectors.max_state_mb) */
         uint64_t untracked;       /**< new entities refused: budget full
@@ -83,7 +85,8 @@ gws_detect_t *gws_detect_new(const gws_config_t *cfg, int32_t partition);
 
 /** @brief Appends a snapshot of \p d (versioned binary format; see
  *  detect.c) to \p out: every entity with its baselines, windows,
- *  heavy-hitter summaries and alerts, and the partition's event time.
+ *  heavy-hitter summaries and alerts, the partition's event time and
+ *  the models it has seen (novelty).
  *  \p d must not be in use by another thread meanwhile.
  *  @returns 0, or -1 when out of memory. */
 int gws_detect_save(const gws_detect_t *d, gws_buf_t *out);
