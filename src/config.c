@@ -173,6 +173,12 @@ static const crow_t rows[] = {
      "event time a gateway may send nothing at all before it is taken as "
      "gone: its rate_drop alert is resolved and its rate is not judged "
      "until it sends again"},
+    {"detectors.rate_settle_s", T_INT, "21600", OFF(det_rate_settle_s), 0,
+     86400 * 30, NULL,
+     "event time a gateway's rate may stay under a quarter (or over 3x) "
+     "of its baseline before it is taken as the new level: the baseline "
+     "follows and the rate_drop (rate_spike) alert is resolved; 0 = never "
+     "(at least two windows otherwise)"},
     {"detectors.numeric_keys", T_STR, GWS_NUMERIC_KEYS_DEFAULT,
      OFF(det_numeric_keys), NB, NULL,
      "entities of numeric deviation (latency, ttfb, tokens, cost): "
@@ -815,6 +821,19 @@ int gws_config_validate(const gws_config_t *cfg, char *errstr,
         if (gws_config_parse_keysets(cfg->det_numeric_keys, ks, errstr,
                                      errstr_size) == -1)
                 return -1;
+        /* A new level is judged on closed windows: under two, a drop
+         * would settle at the first window after the one that found it. */
+        if (cfg->det_rate_settle_s > 0 &&
+            cfg->det_rate_settle_s < 2 * cfg->det_window_s) {
+                snprintf(errstr, errstr_size,
+                         "\"detectors.rate_settle_s\": %d is less than two "
+                         "windows (detectors.window_s %d): a rate_drop would "
+                         "settle as soon as it opened; use 0 to never "
+                         "settle, or at least %d",
+                         cfg->det_rate_settle_s, cfg->det_window_s,
+                         2 * cfg->det_window_s);
+                return -1;
+        }
         /* Kafka's limit for topic names; the state topic's keys
          * ("<group>/<topic>/<partition>") are built in 512 bytes. */
         {

@@ -37,7 +37,9 @@
  * at least min_share of its events; it is updated at most every
  * update_interval_s while anomalies continue and resolved after resolve_s
  * without one (a rate_drop also once its gateway has sent nothing for
- * gone_after_s: it is taken as gone). Numeric kinds test the window both
+ * gone_after_s: it is taken as gone; a rate_drop or rate_spike once the
+ * gateway's new level has held for rate_settle_s: it is the baseline
+ * then, rate_settle()). Numeric kinds test the window both
  * ways, with hysteresis: an anomaly counts for an open alert only while
  * the window's anomalies are at least min_share / 3 of its events, so the
  * z-test's usual false positives (a few per thousand events: one every
@@ -187,6 +189,10 @@ typedef struct alert_s {
         int64_t silent_from;              /* rate_drop: start of the
                                            * gateway's empty windows in a
                                            * row; -1: it sends */
+        double settled;                   /* rate_drop, rate_spike:
+                                           * resolved as the new level
+                                           * (rate_settle_s), this count
+                                           * its baseline now; 0: not */
         char *ids[MAX_IDS];               /* most recent contributors */
         int nids, idpos;
         uint32_t last_n;                  /* numeric kinds: the entity's
@@ -1082,6 +1088,19 @@ static void reason_text(const gws_detect_t *d, gws_buf_t *b,
                 gws_buf_puts(b, " Resolved: event time moved back before "
                                 "it (a clock that ran ahead was set "
                                 "right).");
+        else if (a->settled > 0) {
+                char since[40];
+                long long held = d->cfg->det_rate_settle_s;
+                int unit = held % 3600 == 0 ? 3600 : held % 60 == 0 ? 60 : 1;
+                gws_buf_printf(b, " Resolved: the rate settled at the new "
+                               "level, %.0f events per %llds since %s "
+                               "(held for %lld %s), now its baseline.",
+                               a->settled, (long long)window_s,
+                               gws_time_format(a->first_anom_ts, since,
+                                               sizeof(since)),
+                               held / unit,
+                               unit == 3600 ? "h" : unit == 60 ? "min" : "s");
+        }
 }
 
 /* Appends ,"name": and a JSON number for \p v as jansson writes a real
@@ -1361,6 +1380,31 @@ static void error_fold(gws_detect_t *d, ent_t *gp) {
  * rate (per gateway, tumbling windows closed by the partition watermark)
  * ------------------------------------------------------------------------ */
 
+/* A window of \p c events that g's baseline does not learn (under a
+ * quarter, over 3x: an outage must not become the baseline, nor a flood)
+ * while its rate_drop or rate_spike has been open for rate_settle_s of
+ * event time: the gateway has a new level (half of its traffic moved
+ * elsewhere, a region grew). Its baseline becomes this window's count
+ * and the alert is resolved, saying so; before, the baseline never
+ * followed and the alert stayed open for ever. Counted from the alert's
+ * first anomaly (saved in snapshots), up to the end of the window
+ * rate_win being closed. Empty windows never settle: a gateway that
+ * sends nothing is gone (gone_after_s). @returns alerts emitted (0 or
+ * 1) or -1. */
+static int rate_settle(gws_detect_t *d, ent_t *g, double c,
+                       gws_alert_cb *cb, void *opaque) {
+        akind_t kind = c < g->gx->base / 4 ? K_RATE_DROP : K_RATE_SPIKE;
+        int64_t end = (g->gx->rate_win + 1) * d->window_ms;
+        alert_t *a;
+        if (!d->cfg->det_rate_settle_s || !g->alerts ||
+            !(a = ent_alert(g, kind)) || !a->open ||
+            end - a->first_anom_ts < (int64_t)d->cfg->det_rate_settle_s * 1000)
+                return 0;
+        g->gx->base = c;
+        a->settled = c;
+        return alert_close(d, a, end, cb, opaque);
+}
+
 /* Closes g's windows before \p upto_win: the rate-drop test, then the
  * baseline learns the count. After a silence longer than RATE_GAP_MAX
  * windows only the last RATE_GAP_MAX are closed one by one (the first
@@ -1415,6 +1459,14 @@ static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
                                       (g->gx->base_n + 1);
                 else if (c <= 3 * lam + 10 && c >= lam / 4)
                         g->gx->base += 0.1 * (c - g->gx->base);
+                else if (c > 0 && (rr = rate_settle(d, g, c, cb,
+                                                    opaque)) != 0) {
+                        if (rr < 0) {
+                                d->quiet = quiet;
+                                return -1;
+                        }
+                        r += rr;
+                }
                 g->gx->base_n++;
                 *cnt = 0;
                 g->gx->rate_win++;

@@ -66,6 +66,8 @@ static const struct {
     {"{\"kafka\":{\"x\":[1]}}", "\"kafka.x\": librdkafka properties"},
     {"{\"kafka\":3}", "\"kafka\": expected an object"},
     {"{\"trim\":{\"deny\":\"x\"}}", "\"trim.deny\": expected an array"},
+    {"{\"detectors\":{\"rate_settle_s\":-1}}",
+     "\"detectors.rate_settle_s\": -1 is out of range"},
     {"{\"workers\":1,}", "line 1"},
     {"[]", "must be a JSON object"},
 };
@@ -117,6 +119,28 @@ START_TEST(validate_topics_and_commit) {
                        sizeof(err));
         ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), -1);
         ck_assert_ptr_nonnull(strstr(err, "enable.auto.commit"));
+}
+END_TEST
+
+/* detectors.rate_settle_s is 0 (never) or at least two windows: under
+ * that a rate_drop would settle as soon as it opened. */
+START_TEST(validate_rate_settle) {
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), 0);
+        ck_assert_int_eq(gws_config_set(cfg, "detectors.rate_settle_s", "119",
+                                        err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), -1);
+        ck_assert_msg(strstr(err, "\"detectors.rate_settle_s\": 119 is less "
+                                  "than two windows (detectors.window_s 60)"),
+                      "%s", err);
+        ck_assert_int_eq(gws_config_set(cfg, "detectors.rate_settle_s", "120",
+                                        err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), 0);
+        ck_assert_int_eq(gws_config_set(cfg, "detectors.rate_settle_s", "0",
+                                        err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), 0);
 }
 END_TEST
 
@@ -185,6 +209,7 @@ Suite *gws_config_suite(void) {
         tcase_add_test(tc, env_and_set_layers);
         tcase_add_test(tc, validate_topics_and_commit);
         tcase_add_test(tc, validate_name_lengths);
+        tcase_add_test(tc, validate_rate_settle);
         tcase_add_test(tc, dump_masks_secrets);
         suite_add_tcase(s, tc);
         return s;

@@ -1087,6 +1087,115 @@ START_TEST(rate_drop_gone_needs_silence_in_a_row) {
 }
 END_TEST
 
+static int64_t alert_win(const json_t *a, const char *which);
+
+/* Gateway gw alone, one event every \p step ms from \p ts to \p until.
+ * @returns the time after its last event. */
+static int64_t steady(int64_t ts, int64_t until, int64_t step) {
+        for (; ts < until; ts += step)
+                feed(ts, "gw", "m", 200, 300, NULL);
+        return ts;
+}
+
+/* A gateway whose traffic falls to a tenth for good (half of its users
+ * moved elsewhere, a region shrank): one rate_drop opens. Windows under
+ * a quarter of the baseline are not learned (an outage must not become
+ * the baseline), so it stayed open for ever, updated every minute, and
+ * no further rate_drop could open for the gateway. Once the new level
+ * has held for detectors.rate_settle_s (default 6 h) it is the baseline:
+ * the alert resolves saying so, a return to the old level is a
+ * rate_spike (not a rate_drop) and a drop from the new level is a new
+ * rate_drop. */
+START_TEST(rate_drop_settles_at_new_level) {
+        int64_t ts, drop = T0 + 20 * 60000, end = drop + 8 * 3600000LL;
+        json_t *res;
+        const char *why;
+        ts = steady(T0, drop, 50); /* 20 events/s */
+        ts = steady(ts, end, 500); /* 2 events/s, for good */
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        ck_assert_int_eq(count("rate_drop", "resolved"), 1);
+        res = first("rate_drop", "resolved");
+        why = json_string_value(json_object_get(res, "reason"));
+        ck_assert_msg(strstr(why, "settled at the new level"), "%s", why);
+        /* after 6 h at the new level, within a few windows */
+        ck_assert_int_ge(alert_win(res, "end"), drop + 6 * 3600000LL);
+        ck_assert_int_le(alert_win(res, "end"),
+                         drop + 6 * 3600000LL + 3 * 60000);
+        ck_assert_int_le(count("rate_drop", "update"), 6 * 60 + 5);
+        /* back at the old level: 10x the new baseline */
+        ts = steady(ts, end + 10 * 60000, 50);
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        ck_assert_int_eq(count("rate_spike", "open"), 1);
+        /* at the new level again: nothing; then a tenth of it */
+        ts = steady(ts, end + 20 * 60000, 500);
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        ts = steady(ts, end + 30 * 60000, 5000);
+        ck_assert_int_eq(count("rate_drop", "open"), 2);
+        ck_assert_int_eq(count("rate_spike", "open"), 1);
+}
+END_TEST
+
+/* An outage (a twentieth of the traffic for 20 minutes) is one alert,
+ * open for the whole of it, resolved as the traffic comes back, not as
+ * a new level. */
+START_TEST(rate_drop_outage_stays_open) {
+        int64_t ts, drop = T0 + 20 * 60000, back = drop + 20 * 60000;
+        json_t *res;
+        ts = steady(T0, drop, 50);
+        ts = steady(ts, back, 1000);
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        ck_assert_int_eq(count("rate_drop", "resolved"), 0);
+        ck_assert_int_ge(count("rate_drop", "update"), 15);
+        ts = steady(ts, back + 10 * 60000, 50);
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        ck_assert_int_eq(count("rate_drop", "resolved"), 1);
+        res = first("rate_drop", "resolved");
+        ck_assert_int_ge(alert_win(res, "end"), back);
+        ck_assert_int_le(alert_win(res, "end"), back + 5 * 60000);
+        ck_assert_ptr_null(strstr(json_string_value(json_object_get(
+                                      res, "reason")),
+                                  "settled"));
+        ck_assert_int_eq(count("rate_spike", "open"), 0);
+        assert_all_resolved();
+}
+END_TEST
+
+/* The same for a gateway whose traffic rises tenfold for good (windows
+ * over three times the baseline are not learned either): its rate_spike
+ * settles after detectors.rate_settle_s (1 h here), and the old level is
+ * then a drop. rate_settle_s 0 keeps the old behaviour: the alert stays
+ * open. */
+START_TEST(rate_spike_settles_at_new_level) {
+        int off;
+        for (off = 0; off <= 1; off++) {
+                int64_t ts, rise = T0 + 20 * 60000;
+                int64_t end = rise + 2 * 3600000LL;
+                json_t *res;
+                redetect("detectors.rate_settle_s", off ? "0" : "3600");
+                json_array_clear(sink.alerts);
+                ts = steady(T0, rise, 500); /* 2 events/s */
+                ts = steady(ts, end, 50); /* 20 events/s */
+                ck_assert_int_eq(count("rate_spike", "open"), 1);
+                ck_assert_int_eq(count("rate_spike", "resolved"), !off);
+                if (off) {
+                        ck_assert_int_ge(count("rate_spike", "update"),
+                                         100);
+                        continue;
+                }
+                res = first("rate_spike", "resolved");
+                ck_assert_ptr_nonnull(strstr(
+                    json_string_value(json_object_get(res, "reason")),
+                    "settled at the new level"));
+                ck_assert_int_ge(alert_win(res, "end"), rise + 3600000LL);
+                ck_assert_int_le(alert_win(res, "end"),
+                                 rise + 3600000LL + 3 * 60000);
+                ts = steady(ts, end + 10 * 60000, 500);
+                ck_assert_int_eq(count("rate_spike", "open"), 1);
+                ck_assert_int_eq(count("rate_drop", "open"), 1);
+        }
+}
+END_TEST
+
 static char *run_series(uint64_t seed) {
         gws_detect_t *d = gws_detect_new(cfg, 3);
         json_t *all = json_array();
@@ -1619,6 +1728,9 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, clock_jump_back_needs_the_same_agreement);
         tcase_add_test(tc, silent_gateway_rate_drop_resolves);
         tcase_add_test(tc, rate_drop_gone_needs_silence_in_a_row);
+        tcase_add_test(tc, rate_drop_settles_at_new_level);
+        tcase_add_test(tc, rate_drop_outage_stays_open);
+        tcase_add_test(tc, rate_spike_settles_at_new_level);
         tcase_add_test(tc, keys_provider_wide_slowdown_one_alert);
         tcase_add_test(tc, keys_user_prompts_one_alert);
         tcase_add_test(tc, keys_gateway_wide_one_alert);

@@ -903,6 +903,31 @@ static void feed_gw(gws_detect_t *d, int64_t ts, const char *gw,
         ck_assert_int_ge(gws_detect_event(d, &ev, &sc, sink_cb, alerts), 0);
 }
 
+/* Alerts of \p arr (rendered) in \p state whose text has \p text. */
+static int alerts_with(json_t *arr, const char *state, const char *text) {
+        char want[64];
+        size_t k;
+        json_t *v;
+        int n = 0;
+        snprintf(want, sizeof(want), "\"state\":\"%s\"", state);
+        json_array_foreach(arr, k, v) n +=
+            strstr(json_string_value(v), want) &&
+            strstr(json_string_value(v), text);
+        return n;
+}
+
+/* \p a and its clone \p b emitted the same alerts after the clone (aa,
+ * ba); frees them all. */
+static void assert_alike_and_free(gws_detect_t *a, gws_detect_t *b,
+                                  json_t *aa, json_t *ba, json_t *pre) {
+        ck_assert(json_equal(aa, ba));
+        json_decref(aa);
+        json_decref(ba);
+        json_decref(pre);
+        gws_detect_destroy(a);
+        gws_detect_destroy(b);
+}
+
 /* A snapshot taken 40 minutes into a gateway's silence (its rate_drop
  * open, gone_after_s 1 h) restores the silence's start: the alert is
  * resolved as gone on the same event as without the restore. */
@@ -911,9 +936,6 @@ START_TEST(restore_during_silence) {
         json_t *aa = json_array(), *ba = json_array(), *pre = json_array();
         char err[256];
         int64_t ts;
-        size_t k;
-        json_t *v;
-        int gone = 0;
 
         ck_assert_int_eq(gws_config_set(cfg, "detectors.gone_after_s", "3600",
                                         err, sizeof(err)),
@@ -931,16 +953,44 @@ START_TEST(restore_during_silence) {
                 feed_gw(a, ts, "other", aa);
                 feed_gw(b, ts, "other", ba);
         }
-        json_array_foreach(aa, k, v) gone +=
-            strstr(json_string_value(v), "\"state\":\"resolved\"") &&
-            strstr(json_string_value(v), "taken as gone");
-        ck_assert_int_eq(gone, 1);
-        ck_assert(json_equal(aa, ba));
-        json_decref(aa);
-        json_decref(ba);
-        json_decref(pre);
-        gws_detect_destroy(a);
-        gws_detect_destroy(b);
+        ck_assert_int_eq(alerts_with(aa, "resolved", "taken as gone"), 1);
+        assert_alike_and_free(a, b, aa, ba, pre);
+}
+END_TEST
+
+/* A snapshot taken 40 minutes into a gateway's new, lower level (its
+ * rate_drop open, rate_settle_s 1 h) keeps when the drop began (the
+ * alert's first anomaly): the alert settles on the same event as
+ * without the restore, and the new baseline judges alike after it. */
+START_TEST(restore_during_new_level) {
+        gws_detect_t *a, *b;
+        json_t *aa = json_array(), *ba = json_array(), *pre = json_array();
+        char err[256];
+        int64_t ts;
+
+        ck_assert_int_eq(gws_config_set(cfg, "detectors.rate_settle_s",
+                                        "3600", err, sizeof(err)),
+                         0);
+        a = gws_detect_new(cfg, 0);
+        for (ts = T0; ts < T0 + 20 * 60000; ts += 100)
+                feed_gw(a, ts, "gw", pre);
+        for (; ts < T0 + 60 * 60000; ts += 1000) /* a tenth */
+                feed_gw(a, ts, "gw", pre);
+        b = clone_by_snapshot(a);
+        for (; ts < T0 + 120 * 60000; ts += 1000) {
+                feed_gw(a, ts, "gw", aa);
+                feed_gw(b, ts, "gw", ba);
+        }
+        for (; ts < T0 + 130 * 60000; ts += 10000) { /* a tenth again */
+                feed_gw(a, ts, "gw", aa);
+                feed_gw(b, ts, "gw", ba);
+        }
+        ck_assert_int_eq(alerts_with(aa, "resolved",
+                                     "settled at the new level"),
+                         1);
+        /* the drop from the new level */
+        ck_assert_int_eq(alerts_with(aa, "open", "rate_drop"), 1);
+        assert_alike_and_free(a, b, aa, ba, pre);
 }
 END_TEST
 
@@ -1140,6 +1190,7 @@ Suite *gws_state_suite(void) {
         tcase_add_test(tc, novelty_memory_survives_restore);
         tcase_add_test(tc, restore_during_way_back);
         tcase_add_test(tc, restore_during_silence);
+        tcase_add_test(tc, restore_during_new_level);
         tcase_add_test(tc, forged_offsets_and_sizes_are_refused);
         tcase_add_test(tc, figures_100k_entities);
         suite_add_tcase(s, tc);

@@ -127,6 +127,10 @@ typedef struct gws_config_s {
                                        *   is treated as clock skew */
         int det_gone_after_s;         /**< silence after which a gateway's
                                        *   rate_drop is resolved (gone) */
+        int det_rate_settle_s;        /**< a gateway's rate held this long
+                                       *   under a quarter (over 3x) of its
+                                       *   baseline becomes the baseline;
+                                       *   0 = never */
         char *det_numeric_keys;       /**< "f+f,f,..." field sets */
         int series_warmup_rows;       /**< score-series: warm-up, and the
                                        *   damping after an alarm */
