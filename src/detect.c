@@ -1608,10 +1608,15 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
                 /* Only gateways busy enough to have a heavy hitter pay for
                  * the summaries (a flood of gateway ids costs nothing). */
                 size_t sz = hh_size(cfg->det_hh_slots);
-                if (g->gx->base_n < 1 || g->gx->base < cfg->det_hh_min_events ||
-                    __atomic_load_n(&state_bytes, __ATOMIC_RELAXED) +
-                            2 * sz > d->max_bytes)
+                if (g->gx->base_n < 1 || g->gx->base < cfg->det_hh_min_events)
                         return 0;
+                /* room as for a new entity (g is pinned): see
+                 * nwin_alloc() */
+                while (__atomic_load_n(&state_bytes, __ATOMIC_RELAXED) +
+                           2 * sz >
+                       d->max_bytes)
+                        if (!evict_one(d))
+                                return 0;
                 for (i = 0; i < HH__CNT; i++) {
                         if (!(g->gx->hh[i] = hh_new(cfg->det_hh_slots))) {
                                 hh_free(d, g);
@@ -1917,9 +1922,16 @@ void gws_detect_stats(const gws_detect_t *d, gws_detect_stats_t *st) {
 
 /* Allocates the numeric windows of \p e (its first anomaly). */
 static int nwin_alloc(gws_detect_t *d, ent_t *e) {
-        if (__atomic_load_n(&state_bytes, __ATOMIC_RELAXED) + NWIN_BYTES >
-                d->max_bytes ||
-            !(e->nwin = calloc(1, sizeof(nkw_t))))
+        /* Room from this partition's least recently used entities, as for
+         * a new entity (the event's own are pinned): refused whenever the
+         * budget was full, which under a stream of new users or IPs is
+         * always, the windows of a busy model's incident were never
+         * allocated and its alert never opened. */
+        while (__atomic_load_n(&state_bytes, __ATOMIC_RELAXED) + NWIN_BYTES >
+               d->max_bytes)
+                if (!evict_one(d))
+                        return -1;
+        if (!(e->nwin = calloc(1, sizeof(nkw_t))))
                 return -1;
         bytes_add(d, NWIN_BYTES);
         return 0;

@@ -366,6 +366,43 @@ START_TEST(alerts_holding_the_budget) {
 }
 END_TEST
 
+/* A full byte budget (a stream of new users evicting old ones, as at
+ * scale) must not blind the numeric detectors: an entity's anomaly
+ * window is allocated at its first anomaly, and that allocation was
+ * refused, not made room for, whenever the budget was full; a latency
+ * step on a busy model then counted no anomaly and opened nothing. */
+START_TEST(latency_alert_under_a_full_budget) {
+        gws_detect_stats_t ds;
+        char user[32];
+        int i, evicted_before_step = 0;
+        int64_t ts = T0;
+        ck_assert_int_eq(
+            gws_config_set(cfg, "detectors.max_state_mb", "1", NULL, 0), 0);
+        redetect("detectors.max_entities", "100000");
+        for (i = 0; i < 12000; i++, ts += 200) {
+                /* steady (no stray anomaly before the step), then 10x
+                 * for 3 min */
+                double lat = (300 + i % 7) * (i >= 6000 && i < 6900 ? 10 : 1);
+                if (i == 6000) {
+                        gws_detect_stats(det, &ds);
+                        evicted_before_step = (int)ds.evictions;
+                }
+                snprintf(user, sizeof(user), "u-%d", i);
+                feed(ts, "gw", "m", 200, lat, user);
+        }
+        ck_assert_msg(evicted_before_step > 0,
+                      "the budget was not full before the step");
+        gws_detect_stats(det, &ds);
+        ck_assert_msg(ds.process_bytes <= (1u << 20) + 4096,
+                      "%llu bytes for a 1 MiB budget",
+                      (unsigned long long)ds.process_bytes);
+        ck_assert_msg(count("latency", "open") >= 1,
+                      "latency step under a full budget: %d open, %llu "
+                      "evictions", count("latency", "open"),
+                      (unsigned long long)ds.evictions);
+}
+END_TEST
+
 /* Long non-ASCII ids and keys are cut at a character in alerts: an event
  * id was cut at byte 128 and the entity in the reason at byte 254, both
  * inside a UTF-8 sequence; the alert was not UTF-8, its redaction could
@@ -514,6 +551,16 @@ static json_t *first(const char *kind, const char *state) {
 /* 10 events/s from 200 IPs and users for 20 min, then \p hot makes 60%
  * of the requests for 2 min. @returns the event time reached; no
  * heavy_hitter alert may open in the first part. */
+static int hh_noise; /* also a stream of new users on another gateway */
+
+static void hh_noise_feed(int64_t ts) {
+        char user[32];
+        if (!hh_noise)
+                return;
+        snprintf(user, sizeof(user), "n-%d", hh_noise++);
+        feedx(ts, "gw-noise", NULL, user, 100);
+}
+
 static int64_t hh_ip_takes_over(const char *hot) {
         char ip[32], user[32];
         int64_t ts = T0;
@@ -522,6 +569,7 @@ static int64_t hh_ip_takes_over(const char *hot) {
                 snprintf(ip, sizeof(ip), "10.0.0.%d", (int)(unif() * 200));
                 snprintf(user, sizeof(user), "u-%d", (int)(unif() * 200));
                 feedx(ts, "gw", ip, user, 100);
+                hh_noise_feed(ts);
         }
         ck_assert_int_eq(count("heavy_hitter", "open"), 0);
         for (i = 0; i < 3000; i++, ts += 40) {
@@ -532,6 +580,7 @@ static int64_t hh_ip_takes_over(const char *hot) {
                                  (int)(unif() * 200));
                 snprintf(user, sizeof(user), "u-%d", (int)(unif() * 200));
                 feedx(ts, "gw", ip, user, 100);
+                hh_noise_feed(ts);
         }
         return ts;
 }
@@ -563,6 +612,38 @@ START_TEST(heavy_hitter_ip_takes_over) {
                 feedx(ts, "gw", ip, NULL, 100);
         }
         ck_assert_int_eq(count("heavy_hitter", "resolved"), 1);
+}
+END_TEST
+
+/* The same under a full byte budget (a stream of new users on another
+ * gateway evicts old entities all along): a busy gateway's heavy-hitter
+ * summaries were allocated only when the budget had room, so they never
+ * were, and the IP that took over went unreported. */
+START_TEST(heavy_hitter_under_a_full_budget) {
+        gws_detect_stats_t ds;
+        json_t *a;
+        int i;
+        ck_assert_int_eq(
+            gws_config_set(cfg, "detectors.max_state_mb", "1", NULL, 0), 0);
+        redetect("detectors.max_entities", "100000");
+        hh_noise = 1;
+        for (i = 0; i < 5000; i++) /* full before any window closes */
+                hh_noise_feed(T0);
+        gws_detect_stats(det, &ds);
+        ck_assert_uint_gt(ds.evictions, 0);
+        hh_ip_takes_over("203.0.113.9");
+        hh_noise = 0;
+        gws_detect_stats(det, &ds);
+        ck_assert_uint_gt(ds.evictions, 0);
+        ck_assert_uint_le(ds.process_bytes, (1u << 20) + 4096);
+        ck_assert_msg(count("heavy_hitter", "open") == 1,
+                      "%d heavy_hitter opened under a full budget (%llu "
+                      "evictions)", count("heavy_hitter", "open"),
+                      (unsigned long long)ds.evictions);
+        a = first("heavy_hitter", "open");
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(a, "entity"), "client_ip")),
+                         "203.0.113.9");
 }
 END_TEST
 
@@ -1705,12 +1786,14 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, novelty_survives_eviction);
         tcase_add_test(tc, alert_bytes_in_the_budget);
         tcase_add_test(tc, alerts_holding_the_budget);
+        tcase_add_test(tc, latency_alert_under_a_full_budget);
         tcase_add_test(tc, eviction_keeps_recently_used);
         tcase_add_test(tc, deterministic);
         tcase_add_test(tc, series_onset_scored_then_damped);
         tcase_add_test(tc, series_scores_do_not_saturate);
         tcase_add_test(tc, byte_budget_under_cardinality_attack);
         tcase_add_test(tc, heavy_hitter_ip_takes_over);
+        tcase_add_test(tc, heavy_hitter_under_a_full_budget);
         tcase_add_test(tc, alerts_truncate_client_ip);
         tcase_add_test(tc, alert_id_hides_the_truncated_address);
         tcase_add_test(tc, heavy_hitter_usual_share_and_tokens);
