@@ -55,14 +55,13 @@ void gws_tracker_destroy(gws_tracker_t *t) {
         free(t);
 }
 
-gws_tracker_entry_t *gws_tracker_add(gws_tracker_t *t, int64_t offset) {
+/* Appends an entry for \p offset; t->lock held. @returns it or NULL. */
+static gws_tracker_entry_t *add_locked(gws_tracker_t *t, int64_t offset) {
         gws_tracker_entry_t *e;
-        pthread_mutex_lock(&t->lock);
         if ((e = t->spare)) {
                 t->spare = e->next;
                 t->nspare--;
         } else if (!(e = malloc(sizeof(*e)))) {
-                pthread_mutex_unlock(&t->lock);
                 return NULL;
         }
         e->t = t;
@@ -75,22 +74,36 @@ gws_tracker_entry_t *gws_tracker_add(gws_tracker_t *t, int64_t offset) {
                 t->head = e;
         t->tail = e;
         t->pending++;
+        return e;
+}
+
+gws_tracker_entry_t *gws_tracker_add(gws_tracker_t *t, int64_t offset) {
+        gws_tracker_entry_t *e;
+        pthread_mutex_lock(&t->lock);
+        e = add_locked(t, offset);
         pthread_mutex_unlock(&t->lock);
         return e;
+}
+
+size_t gws_tracker_add_many(gws_tracker_t *t, const int64_t *offsets,
+                            size_t n, gws_tracker_entry_t **out) {
+        size_t i;
+        pthread_mutex_lock(&t->lock);
+        for (i = 0; i < n; i++)
+                if (!(out[i] = add_locked(t, offsets[i])))
+                        break;
+        pthread_mutex_unlock(&t->lock);
+        return i;
 }
 
 void gws_tracker_ref(gws_tracker_entry_t *e) {
         __atomic_add_fetch(&e->refs, 1, __ATOMIC_ACQ_REL);
 }
 
-int gws_tracker_release(gws_tracker_entry_t *e) {
-        gws_tracker_t *t = e->t;
+/* Pops every done entry at the head. @returns how many. */
+static int pop_done(gws_tracker_t *t) {
         gws_tracker_entry_t *h;
         int popped = 0;
-
-        if (__atomic_sub_fetch(&e->refs, 1, __ATOMIC_ACQ_REL))
-                return 0;
-        /* e may be freed by another thread from here on: only t is used. */
         pthread_mutex_lock(&t->lock);
         while ((h = t->head) &&
                __atomic_load_n(&h->refs, __ATOMIC_ACQUIRE) == 0) {
@@ -110,6 +123,24 @@ int gws_tracker_release(gws_tracker_entry_t *e) {
         }
         pthread_mutex_unlock(&t->lock);
         return popped;
+}
+
+int gws_tracker_release(gws_tracker_entry_t *e) {
+        gws_tracker_t *t = e->t;
+        if (__atomic_sub_fetch(&e->refs, 1, __ATOMIC_ACQ_REL))
+                return 0;
+        /* e may be freed by another thread from here on: only t is used. */
+        return pop_done(t);
+}
+
+int gws_tracker_release_many(gws_tracker_t *t, gws_tracker_entry_t **es,
+                             size_t n) {
+        size_t i;
+        int zero = 0;
+        for (i = 0; i < n; i++) /* es[i] may be freed once it is zero */
+                if (!__atomic_sub_fetch(&es[i]->refs, 1, __ATOMIC_ACQ_REL))
+                        zero = 1;
+        return zero ? pop_done(t) : 0;
 }
 
 void *gws_tracker_opaque(const gws_tracker_t *t) {

@@ -115,6 +115,71 @@ START_TEST(entries_reused) {
 }
 END_TEST
 
+/* The batch calls (a worker's run of one partition's messages): entries
+ * added in one round hold one reference each, a batch release pops only
+ * the done head and reports what it popped, and an entry still referenced
+ * (an output awaiting delivery) holds every later offset back until its
+ * own release, from another thread. */
+#define NBATCH 1000
+static gws_tracker_entry_t *held[NBATCH];
+
+static void *late_delivery(void *arg) {
+        int i;
+        (void)arg;
+        for (i = 0; i < NBATCH; i += 3)
+                gws_tracker_release(held[i]);
+        return NULL;
+}
+
+START_TEST(batch_add_release) {
+        gws_tracker_t *t = gws_tracker_new(NULL);
+        gws_tracker_entry_t *e[NBATCH], *done[NBATCH];
+        int64_t offs[NBATCH];
+        size_t i, nd = 0;
+        pthread_t d;
+        int popped = 0;
+        for (i = 0; i < NBATCH; i++)
+                offs[i] = 100 + 2 * (int64_t)i; /* gaps are fine */
+        ck_assert_uint_eq(gws_tracker_add_many(t, offs, NBATCH, e), NBATCH);
+        ck_assert_uint_eq(gws_tracker_pending(t), NBATCH);
+        for (i = 0; i < NBATCH; i++) {
+                ck_assert_int_eq(gws_tracker_offset(e[i]), offs[i]);
+                if (i % 3 == 0) { /* one output awaiting delivery */
+                        gws_tracker_ref(e[i]);
+                        held[i] = e[i];
+                }
+        }
+        /* the worker's batch release: every entry, in runs of 7 */
+        for (i = 0; i < NBATCH; i++) {
+                done[nd++] = e[i];
+                if (nd == 7 || i + 1 == NBATCH) {
+                        popped += gws_tracker_release_many(t, done, nd);
+                        nd = 0;
+                }
+        }
+        /* offset 100 is still awaited: nothing is committable */
+        ck_assert_int_eq(popped, 0);
+        ck_assert_int_eq(gws_tracker_committable(t), -1);
+        ck_assert_uint_eq(gws_tracker_pending(t), NBATCH);
+        pthread_create(&d, NULL, late_delivery, NULL);
+        pthread_join(d, NULL);
+        ck_assert_int_eq(gws_tracker_committable(t), offs[NBATCH - 1] + 1);
+        ck_assert_uint_eq(gws_tracker_pending(t), 0);
+        /* a batch release whose entries all stay referenced pops nothing */
+        ck_assert_uint_eq(gws_tracker_add_many(t, offs, 0, e), 0);
+        offs[0] = offs[NBATCH - 1] + 1;
+        offs[1] = offs[0] + 1;
+        ck_assert_uint_eq(gws_tracker_add_many(t, offs, 2, e), 2);
+        gws_tracker_ref(e[0]);
+        gws_tracker_ref(e[1]);
+        ck_assert_int_eq(gws_tracker_release_many(t, e, 2), 0);
+        ck_assert_uint_eq(gws_tracker_pending(t), 2);
+        ck_assert_int_eq(gws_tracker_release_many(t, e, 2), 2);
+        ck_assert_int_eq(gws_tracker_committable(t), offs[1] + 1);
+        gws_tracker_destroy(t);
+}
+END_TEST
+
 Suite *gws_tracker_suite(void) {
         Suite *s = suite_create("tracker");
         TCase *tc = tcase_create("offsets");
@@ -123,6 +188,7 @@ Suite *gws_tracker_suite(void) {
         tcase_add_test(tc, destroy_with_pending);
         tcase_add_test(tc, concurrent_release);
         tcase_add_test(tc, entries_reused);
+        tcase_add_test(tc, batch_add_release);
         suite_add_tcase(s, tc);
         return s;
 }

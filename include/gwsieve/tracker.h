@@ -36,6 +36,13 @@ void gws_tracker_destroy(gws_tracker_t *t);
  *  @returns the entry (owned by the tracker), or NULL on ENOMEM. */
 gws_tracker_entry_t *gws_tracker_add(gws_tracker_t *t, int64_t offset);
 
+/** @brief gws_tracker_add() for \p n offsets in one lock round (the
+ *  offsets increasing, above the previous ones); the entries go to
+ *  \p out[0..n).
+ *  @returns the number added: fewer than \p n only on ENOMEM. */
+size_t gws_tracker_add_many(gws_tracker_t *t, const int64_t *offsets,
+                            size_t n, gws_tracker_entry_t **out);
+
 /** @brief Adds a reference (one more output awaiting delivery). */
 void gws_tracker_ref(gws_tracker_entry_t *e);
 
@@ -43,6 +50,12 @@ void gws_tracker_ref(gws_tracker_entry_t *e);
  *  \p e must not be used afterwards.
  *  @returns the number of entries popped (0 if none). */
 int gws_tracker_release(gws_tracker_entry_t *e);
+
+/** @brief gws_tracker_release() of \p n entries of \p t, popping in one
+ *  lock round. The entries must not be used afterwards.
+ *  @returns the number of entries popped. */
+int gws_tracker_release_many(gws_tracker_t *t, gws_tracker_entry_t **es,
+                             size_t n);
 
 /** @returns the tracker of \p e. */
 gws_tracker_t *gws_tracker_of(const gws_tracker_entry_t *e);
