@@ -384,6 +384,24 @@ START_TEST(catch_up_starts_at_the_log_start) {
 }
 END_TEST
 
+/* Starts \p f with state.restore_timeout_ms \p timeout, 100 input events
+ * on \p part and a snapshot of an empty detector at offset 10 (delivered
+ * 10). @returns the detector (the caller's). */
+static gws_detect_t *fx_catch_up(fx_t *f, int32_t part, const char *timeout,
+                                 gws_buf_t *raw, gws_buf_t *rec) {
+        gws_detect_t *det;
+        char err[256];
+        fx_start(f);
+        ck_assert_int_eq(gws_config_set(f->cfg, "state.restore_timeout_ms",
+                                        timeout, err, sizeof(err)),
+                         0);
+        input_fill(f, part, 100, "{}", 2);
+        det = gws_detect_new(f->cfg, part);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(f, part, 10, 10, det, raw, rec);
+        return det;
+}
+
 /* The service found the group's committed offset before it assigned the
  * partition (its consumer starts there): the restore catches up to that
  * offset, with no lookup of its own. The restore once looked it up again
@@ -400,17 +418,9 @@ START_TEST(restore_takes_the_committed_offset_it_is_given) {
         gws_detect_t *det;
         gws_restore_t *r;
         rd_kafka_resp_err_t errs[400];
-        char err[256];
         int i;
 
-        fx_start(&f);
-        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
-                                        "2000", err, sizeof(err)),
-                         0);
-        input_fill(&f, part, 100, "{}", 2);
-        det = gws_detect_new(f.cfg, part);
-        ck_assert_ptr_nonnull(det);
-        snapshot_put(&f, part, 10, 10, det, &raw, &rec);
+        det = fx_catch_up(&f, part, "2000", &raw, &rec);
         /* every OffsetFetch (ApiKey 9) of the test fails */
         for (i = 0; i < 400; i++)
                 errs[i] = RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE;
@@ -453,16 +463,8 @@ START_TEST(catch_up_cut_short_ends_below_the_commit) {
         gws_buf_t raw = {0}, rec = {0};
         gws_detect_t *det;
         gws_restore_t *r;
-        char err[256];
 
-        fx_start(&f);
-        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
-                                        "1500", err, sizeof(err)),
-                         0);
-        input_fill(&f, part, 100, "{}", 2);
-        det = gws_detect_new(f.cfg, part);
-        ck_assert_ptr_nonnull(det);
-        snapshot_put(&f, part, 10, 10, det, &raw, &rec);
+        det = fx_catch_up(&f, part, "1500", &raw, &rec);
         ck_assert_int_eq(
             rd_kafka_mock_partition_set_leader(f.mc, "gw.raw", part, -1), 0);
         r = restore_one(&f, part, &committed);
