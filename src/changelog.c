@@ -414,15 +414,17 @@ static int read_latest(gws_changelog_t *cl, const int32_t *sps, int nsp,
 }
 
 /* Re-reads input \p partition from \p from up to (not including) \p to
- * into \p det without outputs. @returns events learned (and fed),
- * stopping early at the deadline. */
+ * into \p det without outputs; \p det then holds every event below
+ * *\p reached (\p to, or less when the deadline stopped it). @returns
+ * events learned (and fed), stopping early at the deadline. */
 static int64_t catch_up(gws_changelog_t *cl, int32_t partition,
                         gws_detect_t *det, int64_t from, int64_t to,
-                        int64_t deadline, int64_t *first) {
+                        int64_t deadline, int64_t *first, int64_t *reached) {
         const char *topic = cl->cfg->topic_input;
         int64_t n = 0, next = from;
 
         *first = -1;
+        *reached = from;
         if (assign_one(cl->rc, topic, partition, from) == -1)
                 return 0;
         while (next < to) {
@@ -456,6 +458,7 @@ static int64_t catch_up(gws_changelog_t *cl, int32_t partition,
                 rd_kafka_message_destroy(m);
         }
         rd_kafka_assign(cl->rc, NULL);
+        *reached = next < to ? next : to;
         return n;
 }
 
@@ -502,7 +505,7 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
         gws_state_info_t info;
         char why[256] = "";
 
-        r->snap_offset = r->committed = r->delivered = -1;
+        r->snap_offset = r->committed = r->delivered = r->caught_to = -1;
         if (found <= 0) {
                 /* A failed read says nothing about the snapshot:
                  * UNREADABLE, not CORRUPT (as it once was reported). */
@@ -538,6 +541,7 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
                 gws_detect_stats(r->det, &ds);
                 r->entities = (uint32_t)ds.entities;
         }
+        r->caught_to = info.offset;
         if (job->committed != GWS_COMMITTED_UNKNOWN) {
                 r->committed = job->committed;
         } else {
@@ -559,7 +563,7 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
                 int64_t first;
                 r->caught_up = catch_up(cl, job->partition, r->det,
                                         info.offset, r->committed, deadline,
-                                        &first);
+                                        &first, &r->caught_to);
                 if (first > info.offset)
                         gws_log(GWS_LOG_WARNING, "STATE",
                                 "partition %d: catch-up from offset %lld: "

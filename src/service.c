@@ -108,7 +108,9 @@ struct ptn_s {
                                   * restoring (dropped; seek back), -1 */
         int64_t last_consumed;   /* main only: last offset dispatched, -1 */
         int rewind_logged;       /* main only */
-        int64_t next_offset;     /* atomic: after the last processed */
+        int64_t next_offset;     /* atomic: after the last processed,
+                                  * or where the restore caught up to
+                                  * (restores_collect()); 0 nothing */
         int64_t last_snap_ms;    /* worker (main once drained) */
         int64_t idle_since_ms;   /* main only: librdkafka's fetch_state
                                   * not "active" since (statistics), 0 */
@@ -121,9 +123,11 @@ struct ptn_s {
         int64_t snap_floor;      /* set by main before the resume, then
                                   * read-only: the restored snapshot's
                                   * offset and the offset up to which its
-                                  * outputs were delivered (-1 none): what
-                                  * every later snapshot still claims at
-                                  * least (snap_point()) */
+                                  * outputs were delivered (-1 none), or
+                                  * after a catch-up where it ended and
+                                  * the committed offset: what every later
+                                  * snapshot still claims at least
+                                  * (snap_point()) */
         int64_t deliv_floor;
 };
 
@@ -1592,6 +1596,21 @@ static void restores_collect(gws_service_t *svc) {
                         p->snap_floor = r->snap_offset;
                         p->deliv_floor = r->delivered;
                         __atomic_store_n(&p->skip_below, r->delivered,
+                                         __ATOMIC_RELEASE);
+                }
+                if (r->result == GWS_STATE_OK &&
+                    r->caught_to > r->snap_offset) {
+                        /* Caught up: the state holds every event below
+                         * caught_to, and the group's commit says the
+                         * outputs below r->committed were delivered. A
+                         * revocation or stop before any new input writes
+                         * it there (snapshot_revoked()); without that, each
+                         * next owner of a quiet partition restored the old
+                         * snapshot and caught up the same events again. */
+                        p->snap_floor = r->caught_to;
+                        if (r->committed > p->deliv_floor)
+                                p->deliv_floor = r->committed;
+                        __atomic_store_n(&p->next_offset, r->caught_to,
                                          __ATOMIC_RELEASE);
                 }
                 p->last_snap_ms = gws_mono_ms();

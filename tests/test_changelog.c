@@ -252,6 +252,7 @@ START_TEST(restore_without_snapshot_is_cold) {
         ck_assert_int_eq(r->partition, 1);
         ck_assert_uint_eq(r->gen, 5);
         ck_assert_int_eq(r->result, GWS_STATE_MISSING);
+        ck_assert_int_eq(r->caught_to, -1);
         ck_assert_ptr_nonnull(r->det);
         gws_restore_free(r);
         fx_stop(&f);
@@ -273,6 +274,7 @@ START_TEST(snapshot_is_restored) {
         ck_assert_msg(r->result == GWS_STATE_OK, "result %d: %s",
                       (int)r->result, r->reason);
         ck_assert_int_eq(r->snap_offset, 10);
+        ck_assert_int_eq(r->caught_to, 10); /* no commit: no catch-up */
         ck_assert_ptr_nonnull(r->det);
         gws_restore_free(r);
         gws_detect_destroy(det);
@@ -373,6 +375,7 @@ START_TEST(catch_up_starts_at_the_log_start) {
                       "start %lld to the committed offset %lld",
                       (long long)r->caught_up, (long long)(committed - lo),
                       (long long)lo, (long long)committed);
+        ck_assert_int_eq(r->caught_to, committed);
         gws_restore_free(r);
         gws_detect_destroy(det);
         gws_buf_free(&raw);
@@ -380,6 +383,24 @@ START_TEST(catch_up_starts_at_the_log_start) {
         fx_stop(&f);
 }
 END_TEST
+
+/* Starts \p f with state.restore_timeout_ms \p timeout, 100 input events
+ * on \p part and a snapshot of an empty detector at offset 10 (delivered
+ * 10). @returns the detector (the caller's). */
+static gws_detect_t *fx_catch_up(fx_t *f, int32_t part, const char *timeout,
+                                 gws_buf_t *raw, gws_buf_t *rec) {
+        gws_detect_t *det;
+        char err[256];
+        fx_start(f);
+        ck_assert_int_eq(gws_config_set(f->cfg, "state.restore_timeout_ms",
+                                        timeout, err, sizeof(err)),
+                         0);
+        input_fill(f, part, 100, "{}", 2);
+        det = gws_detect_new(f->cfg, part);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(f, part, 10, 10, det, raw, rec);
+        return det;
+}
 
 /* The service found the group's committed offset before it assigned the
  * partition (its consumer starts there): the restore catches up to that
@@ -397,17 +418,9 @@ START_TEST(restore_takes_the_committed_offset_it_is_given) {
         gws_detect_t *det;
         gws_restore_t *r;
         rd_kafka_resp_err_t errs[400];
-        char err[256];
         int i;
 
-        fx_start(&f);
-        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
-                                        "2000", err, sizeof(err)),
-                         0);
-        input_fill(&f, part, 100, "{}", 2);
-        det = gws_detect_new(f.cfg, part);
-        ck_assert_ptr_nonnull(det);
-        snapshot_put(&f, part, 10, 10, det, &raw, &rec);
+        det = fx_catch_up(&f, part, "2000", &raw, &rec);
         /* every OffsetFetch (ApiKey 9) of the test fails */
         for (i = 0; i < 400; i++)
                 errs[i] = RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE;
@@ -418,6 +431,7 @@ START_TEST(restore_takes_the_committed_offset_it_is_given) {
                       (int)r->result, r->reason);
         ck_assert_int_eq(r->committed, 60);
         ck_assert_int_eq(r->caught_up, 50);
+        ck_assert_int_eq(r->caught_to, 60);
         gws_restore_free(r);
 
         /* unknown, and the lookup keeps failing: bounded, no catch-up */
@@ -426,7 +440,46 @@ START_TEST(restore_takes_the_committed_offset_it_is_given) {
         ck_assert_int_eq(r->result, GWS_STATE_OK);
         ck_assert_int_eq(r->committed, -1);
         ck_assert_int_eq(r->caught_up, 0);
+        ck_assert_int_eq(r->caught_to, 10);
         ck_assert_int_lt(gws_mono_ms() - t0, 15000);
+        gws_restore_free(r);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
+/* A catch-up that cannot read the input (its partition has no leader)
+ * stops at state.restore_timeout_ms: the restore is ok, but its state
+ * holds nothing past the snapshot, and caught_to says so (the service
+ * snapshots a restored partition at caught_to when it is revoked before
+ * any new input: a snapshot at the committed offset would claim events
+ * the state never saw). With the leader back it reaches the commit. */
+START_TEST(catch_up_cut_short_ends_below_the_commit) {
+        fx_t f;
+        int32_t part = 2;
+        int64_t committed = 60;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r;
+
+        det = fx_catch_up(&f, part, "1500", &raw, &rec);
+        ck_assert_int_eq(
+            rd_kafka_mock_partition_set_leader(f.mc, "gw.raw", part, -1), 0);
+        r = restore_one(&f, part, &committed);
+        ck_assert_msg(r->result == GWS_STATE_OK, "result %d: %s",
+                      (int)r->result, r->reason);
+        ck_assert_int_eq(r->caught_up, 0);
+        ck_assert_int_eq(r->caught_to, 10);
+        gws_restore_free(r);
+
+        ck_assert_int_eq(
+            rd_kafka_mock_partition_set_leader(f.mc, "gw.raw", part, 1), 0);
+        r = restore_one(&f, part, &committed);
+        ck_assert_int_eq(r->result, GWS_STATE_OK);
+        ck_assert_int_eq(r->caught_up, 50);
+        ck_assert_int_eq(r->caught_to, 60);
         gws_restore_free(r);
         gws_detect_destroy(det);
         gws_buf_free(&raw);
@@ -735,6 +788,7 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, restore_result_survives_allocation_failure);
         tcase_add_test(tc, catch_up_starts_at_the_log_start);
         tcase_add_test(tc, restore_takes_the_committed_offset_it_is_given);
+        tcase_add_test(tc, catch_up_cut_short_ends_below_the_commit);
         tcase_add_test(tc, unreadable_state_topic_is_not_corrupt);
         tcase_add_test(tc, snapshot_survives_an_unreadable_restore);
         tcase_add_test(tc, restore_read_ends_at_its_deadline);

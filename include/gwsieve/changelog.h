@@ -107,6 +107,13 @@ typedef struct gws_restore_s {
         int64_t snap_written_ms;   /**< when it was written, or 0 */
         int64_t committed;         /**< group's offset, or -1 */
         int64_t caught_up;         /**< events re-read without outputs */
+        int64_t caught_to;         /**< GWS_STATE_OK: the state holds every
+                                    *   input event below it (where the
+                                    *   catch-up ended: the committed
+                                    *   offset, or less when it ran out of
+                                    *   state.restore_timeout_ms; the
+                                    *   snapshot's offset without one);
+                                    *   else -1 */
         uint32_t entities;         /**< restored */
         size_t bytes;              /**< record size */
         double ms;                 /**< time from request to result */

@@ -1678,7 +1678,8 @@ START_TEST(test_state_held) {
                       all, ok, unreadable, nsnap1, gws_it_proc_log(w3));
         GWS_IT_ASSERT(gauge == 0, "worker3: %.0f partitions held", gauge);
         /* more input, a second after the restores (periodic snapshots);
-         * a partition that processes nothing is not snapshotted again */
+         * the 4 were caught up from worker1's snapshots: worker3's stop
+         * snapshots them at the committed offset whatever ev3 brings */
         gws_it_sleep_ms(1200);
         produce_all(&s, ev3);
         r3 = reader(&s, "gw.retained");
@@ -1703,6 +1704,119 @@ START_TEST(test_state_held) {
         gws_it_events_destroy(ev1);
         gws_it_events_destroy(ev2);
         gws_it_events_destroy(ev3);
+}
+END_TEST
+
+/* A partition restored and caught up holds every event below the group's
+ * committed offset: handed on with no new input, it must be snapshotted
+ * there, or each next owner restores the old snapshot and re-reads the
+ * same events again. worker1 processes ev1 and stops (snapshots at the
+ * end, S). worker2 restores them, processes ev2 (no periodic snapshot:
+ * state.interval_ms 1 h), commits it all (C) and is killed with SIGKILL.
+ * worker3 restores the snapshots at S and catches up the ev2 events to C;
+ * it gets no input and stops with SIGTERM: each restored partition's
+ * snapshot is at C now, its delivered offset C. worker4 restores them and
+ * catches up nothing. */
+START_TEST(test_state_caught_up) {
+        static char body[1 << 20];
+        svc_t s;
+        gws_it_events_t *ev1 = events("events.ndjson", 1200, 51, 0);
+        gws_it_events_t *ev2 = events("events2.ndjson", 1200, 52, 0);
+        gws_it_proc_t *w1, *w2, *w3, *w4;
+        gws_it_reader_t *r1, *r2;
+        json_t *rows1, *rows3;
+        double ok3, caught3, ok4, caught4;
+        int p, status, nsnap = 0, moved = 0, zero4;
+        int64_t t0;
+
+        svc_start(&s, "caughtup", "{\"state\":{\"interval_ms\":3600000}}");
+        produce_all(&s, ev1);
+        t0 = gws_it_now_ms();
+        w1 = worker_start(&s, "worker1");
+        r1 = reader(&s, "gw.retained");
+        expect_all_retained(&s, r1, ev1, "worker1", t0);
+        worker_stop_ok(w1, "worker1");
+        rows1 = state_rows(&s, 12);
+
+        w2 = worker_start(&s, "worker2");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w2, "REBALANCE assigned", 30000) ==
+                          0,
+                      "worker2 got no partitions");
+        restores_wait(w2, body, sizeof(body));
+        produce_all(&s, ev2);
+        r2 = reader(&s, "gw.retained");
+        expect_all_retained(&s, r2, ev2, "worker2", t0);
+        committed_at_end(&s);
+        GWS_IT_ASSERT(gws_it_proc_signal(w2, SIGKILL) == 0, "kill failed");
+        gws_it_proc_wait(w2, 10000, &status);
+
+        /* no input from here on */
+        w3 = worker_start(&s, "worker3");
+        restores_wait(w3, body, sizeof(body));
+        ok3 = metric_sum(body, "gwsieve_state_restores_total", "\"ok\"");
+        caught3 = metric_sum(body, "gwsieve_state_catchup_events_total",
+                             NULL);
+        gws_it_printf("worker3: %.0f restored, %.0f events caught up", ok3,
+                      caught3);
+        GWS_IT_ASSERT(caught3 > 0, "worker3 caught up nothing: the test "
+                                   "proves nothing (see %s)",
+                      gws_it_proc_log(w3));
+        worker_stop_ok(w3, "worker3");
+        rows3 = state_rows(&s, 12);
+        for (p = 0; p < 12; p++) {
+                json_int_t o1 = row_int(rows1, p, "offset");
+                json_int_t o3 = row_int(rows3, p, "offset");
+                json_int_t d3 = row_int(rows3, p, "delivered");
+                json_int_t c = row_int(rows3, p, "committed");
+                if (strcmp(row_str(rows1, p, "snapshot"), "ok"))
+                        continue;
+                nsnap++;
+                moved += o3 == c;
+                gws_it_printf("partition %2d: snapshot at %lld before "
+                              "worker3, %lld (delivered %lld) after it; "
+                              "committed %lld", p, (long long)o1,
+                              (long long)o3, (long long)d3, (long long)c);
+        }
+        gws_it_printf("%d of %d snapshots at the committed offset after "
+                      "worker3", moved, nsnap);
+        GWS_IT_ASSERT(nsnap > 0, "worker1 left no snapshot");
+        for (p = 0; p < 12; p++)
+                if (!strcmp(row_str(rows1, p, "snapshot"), "ok"))
+                        GWS_IT_ASSERT(row_int(rows3, p, "offset") ==
+                                              row_int(rows3, p, "committed") &&
+                                          row_int(rows3, p, "delivered") ==
+                                              row_int(rows3, p, "committed"),
+                                      "partition %d: snapshot at %lld "
+                                      "(delivered %lld) after worker3, "
+                                      "committed %lld",
+                                      p, (long long)row_int(rows3, p,
+                                                            "offset"),
+                                      (long long)row_int(rows3, p,
+                                                         "delivered"),
+                                      (long long)row_int(rows3, p,
+                                                         "committed"));
+
+        w4 = worker_start(&s, "worker4");
+        restores_wait(w4, body, sizeof(body));
+        ok4 = metric_sum(body, "gwsieve_state_restores_total", "\"ok\"");
+        caught4 = metric_sum(body, "gwsieve_state_catchup_events_total",
+                             NULL);
+        zero4 = log_lines_with(gws_it_proc_log(w4), "caught up 0 events",
+                               "restored");
+        gws_it_printf("worker4: %.0f restored, %.0f events caught up; %d "
+                      "log lines \"caught up 0 events\"",
+                      ok4, caught4, zero4);
+        GWS_IT_ASSERT(ok4 == nsnap && caught4 == 0 && zero4 == nsnap,
+                      "worker4: %.0f restored (%d expected), %.0f events "
+                      "caught up, %d restores caught up 0 (see %s)",
+                      ok4, nsnap, caught4, zero4, gws_it_proc_log(w4));
+        worker_stop_ok(w4, "worker4");
+        json_decref(rows1);
+        json_decref(rows3);
+        gws_it_reader_destroy(r1);
+        gws_it_reader_destroy(r2);
+        gws_it_events_destroy(ev1);
+        gws_it_events_destroy(ev2);
 }
 END_TEST
 
@@ -3371,6 +3485,7 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "state_skip_delivered", test_state_skip_delivered);
         ADD_TCASE(s, "state_restore_batched", test_state_restore_batched);
         ADD_TCASE(s, "state_held", test_state_held);
+        ADD_TCASE(s, "state_caught_up", test_state_caught_up);
         ADD_TCASE(s, "catch_up", test_catch_up);
         ADD_TCASE(s, "fresh_start", test_fresh_start);
         ADD_TCASE(s, "start_lookup_retry", test_start_lookup_retry);
