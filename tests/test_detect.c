@@ -675,6 +675,47 @@ START_TEST(heavy_hitter_usual_share_and_tokens) {
 }
 END_TEST
 
+/* A busy gateway: \p per_s events/s from \p users users (100 tokens
+ * each) for 20 min; then for 6 min user "hog" sends one request of every
+ * \p every with \p tokens tokens (far fewer requests than 1/hh_slots of
+ * the gateway's, most of its tokens). One heavy_hitter alert must open,
+ * for the hog, on its share of tokens. */
+static void hh_token_hog(int per_s, int users, int every, int64_t tokens) {
+        char user[32];
+        int64_t ts = T0, step = 1000 / per_s;
+        int i, n = 26 * 60 * per_s;
+        json_t *a;
+        for (i = 0; i < n; i++, ts += step) {
+                if (i >= 20 * 60 * per_s && i % every == 0) {
+                        feedx(ts, "gw", NULL, "hog", tokens);
+                        continue;
+                }
+                snprintf(user, sizeof(user), "u-%d", (int)(unif() * users));
+                feedx(ts, "gw", NULL, user, 100);
+                if (i == 20 * 60 * per_s - 1)
+                        ck_assert_int_eq(count("heavy_hitter", "open"), 0);
+        }
+        ck_assert_msg(count("heavy_hitter", "open") == 1,
+                      "%d heavy_hitter opened for a token hog",
+                      count("heavy_hitter", "open"));
+        a = first("heavy_hitter", "open");
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(a, "entity"), "user_id")),
+                         "hog");
+        ck_assert_str_eq(json_string_value(json_object_get(a, "metric")),
+                         "share_of_tokens");
+        ck_assert(json_real_value(json_object_get(a, "observed")) >= 0.6);
+}
+
+/* 3000 requests a window from 500 users (6 each): the hog's 37 requests
+ * (1.25%, under the 1/32 a slot is guaranteed for) carry 71% of the
+ * tokens. Its slot went to a newcomer again and again (eviction counted
+ * requests only), so its share of tokens was never seen. */
+START_TEST(heavy_hitter_token_hog_among_many_users) {
+        hh_token_hog(50, 500, 80, 20000);
+}
+END_TEST
+
 /* Events arrive up to 20 s out of order (under the 30 s bound): the rate
  * baseline sees every event, so a steady series raises nothing and a
  * gateway going silent is still caught; an event 10 min old is late
@@ -1797,6 +1838,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, alerts_truncate_client_ip);
         tcase_add_test(tc, alert_id_hides_the_truncated_address);
         tcase_add_test(tc, heavy_hitter_usual_share_and_tokens);
+        tcase_add_test(tc, heavy_hitter_token_hog_among_many_users);
         tcase_add_test(tc, out_of_order_within_bound);
         tcase_add_test(tc, rate_drop_when_window_closes);
         tcase_add_test(tc, rate_off_raises_no_rate_drop);
