@@ -647,12 +647,25 @@ START_TEST(heavy_hitter_under_a_full_budget) {
 }
 END_TEST
 
+/* The one heavy_hitter alert opened: on user \p user, measure \p metric. */
+static json_t *hh_one_user(const char *user, const char *metric) {
+        json_t *a;
+        ck_assert_msg(count("heavy_hitter", "open") == 1,
+                      "%d heavy_hitter opened", count("heavy_hitter", "open"));
+        a = first("heavy_hitter", "open");
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(a, "entity"), "user_id")),
+                         user);
+        ck_assert_str_eq(json_string_value(json_object_get(a, "metric")),
+                         metric);
+        return a;
+}
+
 /* A key that always had most of the traffic is not news; a user whose
  * requests are usual but whose tokens take over is. */
 START_TEST(heavy_hitter_usual_share_and_tokens) {
         char ip[32], user[32];
         int64_t ts = T0;
-        json_t *a;
         int i;
         for (i = 0; i < 15000; i++, ts += 100) {
                 if (unif() < 0.7)
@@ -665,13 +678,7 @@ START_TEST(heavy_hitter_usual_share_and_tokens) {
                       /* from minute 20 on, u-7 sends 40x the tokens */
                       i >= 12000 && !strcmp(user, "u-7") ? 4000 : 100);
         }
-        ck_assert_int_eq(count("heavy_hitter", "open"), 1);
-        a = first("heavy_hitter", "open");
-        ck_assert_str_eq(json_string_value(json_object_get(
-                             json_object_get(a, "entity"), "user_id")),
-                         "u-7");
-        ck_assert_str_eq(json_string_value(json_object_get(a, "metric")),
-                         "share_of_tokens");
+        hh_one_user("u-7", "share_of_tokens");
 }
 END_TEST
 
@@ -695,15 +702,7 @@ static void hh_token_hog(int per_s, int users, int every, int64_t tokens) {
                 if (i == 20 * 60 * per_s - 1)
                         ck_assert_int_eq(count("heavy_hitter", "open"), 0);
         }
-        ck_assert_msg(count("heavy_hitter", "open") == 1,
-                      "%d heavy_hitter opened for a token hog",
-                      count("heavy_hitter", "open"));
-        a = first("heavy_hitter", "open");
-        ck_assert_str_eq(json_string_value(json_object_get(
-                             json_object_get(a, "entity"), "user_id")),
-                         "hog");
-        ck_assert_str_eq(json_string_value(json_object_get(a, "metric")),
-                         "share_of_tokens");
+        a = hh_one_user("hog", "share_of_tokens");
         ck_assert(json_real_value(json_object_get(a, "observed")) >= 0.6);
 }
 
