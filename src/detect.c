@@ -143,21 +143,30 @@ typedef struct {
 enum { F_LAT, F_TIN, F_TOUT, F_COST, F_TTFB, F__CNT };
 
 /* Concentration: a space-saving summary (Metwally et al.) of one
- * dimension (client_ip or user_id) of one gateway's traffic. Over the
- * current window, every key with more than 1/nslots of the requests holds
- * a slot, and cur - err is a guaranteed lower bound of its count. hist is
- * the key's usual count per window (exponentially weighted over closed
- * windows), so "suddenly" means against the key's own past share.
+ * dimension (client_ip or user_id) of one gateway's traffic, weighted by
+ * both measures: a key's weight is its requests over the usual requests
+ * per window plus its tokens over the usual tokens per window (wreq,
+ * wtok), so over the current window every key with more than about
+ * 2/nslots of that weight (its share of requests plus its share of
+ * tokens) holds a slot: a key with few requests but most of the tokens
+ * keeps it (counting requests only, it lost it to every newcomer and its
+ * share of tokens was never seen). cur - err and tok - terr are
+ * guaranteed lower bounds of its counts since it took the slot. hist,
+ * htok are the key's usual counts per window (exponentially weighted over
+ * closed windows), so "suddenly" means against the key's own past share.
+ * prio is always hh_prio() of the slot's counts (recomputed, never
+ * accumulated: a restored summary evicts exactly as the saved one would).
  * Structure of arrays: the per-event lookup scans only h[] and, on a
  * miss, prio[] (a few cache lines, not nslots slots). */
 #define HH_KEY 46
 typedef struct {
         float total, ttotal;   /* this window */
         float htotal, httotal; /* usual per window */
+        float wreq, wtok;      /* 1 / usual totals (at least 1): weights */
         int windows;           /* closed windows seen */
         int nslots, used;
         uint64_t *h;           /* key hash (identity) */
-        float *prio;           /* cur + hist: eviction order */
+        float *prio;           /* weighted hist + cur: eviction order */
         float *cur, *err;      /* requests this window, overestimate */
         float *tok, *terr;     /* tokens this window, overestimate */
         float *hist, *htok;    /* usual requests / tokens per window */
@@ -414,12 +423,29 @@ static size_t hh_size(int nslots) {
                                  HH_KEY);
 }
 
+/* Slot \p k's weight: usual and current counts, each measure in units
+ * of its usual total per window. */
+static void hh_prio(hh_t *hh, int k) {
+        hh->prio[k] = (hh->hist[k] + hh->cur[k]) * hh->wreq +
+                      (hh->htok[k] + hh->tok[k]) * hh->wtok;
+}
+
+/* Sets \p hh's weights from its usual totals and every slot's prio. */
+static void hh_weigh(hh_t *hh) {
+        int k;
+        hh->wreq = 1.0f / (hh->htotal > 1 ? hh->htotal : 1.0f);
+        hh->wtok = 1.0f / (hh->httotal > 1 ? hh->httotal : 1.0f);
+        for (k = 0; k < hh->used; k++)
+                hh_prio(hh, k);
+}
+
 static hh_t *hh_new(int nslots) {
         hh_t *hh = calloc(1, hh_size(nslots));
         char *p;
         if (!hh)
                 return NULL;
         hh->nslots = nslots;
+        hh->wreq = hh->wtok = 1;
         p = (char *)(hh + 1);
         hh->h = (uint64_t *)p;
         p += nslots * sizeof(uint64_t);
@@ -1536,11 +1562,11 @@ static void hh_close(ent_t *g, int64_t nwin) {
                                 hh->htok[k] += a * (hh->tok[k] - hh->htok[k]);
                                 hh->cur[k] = hh->err[k] = 0;
                                 hh->tok[k] = hh->terr[k] = 0;
-                                hh->prio[k] = hh->hist[k];
                         }
                         hh->total = hh->ttotal = 0;
                         hh->windows++;
                 }
+                hh_weigh(hh);
         }
         g->gx->hh_win = nwin;
 }
@@ -1563,10 +1589,11 @@ static int hh_add(hh_t *hh, const gws_str_t *key, float tokens) {
                         sl = hh->used++;
                 } else {
                         /* Space-saving: the newcomer takes the slot of
-                         * the smallest (this window and usually), with
-                         * the victim's counts as its error bound, and its
-                         * usual count (an upper bound: no false "sudden"
-                         * for a key that only lost its slot). */
+                         * the lightest (this window and usually, requests
+                         * and tokens), with the victim's counts as its
+                         * error bounds, and its usual counts (upper
+                         * bounds: no false "sudden" for a key that only
+                         * lost its slot). */
                         float m = hh->prio[0];
                         sl = 0;
                         for (i = 1; i < hh->nslots; i++)
@@ -1584,7 +1611,7 @@ static int hh_add(hh_t *hh, const gws_str_t *key, float tokens) {
         }
         hh->cur[sl] += 1;
         hh->tok[sl] += tokens;
-        hh->prio[sl] += 1;
+        hh_prio(hh, sl);
         return sl;
 }
 
@@ -2441,9 +2468,9 @@ static void hh_restart(ent_t *g, int64_t nwin) {
                 for (k = 0; k < hh->used; k++) {
                         hh->cur[k] = hh->err[k] = 0;
                         hh->tok[k] = hh->terr[k] = 0;
-                        hh->prio[k] = hh->hist[k];
                 }
                 hh->total = hh->ttotal = 0;
+                hh_weigh(hh);
         }
         g->gx->hh_win = nwin;
 }
@@ -2785,6 +2812,11 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
  *   its id; each ends with i64 silent_from, u32 last_n).
  *   after the last entity: u32 n, then n u64 fingerprints of the models
  *   seen (known_fp(), ascending), n <= KNOWN_MAX (format 4).
+ * A heavy-hitter slot's prio is written but not read: the loader
+ * recomputes it from the slot's counts and the summary's usual totals
+ * (hh_weigh()), so that it evicts exactly as the saved summary would,
+ * and snapshots of builds that ordered slots by requests only (prio =
+ * hist + cur, the same layout) take this build's order.
  * Formats 1 to 3 are still read. Format 3 had no fingerprints: the
  * models seen are then those of its GPM entities (evicted ones are new
  * once more when they come back). Format 2 had no holds (none is under
@@ -3309,7 +3341,7 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         for (s = 0; s < h->used && !r.bad; s++) {
                                 const unsigned char *hk;
                                 h->h[s] = rd_uint(&r, 8);
-                                h->prio[s] = rd_f32(&r);
+                                (void)rd_f32(&r); /* prio: hh_weigh() */
                                 h->cur[s] = rd_f32(&r);
                                 h->err[s] = rd_f32(&r);
                                 h->tok[s] = rd_f32(&r);
@@ -3324,6 +3356,7 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                                 if ((hk = rd_take(&r, h->klen[s])))
                                         memcpy(h->key[s], hk, h->klen[s]);
                         }
+                        hh_weigh(h);
                 }
                 for (k = 0; k < K__CNT && !r.bad; k++)
                         if (amask & (1u << k))

@@ -647,12 +647,25 @@ START_TEST(heavy_hitter_under_a_full_budget) {
 }
 END_TEST
 
+/* The one heavy_hitter alert opened: on user \p user, measure \p metric. */
+static json_t *hh_one_user(const char *user, const char *metric) {
+        json_t *a;
+        ck_assert_msg(count("heavy_hitter", "open") == 1,
+                      "%d heavy_hitter opened", count("heavy_hitter", "open"));
+        a = first("heavy_hitter", "open");
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(a, "entity"), "user_id")),
+                         user);
+        ck_assert_str_eq(json_string_value(json_object_get(a, "metric")),
+                         metric);
+        return a;
+}
+
 /* A key that always had most of the traffic is not news; a user whose
  * requests are usual but whose tokens take over is. */
 START_TEST(heavy_hitter_usual_share_and_tokens) {
         char ip[32], user[32];
         int64_t ts = T0;
-        json_t *a;
         int i;
         for (i = 0; i < 15000; i++, ts += 100) {
                 if (unif() < 0.7)
@@ -665,13 +678,40 @@ START_TEST(heavy_hitter_usual_share_and_tokens) {
                       /* from minute 20 on, u-7 sends 40x the tokens */
                       i >= 12000 && !strcmp(user, "u-7") ? 4000 : 100);
         }
-        ck_assert_int_eq(count("heavy_hitter", "open"), 1);
-        a = first("heavy_hitter", "open");
-        ck_assert_str_eq(json_string_value(json_object_get(
-                             json_object_get(a, "entity"), "user_id")),
-                         "u-7");
-        ck_assert_str_eq(json_string_value(json_object_get(a, "metric")),
-                         "share_of_tokens");
+        hh_one_user("u-7", "share_of_tokens");
+}
+END_TEST
+
+/* A busy gateway: \p per_s events/s from \p users users (100 tokens
+ * each) for 20 min; then for 6 min user "hog" sends one request of every
+ * \p every with \p tokens tokens (far fewer requests than 1/hh_slots of
+ * the gateway's, most of its tokens). One heavy_hitter alert must open,
+ * for the hog, on its share of tokens. */
+static void hh_token_hog(int per_s, int users, int every, int64_t tokens) {
+        char user[32];
+        int64_t ts = T0, step = 1000 / per_s;
+        int i, n = 26 * 60 * per_s;
+        json_t *a;
+        for (i = 0; i < n; i++, ts += step) {
+                if (i >= 20 * 60 * per_s && i % every == 0) {
+                        feedx(ts, "gw", NULL, "hog", tokens);
+                        continue;
+                }
+                snprintf(user, sizeof(user), "u-%d", (int)(unif() * users));
+                feedx(ts, "gw", NULL, user, 100);
+                if (i == 20 * 60 * per_s - 1)
+                        ck_assert_int_eq(count("heavy_hitter", "open"), 0);
+        }
+        a = hh_one_user("hog", "share_of_tokens");
+        ck_assert(json_real_value(json_object_get(a, "observed")) >= 0.6);
+}
+
+/* 3000 requests a window from 500 users (6 each): the hog's 37 requests
+ * (1.25%, under the 1/32 a slot is guaranteed for) carry 71% of the
+ * tokens. Its slot went to a newcomer again and again (eviction counted
+ * requests only), so its share of tokens was never seen. */
+START_TEST(heavy_hitter_token_hog_among_many_users) {
+        hh_token_hog(50, 500, 80, 20000);
 }
 END_TEST
 
@@ -1797,6 +1837,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, alerts_truncate_client_ip);
         tcase_add_test(tc, alert_id_hides_the_truncated_address);
         tcase_add_test(tc, heavy_hitter_usual_share_and_tokens);
+        tcase_add_test(tc, heavy_hitter_token_hog_among_many_users);
         tcase_add_test(tc, out_of_order_within_bound);
         tcase_add_test(tc, rate_drop_when_window_closes);
         tcase_add_test(tc, rate_off_raises_no_rate_drop);
