@@ -157,8 +157,9 @@ static const crow_t rows[] = {
     {"detectors.hh_min_events", T_INT, "30", OFF(det_hh_min_events), 1,
      1000000, NULL, "requests of the key in the window, at least"},
     {"detectors.hh_slots", T_INT, "32", OFF(det_hh_slots), 4, 1024, NULL,
-     "counters per gateway and dimension (finds every key above "
-     "1/slots of the traffic)"},
+     "counters per gateway and dimension (a key keeps its counter "
+     "while its share of the requests plus its share of the tokens is "
+     "above about 2/slots)"},
     {"detectors.max_lateness_s", T_INT, "30", OFF(det_max_lateness_s), 0,
      86400, NULL,
      "events up to this much older than the newest are counted in their "
