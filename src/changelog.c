@@ -1088,18 +1088,23 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
                 snprintf(errstr, errstr_size, "out of memory");
                 goto out;
         }
-        if (read_partitions(rk, cfg->state_topic, sps, nsp, deadline,
-                            scan_cb, &sc, res) > 0) {
-                for (p = 0; res[p].ok; p++)
-                        ;
-                snprintf(errstr, errstr_size, "%s", res[p].why);
-                goto out;
-        }
+        /* A state partition that cannot be read fails its own rows
+         * (unreadable, with the read's error), not the whole view: what
+         * it held (perhaps part of it) is not looked at. */
+        read_partitions(rk, cfg->state_topic, sps, nsp, deadline, scan_cb,
+                        &sc, res);
         inspect_offsets(rk, cfg, rows, sc.nin, timeout_ms);
         for (p = 0; p < sc.nin; p++) {
+                const part_read_t *pr = &res[p % sc.nstate];
                 rows[p].partition = p;
                 rows[p].info.offset = rows[p].info.delivered = -1;
-                inspect_one(cfg, &sc.rec[p], &rows[p], &raw);
+                if (pr->ok) {
+                        inspect_one(cfg, &sc.rec[p], &rows[p], &raw);
+                } else {
+                        rows[p].result = GWS_STATE_UNREADABLE;
+                        snprintf(rows[p].reason, sizeof(rows[p].reason),
+                                 "%s", pr->why);
+                }
         }
         *out = rows;
         rows = NULL;
@@ -1120,7 +1125,10 @@ out:
 static void inspect_plan(const gws_state_view_t *v, char *b, size_t size) {
         int64_t s = v->info.offset, c = v->committed;
         int64_t d = skip_to(c, &v->info);
-        if (v->result != GWS_STATE_OK)
+        if (v->result == GWS_STATE_UNREADABLE)
+                snprintf(b, size, "starts cold if still unreadable "
+                                  "(snapshots held)");
+        else if (v->result != GWS_STATE_OK)
                 snprintf(b, size, "starts cold (%s)",
                          gws_state_result_name(v->result));
         else if (c < 0)
@@ -1158,7 +1166,7 @@ void gws_changelog_print_inspect(const gws_config_t *cfg,
         int64_t now = gws_now_ms();
         gws_buf_t b = {0};
         char plan[200], when[80], tb[40];
-        int i, ok = 0;
+        int i, ok = 0, unread = 0;
 
         if (!json)
                 fprintf(fp,
@@ -1172,8 +1180,11 @@ void gws_changelog_print_inspect(const gws_config_t *cfg,
         for (i = 0; i < n; i++) {
                 const gws_state_view_t *v = &rows[i];
                 int good = v->result == GWS_STATE_OK;
-                int has = v->result != GWS_STATE_MISSING;
+                /* a record read (unreadable: not known if there is one) */
+                int has = v->result != GWS_STATE_MISSING &&
+                          v->result != GWS_STATE_UNREADABLE;
                 ok += good;
+                unread += v->result == GWS_STATE_UNREADABLE;
                 inspect_plan(v, plan, sizeof(plan));
                 if (good)
                         snprintf(when, sizeof(when), "%s (%llds ago)",
@@ -1218,11 +1229,18 @@ void gws_changelog_print_inspect(const gws_config_t *cfg,
                 put_num(fp, 10, v->end);
                 put_num(fp, 9, good ? (int64_t)v->entities : -1);
                 put_num(fp, 10, has ? (int64_t)v->info.record_len : -1);
+                /* why not (missing: the plan says it) */
                 fprintf(fp, "%-34s %s%s%s\n", when, plan,
-                        good || !has ? "" : ": ",
-                        good || !has ? "" : v->reason);
+                        good || v->result == GWS_STATE_MISSING ? "" : ": ",
+                        good || v->result == GWS_STATE_MISSING ? ""
+                                                               : v->reason);
         }
-        if (!json)
+        if (!json && unread)
+                fprintf(fp, "%d of %d partitions have a usable snapshot; "
+                            "%d unknown: their state partition could not "
+                            "be read\n",
+                        ok, n, unread);
+        else if (!json)
                 fprintf(fp, "%d of %d partitions have a usable snapshot\n", ok,
                         n);
         gws_buf_free(&b);

@@ -313,6 +313,8 @@ struct gws_detect_s {
         gws_buf_t key, out, alert; /* alert: the rendered alert */
         gws_buf_t shown;           /* an alert's entity key as shown
                                     * (redact.ip_truncate) */
+        int shown_ip;              /* its client_ip elements replaced by
+                                    * "[REDACTED:ip]" */
         gws_keyset_t ks[GWS_MAX_KEYSETS]; /* detectors.numeric_keys */
         etype_t kstype[GWS_MAX_KEYSETS];
         int ksraw[GWS_MAX_KEYSETS]; /* set pins the model: raw values;
@@ -976,8 +978,9 @@ static const char *ent_field(const gws_detect_t *d, etype_t t, int f) {
 /* The entity key \p e as alerts show it (fields split by 0x1f): with
  * redact.ip_truncate its client_ip field truncated by
  * gws_redact_ip_truncate() (an unreadable one replaced, as in retained
- * records). The entity keeps the full address: the detector still tells
- * addresses apart, only what leaves is truncated.
+ * records; d->shown_ip says how many). The entity keeps the full address:
+ * the detector still tells addresses apart, only what leaves is
+ * truncated.
  * @returns 0 with *kp, *kn set (into d->shown, or e's own key), or -1 on
  * allocation failure. */
 static int shown_key(gws_detect_t *d, const ent_t *e, const char **kp,
@@ -987,6 +990,7 @@ static int shown_key(gws_detect_t *d, const ent_t *e, const char **kp,
 
         *kp = e->key;
         *kn = e->klen;
+        d->shown_ip = 0;
         if (!d->cfg->redact_ip_truncate)
                 return 0;
         for (f = 0; f < 3 && (name = ent_field(d, e->type, f)); f++)
@@ -1005,8 +1009,8 @@ static int shown_key(gws_detect_t *d, const ent_t *e, const char **kp,
                 if (f && gws_buf_append(&d->shown, "\x1f", 1) == -1)
                         return -1;
                 if (f == ipf) {
-                        if (gws_redact_ip_truncate(p, (size_t)(sep - p),
-                                                   &d->shown) == -1)
+                        if ((d->shown_ip = gws_redact_ip_truncate(
+                                 p, (size_t)(sep - p), &d->shown)) == -1)
                                 return -1;
                 } else if (gws_buf_append(&d->shown, p,
                                           (size_t)(sep - p)) == -1) {
@@ -1938,6 +1942,10 @@ const char *gws_alert_state_name(int state) {
                                                           "resolved"};
         return state >= 0 && state < GWS_ALERT_STATE__CNT ? names[state]
                                                           : "unknown";
+}
+
+int gws_detect_alert_ip_redacted(const gws_detect_t *d) {
+        return d->shown_ip;
 }
 
 void gws_detect_stats(const gws_detect_t *d, gws_detect_stats_t *st) {

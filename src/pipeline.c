@@ -23,7 +23,10 @@ struct gws_pipeline_s {
         /* alert forwarding */
         gws_emit_cb *cb;
         void *opaque;
+        gws_detect_t *det;
         int alert_failed;
+        uint64_t alert_ip;          /* "[REDACTED:ip]" in alerts' entities
+                                     * (counted as GWS_RK_IP) */
 };
 
 #define INC(x) __atomic_add_fetch(&(x), 1, __ATOMIC_RELAXED)
@@ -89,6 +92,7 @@ void gws_pipeline_stats_add(const gws_pipeline_t *pl,
                         st->alerts_by[i][j] += LD(pl->st.alerts_by[i][j]);
         st->failed += LD(pl->st.failed);
         gws_record_stats_add(pl->rw, &st->rec);
+        st->rec.redactions[GWS_RK_IP] += LD(pl->alert_ip);
 #undef LD
 }
 
@@ -257,10 +261,16 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
 static int alert_cb(void *opaque, const char *alert_id, const char *json,
                     size_t len, int kind, int state) {
         gws_pipeline_t *pl = opaque;
+        int nip = gws_detect_alert_ip_redacted(pl->det);
         INC(pl->st.alerts);
         if (kind >= 0 && kind < GWS_ALERT_KIND__CNT && state >= 0 &&
             state < GWS_ALERT_STATE__CNT)
                 INC(pl->st.alerts_by[kind][state]);
+        /* the entity's client_ip replaced (redact.ip_truncate), counted
+         * like a retained record's */
+        if (nip > 0)
+                __atomic_add_fetch(&pl->alert_ip, (uint64_t)nip,
+                                   __ATOMIC_RELAXED);
         /* Entities carry user ids and IPs: redact like any output. */
         if (gws_record_redact_json(pl->rw, json, len, &pl->tmp) >= 0) {
                 json = pl->tmp.buf;
@@ -347,6 +357,7 @@ gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,
 
         pl->cb = cb;
         pl->opaque = opaque;
+        pl->det = det;
         pl->alert_failed = 0;
         if (gws_detect_event(det, &ev, &sc, alert_cb, pl) < 0 ||
             pl->alert_failed) {

@@ -778,6 +778,81 @@ START_TEST(unreadable_state_partition_fails_only_its_restores) {
 }
 END_TEST
 
+/* `gwsieve state` while state partition 1 has no leader: input
+ * partitions 0 and 2 (state partition 0) get their rows, 2 with its
+ * snapshot, and 1 and 3 (state partition 1) a row "unreadable" with the
+ * read's error, whether a snapshot is there unknown. The whole command
+ * once failed for the one partition ("reading "gw.state" [1] timed out
+ * ..."), no row printed. */
+START_TEST(inspect_shows_an_unreadable_state_partition) {
+        fx_t f;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det[2];
+        gws_state_view_t *rows = NULL;
+        rd_kafka_conf_t *rc;
+        char err[512], *text = NULL;
+        size_t tlen = 0;
+        FILE *fp;
+        int i, n;
+
+        fx_start(&f);
+        for (i = 0; i < 2; i++) {
+                det[i] = gws_detect_new(f.cfg, 2 + i);
+                ck_assert_ptr_nonnull(det[i]);
+                snapshot_put(&f, 2 + i, 10 + i, 10 + i, det[i], &raw, &rec);
+        }
+        ck_assert_int_eq(rd_kafka_mock_partition_set_leader(f.mc, "gw.state",
+                                                            1, -1),
+                         0);
+        rc = gws_service_reader_conf(f.cfg, "gws-test-inspect", err,
+                                     sizeof(err));
+        ck_assert_msg(rc != NULL, "%s", err);
+        n = gws_changelog_inspect(f.cfg, rc, 1500, &rows, err, sizeof(err));
+        fprintf(stderr, "inspect_shows_an_unreadable_state_partition: %d "
+                        "rows%s%s\n",
+                n, n < 0 ? ": " : "", n < 0 ? err : "");
+        ck_assert_msg(n == 4, "inspect: %d rows (%s)", n, err);
+        fp = open_memstream(&text, &tlen);
+        ck_assert_ptr_nonnull(fp);
+        gws_changelog_print_inspect(f.cfg, rows, n, 0, fp);
+        gws_changelog_print_inspect(f.cfg, rows, n, 1, fp);
+        fclose(fp);
+        fprintf(stderr, "%s", text);
+        ck_assert_int_eq(rows[0].result, GWS_STATE_MISSING);
+        ck_assert_msg(rows[2].result == GWS_STATE_OK, "partition 2: %s: %s",
+                      gws_state_result_name(rows[2].result), rows[2].reason);
+        ck_assert_int_eq(rows[2].info.offset, 10);
+        for (i = 1; i < 4; i += 2) {
+                ck_assert_msg(rows[i].result == GWS_STATE_UNREADABLE,
+                              "partition %d: %s", i,
+                              gws_state_result_name(rows[i].result));
+                ck_assert_msg(strstr(rows[i].reason, "\"gw.state\" [1]") !=
+                                  NULL,
+                              "partition %d: %s", i, rows[i].reason);
+        }
+        /* the text: each row says it, with the reason; the size of a
+         * record not read is unknown */
+        ck_assert_msg(strstr(text, "        3 unreadable ") &&
+                          strstr(text, "reading \"gw.state\" [1] timed out") &&
+                          strstr(text, "1 of 4 partitions have a usable "
+                                       "snapshot; 2 unknown") &&
+                          strstr(text, "\"partition\":3,\"snapshot\":"
+                                       "\"unreadable\""),
+                      "%s", text);
+        ck_assert_msg(!strstr(text, "        3 unreadable            -"
+                                    "          -          -          "
+                                    "-         -          0"),
+                      "%s", text);
+        free(text);
+        free(rows);
+        for (i = 0; i < 2; i++)
+                gws_detect_destroy(det[i]);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
 Suite *gws_changelog_suite(void) {
         Suite *s = suite_create("changelog");
         TCase *tc = tcase_create("mock");
@@ -794,6 +869,7 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, restore_read_ends_at_its_deadline);
         tcase_add_test(tc, restore_read_uses_its_whole_deadline);
         tcase_add_test(tc, unreadable_state_partition_fails_only_its_restores);
+        tcase_add_test(tc, inspect_shows_an_unreadable_state_partition);
         suite_add_tcase(s, tc);
         return s;
 }

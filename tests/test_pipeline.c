@@ -983,6 +983,82 @@ START_TEST(replay_partitioner_random_spreads) {
 }
 END_TEST
 
+/* redact.ip_truncate in alerts: an entity's client_ip that is no
+ * address is shown as "[REDACTED:ip]" (detect.c), and each alert that
+ * carries it counts as a redaction of kind "ip", as a retained record or
+ * a dead letter does. Latency alerts on the key set model+client_ip of a
+ * client "host.internal" (open, update, resolved). Alerts were not
+ * counted: only the retained records were. */
+static int alerts_redacted; /* alerts whose entity client_ip is replaced */
+
+static int capture_alert_ip(void *opaque, gws_sink_t sink, const char *key,
+                            size_t keylen, const char *val, size_t len) {
+        int r = capture(opaque, sink, key, keylen, val, len);
+        const char *ip;
+        if (r == 0 && sink == GWS_SINK_ALERTS &&
+            (ip = json_string_value(json_object_get(
+                 json_object_get(cap.last[sink], "entity"), "client_ip"))) &&
+            !strcmp(ip, "[REDACTED:ip]"))
+                alerts_redacted++;
+        return r;
+}
+
+START_TEST(alert_ip_redactions_are_counted) {
+        static const char *confs[] = {
+            "{\"redact\":{\"ip_truncate\":true},"
+            "\"detectors\":{\"numeric_keys\":\"model+client_ip\"}}",
+            "{\"redact\":{\"enabled\":false,\"ip_truncate\":true},"
+            "\"detectors\":{\"numeric_keys\":\"model+client_ip\"}}"};
+        gws_pipeline_stats_t st;
+        char in[512];
+        size_t c;
+        int i;
+        for (c = 0; c < sizeof(confs) / sizeof(confs[0]); c++) {
+                gws_pipeline_destroy(pl);
+                gws_detect_destroy(det);
+                ck_assert_int_eq(gws_config_load_string(cfg, confs[c], err,
+                                                        sizeof(err)),
+                                 0);
+                pl = gws_pipeline_new(cfg, err, sizeof(err));
+                ck_assert_msg(pl != NULL, "%s", err);
+                det = gws_detect_new(cfg, 0);
+                ck_assert_ptr_nonnull(det);
+                memset(cap.n, 0, sizeof(cap.n));
+                alerts_redacted = 0;
+                /* 1 event a second: 300 s normal, 40 s slow, 300 s
+                 * normal again */
+                for (i = 0; i < 640; i++) {
+                        gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i};
+                        snprintf(in, sizeof(in),
+                                 "{\"id\":\"e%d\",\"ts\":%lld,\"gateway_id\":"
+                                 "\"g\",\"provider\":\"p\",\"model\":\"m\","
+                                 "\"status\":200,\"latency_ms\":%d,"
+                                 "\"client_ip\":\"host.internal\"}",
+                                 i, 1767225600000LL + i * 1000LL,
+                                 i >= 300 && i < 340 ? 5000 : 90 + i % 21);
+                        gi.len = strlen(in);
+                        ck_assert_int_eq(gws_pipeline_process(
+                                             pl, det, &gi, capture_alert_ip,
+                                             &cap),
+                                         GWS_OUT_KEPT);
+                }
+                memset(&st, 0, sizeof(st));
+                gws_pipeline_stats_add(pl, &st);
+                fprintf(stderr,
+                        "alert_ip_redactions_are_counted: conf %zu: %d "
+                        "retained, %d alerts (%d with client_ip "
+                        "[REDACTED:ip]), redactions{kind=\"ip\"} %llu\n",
+                        c, cap.n[GWS_SINK_RETAINED], cap.n[GWS_SINK_ALERTS],
+                        alerts_redacted,
+                        (unsigned long long)st.rec.redactions[GWS_RK_IP]);
+                ck_assert_int_ge(alerts_redacted, 2); /* open, resolved */
+                ck_assert_uint_eq(st.rec.redactions[GWS_RK_IP],
+                                  (uint64_t)cap.n[GWS_SINK_RETAINED] +
+                                      (uint64_t)alerts_redacted);
+        }
+}
+END_TEST
+
 Suite *gws_pipeline_suite(void) {
         Suite *s = suite_create("pipeline");
         TCase *tc = tcase_create("process");
@@ -1010,6 +1086,7 @@ Suite *gws_pipeline_suite(void) {
                             sizeof(ipv) / sizeof(ipv[0]));
         tcase_add_test(tc, ip_truncate_escaped_name_and_presets);
         tcase_add_test(tc, dlq_payload_ip_truncate);
+        tcase_add_test(tc, alert_ip_redactions_are_counted);
         suite_add_tcase(s, tc);
         tc = tcase_create("replay");
         tcase_add_checked_fixture(tc, setup, teardown);

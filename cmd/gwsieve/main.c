@@ -55,7 +55,9 @@ static void usage(FILE *fp) {
 "      entities, size, age, or why it cannot be used), the group's committed\n"
 "      offset and the end of the partition, and what the partition's next\n"
 "      owner does: restore, catch up, skip delivered events, or start cold.\n"
-"      Exit 1 if a topic cannot be read.\n"
+"      Exit 1 if a topic cannot be read (nothing printed), 3 if some\n"
+"      state partitions cannot be read: their partitions' rows say\n"
+"      \"unreadable\" and why, the others are printed as usual.\n"
 "  gwsieve check-config FILE [--set KEY=VALUE]...\n"
 "      Validate FILE (with env and --set overrides) and print the effective\n"
 "      configuration as JSON (secrets masked).\n"
@@ -76,7 +78,8 @@ static void usage(FILE *fp) {
 "                           default 127.0.0.1:9464; \"off\" disables)\n"
 "\n"
 "Precedence: defaults < config file < GWSIEVE_* environment < command line.\n"
-"Exit status: 0 ok, 1 runtime/fatal error, 2 usage or configuration error.\n",
+"Exit status: 0 ok, 1 runtime/fatal error, 2 usage or configuration error\n"
+"(`state`: 3 some state partitions unreadable).\n",
                 GWS_VERSION);
 }
 
@@ -310,7 +313,7 @@ static int cmd_state(int argc, char **argv, gws_config_t *cfg) {
         gws_state_view_t *rows;
         rd_kafka_conf_t *conf;
         char errstr[512];
-        int r, n;
+        int r, n, unread;
 
         if ((r = parse_opts(argc, argv, &o, cfg)))
                 return r < 0 ? 0 : r;
@@ -330,7 +333,17 @@ static int cmd_state(int argc, char **argv, gws_config_t *cfg) {
                 return 1;
         }
         gws_changelog_print_inspect(cfg, rows, n, o.json, stdout);
+        for (r = 0, unread = 0; r < n; r++)
+                unread += rows[r].result == GWS_STATE_UNREADABLE;
         free(rows);
+        if (unread) {
+                /* the rows printed, but not all of them known */
+                fprintf(stderr,
+                        "gwsieve state: %d of %d partitions unknown: their "
+                        "state partition could not be read\n",
+                        unread, n);
+                return 3;
+        }
         return 0;
 }
 

@@ -221,16 +221,21 @@ typedef struct gws_state_view_s {
  *  record of each key, decoded and loaded into a detector), with the
  *  group's committed offsets and the input's end offsets. \p conf is an
  *  assign-only consumer's (gws_service_reader_conf()), always taken over.
- *  Read-only: joins no group, commits nothing.
+ *  Read-only: joins no group, commits nothing. A state partition that
+ *  cannot be read within \p timeout_ms makes the rows of its input
+ *  partitions GWS_STATE_UNREADABLE, the read's error as their reason; the
+ *  other rows are as usual.
  *  @returns the number of rows in \p *rows (the caller frees it), or -1
- *           with \p errstr. */
+ *           with \p errstr (a topic's metadata cannot be read, out of
+ *           memory). */
 int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
                           int timeout_ms, gws_state_view_t **rows,
                           char *errstr, size_t errstr_size);
 
 /** @brief Prints \p rows as a table that says what the next owner of
  *  each partition does (restore, catch up, skip, start cold), or with
- *  \p json one JSON object per line. */
+ *  \p json one JSON object per line. An unreadable row says why; its
+ *  snapshot's size is unknown ("-", 0 in JSON). */
 void gws_changelog_print_inspect(const gws_config_t *cfg,
                                  const gws_state_view_t *rows, int n,
                                  int json, FILE *fp);

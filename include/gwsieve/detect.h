@@ -110,6 +110,12 @@ void gws_detect_destroy(gws_detect_t *d);
 int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                      gws_score_t *out, gws_alert_cb *cb, void *opaque);
 
+/** @brief Inside a gws_alert_cb call of \p d: how many elements of the
+ *  alert's entity client_ip redact.ip_truncate replaced by
+ *  "[REDACTED:ip]" (not an address); 0 without it. The caller counts
+ *  them as redactions of kind "ip", as for retained records. */
+int gws_detect_alert_ip_redacted(const gws_detect_t *d);
+
 /** @brief Reads the counters. Only from the thread that owns \p d. */
 void gws_detect_stats(const gws_detect_t *d, gws_detect_stats_t *st);
 

@@ -1492,8 +1492,9 @@ START_TEST(test_state_restore_batched) {
 END_TEST
 
 /* `gwsieve state --json` for \p s's group: the row of each partition
- * (rows[p], owned by the caller), or NULL. */
-static json_t *state_rows(const svc_t *s, int nparts) {
+ * (rows[p], owned by the caller), or NULL; the command must exit with
+ * \p want (0, or 3: a state partition unreadable). */
+static json_t *state_rows_exit(const svc_t *s, int nparts, int want) {
         char bin[512], line[1024];
         json_t *rows = json_array();
         gws_it_proc_t *sp;
@@ -1517,9 +1518,15 @@ static json_t *state_rows(const svc_t *s, int nparts) {
                 json_array_set_new(rows, (size_t)p, r);
         }
         GWS_IT_ASSERT(gws_it_proc_wait(sp, 10000, &status) == 0 &&
-                          WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                      "gwsieve state failed (see %s)", gws_it_proc_log(sp));
+                          WIFEXITED(status) && WEXITSTATUS(status) == want,
+                      "gwsieve state: exit %d, %d expected (see %s)",
+                      WIFEXITED(status) ? WEXITSTATUS(status) : -1, want,
+                      gws_it_proc_log(sp));
         return rows;
+}
+
+static json_t *state_rows(const svc_t *s, int nparts) {
+        return state_rows_exit(s, nparts, 0);
 }
 
 static json_int_t row_int(json_t *rows, int p, const char *k) {
@@ -1535,7 +1542,8 @@ static const char *row_str(json_t *rows, int p, const char *k) {
 /* A worker whose restore cannot read a state partition: gw.state3 has 3
  * partitions, and partition 1 (the keys of input partitions 1, 4, 7, 10)
  * has no leader while worker2 starts. worker1 ran before it and left a
- * snapshot of every partition. worker2: those 4 partitions start cold as
+ * snapshot of every partition; `gwsieve state` shows the 4 unreadable
+ * and the 8 others (exit 3). worker2: those 4 partitions start cold as
  * unreadable, the log says why (the read of gw.state3 [1]), their
  * snapshots are held (gauge 4, the held count grows with the periodic
  * snapshots, none written for them at shutdown either) and they process
@@ -1587,6 +1595,30 @@ START_TEST(test_state_held) {
         GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "leader gw.state3 1 -1", NULL,
                                            0) == 0,
                       "leader refused");
+        /* `gwsieve state` meanwhile: the 8 readable rows as before, the 4
+         * others unreadable and why, exit 3 (it once exited 1, nothing
+         * printed) */
+        rows2 = state_rows_exit(&s, 12, 3);
+        for (p = 0; p < 12; p++) {
+                const char *snap = row_str(rows2, p, "snapshot");
+                if (p % 3 == 1)
+                        GWS_IT_ASSERT(!strcmp(snap, "unreadable") &&
+                                          strstr(row_str(rows2, p, "reason"),
+                                                 "\"gw.state3\" [1]"),
+                                      "partition %d: %s (%s)", p, snap,
+                                      row_str(rows2, p, "reason"));
+                else
+                        GWS_IT_ASSERT(!strcmp(snap, row_str(rows1, p,
+                                                            "snapshot")) &&
+                                          row_int(rows2, p, "offset") ==
+                                              row_int(rows1, p, "offset"),
+                                      "partition %d: %s at %lld, was %s at "
+                                      "%lld", p, snap,
+                                      (long long)row_int(rows2, p, "offset"),
+                                      row_str(rows1, p, "snapshot"),
+                                      (long long)row_int(rows1, p, "offset"));
+        }
+        json_decref(rows2);
         t0 = gws_it_now_ms();
         w2 = worker_start(&s, "worker2");
         all = restores_wait(w2, body, sizeof(body));
