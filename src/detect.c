@@ -1619,11 +1619,17 @@ static int hh_add(hh_t *hh, const gws_str_t *key, float tokens) {
         return sl;
 }
 
+/* The part of a usual window's tokens a window must have before a key's
+ * share of its tokens counts (the start of a window, where one prompt is
+ * most of the tokens so far, is not judged). */
+#define HH_TOK_PART 0.5
+
 /* Concentration on gateway \p g for \p ev: its client_ip and user_id go
  * into the gateway's summaries; a key holding at least hh_share of the
- * window's requests (or tokens), hh_rise times its usual share, with at
- * least hh_min_events requests, is a heavy hitter. @returns alerts
- * emitted or -1. */
+ * window's requests (with at least hh_min_events of them) or of its
+ * tokens (once the window has HH_TOK_PART of its usual tokens, with at
+ * least the tokens of hh_min_events usual requests), and hh_rise times
+ * its usual share, is a heavy hitter. @returns alerts emitted or -1. */
 static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
                          double *scores, gws_alert_cb *cb, void *opaque) {
         const gws_config_t *cfg = d->cfg;
@@ -1664,30 +1670,41 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
         for (i = 0; i < HH__CNT; i++) {
                 hh_t *hh = g->gx->hh[i];
                 int sl;
-                double cnt, share, usual, tshare = 0, tusual = 0, ratio, sc;
+                double cnt, ktok, share, usual, tshare = 0, tusual = 0;
+                double ratio, sc;
                 alert_t *al;
                 ent_t *e;
                 if (!keys[i]->s || !keys[i]->len)
                         continue;
                 sl = hh_add(hh, keys[i], tokens);
-                cnt = hh->cur[sl] - hh->err[sl];
-                if (hh->windows < RATE_WARMUP_WINDOWS ||
-                    cnt < cfg->det_hh_min_events)
+                if (hh->windows < RATE_WARMUP_WINDOWS)
                         continue;
-                share = cnt / hh->total;
+                cnt = hh->cur[sl] - hh->err[sl];
+                ktok = hh->tok[sl] - hh->terr[sl];
+                share = 0;
                 usual = hh->htotal > 0 ? hh->hist[sl] / hh->htotal : 0;
-                if (hh->ttotal > 0) {
-                        tshare = (hh->tok[sl] - hh->terr[sl]) / hh->ttotal;
-                        tusual = hh->httotal > 0
-                                     ? hh->htok[sl] / hh->httotal
-                                     : 0;
+                if (cnt >= cfg->det_hh_min_events) {
+                        share = cnt / hh->total;
+                        if (!(share >= cfg->det_hh_share &&
+                              share >= cfg->det_hh_rise * usual))
+                                share = 0;
                 }
-                if (!(share >= cfg->det_hh_share &&
-                      share >= cfg->det_hh_rise * usual))
-                        share = 0;
-                if (!(tshare >= cfg->det_hh_share &&
-                      tshare >= cfg->det_hh_rise * tusual))
-                        tshare = 0;
+                /* Shares are of the window so far: requests count once
+                 * the key has hh_min_events of them, tokens once the
+                 * window has HH_TOK_PART of a usual window's tokens and
+                 * the key as many as hh_min_events usual requests carry
+                 * (one enormous prompt can be enough; one ordinary
+                 * prompt among a window's first few is not). */
+                if (ktok > 0 && hh->httotal > 0 &&
+                    hh->ttotal >= HH_TOK_PART * hh->httotal &&
+                    ktok * hh->htotal >=
+                        cfg->det_hh_min_events * hh->httotal) {
+                        tshare = ktok / hh->ttotal;
+                        tusual = hh->htok[sl] / hh->httotal;
+                        if (!(tshare >= cfg->det_hh_share &&
+                              tshare >= cfg->det_hh_rise * tusual))
+                                tshare = 0;
+                }
                 if (share == 0 && tshare == 0)
                         continue;
                 ratio = (share > tshare ? share : tshare) / cfg->det_hh_share;
