@@ -1356,12 +1356,46 @@ static int alert_close(gws_detect_t *d, alert_t *a, int64_t ts,
         return r;
 }
 
-/* Resolves open alerts quiet for resolve_s of event time. */
+/* Order of alerts resolved together: oldest first, then by id. */
+static int alert_cmp(const void *x, const void *y) {
+        const alert_t *a = *(alert_t *const *)x, *b = *(alert_t *const *)y;
+        if (a->opened_ts != b->opened_ts)
+                return a->opened_ts < b->opened_ts ? -1 : 1;
+        return strcmp(a->id, b->id);
+}
+
+/* Resolves open alerts quiet for resolve_s of event time. Several at
+ * once go out in alert_cmp() order, not the open list's: a restored
+ * detector rebuilds that list in its snapshot's order, and resolved the
+ * same alerts in another order than the detector it continues. */
 static int alerts_resolve(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
-        alert_t *a, *next;
+        alert_t *a, *next, *one = NULL, **due;
+        size_t n = 0, k;
         int cnt = 0;
         int64_t quiet = (int64_t)d->cfg->det_resolve_s * 1000;
-        for (a = d->open_head; a; a = next) {
+        for (a = d->open_head; a; a = a->onext)
+                if (d->wm - a->last_anom_ts >= quiet) {
+                        one = a;
+                        n++;
+                }
+        if (!n)
+                return 0;
+        if (n > 1 && (due = malloc(n * sizeof(*due)))) {
+                for (k = 0, a = d->open_head; a; a = a->onext)
+                        if (d->wm - a->last_anom_ts >= quiet)
+                                due[k++] = a;
+                qsort(due, n, sizeof(*due), alert_cmp);
+                for (k = 0; k < n; k++)
+                        if (alert_close(d, due[k], d->wm, cb, opaque) == -1)
+                                cnt = -1;
+                        else if (cnt >= 0)
+                                cnt++;
+                free(due);
+                return cnt;
+        }
+        if (n == 1)
+                return alert_close(d, one, d->wm, cb, opaque);
+        for (a = d->open_head; a; a = next) { /* out of memory: list order */
                 next = a->onext;
                 if (d->wm - a->last_anom_ts < quiet)
                         continue;
