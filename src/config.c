@@ -155,7 +155,9 @@ static const crow_t rows[] = {
     {"detectors.hh_rise", T_DBL, "3.0", OFF(det_hh_rise), 1, 1000, NULL,
      "... and at least this many times its usual share"},
     {"detectors.hh_min_events", T_INT, "30", OFF(det_hh_min_events), 1,
-     1000000, NULL, "requests of the key in the window, at least"},
+     1000000, NULL, "requests of the key in the window before its share "
+     "of requests counts (its share of tokens: the tokens of this many "
+     "usual requests, once the window has half its usual tokens)"},
     {"detectors.hh_slots", T_INT, "32", OFF(det_hh_slots), 4, 1024, NULL,
      "counters per gateway and dimension (a key keeps its counter "
      "while its share of the requests plus its share of the tokens is "

@@ -1356,12 +1356,46 @@ static int alert_close(gws_detect_t *d, alert_t *a, int64_t ts,
         return r;
 }
 
-/* Resolves open alerts quiet for resolve_s of event time. */
+/* Order of alerts resolved together: oldest first, then by id. */
+static int alert_cmp(const void *x, const void *y) {
+        const alert_t *a = *(alert_t *const *)x, *b = *(alert_t *const *)y;
+        if (a->opened_ts != b->opened_ts)
+                return a->opened_ts < b->opened_ts ? -1 : 1;
+        return strcmp(a->id, b->id);
+}
+
+/* Resolves open alerts quiet for resolve_s of event time. Several at
+ * once go out in alert_cmp() order, not the open list's: a restored
+ * detector rebuilds that list in its snapshot's order, and resolved the
+ * same alerts in another order than the detector it continues. */
 static int alerts_resolve(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
-        alert_t *a, *next;
+        alert_t *a, *next, *one = NULL, **due;
+        size_t n = 0, k;
         int cnt = 0;
         int64_t quiet = (int64_t)d->cfg->det_resolve_s * 1000;
-        for (a = d->open_head; a; a = next) {
+        for (a = d->open_head; a; a = a->onext)
+                if (d->wm - a->last_anom_ts >= quiet) {
+                        one = a;
+                        n++;
+                }
+        if (!n)
+                return 0;
+        if (n > 1 && (due = malloc(n * sizeof(*due)))) {
+                for (k = 0, a = d->open_head; a; a = a->onext)
+                        if (d->wm - a->last_anom_ts >= quiet)
+                                due[k++] = a;
+                qsort(due, n, sizeof(*due), alert_cmp);
+                for (k = 0; k < n; k++)
+                        if (alert_close(d, due[k], d->wm, cb, opaque) == -1)
+                                cnt = -1;
+                        else if (cnt >= 0)
+                                cnt++;
+                free(due);
+                return cnt;
+        }
+        if (n == 1)
+                return alert_close(d, one, d->wm, cb, opaque);
+        for (a = d->open_head; a; a = next) { /* out of memory: list order */
                 next = a->onext;
                 if (d->wm - a->last_anom_ts < quiet)
                         continue;
@@ -1619,11 +1653,17 @@ static int hh_add(hh_t *hh, const gws_str_t *key, float tokens) {
         return sl;
 }
 
+/* The part of a usual window's tokens a window must have before a key's
+ * share of its tokens counts (the start of a window, where one prompt is
+ * most of the tokens so far, is not judged). */
+#define HH_TOK_PART 0.5
+
 /* Concentration on gateway \p g for \p ev: its client_ip and user_id go
  * into the gateway's summaries; a key holding at least hh_share of the
- * window's requests (or tokens), hh_rise times its usual share, with at
- * least hh_min_events requests, is a heavy hitter. @returns alerts
- * emitted or -1. */
+ * window's requests (with at least hh_min_events of them) or of its
+ * tokens (once the window has HH_TOK_PART of its usual tokens, with at
+ * least the tokens of hh_min_events usual requests), and hh_rise times
+ * its usual share, is a heavy hitter. @returns alerts emitted or -1. */
 static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
                          double *scores, gws_alert_cb *cb, void *opaque) {
         const gws_config_t *cfg = d->cfg;
@@ -1664,30 +1704,41 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
         for (i = 0; i < HH__CNT; i++) {
                 hh_t *hh = g->gx->hh[i];
                 int sl;
-                double cnt, share, usual, tshare = 0, tusual = 0, ratio, sc;
+                double cnt, ktok, share, usual, tshare = 0, tusual = 0;
+                double ratio, sc;
                 alert_t *al;
                 ent_t *e;
                 if (!keys[i]->s || !keys[i]->len)
                         continue;
                 sl = hh_add(hh, keys[i], tokens);
-                cnt = hh->cur[sl] - hh->err[sl];
-                if (hh->windows < RATE_WARMUP_WINDOWS ||
-                    cnt < cfg->det_hh_min_events)
+                if (hh->windows < RATE_WARMUP_WINDOWS)
                         continue;
-                share = cnt / hh->total;
+                cnt = hh->cur[sl] - hh->err[sl];
+                ktok = hh->tok[sl] - hh->terr[sl];
+                share = 0;
                 usual = hh->htotal > 0 ? hh->hist[sl] / hh->htotal : 0;
-                if (hh->ttotal > 0) {
-                        tshare = (hh->tok[sl] - hh->terr[sl]) / hh->ttotal;
-                        tusual = hh->httotal > 0
-                                     ? hh->htok[sl] / hh->httotal
-                                     : 0;
+                if (cnt >= cfg->det_hh_min_events) {
+                        share = cnt / hh->total;
+                        if (!(share >= cfg->det_hh_share &&
+                              share >= cfg->det_hh_rise * usual))
+                                share = 0;
                 }
-                if (!(share >= cfg->det_hh_share &&
-                      share >= cfg->det_hh_rise * usual))
-                        share = 0;
-                if (!(tshare >= cfg->det_hh_share &&
-                      tshare >= cfg->det_hh_rise * tusual))
-                        tshare = 0;
+                /* Shares are of the window so far: requests count once
+                 * the key has hh_min_events of them, tokens once the
+                 * window has HH_TOK_PART of a usual window's tokens and
+                 * the key as many as hh_min_events usual requests carry
+                 * (one enormous prompt can be enough; one ordinary
+                 * prompt among a window's first few is not). */
+                if (ktok > 0 && hh->httotal > 0 &&
+                    hh->ttotal >= HH_TOK_PART * hh->httotal &&
+                    ktok * hh->htotal >=
+                        cfg->det_hh_min_events * hh->httotal) {
+                        tshare = ktok / hh->ttotal;
+                        tusual = hh->htok[sl] / hh->httotal;
+                        if (!(tshare >= cfg->det_hh_share &&
+                              tshare >= cfg->det_hh_rise * tusual))
+                                tshare = 0;
+                }
                 if (share == 0 && tshare == 0)
                         continue;
                 ratio = (share > tshare ? share : tshare) / cfg->det_hh_share;

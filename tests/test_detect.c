@@ -715,6 +715,52 @@ START_TEST(heavy_hitter_token_hog_among_many_users) {
 }
 END_TEST
 
+/* A busy gateway: 50 events/s from 500 users for 26 min, small prompts
+ * with a heavy tail (100 tokens median, 1 in 200 fifty times that:
+ * about 420k tokens a window); with \p hog, from minute 20 on user "hog"
+ * sends 1-2 enormous prompts a window (800k tokens a window, about 65% of
+ * its tokens: cost exhaustion). No heavy_hitter may open before the
+ * hog. */
+static void hh_big_prompts(int hog) {
+        char user[32];
+        int64_t ts = T0, tok;
+        int i, n = 26 * 60 * 50;
+        for (i = 0; i < n; i++, ts += 20) {
+                int64_t w = (ts - T0) % 60000; /* time in the window */
+                if (hog && i >= 20 * 60 * 50 &&
+                    (w == 10000 || (w == 40000 && (ts / 60000) % 2))) {
+                        feedx(ts, "gw", NULL, "hog",
+                              (ts / 60000) % 2 ? 400000 : 800000);
+                        continue;
+                }
+                snprintf(user, sizeof(user), "u-%d", (int)(unif() * 500));
+                tok = (int64_t)(100 * exp(0.5 * gauss()));
+                if (unif() < 0.005)
+                        tok *= 50;
+                feedx(ts, "gw", NULL, user, tok > 0 ? tok : 1);
+                if (i == 20 * 60 * 50 - 1)
+                        ck_assert_int_eq(count("heavy_hitter", "open"), 0);
+        }
+}
+
+/* The hog's 1-2 requests a window are far under hh_min_events (30): its
+ * share of the tokens was never looked at, and nothing caught it. */
+START_TEST(heavy_hitter_few_enormous_prompts) {
+        json_t *a;
+        hh_big_prompts(1);
+        a = hh_one_user("hog", "share_of_tokens");
+        ck_assert(json_real_value(json_object_get(a, "observed")) >= 0.6);
+}
+END_TEST
+
+/* The same traffic without the hog opens nothing: not a user whose one
+ * large prompt is most of a window's first few requests' tokens. */
+START_TEST(heavy_hitter_big_prompts_no_hog) {
+        hh_big_prompts(0);
+        ck_assert_int_eq(count("heavy_hitter", "open"), 0);
+}
+END_TEST
+
 /* Events arrive up to 20 s out of order (under the 30 s bound): the rate
  * baseline sees every event, so a steady series raises nothing and a
  * gateway going silent is still caught; an event 10 min old is late
@@ -1837,6 +1883,8 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, alerts_truncate_client_ip);
         tcase_add_test(tc, alert_id_hides_the_truncated_address);
         tcase_add_test(tc, heavy_hitter_usual_share_and_tokens);
+        tcase_add_test(tc, heavy_hitter_few_enormous_prompts);
+        tcase_add_test(tc, heavy_hitter_big_prompts_no_hog);
         tcase_add_test(tc, heavy_hitter_token_hog_among_many_users);
         tcase_add_test(tc, out_of_order_within_bound);
         tcase_add_test(tc, rate_drop_when_window_closes);
