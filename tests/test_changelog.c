@@ -778,6 +778,99 @@ START_TEST(unreadable_state_partition_fails_only_its_restores) {
 }
 END_TEST
 
+/* One batch over both state partitions while state partition 1 has no
+ * leader (restore timeout 5 s): input partitions 0 and 2 (state partition
+ * 0, readable, 2 with a snapshot) must come back as soon as their state
+ * partition is read, not after the read of the other one times out; 1
+ * and 3 (state partition 1) still come back unreadable at the timeout,
+ * with their generations, their times reported from the request. The
+ * healthy restores once waited the whole restore timeout with the rest. */
+START_TEST(readable_restores_do_not_wait_for_an_unreadable_partition) {
+        fx_t f;
+        int32_t parts[4] = {0, 1, 2, 3};
+        uint64_t gens[4] = {11, 12, 13, 14};
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r[4] = {NULL, NULL, NULL, NULL}, *x;
+        int64_t t0, at[4];
+        char err[256];
+        int i;
+
+        fx_start(&f);
+        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
+                                        "5000", err, sizeof(err)),
+                         0);
+        det = gws_detect_new(f.cfg, 2);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(&f, 2, 10, 10, det, &raw, &rec);
+        ck_assert_int_eq(rd_kafka_mock_partition_set_leader(f.mc, "gw.state",
+                                                            1, -1),
+                         0);
+        t0 = gws_mono_ms();
+        ck_assert_int_eq(gws_changelog_restore(f.cl, parts, gens, NULL, 4), 0);
+        for (i = 0; i < 4; i++) {
+                x = done_wait(&f, 30000);
+                ck_assert_msg(x != NULL, "restore %d of 4 never came back",
+                              i + 1);
+                ck_assert_int_ge(x->partition, 0);
+                ck_assert_int_lt(x->partition, 4);
+                ck_assert_ptr_null(r[x->partition]);
+                r[x->partition] = x;
+                at[x->partition] = gws_mono_ms() - t0;
+        }
+        for (i = 0; i < 4; i++)
+                fprintf(stderr,
+                        "readable_restores_do_not_wait_for_an_unreadable_"
+                        "partition: partition %d: %s after %lld ms (its "
+                        "ms %.0f), gen %llu, held %d\n",
+                        i, gws_state_result_name(r[i]->result),
+                        (long long)at[i], r[i]->ms,
+                        (unsigned long long)r[i]->gen,
+                        gws_changelog_held(f.cl, i));
+        for (i = 0; i < 4; i++) {
+                ck_assert_uint_eq(r[i]->gen, gens[i]);
+                if (i % 2 == 0) {
+                        ck_assert_msg(r[i]->result == (i == 2
+                                                           ? GWS_STATE_OK
+                                                           : GWS_STATE_MISSING),
+                                      "partition %d: %s: %s", i,
+                                      gws_state_result_name(r[i]->result),
+                                      r[i]->reason);
+                        /* generous: read in milliseconds */
+                        ck_assert_msg(at[i] < 2000,
+                                      "partition %d (readable) came back "
+                                      "after %lld ms",
+                                      i, (long long)at[i]);
+                        ck_assert_int_eq(gws_changelog_held(f.cl, i), 0);
+                } else {
+                        ck_assert_msg(r[i]->result == GWS_STATE_UNREADABLE,
+                                      "partition %d: %s", i,
+                                      gws_state_result_name(r[i]->result));
+                        ck_assert_msg(strstr(r[i]->reason,
+                                             "\"gw.state\" [1] timed out") !=
+                                          NULL,
+                                      "reason: %s", r[i]->reason);
+                        /* at the timeout from the request, not before,
+                         * not a second read's timeout later */
+                        ck_assert_msg(at[i] >= 4500 && r[i]->ms >= 4500,
+                                      "partition %d failed after %lld ms",
+                                      i, (long long)at[i]);
+                        ck_assert_msg(at[i] < 9000,
+                                      "partition %d failed after %lld ms",
+                                      i, (long long)at[i]);
+                        ck_assert_int_eq(gws_changelog_held(f.cl, i), 1);
+                }
+        }
+        ck_assert_int_eq(r[2]->snap_offset, 10);
+        for (i = 0; i < 4; i++)
+                gws_restore_free(r[i]);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
 /* `gwsieve state` while state partition 1 has no leader: input
  * partitions 0 and 2 (state partition 0) get their rows, 2 with its
  * snapshot, and 1 and 3 (state partition 1) a row "unreadable" with the
@@ -869,6 +962,8 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, restore_read_ends_at_its_deadline);
         tcase_add_test(tc, restore_read_uses_its_whole_deadline);
         tcase_add_test(tc, unreadable_state_partition_fails_only_its_restores);
+        tcase_add_test(tc,
+                       readable_restores_do_not_wait_for_an_unreadable_partition);
         tcase_add_test(tc, inspect_shows_an_unreadable_state_partition);
         suite_add_tcase(s, tc);
         return s;
