@@ -46,9 +46,7 @@ struct gws_changelog_s {
         pthread_cond_t cond;
         job_t *jobs, *jobs_tail;        /* under lock */
         gws_restore_t *done, *done_tail; /* under lock */
-        int stop;                        /* set under lock, atomically:
-                                          * read_latest() looks at it
-                                          * unlocked */
+        int stop;                        /* under lock */
         uint8_t *held;  /* under lock: [input partition] 1 = its snapshots
                          * are held (changelog.h, "Holding") */
         int32_t nheld_cap; /* under lock: entries of held (grown by
@@ -274,12 +272,16 @@ typedef struct {
  * waiting for their deadlines (a state partition without a leader once
  * held every restore of the batch for state.restore_timeout_ms). A
  * partition that fetched something is never set aside, however slow.
- * Everything not over fails when *\p stop (atomic; NULL: none) is set.
+ * \p check (NULL: none) is asked between polls: READ_STOP fails
+ * everything not over, READ_YIELD (other work waiting) sets aside the
+ * partitions that fetched nothing once \p quiet_ms passed without
+ * progress, whether or not others are over.
  * \p res[i] says how partition sps[i]'s read ended. @returns the number
  * of partitions that failed. */
+enum { READ_GO, READ_YIELD, READ_STOP };
 static int read_partitions(rd_kafka_t *rk, const char *topic,
                            const int32_t *sps, int n, int quiet_ms,
-                           const int *stop,
+                           int (*check)(void *arg), void *check_arg,
                            int (*cb)(void *opaque,
                                      const rd_kafka_message_t *m),
                            void *opaque, part_read_t *res) {
@@ -319,8 +321,8 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
         while (left) {
                 rd_kafka_message_t *m;
                 int64_t now = gws_mono_ms();
-                int halt = stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE),
-                    quiet;
+                int go = check ? check(check_arg) : READ_GO,
+                    halt = go == READ_STOP, quiet;
                 for (i = 0; i < n; i++) {
                         char at[64] = ": nothing fetched";
                         if (res[i].ok || res[i].why[0] ||
@@ -348,7 +350,8 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
                         failed++;
                         left--;
                 }
-                quiet = left && quiet_ms > 0 && left < n &&
+                quiet = left && quiet_ms > 0 &&
+                        (left < n || go == READ_YIELD) &&
                         now - moved >= quiet_ms;
                 for (i = 0; quiet && i < n; i++)
                         if (!res[i].ok && !res[i].why[0] && next[i] >= 0)
@@ -457,17 +460,36 @@ static int quiet_ms(const gws_config_t *cfg) {
         return q < 100 ? 100 : q > 1000 ? 1000 : q;
 }
 
-/* Reads the \p nsp state partitions \p sps at once up to their high
- * watermarks (each until its res[].deadline) and keeps the latest value
- * under each key of \p l; \p res says how each read ended, some perhaps
- * set aside (pending). Stops at gws_changelog_destroy(). @returns the
- * number that failed. */
-static int read_latest(gws_changelog_t *cl, const int32_t *sps, int nsp,
-                       latest_t *l, part_read_t *res) {
+/* A batch's read (read_latest()): stopped by gws_changelog_destroy(),
+ * yielding to restores queued meanwhile if they fit in the batch. */
+typedef struct {
+        gws_changelog_t *cl;
+        int n; /* jobs in the batch */
+} read_check_t;
+
+static int read_check(void *arg) {
+        const read_check_t *rc = arg;
+        int go;
+        pthread_mutex_lock(&rc->cl->lock);
+        go = rc->cl->stop                                  ? READ_STOP
+             : rc->cl->jobs && rc->n < RESTORE_BATCH ? READ_YIELD
+                                                     : READ_GO;
+        pthread_mutex_unlock(&rc->cl->lock);
+        return go;
+}
+
+/* Reads the \p nsp state partitions \p sps of a batch of \p n jobs at
+ * once up to their high watermarks (each until its res[].deadline) and
+ * keeps the latest value under each key of \p l; \p res says how each
+ * read ended, some perhaps set aside (pending: read_partitions()), also
+ * for restores queued meanwhile. @returns the number that failed. */
+static int read_latest(gws_changelog_t *cl, int n, const int32_t *sps,
+                       int nsp, latest_t *l, part_read_t *res) {
+        read_check_t rc = {cl, n};
         ADD(reads, (uint64_t)nsp);
         return read_partitions(cl->rc, cl->cfg->state_topic, sps, nsp,
-                               quiet_ms(cl->cfg), &cl->stop, latest_cb, l,
-                               res);
+                               quiet_ms(cl->cfg), read_check, &rc, latest_cb,
+                               l, res);
 }
 
 /* Re-reads input \p partition from \p from up to (not including) \p to
@@ -727,9 +749,11 @@ static int take_batch(gws_changelog_t *cl, job_t **batch, int max) {
  * go back to the front of the queue, with their generations, request
  * times and deadlines, and are read again with the next batch, so they
  * still fail state.restore_timeout_ms after their first read, not later
- * (the batch's healthy jobs once waited for that deadline too). A job
- * read with others of a sooner deadline goes back as well when their
- * read timed out before its own deadline. */
+ * (the batch's healthy jobs once waited for that deadline too). The same
+ * when restores are queued meanwhile (another assignment): they are read
+ * with those set aside instead of waiting for their deadline. A job read
+ * with others of a sooner deadline goes back as well when their read
+ * timed out before its own deadline. */
 static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                       gws_buf_t *recs, gws_buf_t *raw) {
         char keys[RESTORE_BATCH][512];
@@ -764,7 +788,7 @@ static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                                cl->cfg->state_restore_timeout_ms;
                 at[i] = j; /* its state partition's read: res[j] */
         }
-        read_latest(cl, sps, nsp, &l, res);
+        read_latest(cl, n, sps, nsp, &l, res);
         now = gws_mono_ms();
         for (i = 0; i < n; i++) {
                 job_t *job = batch[i];
@@ -1008,8 +1032,7 @@ void gws_changelog_destroy(gws_changelog_t *cl) {
                 return;
         if (cl->started) {
                 pthread_mutex_lock(&cl->lock);
-                /* atomic: a read in progress looks at it unlocked */
-                __atomic_store_n(&cl->stop, 1, __ATOMIC_RELEASE);
+                cl->stop = 1; /* a read in progress too (read_check()) */
                 pthread_cond_signal(&cl->cond);
                 pthread_mutex_unlock(&cl->lock);
                 pthread_join(cl->thr, NULL);
@@ -1194,8 +1217,8 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
                 res[p].deadline = deadline;
                 res[p].since = deadline - timeout_ms;
         }
-        read_partitions(rk, cfg->state_topic, sps, nsp, 0, NULL, scan_cb,
-                        &sc, res);
+        read_partitions(rk, cfg->state_topic, sps, nsp, 0, NULL, NULL,
+                        scan_cb, &sc, res);
         inspect_offsets(rk, cfg, rows, sc.nin, timeout_ms);
         for (p = 0; p < sc.nin; p++) {
                 const part_read_t *pr = &res[p % sc.nstate];
