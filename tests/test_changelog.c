@@ -778,6 +778,27 @@ START_TEST(unreadable_state_partition_fails_only_its_restores) {
 }
 END_TEST
 
+/* fx_start() with a restore timeout of 5 s, a snapshot of input
+ * partition 2 (state partition 0) at offset 10, and state partition 1
+ * (input partitions 1 and 3) without a leader. @returns the detector
+ * snapshotted (the caller's). */
+static gws_detect_t *fx_start_half_readable(fx_t *f, gws_buf_t *raw,
+                                            gws_buf_t *rec) {
+        gws_detect_t *det;
+        char err[256];
+        fx_start(f);
+        ck_assert_int_eq(gws_config_set(f->cfg, "state.restore_timeout_ms",
+                                        "5000", err, sizeof(err)),
+                         0);
+        det = gws_detect_new(f->cfg, 2);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(f, 2, 10, 10, det, raw, rec);
+        ck_assert_int_eq(rd_kafka_mock_partition_set_leader(f->mc, "gw.state",
+                                                            1, -1),
+                         0);
+        return det;
+}
+
 /* One batch over both state partitions while state partition 1 has no
  * leader (restore timeout 5 s): input partitions 0 and 2 (state partition
  * 0, readable, 2 with a snapshot) must come back as soon as their state
@@ -793,19 +814,9 @@ START_TEST(readable_restores_do_not_wait_for_an_unreadable_partition) {
         gws_detect_t *det;
         gws_restore_t *r[4] = {NULL, NULL, NULL, NULL}, *x;
         int64_t t0, at[4];
-        char err[256];
         int i;
 
-        fx_start(&f);
-        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
-                                        "5000", err, sizeof(err)),
-                         0);
-        det = gws_detect_new(f.cfg, 2);
-        ck_assert_ptr_nonnull(det);
-        snapshot_put(&f, 2, 10, 10, det, &raw, &rec);
-        ck_assert_int_eq(rd_kafka_mock_partition_set_leader(f.mc, "gw.state",
-                                                            1, -1),
-                         0);
+        det = fx_start_half_readable(&f, &raw, &rec);
         t0 = gws_mono_ms();
         ck_assert_int_eq(gws_changelog_restore(f.cl, parts, gens, NULL, 4), 0);
         for (i = 0; i < 4; i++) {
@@ -883,19 +894,9 @@ START_TEST(restore_queued_during_an_unreadable_read_does_not_wait) {
         gws_detect_t *det;
         gws_restore_t *r1 = NULL, *r2 = NULL, *x;
         int64_t t1, t2, at1 = 0, at2 = 0;
-        char err[256];
         int i;
 
-        fx_start(&f);
-        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
-                                        "5000", err, sizeof(err)),
-                         0);
-        det = gws_detect_new(f.cfg, 2);
-        ck_assert_ptr_nonnull(det);
-        snapshot_put(&f, 2, 10, 10, det, &raw, &rec);
-        ck_assert_int_eq(rd_kafka_mock_partition_set_leader(f.mc, "gw.state",
-                                                            1, -1),
-                         0);
+        det = fx_start_half_readable(&f, &raw, &rec);
         t1 = gws_mono_ms();
         ck_assert_int_eq(gws_changelog_restore(f.cl, &p1, &g1, NULL, 1), 0);
         ck_assert_ptr_null(done_wait(&f, 1500));
