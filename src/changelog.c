@@ -19,6 +19,9 @@ typedef struct job_s {
         int64_t committed; /* as the caller knows it, or
                             * GWS_COMMITTED_UNKNOWN */
         int64_t t0;
+        int64_t deadline; /* its state partition's read fails then (set
+                           * by its first read, kept when it is read
+                           * again: run_batch()); 0 before */
         gws_restore_t *res; /* its result, allocated with the job: the
                              * restore thread must not fail to post one
                              * (the partition would stay paused) */
@@ -236,17 +239,23 @@ static int assign_one(rd_kafka_t *rk, const char *topic, int32_t partition,
         return err ? -1 : 0;
 }
 
-/* How the read of one partition ended (read_partitions()). */
+/* One partition's read (read_partitions()): when it fails, set by the
+ * caller, and how it ended. */
 typedef struct {
-        int ok;        /* read to its end */
-        char why[200]; /* if not */
+        int64_t deadline; /* in: it fails after this (gws_mono_ms()) */
+        int64_t since;    /* in: read since (its "timed out after") */
+        int ok;           /* read to its end */
+        int pending;      /* set aside: nothing fetched, not failed (the
+                           * quiet period); read it again */
+        int timed_out;    /* failed at its deadline */
+        char why[200];    /* if failed */
 } part_read_t;
 
 /* Reads partitions \p sps[0..n) of \p topic, each from its low to its
  * high watermark, all at once with \p rk (assign only: their fetches and
  * round trips overlap), handing each record to \p cb (-1 from it: out of
  * memory, that partition's read fails); records of one partition come in
- * offset order. Each partition's end is the high watermark of the fetch
+ * offset order. Partition sps[i] fails at res[i].deadline. Each partition's end is the high watermark of the fetch
  * that brought its first record (librdkafka keeps it per partition), or
  * the end of partition event (empty, or read up to it): no watermark
  * query, so nothing in the read blocks past \p deadline (the poll waits
@@ -254,10 +263,25 @@ typedef struct {
  * broker down) fails alone at the deadline while the others are read.
  * It once asked ListOffsets for the watermarks of all of them in one
  * call, which blocked for a fixed 10 s whatever the deadline and failed
- * the whole read for one partition. \p res[i] says how partition
- * sps[i]'s read ended. @returns the number of partitions not read. */
+ * the whole read for one partition.
+ *
+ * With \p quiet_ms > 0 the read also ends early, once some partitions
+ * are over (read or failed), every other one has had nothing fetched at
+ * all, and no record or end came for \p quiet_ms: those are set aside
+ * (res[i].pending), so that the caller can use what was read without
+ * waiting for their deadlines (a state partition without a leader once
+ * held every restore of the batch for state.restore_timeout_ms). A
+ * partition that fetched something is never set aside, however slow.
+ * \p check (NULL: none) is asked between polls: READ_STOP fails
+ * everything not over, READ_YIELD (other work waiting) sets aside the
+ * partitions that fetched nothing once \p quiet_ms passed without
+ * progress, whether or not others are over.
+ * \p res[i] says how partition sps[i]'s read ended. @returns the number
+ * of partitions that failed. */
+enum { READ_GO, READ_YIELD, READ_STOP };
 static int read_partitions(rd_kafka_t *rk, const char *topic,
-                           const int32_t *sps, int n, int64_t deadline,
+                           const int32_t *sps, int n, int quiet_ms,
+                           int (*check)(void *arg), void *check_arg,
                            int (*cb)(void *opaque,
                                      const rd_kafka_message_t *m),
                            void *opaque, part_read_t *res) {
@@ -265,11 +289,11 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
             rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
         int64_t *hi = calloc((size_t)(n > 0 ? n : 1), sizeof(*hi));
         int64_t *next = calloc((size_t)(n > 0 ? n : 1), sizeof(*next));
-        int64_t t0 = gws_mono_ms();
+        int64_t moved = gws_mono_ms(); /* the last record or end */
         int i, left = n, failed = 0, assigned = 0;
 
         for (i = 0; i < n; i++) {
-                res[i].ok = 0;
+                res[i].ok = res[i].pending = res[i].timed_out = 0;
                 res[i].why[0] = '\0';
         }
         if (!hi || !next) {
@@ -296,11 +320,19 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
         assigned = 1;
         while (left) {
                 rd_kafka_message_t *m;
-                if (gws_mono_ms() > deadline) {
-                        for (i = 0; i < n; i++) {
-                                char at[64] = ": nothing fetched";
-                                if (res[i].ok || res[i].why[0])
-                                        continue;
+                int64_t now = gws_mono_ms();
+                int go = check ? check(check_arg) : READ_GO,
+                    halt = go == READ_STOP, quiet;
+                for (i = 0; i < n; i++) {
+                        char at[64] = ": nothing fetched";
+                        if (res[i].ok || res[i].why[0] ||
+                            (!halt && now <= res[i].deadline))
+                                continue;
+                        if (halt) {
+                                snprintf(res[i].why, sizeof(res[i].why),
+                                         "reading \"%s\" [%d]: stopped",
+                                         topic, (int)sps[i]);
+                        } else {
                                 if (hi[i] >= 0)
                                         snprintf(at, sizeof(at),
                                                  " at offset %lld of %lld",
@@ -312,11 +344,26 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
                                          "reading \"%s\" [%d] timed out "
                                          "after %lld ms%s",
                                          topic, (int)sps[i],
-                                         (long long)(gws_mono_ms() - t0), at);
-                                failed++;
+                                         (long long)(now - res[i].since), at);
+                                res[i].timed_out = 1;
                         }
+                        failed++;
+                        left--;
+                }
+                quiet = left && quiet_ms > 0 &&
+                        (left < n || go == READ_YIELD) &&
+                        now - moved >= quiet_ms;
+                for (i = 0; quiet && i < n; i++)
+                        if (!res[i].ok && !res[i].why[0] && next[i] >= 0)
+                                quiet = 0; /* slow, not stuck */
+                if (quiet) {
+                        for (i = 0; i < n; i++)
+                                if (!res[i].ok && !res[i].why[0])
+                                        res[i].pending = 1;
                         break;
                 }
+                if (!left)
+                        break;
                 if (!(m = rd_kafka_consumer_poll(rk, 100)))
                         continue;
                 for (i = 0; i < n && sps[i] != m->partition; i++)
@@ -337,6 +384,7 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
                                  * rest deleted meanwhile */
                                 res[i].ok = 1;
                                 left--;
+                                moved = gws_mono_ms();
                         }
                         rd_kafka_message_destroy(m);
                         continue;
@@ -352,6 +400,7 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
                                 hi[i] = INT64_MAX;
                 }
                 next[i] = m->offset + 1;
+                moved = gws_mono_ms();
                 if (cb(opaque, m) == -1) {
                         snprintf(res[i].why, sizeof(res[i].why),
                                  "out of memory");
@@ -403,14 +452,44 @@ static int latest_cb(void *opaque, const rd_kafka_message_t *m) {
         return 0;
 }
 
-/* Reads the \p nsp state partitions \p sps at once up to their high
- * watermarks and keeps the latest value under each key of \p l; \p res
- * says how each read ended. @returns the number not read. */
-static int read_latest(gws_changelog_t *cl, const int32_t *sps, int nsp,
-                       latest_t *l, int64_t deadline, part_read_t *res) {
+/* How long a restore's read waits, with nothing coming, before it sets
+ * aside the state partitions that fetched nothing (read_partitions()):
+ * a tenth of state.restore_timeout_ms, between 100 ms and 1 s. */
+static int quiet_ms(const gws_config_t *cfg) {
+        int q = cfg->state_restore_timeout_ms / 10;
+        return q < 100 ? 100 : q > 1000 ? 1000 : q;
+}
+
+/* A batch's read (read_latest()): stopped by gws_changelog_destroy(),
+ * yielding to restores queued meanwhile if they fit in the batch. */
+typedef struct {
+        gws_changelog_t *cl;
+        int n; /* jobs in the batch */
+} read_check_t;
+
+static int read_check(void *arg) {
+        const read_check_t *rc = arg;
+        int go;
+        pthread_mutex_lock(&rc->cl->lock);
+        go = rc->cl->stop                                  ? READ_STOP
+             : rc->cl->jobs && rc->n < RESTORE_BATCH ? READ_YIELD
+                                                     : READ_GO;
+        pthread_mutex_unlock(&rc->cl->lock);
+        return go;
+}
+
+/* Reads the \p nsp state partitions \p sps of a batch of \p n jobs at
+ * once up to their high watermarks (each until its res[].deadline) and
+ * keeps the latest value under each key of \p l; \p res says how each
+ * read ended, some perhaps set aside (pending: read_partitions()), also
+ * for restores queued meanwhile. @returns the number that failed. */
+static int read_latest(gws_changelog_t *cl, int n, const int32_t *sps,
+                       int nsp, latest_t *l, part_read_t *res) {
+        read_check_t rc = {cl, n};
         ADD(reads, (uint64_t)nsp);
         return read_partitions(cl->rc, cl->cfg->state_topic, sps, nsp,
-                               deadline, latest_cb, l, res);
+                               quiet_ms(cl->cfg), read_check, &rc, latest_cb,
+                               l, res);
 }
 
 /* Re-reads input \p partition from \p from up to (not including) \p to
@@ -663,7 +742,18 @@ static int take_batch(gws_changelog_t *cl, job_t **batch, int max) {
  * resumes without waiting for the last. A job whose state partition could
  * not be read starts cold as GWS_STATE_UNREADABLE, with that partition's
  * error; the others restore as usual (a failed read once made every job
- * of the batch unreadable). */
+ * of the batch unreadable).
+ *
+ * A state partition the read set aside (nothing fetched while the others
+ * were read: no leader, a broker down) does not hold the batch: its jobs
+ * go back to the front of the queue, with their generations, request
+ * times and deadlines, and are read again with the next batch, so they
+ * still fail state.restore_timeout_ms after their first read, not later
+ * (the batch's healthy jobs once waited for that deadline too). The same
+ * when restores are queued meanwhile (another assignment): they are read
+ * with those set aside instead of waiting for their deadline. A job read
+ * with others of a sooner deadline goes back as well when their read
+ * timed out before its own deadline. */
 static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                       gws_buf_t *recs, gws_buf_t *raw) {
         char keys[RESTORE_BATCH][512];
@@ -673,27 +763,51 @@ static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
         int found[RESTORE_BATCH] = {0}, at[RESTORE_BATCH], i, j, nsp = 0;
         part_read_t res[RESTORE_BATCH];
         latest_t l = {n, kp, kl, ksp, recs, found};
+        job_t *again = NULL, *again_last = NULL;
+        int64_t now = gws_mono_ms();
 
         for (i = 0; i < n; i++) {
+                job_t *job = batch[i];
+                if (!job->deadline)
+                        job->deadline =
+                            now + cl->cfg->state_restore_timeout_ms;
                 gws_state_key(keys[i], sizeof(keys[i]), cl->cfg->group,
-                              cl->cfg->topic_input, batch[i]->partition);
+                              cl->cfg->topic_input, job->partition);
                 kp[i] = keys[i];
                 kl[i] = strlen(keys[i]);
-                ksp[i] = batch[i]->partition % cl->nstate;
+                ksp[i] = job->partition % cl->nstate;
                 for (j = 0; j < nsp && sps[j] != ksp[i]; j++)
                         ;
-                if (j == nsp)
+                if (j == nsp) {
                         sps[nsp++] = ksp[i];
+                        res[j].deadline = job->deadline;
+                } else if (job->deadline < res[j].deadline) {
+                        res[j].deadline = job->deadline;
+                }
+                res[j].since = res[j].deadline -
+                               cl->cfg->state_restore_timeout_ms;
                 at[i] = j; /* its state partition's read: res[j] */
         }
-        read_latest(cl, sps, nsp, &l,
-                    gws_mono_ms() + cl->cfg->state_restore_timeout_ms, res);
+        read_latest(cl, n, sps, nsp, &l, res);
+        now = gws_mono_ms();
         for (i = 0; i < n; i++) {
                 job_t *job = batch[i];
+                const part_read_t *pr = &res[at[i]];
                 int stop;
                 pthread_mutex_lock(&cl->lock);
                 stop = cl->stop; /* the rest is abandoned, as queued jobs */
                 pthread_mutex_unlock(&cl->lock);
+                if (!stop && (pr->pending ||
+                              (pr->timed_out && job->deadline > now))) {
+                        /* read again (a record kept only until then) */
+                        gws_buf_free(&recs[i]);
+                        if (again_last)
+                                again_last->next = job;
+                        else
+                                again = job;
+                        again_last = job;
+                        continue;
+                }
                 if (!stop) {
                         gws_restore_t *r = job->res;
                         job->res = NULL; /* posted: no longer the job's */
@@ -721,6 +835,14 @@ static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                 /* a record is kept only until its job is done */
                 gws_buf_free(&recs[i]);
                 job_free(job);
+        }
+        if (again) {
+                pthread_mutex_lock(&cl->lock);
+                again_last->next = cl->jobs;
+                if (!cl->jobs)
+                        cl->jobs_tail = again_last;
+                cl->jobs = again;
+                pthread_mutex_unlock(&cl->lock);
         }
 }
 
@@ -910,7 +1032,7 @@ void gws_changelog_destroy(gws_changelog_t *cl) {
                 return;
         if (cl->started) {
                 pthread_mutex_lock(&cl->lock);
-                cl->stop = 1;
+                cl->stop = 1; /* a read in progress too (read_check()) */
                 pthread_cond_signal(&cl->cond);
                 pthread_mutex_unlock(&cl->lock);
                 pthread_join(cl->thr, NULL);
@@ -1091,8 +1213,12 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
         /* A state partition that cannot be read fails its own rows
          * (unreadable, with the read's error), not the whole view: what
          * it held (perhaps part of it) is not looked at. */
-        read_partitions(rk, cfg->state_topic, sps, nsp, deadline, scan_cb,
-                        &sc, res);
+        for (p = 0; p < nsp; p++) {
+                res[p].deadline = deadline;
+                res[p].since = deadline - timeout_ms;
+        }
+        read_partitions(rk, cfg->state_topic, sps, nsp, 0, NULL, NULL,
+                        scan_cb, &sc, res);
         inspect_offsets(rk, cfg, rows, sc.nin, timeout_ms);
         for (p = 0; p < sc.nin; p++) {
                 const part_read_t *pr = &res[p % sc.nstate];

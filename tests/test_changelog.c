@@ -778,6 +778,206 @@ START_TEST(unreadable_state_partition_fails_only_its_restores) {
 }
 END_TEST
 
+/* fx_start() with a restore timeout of 5 s, a snapshot of input
+ * partition 2 (state partition 0) at offset 10, and state partition 1
+ * (input partitions 1 and 3) without a leader. @returns the detector
+ * snapshotted (the caller's). */
+static gws_detect_t *fx_start_half_readable(fx_t *f, gws_buf_t *raw,
+                                            gws_buf_t *rec) {
+        gws_detect_t *det;
+        char err[256];
+        fx_start(f);
+        ck_assert_int_eq(gws_config_set(f->cfg, "state.restore_timeout_ms",
+                                        "5000", err, sizeof(err)),
+                         0);
+        det = gws_detect_new(f->cfg, 2);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(f, 2, 10, 10, det, raw, rec);
+        ck_assert_int_eq(rd_kafka_mock_partition_set_leader(f->mc, "gw.state",
+                                                            1, -1),
+                         0);
+        return det;
+}
+
+/* One batch over both state partitions while state partition 1 has no
+ * leader (restore timeout 5 s): input partitions 0 and 2 (state partition
+ * 0, readable, 2 with a snapshot) must come back as soon as their state
+ * partition is read, not after the read of the other one times out; 1
+ * and 3 (state partition 1) still come back unreadable at the timeout,
+ * with their generations, their times reported from the request. The
+ * healthy restores once waited the whole restore timeout with the rest. */
+START_TEST(readable_restores_do_not_wait_for_an_unreadable_partition) {
+        fx_t f;
+        int32_t parts[4] = {0, 1, 2, 3};
+        uint64_t gens[4] = {11, 12, 13, 14};
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r[4] = {NULL, NULL, NULL, NULL}, *x;
+        int64_t t0, at[4];
+        int i;
+
+        det = fx_start_half_readable(&f, &raw, &rec);
+        t0 = gws_mono_ms();
+        ck_assert_int_eq(gws_changelog_restore(f.cl, parts, gens, NULL, 4), 0);
+        for (i = 0; i < 4; i++) {
+                x = done_wait(&f, 30000);
+                ck_assert_msg(x != NULL, "restore %d of 4 never came back",
+                              i + 1);
+                ck_assert_int_ge(x->partition, 0);
+                ck_assert_int_lt(x->partition, 4);
+                ck_assert_ptr_null(r[x->partition]);
+                r[x->partition] = x;
+                at[x->partition] = gws_mono_ms() - t0;
+        }
+        for (i = 0; i < 4; i++)
+                fprintf(stderr,
+                        "readable_restores_do_not_wait_for_an_unreadable_"
+                        "partition: partition %d: %s after %lld ms (its "
+                        "ms %.0f), gen %llu, held %d\n",
+                        i, gws_state_result_name(r[i]->result),
+                        (long long)at[i], r[i]->ms,
+                        (unsigned long long)r[i]->gen,
+                        gws_changelog_held(f.cl, i));
+        for (i = 0; i < 4; i++) {
+                ck_assert_uint_eq(r[i]->gen, gens[i]);
+                if (i % 2 == 0) {
+                        ck_assert_msg(r[i]->result == (i == 2
+                                                           ? GWS_STATE_OK
+                                                           : GWS_STATE_MISSING),
+                                      "partition %d: %s: %s", i,
+                                      gws_state_result_name(r[i]->result),
+                                      r[i]->reason);
+                        /* generous: read in milliseconds */
+                        ck_assert_msg(at[i] < 2000,
+                                      "partition %d (readable) came back "
+                                      "after %lld ms",
+                                      i, (long long)at[i]);
+                        ck_assert_int_eq(gws_changelog_held(f.cl, i), 0);
+                } else {
+                        ck_assert_msg(r[i]->result == GWS_STATE_UNREADABLE,
+                                      "partition %d: %s", i,
+                                      gws_state_result_name(r[i]->result));
+                        ck_assert_msg(strstr(r[i]->reason,
+                                             "\"gw.state\" [1] timed out") !=
+                                          NULL,
+                                      "reason: %s", r[i]->reason);
+                        /* at the timeout from the request, not before,
+                         * not a second read's timeout later */
+                        ck_assert_msg(at[i] >= 4500 && r[i]->ms >= 4500,
+                                      "partition %d failed after %lld ms",
+                                      i, (long long)at[i]);
+                        ck_assert_msg(at[i] < 9000,
+                                      "partition %d failed after %lld ms",
+                                      i, (long long)at[i]);
+                        ck_assert_int_eq(gws_changelog_held(f.cl, i), 1);
+                }
+        }
+        ck_assert_int_eq(r[2]->snap_offset, 10);
+        for (i = 0; i < 4; i++)
+                gws_restore_free(r[i]);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
+/* A restore requested while the restore thread reads a state partition
+ * without a leader for an earlier one (restore timeout 5 s): it must not
+ * wait for that read's deadline, and the earlier one still fails 5 s
+ * after its request, not later. It once waited for the other's read. */
+START_TEST(restore_queued_during_an_unreadable_read_does_not_wait) {
+        fx_t f;
+        int32_t p1 = 1, p2 = 2;
+        uint64_t g1 = 21, g2 = 22;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r1 = NULL, *r2 = NULL, *x;
+        int64_t t1, t2, at1 = 0, at2 = 0;
+        int i;
+
+        det = fx_start_half_readable(&f, &raw, &rec);
+        t1 = gws_mono_ms();
+        ck_assert_int_eq(gws_changelog_restore(f.cl, &p1, &g1, NULL, 1), 0);
+        ck_assert_ptr_null(done_wait(&f, 1500));
+        t2 = gws_mono_ms();
+        ck_assert_int_eq(gws_changelog_restore(f.cl, &p2, &g2, NULL, 1), 0);
+        for (i = 0; i < 2; i++) {
+                x = done_wait(&f, 30000);
+                ck_assert_msg(x != NULL, "restore %d of 2 never came back",
+                              i + 1);
+                if (x->partition == 1) {
+                        r1 = x;
+                        at1 = gws_mono_ms() - t1;
+                } else {
+                        r2 = x;
+                        at2 = gws_mono_ms() - t2;
+                }
+        }
+        ck_assert_ptr_nonnull(r1);
+        ck_assert_ptr_nonnull(r2);
+        fprintf(stderr,
+                "restore_queued_during_an_unreadable_read_does_not_wait: "
+                "partition 1: %s %lld ms after its request (%s); partition "
+                "2: %s %lld ms after its request\n",
+                gws_state_result_name(r1->result), (long long)at1,
+                r1->reason, gws_state_result_name(r2->result),
+                (long long)at2);
+        ck_assert_uint_eq(r2->gen, g2);
+        ck_assert_msg(r2->result == GWS_STATE_OK, "partition 2: %s: %s",
+                      gws_state_result_name(r2->result), r2->reason);
+        ck_assert_int_eq(r2->snap_offset, 10);
+        /* generous: read in milliseconds */
+        ck_assert_msg(at2 < 2000, "partition 2 came back after %lld ms",
+                      (long long)at2);
+        ck_assert_uint_eq(r1->gen, g1);
+        ck_assert_int_eq(r1->result, GWS_STATE_UNREADABLE);
+        ck_assert_msg(at1 >= 4500 && r1->ms >= 4500 && at1 < 9000,
+                      "partition 1 failed after %lld ms", (long long)at1);
+        ck_assert_int_eq(gws_changelog_held(f.cl, 1), 1);
+        gws_restore_free(r1);
+        gws_restore_free(r2);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
+/* The restore thread stops within a poll or two at destroy while it
+ * reads a state partition without a leader (restore timeout 20 s): the
+ * destroy once waited for the read's deadline. */
+START_TEST(destroy_does_not_wait_for_an_unreadable_read) {
+        fx_t f;
+        int32_t part = 1;
+        uint64_t gen = 1;
+        int64_t t;
+        char err[256];
+
+        fx_start(&f);
+        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
+                                        "20000", err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(rd_kafka_mock_partition_set_leader(f.mc, "gw.state",
+                                                            1, -1),
+                         0);
+        ck_assert_int_eq(gws_changelog_restore(f.cl, &part, &gen, NULL, 1),
+                         0);
+        ck_assert_ptr_null(done_wait(&f, 1000));
+        t = gws_mono_ms();
+        gws_changelog_destroy(f.cl);
+        f.cl = NULL;
+        t = gws_mono_ms() - t;
+        fprintf(stderr,
+                "destroy_does_not_wait_for_an_unreadable_read: destroy took "
+                "%lld ms\n",
+                (long long)t);
+        /* generous: a poll waits 100 ms */
+        ck_assert_msg(t < 5000, "destroy took %lld ms", (long long)t);
+        fx_stop(&f);
+}
+END_TEST
+
 /* `gwsieve state` while state partition 1 has no leader: input
  * partitions 0 and 2 (state partition 0) get their rows, 2 with its
  * snapshot, and 1 and 3 (state partition 1) a row "unreadable" with the
@@ -869,6 +1069,11 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, restore_read_ends_at_its_deadline);
         tcase_add_test(tc, restore_read_uses_its_whole_deadline);
         tcase_add_test(tc, unreadable_state_partition_fails_only_its_restores);
+        tcase_add_test(tc,
+                       readable_restores_do_not_wait_for_an_unreadable_partition);
+        tcase_add_test(tc,
+                       restore_queued_during_an_unreadable_read_does_not_wait);
+        tcase_add_test(tc, destroy_does_not_wait_for_an_unreadable_read);
         tcase_add_test(tc, inspect_shows_an_unreadable_state_partition);
         suite_add_tcase(s, tc);
         return s;

@@ -42,7 +42,10 @@
  * that step 1 cannot read to its high watermark within
  * state.restore_timeout_ms (no leader, a broker down, errors) fails alone:
  * the jobs whose keys it holds start cold as GWS_STATE_UNREADABLE, the
- * others restore as usual.
+ * others restore as usual, without waiting for it: once the others are
+ * read, a state partition that has fetched nothing is set aside after a
+ * quiet period and its jobs are read again with the next batch, keeping
+ * their deadline (state.restore_timeout_ms from their first read).
  *
  * Holding: a partition that started cold because the state topic could not
  * be read may still have a good snapshot there, which its cold state must
@@ -130,7 +133,8 @@ typedef struct gws_changelog_stats_s {
         uint64_t caught_up;        /**< events re-read for catch-up */
         uint64_t reads;            /**< state partition reads (each
                                     *   partition once per batch of
-                                    *   restores) */
+                                    *   restores; again when set
+                                    *   aside unread) */
         uint64_t held;             /**< snapshots not written: their
                                     *   partition is held */
 } gws_changelog_stats_t;
@@ -144,8 +148,9 @@ gws_changelog_t *gws_changelog_new(const gws_config_t *cfg,
                                    rd_kafka_conf_t *rconf, char *errstr,
                                    size_t errstr_size);
 
-/** @brief Stops the restore thread (abandoning queued jobs and
- *  undelivered results) and frees everything. NULL is a no-op. */
+/** @brief Stops the restore thread (abandoning queued jobs, a read in
+ *  progress and undelivered results) and frees everything. NULL is a
+ *  no-op. */
 void gws_changelog_destroy(gws_changelog_t *cl);
 
 /** @brief Produces a snapshot of \p det for input \p partition, covering
