@@ -571,6 +571,20 @@ static int evict_one(gws_detect_t *d) {
         return 1;
 }
 
+/* Makes room for \p n more bytes in the process-wide budget by evicting
+ * this partition's least recently used entities (those of the event at
+ * hand are pinned: evict_one()). Every allocation of detector state goes
+ * through it: a new entity, anomaly windows, heavy-hitter summaries, the
+ * models seen. @returns 0, or -1 if nothing more can go (all pinned or
+ * carrying open alerts). */
+static int make_room(gws_detect_t *d, size_t n) {
+        while (__atomic_load_n(&state_bytes, __ATOMIC_RELAXED) + n >
+               d->max_bytes)
+                if (!evict_one(d))
+                        return -1;
+        return 0;
+}
+
 /* Doubles the table (load factor at most 3/4). The table starts small: a
  * partition with a hundred entities must not pay for max_entities slots
  * (at 96 partitions that was ~30 MB of RSS). On allocation failure the
@@ -626,13 +640,9 @@ static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
         /* The process-wide byte budget: make room from this partition's
          * own least recently used entities; if none can go (all carry
          * open alerts), the new entity is not tracked. */
-        while (__atomic_load_n(&state_bytes, __ATOMIC_RELAXED) +
-                   ent_size(type, d->key.len) >
-               d->max_bytes) {
-                if (!evict_one(d)) {
-                        d->st.untracked++;
-                        return NULL;
-                }
+        if (make_room(d, ent_size(type, d->key.len)) == -1) {
+                d->st.untracked++;
+                return NULL;
         }
         if ((d->nents + 1) * 4 > d->cap * 3) {
                 if (d->cap >= d->max_cap || table_grow(d) == -1) {
@@ -720,11 +730,7 @@ static int known_grow(gws_detect_t *d) {
         size_t nc = d->known_cap ? d->known_cap * 2 : 64, i, j,
                more = (nc - d->known_cap) * sizeof(uint64_t);
         uint64_t *nt;
-        while (__atomic_load_n(&state_bytes, __ATOMIC_RELAXED) + more >
-               d->max_bytes)
-                if (!evict_one(d))
-                        return -1;
-        if (!(nt = calloc(nc, sizeof(*nt))))
+        if (make_room(d, more) == -1 || !(nt = calloc(nc, sizeof(*nt))))
                 return -1;
         for (i = 0; i < d->known_cap; i++) {
                 if (!d->known[i])
@@ -1683,11 +1689,8 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
                         return 0;
                 /* room as for a new entity (g is pinned): see
                  * nwin_alloc() */
-                while (__atomic_load_n(&state_bytes, __ATOMIC_RELAXED) +
-                           2 * sz >
-                       d->max_bytes)
-                        if (!evict_one(d))
-                                return 0;
+                if (make_room(d, 2 * sz) == -1)
+                        return 0;
                 for (i = 0; i < HH__CNT; i++) {
                         if (!(g->gx->hh[i] = hh_new(cfg->det_hh_slots))) {
                                 hh_free(d, g);
@@ -2013,11 +2016,8 @@ static int nwin_alloc(gws_detect_t *d, ent_t *e) {
          * budget was full, which under a stream of new users or IPs is
          * always, the windows of a busy model's incident were never
          * allocated and its alert never opened. */
-        while (__atomic_load_n(&state_bytes, __ATOMIC_RELAXED) + NWIN_BYTES >
-               d->max_bytes)
-                if (!evict_one(d))
-                        return -1;
-        if (!(e->nwin = calloc(1, sizeof(nkw_t))))
+        if (make_room(d, NWIN_BYTES) == -1 ||
+            !(e->nwin = calloc(1, sizeof(nkw_t))))
                 return -1;
         bytes_add(d, NWIN_BYTES);
         return 0;
