@@ -871,16 +871,19 @@ static int decode_escapes(gws_redact_scratch_t *sc, uc *t, size_t len) {
 
 /* One pass of gws_redact_text_escaped() over *\p cur: \p pass is -1 for
  * the built-ins, else a custom pattern. On a match the result replaces
- * *\p cur (in sc->a or sc->b). @returns redactions, or -1. */
+ * *\p cur (in sc->a or sc->b). sc->dec and sc->map hold *\p cur decoded
+ * unless *\p stale (then they are made first; a pass that replaces
+ * something leaves them stale). @returns redactions, or -1. */
 static int escaped_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
                         int pass, const char **cur, size_t *curlen,
-                        uint64_t *counts) {
+                        int *stale, uint64_t *counts) {
         gws_buf_t *dst = *cur == sc->a.buf ? &sc->b : &sc->a;
         emit_t e;
         int n;
 
-        if (decode_escapes(sc, (uc *)*cur, *curlen) == -1)
+        if (*stale && decode_escapes(sc, (uc *)*cur, *curlen) == -1)
                 return -1;
+        *stale = 0;
         gws_buf_reset(dst);
         emit_init(&e, *cur, *curlen, sc->map, dst);
         if (pass < 0)
@@ -893,6 +896,7 @@ static int escaped_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
         if (n > 0) {
                 *cur = dst->buf;
                 *curlen = dst->len;
+                *stale = 1;
         }
         return n;
 }
@@ -902,7 +906,7 @@ int gws_redact_text_escaped(const gws_redact_t *r, gws_redact_scratch_t *sc,
                             uint64_t counts[GWS_RK__CNT]) {
         const char *cur = text;
         size_t curlen = len;
-        int n, total = 0, i;
+        int n, total = 0, i, stale = 1;
 
         if (!memchr(text, '\\', len))
                 return gws_redact_maybe(r, text, len)
@@ -910,9 +914,10 @@ int gws_redact_text_escaped(const gws_redact_t *r, gws_redact_scratch_t *sc,
                            : 0;
         /* Each pass matches the text decoded and replaces the bytes that
          * spell a match (whole escapes); the next pass decodes the
-         * result again (a replacement holds no backslash). */
+         * result again if it changed (a replacement holds no backslash). */
         for (i = -1; i < r->ncustom; i++) {
-                if ((n = escaped_pass(r, sc, i, &cur, &curlen, counts)) < 0)
+                if ((n = escaped_pass(r, sc, i, &cur, &curlen, &stale,
+                                      counts)) < 0)
                         return -1;
                 total += n;
                 if (i >= 0 && counts)
