@@ -137,24 +137,26 @@ static uint64_t blk_mask64(const unsigned char *p) {
 #endif
 }
 
-static void __attribute__((noinline))
-blk_load(blk_t *bk, const unsigned char *s, size_t off, size_t len) {
+/* The mask of the 64 bytes from \p off (fewer at the end of the buffer:
+ * the missing bytes count as special). Returns the mask rather than
+ * filling a struct, so the block's offset and mask stay in the caller's
+ * registers: a struct whose address escapes is reloaded after every byte
+ * store of a token (char stores alias everything). */
+static uint64_t __attribute__((noinline))
+blk_load(const unsigned char *s, size_t off, size_t len) {
         unsigned char tail[64];
-        bk->off = off;
-        if (len - off >= 64) {
-                bk->m = blk_mask64(s + off);
-                return;
-        }
+        if (len - off >= 64)
+                return blk_mask64(s + off);
         memset(tail, 0, sizeof(tail)); /* 0 is a control byte: special */
         memcpy(tail, s + off, len - off);
-        bk->m = blk_mask64(tail);
+        return blk_mask64(tail);
 }
 
 /* scan_string() from the first special byte at \p p on: escapes,
  * non-ASCII, errors (out of line: most strings end at their first special
  * byte, their closing quote). */
 static gws_jerr_t __attribute__((noinline))
-scan_string_rest(gws_jdoc_t *doc, blk_t *bk, size_t *pos,
+scan_string_rest(gws_jdoc_t *doc, blk_t bk, size_t *pos,
                  const unsigned char *p, uint8_t *flags, uint32_t max_string) {
         const unsigned char *s = (const unsigned char *)doc->buf;
         const unsigned char *end = s + doc->len;
@@ -165,10 +167,12 @@ scan_string_rest(gws_jdoc_t *doc, blk_t *bk, size_t *pos,
                 if (p >= end)
                         goto unterminated;
                 off = (size_t)(p - s);
-                if (off - bk->off >= 64) /* also when off < bk->off */
-                        blk_load(bk, s, off, doc->len);
-                if (!(m = bk->m >> (off - bk->off))) {
-                        p = s + bk->off + 64; /* none left in the block */
+                if (off - bk.off >= 64) { /* also when off < bk.off */
+                        bk.off = off;
+                        bk.m = blk_load(s, off, doc->len);
+                }
+                if (!(m = bk.m >> (off - bk.off))) {
+                        p = s + bk.off + 64; /* none left in the block */
                         continue;
                 }
                 p += __builtin_ctzll(m);
@@ -248,31 +252,36 @@ unterminated:
         return GWS_JE_SYNTAX;
 }
 
-/* Scans a string starting at the opening quote at \p *pos.
+/* Scans a string starting at the opening quote at \p *pos of \p s (\p len
+ * bytes; the same as doc's, passed so they stay in registers). \p bk is
+ * the caller's block cache; the slow path gets a copy (its blocks are not
+ * written back: a stale block is reloaded on its next use).
  * @returns GWS_JE_OK with *pos after the closing quote. */
-static inline gws_jerr_t scan_string(gws_jdoc_t *doc, blk_t *bk, size_t *pos,
+static inline gws_jerr_t scan_string(gws_jdoc_t *doc, const unsigned char *s,
+                                     size_t len, blk_t *bk, size_t *pos,
                                      uint8_t *flags, uint32_t max_string) {
-        const unsigned char *s = (const unsigned char *)doc->buf;
         size_t off = *pos + 1;
         uint64_t m;
 
         for (;;) {
-                if (off >= doc->len)
+                if (off >= len)
                         break;
-                if (off - bk->off >= 64)
-                        blk_load(bk, s, off, doc->len);
+                if (off - bk->off >= 64) {
+                        bk->off = off;
+                        bk->m = blk_load(s, off, len);
+                }
                 if ((m = bk->m >> (off - bk->off))) {
                         off += (size_t)__builtin_ctzll(m);
                         break;
                 }
                 off = bk->off + 64;
         }
-        if (off < doc->len && s[off] == '"' &&
+        if (off < len && s[off] == '"' &&
             (!max_string || off - *pos - 1 <= max_string)) {
                 *pos = off + 1;
                 return GWS_JE_OK;
         }
-        return scan_string_rest(doc, bk, pos, s + off, flags, max_string);
+        return scan_string_rest(doc, *bk, pos, s + off, flags, max_string);
 }
 
 static gws_jerr_t scan_number(gws_jdoc_t *doc, size_t *pos) {
@@ -374,10 +383,11 @@ gws_jerr_t gws_json_parse(gws_jdoc_t *doc, const char *buf, size_t len,
         uint32_t max_tokens =
             lim && lim->max_tokens ? lim->max_tokens : 1u << 20;
         uint32_t max_string = lim ? lim->max_string : 0;
-        uint32_t depth = 0, idx, ntoks = 0, room;
+        uint32_t depth = 0, idx, ntoks = 0, room, *stack;
         size_t i = 0;
         gws_jerr_t err = GWS_JE_OK;
         gws_jtok_t *toks = doc->toks, *t;
+        const unsigned char *us = (const unsigned char *)buf;
         unsigned char c;
         blk_t bk = {(size_t)-64, 0};
 
@@ -398,6 +408,7 @@ gws_jerr_t gws_json_parse(gws_jdoc_t *doc, const char *buf, size_t len,
                 doc->stack = st;
                 doc->stack_cap = max_depth + 1;
         }
+        stack = doc->stack;
         /* Checked on every token: a recycled document may have spare
          * capacity beyond this parse's limit. */
         room = doc->cap < max_tokens ? doc->cap : max_tokens;
@@ -419,7 +430,7 @@ value_c:
                         goto out;
                 }
                 t->type = c == '{' ? GWS_JT_OBJ : GWS_JT_ARR;
-                doc->stack[depth++] = ntoks - 1;
+                stack[depth++] = ntoks - 1;
                 i++;
                 SKIP_WS();
                 if (i >= len)
@@ -436,7 +447,8 @@ value_c:
                 goto value_c;
         case '"':
                 t->type = GWS_JT_STR;
-                if ((err = scan_string(doc, &bk, &i, &t->flags, max_string)))
+                if ((err = scan_string(doc, us, len, &bk, &i, &t->flags,
+                                       max_string)))
                         goto out;
                 break;
         case '-': case '0': case '1': case '2': case '3': case '4':
@@ -480,7 +492,7 @@ after: /* a value ended: ',' or the end of its container */
                 doc->err_what = "trailing characters";
                 goto syntax;
         }
-        idx = doc->stack[depth - 1];
+        idx = stack[depth - 1];
         if (c == ',') {
                 i++;
                 if (toks[idx].type != GWS_JT_OBJ)
@@ -505,7 +517,8 @@ key_c: /* a member name at i (c) */
         TOK_PUSH(t);
         t->type = GWS_JT_STR;
         t->flags = GWS_JF_KEY;
-        if ((err = scan_string(doc, &bk, &i, &t->flags, max_string)))
+        if ((err = scan_string(doc, us, len, &bk, &i, &t->flags,
+                               max_string)))
                 goto out;
         t->len = (uint32_t)(i - t->start);
         SKIP_WS();
@@ -517,7 +530,7 @@ key_c: /* a member name at i (c) */
         goto value;
 
 close: /* the bracket at i closes the innermost container */
-        idx = doc->stack[--depth];
+        idx = stack[--depth];
         toks[idx].len = (uint32_t)(i + 1 - toks[idx].start);
         toks[idx].next = ntoks;
         i++;
