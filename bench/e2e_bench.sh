@@ -58,6 +58,13 @@
 #                without Kafka, random over PARTS detector partitions);
 #                consume floor + replay is what gwsieve costs before any
 #                service overhead, reported next to gwsieve and python/4.
+#                Steady-window CPU: the same minus the CPU spent before
+#                the first event was consumed (start-up, imports, group
+#                join): python = getrusage at its first non-empty batch to
+#                after its flush, gwsieve = /proc/PID/stat sampled at every
+#                /metrics poll (100 ms apart), from the last sample before
+#                its first output message's timestamp to the end; what a
+#                long-running worker pays per event.
 #   peak MB      VmHWM over the whole run, exit included; kcat = the two
 #                kcat processes added up (GNU time %M), python = GNU time
 #                %M, gwsieve = peak_rss of its last log line (PROGRESS
@@ -173,6 +180,12 @@ gws_wait_done() {
   t0=$(now_ms); moved=$t0; g_first=""; g_last=""
   while :; do
     t=$(now_ms)
+    # "wall ms, CPU ticks" of the process at every poll: the steady
+    # window's CPU starts at the last sample before its first output
+    # (/metrics is rendered once a second, too coarse to tell when
+    # consuming began).
+    [ -n "${GWS_CPU_LOG:-}" ] &&
+      awk -v t="$t" '{print t, $14 + $15}' "/proc/$gpid/stat" >> "$GWS_CPU_LOG" 2>/dev/null
     scrape=$(curl -s --max-time 1 "$METRICS" || true)
     c=$(msum gwsieve_events_consumed_total)
     p=$(msum gwsieve_events_processed_total)
@@ -332,12 +345,14 @@ for run in $(seq "$RUNS"); do
   p_rate=$(rate_over "$N" "$(jget "$pys" first_ms)" "$(jget "$pys" last_ms)")
   p_self=$(calc "$N / ($(jget "$pyst" last_acked) - $(jget "$pyst" first_consumed))")
   p_cpu=$(calc "($yu + $ys) * 100000 / $N")
-  log "python: $(printf '%.0f' "$p_rate") ev/s, $(printf '%.2f' "$p_cpu") CPU-s/100k"
+  p_cpu_st=$(calc "($(jget "$pyst" cpu_s) - $(jget "$pyst" cpu_at_first)) * 100000 / $N")
+  log "python: $(printf '%.0f' "$p_rate") ev/s, $(printf '%.2f' "$p_cpu") CPU-s/100k ($(printf '%.2f' "$p_cpu_st") from its first batch on)"
 
   # --- (c) gwsieve ---------------------------------------------------------
   # shellcheck disable=SC2086 # E2E_GWS_ARGS: words on purpose
   gws_start "gws-bench-$run" in gws ${E2E_GWS_ARGS:-}
-  gws_wait_done "$N" 300
+  : > "$R/gws.cpu"
+  GWS_CPU_LOG=$R/gws.cpu gws_wait_done "$N" 300
   read -r gu gs < <(awk '{print $14, $15}' "/proc/$gpid/stat")
   # Where that CPU went: librdkafka's own threads (rdk:*: broker I/O,
   # fetch parsing, the client's main thread) and gwsieve's workers
@@ -371,9 +386,11 @@ for run in $(seq "$RUNS"); do
   g_rate_m=null
   [ $((g_last - g_first)) -ge 1500 ] && g_rate_m=$(rate_over "$N" "$g_first" "$g_last")
   g_cpu=$(calc "($gu + $gs) / $TCK * 100000 / $N")
+  g_cpu0=$(awk -v f="$(jget "$gss" first_ms)" '$1 <= f {c = $2} END {print c + 0}' "$R/gws.cpu")
+  g_cpu_st=$(calc "($gu + $gs - $g_cpu0) / $TCK * 100000 / $N")
   g_cpu_rdk=$(calc "$g_rdk * 100000 / $N")
   g_cpu_wrk=$(calc "$g_wrk * 100000 / $N")
-  log "gwsieve: $(printf '%.0f' "$g_rate") ev/s (metrics $g_rate_m), $(printf '%.2f' "$g_cpu") CPU-s/100k (librdkafka threads $(printf '%.2f' "$g_cpu_rdk"), workers $(printf '%.2f' "$g_cpu_wrk")), peak $((g_rss / 1024)) MB ($((g_rss_run / 1024)) MB before SIGTERM)"
+  log "gwsieve: $(printf '%.0f' "$g_rate") ev/s (metrics $g_rate_m), $(printf '%.2f' "$g_cpu") CPU-s/100k ($(printf '%.2f' "$g_cpu_st") from its first output on; librdkafka threads $(printf '%.2f' "$g_cpu_rdk"), workers $(printf '%.2f' "$g_cpu_wrk")), peak $((g_rss / 1024)) MB ($((g_rss_run / 1024)) MB before SIGTERM)"
 
   # --- (d) alert latency at half load -------------------------------------
   # Half load of the system: half the lower of gwsieve's steady rate and
@@ -393,10 +410,10 @@ for run in $(seq "$RUNS"); do
   stop "$bpid" || true
   printf '{"run":%d,"kcat":{"rate":%s,"cpu_per_100k":%s,"consume_cpu_per_100k":%s,"rss_kb":%d,"outputs":%d},' \
     "$run" "$k_rate" "$k_cpu" "$k_ccpu" "$k_rss" "$k_out" >> "$results"
-  printf '"python":{"rate":%s,"rate_self":%s,"cpu_per_100k":%s,"rss_kb":%d,"outputs":%d},' \
-    "$p_rate" "$p_self" "$p_cpu" "$ym" "$p_out" >> "$results"
-  printf '"gwsieve":{"rate":%s,"rate_metrics":%s,"cpu_per_100k":%s,"cpu_rdk_per_100k":%s,"cpu_workers_per_100k":%s,"replay_cpu_per_100k":%s,"rss_kb":%d,"rss_run_kb":%d,"outputs":%d},' \
-    "$g_rate" "$g_rate_m" "$g_cpu" "$g_cpu_rdk" "$g_cpu_wrk" "$r_cpu" "$g_rss" "$g_rss_run" "$g_out" >> "$results"
+  printf '"python":{"rate":%s,"rate_self":%s,"cpu_per_100k":%s,"cpu_steady_per_100k":%s,"rss_kb":%d,"outputs":%d},' \
+    "$p_rate" "$p_self" "$p_cpu" "$p_cpu_st" "$ym" "$p_out" >> "$results"
+  printf '"gwsieve":{"rate":%s,"rate_metrics":%s,"cpu_per_100k":%s,"cpu_steady_per_100k":%s,"cpu_rdk_per_100k":%s,"cpu_workers_per_100k":%s,"replay_cpu_per_100k":%s,"rss_kb":%d,"rss_run_kb":%d,"outputs":%d},' \
+    "$g_rate" "$g_rate_m" "$g_cpu" "$g_cpu_st" "$g_cpu_rdk" "$g_cpu_wrk" "$r_cpu" "$g_rss" "$g_rss_run" "$g_out" >> "$results"
   printf '"lat_rate":%s,"latency":%s,"lat2_rate":%s,"latency2":%s}\n' \
     "$lat_real" "$lat" "$lat2_real" "$lat2" >> "$results"
 done

@@ -82,6 +82,7 @@ def cmd_loop(a):
     stats = {}  # (provider, model) -> [n, mean, m2] (Welford)
     consumed = produced = bad = 0
     first = None
+    cpu_first = 0.0  # process CPU when the first batch arrived
     idle_since = time.time()
     consumer.subscribe([a.topic])
     while consumed < a.events:
@@ -96,6 +97,8 @@ def cmd_loop(a):
         idle_since = time.time()
         if first is None:
             first = time.time()
+            ru = resource.getrusage(resource.RUSAGE_SELF)
+            cpu_first = ru.ru_utime + ru.ru_stime
         for m in msgs:
             if m.error():
                 continue
@@ -121,7 +124,8 @@ def cmd_loop(a):
         "consumed": consumed, "produced": produced, "bad": bad,
         "acked": st["acked"], "failed": st["failed"], "unflushed": left,
         "first_consumed": first, "last_acked": st["last_ack"] or None,
-        "cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_kb": vm_hwm_kb(),
+        "cpu_s": ru.ru_utime + ru.ru_stime, "cpu_at_first": cpu_first,
+        "peak_rss_kb": vm_hwm_kb(),
     }
     try:
         consumer.close()
@@ -272,6 +276,21 @@ def cmd_report(a):
     print("python/gwsieve CPU ratio per run: %s (median %s)" % (
         ", ".join("%.2f" % x for x in cheaper),
         fmt(statistics.median(cheaper) if cheaper else None, ".2f")))
+    # The same over each contender's steady window (from its first
+    # consumed batch to the end; start-up, imports and the group join
+    # left out): what a long-running worker pays per event.
+    steady = [(r["python"]["cpu_steady_per_100k"],
+               r["gwsieve"]["cpu_steady_per_100k"]) for r in runs
+              if r["python"].get("cpu_steady_per_100k")
+              and r["gwsieve"].get("cpu_steady_per_100k")]
+    if steady:
+        print("steady-window CPU-s/100k per run, python / gwsieve (ratio): "
+              "%s; medians %.2f / %.2f (%.2fx)" % (
+                  ", ".join("%.2f / %.2f (%.2fx)" % (y, g, y / g)
+                            for y, g in steady),
+                  statistics.median(y for y, _ in steady),
+                  statistics.median(g for _, g in steady),
+                  statistics.median(y / g for y, g in steady)))
     split = [(r["gwsieve"]["cpu_rdk_per_100k"],
               r["gwsieve"]["cpu_workers_per_100k"], r["gwsieve"]["cpu_per_100k"])
              for r in runs if r["gwsieve"].get("cpu_rdk_per_100k") is not None]
