@@ -1244,12 +1244,16 @@ static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
  * open alert (it neither updates it nor keeps it open), and pending
  * anomalies that min_anomalies * GOING_DIV / min_share of the entity's
  * events followed without another one were strays, not the beginning of
- * the alert that opens. @returns alerts emitted or -1. */
-static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
-                         const gws_event_t *ev, double observed,
-                         double expected, double score, uint32_t n,
-                         uint32_t k, int force, gws_alert_cb *cb,
-                         void *opaque) {
+ * the alert that opens. \p start is where an anomaly that begins the
+ * alert began (its window.start, and what rate_settle_s counts from):
+ * the event's ts, except for an anomaly seen only once its window
+ * closed (a rate_drop: the low window's start, not its end, where the
+ * event \p ev of the anomaly is dated). @returns alerts emitted or -1. */
+static int alert_anomaly_from(gws_detect_t *d, ent_t *e, akind_t kind,
+                              const gws_event_t *ev, int64_t start,
+                              double observed, double expected,
+                              double score, uint32_t n, uint32_t k,
+                              int force, gws_alert_cb *cb, void *opaque) {
         const gws_config_t *cfg = d->cfg;
         alert_t *a;
         int64_t ts = ev->ts_ms, bidx = ts / d->bucket_ms;
@@ -1270,7 +1274,7 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
                 a->peak_score = 0;
         }
         if (!a->anomalies) {
-                a->first_anom_ts = ts;
+                a->first_anom_ts = start;
                 a->observed = observed;
                 a->expected = expected;
         }
@@ -1343,6 +1347,16 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
         return 0;
 }
 
+/* An anomaly dated by its event (every kind but rate_drop). */
+static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
+                         const gws_event_t *ev, double observed,
+                         double expected, double score, uint32_t n,
+                         uint32_t k, int force, gws_alert_cb *cb,
+                         void *opaque) {
+        return alert_anomaly_from(d, e, kind, ev, ev->ts_ms, observed,
+                                  expected, score, n, k, force, cb, opaque);
+}
+
 /* Emits open alert \p a as resolved at event time \p ts, takes it off
  * the open list and its entity, and frees it. @returns 1, or -1 when the
  * callback failed (the alert is gone all the same). */
@@ -1363,7 +1377,8 @@ static int alert_close(gws_detect_t *d, alert_t *a, int64_t ts,
 }
 
 /* Order of alerts resolved together: the oldest (opened first) first,
- * then by id. */
+ * then by id. Opened, not window.start: a rate_drop's window starts a
+ * window before it opens. */
 static int alert_cmp(const void *x, const void *y) {
         const alert_t *a = *(alert_t *const *)x, *b = *(alert_t *const *)y;
         if (a->opened_ts != b->opened_ts)
@@ -1468,8 +1483,9 @@ static void error_fold(gws_detect_t *d, ent_t *gp) {
  * elsewhere, a region grew). Its baseline becomes this window's count
  * and the alert is resolved, saying so; before, the baseline never
  * followed and the alert stayed open for ever. Counted from the alert's
- * first anomaly (saved in snapshots), up to the end of the window
- * rate_win being closed. Empty windows never settle: a gateway that
+ * window.start (first_anom_ts, saved in snapshots; a rate_drop's is its
+ * first low window's start, not that window's end), up to the end of
+ * the window rate_win being closed. Empty windows never settle: a gateway that
  * sends nothing is gone (gone_after_s). @returns alerts emitted (0 or
  * 1) or -1. */
 static int rate_settle(gws_detect_t *d, ent_t *g, double c,
@@ -1521,13 +1537,15 @@ static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
                     c < lam / 4) {
                         gws_event_t fake;
                         memset(&fake, 0, sizeof(fake));
-                        fake.ts_ms = (g->gx->rate_win + 1) *
-                                     (int64_t)d->cfg->det_window_s * 1000;
-                        rr = alert_anomaly(d, g, K_RATE_DROP, &fake, c, lam,
-                                           z_to_score((lam - c) /
-                                                          sqrt(lam + 1),
-                                                      d->cfg->det_z_threshold),
-                                           1, 1, 1, cb, opaque);
+                        /* seen as the window closes (its end), begun
+                         * at its start: the alert's window.start */
+                        fake.ts_ms = (g->gx->rate_win + 1) * d->window_ms;
+                        rr = alert_anomaly_from(
+                            d, g, K_RATE_DROP, &fake,
+                            g->gx->rate_win * d->window_ms, c, lam,
+                            z_to_score((lam - c) / sqrt(lam + 1),
+                                       d->cfg->det_z_threshold),
+                            1, 1, 1, cb, opaque);
                         if (rr < 0) {
                                 d->quiet = quiet;
                                 return -1;

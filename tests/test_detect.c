@@ -1363,6 +1363,44 @@ START_TEST(rate_spike_settles_at_new_level) {
 }
 END_TEST
 
+/* A rate_drop's window starts where the traffic dropped: the start of
+ * the first low window. It started at that window's end, where closing
+ * it confirmed the drop, one window late, and rate_settle_s (counted
+ * from the start) settled the new level a window late too. A rate_spike
+ * starts at its first anomalous event, within the first high window
+ * (the early check judges the window so far). */
+START_TEST(rate_drop_starts_at_the_drop) {
+        int64_t ts, drop = T0 + 20 * 60000, rise;
+        json_t *a;
+        redetect("detectors.rate_settle_s", "1800");
+        ts = steady(T0, drop, 50);                   /* 20 events/s */
+        ts = steady(ts, drop + 40 * 60000, 500);     /* 2 events/s */
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        a = first("rate_drop", "open");
+        ck_assert_msg(alert_win(a, "start") == drop,
+                      "rate_drop starts %lld ms after the drop",
+                      (long long)(alert_win(a, "start") - drop));
+        /* settles once the new level has held 30 min from the drop */
+        ck_assert_int_eq(count("rate_drop", "resolved"), 1);
+        a = first("rate_drop", "resolved");
+        ck_assert_int_eq(alert_win(a, "start"), drop);
+        ck_assert_msg(alert_win(a, "end") == drop + 30 * 60000,
+                      "settled %lld ms after drop + 30 min",
+                      (long long)(alert_win(a, "end") - drop - 30 * 60000));
+        /* back to 20 events/s on a window boundary: a rate_spike, from
+         * its first anomalous event, within that window */
+        rise = (ts / 60000 + 1) * 60000;
+        ts = steady(ts, rise, 500);
+        ts = steady(ts, rise + 5 * 60000, 50);
+        ck_assert_int_eq(count("rate_spike", "open"), 1);
+        a = first("rate_spike", "open");
+        ck_assert_int_ge(alert_win(a, "start"), rise);
+        ck_assert_msg(alert_win(a, "start") < rise + 15000,
+                      "rate_spike starts %lld ms after the rise",
+                      (long long)(alert_win(a, "start") - rise));
+}
+END_TEST
+
 /* The event time of the open record of alert \p id (when it opened). */
 static int64_t opened_at(const char *id) {
         size_t i;
@@ -1977,6 +2015,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, rate_drop_settles_at_new_level);
         tcase_add_test(tc, rate_drop_outage_stays_open);
         tcase_add_test(tc, rate_spike_settles_at_new_level);
+        tcase_add_test(tc, rate_drop_starts_at_the_drop);
         tcase_add_test(tc, clock_jump_back_resolves_oldest_first);
         tcase_add_test(tc, keys_provider_wide_slowdown_one_alert);
         tcase_add_test(tc, keys_user_prompts_one_alert);
