@@ -1244,12 +1244,16 @@ static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
  * open alert (it neither updates it nor keeps it open), and pending
  * anomalies that min_anomalies * GOING_DIV / min_share of the entity's
  * events followed without another one were strays, not the beginning of
- * the alert that opens. @returns alerts emitted or -1. */
-static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
-                         const gws_event_t *ev, double observed,
-                         double expected, double score, uint32_t n,
-                         uint32_t k, int force, gws_alert_cb *cb,
-                         void *opaque) {
+ * the alert that opens. \p start is where an anomaly that begins the
+ * alert began (its window.start, and what rate_settle_s counts from):
+ * the event's ts, except for an anomaly seen only once its window
+ * closed (a rate_drop: the low window's start, not its end, where the
+ * event \p ev of the anomaly is dated). @returns alerts emitted or -1. */
+static int alert_anomaly_from(gws_detect_t *d, ent_t *e, akind_t kind,
+                              const gws_event_t *ev, int64_t start,
+                              double observed, double expected,
+                              double score, uint32_t n, uint32_t k,
+                              int force, gws_alert_cb *cb, void *opaque) {
         const gws_config_t *cfg = d->cfg;
         alert_t *a;
         int64_t ts = ev->ts_ms, bidx = ts / d->bucket_ms;
@@ -1270,7 +1274,7 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
                 a->peak_score = 0;
         }
         if (!a->anomalies) {
-                a->first_anom_ts = ts;
+                a->first_anom_ts = start;
                 a->observed = observed;
                 a->expected = expected;
         }
@@ -1343,6 +1347,16 @@ static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
         return 0;
 }
 
+/* An anomaly dated by its event (every kind but rate_drop). */
+static int alert_anomaly(gws_detect_t *d, ent_t *e, akind_t kind,
+                         const gws_event_t *ev, double observed,
+                         double expected, double score, uint32_t n,
+                         uint32_t k, int force, gws_alert_cb *cb,
+                         void *opaque) {
+        return alert_anomaly_from(d, e, kind, ev, ev->ts_ms, observed,
+                                  expected, score, n, k, force, cb, opaque);
+}
+
 /* Emits open alert \p a as resolved at event time \p ts, takes it off
  * the open list and its entity, and frees it. @returns 1, or -1 when the
  * callback failed (the alert is gone all the same). */
@@ -1362,7 +1376,9 @@ static int alert_close(gws_detect_t *d, alert_t *a, int64_t ts,
         return r;
 }
 
-/* Order of alerts resolved together: oldest first, then by id. */
+/* Order of alerts resolved together: the oldest (opened first) first,
+ * then by id. Opened, not window.start: a rate_drop's window starts a
+ * window before it opens. */
 static int alert_cmp(const void *x, const void *y) {
         const alert_t *a = *(alert_t *const *)x, *b = *(alert_t *const *)y;
         if (a->opened_ts != b->opened_ts)
@@ -1370,47 +1386,57 @@ static int alert_cmp(const void *x, const void *y) {
         return strcmp(a->id, b->id);
 }
 
-/* Resolves open alerts quiet for resolve_s of event time. Several at
- * once go out in alert_cmp() order, not the open list's: a restored
- * detector rebuilds that list in its snapshot's order, and resolved the
- * same alerts in another order than the detector it continues. */
-static int alerts_resolve(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
-        alert_t *a, *next, *one = NULL, **due;
-        size_t n = 0, k;
+/* Whether open alert \p a is due in alerts_close_due(). */
+static int alert_due(const alert_t *a, int64_t quiet_upto, int64_t back_to) {
+        return a->last_anom_ts <= quiet_upto || a->last_anom_ts > back_to;
+}
+
+/* Resolves, at event time \p at, the open alerts whose last anomaly is
+ * at or before \p quiet_upto (quiet for resolve_s: the tick) or after
+ * \p back_to (event time moved back before it: wm_rewind(); those are
+ * marked rewound); INT64_MIN and INT64_MAX turn either test off. The
+ * tick and the way back share it so that alerts resolved together go out
+ * in one order, alert_cmp()'s, not the open list's: a restored detector
+ * rebuilds that list in its snapshot's order (and resolved the same
+ * alerts in another order than the detector it continues), and the way
+ * back went down the list, newest first. Out of memory for the sort,
+ * list order. @returns alerts emitted or -1 (all due are resolved). */
+static int alerts_close_due(gws_detect_t *d, int64_t quiet_upto,
+                            int64_t back_to, int64_t at, gws_alert_cb *cb,
+                            void *opaque) {
+        alert_t *a, *next, **due = NULL;
+        size_t n = 0, k = 0;
         int cnt = 0;
-        int64_t quiet = (int64_t)d->cfg->det_resolve_s * 1000;
         for (a = d->open_head; a; a = a->onext)
-                if (d->wm - a->last_anom_ts >= quiet) {
-                        one = a;
-                        n++;
-                }
+                n += alert_due(a, quiet_upto, back_to);
         if (!n)
                 return 0;
         if (n > 1 && (due = malloc(n * sizeof(*due)))) {
-                for (k = 0, a = d->open_head; a; a = a->onext)
-                        if (d->wm - a->last_anom_ts >= quiet)
+                for (a = d->open_head; a; a = a->onext)
+                        if (alert_due(a, quiet_upto, back_to))
                                 due[k++] = a;
                 qsort(due, n, sizeof(*due), alert_cmp);
-                for (k = 0; k < n; k++)
-                        if (alert_close(d, due[k], d->wm, cb, opaque) == -1)
-                                cnt = -1;
-                        else if (cnt >= 0)
-                                cnt++;
-                free(due);
-                return cnt;
         }
-        if (n == 1)
-                return alert_close(d, one, d->wm, cb, opaque);
-        for (a = d->open_head; a; a = next) { /* out of memory: list order */
-                next = a->onext;
-                if (d->wm - a->last_anom_ts < quiet)
+        /* the sorted ones, else (one, or out of memory) the list's */
+        for (k = 0, a = due ? due[0] : d->open_head; a; a = next) {
+                next = due ? (++k < n ? due[k] : NULL) : a->onext;
+                if (!alert_due(a, quiet_upto, back_to))
                         continue;
-                if (alert_close(d, a, d->wm, cb, opaque) == -1)
+                a->rewound = a->last_anom_ts > back_to;
+                if (alert_close(d, a, at, cb, opaque) == -1)
                         cnt = -1;
                 else if (cnt >= 0)
                         cnt++;
         }
+        free(due);
         return cnt;
+}
+
+/* Resolves open alerts quiet for resolve_s of event time. */
+static int alerts_resolve(gws_detect_t *d, gws_alert_cb *cb, void *opaque) {
+        int64_t quiet = (int64_t)d->cfg->det_resolve_s * 1000;
+        return alerts_close_due(d, d->wm - quiet, INT64_MAX, d->wm, cb,
+                                opaque);
 }
 
 /* Folds the error entity's last completed bucket into its baseline share:
@@ -1457,8 +1483,9 @@ static void error_fold(gws_detect_t *d, ent_t *gp) {
  * elsewhere, a region grew). Its baseline becomes this window's count
  * and the alert is resolved, saying so; before, the baseline never
  * followed and the alert stayed open for ever. Counted from the alert's
- * first anomaly (saved in snapshots), up to the end of the window
- * rate_win being closed. Empty windows never settle: a gateway that
+ * window.start (first_anom_ts, saved in snapshots; a rate_drop's is its
+ * first low window's start, not that window's end), up to the end of
+ * the window rate_win being closed. Empty windows never settle: a gateway that
  * sends nothing is gone (gone_after_s). @returns alerts emitted (0 or
  * 1) or -1. */
 static int rate_settle(gws_detect_t *d, ent_t *g, double c,
@@ -1510,13 +1537,15 @@ static int rate_close(gws_detect_t *d, ent_t *g, int64_t upto_win,
                     c < lam / 4) {
                         gws_event_t fake;
                         memset(&fake, 0, sizeof(fake));
-                        fake.ts_ms = (g->gx->rate_win + 1) *
-                                     (int64_t)d->cfg->det_window_s * 1000;
-                        rr = alert_anomaly(d, g, K_RATE_DROP, &fake, c, lam,
-                                           z_to_score((lam - c) /
-                                                          sqrt(lam + 1),
-                                                      d->cfg->det_z_threshold),
-                                           1, 1, 1, cb, opaque);
+                        /* seen as the window closes (its end), begun
+                         * at its start: the alert's window.start */
+                        fake.ts_ms = (g->gx->rate_win + 1) * d->window_ms;
+                        rr = alert_anomaly_from(
+                            d, g, K_RATE_DROP, &fake,
+                            g->gx->rate_win * d->window_ms, c, lam,
+                            z_to_score((lam - c) / sqrt(lam + 1),
+                                       d->cfg->det_z_threshold),
+                            1, 1, 1, cb, opaque);
                         if (rr < 0) {
                                 d->quiet = quiet;
                                 return -1;
@@ -2536,7 +2565,8 @@ static void hh_restart(ent_t *g, int64_t nwin) {
 
 /* Moves event time back to \p ts (past_confirms()). What is kept in
  * event time after ts belongs to the era that ended: its open alerts are
- * resolved (at the old watermark, where their windows end), its pending
+ * resolved (at the old watermark, where their windows end; oldest first,
+ * as the tick resolves them: alerts_close_due()), its pending
  * anomalies, window buckets, error buckets, heavy-hitter window and
  * the baselines' holds (nk_hold_note()) are dropped, and the gateways'
  * rate windows stop; each restarts at the gateway's next counted event,
@@ -2550,19 +2580,10 @@ static int wm_rewind(gws_detect_t *d, int64_t ts, gws_alert_cb *cb,
                      void *opaque) {
         int64_t old = d->wm, bidx = ts / d->bucket_ms,
                 win = ts / d->window_ms;
-        alert_t *a, *next, **pp;
+        alert_t *a, **pp;
         size_t i;
-        int r = 0, k;
-        for (a = d->open_head; a; a = next) {
-                next = a->onext;
-                if (a->last_anom_ts <= ts)
-                        continue;
-                a->rewound = 1;
-                if (alert_close(d, a, old, cb, opaque) == -1)
-                        r = -1;
-                else if (r >= 0)
-                        r++;
-        }
+        int r, k;
+        r = alerts_close_due(d, INT64_MIN, ts, old, cb, opaque);
         for (i = 0; i < d->cap; i++) {
                 ent_t *e = d->slots[i].e;
                 gx_t *x;

@@ -1363,6 +1363,118 @@ START_TEST(rate_spike_settles_at_new_level) {
 }
 END_TEST
 
+/* A rate_drop's window starts where the traffic dropped: the start of
+ * the first low window. It started at that window's end, where closing
+ * it confirmed the drop, one window late, and rate_settle_s (counted
+ * from the start) settled the new level a window late too. A rate_spike
+ * starts at its first anomalous event, within the first high window
+ * (the early check judges the window so far). */
+START_TEST(rate_drop_starts_at_the_drop) {
+        int64_t ts, drop = T0 + 20 * 60000, rise;
+        json_t *a;
+        redetect("detectors.rate_settle_s", "1800");
+        ts = steady(T0, drop, 50);                   /* 20 events/s */
+        ts = steady(ts, drop + 40 * 60000, 500);     /* 2 events/s */
+        ck_assert_int_eq(count("rate_drop", "open"), 1);
+        a = first("rate_drop", "open");
+        ck_assert_msg(alert_win(a, "start") == drop,
+                      "rate_drop starts %lld ms after the drop",
+                      (long long)(alert_win(a, "start") - drop));
+        /* settles once the new level has held 30 min from the drop */
+        ck_assert_int_eq(count("rate_drop", "resolved"), 1);
+        a = first("rate_drop", "resolved");
+        ck_assert_int_eq(alert_win(a, "start"), drop);
+        ck_assert_msg(alert_win(a, "end") == drop + 30 * 60000,
+                      "settled %lld ms after drop + 30 min",
+                      (long long)(alert_win(a, "end") - drop - 30 * 60000));
+        /* back to 20 events/s on a window boundary: a rate_spike, from
+         * its first anomalous event, within that window */
+        rise = (ts / 60000 + 1) * 60000;
+        ts = steady(ts, rise, 500);
+        ts = steady(ts, rise + 5 * 60000, 50);
+        ck_assert_int_eq(count("rate_spike", "open"), 1);
+        a = first("rate_spike", "open");
+        ck_assert_int_ge(alert_win(a, "start"), rise);
+        ck_assert_msg(alert_win(a, "start") < rise + 15000,
+                      "rate_spike starts %lld ms after the rise",
+                      (long long)(alert_win(a, "start") - rise));
+}
+END_TEST
+
+/* The event time of the open record of alert \p id (when it opened). */
+static int64_t opened_at(const char *id) {
+        size_t i;
+        json_t *a;
+        json_array_foreach(sink.alerts, i, a) {
+                if (!strcmp(json_string_value(json_object_get(a,
+                                                              "alert_id")),
+                            id) &&
+                    !strcmp(json_string_value(json_object_get(a, "state")),
+                            "open"))
+                        return alert_win(a, "end");
+        }
+        ck_abort_msg("alert %s has no open record", id);
+        return 0;
+}
+
+/* Alerts resolved together go out oldest first (by the time they
+ * opened, then by id), whichever path resolves them: the per-second
+ * tick did, the way back of event time (wm_rewind()) went down the
+ * open list, newest first. A latency incident, then an error storm 90 s
+ * later, both still open when event time moves back: latency must be
+ * resolved first. */
+START_TEST(clock_jump_back_resolves_oldest_first) {
+        int64_t ts = T0, ahead, back, prev = INT64_MIN;
+        const char *prev_kind = NULL;
+        size_t k;
+        json_t *a;
+        int i, rewound = 0;
+        for (i = 0; i < 3000; i++, ts += 200)
+                feed(ts, "gw", "m", 200, exp(6 + 0.3 * gauss()), NULL);
+        /* 100 years ahead, followed (one gateway), 10 min of traffic */
+        ahead = ts + YEARS_100;
+        for (i = 0; i < 3000; i++) {
+                double mul = i >= 2000 ? 10 : 1;     /* slow from 400 s */
+                int err = i >= 2460 && i % 2;        /* errors from 492 s */
+                feed(ahead + i * 200, "gw", "m", err ? 500 : 200,
+                     exp(6 + 0.3 * gauss()) * mul, NULL);
+        }
+        ck_assert_int_eq(count("latency", "open"), 1);
+        ck_assert_int_eq(count("error_rate", "open"), 1);
+        ck_assert_int_eq(count("latency", "resolved"), 0);
+        ck_assert_int_eq(count("error_rate", "resolved"), 0);
+        /* the clock is set right: event time moves back */
+        back = (ts / 60000 + 2) * 60000;
+        for (i = 0; i < 30; i++)
+                feed(back + i * 200, "gw", "m", 200,
+                     exp(6 + 0.3 * gauss()), NULL);
+        json_array_foreach(sink.alerts, k, a) {
+                const char *kind, *why;
+                int64_t opened;
+                if (strcmp(json_string_value(json_object_get(a, "state")),
+                           "resolved"))
+                        continue;
+                why = json_string_value(json_object_get(a, "reason"));
+                if (!strstr(why, "event time moved back"))
+                        continue;
+                kind = json_string_value(json_object_get(a, "kind"));
+                opened = opened_at(json_string_value(json_object_get(
+                    a, "alert_id")));
+                ck_assert_msg(opened >= prev,
+                              "%s (opened %lld) resolved after %s (opened "
+                              "%lld): %lld ms out of order",
+                              kind, (long long)(opened - ahead), prev_kind,
+                              (long long)(prev - ahead),
+                              (long long)(prev - opened));
+                prev = opened;
+                prev_kind = kind;
+                rewound++;
+        }
+        ck_assert_int_ge(rewound, 2);
+        assert_all_resolved();
+}
+END_TEST
+
 static char *run_series(uint64_t seed) {
         gws_detect_t *d = gws_detect_new(cfg, 3);
         json_t *all = json_array();
@@ -1903,6 +2015,8 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, rate_drop_settles_at_new_level);
         tcase_add_test(tc, rate_drop_outage_stays_open);
         tcase_add_test(tc, rate_spike_settles_at_new_level);
+        tcase_add_test(tc, rate_drop_starts_at_the_drop);
+        tcase_add_test(tc, clock_jump_back_resolves_oldest_first);
         tcase_add_test(tc, keys_provider_wide_slowdown_one_alert);
         tcase_add_test(tc, keys_user_prompts_one_alert);
         tcase_add_test(tc, keys_gateway_wide_one_alert);
