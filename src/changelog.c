@@ -47,6 +47,8 @@ struct gws_changelog_s {
         job_t *jobs, *jobs_tail;        /* under lock */
         gws_restore_t *done, *done_tail; /* under lock */
         int stop;                        /* under lock */
+        int stopping; /* atomic: gws_changelog_stop(); also set by
+                       * destroy before stop */
         uint8_t *held;  /* under lock: [input partition] 1 = its snapshots
                          * are held (changelog.h, "Holding") */
         int32_t nheld_cap; /* under lock: entries of held (grown by
@@ -60,6 +62,22 @@ struct gws_changelog_s {
 };
 
 #define ADD(field, v) __atomic_add_fetch(&cl->st.field, (v), __ATOMIC_RELAXED)
+
+/* @returns 1 once gws_changelog_stop() (or destroy) was called.
+ * @locality any thread. */
+static int stopping(const gws_changelog_t *cl) {
+        return __atomic_load_n(&cl->stopping, __ATOMIC_ACQUIRE);
+}
+
+/* Sleeps \p ms, in steps of 10 ms so that a stop ends it early (a
+ * shutdown must not wait for a retry's backoff). */
+static void nap(const gws_changelog_t *cl, int ms) {
+        while (ms > 0 && !stopping(cl)) {
+                int step = ms < 10 ? ms : 10;
+                usleep((useconds_t)step * 1000);
+                ms -= step;
+        }
+}
 
 /* Restores taken in one read of a state partition (at most). Each holds
  * its latest record (compressed) until it is loaded: together at most the
@@ -460,7 +478,7 @@ static int quiet_ms(const gws_config_t *cfg) {
         return q < 100 ? 100 : q > 1000 ? 1000 : q;
 }
 
-/* A batch's read (read_latest()): stopped by gws_changelog_destroy(),
+/* A batch's read (read_latest()): stopped by gws_changelog_stop(),
  * yielding to restores queued meanwhile if they fit in the batch. */
 typedef struct {
         gws_changelog_t *cl;
@@ -470,6 +488,8 @@ typedef struct {
 static int read_check(void *arg) {
         const read_check_t *rc = arg;
         int go;
+        if (stopping(rc->cl))
+                return READ_STOP;
         pthread_mutex_lock(&rc->cl->lock);
         go = rc->cl->stop                                  ? READ_STOP
              : rc->cl->jobs && rc->n < RESTORE_BATCH ? READ_YIELD
@@ -494,19 +514,24 @@ static int read_latest(gws_changelog_t *cl, int n, const int32_t *sps,
 
 /* Re-reads input \p partition from \p from up to (not including) \p to
  * into \p det without outputs; \p det then holds every event below
- * *\p reached (\p to, or less when the deadline stopped it). @returns
- * events learned (and fed), stopping early at the deadline. */
+ * *\p reached (\p to, or less when the deadline or a stop ended it).
+ * Looks for gws_changelog_stop() between polls (100 ms at most each):
+ * *\p stopped says it ended the catch-up (a shutdown once waited for the
+ * catch-up's deadline, state.restore_timeout_ms). @returns events learned
+ * (and fed), stopping early at the deadline or a stop. */
 static int64_t catch_up(gws_changelog_t *cl, int32_t partition,
                         gws_detect_t *det, int64_t from, int64_t to,
-                        int64_t deadline, int64_t *first, int64_t *reached) {
+                        int64_t deadline, int64_t *first, int64_t *reached,
+                        int *stopped) {
         const char *topic = cl->cfg->topic_input;
         int64_t n = 0, next = from;
 
         *first = -1;
         *reached = from;
-        if (assign_one(cl->rc, topic, partition, from) == -1)
+        if ((*stopped = stopping(cl)) ||
+            assign_one(cl->rc, topic, partition, from) == -1)
                 return 0;
-        while (next < to) {
+        while (next < to && !(*stopped = stopping(cl))) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(cl->rc, 100);
                 gws_input_t in;
                 if (!m) {
@@ -545,18 +570,23 @@ static int64_t catch_up(gws_changelog_t *cl, int32_t partition,
  * up until \p deadline. A lookup that keeps failing (the coordinator
  * moving, during a rebalance) is not "no commit": that once restored
  * without a catch-up to an offset the consumer then started from, with
- * nothing said. @returns 0, or -1 with \p err set. */
+ * nothing said. Each call waits 1 to 2 s (rd_kafka_committed() cannot be
+ * interrupted) and the retries' backoff naps, so that a stop ends the
+ * lookup within 2 s: with calls of up to 10 s a shutdown waited for the
+ * whole state.restore_timeout_ms against a coordinator that did not
+ * answer. @returns 0; -1 with \p err set; or 1: stopped
+ * (gws_changelog_stop()). */
 static int committed_offset(gws_changelog_t *cl, int32_t partition,
                             int64_t deadline, int64_t *off,
                             rd_kafka_resp_err_t *err) {
         int wait_ms = 100;
         for (;;) {
-                rd_kafka_topic_partition_list_t *l =
-                    rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_t *l;
                 int64_t left = deadline - gws_mono_ms();
-                int tmo = left < 1000    ? 1000
-                          : left > 10000 ? 10000
-                                         : (int)left;
+                int tmo = left < 1000 ? 1000 : left > 2000 ? 2000 : (int)left;
+                if (stopping(cl))
+                        return 1;
+                l = rd_kafka_topic_partition_list_new(1);
                 rd_kafka_topic_partition_list_add(l, cl->cfg->topic_input,
                                                   partition);
                 *err = rd_kafka_committed(cl->rc, l, tmo);
@@ -568,14 +598,34 @@ static int committed_offset(gws_changelog_t *cl, int32_t partition,
                         return 0;
                 if (gws_mono_ms() + wait_ms > deadline)
                         return -1;
-                usleep((useconds_t)wait_ms * 1000);
+                nap(cl, wait_ms);
                 if (wait_ms < 1000)
                         wait_ms *= 2;
         }
 }
 
+/* A restore cut by gws_changelog_stop() (\p during: what it was doing)
+ * is not installed: its detector, perhaps caught up part of the way, is
+ * dropped (r->stopped, det NULL), so the partition's latest snapshot on
+ * the state topic stays the one it was restored from (the service,
+ * stopping, writes none for a partition still restoring). */
+static void cut(gws_restore_t *r, int32_t partition, int64_t snap_offset,
+                const char *during) {
+        r->stopped = 1;
+        gws_detect_destroy(r->det);
+        r->det = NULL;
+        gws_log(GWS_LOG_NOTICE, "STATE",
+                "partition %d: restore stopped (shutdown) %s after %lld "
+                "events caught up: not installed; its snapshot at offset "
+                "%lld stays the latest",
+                (int)partition, during, (long long)r->caught_up,
+                (long long)snap_offset);
+}
+
 /* Restores \p job's partition into \p r from \p found (1: its latest
- * record \p rec, 0: none, -1: the read failed, \p read_why says). */
+ * record \p rec, 0: none, -1: the read failed, \p read_why says). A
+ * stop during the committed offset's lookup or the catch-up cuts it
+ * (cut()). */
 static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
                     int found, const char *read_why, const gws_buf_t *rec,
                     gws_buf_t *raw) {
@@ -625,8 +675,14 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
                 r->committed = job->committed;
         } else {
                 rd_kafka_resp_err_t err;
-                if (committed_offset(cl, job->partition, deadline,
-                                     &r->committed, &err) == -1) {
+                int rc = committed_offset(cl, job->partition, deadline,
+                                          &r->committed, &err);
+                if (rc == 1) {
+                        cut(r, job->partition, info.offset,
+                            "looking up the group's committed offset");
+                        return;
+                }
+                if (rc == -1) {
                         r->committed = -1;
                         gws_log(GWS_LOG_WARNING, "STATE",
                                 "partition %d: the group's committed offset "
@@ -640,9 +696,26 @@ static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
         }
         if (r->committed > info.offset) {
                 int64_t first;
+                int stopped;
+                gws_log(GWS_LOG_INFO, "STATE",
+                        "partition %d: catching up %lld events (%lld..%lld) "
+                        "without outputs",
+                        (int)job->partition,
+                        (long long)(r->committed - info.offset),
+                        (long long)info.offset, (long long)r->committed - 1);
                 r->caught_up = catch_up(cl, job->partition, r->det,
                                         info.offset, r->committed, deadline,
-                                        &first, &r->caught_to);
+                                        &first, &r->caught_to, &stopped);
+                if (stopped) {
+                        char during[96];
+                        snprintf(during, sizeof(during),
+                                 "during its catch-up at offset %lld of "
+                                 "%lld",
+                                 (long long)r->caught_to,
+                                 (long long)r->committed);
+                        cut(r, job->partition, info.offset, during);
+                        return;
+                }
                 if (first > info.offset)
                         gws_log(GWS_LOG_WARNING, "STATE",
                                 "partition %d: catch-up from offset %lld: "
@@ -795,7 +868,8 @@ static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                 const part_read_t *pr = &res[at[i]];
                 int stop;
                 pthread_mutex_lock(&cl->lock);
-                stop = cl->stop; /* the rest is abandoned, as queued jobs */
+                /* the rest is abandoned, as queued jobs */
+                stop = cl->stop || stopping(cl);
                 pthread_mutex_unlock(&cl->lock);
                 if (!stop && (pr->pending ||
                               (pr->timed_out && job->deadline > now))) {
@@ -818,10 +892,13 @@ static void run_batch(gws_changelog_t *cl, job_t **batch, int n,
                                 run_job(cl, job, r,
                                         res[at[i]].ok ? found[i] : -1,
                                         res[at[i]].why, &recs[i], raw);
-                                hold(cl, job->partition, r);
+                                /* cut by a stop: holds as they were */
+                                if (!r->stopped)
+                                        hold(cl, job->partition, r);
                         }
                         r->ms = (double)(gws_mono_ms() - job->t0);
-                        ADD(restores[r->result], 1);
+                        if (!r->stopped) /* not a restore: not counted */
+                                ADD(restores[r->result], 1);
                         ADD(restore_ms, (uint64_t)r->ms);
                         ADD(caught_up, (uint64_t)r->caught_up);
                         pthread_mutex_lock(&cl->lock);
@@ -855,7 +932,9 @@ static void *restore_main(void *arg) {
         memset(recs, 0, sizeof(recs));
         for (;;) {
                 pthread_mutex_lock(&cl->lock);
-                while (!cl->jobs && !cl->stop)
+                /* after gws_changelog_stop() no more batches: they
+                 * would be cut at once */
+                while ((!cl->jobs || stopping(cl)) && !cl->stop)
                         pthread_cond_wait(&cl->cond, &cl->lock);
                 if (cl->stop) {
                         pthread_mutex_unlock(&cl->lock);
@@ -1025,11 +1104,18 @@ err:
         return NULL;
 }
 
+void gws_changelog_stop(gws_changelog_t *cl) {
+        __atomic_store_n(&cl->stopping, 1, __ATOMIC_RELEASE);
+}
+
 void gws_changelog_destroy(gws_changelog_t *cl) {
         gws_restore_t *r;
         job_t *j;
         if (!cl)
                 return;
+        /* a catch-up or a committed offset's lookup in progress ends
+         * within a poll (100 ms) or a lookup's call (2 s at most) */
+        gws_changelog_stop(cl);
         if (cl->started) {
                 pthread_mutex_lock(&cl->lock);
                 cl->stop = 1; /* a read in progress too (read_check()) */

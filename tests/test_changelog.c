@@ -978,6 +978,132 @@ START_TEST(destroy_does_not_wait_for_an_unreadable_read) {
 }
 END_TEST
 
+/* Starts \p f with state.restore_timeout_ms 20 s and restores \p part
+ * from its snapshot at offset 10 with the committed offset 60 while its
+ * input partition has no leader: the catch-up from 10 to 60 fetches
+ * nothing and would run to its deadline. Returns once the restore is in
+ * its catch-up (no result after 1 s). */
+static gws_detect_t *fx_stuck_catch_up(fx_t *f, int32_t part, gws_buf_t *raw,
+                                       gws_buf_t *rec) {
+        int64_t committed = 60;
+        uint64_t gen = 1;
+        gws_detect_t *det = fx_catch_up(f, part, "20000", raw, rec);
+        ck_assert_int_eq(
+            rd_kafka_mock_partition_set_leader(f->mc, "gw.raw", part, -1), 0);
+        ck_assert_int_eq(
+            gws_changelog_restore(f->cl, &part, &gen, &committed, 1), 0);
+        ck_assert_ptr_null(done_wait(f, 1000));
+        return det;
+}
+
+/* The restore thread stops at destroy while it catches up (restore
+ * timeout 20 s, the input partition without a leader): the destroy once
+ * waited for the catch-up's deadline. */
+START_TEST(destroy_does_not_wait_for_a_catch_up) {
+        fx_t f;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det = fx_stuck_catch_up(&f, 2, &raw, &rec);
+        int64_t t = gws_mono_ms();
+
+        gws_changelog_destroy(f.cl);
+        f.cl = NULL;
+        t = gws_mono_ms() - t;
+        fprintf(stderr,
+                "destroy_does_not_wait_for_a_catch_up: destroy took %lld "
+                "ms\n",
+                (long long)t);
+        /* generous: a poll waits 100 ms */
+        ck_assert_msg(t < 5000, "destroy took %lld ms", (long long)t);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
+/* ...nor for a lookup of the group's committed offset (unknown to the
+ * caller) that the coordinator answers after 30 s: the lookup once waited
+ * up to 10 s per call, until state.restore_timeout_ms (20 s). */
+START_TEST(destroy_does_not_wait_for_a_committed_lookup) {
+        fx_t f;
+        int32_t part = 1;
+        uint64_t gen = 1;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        char err[256];
+        int64_t t;
+        int i;
+
+        fx_start(&f);
+        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
+                                        "20000", err, sizeof(err)),
+                         0);
+        det = gws_detect_new(f.cfg, part);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(&f, part, 10, 10, det, &raw, &rec);
+        for (i = 0; i < 30; i++)
+                ck_assert_int_eq(rd_kafka_mock_broker_push_request_error_rtts(
+                                     f.mc, 1, 9 /* OffsetFetch */, 1,
+                                     RD_KAFKA_RESP_ERR_NO_ERROR, 30000),
+                                 0);
+        ck_assert_int_eq(gws_changelog_restore(f.cl, &part, &gen, NULL, 1),
+                         0);
+        ck_assert_ptr_null(done_wait(&f, 1500));
+        t = gws_mono_ms();
+        gws_changelog_destroy(f.cl);
+        f.cl = NULL;
+        t = gws_mono_ms() - t;
+        fprintf(stderr,
+                "destroy_does_not_wait_for_a_committed_lookup: destroy took "
+                "%lld ms\n",
+                (long long)t);
+        /* generous: a lookup waits 2 s at most per call */
+        ck_assert_msg(t < 5000, "destroy took %lld ms", (long long)t);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
+/* gws_changelog_stop() (the service's shutdown) cuts a catch-up where it
+ * is: its result comes at once, marked stopped, with no detector (a
+ * partial catch-up is not installed: the partition's snapshot on the
+ * state topic stays its latest). The catch-up once ran on to its
+ * deadline (20 s here) and was reported as a restore. */
+START_TEST(stop_cuts_a_catch_up_where_it_is) {
+        fx_t f;
+        int32_t part = 2;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det = fx_stuck_catch_up(&f, part, &raw, &rec);
+        gws_changelog_stats_t st;
+        gws_restore_t *r;
+        int64_t t = gws_mono_ms();
+
+        gws_changelog_stop(f.cl);
+        r = done_wait(&f, 30000);
+        t = gws_mono_ms() - t;
+        fprintf(stderr,
+                "stop_cuts_a_catch_up_where_it_is: result %lld ms after the "
+                "stop: %s\n",
+                (long long)t,
+                !r ? "none" : r->stopped ? "stopped" : "not stopped");
+        ck_assert_ptr_nonnull(r);
+        ck_assert_msg(t < 5000, "result %lld ms after the stop",
+                      (long long)t);
+        ck_assert_int_eq(r->partition, part);
+        ck_assert_int_eq(r->stopped, 1);
+        ck_assert_ptr_null(r->det);
+        gws_changelog_stats(f.cl, &st);
+        ck_assert_int_eq(st.restores[GWS_STATE_OK], 0);
+        gws_restore_free(r);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
 /* `gwsieve state` while state partition 1 has no leader: input
  * partitions 0 and 2 (state partition 0) get their rows, 2 with its
  * snapshot, and 1 and 3 (state partition 1) a row "unreadable" with the
@@ -1074,6 +1200,9 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc,
                        restore_queued_during_an_unreadable_read_does_not_wait);
         tcase_add_test(tc, destroy_does_not_wait_for_an_unreadable_read);
+        tcase_add_test(tc, destroy_does_not_wait_for_a_catch_up);
+        tcase_add_test(tc, destroy_does_not_wait_for_a_committed_lookup);
+        tcase_add_test(tc, stop_cuts_a_catch_up_where_it_is);
         tcase_add_test(tc, inspect_shows_an_unreadable_state_partition);
         suite_add_tcase(s, tc);
         return s;

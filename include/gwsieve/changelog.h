@@ -36,7 +36,9 @@
  *      Every queued job posts one: its result is allocated when it is
  *      queued, so the restore thread has nothing to allocate that could
  *      leave a partition paused for good (only the detector itself, whose
- *      failure the result reports as det == NULL).
+ *      failure the result reports as det == NULL). Until a stop
+ *      (gws_changelog_stop(), at shutdown): then the job being caught up
+ *      posts a result marked stopped, and the others none.
  * The jobs of a batch are loaded one at a time on the restore thread: the
  * worker's other partitions keep flowing meanwhile. A state partition
  * that step 1 cannot read to its high watermark within
@@ -120,6 +122,10 @@ typedef struct gws_restore_s {
         uint32_t entities;         /**< restored */
         size_t bytes;              /**< record size */
         double ms;                 /**< time from request to result */
+        int stopped;               /**< 1: cut by gws_changelog_stop()
+                                    *   (its catch-up or committed offset
+                                    *   lookup): not to be installed, det
+                                    *   is NULL */
         struct gws_restore_s *next;
 } gws_restore_t;
 
@@ -149,9 +155,20 @@ gws_changelog_t *gws_changelog_new(const gws_config_t *cfg,
                                    size_t errstr_size);
 
 /** @brief Stops the restore thread (abandoning queued jobs, a read in
- *  progress and undelivered results) and frees everything. NULL is a
- *  no-op. */
+ *  progress and undelivered results) and frees everything; a catch-up or
+ *  committed offset lookup in progress is cut (gws_changelog_stop()), not
+ *  waited for. NULL is a no-op. */
 void gws_changelog_destroy(gws_changelog_t *cl);
+
+/** @brief Stops restoring, for a shutdown: a read of the state topic in
+ *  progress ends within a poll (100 ms) and its batch is abandoned; a
+ *  catch-up within a poll, a lookup of a committed offset within one
+ *  call (2 s at most): that job posts its result marked stopped, without
+ *  a detector (a partial catch-up is not to be installed; the partition's
+ *  latest snapshot stays the one it restored from), and logs it. Queued
+ *  jobs are not started. Saves are not affected. Returns at once.
+ *  @locality any thread (an atomic flag). */
+void gws_changelog_stop(gws_changelog_t *cl);
 
 /** @brief Produces a snapshot of \p det for input \p partition, covering
  *  every offset below \p offset; the outputs of every offset below

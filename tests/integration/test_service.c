@@ -2716,6 +2716,105 @@ START_TEST(test_catch_up) {
 }
 END_TEST
 
+/* SIGTERM while a restore catches up: worker1 leaves a snapshot of every
+ * partition, worker2 processes 1200 more events, commits them and is
+ * killed (-9) before its next snapshot, and worker3 restores with gw.raw's
+ * partitions without a leader, so its catch-up of those events fetches
+ * nothing until state.restore_timeout_ms (20 s). It exits 0 at once and
+ * says the restore was stopped; the cut catch-up is not installed and not
+ * snapshotted: the state topic still holds worker1's snapshots. The
+ * shutdown once waited for the catch-up's deadline
+ * (gws_changelog_destroy() joined the restore thread). */
+START_TEST(test_state_stop_during_catch_up) {
+        svc_t s;
+        gws_it_events_t *ev1 = events("events.ndjson", 1200, 71, 0);
+        gws_it_events_t *ev2 = events("events2.ndjson", 1200, 72, 0);
+        gws_it_proc_t *w1, *w2, *w3;
+        gws_it_reader_t *r1, *r2;
+        json_t *rows1, *rows2;
+        int64_t t0, took;
+        char cmd[128], st[64];
+        int p, status, cut;
+
+        svc_start(&s, "stopcatchup",
+                  "{\"state\":{\"interval_ms\":3600000,"
+                  "\"restore_timeout_ms\":20000}}");
+        produce_all(&s, ev1);
+        t0 = gws_it_now_ms();
+        w1 = worker_start(&s, "worker1");
+        r1 = reader(&s, "gw.retained");
+        expect_all_retained(&s, r1, ev1, "worker1", t0);
+        worker_stop_ok(w1, "worker1");
+        rows1 = state_rows(&s, 12);
+
+        /* worker2: commits, writes no snapshot (the group's offsets can
+         * only be moved by a member once it exists on the mock) */
+        w2 = worker_start(&s, "worker2");
+        produce_all(&s, ev2);
+        r2 = reader(&s, "gw.retained");
+        expect_all_retained(&s, r2, ev2, "worker2", t0);
+        committed_at_end(&s);
+        GWS_IT_ASSERT(gws_it_proc_signal(w2, SIGKILL) == 0, "kill failed");
+        gws_it_proc_wait(w2, 10000, &status);
+        for (p = 0; p < 12; p++) {
+                snprintf(cmd, sizeof(cmd), "leader gw.raw %d -1", p);
+                GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
+                              "%s failed", cmd);
+        }
+
+        w3 = worker_start(&s, "worker3");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w3, "catching up", 60000) == 0,
+                      "worker3 started no catch-up (see %s)",
+                      gws_it_proc_log(w3));
+        gws_it_sleep_ms(250);
+        t0 = gws_it_now_ms();
+        status = gws_it_gwsieve_stop(w3, 60000);
+        took = gws_it_now_ms() - t0;
+        gws_it_printf("worker3: SIGTERM during the catch-up -> %s after %lld "
+                      "ms",
+                      status == -1 ? "no exit"
+                                   : gws_it_status_str(status, st, sizeof(st)),
+                      (long long)took);
+        GWS_IT_ASSERT(status != -1 && took < STOP_MS,
+                      "worker3 took %lld ms to exit after SIGTERM during a "
+                      "catch-up (state.restore_timeout_ms 20000)",
+                      (long long)took);
+        GWS_IT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "worker3 exited with %s after SIGTERM",
+                      gws_it_status_str(status, st, sizeof(st)));
+        final_usage_ok(w3, "worker3");
+        cut = log_lines_with(gws_it_proc_log(w3), "restore stopped",
+                             "not installed");
+        gws_it_printf("worker3: %d restore(s) stopped", cut);
+        GWS_IT_ASSERT(cut > 0, "worker3 logged no stopped restore (see %s)",
+                      gws_it_proc_log(w3));
+
+        for (p = 0; p < 12; p++) {
+                snprintf(cmd, sizeof(cmd), "leader gw.raw %d 1", p);
+                GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
+                              "%s failed", cmd);
+        }
+        rows2 = state_rows(&s, 12);
+        for (p = 0; p < 12; p++)
+                GWS_IT_ASSERT(!strcmp(row_str(rows1, p, "snapshot"),
+                                      row_str(rows2, p, "snapshot")) &&
+                                  row_int(rows1, p, "offset") ==
+                                      row_int(rows2, p, "offset"),
+                              "partition %d: snapshot %s at %lld after "
+                              "worker1, %s at %lld after worker3",
+                              p, row_str(rows1, p, "snapshot"),
+                              (long long)row_int(rows1, p, "offset"),
+                              row_str(rows2, p, "snapshot"),
+                              (long long)row_int(rows2, p, "offset"));
+        json_decref(rows1);
+        json_decref(rows2);
+        gws_it_reader_destroy(r1);
+        gws_it_reader_destroy(r2);
+        gws_it_events_destroy(ev1);
+        gws_it_events_destroy(ev2);
+}
+END_TEST
+
 /* Lines of \p path that contain both \p a and \p b. */
 static int log_lines_with(const char *path, const char *a, const char *b) {
         FILE *fp = fopen(path, "r");
@@ -3519,6 +3618,8 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "state_held", test_state_held);
         ADD_TCASE(s, "state_caught_up", test_state_caught_up);
         ADD_TCASE(s, "catch_up", test_catch_up);
+        ADD_TCASE(s, "state_stop_during_catch_up",
+                  test_state_stop_during_catch_up);
         ADD_TCASE(s, "fresh_start", test_fresh_start);
         ADD_TCASE(s, "start_lookup_retry", test_start_lookup_retry);
         ADD_TCASE(s, "start_lookup_eager", test_start_lookup_eager);
