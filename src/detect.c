@@ -13,7 +13,8 @@
  *        so an evicted model that comes back is not new: known_add()).
  *   GP   gateway+provider: error share baseline and window (error_rate).
  *   G    gateway: events per window baseline (rate_spike / rate_drop),
- *        first-seen time (novelty warm-up), heavy-hitter summaries.
+ *        first-seen time (novelty warm-up; once past it, remembered with
+ *        the models seen: gw_warm()), heavy-hitter summaries.
  *   GU, GI  gateway+user, gateway+client_ip: heavy-hitter alerts only.
  *
  * Numeric deviation works on log1p(x) (log for costs): latencies, token
@@ -287,7 +288,8 @@ struct gws_detect_s {
                                     * second of event time */
         alert_t *open_head;        /* open alerts */
         /* The gateway+provider+model keys this partition has seen, as
-         * fingerprints (known_fp()): open addressing, 0 free, at most
+         * fingerprints (known_fp()), and the gateways past their novelty
+         * warm-up (warm_fp()): open addressing, 0 free, at most
          * KNOWN_MAX; in the byte budget. A GPM entity created for a key
          * in it is not novel (its entity was evicted, not new). */
         uint64_t *known;
@@ -762,6 +764,30 @@ static int known_add(gws_detect_t *d, uint64_t fp) {
         d->known[i] = fp;
         d->known_n++;
         return 0;
+}
+
+/* A gateway's novelty warm-up is kept the same way: once it has been
+ * known for novelty_warmup_s, the fingerprint of its key (another seed
+ * than the models': warm_fp()) joins the models seen, in the same table
+ * and under the same KNOWN_MAX, and its entity's first_ts becomes
+ * INT64_MIN ("warmed"). Its entity created again after an eviction (or
+ * not restored) is warmed at once: the warm-up began again there, and
+ * the new models of a long-known gateway were not reported. */
+static uint64_t warm_fp(const char *key, size_t len) {
+        uint64_t h = gws_hash64(key, len, 0x7761726d67617465ULL);
+        return h ? h : 1;
+}
+
+/* Whether gateway \p g is past its warm-up at event time \p ts;
+ * remembers it when it just got there. */
+static int gw_warm(gws_detect_t *d, ent_t *g, int64_t ts) {
+        if (g->first_ts == INT64_MIN)
+                return 1;
+        if (ts - g->first_ts < (int64_t)d->cfg->det_novelty_warmup_s * 1000)
+                return 0;
+        known_add(d, warm_fp(g->key, g->klen));
+        g->first_ts = INT64_MIN;
+        return 1;
 }
 
 /* Key = fields joined by 0x1f (unit separator: cannot appear unescaped
@@ -2730,11 +2756,18 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 if (is_new)
                         gws_placement_note(ev->gateway_id.s,
                                            ev->gateway_id.len, d->partition);
+                if (is_new && cfg->det_novelty &&
+                    known_has(d, warm_fp(g->key, g->klen)))
+                        g->first_ts = INT64_MIN; /* warmed before */
         }
         if (g) {
                 int64_t win = ts / d->window_ms;
                 if (!d->quiet && g->first_ts > ts)
                         g->first_ts = ts;
+                /* every event: a gateway whose models are all known
+                 * is remembered as warmed too */
+                if (!d->quiet && cfg->det_novelty)
+                        gw_warm(d, g, ts);
                 /* Windows end lateness_ms after their last millisecond;
                  * at most RATE_RING stay open. */
                 if ((r = rate_close(d, g, closed_upto(d), cb, opaque)) < 0)
@@ -2805,9 +2838,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 /* a model seen before was evicted, it is not new */
                 if (gpm && is_new &&
                     !known_add(d, known_fp(gpm->key, gpm->klen)) &&
-                    cfg->det_novelty && g &&
-                    seen - g->first_ts >=
-                        (int64_t)cfg->det_novelty_warmup_s * 1000)
+                    cfg->det_novelty && g && gw_warm(d, g, seen))
                         gpm->first_ts = seen; /* novel from now on */
                 else if (gpm && is_new)
                         gpm->first_ts = INT64_MIN; /* known from the start */
@@ -3384,10 +3415,18 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         r.why = "an entity twice";
                         break;
                 }
-                /* unset only for a model known from the start */
-                e->first_ts = rd_ts(&r, type == E_GPM);
+                /* unset only for a model known from the start, or a
+                 * gateway past its warm-up (written from format 5 on;
+                 * what it means holds for any format) */
+                e->first_ts = rd_ts(&r, type == E_GPM || type == E_G);
                 if (type == E_GPM)
                         known_add(d, known_fp(e->key, e->klen));
+                /* formats 1-4 kept no warmed gateways: those are then
+                 * its gateways past their warm-up at its event time */
+                if (type == E_G && version < 5 && d->cfg->det_novelty &&
+                    d->wm != INT64_MIN && !r.bad &&
+                    (e->first_ts == INT64_MIN || gw_warm(d, e, d->wm)))
+                        known_add(d, warm_fp(e->key, e->klen));
                 rd_win(&r, &e->win);
                 for (k = 0; k < F__CNT; k++) {
                         e->num[k].n = rd_u32(&r);
