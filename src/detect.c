@@ -13,7 +13,8 @@
  *        so an evicted model that comes back is not new: known_add()).
  *   GP   gateway+provider: error share baseline and window (error_rate).
  *   G    gateway: events per window baseline (rate_spike / rate_drop),
- *        first-seen time (novelty warm-up), heavy-hitter summaries.
+ *        first-seen time (novelty warm-up; once past it, remembered with
+ *        the models seen: gw_warm()), heavy-hitter summaries.
  *   GU, GI  gateway+user, gateway+client_ip: heavy-hitter alerts only.
  *
  * Numeric deviation works on log1p(x) (log for costs): latencies, token
@@ -287,7 +288,8 @@ struct gws_detect_s {
                                     * second of event time */
         alert_t *open_head;        /* open alerts */
         /* The gateway+provider+model keys this partition has seen, as
-         * fingerprints (known_fp()): open addressing, 0 free, at most
+         * fingerprints (known_fp()), and the gateways past their novelty
+         * warm-up (warm_fp()): open addressing, 0 free, at most
          * KNOWN_MAX; in the byte budget. A GPM entity created for a key
          * in it is not novel (its entity was evicted, not new). */
         uint64_t *known;
@@ -762,6 +764,30 @@ static int known_add(gws_detect_t *d, uint64_t fp) {
         d->known[i] = fp;
         d->known_n++;
         return 0;
+}
+
+/* A gateway's novelty warm-up is kept the same way: once it has been
+ * known for novelty_warmup_s, the fingerprint of its key (another seed
+ * than the models': warm_fp()) joins the models seen, in the same table
+ * and under the same KNOWN_MAX, and its entity's first_ts becomes
+ * INT64_MIN ("warmed"). Its entity created again after an eviction (or
+ * not restored) is warmed at once: the warm-up began again there, and
+ * the new models of a long-known gateway were not reported. */
+static uint64_t warm_fp(const char *key, size_t len) {
+        uint64_t h = gws_hash64(key, len, 0x7761726d67617465ULL);
+        return h ? h : 1;
+}
+
+/* Whether gateway \p g is past its warm-up at event time \p ts;
+ * remembers it when it just got there. */
+static int gw_warm(gws_detect_t *d, ent_t *g, int64_t ts) {
+        if (g->first_ts == INT64_MIN)
+                return 1;
+        if (ts - g->first_ts < (int64_t)d->cfg->det_novelty_warmup_s * 1000)
+                return 0;
+        known_add(d, warm_fp(g->key, g->klen));
+        g->first_ts = INT64_MIN;
+        return 1;
 }
 
 /* Key = fields joined by 0x1f (unit separator: cannot appear unescaped
@@ -2730,11 +2756,18 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 if (is_new)
                         gws_placement_note(ev->gateway_id.s,
                                            ev->gateway_id.len, d->partition);
+                if (is_new && cfg->det_novelty &&
+                    known_has(d, warm_fp(g->key, g->klen)))
+                        g->first_ts = INT64_MIN; /* warmed before */
         }
         if (g) {
                 int64_t win = ts / d->window_ms;
                 if (!d->quiet && g->first_ts > ts)
                         g->first_ts = ts;
+                /* every event: a gateway whose models are all known
+                 * is remembered as warmed too */
+                if (!d->quiet && cfg->det_novelty)
+                        gw_warm(d, g, ts);
                 /* Windows end lateness_ms after their last millisecond;
                  * at most RATE_RING stay open. */
                 if ((r = rate_close(d, g, closed_upto(d), cb, opaque)) < 0)
@@ -2805,9 +2838,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 /* a model seen before was evicted, it is not new */
                 if (gpm && is_new &&
                     !known_add(d, known_fp(gpm->key, gpm->klen)) &&
-                    cfg->det_novelty && g &&
-                    seen - g->first_ts >=
-                        (int64_t)cfg->det_novelty_warmup_s * 1000)
+                    cfg->det_novelty && g && gw_warm(d, g, seen))
                         gpm->first_ts = seen; /* novel from now on */
                 else if (gpm && is_new)
                         gpm->first_ts = INT64_MIN; /* known from the start */
@@ -2876,11 +2907,17 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
 /* ------------------------------------------------------------------------
  * snapshots (detectors state that moves with its partition)
  *
- * Format 4, little-endian, field by field (no struct dumps: padding and
+ * Format 5, little-endian, field by field (no struct dumps: padding and
  * pointers never reach the wire):
  *   fingerprint: "GWSD", u32 version, the key sets, window_s, hh_slots
  *     (a snapshot taken under other settings is incompatible)
- *   i64 wm, i32 future_run, i64 last_tick, i32 past_run, u32 entities
+ *   i64 wm, i32 future_run, i64 last_tick, i32 past_run
+ *   u32 n, then n u64 fingerprints (ascending), n <= KNOWN_MAX: the
+ *   models seen (known_fp()) and the gateways past their novelty warm-up
+ *   (warm_fp()); before the entities, so that a restore which runs out
+ *   of budget partway through them (entities with open alerts fill it:
+ *   the rest start cold) still has them
+ *   u32 entities
  *   entities from least to most recently used (the loader pushes each to
  *   the LRU head, so the order survives and a smaller budget drops the
  *   oldest), each: u8 type, u16 klen, key, i64 first_ts, window, 5 numeric
@@ -2889,15 +2926,16 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
  *   from partway through), u8 alert mask, the parts (the numeric windows
  *   followed by i64 hold_from and hold_to per kind) and the alerts (with
  *   their ids, so an open alert goes on being updated and resolved under
- *   its id; each ends with i64 silent_from, u32 last_n).
- *   after the last entity: u32 n, then n u64 fingerprints of the models
- *   seen (known_fp(), ascending), n <= KNOWN_MAX (format 4).
+ *   its id; each ends with i64 silent_from, u32 last_n). A gateway's
+ *   first_ts is INT64_MIN once it is past its warm-up (format 5).
  * A heavy-hitter slot's prio is written but not read: the loader
  * recomputes it from the slot's counts and the summary's usual totals
  * (hh_weigh()), so that it evicts exactly as the saved summary would,
  * and snapshots of builds that ordered slots by requests only (prio =
  * hist + cur, the same layout) take this build's order.
- * Formats 1 to 3 are still read. Format 3 had no fingerprints: the
+ * Formats 1 to 4 are still read. Format 4 had the fingerprints after
+ * the last entity, models only: a restore cut short by the budget lost
+ * them all, and a known model was new again. Format 3 had none: the
  * models seen are then those of its GPM entities (evicted ones are new
  * once more when they come back). Format 2 had no holds (none is under
  * way after its restore) and no last_n (not known: pending anomalies are
@@ -2906,7 +2944,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
  * ------------------------------------------------------------------------ */
 
 #define SNAP_MAGIC "GWSD"
-#define SNAP_VERSION 4u
+#define SNAP_VERSION 5u
 #define SNAP_VERSION_MIN 1u /* the oldest format this build reads */
 
 typedef struct {
@@ -3004,10 +3042,28 @@ static int ent_cmp_age(const void *pa, const void *pb) {
         return a->klen < b->klen ? -1 : a->klen > b->klen;
 }
 
+/* The fingerprints of the models seen and warmed gateways, in an order
+ * that does not depend on the table's history. @returns 0, or -1 when
+ * out of memory. */
+static int put_known(wr_t *out, const gws_detect_t *d) {
+        uint64_t *fps;
+        size_t j, n = 0;
+        if (!(fps = malloc((d->known_n ? d->known_n : 1) * sizeof(*fps))))
+                return -1;
+        for (j = 0; j < d->known_cap; j++)
+                if (d->known[j])
+                        fps[n++] = d->known[j];
+        qsort(fps, n, sizeof(*fps), u64_cmp);
+        put_u32(out, (uint32_t)n);
+        for (j = 0; j < n; j++)
+                put_u64(out, fps[j]);
+        free(fps);
+        return 0;
+}
+
 int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
         const gx_t gx0 = {.rate_win = -1}, *gx;
         const ent_t *e, **order;
-        uint64_t *fps;
         wr_t w = {buf, 0}, *out = &w;
         size_t n = 0, j;
         int i, s;
@@ -3025,6 +3081,10 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
         put_u32(out, (uint32_t)d->future_run);
         put_u64(out, (uint64_t)d->last_tick);
         put_u32(out, (uint32_t)d->past_run);
+        if (put_known(out, d) == -1) {
+                free(order);
+                return -1;
+        }
         put_u32(out, (uint32_t)d->nents);
         for (j = 0; j < n; j++) {
                 unsigned parts = 0, amask = 0;
@@ -3118,18 +3178,6 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                 }
         }
         free(order);
-        /* the models seen, in an order that does not depend on the
-         * table's history */
-        if (!(fps = malloc((d->known_n ? d->known_n : 1) * sizeof(*fps))))
-                return -1;
-        for (j = 0, n = 0; j < d->known_cap; j++)
-                if (d->known[j])
-                        fps[n++] = d->known[j];
-        qsort(fps, n, sizeof(*fps), u64_cmp);
-        put_u32(out, (uint32_t)n);
-        for (j = 0; j < n; j++)
-                put_u64(out, fps[j]);
-        free(fps);
         return w.bad ? -1 : 0;
 }
 
@@ -3262,6 +3310,25 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
         return r->bad ? -1 : 0;
 }
 
+/* Reads the fingerprints put_known() wrote (format 4 on); those that
+ * the budget has no room for are not remembered (known_add()). */
+static void load_known(gws_detect_t *d, rd_t *r) {
+        uint32_t nk = rd_u32(r), k;
+        if (nk > KNOWN_MAX) {
+                r->bad = 1;
+                r->why = "too many models seen";
+        }
+        for (k = 0; k < nk && !r->bad; k++) {
+                uint64_t f = rd_uint(r, 8);
+                if (!r->bad && !f) {
+                        r->bad = 1;
+                        r->why = "a model fingerprint 0";
+                } else if (!r->bad) {
+                        known_add(d, f);
+                }
+        }
+}
+
 int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                     char *errstr, size_t errstr_size) {
         rd_t r = {buf, (const unsigned char *)buf + len, 0, NULL};
@@ -3313,6 +3380,8 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
         if (d->future_run < 0 || d->future_run >= FUTURE_CONFIRM ||
             d->past_run < 0 || d->past_run >= FUTURE_CONFIRM)
                 r.bad = 1;
+        if (version >= 5)
+                load_known(d, &r);
         nents = rd_u32(&r);
         for (i = 0; i < nents && !r.bad; i++) {
                 unsigned type = rd_u8(&r), klen = rd_u16(&r), parts, amask;
@@ -3346,10 +3415,18 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         r.why = "an entity twice";
                         break;
                 }
-                /* unset only for a model known from the start */
-                e->first_ts = rd_ts(&r, type == E_GPM);
+                /* unset only for a model known from the start, or a
+                 * gateway past its warm-up (written from format 5 on;
+                 * what it means holds for any format) */
+                e->first_ts = rd_ts(&r, type == E_GPM || type == E_G);
                 if (type == E_GPM)
                         known_add(d, known_fp(e->key, e->klen));
+                /* formats 1-4 kept no warmed gateways: those are then
+                 * its gateways past their warm-up at its event time */
+                if (type == E_G && version < 5 && d->cfg->det_novelty &&
+                    d->wm != INT64_MIN && !r.bad &&
+                    (e->first_ts == INT64_MIN || gw_warm(d, e, d->wm)))
+                        known_add(d, warm_fp(e->key, e->klen));
                 rd_win(&r, &e->win);
                 for (k = 0; k < F__CNT; k++) {
                         e->num[k].n = rd_u32(&r);
@@ -3442,24 +3519,8 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         if (amask & (1u << k))
                                 load_alert(d, &r, e, (akind_t)k, version);
         }
-        if (version >= 4 && i == nents && !r.bad) {
-                /* the models seen (format 4); those that the budget
-                 * has no room for are not remembered (known_add()) */
-                uint32_t nk = rd_u32(&r), k;
-                if (nk > KNOWN_MAX) {
-                        r.bad = 1;
-                        r.why = "too many models seen";
-                }
-                for (k = 0; k < nk && !r.bad; k++) {
-                        uint64_t f = rd_uint(&r, 8);
-                        if (!r.bad && !f) {
-                                r.bad = 1;
-                                r.why = "a model fingerprint 0";
-                        } else if (!r.bad) {
-                                known_add(d, f);
-                        }
-                }
-        }
+        if (version == 4 && i == nents && !r.bad)
+                load_known(d, &r); /* after the entities in format 4 */
         if (r.bad || (i == nents && r.p != r.end)) {
                 snprintf(errstr, errstr_size,
                          "corrupt or truncated at entity %u of %u (byte %zu "

@@ -271,6 +271,58 @@ START_TEST(novelty_survives_eviction) {
 }
 END_TEST
 
+/* A gateway's novelty warm-up is kept apart from its entity too: "gw"
+ * sends for 700 s (novelty_warmup_s 600), then a burst of distinct users
+ * on "gw-2" through a 16-entity cap evicts its entity; when "gw" comes
+ * back, a model it never sent is new, and one it sent is not. Its entity
+ * created again began the warm-up again: the new model was not reported.
+ * "gw-3", evicted 100 s into its warm-up, is not taken as warmed (the
+ * burst lasts 0.4 s of event time: no rate window closes). The state
+ * goes through a snapshot after the eviction: it carries the warm-up
+ * with the models seen. */
+START_TEST(novelty_warmup_survives_eviction) {
+        gws_detect_stats_t ds;
+        gws_score_t sc;
+        gws_buf_t raw = {0};
+        char user[24], err[256];
+        int i;
+        int64_t ts = T0;
+        redetect("detectors.max_entities", "16");
+        for (i = 0; i < 2800; i++, ts += 250) {
+                feed(ts, "gw", "m-main", 200, 300, NULL);
+                if (i >= 2400)
+                        feed(ts, "gw-3", "m-main", 200, 300, NULL);
+        }
+        for (i = 0; i < 400; i++, ts += 1) {
+                snprintf(user, sizeof(user), "u-%d", i);
+                feed(ts, "gw-2", "m-2", 200, 300, user);
+        }
+        gws_detect_stats(det, &ds);
+        ck_assert_uint_ge(ds.evictions, 300);
+        ck_assert_int_eq(count("new_value", "open"), 0);
+        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+        gws_detect_destroy(det);
+        det = gws_detect_new(cfg, 0);
+        ck_assert_msg(gws_detect_load(det, raw.buf, raw.len, err,
+                                      sizeof(err)) > 0,
+                      "load: %s", err);
+        gws_buf_free(&raw);
+        ts += 1000;
+        sc = feed(ts, "gw", "m-new", 200, 300, NULL);
+        ck_assert_msg((sc.reasons & GWS_R_NEW_VALUE) &&
+                          count("new_value", "open") == 1,
+                      "a model new on a gateway known for 700 s was not "
+                      "reported after the gateway's eviction: %d "
+                      "new_value opens",
+                      count("new_value", "open"));
+        sc = feed(ts, "gw", "m-main", 200, 300, NULL);
+        ck_assert(!(sc.reasons & GWS_R_NEW_VALUE));
+        sc = feed(ts, "gw-3", "m-new", 200, 300, NULL);
+        ck_assert(!(sc.reasons & GWS_R_NEW_VALUE));
+        ck_assert_int_eq(count("new_value", "open"), 1);
+}
+END_TEST
+
 /* Alerts are detector state: their memory is in the byte budget. Two
  * detectors see the same events, one with detectors.novelty off: while
  * 300 new_value alerts are open (each with its event ids) the one with
@@ -1982,6 +2034,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, error_storm_and_small_counts);
         tcase_add_test(tc, novelty_after_warmup_only);
         tcase_add_test(tc, novelty_survives_eviction);
+        tcase_add_test(tc, novelty_warmup_survives_eviction);
         tcase_add_test(tc, alert_bytes_in_the_budget);
         tcase_add_test(tc, alerts_holding_the_budget);
         tcase_add_test(tc, latency_alert_under_a_full_budget);

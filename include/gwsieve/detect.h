@@ -86,14 +86,17 @@ gws_detect_t *gws_detect_new(const gws_config_t *cfg, int32_t partition);
 /** @brief Appends a snapshot of \p d (versioned binary format; see
  *  detect.c) to \p out: every entity with its baselines, windows,
  *  heavy-hitter summaries and alerts, the partition's event time and
- *  the models it has seen (novelty).
+ *  the models it has seen and gateways past their warm-up (novelty;
+ *  written before the entities, format 5).
  *  \p d must not be in use by another thread meanwhile.
  *  @returns 0, or -1 when out of memory. */
 int gws_detect_save(const gws_detect_t *d, gws_buf_t *out);
 
 /** @brief Restores a snapshot into \p d, which must be new (from
  *  gws_detect_new() with the same settings). Entities beyond the byte
- *  budget (detectors.max_state_mb) are left out, oldest first.
+ *  budget (detectors.max_state_mb) are left out, oldest first; once
+ *  those with open alerts fill it, the rest (the newest) are too. The
+ *  models seen are restored all the same (formats 5 on).
  *  @returns the number of entities restored, or -1 with \p errstr saying
  *           why (not a snapshot, other format version, incompatible
  *           settings, corrupt or truncated); then \p d is unusable and
