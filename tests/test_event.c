@@ -33,6 +33,54 @@ START_TEST(valid_full) {
 }
 END_TEST
 
+static int str_is(gws_str_t s, const char *want) {
+        return s.len == strlen(want) && !memcmp(s.s, want, s.len);
+}
+
+/* Every member the view knows, each with a value of its own, and names
+ * that share a known name's length and first letter (or differ only in
+ * its last byte) but are not it: field_of() finds members by (length,
+ * first letter) and then compares the whole name. */
+START_TEST(every_field_by_name) {
+        const char *in =
+            "{\"tokens_ou\":1,\"account_ix\":\"no\",\"ttfb_mx\":9,"
+            "\"id\":\"e9\",\"ts\":1767225600000,\"gateway_id\":\"gw\","
+            "\"provider\":\"pr\",\"model\":\"mo\",\"status\":201,"
+            "\"latency_ms\":3.5,\"account_id\":\"ac\",\"endpoint\":\"en\","
+            "\"user_id\":\"us\",\"client_ip\":\"10.0.0.1\","
+            "\"ttfb_ms\":1.25,\"cost_usd\":0.75,\"tokens_in\":11,"
+            "\"tokens_out\":12,\"success\":false,\"cached\":true,"
+            "\"Status\":500,\"tokens_iN\":99,\"cost_usc\":9,"
+            "\"gatewayXid\":\"x\",\"i\":0,\"statuses\":0}";
+        gws_event_t ev;
+        gws_ev_errinfo_t info;
+        ck_assert_int_eq(gws_event_parse(&ev, in, strlen(in), NULL, &info),
+                         GWS_EV_OK);
+        ck_assert(str_is(ev.id, "e9"));
+        ck_assert_int_eq(ev.ts_ms, 1767225600000LL);
+        ck_assert(str_is(ev.gateway_id, "gw"));
+        ck_assert(str_is(ev.provider, "pr"));
+        ck_assert(str_is(ev.model, "mo"));
+        ck_assert_int_eq(ev.status, 201);
+        ck_assert_double_eq(ev.latency_ms, 3.5);
+        ck_assert(str_is(ev.account_id, "ac"));
+        ck_assert(str_is(ev.endpoint, "en"));
+        ck_assert(str_is(ev.user_id, "us"));
+        ck_assert(str_is(ev.client_ip, "10.0.0.1"));
+        ck_assert_int_eq(ev.has_ttfb, 1);
+        ck_assert_double_eq(ev.ttfb_ms, 1.25);
+        ck_assert_int_eq(ev.has_cost, 1);
+        ck_assert_double_eq(ev.cost_usd, 0.75);
+        ck_assert_int_eq(ev.has_tokens_in, 1);
+        ck_assert_int_eq(ev.tokens_in, 11);
+        ck_assert_int_eq(ev.has_tokens_out, 1);
+        ck_assert_int_eq(ev.tokens_out, 12);
+        ck_assert_int_eq(ev.success, 0);
+        ck_assert_int_eq(ev.cached, 1);
+        gws_event_clear(&ev);
+}
+END_TEST
+
 START_TEST(epoch_and_success_default) {
         const char *in = "{\"id\":\"e\",\"ts\":1767225600000,\"gateway_id\":"
                          "\"g\",\"provider\":\"p\",\"model\":\"m\","
@@ -158,6 +206,7 @@ Suite *gws_event_suite(void) {
         Suite *s = suite_create("event");
         TCase *tc = tcase_create("parse");
         tcase_add_test(tc, valid_full);
+        tcase_add_test(tc, every_field_by_name);
         tcase_add_test(tc, epoch_and_success_default);
         tcase_add_loop_test(tc, invalid_table, 0, sizeof(bad) / sizeof(bad[0]));
         tcase_add_test(tc, limits);
