@@ -22,7 +22,8 @@
 # main_sleeps = the main thread's voluntary context switches (each a
 # wake-up), worker_preempted = the workers' involuntary ones; backpressure
 # = gwsieve_backpressure_seconds_total (the main loop held off polling for
-# full worker or producer queues).
+# full worker or producer queues); sys_share = the kernel's share of the
+# process's CPU (stime / (utime + stime) over its threads, clock ticks).
 #
 # Environment: GWS_BIN_DIR (default build/bin), SPLIT_BIN_A and
 # SPLIT_BIN_B (the gwsieve binaries of A and B, to compare two builds;
@@ -90,8 +91,9 @@ one() {
   # threads in creation order (task ids ascending): name, run time (ns),
   # context switches (voluntary: it slept; involuntary: preempted)
   for t in $(ls "/proc/$gp/task" | sort -n); do
-    printf '%s %s %s\n' "$(cat "/proc/$gp/task/$t/comm")" "$(cut -d' ' -f1 "/proc/$gp/task/$t/schedstat")" \
-      "$(awk '/^voluntary_ctxt_switches/ {v = $2} /^nonvoluntary_ctxt_switches/ {n = $2} END {print v, n}' "/proc/$gp/task/$t/status")"
+    printf '%s %s %s %s\n' "$(cat "/proc/$gp/task/$t/comm")" "$(cut -d' ' -f1 "/proc/$gp/task/$t/schedstat")" \
+      "$(awk '/^voluntary_ctxt_switches/ {v = $2} /^nonvoluntary_ctxt_switches/ {n = $2} END {print v, n}' "/proc/$gp/task/$t/status")" \
+      "$(sed 's/.*) //' "/proc/$gp/task/$t/stat" | awk '{print $12, $13}')"
   done > "$W/threads"
   bpress=$(awk '$1 == "gwsieve_backpressure_seconds_total" {printf "%.2f", $2}' <<<"$s")
   kill -TERM "$gp"; wait "$gp" || true
@@ -100,6 +102,7 @@ one() {
     awk -v n="$N" 'NF {if (!lo || $1 < lo) lo = $1; if ($1 > hi) hi = $1} END {d = hi - lo; printf "%.0f", n / (d > 0 ? d : 1) * 1000}')
   kill "$bp"; wait "$bp" 2>/dev/null || true
   awk -v n="$N" -v rss="${rss:-0}" -v rate="$rate" -v bpress="${bpress:-0}" '
+    {ut += $5; st += $6}
     NR == 1 {m += $2 / 1e9 * 100000 / n; mw += $3; t += $2 / 1e9 * 100000 / n; next}
     $1 == "rdk:main" {c++}
     {v = $2 / 1e9 * 100000 / n; t += v}
@@ -107,7 +110,7 @@ one() {
     $1 ~ /^rdk:/ && c == 2 {k += v; next}
     $1 ~ /^gws-worker/ {w += v; wp += $4; next}
     {o += v}
-    END {printf "producer %.3f consumer %.3f workers %.3f main %.3f other %.3f total %.3f peak %.1f rate %s main_sleeps %d worker_preempted %d backpressure %.2f\n", p, k, w, m, o, t, rss, rate, mw, wp, bpress}' "$W/threads"
+    END {printf "producer %.3f consumer %.3f workers %.3f main %.3f other %.3f total %.3f peak %.1f rate %s main_sleeps %d worker_preempted %d backpressure %.2f sys_share %.2f\n", p, k, w, m, o, t, rss, rate, mw, wp, bpress, st / (ut + st > 0 ? ut + st : 1)}' "$W/threads"
 }
 
 echo "thread_split: $N events, $PARTS partitions, $ROUNDS round(s); CPU-s per 100k events; A: $GWS_A ${A[*]:-(defaults)}; B: $GWS_B ${B[*]:-(defaults)}"
