@@ -114,9 +114,6 @@ struct ptn_s {
         int64_t last_snap_ms;    /* worker (main once drained) */
         int64_t idle_since_ms;   /* main only: librdkafka's fetch_state
                                   * not "active" since (statistics), 0 */
-        int32_t leader;          /* main only: its leader's broker id as
-                                  * of the last statistics, -1 unknown
-                                  * (fetch_wake()) */
         int stall_warned;        /* main only */
         int64_t skip_below;      /* atomic, set by main before the resume:
                                   * offsets below it are in the restored
@@ -358,7 +355,6 @@ static ptn_t *ptn_new(gws_service_t *svc, int32_t partition) {
         p->refcnt = 1; /* the table's */
         p->committed = -1;
         p->lag_base = -1;
-        p->leader = -1;
         p->hold_from = -1;
         p->skip_below = -1;
         p->snap_floor = p->deliv_floor = -1;
@@ -1245,12 +1241,6 @@ static void stats_lag(gws_service_t *svc, const char *json, size_t len) {
                 if (*e || part < 0 || part > INT32_MAX ||
                     !(p = ptn_lookup(svc, (int32_t)part)))
                         continue; /* -1: librdkafka's unassigned queue */
-                p->leader = -1;
-                if ((t = gws_json_obj_get(doc, v, "leader", 6)) &&
-                    doc->toks[t].type == GWS_JT_NUM &&
-                    !gws_json_int(doc, &doc->toks[t], &end) && end >= 0 &&
-                    end <= INT32_MAX)
-                        p->leader = (int32_t)end;
                 if (svc->cfg->fetch_stall_s > 0)
                         fetch_watch(svc, p,
                                     stats_str(doc,
@@ -2140,9 +2130,9 @@ static int throttle(gws_service_t *svc, int64_t now) {
  * still for 0.3-0.7 s (bench/e2e_bench.sh, 100 ms buckets of the output
  * timestamps: 1213 1947 0 0 0 1832 1720 1977 0 0 0 0 0 0 0 1316 ...).
  * A request to each broker wakes its thread, which then finds the queue
- * below the bound and fetches: a ListOffsets for the latest offset of one
- * assigned partition per leader (rd_kafka_offsets_for_times(), sent to
- * each leader by librdkafka; answered from the broker's memory, and only read: it
+ * below the bound and fetches: a ListOffsets for the latest offset of the
+ * assigned partitions (rd_kafka_offsets_for_times(), grouped per leader
+ * by librdkafka; answered from the broker's memory, and only read: it
  * moves no fetch position). fetch_wake() says when: while catching up,
  * at most every WAKE_EVERY_MS, and for a while after an assignment. It
  * runs on its own thread because the call waits for the answers (up to
@@ -2158,15 +2148,6 @@ static int throttle(gws_service_t *svc, int64_t now) {
  * hot partition's first 1290 events by then: lost input, alerts ~1 s
  * late). Wake rounds every WAKE_ASSIGN_EVERY_MS for WAKE_WINDOW_MS. */
 #define WAKE_ASSIGN_EVERY_MS 50
-/* A round asks one partition per leader (as of the last statistics; a
- * partition whose leader is not known yet is always asked): the request
- * wakes the broker thread, which then decides again for every partition
- * it fetches. Asking all of them made each round a ListOffsets of every
- * assigned partition, answered and matched back to the list by
- * librdkafka (a linear search per partition): with 96 partitions, the
- * wake thread alone was ~2% of the process's CPU under load
- * (perf, 40k events). Leaders beyond this many: all their partitions. */
-#define WAKE_LEADERS_MAX 64
 
 static void *wake_main(void *arg) {
         gws_service_t *svc = arg;
@@ -2216,8 +2197,7 @@ static void wake_stop(gws_service_t *svc) {
  * @locality main thread. */
 static void fetch_wake(gws_service_t *svc, int64_t now, int drained) {
         rd_kafka_topic_partition_list_t *parts;
-        int32_t i, leaders[WAKE_LEADERS_MAX];
-        int nleaders = 0, j;
+        int32_t i;
         int filled = drained && svc->drain_bytes >= svc->wake_bytes;
         int catch_up;
         if (!svc->wake_on) {
@@ -2236,21 +2216,11 @@ static void fetch_wake(gws_service_t *svc, int64_t now, int drained) {
         parts = rd_kafka_topic_partition_list_new(svc->assigned_cnt + 1);
         for (i = 0; i < svc->nptns; i++) {
                 ptn_t *p = svc->ptns[i];
-                if (!p || p->paused || p->restoring ||
-                    __atomic_load_n(&p->lost, __ATOMIC_ACQUIRE))
-                        continue;
-                if (p->leader >= 0) {
-                        for (j = 0; j < nleaders && leaders[j] != p->leader;
-                             j++)
-                                ;
-                        if (j < nleaders)
-                                continue; /* its broker is woken already */
-                        if (nleaders < WAKE_LEADERS_MAX)
-                                leaders[nleaders++] = p->leader;
-                }
-                rd_kafka_topic_partition_list_add(parts,
-                                                  svc->cfg->topic_input, i)
-                    ->offset = RD_KAFKA_OFFSET_END;
+                if (p && !p->paused && !p->restoring &&
+                    !__atomic_load_n(&p->lost, __ATOMIC_ACQUIRE))
+                        rd_kafka_topic_partition_list_add(
+                            parts, svc->cfg->topic_input, i)
+                            ->offset = RD_KAFKA_OFFSET_END;
         }
         if (!parts->cnt) {
                 rd_kafka_topic_partition_list_destroy(parts);
