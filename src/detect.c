@@ -2442,11 +2442,14 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                 akind_t kind = nk_kind[kk];
                 int anom = best[kk] >= keep, tgt = -1, was_open;
 
-                if (!has[kk])
+                /* Not anomalous: no set's score reached keep (best is
+                 * the highest of kbest), so no window counts anything
+                 * (most events: this skips the loops below). */
+                if (!has[kk] || !anom)
                         continue;
                 /* An open alert of this kind on one of the event's
                  * entities takes an anomalous event. */
-                for (i = 0; anom && i < d->nks && tgt < 0; i++)
+                for (i = 0; i < d->nks && tgt < 0; i++)
                         if (ke[i] && ent_alert_open(ke[i], kind))
                                 tgt = i;
                 if (tgt >= 0)
@@ -2472,7 +2475,7 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                         win_add(&e->nwin->w[kk], bidx, (uint32_t)x,
                                 (uint32_t)a);
                 }
-                if (!anom || d->quiet)
+                if (d->quiet)
                         continue;
                 /* the expected value back on the measure's scale, for
                  * the alerts only (exp, expm1: anomalous events only) */
