@@ -1835,6 +1835,12 @@ static int hh_add(hh_t *hh, const gws_str_t *key, float tokens) {
         int i, sl = -1;
         hh->total += 1;
         hh->ttotal += tokens;
+        /* This scan and the victim's below are most of the cost of
+         * concentration(): half the lookups miss (users and IPs come and
+         * go) and read every slot, then every prio. Unrolled, the loop's
+         * own instructions are paid once per 4 slots (-2.5M of ~25M Ir
+         * on 30k events). */
+#pragma GCC unroll 4
         for (i = 0; i < hh->used; i++) {
                 if (hh->h[i] == h) {
                         sl = i;
@@ -1853,6 +1859,7 @@ static int hh_add(hh_t *hh, const gws_str_t *key, float tokens) {
                          * lost its slot). */
                         float m = hh->prio[0];
                         sl = 0;
+#pragma GCC unroll 4
                         for (i = 1; i < hh->nslots; i++)
                                 if (hh->prio[i] < m) {
                                         m = hh->prio[i];

@@ -154,6 +154,9 @@ uint64_t gws_hash64(const void *p, size_t len, uint64_t seed) {
         const unsigned char *s = p;
         uint64_t h = 0xcbf29ce484222325ULL ^ seed;
         size_t i;
+        /* unrolled: the loop's own increment, compare and branch were
+         * half of its ~6 instructions a byte (same result) */
+#pragma GCC unroll 4
         for (i = 0; i < len; i++) {
                 h ^= s[i];
                 h *= 0x100000001b3ULL;
