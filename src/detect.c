@@ -55,6 +55,7 @@
 #include "gwsieve/detect.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,15 +270,27 @@ typedef struct {
         ent_t *e; /* NULL: free */
 } slot_t;
 
+/* One of the event's entity keys (event_keys()). */
+typedef struct {
+        uint64_t h;   /* ent_hash() of the key */
+        uint32_t off; /* its bytes: d->evkey.buf + off */
+        uint16_t len;
+        uint8_t ok;   /* 0: the event has no entity of this type (a
+                       * key set's field is absent or empty, or the key
+                       * is too long) */
+} ekey_t;
+
 struct gws_detect_s {
         const gws_config_t *cfg;
         int32_t partition;
         slot_t *slots;
         size_t cap, max_cap;       /* slots (power of two) */
-        /* Hashes prefetch_event() computed for this event (d->seq) by
-         * entity type; each type has one key per event. */
-        uint64_t pf_h[E_K0 + GWS_MAX_KEYSETS];
-        uint32_t pf_seq[E_K0 + GWS_MAX_KEYSETS];
+        /* The event's key per entity type (each type has at most one
+         * per event), built and hashed once by event_keys(): before, the
+         * prefetch and the lookups built each key again (10 builds of 5
+         * keys per event, ~41M of the detector's 196M Ir on 30k events). */
+        ekey_t ek[E_K0 + GWS_MAX_KEYSETS];
+        gws_buf_t evkey;           /* their bytes */
         uint64_t rng;              /* eviction sampling (xorshift64) */
         gx_t *gateways;            /* G entities, for the rate scan */
         int64_t rate_lo;           /* no gateway's open window is before
@@ -611,38 +624,60 @@ static int table_grow(gws_detect_t *d) {
         return 0;
 }
 
-/* Finds (and with \p create, creates) the entity of key d->key; sets
- * *created when it did. */
-static uint64_t ent_hash(const gws_detect_t *d, etype_t type) {
-        return gws_hash64_fast(d->key.buf, d->key.len, (uint64_t)type);
+/* Table hash of a \p type entity's key (seeded with the type). */
+static uint64_t ent_hash(const char *key, size_t klen, etype_t type) {
+        return gws_hash64_fast(key, klen, (uint64_t)type);
 }
 
-static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
-                         int *created) {
-        uint64_t h = d->pf_seq[type] == d->seq && d->seq
-                         ? d->pf_h[type]
-                         : ent_hash(d, type);
-        size_t mask = d->cap - 1, i;
-        ent_t *e;
-        if (created)
-                *created = 0;
-        for (i = h & mask; d->slots[i].e; i = (i + 1) & mask) {
-                e = d->slots[i].e;
-                if (d->slots[i].h == h && e->type == type &&
-                    e->klen == d->key.len &&
-                    !memcmp(e->key, d->key.buf, d->key.len)) {
-                        e->seen = d->seq;
-                        return e;
-                }
+/* 1 if the \p n bytes at \p a and \p b are equal: memcmp() == 0, with
+ * two or four overlapping fixed-size loads a side up to 32 bytes (keys
+ * are 5-40 bytes and a hit compares one whole key: libc's memcmp cost
+ * ~19 Ir a call there). */
+static inline int key_eq(const char *a, const char *b, size_t n) {
+        uint64_t a0, a1, b0, b1, d0;
+        uint32_t x0, x1, y0, y1;
+        if (n >= 16 && n <= 32) {
+                memcpy(&a0, a, 8);
+                memcpy(&b0, b, 8);
+                memcpy(&a1, a + 8, 8);
+                memcpy(&b1, b + 8, 8);
+                d0 = (a0 ^ b0) | (a1 ^ b1);
+                memcpy(&a0, a + n - 16, 8);
+                memcpy(&b0, b + n - 16, 8);
+                memcpy(&a1, a + n - 8, 8);
+                memcpy(&b1, b + n - 8, 8);
+                return !(d0 | (a0 ^ b0) | (a1 ^ b1));
         }
-        if (!create)
-                return NULL;
+        if (n >= 8 && n < 16) {
+                memcpy(&a0, a, 8);
+                memcpy(&b0, b, 8);
+                memcpy(&a1, a + n - 8, 8);
+                memcpy(&b1, b + n - 8, 8);
+                return !((a0 ^ b0) | (a1 ^ b1));
+        }
+        if (n >= 4 && n < 8) {
+                memcpy(&x0, a, 4);
+                memcpy(&y0, b, 4);
+                memcpy(&x1, a + n - 4, 4);
+                memcpy(&y1, b + n - 4, 4);
+                return !((x0 ^ y0) | (x1 ^ y1));
+        }
+        return !memcmp(a, b, n);
+}
+
+/* Creates the \p type entity of the \p klen bytes at \p key (ent_find()
+ * found none), making room for it. @returns it, or NULL (not tracked:
+ * the budget is held by entities that cannot go, or no memory). */
+static ent_t *ent_create(gws_detect_t *d, etype_t type, const char *key,
+                         size_t klen, uint64_t h) {
+        size_t mask, i;
+        ent_t *e;
         if (d->nents >= (size_t)d->cfg->det_max_entities)
                 evict_one(d);
         /* The process-wide byte budget: make room from this partition's
          * own least recently used entities; if none can go (all carry
          * open alerts), the new entity is not tracked. */
-        if (make_room(d, ent_size(type, d->key.len)) == -1) {
+        if (make_room(d, ent_size(type, klen)) == -1) {
                 d->st.untracked++;
                 return NULL;
         }
@@ -654,19 +689,19 @@ static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
                                 return NULL;
                         }
                 }
-                mask = d->cap - 1; /* the table may have grown or shifted */
         }
-        if (!(e = calloc(1, ent_size(type, d->key.len))))
+        mask = d->cap - 1; /* the table may have grown or shifted */
+        if (!(e = calloc(1, ent_size(type, klen))))
                 return NULL;
-        bytes_add(d, ent_size(type, d->key.len));
+        bytes_add(d, ent_size(type, klen));
         e->h = h;
         e->type = (uint8_t)type;
         e->seen = d->seq;
-        e->klen = (uint16_t)d->key.len;
-        memcpy(e->key, d->key.buf, d->key.len);
+        e->klen = (uint16_t)klen;
+        memcpy(e->key, key, klen);
         e->first_ts = d->wm;
         if (has_gx(type)) {
-                e->gx = (gx_t *)((char *)e + gx_off(d->key.len));
+                e->gx = (gx_t *)((char *)e + gx_off(klen));
                 e->gx->rate_win = -1;
         }
         for (i = h & mask; d->slots[i].e; i = (i + 1) & mask)
@@ -680,13 +715,62 @@ static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
                 e->gx->gnext = d->gateways;
                 d->gateways = e->gx;
         }
+        return e;
+}
+
+/* Finds (and with \p create, creates) the \p type entity of the \p klen
+ * bytes at \p key, whose ent_hash() is \p h; sets *created when it
+ * created it. \p key must not be in memory that creating an entity
+ * frees (it may evict). Inline: the lookup is a few instructions per
+ * probe, a call saving and restoring registers cost as much (~20 Ir of
+ * ~100 per lookup, 146k lookups on 30k events); creating is rare and
+ * stays out of line. */
+static inline ent_t *ent_find(gws_detect_t *d, etype_t type,
+                              const char *key, size_t klen, uint64_t h,
+                              int create, int *created) {
+        size_t mask = d->cap - 1, i;
+        ent_t *e;
+        if (created)
+                *created = 0;
+        for (i = h & mask; d->slots[i].e; i = (i + 1) & mask) {
+                e = d->slots[i].e;
+                if (d->slots[i].h == h && e->type == type &&
+                    e->klen == klen && key_eq(e->key, key, klen)) {
+                        e->seen = d->seq;
+                        return e;
+                }
+        }
+        if (!create || !(e = ent_create(d, type, key, klen, h)))
+                return NULL;
         if (created)
                 *created = 1;
         return e;
 }
 
+/* ent_find() for the key in d->key (built by key_build()). */
+static ent_t *ent_get_ex(gws_detect_t *d, etype_t type, int create,
+                         int *created) {
+        return ent_find(d, type, d->key.buf, d->key.len,
+                        ent_hash(d->key.buf, d->key.len, type), create,
+                        created);
+}
+
 static ent_t *ent_get(gws_detect_t *d, etype_t type, int create) {
         return ent_get_ex(d, type, create, NULL);
+}
+
+/* ent_find() for the current event's key of \p type (event_keys());
+ * NULL when the event has none. */
+static inline ent_t *ent_ev(gws_detect_t *d, etype_t type, int create,
+                            int *created) {
+        const ekey_t *k = &d->ek[type];
+        if (!k->ok) {
+                if (created)
+                        *created = 0;
+                return NULL;
+        }
+        return ent_find(d, type, d->evkey.buf + k->off, k->len, k->h,
+                        create, created);
 }
 
 /* ------------------------------------------------------------------------
@@ -790,14 +874,16 @@ static int gw_warm(gws_detect_t *d, ent_t *g, int64_t ts) {
         return 1;
 }
 
+#define KEY_MAX 60000 /* bytes: keys are bounded by klen's uint16 */
+
 /* Key = fields joined by 0x1f (unit separator: cannot appear unescaped
  * in a way that collides, and keys are compared whole). */
 static int key_build(gws_detect_t *d, const gws_str_t *a, const gws_str_t *b,
                      const gws_str_t *c) {
         static const char sep = 0x1f;
         size_t total = a->len + (b ? b->len + 1 : 0) + (c ? c->len + 1 : 0);
-        if (total > 60000)
-                return -1; /* keys are bounded by klen's uint16 */
+        if (total > KEY_MAX)
+                return -1;
         gws_buf_reset(&d->key);
         if (gws_buf_append(&d->key, a->s, a->len) == -1)
                 return -1;
@@ -821,18 +907,107 @@ static const gws_str_t *ev_field(const gws_event_t *ev, int f) {
         }
 }
 
-/* Key of key set \p ks for \p ev; -1 when a field is absent or empty
- * (the event has no entity in that set). */
-static int key_build_set(gws_detect_t *d, const gws_event_t *ev,
-                         const gws_keyset_t *ks) {
-        const gws_str_t *v[3] = {NULL, NULL, NULL};
-        int f;
-        for (f = 0; f < ks->nfields; f++) {
-                v[f] = ev_field(ev, ks->field[f]);
-                if (!v[f]->s || !v[f]->len)
-                        return -1;
+/* Copies \p n bytes of a key field. The fields are short (gateway and
+ * user ids, provider and model names: 5-30 bytes): up to 32 bytes, two
+ * or four overlapping fixed-size moves (a few instructions) instead of a
+ * call to libc's memcpy and its size dispatch (~12 Ir a call, 6 calls
+ * per event). */
+static inline void key_copy(char *dst, const char *src, size_t n) {
+        uint64_t a, b, c, e;
+        uint32_t x, y;
+        if (n >= 16 && n <= 32) {
+                memcpy(&a, src, 8);
+                memcpy(&b, src + 8, 8);
+                memcpy(&c, src + n - 16, 8);
+                memcpy(&e, src + n - 8, 8);
+                memcpy(dst, &a, 8);
+                memcpy(dst + 8, &b, 8);
+                memcpy(dst + n - 16, &c, 8);
+                memcpy(dst + n - 8, &e, 8);
+        } else if (n >= 8 && n < 16) {
+                memcpy(&a, src, 8);
+                memcpy(&b, src + n - 8, 8);
+                memcpy(dst, &a, 8);
+                memcpy(dst + n - 8, &b, 8);
+        } else if (n >= 4 && n < 8) {
+                memcpy(&x, src, 4);
+                memcpy(&y, src + n - 4, 4);
+                memcpy(dst, &x, 4);
+                memcpy(dst + n - 4, &y, 4);
+        } else if (n) {
+                memcpy(dst, src, n);
         }
-        return key_build(d, v[0], v[1], v[2]);
+}
+
+/* Appends \p v to d->evkey, whose room event_keys() reserved. */
+static void evkey_put(gws_detect_t *d, const gws_str_t *v) {
+        key_copy(d->evkey.buf + d->evkey.len, v->s, v->len);
+        d->evkey.len += v->len;
+}
+
+/* Notes the key of \p type that ends at the end of d->evkey and began
+ * at \p off, and hashes it. */
+static void evkey_note(gws_detect_t *d, etype_t type, size_t off) {
+        ekey_t *k = &d->ek[type];
+        size_t len = d->evkey.len - off;
+        if (len > KEY_MAX)
+                return;
+        k->off = (uint32_t)off;
+        k->len = (uint16_t)len;
+        k->h = ent_hash(d->evkey.buf + off, len, type);
+        k->ok = 1;
+}
+
+/* Builds the event's keys (the bytes key_build() would) and their
+ * hashes, once, for prefetch_event() and every lookup of the event:
+ * gateway, gateway+provider and gateway+provider+model are prefixes of
+ * one string; each key set of its own type (E_K0 + i) follows. A key
+ * set has no key when one of its fields is absent or empty. */
+static void event_keys(gws_detect_t *d, const gws_event_t *ev) {
+        static const char sep = 0x1f;
+        const gws_str_t *v[GWS_MAX_KEYSETS][3];
+        size_t need = ev->gateway_id.len + ev->provider.len +
+                      ev->model.len + 2, off;
+        int i, f, has[GWS_MAX_KEYSETS];
+
+        for (i = 0; i < E_K0 + d->nks; i++)
+                d->ek[i].ok = 0;
+        for (i = 0; i < d->nks; i++) {
+                const gws_keyset_t *ks = &d->ks[i];
+                /* E_G and E_GPM sets: their keys are built below */
+                has[i] = d->kstype[i] >= E_K0;
+                for (f = 0; has[i] && f < ks->nfields; f++) {
+                        v[i][f] = ev_field(ev, ks->field[f]);
+                        has[i] = v[i][f]->s && v[i][f]->len;
+                        need += v[i][f]->len + 1;
+                }
+        }
+        gws_buf_reset(&d->evkey);
+        if (d->evkey.size < need + 1 &&
+            gws_buf_reserve(&d->evkey, need) == -1)
+                return; /* no entity for this event, as key_build() */
+
+        evkey_put(d, &ev->gateway_id);
+        evkey_note(d, E_G, 0);
+        d->evkey.buf[d->evkey.len++] = sep;
+        evkey_put(d, &ev->provider);
+        evkey_note(d, E_GP, 0);
+        d->evkey.buf[d->evkey.len++] = sep;
+        evkey_put(d, &ev->model);
+        evkey_note(d, E_GPM, 0);
+
+        for (i = 0; i < d->nks; i++) {
+                if (!has[i])
+                        continue;
+                off = d->evkey.len;
+                for (f = 0; f < d->ks[i].nfields; f++) {
+                        if (f)
+                                d->evkey.buf[d->evkey.len++] = sep;
+                        evkey_put(d, v[i][f]);
+                }
+                evkey_note(d, d->kstype[i], off);
+        }
+        d->evkey.buf[d->evkey.len] = '\0';
 }
 
 /* ------------------------------------------------------------------------
@@ -904,7 +1079,8 @@ static double z_to_score(double z, double zthr) {
  * baseline, then, with \p learn, updates the baseline. The thresholds
  * come from the caller (events and series differ). @returns the robust z
  * (0 while warming up). */
-static double num_observe0(int warmup, num_t *s, double lx, int learn) {
+static inline double num_observe0(int warmup, num_t *s, double lx,
+                                  int learn) {
         double sigma, z = 0, alpha, dev, upd;
         int warm = (int)s->n >= warmup;
 
@@ -939,6 +1115,26 @@ static double num_observe0(int warmup, num_t *s, double lx, int learn) {
         if (s->n < UINT32_MAX)
                 s->n++;
         return z;
+}
+
+/* log1p of a token count: below LOG1P_TAB from a table that log1p itself
+ * filled, so the same values, without a libm call of ~72 Ir (two per
+ * successful event). Of the 56,114 counts numeric() transformed on
+ * gwsieve-gen --events 30000 --seed 1, 161 were larger (of all the
+ * counts in that input, 98.1% are below 4096). 32 KB per process, filled
+ * once (gws_detect_new()). */
+#define LOG1P_TAB 4096
+static double log1p_tab[LOG1P_TAB];
+static pthread_once_t log1p_once = PTHREAD_ONCE_INIT;
+
+static void log1p_tab_fill(void) {
+        int i;
+        for (i = 0; i < LOG1P_TAB; i++)
+                log1p_tab[i] = log1p((double)i);
+}
+
+static double log1p_count(int64_t n) {
+        return n >= 0 && n < LOG1P_TAB ? log1p_tab[n] : log1p((double)n);
 }
 
 /* ------------------------------------------------------------------------
@@ -1677,6 +1873,12 @@ static int hh_add(hh_t *hh, const gws_str_t *key, float tokens) {
         int i, sl = -1;
         hh->total += 1;
         hh->ttotal += tokens;
+        /* This scan and the victim's below are most of the cost of
+         * concentration(): half the lookups miss (users and IPs come and
+         * go) and read every slot, then every prio. Unrolled, the loop's
+         * own instructions are paid once per 4 slots (-2.5M of ~25M Ir
+         * on 30k events). */
+#pragma GCC unroll 4
         for (i = 0; i < hh->used; i++) {
                 if (hh->h[i] == h) {
                         sl = i;
@@ -1695,6 +1897,7 @@ static int hh_add(hh_t *hh, const gws_str_t *key, float tokens) {
                          * lost its slot). */
                         float m = hh->prio[0];
                         sl = 0;
+#pragma GCC unroll 4
                         for (i = 1; i < hh->nslots; i++)
                                 if (hh->prio[i] < m) {
                                         m = hh->prio[i];
@@ -1942,8 +2145,9 @@ const char *gws_reason_name(int bit) {
 }
 
 gws_detect_t *gws_detect_new(const gws_config_t *cfg, int32_t partition) {
-        gws_detect_t *d = calloc(1, sizeof(*d));
-        if (!d)
+        gws_detect_t *d;
+        pthread_once(&log1p_once, log1p_tab_fill);
+        if (!(d = calloc(1, sizeof(*d))))
                 return NULL;
         /* Room for max_entities at a load factor of at most 3/4. */
         d->max_cap = 64;
@@ -2021,6 +2225,7 @@ void gws_detect_destroy(gws_detect_t *d) {
                 bytes_sub(d, d->known_cap * sizeof(uint64_t));
         free(d->known);
         gws_buf_free(&d->key);
+        gws_buf_free(&d->evkey);
         gws_buf_free(&d->out);
         gws_buf_free(&d->alert);
         gws_buf_free(&d->shown);
@@ -2197,17 +2402,20 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
         int best_rf[NK__CNT] = {0};
         int on[F__CNT] = {1}, has[NK__CNT], held[NK__CNT], i, f, kk, r,
             emitted = 0;
+        /* the fields the sets observe, in field order: those that pin
+         * the model (raw) and the others (rel) */
+        int fraw[F__CNT], frel[F__CNT], nraw = 0, nrel = 0;
         /* field -> alert kind, reason bit, the field its alert reports */
         const struct {
                 int nk, reason, report;
-                const int *enabled;
+                int enabled;
         } fld[F__CNT] = {
-            [F_LAT] = {NK_LAT, 0, F_LAT, &cfg->det_latency},
-            [F_TIN] = {NK_TOK, 1, F_TIN, &cfg->det_tokens},
+            [F_LAT] = {NK_LAT, 0, F_LAT, cfg->det_latency},
+            [F_TIN] = {NK_TOK, 1, F_TIN, cfg->det_tokens},
             [F_TOUT] = {NK_TOK, 2, ev->has_tokens_in ? F_TIN : F_TOUT,
-                        &cfg->det_tokens},
-            [F_COST] = {NK_COST, 3, F_COST, &cfg->det_cost},
-            [F_TTFB] = {NK_LAT, 7, F_LAT, &cfg->det_latency}};
+                        cfg->det_tokens},
+            [F_COST] = {NK_COST, 3, F_COST, cfg->det_cost},
+            [F_TTFB] = {NK_LAT, 7, F_LAT, cfg->det_latency}};
         ent_t *ke[GWS_MAX_KEYSETS];
         uint32_t n, k;
         int64_t opened = 0; /* bucket the explaining alert opened in */
@@ -2235,22 +2443,36 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
         if (ev->has_cost && ev->cost_usd > 0)
                 val[F_COST] = ev->cost_usd, on[F_COST] = 1;
 
-        /* The transform once per field, not once per key set. */
-        for (f = 0; f < F__CNT; f++)
-                if (on[f])
+        /* The transform once per field, not once per key set; and which
+         * fields each kind of set observes. Output length is the model's
+         * and max_tokens' business, not the user's or the gateway's: sets
+         * that do not pin the model skip it (measured: capped output
+         * lengths made per-user residuals page on normal traffic), and
+         * the fields the gateway has no baseline of for the model. */
+        for (f = 0; f < F__CNT; f++) {
+                if (!on[f])
+                        continue;
+                if (f == F_TIN)
+                        lval[f] = log1p_count(ev->tokens_in);
+                else if (f == F_TOUT)
+                        lval[f] = log1p_count(ev->tokens_out);
+                else
                         lval[f] = f == F_COST ? log(val[f]) : log1p(val[f]);
+                fraw[nraw++] = f;
+                if (f != F_TOUT && !isnan(ref[f]))
+                        frel[nrel++] = f;
+        }
 
         for (i = 0; i < d->nks; i++) {
                 ent_t *e;
-                int raw = d->ksraw[i];
+                int raw = d->ksraw[i], j, nf = raw ? nraw : nrel;
+                const int *fl = raw ? fraw : frel;
                 if (d->kstype[i] == E_G)
                         e = g;
                 else if (d->kstype[i] == E_GPM)
                         e = gpm;
                 else
-                        e = key_build_set(d, ev, &d->ks[i]) == 0
-                                ? ent_get(d, d->kstype[i], 1)
-                                : NULL;
+                        e = ent_ev(d, d->kstype[i], 1, NULL);
                 if (!(ke[i] = e))
                         continue;
                 /* e->win counts the entity's events (n) for the share of
@@ -2259,17 +2481,11 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                         win_add(&e->win, bidx, 1, 0);
                 for (kk = 0; kk < NK__CNT; kk++)
                         held[kk] = e->held && nk_held(d, e, kk, bidx);
-                for (f = 0; f < F__CNT; f++) {
+                for (j = 0; j < nf; j++) {
                         double lx, sc, elx;
-                        int rf = fld[f].report;
-                        /* Output length is the model's and max_tokens'
-                         * business, not the user's or the gateway's: sets
-                         * that do not pin the model skip it (measured:
-                         * capped output lengths made per-user residuals
-                         * page on normal traffic). */
-                        if (!on[f] || (!raw && (f == F_TOUT ||
-                                                isnan(ref[f]))))
-                                continue;
+                        int rf;
+                        f = fl[j];
+                        rf = fld[f].report;
                         lx = lval[f];
                         /* expected: the reported field's baseline */
                         elx = e->num[rf].mean + (raw ? 0 : ref[rf]);
@@ -2282,7 +2498,7 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                             num_observe0(cfg->det_warmup_events, &e->num[f],
                                          lx, !held[fld[f].nk]),
                             zthr);
-                        if (*fld[f].enabled && sc > scores[fld[f].reason])
+                        if (fld[f].enabled && sc > scores[fld[f].reason])
                                 scores[fld[f].reason] = sc;
                         if (sc > kbest[i][fld[f].nk])
                                 kbest[i][fld[f].nk] = sc;
@@ -2293,25 +2509,18 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                         }
                 }
         }
-        /* expected values back on the measure's scale, once per kind */
-        for (kk = 0; kk < NK__CNT; kk++) {
-                if (best[kk] <= 0)
-                        continue;
-                expect[kk] = best_rf[kk] == F_COST ? exp(best_elx[kk])
-                                                   : expm1(best_elx[kk]);
-                if (!isfinite(expect[kk]))
-                        expect[kk] = 0; /* JSON */
-        }
-
         for (kk = 0; kk < NK__CNT; kk++) {
                 akind_t kind = nk_kind[kk];
                 int anom = best[kk] >= keep, tgt = -1, was_open;
 
-                if (!has[kk])
+                /* Not anomalous: no set's score reached keep (best is
+                 * the highest of kbest), so no window counts anything
+                 * (most events: this skips the loops below). */
+                if (!has[kk] || !anom)
                         continue;
                 /* An open alert of this kind on one of the event's
                  * entities takes an anomalous event. */
-                for (i = 0; anom && i < d->nks && tgt < 0; i++)
+                for (i = 0; i < d->nks && tgt < 0; i++)
                         if (ke[i] && ent_alert_open(ke[i], kind))
                                 tgt = i;
                 if (tgt >= 0)
@@ -2337,8 +2546,17 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                         win_add(&e->nwin->w[kk], bidx, (uint32_t)x,
                                 (uint32_t)a);
                 }
-                if (!anom || d->quiet)
+                if (d->quiet)
                         continue;
+                /* the expected value back on the measure's scale, for
+                 * the alerts only (exp, expm1: anomalous events only) */
+                if (best[kk] > 0) {
+                        expect[kk] = best_rf[kk] == F_COST
+                                         ? exp(best_elx[kk])
+                                         : expm1(best_elx[kk]);
+                        if (!isfinite(expect[kk]))
+                                expect[kk] = 0; /* JSON */
+                }
                 for (i = 0; i < d->nks; i++)
                         if (ke[i] && ke[i]->nwin)
                                 nk_hold_note(d, ke[i], kk, bidx);
@@ -2423,29 +2641,15 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
  * and the key sets): issued together, their cache misses overlap instead
  * of stalling one lookup after another. Entity lookups were the largest
  * single cost of the detector at ~64k entities (bench/e2e_bench.sh). */
-static void pf_note(gws_detect_t *d, etype_t type, uint64_t *h, int *n) {
-        h[*n] = d->pf_h[type] = ent_hash(d, type);
-        d->pf_seq[type] = d->seq;
-        (*n)++;
-}
-
-static void prefetch_event(gws_detect_t *d, const gws_event_t *ev) {
-        uint64_t h[3 + GWS_MAX_KEYSETS];
+static void prefetch_event(gws_detect_t *d) {
+        uint64_t h[E_K0 + GWS_MAX_KEYSETS];
         size_t mask = d->cap - 1, j;
         int n = 0, i;
 
-        /* The same keys the lookups of gws_detect_event build: their
-         * hashes are kept for them (d->pf_h). */
-        if (key_build(d, &ev->gateway_id, NULL, NULL) == 0)
-                pf_note(d, E_G, h, &n);
-        if (key_build(d, &ev->gateway_id, &ev->provider, &ev->model) == 0)
-                pf_note(d, E_GPM, h, &n);
-        if (key_build(d, &ev->gateway_id, &ev->provider, NULL) == 0)
-                pf_note(d, E_GP, h, &n);
-        for (i = 0; i < d->nks; i++)
-                if (d->kstype[i] >= E_K0 &&
-                    key_build_set(d, ev, &d->ks[i]) == 0)
-                        pf_note(d, d->kstype[i], h, &n);
+        /* The keys the lookups of gws_detect_event use (event_keys()). */
+        for (i = 0; i < E_K0 + d->nks; i++)
+                if (d->ek[i].ok)
+                        h[n++] = d->ek[i].h;
         for (i = 0; i < n; i++)
                 __builtin_prefetch(&d->slots[h[i] & mask]);
         for (i = 0; i < n; i++) {
@@ -2676,7 +2880,8 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 return 0;
         }
         d->seq++; /* entities touched from here on are pinned */
-        prefetch_event(d, ev);
+        event_keys(d, ev);
+        prefetch_event(d);
 
         /* Event time: the watermark is the newest ts. An event older than
          * the lateness bound is scored (and learned) but not counted in
@@ -2751,8 +2956,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
 
         /* G: gateway. A gateway new to this partition is checked against
          * the others (placement.h: is the input keyed by gateway_id?). */
-        if (key_build(d, &ev->gateway_id, NULL, NULL) == 0 &&
-            (g = ent_get_ex(d, E_G, 1, &is_new))) {
+        if ((g = ent_ev(d, E_G, 1, &is_new))) {
                 if (is_new)
                         gws_placement_note(ev->gateway_id.s,
                                            ev->gateway_id.len, d->partition);
@@ -2830,11 +3034,11 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         }
 
         /* GPM: baselines, latency window, novelty */
-        if (key_build(d, &ev->gateway_id, &ev->provider, &ev->model) == 0) {
+        if (d->ek[E_GPM].ok) {
                 /* first seen now in event time, whatever a late or
                  * skewed event says */
                 int64_t seen = d->quiet ? d->wm : ts;
-                gpm = ent_get_ex(d, E_GPM, 1, &is_new);
+                gpm = ent_ev(d, E_GPM, 1, &is_new);
                 /* a model seen before was evicted, it is not new */
                 if (gpm && is_new &&
                     !known_add(d, known_fp(gpm->key, gpm->klen)) &&
@@ -2861,8 +3065,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         }
 
         /* GP: error share against baseline, binomial z-test */
-        if (key_build(d, &ev->gateway_id, &ev->provider, NULL) == 0 &&
-            (gp = ent_get(d, E_GP, 1))) {
+        if ((gp = ent_ev(d, E_GP, 1, NULL))) {
                 double p0, zs;
                 if (!d->quiet && bidx > gp->gx->rate_win) {
                         /* A bucket completed: learn from it, unless it

@@ -154,6 +154,9 @@ uint64_t gws_hash64(const void *p, size_t len, uint64_t seed) {
         const unsigned char *s = p;
         uint64_t h = 0xcbf29ce484222325ULL ^ seed;
         size_t i;
+        /* unrolled: the loop's own increment, compare and branch were
+         * half of its ~6 instructions a byte (same result) */
+#pragma GCC unroll 4
         for (i = 0; i < len; i++) {
                 h ^= s[i];
                 h *= 0x100000001b3ULL;
@@ -175,8 +178,25 @@ uint64_t gws_hash64_fast(const void *p, size_t len, uint64_t seed) {
                 len -= 8;
         }
         if (len) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                /* The same v as memcpy(&v, s, len) into v = 0, from two
+                 * overlapping loads (the bytes both read are equal): a
+                 * copy of a variable 1-7 bytes cost ~30 Ir, a third of
+                 * the hash of a ~20-byte key (the detector hashes 5 keys
+                 * per event). */
+                if (len >= 4) {
+                        uint32_t lo, hi;
+                        memcpy(&lo, s, 4);
+                        memcpy(&hi, s + len - 4, 4);
+                        v = lo | (uint64_t)hi << (8 * (len - 4));
+                } else {
+                        v = s[0] | (uint64_t)s[len / 2] << (8 * (len / 2)) |
+                            (uint64_t)s[len - 1] << (8 * (len - 1));
+                }
+#else
                 v = 0;
                 memcpy(&v, s, len);
+#endif
                 v *= 0x87c37b91114253d5ULL;
                 v = v << 31 | v >> 33;
                 h ^= v;

@@ -1818,6 +1818,59 @@ START_TEST(keys_user_model_switch_is_normal) {
 END_TEST
 
 /* A configured set is honoured: client_ip alone. */
+/* The event's entity keys (detect.c event_keys()): a key set whose field
+ * is absent or empty has no entity; a key longer than 60000 bytes has
+ * none either (the others of the event still do); gateway, gateway+
+ * provider and gateway+provider+model are built from one string and must
+ * stay apart. Entities per event are counted with the default sets
+ * (provider+model, gateway+provider+model, user_id, gateway): G, GP,
+ * GPM, provider+model, user. */
+START_TEST(keys_absent_and_long_fields) {
+        gws_detect_stats_t dst;
+        char *big = malloc(60001);
+        int64_t ts = T0;
+        ck_assert_ptr_nonnull(big);
+        memset(big, 'x', 60000);
+        big[60000] = '\0';
+
+        feed(ts += 200, "gw", "m", 200, 100, NULL); /* no user: 4 */
+        gws_detect_stats(det, &dst);
+        ck_assert_uint_eq(dst.entities, 4);
+        feed(ts += 200, "gw", "m", 200, 100, ""); /* empty user: none */
+        gws_detect_stats(det, &dst);
+        ck_assert_uint_eq(dst.entities, 4);
+        feed(ts += 200, "gw", "m", 200, 100, "u"); /* + user */
+        gws_detect_stats(det, &dst);
+        ck_assert_uint_eq(dst.entities, 5);
+        /* "gw" + provider "openai" + a model of 59990 bytes: 60000, the
+         * longest key there is (+ GPM, + provider+model) */
+        big[59990] = '\0';
+        feed(ts += 200, "gw", big, 200, 100, "u");
+        gws_detect_stats(det, &dst);
+        ck_assert_uint_eq(dst.entities, 7);
+        /* one byte more: no GPM (60001), provider+model still (59998) */
+        big[59990] = 'x';
+        big[59991] = '\0';
+        feed(ts += 200, "gw", big, 200, 100, "u");
+        gws_detect_stats(det, &dst);
+        ck_assert_uint_eq(dst.entities, 8);
+        /* a gateway of 59995 bytes: G only of the gateway's (GP would be
+         * 60002 bytes); provider+model "m" and the user exist */
+        big[59991] = 'x';
+        big[59995] = '\0';
+        feed(ts += 200, big, "m", 200, 100, "u");
+        gws_detect_stats(det, &dst);
+        ck_assert_uint_eq(dst.entities, 9);
+        /* a gateway named like a gateway+provider key is another entity
+         * (its G); its GP and GPM keys are new as well */
+        feed(ts += 200, "gw\x1fopenai", "m", 200, 100, "u");
+        gws_detect_stats(det, &dst);
+        ck_assert_uint_eq(dst.entities, 12);
+        ck_assert_uint_eq(dst.untracked, 0);
+        free(big);
+}
+END_TEST
+
 START_TEST(keys_configured_sets) {
         char err[256];
         gws_keyset_t ks[GWS_MAX_KEYSETS];
@@ -2075,6 +2128,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, keys_gateway_wide_one_alert);
         tcase_add_test(tc, keys_user_model_switch_is_normal);
         tcase_add_test(tc, keys_configured_sets);
+        tcase_add_test(tc, keys_absent_and_long_fields);
         tcase_add_test(tc, eviction_spares_the_current_event);
         tcase_add_test(tc, busy_alert_resolves_after_incident);
         tcase_add_test(tc, busy_alert_starts_at_incident);
