@@ -550,6 +550,24 @@ START_TEST(shortest_secret_each) {
 }
 END_TEST
 
+/* A short text (under every other detector's shortest match) is searched
+ * for '@' a word or two at a time: an e-mail at any offset of a text of
+ * any length up to 16 bytes (and on either side of that) is found. */
+START_TEST(short_text_email_at_every_offset) {
+        char in[32];
+        size_t len, at;
+        for (len = 6; len <= 20; len++)
+                for (at = 0; at + 6 <= len; at++) {
+                        memset(in, ' ', len);
+                        memcpy(in + at, "a@b.cd", 6);
+                        ck_assert_msg(gws_redact_maybe(r, in, len) == 1,
+                                      "\"%.*s\"", (int)len, in);
+                        in[at + 1] = '#';
+                        ck_assert_int_eq(gws_redact_maybe(r, in, len), 0);
+                }
+}
+END_TEST
+
 Suite *gws_redact_suite(void) {
         Suite *s = suite_create("redact");
         TCase *tc = tcase_create("detectors");
@@ -567,6 +585,7 @@ Suite *gws_redact_suite(void) {
         tcase_add_test(tc, custom_pattern_match_error_fails_closed);
         tcase_add_test(tc, same_at_every_alignment);
         tcase_add_test(tc, builtin_subset);
+        tcase_add_test(tc, short_text_email_at_every_offset);
         tcase_add_loop_test(tc, shortest_secret_each, 0,
                             sizeof(shortest) / sizeof(shortest[0]));
         tcase_add_test(tc, random_text_never_keeps_a_planted_secret);
