@@ -285,22 +285,14 @@ static int put_text(gws_record_t *rw, const char *s, size_t n,
         return gws_buf_json_str(out, s, n);
 }
 
-/* Appends a string token, redacted when needed (raw copy otherwise).
- * @returns 0 (the token's bytes as written), 1 (its text rewritten) or
- * -1. */
-static int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
-                      const gws_jtok_t *t, gws_buf_t *out) {
+/* put_string() for a token that may need redacting (or its addresses
+ * cut): decoded, redacted, re-encoded if anything changed. */
+static int __attribute__((noinline))
+put_string_slow(gws_record_t *rw, const gws_jdoc_t *doc, const gws_jtok_t *t,
+                gws_buf_t *out) {
         const char *raw = doc->buf + t->start, *s, *was;
         size_t n;
 
-        if (!rw->red && !rw->dlq_ip)
-                return gws_buf_append(out, raw, t->len);
-        /* The common case first, without decoding or text_redacted():
-         * a retained record has 42 strings (gwsieve-gen's events), and
-         * the prefilter passes nearly all. */
-        if (!rw->dlq_ip && !(t->flags & GWS_JF_ESC) &&
-            !gws_redact_maybe(rw->red, raw + 1, t->len - 2))
-                return gws_buf_append(out, raw, t->len);
         if (str_decoded(rw, doc, t, &s, &n) == -1)
                 return -1;
         was = s;
@@ -309,6 +301,22 @@ static int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
         if (s == was) /* nothing redacted: the bytes as written */
                 return gws_buf_append(out, raw, t->len);
         return gws_buf_json_str(out, s, n) == -1 ? -1 : 1;
+}
+
+/* Appends a string token, redacted when needed (raw copy otherwise).
+ * The common case inline, without decoding or text_redacted(): a
+ * retained record has 42 strings (gwsieve-gen's events), and the
+ * prefilter passes nearly all. @returns 0 (the token's bytes as
+ * written), 1 (its text rewritten) or -1. */
+static inline int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
+                             const gws_jtok_t *t, gws_buf_t *out) {
+        const char *raw = doc->buf + t->start;
+
+        if (rw->dlq_ip || (rw->red && ((t->flags & GWS_JF_ESC) ||
+                                       gws_redact_maybe(rw->red, raw + 1,
+                                                        t->len - 2))))
+                return put_string_slow(rw, doc, t, out);
+        return gws_buf_append(out, raw, t->len);
 }
 
 /* Appends member name \p kt like put_string(). From the second name of
