@@ -456,8 +456,9 @@ static int path_decide(gws_record_t *rw, int depth) {
         return leads_to_allowed ? P_FILTER : P_DROP;
 }
 
-static int put_value(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
-                     int filter, int depth, gws_buf_t *out);
+static inline int put_value(gws_record_t *rw, const gws_jdoc_t *doc,
+                            uint32_t idx, int filter, int depth,
+                            gws_buf_t *out);
 
 /* Writes the members of object \p idx; with \p filter, each member's path
  * is decided (trim). */
@@ -504,28 +505,41 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
         return r ? -1 : 0;
 }
 
-static int put_value(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
-                     int filter, int depth, gws_buf_t *out) {
+/* put_value() of an object or an array. */
+static int __attribute__((noinline))
+put_container(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
+              int filter, int depth, gws_buf_t *out) {
         const gws_jtok_t *t = &doc->toks[idx];
         uint32_t k;
         int r = 0, first = 1;
 
+        if (t->type == GWS_JT_OBJ)
+                return put_object(rw, doc, idx, filter, depth, out);
+        if (!filter && !rw->red && !rw->dlq_ip)
+                return gws_buf_append(out, doc->buf + t->start, t->len);
+        r |= gws_buf_append(out, "[", 1);
+        for (k = idx + 1; k < t->next; k = doc->toks[k].next) {
+                if (!first)
+                        r |= gws_buf_append(out, ",", 1);
+                first = 0;
+                r |= put_value(rw, doc, k, filter, depth, out);
+        }
+        r |= gws_buf_append(out, "]", 1);
+        return r ? -1 : 0;
+}
+
+/* Writes the value at token \p idx. Strings and the other scalars (all
+ * but metadata and the bodies among a record's 20 top-level values)
+ * inline in the caller; objects and arrays out of line. */
+static inline int put_value(gws_record_t *rw, const gws_jdoc_t *doc,
+                            uint32_t idx, int filter, int depth,
+                            gws_buf_t *out) {
+        const gws_jtok_t *t = &doc->toks[idx];
+
         switch (t->type) {
         case GWS_JT_OBJ:
-                return put_object(rw, doc, idx, filter, depth, out);
         case GWS_JT_ARR:
-                if (!filter && !rw->red && !rw->dlq_ip)
-                        return gws_buf_append(out, doc->buf + t->start,
-                                              t->len);
-                r |= gws_buf_append(out, "[", 1);
-                for (k = idx + 1; k < t->next; k = doc->toks[k].next) {
-                        if (!first)
-                                r |= gws_buf_append(out, ",", 1);
-                        first = 0;
-                        r |= put_value(rw, doc, k, filter, depth, out);
-                }
-                r |= gws_buf_append(out, "]", 1);
-                return r ? -1 : 0;
+                return put_container(rw, doc, idx, filter, depth, out);
         case GWS_JT_STR:
                 return put_string(rw, doc, t, out) == -1 ? -1 : 0;
         default:
