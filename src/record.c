@@ -319,17 +319,10 @@ static inline int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
         return gws_buf_append(out, raw, t->len);
 }
 
-/* Appends member name \p kt like put_string(). From the second name of
- * an object that redaction changed on (\p nred counts them), "#2", "#3",
- * ... is added inside the quotes: two secrets as names ("jane@a.example",
- * "bob@b.example") became the same name twice, a duplicate member that
- * consumers reject or silently drop. */
-static int put_key(gws_record_t *rw, const gws_jdoc_t *doc,
-                   const gws_jtok_t *kt, gws_buf_t *out, int *nred) {
-        size_t at = out->len;
-        int r;
-        if ((r = put_string(rw, doc, kt, out)) <= 0)
-                return r; /* -1, or the bytes as written */
+/* put_key() once put_string() rewrote the name, written at \p at. */
+static int __attribute__((noinline))
+key_rewritten(const gws_jdoc_t *doc, const gws_jtok_t *kt, gws_buf_t *out,
+              size_t at, int *nred) {
         if (out->len - at == kt->len &&
             !memcmp(out->buf + at, doc->buf + kt->start, kt->len))
                 return 0; /* rewritten as it was */
@@ -337,6 +330,20 @@ static int put_key(gws_record_t *rw, const gws_jdoc_t *doc,
                 return 0;
         out->len--; /* the closing quote */
         return gws_buf_printf(out, "#%d\"", *nred);
+}
+
+/* Appends member name \p kt like put_string(). From the second name of
+ * an object that redaction changed on (\p nred counts them), "#2", "#3",
+ * ... is added inside the quotes: two secrets as names ("jane@a.example",
+ * "bob@b.example") became the same name twice, a duplicate member that
+ * consumers reject or silently drop. */
+static inline int put_key(gws_record_t *rw, const gws_jdoc_t *doc,
+                          const gws_jtok_t *kt, gws_buf_t *out, int *nred) {
+        size_t at = out->len;
+        int r;
+        if ((r = put_string(rw, doc, kt, out)) <= 0)
+                return r; /* -1, or the bytes as written */
+        return key_rewritten(doc, kt, out, at, nred);
 }
 
 /* Appends the text of string token \p t (decoded, redacted when needed),
