@@ -51,6 +51,11 @@ static const char *const required[] = {"id", "ts", "gateway_id", "provider",
 
 #define INC(x, n) __atomic_add_fetch(&(x), (n), __ATOMIC_RELAXED)
 
+/* Appends a string literal: its length known, no strlen() and no libc
+ * memcpy() (the sieve member's five pieces, 60 instructions each with
+ * gws_buf_puts()). */
+#define PUT_LIT(b, lit) gws_buf_append((b), (lit), sizeof(lit) - 1)
+
 /* ------------------------------------------------------------------------
  * setup
  * ------------------------------------------------------------------------ */
@@ -256,9 +261,9 @@ static int text_ip_cut(gws_record_t *rw, const char **s, size_t *n,
  * the text to write (the same, rw->red_out or rw->ip_out).
  * @returns 0 or -1. */
 static int text_redacted(gws_record_t *rw, const char **s, size_t *n) {
-        uint64_t counts[GWS_RK__CNT] = {0};
         int r;
         if (rw->red && gws_redact_maybe(rw->red, *s, *n)) {
+                uint64_t counts[GWS_RK__CNT] = {0};
                 gws_buf_reset(&rw->red_out);
                 if ((r = gws_redact_text(rw->red, rw->rscratch, *s, *n,
                                          &rw->red_out, counts)) < 0)
@@ -280,14 +285,14 @@ static int put_text(gws_record_t *rw, const char *s, size_t n,
         return gws_buf_json_str(out, s, n);
 }
 
-/* Appends a string token, redacted when needed (raw copy otherwise). */
-static int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
-                      const gws_jtok_t *t, gws_buf_t *out) {
+/* put_string() for a token that may need redacting (or its addresses
+ * cut): decoded, redacted, re-encoded if anything changed. */
+static int __attribute__((noinline))
+put_string_slow(gws_record_t *rw, const gws_jdoc_t *doc, const gws_jtok_t *t,
+                gws_buf_t *out) {
         const char *raw = doc->buf + t->start, *s, *was;
         size_t n;
 
-        if (!rw->red && !rw->dlq_ip)
-                return gws_buf_append(out, raw, t->len);
         if (str_decoded(rw, doc, t, &s, &n) == -1)
                 return -1;
         was = s;
@@ -295,7 +300,36 @@ static int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
                 return -1;
         if (s == was) /* nothing redacted: the bytes as written */
                 return gws_buf_append(out, raw, t->len);
-        return gws_buf_json_str(out, s, n);
+        return gws_buf_json_str(out, s, n) == -1 ? -1 : 1;
+}
+
+/* Appends a string token, redacted when needed (raw copy otherwise).
+ * The common case inline, without decoding or text_redacted(): a
+ * retained record has 42 strings (gwsieve-gen's events), and the
+ * prefilter passes nearly all. @returns 0 (the token's bytes as
+ * written), 1 (its text rewritten) or -1. */
+static inline int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
+                             const gws_jtok_t *t, gws_buf_t *out) {
+        const char *raw = doc->buf + t->start;
+
+        if (rw->dlq_ip || (rw->red && ((t->flags & GWS_JF_ESC) ||
+                                       gws_redact_maybe(rw->red, raw + 1,
+                                                        t->len - 2))))
+                return put_string_slow(rw, doc, t, out);
+        return gws_buf_append(out, raw, t->len);
+}
+
+/* put_key() once put_string() rewrote the name, written at \p at. */
+static int __attribute__((noinline))
+key_rewritten(const gws_jdoc_t *doc, const gws_jtok_t *kt, gws_buf_t *out,
+              size_t at, int *nred) {
+        if (out->len - at == kt->len &&
+            !memcmp(out->buf + at, doc->buf + kt->start, kt->len))
+                return 0; /* rewritten as it was */
+        if ((*nred)++ == 0)
+                return 0;
+        out->len--; /* the closing quote */
+        return gws_buf_printf(out, "#%d\"", *nred);
 }
 
 /* Appends member name \p kt like put_string(). From the second name of
@@ -303,18 +337,13 @@ static int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
  * ... is added inside the quotes: two secrets as names ("jane@a.example",
  * "bob@b.example") became the same name twice, a duplicate member that
  * consumers reject or silently drop. */
-static int put_key(gws_record_t *rw, const gws_jdoc_t *doc,
-                   const gws_jtok_t *kt, gws_buf_t *out, int *nred) {
+static inline int put_key(gws_record_t *rw, const gws_jdoc_t *doc,
+                          const gws_jtok_t *kt, gws_buf_t *out, int *nred) {
         size_t at = out->len;
-        if (put_string(rw, doc, kt, out) == -1)
-                return -1;
-        if (out->len - at == kt->len &&
-            !memcmp(out->buf + at, doc->buf + kt->start, kt->len))
-                return 0; /* as it was */
-        if ((*nred)++ == 0)
-                return 0;
-        out->len--; /* the closing quote */
-        return gws_buf_printf(out, "#%d\"", *nred);
+        int r;
+        if ((r = put_string(rw, doc, kt, out)) <= 0)
+                return r; /* -1, or the bytes as written */
+        return key_rewritten(doc, kt, out, at, nred);
 }
 
 /* Appends the text of string token \p t (decoded, redacted when needed),
@@ -434,8 +463,9 @@ static int path_decide(gws_record_t *rw, int depth) {
         return leads_to_allowed ? P_FILTER : P_DROP;
 }
 
-static int put_value(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
-                     int filter, int depth, gws_buf_t *out);
+static inline int put_value(gws_record_t *rw, const gws_jdoc_t *doc,
+                            uint32_t idx, int filter, int depth,
+                            gws_buf_t *out);
 
 /* Writes the members of object \p idx; with \p filter, each member's path
  * is decided (trim). */
@@ -482,30 +512,43 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
         return r ? -1 : 0;
 }
 
-static int put_value(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
-                     int filter, int depth, gws_buf_t *out) {
+/* put_value() of an object or an array. */
+static int __attribute__((noinline))
+put_container(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
+              int filter, int depth, gws_buf_t *out) {
         const gws_jtok_t *t = &doc->toks[idx];
         uint32_t k;
         int r = 0, first = 1;
 
+        if (t->type == GWS_JT_OBJ)
+                return put_object(rw, doc, idx, filter, depth, out);
+        if (!filter && !rw->red && !rw->dlq_ip)
+                return gws_buf_append(out, doc->buf + t->start, t->len);
+        r |= gws_buf_append(out, "[", 1);
+        for (k = idx + 1; k < t->next; k = doc->toks[k].next) {
+                if (!first)
+                        r |= gws_buf_append(out, ",", 1);
+                first = 0;
+                r |= put_value(rw, doc, k, filter, depth, out);
+        }
+        r |= gws_buf_append(out, "]", 1);
+        return r ? -1 : 0;
+}
+
+/* Writes the value at token \p idx. Strings and the other scalars (all
+ * but metadata and the bodies among a record's 20 top-level values)
+ * inline in the caller; objects and arrays out of line. */
+static inline int put_value(gws_record_t *rw, const gws_jdoc_t *doc,
+                            uint32_t idx, int filter, int depth,
+                            gws_buf_t *out) {
+        const gws_jtok_t *t = &doc->toks[idx];
+
         switch (t->type) {
         case GWS_JT_OBJ:
-                return put_object(rw, doc, idx, filter, depth, out);
         case GWS_JT_ARR:
-                if (!filter && !rw->red && !rw->dlq_ip)
-                        return gws_buf_append(out, doc->buf + t->start,
-                                              t->len);
-                r |= gws_buf_append(out, "[", 1);
-                for (k = idx + 1; k < t->next; k = doc->toks[k].next) {
-                        if (!first)
-                                r |= gws_buf_append(out, ",", 1);
-                        first = 0;
-                        r |= put_value(rw, doc, k, filter, depth, out);
-                }
-                r |= gws_buf_append(out, "]", 1);
-                return r ? -1 : 0;
+                return put_container(rw, doc, idx, filter, depth, out);
         case GWS_JT_STR:
-                return put_string(rw, doc, t, out);
+                return put_string(rw, doc, t, out) == -1 ? -1 : 0;
         default:
                 return gws_buf_append(out, doc->buf + t->start, t->len);
         }
@@ -535,6 +578,29 @@ static int is_body(const gws_record_t *rw, const gws_jdoc_t *doc,
                 if (key_is(doc, kt, rw->bodies.v[i], rw->bodies.len[i]))
                         return 1;
         return 0;
+}
+
+/* Appends the score rounded to 4 decimals as "%.4g" prints it, without
+ * vfprintf (2,100 instructions a record, a tenth of the writer's): k /
+ * 10000 for k in 0..10000 prints as "0", "1" or "0." and k's four
+ * digits without trailing zeros ("0.0005", "0.25"), %.4g keeping at
+ * least those four decimals below 1 and the double's error (1e-17) far
+ * from their rounding. Anything else (a score outside [0, 1]) goes
+ * through printf. @returns 0 or -1. */
+static int put_score(gws_buf_t *out, double score) {
+        int k = (int)(score * 10000 + 0.5), n = 6;
+        char d[6] = {'0', '.'};
+        if (k < 0 || k > 10000)
+                return gws_buf_printf(out, "%.4g", (double)k / 10000.0);
+        if (k == 0 || k == 10000)
+                return gws_buf_append(out, k ? "1" : "0", 1);
+        d[2] = (char)('0' + k / 1000);
+        d[3] = (char)('0' + k / 100 % 10);
+        d[4] = (char)('0' + k / 10 % 10);
+        d[5] = (char)('0' + k % 10);
+        while (d[n - 1] == '0')
+                n--;
+        return gws_buf_append(out, d, (size_t)n);
 }
 
 int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
@@ -648,14 +714,20 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                         return -1;
         }
         rw->ip_meta = NO_TOK;
-        r |= gws_buf_printf(out, "%s\"sieve\":{\"score\":%.4g,\"reasons\":[",
-                            first ? "" : ",",
-                            (double)(int)(sc->score * 10000 + 0.5) / 10000.0);
+        if (!first)
+                r |= PUT_LIT(out, ",");
+        r |= PUT_LIT(out, "\"sieve\":{\"score\":");
+        r |= put_score(out, sc->score);
+        r |= PUT_LIT(out, ",\"reasons\":[");
         for (i = 0; i < GWS_R__CNT; i++)
-                if (sc->reasons & (1u << i))
-                        r |= gws_buf_printf(out, "%s\"%s\"", nr++ ? "," : "",
-                                            gws_reason_name(i));
-        r |= gws_buf_puts(out, "],\"kept\":");
+                if (sc->reasons & (1u << i)) {
+                        if (nr++)
+                                r |= gws_buf_append(out, ",", 1);
+                        r |= gws_buf_append(out, "\"", 1);
+                        r |= gws_buf_puts(out, gws_reason_name(i));
+                        r |= gws_buf_append(out, "\"", 1);
+                }
+        r |= PUT_LIT(out, "],\"kept\":");
         if (keep == GWS_KEEP_RULE) {
                 char kept[160];
                 snprintf(kept, sizeof(kept), "rule:%s", rule);
@@ -663,11 +735,13 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                 r |= gws_buf_json_str(out, kept,
                                       utf8_cut(kept, strlen(kept)));
         } else {
-                r |= gws_buf_printf(out, "\"%s\"", gws_keep2str(keep));
+                r |= gws_buf_append(out, "\"", 1);
+                r |= gws_buf_puts(out, gws_keep2str(keep));
+                r |= gws_buf_append(out, "\"", 1);
         }
         if (ntrunc)
                 r |= gws_buf_printf(out, ",\"truncated\":{%s}", trunc);
-        r |= gws_buf_puts(out, "}}");
+        r |= PUT_LIT(out, "}}");
         return r ? -1 : 0;
 }
 

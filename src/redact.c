@@ -35,11 +35,33 @@
 
 /* Where a detector may start (r->trig): most only at the start of a word
  * (the byte before is not a letter or a digit: match_at() rejects the
- * rest), an email at its '@', a PEM header at "--". */
-enum { T_NONE, T_WORD, T_ANY, T_DASH };
+ * rest), a card's first digit only where the byte before is not '-', '_'
+ * or '.' either (the rest of a UUID, a version, a timestamp's fraction:
+ * match_at() rejects them too), an email at its '@', a PEM header at
+ * "--". */
+enum { T_NONE, T_WORD, T_DIGIT, T_ANY, T_DASH };
+
+/* The shortest text in which each detector (but the e-mail one) can
+ * match: its fixed prefix and the least its run takes, and the word
+ * "Bearer" and a space before a bearer token. */
+static const unsigned char min_len[GWS_RK_CUSTOM] = {
+    [GWS_RK_OPENAI_KEY] = 3 + 20,      /* sk- */
+    [GWS_RK_ANTHROPIC_KEY] = 7 + 20,   /* sk-ant- */
+    [GWS_RK_AWS_ACCESS_KEY] = 4 + 16,  /* AKIA... */
+    [GWS_RK_GOOGLE_API_KEY] = 4 + 35,  /* AIza */
+    [GWS_RK_GITHUB_TOKEN] = 11 + 22,   /* github_pat_ (ghp_ + 36: 40) */
+    [GWS_RK_SLACK_TOKEN] = 5 + 10,     /* xoxb- */
+    [GWS_RK_BEARER] = 7 + 16,          /* "Bearer " */
+    [GWS_RK_JWT] = 3 * 10 + 2,         /* three parts, two dots */
+    [GWS_RK_PRIVATE_KEY] = 11 + 16,    /* "-----BEGIN " .. "PRIVATE KEY-----" */
+    [GWS_RK_EMAIL] = 0,                /* not used: see gws_redact_maybe() */
+    [GWS_RK_CARD] = 13,                /* digits */
+};
 
 struct gws_redact_s {
         unsigned enabled;           /* 1 << kind */
+        size_t min_len;             /* the least min_len[] enabled but
+                                     * the e-mail's (SIZE_MAX: none) */
         unsigned char trig[256];    /* T_*: a detector may start here */
         int ncustom;
         char **cname;               /* "[REDACTED:<name>]" replacements */
@@ -337,7 +359,7 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
                  * run is split into groups, so "qty 2 4111 1111 1111 1111"
                  * still finds the card. */
                 size_t gs[24], ge[24];
-                int gd[24], ng = 0, ga, gb, nd, k2;
+                int gd[24], ng = 0, ga, gb, nd, k2, sum = 0;
                 if (!bnd || !(en & 1u << GWS_RK_CARD) ||
                     (i > 0 && (s[i - 1] == '-' || s[i - 1] == '_' ||
                                s[i - 1] == '.')))
@@ -349,6 +371,7 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
                                 j++;
                         ge[ng] = j;
                         gd[ng] = (int)(j - gs[ng]);
+                        sum += gd[ng];
                         ng++;
                         if (j + 1 < len && (s[j] == ' ' || s[j] == '-') &&
                             is_digit(s[j + 1])) {
@@ -361,6 +384,10 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
                 if (ng && j < len &&
                     (is_alnum(s[j]) || s[j] == '-' || s[j] == '_'))
                         ng--;
+                /* fewer than 13 digits in all (a date, a time, a version):
+                 * no group sequence can hold a card */
+                if (sum < 13)
+                        ng = 0;
                 for (ga = 0; ga < ng; ga++) {
                         int best = -1;
                         for (nd = 0, gb = ga; gb < ng; gb++) {
@@ -443,9 +470,15 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
                 }
         }
         for (i = 0; trig_bytes[i]; i++)
-                r->trig[(unsigned char)trig_bytes[i]] = T_WORD;
+                r->trig[(unsigned char)trig_bytes[i]] =
+                    is_digit(trig_bytes[i]) ? T_DIGIT : T_WORD;
         r->trig['@'] = T_ANY;
         r->trig['-'] = T_DASH;
+        r->min_len = SIZE_MAX;
+        for (k = 0; k < GWS_RK_CUSTOM; k++)
+                if (k != GWS_RK_EMAIL && (r->enabled & 1u << k) &&
+                    min_len[k] < r->min_len)
+                        r->min_len = min_len[k];
 
         if (custom_cnt > 0) {
                 r->cname = calloc((size_t)custom_cnt, sizeof(*r->cname));
@@ -535,9 +568,10 @@ void gws_redact_scratch_destroy(gws_redact_scratch_t *s) {
  * ('s', 'e', ...) are everywhere, but rarely start a word, so 16 bytes are
  * tested at once (SSE2) against the trigger set, the byte before (word
  * start) and the byte after ("--"), and match_at() runs only there. */
-static size_t next_cand(const gws_redact_t *r, uc *s, size_t len, size_t i) {
-        unsigned t;
 #ifdef __SSE2__
+/* Bit k: byte k of \p v is a candidate, \p pv and \p nx holding the bytes
+ * before and after each. */
+static inline unsigned cand16(__m128i pv, __m128i v, __m128i nx) {
         const __m128i z = _mm_setzero_si128();
 #define EQ(v, c) _mm_cmpeq_epi8((v), _mm_set1_epi8(c))
 /* bytes of v in [lo, lo + n] (unsigned) */
@@ -545,51 +579,126 @@ static size_t next_cand(const gws_redact_t *r, uc *s, size_t len, size_t i) {
         _mm_cmpeq_epi8(_mm_subs_epu8(_mm_sub_epi8((v), _mm_set1_epi8(lo)),     \
                                      _mm_set1_epi8(n)),                        \
                        z)
+        __m128i word = _mm_or_si128(
+            IN(_mm_or_si128(pv, _mm_set1_epi8(0x20)), 'a', 25),
+            IN(pv, '0', 9));
+        /* T_DIGIT: not after '-', '_', '.' either (2 of 3 digit runs in
+         * ids and timestamps start there) */
+        __m128i dig = _mm_andnot_si128(
+            _mm_or_si128(EQ(pv, '-'), _mm_or_si128(EQ(pv, '_'), EQ(pv, '.'))),
+            IN(v, '0', 9));
+        __m128i tw = _mm_or_si128(
+            _mm_or_si128(_mm_or_si128(dig, EQ(v, 's')),
+                         _mm_or_si128(EQ(v, 'A'), EQ(v, 'g'))),
+            _mm_or_si128(_mm_or_si128(EQ(v, 'x'), EQ(v, 'B')),
+                         _mm_or_si128(EQ(v, 'b'), EQ(v, 'e'))));
+        __m128i m = _mm_or_si128(
+            _mm_andnot_si128(word, tw),
+            _mm_or_si128(EQ(v, '@'), _mm_and_si128(EQ(v, '-'), EQ(nx, '-'))));
+#undef EQ
+#undef IN
+        return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/* 0 if the letter at s[i] cannot start what match_at() looks for there,
+ * by the byte after it: "sk", "ey", "[Bb]e", "gh"/"gi", "xo", "A" then
+ * I, K, S, G, R or N. Words of prose start with s, e, b or g every tenth
+ * time or so, never like this: a bit of next_cand()'s block, not a
+ * match_at() call and a new block each. Other candidates: 1. */
+static inline int may_start(uc *s, size_t len, size_t i) {
+        int n = i + 1 < len ? s[i + 1] : 0;
+        switch (s[i]) {
+        case 's': return n == 'k';
+        case 'e': return n == 'y';
+        case 'B':
+        case 'b': return n == 'e';
+        case 'g': return n == 'h' || n == 'i';
+        case 'x': return n == 'o';
+        case 'A':
+                return n == 'I' || n == 'K' || n == 'S' || n == 'G' ||
+                       n == 'R' || n == 'N';
+        default: return 1;
+        }
+}
+
+static size_t next_cand(const gws_redact_t *r, uc *s, size_t len, size_t i) {
+        unsigned t;
         if (i == 0 && len && r->trig[s[0]])
                 return 0; /* no byte before the first */
         if (i == 0)
                 i = 1;
+#ifdef __SSE2__
         while (i + 17 <= len) {
-                __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-                __m128i pv = _mm_loadu_si128((const __m128i *)(s + i - 1));
-                __m128i nx = _mm_loadu_si128((const __m128i *)(s + i + 1));
-                __m128i word = _mm_or_si128(
-                    IN(_mm_or_si128(pv, _mm_set1_epi8(0x20)), 'a', 25),
-                    IN(pv, '0', 9));
-                __m128i tw = _mm_or_si128(
-                    _mm_or_si128(_mm_or_si128(IN(v, '0', 9), EQ(v, 's')),
-                                 _mm_or_si128(EQ(v, 'A'), EQ(v, 'g'))),
-                    _mm_or_si128(_mm_or_si128(EQ(v, 'x'), EQ(v, 'B')),
-                                 _mm_or_si128(EQ(v, 'b'), EQ(v, 'e'))));
-                __m128i m = _mm_or_si128(
-                    _mm_andnot_si128(word, tw),
-                    _mm_or_si128(EQ(v, '@'),
-                                 _mm_and_si128(EQ(v, '-'), EQ(nx, '-'))));
-                int bits = _mm_movemask_epi8(m);
-                if (bits)
-                        return i + (size_t)__builtin_ctz((unsigned)bits);
+                unsigned bits = cand16(
+                    _mm_loadu_si128((const __m128i *)(s + i - 1)),
+                    _mm_loadu_si128((const __m128i *)(s + i)),
+                    _mm_loadu_si128((const __m128i *)(s + i + 1)));
+                for (; bits; bits &= bits - 1)
+                        if (may_start(s, len, i + (size_t)__builtin_ctz(bits)))
+                                return i + (size_t)__builtin_ctz(bits);
                 i += 16;
         }
-#undef EQ
-#undef IN
+        if (i < len && len >= 17) {
+                /* The last 16 bytes, overlapping those done (the bits
+                 * below i cleared), instead of up to 16 rounds of the
+                 * loop below: no byte after the last, so its "next" is
+                 * the 0 shifted in. */
+                size_t p = len - 16;
+                __m128i v = _mm_loadu_si128((const __m128i *)(s + p));
+                unsigned bits =
+                    cand16(_mm_loadu_si128((const __m128i *)(s + p - 1)), v,
+                           _mm_srli_si128(v, 1)) &
+                    (0xffffu << (i - p));
+                for (; bits; bits &= bits - 1)
+                        if (may_start(s, len, p + (size_t)__builtin_ctz(bits)))
+                                return p + (size_t)__builtin_ctz(bits);
+                return len;
+        }
 #endif
         for (; i < len; i++) {
                 if (!(t = r->trig[s[i]]))
                         continue;
                 if (t == T_ANY ||
-                    (t == T_WORD && (i == 0 || !is_alnum(s[i - 1]))) ||
+                    (t == T_WORD && !is_alnum(s[i - 1])) ||
+                    (t == T_DIGIT && !is_alnum(s[i - 1]) && s[i - 1] != '-' &&
+                     s[i - 1] != '_' && s[i - 1] != '.') ||
                     (t == T_DASH && i + 1 < len && s[i + 1] == '-'))
                         return i;
         }
         return len;
 }
 
-int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len) {
-        uc *s = (uc *)text;
+/* 1 if one of the \p len <= 16 bytes at \p s is '@': two overlapping
+ * words, a third of a memchr() call (the short texts gws_redact_maybe()
+ * sees: 6 bytes on average). */
+static inline int has_at16(uc *s, size_t len) {
+        const uint64_t ones = 0x0101010101010101ull, at = ones * '@';
+        uint64_t a = 0, b = 0;
+        uint32_t a4, b4;
+        if (len >= 8) {
+                memcpy(&a, s, 8);
+                memcpy(&b, s + len - 8, 8);
+        } else if (len >= 4) {
+                memcpy(&a4, s, 4);
+                memcpy(&b4, s + len - 4, 4);
+                a = a4 | (uint64_t)b4 << 32;
+        } else if (len) { /* 1-3 bytes, the rest no '@' */
+                a = ~(uint64_t)0 << 24 | s[0] | (uint64_t)s[len / 2] << 8 |
+                    (uint64_t)s[len - 1] << 16;
+        } else {
+                return 0;
+        }
+        a ^= at; /* a zero byte where there was an '@' */
+        b ^= at;
+        return (((a - ones) & ~a) | ((b - ones) & ~b)) & ones << 7 ? 1 : 0;
+}
+
+/* gws_redact_maybe() past the length gate: each candidate is tried. */
+static int __attribute__((noinline))
+maybe_scan(const gws_redact_t *r, uc *s, size_t len) {
         size_t i, ms, me;
         unsigned kind;
-        if (r->ncustom)
-                return 1; /* patterns cannot be prefiltered cheaply */
         for (i = next_cand(r, s, len, 0); i < len;
              i = next_cand(r, s, len, i + 1)) {
                 if (match_at(r, s, len, i, 0, &ms, &me, &kind)) {
@@ -599,6 +708,37 @@ int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len) {
                 }
         }
         return 0;
+}
+
+/* Only the '@'s of \p s tried (an e-mail's candidates). */
+static int __attribute__((noinline))
+maybe_email(const gws_redact_t *r, uc *s, size_t len) {
+        size_t ms, me;
+        unsigned kind;
+        uc *at;
+        for (at = memchr(s, '@', len); at;
+             at = memchr(at + 1, '@', len - (size_t)(at + 1 - s)))
+                if (match_at(r, s, len, (size_t)(at - s), 0, &ms, &me, &kind))
+                        return 1;
+        return 0;
+}
+
+int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len) {
+        uc *s = (uc *)text;
+        if (r->ncustom)
+                return 1; /* patterns cannot be prefiltered cheaply */
+        if (len >= r->min_len)
+                return maybe_scan(r, s, len);
+        /* Too short for all but an e-mail: 87% of the strings of a
+         * retained record (keys, "prod", "gw-03", "10.3.0.1"; gwsieve-gen's
+         * events: 42 strings a record, 36 under 13 bytes). Only the '@'s
+         * are tried: the other candidates cannot match (a digit run is
+         * skipped, never an '@'). */
+        if (!(r->enabled & 1u << GWS_RK_EMAIL))
+                return 0;
+        if (len > 16) /* only when the shortest other detector is off */
+                return maybe_email(r, s, len);
+        return has_at16(s, len) ? maybe_email(r, s, len) : 0;
 }
 
 /* Where a pass writes: the bytes between matches are copied from \p src;

@@ -504,6 +504,70 @@ START_TEST(ip_literals_in_text) {
 }
 END_TEST
 
+/* The prefilter skips a text too short for every detector enabled but
+ * the e-mail one: each detector's shortest secret, alone, must still be
+ * found with only that detector on (and with all), and then, one byte
+ * shorter, not (with that detector alone: the shortest Anthropic key
+ * less a byte is still an OpenAI one). */
+static const struct {
+        const char *name, *secret;
+} shortest[] = {
+    {"openai_key", "sk-abcdefghijklmnopqrst"},
+    {"anthropic_key", "sk-ant-abcdefghijklmnopqrst"},
+    {"aws_access_key", "AKIAIOSFODNN7EXAMPLE"},
+    {"google_api_key", "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY"},
+    {"github_token", "github_pat_11ABCDEFG0abcdefghijkl"},
+    {"slack_token", "xoxb-1234567890"},
+    {"bearer_token", "Bearer abcdefghijklmnop"},
+    {"jwt", "eyJhbGciOi.eyJzdWIiOi.abcdefghij"},
+    {"private_key", "-----BEGIN PRIVATE KEY-----"},
+    {"email", "a@b.cd"},
+    {"card_number", "4222222222222"},
+};
+
+START_TEST(shortest_secret_each) {
+        const char *only[] = {shortest[_i].name, NULL};
+        const char *sec = shortest[_i].secret;
+        size_t len = strlen(sec);
+        char err[256];
+        gws_redact_t *r1 = gws_redact_new(only, NULL, NULL, 0, err,
+                                          sizeof(err));
+        gws_redact_t *rs[2] = {r1, r};
+        gws_buf_t out = {0};
+        int k;
+        ck_assert_ptr_nonnull(r1);
+        for (k = 0; k < 2; k++) {
+                ck_assert_msg(gws_redact_maybe(rs[k], sec, len) == 1,
+                              "%s: \"%s\" passed over", shortest[_i].name,
+                              sec);
+                gws_buf_reset(&out);
+                ck_assert_int_eq(
+                    gws_redact_text(rs[k], sc, sec, len, &out, NULL), 1);
+        }
+        ck_assert_int_eq(gws_redact_maybe(r1, sec, len - 1), 0);
+        gws_buf_free(&out);
+        gws_redact_destroy(r1);
+}
+END_TEST
+
+/* A short text (under every other detector's shortest match) is searched
+ * for '@' a word or two at a time: an e-mail at any offset of a text of
+ * any length up to 16 bytes (and on either side of that) is found. */
+START_TEST(short_text_email_at_every_offset) {
+        char in[32];
+        size_t len, at;
+        for (len = 6; len <= 20; len++)
+                for (at = 0; at + 6 <= len; at++) {
+                        memset(in, ' ', len);
+                        memcpy(in + at, "a@b.cd", 6);
+                        ck_assert_msg(gws_redact_maybe(r, in, len) == 1,
+                                      "\"%.*s\"", (int)len, in);
+                        in[at + 1] = '#';
+                        ck_assert_int_eq(gws_redact_maybe(r, in, len), 0);
+                }
+}
+END_TEST
+
 Suite *gws_redact_suite(void) {
         Suite *s = suite_create("redact");
         TCase *tc = tcase_create("detectors");
@@ -521,6 +585,9 @@ Suite *gws_redact_suite(void) {
         tcase_add_test(tc, custom_pattern_match_error_fails_closed);
         tcase_add_test(tc, same_at_every_alignment);
         tcase_add_test(tc, builtin_subset);
+        tcase_add_test(tc, short_text_email_at_every_offset);
+        tcase_add_loop_test(tc, shortest_secret_each, 0,
+                            sizeof(shortest) / sizeof(shortest[0]));
         tcase_add_test(tc, random_text_never_keeps_a_planted_secret);
         tcase_add_loop_test(tc, ip_truncation, 0, sizeof(ips) / sizeof(ips[0]));
         tcase_add_loop_test(tc, ip_literals_in_text, 0,

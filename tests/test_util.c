@@ -138,6 +138,61 @@ START_TEST(json_str_escaping) {
 }
 END_TEST
 
+/* The escaping reads 16 bytes at a time: every byte value, at every
+ * offset of a text of every length to 40, in a run of plain bytes or next
+ * to other escapes, gives what a byte-at-a-time escaper gives. */
+static size_t ref_escape(char *o, const unsigned char *s, size_t len) {
+        size_t i, k = 0;
+        o[k++] = '"';
+        for (i = 0; i < len; i++) {
+                unsigned c = s[i];
+                if (c == '"' || c == '\\')
+                        k += (size_t)sprintf(o + k, "\\%c", c);
+                else if (c == '\n')
+                        k += (size_t)sprintf(o + k, "\\n");
+                else if (c == '\t')
+                        k += (size_t)sprintf(o + k, "\\t");
+                else if (c == '\r')
+                        k += (size_t)sprintf(o + k, "\\r");
+                else if (c < 0x20)
+                        k += (size_t)sprintf(o + k, "\\u%04x", c);
+                else
+                        o[k++] = (char)c;
+        }
+        o[k++] = '"';
+        o[k] = '\0';
+        return k;
+}
+
+START_TEST(json_str_every_byte_every_offset) {
+        unsigned char in[40];
+        char want[40 * 6 + 3];
+        gws_buf_t b = {0};
+        size_t len, at, k;
+        unsigned c;
+        for (len = 1; len <= sizeof(in); len++)
+                for (at = 0; at < len; at++)
+                        for (c = 0; c < 256; c++) {
+                                for (k = 0; k < len; k++)
+                                        in[k] = (unsigned char)(k % 7 == 3
+                                                                    ? '"'
+                                                                    : 'a' + k % 26);
+                                in[at] = (unsigned char)c;
+                                gws_buf_reset(&b);
+                                gws_buf_append(&b, "x", 1);
+                                ck_assert_int_eq(
+                                    gws_buf_json_str(&b, (const char *)in, len),
+                                    0);
+                                ck_assert_uint_eq(b.len,
+                                                  1 + ref_escape(want, in, len));
+                                ck_assert_int_eq(memcmp(b.buf + 1, want,
+                                                        b.len - 1), 0);
+                                ck_assert_int_eq(b.buf[b.len], '\0');
+                        }
+        gws_buf_free(&b);
+}
+END_TEST
+
 /* gws_buf_printf formats into the room there is and formats again only
  * when the output does not fit; gws_buf_append grows: both must give the
  * bytes snprintf gives, NUL-terminated, for every size. */
@@ -218,6 +273,7 @@ Suite *gws_util_suite(void) {
         tc = tcase_create("encoding");
         tcase_add_loop_test(tc, utf8_table, 0, sizeof(utf8) / sizeof(utf8[0]));
         tcase_add_test(tc, json_str_escaping);
+        tcase_add_test(tc, json_str_every_byte_every_offset);
         tcase_add_test(tc, base64_vectors);
         tcase_add_test(tc, hash_and_partition);
         tcase_add_test(tc, hash_fast_spreads);
