@@ -121,18 +121,45 @@ static const struct {
 #undef FLD
 };
 
-/* Maps a member name to its field, or -1. */
+/* Maps a member name to its field, or -1.
+ *
+ * A switch on the length, then fixed-size compares (which the compiler
+ * turns into one or two loads each): the earlier linear scan over all 17
+ * names cost ~1,300 Ir per event on ~25 members (38M of the 84M the event
+ * view spent on the 30k-event replay, plus 330,000 libc memcmp calls). */
 static int field_of(const char *k, size_t n) {
-        int i;
-        if (n < 2 || n > 10)
+#define IS(lit) (!memcmp(k, lit, sizeof(lit) - 1))
+        switch (n) {
+        case 2:
+                return IS("id") ? F_ID : IS("ts") ? F_TS : -1;
+        case 5:
+                return IS("model") ? F_MODEL : -1;
+        case 6:
+                return IS("status") ? F_STATUS : IS("cached") ? F_CACHED : -1;
+        case 7:
+                return IS("ttfb_ms")   ? F_TTFB
+                       : IS("user_id") ? F_USER_ID
+                       : IS("success") ? F_SUCCESS
+                                       : -1;
+        case 8:
+                return IS("provider")   ? F_PROVIDER
+                       : IS("endpoint") ? F_ENDPOINT
+                       : IS("cost_usd") ? F_COST
+                                        : -1;
+        case 9:
+                return IS("client_ip")   ? F_CLIENT_IP
+                       : IS("tokens_in") ? F_TOKENS_IN
+                                         : -1;
+        case 10:
+                return IS("gateway_id")   ? F_GATEWAY_ID
+                       : IS("latency_ms") ? F_LATENCY
+                       : IS("account_id") ? F_ACCOUNT_ID
+                       : IS("tokens_out") ? F_TOKENS_OUT
+                                          : -1;
+        default:
                 return -1;
-        /* first byte before memcmp: ~24 members per event, and a libc
-         * memcmp call per candidate showed in profiles */
-        for (i = 0; i < F__CNT; i++)
-                if (fields[i].len == n && fields[i].name[0] == k[0] &&
-                    !memcmp(fields[i].name, k, n))
-                        return i;
-        return -1;
+        }
+#undef IS
 }
 
 typedef struct {
@@ -395,16 +422,19 @@ gws_ev_err_t gws_event_parse(gws_event_t *ev, const char *buf, size_t len,
          * in most JSON parsers. */
         for (k = 1; k < root->next; k = ed->doc.toks[k + 1].next) {
                 const gws_jtok_t *kt = &ed->doc.toks[k];
+                const char *name = buf + kt->start + 1;
+                size_t n = kt->len - 2;
+                char tmp[16];
                 int f;
                 if (kt->flags & GWS_JF_ESC) {
-                        char tmp[16];
                         if (kt->len > sizeof(tmp))
                                 continue;
-                        f = field_of(tmp, gws_json_str_decode(&ed->doc, kt,
-                                                              tmp));
-                } else {
-                        f = field_of(buf + kt->start + 1, kt->len - 2);
+                        n = gws_json_str_decode(&ed->doc, kt, tmp);
+                        name = tmp;
                 }
+                /* one call site, so field_of() is inlined here: ~660,000
+                 * calls on the 30k-event replay, ~5 Ir of call each */
+                f = field_of(name, n);
                 if (f >= 0)
                         sc.at[f] = k + 1;
         }
