@@ -1,8 +1,10 @@
 /* redact.h - secrets and PII out of every output string.
  *
- * Built-in detectors are hand-written scanners (one pass over the text, a
- * byte table selects the few positions where a detector can start), so a
- * clean string costs one table lookup per byte; only custom patterns use
+ * Built-in detectors are hand-written scanners (one pass over the text:
+ * 16 bytes at a time, SSE2, the few positions where a detector can start
+ * are found, and a text shorter than every enabled detector's shortest
+ * match is only searched for an e-mail's '@'), so a clean string costs a
+ * few instructions per 16 bytes; only custom patterns use
  * PCRE2 (JIT-compiled, UTF mode with PCRE2_MATCH_INVALID_UTF: text that is
  * not UTF-8 is matched around its invalid bytes). Callers pass DECODED
  * text: JSON escapes must be resolved first ("\u0073k-..." is "sk-..."),
