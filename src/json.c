@@ -252,40 +252,56 @@ unterminated:
         return GWS_JE_SYNTAX;
 }
 
-/* Scans a string starting at the opening quote at \p *pos of \p s (\p len
- * bytes; the same as doc's, passed so they stay in registers). \p bk is
- * the caller's block cache; the slow path gets a copy (its blocks are not
- * written back: a stale block is reloaded on its next use).
- * @returns GWS_JE_OK with *pos after the closing quote. */
-static inline gws_jerr_t scan_string(gws_jdoc_t *doc, const unsigned char *s,
-                                     size_t len, blk_t *bk, size_t *pos,
-                                     uint8_t *flags, uint32_t max_string) {
-        size_t off = *pos + 1;
+/* Where the string whose contents start at \p off ends, when the cached
+ * block (*bo, *bm) does not show it: loads the blocks from \p off on
+ * until one has a special byte, and leaves the last one in *bo / *bm.
+ * @returns the special byte's offset, or \p len if the buffer ends
+ * first (bytes past the end count as special: the caller checks). Out
+ * of line: most strings end in the block their opening quote is in. */
+static size_t __attribute__((noinline))
+str_end_far(const unsigned char *s, size_t off, size_t len, size_t *bo,
+            uint64_t *bm) {
         uint64_t m;
-
-        for (;;) {
+        for (;; off += 64) {
                 if (off >= len)
-                        break;
-                if (off - bk->off >= 64) {
-                        bk->off = off;
-                        bk->m = blk_load(s, off, len);
-                }
-                if ((m = bk->m >> (off - bk->off))) {
-                        off += (size_t)__builtin_ctzll(m);
-                        break;
-                }
-                off = bk->off + 64;
+                        return len;
+                *bo = off;
+                if ((m = *bm = blk_load(s, off, len)))
+                        return off + (size_t)__builtin_ctzll(m);
         }
-        if (off < len && s[off] == '"' &&
-            (!max_string || off - *pos - 1 <= max_string)) {
-                *pos = off + 1;
-                return GWS_JE_OK;
+}
+
+/* The end of the run of digits at \p i: eight bytes at a time while
+ * eight are left (a byte is a digit iff its distance from '0' is below
+ * 10, tested in each byte without carries into the next), then one by
+ * one. */
+static inline size_t digits_end(const unsigned char *s, size_t i,
+                                size_t len) {
+        while (len - i >= 8) {
+                uint64_t v, x, nd;
+                memcpy(&v, s + i, 8);
+                x = v ^ 0x3030303030303030ULL; /* a digit's value, 0..9 */
+                /* bit 7 of each byte: x >= 10 (x >= 0x80, or its low
+                 * seven bits + 0x76 reach 0x80) */
+                nd = (((x & 0x7f7f7f7f7f7f7f7fULL) + 0x7676767676767676ULL) |
+                      x) &
+                     0x8080808080808080ULL;
+                if (nd) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                        return i + (size_t)__builtin_ctzll(nd) / 8;
+#else
+                        return i + (size_t)__builtin_clzll(nd) / 8;
+#endif
+                }
+                i += 8;
         }
-        return scan_string_rest(doc, *bk, pos, s + off, flags, max_string);
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+                i++;
+        return i;
 }
 
 static gws_jerr_t scan_number(gws_jdoc_t *doc, size_t *pos) {
-        const char *s = doc->buf;
+        const unsigned char *s = (const unsigned char *)doc->buf;
         size_t i = *pos, len = doc->len, d;
         if (i < len && s[i] == '-')
                 i++;
@@ -294,25 +310,22 @@ static gws_jerr_t scan_number(gws_jdoc_t *doc, size_t *pos) {
         if (s[i] == '0') {
                 i++;
         } else if (s[i] >= '1' && s[i] <= '9') {
-                while (i < len && s[i] >= '0' && s[i] <= '9')
-                        i++;
+                i = digits_end(s, i + 1, len);
         } else {
                 goto bad;
         }
         if (i < len && s[i] == '.') {
                 d = ++i;
-                while (i < len && s[i] >= '0' && s[i] <= '9')
-                        i++;
+                i = digits_end(s, i, len);
                 if (i == d)
                         goto bad;
         }
-        if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        if (i < len && (s[i] | 0x20) == 'e') {
                 i++;
                 if (i < len && (s[i] == '+' || s[i] == '-'))
                         i++;
                 d = i;
-                while (i < len && s[i] >= '0' && s[i] <= '9')
-                        i++;
+                i = digits_end(s, i, len);
                 if (i == d)
                         goto bad;
         }
@@ -331,12 +344,32 @@ bad:
 /* The parse is a set of labels, one per place in the grammar (a value, a
  * member name, after a value, the first item of an object or array),
  * rather than one loop over a state variable: each place's branches are
- * its own, so they predict on the shape of the events, and the tape and
- * its length stay in registers. Every error keeps the offset and the
- * description of the loop it replaced (tests/test_json.c). */
+ * its own, so they predict on the shape of the events, and the tape, its
+ * length, the block cache and the kind of the innermost container stay
+ * in registers. Whitespace is looked for only where a byte <= ' ' is
+ * (compact JSON has none), and a string's end is one shift and one bit
+ * scan of the cached block. Every error keeps the offset and the
+ * description of the first version of this loop: tests/test_json.c
+ * compares the two on every input it makes (matches_reference, against
+ * tests/ref/json_ref.c). */
 #define SKIP_WS()                                                              \
-        while (i < len && is_ws((unsigned char)buf[i]))                        \
+        while (i < len && is_ws(us[i]))                                        \
                 i++
+
+/* c = the byte at i after any whitespace; \p at_end runs at the end of
+ * the buffer. */
+#define NEXT_C(at_end)                                                         \
+        do {                                                                   \
+                if (i >= len)                                                  \
+                        at_end;                                                \
+                c = us[i];                                                     \
+                if (__builtin_expect(c <= ' ', 0)) {                           \
+                        SKIP_WS();                                             \
+                        if (i >= len)                                          \
+                                at_end;                                        \
+                        c = us[i];                                             \
+                }                                                              \
+        } while (0)
 
 /* Appends a token at \p i (type and length set by the caller). */
 #define TOK_PUSH(t)                                                            \
@@ -351,6 +384,33 @@ bad:
                 (t)->flags = 0;                                                \
                 (t)->depth = (uint16_t)depth;                                  \
                 (t)->next = ++ntoks;                                           \
+        } while (0)
+
+/* Scans the string whose opening quote is at i into token t: i ends
+ * after its closing quote. The common case (the closing quote is the
+ * string's first special byte, the length within the limit) inline;
+ * escapes, non-ASCII bytes and every error in scan_string_rest(), which
+ * gets a copy of the block cache (its blocks are not written back: a
+ * stale block is reloaded on its next use). */
+#define SCAN_STR(t)                                                            \
+        do {                                                                   \
+                size_t o_ = i + 1, r_ = o_ - bo, e_;                           \
+                uint64_t m_;                                                   \
+                if (r_ < 64 && (m_ = bm >> r_))                                \
+                        e_ = o_ + (size_t)__builtin_ctzll(m_);                 \
+                else                                                           \
+                        e_ = str_end_far(us, o_, len, &bo, &bm);               \
+                if (__builtin_expect(e_ < len && us[e_] == '"' &&              \
+                                         e_ - o_ <= smax,                      \
+                                     1)) {                                     \
+                        i = e_ + 1;                                            \
+                } else {                                                       \
+                        blk_t bk_ = {bo, bm};                                  \
+                        if ((err = scan_string_rest(doc, bk_, &i, us + e_,     \
+                                                    &(t)->flags,               \
+                                                    max_string)))              \
+                                goto out;                                      \
+                }                                                              \
         } while (0)
 
 /* Room for more tokens: \p ntoks are in use. @returns the new number of
@@ -383,13 +443,15 @@ gws_jerr_t gws_json_parse(gws_jdoc_t *doc, const char *buf, size_t len,
         uint32_t max_tokens =
             lim && lim->max_tokens ? lim->max_tokens : 1u << 20;
         uint32_t max_string = lim ? lim->max_string : 0;
+        size_t smax = max_string ? max_string : (size_t)-1;
         uint32_t depth = 0, idx, ntoks = 0, room, *stack;
-        size_t i = 0;
+        size_t i = 0, bo = (size_t)-64; /* the block cache: blk_t */
+        uint64_t bm = 0;
+        int in_obj = 0; /* the innermost container is an object */
         gws_jerr_t err = GWS_JE_OK;
         gws_jtok_t *toks = doc->toks, *t;
         const unsigned char *us = (const unsigned char *)buf;
         unsigned char c;
-        blk_t bk = {(size_t)-64, 0};
 
         doc->buf = buf;
         doc->len = len;
@@ -414,13 +476,14 @@ gws_jerr_t gws_json_parse(gws_jdoc_t *doc, const char *buf, size_t len,
         room = doc->cap < max_tokens ? doc->cap : max_tokens;
 
 value: /* a value must follow */
-        SKIP_WS();
-        if (i >= len)
-                goto eof;
-        c = (unsigned char)buf[i];
+        NEXT_C(goto eof);
 value_c:
         TOK_PUSH(t);
         switch (c) {
+        case '"':
+                t->type = GWS_JT_STR;
+                SCAN_STR(t);
+                break;
         case '{':
         case '[':
                 if (depth >= max_depth) {
@@ -432,25 +495,18 @@ value_c:
                 t->type = c == '{' ? GWS_JT_OBJ : GWS_JT_ARR;
                 stack[depth++] = ntoks - 1;
                 i++;
-                SKIP_WS();
-                if (i >= len)
-                        goto eof;
                 if (c == '{') {
-                        c = (unsigned char)buf[i];
+                        in_obj = 1;
+                        NEXT_C(goto eof);
                         if (c == '}')
                                 goto close;
                         goto key_c;
                 }
-                c = (unsigned char)buf[i];
+                in_obj = 0;
+                NEXT_C(goto eof);
                 if (c == ']')
                         goto close;
                 goto value_c;
-        case '"':
-                t->type = GWS_JT_STR;
-                if ((err = scan_string(doc, us, len, &bk, &i, &t->flags,
-                                       max_string)))
-                        goto out;
-                break;
         case '-': case '0': case '1': case '2': case '3': case '4':
         case '5': case '6': case '7': case '8': case '9':
                 t->type = GWS_JT_NUM;
@@ -481,30 +537,19 @@ value_c:
         t->len = (uint32_t)(i - t->start);
 
 after: /* a value ended: ',' or the end of its container */
-        SKIP_WS();
-        if (i >= len) {
-                if (!depth)
-                        goto out; /* the whole document */
-                goto eof;
-        }
-        c = (unsigned char)buf[i];
-        if (!depth) {
+        NEXT_C(goto at_end);
+        if (__builtin_expect(!depth, 0)) {
                 doc->err_what = "trailing characters";
                 goto syntax;
         }
-        idx = stack[depth - 1];
         if (c == ',') {
                 i++;
-                if (toks[idx].type != GWS_JT_OBJ)
+                if (!in_obj)
                         goto value;
-                SKIP_WS();
-                if (i >= len)
-                        goto eof;
-                c = (unsigned char)buf[i];
+                NEXT_C(goto eof);
                 goto key_c;
         }
-        if ((c == '}' && toks[idx].type == GWS_JT_OBJ) ||
-            (c == ']' && toks[idx].type == GWS_JT_ARR))
+        if (c == (in_obj ? '}' : ']'))
                 goto close;
         doc->err_what = "expected ',' or a closing bracket";
         goto syntax;
@@ -517,14 +562,14 @@ key_c: /* a member name at i (c) */
         TOK_PUSH(t);
         t->type = GWS_JT_STR;
         t->flags = GWS_JF_KEY;
-        if ((err = scan_string(doc, us, len, &bk, &i, &t->flags,
-                               max_string)))
-                goto out;
+        SCAN_STR(t);
         t->len = (uint32_t)(i - t->start);
-        SKIP_WS();
-        if (i >= len || buf[i] != ':') {
-                doc->err_what = "expected ':'";
-                goto syntax;
+        if (__builtin_expect(i >= len || us[i] != ':', 0)) {
+                SKIP_WS();
+                if (i >= len || us[i] != ':') {
+                        doc->err_what = "expected ':'";
+                        goto syntax;
+                }
         }
         i++;
         goto value;
@@ -534,14 +579,17 @@ close: /* the bracket at i closes the innermost container */
         toks[idx].len = (uint32_t)(i + 1 - toks[idx].start);
         toks[idx].next = ntoks;
         i++;
+        in_obj = depth && toks[stack[depth - 1]].type == GWS_JT_OBJ;
         goto after;
 
+at_end:
+        if (!depth)
+                goto out; /* the whole document */
 eof:
         doc->err_what = "unexpected end of input";
         goto syntax;
 bad_char:
-        if (c >= 0x80 && !utf8_seq((const unsigned char *)buf + i,
-                                   (const unsigned char *)buf + len)) {
+        if (c >= 0x80 && !utf8_seq(us + i, us + len)) {
                 doc->err_what = "invalid UTF-8";
                 doc->err_off = i;
                 err = GWS_JE_UTF8;
@@ -562,7 +610,9 @@ out:
 }
 
 #undef SKIP_WS
+#undef NEXT_C
 #undef TOK_PUSH
+#undef SCAN_STR
 
 void gws_json_free(gws_jdoc_t *doc) {
         free(doc->toks);

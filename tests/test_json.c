@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gwsieve/json.h"
+#include "ref/json_ref.h"
 #include "suites.h"
 
 static const struct {
@@ -181,6 +182,174 @@ START_TEST(strings_across_blocks) {
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------
+ * Differential: gws_json_parse() against the frozen reference tokenizer
+ * (tests/ref/json_ref.c, the tokenizer before its fast path). On every
+ * input both must agree: the result, and on success every token, on error
+ * the offset and the description. Inputs: gateway events shaped like the
+ * generator's (compact, pretty-printed, with escapes and UTF-8), the
+ * documents above, and each of them mutated one to three times with the
+ * bytes that matter to a tokenizer, under four sets of limits.
+ * ------------------------------------------------------------------------ */
+
+static const char *const diff_seeds[] = {
+    "{\"id\":\"d4ed335a-6c15-4c2c-910f-626274703747\",\"ts\":\"2026-12-02T04:"
+    "55:37.160Z\",\"gateway_id\":\"gw-03\",\"account_id\":\"acct-1074\","
+    "\"provider\":\"google-ai-studio\",\"model\":\"gemini-1.5-flash\","
+    "\"endpoint\":\"generateContent\",\"method\":\"POST\",\"status\":200,"
+    "\"success\":true,\"cached\":false,\"latency_ms\":424.7,\"ttfb_ms\":154."
+    "5,\"tokens_in\":652,\"tokens_out\":220,\"cost_usd\":0.000115,\"client_"
+    "ip\":\"10.3.0.1\",\"user_id\":\"u-03-00275\",\"user_agent\":\"curl/8.5."
+    "0\",\"metadata\":{\"app\":\"app-0\",\"env\":\"prod\",\"team\":\"team-2"
+    "\"},\"request\":{\"model\":\"gemini-1.5-flash\",\"messages\":[{\"role\""
+    ":\"system\",\"content\":\"handler review invoice summarize python betw"
+    "een consider request error async explain explain ticket joins\"},{\"ro"
+    "le\":\"user\",\"content\":\"handler and await with orders a kubernetes "
+    "capital summarize await and sorted refund consider customer pull ticke"
+    "t customer deploy account short coffee that error ticket\"}],\"tempera"
+    "ture\":0.9,\"max_tokens\":1024},\"response\":{\"id\":\"chatcmpl-361082"
+    "39\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"messag"
+    "e\":{\"role\":\"assistant\",\"content\":\"account for sql ticket this "
+    "ticket are kubernetes invoice joins short orders are error\"},\"finish"
+    "_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":652,\"completion_tok"
+    "ens\":220,\"x\":[-0,1e5,-2.5E-3,1E+2,null,[],{},[[{}]]]}}}",
+    "{\n  \"id\" : \"e1\",\n\t\"ts\": 1764651337160 ,\r\n  \"status\" :"
+    " 503, \"tags\" : [ \"a\" , \"b\" ] ,\n  \"body\" : { \"k\" : [ 1 , 2."
+    "5 , true , false , null ] }\n}\n",
+    "{\"q\":\"line\\none\\ttab \\\"quoted\\\" back\\\\slash \\/ \\b\\f\\r"
+    "\\u00e9\\ud83d\\ude00 caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\","
+    "\"k\\u0065y\":\"v\",\"n\":[12345678901234567890,0.1,-1e-400,1e400]}",
+    "[\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abc\","
+    "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\","
+    "\"\\\\\\\\\\\\\\\"\",\"\",\"\\\"\",{\"\":\"\"}]",
+    "  [ ] ",
+    "\"only a string\"",
+    "-12.5e+7",
+};
+
+static const char diff_bytes[] = "\"\\{}[]:,  \n\t\r0123456789-+.eEtfnlu"
+                                 "a\x00\x01\x1f\x7f\x80\xbf\xc2\xc3\xe2\xed"
+                                 "\xf0\xf4\xf5\xff";
+
+static uint64_t diff_rng(uint64_t *s) {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        return *s;
+}
+
+/* One input under one set of limits: both tokenizers, same answer. */
+static void diff_one(gws_jdoc_t *a, gws_jdoc_t *b, const char *in, size_t n,
+                     const gws_json_limits_t *lim, uint64_t seed) {
+        gws_jerr_t ea = gws_json_parse(a, in, n, lim);
+        gws_jerr_t eb = gws_json_ref_parse(b, in, n, lim);
+        uint32_t k;
+
+        ck_assert_msg(ea == eb,
+                      "seed %llu: result %d, the reference %d (%s at %zu) on "
+                      "%.*s",
+                      (unsigned long long)seed, ea, eb,
+                      b->err_what ? b->err_what : "ok", b->err_off,
+                      (int)(n < 300 ? n : 300), in);
+        if (eb != GWS_JE_OK) {
+                ck_assert_msg(a->err_off == b->err_off &&
+                                  !strcmp(a->err_what, b->err_what),
+                              "seed %llu: error \"%s\" at %zu, the reference "
+                              "\"%s\" at %zu",
+                              (unsigned long long)seed, a->err_what,
+                              a->err_off, b->err_what, b->err_off);
+                return;
+        }
+        ck_assert_uint_eq(a->ntoks, b->ntoks);
+        for (k = 0; k < a->ntoks; k++) {
+                const gws_jtok_t *x = &a->toks[k], *y = &b->toks[k];
+                ck_assert_msg(x->start == y->start && x->len == y->len &&
+                                  x->next == y->next && x->type == y->type &&
+                                  x->flags == y->flags && x->depth == y->depth,
+                              "seed %llu token %u: start %u len %u next %u "
+                              "type %u flags %u depth %u, the reference %u %u "
+                              "%u %u %u %u",
+                              (unsigned long long)seed, k, x->start, x->len,
+                              x->next, x->type, x->flags, x->depth, y->start,
+                              y->len, y->next, y->type, y->flags, y->depth);
+        }
+}
+
+START_TEST(matches_reference) {
+        static const gws_json_limits_t lims[] = {
+            {0, 0, 0}, {3, 0, 0}, {0, 40, 0}, {0, 0, 30}};
+        gws_jdoc_t a = {0}, b = {0};
+        char buf[4096];
+        uint64_t rng = 0x9e3779b97f4a7c15ULL;
+        size_t nseed = sizeof(diff_seeds) / sizeof(diff_seeds[0]);
+        size_t ndoc = sizeof(docs) / sizeof(docs[0]);
+        size_t iter, i, l;
+        int m, nm;
+
+        /* Every seed and document, and every prefix of the first seed
+         * (each place the input can end), under every limit. */
+        for (l = 0; l < sizeof(lims) / sizeof(lims[0]); l++) {
+                for (i = 0; i < nseed; i++)
+                        diff_one(&a, &b, diff_seeds[i], strlen(diff_seeds[i]),
+                                 &lims[l], i);
+                for (i = 0; i < ndoc; i++)
+                        diff_one(&a, &b, docs[i].in, strlen(docs[i].in),
+                                 &lims[l], i);
+                for (i = 0; i <= strlen(diff_seeds[0]); i++)
+                        diff_one(&a, &b, diff_seeds[0], i, &lims[l], i);
+        }
+        for (iter = 0; iter < 60000; iter++) {
+                uint64_t seed = rng;
+                const char *src;
+                size_t n;
+                if (diff_rng(&rng) % 4) {
+                        src = diff_seeds[diff_rng(&rng) % nseed];
+                } else {
+                        src = docs[diff_rng(&rng) % ndoc].in;
+                }
+                n = strlen(src);
+                memcpy(buf, src, n);
+                nm = 1 + (int)(diff_rng(&rng) % 3);
+                for (m = 0; m < nm; m++) {
+                        uint64_t r = diff_rng(&rng);
+                        size_t at = n ? (size_t)(r >> 8) % n : 0;
+                        char c = diff_bytes[(r >> 40) % (sizeof(diff_bytes) -
+                                                         1)];
+                        switch (r % 5) {
+                        case 0: /* replace */
+                        case 1:
+                                if (n)
+                                        buf[at] = c;
+                                break;
+                        case 2: /* insert */
+                                if (n + 1 < sizeof(buf)) {
+                                        memmove(buf + at + 1, buf + at,
+                                                n - at);
+                                        buf[at] = c;
+                                        n++;
+                                }
+                                break;
+                        case 3: /* delete */
+                                if (n) {
+                                        memmove(buf + at, buf + at + 1,
+                                                n - at - 1);
+                                        n--;
+                                }
+                                break;
+                        default: /* cut */
+                                n = at;
+                                break;
+                        }
+                }
+                diff_one(&a, &b, buf, n, &lims[iter % 4 ? 0 : iter / 4 % 4],
+                         seed);
+        }
+        gws_json_free(&a);
+        gws_json_free(&b);
+}
+END_TEST
+
 Suite *gws_json_suite(void) {
         Suite *s = suite_create("json");
         TCase *tc = tcase_create("tokenize");
@@ -189,6 +358,7 @@ Suite *gws_json_suite(void) {
         tcase_add_test(tc, limits);
         tcase_add_test(tc, numbers_equal_strtod);
         tcase_add_test(tc, strings_across_blocks);
+        tcase_add_test(tc, matches_reference);
         suite_add_tcase(s, tc);
         return s;
 }
