@@ -125,10 +125,16 @@ typedef struct {
         uint32_t n[NBUCKETS], k[NBUCKETS];
 } win_t;
 
+/* A robust baseline (num_observe0()). */
 typedef struct {
-        uint32_t n;
-        double mean, absdev;
+        uint32_t n;            /* values learned; stops at NUM_N_MAX */
+        double mean, absdev;   /* exponentially weighted, log scale */
 } num_t;
+/* Where a baseline's count stops: far above any warm-up (at most
+ * 10,000,000 rows, series.warmup_rows) and the 199 values after which
+ * alpha is ALPHA_MIN, so a saturated baseline is warm and learns at
+ * ALPHA_MIN; the largest count a snapshot's u32 carries as it is. */
+#define NUM_N_MAX UINT32_MAX
 
 /* An entity's numeric alert kinds (NK_*): the anomaly windows, and
  * whether an incident holds the kind's baselines (they do not learn from
@@ -1078,11 +1084,18 @@ static double z_to_score(double z, double zthr) {
  * for costs, log1p(x) for counts and milliseconds): scores it against the
  * baseline, then, with \p learn, updates the baseline. The thresholds
  * come from the caller (events and series differ). @returns the robust z
- * (0 while warming up). */
+ * (0 while warming up).
+ * s->n saturates at NUM_N_MAX: one entity's field at 10k events/s
+ * passes INT_MAX in ~2.5 days and UINT32_MAX in ~5. So n is compared
+ * and incremented as what it is, unsigned: cast to int past INT_MAX it
+ * was negative, and the baseline cold again (no z-score, no anomaly);
+ * and alpha's n + 1 is taken in double: in 32 bits it was 0 at
+ * UINT32_MAX, alpha 1/0, and the next update made mean and absdev NaN.
+ * A saturated baseline stays warm, with alpha at ALPHA_MIN. */
 static inline double num_observe0(int warmup, num_t *s, double lx,
                                   int learn) {
         double sigma, z = 0, alpha, dev, upd;
-        int warm = (int)s->n >= warmup;
+        int warm = (int64_t)s->n >= warmup;
 
         sigma = 1.2533 * s->absdev; /* E|X-mu| = sigma*sqrt(2/pi) */
         if (sigma < SIGMA_FLOOR)
@@ -1097,7 +1110,7 @@ static inline double num_observe0(int warmup, num_t *s, double lx,
                 z = (lx - s->mean) / sigma;
         if (!learn)
                 return z; /* held by an incident (nk_held()) */
-        alpha = 1.0 / (double)(s->n + 1);
+        alpha = 1.0 / ((double)s->n + 1.0);
         if (alpha < ALPHA_MIN)
                 alpha = ALPHA_MIN;
         upd = lx;
@@ -1112,7 +1125,7 @@ static inline double num_observe0(int warmup, num_t *s, double lx,
         dev = fabs(upd - s->mean);
         s->mean += alpha * (upd - s->mean);
         s->absdev += alpha * (dev - s->absdev);
-        if (s->n < UINT32_MAX)
+        if (s->n < NUM_N_MAX)
                 s->n++;
         return z;
 }
