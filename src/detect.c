@@ -3157,6 +3157,9 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
  * way after its restore) and no last_n (not known: pending anomalies are
  * then dropped after window_s without one only). Format 1 had, besides,
  * no past_run, no parts bit 3 and no silent_from.
+ * A baseline's u32 count is written as it is (NUM_N_MAX round-trips);
+ * one with a mean or absdev not finite (builds before NUM_N_MAX wrote
+ * NaN for a count at UINT32_MAX, any format) is loaded cold.
  * ------------------------------------------------------------------------ */
 
 #define SNAP_MAGIC "GWSD"
@@ -3648,6 +3651,15 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         e->num[k].n = rd_u32(&r);
                         e->num[k].mean = rd_f64(&r);
                         e->num[k].absdev = rd_f64(&r);
+                        /* Builds before NUM_N_MAX spoiled a baseline
+                         * that reached UINT32_MAX values (alpha 1/0:
+                         * mean and absdev NaN); now warm, its z would
+                         * be NaN, scored as the highest anomaly on
+                         * every event. It starts again, as a new
+                         * entity's would. */
+                        if (!isfinite(e->num[k].mean) ||
+                            !isfinite(e->num[k].absdev))
+                                memset(&e->num[k], 0, sizeof(e->num[k]));
                 }
                 /* Entities without a gx part read it into scratch. */
                 gx = e->gx ? e->gx : &scratch;

@@ -2192,6 +2192,43 @@ START_TEST(baseline_count_saturates) {
 }
 END_TEST
 
+/* A snapshot of an older build can hold a baseline that reached
+ * UINT32_MAX values there: its learning rate was 1/0, and its mean and
+ * absdev NaN (-NaN and NaN, as those builds wrote them). Loaded, it
+ * starts again (cold, warm after detectors.warmup_events values), like
+ * a new entity; it stayed NaN, never anomalous again. */
+START_TEST(baseline_spoiled_by_older_build_starts_again) {
+        gws_buf_t raw = {0};
+        gws_score_t sc;
+        unsigned char pat[20];
+        int64_t ts = T0;
+        size_t at;
+        int i;
+
+        at = long_entity(&ts, 200, &raw);
+        baseline_bytes(pat, UINT32_MAX, -NAN, NAN);
+        memcpy(raw.buf + at, pat, sizeof(pat));
+        reload(&raw);
+        for (i = 0; i < 60; i++, ts += 250) {
+                sc = feed(ts, "gw", "m", 200, LONG_LAT, NULL);
+                ck_assert(!(sc.reasons & GWS_R_LATENCY));
+        }
+        gws_buf_reset(&raw);
+        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+        ck_assert_msg(find_baseline(&raw, 0, 60, log1p(LONG_LAT), 0) !=
+                          (size_t)-1,
+                      "a NaN baseline loaded, 60 values learned: not "
+                      "saved as 60 values, mean log1p(%.0f), absdev 0",
+                      LONG_LAT);
+        sc = feed(ts, "gw", "m", 200, LONG_LAT * 10, NULL);
+        ck_assert_msg(sc.reasons & GWS_R_LATENCY,
+                      "a latency 10x the baseline learned again is not "
+                      "anomalous (score %g)",
+                      sc.score);
+        gws_buf_free(&raw);
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -2255,6 +2292,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_loop_test(tc, baseline_count_saturates, 0,
                             (int)(sizeof(long_counts) /
                                   sizeof(long_counts[0])));
+        tcase_add_test(tc, baseline_spoiled_by_older_build_starts_again);
         suite_add_tcase(s, tc);
         return s;
 }
