@@ -196,7 +196,8 @@ typedef struct alert_s {
         int64_t opened_ts, last_anom_ts, last_update_ts, first_anom_ts;
         double observed, expected, score; /* of the latest anomaly */
         double peak_score;
-        uint32_t anomalies;               /* since opened */
+        uint32_t anomalies;               /* since opened; stops at
+                                           * UINT32_MAX */
         int tokens;                       /* heavy_hitter: token share */
         int rewound;                      /* resolved as event time
                                            * moved back before it */
@@ -1527,7 +1528,11 @@ static int alert_anomaly_from(gws_detect_t *d, ent_t *e, akind_t kind,
         a->score = score;
         if (score > a->peak_score)
                 a->peak_score = score;
-        a->anomalies++;
+        /* saturates: an open alert takes every anomalous event of its
+         * entity (4.3 billion in ~5 days at 10k/s); wrapped to 0, the
+         * next one restarted the alert's window.start and count */
+        if (a->anomalies < UINT32_MAX)
+                a->anomalies++;
         if (!a->open) {
                 /* force 0: window test; 1: open now; 2: open once
                  * min_anomalies events confirmed it (so the alert names
@@ -1538,7 +1543,8 @@ static int alert_anomaly_from(gws_detect_t *d, ent_t *e, akind_t kind,
                 if (!force && ((int)k < cfg->det_min_anomalies ||
                                (double)k < cfg->det_min_share * (double)n))
                         return 0;
-                if (force == 2 && (int)a->anomalies < cfg->det_min_anomalies)
+                if (force == 2 &&
+                    (int64_t)a->anomalies < cfg->det_min_anomalies)
                         return 0;
                 a->open = 1;
                 a->opened_ts = ts;

@@ -2229,6 +2229,59 @@ START_TEST(baseline_spoiled_by_older_build_starts_again) {
 }
 END_TEST
 
+/* An alert's anomaly count (u32, since it opened) of a long incident
+ * stops at UINT32_MAX: an open alert takes every anomalous event of its
+ * entity, 4.3 billion in ~5 days at 10k events/s. It wrapped to 0, and
+ * the next anomaly took the alert as a new one: its window.start moved
+ * to that event and the count in its reason began again. The count is
+ * put near the limit through a snapshot, at the alert's id (the
+ * anomalies follow its 24-byte id, 4 i64 times and 4 f64 values). */
+START_TEST(alert_anomaly_count_saturates) {
+        gws_buf_t raw = {0};
+        json_t *open, *last = NULL, *a;
+        const char *id, *reason;
+        int64_t ts = T0, inc0 = T0 + 300000, end;
+        size_t i, at = (size_t)-1, idlen;
+        unsigned char near[4] = {0xfd, 0xff, 0xff, 0xff}; /* UINT32_MAX-2 */
+
+        redetect("detectors.numeric_keys", "gateway_id+provider+model");
+        for (end = inc0 + 60000; ts < end; ts += 50)
+                feed(ts, "gw", "m", 200, LONG_LAT * (ts >= inc0 ? 10 : 1),
+                     NULL);
+        ck_assert_ptr_nonnull(open = first("latency", "open"));
+        id = json_string_value(json_object_get(open, "alert_id"));
+        ck_assert_ptr_nonnull(id);
+        idlen = strlen(id);
+        ck_assert_uint_lt(idlen, 24);
+        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+        for (i = 0; i + 24 + 68 <= raw.len; i++)
+                if (!memcmp(raw.buf + i, id, idlen + 1)) {
+                        ck_assert_msg(at == (size_t)-1, "alert id twice");
+                        at = i + 24 + 64;
+                }
+        ck_assert_msg(at != (size_t)-1, "alert id not in the snapshot");
+        memcpy(raw.buf + at, near, 4);
+        reload(&raw);
+        /* the incident goes on for 130 s: two updates */
+        for (end = ts + 130000; ts < end; ts += 50)
+                feed(ts, "gw", "m", 200, LONG_LAT * 10, NULL);
+        json_array_foreach(sink.alerts, i, a) {
+                if (!strcmp(json_string_value(json_object_get(a, "state")),
+                            "update") &&
+                    !strcmp(json_string_value(json_object_get(a, "alert_id")),
+                            id))
+                        last = a;
+        }
+        ck_assert_ptr_nonnull(last);
+        ck_assert_int_eq(alert_win(last, "start"), alert_win(open, "start"));
+        reason = json_string_value(json_object_get(last, "reason"));
+        ck_assert_ptr_nonnull(reason);
+        ck_assert_msg(strstr(reason, "(4294967295 anomalous requests"),
+                      "%s", reason);
+        gws_buf_free(&raw);
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -2293,6 +2346,7 @@ Suite *gws_detect_suite(void) {
                             (int)(sizeof(long_counts) /
                                   sizeof(long_counts[0])));
         tcase_add_test(tc, baseline_spoiled_by_older_build_starts_again);
+        tcase_add_test(tc, alert_anomaly_count_saturates);
         suite_add_tcase(s, tc);
         return s;
 }
