@@ -125,10 +125,16 @@ typedef struct {
         uint32_t n[NBUCKETS], k[NBUCKETS];
 } win_t;
 
+/* A robust baseline (num_observe0()). */
 typedef struct {
-        uint32_t n;
-        double mean, absdev;
+        uint32_t n;            /* values learned; stops at NUM_N_MAX */
+        double mean, absdev;   /* exponentially weighted, log scale */
 } num_t;
+/* Where a baseline's count stops: far above any warm-up (at most
+ * 10,000,000 rows, series.warmup_rows) and the 199 values after which
+ * alpha is ALPHA_MIN, so a saturated baseline is warm and learns at
+ * ALPHA_MIN; the largest count a snapshot's u32 carries as it is. */
+#define NUM_N_MAX UINT32_MAX
 
 /* An entity's numeric alert kinds (NK_*): the anomaly windows, and
  * whether an incident holds the kind's baselines (they do not learn from
@@ -190,7 +196,8 @@ typedef struct alert_s {
         int64_t opened_ts, last_anom_ts, last_update_ts, first_anom_ts;
         double observed, expected, score; /* of the latest anomaly */
         double peak_score;
-        uint32_t anomalies;               /* since opened */
+        uint32_t anomalies;               /* since opened; stops at
+                                           * UINT32_MAX */
         int tokens;                       /* heavy_hitter: token share */
         int rewound;                      /* resolved as event time
                                            * moved back before it */
@@ -1078,11 +1085,18 @@ static double z_to_score(double z, double zthr) {
  * for costs, log1p(x) for counts and milliseconds): scores it against the
  * baseline, then, with \p learn, updates the baseline. The thresholds
  * come from the caller (events and series differ). @returns the robust z
- * (0 while warming up). */
+ * (0 while warming up).
+ * s->n saturates at NUM_N_MAX: one entity's field at 10k events/s
+ * passes INT_MAX in ~2.5 days and UINT32_MAX in ~5. So n is compared
+ * and incremented as what it is, unsigned: cast to int past INT_MAX it
+ * was negative, and the baseline cold again (no z-score, no anomaly);
+ * and alpha's n + 1 is taken in double: in 32 bits it was 0 at
+ * UINT32_MAX, alpha 1/0, and the next update made mean and absdev NaN.
+ * A saturated baseline stays warm, with alpha at ALPHA_MIN. */
 static inline double num_observe0(int warmup, num_t *s, double lx,
                                   int learn) {
         double sigma, z = 0, alpha, dev, upd;
-        int warm = (int)s->n >= warmup;
+        int warm = (int64_t)s->n >= warmup;
 
         sigma = 1.2533 * s->absdev; /* E|X-mu| = sigma*sqrt(2/pi) */
         if (sigma < SIGMA_FLOOR)
@@ -1097,7 +1111,7 @@ static inline double num_observe0(int warmup, num_t *s, double lx,
                 z = (lx - s->mean) / sigma;
         if (!learn)
                 return z; /* held by an incident (nk_held()) */
-        alpha = 1.0 / (double)(s->n + 1);
+        alpha = 1.0 / ((double)s->n + 1.0);
         if (alpha < ALPHA_MIN)
                 alpha = ALPHA_MIN;
         upd = lx;
@@ -1112,7 +1126,7 @@ static inline double num_observe0(int warmup, num_t *s, double lx,
         dev = fabs(upd - s->mean);
         s->mean += alpha * (upd - s->mean);
         s->absdev += alpha * (dev - s->absdev);
-        if (s->n < UINT32_MAX)
+        if (s->n < NUM_N_MAX)
                 s->n++;
         return z;
 }
@@ -1514,7 +1528,11 @@ static int alert_anomaly_from(gws_detect_t *d, ent_t *e, akind_t kind,
         a->score = score;
         if (score > a->peak_score)
                 a->peak_score = score;
-        a->anomalies++;
+        /* saturates: an open alert takes every anomalous event of its
+         * entity (4.3 billion in ~5 days at 10k/s); wrapped to 0, the
+         * next one restarted the alert's window.start and count */
+        if (a->anomalies < UINT32_MAX)
+                a->anomalies++;
         if (!a->open) {
                 /* force 0: window test; 1: open now; 2: open once
                  * min_anomalies events confirmed it (so the alert names
@@ -1525,7 +1543,8 @@ static int alert_anomaly_from(gws_detect_t *d, ent_t *e, akind_t kind,
                 if (!force && ((int)k < cfg->det_min_anomalies ||
                                (double)k < cfg->det_min_share * (double)n))
                         return 0;
-                if (force == 2 && (int)a->anomalies < cfg->det_min_anomalies)
+                if (force == 2 &&
+                    (int64_t)a->anomalies < cfg->det_min_anomalies)
                         return 0;
                 a->open = 1;
                 a->opened_ts = ts;
@@ -3144,6 +3163,9 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
  * way after its restore) and no last_n (not known: pending anomalies are
  * then dropped after window_s without one only). Format 1 had, besides,
  * no past_run, no parts bit 3 and no silent_from.
+ * A baseline's u32 count is written as it is (NUM_N_MAX round-trips);
+ * one with a mean or absdev not finite (builds before NUM_N_MAX wrote
+ * NaN for a count at UINT32_MAX, any format) is loaded cold.
  * ------------------------------------------------------------------------ */
 
 #define SNAP_MAGIC "GWSD"
@@ -3635,6 +3657,15 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         e->num[k].n = rd_u32(&r);
                         e->num[k].mean = rd_f64(&r);
                         e->num[k].absdev = rd_f64(&r);
+                        /* Builds before NUM_N_MAX spoiled a baseline
+                         * that reached UINT32_MAX values (alpha 1/0:
+                         * mean and absdev NaN); now warm, its z would
+                         * be NaN, scored as the highest anomaly on
+                         * every event. It starts again, as a new
+                         * entity's would. */
+                        if (!isfinite(e->num[k].mean) ||
+                            !isfinite(e->num[k].absdev))
+                                memset(&e->num[k], 0, sizeof(e->num[k]));
                 }
                 /* Entities without a gx part read it into scratch. */
                 gx = e->gx ? e->gx : &scratch;

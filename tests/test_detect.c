@@ -2074,6 +2074,214 @@ START_TEST(busy_model_incident_one_alert) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * long-running entities (billions of observations of one baseline)
+ * ------------------------------------------------------------------------ */
+
+/* A baseline as a snapshot holds it (u32 n, f64 mean, f64 absdev,
+ * little-endian: detect.c writes each one so), into \p pat. */
+static void baseline_bytes(unsigned char pat[20], uint32_t n, double mean,
+                           double absdev) {
+        uint64_t u[2];
+        int i, k;
+        memcpy(&u[0], &mean, 8);
+        memcpy(&u[1], &absdev, 8);
+        for (i = 0; i < 4; i++)
+                pat[i] = (unsigned char)(n >> (8 * i));
+        for (k = 0; k < 2; k++)
+                for (i = 0; i < 8; i++)
+                        pat[4 + 8 * k + i] = (unsigned char)(u[k] >> (8 * i));
+}
+
+/* Where snapshot \p s holds the baseline (\p n, \p mean, \p absdev),
+ * from byte \p from on; (size_t)-1 if nowhere. Bitwise: a constant
+ * series keeps the mean exact and the deviation 0. */
+static size_t find_baseline(const gws_buf_t *s, size_t from, uint32_t n,
+                            double mean, double absdev) {
+        unsigned char pat[20];
+        size_t i;
+        baseline_bytes(pat, n, mean, absdev);
+        for (i = from; i + sizeof(pat) <= s->len; i++)
+                if (!memcmp(s->buf + i, pat, sizeof(pat)))
+                        return i;
+        return (size_t)-1;
+}
+
+#define LONG_LAT 300.0 /* the entity's constant latency, ms */
+
+/* Events of one entity (gateway gw, model m; only the gateway+provider+
+ * model key set) at LONG_LAT ms, 4 per second from \p *ts; then the
+ * entity's latency baseline in snapshot \p raw. @returns its offset. */
+static size_t long_entity(int64_t *ts, int events, gws_buf_t *raw) {
+        size_t at;
+        int i;
+        redetect("detectors.numeric_keys", "gateway_id+provider+model");
+        for (i = 0; i < events; i++, *ts += 250)
+                feed(*ts, "gw", "m", 200, LONG_LAT, NULL);
+        ck_assert_int_eq(gws_detect_save(det, raw), 0);
+        at = find_baseline(raw, 0, (uint32_t)events, log1p(LONG_LAT), 0);
+        ck_assert_msg(at != (size_t)-1, "latency baseline not found");
+        ck_assert_msg(find_baseline(raw, at + 1, (uint32_t)events,
+                                    log1p(LONG_LAT), 0) == (size_t)-1,
+                      "two latency baselines");
+        return at;
+}
+
+/* Snapshot \p raw into a fresh detector. */
+static void reload(const gws_buf_t *raw) {
+        char err[256];
+        gws_detect_destroy(det);
+        det = gws_detect_new(cfg, 0);
+        ck_assert_ptr_nonnull(det);
+        ck_assert_msg(gws_detect_load(det, raw->buf, raw->len, err,
+                                      sizeof(err)) > 0,
+                      "load: %s", err);
+}
+
+/* A baseline's count near the limits of its u32, as one entity (one
+ * gateway+provider+model) reaches them at 10k events/s: past INT_MAX in
+ * ~2.5 days, UINT32_MAX in ~5 days. */
+static const uint32_t long_counts[] = {2147483648u, /* INT_MAX + 1 */
+                                       4294967294u, /* UINT32_MAX - 1 */
+                                       4294967295u};
+
+/* A baseline with billions of observations stays warm and keeps its
+ * values: its count stops at UINT32_MAX, snapshots carry it as it is,
+ * and a latency 10x its baseline is anomalous. Past INT_MAX the count,
+ * cast to int, was negative, the baseline cold again (no z-score: no
+ * latency, token or cost anomaly of that entity any more); at
+ * UINT32_MAX the learning rate 1/(n+1) was 1/0 (n+1 in 32 bits), and
+ * the next event made the mean NaN. The count is put there through a
+ * snapshot (no hook: the baseline's bytes are found by value). */
+START_TEST(baseline_count_saturates) {
+        gws_buf_t raw = {0};
+        gws_score_t sc;
+        unsigned char pat[20];
+        uint32_t n0 = long_counts[_i], want;
+        int64_t ts = T0;
+        size_t at;
+        int i;
+
+        at = long_entity(&ts, 200, &raw);
+        baseline_bytes(pat, n0, log1p(LONG_LAT), 0);
+        memcpy(raw.buf + at, pat, sizeof(pat));
+        reload(&raw);
+        /* usual values: learned, not anomalous */
+        for (i = 0; i < 5; i++, ts += 250) {
+                sc = feed(ts, "gw", "m", 200, LONG_LAT, NULL);
+                ck_assert(!(sc.reasons & GWS_R_LATENCY));
+        }
+        /* the count stopped at UINT32_MAX and the baseline is intact, in
+         * the snapshot too */
+        want = n0 > UINT32_MAX - 5 ? UINT32_MAX : n0 + 5;
+        gws_buf_reset(&raw);
+        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+        ck_assert_msg(find_baseline(&raw, 0, want, log1p(LONG_LAT), 0) !=
+                          (size_t)-1,
+                      "a baseline of %u events, 5 more learned: not saved "
+                      "as %u events, mean log1p(%.0f), absdev 0",
+                      (unsigned)n0, (unsigned)want, LONG_LAT);
+        /* a saturated count round-trips, and the baseline is warm */
+        reload(&raw);
+        sc = feed(ts, "gw", "m", 200, LONG_LAT * 10, NULL);
+        ck_assert_msg(sc.reasons & GWS_R_LATENCY,
+                      "a latency 10x the baseline of an entity with %u "
+                      "events is not anomalous (score %g)",
+                      (unsigned)n0, sc.score);
+        gws_buf_free(&raw);
+}
+END_TEST
+
+/* A snapshot of an older build can hold a baseline that reached
+ * UINT32_MAX values there: its learning rate was 1/0, and its mean and
+ * absdev NaN (-NaN and NaN, as those builds wrote them). Loaded, it
+ * starts again (cold, warm after detectors.warmup_events values), like
+ * a new entity; it stayed NaN, never anomalous again. */
+START_TEST(baseline_spoiled_by_older_build_starts_again) {
+        gws_buf_t raw = {0};
+        gws_score_t sc;
+        unsigned char pat[20];
+        int64_t ts = T0;
+        size_t at;
+        int i;
+
+        at = long_entity(&ts, 200, &raw);
+        baseline_bytes(pat, UINT32_MAX, -NAN, NAN);
+        memcpy(raw.buf + at, pat, sizeof(pat));
+        reload(&raw);
+        for (i = 0; i < 60; i++, ts += 250) {
+                sc = feed(ts, "gw", "m", 200, LONG_LAT, NULL);
+                ck_assert(!(sc.reasons & GWS_R_LATENCY));
+        }
+        gws_buf_reset(&raw);
+        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+        ck_assert_msg(find_baseline(&raw, 0, 60, log1p(LONG_LAT), 0) !=
+                          (size_t)-1,
+                      "a NaN baseline loaded, 60 values learned: not "
+                      "saved as 60 values, mean log1p(%.0f), absdev 0",
+                      LONG_LAT);
+        sc = feed(ts, "gw", "m", 200, LONG_LAT * 10, NULL);
+        ck_assert_msg(sc.reasons & GWS_R_LATENCY,
+                      "a latency 10x the baseline learned again is not "
+                      "anomalous (score %g)",
+                      sc.score);
+        gws_buf_free(&raw);
+}
+END_TEST
+
+/* An alert's anomaly count (u32, since it opened) of a long incident
+ * stops at UINT32_MAX: an open alert takes every anomalous event of its
+ * entity, 4.3 billion in ~5 days at 10k events/s. It wrapped to 0, and
+ * the next anomaly took the alert as a new one: its window.start moved
+ * to that event and the count in its reason began again. The count is
+ * put near the limit through a snapshot, at the alert's id (the
+ * anomalies follow its 24-byte id, 4 i64 times and 4 f64 values). */
+START_TEST(alert_anomaly_count_saturates) {
+        gws_buf_t raw = {0};
+        json_t *open, *last = NULL, *a;
+        const char *id, *reason;
+        int64_t ts = T0, inc0 = T0 + 300000, end;
+        size_t i, at = (size_t)-1, idlen;
+        unsigned char near[4] = {0xfd, 0xff, 0xff, 0xff}; /* UINT32_MAX-2 */
+
+        redetect("detectors.numeric_keys", "gateway_id+provider+model");
+        for (end = inc0 + 60000; ts < end; ts += 50)
+                feed(ts, "gw", "m", 200, LONG_LAT * (ts >= inc0 ? 10 : 1),
+                     NULL);
+        ck_assert_ptr_nonnull(open = first("latency", "open"));
+        id = json_string_value(json_object_get(open, "alert_id"));
+        ck_assert_ptr_nonnull(id);
+        idlen = strlen(id);
+        ck_assert_uint_lt(idlen, 24);
+        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+        for (i = 0; i + 24 + 68 <= raw.len; i++)
+                if (!memcmp(raw.buf + i, id, idlen + 1)) {
+                        ck_assert_msg(at == (size_t)-1, "alert id twice");
+                        at = i + 24 + 64;
+                }
+        ck_assert_msg(at != (size_t)-1, "alert id not in the snapshot");
+        memcpy(raw.buf + at, near, 4);
+        reload(&raw);
+        /* the incident goes on for 130 s: two updates */
+        for (end = ts + 130000; ts < end; ts += 50)
+                feed(ts, "gw", "m", 200, LONG_LAT * 10, NULL);
+        json_array_foreach(sink.alerts, i, a) {
+                if (!strcmp(json_string_value(json_object_get(a, "state")),
+                            "update") &&
+                    !strcmp(json_string_value(json_object_get(a, "alert_id")),
+                            id))
+                        last = a;
+        }
+        ck_assert_ptr_nonnull(last);
+        ck_assert_int_eq(alert_win(last, "start"), alert_win(open, "start"));
+        reason = json_string_value(json_object_get(last, "reason"));
+        ck_assert_ptr_nonnull(reason);
+        ck_assert_msg(strstr(reason, "(4294967295 anomalous requests"),
+                      "%s", reason);
+        gws_buf_free(&raw);
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -2134,6 +2342,11 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, busy_alert_starts_at_incident);
         tcase_add_loop_test(tc, busy_step_opens, 0, 3);
         tcase_add_test(tc, busy_model_incident_one_alert);
+        tcase_add_loop_test(tc, baseline_count_saturates, 0,
+                            (int)(sizeof(long_counts) /
+                                  sizeof(long_counts[0])));
+        tcase_add_test(tc, baseline_spoiled_by_older_build_starts_again);
+        tcase_add_test(tc, alert_anomaly_count_saturates);
         suite_add_tcase(s, tc);
         return s;
 }
