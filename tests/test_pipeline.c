@@ -1219,6 +1219,78 @@ START_TEST(alert_redaction_failure_sends_nothing) {
 }
 END_TEST
 
+/* A dead letter's payload that is JSON is redacted as JSON; only one
+ * that does not parse is redacted as text. Under redact.ip_truncate the
+ * two differ: as JSON a client_ip that is no address fails closed
+ * ("[REDACTED:ip]"), as text only address literals are cut and
+ * "host.internal" stays. When the JSON redaction ran out of memory, the
+ * payload went out redacted as text. A first dead letter (600 bytes that
+ * do not parse, nothing to redact) gives the envelope and the JSON tape
+ * their room, not the buffer of the redacted payload; then one realloc
+ * fails (the first, the JSON redaction's output; memory comes back for
+ * the next). */
+START_TEST(dlq_json_redaction_failure_sends_nothing) {
+        static const char pay[] =
+            "{\"id\":\"d1\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":"
+            "\"p\",\"status\":200,\"latency_ms\":1,\"client_ip\":"
+            "\"host.internal\",\"user_id\":\"" JANE "\"}";
+        char warm[601];
+        const char *s;
+        gws_outcome_t out;
+        int ndlq;
+
+        gws_pipeline_destroy(pl);
+        ck_assert_int_eq(gws_config_load_string(
+                             cfg, "{\"redact\":{\"ip_truncate\":true}}", err,
+                             sizeof(err)),
+                         0);
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl != NULL, "%s", err);
+
+        /* as JSON: both gone */
+        ck_assert_int_eq(run1(pay, strlen(pay)), GWS_OUT_DLQ);
+        s = json_string_value(json_object_get(cap.last[GWS_SINK_DLQ],
+                                              "payload"));
+        ck_assert_ptr_nonnull(s);
+        ck_assert_ptr_null(strstr(s, "host.internal"));
+        ck_assert_ptr_null(strstr(s, JANE));
+        ck_assert_ptr_nonnull(strstr(s, "\"client_ip\":\"[REDACTED:ip]\""));
+
+        gws_pipeline_destroy(pl);
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl != NULL, "%s", err);
+        memset(warm, 'x', sizeof(warm) - 1);
+        warm[sizeof(warm) - 1] = '\0';
+        ck_assert_int_eq(run1(warm, strlen(warm)), GWS_OUT_DLQ);
+        ndlq = cap.n[GWS_SINK_DLQ];
+        realloc_fail(1);
+        out = run1(pay, strlen(pay));
+        realloc_fail(0);
+        s = cap.n[GWS_SINK_DLQ] > ndlq
+                ? json_string_value(
+                      json_object_get(cap.last[GWS_SINK_DLQ], "payload"))
+                : NULL;
+        fprintf(stderr,
+                "dlq_json_redaction_failure_sends_nothing: %d realloc(s) "
+                "failed, %d dead letter(s) sent, outcome %s%s%s\n",
+                realloc_failed, cap.n[GWS_SINK_DLQ] - ndlq,
+                out == GWS_OUT_FAILED ? "failed" : "not failed",
+                s ? ", payload " : "", s ? s : "");
+        ck_assert_int_gt(realloc_failed, 0);
+        ck_assert_msg(!s || !strstr(s, "host.internal"),
+                      "a dead letter carries client_ip in full: %s", s);
+        ck_assert_int_eq(cap.n[GWS_SINK_DLQ], ndlq);
+        ck_assert_int_eq(out, GWS_OUT_FAILED);
+
+        /* memory back: redacted as JSON again */
+        ck_assert_int_eq(run1(pay, strlen(pay)), GWS_OUT_DLQ);
+        s = json_string_value(json_object_get(cap.last[GWS_SINK_DLQ],
+                                              "payload"));
+        ck_assert_ptr_nonnull(s);
+        ck_assert_ptr_nonnull(strstr(s, "\"client_ip\":\"[REDACTED:ip]\""));
+}
+END_TEST
+
 Suite *gws_pipeline_suite(void) {
         Suite *s = suite_create("pipeline");
         TCase *tc = tcase_create("process");
@@ -1248,6 +1320,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, dlq_payload_ip_truncate);
         tcase_add_test(tc, alert_ip_redactions_are_counted);
         tcase_add_test(tc, alert_redaction_failure_sends_nothing);
+        tcase_add_test(tc, dlq_json_redaction_failure_sends_nothing);
         suite_add_tcase(s, tc);
         tc = tcase_create("replay");
         tcase_add_checked_fixture(tc, setup, teardown);
