@@ -781,7 +781,8 @@ int gws_record_redact_bytes(gws_record_t *rw, const char *bytes, size_t len,
 }
 
 /* gws_record_redact_json(); \p dlq: a dead letter's payload (addresses
- * too under redact.ip_truncate). @returns as gws_record_redact_json(),
+ * too under redact.ip_truncate; with nothing to redact, 0 and no copy:
+ * the caller writes the payload). @returns as gws_record_redact_json(),
  * but -2 when \p json is not JSON: -1 is out of memory only. */
 static int redact_json(gws_record_t *rw, const char *json, size_t len,
                        gws_buf_t *out, int dlq) {
@@ -792,10 +793,11 @@ static int redact_json(gws_record_t *rw, const char *json, size_t len,
         rw->ip_meta = NO_TOK; /* retained records only */
         rw->dlq_ip = dlq && rw->cfg->redact_ip_truncate;
         rw->nchg = 0;
-        if (!rw->red && !rw->dlq_ip) { /* nothing to redact: as it is */
-                gws_buf_append(out, json, len);
-                return 0;
-        }
+        /* Nothing to redact: the document as it is. A copy that could
+         * not be made was reported as made (an empty record, or a NULL
+         * value, went out as the alert). */
+        if (!rw->red && !rw->dlq_ip)
+                return dlq ? 0 : gws_buf_append(out, json, len);
         if ((je = gws_json_parse(&rw->adoc, json, len, NULL)) != GWS_JE_OK) {
                 rw->dlq_ip = 0;
                 return je == GWS_JE_NOMEM ? -1 : -2;
