@@ -271,13 +271,23 @@ static int alert_cb(void *opaque, const char *alert_id, const char *json,
         if (nip > 0)
                 __atomic_add_fetch(&pl->alert_ip, (uint64_t)nip,
                                    __ATOMIC_RELAXED);
-        /* Entities carry user ids and IPs: redact like any output. */
-        if (gws_record_redact_json(pl->rw, json, len, &pl->tmp) >= 0) {
-                json = pl->tmp.buf;
-                len = pl->tmp.len;
+        /* Entities carry user ids and IPs: redact like any output. When
+         * that fails (out of memory: the detector writes JSON), the event
+         * fails as for a sink that refuses the alert, and as it does when
+         * its retained record or dead letter cannot be redacted: nothing
+         * unredacted leaves, the service stops without committing the
+         * offset and the event, read again after the restart, emits the
+         * alert again (at-least-once); replay stops with an error. Not a
+         * reduced alert without the entity: that would be another record
+         * under the same alert_id and state, its entity lost for good
+         * once the offset is committed, and replay's output would depend
+         * on memory. The alert was sent as written before. */
+        if (gws_record_redact_json(pl->rw, json, len, &pl->tmp) < 0) {
+                pl->alert_failed = 1;
+                return -1;
         }
         if (pl->cb(pl->opaque, GWS_SINK_ALERTS, alert_id, strlen(alert_id),
-                   json, len) == -1) {
+                   pl->tmp.buf, pl->tmp.len) == -1) {
                 pl->alert_failed = 1;
                 return -1;
         }

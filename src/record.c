@@ -781,21 +781,26 @@ int gws_record_redact_bytes(gws_record_t *rw, const char *bytes, size_t len,
 }
 
 /* gws_record_redact_json(); \p dlq: a dead letter's payload (addresses
- * too under redact.ip_truncate). */
+ * too under redact.ip_truncate; with nothing to redact, 0 and no copy:
+ * the caller writes the payload). @returns as gws_record_redact_json(),
+ * but -2 when \p json is not JSON: -1 is out of memory only. */
 static int redact_json(gws_record_t *rw, const char *json, size_t len,
                        gws_buf_t *out, int dlq) {
         uint64_t before = 0, after = 0;
+        gws_jerr_t je;
         int i, r;
         gws_buf_reset(out);
         rw->ip_meta = NO_TOK; /* retained records only */
         rw->dlq_ip = dlq && rw->cfg->redact_ip_truncate;
         rw->nchg = 0;
-        if ((!rw->red && !rw->dlq_ip) ||
-            gws_json_parse(&rw->adoc, json, len, NULL) != GWS_JE_OK) {
-                r = rw->red || rw->dlq_ip ? -1 : 0;
+        /* Nothing to redact: the document as it is. A copy that could
+         * not be made was reported as made (an empty record, or a NULL
+         * value, went out as the alert). */
+        if (!rw->red && !rw->dlq_ip)
+                return dlq ? 0 : gws_buf_append(out, json, len);
+        if ((je = gws_json_parse(&rw->adoc, json, len, NULL)) != GWS_JE_OK) {
                 rw->dlq_ip = 0;
-                gws_buf_append(out, json, len);
-                return r;
+                return je == GWS_JE_NOMEM ? -1 : -2;
         }
         /* the owner's own counters: plain reads */
         for (i = 0; i < GWS_RK__CNT; i++)
@@ -812,13 +817,18 @@ static int redact_json(gws_record_t *rw, const char *json, size_t len,
 
 int gws_record_redact_json(gws_record_t *rw, const char *json, size_t len,
                            gws_buf_t *out) {
-        return redact_json(rw, json, len, out, 0);
+        int r = redact_json(rw, json, len, out, 0);
+        return r < 0 ? -1 : r;
 }
 
 int gws_record_redact_dlq(gws_record_t *rw, const char *payload, size_t len,
                           gws_buf_t *out) {
         int r;
-        if ((r = redact_json(rw, payload, len, out, 1)) >= 0)
+        /* As text only a payload that is not JSON: a JSON one whose
+         * redaction ran out of memory went out redacted as text, its
+         * client_ip members (a host name, "unknown") not failing closed
+         * under redact.ip_truncate. The caller fails the event instead. */
+        if ((r = redact_json(rw, payload, len, out, 1)) != -2)
                 return r;
         gws_buf_reset(out);
         rw->dlq_ip = rw->cfg->redact_ip_truncate;

@@ -1,4 +1,12 @@
-/* test_pipeline.c - one message through the pipeline, and replay. */
+/* test_pipeline.c - one message through the pipeline, and replay.
+ *
+ * Allocation failures: the test binary is linked with
+ * -Wl,--wrap=realloc (as with calloc, tests/test_changelog.c), so every
+ * realloc() of gwsieve's code goes through __wrap_realloc(): a gws_buf_t
+ * that grows, a JSON tape. While realloc_fails is set, reallocs of the
+ * thread that set it fail.
+ */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +17,34 @@
 #include "gwsieve/pipeline.h"
 #include "gwsieve/replay.h"
 #include "suites.h"
+
+void *__real_realloc(void *p, size_t size);
+void *__wrap_realloc(void *p, size_t size);
+
+static int realloc_fails;  /* atomic: reallocs left to fail, -1 all */
+static int realloc_failed; /* atomic: how many failed */
+static pthread_t realloc_thread;
+
+void *__wrap_realloc(void *p, size_t size) {
+        int left = __atomic_load_n(&realloc_fails, __ATOMIC_ACQUIRE);
+        if (left && pthread_equal(pthread_self(), realloc_thread)) {
+                if (left > 0) /* only this thread writes it meanwhile */
+                        __atomic_store_n(&realloc_fails, left - 1,
+                                         __ATOMIC_RELEASE);
+                __atomic_add_fetch(&realloc_failed, 1, __ATOMIC_RELAXED);
+                return NULL;
+        }
+        return __real_realloc(p, size);
+}
+
+/* From now on the next \p n reallocs of this thread fail (-1: all of
+ * them; 0: none, realloc_failed kept). */
+static void realloc_fail(int n) {
+        realloc_thread = pthread_self();
+        if (n)
+                __atomic_store_n(&realloc_failed, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&realloc_fails, n, __ATOMIC_RELEASE);
+}
 
 typedef struct {
         int n[GWS_SINK__CNT];
@@ -54,6 +90,7 @@ static void setup(void) {
 }
 static void teardown(void) {
         int i;
+        realloc_fail(0); /* a test that failed armed (CK_FORK=no) */
         for (i = 0; i < GWS_SINK__CNT; i++)
                 json_decref(cap.last[i]);
         gws_detect_destroy(det);
@@ -1059,6 +1096,219 @@ START_TEST(alert_ip_redactions_are_counted) {
 }
 END_TEST
 
+/* An alert whose redaction fails (out of memory) must not leave
+ * unredacted: it was sent as the detector wrote it, entity and reason
+ * naming the user. Latency alerts on the key set model+user_id of a user
+ * whose id is an e-mail address (open, then resolved). The second one
+ * comes from a pipeline that has not redacted an alert yet (another
+ * worker's) while every realloc fails: its writer cannot allocate the
+ * alert's tape or output, and only that (the event's tape, the
+ * detector's alert and the retained record's buffers have their room
+ * already). Nothing with the address may reach the sink, and the event
+ * fails as it does when a sink refuses a record (not committed, read
+ * again after the restart). With redaction off (the second config) the
+ * alert is copied to the same buffer: a copy that could not be made was
+ * sent all the same, an empty record. */
+#define JANE "jane.doe@example.com"
+
+static int raw_jane;        /* records of any sink carrying JANE */
+static char raw_rec[320];  /* the last of them, cut */
+
+static int capture_jane(void *opaque, gws_sink_t sink, const char *key,
+                        size_t keylen, const char *val, size_t len) {
+        if (memmem(val, len, JANE, strlen(JANE))) {
+                raw_jane++;
+                snprintf(raw_rec, sizeof(raw_rec), "%s: %.*s",
+                         gws_sink2str(sink), (int)(len < 300 ? len : 300),
+                         val);
+        }
+        return capture(opaque, sink, key, keylen, val, len);
+}
+
+/* Event \p i of user JANE: one a second, 300 s normal, 40 s slow, 300 s
+ * normal again. */
+static gws_outcome_t feed_jane(gws_pipeline_t *p, gws_detect_t *d, int i) {
+        char in[512];
+        gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i};
+        snprintf(in, sizeof(in),
+                 "{\"id\":\"e%d\",\"ts\":%lld,\"gateway_id\":\"g\","
+                 "\"provider\":\"p\",\"model\":\"m\",\"status\":200,"
+                 "\"latency_ms\":%d,\"user_id\":\"" JANE "\"}",
+                 i, 1767225600000LL + i * 1000LL,
+                 i >= 300 && i < 340 ? 5000 : 90 + i % 21);
+        gi.len = strlen(in);
+        return gws_pipeline_process(p, d, &gi, capture_jane, &cap);
+}
+
+static const struct {
+        const char *conf;
+        const char *uid; /* the alerts' entity user_id */
+} alert_oom[] = {
+    {"{\"detectors\":{\"numeric_keys\":\"model+user_id\"}}",
+     "[REDACTED:email]"},
+    {"{\"redact\":{\"enabled\":false},"
+     "\"detectors\":{\"numeric_keys\":\"model+user_id\"}}",
+     JANE},
+};
+
+START_TEST(alert_redaction_failure_sends_nothing) {
+        int redacting = strcmp(alert_oom[_i].uid, JANE) != 0;
+        gws_pipeline_t *pl2;
+        gws_detect_t *d;
+        gws_pipeline_stats_t st;
+        gws_outcome_t out;
+        const char *uid;
+        int i, k = -1, nalerts = 0, first = -1;
+
+        gws_pipeline_destroy(pl);
+        gws_detect_destroy(det);
+        ck_assert_int_eq(gws_config_load_string(cfg, alert_oom[_i].conf,
+                                                err, sizeof(err)),
+                         0);
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl != NULL, "%s", err);
+        det = gws_detect_new(cfg, 0);
+        pl2 = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl2 != NULL, "%s", err);
+
+        /* A first run (a detector of its own) finds the events that emit
+         * alerts, and that redaction does change them. */
+        d = gws_detect_new(cfg, 0);
+        ck_assert_ptr_nonnull(d);
+        for (i = 0; i < 640 && k < 0; i++) {
+                int was = cap.n[GWS_SINK_ALERTS];
+                ck_assert_int_eq(feed_jane(pl, d, i), GWS_OUT_KEPT);
+                if (cap.n[GWS_SINK_ALERTS] == was)
+                        continue;
+                ck_assert_int_eq(cap.n[GWS_SINK_ALERTS], was + 1);
+                uid = json_string_value(json_object_get(
+                    json_object_get(cap.last[GWS_SINK_ALERTS], "entity"),
+                    "user_id"));
+                ck_assert_str_eq(uid ? uid : "(none)", alert_oom[_i].uid);
+                if (first < 0)
+                        first = i;
+                else
+                        k = i;
+        }
+        gws_detect_destroy(d);
+        ck_assert_msg(k > 0, "expected two alerts in the first run");
+        if (redacting)
+                ck_assert_int_eq(raw_jane, 0);
+
+        /* pl2 writes one retained record (a detector of its own, no
+         * alert): its record writer has the room for the next */
+        d = gws_detect_new(cfg, 0);
+        ck_assert_int_eq(feed_jane(pl2, d, 0), GWS_OUT_KEPT);
+        gws_detect_destroy(d);
+
+        for (i = 0; i < k; i++)
+                ck_assert_int_eq(feed_jane(pl, det, i), GWS_OUT_KEPT);
+        nalerts = cap.n[GWS_SINK_ALERTS];
+        raw_jane = 0;
+        realloc_fail(-1);
+        out = feed_jane(pl2, det, k);
+        realloc_fail(0);
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl2, &st);
+        fprintf(stderr,
+                "alert_redaction_failure_sends_nothing: conf %d: alerts at "
+                "events %d and %d; the second: %llu alert(s) from the "
+                "detector, %d realloc(s) failed, %d record(s) with the "
+                "address, %d alert(s) sent, outcome %s\n",
+                _i, first, k, (unsigned long long)st.alerts, realloc_failed,
+                raw_jane, cap.n[GWS_SINK_ALERTS] - nalerts,
+                out == GWS_OUT_FAILED ? "failed" : "not failed");
+        ck_assert_uint_eq(st.alerts, 1); /* it came to be redacted */
+        ck_assert_int_gt(realloc_failed, 0);
+        if (redacting)
+                ck_assert_msg(raw_jane == 0,
+                              "%d record(s) carry the user id unredacted: "
+                              "%s",
+                              raw_jane, raw_rec);
+        ck_assert_int_eq(cap.n[GWS_SINK_ALERTS], nalerts);
+        ck_assert_int_eq(out, GWS_OUT_FAILED);
+        ck_assert_uint_eq(st.failed, 1);
+
+        /* memory back: the next event goes through as usual */
+        ck_assert_int_eq(feed_jane(pl2, det, k + 1), GWS_OUT_KEPT);
+        if (redacting)
+                ck_assert_int_eq(raw_jane, 0);
+        gws_pipeline_destroy(pl2);
+}
+END_TEST
+
+/* A dead letter's payload that is JSON is redacted as JSON; only one
+ * that does not parse is redacted as text. Under redact.ip_truncate the
+ * two differ: as JSON a client_ip that is no address fails closed
+ * ("[REDACTED:ip]"), as text only address literals are cut and
+ * "host.internal" stays. When the JSON redaction ran out of memory, the
+ * payload went out redacted as text. A first dead letter (600 bytes that
+ * do not parse, nothing to redact) gives the envelope and the JSON tape
+ * their room, not the buffer of the redacted payload; then one realloc
+ * fails (the first, the JSON redaction's output; memory comes back for
+ * the next). */
+START_TEST(dlq_json_redaction_failure_sends_nothing) {
+        static const char pay[] =
+            "{\"id\":\"d1\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":"
+            "\"p\",\"status\":200,\"latency_ms\":1,\"client_ip\":"
+            "\"host.internal\",\"user_id\":\"" JANE "\"}";
+        char warm[601];
+        const char *s;
+        gws_outcome_t out;
+        int ndlq;
+
+        gws_pipeline_destroy(pl);
+        ck_assert_int_eq(gws_config_load_string(
+                             cfg, "{\"redact\":{\"ip_truncate\":true}}", err,
+                             sizeof(err)),
+                         0);
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl != NULL, "%s", err);
+
+        /* as JSON: both gone */
+        ck_assert_int_eq(run1(pay, strlen(pay)), GWS_OUT_DLQ);
+        s = json_string_value(json_object_get(cap.last[GWS_SINK_DLQ],
+                                              "payload"));
+        ck_assert_ptr_nonnull(s);
+        ck_assert_ptr_null(strstr(s, "host.internal"));
+        ck_assert_ptr_null(strstr(s, JANE));
+        ck_assert_ptr_nonnull(strstr(s, "\"client_ip\":\"[REDACTED:ip]\""));
+
+        gws_pipeline_destroy(pl);
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl != NULL, "%s", err);
+        memset(warm, 'x', sizeof(warm) - 1);
+        warm[sizeof(warm) - 1] = '\0';
+        ck_assert_int_eq(run1(warm, strlen(warm)), GWS_OUT_DLQ);
+        ndlq = cap.n[GWS_SINK_DLQ];
+        realloc_fail(1);
+        out = run1(pay, strlen(pay));
+        realloc_fail(0);
+        s = cap.n[GWS_SINK_DLQ] > ndlq
+                ? json_string_value(
+                      json_object_get(cap.last[GWS_SINK_DLQ], "payload"))
+                : NULL;
+        fprintf(stderr,
+                "dlq_json_redaction_failure_sends_nothing: %d realloc(s) "
+                "failed, %d dead letter(s) sent, outcome %s%s%s\n",
+                realloc_failed, cap.n[GWS_SINK_DLQ] - ndlq,
+                out == GWS_OUT_FAILED ? "failed" : "not failed",
+                s ? ", payload " : "", s ? s : "");
+        ck_assert_int_gt(realloc_failed, 0);
+        ck_assert_msg(!s || !strstr(s, "host.internal"),
+                      "a dead letter carries client_ip in full: %s", s);
+        ck_assert_int_eq(cap.n[GWS_SINK_DLQ], ndlq);
+        ck_assert_int_eq(out, GWS_OUT_FAILED);
+
+        /* memory back: redacted as JSON again */
+        ck_assert_int_eq(run1(pay, strlen(pay)), GWS_OUT_DLQ);
+        s = json_string_value(json_object_get(cap.last[GWS_SINK_DLQ],
+                                              "payload"));
+        ck_assert_ptr_nonnull(s);
+        ck_assert_ptr_nonnull(strstr(s, "\"client_ip\":\"[REDACTED:ip]\""));
+}
+END_TEST
+
 Suite *gws_pipeline_suite(void) {
         Suite *s = suite_create("pipeline");
         TCase *tc = tcase_create("process");
@@ -1087,6 +1337,9 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, ip_truncate_escaped_name_and_presets);
         tcase_add_test(tc, dlq_payload_ip_truncate);
         tcase_add_test(tc, alert_ip_redactions_are_counted);
+        tcase_add_loop_test(tc, alert_redaction_failure_sends_nothing, 0,
+                            sizeof(alert_oom) / sizeof(alert_oom[0]));
+        tcase_add_test(tc, dlq_json_redaction_failure_sends_nothing);
         suite_add_tcase(s, tc);
         tc = tcase_create("replay");
         tcase_add_checked_fixture(tc, setup, teardown);

@@ -84,8 +84,9 @@ int gws_record_redact_bytes(gws_record_t *rw, const char *bytes, size_t len,
 
 /** @brief Rewrites a JSON document (an alert, a dead letter's payload)
  *  with every string redacted (decoded first: escapes hide nothing).
- *  @returns the redactions made (>= 0) with the result in \p out, or -1
- *  (not JSON, or out of memory; then \p out is a copy). */
+ *  @returns the redactions made (>= 0) with the result in \p out (a copy
+ *  when redaction is off), or -1 (not JSON, or out of memory; then
+ *  \p out holds nothing to send). */
 int gws_record_redact_json(gws_record_t *rw, const char *json, size_t len,
                            gws_buf_t *out);
 
@@ -99,7 +100,8 @@ int gws_record_redact_json(gws_record_t *rw, const char *json, size_t len,
  *  literals (gws_redact_ip_text()).
  *  @returns the redactions and truncations made, with the result in
  *  \p out (reset first); 0 when nothing changed (\p out then holds
- *  nothing useful: write \p payload), or -1. */
+ *  nothing useful: write \p payload), or -1 out of memory (a payload
+ *  that is JSON is then not redacted as text: nothing to send). */
 int gws_record_redact_dlq(gws_record_t *rw, const char *payload, size_t len,
                           gws_buf_t *out);
 
