@@ -967,20 +967,6 @@ static void run_release(ptn_t *p, inflight_t **rel, size_t *nrel) {
  * to the end of its run (at most WQ_BATCH messages) delays nothing a
  * commit would notice; a snapshot releases first. The items' queue
  * references keep \p p alive throughout. */
-/* Asks for the first 2 KB of the next message's bytes while this one is
- * processed: they were written by the kernel's socket copy on another
- * core, so the tokenizer's first touch of each line missed the cache
- * (perf: its block loads took a third of its time in the service
- * against a tenth in a hot loop over the same events). */
-static inline void prefetch_payload(const rd_kafka_message_t *rkm) {
-        const char *b = rkm->payload;
-        size_t k, n = rkm->len < 2048 ? rkm->len : 2048;
-        if (!b)
-                return;
-        for (k = 0; k < n; k += 64)
-                __builtin_prefetch(b + k);
-}
-
 static void worker_run(worker_t *w, ptn_t *p, const qitem_t *its, size_t n,
                        emit_ctx_t *ec) {
         gws_service_t *svc = w->svc;
@@ -1026,8 +1012,6 @@ static void worker_run(worker_t *w, ptn_t *p, const qitem_t *its, size_t n,
                                          __ATOMIC_RELEASE);
                         goto done;
                 }
-                if (i + 1 < n)
-                        prefetch_payload(its[i + 1].rkm);
                 in.value = rkm->payload ? rkm->payload : "";
                 in.len = rkm->len;
                 in.key = rkm->key;
