@@ -1842,6 +1842,114 @@ START_TEST(alert_id_key_hides_the_user) {
 }
 END_TEST
 
+static void reload(const gws_buf_t *raw);
+
+/* latency_step_open_update_resolve's series (one latency alert: open,
+ * updates, resolved) on partition 0. At event \p save_at (-1: never)
+ * the detector is saved and restored into a new one, with
+ * redact.alert_id_key set to \p key_after first (NULL: as it is).
+ * @returns the id every latency record has (asserted). */
+static const char *id_latency_series(int save_at, const char *key_after) {
+        static char id[32];
+        gws_buf_t raw = {0};
+        size_t k, saved = 0;
+        int64_t ts = T0;
+        json_t *a;
+        int i, updates_after = 0;
+
+        gws_detect_destroy(det);
+        det = gws_detect_new(cfg, 0);
+        ck_assert_ptr_nonnull(det);
+        json_array_clear(sink.alerts);
+        st = 88172645463325252ULL;
+        evn = 0;
+        for (i = 0; i < 9000; i++, ts += 200) {
+                double mul = (i >= 3000 && i < 3900) ? 10 : 1; /* 3 min */
+                if (i == save_at) {
+                        ck_assert_int_eq(count("latency", "open"), 1);
+                        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+                        if (key_after)
+                                ck_assert_int_eq(
+                                    gws_config_set(cfg, "redact.alert_id_key",
+                                                   key_after, NULL, 0),
+                                    0);
+                        reload(&raw);
+                        saved = json_array_size(sink.alerts);
+                }
+                feed(ts, "gw", "m", 200, exp(6.5 + 0.5 * gauss()) * mul,
+                     NULL);
+        }
+        ck_assert_int_eq(count("latency", "open"), 1);
+        ck_assert_int_ge(count("latency", "update"), 1);
+        ck_assert_int_eq(count("latency", "resolved"), 1);
+        id[0] = '\0';
+        json_array_foreach(sink.alerts, k, a) {
+                const char *aid;
+                if (strcmp(json_string_value(json_object_get(a, "kind")),
+                           "latency"))
+                        continue;
+                aid = json_string_value(json_object_get(a, "alert_id"));
+                if (!id[0])
+                        snprintf(id, sizeof(id), "%s", aid);
+                ck_assert_str_eq(aid, id);
+                updates_after += k >= saved && !strcmp(json_string_value(
+                                     json_object_get(a, "state")),
+                                                       "update");
+        }
+        if (save_at >= 0) /* the restored detector went on with it */
+                ck_assert_int_ge(updates_after, 1);
+        ck_assert_uint_eq(strlen(id), 16);
+        ck_assert_uint_eq(strspn(id, "0123456789abcdef"), 16);
+        gws_buf_free(&raw);
+        return id;
+}
+
+/* With redact.alert_id_key, an alert keeps its id for its life: open,
+ * updates and resolved; across a snapshot and restore (the snapshot
+ * carries the id: the restored alert is not given a new one, not even
+ * when the key changed meanwhile); and the same input gives the same id
+ * (replay and run agree). */
+START_TEST(alert_id_key_stable_for_the_alert) {
+        char once[32];
+        ck_assert_int_eq(gws_config_set(cfg, "redact.alert_id_key",
+                                        "test-alert-id-key-0123456789", NULL,
+                                        0),
+                         0);
+        snprintf(once, sizeof(once), "%s", id_latency_series(-1, NULL));
+        ck_assert_str_eq(id_latency_series(-1, NULL), once);
+        ck_assert_str_eq(id_latency_series(3400, NULL), once);
+        ck_assert_str_eq(id_latency_series(3400, "another-key-for-alert-ids"),
+                         once);
+}
+END_TEST
+
+/* Each key its ids: two keys (even sharing their first 16 bytes: the
+ * whole secret counts) give other ids than each other and than no key,
+ * and none lets the guess of alert_id_key_hides_the_user through. */
+START_TEST(alert_id_key_other_key_other_ids) {
+        static const char *keys[3] = {NULL, "alert-id-key-0123456789-one",
+                                      "alert-id-key-0123456789-two"};
+        char ids[3][32];
+        int i, j;
+        for (i = 0; i < 3; i++) {
+                json_t *a;
+                if (keys[i])
+                        ck_assert_int_eq(gws_config_set(cfg,
+                                                        "redact.alert_id_key",
+                                                        keys[i], NULL, 0),
+                                         0);
+                id_user_series();
+                a = first("tokens", "open");
+                ck_assert_int_eq(id_guess_user(a), keys[i] ? -1 : 0);
+                snprintf(ids[i], sizeof(ids[i]), "%s",
+                         json_string_value(json_object_get(a, "alert_id")));
+        }
+        for (i = 0; i < 3; i++)
+                for (j = i + 1; j < 3; j++)
+                        ck_assert_str_ne(ids[i], ids[j]);
+}
+END_TEST
+
 /* A model that slows down on every gateway is one incident: one latency
  * alert on provider+model, not one per gateway, route or user. */
 START_TEST(keys_provider_wide_slowdown_one_alert) {
@@ -2410,6 +2518,8 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, alerts_truncate_client_ip);
         tcase_add_test(tc, alert_id_hides_the_truncated_address);
         tcase_add_test(tc, alert_id_key_hides_the_user);
+        tcase_add_test(tc, alert_id_key_stable_for_the_alert);
+        tcase_add_test(tc, alert_id_key_other_key_other_ids);
         tcase_add_test(tc, heavy_hitter_usual_share_and_tokens);
         tcase_add_test(tc, heavy_hitter_few_enormous_prompts);
         tcase_add_test(tc, heavy_hitter_big_prompts_no_hog);
