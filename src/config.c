@@ -25,9 +25,10 @@ typedef enum { T_STR, T_INT, T_I64, T_DBL, T_BOOL, T_JSON } ctype_t;
 typedef struct {
         const char *name;     /* dotted path in the JSON file */
         ctype_t type;
-        const char *def;      /* default, as text */
+        const char *def;      /* default, as text; NULL: unset (T_STR) */
         size_t off;           /* offsetof(gws_config_t, field) */
-        double min, max;      /* numeric bounds (inclusive) */
+        double min, max;      /* numeric bounds (inclusive); T_STR: min
+                               * is the least length in bytes */
         const char *choices;  /* T_STR: "a|b|c" or NULL for free text */
         const char *desc;
 } crow_t;
@@ -211,6 +212,12 @@ static const crow_t rows[] = {
      NULL, "truncate client_ip (retained records, metadata's copy, "
            "alerts) to /24 (IPv4) or /48 (IPv6); what is no address "
            "becomes [REDACTED:ip]"},
+    {"redact.alert_id_key", T_STR, NULL, OFF(redact_alert_id_key), 16, 0,
+     NULL,
+     "secret of alert ids, at least 16 bytes (a secret: pass it as "
+     "GWSIEVE_REDACT_ALERT_ID_KEY); unset, an alert_id is a plain hash "
+     "that a list of guessed user ids or e-mails can be checked against; "
+     "the same on every worker of the group and in replay"},
     {"series.warmup_rows", T_INT, "400", OFF(series_warmup_rows), 2,
      10000000, NULL,
      "score-series: rows learned before scoring; alarms damped as long"},
@@ -233,11 +240,13 @@ static const crow_t rows[] = {
 };
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
 
-/* Secrets never printed by gws_config_dump(). */
+/* Secrets never printed by gws_config_dump(): librdkafka properties,
+ * and rows of the table (shown as "***" when set, null when not). */
 static const char *secret_props[] = {"sasl.password", "ssl.key.password",
                                      "ssl.keystore.password",
                                      "sasl.oauthbearer.client.secret",
                                      "ssl.key.pem", NULL};
+static const char *secret_rows[] = {"redact.alert_id_key", NULL};
 
 /* ------------------------------------------------------------------------
  * private helpers
@@ -336,6 +345,13 @@ static int row_set(gws_config_t *cfg, const crow_t *r, const char *v,
                 if (!*v) {
                         snprintf(errstr, errstr_size,
                                  "\"%s\": must not be empty", r->name);
+                        return -1;
+                }
+                /* the value is not printed: the row may be a secret */
+                if (r->min > 0 && strlen(v) < (size_t)r->min) {
+                        snprintf(errstr, errstr_size,
+                                 "\"%s\": %zu bytes, at least %.0f", r->name,
+                                 strlen(v), r->min);
                         return -1;
                 }
                 if (r->choices && !choice_ok(r->choices, v)) {
@@ -571,6 +587,8 @@ gws_config_t *gws_config_new(void) {
         if (!cfg)
                 return NULL;
         for (i = 0; i < NROWS; i++) {
+                if (!rows[i].def) /* unset: NULL (calloc) */
+                        continue;
                 if (row_set(cfg, &rows[i], rows[i].def, errstr,
                             sizeof(errstr)) == -1) {
                         gws_config_destroy(cfg);
@@ -922,6 +940,7 @@ static void dump_kv(json_t *obj, const gws_kv_t *kv) {
 void gws_config_dump(const gws_config_t *cfg, FILE *fp) {
         json_t *root = json_object(), *obj, *kafka;
         char path[256], *dot, *seg;
+        const char **s;
         size_t i;
 
         for (i = 0; i < NROWS; i++) {
@@ -929,7 +948,15 @@ void gws_config_dump(const gws_config_t *cfg, FILE *fp) {
                 const void *field = (const char *)cfg + r->off;
                 json_t *v = NULL;
                 switch (r->type) {
-                case T_STR: v = json_string(*(char *const *)field); break;
+                case T_STR: {
+                        const char *str = *(char *const *)field;
+                        int secret = 0;
+                        for (s = secret_rows; *s; s++)
+                                secret |= !strcmp(*s, r->name);
+                        /* a secret may be any bytes: "***" when set */
+                        v = json_string(str && secret ? "***" : str);
+                        break;
+                }
                 case T_INT: v = json_integer(*(const int *)field); break;
                 case T_I64: v = json_integer(*(const int64_t *)field); break;
                 case T_DBL: v = json_real(*(const double *)field); break;
@@ -980,7 +1007,8 @@ void gws_config_print_help(FILE *fp) {
                     "env GWSIEVE_<KEY>; --set KEY=VALUE):\n");
         for (i = 0; i < NROWS; i++)
                 fprintf(fp, "  %-30s %-6s default %-12s %s%s%s\n",
-                        rows[i].name, tn[rows[i].type], rows[i].def,
+                        rows[i].name, tn[rows[i].type],
+                        rows[i].def ? rows[i].def : "unset",
                         rows[i].desc, rows[i].choices ? "; one of " : "",
                         rows[i].choices ? rows[i].choices : "");
         fprintf(fp, "  %-30s %-6s %-20s %s\n", "kafka.<property>", "string",

@@ -337,6 +337,10 @@ struct gws_detect_s {
                                     * (redact.ip_truncate) */
         int shown_ip;              /* its client_ip elements replaced by
                                     * "[REDACTED:ip]" */
+        uint8_t idkey[16];         /* SipHash key of alert ids, from
+                                    * redact.alert_id_key (alert_id_set()) */
+        int idkeyed;               /* 0: no key, ids as before */
+        gws_buf_t idin;            /* what a keyed id hashes */
         gws_keyset_t ks[GWS_MAX_KEYSETS]; /* detectors.numeric_keys */
         etype_t kstype[GWS_MAX_KEYSETS];
         int ksraw[GWS_MAX_KEYSETS]; /* set pins the model: raw values;
@@ -1474,6 +1478,116 @@ static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
                   : 0;
 }
 
+/* Writes \p v as \p n bytes, little-endian, at \p p. @returns \p n. */
+static size_t le_put(unsigned char *p, uint64_t v, int n) {
+        int i;
+        for (i = 0; i < n; i++)
+                p[i] = (unsigned char)(v >> (8 * i));
+        return (size_t)n;
+}
+
+/* Appends \p len bytes of \p p to \p b after their length as \p n
+ * bytes. @returns 0 or -1. */
+static int put_counted(gws_buf_t *b, const void *p, size_t len, int n) {
+        unsigned char le[4];
+        if (gws_buf_append(b, le, le_put(le, len, n)) == -1)
+                return -1;
+        return gws_buf_append(b, p, len);
+}
+
+/* The SipHash key of alert ids from the secret redact.alert_id_key (at
+ * least 16 bytes, any length: config.c): SipHash-2-4 of the whole secret
+ * under two fixed keys gives its two 64-bit halves, so every byte of the
+ * secret counts (two secrets that share their first 16 bytes give other
+ * ids). */
+static void alert_id_key(const char *secret, uint8_t key[16]) {
+        static const uint8_t fixed[2][16] = {
+            {'g', 'w', 's', 'i', 'e', 'v', 'e', '.', 'a', 'l', 'e', 'r', 't',
+             'i', 'd', '0'},
+            {'g', 'w', 's', 'i', 'e', 'v', 'e', '.', 'a', 'l', 'e', 'r', 't',
+             'i', 'd', '1'}};
+        int h, i;
+        for (h = 0; h < 2; h++) {
+                uint64_t v = gws_siphash24(fixed[h], secret, strlen(secret));
+                for (i = 0; i < 8; i++)
+                        key[8 * h + i] = (uint8_t)(v >> (8 * i));
+        }
+}
+
+/* Sets the id of alert \p a of entity \p e, opening at event time \p ts
+ * on event \p ev: 16 hex digits, computed once as it opens and kept for
+ * its life (open, updates, resolved; snapshots carry it, a restored
+ * alert is not given a new one). Same input, same id: replay and run
+ * agree, given the same partitions (and key).
+ *
+ * Without redact.alert_id_key: gws_hash64 of the entity key as shown
+ * (redact.ip_truncate), seeded with ts * 31 + kind * 7 + partition, and
+ * with the opening event's id when the key shown is not the entity's
+ * (hashing the full address let 256 guesses against the id undo the
+ * truncation; the event tells apart alerts on two clients of one /24).
+ * As before this key existed: but every part of the seed is in the
+ * alert (window.end of the open record, kind, partition, event_ids), and
+ * gws_hash64 is no keyed function, so a reader of the alerts topic can
+ * check guessed user ids or e-mail addresses against an id whose entity
+ * the pipeline redacted (README, Alerts).
+ *
+ * With it: SipHash-2-4 under the secret (alert_id_key()) of a canonical
+ * encoding, each part fixed-width little-endian or length-prefixed (no
+ * two inputs encode alike): a version tag, the partition (u32), ts
+ * (i64), the kind's name, the entity's field names and its raw key (the
+ * full address: without the secret no guess can be checked), and the
+ * opening event's id (empty for a rate_drop, found as a window closes).
+ * Out of memory for the encoding, the key and the event id are left out
+ * (an id still, of the partition, time and kind only). */
+static void alert_id_set(gws_detect_t *d, alert_t *a, const ent_t *e,
+                         akind_t kind, const gws_event_t *ev, int64_t ts) {
+        static const char tag[] = "gwsieve.alert_id/1";
+        const char *kname = kind_names[kind], *name;
+        unsigned char fixed[64]; /* tag to field count: at most 46 */
+        gws_buf_t *b = &d->idin;
+        size_t n = 0;
+        uint64_t h;
+        int f, nf, r;
+
+        if (!d->idkeyed) {
+                const char *kp;
+                size_t kn;
+                uint64_t seed = (uint64_t)ts * 31 + (uint64_t)kind * 7 +
+                                (uint64_t)d->partition;
+                if (shown_key(d, e, &kp, &kn) == -1) {
+                        kp = "";
+                        kn = 0;
+                }
+                if (kp != e->key && ev->id.s)
+                        seed ^= gws_hash64(ev->id.s, ev->id.len, 0);
+                snprintf(a->id, sizeof(a->id), "%016llx",
+                         (unsigned long long)gws_hash64(kp, kn, seed));
+                return;
+        }
+        memcpy(fixed, tag, sizeof(tag)); /* with its NUL */
+        n += sizeof(tag);
+        n += le_put(fixed + n, (uint32_t)d->partition, 4);
+        n += le_put(fixed + n, (uint64_t)ts, 8);
+        n += le_put(fixed + n, strlen(kname), 1);
+        memcpy(fixed + n, kname, strlen(kname));
+        n += strlen(kname);
+        for (nf = 0; nf < 3 && ent_field(d, (etype_t)e->type, nf); nf++)
+                ;
+        n += le_put(fixed + n, (uint64_t)nf, 1);
+        gws_buf_reset(b);
+        r = gws_buf_append(b, fixed, n);
+        for (f = 0; f < nf; f++) {
+                name = ent_field(d, (etype_t)e->type, f);
+                r |= put_counted(b, name, strlen(name), 1);
+        }
+        r |= put_counted(b, e->key, e->klen, 4);
+        r |= put_counted(b, ev->id.s ? ev->id.s : "",
+                         ev->id.s ? ev->id.len : 0, 4);
+        h = r ? gws_siphash24(d->idkey, fixed, n)
+              : gws_siphash24(d->idkey, b->buf, b->len);
+        snprintf(a->id, sizeof(a->id), "%016llx", (unsigned long long)h);
+}
+
 /* Records an anomaly of \p kind on entity \p e with window counts (n, k)
  * and opens/updates the alert. Numeric kinds (\p force 0 and -1) have a
  * window test both ways: a stray anomaly (GOING_DIV) is not part of an
@@ -1549,27 +1663,7 @@ static int alert_anomaly_from(gws_detect_t *d, ent_t *e, akind_t kind,
                 a->open = 1;
                 a->opened_ts = ts;
                 a->last_update_ts = ts;
-                /* Stable id: same input gives the same id in replay/run.
-                 * Of the entity as shown (redact.ip_truncate): hashing
-                 * the full address let 256 guesses against the id undo
-                 * the truncation; the event that opens it tells apart
-                 * alerts on two clients of one /24. */
-                {
-                        const char *kp;
-                        size_t kn;
-                        uint64_t seed = (uint64_t)ts * 31 +
-                                        (uint64_t)kind * 7 +
-                                        (uint64_t)d->partition;
-                        if (shown_key(d, e, &kp, &kn) == -1) {
-                                kp = "";
-                                kn = 0;
-                        }
-                        if (kp != e->key && ev->id.s)
-                                seed ^= gws_hash64(ev->id.s, ev->id.len, 0);
-                        snprintf(a->id, sizeof(a->id), "%016llx",
-                                 (unsigned long long)gws_hash64(kp, kn,
-                                                                seed));
-                }
+                alert_id_set(d, a, e, kind, ev, ts);
                 a->onext = d->open_head;
                 a->oprev = NULL;
                 if (d->open_head)
@@ -2180,6 +2274,10 @@ gws_detect_t *gws_detect_new(const gws_config_t *cfg, int32_t partition) {
         }
         d->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uint32_t)partition;
         d->cfg = cfg;
+        if (cfg->redact_alert_id_key) {
+                alert_id_key(cfg->redact_alert_id_key, d->idkey);
+                d->idkeyed = 1;
+        }
         d->partition = partition;
         d->wm = INT64_MIN;
         d->last_tick = INT64_MIN;
@@ -2248,6 +2346,7 @@ void gws_detect_destroy(gws_detect_t *d) {
         gws_buf_free(&d->out);
         gws_buf_free(&d->alert);
         gws_buf_free(&d->shown);
+        gws_buf_free(&d->idin);
         free(d);
 }
 

@@ -235,6 +235,68 @@ uint64_t gws_hash64_fast(const void *p, size_t len, uint64_t seed) {
         return fmix64(h);
 }
 
+/* SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input
+ * PRF", 2012): 2 rounds per 8-byte block, 4 at the end, 64-bit output.
+ * Key and message words are read little-endian byte by byte, so the
+ * result is the same on every platform. */
+#define SIP_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIP_ROUND(v0, v1, v2, v3)                                           \
+        do {                                                                \
+                v0 += v1;                                                   \
+                v1 = SIP_ROTL(v1, 13);                                      \
+                v1 ^= v0;                                                   \
+                v0 = SIP_ROTL(v0, 32);                                      \
+                v2 += v3;                                                   \
+                v3 = SIP_ROTL(v3, 16);                                      \
+                v3 ^= v2;                                                   \
+                v0 += v3;                                                   \
+                v3 = SIP_ROTL(v3, 21);                                      \
+                v3 ^= v0;                                                   \
+                v2 += v1;                                                   \
+                v1 = SIP_ROTL(v1, 17);                                      \
+                v1 ^= v2;                                                   \
+                v2 = SIP_ROTL(v2, 32);                                      \
+        } while (0)
+
+static uint64_t le64(const unsigned char *p, size_t n) {
+        uint64_t v = 0;
+        size_t i;
+        for (i = 0; i < n; i++)
+                v |= (uint64_t)p[i] << (8 * i);
+        return v;
+}
+
+uint64_t gws_siphash24(const uint8_t key[16], const void *p, size_t len) {
+        const unsigned char *s = p;
+        uint64_t k0 = le64(key, 8), k1 = le64(key + 8, 8);
+        uint64_t v0 = k0 ^ 0x736f6d6570736575ULL;
+        uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
+        uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
+        uint64_t v3 = k1 ^ 0x7465646279746573ULL;
+        uint64_t m;
+        size_t left = len;
+
+        for (; left >= 8; s += 8, left -= 8) {
+                m = le64(s, 8);
+                v3 ^= m;
+                SIP_ROUND(v0, v1, v2, v3);
+                SIP_ROUND(v0, v1, v2, v3);
+                v0 ^= m;
+        }
+        /* the last 0-7 bytes, and the length mod 256 in the top byte */
+        m = le64(s, left) | (uint64_t)(len & 0xff) << 56;
+        v3 ^= m;
+        SIP_ROUND(v0, v1, v2, v3);
+        SIP_ROUND(v0, v1, v2, v3);
+        v0 ^= m;
+        v2 ^= 0xff;
+        SIP_ROUND(v0, v1, v2, v3);
+        SIP_ROUND(v0, v1, v2, v3);
+        SIP_ROUND(v0, v1, v2, v3);
+        SIP_ROUND(v0, v1, v2, v3);
+        return v0 ^ v1 ^ v2 ^ v3;
+}
+
 static uint32_t crc_table[256];
 static void crc_init(void) {
         uint32_t c, n, k;

@@ -198,6 +198,79 @@ START_TEST(dump_masks_secrets) {
 }
 END_TEST
 
+/* redact.alert_id_key (the secret of alert ids) is optional and at least
+ * 16 bytes wherever it comes from (file, environment, --set): a shorter
+ * one is refused at load with an error that names the key and does not
+ * print the value. check-config masks it, help-config lists it. */
+START_TEST(alert_id_key_secret) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *fp;
+        json_t *j;
+        json_error_t jerr;
+
+        /* unset by default: dumped as null */
+        fp = open_memstream(&buf, &len);
+        gws_config_dump(cfg, fp);
+        fclose(fp);
+        j = json_loads(buf, 0, &jerr);
+        ck_assert_ptr_nonnull(j);
+        ck_assert(json_is_null(json_object_get(json_object_get(j, "redact"),
+                                               "alert_id_key")));
+        json_decref(j);
+        free(buf);
+
+        ck_assert_int_eq(gws_config_set(cfg, "redact.alert_id_key",
+                                        "short-secret-15", err, sizeof(err)),
+                         -1);
+        ck_assert_msg(strstr(err, "\"redact.alert_id_key\": 15 bytes, at "
+                                  "least 16"),
+                      "%s", err);
+        ck_assert_ptr_null(strstr(err, "short-secret-15"));
+        ck_assert_int_eq(gws_config_load_string(
+                             cfg,
+                             "{\"redact\":{\"alert_id_key\":\"hunter2\"}}",
+                             err, sizeof(err)),
+                         -1);
+        ck_assert_msg(strstr(err, "\"redact.alert_id_key\": 7 bytes"), "%s",
+                      err);
+        ck_assert_ptr_null(strstr(err, "hunter2"));
+        setenv("GWSIEVE_REDACT_ALERT_ID_KEY", "hunter2", 1);
+        ck_assert_int_eq(gws_config_apply_env(cfg, err, sizeof(err)), -1);
+        unsetenv("GWSIEVE_REDACT_ALERT_ID_KEY");
+        ck_assert_msg(strstr(err, "GWSIEVE_REDACT_ALERT_ID_KEY") &&
+                          strstr(err, "\"redact.alert_id_key\": 7 bytes"),
+                      "%s", err);
+        ck_assert_ptr_null(strstr(err, "hunter2"));
+
+        /* 16 bytes will do; the environment is the usual way in */
+        setenv("GWSIEVE_REDACT_ALERT_ID_KEY", "0123456789abcdef", 1);
+        ck_assert_int_eq(gws_config_apply_env(cfg, err, sizeof(err)), 0);
+        unsetenv("GWSIEVE_REDACT_ALERT_ID_KEY");
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), 0);
+        buf = NULL;
+        fp = open_memstream(&buf, &len);
+        gws_config_dump(cfg, fp);
+        fclose(fp);
+        ck_assert_ptr_null(strstr(buf, "0123456789abcdef"));
+        j = json_loads(buf, 0, &jerr);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(j, "redact"), "alert_id_key")),
+                         "***");
+        json_decref(j);
+        free(buf);
+
+        buf = NULL;
+        fp = open_memstream(&buf, &len);
+        gws_config_print_help(fp);
+        fclose(fp);
+        ck_assert_ptr_nonnull(strstr(buf, "\n  redact.alert_id_key "));
+        ck_assert_ptr_null(strstr(buf, "(null)"));
+        free(buf);
+}
+END_TEST
+
 Suite *gws_config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc = tcase_create("load");
@@ -211,6 +284,7 @@ Suite *gws_config_suite(void) {
         tcase_add_test(tc, validate_name_lengths);
         tcase_add_test(tc, validate_rate_settle);
         tcase_add_test(tc, dump_masks_secrets);
+        tcase_add_test(tc, alert_id_key_secret);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -1741,6 +1741,215 @@ START_TEST(alert_id_hides_the_truncated_address) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * alert ids and redact.alert_id_key
+ * ------------------------------------------------------------------------ */
+
+/* Users of id_user_series(): e-mail addresses, as user_id often is (the
+ * pipeline redacts them in the alert: "[REDACTED:email]"). */
+static const char *const id_users[] = {
+    "alice.smith@example.com", "bob@example.com",   "carol@example.org",
+    "dave@example.net",        "erin@example.com",  "frank@example.org",
+    "grace@example.com",       "heidi@example.net", "ivan@example.com",
+    "judy@example.org"};
+#define ID_USERS ((int)(sizeof(id_users) / sizeof(id_users[0])))
+#define ID_PARTITION 7 /* not 0: the attack reads it from the alert */
+
+/* keys_user_prompts_one_alert's series on partition ID_PARTITION with
+ * e-mail users: id_users[0] sends huge prompts, one tokens alert opens
+ * on user_id (and resolves). The same series every call. */
+static void id_user_series(void) {
+        int i;
+        gws_detect_destroy(det);
+        det = gws_detect_new(cfg, ID_PARTITION);
+        ck_assert_ptr_nonnull(det);
+        json_array_clear(sink.alerts);
+        st = 88172645463325252ULL;
+        evn = 0;
+        for (i = 0; i < 14000; i++) {
+                int u = (int)(unif() * ID_USERS);
+                double tok = exp(6 + 0.5 * gauss());
+                if (i >= 8000 && i < 9500 && u == 0)
+                        tok *= 40;
+                feedk(T0 + i * 50LL, "gw-a", "m", id_users[u],
+                      exp(6 + 0.4 * gauss()), (int64_t)tok);
+        }
+        ck_assert_str_eq(open_entity("tokens"),
+                         "user_id=alice.smith@example.com");
+        ck_assert_int_eq(count("tokens", "resolved"), 1);
+}
+
+/* What a reader of the alerts topic can do with an alert whose entity
+ * was redacted, knowing detect.c: the id without redact.alert_id_key is
+ * gws_hash64(entity key, ts * 31 + kind * 7 + partition), and the open
+ * record shows ts (window.end), kind and partition. Hash each candidate
+ * user that way. @returns the index of the one that gives the id of
+ * open record \p a, or -1. */
+static int id_guess_user(const json_t *a) {
+        const char *id = json_string_value(json_object_get(a, "alert_id"));
+        const char *kind = json_string_value(json_object_get(a, "kind"));
+        int64_t ts = alert_win(a, "end");
+        int64_t part = json_integer_value(json_object_get(a, "partition"));
+        int k, u;
+        char hex[24];
+        ck_assert_str_eq(json_string_value(json_object_get(a, "state")),
+                         "open");
+        for (k = 0; k < GWS_ALERT_KIND__CNT; k++)
+                if (!strcmp(gws_alert_kind_name(k), kind))
+                        break;
+        ck_assert_int_lt(k, GWS_ALERT_KIND__CNT);
+        for (u = 0; u < ID_USERS; u++) {
+                uint64_t seed = (uint64_t)ts * 31 + (uint64_t)k * 7 +
+                                (uint64_t)part;
+                snprintf(hex, sizeof(hex), "%016llx",
+                         (unsigned long long)gws_hash64(
+                             id_users[u], strlen(id_users[u]), seed));
+                if (!strcmp(hex, id))
+                        return u;
+        }
+        return -1;
+}
+
+/* Without redact.alert_id_key, an alert's id gives its user away: the
+ * pipeline redacts the e-mail in the entity and the reason, but hashing
+ * a list of candidate addresses as detect.c does finds the one whose
+ * hash is the id. With the key, ids are SipHash-2-4 under a secret: the
+ * same check finds no one. */
+START_TEST(alert_id_key_hides_the_user) {
+        char plain[32];
+        json_t *a;
+
+        id_user_series();
+        a = first("tokens", "open");
+        ck_assert_int_eq(json_integer_value(json_object_get(a, "partition")),
+                         ID_PARTITION);
+        snprintf(plain, sizeof(plain), "%s",
+                 json_string_value(json_object_get(a, "alert_id")));
+        ck_assert_int_eq(id_guess_user(a), 0);
+        /* pinned: without the key, ids are what they were (replays and
+         * runs of older builds give the same ids) */
+        ck_assert_str_eq(plain, "20789e4b4bb70a9f");
+
+        ck_assert_int_eq(gws_config_set(cfg, "redact.alert_id_key",
+                                        "test-alert-id-key-0123456789", NULL,
+                                        0),
+                         0);
+        id_user_series();
+        a = first("tokens", "open");
+        ck_assert_int_eq(id_guess_user(a), -1);
+        ck_assert_str_ne(json_string_value(json_object_get(a, "alert_id")),
+                         plain);
+}
+END_TEST
+
+static void reload(const gws_buf_t *raw);
+
+/* latency_step_open_update_resolve's series (one latency alert: open,
+ * updates, resolved) on partition 0. At event \p save_at (-1: never)
+ * the detector is saved and restored into a new one, with
+ * redact.alert_id_key set to \p key_after first (NULL: as it is).
+ * @returns the id every latency record has (asserted). */
+static const char *id_latency_series(int save_at, const char *key_after) {
+        static char id[32];
+        gws_buf_t raw = {0};
+        size_t k, saved = 0;
+        int64_t ts = T0;
+        json_t *a;
+        int i, updates_after = 0;
+
+        gws_detect_destroy(det);
+        det = gws_detect_new(cfg, 0);
+        ck_assert_ptr_nonnull(det);
+        json_array_clear(sink.alerts);
+        st = 88172645463325252ULL;
+        evn = 0;
+        for (i = 0; i < 9000; i++, ts += 200) {
+                double mul = (i >= 3000 && i < 3900) ? 10 : 1; /* 3 min */
+                if (i == save_at) {
+                        ck_assert_int_eq(count("latency", "open"), 1);
+                        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+                        if (key_after)
+                                ck_assert_int_eq(
+                                    gws_config_set(cfg, "redact.alert_id_key",
+                                                   key_after, NULL, 0),
+                                    0);
+                        reload(&raw);
+                        saved = json_array_size(sink.alerts);
+                }
+                feed(ts, "gw", "m", 200, exp(6.5 + 0.5 * gauss()) * mul,
+                     NULL);
+        }
+        ck_assert_int_eq(count("latency", "open"), 1);
+        ck_assert_int_ge(count("latency", "update"), 1);
+        ck_assert_int_eq(count("latency", "resolved"), 1);
+        id[0] = '\0';
+        json_array_foreach(sink.alerts, k, a) {
+                const char *aid;
+                if (strcmp(json_string_value(json_object_get(a, "kind")),
+                           "latency"))
+                        continue;
+                aid = json_string_value(json_object_get(a, "alert_id"));
+                if (!id[0])
+                        snprintf(id, sizeof(id), "%s", aid);
+                ck_assert_str_eq(aid, id);
+                updates_after += k >= saved && !strcmp(json_string_value(
+                                     json_object_get(a, "state")),
+                                                       "update");
+        }
+        if (save_at >= 0) /* the restored detector went on with it */
+                ck_assert_int_ge(updates_after, 1);
+        ck_assert_uint_eq(strlen(id), 16);
+        ck_assert_uint_eq(strspn(id, "0123456789abcdef"), 16);
+        gws_buf_free(&raw);
+        return id;
+}
+
+/* With redact.alert_id_key, an alert keeps its id for its life: open,
+ * updates and resolved; across a snapshot and restore (the snapshot
+ * carries the id: the restored alert is not given a new one, not even
+ * when the key changed meanwhile); and the same input gives the same id
+ * (replay and run agree). */
+START_TEST(alert_id_key_stable_for_the_alert) {
+        char once[32];
+        ck_assert_int_eq(gws_config_set(cfg, "redact.alert_id_key",
+                                        "test-alert-id-key-0123456789", NULL,
+                                        0),
+                         0);
+        snprintf(once, sizeof(once), "%s", id_latency_series(-1, NULL));
+        ck_assert_str_eq(id_latency_series(-1, NULL), once);
+        ck_assert_str_eq(id_latency_series(3400, NULL), once);
+        ck_assert_str_eq(id_latency_series(3400, "another-key-for-alert-ids"),
+                         once);
+}
+END_TEST
+
+/* Each key its ids: two keys (even sharing their first 16 bytes: the
+ * whole secret counts) give other ids than each other and than no key,
+ * and none lets the guess of alert_id_key_hides_the_user through. */
+START_TEST(alert_id_key_other_key_other_ids) {
+        static const char *keys[3] = {NULL, "alert-id-key-0123456789-one",
+                                      "alert-id-key-0123456789-two"};
+        char ids[3][32];
+        int i, j;
+        for (i = 0; i < 3; i++) {
+                json_t *a;
+                if (keys[i])
+                        ck_assert_int_eq(gws_config_set(cfg,
+                                                        "redact.alert_id_key",
+                                                        keys[i], NULL, 0),
+                                         0);
+                id_user_series();
+                a = first("tokens", "open");
+                ck_assert_int_eq(id_guess_user(a), keys[i] ? -1 : 0);
+                snprintf(ids[i], sizeof(ids[i]), "%s",
+                         json_string_value(json_object_get(a, "alert_id")));
+        }
+        for (i = 0; i < 3; i++)
+                for (j = i + 1; j < 3; j++)
+                        ck_assert_str_ne(ids[i], ids[j]);
+}
+END_TEST
+
 /* A model that slows down on every gateway is one incident: one latency
  * alert on provider+model, not one per gateway, route or user. */
 START_TEST(keys_provider_wide_slowdown_one_alert) {
@@ -2308,6 +2517,9 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, heavy_hitter_under_a_full_budget);
         tcase_add_test(tc, alerts_truncate_client_ip);
         tcase_add_test(tc, alert_id_hides_the_truncated_address);
+        tcase_add_test(tc, alert_id_key_hides_the_user);
+        tcase_add_test(tc, alert_id_key_stable_for_the_alert);
+        tcase_add_test(tc, alert_id_key_other_key_other_ids);
         tcase_add_test(tc, heavy_hitter_usual_share_and_tokens);
         tcase_add_test(tc, heavy_hitter_few_enormous_prompts);
         tcase_add_test(tc, heavy_hitter_big_prompts_no_hog);

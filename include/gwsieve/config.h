@@ -96,6 +96,9 @@ typedef struct gws_config_s {
         struct json_t *redact_builtins;  /**< null = all */
         struct json_t *redact_custom;    /**< [{name, pattern}] */
         int redact_ip_truncate;
+        char *redact_alert_id_key;       /**< secret of alert ids (at
+                                          *   least 16 bytes), or NULL:
+                                          *   unkeyed ids (detect.c) */
 
         /* detectors */
         int det_latency;              /**< numeric deviation on latency */

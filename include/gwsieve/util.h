@@ -57,6 +57,13 @@ uint64_t gws_hash64(const void *p, size_t len, uint64_t seed);
  *  platforms (native byte order) or releases: never persist it. */
 uint64_t gws_hash64_fast(const void *p, size_t len, uint64_t seed);
 
+/** @brief SipHash-2-4 of \p len bytes under the 128-bit \p key (the
+ *  reference algorithm: key and message words little-endian; the paper's
+ *  test vectors). A keyed PRF: without the key, no one can compute its
+ *  output for a guessed input (as anyone can gws_hash64's). Stable
+ *  across platforms and releases. */
+uint64_t gws_siphash24(const uint8_t key[16], const void *p, size_t len);
+
 /** @brief CRC-32 (IEEE, as zlib and librdkafka's rd_crc32). */
 uint32_t gws_crc32(const void *p, size_t len);
 
