@@ -570,22 +570,30 @@ static int64_t catch_up(gws_changelog_t *cl, int32_t partition,
  * up until \p deadline. A lookup that keeps failing (the coordinator
  * moving, during a rebalance) is not "no commit": that once restored
  * without a catch-up to an offset the consumer then started from, with
- * nothing said. Each call waits 1 to 2 s (rd_kafka_committed() cannot be
- * interrupted) and the retries' backoff naps, so that a stop ends the
- * lookup within 2 s: with calls of up to 10 s a shutdown waited for the
- * whole state.restore_timeout_ms against a coordinator that did not
- * answer. @returns 0; -1 with \p err set; or 1: stopped
+ * nothing said. Each call waits what is left until \p deadline, 2 s at
+ * most (rd_kafka_committed() cannot be interrupted), and the retries'
+ * backoff naps, so that a stop ends the lookup within 2 s: with calls of
+ * up to 10 s a shutdown waited for the whole state.restore_timeout_ms
+ * against a coordinator that did not answer. Calls once waited 1 s at
+ * least, which overran the deadline by up to 1 s; with nothing left it
+ * gives up at once, as the read and the catch-up do at their deadline.
+ * @returns 0; -1 with \p err set (RD_KAFKA_RESP_ERR__TIMED_OUT if the
+ * deadline passed before a first call); or 1: stopped
  * (gws_changelog_stop()). */
 static int committed_offset(gws_changelog_t *cl, int32_t partition,
                             int64_t deadline, int64_t *off,
                             rd_kafka_resp_err_t *err) {
         int wait_ms = 100;
+        *err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        *off = -1;
         for (;;) {
                 rd_kafka_topic_partition_list_t *l;
                 int64_t left = deadline - gws_mono_ms();
-                int tmo = left < 1000 ? 1000 : left > 2000 ? 2000 : (int)left;
+                int tmo = left > 2000 ? 2000 : (int)left;
                 if (stopping(cl))
                         return 1;
+                if (tmo <= 0)
+                        return -1; /* *err: the last call's, or timed out */
                 l = rd_kafka_topic_partition_list_new(1);
                 rd_kafka_topic_partition_list_add(l, cl->cfg->topic_input,
                                                   partition);

@@ -450,6 +450,62 @@ START_TEST(restore_takes_the_committed_offset_it_is_given) {
 }
 END_TEST
 
+/* Delays the next \p n OffsetFetch responses (ApiKey 9) of the mock
+ * broker, the group's coordinator, by \p ms each. */
+static void offset_fetch_slow(fx_t *f, int n, int ms) {
+        int i;
+        for (i = 0; i < n; i++)
+                ck_assert_int_eq(rd_kafka_mock_broker_push_request_error_rtts(
+                                     f->mc, 1, 9 /* OffsetFetch */, 1,
+                                     RD_KAFKA_RESP_ERR_NO_ERROR, ms),
+                                 0);
+}
+
+/* A lookup of the group's committed offset (unknown to the caller) that
+ * the coordinator does not answer ends at state.restore_timeout_ms
+ * (2.2 s): the restore comes back then, from its snapshot without
+ * catch-up. Each call of the lookup once waited at least 1 s, whatever
+ * was left: the first call (2 s, its most) timed out with 0.2 s left,
+ * and the second waited 1 s more: 3.1 s. */
+START_TEST(committed_lookup_ends_at_its_deadline) {
+        fx_t f;
+        int32_t part = 1;
+        int64_t unknown = GWS_COMMITTED_UNKNOWN, t0, ms;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r;
+
+        det = fx_catch_up(&f, part, "2200", &raw, &rec);
+        /* a first restore, so that the consumer is connected and the
+         * one measured reads its snapshot in milliseconds */
+        r = restore_one(&f, part, NULL);
+        ck_assert_int_eq(r->result, GWS_STATE_OK);
+        gws_restore_free(r);
+        offset_fetch_slow(&f, 10, 30000);
+        t0 = gws_mono_ms();
+        r = restore_one(&f, part, &unknown);
+        ms = gws_mono_ms() - t0;
+        fprintf(stderr,
+                "committed_lookup_ends_at_its_deadline: %s after %lld ms "
+                "(state.restore_timeout_ms 2200), committed %lld\n",
+                gws_state_result_name(r->result), (long long)ms,
+                (long long)r->committed);
+        ck_assert_int_eq(r->result, GWS_STATE_OK);
+        ck_assert_int_eq(r->committed, -1);
+        ck_assert_int_eq(r->caught_to, 10);
+        /* generous: the lookup is the restore's only wait */
+        ck_assert_msg(ms < 2200 + 600,
+                      "the restore took %lld ms with "
+                      "state.restore_timeout_ms 2200",
+                      (long long)ms);
+        gws_restore_free(r);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
 /* A catch-up that cannot read the input (its partition has no leader)
  * stops at state.restore_timeout_ms: the restore is ok, but its state
  * holds nothing past the snapshot, and caught_to says so (the service
@@ -1189,6 +1245,7 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, restore_result_survives_allocation_failure);
         tcase_add_test(tc, catch_up_starts_at_the_log_start);
         tcase_add_test(tc, restore_takes_the_committed_offset_it_is_given);
+        tcase_add_test(tc, committed_lookup_ends_at_its_deadline);
         tcase_add_test(tc, catch_up_cut_short_ends_below_the_commit);
         tcase_add_test(tc, unreadable_state_topic_is_not_corrupt);
         tcase_add_test(tc, snapshot_survives_an_unreadable_restore);
