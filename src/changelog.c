@@ -19,9 +19,10 @@ typedef struct job_s {
         int64_t committed; /* as the caller knows it, or
                             * GWS_COMMITTED_UNKNOWN */
         int64_t t0;
-        int64_t deadline; /* its state partition's read fails then (set
-                           * by its first read, kept when it is read
-                           * again: run_batch()); 0 before */
+        int64_t deadline; /* the restore's one deadline: its read, its
+                           * committed offset's lookup and its catch-up
+                           * end then (set by its first read, kept when
+                           * it is read again: run_batch()); 0 before */
         gws_restore_t *res; /* its result, allocated with the job: the
                              * restore thread must not fail to post one
                              * (the partition would stay paused) */
@@ -631,14 +632,17 @@ static void cut(gws_restore_t *r, int32_t partition, int64_t snap_offset,
 }
 
 /* Restores \p job's partition into \p r from \p found (1: its latest
- * record \p rec, 0: none, -1: the read failed, \p read_why says). A
- * stop during the committed offset's lookup or the catch-up cuts it
- * (cut()). */
+ * record \p rec, 0: none, -1: the read failed, \p read_why says). The
+ * committed offset's lookup and the catch-up end at the job's deadline,
+ * the one its read had: what the read took is not theirs to take again
+ * (they once had state.restore_timeout_ms of their own from here, and a
+ * restore took up to twice that). A stop during the lookup or the
+ * catch-up cuts it (cut()). */
 static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
                     int found, const char *read_why, const gws_buf_t *rec,
                     gws_buf_t *raw) {
         const gws_config_t *cfg = cl->cfg;
-        int64_t deadline = gws_mono_ms() + cfg->state_restore_timeout_ms;
+        int64_t deadline = job->deadline;
         gws_state_info_t info;
         char why[256] = "";
 

@@ -544,6 +544,65 @@ START_TEST(catch_up_cut_short_ends_below_the_commit) {
 }
 END_TEST
 
+/* Delays the next \p n ListOffsets responses (ApiKey 2) of the mock
+ * broker by \p ms each: a slow broker, as the restore consumer's start
+ * offset lookups see it. */
+static void list_offsets_slow(fx_t *f, int n, int ms) {
+        int i;
+        for (i = 0; i < n; i++)
+                ck_assert_int_eq(rd_kafka_mock_broker_push_request_error_rtts(
+                                     f->mc, 1, 2 /* ListOffsets */, 1,
+                                     RD_KAFKA_RESP_ERR_NO_ERROR, ms),
+                                 0);
+}
+
+/* A restore has one deadline, state.restore_timeout_ms (3 s) from its
+ * start: a read of the state topic that takes 2 s (its ListOffsets
+ * answered after 2 s) leaves its catch-up (stuck: the input partition
+ * has no leader) 1 s, not 3 s more. The catch-up once had a deadline of
+ * its own, counted from the end of the read: the restore came back after
+ * 5 s. */
+START_TEST(restore_has_one_deadline) {
+        fx_t f;
+        int32_t part = 2;
+        int64_t committed = 60, t0, ms;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r;
+
+        det = fx_catch_up(&f, part, "3000", &raw, &rec);
+        ck_assert_int_eq(
+            rd_kafka_mock_partition_set_leader(f.mc, "gw.raw", part, -1), 0);
+        list_offsets_slow(&f, 1, 2000);
+        t0 = gws_mono_ms();
+        r = restore_one(&f, part, &committed);
+        ms = gws_mono_ms() - t0;
+        fprintf(stderr,
+                "restore_has_one_deadline: %s after %lld ms "
+                "(state.restore_timeout_ms 3000), caught up to %lld\n",
+                gws_state_result_name(r->result), (long long)ms,
+                (long long)r->caught_to);
+        ck_assert_msg(r->result == GWS_STATE_OK, "result %s: %s",
+                      gws_state_result_name(r->result), r->reason);
+        ck_assert_int_eq(r->snap_offset, 10);
+        ck_assert_int_eq(r->caught_up, 0);
+        ck_assert_int_eq(r->caught_to, 10);
+        /* the read really was slow: the catch-up had less than the whole
+         * deadline */
+        ck_assert_msg(ms >= 2900, "the restore took %lld ms", (long long)ms);
+        /* generous: polls of 100 ms */
+        ck_assert_msg(ms < 3000 + 1000,
+                      "the restore took %lld ms with "
+                      "state.restore_timeout_ms 3000",
+                      (long long)ms);
+        gws_restore_free(r);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
 /* Makes every Fetch of the mock cluster fail (NOT_LEADER_FOR_PARTITION,
  * retried by the consumer) until fetch_ok(): a state partition whose
  * leader is gone, as the restore consumer sees it. */
@@ -667,18 +726,6 @@ START_TEST(snapshot_survives_an_unreadable_restore) {
         fx_stop(&f);
 }
 END_TEST
-
-/* Delays the next \p n ListOffsets responses (ApiKey 2) of the mock
- * broker by \p ms each: a slow broker, as the restore consumer's start
- * offset lookups see it. */
-static void list_offsets_slow(fx_t *f, int n, int ms) {
-        int i;
-        for (i = 0; i < n; i++)
-                ck_assert_int_eq(rd_kafka_mock_broker_push_request_error_rtts(
-                                     f->mc, 1, 2 /* ListOffsets */, 1,
-                                     RD_KAFKA_RESP_ERR_NO_ERROR, ms),
-                                 0);
-}
 
 /* Writes a snapshot of \p part at offset 10, sets
  * state.restore_timeout_ms to \p limit, delays the next \p n ListOffsets
@@ -1247,6 +1294,7 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, restore_takes_the_committed_offset_it_is_given);
         tcase_add_test(tc, committed_lookup_ends_at_its_deadline);
         tcase_add_test(tc, catch_up_cut_short_ends_below_the_commit);
+        tcase_add_test(tc, restore_has_one_deadline);
         tcase_add_test(tc, unreadable_state_topic_is_not_corrupt);
         tcase_add_test(tc, snapshot_survives_an_unreadable_restore);
         tcase_add_test(tc, restore_read_ends_at_its_deadline);

@@ -47,7 +47,20 @@
  * others restore as usual, without waiting for it: once the others are
  * read, a state partition that has fetched nothing is set aside after a
  * quiet period and its jobs are read again with the next batch, keeping
- * their deadline (state.restore_timeout_ms from their first read).
+ * their deadline.
+ *
+ * Deadline: a restore has one, state.restore_timeout_ms from its first
+ * read (the restore thread taking it up), for all of its steps: the read
+ * fails then (GWS_STATE_UNREADABLE), the committed offset's lookup gives
+ * up (restored without catch-up or skip, logged), the catch-up stops
+ * where it is (caught_to below the commit, logged). The steps once had a
+ * deadline each: the lookup and the catch-up had state.restore_timeout_ms
+ * of their own after a read that could take as long. Jobs first read in
+ * the same batch have the same deadline: caught up one after another, a
+ * later one gets what is left. The time a job waits in the queue for the
+ * batch before it (itself bounded by its deadline) is not counted:
+ * counting it would fail the job's read before it was tried (unreadable,
+ * its snapshots held) when the topic is fine.
  *
  * Holding: a partition that started cold because the state topic could not
  * be read may still have a good snapshot there, which its cold state must
@@ -212,9 +225,9 @@ void gws_changelog_on_delivery(gws_changelog_t *cl,
  *  offset of partitions[i] as the caller found it, the one its consumer
  *  starts from (-1: none), or GWS_COMMITTED_UNKNOWN (also for every
  *  partition when \p committed is NULL): the restore thread looks it up,
- *  trying again until state.restore_timeout_ms, and logs a warning when it
- *  cannot (restored then without catch-up or skip). @returns 0, or -1 (out
- *  of memory: none queued). */
+ *  trying again until the restore's deadline ("Deadline" above), and logs
+ *  a warning when it cannot (restored then without catch-up or skip).
+ *  @returns 0, or -1 (out of memory: none queued). */
 int gws_changelog_restore(gws_changelog_t *cl, const int32_t *partitions,
                           const uint64_t *gens, const int64_t *committed,
                           int n);
