@@ -516,10 +516,14 @@ static int read_latest(gws_changelog_t *cl, int n, const int32_t *sps,
 /* Re-reads input \p partition from \p from up to (not including) \p to
  * into \p det without outputs; \p det then holds every event below
  * *\p reached (\p to, or less when the deadline or a stop ended it).
- * Looks for gws_changelog_stop() between polls (100 ms at most each):
- * *\p stopped says it ended the catch-up (a shutdown once waited for the
- * catch-up's deadline, state.restore_timeout_ms). @returns events learned
- * (and fed), stopping early at the deadline or a stop. */
+ * Looks for gws_changelog_stop() and \p deadline before each poll (100 ms
+ * at most) and each event: *\p stopped says a stop ended the catch-up (a
+ * shutdown once waited for the catch-up's deadline,
+ * state.restore_timeout_ms). The deadline was once looked at only when a
+ * poll came back empty, which never happens while librdkafka has the next
+ * events queued: a catch-up slower than its fetches ran to \p to,
+ * whatever the deadline. @returns events learned (and fed), stopping
+ * early at the deadline or a stop. */
 static int64_t catch_up(gws_changelog_t *cl, int32_t partition,
                         gws_detect_t *det, int64_t from, int64_t to,
                         int64_t deadline, int64_t *first, int64_t *reached,
@@ -529,17 +533,15 @@ static int64_t catch_up(gws_changelog_t *cl, int32_t partition,
 
         *first = -1;
         *reached = from;
-        if ((*stopped = stopping(cl)) ||
+        if ((*stopped = stopping(cl)) || gws_mono_ms() > deadline ||
             assign_one(cl->rc, topic, partition, from) == -1)
                 return 0;
-        while (next < to && !(*stopped = stopping(cl))) {
+        while (next < to && !(*stopped = stopping(cl)) &&
+               gws_mono_ms() <= deadline) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(cl->rc, 100);
                 gws_input_t in;
-                if (!m) {
-                        if (gws_mono_ms() > deadline)
-                                break;
+                if (!m)
                         continue;
-                }
                 if (m->err) {
                         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
                                 next = to;

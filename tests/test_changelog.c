@@ -6,7 +6,11 @@
  * Allocation failures: the test binary is linked with -Wl,--wrap=calloc,
  * so every calloc() of gwsieve's code (the gws_core library and the
  * tests) goes through __wrap_calloc(). While fail_size is set, calloc(1,
- * fail_size) fails on every thread but the test's own.
+ * fail_size) fails on every thread but the test's own; while
+ * slow_calloc_us is set, every calloc() of gwsieve's code on another
+ * thread (the restore thread: librdkafka's own threads do not come here)
+ * waits that long first, which makes learning an event with a new entity
+ * slow.
  */
 #include <check.h>
 #include <pthread.h>
@@ -29,14 +33,21 @@ void *__wrap_calloc(size_t n, size_t size);
 
 static size_t fail_size;   /* atomic: 0 = no failures */
 static int failed_callocs; /* atomic */
+static int slow_calloc_us; /* atomic: 0 = none */
+static int slow_callocs;   /* atomic */
 static pthread_t test_thread;
 
 void *__wrap_calloc(size_t n, size_t size) {
         size_t fs = __atomic_load_n(&fail_size, __ATOMIC_ACQUIRE);
+        int us = __atomic_load_n(&slow_calloc_us, __ATOMIC_ACQUIRE);
         if (fs && n == 1 && size == fs &&
             !pthread_equal(pthread_self(), test_thread)) {
                 __atomic_add_fetch(&failed_callocs, 1, __ATOMIC_RELAXED);
                 return NULL;
+        }
+        if (us && !pthread_equal(pthread_self(), test_thread)) {
+                __atomic_add_fetch(&slow_callocs, 1, __ATOMIC_RELAXED);
+                usleep((useconds_t)us);
         }
         return __real_calloc(n, size);
 }
@@ -594,6 +605,88 @@ START_TEST(restore_has_one_deadline) {
         ck_assert_msg(ms < 3000 + 1000,
                       "the restore took %lld ms with "
                       "state.restore_timeout_ms 3000",
+                      (long long)ms);
+        gws_restore_free(r);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
+/* A catch-up ends at the restore's deadline also while events keep
+ * coming: 2,000 events of 2,000 users to catch up, each new user's entity
+ * allocated in 2 ms (slow_calloc_us), state.restore_timeout_ms 1 s. The
+ * catch-up once looked at its deadline only when a poll came back empty,
+ * which never happens while librdkafka has the next events queued: it
+ * learned all 2,000 (5.3 s). */
+START_TEST(catch_up_ends_at_its_deadline_while_events_flow) {
+        enum { N = 2000 };
+        fx_t f;
+        int32_t part = 1;
+        int64_t committed = N, t0, ms;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r;
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_t *in;
+        char err[512], ev[256];
+        int i, n;
+
+        fx_start(&f);
+        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
+                                        "1000", err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(rd_kafka_conf_set(
+                             c, "bootstrap.servers",
+                             rd_kafka_mock_cluster_bootstraps(f.mc), err,
+                             sizeof(err)),
+                         RD_KAFKA_CONF_OK);
+        in = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+        ck_assert_msg(in != NULL, "input producer: %s", err);
+        for (i = 0; i < N; i++) {
+                n = snprintf(ev, sizeof(ev),
+                             "{\"id\":\"e%d\",\"ts\":%lld,"
+                             "\"gateway_id\":\"g\",\"provider\":\"p\","
+                             "\"model\":\"m\",\"status\":200,"
+                             "\"latency_ms\":100,\"user_id\":\"u%d\"}",
+                             i, 1767225600000LL + i, i);
+                while (rd_kafka_producev(in, RD_KAFKA_V_TOPIC("gw.raw"),
+                                         RD_KAFKA_V_PARTITION(part),
+                                         RD_KAFKA_V_VALUE(ev, (size_t)n),
+                                         RD_KAFKA_V_MSGFLAGS(
+                                             RD_KAFKA_MSG_F_COPY),
+                                         RD_KAFKA_V_END) ==
+                       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        rd_kafka_poll(in, 10);
+        }
+        ck_assert_int_eq(rd_kafka_flush(in, 30000), 0);
+        rd_kafka_destroy(in);
+        det = gws_detect_new(f.cfg, part);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(&f, part, 0, 0, det, &raw, &rec);
+
+        __atomic_store_n(&slow_callocs, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&slow_calloc_us, 2000, __ATOMIC_RELEASE);
+        t0 = gws_mono_ms();
+        r = restore_one(&f, part, &committed);
+        ms = gws_mono_ms() - t0;
+        __atomic_store_n(&slow_calloc_us, 0, __ATOMIC_RELEASE);
+        fprintf(stderr,
+                "catch_up_ends_at_its_deadline_while_events_flow: %s after "
+                "%lld ms (state.restore_timeout_ms 1000), caught up %lld "
+                "events of %d, %d slow callocs\n",
+                gws_state_result_name(r->result), (long long)ms,
+                (long long)r->caught_up, N,
+                __atomic_load_n(&slow_callocs, __ATOMIC_RELAXED));
+        ck_assert_msg(r->result == GWS_STATE_OK, "result %s: %s",
+                      gws_state_result_name(r->result), r->reason);
+        ck_assert_int_lt(r->caught_to, N);
+        ck_assert_int_eq(r->caught_to, r->caught_up);
+        /* generous: an event and a poll */
+        ck_assert_msg(ms < 1000 + 1500,
+                      "the restore took %lld ms with "
+                      "state.restore_timeout_ms 1000",
                       (long long)ms);
         gws_restore_free(r);
         gws_detect_destroy(det);
@@ -1295,6 +1388,7 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, committed_lookup_ends_at_its_deadline);
         tcase_add_test(tc, catch_up_cut_short_ends_below_the_commit);
         tcase_add_test(tc, restore_has_one_deadline);
+        tcase_add_test(tc, catch_up_ends_at_its_deadline_while_events_flow);
         tcase_add_test(tc, unreadable_state_topic_is_not_corrupt);
         tcase_add_test(tc, snapshot_survives_an_unreadable_restore);
         tcase_add_test(tc, restore_read_ends_at_its_deadline);
