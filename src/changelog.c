@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gwsieve/json.h"
 #include "gwsieve/log.h"
 #include "gwsieve/pipeline.h"
 
@@ -199,13 +200,19 @@ int gws_changelog_wait_delivered(gws_changelog_t *cl, int timeout_ms) {
  * restoring (restore thread)
  * ------------------------------------------------------------------------ */
 
-/* @returns \p topic's partition count, or 0 with \p *err. */
+/* Asks for \p topic's metadata, waiting up to \p timeout_ms. With
+ * \p leaders (NULL: not wanted), *\p leaders is set to an array of the
+ * leader of each partition (-1: none), the caller's to free.
+ * @returns \p topic's partition count, or 0 with \p *err (out of memory:
+ * RD_KAFKA_RESP_ERR__FAIL). */
 static int topic_partitions(rd_kafka_t *rk, const char *topic,
+                            int timeout_ms, int32_t **leaders,
                             rd_kafka_resp_err_t *err) {
         const rd_kafka_metadata_t *md = NULL;
         rd_kafka_topic_t *mt = rd_kafka_topic_new(rk, topic, NULL);
-        int n = 0;
-        *err = mt ? rd_kafka_metadata(rk, 0, mt, &md, 10000)
+        int i, n = 0;
+        *err = mt ? rd_kafka_metadata(rk, 0, mt, &md,
+                                      timeout_ms > 0 ? timeout_ms : 1)
                   : rd_kafka_last_error();
         if (mt)
                 rd_kafka_topic_destroy(mt);
@@ -214,6 +221,20 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic,
                                           : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
         if (!*err && (n = md->topics[0].partition_cnt) <= 0)
                 *err = RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+        if (!*err && leaders) {
+                if (!(*leaders = malloc(sizeof(**leaders) * (size_t)n))) {
+                        *err = RD_KAFKA_RESP_ERR__FAIL;
+                } else {
+                        for (i = 0; i < n; i++)
+                                (*leaders)[i] = -1;
+                        for (i = 0; i < n; i++) {
+                                const rd_kafka_metadata_partition_t *mp =
+                                    &md->topics[0].partitions[i];
+                                if (mp->id >= 0 && mp->id < n)
+                                        (*leaders)[mp->id] = mp->leader;
+                        }
+                }
+        }
         if (md)
                 rd_kafka_metadata_destroy(md);
         return *err ? 0 : n;
@@ -295,12 +316,19 @@ typedef struct {
  * everything not over, READ_YIELD (other work waiting) sets aside the
  * partitions that fetched nothing once \p quiet_ms passed without
  * progress, whether or not others are over.
+ * \p down (NULL: none) is asked between polls about each partition that
+ * has fetched nothing yet: 1 (its reason in \p why) fails it at once,
+ * before its deadline (`gwsieve state`: its leader is down or missing).
+ * Both get \p check_arg.
  * \p res[i] says how partition sps[i]'s read ended. @returns the number
  * of partitions that failed. */
 enum { READ_GO, READ_YIELD, READ_STOP };
 static int read_partitions(rd_kafka_t *rk, const char *topic,
                            const int32_t *sps, int n, int quiet_ms,
-                           int (*check)(void *arg), void *check_arg,
+                           int (*check)(void *arg),
+                           int (*down)(void *arg, int32_t partition,
+                                       char *why, size_t size),
+                           void *check_arg,
                            int (*cb)(void *opaque,
                                      const rd_kafka_message_t *m),
                            void *opaque, part_read_t *res) {
@@ -366,6 +394,19 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
                                          (long long)(now - res[i].since), at);
                                 res[i].timed_out = 1;
                         }
+                        failed++;
+                        left--;
+                }
+                for (i = 0; down && !halt && i < n; i++) {
+                        char why[128];
+                        if (res[i].ok || res[i].why[0] || next[i] >= 0 ||
+                            !down(check_arg, sps[i], why, sizeof(why)))
+                                continue;
+                        snprintf(res[i].why, sizeof(res[i].why),
+                                 "reading \"%s\" [%d]: %s; nothing fetched "
+                                 "after %lld ms",
+                                 topic, (int)sps[i], why,
+                                 (long long)(now - res[i].since));
                         failed++;
                         left--;
                 }
@@ -509,8 +550,8 @@ static int read_latest(gws_changelog_t *cl, int n, const int32_t *sps,
         read_check_t rc = {cl, n};
         ADD(reads, (uint64_t)nsp);
         return read_partitions(cl->rc, cl->cfg->state_topic, sps, nsp,
-                               quiet_ms(cl->cfg), read_check, &rc, latest_cb,
-                               l, res);
+                               quiet_ms(cl->cfg), read_check, NULL, &rc,
+                               latest_cb, l, res);
 }
 
 /* Re-reads input \p partition from \p from up to (not including) \p to
@@ -1093,8 +1134,8 @@ gws_changelog_t *gws_changelog_new(const gws_config_t *cfg,
                          rd_kafka_err2str(rd_kafka_last_error()));
                 goto err;
         }
-        if ((cl->nstate = topic_partitions(cl->rc, cfg->state_topic,
-                                           &err)) <= 0) {
+        if ((cl->nstate = topic_partitions(cl->rc, cfg->state_topic, 10000,
+                                           NULL, &err)) <= 0) {
                 snprintf(errstr, errstr_size,
                          "state topic \"%s\": %s; create it (cleanup.policy="
                          "compact) or set state.topic to \"off\"",
@@ -1193,34 +1234,231 @@ static int scan_cb(void *opaque, const rd_kafka_message_t *m) {
         return m->len ? gws_buf_append(&sc->rec[p], m->payload, m->len) : 0;
 }
 
-/* Group offsets and end offsets of the input into \p rows. */
-static void inspect_offsets(rd_kafka_t *rk, const gws_config_t *cfg,
-                            gws_state_view_t *rows, int nin,
-                            int timeout_ms) {
+/* What an inspection knows of the partitions it reads, to tell one that
+ * cannot be read now from a slow one: their leaders (metadata, asked at
+ * its start) and the brokers its consumer cannot reach (librdkafka's
+ * statistics, every 100 ms). The statistics come as events on the
+ * consumer's main queue, polled here on the inspecting thread (a
+ * stats_cb would need the client's opaque, which the reader's log_cb
+ * takes for the service's). */
+typedef struct {
+        rd_kafka_queue_t *mainq; /* the statistics events */
+        gws_jdoc_t doc;          /* the last statistics, while parsed */
+        int32_t *down;           /* node ids of the brokers found down by
+                                  * the last statistics */
+        int64_t *tries;          /* [i]: down[i]'s connection attempts */
+        int ndown, cap;
+        int32_t *leader[2];      /* [0]: state topic, [1]: input topic;
+                                  * [partition]: its leader, -1 none */
+        int nparts[2];
+} watch_t;
+
+/* Takes the brokers down from the statistics \p json: a broker not
+ * connected (DOWN, TRY_CONNECT) after at least two attempts, with no
+ * entry of its node id up (librdkafka lists the group coordinator twice,
+ * the second time as the logical broker "GroupCoordinator").
+ * A first attempt that failed is not enough: a broker restarting takes
+ * the second. Out of memory: fewer brokers known down (they are waited
+ * for, as before). */
+static void watch_brokers(watch_t *w, const char *json, size_t len) {
+        static const gws_json_limits_t lim = {64, 1u << 24, 0};
+        const gws_jtok_t *tk;
+        uint32_t b, k, t;
+        int pass, i;
+
+        w->ndown = 0;
+        if (gws_json_parse(&w->doc, json, len, &lim) != GWS_JE_OK ||
+            w->doc.toks[0].type != GWS_JT_OBJ ||
+            !(b = gws_json_obj_get(&w->doc, 0, "brokers", 7)) ||
+            w->doc.toks[b].type != GWS_JT_OBJ)
+                return;
+        tk = w->doc.toks;
+        /* pass 0: the brokers down; pass 1: off the list if also up */
+        for (pass = 0; pass < 2; pass++) {
+                /* members: a key token, then the value's subtree */
+                for (k = b + 1; k < tk[b].next; k = tk[k + 1].next) {
+                        uint32_t v = k + 1;
+                        int64_t id = -1, tries = 0;
+                        char state[16];
+                        if (tk[v].type != GWS_JT_OBJ ||
+                            !(t = gws_json_obj_get(&w->doc, v, "nodeid",
+                                                   6)) ||
+                            tk[t].type != GWS_JT_NUM ||
+                            gws_json_int(&w->doc, &tk[t], &id) || id < 0 ||
+                            id > INT32_MAX ||
+                            !(t = gws_json_obj_get(&w->doc, v, "state", 5)) ||
+                            tk[t].type != GWS_JT_STR ||
+                            tk[t].len > sizeof(state))
+                                continue;
+                        state[gws_json_str_decode(&w->doc, &tk[t], state)] =
+                            '\0';
+                        if (pass == 1) {
+                                if (strcmp(state, "UP"))
+                                        continue;
+                                for (i = 0; i < w->ndown; i++)
+                                        if (w->down[i] == id)
+                                                w->down[i] = -1;
+                                continue;
+                        }
+                        if ((t = gws_json_obj_get(&w->doc, v, "connects",
+                                                  8)) &&
+                            tk[t].type == GWS_JT_NUM)
+                                gws_json_int(&w->doc, &tk[t], &tries);
+                        if (tries < 2 || (strcmp(state, "DOWN") &&
+                                          strcmp(state, "TRY_CONNECT")))
+                                continue;
+                        if (w->ndown == w->cap) {
+                                int cap = w->cap ? w->cap * 2 : 8;
+                                int32_t *d = realloc(
+                                    w->down, sizeof(*d) * (size_t)cap);
+                                int64_t *n;
+                                if (d)
+                                        w->down = d;
+                                n = d ? realloc(w->tries,
+                                                sizeof(*n) * (size_t)cap)
+                                      : NULL;
+                                if (!n)
+                                        continue;
+                                w->tries = n;
+                                w->cap = cap;
+                        }
+                        w->down[w->ndown] = (int32_t)id;
+                        w->tries[w->ndown++] = tries;
+                }
+        }
+}
+
+/* Takes the statistics that came since the last call (the latest
+ * counts). */
+static void watch_update(watch_t *w) {
+        rd_kafka_event_t *ev;
+        while ((ev = rd_kafka_queue_poll(w->mainq, 0))) {
+                const char *json;
+                if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_STATS &&
+                    (json = rd_kafka_event_stats(ev)))
+                        watch_brokers(w, json, strlen(json));
+                rd_kafka_event_destroy(ev);
+        }
+}
+
+/* @returns 1 if \p partition of topic \p t (0: state, 1: input) cannot
+ * be read now, its leader missing (metadata) or down (statistics), with
+ * the reason in \p why; else 0. */
+static int watch_down(watch_t *w, int t, int32_t partition, char *why,
+                      size_t size) {
+        int32_t leader;
+        int i;
+        if (partition < 0 || partition >= w->nparts[t])
+                return 0;
+        if ((leader = w->leader[t][partition]) < 0) {
+                snprintf(why, size, "no leader");
+                return 1;
+        }
+        watch_update(w);
+        for (i = 0; i < w->ndown && w->down[i] != leader; i++)
+                ;
+        if (i == w->ndown)
+                return 0;
+        snprintf(why, size,
+                 "its leader, broker %d, cannot be reached (%lld "
+                 "connection attempts failed)",
+                 (int)leader, (long long)w->tries[i]);
+        return 1;
+}
+
+static int state_down(void *arg, int32_t partition, char *why,
+                      size_t size) {
+        return watch_down(arg, 0, partition, why, size);
+}
+
+/* The group's committed offsets and the input's end offsets into \p rows
+ * (-1: not known by \p deadline, the inspection's). The input partitions
+ * are assigned at their end while the committed offsets are looked up,
+ * and each one's end is the offset of its end of partition event; one
+ * whose leader is missing or down (watch_down()) is not waited for. The
+ * ends were asked with rd_kafka_query_watermark_offsets(), one partition
+ * after another, each with the whole timeout after a read that had had it
+ * too, and librdkafka 2.0.2 waits in it for as long as the partition's
+ * leader is down (librdkafka issue #2588, fixed in 2.3.0): `gwsieve
+ * state` hung until the broker was back. */
+static void inspect_offsets(rd_kafka_t *rk, watch_t *w,
+                            const gws_config_t *cfg, gws_state_view_t *rows,
+                            int nin, int64_t deadline) {
         rd_kafka_topic_partition_list_t *l =
             rd_kafka_topic_partition_list_new(nin);
+        rd_kafka_topic_partition_list_t *ends =
+            rd_kafka_topic_partition_list_new(nin);
+        uint8_t *over = calloc((size_t)nin, 1);
+        const char *topic = cfg->topic_input;
         rd_kafka_resp_err_t err;
-        int p;
-        for (p = 0; p < nin; p++)
-                rd_kafka_topic_partition_list_add(l, cfg->topic_input, p);
-        err = rd_kafka_committed(rk, l, timeout_ms);
+        int64_t left;
+        int p, pending = nin, assigned = 0;
+        char why[128];
+
+        for (p = 0; p < nin; p++) {
+                rows[p].committed = rows[p].end = -1;
+                rd_kafka_topic_partition_list_add(l, topic, p);
+                rd_kafka_topic_partition_list_add(ends, topic, p)->offset =
+                    RD_KAFKA_OFFSET_END;
+        }
+        /* no room to note which are over: ends unknown */
+        assigned = over && !rd_kafka_assign(rk, ends);
+        left = deadline - gws_mono_ms();
+        err = left > 0 ? rd_kafka_committed(rk, l, (int)left)
+                       : RD_KAFKA_RESP_ERR__TIMED_OUT;
         if (err)
                 gws_log(GWS_LOG_WARNING, "STATE",
                         "committed offsets of group \"%s\": %s", cfg->group,
                         rd_kafka_err2str(err));
-        for (p = 0; p < nin; p++) {
-                int64_t lo, hi;
-                rows[p].committed = !err && !l->elems[p].err &&
-                                            l->elems[p].offset >= 0
-                                        ? l->elems[p].offset
-                                        : -1;
-                rows[p].end = rd_kafka_query_watermark_offsets(
-                                  rk, cfg->topic_input, p, &lo, &hi,
-                                  timeout_ms)
-                                  ? -1
-                                  : hi;
+        for (p = 0; !err && p < nin; p++)
+                if (!l->elems[p].err && l->elems[p].offset >= 0)
+                        rows[p].committed = l->elems[p].offset;
+        /* what came during the lookup is taken even past the deadline
+         * (the coordinator may have taken all of it): what is queued,
+         * for 50 ms at most (records of a busy partition keep coming) */
+        while (assigned && pending > 0) {
+                int64_t now = gws_mono_ms();
+                rd_kafka_message_t *m;
+                if (now >= deadline + 50)
+                        break;
+                m = rd_kafka_consumer_poll(
+                    rk, now >= deadline ? 0
+                        : deadline - now < 100 ? (int)(deadline - now)
+                                               : 100);
+                if (m) {
+                        p = m->partition;
+                        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+                            m->rkt && p >= 0 && p < nin && !over[p] &&
+                            !strcmp(rd_kafka_topic_name(m->rkt), topic)) {
+                                rows[p].end = m->offset;
+                                over[p] = 1;
+                                pending--;
+                        }
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                if (now >= deadline)
+                        break;
+                for (p = 0; p < nin; p++) {
+                        if (over[p] || !watch_down(w, 1, p, why, sizeof(why)))
+                                continue;
+                        over[p] = 1;
+                        pending--;
+                        gws_log(GWS_LOG_WARNING, "STATE",
+                                "end of \"%s\" [%d] unknown: %s", topic, p,
+                                why);
+                }
         }
+        if (pending > 0)
+                gws_log(GWS_LOG_WARNING, "STATE",
+                        "end of %d partition(s) of \"%s\" unknown: not "
+                        "found within the timeout",
+                        pending, topic);
+        if (assigned)
+                rd_kafka_assign(rk, NULL);
         rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_topic_partition_list_destroy(ends);
+        free(over);
 }
 
 /* What a restore would make of \p rec (empty: none) for partition \p p. */
@@ -1264,6 +1502,7 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
         scan_t sc = {{0}, 0, 0, 0, NULL};
         gws_state_view_t *rows = NULL;
         gws_buf_t raw = {0};
+        watch_t w;
         char inner[512];
         rd_kafka_t *rk;
         int32_t *sps = NULL;
@@ -1271,23 +1510,38 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
         int p, nsp, rc = -1;
 
         *out = NULL;
+        memset(&w, 0, sizeof(w));
+        /* which brokers are down: watch_update() */
+        if (rd_kafka_conf_set(conf, "statistics.interval.ms", "100", inner,
+                              sizeof(inner)) != RD_KAFKA_CONF_OK) {
+                rd_kafka_conf_destroy(conf);
+                snprintf(errstr, errstr_size, "consumer: %s", inner);
+                return -1;
+        }
+        rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_STATS);
         if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, inner,
                                 sizeof(inner)))) {
                 rd_kafka_conf_destroy(conf);
                 snprintf(errstr, errstr_size, "consumer: %s", inner);
                 return -1;
         }
-        if ((sc.nin = topic_partitions(rk, cfg->topic_input, &err)) <= 0) {
+        w.mainq = rd_kafka_queue_get_main(rk);
+        if ((sc.nin = topic_partitions(rk, cfg->topic_input,
+                                       (int)(deadline - gws_mono_ms()),
+                                       &w.leader[1], &err)) <= 0) {
                 snprintf(errstr, errstr_size, "input topic \"%s\": %s",
                          cfg->topic_input, rd_kafka_err2str(err));
                 goto out;
         }
-        if ((sc.nstate = topic_partitions(rk, cfg->state_topic, &err)) <=
-            0) {
+        w.nparts[1] = sc.nin;
+        if ((sc.nstate = topic_partitions(rk, cfg->state_topic,
+                                          (int)(deadline - gws_mono_ms()),
+                                          &w.leader[0], &err)) <= 0) {
                 snprintf(errstr, errstr_size, "state topic \"%s\": %s",
                          cfg->state_topic, rd_kafka_err2str(err));
                 goto out;
         }
+        w.nparts[0] = sc.nstate;
         snprintf(sc.prefix, sizeof(sc.prefix), "%s/%s/", cfg->group,
                  cfg->topic_input);
         sc.plen = strlen(sc.prefix);
@@ -1312,14 +1566,17 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
         }
         /* A state partition that cannot be read fails its own rows
          * (unreadable, with the read's error), not the whole view: what
-         * it held (perhaps part of it) is not looked at. */
+         * it held (perhaps part of it) is not looked at. It fails as soon
+         * as its leader is known missing or down (state_down()), else at
+         * the deadline; the read once waited for the deadline in any case,
+         * and the offsets after it had the whole timeout again. */
         for (p = 0; p < nsp; p++) {
                 res[p].deadline = deadline;
                 res[p].since = deadline - timeout_ms;
         }
-        read_partitions(rk, cfg->state_topic, sps, nsp, 0, NULL, NULL,
-                        scan_cb, &sc, res);
-        inspect_offsets(rk, cfg, rows, sc.nin, timeout_ms);
+        read_partitions(rk, cfg->state_topic, sps, nsp, 0, NULL, state_down,
+                        &w, scan_cb, &sc, res);
+        inspect_offsets(rk, &w, cfg, rows, sc.nin, deadline);
         for (p = 0; p < sc.nin; p++) {
                 const part_read_t *pr = &res[p % sc.nstate];
                 rows[p].partition = p;
@@ -1343,7 +1600,15 @@ out:
         free(sps);
         free(res);
         gws_buf_free(&raw);
-        rd_kafka_destroy(rk);
+        free(w.leader[0]);
+        free(w.leader[1]);
+        free(w.down);
+        free(w.tries);
+        gws_json_free(&w.doc);
+        rd_kafka_queue_destroy(w.mainq);
+        /* Assign-only, nothing to commit or leave: a consumer close would
+         * wait for the group coordinator, perhaps down. */
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         return rc;
 }
 

@@ -69,14 +69,20 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         gws_changelog_on_delivery(f->cl, rkm);
 }
 
-static void fx_start(fx_t *f) {
-        char err[512];
+/* Starts \p f on a mock cluster of \p nbrokers brokers. With 2, broker 2
+ * leads the partitions of \p on2 (a bit mask: 0x1 "gw.state" [1], 0x2
+ * "gw.raw" [1] and [3], 0x4 the group's coordinator), broker 1 the
+ * others. */
+static void fx_start_brokers(fx_t *f, int nbrokers, int on2) {
+        char err[512], n[8];
         rd_kafka_conf_t *c = rd_kafka_conf_new(), *pc, *rc;
         const char *boot;
+        int i;
 
         memset(f, 0, sizeof(*f));
         test_thread = pthread_self();
-        ck_assert_int_eq(rd_kafka_conf_set(c, "test.mock.num.brokers", "1",
+        snprintf(n, sizeof(n), "%d", nbrokers);
+        ck_assert_int_eq(rd_kafka_conf_set(c, "test.mock.num.brokers", n,
                                            err, sizeof(err)),
                          RD_KAFKA_CONF_OK);
         f->mk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
@@ -87,6 +93,22 @@ static void fx_start(fx_t *f) {
                          0);
         ck_assert_int_eq(rd_kafka_mock_topic_create(f->mc, "gw.raw", 4, 1),
                          0);
+        if (nbrokers == 2) {
+                for (i = 0; i < 2; i++)
+                        ck_assert_int_eq(rd_kafka_mock_partition_set_leader(
+                                             f->mc, "gw.state", i,
+                                             i == 1 && (on2 & 0x1) ? 2 : 1),
+                                         0);
+                for (i = 0; i < 4; i++)
+                        ck_assert_int_eq(rd_kafka_mock_partition_set_leader(
+                                             f->mc, "gw.raw", i,
+                                             i % 2 && (on2 & 0x2) ? 2 : 1),
+                                         0);
+                ck_assert_int_eq(rd_kafka_mock_coordinator_set(
+                                     f->mc, "group", "gws-test-changelog",
+                                     on2 & 0x4 ? 2 : 1),
+                                 0);
+        }
         boot = rd_kafka_mock_cluster_bootstraps(f->mc);
 
         f->cfg = gws_config_new();
@@ -118,6 +140,10 @@ static void fx_start(fx_t *f) {
         ck_assert_msg(rc != NULL, "reader conf: %s", err);
         f->cl = gws_changelog_new(f->cfg, f->prod, rc, err, sizeof(err));
         ck_assert_msg(f->cl != NULL, "changelog: %s", err);
+}
+
+static void fx_start(fx_t *f) {
+        fx_start_brokers(f, 1, 0);
 }
 
 static void fx_stop(fx_t *f) {
@@ -326,6 +352,30 @@ START_TEST(restore_result_survives_allocation_failure) {
 }
 END_TEST
 
+/* Commits \p offset for input partition \p part in the group. */
+static void group_commit(fx_t *f, int32_t part, int64_t offset) {
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_topic_partition_list_t *l;
+        rd_kafka_t *gc;
+        char err[512];
+        ck_assert_int_eq(rd_kafka_conf_set(
+                             c, "bootstrap.servers",
+                             rd_kafka_mock_cluster_bootstraps(f->mc), err,
+                             sizeof(err)),
+                         RD_KAFKA_CONF_OK);
+        ck_assert_int_eq(rd_kafka_conf_set(c, "group.id", f->cfg->group, err,
+                                           sizeof(err)),
+                         RD_KAFKA_CONF_OK);
+        gc = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+        ck_assert_msg(gc != NULL, "group consumer: %s", err);
+        l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, "gw.raw", part)->offset = offset;
+        ck_assert_int_eq(rd_kafka_commit(gc, l, 0), 0);
+        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_consumer_close(gc);
+        rd_kafka_destroy(gc);
+}
+
 /* A catch-up from a snapshot whose offset is below the input partition's
  * log start (retention deleted the first events; the mock keeps ~5 MB per
  * partition) reads what is left, from the log start to the committed
@@ -339,11 +389,7 @@ START_TEST(catch_up_starts_at_the_log_start) {
         gws_buf_t raw = {0}, rec = {0};
         gws_detect_t *det;
         gws_restore_t *r;
-        rd_kafka_conf_t *c;
-        rd_kafka_t *gc;
-        rd_kafka_topic_partition_list_t *l;
         static char val[SIZE];
-        char err[512];
         int64_t lo, committed = N - 100;
 
         fx_start(&f);
@@ -353,24 +399,7 @@ START_TEST(catch_up_starts_at_the_log_start) {
                               "the log start moved", N);
 
         /* the group committed near the end */
-        c = rd_kafka_conf_new();
-        ck_assert_int_eq(rd_kafka_conf_set(
-                             c, "bootstrap.servers",
-                             rd_kafka_mock_cluster_bootstraps(f.mc), err,
-                             sizeof(err)),
-                         RD_KAFKA_CONF_OK);
-        ck_assert_int_eq(rd_kafka_conf_set(c, "group.id", f.cfg->group, err,
-                                           sizeof(err)),
-                         RD_KAFKA_CONF_OK);
-        gc = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
-        ck_assert_msg(gc != NULL, "group consumer: %s", err);
-        l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, "gw.raw", part)->offset =
-            committed;
-        ck_assert_int_eq(rd_kafka_commit(gc, l, 0), 0);
-        rd_kafka_topic_partition_list_destroy(l);
-        rd_kafka_consumer_close(gc);
-        rd_kafka_destroy(gc);
+        group_commit(&f, part, committed);
 
         /* the snapshot from before the first event; the committed offset
          * looked up by the restore itself */
@@ -1303,8 +1332,11 @@ END_TEST
 /* `gwsieve state` while state partition 1 has no leader: input
  * partitions 0 and 2 (state partition 0) get their rows, 2 with its
  * snapshot, and 1 and 3 (state partition 1) a row "unreadable" with the
- * read's error, whether a snapshot is there unknown. The whole command
- * once failed for the one partition ("reading "gw.state" [1] timed out
+ * read's error, whether a snapshot is there unknown: at once, the
+ * metadata saying there is no leader (the read once waited for its
+ * timeout, "reading "gw.state" [1] timed out after 1516 ms: nothing
+ * fetched"). The whole command once failed for the one partition
+ * ("reading "gw.state" [1] timed out
  * ..."), no row printed. */
 START_TEST(inspect_shows_an_unreadable_state_partition) {
         fx_t f;
@@ -1355,7 +1387,7 @@ START_TEST(inspect_shows_an_unreadable_state_partition) {
         /* the text: each row says it, with the reason; the size of a
          * record not read is unknown */
         ck_assert_msg(strstr(text, "        3 unreadable ") &&
-                          strstr(text, "reading \"gw.state\" [1] timed out") &&
+                          strstr(text, "reading \"gw.state\" [1]: no leader") &&
                           strstr(text, "1 of 4 partitions have a usable "
                                        "snapshot; 2 unknown") &&
                           strstr(text, "\"partition\":3,\"snapshot\":"
@@ -1369,6 +1401,133 @@ START_TEST(inspect_shows_an_unreadable_state_partition) {
         free(rows);
         for (i = 0; i < 2; i++)
                 gws_detect_destroy(det[i]);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
+/* Runs `gwsieve state`'s library part on \p f with \p timeout_ms,
+ * printing the rows. @returns them (4: gw.raw's partitions); \p ms: how
+ * long it took. */
+static gws_state_view_t *inspect_timed(fx_t *f, const char *name,
+                                       int timeout_ms, int64_t *ms) {
+        gws_state_view_t *rows = NULL;
+        rd_kafka_conf_t *rc;
+        char err[512];
+        int64_t t0;
+        int n;
+
+        rc = gws_service_reader_conf(f->cfg, "gws-test-inspect", err,
+                                     sizeof(err));
+        ck_assert_msg(rc != NULL, "%s", err);
+        t0 = gws_mono_ms();
+        n = gws_changelog_inspect(f->cfg, rc, timeout_ms, &rows, err,
+                                  sizeof(err));
+        *ms = gws_mono_ms() - t0;
+        fprintf(stderr, "%s: %d rows after %lld ms (timeout %d ms)%s%s\n",
+                name, n, (long long)*ms, timeout_ms, n < 0 ? ": " : "",
+                n < 0 ? err : "");
+        ck_assert_msg(n == 4, "inspect: %d rows (%s)", n, err);
+        gws_changelog_print_inspect(f->cfg, rows, n, 0, stderr);
+        return rows;
+}
+
+/* `gwsieve state` while broker 2, the leader of state partition 1 (where
+ * input partitions 1 and 3 keep their snapshots), is down, with a 10 s
+ * timeout: rows 1 and 3 say unreadable, naming the state partition and
+ * the broker, once the consumer has failed to connect to it twice (in
+ * well under a second); the other rows are as usual. The read once waited
+ * for the whole timeout for the partition it could not fetch, although
+ * the other one was read in milliseconds (10.0 s). */
+START_TEST(inspect_reports_a_state_partition_whose_leader_is_down) {
+        fx_t f;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det[2];
+        gws_state_view_t *rows;
+        int64_t ms;
+        int i;
+
+        fx_start_brokers(&f, 2, 0x1);
+        for (i = 0; i < 2; i++) {
+                det[i] = gws_detect_new(f.cfg, 2 + i);
+                ck_assert_ptr_nonnull(det[i]);
+                snapshot_put(&f, 2 + i, 10 + i, 10 + i, det[i], &raw, &rec);
+        }
+        group_commit(&f, 2, 10);
+        ck_assert_int_eq(rd_kafka_mock_broker_set_down(f.mc, 2), 0);
+        rows = inspect_timed(
+            &f, "inspect_reports_a_state_partition_whose_leader_is_down",
+            10000, &ms);
+        /* generous: the read of the readable one is done in
+         * milliseconds, the broker found down within a second */
+        ck_assert_msg(ms < 5000, "inspect took %lld ms", (long long)ms);
+        ck_assert_int_eq(rows[0].result, GWS_STATE_MISSING);
+        ck_assert_msg(rows[2].result == GWS_STATE_OK, "partition 2: %s: %s",
+                      gws_state_result_name(rows[2].result), rows[2].reason);
+        ck_assert_int_eq(rows[2].info.offset, 10);
+        ck_assert_int_eq(rows[2].committed, 10);
+        ck_assert_int_eq(rows[2].end, 0);
+        for (i = 1; i < 4; i += 2) {
+                ck_assert_msg(rows[i].result == GWS_STATE_UNREADABLE,
+                              "partition %d: %s", i,
+                              gws_state_result_name(rows[i].result));
+                ck_assert_msg(strstr(rows[i].reason, "\"gw.state\" [1]") &&
+                                  strstr(rows[i].reason, "broker 2"),
+                              "partition %d: %s", i, rows[i].reason);
+        }
+        free(rows);
+        for (i = 0; i < 2; i++)
+                gws_detect_destroy(det[i]);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
+/* `gwsieve state` ends by its timeout (3 s) while broker 2, the leader of
+ * input partitions 1 and 3 and the group's coordinator, is down: the
+ * rows of the state topic (on broker 1) are as usual, the committed
+ * offsets unknown (no answer within the timeout), the ends of input
+ * partitions 0 and 2 known, those of 1 and 3 not. The command once hung
+ * until the broker was back: librdkafka 2.0.2's
+ * rd_kafka_query_watermark_offsets() does not return while the
+ * partition's leader is down, whatever its timeout (librdkafka issue
+ * #2588); before it, the committed offsets' lookup had the whole timeout
+ * again after the read. */
+START_TEST(inspect_ends_by_its_timeout_with_a_broker_down) {
+        fx_t f;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_state_view_t *rows;
+        int64_t ms;
+        int i;
+
+        fx_start_brokers(&f, 2, 0x2 | 0x4);
+        det = gws_detect_new(f.cfg, 2);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(&f, 2, 10, 10, det, &raw, &rec);
+        input_fill(&f, 2, 7, "{}", 2);
+        ck_assert_int_eq(rd_kafka_mock_broker_set_down(f.mc, 2), 0);
+        rows = inspect_timed(
+            &f, "inspect_ends_by_its_timeout_with_a_broker_down", 3000, &ms);
+        /* generous: polls of 100 ms */
+        ck_assert_msg(ms < 3000 + 1500, "inspect took %lld ms",
+                      (long long)ms);
+        ck_assert_msg(rows[2].result == GWS_STATE_OK, "partition 2: %s: %s",
+                      gws_state_result_name(rows[2].result), rows[2].reason);
+        ck_assert_int_eq(rows[2].info.offset, 10);
+        for (i = 0; i < 4; i++) {
+                if (i != 2)
+                        ck_assert_int_eq(rows[i].result, GWS_STATE_MISSING);
+                ck_assert_int_eq(rows[i].committed, -1);
+        }
+        ck_assert_int_eq(rows[0].end, 0);
+        ck_assert_int_eq(rows[2].end, 7);
+        ck_assert_int_eq(rows[1].end, -1);
+        ck_assert_int_eq(rows[3].end, -1);
+        free(rows);
+        gws_detect_destroy(det);
         gws_buf_free(&raw);
         gws_buf_free(&rec);
         fx_stop(&f);
@@ -1403,6 +1562,9 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, destroy_does_not_wait_for_a_committed_lookup);
         tcase_add_test(tc, stop_cuts_a_catch_up_where_it_is);
         tcase_add_test(tc, inspect_shows_an_unreadable_state_partition);
+        tcase_add_test(tc,
+                       inspect_reports_a_state_partition_whose_leader_is_down);
+        tcase_add_test(tc, inspect_ends_by_its_timeout_with_a_broker_down);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -255,11 +255,15 @@ typedef struct gws_state_view_s {
  *  cfg->topic_input in cfg->group the way a restore does (the latest
  *  record of each key, decoded and loaded into a detector), with the
  *  group's committed offsets and the input's end offsets. \p conf is an
- *  assign-only consumer's (gws_service_reader_conf()), always taken over.
- *  Read-only: joins no group, commits nothing. A state partition that
- *  cannot be read within \p timeout_ms makes the rows of its input
- *  partitions GWS_STATE_UNREADABLE, the read's error as their reason; the
- *  other rows are as usual.
+ *  assign-only consumer's (gws_service_reader_conf()), always taken over
+ *  (statistics.interval.ms is set to 100 on it). Read-only: joins no
+ *  group, commits nothing. Everything ends by one deadline, \p timeout_ms
+ *  from the call: a state partition not read by then makes the rows of
+ *  its input partitions GWS_STATE_UNREADABLE, the read's error as their
+ *  reason, and so does one whose leader is known missing (metadata) or
+ *  down (two connection attempts failed) before, as soon as it is known;
+ *  the other rows are as usual. A committed or end offset not known by
+ *  the deadline (the coordinator, or the partition's leader, down) is -1.
  *  @returns the number of rows in \p *rows (the caller frees it), or -1
  *           with \p errstr (a topic's metadata cannot be read, out of
  *           memory). */
