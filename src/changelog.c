@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gwsieve/json.h"
 #include "gwsieve/log.h"
 #include "gwsieve/pipeline.h"
 
@@ -19,9 +20,10 @@ typedef struct job_s {
         int64_t committed; /* as the caller knows it, or
                             * GWS_COMMITTED_UNKNOWN */
         int64_t t0;
-        int64_t deadline; /* its state partition's read fails then (set
-                           * by its first read, kept when it is read
-                           * again: run_batch()); 0 before */
+        int64_t deadline; /* the restore's one deadline: its read, its
+                           * committed offset's lookup and its catch-up
+                           * end then (set by its first read, kept when
+                           * it is read again: run_batch()); 0 before */
         gws_restore_t *res; /* its result, allocated with the job: the
                              * restore thread must not fail to post one
                              * (the partition would stay paused) */
@@ -198,13 +200,19 @@ int gws_changelog_wait_delivered(gws_changelog_t *cl, int timeout_ms) {
  * restoring (restore thread)
  * ------------------------------------------------------------------------ */
 
-/* @returns \p topic's partition count, or 0 with \p *err. */
+/* Asks for \p topic's metadata, waiting up to \p timeout_ms. With
+ * \p leaders (NULL: not wanted), *\p leaders is set to an array of the
+ * leader of each partition (-1: none), the caller's to free.
+ * @returns \p topic's partition count, or 0 with \p *err (out of memory:
+ * RD_KAFKA_RESP_ERR__FAIL). */
 static int topic_partitions(rd_kafka_t *rk, const char *topic,
+                            int timeout_ms, int32_t **leaders,
                             rd_kafka_resp_err_t *err) {
         const rd_kafka_metadata_t *md = NULL;
         rd_kafka_topic_t *mt = rd_kafka_topic_new(rk, topic, NULL);
-        int n = 0;
-        *err = mt ? rd_kafka_metadata(rk, 0, mt, &md, 10000)
+        int i, n = 0;
+        *err = mt ? rd_kafka_metadata(rk, 0, mt, &md,
+                                      timeout_ms > 0 ? timeout_ms : 1)
                   : rd_kafka_last_error();
         if (mt)
                 rd_kafka_topic_destroy(mt);
@@ -213,6 +221,20 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic,
                                           : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
         if (!*err && (n = md->topics[0].partition_cnt) <= 0)
                 *err = RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+        if (!*err && leaders) {
+                if (!(*leaders = malloc(sizeof(**leaders) * (size_t)n))) {
+                        *err = RD_KAFKA_RESP_ERR__FAIL;
+                } else {
+                        for (i = 0; i < n; i++)
+                                (*leaders)[i] = -1;
+                        for (i = 0; i < n; i++) {
+                                const rd_kafka_metadata_partition_t *mp =
+                                    &md->topics[0].partitions[i];
+                                if (mp->id >= 0 && mp->id < n)
+                                        (*leaders)[mp->id] = mp->leader;
+                        }
+                }
+        }
         if (md)
                 rd_kafka_metadata_destroy(md);
         return *err ? 0 : n;
@@ -294,12 +316,19 @@ typedef struct {
  * everything not over, READ_YIELD (other work waiting) sets aside the
  * partitions that fetched nothing once \p quiet_ms passed without
  * progress, whether or not others are over.
+ * \p down (NULL: none) is asked between polls about each partition that
+ * has fetched nothing yet: 1 (its reason in \p why) fails it at once,
+ * before its deadline (`gwsieve state`: its leader is down or missing).
+ * Both get \p check_arg.
  * \p res[i] says how partition sps[i]'s read ended. @returns the number
  * of partitions that failed. */
 enum { READ_GO, READ_YIELD, READ_STOP };
 static int read_partitions(rd_kafka_t *rk, const char *topic,
                            const int32_t *sps, int n, int quiet_ms,
-                           int (*check)(void *arg), void *check_arg,
+                           int (*check)(void *arg),
+                           int (*down)(void *arg, int32_t partition,
+                                       char *why, size_t size),
+                           void *check_arg,
                            int (*cb)(void *opaque,
                                      const rd_kafka_message_t *m),
                            void *opaque, part_read_t *res) {
@@ -365,6 +394,19 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
                                          (long long)(now - res[i].since), at);
                                 res[i].timed_out = 1;
                         }
+                        failed++;
+                        left--;
+                }
+                for (i = 0; down && !halt && i < n; i++) {
+                        char why[128];
+                        if (res[i].ok || res[i].why[0] || next[i] >= 0 ||
+                            !down(check_arg, sps[i], why, sizeof(why)))
+                                continue;
+                        snprintf(res[i].why, sizeof(res[i].why),
+                                 "reading \"%s\" [%d]: %s; nothing fetched "
+                                 "after %lld ms",
+                                 topic, (int)sps[i], why,
+                                 (long long)(now - res[i].since));
                         failed++;
                         left--;
                 }
@@ -508,17 +550,21 @@ static int read_latest(gws_changelog_t *cl, int n, const int32_t *sps,
         read_check_t rc = {cl, n};
         ADD(reads, (uint64_t)nsp);
         return read_partitions(cl->rc, cl->cfg->state_topic, sps, nsp,
-                               quiet_ms(cl->cfg), read_check, &rc, latest_cb,
-                               l, res);
+                               quiet_ms(cl->cfg), read_check, NULL, &rc,
+                               latest_cb, l, res);
 }
 
 /* Re-reads input \p partition from \p from up to (not including) \p to
  * into \p det without outputs; \p det then holds every event below
  * *\p reached (\p to, or less when the deadline or a stop ended it).
- * Looks for gws_changelog_stop() between polls (100 ms at most each):
- * *\p stopped says it ended the catch-up (a shutdown once waited for the
- * catch-up's deadline, state.restore_timeout_ms). @returns events learned
- * (and fed), stopping early at the deadline or a stop. */
+ * Looks for gws_changelog_stop() and \p deadline before each poll (100 ms
+ * at most) and each event: *\p stopped says a stop ended the catch-up (a
+ * shutdown once waited for the catch-up's deadline,
+ * state.restore_timeout_ms). The deadline was once looked at only when a
+ * poll came back empty, which never happens while librdkafka has the next
+ * events queued: a catch-up slower than its fetches ran to \p to,
+ * whatever the deadline. @returns events learned (and fed), stopping
+ * early at the deadline or a stop. */
 static int64_t catch_up(gws_changelog_t *cl, int32_t partition,
                         gws_detect_t *det, int64_t from, int64_t to,
                         int64_t deadline, int64_t *first, int64_t *reached,
@@ -528,17 +574,15 @@ static int64_t catch_up(gws_changelog_t *cl, int32_t partition,
 
         *first = -1;
         *reached = from;
-        if ((*stopped = stopping(cl)) ||
+        if ((*stopped = stopping(cl)) || gws_mono_ms() > deadline ||
             assign_one(cl->rc, topic, partition, from) == -1)
                 return 0;
-        while (next < to && !(*stopped = stopping(cl))) {
+        while (next < to && !(*stopped = stopping(cl)) &&
+               gws_mono_ms() <= deadline) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(cl->rc, 100);
                 gws_input_t in;
-                if (!m) {
-                        if (gws_mono_ms() > deadline)
-                                break;
+                if (!m)
                         continue;
-                }
                 if (m->err) {
                         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
                                 next = to;
@@ -570,22 +614,30 @@ static int64_t catch_up(gws_changelog_t *cl, int32_t partition,
  * up until \p deadline. A lookup that keeps failing (the coordinator
  * moving, during a rebalance) is not "no commit": that once restored
  * without a catch-up to an offset the consumer then started from, with
- * nothing said. Each call waits 1 to 2 s (rd_kafka_committed() cannot be
- * interrupted) and the retries' backoff naps, so that a stop ends the
- * lookup within 2 s: with calls of up to 10 s a shutdown waited for the
- * whole state.restore_timeout_ms against a coordinator that did not
- * answer. @returns 0; -1 with \p err set; or 1: stopped
+ * nothing said. Each call waits what is left until \p deadline, 2 s at
+ * most (rd_kafka_committed() cannot be interrupted), and the retries'
+ * backoff naps, so that a stop ends the lookup within 2 s: with calls of
+ * up to 10 s a shutdown waited for the whole state.restore_timeout_ms
+ * against a coordinator that did not answer. Calls once waited 1 s at
+ * least, which overran the deadline by up to 1 s; with nothing left it
+ * gives up at once, as the read and the catch-up do at their deadline.
+ * @returns 0; -1 with \p err set (RD_KAFKA_RESP_ERR__TIMED_OUT if the
+ * deadline passed before a first call); or 1: stopped
  * (gws_changelog_stop()). */
 static int committed_offset(gws_changelog_t *cl, int32_t partition,
                             int64_t deadline, int64_t *off,
                             rd_kafka_resp_err_t *err) {
         int wait_ms = 100;
+        *err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        *off = -1;
         for (;;) {
                 rd_kafka_topic_partition_list_t *l;
                 int64_t left = deadline - gws_mono_ms();
-                int tmo = left < 1000 ? 1000 : left > 2000 ? 2000 : (int)left;
+                int tmo = left > 2000 ? 2000 : (int)left;
                 if (stopping(cl))
                         return 1;
+                if (tmo <= 0)
+                        return -1; /* *err: the last call's, or timed out */
                 l = rd_kafka_topic_partition_list_new(1);
                 rd_kafka_topic_partition_list_add(l, cl->cfg->topic_input,
                                                   partition);
@@ -623,14 +675,17 @@ static void cut(gws_restore_t *r, int32_t partition, int64_t snap_offset,
 }
 
 /* Restores \p job's partition into \p r from \p found (1: its latest
- * record \p rec, 0: none, -1: the read failed, \p read_why says). A
- * stop during the committed offset's lookup or the catch-up cuts it
- * (cut()). */
+ * record \p rec, 0: none, -1: the read failed, \p read_why says). The
+ * committed offset's lookup and the catch-up end at the job's deadline,
+ * the one its read had: what the read took is not theirs to take again
+ * (they once had state.restore_timeout_ms of their own from here, and a
+ * restore took up to twice that). A stop during the lookup or the
+ * catch-up cuts it (cut()). */
 static void run_job(gws_changelog_t *cl, const job_t *job, gws_restore_t *r,
                     int found, const char *read_why, const gws_buf_t *rec,
                     gws_buf_t *raw) {
         const gws_config_t *cfg = cl->cfg;
-        int64_t deadline = gws_mono_ms() + cfg->state_restore_timeout_ms;
+        int64_t deadline = job->deadline;
         gws_state_info_t info;
         char why[256] = "";
 
@@ -1079,8 +1134,8 @@ gws_changelog_t *gws_changelog_new(const gws_config_t *cfg,
                          rd_kafka_err2str(rd_kafka_last_error()));
                 goto err;
         }
-        if ((cl->nstate = topic_partitions(cl->rc, cfg->state_topic,
-                                           &err)) <= 0) {
+        if ((cl->nstate = topic_partitions(cl->rc, cfg->state_topic, 10000,
+                                           NULL, &err)) <= 0) {
                 snprintf(errstr, errstr_size,
                          "state topic \"%s\": %s; create it (cleanup.policy="
                          "compact) or set state.topic to \"off\"",
@@ -1179,34 +1234,231 @@ static int scan_cb(void *opaque, const rd_kafka_message_t *m) {
         return m->len ? gws_buf_append(&sc->rec[p], m->payload, m->len) : 0;
 }
 
-/* Group offsets and end offsets of the input into \p rows. */
-static void inspect_offsets(rd_kafka_t *rk, const gws_config_t *cfg,
-                            gws_state_view_t *rows, int nin,
-                            int timeout_ms) {
+/* What an inspection knows of the partitions it reads, to tell one that
+ * cannot be read now from a slow one: their leaders (metadata, asked at
+ * its start) and the brokers its consumer cannot reach (librdkafka's
+ * statistics, every 100 ms). The statistics come as events on the
+ * consumer's main queue, polled here on the inspecting thread (a
+ * stats_cb would need the client's opaque, which the reader's log_cb
+ * takes for the service's). */
+typedef struct {
+        rd_kafka_queue_t *mainq; /* the statistics events */
+        gws_jdoc_t doc;          /* the last statistics, while parsed */
+        int32_t *down;           /* node ids of the brokers found down by
+                                  * the last statistics */
+        int64_t *tries;          /* [i]: down[i]'s connection attempts */
+        int ndown, cap;
+        int32_t *leader[2];      /* [0]: state topic, [1]: input topic;
+                                  * [partition]: its leader, -1 none */
+        int nparts[2];
+} watch_t;
+
+/* Takes the brokers down from the statistics \p json: a broker not
+ * connected (DOWN, TRY_CONNECT) after at least two attempts, with no
+ * entry of its node id up (librdkafka lists the group coordinator twice,
+ * the second time as the logical broker "GroupCoordinator").
+ * A first attempt that failed is not enough: a broker restarting takes
+ * the second. Out of memory: fewer brokers known down (they are waited
+ * for, as before). */
+static void watch_brokers(watch_t *w, const char *json, size_t len) {
+        static const gws_json_limits_t lim = {64, 1u << 24, 0};
+        const gws_jtok_t *tk;
+        uint32_t b, k, t;
+        int pass, i;
+
+        w->ndown = 0;
+        if (gws_json_parse(&w->doc, json, len, &lim) != GWS_JE_OK ||
+            w->doc.toks[0].type != GWS_JT_OBJ ||
+            !(b = gws_json_obj_get(&w->doc, 0, "brokers", 7)) ||
+            w->doc.toks[b].type != GWS_JT_OBJ)
+                return;
+        tk = w->doc.toks;
+        /* pass 0: the brokers down; pass 1: off the list if also up */
+        for (pass = 0; pass < 2; pass++) {
+                /* members: a key token, then the value's subtree */
+                for (k = b + 1; k < tk[b].next; k = tk[k + 1].next) {
+                        uint32_t v = k + 1;
+                        int64_t id = -1, tries = 0;
+                        char state[16];
+                        if (tk[v].type != GWS_JT_OBJ ||
+                            !(t = gws_json_obj_get(&w->doc, v, "nodeid",
+                                                   6)) ||
+                            tk[t].type != GWS_JT_NUM ||
+                            gws_json_int(&w->doc, &tk[t], &id) || id < 0 ||
+                            id > INT32_MAX ||
+                            !(t = gws_json_obj_get(&w->doc, v, "state", 5)) ||
+                            tk[t].type != GWS_JT_STR ||
+                            tk[t].len > sizeof(state))
+                                continue;
+                        state[gws_json_str_decode(&w->doc, &tk[t], state)] =
+                            '\0';
+                        if (pass == 1) {
+                                if (strcmp(state, "UP"))
+                                        continue;
+                                for (i = 0; i < w->ndown; i++)
+                                        if (w->down[i] == id)
+                                                w->down[i] = -1;
+                                continue;
+                        }
+                        if ((t = gws_json_obj_get(&w->doc, v, "connects",
+                                                  8)) &&
+                            tk[t].type == GWS_JT_NUM)
+                                gws_json_int(&w->doc, &tk[t], &tries);
+                        if (tries < 2 || (strcmp(state, "DOWN") &&
+                                          strcmp(state, "TRY_CONNECT")))
+                                continue;
+                        if (w->ndown == w->cap) {
+                                int cap = w->cap ? w->cap * 2 : 8;
+                                int32_t *d = realloc(
+                                    w->down, sizeof(*d) * (size_t)cap);
+                                int64_t *n;
+                                if (d)
+                                        w->down = d;
+                                n = d ? realloc(w->tries,
+                                                sizeof(*n) * (size_t)cap)
+                                      : NULL;
+                                if (!n)
+                                        continue;
+                                w->tries = n;
+                                w->cap = cap;
+                        }
+                        w->down[w->ndown] = (int32_t)id;
+                        w->tries[w->ndown++] = tries;
+                }
+        }
+}
+
+/* Takes the statistics that came since the last call (the latest
+ * counts). */
+static void watch_update(watch_t *w) {
+        rd_kafka_event_t *ev;
+        while ((ev = rd_kafka_queue_poll(w->mainq, 0))) {
+                const char *json;
+                if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_STATS &&
+                    (json = rd_kafka_event_stats(ev)))
+                        watch_brokers(w, json, strlen(json));
+                rd_kafka_event_destroy(ev);
+        }
+}
+
+/* @returns 1 if \p partition of topic \p t (0: state, 1: input) cannot
+ * be read now, its leader missing (metadata) or down (statistics), with
+ * the reason in \p why; else 0. */
+static int watch_down(watch_t *w, int t, int32_t partition, char *why,
+                      size_t size) {
+        int32_t leader;
+        int i;
+        if (partition < 0 || partition >= w->nparts[t])
+                return 0;
+        if ((leader = w->leader[t][partition]) < 0) {
+                snprintf(why, size, "no leader");
+                return 1;
+        }
+        watch_update(w);
+        for (i = 0; i < w->ndown && w->down[i] != leader; i++)
+                ;
+        if (i == w->ndown)
+                return 0;
+        snprintf(why, size,
+                 "its leader, broker %d, cannot be reached (%lld "
+                 "connection attempts failed)",
+                 (int)leader, (long long)w->tries[i]);
+        return 1;
+}
+
+static int state_down(void *arg, int32_t partition, char *why,
+                      size_t size) {
+        return watch_down(arg, 0, partition, why, size);
+}
+
+/* The group's committed offsets and the input's end offsets into \p rows
+ * (-1: not known by \p deadline, the inspection's). The input partitions
+ * are assigned at their end while the committed offsets are looked up,
+ * and each one's end is the offset of its end of partition event; one
+ * whose leader is missing or down (watch_down()) is not waited for. The
+ * ends were asked with rd_kafka_query_watermark_offsets(), one partition
+ * after another, each with the whole timeout after a read that had had it
+ * too, and librdkafka 2.0.2 waits in it for as long as the partition's
+ * leader is down (librdkafka issue #2588, fixed in 2.3.0): `gwsieve
+ * state` hung until the broker was back. */
+static void inspect_offsets(rd_kafka_t *rk, watch_t *w,
+                            const gws_config_t *cfg, gws_state_view_t *rows,
+                            int nin, int64_t deadline) {
         rd_kafka_topic_partition_list_t *l =
             rd_kafka_topic_partition_list_new(nin);
+        rd_kafka_topic_partition_list_t *ends =
+            rd_kafka_topic_partition_list_new(nin);
+        uint8_t *over = calloc((size_t)nin, 1);
+        const char *topic = cfg->topic_input;
         rd_kafka_resp_err_t err;
-        int p;
-        for (p = 0; p < nin; p++)
-                rd_kafka_topic_partition_list_add(l, cfg->topic_input, p);
-        err = rd_kafka_committed(rk, l, timeout_ms);
+        int64_t left;
+        int p, pending = nin, assigned = 0;
+        char why[128];
+
+        for (p = 0; p < nin; p++) {
+                rows[p].committed = rows[p].end = -1;
+                rd_kafka_topic_partition_list_add(l, topic, p);
+                rd_kafka_topic_partition_list_add(ends, topic, p)->offset =
+                    RD_KAFKA_OFFSET_END;
+        }
+        /* no room to note which are over: ends unknown */
+        assigned = over && !rd_kafka_assign(rk, ends);
+        left = deadline - gws_mono_ms();
+        err = left > 0 ? rd_kafka_committed(rk, l, (int)left)
+                       : RD_KAFKA_RESP_ERR__TIMED_OUT;
         if (err)
                 gws_log(GWS_LOG_WARNING, "STATE",
                         "committed offsets of group \"%s\": %s", cfg->group,
                         rd_kafka_err2str(err));
-        for (p = 0; p < nin; p++) {
-                int64_t lo, hi;
-                rows[p].committed = !err && !l->elems[p].err &&
-                                            l->elems[p].offset >= 0
-                                        ? l->elems[p].offset
-                                        : -1;
-                rows[p].end = rd_kafka_query_watermark_offsets(
-                                  rk, cfg->topic_input, p, &lo, &hi,
-                                  timeout_ms)
-                                  ? -1
-                                  : hi;
+        for (p = 0; !err && p < nin; p++)
+                if (!l->elems[p].err && l->elems[p].offset >= 0)
+                        rows[p].committed = l->elems[p].offset;
+        /* what came during the lookup is taken even past the deadline
+         * (the coordinator may have taken all of it): what is queued,
+         * for 50 ms at most (records of a busy partition keep coming) */
+        while (assigned && pending > 0) {
+                int64_t now = gws_mono_ms();
+                rd_kafka_message_t *m;
+                if (now >= deadline + 50)
+                        break;
+                m = rd_kafka_consumer_poll(
+                    rk, now >= deadline ? 0
+                        : deadline - now < 100 ? (int)(deadline - now)
+                                               : 100);
+                if (m) {
+                        p = m->partition;
+                        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+                            m->rkt && p >= 0 && p < nin && !over[p] &&
+                            !strcmp(rd_kafka_topic_name(m->rkt), topic)) {
+                                rows[p].end = m->offset;
+                                over[p] = 1;
+                                pending--;
+                        }
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                if (now >= deadline)
+                        break;
+                for (p = 0; p < nin; p++) {
+                        if (over[p] || !watch_down(w, 1, p, why, sizeof(why)))
+                                continue;
+                        over[p] = 1;
+                        pending--;
+                        gws_log(GWS_LOG_WARNING, "STATE",
+                                "end of \"%s\" [%d] unknown: %s", topic, p,
+                                why);
+                }
         }
+        if (pending > 0)
+                gws_log(GWS_LOG_WARNING, "STATE",
+                        "end of %d partition(s) of \"%s\" unknown: not "
+                        "found within the timeout",
+                        pending, topic);
+        if (assigned)
+                rd_kafka_assign(rk, NULL);
         rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_topic_partition_list_destroy(ends);
+        free(over);
 }
 
 /* What a restore would make of \p rec (empty: none) for partition \p p. */
@@ -1250,6 +1502,7 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
         scan_t sc = {{0}, 0, 0, 0, NULL};
         gws_state_view_t *rows = NULL;
         gws_buf_t raw = {0};
+        watch_t w;
         char inner[512];
         rd_kafka_t *rk;
         int32_t *sps = NULL;
@@ -1257,23 +1510,38 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
         int p, nsp, rc = -1;
 
         *out = NULL;
+        memset(&w, 0, sizeof(w));
+        /* which brokers are down: watch_update() */
+        if (rd_kafka_conf_set(conf, "statistics.interval.ms", "100", inner,
+                              sizeof(inner)) != RD_KAFKA_CONF_OK) {
+                rd_kafka_conf_destroy(conf);
+                snprintf(errstr, errstr_size, "consumer: %s", inner);
+                return -1;
+        }
+        rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_STATS);
         if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, inner,
                                 sizeof(inner)))) {
                 rd_kafka_conf_destroy(conf);
                 snprintf(errstr, errstr_size, "consumer: %s", inner);
                 return -1;
         }
-        if ((sc.nin = topic_partitions(rk, cfg->topic_input, &err)) <= 0) {
+        w.mainq = rd_kafka_queue_get_main(rk);
+        if ((sc.nin = topic_partitions(rk, cfg->topic_input,
+                                       (int)(deadline - gws_mono_ms()),
+                                       &w.leader[1], &err)) <= 0) {
                 snprintf(errstr, errstr_size, "input topic \"%s\": %s",
                          cfg->topic_input, rd_kafka_err2str(err));
                 goto out;
         }
-        if ((sc.nstate = topic_partitions(rk, cfg->state_topic, &err)) <=
-            0) {
+        w.nparts[1] = sc.nin;
+        if ((sc.nstate = topic_partitions(rk, cfg->state_topic,
+                                          (int)(deadline - gws_mono_ms()),
+                                          &w.leader[0], &err)) <= 0) {
                 snprintf(errstr, errstr_size, "state topic \"%s\": %s",
                          cfg->state_topic, rd_kafka_err2str(err));
                 goto out;
         }
+        w.nparts[0] = sc.nstate;
         snprintf(sc.prefix, sizeof(sc.prefix), "%s/%s/", cfg->group,
                  cfg->topic_input);
         sc.plen = strlen(sc.prefix);
@@ -1298,14 +1566,17 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
         }
         /* A state partition that cannot be read fails its own rows
          * (unreadable, with the read's error), not the whole view: what
-         * it held (perhaps part of it) is not looked at. */
+         * it held (perhaps part of it) is not looked at. It fails as soon
+         * as its leader is known missing or down (state_down()), else at
+         * the deadline; the read once waited for the deadline in any case,
+         * and the offsets after it had the whole timeout again. */
         for (p = 0; p < nsp; p++) {
                 res[p].deadline = deadline;
                 res[p].since = deadline - timeout_ms;
         }
-        read_partitions(rk, cfg->state_topic, sps, nsp, 0, NULL, NULL,
-                        scan_cb, &sc, res);
-        inspect_offsets(rk, cfg, rows, sc.nin, timeout_ms);
+        read_partitions(rk, cfg->state_topic, sps, nsp, 0, NULL, state_down,
+                        &w, scan_cb, &sc, res);
+        inspect_offsets(rk, &w, cfg, rows, sc.nin, deadline);
         for (p = 0; p < sc.nin; p++) {
                 const part_read_t *pr = &res[p % sc.nstate];
                 rows[p].partition = p;
@@ -1329,7 +1600,15 @@ out:
         free(sps);
         free(res);
         gws_buf_free(&raw);
-        rd_kafka_destroy(rk);
+        free(w.leader[0]);
+        free(w.leader[1]);
+        free(w.down);
+        free(w.tries);
+        gws_json_free(&w.doc);
+        rd_kafka_queue_destroy(w.mainq);
+        /* Assign-only, nothing to commit or leave: a consumer close would
+         * wait for the group coordinator, perhaps down. */
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         return rc;
 }
 

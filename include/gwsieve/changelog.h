@@ -47,7 +47,20 @@
  * others restore as usual, without waiting for it: once the others are
  * read, a state partition that has fetched nothing is set aside after a
  * quiet period and its jobs are read again with the next batch, keeping
- * their deadline (state.restore_timeout_ms from their first read).
+ * their deadline.
+ *
+ * Deadline: a restore has one, state.restore_timeout_ms from its first
+ * read (the restore thread taking it up), for all of its steps: the read
+ * fails then (GWS_STATE_UNREADABLE), the committed offset's lookup gives
+ * up (restored without catch-up or skip, logged), the catch-up stops
+ * where it is (caught_to below the commit, logged). The steps once had a
+ * deadline each: the lookup and the catch-up had state.restore_timeout_ms
+ * of their own after a read that could take as long. Jobs first read in
+ * the same batch have the same deadline: caught up one after another, a
+ * later one gets what is left. The time a job waits in the queue for the
+ * batch before it (itself bounded by its deadline) is not counted:
+ * counting it would fail the job's read before it was tried (unreadable,
+ * its snapshots held) when the topic is fine.
  *
  * Holding: a partition that started cold because the state topic could not
  * be read may still have a good snapshot there, which its cold state must
@@ -212,9 +225,9 @@ void gws_changelog_on_delivery(gws_changelog_t *cl,
  *  offset of partitions[i] as the caller found it, the one its consumer
  *  starts from (-1: none), or GWS_COMMITTED_UNKNOWN (also for every
  *  partition when \p committed is NULL): the restore thread looks it up,
- *  trying again until state.restore_timeout_ms, and logs a warning when it
- *  cannot (restored then without catch-up or skip). @returns 0, or -1 (out
- *  of memory: none queued). */
+ *  trying again until the restore's deadline ("Deadline" above), and logs
+ *  a warning when it cannot (restored then without catch-up or skip).
+ *  @returns 0, or -1 (out of memory: none queued). */
 int gws_changelog_restore(gws_changelog_t *cl, const int32_t *partitions,
                           const uint64_t *gens, const int64_t *committed,
                           int n);
@@ -242,11 +255,15 @@ typedef struct gws_state_view_s {
  *  cfg->topic_input in cfg->group the way a restore does (the latest
  *  record of each key, decoded and loaded into a detector), with the
  *  group's committed offsets and the input's end offsets. \p conf is an
- *  assign-only consumer's (gws_service_reader_conf()), always taken over.
- *  Read-only: joins no group, commits nothing. A state partition that
- *  cannot be read within \p timeout_ms makes the rows of its input
- *  partitions GWS_STATE_UNREADABLE, the read's error as their reason; the
- *  other rows are as usual.
+ *  assign-only consumer's (gws_service_reader_conf()), always taken over
+ *  (statistics.interval.ms is set to 100 on it). Read-only: joins no
+ *  group, commits nothing. Everything ends by one deadline, \p timeout_ms
+ *  from the call: a state partition not read by then makes the rows of
+ *  its input partitions GWS_STATE_UNREADABLE, the read's error as their
+ *  reason, and so does one whose leader is known missing (metadata) or
+ *  down (two connection attempts failed) before, as soon as it is known;
+ *  the other rows are as usual. A committed or end offset not known by
+ *  the deadline (the coordinator, or the partition's leader, down) is -1.
  *  @returns the number of rows in \p *rows (the caller frees it), or -1
  *           with \p errstr (a topic's metadata cannot be read, out of
  *           memory). */
