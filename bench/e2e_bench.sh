@@ -199,6 +199,8 @@ gws_wait_done() {
       g_last=$moved; return 0
     fi
     [ $((t - t0)) -gt $((limit * 1000)) ] && die "gwsieve: $p of $want events processed after ${limit}s (see $R/*.log)"
+    # exited (a refused setting, a crash): say so now, not at the limit
+    kill -0 "$gpid" 2>/dev/null || die "gwsieve exited after $p of $want events (see $R/*.log)"
     sleep 0.1
   done
 }

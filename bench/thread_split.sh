@@ -86,6 +86,8 @@ one() {
     s=$(curl -s --max-time 1 "http://127.0.0.1:$PORT/metrics" || true)
     [ "$(msum gwsieve_events_processed_total "$s")" -ge "$N" ] &&
       [ -n "$s" ] && [ "$(msum gwsieve_producer_queue_messages "$s")" -eq 0 ] && break
+    # exited (a refused setting, a crash): say so now, not after 300 s
+    kill -0 "$gp" 2>/dev/null || { echo "thread_split: gwsieve exited: $(tail -2 "$W/gws.log")" >&2; exit 1; }
     sleep 0.1
   done
   # threads in creation order (task ids ascending): name, run time (ns),
@@ -115,8 +117,10 @@ one() {
 
 echo "thread_split: $N events, $PARTS partitions, $ROUNDS round(s); CPU-s per 100k events; A: $GWS_A ${A[*]:-(defaults)}; B: $GWS_B ${B[*]:-(defaults)}"
 for r in $(seq "$ROUNDS"); do
-  echo "A $(one "$GWS_A" "${A[@]}")" | tee -a "$W/results"
-  echo "B $(one "$GWS_B" "${B[@]}")" | tee -a "$W/results"
+  res=$(one "$GWS_A" "${A[@]}") || exit 1
+  echo "A $res" | tee -a "$W/results"
+  res=$(one "$GWS_B" "${B[@]}") || exit 1
+  echo "B $res" | tee -a "$W/results"
 done
 python3 - "$W/results" <<'EOF'
 import statistics as S, sys
