@@ -490,13 +490,16 @@ START_TEST(restore_takes_the_committed_offset_it_is_given) {
 }
 END_TEST
 
-/* Delays the next \p n OffsetFetch responses (ApiKey 9) of the mock
- * broker, the group's coordinator, by \p ms each. */
-static void offset_fetch_slow(fx_t *f, int n, int ms) {
+/* Delays the next \p n responses to requests \p api_key of the mock's
+ * broker 1 (the group's coordinator, and the leader the tests read from)
+ * by \p ms each: OffsetFetch (9) for a coordinator that does not answer,
+ * ListOffsets (2) for a slow broker as the restore consumer's start
+ * offset lookups see it. */
+static void request_slow(fx_t *f, int16_t api_key, int n, int ms) {
         int i;
         for (i = 0; i < n; i++)
                 ck_assert_int_eq(rd_kafka_mock_broker_push_request_error_rtts(
-                                     f->mc, 1, 9 /* OffsetFetch */, 1,
+                                     f->mc, 1, api_key, 1,
                                      RD_KAFKA_RESP_ERR_NO_ERROR, ms),
                                  0);
 }
@@ -521,7 +524,7 @@ START_TEST(committed_lookup_ends_at_its_deadline) {
         r = restore_one(&f, part, NULL);
         ck_assert_int_eq(r->result, GWS_STATE_OK);
         gws_restore_free(r);
-        offset_fetch_slow(&f, 10, 30000);
+        request_slow(&f, 9 /* OffsetFetch */, 10, 30000);
         t0 = gws_mono_ms();
         r = restore_one(&f, part, &unknown);
         ms = gws_mono_ms() - t0;
@@ -584,18 +587,6 @@ START_TEST(catch_up_cut_short_ends_below_the_commit) {
 }
 END_TEST
 
-/* Delays the next \p n ListOffsets responses (ApiKey 2) of the mock
- * broker by \p ms each: a slow broker, as the restore consumer's start
- * offset lookups see it. */
-static void list_offsets_slow(fx_t *f, int n, int ms) {
-        int i;
-        for (i = 0; i < n; i++)
-                ck_assert_int_eq(rd_kafka_mock_broker_push_request_error_rtts(
-                                     f->mc, 1, 2 /* ListOffsets */, 1,
-                                     RD_KAFKA_RESP_ERR_NO_ERROR, ms),
-                                 0);
-}
-
 /* A restore has one deadline, state.restore_timeout_ms (3 s) from its
  * start: a read of the state topic that takes 2 s (its ListOffsets
  * answered after 2 s) leaves its catch-up (stuck: the input partition
@@ -613,7 +604,7 @@ START_TEST(restore_has_one_deadline) {
         det = fx_catch_up(&f, part, "3000", &raw, &rec);
         ck_assert_int_eq(
             rd_kafka_mock_partition_set_leader(f.mc, "gw.raw", part, -1), 0);
-        list_offsets_slow(&f, 1, 2000);
+        request_slow(&f, 2 /* ListOffsets */, 1, 2000);
         t0 = gws_mono_ms();
         r = restore_one(&f, part, &committed);
         ms = gws_mono_ms() - t0;
@@ -871,7 +862,7 @@ static gws_restore_t *restore_slow_broker(fx_t *f, int32_t part,
         gws_detect_destroy(det);
         gws_buf_free(&raw);
         gws_buf_free(&rec);
-        list_offsets_slow(f, n, rtt_ms);
+        request_slow(f, 2 /* ListOffsets */, n, rtt_ms);
         t0 = gws_mono_ms();
         r = restore_one(f, part, NULL);
         *ms = gws_mono_ms() - t0;
