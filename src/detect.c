@@ -277,15 +277,12 @@ typedef struct {
         ent_t *e; /* NULL: free */
 } slot_t;
 
-/* One of the event's entity keys (event_keys()). */
-typedef struct {
-        uint64_t h;   /* ent_hash() of the key */
-        uint32_t off; /* its bytes: d->evkey.buf + off */
-        uint16_t len;
-        uint8_t ok;   /* 0: the event has no entity of this type (a
-                       * key set's field is absent or empty, or the key
-                       * is too long) */
-} ekey_t;
+/* One of the event's entity keys (event_keys()): ok 0 when the event
+ * has no entity of this type (a key set's field is absent or empty, or
+ * the key is too long). */
+typedef struct gws_detect_ekey_s ekey_t;
+_Static_assert(E_K0 + GWS_MAX_KEYSETS == GWS_DETECT_KEYS_MAX,
+               "gws_detect_keys_t holds one key per entity type");
 
 struct gws_detect_s {
         const gws_config_t *cfg;
@@ -295,9 +292,11 @@ struct gws_detect_s {
         /* The event's key per entity type (each type has at most one
          * per event), built and hashed once by event_keys(): before, the
          * prefetch and the lookups built each key again (10 builds of 5
-         * keys per event, ~41M of the detector's 196M Ir on 30k events). */
-        ekey_t ek[E_K0 + GWS_MAX_KEYSETS];
-        gws_buf_t evkey;           /* their bytes */
+         * keys per event, ~41M of the detector's 196M Ir on 30k events).
+         * kp: the current event's (gws_detect_event_keyed(); only during
+         * an event); own: gws_detect_event()'s. */
+        const gws_detect_keys_t *kp;
+        gws_detect_keys_t own;
         uint64_t rng;              /* eviction sampling (xorshift64) */
         gx_t *gateways;            /* G entities, for the rate scan */
         int64_t rate_lo;           /* no gateway's open window is before
@@ -774,13 +773,13 @@ static ent_t *ent_get(gws_detect_t *d, etype_t type, int create) {
  * NULL when the event has none. */
 static inline ent_t *ent_ev(gws_detect_t *d, etype_t type, int create,
                             int *created) {
-        const ekey_t *k = &d->ek[type];
+        const ekey_t *k = &d->kp->ek[type];
         if (!k->ok) {
                 if (created)
                         *created = 0;
                 return NULL;
         }
-        return ent_find(d, type, d->evkey.buf + k->off, k->len, k->h,
+        return ent_find(d, type, d->kp->buf.buf + k->off, k->len, k->h,
                         create, created);
 }
 
@@ -950,31 +949,33 @@ static inline void key_copy(char *dst, const char *src, size_t n) {
         }
 }
 
-/* Appends \p v to d->evkey, whose room event_keys() reserved. */
-static void evkey_put(gws_detect_t *d, const gws_str_t *v) {
-        key_copy(d->evkey.buf + d->evkey.len, v->s, v->len);
-        d->evkey.len += v->len;
+/* Appends \p v to \p k's bytes, whose room event_keys() reserved. */
+static void evkey_put(gws_detect_keys_t *k, const gws_str_t *v) {
+        key_copy(k->buf.buf + k->buf.len, v->s, v->len);
+        k->buf.len += v->len;
 }
 
-/* Notes the key of \p type that ends at the end of d->evkey and began
- * at \p off, and hashes it. */
-static void evkey_note(gws_detect_t *d, etype_t type, size_t off) {
-        ekey_t *k = &d->ek[type];
-        size_t len = d->evkey.len - off;
+/* Notes the key of \p type that ends at the end of \p k's bytes and
+ * began at \p off, and hashes it. */
+static void evkey_note(gws_detect_keys_t *kk, etype_t type, size_t off) {
+        ekey_t *k = &kk->ek[type];
+        size_t len = kk->buf.len - off;
         if (len > KEY_MAX)
                 return;
         k->off = (uint32_t)off;
         k->len = (uint16_t)len;
-        k->h = ent_hash(d->evkey.buf + off, len, type);
+        k->h = ent_hash(kk->buf.buf + off, len, type);
         k->ok = 1;
 }
 
 /* Builds the event's keys (the bytes key_build() would) and their
- * hashes, once, for prefetch_event() and every lookup of the event:
- * gateway, gateway+provider and gateway+provider+model are prefixes of
- * one string; each key set of its own type (E_K0 + i) follows. A key
- * set has no key when one of its fields is absent or empty. */
-static void event_keys(gws_detect_t *d, const gws_event_t *ev) {
+ * hashes into \p kk, once, for the prefetches and every lookup of the
+ * event: gateway, gateway+provider and gateway+provider+model are
+ * prefixes of one string; each key set of its own type (E_K0 + i)
+ * follows. A key set has no key when one of its fields is absent or
+ * empty. Reads only the detector's settings. */
+static void event_keys(const gws_detect_t *d, const gws_event_t *ev,
+                       gws_detect_keys_t *kk) {
         static const char sep = 0x1f;
         const gws_str_t *v[GWS_MAX_KEYSETS][3];
         size_t need = ev->gateway_id.len + ev->provider.len +
@@ -982,7 +983,7 @@ static void event_keys(gws_detect_t *d, const gws_event_t *ev) {
         int i, f, has[GWS_MAX_KEYSETS];
 
         for (i = 0; i < E_K0 + d->nks; i++)
-                d->ek[i].ok = 0;
+                kk->ek[i].ok = 0;
         for (i = 0; i < d->nks; i++) {
                 const gws_keyset_t *ks = &d->ks[i];
                 /* E_G and E_GPM sets: their keys are built below */
@@ -993,32 +994,32 @@ static void event_keys(gws_detect_t *d, const gws_event_t *ev) {
                         need += v[i][f]->len + 1;
                 }
         }
-        gws_buf_reset(&d->evkey);
-        if (d->evkey.size < need + 1 &&
-            gws_buf_reserve(&d->evkey, need) == -1)
+        gws_buf_reset(&kk->buf);
+        if (kk->buf.size < need + 1 &&
+            gws_buf_reserve(&kk->buf, need) == -1)
                 return; /* no entity for this event, as key_build() */
 
-        evkey_put(d, &ev->gateway_id);
-        evkey_note(d, E_G, 0);
-        d->evkey.buf[d->evkey.len++] = sep;
-        evkey_put(d, &ev->provider);
-        evkey_note(d, E_GP, 0);
-        d->evkey.buf[d->evkey.len++] = sep;
-        evkey_put(d, &ev->model);
-        evkey_note(d, E_GPM, 0);
+        evkey_put(kk, &ev->gateway_id);
+        evkey_note(kk, E_G, 0);
+        kk->buf.buf[kk->buf.len++] = sep;
+        evkey_put(kk, &ev->provider);
+        evkey_note(kk, E_GP, 0);
+        kk->buf.buf[kk->buf.len++] = sep;
+        evkey_put(kk, &ev->model);
+        evkey_note(kk, E_GPM, 0);
 
         for (i = 0; i < d->nks; i++) {
                 if (!has[i])
                         continue;
-                off = d->evkey.len;
+                off = kk->buf.len;
                 for (f = 0; f < d->ks[i].nfields; f++) {
                         if (f)
-                                d->evkey.buf[d->evkey.len++] = sep;
-                        evkey_put(d, v[i][f]);
+                                kk->buf.buf[kk->buf.len++] = sep;
+                        evkey_put(kk, v[i][f]);
                 }
-                evkey_note(d, d->kstype[i], off);
+                evkey_note(kk, d->kstype[i], off);
         }
-        d->evkey.buf[d->evkey.len] = '\0';
+        kk->buf.buf[kk->buf.len] = '\0';
 }
 
 /* ------------------------------------------------------------------------
@@ -2342,7 +2343,7 @@ void gws_detect_destroy(gws_detect_t *d) {
                 bytes_sub(d, d->known_cap * sizeof(uint64_t));
         free(d->known);
         gws_buf_free(&d->key);
-        gws_buf_free(&d->evkey);
+        gws_buf_free(&d->own.buf);
         gws_buf_free(&d->out);
         gws_buf_free(&d->alert);
         gws_buf_free(&d->shown);
@@ -2754,34 +2755,50 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
         return emitted;
 }
 
-/* Prefetches the table slots, then the entities, that the event's
- * lookups will touch (gateway, gateway+provider+model, gateway+provider
- * and the key sets): issued together, their cache misses overlap instead
- * of stalling one lookup after another. Entity lookups were the largest
- * single cost of the detector at ~64k entities (bench/e2e_bench.sh). */
-static void prefetch_event(gws_detect_t *d) {
-        uint64_t h[E_K0 + GWS_MAX_KEYSETS];
-        size_t mask = d->cap - 1, j;
-        int n = 0, i;
+/* The prefetches of the table slots, then the entities, that the
+ * event's lookups will touch (gateway, gateway+provider+model,
+ * gateway+provider and the key sets): issued together, their cache
+ * misses overlap instead of stalling one lookup after another. Entity
+ * lookups were the largest single cost of the detector at ~64k entities
+ * (bench/e2e_bench.sh). Two stages: a worker prepares the next event
+ * (slots) before it scores the current one, and fetches the next one's
+ * entities, whose slots have landed by then, before it parses the one
+ * after (service.c, worker_run()); gws_detect_event() runs both at once. */
+void gws_detect_prepare(const gws_detect_t *d, const gws_event_t *ev,
+                        gws_detect_keys_t *k) {
+        size_t mask = d->cap - 1;
+        int i;
 
-        /* The keys the lookups of gws_detect_event use (event_keys()). */
+        event_keys(d, ev, k);
         for (i = 0; i < E_K0 + d->nks; i++)
-                if (d->ek[i].ok)
-                        h[n++] = d->ek[i].h;
-        for (i = 0; i < n; i++)
-                __builtin_prefetch(&d->slots[h[i] & mask]);
-        for (i = 0; i < n; i++) {
-                const slot_t *sl = &d->slots[h[i] & mask];
+                if (k->ek[i].ok)
+                        __builtin_prefetch(&d->slots[k->ek[i].h & mask]);
+}
+
+void gws_detect_prefetch(const gws_detect_t *d, const gws_detect_keys_t *k) {
+        size_t mask = d->cap - 1, j;
+        int i;
+
+        for (i = 0; i < E_K0 + d->nks; i++) {
+                uint64_t h = k->ek[i].h;
+                const slot_t *sl;
+                if (!k->ek[i].ok)
+                        continue;
+                sl = &d->slots[h & mask];
                 if (!sl->e)
                         continue;
-                if (sl->h != h[i]) {
-                        sl = &d->slots[(h[i] + 1) & mask];
-                        if (!sl->e || sl->h != h[i])
+                if (sl->h != h) {
+                        sl = &d->slots[(h + 1) & mask];
+                        if (!sl->e || sl->h != h)
                                 continue;
                 }
                 for (j = 0; j < sizeof(ent_t) + 32; j += 64)
                         __builtin_prefetch((const char *)sl->e + j);
         }
+}
+
+void gws_detect_keys_free(gws_detect_keys_t *k) {
+        gws_buf_free(&k->buf);
 }
 
 /* Notes event \p ev of the current run of far-ahead or far-behind
@@ -2978,6 +2995,14 @@ static int wm_rewind(gws_detect_t *d, int64_t ts, gws_alert_cb *cb,
 
 int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                      gws_score_t *out, gws_alert_cb *cb, void *opaque) {
+        gws_detect_prepare(d, ev, &d->own);
+        gws_detect_prefetch(d, &d->own);
+        return gws_detect_event_keyed(d, ev, &d->own, out, cb, opaque);
+}
+
+int gws_detect_event_keyed(gws_detect_t *d, const gws_event_t *ev,
+                           const gws_detect_keys_t *kp, gws_score_t *out,
+                           gws_alert_cb *cb, void *opaque) {
         const gws_config_t *cfg = d->cfg;
         double zthr = cfg->det_z_threshold, keep = cfg->anomaly_keep_score;
         double s, scores[GWS_R__CNT] = {0};
@@ -2998,8 +3023,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                 return 0;
         }
         d->seq++; /* entities touched from here on are pinned */
-        event_keys(d, ev);
-        prefetch_event(d);
+        d->kp = kp;
 
         /* Event time: the watermark is the newest ts. An event older than
          * the lateness bound is scored (and learned) but not counted in
@@ -3152,7 +3176,7 @@ int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
         }
 
         /* GPM: baselines, latency window, novelty */
-        if (d->ek[E_GPM].ok) {
+        if (d->kp->ek[E_GPM].ok) {
                 /* first seen now in event time, whatever a late or
                  * skewed event says */
                 int64_t seen = d->quiet ? d->wm : ts;

@@ -15,8 +15,8 @@ struct gws_pipeline_s {
         gws_record_t *rw;           /* trim + redact writer */
         gws_buf_t tmp;              /* redacted DLQ payload / alert */
         gws_preset_t preset;        /* input.format */
-        gws_buf_t conv;             /* foreign input as native JSON */
-        const char *conv_why;       /* preset note for the DLQ, or NULL */
+        gws_pipeline_msg_t own;     /* gws_pipeline_process()'s and
+                                     * gws_pipeline_learn()'s message */
         gws_ev_limits_t lim;
         gws_buf_t out;              /* DLQ / retained serialisation */
         gws_pipeline_stats_t st;    /* written by the owner only */
@@ -70,7 +70,7 @@ void gws_pipeline_destroy(gws_pipeline_t *pl) {
                 return;
         gws_buf_free(&pl->out);
         gws_buf_free(&pl->tmp);
-        gws_buf_free(&pl->conv);
+        gws_pipeline_msg_free(&pl->own);
         gws_filter_destroy(pl->filter);
         gws_record_destroy(pl->rw);
         free(pl);
@@ -179,7 +179,7 @@ int gws_pipeline_rejected(gws_buf_t *out, const gws_rejected_t *rj,
  * person can read why. */
 static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
                     gws_ev_err_t err, const gws_ev_errinfo_t *info,
-                    gws_emit_cb *cb, void *opaque) {
+                    const char *conv_why, gws_emit_cb *cb, void *opaque) {
         gws_buf_t *b = &pl->out;
         char detail[512], tbuf[40];
         const char *val;
@@ -201,10 +201,10 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
         else
                 snprintf(detail, sizeof(detail), "%s",
                          info->what ? info->what : gws_ev_err2str(err));
-        if (pl->conv_why) {
+        if (conv_why) {
                 size_t n = strlen(detail);
                 snprintf(detail + n, sizeof(detail) - n, " (%s: %s)",
-                         gws_preset_name(pl->preset), pl->conv_why);
+                         gws_preset_name(pl->preset), conv_why);
         }
 
         gws_buf_reset(b);
@@ -306,89 +306,135 @@ static int emit_retained(gws_pipeline_t *pl, const gws_event_t *ev,
 
 /* Input format (preset) then the native parser. */
 static gws_ev_err_t parse_input(gws_pipeline_t *pl, const gws_input_t *in,
-                                gws_event_t *ev, gws_ev_errinfo_t *info) {
-        pl->conv_why = NULL;
+                                gws_pipeline_msg_t *m) {
+        m->conv_why = NULL;
         if (pl->preset != GWS_PRESET_NATIVE && in->len &&
             in->len <= pl->lim.max_bytes) {
                 const char *why, *fld;
-                gws_buf_reset(&pl->conv);
+                gws_buf_reset(&m->conv);
                 /* On failure the native parser below reads the original
                  * bytes and names the precise reason (UTF-8, JSON, ...). */
                 if (gws_preset_transform(pl->preset, in->value, in->len,
-                                         &pl->conv, &why, &fld) == 0) {
+                                         &m->conv, &why, &fld) == 0) {
                         /* A foreign value the preset had to leave out
                          * explains the native complaint: the DLQ detail
                          * carries both. */
-                        pl->conv_why = why;
-                        return gws_event_parse(ev, pl->conv.buf,
-                                               pl->conv.len, &pl->lim, info);
+                        m->conv_why = why;
+                        return gws_event_parse(&m->ev, m->conv.buf,
+                                               m->conv.len, &pl->lim,
+                                               &m->info);
                 }
         }
-        return gws_event_parse(ev, in->value, in->len, &pl->lim, info);
+        return gws_event_parse(&m->ev, in->value, in->len, &pl->lim,
+                               &m->info);
+}
+
+void gws_pipeline_parse(gws_pipeline_t *pl, gws_detect_t *det,
+                        const gws_input_t *in, gws_pipeline_msg_t *m) {
+        m->err = parse_input(pl, in, m);
+        m->det = NULL;
+        m->parsed = 1;
+        if (m->err == GWS_EV_OK && det) {
+                gws_detect_prepare(det, &m->ev, &m->keys);
+                m->det = det;
+        }
+}
+
+void gws_pipeline_prefetch(const gws_pipeline_msg_t *m) {
+        if (m->parsed && m->det)
+                gws_detect_prefetch(m->det, &m->keys);
+}
+
+void gws_pipeline_discard(gws_pipeline_msg_t *m) {
+        if (!m->parsed)
+                return;
+        if (m->err == GWS_EV_OK)
+                gws_event_clear(&m->ev);
+        m->parsed = 0;
+        m->det = NULL;
+}
+
+void gws_pipeline_msg_free(gws_pipeline_msg_t *m) {
+        gws_pipeline_discard(m);
+        gws_buf_free(&m->conv);
+        gws_detect_keys_free(&m->keys);
 }
 
 int gws_pipeline_learn(gws_pipeline_t *pl, gws_detect_t *det,
                        const gws_input_t *in) {
-        gws_event_t ev;
-        gws_ev_errinfo_t info;
+        gws_pipeline_msg_t *m = &pl->own;
         gws_score_t sc;
 
-        if (parse_input(pl, in, &ev, &info) != GWS_EV_OK)
+        gws_pipeline_parse(pl, det, in, m);
+        if (m->err != GWS_EV_OK) {
+                gws_pipeline_discard(m);
                 return 0;
+        }
         /* No callback: alerts change state (open, update, resolve under
          * their stable ids) exactly as they did for the previous owner,
          * which emitted them. */
-        gws_detect_event(det, &ev, &sc, NULL, NULL);
-        gws_event_clear(&ev);
+        gws_detect_prefetch(det, &m->keys);
+        gws_detect_event_keyed(det, &m->ev, &m->keys, &sc, NULL, NULL);
+        gws_pipeline_discard(m);
         return 1;
 }
 
-gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,
-                                   const gws_input_t *in, gws_emit_cb *cb,
-                                   void *opaque) {
-        gws_event_t ev;
-        gws_ev_errinfo_t info;
-        gws_ev_err_t err;
+gws_outcome_t gws_pipeline_finish(gws_pipeline_t *pl, gws_detect_t *det,
+                                  const gws_input_t *in,
+                                  gws_pipeline_msg_t *m, gws_emit_cb *cb,
+                                  void *opaque) {
         gws_score_t sc;
         gws_keep_t keep;
         gws_outcome_t outcome;
         const char *rule = NULL;
 
         INC(pl->st.in);
-        err = parse_input(pl, in, &ev, &info);
-        if (err != GWS_EV_OK) {
-                INC(pl->st.dlq[err]);
-                if (emit_dlq(pl, in, err, &info, cb, opaque) == -1) {
+        if (m->err != GWS_EV_OK) {
+                m->parsed = 0;
+                INC(pl->st.dlq[m->err]);
+                if (emit_dlq(pl, in, m->err, &m->info, m->conv_why, cb,
+                             opaque) == -1) {
                         INC(pl->st.failed);
                         return GWS_OUT_FAILED;
                 }
                 return GWS_OUT_DLQ;
         }
+        if (m->det != det) /* parsed without (or with another) detector */
+                gws_detect_prepare(det, &m->ev, &m->keys);
 
         pl->cb = cb;
         pl->opaque = opaque;
         pl->det = det;
         pl->alert_failed = 0;
-        if (gws_detect_event(det, &ev, &sc, alert_cb, pl) < 0 ||
+        if (gws_detect_event_keyed(det, &m->ev, &m->keys, &sc, alert_cb,
+                                   pl) < 0 ||
             pl->alert_failed) {
                 INC(pl->st.failed);
-                gws_event_clear(&ev);
+                gws_pipeline_discard(m);
                 return GWS_OUT_FAILED;
         }
 
-        keep = gws_filter_eval(pl->filter, &ev, &sc, &rule);
+        keep = gws_filter_eval(pl->filter, &m->ev, &sc, &rule);
         INC(pl->st.kept[keep]);
         if (keep == GWS_KEEP_NONE && rule)
                 INC(pl->st.dropped_by_rule);
         if (keep == GWS_KEEP_NONE) {
                 outcome = GWS_OUT_DROPPED;
-        } else if (emit_retained(pl, &ev, &sc, keep, rule, cb, opaque) ==
+        } else if (emit_retained(pl, &m->ev, &sc, keep, rule, cb, opaque) ==
                    -1) {
                 INC(pl->st.failed);
                 outcome = GWS_OUT_FAILED;
         } else {
                 outcome = GWS_OUT_KEPT;
         }
-        gws_event_clear(&ev);
+        gws_pipeline_discard(m);
         return outcome;
+}
+
+gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,
+                                   const gws_input_t *in, gws_emit_cb *cb,
+                                   void *opaque) {
+        gws_pipeline_parse(pl, det, in, &pl->own);
+        gws_pipeline_prefetch(&pl->own);
+        return gws_pipeline_finish(pl, det, in, &pl->own, cb, opaque);
 }

@@ -90,6 +90,61 @@ int gws_replay_key(const char *buf, size_t len, const char **s,
         return -1;
 }
 
+/* One input line on its way through the pipeline (gws_replay_run()). */
+typedef struct {
+        char *line;
+        size_t cap;
+        unsigned long long lineno;
+        int32_t part;
+        gws_input_t msg;
+        gws_pipeline_msg_t pm;
+} rline_t;
+
+/* Reads the next message (blank lines are skipped) into \p L: its bytes,
+ * key and partition. @returns 1, or 0 at the end (or a read error:
+ * ferror()). */
+static int replay_next(FILE *in, const gws_config_t *cfg, int rnd,
+                       int64_t *offsets, gws_replay_result_t *res,
+                       rline_t *L) {
+        ssize_t n;
+        int nparts = cfg->partitions;
+
+        while ((n = getline(&L->line, &L->cap, in)) != -1) {
+                char *line = L->line;
+                const char *key = NULL;
+                size_t keylen = 0;
+                int32_t part = 0;
+
+                if (n > 0 && line[n - 1] == '\n')
+                        n--;
+                if (n > 0 && line[n - 1] == '\r')
+                        n--;
+                res->lines++;
+                res->bytes += (uint64_t)n;
+                if (n == 0)
+                        continue; /* blank lines separate, not messages */
+                if (gws_replay_key(line, (size_t)n, &key, &keylen) == 0 &&
+                    !rnd)
+                        part = gws_partition_for_key(key, keylen, nparts);
+                else if (rnd)
+                        part = (int32_t)(gws_hash64(&res->lines,
+                                                    sizeof(res->lines),
+                                                    0x72616e64) %
+                                         (uint64_t)nparts);
+                L->lineno = (unsigned long long)res->lines;
+                L->part = part;
+                L->msg.value = line;
+                L->msg.len = (size_t)n;
+                L->msg.key = key;
+                L->msg.keylen = keylen;
+                L->msg.topic = cfg->topic_input;
+                L->msg.partition = part;
+                L->msg.offset = offsets[part]++;
+                return 1;
+        }
+        return 0;
+}
+
 int gws_replay_run(const gws_config_t *cfg, const char *input,
                    const char *out_dir, gws_replay_result_t *res,
                    char *errstr, size_t errstr_size) {
@@ -100,14 +155,14 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
         gws_pipeline_t *pl = NULL;
         gws_detect_t **dets = NULL;
         int64_t *offsets = NULL;
-        char *line = NULL, path[4096];
-        size_t cap = 0;
-        ssize_t n;
-        int i, rc = -1, nparts = cfg->partitions;
+        char path[4096];
+        rline_t L[2];
+        int i, rc = -1, nparts = cfg->partitions, cur = 0, have;
         int rnd = !strcmp(cfg->replay_partitioner, "random");
         int64_t t0 = gws_mono_ms();
 
         memset(res, 0, sizeof(*res));
+        memset(L, 0, sizeof(L));
         memset(&sinks, 0, sizeof(sinks));
         sinks.res = res;
         gws_placement_reset();
@@ -140,48 +195,38 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
                 goto out;
         }
 
-        while ((n = getline(&line, &cap, in)) != -1) {
-                gws_input_t msg;
-                const char *key = NULL;
-                size_t keylen = 0;
-                int32_t part = 0;
-
-                if (n > 0 && line[n - 1] == '\n')
-                        n--;
-                if (n > 0 && line[n - 1] == '\r')
-                        n--;
-                res->lines++;
-                res->bytes += (uint64_t)n;
-                if (n == 0)
-                        continue; /* blank lines separate, not messages */
-                if (gws_replay_key(line, (size_t)n, &key, &keylen) == 0 &&
-                    !rnd)
-                        part = gws_partition_for_key(key, keylen, nparts);
-                else if (rnd)
-                        part = (int32_t)(gws_hash64(&res->lines,
-                                                    sizeof(res->lines),
-                                                    0x72616e64) %
-                                         (uint64_t)nparts);
+        /* Each line is parsed while the one before it is processed, as
+         * in the service's workers (service.c, worker_run()): the
+         * detector state an event touches is fetched meanwhile. A
+         * partition's detector is created when its first line is
+         * processed, not when it is read ahead (the state budget is
+         * process-wide). */
+        have = replay_next(in, cfg, rnd, offsets, res, &L[cur]);
+        if (have)
+                gws_pipeline_parse(pl, dets[L[cur].part], &L[cur].msg,
+                                   &L[cur].pm);
+        while (have) {
+                rline_t *c = &L[cur], *nx = &L[cur ^ 1];
+                int32_t part = c->part;
+                gws_pipeline_prefetch(&c->pm);
+                if ((have = replay_next(in, cfg, rnd, offsets, res, nx)))
+                        gws_pipeline_parse(pl, dets[nx->part], &nx->msg,
+                                           &nx->pm);
                 if (!dets[part] &&
                     !(dets[part] = gws_detect_new(cfg, part))) {
                         snprintf(errstr, errstr_size, "out of memory");
                         goto out;
                 }
-                msg.value = line;
-                msg.len = (size_t)n;
-                msg.key = key;
-                msg.keylen = keylen;
-                msg.topic = cfg->topic_input;
-                msg.partition = part;
-                msg.offset = offsets[part]++;
-                if (gws_pipeline_process(pl, dets[part], &msg, file_emit,
-                                         &sinks) == GWS_OUT_FAILED) {
+                if (gws_pipeline_finish(pl, dets[part], &c->msg, &c->pm,
+                                        file_emit, &sinks) ==
+                    GWS_OUT_FAILED) {
                         snprintf(errstr, errstr_size,
                                  "line %llu: cannot write output: %s",
-                                 (unsigned long long)res->lines,
+                                 c->lineno,
                                  strerror(sinks.werr ? sinks.werr : EIO));
                         goto out;
                 }
+                cur ^= 1;
         }
         if (ferror(in)) {
                 snprintf(errstr, errstr_size, "%s: read error: %s", input,
@@ -223,7 +268,10 @@ out:
                 }
         free(dets);
         free(offsets);
-        free(line);
+        for (i = 0; i < 2; i++) {
+                gws_pipeline_msg_free(&L[i].pm);
+                free(L[i].line);
+        }
         gws_pipeline_destroy(pl);
         gws_placement_stats(&res->place);
         return rc;

@@ -155,6 +155,11 @@ typedef struct worker_s {
         size_t nstage, stagecap; /* main */
         gws_hist_t hist; /* processing time per message (atomic) */
         gws_buf_t sraw, srec; /* snapshot scratch */
+        gws_pipeline_msg_t pm[2]; /* the message being processed (cur)
+                                   * and the next, parsed ahead
+                                   * (worker_run()) */
+        gws_input_t pin[2];       /* their inputs */
+        int cur;
 } worker_t;
 
 typedef struct retry_s {
@@ -957,6 +962,18 @@ static void run_release(ptn_t *p, inflight_t **rel, size_t *nrel) {
         *nrel = 0;
 }
 
+/* The pipeline's view of consumed message \p rkm. */
+static void worker_input(const gws_service_t *svc,
+                         const rd_kafka_message_t *rkm, gws_input_t *in) {
+        in->value = rkm->payload ? rkm->payload : "";
+        in->len = rkm->len;
+        in->key = rkm->key;
+        in->keylen = rkm->key_len;
+        in->topic = svc->cfg->topic_input;
+        in->partition = rkm->partition;
+        in->offset = rkm->offset;
+}
+
 /* Processes \p n queued messages of one partition \p p (consecutive in a
  * worker's batch: librdkafka hands out a partition's messages in runs).
  * The run's entries are added in one tracker round and released in one at
@@ -966,9 +983,21 @@ static void run_release(ptn_t *p, inflight_t **rel, size_t *nrel) {
  * alone was ~3% of the process). Holding back a dropped event's release
  * to the end of its run (at most WQ_BATCH messages) delays nothing a
  * commit would notice; a snapshot releases first. The items' queue
- * references keep \p p alive throughout. */
+ * references keep \p p alive throughout.
+ * Each message is parsed while the one before it is processed
+ * (gws_pipeline_parse() of the next before gws_pipeline_finish() of the
+ * current; the last of a run parses \p next, the first of the next run
+ * of the batch, NULL: none), and its detector entities are fetched
+ * before the parse of the one after it: their cache misses overlap with
+ * parsing instead of stalling the lookups (the detector state is several
+ * MB, and an event's entities are rarely in the cache). The parse ahead
+ * is speculative: a message that is not processed after all (lost,
+ * stopped, skipped) is discarded. The processing time observed for a
+ * message is that of its finish plus the parse done meanwhile (the next
+ * message's, or its own when it was not parsed ahead): every parse is
+ * counted once. */
 static void worker_run(worker_t *w, ptn_t *p, const qitem_t *its, size_t n,
-                       emit_ctx_t *ec) {
+                       const qitem_t *next, emit_ctx_t *ec) {
         gws_service_t *svc = w->svc;
         inflight_t *infs[WQ_BATCH], *rel[WQ_BATCH];
         int64_t offs[WQ_BATCH];
@@ -986,8 +1015,12 @@ static void worker_run(worker_t *w, ptn_t *p, const qitem_t *its, size_t n,
         }
         for (i = 0; i < n; i++) {
                 rd_kafka_message_t *rkm = its[i].rkm;
+                gws_pipeline_msg_t *m = &w->pm[w->cur];
+                gws_input_t *in = &w->pin[w->cur];
+                const qitem_t *ahead = i + 1 < nadd ? &its[i + 1]
+                                       : i + 1 == n ? next
+                                                    : NULL;
                 inflight_t *inf;
-                gws_input_t in;
 
                 if (i >= nadd)
                         goto done; /* stopped before the run: no entry */
@@ -1012,16 +1045,23 @@ static void worker_run(worker_t *w, ptn_t *p, const qitem_t *its, size_t n,
                                          __ATOMIC_RELEASE);
                         goto done;
                 }
-                in.value = rkm->payload ? rkm->payload : "";
-                in.len = rkm->len;
-                in.key = rkm->key;
-                in.keylen = rkm->key_len;
-                in.topic = svc->cfg->topic_input;
-                in.partition = rkm->partition;
-                in.offset = rkm->offset;
-                ec->inf = inf;
                 t0 = gws_mono_ns();
-                out = gws_pipeline_process(w->pl, p->det, &in, emit_cb, ec);
+                if (!m->parsed) { /* the first of the run */
+                        worker_input(svc, rkm, in);
+                        gws_pipeline_parse(w->pl, p->det, in, m);
+                }
+                gws_pipeline_prefetch(m);
+                if (ahead &&
+                    ahead->rkm->offset >=
+                        __atomic_load_n(&ahead->p->skip_below,
+                                        __ATOMIC_ACQUIRE)) {
+                        worker_input(svc, ahead->rkm, &w->pin[w->cur ^ 1]);
+                        gws_pipeline_parse(w->pl, ahead->p->det,
+                                           &w->pin[w->cur ^ 1],
+                                           &w->pm[w->cur ^ 1]);
+                }
+                ec->inf = inf;
+                out = gws_pipeline_finish(w->pl, p->det, in, m, emit_cb, ec);
                 gws_hist_observe(&w->hist, gws_mono_ns() - t0);
                 if (out == GWS_OUT_FAILED &&
                     __atomic_load_n(&svc->abandon, __ATOMIC_ACQUIRE)) {
@@ -1052,6 +1092,8 @@ static void worker_run(worker_t *w, ptn_t *p, const qitem_t *its, size_t n,
                         }
                 }
         done:
+                gws_pipeline_discard(m); /* parsed ahead, not processed */
+                w->cur ^= 1;
                 rd_kafka_message_destroy(rkm);
         }
         run_release(p, rel, &nrel);
@@ -1069,7 +1111,8 @@ static void *worker_main(void *arg) {
                 for (k = 0; k < nit; k = r) {
                         for (r = k + 1; r < nit && its[r].p == its[k].p; r++)
                                 ;
-                        worker_run(w, its[k].p, its + k, r - k, &ec);
+                        worker_run(w, its[k].p, its + k, r - k,
+                                   r < nit ? &its[r] : NULL, &ec);
                 }
                 __atomic_store_n(&w->busy, 0, __ATOMIC_RELEASE);
         }
@@ -3512,6 +3555,8 @@ void gws_service_destroy(gws_service_t *svc) {
                                 wq_destroy(&svc->workers[i].q);
                         free(svc->workers[i].stage);
                         gws_pipeline_destroy(svc->workers[i].pl);
+                        gws_pipeline_msg_free(&svc->workers[i].pm[0]);
+                        gws_pipeline_msg_free(&svc->workers[i].pm[1]);
                         gws_buf_free(&svc->workers[i].sraw);
                         gws_buf_free(&svc->workers[i].srec);
                 }

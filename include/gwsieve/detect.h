@@ -61,6 +61,27 @@ typedef int (gws_alert_cb)(void *opaque, const char *alert_id,
                            const char *json, size_t len, int kind,
                            int state);
 
+/** Entity types a detector looks up per event (gateway+provider+model,
+ *  gateway+provider, gateway, two shapes, then the numeric key sets). */
+#define GWS_DETECT_KEYS_MAX (5 + GWS_MAX_KEYSETS)
+
+/** One event's entity keys and their hashes, built by
+ *  gws_detect_prepare() ahead of gws_detect_event_keyed(), so that the
+ *  cache lines of the detector state the event will touch can be fetched
+ *  while the caller does other work (a worker: parsing the next event).
+ *  Caller-owned, reusable from event to event; zero-initialise, release
+ *  with gws_detect_keys_free(). Its fields are the detector's: read and
+ *  written by detect.c only. */
+typedef struct gws_detect_keys_s {
+        struct gws_detect_ekey_s {
+                uint64_t h;   /* the key's entity hash */
+                uint32_t off; /* its bytes: buf.buf + off */
+                uint16_t len;
+                uint8_t ok;   /* 0: no entity of this type */
+        } ek[GWS_DETECT_KEYS_MAX];
+        gws_buf_t buf;
+} gws_detect_keys_t;
+
 /** Counters (monotonic) of one detector state. */
 typedef struct gws_detect_stats_s {
         uint64_t entities;        /**< currently tracked */
@@ -112,6 +133,27 @@ void gws_detect_destroy(gws_detect_t *d);
  *  @returns the number of alerts emitted, or -1 if \p cb failed. */
 int gws_detect_event(gws_detect_t *d, const gws_event_t *ev,
                      gws_score_t *out, gws_alert_cb *cb, void *opaque);
+
+/** @brief Builds \p ev's entity keys into \p k for detector \p d and
+ *  starts fetching the hash-table slots they land in (a prefetch: no
+ *  state changes, \p d may score other events before \p k is used, and
+ *  \p ev must stay valid only for this call). */
+void gws_detect_prepare(const gws_detect_t *d, const gws_event_t *ev,
+                        gws_detect_keys_t *k);
+
+/** @brief Starts fetching the entities \p k's keys find in \p d (their
+ *  slots are read: best after gws_detect_prepare()'s slot prefetch had
+ *  time to land). Changes nothing. */
+void gws_detect_prefetch(const gws_detect_t *d, const gws_detect_keys_t *k);
+
+/** @brief gws_detect_event() with \p ev's keys from gws_detect_prepare()
+ *  of the same \p d and \p ev (borrowed for the call). */
+int gws_detect_event_keyed(gws_detect_t *d, const gws_event_t *ev,
+                           const gws_detect_keys_t *k, gws_score_t *out,
+                           gws_alert_cb *cb, void *opaque);
+
+/** @brief Releases \p k's buffer; \p k may be used again. */
+void gws_detect_keys_free(gws_detect_keys_t *k);
 
 /** @brief Inside a gws_alert_cb call of \p d: how many elements of the
  *  alert's entity client_ip redact.ip_truncate replaced by

@@ -89,6 +89,53 @@ gws_outcome_t gws_pipeline_process(gws_pipeline_t *pl, gws_detect_t *det,
                                    const gws_input_t *in, gws_emit_cb *cb,
                                    void *opaque);
 
+/** One input message between its parse and its processing. A worker
+ *  parses the next message (gws_pipeline_parse(): the event view and its
+ *  detector keys, with a prefetch of the hash-table slots they land in)
+ *  before it processes the current one, and starts fetching the next
+ *  one's entities (gws_pipeline_prefetch()) before it parses the one
+ *  after: the detector state of each event arrives in the cache while
+ *  the worker does other work, instead of stalling its lookups
+ *  (gws_pipeline_process() does the three steps at once). Caller-owned,
+ *  reusable from message to message; zero-initialise, release with
+ *  gws_pipeline_msg_free(). The fields are the pipeline's. */
+typedef struct gws_pipeline_msg_s {
+        gws_event_t ev;
+        gws_ev_err_t err;         /* GWS_EV_OK: ev holds the event */
+        gws_ev_errinfo_t info;
+        const char *conv_why;     /* input.format's note for the DLQ */
+        gws_buf_t conv;           /* foreign input as native JSON */
+        gws_detect_keys_t keys;
+        const gws_detect_t *det;  /* keys prepared for it; NULL: none */
+        int parsed;               /* parsed, not yet finished/discarded */
+} gws_pipeline_msg_t;
+
+/** @brief Parses \p in into \p m and, with \p det (may be NULL),
+ *  prepares its detector keys. \p in's bytes must stay valid until
+ *  gws_pipeline_finish() or gws_pipeline_discard(). Emits nothing,
+ *  counts nothing, changes no state. */
+void gws_pipeline_parse(gws_pipeline_t *pl, gws_detect_t *det,
+                        const gws_input_t *in, gws_pipeline_msg_t *m);
+
+/** @brief Starts fetching the entities \p m's event will touch (no-op
+ *  for a message that did not parse or has no detector). */
+void gws_pipeline_prefetch(const gws_pipeline_msg_t *m);
+
+/** @brief gws_pipeline_process() for \p m, parsed from the same \p in;
+ *  \p det must be the one \p m was parsed with, or \p m is prepared
+ *  again for it. Leaves \p m reusable. */
+gws_outcome_t gws_pipeline_finish(gws_pipeline_t *pl, gws_detect_t *det,
+                                  const gws_input_t *in,
+                                  gws_pipeline_msg_t *m, gws_emit_cb *cb,
+                                  void *opaque);
+
+/** @brief Drops a parsed message that will not be processed. */
+void gws_pipeline_discard(gws_pipeline_msg_t *m);
+
+/** @brief Releases \p m's buffers (after gws_pipeline_finish() or
+ *  gws_pipeline_discard()). */
+void gws_pipeline_msg_free(gws_pipeline_msg_t *m);
+
 /** @brief State catch-up: parses \p in like gws_pipeline_process() and
  *  updates \p det, emitting nothing (no records, no alerts) and counting
  *  nothing in the stats. Used to bring a restored snapshot up to the
