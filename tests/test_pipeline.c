@@ -4,7 +4,8 @@
  * -Wl,--wrap=realloc (as with calloc, tests/test_changelog.c), so every
  * realloc() of gwsieve's code goes through __wrap_realloc(): a gws_buf_t
  * that grows, a JSON tape. While realloc_fails is set, reallocs of the
- * thread that set it fail.
+ * thread that set it fail (test_realloc_fail(): other suites arm it too,
+ * suites.h).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -38,12 +39,16 @@ void *__wrap_realloc(void *p, size_t size) {
 }
 
 /* From now on the next \p n reallocs of this thread fail (-1: all of
- * them; 0: none, realloc_failed kept). */
-static void realloc_fail(int n) {
+ * them; 0: none, realloc_failed kept). Other suites use it (suites.h). */
+void test_realloc_fail(int n) {
         realloc_thread = pthread_self();
         if (n)
                 __atomic_store_n(&realloc_failed, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&realloc_fails, n, __ATOMIC_RELEASE);
+}
+
+int test_realloc_failed(void) {
+        return __atomic_load_n(&realloc_failed, __ATOMIC_RELAXED);
 }
 
 typedef struct {
@@ -90,7 +95,7 @@ static void setup(void) {
 }
 static void teardown(void) {
         int i;
-        realloc_fail(0); /* a test that failed armed (CK_FORK=no) */
+        test_realloc_fail(0); /* a test that failed armed (CK_FORK=no) */
         for (i = 0; i < GWS_SINK__CNT; i++)
                 json_decref(cap.last[i]);
         gws_detect_destroy(det);
@@ -1306,9 +1311,9 @@ START_TEST(alert_redaction_failure_sends_nothing) {
         nalerts = cap.n[GWS_SINK_ALERTS];
         raw_jane = 0;
         gws_detect_stats(det, &ds0);
-        realloc_fail(-1);
+        test_realloc_fail(-1);
         out = feed_jane(pl2, det, k);
-        realloc_fail(0);
+        test_realloc_fail(0);
         gws_detect_stats(det, &ds1);
         memset(&st, 0, sizeof(st));
         gws_pipeline_stats_add(pl2, &st);
@@ -1399,9 +1404,9 @@ START_TEST(dlq_json_redaction_failure_sends_nothing) {
         warm[sizeof(warm) - 1] = '\0';
         ck_assert_int_eq(run1(warm, strlen(warm)), GWS_OUT_DLQ);
         ndlq = cap.n[GWS_SINK_DLQ];
-        realloc_fail(1);
+        test_realloc_fail(1);
         out = run1(pay, strlen(pay));
-        realloc_fail(0);
+        test_realloc_fail(0);
         s = cap.n[GWS_SINK_DLQ] > ndlq
                 ? json_string_value(
                       json_object_get(cap.last[GWS_SINK_DLQ], "payload"))
