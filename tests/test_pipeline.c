@@ -7,6 +7,7 @@
  * thread that set it fail (test_realloc_fail(): other suites arm it too,
  * suites.h).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -981,6 +982,68 @@ START_TEST(replay_files_match_stats) {
 }
 END_TEST
 
+/* Replay says why it stopped. An event that could not be processed
+ * (GWS_OUT_FAILED without a write error: out of memory, here every
+ * realloc failing, so the first line's) is not a write error; it was
+ * reported as one, "line 1: cannot write output: Input/output error",
+ * an errno no write had set. A write that failed (retained.ndjson on
+ * /dev/full: the stdio buffer's first flush, some lines in) names the
+ * file and its errno. */
+START_TEST(replay_says_why_it_stopped) {
+        char dir[] = "/tmp/gws-replay-XXXXXX", in[600], path[700];
+        gws_replay_result_t res;
+        FILE *fp;
+        int i, r, nfail;
+        fp = replay_input(dir, in, sizeof(in));
+        for (i = 0; i < 50; i++)
+                fprintf(fp, "{\"id\":\"r%d\",\"ts\":%d,\"gateway_id\":\"g%d\","
+                            "\"provider\":\"p\",\"model\":\"m\",\"status\":200,"
+                            "\"latency_ms\":5}\n",
+                        i, 1000 * i, i % 5);
+        fclose(fp);
+
+        err[0] = '\0';
+        test_realloc_fail(-1);
+        r = gws_replay_run(cfg, in, dir, &res, err, sizeof(err));
+        test_realloc_fail(0);
+        nfail = test_realloc_failed();
+        fprintf(stderr,
+                "replay_says_why_it_stopped: out of memory: %d realloc(s) "
+                "failed, returned %d: %s\n",
+                nfail, r, err);
+        ck_assert_int_gt(nfail, 0);
+        ck_assert_int_eq(r, -1);
+        ck_assert_msg(!strncmp(err, "line 1: event could not be processed",
+                               36) &&
+                          !strstr(err, "cannot write"),
+                      "%s", err);
+        snprintf(path, sizeof(path), "%s/retained.ndjson", dir);
+        ck_assert_int_eq(count_lines(path), 0);
+
+        /* a real write error */
+        if (access("/dev/full", W_OK) == 0) {
+                ck_assert_int_eq(unlink(path), 0);
+                ck_assert_int_eq(symlink("/dev/full", path), 0);
+                err[0] = '\0';
+                r = gws_replay_run(cfg, in, dir, &res, err, sizeof(err));
+                fprintf(stderr,
+                        "replay_says_why_it_stopped: /dev/full: returned "
+                        "%d: %s\n",
+                        r, err);
+                ck_assert_int_eq(r, -1);
+                ck_assert_msg(!strncmp(err, "line ", 5) &&
+                                  strstr(err, ": cannot write ") &&
+                                  strstr(err, path) &&
+                                  strstr(err, strerror(ENOSPC)) &&
+                                  !strstr(err, "could not be processed"),
+                              "%s", err);
+                ck_assert_uint_gt(res.lines, 1);
+                ck_assert_uint_lt(res.lines, 50);
+        }
+        rm_dir(dir);
+}
+END_TEST
+
 /* replay.partitioner: "key" keeps one gateway in one simulated partition
  * (one set of its entities); "random" spreads it over the partitions as
  * -X partitioner=random does, the same way on every run, and the summary
@@ -1471,6 +1534,7 @@ Suite *gws_pipeline_suite(void) {
                             sizeof(keys) / sizeof(keys[0]));
         tcase_add_test(tc, replay_files_match_stats);
         tcase_add_test(tc, replay_partitioner_random_spreads);
+        tcase_add_test(tc, replay_says_why_it_stopped);
         suite_add_tcase(s, tc);
         return s;
 }
