@@ -1270,12 +1270,14 @@ static int shown_key(gws_detect_t *d, const ent_t *e, const char **kp,
         return 0;
 }
 
-/* The alert's reason; \p k, \p klen: its entity key as shown. */
-static void reason_text(const gws_detect_t *d, gws_buf_t *b,
-                        const alert_t *a, const char *k, size_t klen,
-                        int64_t window_s) {
+/* The alert's reason; \p k, \p klen: its entity key as shown.
+ * @returns 0, or -1 out of memory: \p b then lacks a sentence or part of
+ * one, and the alert must not go out with it (alert_emit()). */
+static int reason_text(const gws_detect_t *d, gws_buf_t *b, const alert_t *a,
+                       const char *k, size_t klen, int64_t window_s) {
         char ent[256];
         size_t i, n, o = 0;
+        int r = 0;
         /* Entity as "v1/v2/v3"; a single field other than the gateway
          * is named ("user_id u-7"). */
         if (!ent_field(d, a->ent->type, 1) &&
@@ -1290,94 +1292,113 @@ static void reason_text(const gws_detect_t *d, gws_buf_t *b,
         ent[o] = '\0';
         switch (a->kind) {
         case K_LATENCY:
-                gws_buf_printf(b, "Latency of %s is %.0f ms, %.1fx its "
-                               "baseline of %.0f ms (%u anomalous requests "
-                               "in %lld s).", ent, a->observed,
-                               a->expected > 0 ? a->observed / a->expected : 0,
-                               a->expected, a->anomalies,
-                               (long long)window_s);
+                r |= gws_buf_printf(
+                    b,
+                    "Latency of %s is %.0f ms, %.1fx its "
+                    "baseline of %.0f ms (%u anomalous requests "
+                    "in %lld s).",
+                    ent, a->observed,
+                    a->expected > 0 ? a->observed / a->expected : 0,
+                    a->expected, a->anomalies, (long long)window_s);
                 break;
         case K_TOKENS:
-                gws_buf_printf(b, "Prompt tokens per request on %s are "
-                               "%.0f, %.1fx the baseline of %.0f.", ent,
-                               a->observed,
-                               a->expected > 0 ? a->observed / a->expected : 0,
-                               a->expected);
+                r |= gws_buf_printf(b,
+                                    "Prompt tokens per request on %s are "
+                                    "%.0f, %.1fx the baseline of %.0f.",
+                                    ent, a->observed,
+                                    a->expected > 0 ? a->observed / a->expected
+                                                    : 0,
+                                    a->expected);
                 break;
         case K_COST:
-                gws_buf_printf(b, "Cost per request on %s is $%.3g, %.1fx "
-                               "the baseline of $%.3g.", ent, a->observed,
-                               a->expected > 0 ? a->observed / a->expected : 0,
-                               a->expected);
+                r |= gws_buf_printf(b,
+                                    "Cost per request on %s is $%.3g, %.1fx "
+                                    "the baseline of $%.3g.",
+                                    ent, a->observed,
+                                    a->expected > 0 ? a->observed / a->expected
+                                                    : 0,
+                                    a->expected);
                 break;
         case K_ERROR_RATE:
-                gws_buf_printf(b, "Error share on %s is %.0f%% against a "
-                               "baseline of %.1f%%.", ent, a->observed * 100,
-                               a->expected * 100);
+                r |= gws_buf_printf(b,
+                                    "Error share on %s is %.0f%% against a "
+                                    "baseline of %.1f%%.",
+                                    ent, a->observed * 100, a->expected * 100);
                 break;
         case K_RATE_SPIKE:
-                gws_buf_printf(b, "Traffic on %s is %.0f events per %llds, "
-                               "%.1fx its baseline of %.0f.", ent,
-                               a->observed, (long long)window_s,
-                               a->expected > 0 ? a->observed / a->expected : 0,
-                               a->expected);
+                r |= gws_buf_printf(b,
+                                    "Traffic on %s is %.0f events per %llds, "
+                                    "%.1fx its baseline of %.0f.",
+                                    ent, a->observed, (long long)window_s,
+                                    a->expected > 0 ? a->observed / a->expected
+                                                    : 0,
+                                    a->expected);
                 break;
         case K_RATE_DROP:
                 if (a->gone) {
                         char since[40];
-                        gws_buf_printf(b, "No traffic on %s since %s "
-                                       "(baseline %.0f events per %llds): "
-                                       "taken as gone, its rate is not "
-                                       "judged until it sends again.",
-                                       ent,
-                                       gws_time_format(a->silent_from, since,
-                                                       sizeof(since)),
-                                       a->expected, (long long)window_s);
+                        r |= gws_buf_printf(b,
+                                            "No traffic on %s since %s "
+                                            "(baseline %.0f events per %llds): "
+                                            "taken as gone, its rate is not "
+                                            "judged until it sends again.",
+                                            ent,
+                                            gws_time_format(a->silent_from,
+                                                            since,
+                                                            sizeof(since)),
+                                            a->expected, (long long)window_s);
                 } else
-                        gws_buf_printf(b, "Traffic on %s fell to %.0f "
-                                       "events per %llds from a baseline "
-                                       "of %.0f.", ent, a->observed,
-                                       (long long)window_s, a->expected);
+                        r |= gws_buf_printf(b,
+                                            "Traffic on %s fell to %.0f "
+                                            "events per %llds from a baseline "
+                                            "of %.0f.",
+                                            ent, a->observed,
+                                            (long long)window_s, a->expected);
                 break;
         case K_HEAVY_HITTER: {
                 /* entity is gateway/key */
                 const char *slash = strchr(ent, '/');
                 int glen = slash ? (int)(slash - ent) : (int)strlen(ent);
-                gws_buf_printf(b, "%s %s %s %.0f%% of the %s on gateway "
-                               "%.*s in the last %llds (usually %.1f%%).",
-                               a->ent->type == E_GI ? "Client IP" : "User",
-                               slash ? slash + 1 : ent,
-                               a->tokens ? "used" : "made",
-                               a->observed * 100,
-                               a->tokens ? "tokens" : "requests", glen, ent,
-                               (long long)window_s, a->expected * 100);
+                r |= gws_buf_printf(
+                    b,
+                    "%s %s %s %.0f%% of the %s on gateway "
+                    "%.*s in the last %llds (usually %.1f%%).",
+                    a->ent->type == E_GI ? "Client IP" : "User",
+                    slash ? slash + 1 : ent, a->tokens ? "used" : "made",
+                    a->observed * 100, a->tokens ? "tokens" : "requests", glen,
+                    ent, (long long)window_s, a->expected * 100);
                 break;
         }
         case K_NEW_VALUE:
-                gws_buf_printf(b, "Gateway %s calls a provider/model never "
-                               "seen on it before (%u requests so far).", ent,
-                               a->anomalies);
+                r |= gws_buf_printf(b,
+                                    "Gateway %s calls a provider/model never "
+                                    "seen on it before (%u requests so far).",
+                                    ent, a->anomalies);
                 break;
         default:
                 break;
         }
         if (a->rewound)
-                gws_buf_puts(b, " Resolved: event time moved back before "
-                                "it (a clock that ran ahead was set "
-                                "right).");
+                r |= gws_buf_puts(b, " Resolved: event time moved back before "
+                                     "it (a clock that ran ahead was set "
+                                     "right).");
         else if (a->settled > 0) {
                 char since[40];
                 long long held = d->cfg->det_rate_settle_s;
                 int unit = held % 3600 == 0 ? 3600 : held % 60 == 0 ? 60 : 1;
-                gws_buf_printf(b, " Resolved: the rate settled at the new "
-                               "level, %.0f events per %llds since %s "
-                               "(held for %lld %s), now its baseline.",
-                               a->settled, (long long)window_s,
-                               gws_time_format(a->first_anom_ts, since,
-                                               sizeof(since)),
-                               held / unit,
-                               unit == 3600 ? "h" : unit == 60 ? "min" : "s");
+                r |= gws_buf_printf(
+                    b,
+                    " Resolved: the rate settled at the new "
+                    "level, %.0f events per %llds since %s "
+                    "(held for %lld %s), now its baseline.",
+                    a->settled, (long long)window_s,
+                    gws_time_format(a->first_anom_ts, since, sizeof(since)),
+                    held / unit,
+                    unit == 3600 ? "h"
+                    : unit == 60 ? "min"
+                                 : "s");
         }
+        return r ? -1 : 0;
 }
 
 /* Appends ,"name": and a JSON number for \p v as jansson writes a real
@@ -1428,7 +1449,8 @@ static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
                 return -1;
         end = p + klen;
         gws_buf_reset(&d->out);
-        reason_text(d, &d->out, a, p, klen, d->cfg->det_window_s);
+        if (reason_text(d, &d->out, a, p, klen, d->cfg->det_window_s) == -1)
+                return -1;
         gws_buf_reset(b);
         r |= gws_buf_puts(b, "{\"alert_id\":");
         r |= gws_buf_json_str(b, a->id, strlen(a->id));

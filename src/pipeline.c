@@ -261,16 +261,7 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
 static int alert_cb(void *opaque, const char *alert_id, const char *json,
                     size_t len, int kind, int state) {
         gws_pipeline_t *pl = opaque;
-        int nip = gws_detect_alert_ip_redacted(pl->det);
-        INC(pl->st.alerts);
-        if (kind >= 0 && kind < GWS_ALERT_KIND__CNT && state >= 0 &&
-            state < GWS_ALERT_STATE__CNT)
-                INC(pl->st.alerts_by[kind][state]);
-        /* the entity's client_ip replaced (redact.ip_truncate), counted
-         * like a retained record's */
-        if (nip > 0)
-                __atomic_add_fetch(&pl->alert_ip, (uint64_t)nip,
-                                   __ATOMIC_RELAXED);
+        int nip;
         /* Entities carry user ids and IPs: redact like any output. When
          * that fails (out of memory: the detector writes JSON), the event
          * fails as for a sink that refuses the alert, and as it does when
@@ -291,6 +282,21 @@ static int alert_cb(void *opaque, const char *alert_id, const char *json,
                 pl->alert_failed = 1;
                 return -1;
         }
+        /* Counted once the sink has it (gwsieve_alerts_total, the replay
+         * summary: alert records sent), not before: an alert that could
+         * not be redacted or was refused is in no output. One the sink
+         * took counts even if its event fails later (another alert, the
+         * retained record): it has left, and is sent (and counted) again
+         * when the event is read again after the restart. */
+        INC(pl->st.alerts);
+        if (kind >= 0 && kind < GWS_ALERT_KIND__CNT && state >= 0 &&
+            state < GWS_ALERT_STATE__CNT)
+                INC(pl->st.alerts_by[kind][state]);
+        /* the entity's client_ip replaced (redact.ip_truncate), counted
+         * like a retained record's, for an alert sent as well */
+        if ((nip = gws_detect_alert_ip_redacted(pl->det)) > 0)
+                __atomic_add_fetch(&pl->alert_ip, (uint64_t)nip,
+                                   __ATOMIC_RELAXED);
         return 0;
 }
 

@@ -12,7 +12,8 @@
 typedef struct sinks_s {
         FILE *fp[GWS_SINK__CNT];
         gws_replay_result_t *res;
-        int werr; /* errno of the first write error */
+        int werr;         /* errno of the first write error, 0: none */
+        gws_sink_t wsink; /* the file it failed on */
 } sinks_t;
 
 static int file_emit(void *opaque, gws_sink_t sink, const char *key,
@@ -29,8 +30,12 @@ static int file_emit(void *opaque, gws_sink_t sink, const char *key,
         }
         if (fwrite(val, 1, len, s->fp[sink]) != len ||
             fputc('\n', s->fp[sink]) == EOF) {
-                if (!s->werr)
+                /* errno is the failed write(2)'s; EIO for a stream in
+                 * error without one */
+                if (!s->werr) {
                         s->werr = errno ? errno : EIO;
+                        s->wsink = sink;
+                }
                 return -1;
         }
         (void)key;
@@ -220,10 +225,28 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
                 if (gws_pipeline_finish(pl, dets[part], &c->msg, &c->pm,
                                         file_emit, &sinks) ==
                     GWS_OUT_FAILED) {
-                        snprintf(errstr, errstr_size,
-                                 "line %llu: cannot write output: %s",
-                                 c->lineno,
-                                 strerror(sinks.werr ? sinks.werr : EIO));
+                        /* A file that could not be written set werr.
+                         * Without it the pipeline failed on its own (out
+                         * of memory parsing, redacting or writing a
+                         * record), with no errno to show: it was reported
+                         * as a write error, EIO. The line's outputs may be
+                         * partly written (an alert, not its event's
+                         * retained record). */
+                        if (sinks.werr)
+                                snprintf(errstr, errstr_size,
+                                         "line %llu: cannot write %s/%s: %s",
+                                         c->lineno, out_dir,
+                                         names[sinks.wsink],
+                                         strerror(sinks.werr));
+                        else
+                                snprintf(errstr, errstr_size,
+                                         "line %llu: event could not be "
+                                         "processed (out of memory, or one "
+                                         "of its outputs could not be "
+                                         "built); nothing after it was "
+                                         "written, and its own outputs may "
+                                         "be incomplete",
+                                         c->lineno);
                         goto out;
                 }
                 cur ^= 1;

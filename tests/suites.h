@@ -18,4 +18,12 @@ Suite *gws_state_suite(void);
 Suite *gws_changelog_suite(void);
 Suite *gws_placement_suite(void);
 
+/* Allocation failures (test_pipeline.c, the binary is linked with
+ * -Wl,--wrap=realloc): from now on the next \p n reallocs of the calling
+ * thread fail (-1: all of them; 0: none, the count kept). The count is
+ * reset when \p n is not 0. Disarm (0) before the test ends. */
+void test_realloc_fail(int n);
+/* @returns how many reallocs failed since test_realloc_fail(n != 0). */
+int test_realloc_failed(void);
+
 #endif

@@ -490,6 +490,87 @@ START_TEST(alert_cuts_at_a_character) {
 }
 END_TEST
 
+/* An alert whose reason cannot be written (out of memory) fails like any
+ * other allocation failure of the alert: gws_detect_event() returns -1
+ * (the pipeline's GWS_OUT_FAILED), no alert. It went out with the reason
+ * cut: the sentences whose gws_buf_printf() failed were left out, here
+ * all of it, "reason":"". A first run finds the event that opens the
+ * latency alert of latency_step_open_update_resolve's series; the second
+ * feeds the same events up to it, then that one while one realloc fails:
+ * the first of the event, the alert reason's buffer (the detector's first
+ * alert: empty until now; the event's keys have their room from the
+ * events before, the alert's own buffer grows after the reason). */
+static double step_latency(int i) {
+        double mul = (i >= 3000 && i < 3900) ? 10 : 1;
+        return exp(6.5 + 0.5 * gauss()) * mul;
+}
+
+START_TEST(alert_reason_out_of_memory_fails_the_alert) {
+        gws_event_t ev;
+        gws_score_t sc;
+        json_t *a;
+        const char *reason;
+        size_t j;
+        int i, k = -1, r, nfail, nalerts;
+
+        for (i = 0; i < 9000 && k < 0; i++) {
+                feed(T0 + i * 200LL, "gw", "m", 200, step_latency(i), NULL);
+                if (json_array_size(sink.alerts))
+                        k = i;
+        }
+        ck_assert_msg(k > 0, "no alert in the first run");
+
+        gws_detect_destroy(det);
+        det = gws_detect_new(cfg, 0);
+        ck_assert_ptr_nonnull(det);
+        json_array_clear(sink.alerts);
+        st = 88172645463325252ULL; /* the same series (setup()) */
+        evn = 0;
+        for (i = 0; i < k; i++)
+                feed(T0 + i * 200LL, "gw", "m", 200, step_latency(i), NULL);
+        ck_assert_int_eq((int)json_array_size(sink.alerts), 0);
+
+        memset(&ev, 0, sizeof(ev));
+        snprintf(idbuf, sizeof(idbuf), "ev-%d", evn++);
+        ev.id = (gws_str_t){idbuf, strlen(idbuf)};
+        ev.gateway_id = (gws_str_t){"gw", 2};
+        ev.provider = (gws_str_t){"openai", 6};
+        ev.model = (gws_str_t){"m", 1};
+        ev.ts_ms = T0 + k * 200LL;
+        ev.status = 200;
+        ev.success = 1;
+        ev.latency_ms = step_latency(k);
+        test_realloc_fail(1);
+        r = gws_detect_event(det, &ev, &sc, cb, &sink);
+        test_realloc_fail(0);
+        nfail = test_realloc_failed();
+        nalerts = (int)json_array_size(sink.alerts);
+        reason = nalerts ? json_string_value(json_object_get(
+                               json_array_get(sink.alerts, 0), "reason"))
+                         : NULL;
+        fprintf(stderr,
+                "alert_reason_out_of_memory_fails_the_alert: event %d: "
+                "returned %d, %d realloc(s) failed, %d alert(s) sent%s%s%s\n",
+                k, r, nfail, nalerts, reason ? ", reason \"" : "",
+                reason ? reason : "", reason ? "\"" : "");
+        ck_assert_int_eq(nfail, 1);
+        ck_assert_int_eq(r, -1);
+        ck_assert_int_eq(nalerts, 0);
+
+        /* memory back: the alert's next records carry their reason */
+        for (i = k + 1; i < 9000; i++)
+                feed(T0 + i * 200LL, "gw", "m", 200, step_latency(i), NULL);
+        ck_assert_int_ge(count("latency", "resolved"), 1);
+        json_array_foreach(sink.alerts, j, a) {
+                reason = json_string_value(json_object_get(a, "reason"));
+                ck_assert_ptr_nonnull(reason);
+                ck_assert_msg(
+                    !strncmp(reason, "Latency of openai/m is ", 23),
+                    "reason: %s", reason);
+        }
+}
+END_TEST
+
 /* The entity cap holds, and eviction keeps what is in use: a route seen
  * every 10 events keeps its baselines while 50k other gateways stream
  * through a 500-entity cap (sampled LRU evicts the longest unused of its
@@ -2501,6 +2582,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, event_before_1970_is_skipped);
         tcase_add_test(tc, alert_cuts_at_a_character);
         tcase_add_test(tc, alert_numbers_render_as_jansson);
+        tcase_add_test(tc, alert_reason_out_of_memory_fails_the_alert);
         tcase_add_test(tc, error_storm_and_small_counts);
         tcase_add_test(tc, novelty_after_warmup_only);
         tcase_add_test(tc, novelty_survives_eviction);

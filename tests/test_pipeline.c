@@ -4,8 +4,10 @@
  * -Wl,--wrap=realloc (as with calloc, tests/test_changelog.c), so every
  * realloc() of gwsieve's code goes through __wrap_realloc(): a gws_buf_t
  * that grows, a JSON tape. While realloc_fails is set, reallocs of the
- * thread that set it fail.
+ * thread that set it fail (test_realloc_fail(): other suites arm it too,
+ * suites.h).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,12 +40,16 @@ void *__wrap_realloc(void *p, size_t size) {
 }
 
 /* From now on the next \p n reallocs of this thread fail (-1: all of
- * them; 0: none, realloc_failed kept). */
-static void realloc_fail(int n) {
+ * them; 0: none, realloc_failed kept). Other suites use it (suites.h). */
+void test_realloc_fail(int n) {
         realloc_thread = pthread_self();
         if (n)
                 __atomic_store_n(&realloc_failed, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&realloc_fails, n, __ATOMIC_RELEASE);
+}
+
+int test_realloc_failed(void) {
+        return __atomic_load_n(&realloc_failed, __ATOMIC_RELAXED);
 }
 
 typedef struct {
@@ -90,7 +96,7 @@ static void setup(void) {
 }
 static void teardown(void) {
         int i;
-        realloc_fail(0); /* a test that failed armed (CK_FORK=no) */
+        test_realloc_fail(0); /* a test that failed armed (CK_FORK=no) */
         for (i = 0; i < GWS_SINK__CNT; i++)
                 json_decref(cap.last[i]);
         gws_detect_destroy(det);
@@ -976,6 +982,68 @@ START_TEST(replay_files_match_stats) {
 }
 END_TEST
 
+/* Replay says why it stopped. An event that could not be processed
+ * (GWS_OUT_FAILED without a write error: out of memory, here every
+ * realloc failing, so the first line's) is not a write error; it was
+ * reported as one, "line 1: cannot write output: Input/output error",
+ * an errno no write had set. A write that failed (retained.ndjson on
+ * /dev/full: the stdio buffer's first flush, some lines in) names the
+ * file and its errno. */
+START_TEST(replay_says_why_it_stopped) {
+        char dir[] = "/tmp/gws-replay-XXXXXX", in[600], path[700];
+        gws_replay_result_t res;
+        FILE *fp;
+        int i, r, nfail;
+        fp = replay_input(dir, in, sizeof(in));
+        for (i = 0; i < 50; i++)
+                fprintf(fp, "{\"id\":\"r%d\",\"ts\":%d,\"gateway_id\":\"g%d\","
+                            "\"provider\":\"p\",\"model\":\"m\",\"status\":200,"
+                            "\"latency_ms\":5}\n",
+                        i, 1000 * i, i % 5);
+        fclose(fp);
+
+        err[0] = '\0';
+        test_realloc_fail(-1);
+        r = gws_replay_run(cfg, in, dir, &res, err, sizeof(err));
+        test_realloc_fail(0);
+        nfail = test_realloc_failed();
+        fprintf(stderr,
+                "replay_says_why_it_stopped: out of memory: %d realloc(s) "
+                "failed, returned %d: %s\n",
+                nfail, r, err);
+        ck_assert_int_gt(nfail, 0);
+        ck_assert_int_eq(r, -1);
+        ck_assert_msg(!strncmp(err, "line 1: event could not be processed",
+                               36) &&
+                          !strstr(err, "cannot write"),
+                      "%s", err);
+        snprintf(path, sizeof(path), "%s/retained.ndjson", dir);
+        ck_assert_int_eq(count_lines(path), 0);
+
+        /* a real write error */
+        if (access("/dev/full", W_OK) == 0) {
+                ck_assert_int_eq(unlink(path), 0);
+                ck_assert_int_eq(symlink("/dev/full", path), 0);
+                err[0] = '\0';
+                r = gws_replay_run(cfg, in, dir, &res, err, sizeof(err));
+                fprintf(stderr,
+                        "replay_says_why_it_stopped: /dev/full: returned "
+                        "%d: %s\n",
+                        r, err);
+                ck_assert_int_eq(r, -1);
+                ck_assert_msg(!strncmp(err, "line ", 5) &&
+                                  strstr(err, ": cannot write ") &&
+                                  strstr(err, path) &&
+                                  strstr(err, strerror(ENOSPC)) &&
+                                  !strstr(err, "could not be processed"),
+                              "%s", err);
+                ck_assert_uint_gt(res.lines, 1);
+                ck_assert_uint_lt(res.lines, 50);
+        }
+        rm_dir(dir);
+}
+END_TEST
+
 /* replay.partitioner: "key" keeps one gateway in one simulated partition
  * (one set of its entities); "random" spreads it over the partitions as
  * -X partitioner=random does, the same way on every run, and the summary
@@ -1096,6 +1164,102 @@ START_TEST(alert_ip_redactions_are_counted) {
 }
 END_TEST
 
+/* gwsieve_alerts_total (and the replay summary's alerts) count alert
+ * records handed to the sink. An alert the sink refuses is not counted,
+ * nor is its entity's client_ip replaced under redact.ip_truncate (a
+ * redaction in no output); the event fails. An alert the sink took
+ * counts even when its event then fails (here: the event's retained
+ * record refused): it left, and the event read again after the restart
+ * sends it again, counted by the new process. Latency alerts of
+ * alert_ip_redactions_are_counted's series (open, resolved). */
+static int refuse_alerts; /* 1: alerts; 0: the record after an alert */
+static int alert_taken;   /* an alert was taken, its event's record not
+                           * seen yet */
+static int refused;
+
+static int capture_refusing(void *opaque, gws_sink_t sink, const char *key,
+                            size_t keylen, const char *val, size_t len) {
+        if (sink == GWS_SINK_ALERTS && refuse_alerts) {
+                refused++;
+                return -1;
+        }
+        if (sink == GWS_SINK_RETAINED && alert_taken) {
+                alert_taken = 0;
+                refused++;
+                return -1;
+        }
+        if (sink == GWS_SINK_ALERTS)
+                alert_taken = 1;
+        return capture(opaque, sink, key, keylen, val, len);
+}
+
+START_TEST(alerts_counted_when_sent) {
+        gws_pipeline_stats_t st;
+        gws_outcome_t out;
+        char in[512];
+        uint64_t nby = 0;
+        int i, j, nfailed = 0;
+
+        gws_pipeline_destroy(pl);
+        gws_detect_destroy(det);
+        ck_assert_int_eq(
+            gws_config_load_string(cfg,
+                                   "{\"redact\":{\"ip_truncate\":true},"
+                                   "\"detectors\":{\"numeric_keys\":"
+                                   "\"model+client_ip\"}}",
+                                   err, sizeof(err)),
+            0);
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl != NULL, "%s", err);
+        det = gws_detect_new(cfg, 0);
+        ck_assert_ptr_nonnull(det);
+        refuse_alerts = _i == 0;
+        alert_taken = 0;
+        refused = 0;
+        for (i = 0; i < 640; i++) {
+                gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i};
+                snprintf(in, sizeof(in),
+                         "{\"id\":\"e%d\",\"ts\":%lld,\"gateway_id\":"
+                         "\"g\",\"provider\":\"p\",\"model\":\"m\","
+                         "\"status\":200,\"latency_ms\":%d,"
+                         "\"client_ip\":\"host.internal\"}",
+                         i, 1767225600000LL + i * 1000LL,
+                         i >= 300 && i < 340 ? 5000 : 90 + i % 21);
+                gi.len = strlen(in);
+                out = gws_pipeline_process(pl, det, &gi, capture_refusing,
+                                           &cap);
+                ck_assert(out == GWS_OUT_KEPT || out == GWS_OUT_FAILED);
+                nfailed += out == GWS_OUT_FAILED;
+        }
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl, &st);
+        for (i = 0; i < GWS_ALERT_KIND__CNT; i++)
+                for (j = 0; j < GWS_ALERT_STATE__CNT; j++)
+                        nby += st.alerts_by[i][j];
+        fprintf(stderr,
+                "alerts_counted_when_sent: %s refused: %d event(s) failed, "
+                "%d alert(s) sent, counted %llu (by kind and state %llu), "
+                "%d retained, redactions{kind=\"ip\"} %llu\n",
+                _i == 0 ? "alerts" : "their events' records", nfailed,
+                cap.n[GWS_SINK_ALERTS], (unsigned long long)st.alerts,
+                (unsigned long long)nby, cap.n[GWS_SINK_RETAINED],
+                (unsigned long long)st.rec.redactions[GWS_RK_IP]);
+        ck_assert_int_ge(refused, 2); /* open, resolved */
+        ck_assert_int_eq(nfailed, refused);
+        ck_assert_uint_eq(st.failed, (uint64_t)refused);
+        ck_assert_uint_eq(st.alerts, (uint64_t)cap.n[GWS_SINK_ALERTS]);
+        ck_assert_uint_eq(nby, (uint64_t)cap.n[GWS_SINK_ALERTS]);
+        if (_i == 0) {
+                ck_assert_int_eq(cap.n[GWS_SINK_ALERTS], 0);
+                /* the events that failed wrote no record */
+                ck_assert_uint_eq(st.rec.redactions[GWS_RK_IP],
+                                  (uint64_t)cap.n[GWS_SINK_RETAINED]);
+        } else {
+                ck_assert_int_eq(cap.n[GWS_SINK_ALERTS], refused);
+        }
+}
+END_TEST
+
 /* An alert whose redaction fails (out of memory) must not leave
  * unredacted: it was sent as the detector wrote it, entity and reason
  * naming the user. Latency alerts on the key set model+user_id of a user
@@ -1108,7 +1272,9 @@ END_TEST
  * fails as it does when a sink refuses a record (not committed, read
  * again after the restart). With redaction off (the second config) the
  * alert is copied to the same buffer: a copy that could not be made was
- * sent all the same, an empty record. */
+ * sent all the same, an empty record. An alert that was not sent is not
+ * counted either (gwsieve_alerts_total, the replay summary): it was,
+ * before it was redacted. */
 #define JANE "jane.doe@example.com"
 
 static int raw_jane;        /* records of any sink carrying JANE */
@@ -1156,9 +1322,11 @@ START_TEST(alert_redaction_failure_sends_nothing) {
         gws_pipeline_t *pl2;
         gws_detect_t *d;
         gws_pipeline_stats_t st;
+        gws_detect_stats_t ds0, ds1;
         gws_outcome_t out;
         const char *uid;
-        int i, k = -1, nalerts = 0, first = -1;
+        uint64_t nby = 0;
+        int i, j, k = -1, nalerts = 0, first = -1;
 
         gws_pipeline_destroy(pl);
         gws_detect_destroy(det);
@@ -1205,21 +1373,39 @@ START_TEST(alert_redaction_failure_sends_nothing) {
                 ck_assert_int_eq(feed_jane(pl, det, i), GWS_OUT_KEPT);
         nalerts = cap.n[GWS_SINK_ALERTS];
         raw_jane = 0;
-        realloc_fail(-1);
+        gws_detect_stats(det, &ds0);
+        test_realloc_fail(-1);
         out = feed_jane(pl2, det, k);
-        realloc_fail(0);
+        test_realloc_fail(0);
+        gws_detect_stats(det, &ds1);
         memset(&st, 0, sizeof(st));
         gws_pipeline_stats_add(pl2, &st);
+        for (i = 0; i < GWS_ALERT_KIND__CNT; i++)
+                for (j = 0; j < GWS_ALERT_STATE__CNT; j++)
+                        nby += st.alerts_by[i][j];
         fprintf(stderr,
                 "alert_redaction_failure_sends_nothing: conf %d: alerts at "
                 "events %d and %d; the second: %llu alert(s) from the "
                 "detector, %d realloc(s) failed, %d record(s) with the "
-                "address, %d alert(s) sent, outcome %s\n",
-                _i, first, k, (unsigned long long)st.alerts, realloc_failed,
-                raw_jane, cap.n[GWS_SINK_ALERTS] - nalerts,
+                "address, %d alert(s) sent, counted %llu (by kind and "
+                "state %llu), outcome %s\n",
+                _i, first, k,
+                (unsigned long long)(ds1.alerts_open + ds1.alerts_update +
+                                     ds1.alerts_resolved -
+                                     ds0.alerts_open - ds0.alerts_update -
+                                     ds0.alerts_resolved),
+                realloc_failed, raw_jane, cap.n[GWS_SINK_ALERTS] - nalerts,
+                (unsigned long long)st.alerts, (unsigned long long)nby,
                 out == GWS_OUT_FAILED ? "failed" : "not failed");
-        ck_assert_uint_eq(st.alerts, 1); /* it came to be redacted */
+        /* it came to be redacted */
+        ck_assert_uint_eq(ds1.alerts_open + ds1.alerts_update +
+                              ds1.alerts_resolved,
+                          ds0.alerts_open + ds0.alerts_update +
+                              ds0.alerts_resolved + 1);
         ck_assert_int_gt(realloc_failed, 0);
+        /* gwsieve_alerts_total counts alert records sent: not this one */
+        ck_assert_uint_eq(st.alerts, 0);
+        ck_assert_uint_eq(nby, 0);
         if (redacting)
                 ck_assert_msg(raw_jane == 0,
                               "%d record(s) carry the user id unredacted: "
@@ -1281,9 +1467,9 @@ START_TEST(dlq_json_redaction_failure_sends_nothing) {
         warm[sizeof(warm) - 1] = '\0';
         ck_assert_int_eq(run1(warm, strlen(warm)), GWS_OUT_DLQ);
         ndlq = cap.n[GWS_SINK_DLQ];
-        realloc_fail(1);
+        test_realloc_fail(1);
         out = run1(pay, strlen(pay));
-        realloc_fail(0);
+        test_realloc_fail(0);
         s = cap.n[GWS_SINK_DLQ] > ndlq
                 ? json_string_value(
                       json_object_get(cap.last[GWS_SINK_DLQ], "payload"))
@@ -1337,6 +1523,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, ip_truncate_escaped_name_and_presets);
         tcase_add_test(tc, dlq_payload_ip_truncate);
         tcase_add_test(tc, alert_ip_redactions_are_counted);
+        tcase_add_loop_test(tc, alerts_counted_when_sent, 0, 2);
         tcase_add_loop_test(tc, alert_redaction_failure_sends_nothing, 0,
                             sizeof(alert_oom) / sizeof(alert_oom[0]));
         tcase_add_test(tc, dlq_json_redaction_failure_sends_nothing);
@@ -1347,6 +1534,7 @@ Suite *gws_pipeline_suite(void) {
                             sizeof(keys) / sizeof(keys[0]));
         tcase_add_test(tc, replay_files_match_stats);
         tcase_add_test(tc, replay_partitioner_random_spreads);
+        tcase_add_test(tc, replay_says_why_it_stopped);
         suite_add_tcase(s, tc);
         return s;
 }

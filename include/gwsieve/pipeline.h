@@ -68,7 +68,9 @@ typedef struct gws_pipeline_stats_s {
         uint64_t dropped_by_rule;         /**< of kept[0]: a drop rule;
                                            *   the rest are normal events
                                            *   not sampled */
-        uint64_t alerts;                  /**< alert records emitted */
+        uint64_t alerts;                  /**< alert records the sink
+                                           *   took (by kind, state:
+                                           *   alerts_by) */
         uint64_t alerts_by[GWS_ALERT_KIND__CNT][GWS_ALERT_STATE__CNT];
         uint64_t failed;                  /**< sink failures */
         gws_record_stats_t rec;           /**< redactions, trimming */
