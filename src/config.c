@@ -674,6 +674,14 @@ int gws_config_kv_set(gws_kv_t **list, const char *name, const char *value) {
         return 0;
 }
 
+int gws_config_kv_secret(const char *name) {
+        const char **s;
+        for (s = secret_props; *s; s++)
+                if (!strcmp(*s, name))
+                        return 1;
+        return 0;
+}
+
 const char *gws_config_kv_get(const gws_kv_t *list, const char *name) {
         for (; list; list = list->next)
                 if (!strcmp(list->name, name))
@@ -926,15 +934,11 @@ int gws_config_validate(const gws_config_t *cfg, char *errstr,
 }
 
 static void dump_kv(json_t *obj, const gws_kv_t *kv) {
-        const char **s;
-        for (; kv; kv = kv->next) {
-                int secret = 0;
-                for (s = secret_props; *s; s++)
-                        if (!strcmp(*s, kv->name))
-                                secret = 1;
+        for (; kv; kv = kv->next)
                 json_object_set_new(obj, kv->name,
-                                    json_string(secret ? "***" : kv->value));
-        }
+                                    json_string(gws_config_kv_secret(kv->name)
+                                                    ? "***"
+                                                    : kv->value));
 }
 
 void gws_config_dump(const gws_config_t *cfg, FILE *fp) {
