@@ -54,8 +54,12 @@ static const crow_t rows[] = {
      "snapshot period per partition (also on revocation and shutdown)"},
     {"state.restore_timeout_ms", T_INT, "60000",
      OFF(state_restore_timeout_ms), 1000, 3600000, NULL,
-     "bound on reading a snapshot and catching up; past it the partition "
-     "starts cold (or with partial catch-up)"},
+     "one deadline for a restore, from its first read, shared by the "
+     "restores first read in one batch: reading its snapshot, looking up "
+     "the committed offset, catching up; a read not done by then is "
+     "unreadable (the partition starts cold), a lookup not answered gives "
+     "up (restored without catch-up or skip), a catch-up stops where it is "
+     "(a shutdown does not wait for it); `gwsieve state` ends within it"},
     {"state.zstd_level", T_INT, "3", OFF(state_zstd_level), 1, 19, NULL,
      "zstd level of snapshots"},
     {"group", T_STR, "gwsieve", OFF(group), NB, NULL,
