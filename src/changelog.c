@@ -13,6 +13,7 @@
 #include "gwsieve/json.h"
 #include "gwsieve/log.h"
 #include "gwsieve/pipeline.h"
+#include "gwsieve/service.h"
 
 typedef struct job_s {
         int32_t partition;
@@ -1107,7 +1108,6 @@ gws_changelog_t *gws_changelog_new(const gws_config_t *cfg,
                                    size_t errstr_size) {
         gws_changelog_t *cl = calloc(1, sizeof(*cl));
         rd_kafka_resp_err_t err;
-        char inner[512];
 
         if (!cl) {
                 rd_kafka_conf_destroy(rconf);
@@ -1118,11 +1118,10 @@ gws_changelog_t *gws_changelog_new(const gws_config_t *cfg,
         cl->producer = producer;
         pthread_mutex_init(&cl->lock, NULL);
         pthread_cond_init(&cl->cond, NULL);
-        if (!(cl->rc = rd_kafka_new(RD_KAFKA_CONSUMER, rconf, inner,
-                                    sizeof(inner)))) {
+        if (!(cl->rc = gws_service_kafka_new(cfg, RD_KAFKA_CONSUMER, rconf,
+                                             "state restore consumer", errstr,
+                                             errstr_size))) {
                 rd_kafka_conf_destroy(rconf);
-                snprintf(errstr, errstr_size, "state restore consumer: %s",
-                         inner);
                 goto err;
         }
         if (!(cl->pl = gws_pipeline_new(cfg, errstr, errstr_size)))
@@ -1519,10 +1518,9 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
                 return -1;
         }
         rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_STATS);
-        if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, inner,
-                                sizeof(inner)))) {
+        if (!(rk = gws_service_kafka_new(cfg, RD_KAFKA_CONSUMER, conf,
+                                         "consumer", errstr, errstr_size))) {
                 rd_kafka_conf_destroy(conf);
-                snprintf(errstr, errstr_size, "consumer: %s", inner);
                 return -1;
         }
         w.mainq = rd_kafka_queue_get_main(rk);

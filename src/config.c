@@ -54,8 +54,12 @@ static const crow_t rows[] = {
      "snapshot period per partition (also on revocation and shutdown)"},
     {"state.restore_timeout_ms", T_INT, "60000",
      OFF(state_restore_timeout_ms), 1000, 3600000, NULL,
-     "bound on reading a snapshot and catching up; past it the partition "
-     "starts cold (or with partial catch-up)"},
+     "one deadline for a restore, from its first read, shared by the "
+     "restores first read in one batch: reading its snapshot, looking up "
+     "the committed offset, catching up; a read not done by then is "
+     "unreadable (the partition starts cold), a lookup not answered gives "
+     "up (restored without catch-up or skip), a catch-up stops where it is "
+     "(a shutdown does not wait for it); `gwsieve state` ends within it"},
     {"state.zstd_level", T_INT, "3", OFF(state_zstd_level), 1, 19, NULL,
      "zstd level of snapshots"},
     {"group", T_STR, "gwsieve", OFF(group), NB, NULL,
@@ -674,6 +678,14 @@ int gws_config_kv_set(gws_kv_t **list, const char *name, const char *value) {
         return 0;
 }
 
+int gws_config_kv_secret(const char *name) {
+        const char **s;
+        for (s = secret_props; *s; s++)
+                if (!strcmp(*s, name))
+                        return 1;
+        return 0;
+}
+
 const char *gws_config_kv_get(const gws_kv_t *list, const char *name) {
         for (; list; list = list->next)
                 if (!strcmp(list->name, name))
@@ -926,15 +938,11 @@ int gws_config_validate(const gws_config_t *cfg, char *errstr,
 }
 
 static void dump_kv(json_t *obj, const gws_kv_t *kv) {
-        const char **s;
-        for (; kv; kv = kv->next) {
-                int secret = 0;
-                for (s = secret_props; *s; s++)
-                        if (!strcmp(*s, kv->name))
-                                secret = 1;
+        for (; kv; kv = kv->next)
                 json_object_set_new(obj, kv->name,
-                                    json_string(secret ? "***" : kv->value));
-        }
+                                    json_string(gws_config_kv_secret(kv->name)
+                                                    ? "***"
+                                                    : kv->value));
 }
 
 void gws_config_dump(const gws_config_t *cfg, FILE *fp) {

@@ -1073,7 +1073,10 @@ static int share_going(const gws_config_t *cfg, uint32_t n, uint32_t k) {
 
 static double z_to_score(double z, double zthr) {
         double r;
-        if (z <= 0)
+        /* Not z <= 0: that is false for NaN, which then went through to
+         * nextafter(1.0, 0.0), an alarm. A z that is not a number says
+         * nothing about the value. */
+        if (!(z > 0))
                 return 0;
         r = z / zthr;
         /* 0.5 at the threshold, quadratic below, 1 - 0.5/r^2 above: smooth

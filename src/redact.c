@@ -829,8 +829,10 @@ static size_t next_char(uc *s, size_t len, size_t i) {
  * match, a non-empty one is tried at the same place (else "x*|secret"
  * matches empty everywhere and never "secret"), then the search goes on
  * one character further (one byte could be inside a character). Empty
- * matches replace nothing. A match error other than no-match (match or
- * JIT stack limits) ends the pass like no-match does. */
+ * matches replace nothing. A match error other than no-match (PCRE2's
+ * default match limit, the JIT stack: no match context is given) fails
+ * closed: from where the search stood, the rest of the text is replaced
+ * (one match counted), and the pass ends. */
 static int custom_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
                        int p, const char *in, size_t len, emit_t *e) {
         PCRE2_SIZE start = 0, *ov;

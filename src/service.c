@@ -58,6 +58,7 @@
  */
 #include "gwsieve/service.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -2836,6 +2837,174 @@ static int conf_apply(rd_kafka_conf_t *conf, const gws_kv_t *kv,
         return 0;
 }
 
+/* librdkafka's aliases (its CONFIGURATION.md, 2.0.2): a refusal names
+ * one name of a pair, the user may have set the other. */
+static const char *const prop_aliases[][2] = {
+    {"bootstrap.servers", "metadata.broker.list"},
+    {"max.in.flight", "max.in.flight.requests.per.connection"},
+    {"sasl.mechanism", "sasl.mechanisms"},
+    {"max.partition.fetch.bytes", "fetch.message.max.bytes"},
+    {"linger.ms", "queue.buffering.max.ms"},
+    {"retries", "message.send.max.retries"},
+    {"compression.type", "compression.codec"},
+    {"acks", "request.required.acks"},
+    {"delivery.timeout.ms", "message.timeout.ms"}};
+
+static int same_prop(const char *a, const char *b) {
+        size_t i;
+        if (!strcmp(a, b))
+                return 1;
+        for (i = 0; i < sizeof(prop_aliases) / sizeof(prop_aliases[0]); i++)
+                if ((!strcmp(a, prop_aliases[i][0]) &&
+                     !strcmp(b, prop_aliases[i][1])) ||
+                    (!strcmp(a, prop_aliases[i][1]) &&
+                     !strcmp(b, prop_aliases[i][0])))
+                        return 1;
+        return 0;
+}
+
+/* The entry of \p kv that conf_apply() gave librdkafka last for \p name
+ * (or an alias of it), leaving out those of \p skip; NULL if none. */
+static const gws_kv_t *kv_last(const gws_kv_t *kv, const char *name,
+                               const char **skip) {
+        const gws_kv_t *last = NULL;
+        for (; kv; kv = kv->next)
+                if (same_prop(kv->name, name) &&
+                    !(skip && prop_in(kv->name, skip)))
+                        last = kv;
+        return last;
+}
+
+/* Appends to \p b "NAME=VALUE from "SECTION"" for the property \p name
+ * as \p conf has it, or "is gwsieve's default" / "is librdkafka's
+ * default". The layers are those of make_consumer(), make_producer() and
+ * gws_service_reader_conf(): gwsieve's settings, then "kafka" without the
+ * other client's properties, then the client's own section; the last one
+ * set wins, as in librdkafka. A value no section sets is gwsieve's if it
+ * is not librdkafka's default (\p dflt, a new conf with a topic conf).
+ * (gws_service_reader_conf() sets five consumer properties after the
+ * user's; no refusal of librdkafka 2.0.2 names them.)
+ * @returns 1, or 0 if \p name is not a property with a value (a word of
+ *          the refusal's text, or a string property nobody set). */
+static int refusal_prop(gws_buf_t *b, int *oom, const gws_config_t *cfg,
+                        rd_kafka_type_t type, const rd_kafka_conf_t *conf,
+                        const rd_kafka_conf_t *dflt, const char *name) {
+        const int consumer = type == RD_KAFKA_CONSUMER;
+        const gws_kv_t *kv;
+        const char *from = NULL;
+        char val[512], def[512];
+        size_t vl = sizeof(val), dl = sizeof(def);
+        rd_kafka_conf_res_t vr = rd_kafka_conf_get(conf, name, val, &vl),
+                            dr = rd_kafka_conf_get(dflt, name, def, &dl);
+
+        if (vr == RD_KAFKA_CONF_UNKNOWN) {
+                /* A topic property of a conf that has no topic conf yet:
+                 * nobody set one, so it has librdkafka's default. */
+                if (dr == RD_KAFKA_CONF_UNKNOWN)
+                        return 0;
+                vr = dr;
+                memcpy(val, def, sizeof(val));
+        }
+        if (vr != RD_KAFKA_CONF_OK) /* longer than val */
+                snprintf(val, sizeof(val), "(%zu bytes)", vl - 1);
+        if ((kv = kv_last(consumer ? cfg->kafka_consumer : cfg->kafka_producer,
+                          name, NULL)))
+                from = consumer ? "kafka.consumer" : "kafka.producer";
+        else if ((kv = kv_last(cfg->kafka, name,
+                               consumer ? producer_only : consumer_only)))
+                from = "kafka";
+        *oom |= gws_buf_printf(b, "%s%s=%.100s", b->len ? "; " : "", name,
+                               gws_config_kv_secret(name) ? "***" : val) ==
+                -1;
+        if (from)
+                *oom |= gws_buf_printf(b, " from \"%s\"", from) == -1;
+        if (from && strcmp(kv->name, name))
+                *oom |= gws_buf_printf(b, " (as %s)", kv->name) == -1;
+        if (!from)
+                *oom |= gws_buf_printf(b, " is %s's default",
+                                       dr == RD_KAFKA_CONF_OK &&
+                                               !strcmp(val, def)
+                                           ? "librdkafka"
+                                           : "gwsieve") == -1;
+        return 1;
+}
+
+/* Writes to \p errstr "WHAT: REFUSAL (librdkafka refused the WHAT
+ * configuration: NAME=VALUE from "kafka.consumer"; ...; set them under
+ * ...)": librdkafka's text \p inner names properties, not the gwsieve key
+ * that set them. Every word of the text that is a property of \p conf
+ * (as given to rd_kafka_new()) is listed once; without one (or out of
+ * memory) the text alone. */
+static void refusal(const gws_config_t *cfg, rd_kafka_type_t type,
+                    const rd_kafka_conf_t *conf, const char *what,
+                    const char *inner, char *errstr, size_t errstr_size) {
+        const char *sect = type == RD_KAFKA_CONSUMER ? "consumer" : "producer";
+        rd_kafka_conf_t *dflt = rd_kafka_conf_new();
+        gws_buf_t props = {0};
+        char text[512], seen[8][128], *p, *q;
+        int nseen = 0, oom = 0, i;
+        size_t len;
+
+        rd_kafka_conf_set_default_topic_conf(dflt, rd_kafka_topic_conf_new());
+        /* one line */
+        snprintf(text, sizeof(text), "%s", inner);
+        for (p = text; *p; p++)
+                if (*p == '\n' || *p == '\r' || *p == '\t')
+                        *p = ' ';
+        while (p > text && p[-1] == ' ')
+                *--p = '\0';
+        for (p = text; *p; p = q) {
+                for (q = p; isalnum((unsigned char)*q) || *q == '.' ||
+                            *q == '_' || *q == '-';
+                     q++)
+                        ;
+                if (q == p) {
+                        q++;
+                        continue;
+                }
+                len = (size_t)(q - p);
+                while (len > 0 && (p[len - 1] == '.' || p[len - 1] == '-'))
+                        len--; /* a full stop */
+                if (!len || len >= sizeof(seen[0]) || nseen == 8)
+                        continue;
+                memcpy(seen[nseen], p, len);
+                seen[nseen][len] = '\0';
+                for (i = 0; i < nseen && !same_prop(seen[i], seen[nseen]);
+                     i++)
+                        ;
+                if (i == nseen && refusal_prop(&props, &oom, cfg, type, conf,
+                                               dflt, seen[nseen]))
+                        nseen++;
+        }
+        rd_kafka_conf_destroy(dflt);
+        if (!nseen || oom)
+                snprintf(errstr, errstr_size, "%s: %s", what, text);
+        else
+                snprintf(errstr, errstr_size,
+                         "%s: %s (librdkafka refused the %s configuration: "
+                         "%s; set %s under \"kafka.%s\" or \"kafka\", --set "
+                         "kafka.%s.NAME=VALUE or -X %s.NAME=VALUE)",
+                         what, text, what, props.buf,
+                         nseen > 1 ? "them" : "it", sect, sect, sect);
+        gws_buf_free(&props);
+}
+
+rd_kafka_t *gws_service_kafka_new(const gws_config_t *cfg,
+                                  rd_kafka_type_t type, rd_kafka_conf_t *conf,
+                                  const char *what, char *errstr,
+                                  size_t errstr_size) {
+        /* rd_kafka_new() adjusts properties nobody set before it checks
+         * them: the refusal is explained from the conf as given. */
+        rd_kafka_conf_t *given = rd_kafka_conf_dup(conf);
+        rd_kafka_t *rk;
+        char inner[512];
+
+        if (!(rk = rd_kafka_new(type, conf, inner, sizeof(inner))))
+                refusal(cfg, type, given, what, inner, errstr, errstr_size);
+        rd_kafka_conf_destroy(given);
+        return rk;
+}
+
 /* An assign-only consumer (never joins or commits): the group's id so
  * that it can read the committed offsets, the user's connection and
  * security properties. Used by the changelog's restores and by `gwsieve
@@ -2914,7 +3083,6 @@ static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
         const gws_config_t *cfg = svc->cfg;
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         rd_kafka_t *rk;
-        char inner[512];
 
         /* Defaults first; the user's properties override them. */
         if (conf_set(conf, "group.id", cfg->group, "consumer", errstr,
@@ -3053,11 +3221,9 @@ static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
         rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
         rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
         rd_kafka_conf_set_stats_cb(conf, stats_cb);
-        if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, inner,
-                                sizeof(inner)))) {
-                snprintf(errstr, errstr_size, "consumer: %s", inner);
+        if (!(rk = gws_service_kafka_new(cfg, RD_KAFKA_CONSUMER, conf,
+                                         "consumer", errstr, errstr_size)))
                 goto err;
-        }
         conf = NULL; /* now owned by rk */
         rd_kafka_poll_set_consumer(rk);
         return rk;
@@ -3071,7 +3237,7 @@ static rd_kafka_t *make_producer(gws_service_t *svc, char *errstr,
         const gws_config_t *cfg = svc->cfg;
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         rd_kafka_t *rk;
-        char inner[512], maxb[32];
+        char maxb[32];
 
         /* Outputs can be a little larger than the largest input (the
          * sieve member, DLQ envelope escaping): leave room for 2x. */
@@ -3105,11 +3271,9 @@ static rd_kafka_t *make_producer(gws_service_t *svc, char *errstr,
         rd_kafka_conf_set_log_cb(conf, log_cb);
         rd_kafka_conf_set_error_cb(conf, error_cb);
         rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
-        if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, inner,
-                                sizeof(inner)))) {
-                snprintf(errstr, errstr_size, "producer: %s", inner);
+        if (!(rk = gws_service_kafka_new(cfg, RD_KAFKA_PRODUCER, conf,
+                                         "producer", errstr, errstr_size)))
                 goto err;
-        }
         return rk;
 err:
         rd_kafka_conf_destroy(conf);

@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "gwsieve/config.h"
+#include "gwsieve/service.h"
 #include "suites.h"
 
 static gws_config_t *cfg;
@@ -271,6 +272,70 @@ START_TEST(alert_id_key_secret) {
 }
 END_TEST
 
+/* librdkafka refuses some combinations of properties only in
+ * rd_kafka_new(), with its own words ("`fetch.max.bytes` must be >=
+ * `message.max.bytes`"): the error must also say, for each property it
+ * names, which gwsieve key its value came from (or whose default it is)
+ * and where to change it. No broker is needed: the refusal comes before
+ * any connection. */
+static const struct {
+        const char *key, *value; /* --set KEY=VALUE */
+        const char *needle[4];   /* must all appear in the error */
+} refused[] = {
+    {"kafka.consumer.fetch.max.bytes", "524288",
+     {"consumer: `fetch.max.bytes` must be >= `message.max.bytes` "
+      "(librdkafka refused the consumer configuration: ",
+      "fetch.max.bytes=524288 from \"kafka.consumer\"; ",
+      "message.max.bytes=1000000 is librdkafka's default; ",
+      "set them under \"kafka.consumer\" or \"kafka\", --set "
+      "kafka.consumer.NAME=VALUE or -X consumer.NAME=VALUE)"}},
+    /* an alias of the property the refusal names; gwsieve's linger.ms */
+    {"kafka.producer.delivery.timeout.ms", "10",
+     {"producer: `message.timeout.ms` must be greater than `linger.ms` "
+      "(librdkafka refused the producer configuration: ",
+      "message.timeout.ms=10 from \"kafka.producer\" (as "
+      "delivery.timeout.ms); ",
+      "linger.ms=50 is gwsieve's default; ",
+      "--set kafka.producer.NAME=VALUE or -X producer.NAME=VALUE)"}},
+    /* the shared section; gwsieve's enable.idempotence */
+    {"kafka.max.in.flight", "10",
+     {"producer: `max.in.flight` must be set <= 5",
+      "max.in.flight=10 from \"kafka\"; ",
+      "enable.idempotence=true is gwsieve's default; ", NULL}},
+    /* the state restore consumer (changelog.c): gwsieve gives the main
+     * consumer a fetch.max.bytes, not this one */
+    {"kafka.consumer.receive.message.max.bytes", "2000000",
+     {"state restore consumer: `receive.message.max.bytes` must be >= "
+      "`fetch.max.bytes` + 512 (librdkafka refused the state restore "
+      "consumer configuration: ",
+      "receive.message.max.bytes=2000000 from \"kafka.consumer\"; ",
+      "fetch.max.bytes=52428800 is librdkafka's default; ",
+      "--set kafka.consumer.NAME=VALUE"}},
+};
+
+START_TEST(kafka_refusal_names_the_source) {
+        gws_service_t *svc;
+        int i;
+
+        ck_assert_int_eq(gws_config_set(cfg, "kafka.bootstrap.servers",
+                                        "127.0.0.1:1", err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_set(cfg, "http.listen", "off", err,
+                                        sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_set(cfg, refused[_i].key,
+                                        refused[_i].value, err, sizeof(err)),
+                         0);
+        svc = gws_service_new(cfg, err, sizeof(err));
+        ck_assert_ptr_null(svc);
+        for (i = 0; i < 4 && refused[_i].needle[i]; i++)
+                ck_assert_msg(strstr(err, refused[_i].needle[i]),
+                              "%s=%s: \"%s\" not in: %s", refused[_i].key,
+                              refused[_i].value, refused[_i].needle[i], err);
+        ck_assert_msg(!strchr(err, '\n'), "not one line: %s", err);
+}
+END_TEST
+
 Suite *gws_config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc = tcase_create("load");
@@ -285,6 +350,11 @@ Suite *gws_config_suite(void) {
         tcase_add_test(tc, validate_rate_settle);
         tcase_add_test(tc, dump_masks_secrets);
         tcase_add_test(tc, alert_id_key_secret);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("refusals");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_loop_test(tc, kafka_refusal_names_the_source, 0,
+                            sizeof(refused) / sizeof(refused[0]));
         suite_add_tcase(s, tc);
         return s;
 }

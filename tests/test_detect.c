@@ -1665,6 +1665,36 @@ START_TEST(series_scores_do_not_saturate) {
 }
 END_TEST
 
+/* Values near DBL_MAX are finite, so gws_series_score() takes them, but
+ * divided by a warm-up magnitude below 1 they overflow: the level-shift
+ * mean (series.shift_z) becomes inf, then inf - inf = NaN, and stays
+ * NaN. z_to_score() scored its NaN z nearly 1 (NaN <= 0 is false; the
+ * rest gave NaN and the comparison with 1.0 picked nextafter(1.0, 0.0)):
+ * every row scored 0.3 (damped) or, once the damping ran out, an alarm,
+ * for the rest of the series. A NaN z scores 0: the values are scored as
+ * usual. */
+START_TEST(series_nan_z_scores_zero) {
+        gws_series_t *sr;
+        double sc;
+        int i;
+        gws_config_set(cfg, "series.warmup_rows", "100", NULL, 0);
+        sr = gws_series_new(cfg);
+        st = 7;
+        for (i = 0; i < 300; i++)
+                gws_series_score(sr, 0.01 + 0.0001 * gauss());
+        gws_series_score(sr, 1.79e308);
+        gws_series_score(sr, -1.79e308);
+        gws_series_score(sr, 1.79e308);
+        for (i = 0; i < 300; i++) {
+                sc = gws_series_score(sr, 0.01 + 0.0001 * gauss());
+                ck_assert_msg(sc < 0.1, "row %d after the overflow scored "
+                                        "%.17g",
+                              i, sc);
+        }
+        gws_series_destroy(sr);
+}
+END_TEST
+
 START_TEST(series_onset_scored_then_damped) {
         gws_series_t *sr;
         double sc, first_high = -1, after = 0;
@@ -2593,6 +2623,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, eviction_keeps_recently_used);
         tcase_add_test(tc, deterministic);
         tcase_add_test(tc, series_onset_scored_then_damped);
+        tcase_add_test(tc, series_nan_z_scores_zero);
         tcase_add_test(tc, series_scores_do_not_saturate);
         tcase_add_test(tc, byte_budget_under_cardinality_attack);
         tcase_add_test(tc, heavy_hitter_ip_takes_over);

@@ -196,6 +196,10 @@ int gws_config_set(gws_config_t *cfg, const char *name, const char *value,
 /** @brief Appends (or replaces) a librdkafka property in \p *list. */
 int gws_config_kv_set(gws_kv_t **list, const char *name, const char *value);
 
+/** @returns 1 if the value of the librdkafka property \p name is a secret
+ *  (a password or private key), which dumps and errors show as "***". */
+int gws_config_kv_secret(const char *name);
+
 /** @returns the value of \p name in \p list, or NULL (borrowed). */
 const char *gws_config_kv_get(const gws_kv_t *list, const char *name);
 

@@ -39,4 +39,18 @@ rd_kafka_conf_t *gws_service_reader_conf(const gws_config_t *cfg,
                                          const char *client_id, char *errstr,
                                          size_t errstr_size);
 
+/** @brief rd_kafka_new() for a client configured from \p cfg
+ *  (gws_service_new()'s, or one from gws_service_reader_conf()).
+ *  librdkafka checks some properties only here and names them in its own
+ *  words; \p errstr then says, for each property named, where its value
+ *  came from: "WHAT: REFUSAL (librdkafka refused the WHAT configuration:
+ *  fetch.max.bytes=524288 from "kafka.consumer"; message.max.bytes=1000000
+ *  is librdkafka's default; set them under ...)", on one line.
+ *  @returns the handle, which owns \p conf, or NULL with \p errstr
+ *           prefixed by \p what; \p conf is then still the caller's. */
+rd_kafka_t *gws_service_kafka_new(const gws_config_t *cfg,
+                                  rd_kafka_type_t type, rd_kafka_conf_t *conf,
+                                  const char *what, char *errstr,
+                                  size_t errstr_size);
+
 #endif /* GWS_SERVICE_H */
