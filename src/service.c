@@ -2788,8 +2788,10 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name,
         char inner[256];
         if (rd_kafka_conf_set(conf, name, value, inner, sizeof(inner)) !=
             RD_KAFKA_CONF_OK) {
+                /* librdkafka's text names the property, not its value */
                 snprintf(errstr, errstr_size, "%s property \"%s\"=\"%s\": %s",
-                         what, name, value, inner);
+                         what, name,
+                         gws_config_kv_secret(name) ? "***" : value, inner);
                 return -1;
         }
         return 0;

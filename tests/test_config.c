@@ -199,6 +199,49 @@ START_TEST(dump_masks_secrets) {
 }
 END_TEST
 
+/* Every property librdkafka 2.0.2 marks _RK_SENSITIVE (src/rdkafka_conf.c;
+ * its own debug dumps print "[redacted]"), plus the OIDC client secret it
+ * does not mark, is dumped as "***" in each of the three sections. */
+static const char *sensitive[] = {
+    "ssl.key.location", "ssl.key.password", "ssl.key.pem", "ssl.ca.pem",
+    "ssl.keystore.password", "sasl.username", "sasl.password",
+    "sasl.oauthbearer.config", "sasl.oauthbearer.client.secret"};
+
+START_TEST(dump_masks_sensitive_props) {
+        static const char *sect[] = {"kafka", "kafka.consumer",
+                                     "kafka.producer"};
+        char *buf = NULL, key[128];
+        size_t len = 0, i;
+        FILE *fp = open_memstream(&buf, &len);
+        json_t *j, *o;
+        json_error_t jerr;
+
+        for (i = 0; i < 3; i++) {
+                snprintf(key, sizeof(key), "%s.%s", sect[i], sensitive[_i]);
+                ck_assert_int_eq(gws_config_set(cfg, key, "hunter2", err,
+                                                sizeof(err)),
+                                 0);
+        }
+        gws_config_dump(cfg, fp);
+        fclose(fp);
+        ck_assert_msg(!strstr(buf, "hunter2"), "%s shown: %s", sensitive[_i],
+                      buf);
+        j = json_loads(buf, 0, &jerr);
+        ck_assert_ptr_nonnull(j);
+        o = json_object_get(j, "kafka");
+        ck_assert_str_eq(json_string_value(json_object_get(o, sensitive[_i])),
+                         "***");
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(o, "consumer"), sensitive[_i])),
+                         "***");
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(o, "producer"), sensitive[_i])),
+                         "***");
+        json_decref(j);
+        free(buf);
+}
+END_TEST
+
 /* redact.alert_id_key (the secret of alert ids) is optional and at least
  * 16 bytes wherever it comes from (file, environment, --set): a shorter
  * one is refused at load with an error that names the key and does not
@@ -336,6 +379,35 @@ START_TEST(kafka_refusal_names_the_source) {
 }
 END_TEST
 
+/* A property librdkafka refuses is named with its value, unless the
+ * value is a secret. The librdkafka 2.0.2 here is built without libcurl:
+ * it refuses sasl.oauthbearer.client.secret in rd_kafka_conf_set(); a
+ * build with OIDC takes it, and then there is nothing to refuse. */
+START_TEST(refusal_masks_secrets) {
+        gws_service_t *svc;
+        rd_kafka_conf_t *rconf;
+
+        ck_assert_int_eq(gws_config_set(cfg, "kafka.bootstrap.servers",
+                                        "127.0.0.1:1", err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_set(cfg, "http.listen", "off", err,
+                                        sizeof(err)),
+                         0);
+        ck_assert_int_eq(
+            gws_config_set(cfg, "kafka.sasl.oauthbearer.client.secret",
+                           "hunter2", err, sizeof(err)),
+            0);
+        svc = gws_service_new(cfg, err, sizeof(err));
+        ck_assert_msg(!strstr(err, "hunter2"), "secret shown: %s", err);
+        gws_service_destroy(svc);
+        err[0] = '\0';
+        rconf = gws_service_reader_conf(cfg, "gws-test", err, sizeof(err));
+        ck_assert_msg(!strstr(err, "hunter2"), "secret shown: %s", err);
+        if (rconf)
+                rd_kafka_conf_destroy(rconf);
+}
+END_TEST
+
 Suite *gws_config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc = tcase_create("load");
@@ -350,11 +422,14 @@ Suite *gws_config_suite(void) {
         tcase_add_test(tc, validate_rate_settle);
         tcase_add_test(tc, dump_masks_secrets);
         tcase_add_test(tc, alert_id_key_secret);
+        tcase_add_loop_test(tc, dump_masks_sensitive_props, 0,
+                            sizeof(sensitive) / sizeof(sensitive[0]));
         suite_add_tcase(s, tc);
         tc = tcase_create("refusals");
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_loop_test(tc, kafka_refusal_names_the_source, 0,
                             sizeof(refused) / sizeof(refused[0]));
+        tcase_add_test(tc, refusal_masks_secrets);
         suite_add_tcase(s, tc);
         return s;
 }
