@@ -2839,6 +2839,39 @@ static int conf_apply(rd_kafka_conf_t *conf, const gws_kv_t *kv,
         return 0;
 }
 
+/* Sets fetch.max.bytes unless the user did, after the user's properties
+ * are in \p conf: every consumer (make_consumer(),
+ * gws_service_reader_conf()) takes the user's kafka.consumer.*, so each
+ * must size its fetches the same way, or a receive.message.max.bytes
+ * the main consumer accepts is refused by the restore consumer
+ * (librdkafka wants it >= fetch.max.bytes + 512, its default 50 MB).
+ * Fetch responses of 1 MB (librdkafka sizes them to the prefetch bound,
+ * 4 MB in the main consumer). A message keeps its whole response buffer
+ * alive until it is destroyed, and the workers hold up to 2 x
+ * worker_queue_max messages: peak RSS over a whole run (PROGRESS final,
+ * 100k events over 96 partitions, 5 alternating runs) 62.7 MB median
+ * (59.0-64.8) with 4 MB responses, 54.1 (53.7-55.8) with 1 MB, same
+ * rate and CPU; a 2 MB prefetch instead gave 55.7 MB but 22% fewer
+ * events/s. librdkafka wants it at least message.max.bytes.
+ * @returns 0, or -1 with \p errstr. */
+static int fetch_max_conf(const gws_config_t *cfg, rd_kafka_conf_t *conf,
+                          const char *what, char *errstr,
+                          size_t errstr_size) {
+        char mb[32], fb[32];
+        size_t ml = sizeof(mb);
+        long m = 0;
+
+        if (gws_config_kv_get(cfg->kafka, "fetch.max.bytes") ||
+            gws_config_kv_get(cfg->kafka_consumer, "fetch.max.bytes"))
+                return 0;
+        if (rd_kafka_conf_get(conf, "message.max.bytes", mb, &ml) ==
+            RD_KAFKA_CONF_OK)
+                m = strtol(mb, NULL, 10);
+        snprintf(fb, sizeof(fb), "%ld", m > 1048576 ? m : 1048576);
+        return conf_set(conf, "fetch.max.bytes", fb, what, errstr,
+                        errstr_size);
+}
+
 /* librdkafka's aliases (its CONFIGURATION.md, 2.0.2): a refusal names
  * one name of a pair, the user may have set the other. */
 static const char *const prop_aliases[][2] = {
@@ -2885,7 +2918,8 @@ static const gws_kv_t *kv_last(const gws_kv_t *kv, const char *name,
  * set wins, as in librdkafka. A value no section sets is gwsieve's if it
  * is not librdkafka's default (\p dflt, a new conf with a topic conf).
  * (gws_service_reader_conf() sets five consumer properties after the
- * user's; no refusal of librdkafka 2.0.2 names them.)
+ * user's; no refusal of librdkafka 2.0.2 names them. Its fetch.max.bytes,
+ * also set after them, is set only when no section does: gwsieve's.)
  * @returns 1, or 0 if \p name is not a property with a value (a word of
  *          the refusal's text, or a string property nobody set). */
 static int refusal_prop(gws_buf_t *b, int *oom, const gws_config_t *cfg,
@@ -3025,6 +3059,7 @@ rd_kafka_conf_t *gws_service_reader_conf(const gws_config_t *cfg,
                        errstr_size) ||
             conf_apply(conf, cfg->kafka_consumer, NULL, "kafka.consumer",
                        errstr, errstr_size) ||
+            fetch_max_conf(cfg, conf, "state", errstr, errstr_size) ||
             conf_set(conf, "enable.auto.commit", "false", "state", errstr,
                      errstr_size) ||
             conf_set(conf, "enable.auto.offset.store", "false", "state",
@@ -3112,7 +3147,7 @@ static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
             /* Prefetch bound (librdkafka's default is 64 MB): while the
              * workers are behind, the main loop stops polling and this is
              * what librdkafka holds meanwhile (fetch.max.bytes: 1 MB,
-             * below). With fetch_wake() a small queue no longer
+             * fetch_max_conf()). With fetch_wake() a small queue no longer
              * stalls a catching-up consumer (1 s per fill before), so it
              * is sized for memory: bench/e2e_bench.sh, 3 runs each,
              * median peak RSS 77 MB at 16 MB, 64 MB at 8 MB, 52 MB at 4 MB
@@ -3136,29 +3171,8 @@ static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
             conf_apply(conf, cfg->kafka_consumer, NULL, "kafka.consumer",
                        errstr, errstr_size))
                 goto err;
-        if (!gws_config_kv_get(cfg->kafka, "fetch.max.bytes") &&
-            !gws_config_kv_get(cfg->kafka_consumer, "fetch.max.bytes")) {
-                /* Fetch responses of 1 MB (librdkafka sizes them to the
-                 * prefetch bound, 4 MB here). A message keeps its whole
-                 * response buffer alive until it is destroyed, and the
-                 * workers hold up to 2 x worker_queue_max messages: peak
-                 * RSS over a whole run (PROGRESS final, 100k events over
-                 * 96 partitions, 5 alternating runs) 62.7 MB median
-                 * (59.0-64.8) with 4 MB responses, 54.1 (53.7-55.8) with
-                 * 1 MB, same rate and CPU; a 2 MB prefetch instead gave
-                 * 55.7 MB but 22% fewer events/s. librdkafka wants it at
-                 * least message.max.bytes. */
-                char mb[32], fb[32];
-                size_t ml = sizeof(mb);
-                long m = 0;
-                if (rd_kafka_conf_get(conf, "message.max.bytes", mb, &ml) ==
-                    RD_KAFKA_CONF_OK)
-                        m = strtol(mb, NULL, 10);
-                snprintf(fb, sizeof(fb), "%ld", m > 1048576 ? m : 1048576);
-                if (conf_set(conf, "fetch.max.bytes", fb, "consumer", errstr,
-                             errstr_size))
-                        goto err;
-        }
+        if (fetch_max_conf(cfg, conf, "consumer", errstr, errstr_size))
+                goto err;
         {
                 /* Keep cgrp in whatever debug contexts the user asked for
                  * (log_cb needs its join-state lines). */

@@ -345,14 +345,13 @@ static const struct {
      {"producer: `max.in.flight` must be set <= 5",
       "max.in.flight=10 from \"kafka\"; ",
       "enable.idempotence=true is gwsieve's default; ", NULL}},
-    /* the state restore consumer (changelog.c): gwsieve gives the main
-     * consumer a fetch.max.bytes, not this one */
-    {"kafka.consumer.receive.message.max.bytes", "2000000",
-     {"state restore consumer: `receive.message.max.bytes` must be >= "
-      "`fetch.max.bytes` + 512 (librdkafka refused the state restore "
-      "consumer configuration: ",
-      "receive.message.max.bytes=2000000 from \"kafka.consumer\"; ",
-      "fetch.max.bytes=52428800 is librdkafka's default; ",
+    /* gwsieve's fetch.max.bytes (fetch_max_conf(), every consumer) */
+    {"kafka.consumer.receive.message.max.bytes", "1000000",
+     {"consumer: `receive.message.max.bytes` must be >= "
+      "`fetch.max.bytes` + 512 (librdkafka refused the consumer "
+      "configuration: ",
+      "receive.message.max.bytes=1000000 from \"kafka.consumer\"; ",
+      "fetch.max.bytes=1048576 is gwsieve's default; ",
       "--set kafka.consumer.NAME=VALUE"}},
 };
 
@@ -376,6 +375,52 @@ START_TEST(kafka_refusal_names_the_source) {
                               "%s=%s: \"%s\" not in: %s", refused[_i].key,
                               refused[_i].value, refused[_i].needle[i], err);
         ck_assert_msg(!strchr(err, '\n'), "not one line: %s", err);
+}
+END_TEST
+
+/* Every consumer gets the main consumer's fetch.max.bytes (1 MB, or
+ * message.max.bytes if larger) when the user sets none: with librdkafka's
+ * 50 MB a receive.message.max.bytes the main consumer takes was refused
+ * by the state restore consumer and by `gwsieve state` (both built from
+ * gws_service_reader_conf()). */
+START_TEST(reader_takes_the_consumer_config) {
+        rd_kafka_conf_t *rconf;
+        rd_kafka_t *rk;
+        char fb[32];
+        size_t fl = sizeof(fb);
+
+        ck_assert_int_eq(gws_config_set(cfg, "kafka.bootstrap.servers",
+                                        "127.0.0.1:1", err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(
+            gws_config_set(cfg, "kafka.consumer.receive.message.max.bytes",
+                           "2000000", err, sizeof(err)),
+            0);
+        rconf = gws_service_reader_conf(cfg, "gws-test", err, sizeof(err));
+        ck_assert_msg(rconf != NULL, "%s", err);
+        rk = gws_service_kafka_new(cfg, RD_KAFKA_CONSUMER, rconf,
+                                   "state restore consumer", err,
+                                   sizeof(err));
+        ck_assert_msg(rk != NULL, "%s", err);
+        rd_kafka_destroy(rk);
+        rconf = gws_service_reader_conf(cfg, "gws-test", err, sizeof(err));
+        ck_assert_msg(rconf != NULL, "%s", err);
+        ck_assert_int_eq(rd_kafka_conf_get(rconf, "fetch.max.bytes", fb, &fl),
+                         RD_KAFKA_CONF_OK);
+        ck_assert_str_eq(fb, "1048576");
+        rd_kafka_conf_destroy(rconf);
+
+        /* the user's fetch.max.bytes is theirs */
+        ck_assert_int_eq(gws_config_set(cfg, "kafka.fetch.max.bytes",
+                                        "3000000", err, sizeof(err)),
+                         0);
+        rconf = gws_service_reader_conf(cfg, "gws-test", err, sizeof(err));
+        ck_assert_msg(rconf != NULL, "%s", err);
+        fl = sizeof(fb);
+        ck_assert_int_eq(rd_kafka_conf_get(rconf, "fetch.max.bytes", fb, &fl),
+                         RD_KAFKA_CONF_OK);
+        ck_assert_str_eq(fb, "3000000");
+        rd_kafka_conf_destroy(rconf);
 }
 END_TEST
 
@@ -430,6 +475,7 @@ Suite *gws_config_suite(void) {
         tcase_add_loop_test(tc, kafka_refusal_names_the_source, 0,
                             sizeof(refused) / sizeof(refused[0]));
         tcase_add_test(tc, refusal_masks_secrets);
+        tcase_add_test(tc, reader_takes_the_consumer_config);
         suite_add_tcase(s, tc);
         return s;
 }
