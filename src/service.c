@@ -3041,6 +3041,86 @@ rd_kafka_t *gws_service_kafka_new(const gws_config_t *cfg,
         return rk;
 }
 
+/* The value of \p name in \p conf, or in \p tdflt (a new topic conf) for
+ * a topic property when \p conf has no topic conf. @returns 0 if it has
+ * none (an unset string property). */
+static int conf_val(const rd_kafka_conf_t *conf,
+                    const rd_kafka_topic_conf_t *tdflt, const char *name,
+                    char *buf, size_t size) {
+        size_t len = size;
+        if (rd_kafka_conf_get(conf, name, buf, &len) == RD_KAFKA_CONF_OK)
+                return 1;
+        len = size;
+        return rd_kafka_topic_conf_get(tdflt, name, buf, &len) ==
+               RD_KAFKA_CONF_OK;
+}
+
+/* Why rd_kafka_topic_new() refused a topic of the producer \p conf:
+ * librdkafka 2.0.2 puts its reason only in a log line ("Incompatible
+ * configuration settings for topic"), and rd_kafka_last_error() is just
+ * __INVALID_ARG. The checks of its rd_kafka_topic_conf_finalize() are
+ * made again here, in its words, so that refusal() can name their
+ * properties. \p conf is the producer's, as rd_kafka_new() finalized it.
+ * A default topic conf, if the producer has one, passed the same checks
+ * in rd_kafka_new(); without one the topic gets a new conf, and only the
+ * last check can fail (librdkafka counts linger.ms as set, since gwsieve
+ * always sets it). @returns NULL if no check fails. */
+static const char *topic_refusal_why(const rd_kafka_conf_t *conf) {
+        rd_kafka_topic_conf_t *tdflt = rd_kafka_topic_conf_new();
+        const char *why = NULL;
+        char idem[16], acks[16], qs[16], tid[8], mto[32], tto[32], lg[32];
+        int ok_idem = conf_val(conf, tdflt, "enable.idempotence", idem,
+                               sizeof(idem)) &&
+                      !strcmp(idem, "true"),
+            ok_mto = conf_val(conf, tdflt, "message.timeout.ms", mto,
+                              sizeof(mto));
+
+        if (ok_idem && conf_val(conf, tdflt, "acks", acks, sizeof(acks)) &&
+            strcmp(acks, "-1"))
+                why = "`acks` must be set to `all` when `enable.idempotence` "
+                      "is true";
+        else if (ok_idem &&
+                 conf_val(conf, tdflt, "queuing.strategy", qs, sizeof(qs)) &&
+                 strcmp(qs, "fifo"))
+                why = "`queuing.strategy` must be set to `fifo` when "
+                      "`enable.idempotence` is true";
+        else if (ok_idem && ok_mto &&
+                 conf_val(conf, tdflt, "transactional.id", tid,
+                          sizeof(tid)) &&
+                 *tid &&
+                 conf_val(conf, tdflt, "transaction.timeout.ms", tto,
+                          sizeof(tto)) &&
+                 strtod(mto, NULL) > strtod(tto, NULL))
+                why = "`message.timeout.ms` must be set <= "
+                      "`transaction.timeout.ms`";
+        else if (ok_mto && strtod(mto, NULL) != 0 &&
+                 conf_val(conf, tdflt, "linger.ms", lg, sizeof(lg)) &&
+                 strtod(mto, NULL) <= strtod(lg, NULL))
+                why = "`message.timeout.ms` must be greater than `linger.ms`";
+        rd_kafka_topic_conf_destroy(tdflt);
+        return why;
+}
+
+rd_kafka_topic_t *gws_service_topic_new(const gws_config_t *cfg,
+                                        rd_kafka_t *rk, const char *topic,
+                                        char *errstr, size_t errstr_size) {
+        rd_kafka_topic_t *rkt;
+        const char *why;
+        char what[320];
+
+        if ((rkt = rd_kafka_topic_new(rk, topic, NULL)))
+                return rkt;
+        snprintf(what, sizeof(what), "producer topic \"%s\"", topic);
+        if (rd_kafka_last_error() == RD_KAFKA_RESP_ERR__INVALID_ARG &&
+            (why = topic_refusal_why(rd_kafka_conf(rk))))
+                refusal(cfg, RD_KAFKA_PRODUCER, rd_kafka_conf(rk), what, why,
+                        errstr, errstr_size);
+        else
+                snprintf(errstr, errstr_size, "%s: %s", what,
+                         rd_kafka_err2str(rd_kafka_last_error()));
+        return NULL;
+}
+
 /* An assign-only consumer (never joins or commits): the group's id so
  * that it can read the committed offsets, the user's connection and
  * security properties. Used by the changelog's restores and by `gwsieve
@@ -3331,13 +3411,10 @@ gws_service_t *gws_service_new(const gws_config_t *cfg, char *errstr,
         topics[GWS_SINK_ALERTS] = cfg->topic_alerts;
         topics[GWS_SINK_DLQ] = cfg->topic_dlq;
         for (i = 0; i < GWS_SINK__CNT; i++) {
-                if (!(svc->out_rkt[i] = rd_kafka_topic_new(svc->producer,
-                                                           topics[i], NULL))) {
-                        snprintf(errstr, errstr_size, "topic \"%s\": %s",
-                                 topics[i],
-                                 rd_kafka_err2str(rd_kafka_last_error()));
+                if (!(svc->out_rkt[i] = gws_service_topic_new(
+                          cfg, svc->producer, topics[i], errstr,
+                          errstr_size)))
                         goto err;
-                }
         }
         if (gws_config_state_on(cfg)) {
                 rd_kafka_conf_t *rconf = gws_service_reader_conf(

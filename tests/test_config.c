@@ -345,6 +345,20 @@ static const struct {
      {"producer: `max.in.flight` must be set <= 5",
       "max.in.flight=10 from \"kafka\"; ",
       "enable.idempotence=true is gwsieve's default; ", NULL}},
+    /* rd_kafka_topic_new() of an output topic (no default topic conf:
+     * rd_kafka_new() had no topic property to check) */
+    {"kafka.producer.queue.buffering.max.ms", "400000",
+     {"producer topic \"gw.retained\": `message.timeout.ms` must be "
+      "greater than `linger.ms` (librdkafka refused the producer topic "
+      "\"gw.retained\" configuration: ",
+      "message.timeout.ms=300000 is librdkafka's default; ",
+      "linger.ms=400000 from \"kafka.producer\" (as "
+      "queue.buffering.max.ms); ",
+      "set them under \"kafka.producer\" or \"kafka\", --set "
+      "kafka.producer.NAME=VALUE or -X producer.NAME=VALUE)"}},
+    {"kafka.linger.ms", "300000",
+     {"producer topic \"gw.retained\": `message.timeout.ms` must be ",
+      "linger.ms=300000 from \"kafka\"", NULL}},
     /* gwsieve's fetch.max.bytes (fetch_max_conf(), every consumer) */
     {"kafka.consumer.receive.message.max.bytes", "1000000",
      {"consumer: `receive.message.max.bytes` must be >= "
