@@ -1126,13 +1126,10 @@ gws_changelog_t *gws_changelog_new(const gws_config_t *cfg,
         }
         if (!(cl->pl = gws_pipeline_new(cfg, errstr, errstr_size)))
                 goto err;
-        if (!(cl->rkt = rd_kafka_topic_new(producer, cfg->state_topic,
-                                           NULL))) {
-                snprintf(errstr, errstr_size, "topic \"%s\": %s",
-                         cfg->state_topic,
-                         rd_kafka_err2str(rd_kafka_last_error()));
+        if (!(cl->rkt = gws_service_topic_new(cfg, producer,
+                                              cfg->state_topic, errstr,
+                                              errstr_size)))
                 goto err;
-        }
         if ((cl->nstate = topic_partitions(cl->rc, cfg->state_topic, 10000,
                                            NULL, &err)) <= 0) {
                 snprintf(errstr, errstr_size,

@@ -245,11 +245,23 @@ static const crow_t rows[] = {
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
 
 /* Secrets never printed by gws_config_dump(): librdkafka properties,
- * and rows of the table (shown as "***" when set, null when not). */
-static const char *secret_props[] = {"sasl.password", "ssl.key.password",
+ * and rows of the table (shown as "***" when set, null when not).
+ * The properties are all those librdkafka 2.0.2 marks _RK_SENSITIVE in
+ * src/rdkafka_conf.c (its debug dumps print "[redacted]" for them; a key
+ * file's path and the user name count too), and the OIDC client secret,
+ * which 2.0.2 does not mark. Its internal "ssl_key" (set only through
+ * rd_kafka_conf_set_ssl_cert()) is listed so the list matches. */
+static const char *secret_props[] = {"ssl.key.location",
+                                     "ssl.key.password",
+                                     "ssl.key.pem",
+                                     "ssl_key",
+                                     "ssl.ca.pem",
                                      "ssl.keystore.password",
+                                     "sasl.username",
+                                     "sasl.password",
+                                     "sasl.oauthbearer.config",
                                      "sasl.oauthbearer.client.secret",
-                                     "ssl.key.pem", NULL};
+                                     NULL};
 static const char *secret_rows[] = {"redact.alert_id_key", NULL};
 
 /* ------------------------------------------------------------------------

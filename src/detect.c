@@ -2223,7 +2223,7 @@ void gws_series_destroy(gws_series_t *s) {
 }
 
 double gws_series_score(gws_series_t *s, double value) {
-        double z, sc;
+        double x, z, sc;
         int i;
         if (!isfinite(value))
                 return 0;
@@ -2246,15 +2246,30 @@ double gws_series_score(gws_series_t *s, double value) {
                 s->smean = s->num.mean;
                 return 0;
         }
-        z = num_observe0(s->cfg->series_warmup_rows, &s->num,
-                         value / s->scale, 1);
+        x = value / s->scale;
+        if (!isfinite(x)) {
+                /* |value| near DBL_MAX over a warm-up magnitude below 1.
+                 * Learnt, it made the short mean inf, and the next row
+                 * inf - inf = NaN for the rest of the series: no level
+                 * shift was scored again (a NaN z scores 0). It is learnt
+                 * by nothing, and scored as what it is, as far from the
+                 * baseline as a value can be. */
+                sc = z_to_score(INFINITY, s->cfg->series_z_threshold);
+                goto onset;
+        }
+        z = num_observe0(s->cfg->series_warmup_rows, &s->num, x, 1);
         sc = z_to_score(fabs(z), s->cfg->series_z_threshold);
         if (s->cfg->series_shift_z > 0) {
                 /* A level shift too small for one value to stand out: the
                  * short mean against the baseline, in units of the short
                  * mean's own noise (sigma * sqrt(a / (2 - a))). */
                 double a = s->cfg->series_shift_alpha, sig, zs, ss;
-                s->smean += a * (value / s->scale - s->smean);
+                double sm = s->smean + a * (x - s->smean);
+                /* x - smean overflows for two values near DBL_MAX of
+                 * opposite signs (a magnitude just above 1): the short
+                 * mean keeps its finite value, as above. */
+                if (isfinite(sm))
+                        s->smean = sm;
                 sig = 1.2533 * s->num.absdev;
                 if (sig < SIGMA_FLOOR)
                         sig = SIGMA_FLOOR;
@@ -2263,6 +2278,7 @@ double gws_series_score(gws_series_t *s, double value) {
                 if (ss > sc)
                         sc = ss;
         }
+onset:
         /* A series alarm is news at its onset: repeats within the next
          * series.warmup_rows rows are damped, as the alert layer does for
          * events (one open, not one per row). */

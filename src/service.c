@@ -2788,8 +2788,10 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name,
         char inner[256];
         if (rd_kafka_conf_set(conf, name, value, inner, sizeof(inner)) !=
             RD_KAFKA_CONF_OK) {
+                /* librdkafka's text names the property, not its value */
                 snprintf(errstr, errstr_size, "%s property \"%s\"=\"%s\": %s",
-                         what, name, value, inner);
+                         what, name,
+                         gws_config_kv_secret(name) ? "***" : value, inner);
                 return -1;
         }
         return 0;
@@ -2835,6 +2837,39 @@ static int conf_apply(rd_kafka_conf_t *conf, const gws_kv_t *kv,
                         return -1;
         }
         return 0;
+}
+
+/* Sets fetch.max.bytes unless the user did, after the user's properties
+ * are in \p conf: every consumer (make_consumer(),
+ * gws_service_reader_conf()) takes the user's kafka.consumer.*, so each
+ * must size its fetches the same way, or a receive.message.max.bytes
+ * the main consumer accepts is refused by the restore consumer
+ * (librdkafka wants it >= fetch.max.bytes + 512, its default 50 MB).
+ * Fetch responses of 1 MB (librdkafka sizes them to the prefetch bound,
+ * 4 MB in the main consumer). A message keeps its whole response buffer
+ * alive until it is destroyed, and the workers hold up to 2 x
+ * worker_queue_max messages: peak RSS over a whole run (PROGRESS final,
+ * 100k events over 96 partitions, 5 alternating runs) 62.7 MB median
+ * (59.0-64.8) with 4 MB responses, 54.1 (53.7-55.8) with 1 MB, same
+ * rate and CPU; a 2 MB prefetch instead gave 55.7 MB but 22% fewer
+ * events/s. librdkafka wants it at least message.max.bytes.
+ * @returns 0, or -1 with \p errstr. */
+static int fetch_max_conf(const gws_config_t *cfg, rd_kafka_conf_t *conf,
+                          const char *what, char *errstr,
+                          size_t errstr_size) {
+        char mb[32], fb[32];
+        size_t ml = sizeof(mb);
+        long m = 0;
+
+        if (gws_config_kv_get(cfg->kafka, "fetch.max.bytes") ||
+            gws_config_kv_get(cfg->kafka_consumer, "fetch.max.bytes"))
+                return 0;
+        if (rd_kafka_conf_get(conf, "message.max.bytes", mb, &ml) ==
+            RD_KAFKA_CONF_OK)
+                m = strtol(mb, NULL, 10);
+        snprintf(fb, sizeof(fb), "%ld", m > 1048576 ? m : 1048576);
+        return conf_set(conf, "fetch.max.bytes", fb, what, errstr,
+                        errstr_size);
 }
 
 /* librdkafka's aliases (its CONFIGURATION.md, 2.0.2): a refusal names
@@ -2883,7 +2918,8 @@ static const gws_kv_t *kv_last(const gws_kv_t *kv, const char *name,
  * set wins, as in librdkafka. A value no section sets is gwsieve's if it
  * is not librdkafka's default (\p dflt, a new conf with a topic conf).
  * (gws_service_reader_conf() sets five consumer properties after the
- * user's; no refusal of librdkafka 2.0.2 names them.)
+ * user's; no refusal of librdkafka 2.0.2 names them. Its fetch.max.bytes,
+ * also set after them, is set only when no section does: gwsieve's.)
  * @returns 1, or 0 if \p name is not a property with a value (a word of
  *          the refusal's text, or a string property nobody set). */
 static int refusal_prop(gws_buf_t *b, int *oom, const gws_config_t *cfg,
@@ -3005,6 +3041,86 @@ rd_kafka_t *gws_service_kafka_new(const gws_config_t *cfg,
         return rk;
 }
 
+/* The value of \p name in \p conf, or in \p tdflt (a new topic conf) for
+ * a topic property when \p conf has no topic conf. @returns 0 if it has
+ * none (an unset string property). */
+static int conf_val(const rd_kafka_conf_t *conf,
+                    const rd_kafka_topic_conf_t *tdflt, const char *name,
+                    char *buf, size_t size) {
+        size_t len = size;
+        if (rd_kafka_conf_get(conf, name, buf, &len) == RD_KAFKA_CONF_OK)
+                return 1;
+        len = size;
+        return rd_kafka_topic_conf_get(tdflt, name, buf, &len) ==
+               RD_KAFKA_CONF_OK;
+}
+
+/* Why rd_kafka_topic_new() refused a topic of the producer \p conf:
+ * librdkafka 2.0.2 puts its reason only in a log line ("Incompatible
+ * configuration settings for topic"), and rd_kafka_last_error() is just
+ * __INVALID_ARG. The checks of its rd_kafka_topic_conf_finalize() are
+ * made again here, in its words, so that refusal() can name their
+ * properties. \p conf is the producer's, as rd_kafka_new() finalized it.
+ * A default topic conf, if the producer has one, passed the same checks
+ * in rd_kafka_new(); without one the topic gets a new conf, and only the
+ * last check can fail (librdkafka counts linger.ms as set, since gwsieve
+ * always sets it). @returns NULL if no check fails. */
+static const char *topic_refusal_why(const rd_kafka_conf_t *conf) {
+        rd_kafka_topic_conf_t *tdflt = rd_kafka_topic_conf_new();
+        const char *why = NULL;
+        char idem[16], acks[16], qs[16], tid[8], mto[32], tto[32], lg[32];
+        int ok_idem = conf_val(conf, tdflt, "enable.idempotence", idem,
+                               sizeof(idem)) &&
+                      !strcmp(idem, "true"),
+            ok_mto = conf_val(conf, tdflt, "message.timeout.ms", mto,
+                              sizeof(mto));
+
+        if (ok_idem && conf_val(conf, tdflt, "acks", acks, sizeof(acks)) &&
+            strcmp(acks, "-1"))
+                why = "`acks` must be set to `all` when `enable.idempotence` "
+                      "is true";
+        else if (ok_idem &&
+                 conf_val(conf, tdflt, "queuing.strategy", qs, sizeof(qs)) &&
+                 strcmp(qs, "fifo"))
+                why = "`queuing.strategy` must be set to `fifo` when "
+                      "`enable.idempotence` is true";
+        else if (ok_idem && ok_mto &&
+                 conf_val(conf, tdflt, "transactional.id", tid,
+                          sizeof(tid)) &&
+                 *tid &&
+                 conf_val(conf, tdflt, "transaction.timeout.ms", tto,
+                          sizeof(tto)) &&
+                 strtod(mto, NULL) > strtod(tto, NULL))
+                why = "`message.timeout.ms` must be set <= "
+                      "`transaction.timeout.ms`";
+        else if (ok_mto && strtod(mto, NULL) != 0 &&
+                 conf_val(conf, tdflt, "linger.ms", lg, sizeof(lg)) &&
+                 strtod(mto, NULL) <= strtod(lg, NULL))
+                why = "`message.timeout.ms` must be greater than `linger.ms`";
+        rd_kafka_topic_conf_destroy(tdflt);
+        return why;
+}
+
+rd_kafka_topic_t *gws_service_topic_new(const gws_config_t *cfg,
+                                        rd_kafka_t *rk, const char *topic,
+                                        char *errstr, size_t errstr_size) {
+        rd_kafka_topic_t *rkt;
+        const char *why;
+        char what[320];
+
+        if ((rkt = rd_kafka_topic_new(rk, topic, NULL)))
+                return rkt;
+        snprintf(what, sizeof(what), "producer topic \"%s\"", topic);
+        if (rd_kafka_last_error() == RD_KAFKA_RESP_ERR__INVALID_ARG &&
+            (why = topic_refusal_why(rd_kafka_conf(rk))))
+                refusal(cfg, RD_KAFKA_PRODUCER, rd_kafka_conf(rk), what, why,
+                        errstr, errstr_size);
+        else
+                snprintf(errstr, errstr_size, "%s: %s", what,
+                         rd_kafka_err2str(rd_kafka_last_error()));
+        return NULL;
+}
+
 /* An assign-only consumer (never joins or commits): the group's id so
  * that it can read the committed offsets, the user's connection and
  * security properties. Used by the changelog's restores and by `gwsieve
@@ -3023,6 +3139,7 @@ rd_kafka_conf_t *gws_service_reader_conf(const gws_config_t *cfg,
                        errstr_size) ||
             conf_apply(conf, cfg->kafka_consumer, NULL, "kafka.consumer",
                        errstr, errstr_size) ||
+            fetch_max_conf(cfg, conf, "state", errstr, errstr_size) ||
             conf_set(conf, "enable.auto.commit", "false", "state", errstr,
                      errstr_size) ||
             conf_set(conf, "enable.auto.offset.store", "false", "state",
@@ -3110,7 +3227,7 @@ static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
             /* Prefetch bound (librdkafka's default is 64 MB): while the
              * workers are behind, the main loop stops polling and this is
              * what librdkafka holds meanwhile (fetch.max.bytes: 1 MB,
-             * below). With fetch_wake() a small queue no longer
+             * fetch_max_conf()). With fetch_wake() a small queue no longer
              * stalls a catching-up consumer (1 s per fill before), so it
              * is sized for memory: bench/e2e_bench.sh, 3 runs each,
              * median peak RSS 77 MB at 16 MB, 64 MB at 8 MB, 52 MB at 4 MB
@@ -3134,29 +3251,8 @@ static rd_kafka_t *make_consumer(gws_service_t *svc, char *errstr,
             conf_apply(conf, cfg->kafka_consumer, NULL, "kafka.consumer",
                        errstr, errstr_size))
                 goto err;
-        if (!gws_config_kv_get(cfg->kafka, "fetch.max.bytes") &&
-            !gws_config_kv_get(cfg->kafka_consumer, "fetch.max.bytes")) {
-                /* Fetch responses of 1 MB (librdkafka sizes them to the
-                 * prefetch bound, 4 MB here). A message keeps its whole
-                 * response buffer alive until it is destroyed, and the
-                 * workers hold up to 2 x worker_queue_max messages: peak
-                 * RSS over a whole run (PROGRESS final, 100k events over
-                 * 96 partitions, 5 alternating runs) 62.7 MB median
-                 * (59.0-64.8) with 4 MB responses, 54.1 (53.7-55.8) with
-                 * 1 MB, same rate and CPU; a 2 MB prefetch instead gave
-                 * 55.7 MB but 22% fewer events/s. librdkafka wants it at
-                 * least message.max.bytes. */
-                char mb[32], fb[32];
-                size_t ml = sizeof(mb);
-                long m = 0;
-                if (rd_kafka_conf_get(conf, "message.max.bytes", mb, &ml) ==
-                    RD_KAFKA_CONF_OK)
-                        m = strtol(mb, NULL, 10);
-                snprintf(fb, sizeof(fb), "%ld", m > 1048576 ? m : 1048576);
-                if (conf_set(conf, "fetch.max.bytes", fb, "consumer", errstr,
-                             errstr_size))
-                        goto err;
-        }
+        if (fetch_max_conf(cfg, conf, "consumer", errstr, errstr_size))
+                goto err;
         {
                 /* Keep cgrp in whatever debug contexts the user asked for
                  * (log_cb needs its join-state lines). */
@@ -3315,13 +3411,10 @@ gws_service_t *gws_service_new(const gws_config_t *cfg, char *errstr,
         topics[GWS_SINK_ALERTS] = cfg->topic_alerts;
         topics[GWS_SINK_DLQ] = cfg->topic_dlq;
         for (i = 0; i < GWS_SINK__CNT; i++) {
-                if (!(svc->out_rkt[i] = rd_kafka_topic_new(svc->producer,
-                                                           topics[i], NULL))) {
-                        snprintf(errstr, errstr_size, "topic \"%s\": %s",
-                                 topics[i],
-                                 rd_kafka_err2str(rd_kafka_last_error()));
+                if (!(svc->out_rkt[i] = gws_service_topic_new(
+                          cfg, svc->producer, topics[i], errstr,
+                          errstr_size)))
                         goto err;
-                }
         }
         if (gws_config_state_on(cfg)) {
                 rd_kafka_conf_t *rconf = gws_service_reader_conf(

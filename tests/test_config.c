@@ -199,6 +199,49 @@ START_TEST(dump_masks_secrets) {
 }
 END_TEST
 
+/* Every property librdkafka 2.0.2 marks _RK_SENSITIVE (src/rdkafka_conf.c;
+ * its own debug dumps print "[redacted]"), plus the OIDC client secret it
+ * does not mark, is dumped as "***" in each of the three sections. */
+static const char *sensitive[] = {
+    "ssl.key.location", "ssl.key.password", "ssl.key.pem", "ssl.ca.pem",
+    "ssl.keystore.password", "sasl.username", "sasl.password",
+    "sasl.oauthbearer.config", "sasl.oauthbearer.client.secret"};
+
+START_TEST(dump_masks_sensitive_props) {
+        static const char *sect[] = {"kafka", "kafka.consumer",
+                                     "kafka.producer"};
+        char *buf = NULL, key[128];
+        size_t len = 0, i;
+        FILE *fp = open_memstream(&buf, &len);
+        json_t *j, *o;
+        json_error_t jerr;
+
+        for (i = 0; i < 3; i++) {
+                snprintf(key, sizeof(key), "%s.%s", sect[i], sensitive[_i]);
+                ck_assert_int_eq(gws_config_set(cfg, key, "hunter2", err,
+                                                sizeof(err)),
+                                 0);
+        }
+        gws_config_dump(cfg, fp);
+        fclose(fp);
+        ck_assert_msg(!strstr(buf, "hunter2"), "%s shown: %s", sensitive[_i],
+                      buf);
+        j = json_loads(buf, 0, &jerr);
+        ck_assert_ptr_nonnull(j);
+        o = json_object_get(j, "kafka");
+        ck_assert_str_eq(json_string_value(json_object_get(o, sensitive[_i])),
+                         "***");
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(o, "consumer"), sensitive[_i])),
+                         "***");
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(o, "producer"), sensitive[_i])),
+                         "***");
+        json_decref(j);
+        free(buf);
+}
+END_TEST
+
 /* redact.alert_id_key (the secret of alert ids) is optional and at least
  * 16 bytes wherever it comes from (file, environment, --set): a shorter
  * one is refused at load with an error that names the key and does not
@@ -302,14 +345,27 @@ static const struct {
      {"producer: `max.in.flight` must be set <= 5",
       "max.in.flight=10 from \"kafka\"; ",
       "enable.idempotence=true is gwsieve's default; ", NULL}},
-    /* the state restore consumer (changelog.c): gwsieve gives the main
-     * consumer a fetch.max.bytes, not this one */
-    {"kafka.consumer.receive.message.max.bytes", "2000000",
-     {"state restore consumer: `receive.message.max.bytes` must be >= "
-      "`fetch.max.bytes` + 512 (librdkafka refused the state restore "
-      "consumer configuration: ",
-      "receive.message.max.bytes=2000000 from \"kafka.consumer\"; ",
-      "fetch.max.bytes=52428800 is librdkafka's default; ",
+    /* rd_kafka_topic_new() of an output topic (no default topic conf:
+     * rd_kafka_new() had no topic property to check) */
+    {"kafka.producer.queue.buffering.max.ms", "400000",
+     {"producer topic \"gw.retained\": `message.timeout.ms` must be "
+      "greater than `linger.ms` (librdkafka refused the producer topic "
+      "\"gw.retained\" configuration: ",
+      "message.timeout.ms=300000 is librdkafka's default; ",
+      "linger.ms=400000 from \"kafka.producer\" (as "
+      "queue.buffering.max.ms); ",
+      "set them under \"kafka.producer\" or \"kafka\", --set "
+      "kafka.producer.NAME=VALUE or -X producer.NAME=VALUE)"}},
+    {"kafka.linger.ms", "300000",
+     {"producer topic \"gw.retained\": `message.timeout.ms` must be ",
+      "linger.ms=300000 from \"kafka\"", NULL}},
+    /* gwsieve's fetch.max.bytes (fetch_max_conf(), every consumer) */
+    {"kafka.consumer.receive.message.max.bytes", "1000000",
+     {"consumer: `receive.message.max.bytes` must be >= "
+      "`fetch.max.bytes` + 512 (librdkafka refused the consumer "
+      "configuration: ",
+      "receive.message.max.bytes=1000000 from \"kafka.consumer\"; ",
+      "fetch.max.bytes=1048576 is gwsieve's default; ",
       "--set kafka.consumer.NAME=VALUE"}},
 };
 
@@ -336,6 +392,81 @@ START_TEST(kafka_refusal_names_the_source) {
 }
 END_TEST
 
+/* Every consumer gets the main consumer's fetch.max.bytes (1 MB, or
+ * message.max.bytes if larger) when the user sets none: with librdkafka's
+ * 50 MB a receive.message.max.bytes the main consumer takes was refused
+ * by the state restore consumer and by `gwsieve state` (both built from
+ * gws_service_reader_conf()). */
+START_TEST(reader_takes_the_consumer_config) {
+        rd_kafka_conf_t *rconf;
+        rd_kafka_t *rk;
+        char fb[32];
+        size_t fl = sizeof(fb);
+
+        ck_assert_int_eq(gws_config_set(cfg, "kafka.bootstrap.servers",
+                                        "127.0.0.1:1", err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(
+            gws_config_set(cfg, "kafka.consumer.receive.message.max.bytes",
+                           "2000000", err, sizeof(err)),
+            0);
+        rconf = gws_service_reader_conf(cfg, "gws-test", err, sizeof(err));
+        ck_assert_msg(rconf != NULL, "%s", err);
+        rk = gws_service_kafka_new(cfg, RD_KAFKA_CONSUMER, rconf,
+                                   "state restore consumer", err,
+                                   sizeof(err));
+        ck_assert_msg(rk != NULL, "%s", err);
+        rd_kafka_destroy(rk);
+        rconf = gws_service_reader_conf(cfg, "gws-test", err, sizeof(err));
+        ck_assert_msg(rconf != NULL, "%s", err);
+        ck_assert_int_eq(rd_kafka_conf_get(rconf, "fetch.max.bytes", fb, &fl),
+                         RD_KAFKA_CONF_OK);
+        ck_assert_str_eq(fb, "1048576");
+        rd_kafka_conf_destroy(rconf);
+
+        /* the user's fetch.max.bytes is theirs */
+        ck_assert_int_eq(gws_config_set(cfg, "kafka.fetch.max.bytes",
+                                        "3000000", err, sizeof(err)),
+                         0);
+        rconf = gws_service_reader_conf(cfg, "gws-test", err, sizeof(err));
+        ck_assert_msg(rconf != NULL, "%s", err);
+        fl = sizeof(fb);
+        ck_assert_int_eq(rd_kafka_conf_get(rconf, "fetch.max.bytes", fb, &fl),
+                         RD_KAFKA_CONF_OK);
+        ck_assert_str_eq(fb, "3000000");
+        rd_kafka_conf_destroy(rconf);
+}
+END_TEST
+
+/* A property librdkafka refuses is named with its value, unless the
+ * value is a secret. The librdkafka 2.0.2 here is built without libcurl:
+ * it refuses sasl.oauthbearer.client.secret in rd_kafka_conf_set(); a
+ * build with OIDC takes it, and then there is nothing to refuse. */
+START_TEST(refusal_masks_secrets) {
+        gws_service_t *svc;
+        rd_kafka_conf_t *rconf;
+
+        ck_assert_int_eq(gws_config_set(cfg, "kafka.bootstrap.servers",
+                                        "127.0.0.1:1", err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(gws_config_set(cfg, "http.listen", "off", err,
+                                        sizeof(err)),
+                         0);
+        ck_assert_int_eq(
+            gws_config_set(cfg, "kafka.sasl.oauthbearer.client.secret",
+                           "hunter2", err, sizeof(err)),
+            0);
+        svc = gws_service_new(cfg, err, sizeof(err));
+        ck_assert_msg(!strstr(err, "hunter2"), "secret shown: %s", err);
+        gws_service_destroy(svc);
+        err[0] = '\0';
+        rconf = gws_service_reader_conf(cfg, "gws-test", err, sizeof(err));
+        ck_assert_msg(!strstr(err, "hunter2"), "secret shown: %s", err);
+        if (rconf)
+                rd_kafka_conf_destroy(rconf);
+}
+END_TEST
+
 Suite *gws_config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc = tcase_create("load");
@@ -350,11 +481,15 @@ Suite *gws_config_suite(void) {
         tcase_add_test(tc, validate_rate_settle);
         tcase_add_test(tc, dump_masks_secrets);
         tcase_add_test(tc, alert_id_key_secret);
+        tcase_add_loop_test(tc, dump_masks_sensitive_props, 0,
+                            sizeof(sensitive) / sizeof(sensitive[0]));
         suite_add_tcase(s, tc);
         tc = tcase_create("refusals");
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_loop_test(tc, kafka_refusal_names_the_source, 0,
                             sizeof(refused) / sizeof(refused[0]));
+        tcase_add_test(tc, refusal_masks_secrets);
+        tcase_add_test(tc, reader_takes_the_consumer_config);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -1671,8 +1671,9 @@ END_TEST
  * NaN. z_to_score() scored its NaN z nearly 1 (NaN <= 0 is false; the
  * rest gave NaN and the comparison with 1.0 picked nextafter(1.0, 0.0)):
  * every row scored 0.3 (damped) or, once the damping ran out, an alarm,
- * for the rest of the series. A NaN z scores 0: the values are scored as
- * usual. */
+ * for the rest of the series. A NaN z scores 0; and since
+ * series_absurd_row_keeps_shifts the short mean no longer becomes NaN:
+ * the rows after are scored as usual either way. */
 START_TEST(series_nan_z_scores_zero) {
         gws_series_t *sr;
         double sc;
@@ -1692,6 +1693,57 @@ START_TEST(series_nan_z_scores_zero) {
                               i, sc);
         }
         gws_series_destroy(sr);
+}
+END_TEST
+
+/* The highest score of a 15% level shift 200 rows after \p nabs rows of
+ * \p absurd (after 300 rows near \p base), each of which must score in
+ * [0.5, 1) as the outliers they are, the first undamped. */
+static double shift_after_absurd(double base, const double *absurd,
+                                 int nabs) {
+        gws_series_t *sr = gws_series_new(cfg);
+        double sc, hi = 0;
+        int i;
+        st = 7;
+        for (i = 0; i < 300; i++)
+                gws_series_score(sr, base + 0.01 * base * gauss());
+        for (i = 0; i < nabs; i++) {
+                sc = gws_series_score(sr, absurd[i]);
+                ck_assert_msg(sc < 1.0 && sc >= (i ? 0.15 : 0.5),
+                              "absurd row %d (%g) scored %.17g", i,
+                              absurd[i], sc);
+        }
+        for (i = 0; i < 200; i++)
+                gws_series_score(sr, base + 0.01 * base * gauss());
+        for (i = 0; i < 300; i++) {
+                sc = gws_series_score(sr, 1.15 * base +
+                                              0.01 * base * gauss());
+                if (sc > hi)
+                        hi = sc;
+        }
+        gws_series_destroy(sr);
+        return hi;
+}
+
+/* A row that overflows once scaled (|value| near DBL_MAX over a warm-up
+ * magnitude below 1, or two such values of opposite signs at a magnitude
+ * just above 1, where x - smean overflows) made the level-shift mean inf,
+ * then NaN for good: z_to_score() scores a NaN z 0, so no level shift
+ * was seen again. The shift 200 rows later scores as it does without
+ * those rows. */
+START_TEST(series_absurd_row_keeps_shifts) {
+        static const double absurd[] = {1.79e308, -1.79e308};
+        static const double base[] = {0.01, 1.015};
+        double without, with;
+        gws_config_set(cfg, "series.warmup_rows", "100", NULL, 0);
+        without = shift_after_absurd(base[_i], absurd, 0);
+        ck_assert_msg(without >= 0.5, "shift scored %.17g", without);
+        with = shift_after_absurd(base[_i], absurd, 1);
+        ck_assert_msg(with >= 0.5, "after %g: shift scored %.17g", absurd[0],
+                      with);
+        with = shift_after_absurd(base[_i], absurd, 2);
+        ck_assert_msg(with >= 0.5, "after %g, %g: shift scored %.17g",
+                      absurd[0], absurd[1], with);
 }
 END_TEST
 
@@ -2624,6 +2676,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, deterministic);
         tcase_add_test(tc, series_onset_scored_then_damped);
         tcase_add_test(tc, series_nan_z_scores_zero);
+        tcase_add_loop_test(tc, series_absurd_row_keeps_shifts, 0, 2);
         tcase_add_test(tc, series_scores_do_not_saturate);
         tcase_add_test(tc, byte_budget_under_cardinality_attack);
         tcase_add_test(tc, heavy_hitter_ip_takes_over);

@@ -197,7 +197,9 @@ int gws_config_set(gws_config_t *cfg, const char *name, const char *value,
 int gws_config_kv_set(gws_kv_t **list, const char *name, const char *value);
 
 /** @returns 1 if the value of the librdkafka property \p name is a secret
- *  (a password or private key), which dumps and errors show as "***". */
+ *  (a password, a private key or its path, a user name: every property
+ *  librdkafka 2.0.2 marks sensitive), which dumps and errors show as
+ *  "***". */
 int gws_config_kv_secret(const char *name);
 
 /** @returns the value of \p name in \p list, or NULL (borrowed). */

@@ -53,4 +53,16 @@ rd_kafka_t *gws_service_kafka_new(const gws_config_t *cfg,
                                   const char *what, char *errstr,
                                   size_t errstr_size);
 
+/** @brief rd_kafka_topic_new() with librdkafka's default topic conf on the
+ *  producer \p rk (gws_service_new()'s). librdkafka 2.0.2 checks the
+ *  topic's properties against the producer's here (message.timeout.ms
+ *  must be greater than linger.ms, ...) and says why only in a log line;
+ *  \p errstr then says it as gws_service_kafka_new() does: "producer
+ *  topic "NAME": REFUSAL (librdkafka refused the producer topic "NAME"
+ *  configuration: linger.ms=400000 from "kafka.producer"; ...)".
+ *  @returns the topic handle, or NULL with \p errstr. */
+rd_kafka_topic_t *gws_service_topic_new(const gws_config_t *cfg,
+                                        rd_kafka_t *rk, const char *topic,
+                                        char *errstr, size_t errstr_size);
+
 #endif /* GWS_SERVICE_H */
