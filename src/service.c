@@ -2426,7 +2426,8 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
             "Input messages through the pipeline (all outcomes).");
         r |= gws_prom_u64(b, "gwsieve_events_processed_total", NULL, st.in);
         FAM("gwsieve_events_retained_total", "counter",
-            "Records written to the retained topic, by why they were kept.");
+            "Records handed to the producer for the retained topic, by "
+            "why they were kept.");
         for (i = GWS_KEEP_ERROR; i < GWS_KEEP__CNT; i++) {
                 static const char *kn[GWS_KEEP__CNT] = {
                     "none", "error", "anomaly", "sample", "rule"};
@@ -2444,7 +2445,7 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
         r |= gws_prom_u64(b, "gwsieve_events_sampled_out_total", NULL,
                           st.kept[GWS_KEEP_NONE] - st.dropped_by_rule);
         FAM("gwsieve_dlq_total", "counter",
-            "Messages sent to the dead-letter topic, by reason.");
+            "Dead letters handed to the producer, by reason.");
         for (i = 1; i < GWS_EV_ERR__CNT; i++)
                 r |= gws_prom_u64(b, "gwsieve_dlq_total",
                                   (const char *[]){"reason",
@@ -2466,7 +2467,8 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
                                              gws_alert_state_name(j), NULL},
                             st.alerts_by[i][j]);
         FAM("gwsieve_redactions_total", "counter",
-            "Secrets and PII redacted in outputs, by detector.");
+            "Secrets and PII redacted in outputs handed to the producer, "
+            "by detector.");
         for (i = 0; i < GWS_RK__CNT; i++)
                 r |= gws_prom_u64(b, "gwsieve_redactions_total",
                                   (const char *[]){"kind",
