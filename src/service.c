@@ -168,6 +168,8 @@ struct ptn_s {
                                   * worker swaps a newer one in, the main
                                   * thread takes it out to write or drop
                                   * it (snap_release()) */
+        int kept;                /* atomic: listed in svc->kept */
+        ptn_t *kept_next;        /* svc->kept's link */
 };
 
 typedef struct qitem_s {
@@ -284,6 +286,9 @@ struct gws_service_s {
         uint64_t snaps_dropped;   /* atomic: periodic snapshots not
                                    * written, their outputs not all
                                    * acknowledged (snap_drop()) */
+        ptn_t *kept;              /* atomic list head: partitions whose
+                                   * references are kept for good
+                                   * (ptn_keep()), freed at destroy */
         uint64_t delivered, consumer_errors;
         uint64_t commits_postponed;
         /* Whether the group is mid-rebalance, for commit timing (see
@@ -433,15 +438,36 @@ static void snap_wait_free(snap_wait_t *sw) {
         free(sw);
 }
 
-static void ptn_unref_n(ptn_t *p, int n) {
-        if (n <= 0 || __atomic_sub_fetch(&p->refcnt, n, __ATOMIC_ACQ_REL))
-                return;
+static void ptn_free(ptn_t *p) {
         /* revoked or lost before its outputs were acknowledged, or at
          * exit: never written */
         snap_wait_free(p->snap_wait);
         gws_detect_destroy(p->det);
         gws_tracker_destroy(p->trk);
         free(p);
+}
+
+static void ptn_unref_n(ptn_t *p, int n) {
+        if (n <= 0 || __atomic_sub_fetch(&p->refcnt, n, __ATOMIC_ACQ_REL))
+                return;
+        ptn_free(p);
+}
+
+/* Lists \p p (once) as holding a reference for good: an entry of an
+ * event that failed, or of a run stopped midway, keeps its offset from
+ * being committed and is never released, and so \p p (tracker, detector)
+ * was never freed: a fatal stop left them to LeakSanitizer. They are
+ * freed at gws_service_destroy(), once no thread can touch them.
+ * @locality any thread (failure and stop paths only). */
+static void ptn_keep(gws_service_t *svc, ptn_t *p) {
+        if (__atomic_exchange_n(&p->kept, 1, __ATOMIC_ACQ_REL))
+                return;
+        ptn_ref(p); /* the list's: p stays until destroy */
+        p->kept_next = __atomic_load_n(&svc->kept, __ATOMIC_ACQUIRE);
+        while (!__atomic_compare_exchange_n(&svc->kept, &p->kept_next, p, 1,
+                                            __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE))
+                ;
 }
 
 static void ptn_unref(ptn_t *p) {
@@ -886,6 +912,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         if (!(r = retry_new(rkm->rkt, rkm->key, rkm->key_len, rkm->payload,
                             rkm->len, inf))) {
                 set_fatal(svc, "out of memory keeping a failed delivery");
+                ptn_keep(svc, gws_tracker_opaque(gws_tracker_of(inf)));
                 return;
         }
         retry_push(svc, r);
@@ -953,6 +980,7 @@ static size_t retries_run(gws_service_t *svc) {
                           rd_kafka_topic_name(r->rkt), r->len,
                           (long long)gws_tracker_offset(r->inf),
                           rd_kafka_err2str(err));
+                ptn_keep(svc, gws_tracker_opaque(gws_tracker_of(r->inf)));
                 retry_free(r);
         }
         if (left) {
@@ -1184,8 +1212,10 @@ static void worker_run(worker_t *w, ptn_t *p, const qitem_t *its, size_t n,
                         rel[nrel++] = inf;
                         goto done;
                 }
-                if (run_stopped(svc, p))
+                if (run_stopped(svc, p)) {
+                        ptn_keep(svc, p);
                         goto done; /* the entry holds the offset back */
+                }
                 if (rkm->offset <
                     __atomic_load_n(&p->skip_below, __ATOMIC_ACQUIRE)) {
                         /* In the restored state, outputs delivered by the
@@ -1219,9 +1249,11 @@ static void worker_run(worker_t *w, ptn_t *p, const qitem_t *its, size_t n,
                     __atomic_load_n(&svc->abandon, __ATOMIC_ACQUIRE)) {
                         /* Given up at exit (produce()): the reference
                          * stays, nothing commits after the close. */
+                        ptn_keep(svc, p);
                 } else if (out == GWS_OUT_FAILED) {
                         /* Keep the reference: this offset must never be
                          * committed. set_fatal() stops the service. */
+                        ptn_keep(svc, p);
                         set_fatal(svc,
                                   "partition %d offset %lld could not be "
                                   "processed; stopping without committing it",
@@ -3760,6 +3792,14 @@ void gws_service_destroy(gws_service_t *svc) {
                 free(r->key);
                 free(r->val);
                 free(r);
+        }
+        /* Last: every other reference is gone (queues, table, delivery
+         * reports, retries) and no thread is left; the kept ones never
+         * go. */
+        while (svc->kept) {
+                ptn_t *p = svc->kept;
+                svc->kept = p->kept_next;
+                ptn_free(p);
         }
         pthread_mutex_destroy(&svc->retry_lock);
         pthread_mutex_destroy(&svc->snap_lock);
