@@ -102,23 +102,29 @@ int gws_changelog_held(gws_changelog_t *cl, int32_t partition) {
         return held;
 }
 
-int gws_changelog_save(gws_changelog_t *cl, int32_t partition,
-                       int64_t offset, int64_t delivered,
-                       const gws_detect_t *det,
-                       gws_buf_t *raw, gws_buf_t *rec) {
-        char key[512], err[256];
-        size_t klen;
-        gws_detect_stats_t ds;
-        int backoff = 0;
+/* Counts and logs a snapshot not taken because \p partition is held.
+ * @returns 1 if it is. */
+static int save_held(gws_changelog_t *cl, int32_t partition,
+                     int64_t offset) {
+        if (!gws_changelog_held(cl, partition))
+                return 0;
+        /* Logged when the hold began (hold()), not per snapshot. */
+        ADD(held, 1);
+        gws_log(GWS_LOG_DEBUG, "STATE",
+                "partition %d: snapshot at offset %lld held", (int)partition,
+                (long long)offset);
+        return 1;
+}
 
-        if (gws_changelog_held(cl, partition)) {
-                /* Logged when the hold began (hold()), not per snapshot. */
-                ADD(held, 1);
-                gws_log(GWS_LOG_DEBUG, "STATE",
-                        "partition %d: snapshot at offset %lld held",
-                        (int)partition, (long long)offset);
+int gws_changelog_encode(gws_changelog_t *cl, int32_t partition,
+                         int64_t offset, int64_t delivered,
+                         const gws_detect_t *det, gws_buf_t *raw,
+                         gws_buf_t *rec) {
+        char err[256];
+        gws_detect_stats_t ds;
+
+        if (save_held(cl, partition, offset))
                 return 1;
-        }
         gws_buf_reset(raw);
         gws_detect_stats(det, &ds);
         if (gws_detect_save(det, raw) == -1 ||
@@ -134,6 +140,18 @@ int gws_changelog_save(gws_changelog_t *cl, int32_t partition,
                         raw->len ? err : "out of memory");
                 return -1;
         }
+        return 0;
+}
+
+int gws_changelog_put(gws_changelog_t *cl, int32_t partition,
+                      int64_t offset, const gws_buf_t *rec, size_t raw_len,
+                      int wait) {
+        char key[512];
+        size_t klen;
+        int backoff = 0;
+
+        if (save_held(cl, partition, offset))
+                return 1;
         klen = gws_state_key(key, sizeof(key), cl->cfg->group,
                              cl->cfg->topic_input, partition);
         __atomic_add_fetch(&cl->pending, 1, __ATOMIC_ACQ_REL);
@@ -142,6 +160,11 @@ int gws_changelog_save(gws_changelog_t *cl, int32_t partition,
                                      RD_KAFKA_MSG_F_COPY, rec->buf, rec->len,
                                      key, klen, &cl->marker) == 0)
                         break;
+                if (rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
+                    !wait) {
+                        __atomic_sub_fetch(&cl->pending, 1, __ATOMIC_ACQ_REL);
+                        return 2;
+                }
                 if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
                     backoff > 5000) {
                         __atomic_sub_fetch(&cl->pending, 1, __ATOMIC_ACQ_REL);
@@ -158,13 +181,22 @@ int gws_changelog_save(gws_changelog_t *cl, int32_t partition,
                 backoff += 10;
         }
         ADD(bytes, rec->len);
-        ADD(raw_bytes, raw->len);
+        ADD(raw_bytes, raw_len);
         gws_log(GWS_LOG_DEBUG, "STATE",
-                "partition %d: snapshot at offset %lld, %llu entities, %zu "
-                "bytes (%zu raw)",
-                (int)partition, (long long)offset,
-                (unsigned long long)ds.entities, rec->len, raw->len);
+                "partition %d: snapshot at offset %lld, %zu bytes (%zu raw)",
+                (int)partition, (long long)offset, rec->len, raw_len);
         return 0;
+}
+
+int gws_changelog_save(gws_changelog_t *cl, int32_t partition,
+                       int64_t offset, int64_t delivered,
+                       const gws_detect_t *det,
+                       gws_buf_t *raw, gws_buf_t *rec) {
+        int rc = gws_changelog_encode(cl, partition, offset, delivered, det,
+                                      raw, rec);
+        return rc ? rc
+                  : gws_changelog_put(cl, partition, offset, rec, raw->len,
+                                      1);
 }
 
 int gws_changelog_owns(const gws_changelog_t *cl,

@@ -251,10 +251,16 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
         }
         r |= dlq_payload(b, val, vlen, (size_t)pl->cfg->dlq_payload_bytes);
         r |= gws_buf_puts(b, "}");
-        if (r)
+        if (r || cb(opaque, GWS_SINK_DLQ, in->key, in->key ? in->keylen : 0,
+                    b->buf, b->len) == -1)
                 return -1;
-        return cb(opaque, GWS_SINK_DLQ, in->key, in->key ? in->keylen : 0,
-                  b->buf, b->len);
+        /* Counted once the sink has it (gwsieve_dlq_total,
+         * gwsieve_redactions_total), as alerts are (alert_cb()): a dead
+         * letter that could not be written or was refused is in no
+         * output, and its event is read again after the restart. */
+        INC(pl->st.dlq[err]);
+        gws_record_sent(pl->rw);
+        return 0;
 }
 
 /* Forwards detector alerts into the sink. */
@@ -292,6 +298,7 @@ static int alert_cb(void *opaque, const char *alert_id, const char *json,
         if (kind >= 0 && kind < GWS_ALERT_KIND__CNT && state >= 0 &&
             state < GWS_ALERT_STATE__CNT)
                 INC(pl->st.alerts_by[kind][state]);
+        gws_record_sent(pl->rw); /* its redactions */
         /* the entity's client_ip replaced (redact.ip_truncate), counted
          * like a retained record's, for an alert sent as well */
         if ((nip = gws_detect_alert_ip_redacted(pl->det)) > 0)
@@ -304,10 +311,18 @@ static int alert_cb(void *opaque, const char *alert_id, const char *json,
 static int emit_retained(gws_pipeline_t *pl, const gws_event_t *ev,
                          const gws_score_t *sc, gws_keep_t keep,
                          const char *rule, gws_emit_cb *cb, void *opaque) {
-        if (gws_record_retained(pl->rw, ev, sc, keep, rule, &pl->out) == -1)
+        if (gws_record_retained(pl->rw, ev, sc, keep, rule, &pl->out) ==
+                -1 ||
+            cb(opaque, GWS_SINK_RETAINED, ev->gateway_id.s,
+               ev->gateway_id.len, pl->out.buf, pl->out.len) == -1)
                 return -1;
-        return cb(opaque, GWS_SINK_RETAINED, ev->gateway_id.s,
-                  ev->gateway_id.len, pl->out.buf, pl->out.len);
+        /* Counted once the sink has it (gwsieve_events_retained_total,
+         * gwsieve_redactions_total), as alerts are (alert_cb()): a
+         * record that could not be written or was refused is in no
+         * output, and its event is read again after the restart. */
+        INC(pl->st.kept[keep]);
+        gws_record_sent(pl->rw);
+        return 0;
 }
 
 /* Input format (preset) then the native parser. */
@@ -397,7 +412,6 @@ gws_outcome_t gws_pipeline_finish(gws_pipeline_t *pl, gws_detect_t *det,
         INC(pl->st.in);
         if (m->err != GWS_EV_OK) {
                 m->parsed = 0;
-                INC(pl->st.dlq[m->err]);
                 if (emit_dlq(pl, in, m->err, &m->info, m->conv_why, cb,
                              opaque) == -1) {
                         INC(pl->st.failed);
@@ -421,10 +435,10 @@ gws_outcome_t gws_pipeline_finish(gws_pipeline_t *pl, gws_detect_t *det,
         }
 
         keep = gws_filter_eval(pl->filter, &m->ev, &sc, &rule);
-        INC(pl->st.kept[keep]);
-        if (keep == GWS_KEEP_NONE && rule)
-                INC(pl->st.dropped_by_rule);
         if (keep == GWS_KEEP_NONE) {
+                INC(pl->st.kept[GWS_KEEP_NONE]);
+                if (rule)
+                        INC(pl->st.dropped_by_rule);
                 outcome = GWS_OUT_DROPPED;
         } else if (emit_retained(pl, &m->ev, &sc, keep, rule, cb, opaque) ==
                    -1) {

@@ -29,7 +29,11 @@ struct gws_record_s {
         gws_buf_t red_out;           /* redacted text */
         gws_buf_t body;              /* rendered body before truncation */
         gws_jdoc_t adoc;             /* alerts re-parsed for redaction */
-        gws_record_stats_t st;       /* owner writes, relaxed atomics */
+        gws_record_stats_t st;       /* records sent (gws_record_sent()):
+                                      * owner writes, relaxed atomics */
+        gws_record_stats_t cur;      /* the record being written (owner
+                                      * only), added to st once sent */
+        int cur_any;                 /* cur is not all zero */
         int trimming;                /* allow or deny non-empty */
         uint32_t ip_meta;            /* redact.ip_truncate: token of the
                                       * record's metadata object (its
@@ -50,6 +54,9 @@ static const char *const required[] = {"id", "ts", "gateway_id", "provider",
                                        "model", "status", "latency_ms"};
 
 #define INC(x, n) __atomic_add_fetch(&(x), (n), __ATOMIC_RELAXED)
+/* Counts \p n of \p field for the record being written: into the stats
+ * only once it is sent (gws_record_sent()). */
+#define CUR(rw, field, n) ((rw)->cur.field += (n), (rw)->cur_any = 1)
 
 /* Appends a string literal: its length known, no strlen() and no libc
  * memcpy() (the sieve member's five pieces, 60 instructions each with
@@ -209,6 +216,32 @@ void gws_record_stats_add(const gws_record_t *rw, gws_record_stats_t *st) {
 #undef LD
 }
 
+/* Starts a record: the counts of one written before and not sent are
+ * dropped (it is in no output). */
+static void record_begin(gws_record_t *rw) {
+        if (rw->cur_any) {
+                memset(&rw->cur, 0, sizeof(rw->cur));
+                rw->cur_any = 0;
+        }
+}
+
+void gws_record_sent(gws_record_t *rw) {
+        int i;
+        if (!rw->cur_any)
+                return;
+        for (i = 0; i < GWS_RK__CNT; i++)
+                if (rw->cur.redactions[i])
+                        INC(rw->st.redactions[i], rw->cur.redactions[i]);
+        if (rw->cur.bodies_truncated)
+                INC(rw->st.bodies_truncated, rw->cur.bodies_truncated);
+        if (rw->cur.bodies_dropped)
+                INC(rw->st.bodies_dropped, rw->cur.bodies_dropped);
+        if (rw->cur.fields_trimmed)
+                INC(rw->st.fields_trimmed, rw->cur.fields_trimmed);
+        memset(&rw->cur, 0, sizeof(rw->cur));
+        rw->cur_any = 0;
+}
+
 /* ------------------------------------------------------------------------
  * writing
  * ------------------------------------------------------------------------ */
@@ -231,12 +264,12 @@ static int str_decoded(gws_record_t *rw, const gws_jdoc_t *doc,
         return 0;
 }
 
-/* Adds \p counts to the writer's redaction counters. */
+/* Adds \p counts to the redactions of the record being written. */
 static void count_redactions(gws_record_t *rw, const uint64_t *counts) {
         int i;
         for (i = 0; i < GWS_RK__CNT; i++)
                 if (counts[i])
-                        INC(rw->st.redactions[i], counts[i]);
+                        CUR(rw, redactions[i], counts[i]);
 }
 
 /* The address literals of *\p s, *\p n (\p escaped: JSON escapes in it)
@@ -413,7 +446,7 @@ static int put_client_ip(gws_record_t *rw, const gws_jdoc_t *doc,
         if (vt->type == GWS_JT_NULL)
                 return gws_buf_append(out, "null", 4);
         if (vt->type != GWS_JT_STR) {
-                INC(rw->st.redactions[GWS_RK_IP], 1);
+                CUR(rw, redactions[GWS_RK_IP], 1);
                 return gws_buf_puts(out, "\"[REDACTED:ip]\"");
         }
         if (str_decoded(rw, doc, vt, &s, &n) == -1)
@@ -422,7 +455,7 @@ static int put_client_ip(gws_record_t *rw, const gws_jdoc_t *doc,
         if ((nrep = gws_redact_ip_truncate(s, n, &rw->red_out)) == -1)
                 return -1;
         if (nrep)
-                INC(rw->st.redactions[GWS_RK_IP], (uint64_t)nrep);
+                CUR(rw, redactions[GWS_RK_IP], (uint64_t)nrep);
         else if (rw->red_out.len != n || memcmp(rw->red_out.buf, s, n))
                 rw->nchg++;
         return gws_buf_json_str(out, rw->red_out.buf, rw->red_out.len);
@@ -491,7 +524,7 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                             doc, kt, rw->path.buf + rw->path.len);
                         d = path_decide(rw, depth);
                         if (d == P_DROP) {
-                                INC(rw->st.fields_trimmed, 1);
+                                CUR(rw, fields_trimmed, 1);
                                 continue;
                         }
                 }
@@ -614,6 +647,7 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
         char trunc[256];
         size_t to = 0;
 
+        record_begin(rw);
         gws_buf_reset(out);
         if (gws_buf_reserve(out, root->len + 256) == -1)
                 return -1;
@@ -631,7 +665,7 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                         rw->path.len = gws_json_str_decode(doc, kt,
                                                            rw->path.buf);
                         if ((d = path_decide(rw, 1)) == P_DROP) {
-                                INC(rw->st.fields_trimmed, 1);
+                                CUR(rw, fields_trimmed, 1);
                                 continue;
                         }
                 }
@@ -644,7 +678,7 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                 if (is_body(rw, doc, kt)) {
                         if (keep == GWS_KEEP_SAMPLE &&
                             cfg->trim_drop_bodies_sampled) {
-                                INC(rw->st.bodies_dropped, 1);
+                                CUR(rw, bodies_dropped, 1);
                                 continue;
                         }
                         if (cfg->trim_max_body_bytes &&
@@ -684,7 +718,7 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                                         r |= gws_buf_json_str(out,
                                                               rw->body.buf,
                                                               rw->body.len);
-                                        INC(rw->st.bodies_truncated, 1);
+                                        CUR(rw, bodies_truncated, 1);
                                         if (to + kt->len + 24 <
                                             sizeof(trunc))
                                                 to += (size_t)snprintf(
@@ -786,9 +820,10 @@ int gws_record_redact_bytes(gws_record_t *rw, const char *bytes, size_t len,
  * but -2 when \p json is not JSON: -1 is out of memory only. */
 static int redact_json(gws_record_t *rw, const char *json, size_t len,
                        gws_buf_t *out, int dlq) {
-        uint64_t before = 0, after = 0;
+        uint64_t n = 0;
         gws_jerr_t je;
         int i, r;
+        record_begin(rw);
         gws_buf_reset(out);
         rw->ip_meta = NO_TOK; /* retained records only */
         rw->dlq_ip = dlq && rw->cfg->redact_ip_truncate;
@@ -802,17 +837,15 @@ static int redact_json(gws_record_t *rw, const char *json, size_t len,
                 rw->dlq_ip = 0;
                 return je == GWS_JE_NOMEM ? -1 : -2;
         }
-        /* the owner's own counters: plain reads */
-        for (i = 0; i < GWS_RK__CNT; i++)
-                before += rw->st.redactions[i];
         r = put_value(rw, &rw->adoc, 0, 0, 0, out);
         rw->dlq_ip = 0;
         if (r == -1)
                 return -1;
+        /* this record's own, begun above */
         for (i = 0; i < GWS_RK__CNT; i++)
-                after += rw->st.redactions[i];
-        after += (uint64_t)rw->nchg;
-        return after - before > INT32_MAX ? INT32_MAX : (int)(after - before);
+                n += rw->cur.redactions[i];
+        n += (uint64_t)rw->nchg;
+        return n > INT32_MAX ? INT32_MAX : (int)n;
 }
 
 int gws_record_redact_json(gws_record_t *rw, const char *json, size_t len,

@@ -31,6 +31,27 @@
  * offset is ever committed. Failed deliveries are produced again (the
  * producer is idempotent, so retries inside librdkafka do not duplicate).
  *
+ * Detector state (changelog.h) follows the same rule: a snapshot holds
+ * only events whose outputs were all acknowledged, so the next owner,
+ * which continues from the snapshot's offset (skipping what the group did
+ * not commit) or catches up to the committed offset, never scores an
+ * event against a state that already holds it unless the event's outputs
+ * left. A periodic snapshot is taken by the partition's worker after an
+ * event it processed, then waits (snap_take()) until the partition's
+ * committable offset reaches it; the main thread writes it then
+ * (snap_release(), every loop turn), or drops it when a newer one is
+ * taken, the partition is revoked or lost, or the service stops first.
+ * Revocation and shutdown snapshots are written for idle partitions only
+ * (nothing queued or undelivered). An event that fails (GWS_OUT_FAILED:
+ * an output that could not be written, redacted or produced) after the
+ * detector took it in (an alert opened, baselines moved) keeps its
+ * inflight entry: its partition's committable offset never passes it and
+ * the partition is never idle again, and its worker processes nothing
+ * more (set_fatal()). So no snapshot written after the failure holds it:
+ * the fatal stop still writes idle partitions' snapshots and waiting ones
+ * whose outputs were acknowledged, and after the restart the event is
+ * read again against a state without it, and its alert opens again.
+ *
  * Shared state and locks:
  *  - the partition's gws_tracker_t (own lock) holds the FIFO and the
  *    committable offset (workers append, workers and the delivery thread
@@ -88,6 +109,18 @@
 typedef struct ptn_s ptn_t;
 typedef gws_tracker_entry_t inflight_t;
 
+/* A periodic snapshot taken by a partition's worker, waiting for the
+ * outputs of the events it holds to be acknowledged before the main
+ * thread writes it (snap_take(), snap_release()). */
+typedef struct snap_wait_s {
+        gws_buf_t rec;     /* the state record (gws_changelog_encode()) */
+        size_t raw_len;    /* its size before zstd, for the stats */
+        int64_t offset;    /* the offset it claims */
+        int64_t need;      /* written once the partition's committable
+                            * offset reaches it: every event it holds
+                            * (this owner's) had its outputs acknowledged */
+} snap_wait_t;
+
 struct ptn_s {
         int32_t partition;
         int worker;
@@ -112,7 +145,8 @@ struct ptn_s {
         int64_t next_offset;     /* atomic: after the last processed,
                                   * or where the restore caught up to
                                   * (restores_collect()); 0 nothing */
-        int64_t last_snap_ms;    /* worker (main once drained) */
+        int64_t last_snap_ms;    /* worker (main once drained): when
+                                  * the last periodic snapshot was taken */
         int64_t idle_since_ms;   /* main only: librdkafka's fetch_state
                                   * not "active" since (statistics), 0 */
         int stall_warned;        /* main only */
@@ -130,6 +164,13 @@ struct ptn_s {
                                   * snapshot still claims at least
                                   * (snap_point()) */
         int64_t deliv_floor;
+        snap_wait_t *snap_wait;  /* atomic pointer: a periodic snapshot
+                                  * waiting for its outputs, or NULL; the
+                                  * worker swaps a newer one in, the main
+                                  * thread takes it out to write or drop
+                                  * it (snap_release()) */
+        int kept;                /* atomic: listed in svc->kept */
+        ptn_t *kept_next;        /* svc->kept's link */
 };
 
 typedef struct qitem_s {
@@ -155,7 +196,7 @@ typedef struct worker_s {
         qitem_t *stage;          /* main: dispatched, not yet pushed */
         size_t nstage, stagecap; /* main */
         gws_hist_t hist; /* processing time per message (atomic) */
-        gws_buf_t sraw, srec; /* snapshot scratch */
+        gws_buf_t sraw; /* snapshot scratch */
         gws_pipeline_msg_t pm[2]; /* the message being processed (cur)
                                    * and the next, parsed ahead
                                    * (worker_run()) */
@@ -243,6 +284,12 @@ struct gws_service_s {
         uint64_t rewinds; /* main: offsets consumed again, see dispatch() */
         uint64_t restore_skipped; /* atomic: events below a restored
                                    * snapshot's delivered offset */
+        uint64_t snaps_dropped;   /* atomic: periodic snapshots not
+                                   * written, their outputs not all
+                                   * acknowledged (snap_drop()) */
+        ptn_t *kept;              /* atomic list head: partitions whose
+                                   * references are kept for good
+                                   * (ptn_keep()), freed at destroy */
         uint64_t delivered, consumer_errors;
         uint64_t commits_postponed;
         /* Whether the group is mid-rebalance, for commit timing (see
@@ -385,12 +432,43 @@ static void ptn_ref(ptn_t *p) {
         ptn_ref_n(p, 1);
 }
 
-static void ptn_unref_n(ptn_t *p, int n) {
-        if (n <= 0 || __atomic_sub_fetch(&p->refcnt, n, __ATOMIC_ACQ_REL))
+static void snap_wait_free(snap_wait_t *sw) {
+        if (!sw)
                 return;
+        gws_buf_free(&sw->rec);
+        free(sw);
+}
+
+static void ptn_free(ptn_t *p) {
+        /* revoked or lost before its outputs were acknowledged, or at
+         * exit: never written */
+        snap_wait_free(p->snap_wait);
         gws_detect_destroy(p->det);
         gws_tracker_destroy(p->trk);
         free(p);
+}
+
+static void ptn_unref_n(ptn_t *p, int n) {
+        if (n <= 0 || __atomic_sub_fetch(&p->refcnt, n, __ATOMIC_ACQ_REL))
+                return;
+        ptn_free(p);
+}
+
+/* Lists \p p (once) as holding a reference for good: an entry of an
+ * event that failed, or of a run stopped midway, keeps its offset from
+ * being committed and is never released, and so \p p (tracker, detector)
+ * was never freed: a fatal stop left them to LeakSanitizer. They are
+ * freed at gws_service_destroy(), once no thread can touch them.
+ * @locality any thread (failure and stop paths only). */
+static void ptn_keep(gws_service_t *svc, ptn_t *p) {
+        if (__atomic_exchange_n(&p->kept, 1, __ATOMIC_ACQ_REL))
+                return;
+        ptn_ref(p); /* the list's: p stays until destroy */
+        p->kept_next = __atomic_load_n(&svc->kept, __ATOMIC_ACQUIRE);
+        while (!__atomic_compare_exchange_n(&svc->kept, &p->kept_next, p, 1,
+                                            __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE))
+                ;
 }
 
 static void ptn_unref(ptn_t *p) {
@@ -398,14 +476,16 @@ static void ptn_unref(ptn_t *p) {
 }
 
 /* The input offset and delivered offset of a snapshot of \p p taken
- * after processing offset \p next - 1. A restored state holds every event
- * below the offset of the snapshot it came from even while its new owner,
- * started from an older committed offset, is still below that offset; and
- * the outputs the previous owner delivered stay delivered. A snapshot
- * written then (revoked or stopped midway, or periodic) once claimed only
- * \p next and the new owner's committable offset: its next owner went on
- * from there, counted the events up to the old offset twice and emitted
- * again outputs delivered before. @locality worker or main thread. */
+ * after processing offset \p next - 1, as of now (a revocation's: \p p is
+ * idle; a periodic one claims what this gives once the outputs below
+ * \p next are acknowledged, snap_take()). A restored state holds every
+ * event below the offset of the snapshot it came from even while its new
+ * owner, started from an older committed offset, is still below that
+ * offset; and the outputs the previous owner delivered stay delivered. A
+ * snapshot written then (revoked or stopped midway, or periodic) once
+ * claimed only \p next and the new owner's committable offset: its next
+ * owner went on from there, counted the events up to the old offset twice
+ * and emitted again outputs delivered before. @locality main thread. */
 static void snap_point(ptn_t *p, int64_t next, int64_t *offset,
                        int64_t *delivered) {
         int64_t c = gws_tracker_committable(p->trk);
@@ -833,6 +913,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         if (!(r = retry_new(rkm->rkt, rkm->key, rkm->key_len, rkm->payload,
                             rkm->len, inf))) {
                 set_fatal(svc, "out of memory keeping a failed delivery");
+                ptn_keep(svc, gws_tracker_opaque(gws_tracker_of(inf)));
                 return;
         }
         retry_push(svc, r);
@@ -900,6 +981,7 @@ static size_t retries_run(gws_service_t *svc) {
                           rd_kafka_topic_name(r->rkt), r->len,
                           (long long)gws_tracker_offset(r->inf),
                           rd_kafka_err2str(err));
+                ptn_keep(svc, gws_tracker_opaque(gws_tracker_of(r->inf)));
                 retry_free(r);
         }
         if (left) {
@@ -938,6 +1020,104 @@ static void *dr_main(void *arg) {
                 svc->retry_at_ms = now + svc->retry_backoff_ms;
         }
         return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * periodic snapshots: taken by the worker, written by the main thread
+ * once the outputs of the events they hold are acknowledged
+ * ------------------------------------------------------------------------ */
+
+/* Drops \p sw, not written: counted. @locality any thread. */
+static void snap_drop(gws_service_t *svc, const ptn_t *p, snap_wait_t *sw) {
+        __atomic_add_fetch(&svc->snaps_dropped, 1, __ATOMIC_RELAXED);
+        gws_log(GWS_LOG_DEBUG, "STATE",
+                "partition %d: snapshot at offset %lld dropped: the outputs "
+                "below %lld were not all acknowledged",
+                (int)p->partition, (long long)sw->offset,
+                (long long)sw->need);
+        snap_wait_free(sw);
+}
+
+/* Takes the periodic snapshot of \p p after processing offset \p next - 1
+ * and leaves it waiting (p->snap_wait) until the outputs of the events
+ * below \p next are acknowledged: snap_release() writes it then. Written
+ * at once, claiming as delivered the committable offset of the moment, it
+ * held the events whose outputs were still in flight; when those never
+ * left (the service stopped before, or failed on them), the next owner
+ * processed them again against a state that had them: their alerts came
+ * out as updates or not at all, lost for good, and their baselines
+ * learned them twice (itest state_undelivered_alert). The offset and
+ * delivered offset it claims are those of snap_point() once every output
+ * below \p next is acknowledged. A snapshot still waiting when the next
+ * is taken is dropped: at most one per partition waits (its compressed
+ * size in memory). @locality the partition's worker. */
+static void snap_take(gws_service_t *svc, worker_t *w, ptn_t *p,
+                      int64_t next) {
+        snap_wait_t *sw = calloc(1, sizeof(*sw)), *old;
+        int64_t so = next > p->snap_floor ? next : p->snap_floor,
+                sd = next > p->deliv_floor ? next : p->deliv_floor;
+
+        if (!sw) {
+                gws_log(GWS_LOG_WARNING, "STATE",
+                        "partition %d: snapshot not taken: out of memory",
+                        (int)p->partition);
+                return;
+        }
+        if (sd > so)
+                sd = so;
+        /* held (counted), or failed (logged and counted) */
+        if (gws_changelog_encode(svc->cl, p->partition, so, sd, p->det,
+                                 &w->sraw, &sw->rec)) {
+                snap_wait_free(sw);
+                return;
+        }
+        sw->raw_len = w->sraw.len;
+        sw->offset = so;
+        sw->need = next;
+        if ((old = __atomic_exchange_n(&p->snap_wait, sw, __ATOMIC_ACQ_REL)))
+                snap_drop(svc, p, old);
+}
+
+/* Writes \p p's waiting snapshot once the outputs of the events it holds
+ * are acknowledged (the partition's committable offset has reached it);
+ * one not ready yet goes back to wait, unless \p final (the partition is
+ * revoked, or \p lost: then it is dropped; a lost partition's is never
+ * written, its new owner may be writing its own). The main thread is the
+ * only one that writes them, so they reach the state topic in the order
+ * they were taken, and before the partition's revocation snapshot.
+ * @returns 1 if a record was produced. @locality main thread. */
+static int snap_release(gws_service_t *svc, ptn_t *p, int final, int lost) {
+        snap_wait_t *sw, *none = NULL;
+        int rc = 2;
+
+        if (!__atomic_load_n(&p->snap_wait, __ATOMIC_ACQUIRE) ||
+            !(sw = __atomic_exchange_n(&p->snap_wait, NULL,
+                                       __ATOMIC_ACQ_REL)))
+                return 0;
+        if (!lost && gws_tracker_committable(p->trk) >= sw->need &&
+            (rc = gws_changelog_put(svc->cl, p->partition, sw->offset,
+                                    &sw->rec, sw->raw_len, final)) != 2) {
+                /* written, held or failed (counted either way) */
+                snap_wait_free(sw);
+                return rc == 0;
+        }
+        if (final || lost)
+                snap_drop(svc, p, sw);
+        else if (!__atomic_compare_exchange_n(&p->snap_wait, &none, sw, 0,
+                                              __ATOMIC_ACQ_REL,
+                                              __ATOMIC_ACQUIRE))
+                snap_drop(svc, p, sw); /* the worker took a newer one */
+        return 0;
+}
+
+/* snap_release() of every assigned partition. @locality main thread. */
+static void snaps_release(gws_service_t *svc) {
+        int32_t i;
+        for (i = 0; svc->cl && i < svc->nptns; i++)
+                if (svc->ptns[i])
+                        snap_release(svc, svc->ptns[i], 0,
+                                     __atomic_load_n(&svc->ptns[i]->lost,
+                                                     __ATOMIC_ACQUIRE));
 }
 
 /* ------------------------------------------------------------------------
@@ -1033,8 +1213,10 @@ static void worker_run(worker_t *w, ptn_t *p, const qitem_t *its, size_t n,
                         rel[nrel++] = inf;
                         goto done;
                 }
-                if (run_stopped(svc, p))
+                if (run_stopped(svc, p)) {
+                        ptn_keep(svc, p);
                         goto done; /* the entry holds the offset back */
+                }
                 if (rkm->offset <
                     __atomic_load_n(&p->skip_below, __ATOMIC_ACQUIRE)) {
                         /* In the restored state, outputs delivered by the
@@ -1068,9 +1250,11 @@ static void worker_run(worker_t *w, ptn_t *p, const qitem_t *its, size_t n,
                     __atomic_load_n(&svc->abandon, __ATOMIC_ACQUIRE)) {
                         /* Given up at exit (produce()): the reference
                          * stays, nothing commits after the close. */
+                        ptn_keep(svc, p);
                 } else if (out == GWS_OUT_FAILED) {
                         /* Keep the reference: this offset must never be
                          * committed. set_fatal() stops the service. */
+                        ptn_keep(svc, p);
                         set_fatal(svc,
                                   "partition %d offset %lld could not be "
                                   "processed; stopping without committing it",
@@ -1082,14 +1266,12 @@ static void worker_run(worker_t *w, ptn_t *p, const qitem_t *its, size_t n,
                         if (svc->cl &&
                             (int64_t)(t0 / 1000000) - p->last_snap_ms >=
                                 svc->cfg->state_interval_ms) {
-                                int64_t so, sd;
-                                /* the delivered offset as of now */
+                                /* the run's done entries first: the
+                                 * snapshot can go out once the outputs
+                                 * below its offset are acknowledged */
                                 run_release(p, rel, &nrel);
                                 p->last_snap_ms = (int64_t)(t0 / 1000000);
-                                snap_point(p, rkm->offset + 1, &so, &sd);
-                                gws_changelog_save(svc->cl, p->partition, so,
-                                                   sd, p->det, &w->sraw,
-                                                   &w->srec);
+                                snap_take(svc, w, p, rkm->offset + 1);
                         }
                 }
         done:
@@ -1508,9 +1690,17 @@ static void snapshot_revoked(gws_service_t *svc,
         for (i = 0; i < parts->cnt; i++) {
                 ptn_t *p = ptn_lookup(svc, parts->elems[i].partition);
                 int64_t next, so, sd;
-                if (!p || p->restoring || !p->det ||
-                    strcmp(parts->elems[i].topic, svc->cfg->topic_input) ||
-                    !ptn_idle(p) ||
+                if (!p || strcmp(parts->elems[i].topic, svc->cfg->topic_input))
+                        continue;
+                /* A periodic snapshot waiting for its outputs: written if
+                 * they were acknowledged (before the one below, which
+                 * supersedes it), else dropped. */
+                n += snap_release(svc, p, 1, 0);
+                /* Only an idle partition: every event its state holds
+                 * had its outputs acknowledged. One whose event failed
+                 * never is (the failed entry stays), so no snapshot holds
+                 * what the failed event did to the detector. */
+                if (p->restoring || !p->det || !ptn_idle(p) ||
                     (next = __atomic_load_n(&p->next_offset,
                                             __ATOMIC_ACQUIRE)) <= 0)
                         continue;
@@ -1541,9 +1731,11 @@ static void on_revoke(gws_service_t *svc,
         if (lost) {
                 for (i = 0; i < parts->cnt; i++) {
                         ptn_t *p = ptn_lookup(svc, parts->elems[i].partition);
-                        if (p)
-                                __atomic_store_n(&p->lost, 1,
-                                                 __ATOMIC_RELEASE);
+                        if (!p)
+                                continue;
+                        __atomic_store_n(&p->lost, 1, __ATOMIC_RELEASE);
+                        if (svc->cl)
+                                snap_release(svc, p, 1, 1);
                 }
                 gws_log(GWS_LOG_WARNING, "REBALANCE",
                         "%d partition(s) lost: discarding their queued work, "
@@ -2427,7 +2619,8 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
             "Input messages through the pipeline (all outcomes).");
         r |= gws_prom_u64(b, "gwsieve_events_processed_total", NULL, st.in);
         FAM("gwsieve_events_retained_total", "counter",
-            "Records written to the retained topic, by why they were kept.");
+            "Records handed to the producer for the retained topic, by "
+            "why they were kept.");
         for (i = GWS_KEEP_ERROR; i < GWS_KEEP__CNT; i++) {
                 static const char *kn[GWS_KEEP__CNT] = {
                     "none", "error", "anomaly", "sample", "rule"};
@@ -2445,7 +2638,7 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
         r |= gws_prom_u64(b, "gwsieve_events_sampled_out_total", NULL,
                           st.kept[GWS_KEEP_NONE] - st.dropped_by_rule);
         FAM("gwsieve_dlq_total", "counter",
-            "Messages sent to the dead-letter topic, by reason.");
+            "Dead letters handed to the producer, by reason.");
         for (i = 1; i < GWS_EV_ERR__CNT; i++)
                 r |= gws_prom_u64(b, "gwsieve_dlq_total",
                                   (const char *[]){"reason",
@@ -2467,7 +2660,8 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
                                              gws_alert_state_name(j), NULL},
                             st.alerts_by[i][j]);
         FAM("gwsieve_redactions_total", "counter",
-            "Secrets and PII redacted in outputs, by detector.");
+            "Secrets and PII redacted in outputs handed to the producer, "
+            "by detector.");
         for (i = 0; i < GWS_RK__CNT; i++)
                 r |= gws_prom_u64(b, "gwsieve_redactions_total",
                                   (const char *[]){"kind",
@@ -2578,7 +2772,10 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
                     "Detector snapshots to the state topic, by result "
                     "(written: acknowledged; failed: not produced or not "
                     "delivered; held: not taken, the partition's restore "
-                    "could not read the state topic).");
+                    "could not read the state topic; dropped: taken, not "
+                    "written, the outputs of the events it held were not "
+                    "all acknowledged before a newer one, a revocation or "
+                    "the stop).");
                 r |= gws_prom_u64(b, "gwsieve_state_snapshots_total",
                                   (const char *[]){"result", "written", NULL},
                                   cs.written);
@@ -2588,6 +2785,10 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
                 r |= gws_prom_u64(b, "gwsieve_state_snapshots_total",
                                   (const char *[]){"result", "held", NULL},
                                   cs.held);
+                r |= gws_prom_u64(b, "gwsieve_state_snapshots_total",
+                                  (const char *[]){"result", "dropped", NULL},
+                                  __atomic_load_n(&svc->snaps_dropped,
+                                                  __ATOMIC_RELAXED));
                 for (i = 0; i < svc->nptns; i++)
                         held += svc->ptns[i] && !svc->ptns[i]->restoring &&
                                 gws_changelog_held(svc->cl,
@@ -3696,6 +3897,7 @@ int gws_service_run(gws_service_t *svc, volatile sig_atomic_t *run) {
                 dispatch_flush(svc);
                 backpressure(svc);
                 restores_collect(svc);
+                snaps_release(svc);
                 now = gws_mono_ms();
                 start_retry(svc, now);
                 fetch_wake(svc, now, n < 1000);
@@ -3815,7 +4017,6 @@ void gws_service_destroy(gws_service_t *svc) {
                         gws_pipeline_msg_free(&svc->workers[i].pm[0]);
                         gws_pipeline_msg_free(&svc->workers[i].pm[1]);
                         gws_buf_free(&svc->workers[i].sraw);
-                        gws_buf_free(&svc->workers[i].srec);
                 }
                 free(svc->workers);
         }
@@ -3848,6 +4049,14 @@ void gws_service_destroy(gws_service_t *svc) {
                 free(r->key);
                 free(r->val);
                 free(r);
+        }
+        /* Last: every other reference is gone (queues, table, delivery
+         * reports, retries) and no thread is left; the kept ones never
+         * go. */
+        while (svc->kept) {
+                ptn_t *p = svc->kept;
+                svc->kept = p->kept_next;
+                ptn_free(p);
         }
         pthread_mutex_destroy(&svc->retry_lock);
         pthread_mutex_destroy(&svc->snap_lock);

@@ -1260,6 +1260,210 @@ START_TEST(alerts_counted_when_sent) {
 }
 END_TEST
 
+/* gwsieve_events_retained_total, gwsieve_dlq_total and
+ * gwsieve_redactions_total (and the trimming figures of the replay
+ * summary) count records the sink took, as gwsieve_alerts_total does
+ * (alerts_counted_when_sent): a record the sink refused is in no output.
+ * Loop 0: the sink refuses a retained record (kept as an error: a 500
+ * with an e-mail, an OpenAI key, a denied path and a body over
+ * trim.max_body_bytes); loop 1: a dead letter (a payload cut short, with
+ * a key and an e-mail). The event fails and counts nothing but its
+ * failure; read again and sent, it counts once: what a pipeline that only
+ * sent it counts. Loop 2: the sink refuses the alerts of JANE's latency
+ * series (numeric key model+user_id: the alert's entity names her
+ * e-mail, redacted in the alert); their events fail, and the e-mails
+ * counted are those of the retained records sent, one each. */
+static int refuse_sink; /* the sink capture_refuse() refuses */
+static int nrefused;
+
+static int capture_refuse(void *opaque, gws_sink_t sink, const char *key,
+                          size_t keylen, const char *val, size_t len) {
+        if ((int)sink == refuse_sink) {
+                nrefused++;
+                return -1;
+        }
+        return capture(opaque, sink, key, keylen, val, len);
+}
+
+static const struct {
+        gws_sink_t sink;     /* refused */
+        const char *in;      /* the event (loops 0, 1) */
+        gws_outcome_t sent;  /* its outcome when sent */
+} refusals[] = {
+    {GWS_SINK_RETAINED,
+     "{\"id\":\"t1\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+     "\"model\":\"m\",\"status\":500,\"latency_ms\":1,"
+     "\"client_ip\":\"host.internal\","
+     "\"metadata\":{\"keep\":1,\"internal\":{\"x\":1}},"
+     "\"user_id\":\"jane@example.com\","
+     "\"request\":{\"messages\":[{\"content\":\"key sk-proj-"
+     "abcdefghijklmnopqrstuvwxyz "
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}]}}",
+     GWS_OUT_KEPT},
+    {GWS_SINK_DLQ,
+     "{\"id\":\"d2\",\"prompt\":\"my key: sk-proj-AAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     " and mail: john.doe@example.com",
+     GWS_OUT_DLQ},
+    {GWS_SINK_ALERTS, NULL, GWS_OUT_KEPT},
+};
+
+/* The counters a record adds: retained by reason, dead letters by
+ * reason, redactions by kind, trimming. */
+static void counted_eq(const gws_pipeline_stats_t *a,
+                       const gws_pipeline_stats_t *b) {
+        int i;
+        for (i = 0; i < GWS_KEEP__CNT; i++)
+                ck_assert_uint_eq(a->kept[i], b->kept[i]);
+        for (i = 0; i < GWS_EV_ERR__CNT; i++)
+                ck_assert_uint_eq(a->dlq[i], b->dlq[i]);
+        for (i = 0; i < GWS_RK__CNT; i++)
+                ck_assert_uint_eq(a->rec.redactions[i], b->rec.redactions[i]);
+        ck_assert_uint_eq(a->rec.bodies_truncated, b->rec.bodies_truncated);
+        ck_assert_uint_eq(a->rec.bodies_dropped, b->rec.bodies_dropped);
+        ck_assert_uint_eq(a->rec.fields_trimmed, b->rec.fields_trimmed);
+}
+
+static uint64_t redactions_of(const gws_pipeline_stats_t *st) {
+        uint64_t n = 0;
+        int i;
+        for (i = 0; i < GWS_RK__CNT; i++)
+                n += st->rec.redactions[i];
+        return n;
+}
+
+START_TEST(outputs_counted_when_sent) {
+        static const gws_pipeline_stats_t none;
+        gws_pipeline_stats_t st, st1, ref;
+        gws_pipeline_t *pl2;
+        gws_input_t gi = {NULL, 0, "g", 1, "gw.raw", 3, 7};
+        gws_outcome_t out;
+        char in[512];
+        int i, nfailed = 0;
+
+        gws_pipeline_destroy(pl);
+        gws_detect_destroy(det);
+        ck_assert_int_eq(
+            gws_config_load_string(
+                cfg,
+                _i == 2 ? "{\"detectors\":{\"numeric_keys\":"
+                          "\"model+user_id\"}}"
+                        : "{\"trim\":{\"deny\":[\"metadata.internal\"],"
+                          "\"max_body_bytes\":40},"
+                          "\"redact\":{\"ip_truncate\":true}}",
+                err, sizeof(err)),
+            0);
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl != NULL, "%s", err);
+        det = gws_detect_new(cfg, 0);
+        ck_assert_ptr_nonnull(det);
+        refuse_sink = (int)refusals[_i].sink;
+        nrefused = 0;
+
+        if (_i == 2) {
+                for (i = 0; i < 640; i++) {
+                        gi.value = in;
+                        gi.offset = i;
+                        snprintf(in, sizeof(in),
+                                 "{\"id\":\"e%d\",\"ts\":%lld,"
+                                 "\"gateway_id\":\"g\",\"provider\":\"p\","
+                                 "\"model\":\"m\",\"status\":200,"
+                                 "\"latency_ms\":%d,\"user_id\":"
+                                 "\"jane.doe@example.com\"}",
+                                 i, 1767225600000LL + i * 1000LL,
+                                 i >= 300 && i < 340 ? 5000 : 90 + i % 21);
+                        gi.len = strlen(in);
+                        out = gws_pipeline_process(pl, det, &gi,
+                                                   capture_refuse, &cap);
+                        ck_assert(out == GWS_OUT_KEPT ||
+                                  out == GWS_OUT_FAILED);
+                        nfailed += out == GWS_OUT_FAILED;
+                }
+                memset(&st, 0, sizeof(st));
+                gws_pipeline_stats_add(pl, &st);
+                fprintf(stderr,
+                        "outputs_counted_when_sent: alerts refused: %d "
+                        "event(s) failed, %d retained sent, counted %llu; "
+                        "redactions{kind=\"email\"} %llu\n",
+                        nfailed, cap.n[GWS_SINK_RETAINED],
+                        (unsigned long long)(st.kept[GWS_KEEP_ANOMALY] +
+                                             st.kept[GWS_KEEP_SAMPLE]),
+                        (unsigned long long)st.rec.redactions[GWS_RK_EMAIL]);
+                ck_assert_int_ge(nrefused, 2); /* open, resolved */
+                ck_assert_int_eq(nfailed, nrefused);
+                ck_assert_int_eq(cap.n[GWS_SINK_ALERTS], 0);
+                ck_assert_uint_eq(st.kept[GWS_KEEP_ERROR] +
+                                      st.kept[GWS_KEEP_ANOMALY] +
+                                      st.kept[GWS_KEEP_SAMPLE] +
+                                      st.kept[GWS_KEEP_RULE],
+                                  (uint64_t)cap.n[GWS_SINK_RETAINED]);
+                /* one e-mail per retained record sent, none of the
+                 * refused alerts */
+                ck_assert_uint_eq(st.rec.redactions[GWS_RK_EMAIL],
+                                  (uint64_t)cap.n[GWS_SINK_RETAINED]);
+                ck_assert_uint_eq(redactions_of(&st),
+                                  (uint64_t)cap.n[GWS_SINK_RETAINED]);
+                return;
+        }
+
+        gi.value = refusals[_i].in;
+        gi.len = strlen(gi.value);
+        out = gws_pipeline_process(pl, det, &gi, capture_refuse, &cap);
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl, &st);
+        /* read again after the restart, and sent */
+        refuse_sink = -1;
+        ck_assert_int_eq(gws_pipeline_process(pl, det, &gi, capture_refuse,
+                                              &cap),
+                         refusals[_i].sent);
+        memset(&st1, 0, sizeof(st1));
+        gws_pipeline_stats_add(pl, &st1);
+        /* a pipeline that only sent it */
+        pl2 = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl2 != NULL, "%s", err);
+        ck_assert_int_eq(gws_pipeline_process(pl2, det, &gi, capture, &cap),
+                         refusals[_i].sent);
+        memset(&ref, 0, sizeof(ref));
+        gws_pipeline_stats_add(pl2, &ref);
+        gws_pipeline_destroy(pl2);
+        fprintf(stderr,
+                "outputs_counted_when_sent: %s refused: outcome %s; "
+                "counted then: retained %llu, dead letters %llu, "
+                "redactions %llu, bodies truncated %llu, fields trimmed "
+                "%llu; sent once: redactions %llu, bodies truncated %llu, "
+                "fields trimmed %llu; refused then sent: redactions %llu\n",
+                gws_sink2str(refusals[_i].sink),
+                out == GWS_OUT_FAILED ? "failed" : "not failed",
+                (unsigned long long)(st.kept[GWS_KEEP_ERROR] +
+                                     st.kept[GWS_KEEP_ANOMALY] +
+                                     st.kept[GWS_KEEP_SAMPLE] +
+                                     st.kept[GWS_KEEP_RULE]),
+                (unsigned long long)(st.dlq[GWS_EV_ERR_NOT_JSON]),
+                (unsigned long long)redactions_of(&st),
+                (unsigned long long)st.rec.bodies_truncated,
+                (unsigned long long)st.rec.fields_trimmed,
+                (unsigned long long)redactions_of(&ref),
+                (unsigned long long)ref.rec.bodies_truncated,
+                (unsigned long long)ref.rec.fields_trimmed,
+                (unsigned long long)redactions_of(&st1));
+        ck_assert_int_eq(out, GWS_OUT_FAILED);
+        ck_assert_int_eq(nrefused, 1);
+        ck_assert_uint_eq(st.in, 1);
+        ck_assert_uint_eq(st.failed, 1);
+        counted_eq(&st, &none);
+        /* what is compared counts something */
+        ck_assert_uint_ge(redactions_of(&ref), 2);
+        if (_i == 0) {
+                ck_assert_uint_eq(ref.kept[GWS_KEEP_ERROR], 1);
+                ck_assert_uint_eq(ref.rec.bodies_truncated, 1);
+                ck_assert_uint_eq(ref.rec.fields_trimmed, 1);
+        } else {
+                ck_assert_uint_eq(ref.dlq[GWS_EV_ERR_NOT_JSON], 1);
+        }
+        counted_eq(&st1, &ref);
+        ck_assert_uint_eq(st1.failed, 1);
+}
+END_TEST
+
 /* An alert whose redaction fails (out of memory) must not leave
  * unredacted: it was sent as the detector wrote it, entity and reason
  * naming the user. Latency alerts on the key set model+user_id of a user
@@ -1524,6 +1728,8 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, dlq_payload_ip_truncate);
         tcase_add_test(tc, alert_ip_redactions_are_counted);
         tcase_add_loop_test(tc, alerts_counted_when_sent, 0, 2);
+        tcase_add_loop_test(tc, outputs_counted_when_sent, 0,
+                            sizeof(refusals) / sizeof(refusals[0]));
         tcase_add_loop_test(tc, alert_redaction_failure_sends_nothing, 0,
                             sizeof(alert_oom) / sizeof(alert_oom[0]));
         tcase_add_test(tc, dlq_json_redaction_failure_sends_nothing);

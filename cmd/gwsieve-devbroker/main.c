@@ -183,6 +183,13 @@ static void usage(FILE *fp) {
 "                            (by default a hash of the group id picks it)\n"
 "  create-topic <name> <partitions>\n"
 "                            create a topic (error if it exists)\n"
+"  topic-error <topic> <error>\n"
+"                            answer <error> for the topic in Metadata from\n"
+"                            now on (NO_ERROR ends it; an unknown topic is\n"
+"                            created first). UNKNOWN_TOPIC_OR_PART makes a\n"
+"                            librdkafka producer fail produce() calls to it\n"
+"                            at once (unknown topic), from its next\n"
+"                            metadata on\n"
 "  help                      list the commands on stderr, answer ok\n"
 "\n"
 "Mock cluster behaviour worth knowing:\n"
@@ -555,6 +562,27 @@ static int cmd_exec(gws_devbroker_t *db, char *line, char *errstr,
                         gws_log(GWS_LOG_NOTICE, "CONTROL",
                                 "created topic %s with %d partitions",
                                 argv[1], n);
+
+        } else if (!strcmp(argv[0], "topic-error")) {
+                rd_kafka_resp_err_t code;
+
+                if (argc != 3) {
+                        snprintf(errstr, errstr_size,
+                                 "usage: topic-error <topic> <error>");
+                        return -1;
+                }
+                if (parse_error(argv[2], &code)) {
+                        snprintf(errstr, errstr_size,
+                                 "unknown error \"%s\" (a librdkafka error "
+                                 "name such as UNKNOWN_TOPIC_OR_PART, "
+                                 "NO_ERROR, or a code)",
+                                 argv[2]);
+                        return -1;
+                }
+                rd_kafka_mock_topic_set_error(db->mc, argv[1], code);
+                gws_log(GWS_LOG_NOTICE, "CONTROL",
+                        "topic %s: Metadata answers %s", argv[1],
+                        rd_kafka_err2name(code));
 
         } else {
                 snprintf(errstr, errstr_size,

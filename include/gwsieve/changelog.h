@@ -8,8 +8,12 @@
  * "<group>/<input topic>/<partition>" to partition (input partition %
  * partitions of the state topic) of the state topic, so that one state
  * partition holds whole keys and a restore reads one partition. The
- * service calls it every state.interval_ms of a partition's processing
- * (worker thread), on revocation and at shutdown (main thread).
+ * service takes one every state.interval_ms of a partition's processing
+ * (worker thread: gws_changelog_encode()) and writes it once the outputs
+ * of the events it holds are acknowledged (main thread:
+ * gws_changelog_put()), and saves one on revocation and at shutdown
+ * (main thread, drained partitions), so that its snapshots' delivered
+ * offset is their offset (service.c, DESIGN).
  *
  * Restoring: gws_changelog_restore() queues a job per assigned partition
  * for the restore thread, which has its own consumer (assign only, never
@@ -30,7 +34,9 @@
  *      D says which of the events between had all their outputs
  *      acknowledged: the service skips C..D (they are in the state and
  *      downstream already), and only D..S are processed a second time
- *      (without a committed offset nothing is skipped);
+ *      (without a committed offset nothing is skipped). The service's
+ *      snapshots have D = S, but an older version's may not, nor those
+ *      of an owner still below such a snapshot's S;
  *   4. post the result; gws_changelog_done() hands it to the main thread,
  *      which installs the detector and resumes the (paused) partition.
  *      Every queued job posts one: its result is allocated when it is
@@ -195,6 +201,26 @@ int gws_changelog_save(gws_changelog_t *cl, int32_t partition,
                        int64_t offset, int64_t delivered,
                        const gws_detect_t *det,
                        gws_buf_t *raw, gws_buf_t *rec);
+
+/** @brief gws_changelog_save() in two steps, for a snapshot that may be
+ *  written only later: the record of \p det (at \p offset, with
+ *  \p delivered) into \p rec (reset first; \p raw is scratch), nothing
+ *  produced. @returns 0; 1 if the partition's snapshots are held (counted,
+ *  nothing written); or -1 (logged and counted as failed). */
+int gws_changelog_encode(gws_changelog_t *cl, int32_t partition,
+                         int64_t offset, int64_t delivered,
+                         const gws_detect_t *det, gws_buf_t *raw,
+                         gws_buf_t *rec);
+
+/** @brief Produces \p rec, a record of input \p partition at \p offset
+ *  from gws_changelog_encode() (\p raw_len: its size before zstd, for
+ *  the stats). On a full producer queue it waits up to 5 s with \p wait,
+ *  else returns 2 at once (nothing produced or counted: try again).
+ *  @returns 0; 1 if the partition's snapshots are held; 2 (above); or -1
+ *  (logged and counted). @locality any thread. */
+int gws_changelog_put(gws_changelog_t *cl, int32_t partition,
+                      int64_t offset, const gws_buf_t *rec, size_t raw_len,
+                      int wait);
 
 /** @returns 1 if the snapshots of input \p partition are held (its last
  *  restore here could not read the state topic), else 0.

@@ -63,8 +63,11 @@ typedef enum {
 /** Monotonic counters of one pipeline. */
 typedef struct gws_pipeline_stats_s {
         uint64_t in;                      /**< messages processed */
-        uint64_t kept[GWS_KEEP__CNT];     /**< by reason; [0] = dropped */
-        uint64_t dlq[GWS_EV_ERR__CNT];    /**< by reason */
+        uint64_t kept[GWS_KEEP__CNT];     /**< retained records the sink
+                                           *   took, by reason; [0] =
+                                           *   dropped (no record) */
+        uint64_t dlq[GWS_EV_ERR__CNT];    /**< dead letters the sink
+                                           *   took, by reason */
         uint64_t dropped_by_rule;         /**< of kept[0]: a drop rule;
                                            *   the rest are normal events
                                            *   not sampled */
@@ -73,7 +76,9 @@ typedef struct gws_pipeline_stats_s {
                                            *   alerts_by) */
         uint64_t alerts_by[GWS_ALERT_KIND__CNT][GWS_ALERT_STATE__CNT];
         uint64_t failed;                  /**< sink failures */
-        gws_record_stats_t rec;           /**< redactions, trimming */
+        gws_record_stats_t rec;           /**< redactions, trimming of
+                                           *   the records the sink took
+                                           *   (alerts' too) */
 } gws_pipeline_stats_t;
 
 /** @brief New pipeline; \p cfg is borrowed and must outlive it.

@@ -46,7 +46,13 @@
 
 typedef struct gws_record_s gws_record_t;
 
-/** Counters of one writer (monotonic; owner thread writes, any reads). */
+/** Counters of one writer (monotonic; owner thread writes, any reads): of
+ *  the records it wrote that were sent. A record's counts are held until
+ *  the caller says it was sent (gws_record_sent()): one the sink refused
+ *  is in no output and counts nothing. gws_record_retained(),
+ *  gws_record_redact_json() and gws_record_redact_dlq() each begin a
+ *  record, dropping the counts of one not sent; gws_record_text() and
+ *  gws_record_redact_bytes() add to the record being written. */
 typedef struct gws_record_stats_s {
         uint64_t redactions[GWS_RK__CNT]; /**< by kind */
         uint64_t bodies_truncated;
@@ -104,6 +110,11 @@ int gws_record_redact_json(gws_record_t *rw, const char *json, size_t len,
  *  that is JSON is then not redacted as text: nothing to send). */
 int gws_record_redact_dlq(gws_record_t *rw, const char *payload, size_t len,
                           gws_buf_t *out);
+
+/** @brief Counts the record written last (its redactions and trimming)
+ *  in the writer's counters: call once the sink took it. Does nothing
+ *  when it counted nothing, or was counted already. */
+void gws_record_sent(gws_record_t *rw);
 
 /** @brief Adds this writer's counters into \p st (any thread). */
 void gws_record_stats_add(const gws_record_t *rw, gws_record_stats_t *st);

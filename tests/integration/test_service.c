@@ -2255,6 +2255,293 @@ START_TEST(test_state_skip_delivered) {
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * 9b. an event that fails after the detector took it in
+ * ------------------------------------------------------------------------ */
+
+/* The partition and offset of the event whose output \p w could not
+ * produce, which stopped it ("FATAL cannot produce to topic ... source
+ * partition P offset X"). @returns 0, or -1 if no such line. */
+static int failed_at(gws_it_proc_t *w, int *partition, long long *offset) {
+        FILE *fp = fopen(gws_it_proc_log(w), "r");
+        char line[4096];
+        const char *p;
+        int found = -1;
+
+        while (fp && found && fgets(line, sizeof(line), fp))
+                if (strstr(line, "FATAL cannot produce to topic") &&
+                    (p = strstr(line, "source partition ")) &&
+                    sscanf(p, "source partition %d offset %lld", partition,
+                           offset) == 2)
+                        found = 0;
+        if (fp)
+                fclose(fp);
+        return found;
+}
+
+/* An event whose alert cannot be produced, after the detector opened
+ * it. The devbroker answers UNKNOWN_TOPIC_OR_PART for gw.alerts in
+ * Metadata (topic-error: the mock cluster creates any topic a Metadata
+ * request names, whatever allow.auto.create.topics says) and the producer
+ * takes that answer at once (topic.metadata.propagation.max.ms 0; by
+ * default it would keep the alerts queued for 30 s, then fail their
+ * delivery), so rd_kafka_produce() of the first alert fails (unknown
+ * topic),
+ * the event fails (GWS_OUT_FAILED) with the alert open in its
+ * partition's detector, and worker1 stops on the fatal error without
+ * committing it. Periodic snapshots (every 500 ms)
+ * were written up to then, and the fatal stop writes snapshots of the
+ * partitions that are idle. None may hold the failed event: the failed
+ * partition's snapshot must claim an offset at or below it (its worker
+ * takes no snapshot after the failure, and the entry it keeps makes the
+ * partition never idle, so the stop writes none). Had one held it, the
+ * event, read again after the restart, would be scored against a state
+ * with its alert open: no "open" record, the alert lost for good. Then
+ * the topic is created and worker2 processes the rest: every incident
+ * `gwsieve replay` opens (one process) must be opened, none more. */
+START_TEST(test_state_failed_event) {
+        static const char *overrides =
+            "{\"state\":{\"interval_ms\":500},\"kafka\":{\"producer\":"
+            "{\"topic.metadata.propagation.max.ms\":\"0\"}}}";
+        svc_t s;
+        gws_it_events_t *ev = events("failst.ndjson", 3000, 21, 1);
+        run_out_t rep = {json_object(), json_array(), 0};
+        run_out_t run = {json_object(), json_array(), 0};
+        gws_it_proc_t *w1, *w2;
+        gws_it_feeder_t *f;
+        gws_it_reader_t *rr, *ra;
+        json_t *ref, *got, *rows;
+        size_t missed, extra;
+        long long x = -1;
+        int status, part = -1;
+        char st[64];
+        int64_t t0;
+
+        svc_start(&s, "failst", overrides);
+        replay_into(&s, "failst.ndjson", &rep, 0);
+        ref = open_incidents(rep.alerts);
+        gws_it_printf("reference (replay, one process): %zu alert records, "
+                      "%zu incidents opened",
+                      json_array_size(rep.alerts), json_array_size(ref));
+        GWS_IT_ASSERT(json_array_size(ref) >= 1,
+                      "the reference opened no incident: nothing fails");
+
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
+                                           "topic-error gw.alerts "
+                                           "UNKNOWN_TOPIC_OR_PART",
+                                           NULL, 0) == 0,
+                      "topic-error refused");
+        t0 = gws_it_now_ms();
+        w1 = worker_start(&s, "worker1");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w1, "REBALANCE assigned", 30000) ==
+                          0,
+                      "worker1 got no partitions");
+        f = gws_it_feeder_start(s.bootstrap, "gw.raw", ev, 300);
+        GWS_IT_ASSERT(f != NULL, "cannot start the feeder");
+        GWS_IT_ASSERT(gws_it_proc_wait(w1, WAIT_OUTPUT_MS, &status) == 0,
+                      "worker1 did not stop on its first alert");
+        GWS_IT_ASSERT(failed_at(w1, &part, &x) == 0,
+                      "worker1 stopped (%s), but not on a failed event "
+                      "(see %s)",
+                      gws_it_status_str(status, st, sizeof(st)),
+                      gws_it_proc_log(w1));
+        gws_it_printf("worker1: %s after %.1f s, %zu fed: partition %d "
+                      "offset %lld failed",
+                      gws_it_status_str(status, st, sizeof(st)),
+                      (gws_it_now_ms() - t0) / 1000.0, gws_it_feeder_sent(f),
+                      part, x);
+        GWS_IT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+                      "worker1 exited with %s, not 1 (fatal error)",
+                      gws_it_status_str(status, st, sizeof(st)));
+
+        rows = state_rows(&s, 12);
+        GWS_IT_ASSERT(part >= 0 && part < 12, "partition %d", part);
+        gws_it_printf("partition %d: snapshot %s at %lld, delivered %lld; "
+                      "committed %lld; failed offset %lld",
+                      part, row_str(rows, part, "snapshot"),
+                      (long long)row_int(rows, part, "offset"),
+                      (long long)row_int(rows, part, "delivered"),
+                      (long long)row_int(rows, part, "committed"), x);
+        GWS_IT_ASSERT(strcmp(row_str(rows, part, "snapshot"), "ok") ||
+                          row_int(rows, part, "offset") <= x,
+                      "partition %d: a snapshot at offset %lld holds the "
+                      "event at %lld that failed",
+                      part, (long long)row_int(rows, part, "offset"), x);
+        GWS_IT_ASSERT(row_int(rows, part, "committed") <= x,
+                      "partition %d: offset %lld committed past the failed "
+                      "event at %lld",
+                      part, (long long)row_int(rows, part, "committed"), x);
+        json_decref(rows);
+
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
+                                           "topic-error gw.alerts NO_ERROR",
+                                           NULL, 0) == 0,
+                      "topic-error refused");
+        w2 = worker_start(&s, "worker2");
+        rr = reader(&s, "gw.retained");
+        ra = reader(&s, "gw.alerts");
+        gws_it_reader_set_cb(ra, alerts_cb, &run);
+        GWS_IT_ASSERT(gws_it_feeder_join(f, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        expect_all_retained(&s, rr, ev, "failed event", t0);
+        worker_stop_ok(w2, "worker2");
+        GWS_IT_ASSERT(gws_it_reader_read_to_end(ra, 60000),
+                      "cannot read gw.alerts to its end");
+        got = open_incidents(run.alerts);
+        missed = count_not_in(ref, got, "missed by the run");
+        extra = count_not_in(got, ref, "only in the run");
+        gws_it_printf("failed event: reference %zu incidents, run %zu; "
+                      "missed %zu, extra %zu; %.1f s",
+                      json_array_size(ref), json_array_size(got), missed,
+                      extra, (gws_it_now_ms() - t0) / 1000.0);
+        GWS_IT_ASSERT(missed == 0, "the run missed %zu incident(s) the "
+                                   "single process caught", missed);
+        GWS_IT_ASSERT(extra == 0, "the run opened %zu alert(s) the single "
+                                  "process did not", extra);
+        json_decref(ref);
+        json_decref(got);
+        gws_it_reader_destroy(rr);
+        gws_it_reader_destroy(ra);
+        json_decref(rep.retained);
+        json_decref(rep.alerts);
+        json_decref(run.retained);
+        json_decref(run.alerts);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
+/* Alerts that never leave while their partitions go on: gw.alerts has no
+ * leader for the whole of worker1's run, so the alerts the detectors open
+ * wait in the producer queue while the events after them are processed
+ * and delivered (gw.retained is fine) and periodic snapshots (every
+ * 500 ms) are taken. worker1 is stopped with SIGTERM: the alerts are
+ * still undelivered, their offsets not committed, and worker1 exits
+ * without them (shutdown_timeout_ms 1 s). A snapshot taken after such an
+ * alert's event holds the alert open: the next owner, processing the
+ * event again, would find it open and never emit its "open" record (lost
+ * for good; the events between counted twice in the baselines). So no
+ * snapshot may claim an offset above its delivered one, and worker2,
+ * started once the leaders are back, must open every incident `gwsieve
+ * replay` opens, and none more. */
+START_TEST(test_state_undelivered_alert) {
+        static const char *overrides =
+            "{\"state\":{\"interval_ms\":500},\"shutdown_timeout_ms\":1000}";
+        static char body[1 << 20];
+        svc_t s;
+        gws_it_events_t *ev = events("undeliv.ndjson", 3000, 21, 1);
+        run_out_t rep = {json_object(), json_array(), 0};
+        run_out_t run = {json_object(), json_array(), 0};
+        gws_it_proc_t *w1, *w2;
+        gws_it_feeder_t *f;
+        gws_it_reader_t *rr, *ra;
+        json_t *ref, *got, *rows;
+        size_t missed, extra;
+        double dropped;
+        int p, ahead = 0;
+        char cmd[128];
+        int64_t t0;
+
+        svc_start(&s, "undeliv", overrides);
+        replay_into(&s, "undeliv.ndjson", &rep, 0);
+        ref = open_incidents(rep.alerts);
+        gws_it_printf("reference (replay, one process): %zu alert records, "
+                      "%zu incidents opened",
+                      json_array_size(rep.alerts), json_array_size(ref));
+        GWS_IT_ASSERT(json_array_size(ref) >= 1,
+                      "the reference opened no incident: nothing to lose");
+        for (p = 0; p < 3; p++) {
+                snprintf(cmd, sizeof(cmd), "leader gw.alerts %d -1", p);
+                GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
+                              "%s refused", cmd);
+        }
+
+        t0 = gws_it_now_ms();
+        w1 = worker_start(&s, "worker1");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w1, "REBALANCE assigned", 30000) ==
+                          0,
+                      "worker1 got no partitions");
+        rr = reader(&s, "gw.retained");
+        f = gws_it_feeder_start(s.bootstrap, "gw.raw", ev, 300);
+        GWS_IT_ASSERT(f != NULL, "cannot start the feeder");
+        GWS_IT_ASSERT(gws_it_feeder_join(f, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        expect_all_retained(&s, rr, ev, "alerts without a leader", t0);
+        /* the partitions whose alerts wait take snapshots that wait too,
+         * each dropped by the next */
+        dropped = metric_wait(w1, "gwsieve_state_snapshots_total",
+                              "\"dropped\"", body, sizeof(body));
+        gws_it_printf("worker1: snapshots written %.0f, dropped %.0f",
+                      metric_sum(body, "gwsieve_state_snapshots_total",
+                                 "\"written\""),
+                      dropped);
+        worker_stop_ok(w1, "worker1");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w1, "not delivered at exit", 0) ==
+                          0,
+                      "worker1 delivered every output: the alerts were not "
+                      "held back (see %s)",
+                      gws_it_proc_log(w1));
+
+        rows = state_rows(&s, 12);
+        for (p = 0; p < 12; p++)
+                if (!strcmp(row_str(rows, p, "snapshot"), "ok") &&
+                    row_int(rows, p, "offset") >
+                        row_int(rows, p, "delivered")) {
+                        ahead++;
+                        gws_it_printf("partition %d: snapshot at %lld, "
+                                      "outputs delivered below %lld only",
+                                      p,
+                                      (long long)row_int(rows, p, "offset"),
+                                      (long long)row_int(rows, p,
+                                                         "delivered"));
+                }
+        json_decref(rows);
+
+        for (p = 0; p < 3; p++) {
+                snprintf(cmd, sizeof(cmd), "leader gw.alerts %d 1", p);
+                GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
+                              "%s refused", cmd);
+        }
+        w2 = worker_start(&s, "worker2");
+        ra = reader(&s, "gw.alerts");
+        gws_it_reader_set_cb(ra, alerts_cb, &run);
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w2, "REBALANCE assigned", 30000) ==
+                          0,
+                      "worker2 got no partitions");
+        committed_at_end(&s);
+        worker_stop_ok(w2, "worker2");
+        GWS_IT_ASSERT(gws_it_reader_read_to_end(ra, 60000),
+                      "cannot read gw.alerts to its end");
+        got = open_incidents(run.alerts);
+        missed = count_not_in(ref, got, "missed by the run");
+        extra = count_not_in(got, ref, "only in the run");
+        gws_it_printf("undelivered alerts: %d snapshot(s) ahead of their "
+                      "delivered offset; reference %zu incidents, run %zu; "
+                      "missed %zu, extra %zu; %.1f s",
+                      ahead, json_array_size(ref), json_array_size(got),
+                      missed, extra, (gws_it_now_ms() - t0) / 1000.0);
+        GWS_IT_ASSERT(missed == 0, "the run missed %zu incident(s) the "
+                                   "single process caught", missed);
+        GWS_IT_ASSERT(extra == 0, "the run opened %zu alert(s) the single "
+                                  "process did not", extra);
+        GWS_IT_ASSERT(ahead == 0,
+                      "%d snapshot(s) hold events whose outputs were not "
+                      "delivered", ahead);
+        GWS_IT_ASSERT(dropped > 0,
+                      "gwsieve_state_snapshots_total{result=\"dropped\"} "
+                      "is %.0f: no snapshot waited for the alerts",
+                      dropped);
+        json_decref(ref);
+        json_decref(got);
+        gws_it_reader_destroy(rr);
+        gws_it_reader_destroy(ra);
+        json_decref(rep.retained);
+        json_decref(rep.alerts);
+        json_decref(run.retained);
+        json_decref(run.alerts);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * 9c. failed deliveries on a full producer queue
  * ------------------------------------------------------------------------ */
 
@@ -3614,6 +3901,8 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "state_handoff", test_state_handoff);
         ADD_TCASE(s, "state_bad_snapshots", test_state_bad_snapshots);
         ADD_TCASE(s, "state_skip_delivered", test_state_skip_delivered);
+        ADD_TCASE(s, "state_failed_event", test_state_failed_event);
+        ADD_TCASE(s, "state_undelivered_alert", test_state_undelivered_alert);
         ADD_TCASE(s, "state_restore_batched", test_state_restore_batched);
         ADD_TCASE(s, "state_held", test_state_held);
         ADD_TCASE(s, "state_caught_up", test_state_caught_up);
