@@ -1164,6 +1164,66 @@ static size_t count_not_in(json_t *a, json_t *b, const char *what) {
         return n;
 }
 
+/* A run compared with the reference: `gwsieve replay` of the same
+ * events in one process, every partition warm. The incidents (open
+ * alerts, "kind entity") each opened must be the same. */
+typedef struct {
+        run_out_t rep;  /* the reference's outputs */
+        run_out_t run;  /* the run's (alerts_cb() of its gw.alerts) */
+        json_t *ref;    /* the reference's incidents */
+        size_t missed;  /* after incidents_compare(): the reference's
+                         * incidents the run did not open */
+        size_t extra;   /* and the run's the reference did not */
+        size_t nrun;    /* the run's incidents */
+} incidents_t;
+
+/* Replays \p file (the events of the run) as the reference; at least
+ * \p min incidents, or the test says \p why it cannot compare. */
+static void incidents_ref(svc_t *s, const char *file, incidents_t *in,
+                          size_t min, const char *why) {
+        in->rep = (run_out_t){json_object(), json_array(), 0};
+        in->run = (run_out_t){json_object(), json_array(), 0};
+        replay_into(s, file, &in->rep, 0);
+        in->ref = open_incidents(in->rep.alerts);
+        gws_it_printf("reference (replay, one process): %zu alert records, "
+                      "%zu incidents opened",
+                      json_array_size(in->rep.alerts),
+                      json_array_size(in->ref));
+        GWS_IT_ASSERT(json_array_size(in->ref) >= min,
+                      "the reference opened %zu incident(s): %s",
+                      json_array_size(in->ref), why);
+}
+
+/* Compares the run's incidents (its gw.alerts read to the end) with the
+ * reference's, naming each one missed or extra. */
+static void incidents_compare(incidents_t *in) {
+        json_t *got = open_incidents(in->run.alerts);
+        in->missed = count_not_in(in->ref, got, "missed by the run");
+        in->extra = count_not_in(got, in->ref, "only in the run");
+        in->nrun = json_array_size(got);
+        json_decref(got);
+}
+
+/* The run opened every incident of the reference and no other;
+ * \p extra_why: what an extra one would be. */
+static void incidents_assert_same(const incidents_t *in,
+                                  const char *extra_why) {
+        GWS_IT_ASSERT(in->missed == 0, "the run missed %zu incident(s) the "
+                                       "single process caught",
+                      in->missed);
+        GWS_IT_ASSERT(in->extra == 0, "the run opened %zu alert(s) the "
+                                      "single process did not%s",
+                      in->extra, extra_why);
+}
+
+static void incidents_free(incidents_t *in) {
+        json_decref(in->ref);
+        json_decref(in->rep.retained);
+        json_decref(in->rep.alerts);
+        json_decref(in->run.retained);
+        json_decref(in->run.alerts);
+}
+
 /* Alert ids of open alerts. */
 static size_t open_ids_shared(json_t *a, json_t *b, size_t *na) {
         json_t *ids = json_object(), *v;
@@ -1322,25 +1382,16 @@ START_TEST(test_state_handoff) {
             "{\"state\":{\"interval_ms\":2000}}";
         svc_t s;
         gws_it_events_t *ev = events("handoff.ndjson", 6000, 9, 1);
-        run_out_t rep = {json_object(), json_array(), 0};
-        run_out_t run = {json_object(), json_array(), 0};
+        incidents_t in;
         gws_it_proc_t *w1, *w2, *w3;
         gws_it_feeder_t *f;
         gws_it_reader_t *rr, *ra;
-        json_t *ref, *got;
-        size_t missed, extra, nref_ids, shared;
+        size_t nref_ids, shared;
         int status, restored;
         int64_t t0;
 
         svc_start(&s, "handoff", overrides);
-        replay_into(&s, "handoff.ndjson", &rep, 0);
-        ref = open_incidents(rep.alerts);
-        gws_it_printf("reference (replay, one process): %zu alert records, "
-                      "%zu incidents opened",
-                      json_array_size(rep.alerts), json_array_size(ref));
-        GWS_IT_ASSERT(json_array_size(ref) >= 2,
-                      "the reference opened %zu incidents: too few to "
-                      "compare", json_array_size(ref));
+        incidents_ref(&s, "handoff.ndjson", &in, 2, "too few to compare");
 
         t0 = gws_it_now_ms();
         w1 = worker_start(&s, "worker1");
@@ -1349,7 +1400,7 @@ START_TEST(test_state_handoff) {
                       "worker1 got no partitions");
         rr = reader(&s, "gw.retained");
         ra = reader(&s, "gw.alerts");
-        gws_it_reader_set_cb(ra, alerts_cb, &run);
+        gws_it_reader_set_cb(ra, alerts_cb, &in.run);
         f = gws_it_feeder_start(s.bootstrap, "gw.raw", ev, 200);
         GWS_IT_ASSERT(f != NULL, "cannot start the feeder");
         while (gws_it_feeder_sent(f) < ev->n / 4)
@@ -1373,30 +1424,19 @@ START_TEST(test_state_handoff) {
         worker_stop_ok(w3, "worker3");
         GWS_IT_ASSERT(gws_it_reader_read_to_end(ra, 60000),
                       "cannot read gw.alerts to its end");
-        got = open_incidents(run.alerts);
-        missed = count_not_in(ref, got, "missed by the run");
-        extra = count_not_in(got, ref, "only in the run");
-        shared = open_ids_shared(rep.alerts, run.alerts, &nref_ids);
+        incidents_compare(&in);
+        shared = open_ids_shared(in.rep.alerts, in.run.alerts, &nref_ids);
         gws_it_printf("state hand-off: reference %zu incidents, run %zu; "
                       "missed %zu, extra %zu; %zu of %zu open alert ids "
                       "identical; %.1f s",
-                      json_array_size(ref), json_array_size(got), missed,
-                      extra, shared, nref_ids,
-                      (gws_it_now_ms() - t0) / 1000.0);
+                      json_array_size(in.ref), in.nrun, in.missed, in.extra,
+                      shared, nref_ids, (gws_it_now_ms() - t0) / 1000.0);
         GWS_IT_ASSERT(restored, "worker2 restored no partition from the "
                                 "state topic (see %s)", gws_it_proc_log(w2));
-        GWS_IT_ASSERT(missed == 0, "the run missed %zu incident(s) the "
-                                   "single process caught", missed);
-        GWS_IT_ASSERT(extra == 0, "the run opened %zu alert(s) the single "
-                                  "process did not (warm-up alerts)", extra);
-        json_decref(ref);
-        json_decref(got);
+        incidents_assert_same(&in, " (warm-up alerts)");
+        incidents_free(&in);
         gws_it_reader_destroy(rr);
         gws_it_reader_destroy(ra);
-        json_decref(rep.retained);
-        json_decref(rep.alerts);
-        json_decref(run.retained);
-        json_decref(run.alerts);
         gws_it_events_destroy(ev);
 }
 END_TEST
@@ -2304,26 +2344,18 @@ START_TEST(test_state_failed_event) {
             "{\"topic.metadata.propagation.max.ms\":\"0\"}}}";
         svc_t s;
         gws_it_events_t *ev = events("failst.ndjson", 3000, 21, 1);
-        run_out_t rep = {json_object(), json_array(), 0};
-        run_out_t run = {json_object(), json_array(), 0};
+        incidents_t in;
         gws_it_proc_t *w1, *w2;
         gws_it_feeder_t *f;
         gws_it_reader_t *rr, *ra;
-        json_t *ref, *got, *rows;
-        size_t missed, extra;
+        json_t *rows;
         long long x = -1;
         int status, part = -1;
         char st[64];
         int64_t t0;
 
         svc_start(&s, "failst", overrides);
-        replay_into(&s, "failst.ndjson", &rep, 0);
-        ref = open_incidents(rep.alerts);
-        gws_it_printf("reference (replay, one process): %zu alert records, "
-                      "%zu incidents opened",
-                      json_array_size(rep.alerts), json_array_size(ref));
-        GWS_IT_ASSERT(json_array_size(ref) >= 1,
-                      "the reference opened no incident: nothing fails");
+        incidents_ref(&s, "failst.ndjson", &in, 1, "nothing fails");
 
         GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
                                            "topic-error gw.alerts "
@@ -2379,32 +2411,22 @@ START_TEST(test_state_failed_event) {
         w2 = worker_start(&s, "worker2");
         rr = reader(&s, "gw.retained");
         ra = reader(&s, "gw.alerts");
-        gws_it_reader_set_cb(ra, alerts_cb, &run);
+        gws_it_reader_set_cb(ra, alerts_cb, &in.run);
         GWS_IT_ASSERT(gws_it_feeder_join(f, PRODUCE_MS) == 0,
                       "input not delivered to gw.raw");
         expect_all_retained(&s, rr, ev, "failed event", t0);
         worker_stop_ok(w2, "worker2");
         GWS_IT_ASSERT(gws_it_reader_read_to_end(ra, 60000),
                       "cannot read gw.alerts to its end");
-        got = open_incidents(run.alerts);
-        missed = count_not_in(ref, got, "missed by the run");
-        extra = count_not_in(got, ref, "only in the run");
+        incidents_compare(&in);
         gws_it_printf("failed event: reference %zu incidents, run %zu; "
                       "missed %zu, extra %zu; %.1f s",
-                      json_array_size(ref), json_array_size(got), missed,
-                      extra, (gws_it_now_ms() - t0) / 1000.0);
-        GWS_IT_ASSERT(missed == 0, "the run missed %zu incident(s) the "
-                                   "single process caught", missed);
-        GWS_IT_ASSERT(extra == 0, "the run opened %zu alert(s) the single "
-                                  "process did not", extra);
-        json_decref(ref);
-        json_decref(got);
+                      json_array_size(in.ref), in.nrun, in.missed, in.extra,
+                      (gws_it_now_ms() - t0) / 1000.0);
+        incidents_assert_same(&in, "");
+        incidents_free(&in);
         gws_it_reader_destroy(rr);
         gws_it_reader_destroy(ra);
-        json_decref(rep.retained);
-        json_decref(rep.alerts);
-        json_decref(run.retained);
-        json_decref(run.alerts);
         gws_it_events_destroy(ev);
 }
 END_TEST
@@ -2428,26 +2450,18 @@ START_TEST(test_state_undelivered_alert) {
         static char body[1 << 20];
         svc_t s;
         gws_it_events_t *ev = events("undeliv.ndjson", 3000, 21, 1);
-        run_out_t rep = {json_object(), json_array(), 0};
-        run_out_t run = {json_object(), json_array(), 0};
+        incidents_t in;
         gws_it_proc_t *w1, *w2;
         gws_it_feeder_t *f;
         gws_it_reader_t *rr, *ra;
-        json_t *ref, *got, *rows;
-        size_t missed, extra;
+        json_t *rows;
         double dropped;
         int p, ahead = 0;
         char cmd[128];
         int64_t t0;
 
         svc_start(&s, "undeliv", overrides);
-        replay_into(&s, "undeliv.ndjson", &rep, 0);
-        ref = open_incidents(rep.alerts);
-        gws_it_printf("reference (replay, one process): %zu alert records, "
-                      "%zu incidents opened",
-                      json_array_size(rep.alerts), json_array_size(ref));
-        GWS_IT_ASSERT(json_array_size(ref) >= 1,
-                      "the reference opened no incident: nothing to lose");
+        incidents_ref(&s, "undeliv.ndjson", &in, 1, "nothing to lose");
         for (p = 0; p < 3; p++) {
                 snprintf(cmd, sizeof(cmd), "leader gw.alerts %d -1", p);
                 GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
@@ -2502,7 +2516,7 @@ START_TEST(test_state_undelivered_alert) {
         }
         w2 = worker_start(&s, "worker2");
         ra = reader(&s, "gw.alerts");
-        gws_it_reader_set_cb(ra, alerts_cb, &run);
+        gws_it_reader_set_cb(ra, alerts_cb, &in.run);
         GWS_IT_ASSERT(gws_it_proc_log_wait(w2, "REBALANCE assigned", 30000) ==
                           0,
                       "worker2 got no partitions");
@@ -2510,18 +2524,13 @@ START_TEST(test_state_undelivered_alert) {
         worker_stop_ok(w2, "worker2");
         GWS_IT_ASSERT(gws_it_reader_read_to_end(ra, 60000),
                       "cannot read gw.alerts to its end");
-        got = open_incidents(run.alerts);
-        missed = count_not_in(ref, got, "missed by the run");
-        extra = count_not_in(got, ref, "only in the run");
+        incidents_compare(&in);
         gws_it_printf("undelivered alerts: %d snapshot(s) ahead of their "
                       "delivered offset; reference %zu incidents, run %zu; "
                       "missed %zu, extra %zu; %.1f s",
-                      ahead, json_array_size(ref), json_array_size(got),
-                      missed, extra, (gws_it_now_ms() - t0) / 1000.0);
-        GWS_IT_ASSERT(missed == 0, "the run missed %zu incident(s) the "
-                                   "single process caught", missed);
-        GWS_IT_ASSERT(extra == 0, "the run opened %zu alert(s) the single "
-                                  "process did not", extra);
+                      ahead, json_array_size(in.ref), in.nrun, in.missed,
+                      in.extra, (gws_it_now_ms() - t0) / 1000.0);
+        incidents_assert_same(&in, "");
         GWS_IT_ASSERT(ahead == 0,
                       "%d snapshot(s) hold events whose outputs were not "
                       "delivered", ahead);
@@ -2529,14 +2538,9 @@ START_TEST(test_state_undelivered_alert) {
                       "gwsieve_state_snapshots_total{result=\"dropped\"} "
                       "is %.0f: no snapshot waited for the alerts",
                       dropped);
-        json_decref(ref);
-        json_decref(got);
+        incidents_free(&in);
         gws_it_reader_destroy(rr);
         gws_it_reader_destroy(ra);
-        json_decref(rep.retained);
-        json_decref(rep.alerts);
-        json_decref(run.retained);
-        json_decref(run.alerts);
         gws_it_events_destroy(ev);
 }
 END_TEST
