@@ -3588,11 +3588,7 @@ static const unsigned char *rd_take(rd_t *r, size_t n) {
 }
 static uint64_t rd_uint(rd_t *r, int bytes) {
         const unsigned char *p = rd_take(r, (size_t)bytes);
-        uint64_t v = 0;
-        int i;
-        for (i = 0; p && i < bytes; i++)
-                v |= (uint64_t)p[i] << (8 * i);
-        return v;
+        return p ? gws_le_get(p, (size_t)bytes) : 0;
 }
 #define rd_u8(r) ((unsigned)rd_uint(r, 1))
 #define rd_u16(r) ((unsigned)rd_uint(r, 2))

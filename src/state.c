@@ -55,13 +55,6 @@ static void le_put(unsigned char *p, uint64_t v, int n) {
                 p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static uint64_t le_get(const unsigned char *p, int n) {
-        uint64_t v = 0;
-        int i;
-        for (i = 0; i < n; i++)
-                v |= (uint64_t)p[i] << (8 * i);
-        return v;
-}
 
 /* Checksum of the record with its checksum field taken as zero. */
 static uint64_t record_sum(const unsigned char *rec, size_t len) {
@@ -156,7 +149,7 @@ gws_state_result_t gws_state_decode(const void *rec, size_t len,
                          len, HDR_FIXED + 8);
                 return GWS_STATE_TRUNCATED;
         }
-        version = (unsigned)le_get(p + 4, 2);
+        version = (unsigned)gws_le_get(p + 4, 2);
         if (version != 1 && version != GWS_STATE_VERSION) {
                 snprintf(errstr, errstr_size,
                          "envelope version %u, this build reads 1 to %d",
@@ -170,24 +163,24 @@ gws_state_result_t gws_state_decode(const void *rec, size_t len,
                          len, fixed + 8);
                 return GWS_STATE_TRUNCATED;
         }
-        glen = (size_t)le_get(p + fixed, 2);
+        glen = (size_t)gws_le_get(p + fixed, 2);
         if (len < fixed + 2 + glen + 2) {
                 snprintf(errstr, errstr_size, "truncated: %zu bytes", len);
                 return GWS_STATE_TRUNCATED;
         }
-        tlen = (size_t)le_get(p + fixed + 2 + glen, 2);
+        tlen = (size_t)gws_le_get(p + fixed + 2 + glen, 2);
         hdr = fixed + 2 + glen + 2 + tlen + 4;
         if (len < hdr) {
                 snprintf(errstr, errstr_size, "truncated: %zu bytes", len);
                 return GWS_STATE_TRUNCATED;
         }
-        info->offset = (int64_t)le_get(p + 8, 8);
-        info->written_ms = (int64_t)le_get(p + 16, 8);
-        info->raw_len = (uint32_t)le_get(p + 24, 4);
-        info->entities = (uint32_t)le_get(p + 28, 4);
+        info->offset = (int64_t)gws_le_get(p + 8, 8);
+        info->written_ms = (int64_t)gws_le_get(p + 16, 8);
+        info->raw_len = (uint32_t)gws_le_get(p + 24, 4);
+        info->entities = (uint32_t)gws_le_get(p + 28, 4);
         info->delivered =
-            version == 1 ? -1 : (int64_t)le_get(p + HDR_V1, 8);
-        if (le_get(p + 32, 8) != record_sum(p, len)) {
+            version == 1 ? -1 : (int64_t)gws_le_get(p + HDR_V1, 8);
+        if (gws_le_get(p + 32, 8) != record_sum(p, len)) {
                 /* A cut-off record has an incomplete zstd frame; any
                  * other change is a checksum failure. */
                 if (ZSTD_isError(ZSTD_findFrameCompressedSize(p + hdr,
@@ -202,7 +195,7 @@ gws_state_result_t gws_state_decode(const void *rec, size_t len,
                          "was written (%zu bytes)", len);
                 return GWS_STATE_CHECKSUM;
         }
-        part = (int32_t)le_get(p + hdr - 4, 4);
+        part = (int32_t)gws_le_get(p + hdr - 4, 4);
         if (glen != strlen(group) || memcmp(p + fixed + 2, group, glen) ||
             tlen != strlen(topic) ||
             memcmp(p + fixed + 4 + glen, topic, tlen) ||

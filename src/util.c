@@ -258,17 +258,9 @@ uint64_t gws_hash64_fast(const void *p, size_t len, uint64_t seed) {
                 v2 = SIP_ROTL(v2, 32);                                      \
         } while (0)
 
-static uint64_t le64(const unsigned char *p, size_t n) {
-        uint64_t v = 0;
-        size_t i;
-        for (i = 0; i < n; i++)
-                v |= (uint64_t)p[i] << (8 * i);
-        return v;
-}
-
 uint64_t gws_siphash24(const uint8_t key[16], const void *p, size_t len) {
         const unsigned char *s = p;
-        uint64_t k0 = le64(key, 8), k1 = le64(key + 8, 8);
+        uint64_t k0 = gws_le_get(key, 8), k1 = gws_le_get(key + 8, 8);
         uint64_t v0 = k0 ^ 0x736f6d6570736575ULL;
         uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
         uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
@@ -277,14 +269,14 @@ uint64_t gws_siphash24(const uint8_t key[16], const void *p, size_t len) {
         size_t left = len;
 
         for (; left >= 8; s += 8, left -= 8) {
-                m = le64(s, 8);
+                m = gws_le_get(s, 8);
                 v3 ^= m;
                 SIP_ROUND(v0, v1, v2, v3);
                 SIP_ROUND(v0, v1, v2, v3);
                 v0 ^= m;
         }
         /* the last 0-7 bytes, and the length mod 256 in the top byte */
-        m = le64(s, left) | (uint64_t)(len & 0xff) << 56;
+        m = gws_le_get(s, left) | (uint64_t)(len & 0xff) << 56;
         v3 ^= m;
         SIP_ROUND(v0, v1, v2, v3);
         SIP_ROUND(v0, v1, v2, v3);

@@ -9,6 +9,18 @@
 #include <stdint.h>
 #include <string.h>
 
+/** @returns the unsigned little-endian integer of the \p n bytes (at
+ *  most 8) at \p p: the byte order of snapshots, state records and
+ *  SipHash's words. */
+static inline uint64_t gws_le_get(const void *p, size_t n) {
+        const unsigned char *b = p;
+        uint64_t v = 0;
+        size_t i;
+        for (i = 0; i < n; i++)
+                v |= (uint64_t)b[i] << (8 * i);
+        return v;
+}
+
 /** A growable byte buffer. Owns \p buf; gws_buf_free() releases it. */
 typedef struct gws_buf_s {
         char *buf;   /**< bytes, always NUL-terminated when size > 0 */
