@@ -1108,6 +1108,20 @@ static int capture_alert_ip(void *opaque, gws_sink_t sink, const char *key,
         return r;
 }
 
+/* Event \p i of the latency step the alert tests feed: one a second,
+ * 300 s normal, 40 s slow, 300 s normal again, on gateway "g", model
+ * "p"/"m", with the JSON member \p member (the entity the alert will
+ * name). Written to \p in; @returns its length. */
+static size_t latency_step(char *in, size_t size, int i, const char *member) {
+        snprintf(in, size,
+                 "{\"id\":\"e%d\",\"ts\":%lld,\"gateway_id\":\"g\","
+                 "\"provider\":\"p\",\"model\":\"m\",\"status\":200,"
+                 "\"latency_ms\":%d,%s}",
+                 i, 1767225600000LL + i * 1000LL,
+                 i >= 300 && i < 340 ? 5000 : 90 + i % 21, member);
+        return strlen(in);
+}
+
 START_TEST(alert_ip_redactions_are_counted) {
         static const char *confs[] = {
             "{\"redact\":{\"ip_truncate\":true},"
@@ -1134,14 +1148,8 @@ START_TEST(alert_ip_redactions_are_counted) {
                  * normal again */
                 for (i = 0; i < 640; i++) {
                         gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i};
-                        snprintf(in, sizeof(in),
-                                 "{\"id\":\"e%d\",\"ts\":%lld,\"gateway_id\":"
-                                 "\"g\",\"provider\":\"p\",\"model\":\"m\","
-                                 "\"status\":200,\"latency_ms\":%d,"
-                                 "\"client_ip\":\"host.internal\"}",
-                                 i, 1767225600000LL + i * 1000LL,
-                                 i >= 300 && i < 340 ? 5000 : 90 + i % 21);
-                        gi.len = strlen(in);
+                        gi.len = latency_step(in, sizeof(in), i,
+                                              "\"client_ip\":\"host.internal\"");
                         ck_assert_int_eq(gws_pipeline_process(
                                              pl, det, &gi, capture_alert_ip,
                                              &cap),
@@ -1218,14 +1226,8 @@ START_TEST(alerts_counted_when_sent) {
         refused = 0;
         for (i = 0; i < 640; i++) {
                 gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i};
-                snprintf(in, sizeof(in),
-                         "{\"id\":\"e%d\",\"ts\":%lld,\"gateway_id\":"
-                         "\"g\",\"provider\":\"p\",\"model\":\"m\","
-                         "\"status\":200,\"latency_ms\":%d,"
-                         "\"client_ip\":\"host.internal\"}",
-                         i, 1767225600000LL + i * 1000LL,
-                         i >= 300 && i < 340 ? 5000 : 90 + i % 21);
-                gi.len = strlen(in);
+                gi.len = latency_step(in, sizeof(in), i,
+                                      "\"client_ip\":\"host.internal\"");
                 out = gws_pipeline_process(pl, det, &gi, capture_refusing,
                                            &cap);
                 ck_assert(out == GWS_OUT_KEPT || out == GWS_OUT_FAILED);
@@ -1363,15 +1365,9 @@ START_TEST(outputs_counted_when_sent) {
                 for (i = 0; i < 640; i++) {
                         gi.value = in;
                         gi.offset = i;
-                        snprintf(in, sizeof(in),
-                                 "{\"id\":\"e%d\",\"ts\":%lld,"
-                                 "\"gateway_id\":\"g\",\"provider\":\"p\","
-                                 "\"model\":\"m\",\"status\":200,"
-                                 "\"latency_ms\":%d,\"user_id\":"
-                                 "\"jane.doe@example.com\"}",
-                                 i, 1767225600000LL + i * 1000LL,
-                                 i >= 300 && i < 340 ? 5000 : 90 + i % 21);
-                        gi.len = strlen(in);
+                        gi.len = latency_step(
+                            in, sizeof(in), i,
+                            "\"user_id\":\"jane.doe@example.com\"");
                         out = gws_pipeline_process(pl, det, &gi,
                                                    capture_refuse, &cap);
                         ck_assert(out == GWS_OUT_KEPT ||
@@ -1500,13 +1496,7 @@ static int capture_jane(void *opaque, gws_sink_t sink, const char *key,
 static gws_outcome_t feed_jane(gws_pipeline_t *p, gws_detect_t *d, int i) {
         char in[512];
         gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i};
-        snprintf(in, sizeof(in),
-                 "{\"id\":\"e%d\",\"ts\":%lld,\"gateway_id\":\"g\","
-                 "\"provider\":\"p\",\"model\":\"m\",\"status\":200,"
-                 "\"latency_ms\":%d,\"user_id\":\"" JANE "\"}",
-                 i, 1767225600000LL + i * 1000LL,
-                 i >= 300 && i < 340 ? 5000 : 90 + i % 21);
-        gi.len = strlen(in);
+        gi.len = latency_step(in, sizeof(in), i, "\"user_id\":\"" JANE "\"");
         return gws_pipeline_process(p, d, &gi, capture_jane, &cap);
 }
 
