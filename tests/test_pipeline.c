@@ -1122,6 +1122,146 @@ static size_t latency_step(char *in, size_t size, int i, const char *member) {
         return strlen(in);
 }
 
+/* Every output, in order, as "sink<TAB>record" lines, the records'
+ * wall-clock members removed (emitted_at, failed_at). */
+static int log_sink(void *opaque, gws_sink_t sink, const char *key,
+                    size_t keylen, const char *val, size_t len) {
+        gws_buf_t *b = opaque;
+        json_t *j = json_loadb(val, len, 0, NULL);
+        char *d;
+        (void)key;
+        (void)keylen;
+        ck_assert_ptr_nonnull(j);
+        json_object_del(j, "emitted_at");
+        json_object_del(j, "failed_at");
+        d = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        ck_assert_int_eq(gws_buf_printf(b, "%s\t%s\n", gws_sink2str(sink), d),
+                         0);
+        free(d);
+        json_decref(j);
+        return 0;
+}
+
+/* Input \p i of parse_ahead_matches_process: the latency step on two
+ * partitions from five users, every 50th input not JSON (a dead
+ * letter). */
+static gws_input_t ahead_input(char (*bufs)[512], int i) {
+        /* keys that differ from one input of a partition to the next */
+        static const char *const users[5] = {
+            "\"user_id\":\"u-1\"", "\"user_id\":\"u-2\"",
+            "\"user_id\":\"u-3\",\"client_ip\":\"10.0.0.7\"",
+            "\"user_id\":\"u-4\"", "\"user_id\":\"u-5\""};
+        gws_input_t gi = {bufs[i & 1], 0, "g", 1, "gw.raw", i % 2, i};
+        if (i % 50 == 49)
+                gi.len = (size_t)snprintf(bufs[i & 1], 512, "{\"id\":\"e%d\",",
+                                          i);
+        else
+                gi.len = latency_step(bufs[i & 1], 512, i,
+                                      users[i / 2 % 5]);
+        return gi;
+}
+
+/* The workers' parse-ahead (gws_pipeline_parse() of the next input
+ * before gws_pipeline_finish() of the current, gws_pipeline_prefetch()
+ * in between) gives exactly the outputs and counts of
+ * gws_pipeline_process() one input at a time: the same records, dead
+ * letters and alerts in the same order, and the same detector states. Also when an input was parsed
+ * for no detector or for another partition's (finish prepares its keys
+ * again), and when a parsed input is discarded instead of processed
+ * (the worker's lost, stopped or skipped messages). */
+START_TEST(parse_ahead_matches_process) {
+        enum { N = 640 };
+        gws_pipeline_t *pa = gws_pipeline_new(cfg, err, sizeof(err)),
+                       *pb = gws_pipeline_new(cfg, err, sizeof(err));
+        gws_detect_t *da[2], *db[2];
+        gws_pipeline_msg_t m[2];
+        gws_pipeline_stats_t sa = {0}, sb = {0};
+        gws_buf_t la = {0}, lb = {0};
+        char bufs[2][512];
+        gws_input_t in[2];
+        int i, c = 0;
+
+        memset(m, 0, sizeof(m));
+        ck_assert_ptr_nonnull(pa);
+        ck_assert_ptr_nonnull(pb);
+        for (i = 0; i < 2; i++) {
+                da[i] = gws_detect_new(cfg, i);
+                db[i] = gws_detect_new(cfg, i);
+                ck_assert_ptr_nonnull(da[i]);
+                ck_assert_ptr_nonnull(db[i]);
+        }
+        /* one at a time; every 13th input is not processed */
+        for (i = 0; i < N; i++) {
+                gws_input_t gi = ahead_input(bufs, i);
+                if (i % 13 != 12)
+                        gws_pipeline_process(pa, da[i % 2], &gi, log_sink,
+                                             &la);
+        }
+        /* parsed one ahead: every 7th for no detector, every 11th for
+         * the other partition's */
+        for (i = 0; i < N; i++) {
+                if (i == 0) {
+                        in[c] = ahead_input(bufs, 0);
+                        gws_pipeline_parse(pb, db[0], &in[c], &m[c]);
+                }
+                gws_pipeline_prefetch(&m[c]);
+                if (i + 1 < N) {
+                        int j = i + 1;
+                        in[c ^ 1] = ahead_input(bufs, j);
+                        gws_pipeline_parse(pb,
+                                           j % 7 == 0    ? NULL
+                                           : j % 11 == 0 ? db[(j + 1) % 2]
+                                                         : db[j % 2],
+                                           &in[c ^ 1], &m[c ^ 1]);
+                }
+                if (i % 13 != 12)
+                        gws_pipeline_finish(pb, db[i % 2], &in[c], &m[c],
+                                            log_sink, &lb);
+                else
+                        gws_pipeline_discard(&m[c]);
+                ck_assert_int_eq(m[c].parsed, 0);
+                c ^= 1;
+        }
+        gws_pipeline_stats_add(pa, &sa);
+        gws_pipeline_stats_add(pb, &sb);
+        fprintf(stderr,
+                "parse_ahead_matches_process: %llu processed, %llu dead "
+                "letters, %llu alerts, %zu bytes of output each\n",
+                (unsigned long long)sb.in,
+                (unsigned long long)sb.dlq[GWS_EV_ERR_NOT_JSON],
+                (unsigned long long)sb.alerts, lb.len);
+        ck_assert_uint_gt(sb.alerts, 0);
+        ck_assert_uint_gt(sb.dlq[GWS_EV_ERR_NOT_JSON], 0);
+        ck_assert_uint_eq(sa.in, sb.in);
+        ck_assert_uint_eq(sa.alerts, sb.alerts);
+        ck_assert_int_eq(la.len, lb.len);
+        ck_assert_msg(!memcmp(la.buf, lb.buf, la.len),
+                      "outputs differ between process and parse-ahead");
+        /* and the detector states, entity by entity (snapshots) */
+        for (i = 0; i < 2; i++) {
+                gws_buf_t xa = {0}, xb = {0};
+                ck_assert_int_eq(gws_detect_save(da[i], &xa), 0);
+                ck_assert_int_eq(gws_detect_save(db[i], &xb), 0);
+                ck_assert_msg(xa.len == xb.len &&
+                                  !memcmp(xa.buf, xb.buf, xa.len),
+                              "partition %d: detector states differ (%zu "
+                              "and %zu bytes)",
+                              i, xa.len, xb.len);
+                gws_buf_free(&xa);
+                gws_buf_free(&xb);
+        }
+        for (i = 0; i < 2; i++) {
+                gws_pipeline_msg_free(&m[i]);
+                gws_detect_destroy(da[i]);
+                gws_detect_destroy(db[i]);
+        }
+        gws_pipeline_destroy(pa);
+        gws_pipeline_destroy(pb);
+        gws_buf_free(&la);
+        gws_buf_free(&lb);
+}
+END_TEST
+
 START_TEST(alert_ip_redactions_are_counted) {
         static const char *confs[] = {
             "{\"redact\":{\"ip_truncate\":true},"
@@ -1717,6 +1857,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, ip_truncate_escaped_name_and_presets);
         tcase_add_test(tc, dlq_payload_ip_truncate);
         tcase_add_test(tc, alert_ip_redactions_are_counted);
+        tcase_add_test(tc, parse_ahead_matches_process);
         tcase_add_loop_test(tc, alerts_counted_when_sent, 0, 2);
         tcase_add_loop_test(tc, outputs_counted_when_sent, 0,
                             sizeof(refusals) / sizeof(refusals[0]));
