@@ -1027,14 +1027,23 @@ static void *dr_main(void *arg) {
  * once the outputs of the events they hold are acknowledged
  * ------------------------------------------------------------------------ */
 
-/* Drops \p sw, not written: counted. @locality any thread. */
-static void snap_drop(gws_service_t *svc, const ptn_t *p, snap_wait_t *sw) {
+/* Drops \p sw, not written: counted. \p newer: a newer snapshot of the
+ * partition holds all it holds (the next periodic one, or the revocation
+ * snapshot). @locality any thread. */
+static void snap_drop(gws_service_t *svc, const ptn_t *p, snap_wait_t *sw,
+                      int newer) {
         __atomic_add_fetch(&svc->snaps_dropped, 1, __ATOMIC_RELAXED);
-        gws_log(GWS_LOG_DEBUG, "STATE",
-                "partition %d: snapshot at offset %lld dropped: the outputs "
-                "below %lld were not all acknowledged",
-                (int)p->partition, (long long)sw->offset,
-                (long long)sw->need);
+        if (newer)
+                gws_log(GWS_LOG_DEBUG, "STATE",
+                        "partition %d: snapshot at offset %lld dropped: a "
+                        "newer one supersedes it",
+                        (int)p->partition, (long long)sw->offset);
+        else
+                gws_log(GWS_LOG_DEBUG, "STATE",
+                        "partition %d: snapshot at offset %lld dropped: the "
+                        "outputs below %lld were not all acknowledged",
+                        (int)p->partition, (long long)sw->offset,
+                        (long long)sw->need);
         snap_wait_free(sw);
 }
 
@@ -1075,7 +1084,7 @@ static void snap_take(gws_service_t *svc, worker_t *w, ptn_t *p,
         sw->offset = so;
         sw->need = next;
         if ((old = __atomic_exchange_n(&p->snap_wait, sw, __ATOMIC_ACQ_REL)))
-                snap_drop(svc, p, old);
+                snap_drop(svc, p, old, 1);
 }
 
 /* Writes \p p's waiting snapshot once the outputs of the events it holds
@@ -1084,9 +1093,10 @@ static void snap_take(gws_service_t *svc, worker_t *w, ptn_t *p,
  * revoked, or \p lost: then it is dropped; a lost partition's is never
  * written, its new owner may be writing its own). The main thread is the
  * only one that writes them, so they reach the state topic in the order
- * they were taken, and before the partition's revocation snapshot.
+ * they were taken. With \p final, *at gets the offset of the one written.
  * @returns 1 if a record was produced. @locality main thread. */
-static int snap_release(gws_service_t *svc, ptn_t *p, int final, int lost) {
+static int snap_release(gws_service_t *svc, ptn_t *p, int final, int lost,
+                        int64_t *at) {
         snap_wait_t *sw, *none = NULL;
         int rc = 2;
 
@@ -1098,15 +1108,17 @@ static int snap_release(gws_service_t *svc, ptn_t *p, int final, int lost) {
             (rc = gws_changelog_put(svc->cl, p->partition, sw->offset,
                                     &sw->rec, sw->raw_len, final)) != 2) {
                 /* written, held or failed (counted either way) */
+                if (at)
+                        *at = sw->offset;
                 snap_wait_free(sw);
                 return rc == 0;
         }
         if (final || lost)
-                snap_drop(svc, p, sw);
+                snap_drop(svc, p, sw, 0);
         else if (!__atomic_compare_exchange_n(&p->snap_wait, &none, sw, 0,
                                               __ATOMIC_ACQ_REL,
                                               __ATOMIC_ACQUIRE))
-                snap_drop(svc, p, sw); /* the worker took a newer one */
+                snap_drop(svc, p, sw, 1); /* the worker took a newer one */
         return 0;
 }
 
@@ -1117,7 +1129,8 @@ static void snaps_release(gws_service_t *svc) {
                 if (svc->ptns[i])
                         snap_release(svc, svc->ptns[i], 0,
                                      __atomic_load_n(&svc->ptns[i]->lost,
-                                                     __ATOMIC_ACQUIRE));
+                                                     __ATOMIC_ACQUIRE),
+                                     NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -1677,6 +1690,23 @@ static void on_assign(gws_service_t *svc,
         }
 }
 
+/* Appends " partition@offset" to the list \p buf (\p size bytes, *len
+ * used) of a log line; " ..." once it is full. */
+static void which_add(char *buf, size_t size, size_t *len, int32_t partition,
+                      int64_t offset) {
+        int r;
+        if (*len + 5 >= size)
+                return;
+        r = snprintf(buf + *len, size - *len, " %d@%lld", (int)partition,
+                     (long long)offset);
+        if (r < 0 || (size_t)r >= size - *len - 4) {
+                snprintf(buf + *len, size - *len, " ...");
+                *len = size;
+                return;
+        }
+        *len += (size_t)r;
+}
+
 /* Snapshots of drained, revoked partitions: the next owner restores
  * exactly this state. Waits for their delivery (bounded) so that the
  * partitions are released only once the state is on the topic.
@@ -1684,18 +1714,24 @@ static void on_assign(gws_service_t *svc,
 static void snapshot_revoked(gws_service_t *svc,
                              const rd_kafka_topic_partition_list_t *parts) {
         int i, n = 0;
-        int64_t t0 = gws_mono_ms();
+        int64_t t0 = gws_mono_ms(), at;
+        char which[256] = "";
+        size_t wl = 0;
         if (!svc->cl)
                 return;
         for (i = 0; i < parts->cnt; i++) {
                 ptn_t *p = ptn_lookup(svc, parts->elems[i].partition);
                 int64_t next, so, sd;
+                int w;
                 if (!p || strcmp(parts->elems[i].topic, svc->cfg->topic_input))
                         continue;
                 /* A periodic snapshot waiting for its outputs: written if
                  * they were acknowledged (before the one below, which
                  * supersedes it), else dropped. */
-                n += snap_release(svc, p, 1, 0);
+                if ((w = snap_release(svc, p, 1, 0, &at)))
+                        which_add(which, sizeof(which), &wl, p->partition,
+                                  at);
+                n += w;
                 /* Only an idle partition: every event its state holds
                  * had its outputs acknowledged. One whose event failed
                  * never is (the failed entry stays), so no snapshot holds
@@ -1708,8 +1744,11 @@ static void snapshot_revoked(gws_service_t *svc,
                 /* 1: held (its restore could not read the state topic):
                  * nothing to wait for */
                 if (gws_changelog_save(svc->cl, p->partition, so, sd, p->det,
-                                       &svc->sraw, &svc->srec) == 0)
+                                       &svc->sraw, &svc->srec) == 0) {
+                        which_add(which, sizeof(which), &wl, p->partition,
+                                  so);
                         n++;
+                }
         }
         if (!n)
                 return;
@@ -1717,12 +1756,13 @@ static void snapshot_revoked(gws_service_t *svc,
                                           svc->cfg->shutdown_timeout_ms))
                 gws_log(GWS_LOG_WARNING, "STATE",
                         "%d snapshot(s) of revoked partitions not "
-                        "acknowledged within %d ms",
-                        n, svc->cfg->shutdown_timeout_ms);
+                        "acknowledged within %d ms (partition@offset:%s)",
+                        n, svc->cfg->shutdown_timeout_ms, which);
         else
                 gws_log(GWS_LOG_INFO, "STATE",
                         "wrote %d snapshot(s) of revoked partitions in %lld "
-                        "ms", n, (long long)(gws_mono_ms() - t0));
+                        "ms (partition@offset:%s)",
+                        n, (long long)(gws_mono_ms() - t0), which);
 }
 
 static void on_revoke(gws_service_t *svc,
@@ -1735,7 +1775,7 @@ static void on_revoke(gws_service_t *svc,
                                 continue;
                         __atomic_store_n(&p->lost, 1, __ATOMIC_RELEASE);
                         if (svc->cl)
-                                snap_release(svc, p, 1, 1);
+                                snap_release(svc, p, 1, 1, NULL);
                 }
                 gws_log(GWS_LOG_WARNING, "REBALANCE",
                         "%d partition(s) lost: discarding their queued work, "

@@ -1441,6 +1441,141 @@ START_TEST(test_state_handoff) {
 }
 END_TEST
 
+/* The sum of the numbers that follow \p prefix on the lines of \p path
+ * that contain \p needle (lines where no number follows are skipped);
+ * -1 if the log cannot be read. */
+static int log_sum(const char *path, const char *needle, const char *prefix) {
+        FILE *fp = fopen(path, "r");
+        char *line = NULL, *p;
+        size_t cap = 0;
+        int sum = 0, v;
+
+        if (!fp)
+                return -1;
+        while (getline(&line, &cap, fp) != -1)
+                if (strstr(line, needle) && (p = strstr(line, prefix)) &&
+                    sscanf(p + strlen(prefix), "%d", &v) == 1)
+                        sum += v;
+        free(line);
+        fclose(fp);
+        return sum;
+}
+
+/* The revocation lines of \p path ("wrote N snapshot(s) of revoked
+ * partitions ... (partition@offset: 0@415 4@94)"): how many snapshots
+ * they list in all (*listed), and the first partition listed twice in
+ * one line (its two entries in \p dup), or dup[0] = '\0'. -1 if the log
+ * cannot be read. */
+static int revoked_snapshots(const char *path, int *listed, char *dup,
+                             size_t dupsize) {
+        FILE *fp = fopen(path, "r");
+        char *line = NULL, *p;
+        size_t cap = 0;
+        int part[64], n, k, j, pt, used;
+        long long off[64], o;
+
+        *listed = 0;
+        dup[0] = '\0';
+        if (!fp)
+                return -1;
+        while (getline(&line, &cap, fp) != -1) {
+                if (!strstr(line, "of revoked partitions") ||
+                    !(p = strstr(line, "partition@offset:")))
+                        continue;
+                p += strlen("partition@offset:");
+                for (n = 0; n < 64 && sscanf(p, " %d@%lld%n", &pt, &o,
+                                             &used) == 2;
+                     p += used) {
+                        for (j = 0; j < n && !dup[0]; j++)
+                                if (part[j] == pt)
+                                        snprintf(dup, dupsize,
+                                                 "%d@%lld and %d@%lld",
+                                                 pt, off[j], pt, o);
+                        part[n] = pt;
+                        off[n++] = o;
+                }
+                for (k = 0; k < n; k++)
+                        (*listed)++;
+        }
+        free(line);
+        fclose(fp);
+        return 0;
+}
+
+/* A revoked partition's state is written once. The revocation snapshot
+ * (taken once the partition is idle) supersedes a periodic one still
+ * waiting for its outputs; before, the waiting one, which became ready
+ * while the revocation drained the partition, was written first, for
+ * nothing (twice the state topic's traffic for that partition). worker1
+ * takes a periodic snapshot every 100 ms while a feeder keeps its
+ * partitions busy; worker2 joins, then worker1 stops: its revocations
+ * must write at most one snapshot per revoked partition, and no event is
+ * lost. */
+START_TEST(test_state_revoked_once) {
+        static char body[1 << 20];
+        svc_t s;
+        gws_it_events_t *ev = events("events.ndjson", 6000, 53, 0);
+        gws_it_proc_t *w1, *w2;
+        gws_it_feeder_t *f;
+        gws_it_reader_t *rr;
+        int wrote, revoked, listed;
+        char dup[96];
+        double written, dropped;
+        int64_t t0;
+
+        svc_start(&s, "revonce", "{\"state\":{\"interval_ms\":100}}");
+        t0 = gws_it_now_ms();
+        w1 = worker_start(&s, "worker1");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w1, "REBALANCE assigned", 30000) ==
+                          0,
+                      "worker1 got no partitions");
+        rr = reader(&s, "gw.retained");
+        /* 12 s of input: the group takes seconds to rebalance on the
+         * devbroker, and the revoked partitions must still be busy then */
+        f = gws_it_feeder_start(s.bootstrap, "gw.raw", ev, 500);
+        GWS_IT_ASSERT(f != NULL, "cannot start the feeder");
+        while (gws_it_feeder_sent(f) < ev->n / 6)
+                gws_it_sleep_ms(50);
+        w2 = worker_start(&s, "worker2");
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w1, "REBALANCE revoked", 60000) ==
+                          0,
+                      "worker1 revoked nothing when worker2 joined");
+        GWS_IT_ASSERT(gws_it_feeder_join(f, PRODUCE_MS) == 0,
+                      "input not delivered to gw.raw");
+        expect_all_retained(&s, rr, ev, "revocation snapshots", t0);
+        metric_wait(w1, "gwsieve_state_snapshots_total", NULL, body,
+                    sizeof(body));
+        written = metric_sum(body, "gwsieve_state_snapshots_total",
+                             "\"written\"");
+        dropped = metric_sum(body, "gwsieve_state_snapshots_total",
+                             "\"dropped\"");
+        worker_stop_ok(w1, "worker1");
+        wrote = log_sum(gws_it_proc_log(w1), "of revoked partitions",
+                        "wrote ");
+        revoked = log_sum(gws_it_proc_log(w1), "REBALANCE", "revoked ");
+        GWS_IT_ASSERT(revoked_snapshots(gws_it_proc_log(w1), &listed, dup,
+                                        sizeof(dup)) == 0,
+                      "cannot read %s", gws_it_proc_log(w1));
+        gws_it_printf("worker1: %d partition(s) revoked (worker2 joined, "
+                      "then worker1 stopped), %d revocation snapshot(s) "
+                      "written (%d listed); before its stop %.0f snapshots "
+                      "written, %.0f dropped",
+                      revoked, wrote, listed, written, dropped);
+        GWS_IT_ASSERT(revoked > 0 && wrote > 0 && listed == wrote,
+                      "no revocation snapshots to check, or not all listed "
+                      "(%d written, %d listed; see %s)",
+                      wrote, listed, gws_it_proc_log(w1));
+        GWS_IT_ASSERT(!dup[0],
+                      "one revocation wrote two snapshots of a partition "
+                      "(%s): the periodic one waiting for its outputs, then "
+                      "the revocation snapshot that supersedes it (see %s)",
+                      dup, gws_it_proc_log(w1));
+        worker_stop_ok(w2, "worker2");
+        gws_it_reader_destroy(rr);
+        gws_it_events_destroy(ev);
+}
+END_TEST
+
 /* Scrapes \p w's /metrics into \p body until 12 restores (any result) are
  * counted, or ~30 s. @returns the last count seen. */
 static double restores_wait(gws_it_proc_t *w, char *body, size_t size) {
@@ -3907,6 +4042,7 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "state_skip_delivered", test_state_skip_delivered);
         ADD_TCASE(s, "state_failed_event", test_state_failed_event);
         ADD_TCASE(s, "state_undelivered_alert", test_state_undelivered_alert);
+        ADD_TCASE(s, "state_revoked_once", test_state_revoked_once);
         ADD_TCASE(s, "state_restore_batched", test_state_restore_batched);
         ADD_TCASE(s, "state_held", test_state_held);
         ADD_TCASE(s, "state_caught_up", test_state_caught_up);
