@@ -42,7 +42,8 @@
  * (snap_release(), every loop turn), or drops it when a newer one is
  * taken, the partition is revoked or lost, or the service stops first.
  * Revocation and shutdown snapshots are written for idle partitions only
- * (nothing queued or undelivered). An event that fails (GWS_OUT_FAILED:
+ * (nothing queued or undelivered), and supersede a waiting one, which is
+ * dropped (one record per revoked partition). An event that fails (GWS_OUT_FAILED:
  * an output that could not be written, redacted or produced) after the
  * detector took it in (an alert opened, baselines moved) keeps its
  * inflight entry: its partition's committable offset never passes it and
@@ -1721,25 +1722,37 @@ static void snapshot_revoked(gws_service_t *svc,
                 return;
         for (i = 0; i < parts->cnt; i++) {
                 ptn_t *p = ptn_lookup(svc, parts->elems[i].partition);
+                snap_wait_t *sw;
                 int64_t next, so, sd;
                 int w;
                 if (!p || strcmp(parts->elems[i].topic, svc->cfg->topic_input))
                         continue;
-                /* A periodic snapshot waiting for its outputs: written if
-                 * they were acknowledged (before the one below, which
-                 * supersedes it), else dropped. */
-                if ((w = snap_release(svc, p, 1, 0, &at)))
-                        which_add(which, sizeof(which), &wl, p->partition,
-                                  at);
-                n += w;
-                /* Only an idle partition: every event its state holds
-                 * had its outputs acknowledged. One whose event failed
-                 * never is (the failed entry stays), so no snapshot holds
-                 * what the failed event did to the detector. */
+                /* Only an idle partition gets a revocation snapshot:
+                 * every event its state holds had its outputs
+                 * acknowledged. One whose event failed never is (the
+                 * failed entry stays), so no snapshot holds what the
+                 * failed event did to the detector. A periodic snapshot
+                 * waiting for its outputs is written instead if they
+                 * were acknowledged, else dropped. */
                 if (p->restoring || !p->det || !ptn_idle(p) ||
                     (next = __atomic_load_n(&p->next_offset,
-                                            __ATOMIC_ACQUIRE)) <= 0)
+                                            __ATOMIC_ACQUIRE)) <= 0) {
+                        if ((w = snap_release(svc, p, 1, 0, &at)))
+                                which_add(which, sizeof(which), &wl,
+                                          p->partition, at);
+                        n += w;
                         continue;
+                }
+                /* The revocation snapshot holds all that a waiting one
+                 * holds and what the partition did since: the waiting one
+                 * is dropped, not written first. Both went out before,
+                 * the waiting one having become ready while the
+                 * revocation drained the partition (itest
+                 * state_revoked_once). */
+                if (__atomic_load_n(&p->snap_wait, __ATOMIC_ACQUIRE) &&
+                    (sw = __atomic_exchange_n(&p->snap_wait, NULL,
+                                              __ATOMIC_ACQ_REL)))
+                        snap_drop(svc, p, sw, 1);
                 snap_point(p, next, &so, &sd);
                 /* 1: held (its restore could not read the state topic):
                  * nothing to wait for */
