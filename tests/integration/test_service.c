@@ -1714,6 +1714,79 @@ static const char *row_str(json_t *rows, int p, const char *k) {
         return v ? v : "";
 }
 
+/* `gwsieve state` when the group's committed offsets cannot be looked
+ * up (OffsetFetch refused with GROUP_AUTHORIZATION_FAILED, as for a
+ * principal without Describe on the group): partition 5 has a snapshot at
+ * 400 and the group a commit at 100, so its next owner skips or catches
+ * up depending on that offset. The view must say the offset is unknown
+ * and why, not that there is none ("no committed offset: starts at
+ * auto.offset.reset, skips nothing" was printed, the plan of a partition
+ * without a commit), and exit 3 like any view with unknown rows. */
+START_TEST(test_state_committed_unknown) {
+        enum { PART = 5, SNAP = 400, DELIVERED = 250, COMMITTED = 100 };
+        svc_t s;
+        gws_config_t *cfg = gws_config_new();
+        gws_detect_t *d = gws_detect_new(cfg, PART);
+        gws_it_producer_t *pr;
+        gws_buf_t raw = {0}, rec = {0};
+        char key[256], err[256], cmd[256];
+        json_t *rows, *c;
+        const char *plan;
+
+        svc_start(&s, "cunknown", NULL);
+        GWS_IT_ASSERT(gws_detect_save(d, &raw) == 0, "save");
+        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", PART, SNAP,
+                                       DELIVERED, 0, raw.buf, raw.len, 3, err,
+                                       sizeof(err)) == 0,
+                      "encode: %s", err);
+        gws_state_key(key, sizeof(key), s.group, "gw.raw", PART);
+        pr = gws_it_producer_new(s.bootstrap);
+        GWS_IT_ASSERT(pr != NULL, "producer");
+        gws_it_producer_send_to(pr, "gw.state", PART % 12, key, strlen(key),
+                                rec.buf, rec.len);
+        GWS_IT_ASSERT(gws_it_producer_flush(pr, PRODUCE_MS) == 0,
+                      "snapshot not delivered");
+        gws_it_producer_destroy(pr);
+        GWS_IT_ASSERT(gws_it_commit(s.bootstrap, s.group, "gw.raw", PART,
+                                    COMMITTED, 30000) == 0,
+                      "cannot commit offset %d for the group", COMMITTED);
+        /* the view as it should be first: committed 100, catch-up */
+        rows = state_rows(&s, 12);
+        GWS_IT_ASSERT(row_int(rows, PART, "committed") == COMMITTED,
+                      "partition %d: committed %lld before the fault", PART,
+                      (long long)row_int(rows, PART, "committed"));
+        json_decref(rows);
+        snprintf(cmd, sizeof(cmd), "coordinator %s 1", s.group);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
+                      "devbroker: %s", cmd);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(
+                          s.db,
+                          "request-errors OffsetFetch 1000 "
+                          "GROUP_AUTHORIZATION_FAILED 1",
+                          NULL, 0) == 0,
+                      "devbroker: request-errors");
+        rows = state_rows_exit(&s, 12, 3);
+        c = json_object_get(json_array_get(rows, PART), "committed");
+        plan = row_str(rows, PART, "next_owner");
+        gws_it_printf("partition %d with the committed offsets refused: "
+                      "committed %s, next owner \"%s\", why \"%s\"",
+                      PART, json_is_null(c) ? "null" : "a number", plan,
+                      row_str(rows, PART, "committed_error"));
+        GWS_IT_ASSERT(c && json_is_null(c) &&
+                          strstr(plan, "committed offset unknown") &&
+                          strstr(row_str(rows, PART, "committed_error"),
+                                 "uthoriz"),
+                      "partition %d: committed %s, next owner \"%s\": the "
+                      "lookup failed, the offset is not known to be absent",
+                      PART, json_is_null(c) ? "null" : "a number", plan);
+        json_decref(rows);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        gws_detect_destroy(d);
+        gws_config_destroy(cfg);
+}
+END_TEST
+
 /* A worker whose restore cannot read a state partition: gw.state3 has 3
  * partitions, and partition 1 (the keys of input partitions 1, 4, 7, 10)
  * has no leader while worker2 starts. worker1 ran before it and left a
@@ -4043,6 +4116,7 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "state_failed_event", test_state_failed_event);
         ADD_TCASE(s, "state_undelivered_alert", test_state_undelivered_alert);
         ADD_TCASE(s, "state_revoked_once", test_state_revoked_once);
+        ADD_TCASE(s, "state_committed_unknown", test_state_committed_unknown);
         ADD_TCASE(s, "state_restore_batched", test_state_restore_batched);
         ADD_TCASE(s, "state_held", test_state_held);
         ADD_TCASE(s, "state_caught_up", test_state_caught_up);
