@@ -1438,9 +1438,18 @@ static void inspect_offsets(rd_kafka_t *rk, watch_t *w,
                 gws_log(GWS_LOG_WARNING, "STATE",
                         "committed offsets of group \"%s\": %s", cfg->group,
                         rd_kafka_err2str(err));
-        for (p = 0; !err && p < nin; p++)
-                if (!l->elems[p].err && l->elems[p].offset >= 0)
+        /* Not known is not none: a failed lookup says so in each row (its
+         * plan was "no committed offset" before, and so was its exit
+         * status). */
+        for (p = 0; p < nin; p++) {
+                rd_kafka_resp_err_t pe = err ? err : l->elems[p].err;
+                if (pe)
+                        snprintf(rows[p].committed_error,
+                                 sizeof(rows[p].committed_error), "%s",
+                                 rd_kafka_err2str(pe));
+                else if (l->elems[p].offset >= 0)
                         rows[p].committed = l->elems[p].offset;
+        }
         /* what came during the lookup is taken even past the deadline
          * (the coordinator may have taken all of it): what is queued,
          * for 50 ms at most (records of a busy partition keep coming) */
@@ -1649,6 +1658,10 @@ static void inspect_plan(const gws_state_view_t *v, char *b, size_t size) {
         else if (v->result != GWS_STATE_OK)
                 snprintf(b, size, "starts cold (%s)",
                          gws_state_result_name(v->result));
+        else if (v->committed_error[0])
+                snprintf(b, size, "restores; committed offset unknown: "
+                                  "what it catches up or skips depends "
+                                  "on it");
         else if (c < 0)
                 snprintf(b, size, "restores; no committed offset: starts at "
                                   "auto.offset.reset, skips nothing");
@@ -1684,7 +1697,8 @@ void gws_changelog_print_inspect(const gws_config_t *cfg,
         int64_t now = gws_now_ms();
         gws_buf_t b = {0};
         char plan[200], when[80], tb[40];
-        int i, ok = 0, unread = 0;
+        const char *cerr = "";
+        int i, ok = 0, unread = 0, ncerr = 0;
 
         if (!json)
                 fprintf(fp,
@@ -1717,15 +1731,24 @@ void gws_changelog_print_inspect(const gws_config_t *cfg,
                         gws_buf_printf(&b,
                                        "{\"partition\":%d,\"snapshot\":\"%s\","
                                        "\"offset\":%lld,\"delivered\":%lld,"
-                                       "\"committed\":%lld,\"end\":%lld,"
-                                       "\"entities\":%u,\"bytes\":%zu,"
-                                       "\"written_ms\":%lld,\"next_owner\":",
+                                       "\"committed\":",
                                        (int)v->partition,
                                        gws_state_result_name(v->result),
                                        (long long)(good ? v->info.offset : -1),
                                        (long long)(good ? v->info.delivered
-                                                        : -1),
-                                       (long long)v->committed,
+                                                        : -1));
+                        if (v->committed_error[0]) {
+                                gws_buf_puts(&b, "null,\"committed_error\":");
+                                gws_buf_json_str(&b, v->committed_error,
+                                                 strlen(v->committed_error));
+                        } else {
+                                gws_buf_printf(&b, "%lld",
+                                               (long long)v->committed);
+                        }
+                        gws_buf_printf(&b,
+                                       ",\"end\":%lld,"
+                                       "\"entities\":%u,\"bytes\":%zu,"
+                                       "\"written_ms\":%lld,\"next_owner\":",
                                        (long long)v->end, v->entities,
                                        has ? v->info.record_len : 0,
                                        (long long)(good ? v->info.written_ms
@@ -1743,7 +1766,10 @@ void gws_changelog_print_inspect(const gws_config_t *cfg,
                         gws_state_result_name(v->result));
                 put_num(fp, 10, good ? v->info.offset : -1);
                 put_num(fp, 10, good ? v->info.delivered : -1);
-                put_num(fp, 10, v->committed);
+                if (v->committed_error[0])
+                        fprintf(fp, "%10s ", "?");
+                else
+                        put_num(fp, 10, v->committed);
                 put_num(fp, 10, v->end);
                 put_num(fp, 9, good ? (int64_t)v->entities : -1);
                 put_num(fp, 10, has ? (int64_t)v->info.record_len : -1);
@@ -1753,6 +1779,11 @@ void gws_changelog_print_inspect(const gws_config_t *cfg,
                         good || v->result == GWS_STATE_MISSING ? ""
                                                                : v->reason);
         }
+        for (i = 0; i < n; i++)
+                if (rows[i].committed_error[0]) {
+                        ncerr++;
+                        cerr = rows[i].committed_error;
+                }
         if (!json && unread)
                 fprintf(fp, "%d of %d partitions have a usable snapshot; "
                             "%d unknown: their state partition could not "
@@ -1761,5 +1792,9 @@ void gws_changelog_print_inspect(const gws_config_t *cfg,
         else if (!json)
                 fprintf(fp, "%d of %d partitions have a usable snapshot\n", ok,
                         n);
+        if (!json && ncerr)
+                fprintf(fp, "the committed offsets of %d partition(s) are "
+                            "unknown (\"?\"): %s\n",
+                        ncerr, cerr);
         gws_buf_free(&b);
 }

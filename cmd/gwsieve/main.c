@@ -97,8 +97,10 @@ static void usage(FILE *fp) {
 "      Exit 1 if a topic cannot be read (nothing printed), 3 if some\n"
 "      state partitions cannot be read: their partitions' rows say\n"
 "      \"unreadable\" and why (at once when the partition's leader is\n"
-"      missing or down), the others are printed as usual. Ends within\n"
-"      state.restore_timeout_ms; offsets not known by then show \"-\".\n"
+"      missing or down), the others are printed as usual; 3 also if the\n"
+"      group's committed offsets cannot be looked up (\"?\", not \"-\": not\n"
+"      known is not none). Ends within state.restore_timeout_ms; end\n"
+"      offsets not known by then show \"-\".\n"
 "  gwsieve check-config FILE [--set KEY=VALUE]...\n"
 "      Validate FILE (with env and --set overrides) and print the effective\n"
 "      configuration as JSON (secrets masked).\n"
@@ -354,7 +356,7 @@ static int cmd_state(int argc, char **argv, gws_config_t *cfg) {
         gws_state_view_t *rows;
         rd_kafka_conf_t *conf;
         char errstr[512];
-        int r, n, unread;
+        int r, n, unread, cunknown;
 
         if ((r = parse_opts(argc, argv, &o, cfg)))
                 return r < 0 ? 0 : r;
@@ -374,18 +376,24 @@ static int cmd_state(int argc, char **argv, gws_config_t *cfg) {
                 return 1;
         }
         gws_changelog_print_inspect(cfg, rows, n, o.json, stdout);
-        for (r = 0, unread = 0; r < n; r++)
+        for (r = 0, unread = 0, cunknown = 0; r < n; r++) {
                 unread += rows[r].result == GWS_STATE_UNREADABLE;
+                cunknown += rows[r].committed_error[0] != '\0';
+        }
         free(rows);
-        if (unread) {
-                /* the rows printed, but not all of them known */
+        /* the rows printed, but not all of them known */
+        if (unread)
                 fprintf(stderr,
                         "gwsieve state: %d of %d partitions unknown: their "
                         "state partition could not be read\n",
                         unread, n);
-                return 3;
-        }
-        return 0;
+        if (cunknown)
+                fprintf(stderr,
+                        "gwsieve state: the group's committed offsets of %d "
+                        "of %d partitions could not be looked up: what their "
+                        "next owners catch up or skip is not known\n",
+                        cunknown, n);
+        return unread || cunknown ? 3 : 0;
 }
 
 static int cmd_check(int argc, char **argv, gws_config_t *cfg) {

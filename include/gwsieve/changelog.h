@@ -273,7 +273,12 @@ typedef struct gws_state_view_s {
         char reason[256];          /**< that reason in a sentence */
         gws_state_info_t info;     /**< the record's header (result OK) */
         uint32_t entities;         /**< loaded (result OK) */
-        int64_t committed;         /**< the group's offset, -1 none */
+        int64_t committed;         /**< the group's offset, -1 none or
+                                    *   not known (committed_error) */
+        char committed_error[128]; /**< why the committed offset is not
+                                    *   known (the lookup failed or did
+                                    *   not answer in time); "" when it
+                                    *   is, -1 then meaning none */
         int64_t end;               /**< the input's high watermark, -1 */
 } gws_state_view_t;
 
@@ -289,7 +294,9 @@ typedef struct gws_state_view_s {
  *  reason, and so does one whose leader is known missing (metadata) or
  *  down (two connection attempts failed) before, as soon as it is known;
  *  the other rows are as usual. A committed or end offset not known by
- *  the deadline (the coordinator, or the partition's leader, down) is -1.
+ *  the deadline (the coordinator, or the partition's leader, down) is -1;
+ *  a committed offset not known (the lookup failed: refused, the
+ *  coordinator down, the deadline) says why in committed_error.
  *  @returns the number of rows in \p *rows (the caller frees it), or -1
  *           with \p errstr (a topic's metadata cannot be read, out of
  *           memory). */
@@ -300,7 +307,8 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
 /** @brief Prints \p rows as a table that says what the next owner of
  *  each partition does (restore, catch up, skip, start cold), or with
  *  \p json one JSON object per line. An unreadable row says why; its
- *  snapshot's size is unknown ("-", 0 in JSON). */
+ *  snapshot's size is unknown ("-", 0 in JSON). A committed offset not
+ *  known is "?" (null in JSON, with "committed_error"). */
 void gws_changelog_print_inspect(const gws_config_t *cfg,
                                  const gws_state_view_t *rows, int n,
                                  int json, FILE *fp);
