@@ -1787,6 +1787,72 @@ START_TEST(test_state_committed_unknown) {
 }
 END_TEST
 
+/* `gwsieve state` when the broker refuses to let it read the topics
+ * (every Fetch answered TOPIC_AUTHORIZATION_FAILED, as for a principal
+ * without Read on the state topic): every row is unreadable, and says
+ * so with the broker's answer, not "timed out" after the whole
+ * state.restore_timeout_ms: an authorization failure does not pass by
+ * waiting (a restore reads the state topic the same way and started cold
+ * only at the deadline). */
+START_TEST(test_state_read_refused) {
+        svc_t s;
+        json_t *rows;
+        gws_config_t *cfg = gws_config_new();
+        gws_detect_t *d = gws_detect_new(cfg, 0);
+        gws_it_producer_t *pr;
+        gws_buf_t raw = {0}, rec = {0};
+        char key[256], err[256], example[300] = "";
+        int p, refused = 0, timed_out = 0;
+
+        svc_start(&s, "refused",
+                  "{\"state\":{\"restore_timeout_ms\":8000}}");
+        /* a snapshot on every state partition: librdkafka 2.0.2 takes a
+         * refused Fetch of an empty partition for its end (the mock's
+         * high watermark 0 is its fetch offset), a mock artifact */
+        GWS_IT_ASSERT(gws_detect_save(d, &raw) == 0, "save");
+        pr = gws_it_producer_new(s.bootstrap);
+        GWS_IT_ASSERT(pr != NULL, "producer");
+        for (p = 0; p < 12; p++) {
+                GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", p,
+                                               10, 10, 0, raw.buf, raw.len,
+                                               3, err, sizeof(err)) == 0,
+                              "encode: %s", err);
+                gws_state_key(key, sizeof(key), s.group, "gw.raw", p);
+                gws_it_producer_send_to(pr, "gw.state", p, key, strlen(key),
+                                        rec.buf, rec.len);
+        }
+        GWS_IT_ASSERT(gws_it_producer_flush(pr, PRODUCE_MS) == 0,
+                      "snapshots not delivered");
+        gws_it_producer_destroy(pr);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
+                                           "request-errors Fetch 10000 "
+                                           "TOPIC_AUTHORIZATION_FAILED",
+                                           NULL, 0) == 0,
+                      "devbroker: request-errors");
+        rows = state_rows_exit(&s, 12, 3);
+        for (p = 0; p < 12; p++) {
+                const char *why = row_str(rows, p, "reason");
+                refused += strstr(why, "uthorization") != NULL;
+                timed_out += strstr(why, "timed out") != NULL;
+                if (!example[0] || strstr(why, "timed out"))
+                        snprintf(example, sizeof(example), "%s: %s",
+                                 row_str(rows, p, "snapshot"), why);
+        }
+        gws_it_printf("Fetch refused: %d of 12 rows name the refusal, %d "
+                      "timed out; e.g. %s",
+                      refused, timed_out, example);
+        GWS_IT_ASSERT(refused == 12 && !timed_out,
+                      "%d of 12 rows name the authorization failure, %d "
+                      "timed out (e.g. %s)",
+                      refused, timed_out, example);
+        json_decref(rows);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        gws_detect_destroy(d);
+        gws_config_destroy(cfg);
+}
+END_TEST
+
 /* A worker whose restore cannot read a state partition: gw.state3 has 3
  * partitions, and partition 1 (the keys of input partitions 1, 4, 7, 10)
  * has no leader while worker2 starts. worker1 ran before it and left a
@@ -4117,6 +4183,7 @@ Suite *gws_it_service_suite(void) {
         ADD_TCASE(s, "state_undelivered_alert", test_state_undelivered_alert);
         ADD_TCASE(s, "state_revoked_once", test_state_revoked_once);
         ADD_TCASE(s, "state_committed_unknown", test_state_committed_unknown);
+        ADD_TCASE(s, "state_read_refused", test_state_read_refused);
         ADD_TCASE(s, "state_restore_batched", test_state_restore_batched);
         ADD_TCASE(s, "state_held", test_state_held);
         ADD_TCASE(s, "state_caught_up", test_state_caught_up);
