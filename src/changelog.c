@@ -312,6 +312,25 @@ static int assign_one(rd_kafka_t *rk, const char *topic, int32_t partition,
         return err ? -1 : 0;
 }
 
+/* 1 if a consumer error on a partition will not pass by waiting: the
+ * broker refuses this client (no Read on the topic, no access to the
+ * cluster, authentication failed). A read, a catch-up or an end-offset
+ * lookup that gets one gives up on that partition at once, with that
+ * error as the reason, instead of at its deadline (librdkafka 2.0.2
+ * reports it once and keeps fetching: the whole state.restore_timeout_ms
+ * went by, then "timed out: nothing fetched"; itest state_read_refused). */
+static int read_refused(rd_kafka_resp_err_t err) {
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+        case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+                return 1;
+        default:
+                return 0;
+        }
+}
+
 /* One partition's read (read_partitions()): when it fails, set by the
  * caller, and how it ended. */
 typedef struct {
@@ -467,7 +486,14 @@ static int read_partitions(rd_kafka_t *rk, const char *topic,
                         continue;
                 }
                 if (m->err) {
-                        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        if (read_refused(m->err)) {
+                                snprintf(res[i].why, sizeof(res[i].why),
+                                         "reading \"%s\" [%d]: %s", topic,
+                                         (int)m->partition,
+                                         rd_kafka_message_errstr(m));
+                                failed++;
+                                left--;
+                        } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                                 gws_log(GWS_LOG_WARNING, "STATE",
                                         "reading \"%s\" [%d]: %s", topic,
                                         (int)m->partition,
@@ -617,8 +643,18 @@ static int64_t catch_up(gws_changelog_t *cl, int32_t partition,
                 if (!m)
                         continue;
                 if (m->err) {
-                        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                                 next = to;
+                        } else if (read_refused(m->err)) {
+                                /* ends short, as at the deadline */
+                                gws_log(GWS_LOG_WARNING, "STATE",
+                                        "partition %d: catch-up stops at "
+                                        "offset %lld: %s",
+                                        (int)partition, (long long)next,
+                                        rd_kafka_message_errstr(m));
+                                rd_kafka_message_destroy(m);
+                                break;
+                        }
                         rd_kafka_message_destroy(m);
                         continue;
                 }
@@ -1464,10 +1500,18 @@ static void inspect_offsets(rd_kafka_t *rk, watch_t *w,
                                                : 100);
                 if (m) {
                         p = m->partition;
-                        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+                        if ((m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF ||
+                             read_refused(m->err)) &&
                             m->rkt && p >= 0 && p < nin && !over[p] &&
                             !strcmp(rd_kafka_topic_name(m->rkt), topic)) {
-                                rows[p].end = m->offset;
+                                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                        rows[p].end = m->offset;
+                                else
+                                        gws_log(GWS_LOG_WARNING, "STATE",
+                                                "end of \"%s\" [%d] unknown: "
+                                                "%s",
+                                                topic, p,
+                                                rd_kafka_message_errstr(m));
                                 over[p] = 1;
                                 pending--;
                         }
