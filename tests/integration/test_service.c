@@ -64,6 +64,31 @@ static gws_it_proc_t *worker_start(const svc_t *s, const char *name) {
         return w;
 }
 
+/* The group's committed offsets refused from now on: its coordinator
+ * moves to broker 1, which answers its next 1000 OffsetFetch requests
+ * GROUP_AUTHORIZATION_FAILED (a lookup librdkafka does not retry). */
+static void refuse_offset_fetch(const svc_t *s) {
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "coordinator %s 1", s->group);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s->db, cmd, NULL, 0) == 0,
+                      "devbroker: %s", cmd);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(
+                          s->db,
+                          "request-errors OffsetFetch 1000 "
+                          "GROUP_AUTHORIZATION_FAILED 1",
+                          NULL, 0) == 0,
+                      "devbroker: request-errors");
+}
+
+/* worker_start(), then waits (30 s at most) until it has partitions. */
+static gws_it_proc_t *worker_start_assigned(const svc_t *s, const char *name) {
+        gws_it_proc_t *w = worker_start(s, name);
+        GWS_IT_ASSERT(gws_it_proc_log_wait(w, "REBALANCE assigned", 30000) ==
+                          0,
+                      "%s got no partitions", name);
+        return w;
+}
+
 /* A clean exit ends with "PROGRESS final: ... cpu=Xs peak_rss=YMB": what
  * the whole run cost, shutdown included. */
 static void final_usage_ok(gws_it_proc_t *w, const char *name) {
@@ -1394,10 +1419,7 @@ START_TEST(test_state_handoff) {
         incidents_ref(&s, "handoff.ndjson", &in, 2, "too few to compare");
 
         t0 = gws_it_now_ms();
-        w1 = worker_start(&s, "worker1");
-        GWS_IT_ASSERT(gws_it_proc_log_wait(w1, "REBALANCE assigned", 30000) ==
-                          0,
-                      "worker1 got no partitions");
+        w1 = worker_start_assigned(&s, "worker1");
         rr = reader(&s, "gw.retained");
         ra = reader(&s, "gw.alerts");
         gws_it_reader_set_cb(ra, alerts_cb, &in.run);
@@ -1525,10 +1547,7 @@ START_TEST(test_state_revoked_once) {
 
         svc_start(&s, "revonce", "{\"state\":{\"interval_ms\":100}}");
         t0 = gws_it_now_ms();
-        w1 = worker_start(&s, "worker1");
-        GWS_IT_ASSERT(gws_it_proc_log_wait(w1, "REBALANCE assigned", 30000) ==
-                          0,
-                      "worker1 got no partitions");
+        w1 = worker_start_assigned(&s, "worker1");
         rr = reader(&s, "gw.retained");
         /* 12 s of input: the group takes seconds to rebalance on the
          * devbroker, and the revoked partitions must still be busy then */
@@ -1714,6 +1733,32 @@ static const char *row_str(json_t *rows, int p, const char *k) {
         return v ? v : "";
 }
 
+/* Sends with \p pr (the caller flushes) a snapshot of an empty detector
+ * for input partition \p part of \p s's group, covering the offsets below
+ * \p offset, the outputs below \p delivered acknowledged, to state
+ * partition \p state_part (part % 12 is where a restore looks). */
+static void send_empty_snapshot(gws_it_producer_t *pr, const svc_t *s,
+                                int part, int state_part, int64_t offset,
+                                int64_t delivered) {
+        gws_config_t *cfg = gws_config_new();
+        gws_detect_t *d = gws_detect_new(cfg, part);
+        gws_buf_t raw = {0}, rec = {0};
+        char key[256], err[256];
+
+        GWS_IT_ASSERT(cfg && d && gws_detect_save(d, &raw) == 0, "save");
+        GWS_IT_ASSERT(gws_state_encode(&rec, s->group, "gw.raw", part, offset,
+                                       delivered, 0, raw.buf, raw.len, 3, err,
+                                       sizeof(err)) == 0,
+                      "encode: %s", err);
+        gws_state_key(key, sizeof(key), s->group, "gw.raw", part);
+        gws_it_producer_send_to(pr, "gw.state", state_part, key, strlen(key),
+                                rec.buf, rec.len);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        gws_detect_destroy(d);
+        gws_config_destroy(cfg);
+}
+
 /* `gwsieve state` when the group's committed offsets cannot be looked
  * up (OffsetFetch refused with GROUP_AUTHORIZATION_FAILED, as for a
  * principal without Describe on the group): partition 5 has a snapshot at
@@ -1725,25 +1770,14 @@ static const char *row_str(json_t *rows, int p, const char *k) {
 START_TEST(test_state_committed_unknown) {
         enum { PART = 5, SNAP = 400, DELIVERED = 250, COMMITTED = 100 };
         svc_t s;
-        gws_config_t *cfg = gws_config_new();
-        gws_detect_t *d = gws_detect_new(cfg, PART);
         gws_it_producer_t *pr;
-        gws_buf_t raw = {0}, rec = {0};
-        char key[256], err[256], cmd[256];
         json_t *rows, *c;
         const char *plan;
 
         svc_start(&s, "cunknown", NULL);
-        GWS_IT_ASSERT(gws_detect_save(d, &raw) == 0, "save");
-        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", PART, SNAP,
-                                       DELIVERED, 0, raw.buf, raw.len, 3, err,
-                                       sizeof(err)) == 0,
-                      "encode: %s", err);
-        gws_state_key(key, sizeof(key), s.group, "gw.raw", PART);
         pr = gws_it_producer_new(s.bootstrap);
         GWS_IT_ASSERT(pr != NULL, "producer");
-        gws_it_producer_send_to(pr, "gw.state", PART % 12, key, strlen(key),
-                                rec.buf, rec.len);
+        send_empty_snapshot(pr, &s, PART, PART % 12, SNAP, DELIVERED);
         GWS_IT_ASSERT(gws_it_producer_flush(pr, PRODUCE_MS) == 0,
                       "snapshot not delivered");
         gws_it_producer_destroy(pr);
@@ -1756,15 +1790,7 @@ START_TEST(test_state_committed_unknown) {
                       "partition %d: committed %lld before the fault", PART,
                       (long long)row_int(rows, PART, "committed"));
         json_decref(rows);
-        snprintf(cmd, sizeof(cmd), "coordinator %s 1", s.group);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
-                      "devbroker: %s", cmd);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(
-                          s.db,
-                          "request-errors OffsetFetch 1000 "
-                          "GROUP_AUTHORIZATION_FAILED 1",
-                          NULL, 0) == 0,
-                      "devbroker: request-errors");
+        refuse_offset_fetch(&s);
         rows = state_rows_exit(&s, 12, 3);
         c = json_object_get(json_array_get(rows, PART), "committed");
         plan = row_str(rows, PART, "next_owner");
@@ -1780,10 +1806,6 @@ START_TEST(test_state_committed_unknown) {
                       "lookup failed, the offset is not known to be absent",
                       PART, json_is_null(c) ? "null" : "a number", plan);
         json_decref(rows);
-        gws_buf_free(&raw);
-        gws_buf_free(&rec);
-        gws_detect_destroy(d);
-        gws_config_destroy(cfg);
 }
 END_TEST
 
@@ -1797,11 +1819,8 @@ END_TEST
 START_TEST(test_state_read_refused) {
         svc_t s;
         json_t *rows;
-        gws_config_t *cfg = gws_config_new();
-        gws_detect_t *d = gws_detect_new(cfg, 0);
         gws_it_producer_t *pr;
-        gws_buf_t raw = {0}, rec = {0};
-        char key[256], err[256], example[300] = "";
+        char example[300] = "";
         int p, refused = 0, timed_out = 0;
 
         svc_start(&s, "refused",
@@ -1809,18 +1828,10 @@ START_TEST(test_state_read_refused) {
         /* a snapshot on every state partition: librdkafka 2.0.2 takes a
          * refused Fetch of an empty partition for its end (the mock's
          * high watermark 0 is its fetch offset), a mock artifact */
-        GWS_IT_ASSERT(gws_detect_save(d, &raw) == 0, "save");
         pr = gws_it_producer_new(s.bootstrap);
         GWS_IT_ASSERT(pr != NULL, "producer");
-        for (p = 0; p < 12; p++) {
-                GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", p,
-                                               10, 10, 0, raw.buf, raw.len,
-                                               3, err, sizeof(err)) == 0,
-                              "encode: %s", err);
-                gws_state_key(key, sizeof(key), s.group, "gw.raw", p);
-                gws_it_producer_send_to(pr, "gw.state", p, key, strlen(key),
-                                        rec.buf, rec.len);
-        }
+        for (p = 0; p < 12; p++)
+                send_empty_snapshot(pr, &s, p, p, 10, 10);
         GWS_IT_ASSERT(gws_it_producer_flush(pr, PRODUCE_MS) == 0,
                       "snapshots not delivered");
         gws_it_producer_destroy(pr);
@@ -1846,10 +1857,6 @@ START_TEST(test_state_read_refused) {
                       "timed out (e.g. %s)",
                       refused, timed_out, example);
         json_decref(rows);
-        gws_buf_free(&raw);
-        gws_buf_free(&rec);
-        gws_detect_destroy(d);
-        gws_config_destroy(cfg);
 }
 END_TEST
 
@@ -2350,10 +2357,7 @@ START_TEST(test_state_skip_delivered) {
         gws_it_producer_t *pr;
         gws_it_proc_t *w;
         gws_it_reader_t *r;
-        gws_config_t *cfg = gws_config_new();
-        gws_detect_t *d = gws_detect_new(cfg, PART);
-        gws_buf_t raw = {0}, rec = {0};
-        char key[256], err[256], found[160] = "";
+        char found[160] = "";
         static char body[1 << 20];
         json_t *rows;
         double n_skipped;
@@ -2386,45 +2390,14 @@ START_TEST(test_state_skip_delivered) {
                                                     : 0,
                                         ev->lines[i], ev->lens[i]);
         }
-        GWS_IT_ASSERT(gws_detect_save(d, &raw) == 0, "save");
-        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", PART, SNAP,
-                                       DELIVERED, 0, raw.buf, raw.len, 3, err,
-                                       sizeof(err)) == 0,
-                      "encode: %s", err);
-        gws_state_key(key, sizeof(key), s.group, "gw.raw", PART);
-        gws_it_producer_send_to(pr, "gw.state", PART % 12, key, strlen(key),
-                                rec.buf, rec.len);
-        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", PART3, SNAP,
-                                       DELIVERED, 0, raw.buf, raw.len, 3, err,
-                                       sizeof(err)) == 0,
-                      "encode: %s", err);
-        gws_state_key(key, sizeof(key), s.group, "gw.raw", PART3);
-        gws_it_producer_send_to(pr, "gw.state", PART3 % 12, key, strlen(key),
-                                rec.buf, rec.len);
-        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", PART4, SNAP,
-                                       DELIVERED, 0, raw.buf, raw.len, 3, err,
-                                       sizeof(err)) == 0,
-                      "encode: %s", err);
-        gws_state_key(key, sizeof(key), s.group, "gw.raw", PART4);
-        gws_it_producer_send_to(pr, "gw.state", PART4 % 12, key, strlen(key),
-                                rec.buf, rec.len);
-        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", PART + 1, 80,
-                                       60, 0, raw.buf, raw.len, 3, err,
-                                       sizeof(err)) == 0,
-                      "encode: %s", err);
-        gws_state_key(key, sizeof(key), s.group, "gw.raw", PART + 1);
-        gws_it_producer_send_to(pr, "gw.state", (PART + 1) % 12, key,
-                                strlen(key), rec.buf, rec.len);
+        send_empty_snapshot(pr, &s, PART, PART % 12, SNAP, DELIVERED);
+        send_empty_snapshot(pr, &s, PART3, PART3 % 12, SNAP, DELIVERED);
+        send_empty_snapshot(pr, &s, PART4, PART4 % 12, SNAP, DELIVERED);
+        send_empty_snapshot(pr, &s, PART + 1, (PART + 1) % 12, 80, 60);
         /* partition 7's snapshot on state partition 8: not where a
          * restore looks (7 % 12), so neither a restore nor `gwsieve
          * state` may use it */
-        GWS_IT_ASSERT(gws_state_encode(&rec, s.group, "gw.raw", 7, 50, 50, 0,
-                                       raw.buf, raw.len, 3, err,
-                                       sizeof(err)) == 0,
-                      "encode: %s", err);
-        gws_state_key(key, sizeof(key), s.group, "gw.raw", 7);
-        gws_it_producer_send_to(pr, "gw.state", 8, key, strlen(key),
-                                rec.buf, rec.len);
+        send_empty_snapshot(pr, &s, 7, 8, 50, 50);
         GWS_IT_ASSERT(gws_it_producer_flush(pr, PRODUCE_MS) == 0,
                       "input or snapshot not delivered");
         gws_it_producer_destroy(pr);
@@ -2560,10 +2533,6 @@ START_TEST(test_state_skip_delivered) {
         gws_it_reader_destroy(r);
         gws_it_idset_destroy(want);
         gws_it_idset_destroy(skipped);
-        gws_buf_free(&raw);
-        gws_buf_free(&rec);
-        gws_detect_destroy(d);
-        gws_config_destroy(cfg);
         gws_it_events_destroy(ev);
 }
 END_TEST
@@ -2637,10 +2606,7 @@ START_TEST(test_state_failed_event) {
                                            NULL, 0) == 0,
                       "topic-error refused");
         t0 = gws_it_now_ms();
-        w1 = worker_start(&s, "worker1");
-        GWS_IT_ASSERT(gws_it_proc_log_wait(w1, "REBALANCE assigned", 30000) ==
-                          0,
-                      "worker1 got no partitions");
+        w1 = worker_start_assigned(&s, "worker1");
         f = gws_it_feeder_start(s.bootstrap, "gw.raw", ev, 300);
         GWS_IT_ASSERT(f != NULL, "cannot start the feeder");
         GWS_IT_ASSERT(gws_it_proc_wait(w1, WAIT_OUTPUT_MS, &status) == 0,
@@ -2743,10 +2709,7 @@ START_TEST(test_state_undelivered_alert) {
         }
 
         t0 = gws_it_now_ms();
-        w1 = worker_start(&s, "worker1");
-        GWS_IT_ASSERT(gws_it_proc_log_wait(w1, "REBALANCE assigned", 30000) ==
-                          0,
-                      "worker1 got no partitions");
+        w1 = worker_start_assigned(&s, "worker1");
         rr = reader(&s, "gw.retained");
         f = gws_it_feeder_start(s.bootstrap, "gw.raw", ev, 300);
         GWS_IT_ASSERT(f != NULL, "cannot start the feeder");
@@ -3543,15 +3506,7 @@ START_TEST(test_start_lookup_retry) {
         int64_t t0, t_move;
 
         svc_start(&s, "start_lookup_retry", NULL);
-        snprintf(cmd, sizeof(cmd), "coordinator %s 1", s.group);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
-                      "devbroker: %s", cmd);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(
-                          s.db,
-                          "request-errors OffsetFetch 1000 "
-                          "GROUP_AUTHORIZATION_FAILED 1",
-                          NULL, 0) == 0,
-                      "devbroker: request-errors");
+        refuse_offset_fetch(&s);
         produce_all(&s, ev);
         t0 = gws_it_now_ms();
         w1 = worker_start(&s, "worker1");
