@@ -149,6 +149,66 @@ START_TEST(alert_numbers_render_as_jansson) {
 }
 END_TEST
 
+/* A catch-up (no callback: gws_pipeline_learn()) emits nothing: it moves
+ * the alerts' state (open, update, resolve under their stable ids) as
+ * the previous owner did, which emitted them. alert_emit() built each
+ * alert's whole JSON anyway, for nobody (work on every restore that
+ * catches up an incident), and when a buffer of it could not grow (out
+ * of memory) the event returned -1 halfway through its scoring: the
+ * caught-up state was no longer the previous owner's. Here every
+ * realloc fails from event 200 on, once the detector's buffers for
+ * keys have grown; the state must be that of the same events learned
+ * without failures. */
+START_TEST(catch_up_builds_no_alert) {
+        gws_detect_t *ok = gws_detect_new(cfg, 0);
+        gws_buf_t a = {0}, b = {0};
+        int i, failed = 0, refused = 0;
+        int64_t ts = T0;
+        ck_assert_ptr_nonnull(ok);
+        for (i = 0; i < 9000; i++, ts += 200) {
+                double mul = (i >= 3000 && i < 3900) ? 10 : 1;
+                gws_event_t ev;
+                gws_score_t sc;
+                int r;
+                memset(&ev, 0, sizeof(ev));
+                snprintf(idbuf, sizeof(idbuf), "ev-%d", i);
+                ev.id = (gws_str_t){idbuf, strlen(idbuf)};
+                ev.gateway_id = (gws_str_t){"gw", 2};
+                ev.provider = (gws_str_t){"openai", 6};
+                ev.model = (gws_str_t){"m", 1};
+                ev.ts_ms = ts;
+                ev.status = 200;
+                ev.success = 1;
+                ev.latency_ms = exp(6.5 + 0.5 * gauss()) * mul;
+                ck_assert_int_ge(gws_detect_event(ok, &ev, &sc, NULL, NULL),
+                                 0);
+                if (i >= 200)
+                        test_realloc_fail(-1);
+                r = gws_detect_event(det, &ev, &sc, NULL, NULL);
+                if (i >= 200) {
+                        failed += test_realloc_failed();
+                        test_realloc_fail(0);
+                }
+                refused += r < 0;
+        }
+        fprintf(stderr,
+                "catch_up_builds_no_alert: 9000 events without a callback, "
+                "reallocs failing from event 200 on: %d failed, %d events "
+                "returned -1\n",
+                failed, refused);
+        ck_assert_int_eq(gws_detect_save(ok, &a), 0);
+        ck_assert_int_eq(gws_detect_save(det, &b), 0);
+        ck_assert_msg(refused == 0 && a.len == b.len &&
+                          !memcmp(a.buf, b.buf, a.len),
+                      "%d events returned -1 (%d reallocs failed); the "
+                      "states differ: %zu and %zu bytes",
+                      refused, failed, a.len, b.len);
+        gws_buf_free(&a);
+        gws_buf_free(&b);
+        gws_detect_destroy(ok);
+}
+END_TEST
+
 START_TEST(latency_step_open_update_resolve) {
         int i;
         json_t *open = NULL, *a;
@@ -2661,6 +2721,7 @@ Suite *gws_detect_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, stable_series_no_alerts);
         tcase_add_test(tc, latency_step_open_update_resolve);
+        tcase_add_test(tc, catch_up_builds_no_alert);
         tcase_add_test(tc, event_before_1970_is_skipped);
         tcase_add_test(tc, alert_cuts_at_a_character);
         tcase_add_test(tc, alert_numbers_render_as_jansson);
