@@ -1448,6 +1448,12 @@ static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
         int i, f, r = 0;
         _Static_assert(K__CNT == GWS_ALERT_KIND__CNT, "alert kinds");
 
+        /* A catch-up (gws_pipeline_learn()): the alert changed state as it
+         * did for the previous owner, which emitted it. Nothing to build:
+         * the JSON was once built for nobody, and a buffer that could not
+         * grow cut the event's scoring short (test catch_up_builds_no_alert). */
+        if (!cb)
+                return 0;
         if (shown_key(d, a->ent, &p, &klen) == -1)
                 return -1;
         end = p + klen;
@@ -1497,11 +1503,10 @@ static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
                                             sizeof(tbuf)));
         if (r)
                 return -1;
-        return cb ? cb(opaque, a->id, b->buf, b->len, (int)a->kind,
-                       !strcmp(state, "open")     ? 0
-                       : !strcmp(state, "update") ? 1
-                                                  : 2)
-                  : 0;
+        return cb(opaque, a->id, b->buf, b->len, (int)a->kind,
+                  !strcmp(state, "open")     ? 0
+                  : !strcmp(state, "update") ? 1
+                                             : 2);
 }
 
 /* Writes \p v as \p n bytes, little-endian, at \p p. @returns \p n. */
