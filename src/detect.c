@@ -1451,7 +1451,7 @@ static int alert_emit(gws_detect_t *d, alert_t *a, const char *state,
         /* A catch-up (gws_pipeline_learn()): the alert changed state as it
          * did for the previous owner, which emitted it. Nothing to build:
          * the JSON was once built for nobody, and a buffer that could not
-         * grow cut the event's scoring short (test catch_up_builds_no_alert). */
+         * grow cut the event's scoring short (catch_up_builds_no_alert). */
         if (!cb)
                 return 0;
         if (shown_key(d, a->ent, &p, &klen) == -1)

@@ -43,12 +43,12 @@
  * taken, the partition is revoked or lost, or the service stops first.
  * Revocation and shutdown snapshots are written for idle partitions only
  * (nothing queued or undelivered), and supersede a waiting one, which is
- * dropped (one record per revoked partition). An event that fails (GWS_OUT_FAILED:
- * an output that could not be written, redacted or produced) after the
- * detector took it in (an alert opened, baselines moved) keeps its
- * inflight entry: its partition's committable offset never passes it and
- * the partition is never idle again, and its worker processes nothing
- * more (set_fatal()). So no snapshot written after the failure holds it:
+ * dropped (one record per revoked partition). An event that fails
+ * (GWS_OUT_FAILED: an output that could not be written, redacted or
+ * produced) after the detector took it in (an alert opened, baselines
+ * moved) keeps its inflight entry: its partition's committable offset
+ * never passes it and the partition is never idle again, and its worker
+ * processes nothing more (set_fatal()). So no snapshot written after the failure holds it:
  * the fatal stop still writes idle partitions' snapshots and waiting ones
  * whose outputs were acknowledged, and after the restart the event is
  * read again against a state without it, and its alert opens again.
