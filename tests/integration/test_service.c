@@ -1493,7 +1493,7 @@ static int revoked_snapshots(const char *path, int *listed, char *dup,
         FILE *fp = fopen(path, "r");
         char *line = NULL, *p;
         size_t cap = 0;
-        int part[64], n, k, j, pt, used;
+        int part[64], n, j, pt, used;
         long long off[64], o;
 
         *listed = 0;
@@ -1516,8 +1516,7 @@ static int revoked_snapshots(const char *path, int *listed, char *dup,
                         part[n] = pt;
                         off[n++] = o;
                 }
-                for (k = 0; k < n; k++)
-                        (*listed)++;
+                *listed += n;
         }
         free(line);
         fclose(fp);
