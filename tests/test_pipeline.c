@@ -94,6 +94,20 @@ static void setup(void) {
         det = gws_detect_new(cfg, 0);
         memset(&cap, 0, sizeof(cap));
 }
+/* The fixture's pipeline and detector again, for \p json loaded over
+ * the configuration. */
+static void reconfigure(const char *json) {
+        gws_pipeline_destroy(pl);
+        gws_detect_destroy(det);
+        ck_assert_msg(gws_config_load_string(cfg, json, err, sizeof(err)) ==
+                          0,
+                      "%s", err);
+        pl = gws_pipeline_new(cfg, err, sizeof(err));
+        ck_assert_msg(pl != NULL, "%s", err);
+        det = gws_detect_new(cfg, 0);
+        ck_assert_ptr_nonnull(det);
+}
+
 static void teardown(void) {
         int i;
         test_realloc_fail(0); /* a test that failed armed (CK_FORK=no) */
@@ -1273,15 +1287,7 @@ START_TEST(alert_ip_redactions_are_counted) {
         size_t c;
         int i;
         for (c = 0; c < sizeof(confs) / sizeof(confs[0]); c++) {
-                gws_pipeline_destroy(pl);
-                gws_detect_destroy(det);
-                ck_assert_int_eq(gws_config_load_string(cfg, confs[c], err,
-                                                        sizeof(err)),
-                                 0);
-                pl = gws_pipeline_new(cfg, err, sizeof(err));
-                ck_assert_msg(pl != NULL, "%s", err);
-                det = gws_detect_new(cfg, 0);
-                ck_assert_ptr_nonnull(det);
+                reconfigure(confs[c]);
                 memset(cap.n, 0, sizeof(cap.n));
                 alerts_redacted = 0;
                 /* 1 event a second: 300 s normal, 40 s slow, 300 s
@@ -1348,19 +1354,8 @@ START_TEST(alerts_counted_when_sent) {
         uint64_t nby = 0;
         int i, j, nfailed = 0;
 
-        gws_pipeline_destroy(pl);
-        gws_detect_destroy(det);
-        ck_assert_int_eq(
-            gws_config_load_string(cfg,
-                                   "{\"redact\":{\"ip_truncate\":true},"
-                                   "\"detectors\":{\"numeric_keys\":"
-                                   "\"model+client_ip\"}}",
-                                   err, sizeof(err)),
-            0);
-        pl = gws_pipeline_new(cfg, err, sizeof(err));
-        ck_assert_msg(pl != NULL, "%s", err);
-        det = gws_detect_new(cfg, 0);
-        ck_assert_ptr_nonnull(det);
+        reconfigure("{\"redact\":{\"ip_truncate\":true},"
+                    "\"detectors\":{\"numeric_keys\":\"model+client_ip\"}}");
         refuse_alerts = _i == 0;
         alert_taken = 0;
         refused = 0;
@@ -1482,22 +1477,11 @@ START_TEST(outputs_counted_when_sent) {
         char in[512];
         int i, nfailed = 0;
 
-        gws_pipeline_destroy(pl);
-        gws_detect_destroy(det);
-        ck_assert_int_eq(
-            gws_config_load_string(
-                cfg,
-                _i == 2 ? "{\"detectors\":{\"numeric_keys\":"
-                          "\"model+user_id\"}}"
-                        : "{\"trim\":{\"deny\":[\"metadata.internal\"],"
-                          "\"max_body_bytes\":40},"
-                          "\"redact\":{\"ip_truncate\":true}}",
-                err, sizeof(err)),
-            0);
-        pl = gws_pipeline_new(cfg, err, sizeof(err));
-        ck_assert_msg(pl != NULL, "%s", err);
-        det = gws_detect_new(cfg, 0);
-        ck_assert_ptr_nonnull(det);
+        reconfigure(_i == 2 ? "{\"detectors\":{\"numeric_keys\":"
+                              "\"model+user_id\"}}"
+                            : "{\"trim\":{\"deny\":[\"metadata.internal\"],"
+                              "\"max_body_bytes\":40},"
+                              "\"redact\":{\"ip_truncate\":true}}");
         refuse_sink = (int)refusals[_i].sink;
         nrefused = 0;
 
