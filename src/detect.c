@@ -1273,6 +1273,11 @@ static int shown_key(gws_detect_t *d, const ent_t *e, const char **kp,
         return 0;
 }
 
+/* How many times its baseline \p a's latest value is (0 without one). */
+static double times_baseline(const alert_t *a) {
+        return a->expected > 0 ? a->observed / a->expected : 0;
+}
+
 /* The alert's reason; \p k, \p klen: its entity key as shown.
  * @returns 0, or -1 out of memory: \p b then lacks a sentence or part of
  * one, and the alert must not go out with it (alert_emit()). */
@@ -1300,26 +1305,21 @@ static int reason_text(const gws_detect_t *d, gws_buf_t *b, const alert_t *a,
                     "Latency of %s is %.0f ms, %.1fx its "
                     "baseline of %.0f ms (%u anomalous requests "
                     "in %lld s).",
-                    ent, a->observed,
-                    a->expected > 0 ? a->observed / a->expected : 0,
-                    a->expected, a->anomalies, (long long)window_s);
+                    ent, a->observed, times_baseline(a), a->expected,
+                    a->anomalies, (long long)window_s);
                 break;
         case K_TOKENS:
                 r |= gws_buf_printf(b,
                                     "Prompt tokens per request on %s are "
                                     "%.0f, %.1fx the baseline of %.0f.",
-                                    ent, a->observed,
-                                    a->expected > 0 ? a->observed / a->expected
-                                                    : 0,
+                                    ent, a->observed, times_baseline(a),
                                     a->expected);
                 break;
         case K_COST:
                 r |= gws_buf_printf(b,
                                     "Cost per request on %s is $%.3g, %.1fx "
                                     "the baseline of $%.3g.",
-                                    ent, a->observed,
-                                    a->expected > 0 ? a->observed / a->expected
-                                                    : 0,
+                                    ent, a->observed, times_baseline(a),
                                     a->expected);
                 break;
         case K_ERROR_RATE:
@@ -1333,9 +1333,7 @@ static int reason_text(const gws_detect_t *d, gws_buf_t *b, const alert_t *a,
                                     "Traffic on %s is %.0f events per %llds, "
                                     "%.1fx its baseline of %.0f.",
                                     ent, a->observed, (long long)window_s,
-                                    a->expected > 0 ? a->observed / a->expected
-                                                    : 0,
-                                    a->expected);
+                                    times_baseline(a), a->expected);
                 break;
         case K_RATE_DROP:
                 if (a->gone) {
