@@ -1525,6 +1525,57 @@ START_TEST(inspect_ends_by_its_timeout_with_a_broker_down) {
 }
 END_TEST
 
+/* How `gwsieve state` prints a committed offset it could not look up
+ * (a refused or timed-out OffsetFetch) next to one known to be absent:
+ * "?" and a plan that says it is unknown, JSON null with the error, and
+ * a line that counts them; "-" and "no committed offset" only for the
+ * absent one (both once printed "-" and that plan). */
+START_TEST(print_inspect_committed_unknown) {
+        gws_config_t *cfg = gws_config_new();
+        gws_state_view_t rows[2];
+        char *text = NULL;
+        size_t tlen = 0;
+        FILE *fp;
+        int i;
+
+        ck_assert_ptr_nonnull(cfg);
+        memset(rows, 0, sizeof(rows));
+        for (i = 0; i < 2; i++) {
+                rows[i].partition = i;
+                rows[i].result = GWS_STATE_OK;
+                rows[i].info.offset = 400;
+                rows[i].info.delivered = 250;
+                rows[i].info.written_ms = gws_now_ms();
+                rows[i].committed = -1;
+                rows[i].end = 600;
+        }
+        snprintf(rows[1].committed_error, sizeof(rows[1].committed_error),
+                 "Broker: Group authorization failed");
+        fp = open_memstream(&text, &tlen);
+        ck_assert_ptr_nonnull(fp);
+        gws_changelog_print_inspect(cfg, rows, 2, 0, fp);
+        gws_changelog_print_inspect(cfg, rows, 2, 1, fp);
+        fclose(fp);
+        fprintf(stderr, "%s", text);
+        ck_assert_msg(strstr(text, "       250          -        600") &&
+                          strstr(text, "restores; no committed offset") &&
+                          strstr(text, "       250          ?        600") &&
+                          strstr(text, "restores; committed offset unknown") &&
+                          strstr(text, "the committed offsets of 1 "
+                                       "partition(s) are unknown (\"?\"): "
+                                       "Broker: Group authorization failed") &&
+                          strstr(text, "\"partition\":0,\"snapshot\":\"ok\","
+                                       "\"offset\":400,\"delivered\":250,"
+                                       "\"committed\":-1,") &&
+                          strstr(text, "\"committed\":null,\"committed_error"
+                                       "\":\"Broker: Group authorization "
+                                       "failed\",\"end\":600"),
+                      "%s", text);
+        free(text);
+        gws_config_destroy(cfg);
+}
+END_TEST
+
 Suite *gws_changelog_suite(void) {
         Suite *s = suite_create("changelog");
         TCase *tc = tcase_create("mock");
@@ -1553,6 +1604,7 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, destroy_does_not_wait_for_a_committed_lookup);
         tcase_add_test(tc, stop_cuts_a_catch_up_where_it_is);
         tcase_add_test(tc, inspect_shows_an_unreadable_state_partition);
+        tcase_add_test(tc, print_inspect_committed_unknown);
         tcase_add_test(tc,
                        inspect_reports_a_state_partition_whose_leader_is_down);
         tcase_add_test(tc, inspect_ends_by_its_timeout_with_a_broker_down);
