@@ -490,6 +490,60 @@ START_TEST(restore_takes_the_committed_offset_it_is_given) {
 }
 END_TEST
 
+/* A catch-up whose reads the broker refuses for good (Fetch of the input
+ * answered TOPIC_AUTHORIZATION_FAILED: no Read ACL on it) stops there,
+ * as at its deadline: the restore comes back from its snapshot without
+ * the catch-up, at once. It once waited all of state.restore_timeout_ms
+ * (20 s here) for fetches that could not succeed. The input partition's
+ * leader is broker 2, the state partition's broker 1, so the snapshot
+ * itself is read. */
+START_TEST(catch_up_refused_stops_at_once) {
+        fx_t f;
+        int32_t part = 1;
+        int64_t committed = 60, t0, ms;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det;
+        gws_restore_t *r;
+        char err[256];
+        int i;
+
+        fx_start_brokers(&f, 2, 0x2);
+        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
+                                        "20000", err, sizeof(err)),
+                         0);
+        input_fill(&f, part, 100, "{}", 2);
+        det = gws_detect_new(f.cfg, part);
+        ck_assert_ptr_nonnull(det);
+        snapshot_put(&f, part, 10, 10, det, &raw, &rec);
+        for (i = 0; i < 2000; i++)
+                ck_assert_int_eq(
+                    rd_kafka_mock_broker_push_request_error_rtts(
+                        f.mc, 2, 1 /* Fetch */, 1,
+                        RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, 0),
+                    0);
+        t0 = gws_mono_ms();
+        r = restore_one(&f, part, &committed);
+        ms = gws_mono_ms() - t0;
+        fprintf(stderr,
+                "catch_up_refused_stops_at_once: %s, caught up %lld to "
+                "%lld in %lld ms (state.restore_timeout_ms 20000)\n",
+                gws_state_result_name(r->result), (long long)r->caught_up,
+                (long long)r->caught_to, (long long)ms);
+        ck_assert_msg(r->result == GWS_STATE_OK, "result %s: %s",
+                      gws_state_result_name(r->result), r->reason);
+        ck_assert_int_eq(r->caught_up, 0);
+        ck_assert_int_eq(r->caught_to, 10);
+        /* generous: not the 20 s deadline */
+        ck_assert_msg(ms < 10000, "the refused catch-up took %lld ms",
+                      (long long)ms);
+        gws_restore_free(r);
+        gws_detect_destroy(det);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
 /* Delays the next \p n responses to requests \p api_key of the mock's
  * broker 1 (the group's coordinator, and the leader the tests read from)
  * by \p ms each: OffsetFetch (9) for a coordinator that does not answer,
@@ -1605,6 +1659,7 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, stop_cuts_a_catch_up_where_it_is);
         tcase_add_test(tc, inspect_shows_an_unreadable_state_partition);
         tcase_add_test(tc, print_inspect_committed_unknown);
+        tcase_add_test(tc, catch_up_refused_stops_at_once);
         tcase_add_test(tc,
                        inspect_reports_a_state_partition_whose_leader_is_down);
         tcase_add_test(tc, inspect_ends_by_its_timeout_with_a_broker_down);
