@@ -4107,52 +4107,90 @@ START_TEST(test_unkeyed_input) {
 }
 END_TEST
 
-/* One TCase per test: each gets the temp-dir/process fixture and a
- * timeout that is a hang detector, not a speed limit. */
-#define ADD_TCASE(SUITE, NAME, FN)                                             \
-        do {                                                                   \
-                TCase *tc_ = tcase_create(NAME);                               \
-                tcase_add_checked_fixture(tc_, gws_it_setup, gws_it_teardown); \
-                tcase_set_timeout(tc_, TCASE_TIMEOUT_S);                       \
-                tcase_add_test(tc_, FN);                                       \
-                suite_add_tcase(SUITE, tc_);                                   \
-        } while (0)
+/* Every test with the seconds it took (plain build, 2026-12-02: 493 s in
+ * all), the weight gws_it_service_suite() balances shards by. A test
+ * that is not listed is not run: keep a new test's row here. */
+typedef struct it_case_s {
+        const char *name;
+        const TTest *fn;
+        int secs;
+} it_case_t;
 
-Suite *gws_it_service_suite(void) {
+/* One TCase per test: each gets the temp-dir/process fixture and a
+ * timeout that is a hang detector, not a speed limit. Shards: the
+ * longest test first, each to the shard with the least weight so far
+ * (the same split in every process), then registered in table order. */
+Suite *gws_it_service_suite(int shard, int nshards) {
+        const it_case_t cases[] = {
+            {"two_workers", test_two_workers, 9},
+            {"kill9_failover", test_kill9_failover, 16},
+            {"sigterm_restart", test_sigterm_restart, 16},
+            {"bad_input", test_bad_input, 5},
+            {"broker_faults", test_broker_faults, 17},
+            {"delivery_queue_full", test_delivery_queue_full, 22},
+            {"paused_reassigned", test_paused_reassigned, 27},
+            {"replay_equals_run", test_replay_equals_run, 11},
+            {"scale_out", test_scale_out, 22},
+            {"state_handoff", test_state_handoff, 41},
+            {"state_bad_snapshots", test_state_bad_snapshots, 5},
+            {"state_skip_delivered", test_state_skip_delivered, 10},
+            {"state_failed_event", test_state_failed_event, 16},
+            {"state_undelivered_alert", test_state_undelivered_alert, 24},
+            {"state_revoked_once", test_state_revoked_once, 17},
+            {"state_committed_unknown", test_state_committed_unknown, 1},
+            {"state_read_refused", test_state_read_refused, 1},
+            {"state_restore_batched", test_state_restore_batched, 21},
+            {"state_held", test_state_held, 31},
+            {"state_caught_up", test_state_caught_up, 30},
+            {"catch_up", test_catch_up, 5},
+            {"state_stop_during_catch_up", test_state_stop_during_catch_up,
+             22},
+            {"fresh_start", test_fresh_start, 21},
+            {"start_lookup_retry", test_start_lookup_retry, 17},
+            {"start_lookup_eager", test_start_lookup_eager, 6},
+            {"not_fetching", test_not_fetching, 8},
+            {"fetching_again", test_fetching_again, 13},
+            {"consumer_lag", test_consumer_lag, 22},
+            {"stats_off", test_stats_off, 4},
+            {"offset_past_end", test_offset_past_end, 5},
+            {"unkeyed_input", test_unkeyed_input, 10},
+            {"output_rejected", test_output_rejected, 22},
+        };
+        enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
+        int owner[NCASES], load[GWS_IT_MAX_SHARDS] = {0};
+        int done[NCASES] = {0}, i, k, n;
         Suite *s = suite_create("service");
 
-        ADD_TCASE(s, "two_workers", test_two_workers);
-        ADD_TCASE(s, "kill9_failover", test_kill9_failover);
-        ADD_TCASE(s, "sigterm_restart", test_sigterm_restart);
-        ADD_TCASE(s, "bad_input", test_bad_input);
-        ADD_TCASE(s, "broker_faults", test_broker_faults);
-        ADD_TCASE(s, "delivery_queue_full", test_delivery_queue_full);
-        ADD_TCASE(s, "paused_reassigned", test_paused_reassigned);
-        ADD_TCASE(s, "replay_equals_run", test_replay_equals_run);
-        ADD_TCASE(s, "scale_out", test_scale_out);
-        ADD_TCASE(s, "state_handoff", test_state_handoff);
-        ADD_TCASE(s, "state_bad_snapshots", test_state_bad_snapshots);
-        ADD_TCASE(s, "state_skip_delivered", test_state_skip_delivered);
-        ADD_TCASE(s, "state_failed_event", test_state_failed_event);
-        ADD_TCASE(s, "state_undelivered_alert", test_state_undelivered_alert);
-        ADD_TCASE(s, "state_revoked_once", test_state_revoked_once);
-        ADD_TCASE(s, "state_committed_unknown", test_state_committed_unknown);
-        ADD_TCASE(s, "state_read_refused", test_state_read_refused);
-        ADD_TCASE(s, "state_restore_batched", test_state_restore_batched);
-        ADD_TCASE(s, "state_held", test_state_held);
-        ADD_TCASE(s, "state_caught_up", test_state_caught_up);
-        ADD_TCASE(s, "catch_up", test_catch_up);
-        ADD_TCASE(s, "state_stop_during_catch_up",
-                  test_state_stop_during_catch_up);
-        ADD_TCASE(s, "fresh_start", test_fresh_start);
-        ADD_TCASE(s, "start_lookup_retry", test_start_lookup_retry);
-        ADD_TCASE(s, "start_lookup_eager", test_start_lookup_eager);
-        ADD_TCASE(s, "not_fetching", test_not_fetching);
-        ADD_TCASE(s, "fetching_again", test_fetching_again);
-        ADD_TCASE(s, "consumer_lag", test_consumer_lag);
-        ADD_TCASE(s, "stats_off", test_stats_off);
-        ADD_TCASE(s, "offset_past_end", test_offset_past_end);
-        ADD_TCASE(s, "unkeyed_input", test_unkeyed_input);
-        ADD_TCASE(s, "output_rejected", test_output_rejected);
+        for (n = 0; n < NCASES; n++) {
+                int big = -1, least = 0;
+                for (i = 0; i < NCASES; i++)
+                        if (!done[i] && (big < 0 || cases[i].secs >
+                                                        cases[big].secs))
+                                big = i;
+                for (k = 1; k < nshards; k++)
+                        if (load[k] < load[least])
+                                least = k;
+                done[big] = 1;
+                owner[big] = least;
+                load[least] += cases[big].secs;
+        }
+        if (nshards > 1) {
+                printf("[itest] shard %d/%d, ~%d s by usual durations:",
+                       shard + 1, nshards, load[shard]);
+                for (i = 0; i < NCASES; i++)
+                        if (owner[i] == shard)
+                                printf(" %s", cases[i].name);
+                printf("\n");
+        }
+        for (i = 0; i < NCASES; i++) {
+                TCase *tc;
+                if (owner[i] != shard)
+                        continue;
+                tc = tcase_create(cases[i].name);
+                tcase_add_checked_fixture(tc, gws_it_setup, gws_it_teardown);
+                tcase_set_timeout(tc, TCASE_TIMEOUT_S);
+                tcase_add_test(tc, cases[i].fn);
+                suite_add_tcase(s, tc);
+        }
         return s;
 }
