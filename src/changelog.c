@@ -183,8 +183,10 @@ int gws_changelog_put(gws_changelog_t *cl, int32_t partition,
         ADD(bytes, rec->len);
         ADD(raw_bytes, raw_len);
         gws_log(GWS_LOG_DEBUG, "STATE",
-                "partition %d: snapshot at offset %lld, %zu bytes (%zu raw)",
-                (int)partition, (long long)offset, rec->len, raw_len);
+                "partition %d: snapshot at offset %lld, %u entities, %zu "
+                "bytes (%zu raw)",
+                (int)partition, (long long)offset,
+                gws_state_entities(rec->buf, rec->len), rec->len, raw_len);
         return 0;
 }
 

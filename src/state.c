@@ -123,6 +123,11 @@ int gws_state_encode(gws_buf_t *out, const char *group, const char *topic,
         return 0;
 }
 
+uint32_t gws_state_entities(const void *rec, size_t len) {
+        const unsigned char *p = rec;
+        return len >= HDR_FIXED ? (uint32_t)gws_le_get(p + 28, 4) : 0;
+}
+
 gws_state_result_t gws_state_decode(const void *rec, size_t len,
                                     const char *group, const char *topic,
                                     int32_t partition, size_t max_raw,

@@ -479,6 +479,9 @@ START_TEST(delivered_offset_and_version_1) {
         ck_assert_int_eq(info.offset, 900);
         ck_assert_int_eq(info.delivered, 850);
         ck_assert_uint_eq(info.entities, 7);
+        /* what a writer's logs read of its own record */
+        ck_assert_uint_eq(gws_state_entities(rec.buf, rec.len), 7);
+        ck_assert_uint_eq(gws_state_entities(rec.buf, 47), 0);
         ck_assert_mem_eq(out.buf, raw, sizeof(raw));
         /* never above the state's own offset; -1 stays unknown */
         ck_assert_int_eq(gws_state_encode(&rec, "grp", "gw.raw", 5, 900, 901,

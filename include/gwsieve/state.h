@@ -91,6 +91,11 @@ int gws_state_encode(gws_buf_t *out, const char *group, const char *topic,
                      uint32_t entities, const void *raw, size_t raw_len,
                      int level, char *errstr, size_t errstr_size);
 
+/** @returns the entity count in the header of \p rec, a record this
+ *  build's gws_state_encode() wrote (not checked: for a writer's own
+ *  records, e.g. its logs), or 0 if \p len is too short for a header. */
+uint32_t gws_state_entities(const void *rec, size_t len);
+
 /** @brief Checks and decompresses the record \p rec for the expected
  *  owner; on success the raw snapshot is in \p raw (reset first). A
  *  record whose offsets are out of range (offset < 0, delivered outside
