@@ -1452,6 +1452,86 @@ START_TEST(inspect_shows_an_unreadable_state_partition) {
 }
 END_TEST
 
+/* A leader for \p partition of \p topic, \p after_ms from now (a
+ * thread of the test: the election that ends a leaderless spell). */
+typedef struct {
+        rd_kafka_mock_cluster_t *mc;
+        const char *topic;
+        int32_t partition, leader;
+        int after_ms;
+} elect_t;
+
+static void *elect_later(void *arg) {
+        elect_t *e = arg;
+        usleep((useconds_t)e->after_ms * 1000);
+        rd_kafka_mock_partition_set_leader(e->mc, e->topic, e->partition,
+                                           e->leader);
+        return NULL;
+}
+
+/* `gwsieve state` during an election: state partition 1 has no leader
+ * when the inspection starts and broker 1 leads it 400 ms later. Its
+ * rows are read (3 with its snapshot), as the restores' reads do once
+ * the partition has a leader again. The inspection once took the
+ * metadata of its start for good: "reading "gw.state" [1]: no leader;
+ * nothing fetched after 1 ms", the partition's rows unreadable and the
+ * command's exit status 3. */
+START_TEST(inspect_waits_out_an_election) {
+        fx_t f;
+        gws_buf_t raw = {0}, rec = {0};
+        gws_detect_t *det[2];
+        gws_state_view_t *rows = NULL;
+        rd_kafka_conf_t *rc;
+        elect_t e;
+        pthread_t th;
+        char err[512];
+        int64_t t0, ms;
+        int i, n;
+
+        fx_start(&f);
+        for (i = 0; i < 2; i++) {
+                det[i] = gws_detect_new(f.cfg, 2 + i);
+                ck_assert_ptr_nonnull(det[i]);
+                snapshot_put(&f, 2 + i, 10 + i, 10 + i, det[i], &raw, &rec);
+        }
+        ck_assert_int_eq(rd_kafka_mock_partition_set_leader(f.mc, "gw.state",
+                                                            1, -1),
+                         0);
+        e.mc = f.mc;
+        e.topic = "gw.state";
+        e.partition = 1;
+        e.leader = 1;
+        e.after_ms = 400;
+        rc = gws_service_reader_conf(f.cfg, "gws-test-inspect", err,
+                                     sizeof(err));
+        ck_assert_msg(rc != NULL, "%s", err);
+        t0 = gws_mono_ms();
+        ck_assert_int_eq(pthread_create(&th, NULL, elect_later, &e), 0);
+        n = gws_changelog_inspect(f.cfg, rc, 8000, &rows, err, sizeof(err));
+        ms = gws_mono_ms() - t0;
+        pthread_join(th, NULL);
+        ck_assert_msg(n == 4, "inspect: %d rows (%s)", n, err);
+        for (i = 0; i < 4; i++)
+                fprintf(stderr,
+                        "inspect_waits_out_an_election: partition %d %s "
+                        "%s (%lld ms)\n",
+                        i, gws_state_result_name(rows[i].result),
+                        rows[i].reason, (long long)ms);
+        ck_assert_int_eq(rows[0].result, GWS_STATE_MISSING);
+        ck_assert_int_eq(rows[1].result, GWS_STATE_MISSING);
+        ck_assert_msg(rows[3].result == GWS_STATE_OK, "partition 3: %s: %s",
+                      gws_state_result_name(rows[3].result), rows[3].reason);
+        ck_assert_int_eq(rows[3].info.offset, 11);
+        ck_assert_int_eq(rows[2].result, GWS_STATE_OK);
+        free(rows);
+        for (i = 0; i < 2; i++)
+                gws_detect_destroy(det[i]);
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+        fx_stop(&f);
+}
+END_TEST
+
 /* Runs `gwsieve state`'s library part on \p f with \p timeout_ms,
  * printing the rows. @returns them (4: gw.raw's partitions); \p ms: how
  * long it took. */
@@ -1658,6 +1738,7 @@ Suite *gws_changelog_suite(void) {
         tcase_add_test(tc, destroy_does_not_wait_for_a_committed_lookup);
         tcase_add_test(tc, stop_cuts_a_catch_up_where_it_is);
         tcase_add_test(tc, inspect_shows_an_unreadable_state_partition);
+        tcase_add_test(tc, inspect_waits_out_an_election);
         tcase_add_test(tc, print_inspect_committed_unknown);
         tcase_add_test(tc, catch_up_refused_stops_at_once);
         tcase_add_test(tc,
