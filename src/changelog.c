@@ -1317,7 +1317,18 @@ typedef struct {
         int32_t *leader[2];      /* [0]: state topic, [1]: input topic;
                                   * [partition]: its leader, -1 none */
         int nparts[2];
+        rd_kafka_t *rk;          /* the inspecting consumer */
+        const char *topic[2];    /* [0]: state topic, [1]: input topic */
+        int64_t asked[2];        /* when leader[t] was last asked */
+        int64_t start, deadline; /* the inspection's */
 } watch_t;
+
+/* An election: a partition without a leader, or whose leader is down, is
+ * called unreadable only after WATCH_ELECTION_MS of the inspection, its
+ * topic's metadata asked again (WATCH_ASK_MS at most, every WATCH_ASK_MS
+ * at most) meanwhile. */
+#define WATCH_ELECTION_MS 1000
+#define WATCH_ASK_MS 250
 
 /* Takes the brokers down from the statistics \p json: a broker not
  * connected (DOWN, TRY_CONNECT) after at least two attempts, with no
@@ -1407,15 +1418,13 @@ static void watch_update(watch_t *w) {
         }
 }
 
-/* @returns 1 if \p partition of topic \p t (0: state, 1: input) cannot
- * be read now, its leader missing (metadata) or down (statistics), with
- * the reason in \p why; else 0. */
-static int watch_down(watch_t *w, int t, int32_t partition, char *why,
+/* @returns 1 if \p partition of topic \p t (0: state, 1: input) has no
+ * leader (metadata) or its leader is down (statistics), with the reason
+ * in \p why; else 0. */
+static int leader_out(watch_t *w, int t, int32_t partition, char *why,
                       size_t size) {
         int32_t leader;
         int i;
-        if (partition < 0 || partition >= w->nparts[t])
-                return 0;
         if ((leader = w->leader[t][partition]) < 0) {
                 snprintf(why, size, "no leader");
                 return 1;
@@ -1430,6 +1439,44 @@ static int watch_down(watch_t *w, int t, int32_t partition, char *why,
                  "connection attempts failed)",
                  (int)leader, (long long)w->tries[i]);
         return 1;
+}
+
+/* Asks topic \p t's leaders again (WATCH_ASK_MS at most, not past the
+ * deadline); keeps the last ones if the answer does not come or its
+ * partition count differs. */
+static void watch_leaders(watch_t *w, int t) {
+        int64_t left = w->deadline - gws_mono_ms();
+        rd_kafka_resp_err_t err;
+        int32_t *l = NULL;
+        if (left > 0 &&
+            topic_partitions(w->rk, w->topic[t],
+                             left < WATCH_ASK_MS ? (int)left : WATCH_ASK_MS,
+                             &l, &err) == w->nparts[t]) {
+                free(w->leader[t]);
+                w->leader[t] = l;
+                l = NULL;
+        }
+        free(l);
+        w->asked[t] = gws_mono_ms();
+}
+
+/* @returns 1 if \p partition of topic \p t (0: state, 1: input) cannot
+ * be read now, its leader missing (metadata) or down (statistics) after
+ * the first WATCH_ELECTION_MS of the inspection and the metadata asked
+ * again, with the reason in \p why; else 0. Its leaders were once those
+ * of the inspection's start: a partition being elected a leader was
+ * unreadable ("no leader; nothing fetched after 3 ms"). */
+static int watch_down(watch_t *w, int t, int32_t partition, char *why,
+                      size_t size) {
+        if (partition < 0 || partition >= w->nparts[t] ||
+            !leader_out(w, t, partition, why, size))
+                return 0;
+        if (gws_mono_ms() - w->asked[t] >= WATCH_ASK_MS) {
+                watch_leaders(w, t);
+                if (!leader_out(w, t, partition, why, size))
+                        return 0;
+        }
+        return gws_mono_ms() - w->start >= WATCH_ELECTION_MS;
 }
 
 static int state_down(void *arg, int32_t partition, char *why,
@@ -1608,6 +1655,12 @@ int gws_changelog_inspect(const gws_config_t *cfg, rd_kafka_conf_t *conf,
                 return -1;
         }
         w.mainq = rd_kafka_queue_get_main(rk);
+        w.rk = rk;
+        w.topic[0] = cfg->state_topic;
+        w.topic[1] = cfg->topic_input;
+        w.start = gws_mono_ms();
+        w.deadline = deadline;
+        w.asked[0] = w.asked[1] = w.start;
         if ((sc.nin = topic_partitions(rk, cfg->topic_input,
                                        (int)(deadline - gws_mono_ms()),
                                        &w.leader[1], &err)) <= 0) {

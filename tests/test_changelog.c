@@ -1377,8 +1377,9 @@ END_TEST
 /* `gwsieve state` while state partition 1 has no leader: input
  * partitions 0 and 2 (state partition 0) get their rows, 2 with its
  * snapshot, and 1 and 3 (state partition 1) a row "unreadable" with the
- * read's error, whether a snapshot is there unknown: at once, the
- * metadata saying there is no leader (the read once waited for its
+ * read's error, whether a snapshot is there unknown: one second in
+ * (WATCH_ELECTION_MS), the metadata still saying there is no leader
+ * (inspect_waits_out_an_election; the read once waited for its
  * timeout, "reading "gw.state" [1] timed out after 1516 ms: nothing
  * fetched"). The whole command once failed for the one partition
  * ("reading "gw.state" [1] timed out
@@ -1406,7 +1407,7 @@ START_TEST(inspect_shows_an_unreadable_state_partition) {
         rc = gws_service_reader_conf(f.cfg, "gws-test-inspect", err,
                                      sizeof(err));
         ck_assert_msg(rc != NULL, "%s", err);
-        n = gws_changelog_inspect(f.cfg, rc, 1500, &rows, err, sizeof(err));
+        n = gws_changelog_inspect(f.cfg, rc, 3000, &rows, err, sizeof(err));
         fprintf(stderr, "inspect_shows_an_unreadable_state_partition: %d "
                         "rows%s%s\n",
                 n, n < 0 ? ": " : "", n < 0 ? err : "");
