@@ -1523,6 +1523,42 @@ static int revoked_snapshots(const char *path, int *listed, char *dup,
         return 0;
 }
 
+/* Reads the snapshots written in \p path (the debug lines "partition N:
+ * snapshot at offset O, ..."): *\p n gets their number and \p dup the
+ * first partition written twice at one offset ("" if none).
+ * @returns 0, or -1 if the log cannot be read. */
+static int snapshots_written(const char *path, int *n, char *dup,
+                             size_t dupsize) {
+        FILE *fp = fopen(path, "r");
+        char *line = NULL, *p;
+        size_t cap = 0;
+        int part[4096], k, pt;
+        long long off[4096], o;
+
+        *n = 0;
+        dup[0] = '\0';
+        if (!fp)
+                return -1;
+        while (getline(&line, &cap, fp) != -1) {
+                if (!(p = strstr(line, "partition ")) ||
+                    sscanf(p, "partition %d: snapshot at offset %lld, ", &pt,
+                           &o) != 2 ||
+                    !strstr(p, " bytes ("))
+                        continue;
+                for (k = 0; k < *n && !dup[0]; k++)
+                        if (part[k] == pt && off[k] == o)
+                                snprintf(dup, dupsize, "partition %d at %lld",
+                                         pt, o);
+                if (*n < 4096) {
+                        part[*n] = pt;
+                        off[(*n)++] = o;
+                }
+        }
+        free(line);
+        fclose(fp);
+        return 0;
+}
+
 /* A revoked partition's state is written once. The revocation snapshot
  * (taken once the partition is idle) supersedes a periodic one still
  * waiting for its outputs; before, the waiting one, which became ready
@@ -1539,12 +1575,14 @@ START_TEST(test_state_revoked_once) {
         gws_it_proc_t *w1, *w2;
         gws_it_feeder_t *f;
         gws_it_reader_t *rr;
-        int wrote, revoked, listed;
+        int wrote, revoked, listed, nsnaps;
         char dup[96];
         double written, dropped;
         int64_t t0;
 
-        svc_start(&s, "revonce", "{\"state\":{\"interval_ms\":100}}");
+        svc_start(&s, "revonce",
+                  "{\"state\":{\"interval_ms\":100},"
+                  "\"log\":{\"level\":\"debug\"}}");
         t0 = gws_it_now_ms();
         w1 = worker_start_assigned(&s, "worker1");
         rr = reader(&s, "gw.retained");
@@ -1588,6 +1626,19 @@ START_TEST(test_state_revoked_once) {
                       "(%s): the periodic one waiting for its outputs, then "
                       "the revocation snapshot that supersedes it (see %s)",
                       dup, gws_it_proc_log(w1));
+        /* Nor is a quiet partition's state written again at the offset
+         * of its last periodic snapshot: the revocation's (or the stop's)
+         * would hold the same state (before: "partition 11 at 241"). */
+        GWS_IT_ASSERT(snapshots_written(gws_it_proc_log(w1), &nsnaps, dup,
+                                        sizeof(dup)) == 0,
+                      "cannot read %s", gws_it_proc_log(w1));
+        gws_it_printf("worker1: %d snapshots written in all", nsnaps);
+        GWS_IT_ASSERT(nsnaps > 0 && !dup[0],
+                      "%s: the same state written twice, the last periodic "
+                      "snapshot of a quiet partition and its revocation "
+                      "snapshot (%d snapshots; see %s)",
+                      dup[0] ? dup : "no snapshot logged", nsnaps,
+                      gws_it_proc_log(w1));
         worker_stop_ok(w2, "worker2");
         gws_it_reader_destroy(rr);
         gws_it_events_destroy(ev);
