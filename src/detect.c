@@ -327,6 +327,8 @@ struct gws_detect_s {
                                     * (a restore) */
         int run_multi;             /* another gateway joined the run */
         uint32_t seq;              /* events seen (entity pinning) */
+        uint64_t changes;          /* calls that may change the state:
+                                    * gws_detect_changes() */
         int quiet;                 /* this event: late or skewed */
         int64_t last_tick;         /* wm second of the last tick */
         int64_t bucket_ms;
@@ -2425,6 +2427,10 @@ int gws_detect_alert_ip_redacted(const gws_detect_t *d) {
         return d->shown_ip;
 }
 
+uint64_t gws_detect_changes(const gws_detect_t *d) {
+        return d->changes;
+}
+
 void gws_detect_stats(const gws_detect_t *d, gws_detect_stats_t *st) {
         *st = d->st;
         st->entities = d->nents;
@@ -3056,6 +3062,7 @@ int gws_detect_event_keyed(gws_detect_t *d, const gws_event_t *ev,
         uint32_t n, k;
         int emitted = 0, r, i, is_err = gws_event_is_error(ev);
 
+        d->changes++;
         out->score = 0;
         out->reasons = 0;
         /* Before 1970 (the event view refuses it: a caller's event): its
@@ -3726,6 +3733,7 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
         uint32_t nents, i, version;
         int ok, is_new;
 
+        d->changes++;
         if (d->nents || d->wm != INT64_MIN) {
                 snprintf(errstr, errstr_size, "state already in use");
                 return -1;

@@ -120,7 +120,21 @@ typedef struct snap_wait_s {
         int64_t need;      /* written once the partition's committable
                             * offset reaches it: every event it holds
                             * (this owner's) had its outputs acknowledged */
+        int64_t delivered; /* the delivered offset it claims */
+        uint64_t changes;  /* gws_detect_changes() when it was taken */
 } snap_wait_t;
+
+/* The last snapshot of a partition that this member produced (main thread
+ * only): a revocation or stop that would write the same state again
+ * (same offsets, no change to the detector since) writes nothing once it
+ * was acknowledged (snapshot_revoked()). */
+typedef struct snap_put_s {
+        int valid;
+        int64_t offset, delivered;
+        uint64_t changes;
+        uint64_t failed; /* the changelog's failures when it was produced:
+                          * none since, and nothing pending, is its ack */
+} snap_put_t;
 
 struct ptn_s {
         int32_t partition;
@@ -165,6 +179,7 @@ struct ptn_s {
                                   * snapshot still claims at least
                                   * (snap_point()) */
         int64_t deliv_floor;
+        snap_put_t snap_put;     /* main only */
         snap_wait_t *snap_wait;  /* atomic pointer: a periodic snapshot
                                   * waiting for its outputs, or NULL; the
                                   * worker swaps a newer one in, the main
@@ -288,6 +303,9 @@ struct gws_service_s {
         uint64_t snaps_dropped;   /* atomic: periodic snapshots not
                                    * written, their outputs not all
                                    * acknowledged (snap_drop()) */
+        uint64_t snaps_unchanged; /* atomic: revocation snapshots not
+                                   * written, the state unchanged since
+                                   * the last one (snapshot_revoked()) */
         ptn_t *kept;              /* atomic list head: partitions whose
                                    * references are kept for good
                                    * (ptn_keep()), freed at destroy */
@@ -1083,9 +1101,29 @@ static void snap_take(gws_service_t *svc, worker_t *w, ptn_t *p,
         }
         sw->raw_len = w->sraw.len;
         sw->offset = so;
+        sw->delivered = sd;
+        sw->changes = gws_detect_changes(p->det);
         sw->need = next;
         if ((old = __atomic_exchange_n(&p->snap_wait, sw, __ATOMIC_ACQ_REL)))
                 snap_drop(svc, p, old, 1);
+}
+
+/* The changelog's failures so far (produce or delivery). */
+static uint64_t snap_failures(gws_service_t *svc) {
+        gws_changelog_stats_t cs;
+        gws_changelog_stats(svc->cl, &cs);
+        return cs.failed;
+}
+
+/* Notes that a snapshot of \p p at (\p offset, \p delivered) holding
+ * its state after \p changes was produced. @locality main thread. */
+static void snap_put_note(gws_service_t *svc, ptn_t *p, int64_t offset,
+                          int64_t delivered, uint64_t changes) {
+        p->snap_put.valid = 1;
+        p->snap_put.offset = offset;
+        p->snap_put.delivered = delivered;
+        p->snap_put.changes = changes;
+        p->snap_put.failed = snap_failures(svc);
 }
 
 /* Writes \p p's waiting snapshot once the outputs of the events it holds
@@ -1111,6 +1149,9 @@ static int snap_release(gws_service_t *svc, ptn_t *p, int final, int lost,
                 /* written, held or failed (counted either way) */
                 if (at)
                         *at = sw->offset;
+                if (rc == 0)
+                        snap_put_note(svc, p, sw->offset, sw->delivered,
+                                      sw->changes);
                 snap_wait_free(sw);
                 return rc == 0;
         }
@@ -1708,18 +1749,54 @@ static void which_add(char *buf, size_t size, size_t *len, int32_t partition,
         *len += (size_t)r;
 }
 
+/* 1 if a snapshot of idle partition \p p at (\p so, \p sd) would hold
+ * the state of the last one this member produced of it: same offsets, no
+ * change to the detector since. @locality main thread. */
+static int snap_same(const ptn_t *p, int64_t so, int64_t sd) {
+        return p->snap_put.valid && p->snap_put.offset == so &&
+               p->snap_put.delivered == sd &&
+               p->snap_put.changes == gws_detect_changes(p->det);
+}
+
+/* Writes the revocation snapshot of idle partition \p p (listed in
+ * \p which). @returns 1 if one was produced. @locality main thread. */
+static int snap_revoked_one(gws_service_t *svc, ptn_t *p, int64_t next,
+                            char *which, size_t size, size_t *wl) {
+        int64_t so, sd;
+        snap_point(p, next, &so, &sd);
+        /* 1: held (its restore could not read the state topic): nothing
+         * to wait for */
+        if (gws_changelog_save(svc->cl, p->partition, so, sd, p->det,
+                               &svc->sraw, &svc->srec) != 0)
+                return 0;
+        snap_put_note(svc, p, so, sd, gws_detect_changes(p->det));
+        which_add(which, size, wl, p->partition, so);
+        return 1;
+}
+
 /* Snapshots of drained, revoked partitions: the next owner restores
  * exactly this state. Waits for their delivery (bounded) so that the
- * partitions are released only once the state is on the topic.
+ * partitions are released only once the state is on the topic. A quiet
+ * partition whose last snapshot from here holds its state (snap_same())
+ * is not written again once that one is known acknowledged (no snapshot
+ * failed since, none pending); each revocation once wrote it again, the
+ * same state at the same offset (itest state_revoked_once: "partition 11
+ * at 241"), its bytes again on the state topic and its delivery waited
+ * for. Counted in gwsieve_state_snapshots_total{result="unchanged"}.
  * @locality main thread, inside the revoke callback. */
 static void snapshot_revoked(gws_service_t *svc,
                              const rd_kafka_topic_partition_list_t *parts) {
-        int i, n = 0;
+        int i, n = 0, nsame = 0, nunch = 0;
         int64_t t0 = gws_mono_ms(), at;
-        char which[256] = "";
-        size_t wl = 0;
+        char which[256] = "", unch[256] = "";
+        size_t wl = 0, ul = 0;
+        ptn_t **same;
+        int64_t *same_next;
         if (!svc->cl)
                 return;
+        /* out of memory: every one written, as before */
+        same = calloc((size_t)parts->cnt + 1, sizeof(*same));
+        same_next = calloc((size_t)parts->cnt + 1, sizeof(*same_next));
         for (i = 0; i < parts->cnt; i++) {
                 ptn_t *p = ptn_lookup(svc, parts->elems[i].partition);
                 snap_wait_t *sw;
@@ -1754,15 +1831,41 @@ static void snapshot_revoked(gws_service_t *svc,
                                               __ATOMIC_ACQ_REL)))
                         snap_drop(svc, p, sw, 1);
                 snap_point(p, next, &so, &sd);
-                /* 1: held (its restore could not read the state topic):
-                 * nothing to wait for */
-                if (gws_changelog_save(svc->cl, p->partition, so, sd, p->det,
-                                       &svc->sraw, &svc->srec) == 0) {
-                        which_add(which, sizeof(which), &wl, p->partition,
-                                  so);
-                        n++;
+                if (same && same_next && snap_same(p, so, sd)) {
+                        same_next[nsame] = next;
+                        same[nsame++] = p;
+                        continue;
                 }
+                n += snap_revoked_one(svc, p, next, which, sizeof(which),
+                                      &wl);
         }
+        if (nsame) {
+                /* their last snapshots acknowledged? */
+                int acked = gws_changelog_wait_delivered(
+                    svc->cl, svc->cfg->shutdown_timeout_ms);
+                uint64_t failed = snap_failures(svc);
+                for (i = 0; i < nsame; i++) {
+                        ptn_t *p = same[i];
+                        if (acked && failed == p->snap_put.failed) {
+                                nunch++;
+                                which_add(unch, sizeof(unch), &ul,
+                                          p->partition, p->snap_put.offset);
+                                continue;
+                        }
+                        n += snap_revoked_one(svc, p, same_next[i], which,
+                                              sizeof(which), &wl);
+                }
+                __atomic_add_fetch(&svc->snaps_unchanged, (uint64_t)nunch,
+                                   __ATOMIC_RELAXED);
+                if (nunch)
+                        gws_log(GWS_LOG_INFO, "STATE",
+                                "%d revoked partition(s) unchanged since "
+                                "their last snapshot, acknowledged: not "
+                                "written again (partition@offset:%s)",
+                                nunch, unch);
+        }
+        free(same);
+        free(same_next);
         if (!n)
                 return;
         if (!gws_changelog_wait_delivered(svc->cl,
@@ -2828,7 +2931,9 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
                     "could not read the state topic; dropped: taken, not "
                     "written, the outputs of the events it held were not "
                     "all acknowledged before a newer one, a revocation or "
-                    "the stop).");
+                    "the stop; unchanged: a revoked partition's, not "
+                    "written, its last snapshot holding the same state "
+                    "and acknowledged).");
                 r |= gws_prom_u64(b, "gwsieve_state_snapshots_total",
                                   (const char *[]){"result", "written", NULL},
                                   cs.written);
@@ -2842,6 +2947,10 @@ static int render_metrics(gws_service_t *svc, gws_buf_t *b) {
                                   (const char *[]){"result", "dropped", NULL},
                                   __atomic_load_n(&svc->snaps_dropped,
                                                   __ATOMIC_RELAXED));
+                r |= gws_prom_u64(
+                    b, "gwsieve_state_snapshots_total",
+                    (const char *[]){"result", "unchanged", NULL},
+                    __atomic_load_n(&svc->snaps_unchanged, __ATOMIC_RELAXED));
                 for (i = 0; i < svc->nptns; i++)
                         held += svc->ptns[i] && !svc->ptns[i]->restoring &&
                                 gws_changelog_held(svc->cl,

@@ -161,6 +161,12 @@ void gws_detect_keys_free(gws_detect_keys_t *k);
  *  them as redactions of kind "ip", as for retained records. */
 int gws_detect_alert_ip_redacted(const gws_detect_t *d);
 
+/** @returns a count of the calls that may have changed \p d's state
+ *  (events scored, snapshots loaded): two equal readings mean that a
+ *  snapshot taken at the first holds the state of the second. Only from
+ *  the thread that owns \p d, or while nothing else uses it. */
+uint64_t gws_detect_changes(const gws_detect_t *d);
+
 /** @brief Reads the counters. Only from the thread that owns \p d. */
 void gws_detect_stats(const gws_detect_t *d, gws_detect_stats_t *st);
 

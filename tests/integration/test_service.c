@@ -1632,7 +1632,12 @@ START_TEST(test_state_revoked_once) {
         GWS_IT_ASSERT(snapshots_written(gws_it_proc_log(w1), &nsnaps, dup,
                                         sizeof(dup)) == 0,
                       "cannot read %s", gws_it_proc_log(w1));
-        gws_it_printf("worker1: %d snapshots written in all", nsnaps);
+        gws_it_printf("worker1: %d snapshots written in all; %d revoked "
+                      "partition(s) unchanged since their last one, not "
+                      "written again",
+                      nsnaps,
+                      log_sum(gws_it_proc_log(w1), "unchanged since",
+                              "STATE "));
         GWS_IT_ASSERT(nsnaps > 0 && !dup[0],
                       "%s: the same state written twice, the last periodic "
                       "snapshot of a quiet partition and its revocation "
