@@ -128,6 +128,37 @@ START_TEST(stable_series_no_alerts) {
 }
 END_TEST
 
+/* gws_detect_changes(), what a revocation compares with its partition's
+ * last snapshot: it moves with every event scored (one before 1970
+ * included: its counters move) and every load, and with nothing else (a
+ * save, the stats). */
+START_TEST(changes_move_with_events_and_loads) {
+        gws_buf_t snap = {0};
+        gws_detect_stats_t ds;
+        gws_detect_t *d2;
+        char why[256];
+        uint64_t c;
+
+        ck_assert_uint_eq(gws_detect_changes(det), 0);
+        feed(T0, "gw", "m", 200, 300, "u1");
+        feed(T0 + 200, "gw", "m", 200, 310, "u2");
+        ck_assert_uint_eq((c = gws_detect_changes(det)), 2);
+        ck_assert_int_eq(gws_detect_save(det, &snap), 0);
+        gws_detect_stats(det, &ds);
+        ck_assert_uint_eq(gws_detect_changes(det), c);
+        feed(-1000, "gw", "m", 200, 300, "u1"); /* refused: skewed */
+        ck_assert_uint_eq(gws_detect_changes(det), c + 1);
+        d2 = gws_detect_new(cfg, 0);
+        ck_assert_ptr_nonnull(d2);
+        ck_assert_int_ge(gws_detect_load(d2, snap.buf, snap.len, why,
+                                         sizeof(why)),
+                         0);
+        ck_assert_uint_eq(gws_detect_changes(d2), 1);
+        gws_detect_destroy(d2);
+        gws_buf_free(&snap);
+}
+END_TEST
+
 /* Numbers far from 1 (exponent notation) and whole numbers are written as
  * jansson writes reals: the callback compares every alert with its
  * jansson rendering. */
@@ -2720,6 +2751,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, stable_series_no_alerts);
+        tcase_add_test(tc, changes_move_with_events_and_loads);
         tcase_add_test(tc, latency_step_open_update_resolve);
         tcase_add_test(tc, catch_up_builds_no_alert);
         tcase_add_test(tc, event_before_1970_is_skipped);
