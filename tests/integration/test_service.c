@@ -10,6 +10,7 @@
  */
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,20 +65,27 @@ static gws_it_proc_t *worker_start(const svc_t *s, const char *name) {
         return w;
 }
 
+/* Sends devbroker command \p fmt (printf-style) and fails the test,
+ * naming the command and the devbroker's answer, unless it is "ok". */
+static void db_cmd(const svc_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void db_cmd(const svc_t *s, const char *fmt, ...) {
+        char cmd[512], answer[256] = "";
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        GWS_IT_ASSERT(gws_it_devbroker_cmd(s->db, cmd, answer,
+                                           sizeof(answer)) == 0,
+                      "devbroker refused \"%s\": %s", cmd, answer);
+}
+
 /* The group's committed offsets refused from now on: its coordinator
  * moves to broker 1, which answers its next 1000 OffsetFetch requests
  * GROUP_AUTHORIZATION_FAILED (a lookup librdkafka does not retry). */
 static void refuse_offset_fetch(const svc_t *s) {
-        char cmd[256];
-        snprintf(cmd, sizeof(cmd), "coordinator %s 1", s->group);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s->db, cmd, NULL, 0) == 0,
-                      "devbroker: %s", cmd);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(
-                          s->db,
-                          "request-errors OffsetFetch 1000 "
-                          "GROUP_AUTHORIZATION_FAILED 1",
-                          NULL, 0) == 0,
-                      "devbroker: request-errors");
+        db_cmd(s, "coordinator %s 1", s->group);
+        db_cmd(s, "request-errors OffsetFetch 1000 GROUP_AUTHORIZATION_FAILED 1");
 }
 
 /* worker_start(), then waits (30 s at most) until it has partitions. */
@@ -693,13 +701,11 @@ START_TEST(test_broker_faults) {
         gws_it_printf("fault 1 with %zu retained, %zu of %zu fed: broker 1 "
                       "down for 3 s",
                       gws_it_reader_count(r), gws_it_feeder_sent(f), ev->n);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "broker down 1", NULL, 0) == 0,
-                      "broker down refused");
+        db_cmd(&s, "broker down 1");
         /* ~3 s: long enough to break every connection and fail requests
          * in flight, short enough that no client gives up on a message. */
         gws_it_reader_poll(r, 3000);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "broker up 1", NULL, 0) == 0,
-                      "broker up refused");
+        db_cmd(&s, "broker up 1");
 
         seen = gws_it_reader_count(r);
         GWS_IT_ASSERT(gws_it_reader_wait_count(r, seen + 100, WAIT_OUTPUT_MS),
@@ -707,11 +713,7 @@ START_TEST(test_broker_faults) {
         gws_it_printf("fault 2 with %zu retained, %zu of %zu fed: 10 Produce "
                       "requests fail with NOT_LEADER_FOR_PARTITION",
                       gws_it_reader_count(r), gws_it_feeder_sent(f), ev->n);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(
-                          s.db, "request-errors Produce 10 "
-                                "NOT_LEADER_FOR_PARTITION",
-                          NULL, 0) == 0,
-                      "request-errors refused");
+        db_cmd(&s, "request-errors Produce 10 NOT_LEADER_FOR_PARTITION");
 
         GWS_IT_ASSERT(gws_it_feeder_join(f, PRODUCE_MS) == 0,
                       "input not delivered to gw.raw");
@@ -1684,9 +1686,7 @@ START_TEST(test_state_restore_batched) {
         int64_t t0;
 
         svc_start(&s, "rbatch", "{\"state\":{\"topic\":\"gw.state3\"}}");
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "create-topic gw.state3 3",
-                                           NULL, 0) == 0,
-                      "cannot create gw.state3");
+        db_cmd(&s, "create-topic gw.state3 3");
         produce_all(&s, ev);
         t0 = gws_it_now_ms();
         w1 = worker_start(&s, "worker1");
@@ -1890,11 +1890,7 @@ START_TEST(test_state_read_refused) {
         GWS_IT_ASSERT(gws_it_producer_flush(pr, PRODUCE_MS) == 0,
                       "snapshots not delivered");
         gws_it_producer_destroy(pr);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
-                                           "request-errors Fetch 10000 "
-                                           "TOPIC_AUTHORIZATION_FAILED",
-                                           NULL, 0) == 0,
-                      "devbroker: request-errors");
+        db_cmd(&s, "request-errors Fetch 10000 TOPIC_AUTHORIZATION_FAILED");
         rows = state_rows_exit(&s, 12, 3);
         for (p = 0; p < 12; p++) {
                 const char *why = row_str(rows, p, "reason");
@@ -1947,9 +1943,7 @@ START_TEST(test_state_held) {
         svc_start(&s, "held",
                   "{\"state\":{\"topic\":\"gw.state3\",\"interval_ms\":1000,"
                   "\"restore_timeout_ms\":3000}}");
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "create-topic gw.state3 3",
-                                           NULL, 0) == 0,
-                      "cannot create gw.state3");
+        db_cmd(&s, "create-topic gw.state3 3");
         produce_all(&s, ev1);
         t0 = gws_it_now_ms();
         w1 = worker_start(&s, "worker1");
@@ -1968,9 +1962,7 @@ START_TEST(test_state_held) {
         GWS_IT_ASSERT(nsnap1_held > 0, "worker1 left no snapshot on "
                                        "gw.state3 [1]");
 
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "leader gw.state3 1 -1", NULL,
-                                           0) == 0,
-                      "leader refused");
+        db_cmd(&s, "leader gw.state3 1 -1");
         /* `gwsieve state` meanwhile: the 8 readable rows as before, the 4
          * others unreadable and why, exit 3 (it once exited 1, nothing
          * printed) */
@@ -2049,9 +2041,7 @@ START_TEST(test_state_held) {
                       held1, held2);
 
         /* readable again; worker2's shutdown writes none of the 4 */
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "leader gw.state3 1 1", NULL,
-                                           0) == 0,
-                      "leader refused");
+        db_cmd(&s, "leader gw.state3 1 1");
         worker_stop_ok(w2, "worker2");
         rows2 = state_rows(&s, 12);
         for (p = 0; p < 12; p++) {
@@ -2655,11 +2645,7 @@ START_TEST(test_state_failed_event) {
         svc_start(&s, "failst", overrides);
         incidents_ref(&s, "failst.ndjson", &in, 1, "nothing fails");
 
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
-                                           "topic-error gw.alerts "
-                                           "UNKNOWN_TOPIC_OR_PART",
-                                           NULL, 0) == 0,
-                      "topic-error refused");
+        db_cmd(&s, "topic-error gw.alerts UNKNOWN_TOPIC_OR_PART");
         t0 = gws_it_now_ms();
         w1 = worker_start_assigned(&s, "worker1");
         f = gws_it_feeder_start(s.bootstrap, "gw.raw", ev, 300);
@@ -2699,10 +2685,7 @@ START_TEST(test_state_failed_event) {
                       part, (long long)row_int(rows, part, "committed"), x);
         json_decref(rows);
 
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
-                                           "topic-error gw.alerts NO_ERROR",
-                                           NULL, 0) == 0,
-                      "topic-error refused");
+        db_cmd(&s, "topic-error gw.alerts NO_ERROR");
         w2 = worker_start(&s, "worker2");
         rr = reader(&s, "gw.retained");
         ra = reader(&s, "gw.alerts");
@@ -2752,15 +2735,12 @@ START_TEST(test_state_undelivered_alert) {
         json_t *rows;
         double dropped;
         int p, ahead = 0;
-        char cmd[128];
         int64_t t0;
 
         svc_start(&s, "undeliv", overrides);
         incidents_ref(&s, "undeliv.ndjson", &in, 1, "nothing to lose");
         for (p = 0; p < 3; p++) {
-                snprintf(cmd, sizeof(cmd), "leader gw.alerts %d -1", p);
-                GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
-                              "%s refused", cmd);
+                db_cmd(&s, "leader gw.alerts %d -1", p);
         }
 
         t0 = gws_it_now_ms();
@@ -2802,9 +2782,7 @@ START_TEST(test_state_undelivered_alert) {
         json_decref(rows);
 
         for (p = 0; p < 3; p++) {
-                snprintf(cmd, sizeof(cmd), "leader gw.alerts %d 1", p);
-                GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
-                              "%s refused", cmd);
+                db_cmd(&s, "leader gw.alerts %d 1", p);
         }
         w2 = worker_start(&s, "worker2");
         ra = reader(&s, "gw.alerts");
@@ -2877,25 +2855,17 @@ START_TEST(test_delivery_queue_full) {
                       "no output on gw.retained");
         gws_it_printf("%zu of %zu retained: Produce requests fail for 2 s",
                       gws_it_reader_count(r), ev->n);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
-                                           "request-errors Produce 300 "
-                                           "INVALID_REQUIRED_ACKS",
-                                           NULL, 0) == 0,
-                      "request-errors refused");
+        db_cmd(&s, "request-errors Produce 300 INVALID_REQUIRED_ACKS");
         gws_it_reader_poll(r, 2000);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "clear-errors Produce", NULL,
-                                           0) == 0,
-                      "clear-errors refused");
+        db_cmd(&s, "clear-errors Produce");
         GWS_IT_ASSERT(gws_it_reader_wait_count(r, gws_it_reader_count(r) + 100,
                                                WAIT_OUTPUT_MS),
                       "no output after the request errors");
         gws_it_printf("%zu of %zu retained: broker 1 down for 6 s",
                       gws_it_reader_count(r), ev->n);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "broker down 1", NULL, 0) == 0,
-                      "broker down refused");
+        db_cmd(&s, "broker down 1");
         gws_it_reader_poll(r, 6000);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "broker up 1", NULL, 0) == 0,
-                      "broker up refused");
+        db_cmd(&s, "broker up 1");
         expect_all_retained(&s, r, ev, "deliveries failed on a full queue",
                             t0);
         {
@@ -3069,11 +3039,7 @@ START_TEST(test_output_rejected) {
         c.srcs = gws_it_idset_new();
         svc_start(&s, "rejected", "{\"state\":{\"topic\":\"off\"}}");
         produce_all(&s, ev);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
-                                           "request-errors Produce 6 "
-                                           "MSG_SIZE_TOO_LARGE",
-                                           NULL, 0) == 0,
-                      "request-errors refused");
+        db_cmd(&s, "request-errors Produce 6 MSG_SIZE_TOO_LARGE");
         t0 = gws_it_now_ms();
         w = worker_start(&s, "worker1");
         rr = reader(&s, "gw.retained");
@@ -3193,11 +3159,7 @@ START_TEST(test_paused_reassigned) {
                   "{\"state\":{\"topic\":\"off\"},"
                   "\"producer_queue_max\":100,\"shutdown_timeout_ms\":1000}");
         produce_all(&s, ev);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
-                                           "request-errors Produce 100000 "
-                                           "NOT_ENOUGH_REPLICAS",
-                                           NULL, 0) == 0,
-                      "request-errors refused");
+        db_cmd(&s, "request-errors Produce 100000 NOT_ENOUGH_REPLICAS");
         t0 = gws_it_now_ms();
         w1 = worker_start(&s, "worker1");
         port = gws_it_http_port(w1, 10000);
@@ -3222,9 +3184,7 @@ START_TEST(test_paused_reassigned) {
                          sizeof(body));
         GWS_IT_ASSERT(a > 0, "worker2 got no partitions (%.0f)", a);
         gws_it_printf("worker2 holds %.0f partitions: outputs flow again", a);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "clear-errors Produce", NULL,
-                                           0) == 0,
-                      "clear-errors refused");
+        db_cmd(&s, "clear-errors Produce");
         r = reader(&s, "gw.retained");
         expect_all_retained(&s, r, ev, "first batch", t0);
         worker_stop_ok(w2, "worker2");
@@ -3316,7 +3276,7 @@ START_TEST(test_state_stop_during_catch_up) {
         gws_it_reader_t *r1, *r2;
         json_t *rows1, *rows2;
         int64_t t0, took;
-        char cmd[128], st[64];
+        char st[64];
         int p, status, cut;
 
         svc_start(&s, "stopcatchup",
@@ -3340,9 +3300,7 @@ START_TEST(test_state_stop_during_catch_up) {
         GWS_IT_ASSERT(gws_it_proc_signal(w2, SIGKILL) == 0, "kill failed");
         gws_it_proc_wait(w2, 10000, &status);
         for (p = 0; p < 12; p++) {
-                snprintf(cmd, sizeof(cmd), "leader gw.raw %d -1", p);
-                GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
-                              "%s failed", cmd);
+                db_cmd(&s, "leader gw.raw %d -1", p);
         }
 
         w3 = worker_start(&s, "worker3");
@@ -3373,9 +3331,7 @@ START_TEST(test_state_stop_during_catch_up) {
                       gws_it_proc_log(w3));
 
         for (p = 0; p < 12; p++) {
-                snprintf(cmd, sizeof(cmd), "leader gw.raw %d 1", p);
-                GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
-                              "%s failed", cmd);
+                db_cmd(&s, "leader gw.raw %d 1", p);
         }
         rows2 = state_rows(&s, 12);
         for (p = 0; p < 12; p++)
@@ -3464,9 +3420,7 @@ START_TEST(test_fresh_start) {
         svc_start(&s, "fresh_start",
                   "{\"log\":{\"level\":\"debug\"},"
                   "\"kafka\":{\"consumer\":{\"debug\":\"topic\"}}}");
-        snprintf(cmd, sizeof(cmd), "coordinator %s 1", s.group);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
-                      "devbroker: %s", cmd);
+        db_cmd(&s, "coordinator %s 1", s.group);
         for (p = 0; p < 12; p++) {
                 static const char *const place[] = {
                     "leader gw.raw %d 3", "leader gw.state %d 2",
@@ -3474,16 +3428,12 @@ START_TEST(test_fresh_start) {
                 size_t k;
                 for (k = 0; k < sizeof(place) / sizeof(*place); k++) {
                         snprintf(cmd, sizeof(cmd), place[k], p);
-                        GWS_IT_ASSERT(
-                            gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
-                            "devbroker: %s", cmd);
+                        db_cmd(&s, "%s", cmd);
                 }
         }
         produce_all(&s, ev);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "rtt 2 300", NULL, 0) == 0 &&
-                          gws_it_devbroker_cmd(s.db, "rtt 3 2000", NULL, 0) ==
-                              0,
-                      "devbroker: rtt");
+        db_cmd(&s, "rtt 2 300");
+        db_cmd(&s, "rtt 3 2000");
         t0 = gws_it_now_ms();
         w = worker_start(&s, "worker1");
         r = reader(&s, "gw.retained");
@@ -3555,7 +3505,6 @@ START_TEST(test_start_lookup_retry) {
         gws_it_events_t *ev = events("events.ndjson", 600, 23, 0);
         gws_it_proc_t *w1, *w2;
         gws_it_reader_t *r;
-        char cmd[256];
         double failed1 = 0, failed2 = 0, waiting = 0;
         int port1, port2, st, i;
         int64_t t0, t_move;
@@ -3597,9 +3546,7 @@ START_TEST(test_start_lookup_retry) {
                                            60000) == 0,
                       "worker2 did not fail its start-offset lookup (see %s)",
                       gws_it_proc_log(w2));
-        snprintf(cmd, sizeof(cmd), "coordinator %s 2", s.group);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, cmd, NULL, 0) == 0,
-                      "devbroker: %s", cmd);
+        db_cmd(&s, "coordinator %s 2", s.group);
         t_move = gws_it_now_ms();
         r = reader(&s, "gw.retained");
         expect_all_retained(&s, r, ev, "start lookup retry", t0);
@@ -3673,11 +3620,7 @@ START_TEST(test_start_lookup_eager) {
                   "{\"kafka\":{\"consumer\":{\"partition.assignment."
                   "strategy\":\"range\"}}}");
         produce_all(&s, ev);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
-                                           "request-errors OffsetFetch 2 "
-                                           "GROUP_AUTHORIZATION_FAILED",
-                                           NULL, 0) == 0,
-                      "devbroker: request-errors");
+        db_cmd(&s, "request-errors OffsetFetch 2 GROUP_AUTHORIZATION_FAILED");
         t0 = gws_it_now_ms();
         w = worker_start(&s, "worker1");
         GWS_IT_ASSERT(gws_it_proc_log_wait(w, "start offsets found after 2 "
@@ -3811,11 +3754,7 @@ START_TEST(test_fetching_again) {
                   "{\"partition.assignment.strategy\":\"range\"}}}");
         r = reader(&s, "gw.retained");
         produce_all(&s, ev);
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db,
-                                           "request-errors ListOffsets 100000 "
-                                           "REQUEST_TIMED_OUT",
-                                           NULL, 0) == 0,
-                      "devbroker: request-errors");
+        db_cmd(&s, "request-errors ListOffsets 100000 REQUEST_TIMED_OUT");
         t0 = gws_it_now_ms();
         w = worker_start(&s, "worker1");
         /* gwsieve's 4 tries (~3.5 s), then fetch_stall_s, then the next
@@ -3827,9 +3766,7 @@ START_TEST(test_fetching_again) {
                          "partition %d: assigned but not fetched", p);
                 named += log_lines_with(gws_it_proc_log(w), what, "") > 0;
         }
-        GWS_IT_ASSERT(gws_it_devbroker_cmd(s.db, "clear-errors ListOffsets",
-                                           NULL, 0) == 0,
-                      "devbroker: clear-errors");
+        db_cmd(&s, "clear-errors ListOffsets");
         t_clear = gws_it_now_ms();
         stalled = metric_until(w, "gwsieve_partitions_not_fetching", 0, body,
                                sizeof(body));
