@@ -730,8 +730,10 @@ int gws_json_num(const gws_jdoc_t *doc, const gws_jtok_t *tok, double *out) {
         if (tok->type != GWS_JT_NUM)
                 return -1;
         /* Fast path, exact (Clinger): decimals whose digits fit 2^53 and
-         * whose scale is at most 10^22 are one correctly rounded division
-         * of two exactly representable doubles. Otherwise strtod. */
+         * whose scale (fraction digits and exponent) is at most 10^22 either
+         * way are one correctly rounded division or multiplication of two
+         * exactly representable doubles. Otherwise strtod (before, every
+         * number with an exponent: ~760 instructions each). */
         if (*p == '-') {
                 neg = 1;
                 p++;
@@ -749,12 +751,30 @@ int gws_json_num(const gws_jdoc_t *doc, const gws_jtok_t *tok, double *out) {
                         break;
                 }
         }
-        if (p == end && nd <= 15) {
-                d = (double)mant;
-                if (frac > 0)
-                        d /= p10[frac];
-                *out = neg ? -d : d;
-                return 0;
+        if (nd <= 15) {
+                int e10 = frac > 0 ? -frac : 0;
+                if (p < end && (*p | 0x20) == 'e') {
+                        /* an exponent (1.15e-05, as Python writes small
+                         * floats): 10^e10 must be within 10^±22 */
+                        int eneg = 0, ev = 0, ne = 0;
+                        if (++p < end && (*p == '+' || *p == '-'))
+                                eneg = *p++ == '-';
+                        for (; p < end && *p >= '0' && *p <= '9' && ne < 4;
+                             p++, ne++)
+                                ev = ev * 10 + (*p - '0');
+                        e10 += eneg ? -ev : ev;
+                        if (!ne || e10 < -22 || e10 > 22)
+                                p = NULL; /* strtod's */
+                }
+                if (p == end) {
+                        d = (double)mant;
+                        if (e10 < 0)
+                                d /= p10[-e10];
+                        else if (e10 > 0)
+                                d *= p10[e10];
+                        *out = neg ? -d : d;
+                        return 0;
+                }
         }
         if (tok->len >= sizeof(tmp))
                 return -1;

@@ -102,7 +102,13 @@ START_TEST(numbers_equal_strtod) {
                 double got, want;
                 int n;
                 x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-                switch (i % 4) {
+                switch (i % 6) {
+                case 4: n = snprintf(buf, sizeof(buf), "%.*e", (int)(x % 15),
+                                     (double)(x >> 11) /
+                                         ((x & 1) ? 1e9 : 1e-9)); break;
+                case 5: n = snprintf(buf, sizeof(buf), "-%lluE%+d",
+                                     (unsigned long long)(x >> 40),
+                                     (int)(x % 61) - 30); break;
                 case 0: n = snprintf(buf, sizeof(buf), "%llu.%03u",
                                      (unsigned long long)(x >> 44),
                                      (unsigned)(x % 1000)); break;
