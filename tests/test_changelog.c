@@ -180,6 +180,22 @@ static void snapshot_put(fx_t *f, int32_t part, int64_t offset,
                       "snapshot not acknowledged within 10 s");
 }
 
+/* Snapshots of input partitions 2 (offset 10) and 3 (offset 11), of
+ * empty detectors, on state partitions 0 and 1 of \p f: what the
+ * inspection tests look for. */
+static void put_snapshots_2_3(fx_t *f) {
+        gws_buf_t raw = {0}, rec = {0};
+        int i;
+        for (i = 0; i < 2; i++) {
+                gws_detect_t *det = gws_detect_new(f->cfg, 2 + i);
+                ck_assert_ptr_nonnull(det);
+                snapshot_put(f, 2 + i, 10 + i, 10 + i, det, &raw, &rec);
+                gws_detect_destroy(det);
+        }
+        gws_buf_free(&raw);
+        gws_buf_free(&rec);
+}
+
 /* Restores \p part (committed offset \p committed, NULL: unknown) and
  * waits up to 30 s for the result. */
 static gws_restore_t *restore_one(fx_t *f, int32_t part,
@@ -1386,8 +1402,6 @@ END_TEST
  * ..."), no row printed. */
 START_TEST(inspect_shows_an_unreadable_state_partition) {
         fx_t f;
-        gws_buf_t raw = {0}, rec = {0};
-        gws_detect_t *det[2];
         gws_state_view_t *rows = NULL;
         rd_kafka_conf_t *rc;
         char err[512], *text = NULL;
@@ -1396,11 +1410,7 @@ START_TEST(inspect_shows_an_unreadable_state_partition) {
         int i, n;
 
         fx_start(&f);
-        for (i = 0; i < 2; i++) {
-                det[i] = gws_detect_new(f.cfg, 2 + i);
-                ck_assert_ptr_nonnull(det[i]);
-                snapshot_put(&f, 2 + i, 10 + i, 10 + i, det[i], &raw, &rec);
-        }
+        put_snapshots_2_3(&f);
         ck_assert_int_eq(rd_kafka_mock_partition_set_leader(f.mc, "gw.state",
                                                             1, -1),
                          0);
@@ -1445,10 +1455,6 @@ START_TEST(inspect_shows_an_unreadable_state_partition) {
                       "%s", text);
         free(text);
         free(rows);
-        for (i = 0; i < 2; i++)
-                gws_detect_destroy(det[i]);
-        gws_buf_free(&raw);
-        gws_buf_free(&rec);
         fx_stop(&f);
 }
 END_TEST
@@ -1479,8 +1485,6 @@ static void *elect_later(void *arg) {
  * command's exit status 3. */
 START_TEST(inspect_waits_out_an_election) {
         fx_t f;
-        gws_buf_t raw = {0}, rec = {0};
-        gws_detect_t *det[2];
         gws_state_view_t *rows = NULL;
         rd_kafka_conf_t *rc;
         elect_t e;
@@ -1490,11 +1494,7 @@ START_TEST(inspect_waits_out_an_election) {
         int i, n;
 
         fx_start(&f);
-        for (i = 0; i < 2; i++) {
-                det[i] = gws_detect_new(f.cfg, 2 + i);
-                ck_assert_ptr_nonnull(det[i]);
-                snapshot_put(&f, 2 + i, 10 + i, 10 + i, det[i], &raw, &rec);
-        }
+        put_snapshots_2_3(&f);
         ck_assert_int_eq(rd_kafka_mock_partition_set_leader(f.mc, "gw.state",
                                                             1, -1),
                          0);
@@ -1525,10 +1525,6 @@ START_TEST(inspect_waits_out_an_election) {
         ck_assert_int_eq(rows[3].info.offset, 11);
         ck_assert_int_eq(rows[2].result, GWS_STATE_OK);
         free(rows);
-        for (i = 0; i < 2; i++)
-                gws_detect_destroy(det[i]);
-        gws_buf_free(&raw);
-        gws_buf_free(&rec);
         fx_stop(&f);
 }
 END_TEST
@@ -1568,18 +1564,12 @@ static gws_state_view_t *inspect_timed(fx_t *f, const char *name,
  * the other one was read in milliseconds (10.0 s). */
 START_TEST(inspect_reports_a_state_partition_whose_leader_is_down) {
         fx_t f;
-        gws_buf_t raw = {0}, rec = {0};
-        gws_detect_t *det[2];
         gws_state_view_t *rows;
         int64_t ms;
         int i;
 
         fx_start_brokers(&f, 2, 0x1);
-        for (i = 0; i < 2; i++) {
-                det[i] = gws_detect_new(f.cfg, 2 + i);
-                ck_assert_ptr_nonnull(det[i]);
-                snapshot_put(&f, 2 + i, 10 + i, 10 + i, det[i], &raw, &rec);
-        }
+        put_snapshots_2_3(&f);
         group_commit(&f, 2, 10);
         ck_assert_int_eq(rd_kafka_mock_broker_set_down(f.mc, 2), 0);
         rows = inspect_timed(
@@ -1603,10 +1593,6 @@ START_TEST(inspect_reports_a_state_partition_whose_leader_is_down) {
                               "partition %d: %s", i, rows[i].reason);
         }
         free(rows);
-        for (i = 0; i < 2; i++)
-                gws_detect_destroy(det[i]);
-        gws_buf_free(&raw);
-        gws_buf_free(&rec);
         fx_stop(&f);
 }
 END_TEST
