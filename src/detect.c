@@ -60,6 +60,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gwsieve/hh.h"
 #include "gwsieve/log.h"
 #include "gwsieve/placement.h"
 #include "gwsieve/redact.h"
@@ -150,37 +151,9 @@ typedef struct {
 
 enum { F_LAT, F_TIN, F_TOUT, F_COST, F_TTFB, F__CNT };
 
-/* Concentration: a space-saving summary (Metwally et al.) of one
- * dimension (client_ip or user_id) of one gateway's traffic, weighted by
- * both measures: a key's weight is its requests over the usual requests
- * per window plus its tokens over the usual tokens per window (wreq,
- * wtok), so over the current window every key with more than about
- * 2/nslots of that weight (its share of requests plus its share of
- * tokens) holds a slot: a key with few requests but most of the tokens
- * keeps it (counting requests only, it lost it to every newcomer and its
- * share of tokens was never seen). cur - err and tok - terr are
- * guaranteed lower bounds of its counts since it took the slot. hist,
- * htok are the key's usual counts per window (exponentially weighted over
- * closed windows), so "suddenly" means against the key's own past share.
- * prio is always hh_prio() of the slot's counts (recomputed, never
- * accumulated: a restored summary evicts exactly as the saved one would).
- * Structure of arrays: the per-event lookup scans only h[] and, on a
- * miss, prio[] (a few cache lines, not nslots slots). */
-#define HH_KEY 46
-typedef struct {
-        float total, ttotal;   /* this window */
-        float htotal, httotal; /* usual per window */
-        float wreq, wtok;      /* 1 / usual totals (at least 1): weights */
-        int windows;           /* closed windows seen */
-        int nslots, used;
-        uint64_t *h;           /* key hash (identity) */
-        float *prio;           /* weighted hist + cur: eviction order */
-        float *cur, *err;      /* requests this window, overestimate */
-        float *tok, *terr;     /* tokens this window, overestimate */
-        float *hist, *htok;    /* usual requests / tokens per window */
-        uint8_t *klen;         /* display key (truncated) */
-        char (*key)[HH_KEY];
-} hh_t;
+/* Concentration: a heavy-hitter summary (gws_hh_t, hh.h) per gateway
+ * and dimension. */
+typedef gws_hh_t hh_t;
 
 enum { HH_IP, HH_USER, HH__CNT };
 
@@ -446,51 +419,6 @@ static int ent_has_open(const ent_t *e) {
         return 0;
 }
 
-static size_t hh_size(int nslots) {
-        return sizeof(hh_t) +
-               (size_t)nslots * (sizeof(uint64_t) + 8 * sizeof(float) + 1 +
-                                 HH_KEY);
-}
-
-/* Slot \p k's weight: usual and current counts, each measure in units
- * of its usual total per window. */
-static void hh_prio(hh_t *hh, int k) {
-        hh->prio[k] = (hh->hist[k] + hh->cur[k]) * hh->wreq +
-                      (hh->htok[k] + hh->tok[k]) * hh->wtok;
-}
-
-/* Sets \p hh's weights from its usual totals and every slot's prio. */
-static void hh_weigh(hh_t *hh) {
-        int k;
-        hh->wreq = 1.0f / (hh->htotal > 1 ? hh->htotal : 1.0f);
-        hh->wtok = 1.0f / (hh->httotal > 1 ? hh->httotal : 1.0f);
-        for (k = 0; k < hh->used; k++)
-                hh_prio(hh, k);
-}
-
-static hh_t *hh_new(int nslots) {
-        hh_t *hh = calloc(1, hh_size(nslots));
-        char *p;
-        if (!hh)
-                return NULL;
-        hh->nslots = nslots;
-        hh->wreq = hh->wtok = 1;
-        p = (char *)(hh + 1);
-        hh->h = (uint64_t *)p;
-        p += nslots * sizeof(uint64_t);
-        hh->prio = (float *)p;
-        hh->cur = hh->prio + nslots;
-        hh->err = hh->cur + nslots;
-        hh->tok = hh->err + nslots;
-        hh->terr = hh->tok + nslots;
-        hh->hist = hh->terr + nslots;
-        hh->htok = hh->hist + nslots;
-        p = (char *)(hh->htok + nslots);
-        hh->key = (char(*)[HH_KEY])p;
-        hh->klen = (uint8_t *)(p + (size_t)nslots * HH_KEY);
-        return hh;
-}
-
 static void hh_free(gws_detect_t *d, ent_t *e) {
         int i;
         if (!e->gx)
@@ -499,7 +427,7 @@ static void hh_free(gws_detect_t *d, ent_t *e) {
                 hh_t *hh = e->gx->hh[i];
                 if (!hh)
                         continue;
-                bytes_sub(d, hh_size(hh->nslots));
+                bytes_sub(d, gws_hh_size(hh->nslots));
                 free(hh);
                 e->gx->hh[i] = NULL;
         }
@@ -1984,81 +1912,17 @@ static int64_t closed_upto(const gws_detect_t *d) {
  * learning rate is slow (0.1) so that a hitter's incident takes many
  * windows to look usual. */
 static void hh_close(ent_t *g, int64_t nwin) {
-        int i, j, k;
+        int i, j;
         for (i = 0; i < HH__CNT; i++) {
                 hh_t *hh = g->gx->hh[i];
-                float a;
                 if (!hh)
                         continue;
                 /* Windows skipped in silence count as empty ones. */
-                for (j = 0; j < 8 && g->gx->hh_win + j < nwin; j++) {
-                        a = hh->windows < 10 ? 1.0f / (float)(hh->windows + 1)
-                                             : 0.1f;
-                        hh->htotal += a * (hh->total - hh->htotal);
-                        hh->httotal += a * (hh->ttotal - hh->httotal);
-                        for (k = 0; k < hh->used; k++) {
-                                hh->hist[k] += a * (hh->cur[k] - hh->hist[k]);
-                                hh->htok[k] += a * (hh->tok[k] - hh->htok[k]);
-                                hh->cur[k] = hh->err[k] = 0;
-                                hh->tok[k] = hh->terr[k] = 0;
-                        }
-                        hh->total = hh->ttotal = 0;
-                        hh->windows++;
-                }
-                hh_weigh(hh);
+                for (j = 0; j < 8 && g->gx->hh_win + j < nwin; j++)
+                        gws_hh_close(hh);
+                gws_hh_weigh(hh);
         }
         g->gx->hh_win = nwin;
-}
-
-/* Counts one request of \p key (with \p tokens) in summary \p hh.
- * @returns its slot. */
-static int hh_add(hh_t *hh, const gws_str_t *key, float tokens) {
-        uint64_t h = gws_hash64(key->s, key->len, 0x68686868);
-        int i, sl = -1;
-        hh->total += 1;
-        hh->ttotal += tokens;
-        /* This scan and the victim's below are most of the cost of
-         * concentration(): half the lookups miss (users and IPs come and
-         * go) and read every slot, then every prio. Unrolled, the loop's
-         * own instructions are paid once per 4 slots (-2.5M of ~25M Ir
-         * on 30k events). */
-#pragma GCC unroll 4
-        for (i = 0; i < hh->used; i++) {
-                if (hh->h[i] == h) {
-                        sl = i;
-                        break;
-                }
-        }
-        if (sl < 0) {
-                if (hh->used < hh->nslots) {
-                        sl = hh->used++;
-                } else {
-                        /* Space-saving: the newcomer takes the slot of
-                         * the lightest (this window and usually, requests
-                         * and tokens), with the victim's counts as its
-                         * error bounds, and its usual counts (upper
-                         * bounds: no false "sudden" for a key that only
-                         * lost its slot). */
-                        float m = hh->prio[0];
-                        sl = 0;
-#pragma GCC unroll 4
-                        for (i = 1; i < hh->nslots; i++)
-                                if (hh->prio[i] < m) {
-                                        m = hh->prio[i];
-                                        sl = i;
-                                }
-                }
-                hh->err[sl] = hh->cur[sl];
-                hh->terr[sl] = hh->tok[sl];
-                hh->h[sl] = h;
-                hh->klen[sl] = (uint8_t)(key->len < HH_KEY ? key->len
-                                                           : HH_KEY);
-                memcpy(hh->key[sl], key->s, hh->klen[sl]);
-        }
-        hh->cur[sl] += 1;
-        hh->tok[sl] += tokens;
-        hh_prio(hh, sl);
-        return sl;
 }
 
 /* The part of a usual window's tokens a window must have before a key's
@@ -2086,7 +1950,7 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
         if (!g->gx->hh[0]) {
                 /* Only gateways busy enough to have a heavy hitter pay for
                  * the summaries (a flood of gateway ids costs nothing). */
-                size_t sz = hh_size(cfg->det_hh_slots);
+                size_t sz = gws_hh_size(cfg->det_hh_slots);
                 if (g->gx->base_n < 1 || g->gx->base < cfg->det_hh_min_events)
                         return 0;
                 /* room as for a new entity (g is pinned): see
@@ -2094,7 +1958,7 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
                 if (make_room(d, 2 * sz) == -1)
                         return 0;
                 for (i = 0; i < HH__CNT; i++) {
-                        if (!(g->gx->hh[i] = hh_new(cfg->det_hh_slots))) {
+                        if (!(g->gx->hh[i] = gws_hh_new(cfg->det_hh_slots))) {
                                 hh_free(d, g);
                                 return 0;
                         }
@@ -2115,7 +1979,7 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
                 ent_t *e;
                 if (!keys[i]->s || !keys[i]->len)
                         continue;
-                sl = hh_add(hh, keys[i], tokens);
+                sl = gws_hh_add(hh, keys[i]->s, keys[i]->len, tokens);
                 if (hh->windows < RATE_WARMUP_WINDOWS)
                         continue;
                 cnt = hh->cur[sl] - hh->err[sl];
@@ -2963,17 +2827,12 @@ static void win_trim(win_t *w, int64_t bidx) {
 /* Starts g's heavy-hitter window \p nwin afresh, learning nothing from
  * the counts so far. */
 static void hh_restart(ent_t *g, int64_t nwin) {
-        int i, k;
+        int i;
         for (i = 0; i < HH__CNT; i++) {
                 hh_t *hh = g->gx->hh[i];
                 if (!hh)
                         continue;
-                for (k = 0; k < hh->used; k++) {
-                        hh->cur[k] = hh->err[k] = 0;
-                        hh->tok[k] = hh->terr[k] = 0;
-                }
-                hh->total = hh->ttotal = 0;
-                hh_weigh(hh);
+                gws_hh_restart(hh);
         }
         g->gx->hh_win = nwin;
 }
@@ -3326,7 +3185,7 @@ int gws_detect_event_keyed(gws_detect_t *d, const gws_event_t *ev,
  *   first_ts is INT64_MIN once it is past its warm-up (format 5).
  * A heavy-hitter slot's prio is written but not read: the loader
  * recomputes it from the slot's counts and the summary's usual totals
- * (hh_weigh()), so that it evicts exactly as the saved summary would,
+ * (gws_hh_weigh()), so that it evicts exactly as the saved summary would,
  * and snapshots of builds that ordered slots by requests only (prio =
  * hist + cur, the same layout) take this build's order.
  * Formats 1 to 4 are still read. Format 4 had the fingerprints after
@@ -3882,12 +3741,12 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         hh_t *h;
                         if (!(parts & (2u << k)))
                                 continue;
-                        if (!(h = hh_new(d->cfg->det_hh_slots))) {
+                        if (!(h = gws_hh_new(d->cfg->det_hh_slots))) {
                                 r.bad = 1;
                                 break;
                         }
                         e->gx->hh[k] = h;
-                        bytes_add(d, hh_size(h->nslots));
+                        bytes_add(d, gws_hh_size(h->nslots));
                         h->total = rd_f32(&r);
                         h->ttotal = rd_f32(&r);
                         h->htotal = rd_f32(&r);
@@ -3903,7 +3762,7 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         for (s = 0; s < h->used && !r.bad; s++) {
                                 const unsigned char *hk;
                                 h->h[s] = rd_uint(&r, 8);
-                                (void)rd_f32(&r); /* prio: hh_weigh() */
+                                (void)rd_f32(&r); /* prio: gws_hh_weigh() */
                                 h->cur[s] = rd_f32(&r);
                                 h->err[s] = rd_f32(&r);
                                 h->tok[s] = rd_f32(&r);
@@ -3911,14 +3770,14 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                                 h->hist[s] = rd_f32(&r);
                                 h->htok[s] = rd_f32(&r);
                                 h->klen[s] = (uint8_t)rd_u8(&r);
-                                if (h->klen[s] > HH_KEY) {
+                                if (h->klen[s] > GWS_HH_KEY) {
                                         r.bad = 1;
                                         break;
                                 }
                                 if ((hk = rd_take(&r, h->klen[s])))
                                         memcpy(h->key[s], hk, h->klen[s]);
                         }
-                        hh_weigh(h);
+                        gws_hh_weigh(h);
                 }
                 for (k = 0; k < K__CNT && !r.bad; k++)
                         if (amask & (1u << k))
