@@ -23,6 +23,7 @@ int main(void) {
         srunner_add_suite(sr, gws_preset_suite());
         srunner_add_suite(sr, gws_metrics_suite());
         srunner_add_suite(sr, gws_placement_suite());
+        srunner_add_suite(sr, gws_hh_suite());
         srunner_run_all(sr, CK_ENV);
         nfailed = srunner_ntests_failed(sr);
         srunner_free(sr);

@@ -17,6 +17,7 @@ Suite *gws_metrics_suite(void);
 Suite *gws_state_suite(void);
 Suite *gws_changelog_suite(void);
 Suite *gws_placement_suite(void);
+Suite *gws_hh_suite(void);
 
 /* Allocation failures (test_pipeline.c, the binary is linked with
  * -Wl,--wrap=realloc): from now on the next \p n reallocs of the calling
