@@ -1942,7 +1942,7 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
         const gws_str_t *keys[HH__CNT] = {&ev->client_ip, &ev->user_id};
         static const etype_t etype[HH__CNT] = {E_GI, E_GU};
         int64_t hw = d->wm / d->window_ms;
-        float tokens = 0;
+        double tokens = 0;
         int i, r, emitted = 0;
 
         if (hw > g->gx->hh_win)
@@ -1967,9 +1967,9 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
                 g->gx->hh_win = hw;
         }
         if (ev->has_tokens_in && ev->tokens_in > 0)
-                tokens += (float)ev->tokens_in;
+                tokens += (double)ev->tokens_in;
         if (ev->has_tokens_out && ev->tokens_out > 0)
-                tokens += (float)ev->tokens_out;
+                tokens += (double)ev->tokens_out;
         for (i = 0; i < HH__CNT; i++) {
                 hh_t *hh = g->gx->hh[i];
                 int sl;
@@ -1982,7 +1982,7 @@ static int concentration(gws_detect_t *d, ent_t *g, const gws_event_t *ev,
                 sl = gws_hh_add(hh, keys[i]->s, keys[i]->len, tokens);
                 if (hh->windows < RATE_WARMUP_WINDOWS)
                         continue;
-                cnt = hh->cur[sl] - hh->err[sl];
+                cnt = (double)hh->cur[sl] - hh->err[sl];
                 ktok = hh->tok[sl] - hh->terr[sl];
                 share = 0;
                 usual = hh->htotal > 0 ? hh->hist[sl] / hh->htotal : 0;
@@ -3183,6 +3183,9 @@ int gws_detect_event_keyed(gws_detect_t *d, const gws_event_t *ev,
  *   their ids, so an open alert goes on being updated and resolved under
  *   its id; each ends with i64 silent_from, u32 last_n). A gateway's
  *   first_ts is INT64_MIN once it is past its warm-up (format 5).
+ * A heavy-hitter summary's counts are written as f32 (exact below 2^24;
+ * in memory they are exact past it, hh.h) and read back rounded to
+ * them, a negative or NaN request count as 0 (f32_count()).
  * A heavy-hitter slot's prio is written but not read: the loader
  * recomputes it from the slot's counts and the summary's usual totals
  * (gws_hh_weigh()), so that it evicts exactly as the saved summary would,
@@ -3388,8 +3391,8 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                         const hh_t *h = gx->hh[i];
                         if (!h)
                                 continue;
-                        put_f32(out, h->total);
-                        put_f32(out, h->ttotal);
+                        put_f32(out, (float)h->total);
+                        put_f32(out, (float)h->ttotal);
                         put_f32(out, h->htotal);
                         put_f32(out, h->httotal);
                         put_u32(out, (uint32_t)h->windows);
@@ -3397,10 +3400,10 @@ int gws_detect_save(const gws_detect_t *d, gws_buf_t *buf) {
                         for (s = 0; s < h->used; s++) {
                                 put_u64(out, h->h[s]);
                                 put_f32(out, h->prio[s]);
-                                put_f32(out, h->cur[s]);
-                                put_f32(out, h->err[s]);
-                                put_f32(out, h->tok[s]);
-                                put_f32(out, h->terr[s]);
+                                put_f32(out, (float)h->cur[s]);
+                                put_f32(out, (float)h->err[s]);
+                                put_f32(out, (float)h->tok[s]);
+                                put_f32(out, (float)h->terr[s]);
                                 put_f32(out, h->hist[s]);
                                 put_f32(out, h->htok[s]);
                                 put_u8(out, h->klen[s]);
@@ -3474,6 +3477,14 @@ static float rd_f32(rd_t *r) {
         float v;
         memcpy(&v, &u, 4);
         return v;
+}
+/* A heavy-hitter request count written as a float (format 5): a
+ * negative or NaN one is 0, one past UINT32_MAX UINT32_MAX (a float
+ * outside the range of uint32_t has no conversion). */
+static uint32_t f32_count(float v) {
+        if (!(v > 0))
+                return 0;
+        return v >= 4294967295.0f ? UINT32_MAX : (uint32_t)v;
 }
 /* Event times (epoch ms) and window or bucket indices: what events can
  * give (their ts is year 0-9999 or epoch ms up to 1e14) is far inside
@@ -3763,8 +3774,8 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                                 const unsigned char *hk;
                                 h->h[s] = rd_uint(&r, 8);
                                 (void)rd_f32(&r); /* prio: gws_hh_weigh() */
-                                h->cur[s] = rd_f32(&r);
-                                h->err[s] = rd_f32(&r);
+                                h->cur[s] = f32_count(rd_f32(&r));
+                                h->err[s] = f32_count(rd_f32(&r));
                                 h->tok[s] = rd_f32(&r);
                                 h->terr[s] = rd_f32(&r);
                                 h->hist[s] = rd_f32(&r);

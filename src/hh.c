@@ -8,13 +8,16 @@
 
 size_t gws_hh_size(int nslots) {
         return sizeof(gws_hh_t) +
-               (size_t)nslots * (sizeof(uint64_t) + 8 * sizeof(float) + 1 +
-                                 GWS_HH_KEY);
+               (size_t)nslots * (sizeof(uint64_t) + 2 * sizeof(double) +
+                                 3 * sizeof(float) + 2 * sizeof(uint32_t) +
+                                 1 + GWS_HH_KEY);
 }
 
+/* The float arithmetic of the float counters (the same prio below 2^24,
+ * where they were exact). */
 void gws_hh_prio(gws_hh_t *hh, int k) {
-        hh->prio[k] = (hh->hist[k] + hh->cur[k]) * hh->wreq +
-                      (hh->htok[k] + hh->tok[k]) * hh->wtok;
+        hh->prio[k] = (hh->hist[k] + (float)hh->cur[k]) * hh->wreq +
+                      (hh->htok[k] + (float)hh->tok[k]) * hh->wtok;
 }
 
 void gws_hh_weigh(gws_hh_t *hh) {
@@ -25,6 +28,8 @@ void gws_hh_weigh(gws_hh_t *hh) {
                 gws_hh_prio(hh, k);
 }
 
+/* Layout: the header, then the 8-byte arrays (h, tok, terr), the 4-byte
+ * ones (prio, hist, htok, cur, err), the keys and their lengths. */
 gws_hh_t *gws_hh_new(int nslots) {
         gws_hh_t *hh = calloc(1, gws_hh_size(nslots));
         char *p;
@@ -34,15 +39,14 @@ gws_hh_t *gws_hh_new(int nslots) {
         hh->wreq = hh->wtok = 1;
         p = (char *)(hh + 1);
         hh->h = (uint64_t *)p;
-        p += nslots * sizeof(uint64_t);
-        hh->prio = (float *)p;
-        hh->cur = hh->prio + nslots;
-        hh->err = hh->cur + nslots;
-        hh->tok = hh->err + nslots;
+        hh->tok = (double *)(hh->h + nslots);
         hh->terr = hh->tok + nslots;
-        hh->hist = hh->terr + nslots;
+        hh->prio = (float *)(hh->terr + nslots);
+        hh->hist = hh->prio + nslots;
         hh->htok = hh->hist + nslots;
-        p = (char *)(hh->htok + nslots);
+        hh->cur = (uint32_t *)(hh->htok + nslots);
+        hh->err = hh->cur + nslots;
+        p = (char *)(hh->err + nslots);
         hh->key = (char(*)[GWS_HH_KEY])p;
         hh->klen = (uint8_t *)(p + (size_t)nslots * GWS_HH_KEY);
         return hh;
@@ -61,11 +65,11 @@ static void window_reset(gws_hh_t *hh) {
 void gws_hh_close(gws_hh_t *hh) {
         float a = hh->windows < 10 ? 1.0f / (float)(hh->windows + 1) : 0.1f;
         int k;
-        hh->htotal += a * (hh->total - hh->htotal);
-        hh->httotal += a * (hh->ttotal - hh->httotal);
+        hh->htotal += a * ((float)hh->total - hh->htotal);
+        hh->httotal += a * ((float)hh->ttotal - hh->httotal);
         for (k = 0; k < hh->used; k++) {
-                hh->hist[k] += a * (hh->cur[k] - hh->hist[k]);
-                hh->htok[k] += a * (hh->tok[k] - hh->htok[k]);
+                hh->hist[k] += a * ((float)hh->cur[k] - hh->hist[k]);
+                hh->htok[k] += a * ((float)hh->tok[k] - hh->htok[k]);
         }
         window_reset(hh);
         hh->windows++;
@@ -76,7 +80,7 @@ void gws_hh_restart(gws_hh_t *hh) {
         gws_hh_weigh(hh);
 }
 
-int gws_hh_add(gws_hh_t *hh, const char *key, size_t len, float tokens) {
+int gws_hh_add(gws_hh_t *hh, const char *key, size_t len, double tokens) {
         uint64_t h = gws_hash64(key, len, 0x68686868);
         int i, sl = -1;
         hh->total += 1;
@@ -119,7 +123,8 @@ int gws_hh_add(gws_hh_t *hh, const char *key, size_t len, float tokens) {
                     (uint8_t)(len < GWS_HH_KEY ? len : GWS_HH_KEY);
                 memcpy(hh->key[sl], key, hh->klen[sl]);
         }
-        hh->cur[sl] += 1;
+        if (hh->cur[sl] < UINT32_MAX)
+                hh->cur[sl]++;
         hh->tok[sl] += tokens;
         gws_hh_prio(hh, sl);
         return sl;

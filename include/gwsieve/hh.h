@@ -30,18 +30,23 @@
 
 #define GWS_HH_KEY 46 /**< display key bytes kept per slot (truncated) */
 
-/** A summary: the header, then its arrays in the same allocation. */
+/** A summary: the header, then its arrays in the same allocation. The
+ *  counts of the current window are exact: requests in 32 bits (at
+ *  UINT32_MAX they stay there), tokens and the totals in doubles (exact
+ *  to 2^53); as floats they stopped at 2^24 requests (x + 1 == x) and
+ *  drifted from 2^24 tokens on. The usual counts (moving averages) and
+ *  the weights are floats. */
 typedef struct gws_hh_s {
-        float total, ttotal;   /**< requests / tokens this window */
+        double total, ttotal;  /**< requests / tokens this window */
         float htotal, httotal; /**< usual per window */
         float wreq, wtok;      /**< 1 / usual totals (at least 1) */
         int windows;           /**< closed windows seen */
         int nslots, used;
         uint64_t *h;           /**< key hash (identity) */
+        double *tok, *terr;    /**< tokens this window, overestimate */
         float *prio;           /**< weighted hist + cur: eviction order */
-        float *cur, *err;      /**< requests this window, overestimate */
-        float *tok, *terr;     /**< tokens this window, overestimate */
         float *hist, *htok;    /**< usual requests / tokens per window */
+        uint32_t *cur, *err;   /**< requests this window, overestimate */
         uint8_t *klen;         /**< display key (truncated) */
         char (*key)[GWS_HH_KEY];
 } gws_hh_t;
@@ -63,7 +68,7 @@ void gws_hh_weigh(gws_hh_t *hh);
 
 /** @brief Counts one request of key \p key (\p len bytes) with \p tokens
  *  tokens. @returns its slot. */
-int gws_hh_add(gws_hh_t *hh, const char *key, size_t len, float tokens);
+int gws_hh_add(gws_hh_t *hh, const char *key, size_t len, double tokens);
 
 /** @brief Ends a window: learns the usual counts from it (weight 1 /
  *  (windows + 1) for the first ten, then 0.1: a hitter's incident takes
