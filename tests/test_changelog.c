@@ -440,14 +440,14 @@ START_TEST(catch_up_starts_at_the_log_start) {
 }
 END_TEST
 
-/* Starts \p f with state.restore_timeout_ms \p timeout, 100 input events
- * on \p part and a snapshot of an empty detector at offset 10 (delivered
- * 10). @returns the detector (the caller's). */
-static gws_detect_t *fx_catch_up(fx_t *f, int32_t part, const char *timeout,
-                                 gws_buf_t *raw, gws_buf_t *rec) {
+/* On started \p f: state.restore_timeout_ms \p timeout, 100 input
+ * events on \p part and a snapshot of an empty detector at offset 10
+ * (delivered 10). @returns the detector (the caller's). */
+static gws_detect_t *catch_up_ready(fx_t *f, int32_t part,
+                                    const char *timeout, gws_buf_t *raw,
+                                    gws_buf_t *rec) {
         gws_detect_t *det;
         char err[256];
-        fx_start(f);
         ck_assert_int_eq(gws_config_set(f->cfg, "state.restore_timeout_ms",
                                         timeout, err, sizeof(err)),
                          0);
@@ -456,6 +456,13 @@ static gws_detect_t *fx_catch_up(fx_t *f, int32_t part, const char *timeout,
         ck_assert_ptr_nonnull(det);
         snapshot_put(f, part, 10, 10, det, raw, rec);
         return det;
+}
+
+/* fx_start(), then catch_up_ready(). */
+static gws_detect_t *fx_catch_up(fx_t *f, int32_t part, const char *timeout,
+                                 gws_buf_t *raw, gws_buf_t *rec) {
+        fx_start(f);
+        return catch_up_ready(f, part, timeout, raw, rec);
 }
 
 /* The service found the group's committed offset before it assigned the
@@ -520,17 +527,10 @@ START_TEST(catch_up_refused_stops_at_once) {
         gws_buf_t raw = {0}, rec = {0};
         gws_detect_t *det;
         gws_restore_t *r;
-        char err[256];
         int i;
 
         fx_start_brokers(&f, 2, 0x2);
-        ck_assert_int_eq(gws_config_set(f.cfg, "state.restore_timeout_ms",
-                                        "20000", err, sizeof(err)),
-                         0);
-        input_fill(&f, part, 100, "{}", 2);
-        det = gws_detect_new(f.cfg, part);
-        ck_assert_ptr_nonnull(det);
-        snapshot_put(&f, part, 10, 10, det, &raw, &rec);
+        det = catch_up_ready(&f, part, "20000", &raw, &rec);
         for (i = 0; i < 2000; i++)
                 ck_assert_int_eq(
                     rd_kafka_mock_broker_push_request_error_rtts(
