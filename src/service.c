@@ -1790,13 +1790,14 @@ static void snapshot_revoked(gws_service_t *svc,
         int64_t t0 = gws_mono_ms(), at;
         char which[256] = "", unch[256] = "";
         size_t wl = 0, ul = 0;
-        ptn_t **same;
-        int64_t *same_next;
+        struct {
+                ptn_t *p;
+                int64_t next;
+        } *same;
         if (!svc->cl)
                 return;
         /* out of memory: every one written, as before */
         same = calloc((size_t)parts->cnt + 1, sizeof(*same));
-        same_next = calloc((size_t)parts->cnt + 1, sizeof(*same_next));
         for (i = 0; i < parts->cnt; i++) {
                 ptn_t *p = ptn_lookup(svc, parts->elems[i].partition);
                 snap_wait_t *sw;
@@ -1831,9 +1832,9 @@ static void snapshot_revoked(gws_service_t *svc,
                                               __ATOMIC_ACQ_REL)))
                         snap_drop(svc, p, sw, 1);
                 snap_point(p, next, &so, &sd);
-                if (same && same_next && snap_same(p, so, sd)) {
-                        same_next[nsame] = next;
-                        same[nsame++] = p;
+                if (same && snap_same(p, so, sd)) {
+                        same[nsame].p = p;
+                        same[nsame++].next = next;
                         continue;
                 }
                 n += snap_revoked_one(svc, p, next, which, sizeof(which),
@@ -1845,14 +1846,14 @@ static void snapshot_revoked(gws_service_t *svc,
                     svc->cl, svc->cfg->shutdown_timeout_ms);
                 uint64_t failed = snap_failures(svc);
                 for (i = 0; i < nsame; i++) {
-                        ptn_t *p = same[i];
+                        ptn_t *p = same[i].p;
                         if (acked && failed == p->snap_put.failed) {
                                 nunch++;
                                 which_add(unch, sizeof(unch), &ul,
                                           p->partition, p->snap_put.offset);
                                 continue;
                         }
-                        n += snap_revoked_one(svc, p, same_next[i], which,
+                        n += snap_revoked_one(svc, p, same[i].next, which,
                                               sizeof(which), &wl);
                 }
                 __atomic_add_fetch(&svc->snaps_unchanged, (uint64_t)nunch,
@@ -1865,7 +1866,6 @@ static void snapshot_revoked(gws_service_t *svc,
                                 nunch, unch);
         }
         free(same);
-        free(same_next);
         if (!n)
                 return;
         if (!gws_changelog_wait_delivered(svc->cl,
