@@ -364,6 +364,11 @@ int gws_time_parse(const char *s, size_t len, int64_t *ms) {
         if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || h > 23 ||
             m > 59 || sec > 60)
                 return -1;
+        /* February 29 in a common year (Gregorian): days_from_civil()
+         * would take it for March 1 */
+        if (M == 2 && D == 29 &&
+            (Y % 4 != 0 || (Y % 100 == 0 && Y % 400 != 0)))
+                return -1;
         if (s[i] == '.') {
                 i++;
                 while (i < len && s[i] >= '0' && s[i] <= '9') {
