@@ -1,9 +1,14 @@
 /* tracker.c - per-partition FIFO of in-flight offsets.
  *
- * Every consumed message takes an entry and gives it back when its outputs
- * are delivered: popped entries are kept on a short free list (under the
- * lock already taken) rather than going back to malloc, which was a calloc
- * and a free per event, the free often from another thread. */
+ * The FIFO is a list of chunks of CHUNK_N entries, appended at the tail
+ * chunk and popped from the head chunk in order. An entry keeps its
+ * address while it is in the FIFO (callers hold pointers to it), popping
+ * walks adjacent memory rather than a linked list of entries scattered
+ * over the heap, and an emptied chunk is started over or kept as the
+ * spare: no allocation per event. (Before: an entry each, from a free
+ * list of up to 256; past it a malloc by the worker and a free by the
+ * delivery thread, whose pops of a long done run took 1.4% of a run's
+ * samples in the free and its arena lock and 1.3% in the list walk.) */
 #include "gwsieve/tracker.h"
 
 #include <pthread.h>
@@ -13,21 +18,27 @@ struct gws_tracker_entry_s {
         gws_tracker_t *t;
         int64_t offset;
         int refs; /* atomic */
-        struct gws_tracker_entry_s *next;
 };
+
+/* Entries per chunk: 3 KB, about what a partition has in flight at
+ * 150k events/s over 96 partitions with outputs delivered in 50 ms. */
+#define CHUNK_N 128
+
+typedef struct chunk_s {
+        struct chunk_s *next; /* the next newer chunk, once this is full */
+        uint32_t n;           /* entries appended */
+        gws_tracker_entry_t e[CHUNK_N];
+} chunk_t;
 
 struct gws_tracker_s {
         pthread_mutex_t lock;
-        gws_tracker_entry_t *head, *tail; /* guarded by lock */
-        int64_t committable;              /* guarded by lock */
-        size_t pending;                   /* guarded by lock */
-        gws_tracker_entry_t *spare;       /* guarded by lock */
-        size_t nspare;                    /* guarded by lock */
+        chunk_t *head, *tail; /* guarded by lock; NULL before the first */
+        uint32_t hi;          /* guarded by lock: head->e[hi] is the oldest */
+        int64_t committable;  /* guarded by lock */
+        size_t pending;       /* guarded by lock */
+        chunk_t *spare;       /* guarded by lock: one emptied chunk kept */
         void *opaque;
 };
-
-/* Entries kept for reuse per partition (32 B each). */
-#define SPARE_MAX 256
 
 gws_tracker_t *gws_tracker_new(void *opaque) {
         gws_tracker_t *t = calloc(1, sizeof(*t));
@@ -40,17 +51,14 @@ gws_tracker_t *gws_tracker_new(void *opaque) {
 }
 
 void gws_tracker_destroy(gws_tracker_t *t) {
-        gws_tracker_entry_t *e, *next;
+        chunk_t *c, *next;
         if (!t)
                 return;
-        for (e = t->head; e; e = next) {
-                next = e->next;
-                free(e);
+        for (c = t->head; c; c = next) {
+                next = c->next;
+                free(c);
         }
-        for (e = t->spare; e; e = next) {
-                next = e->next;
-                free(e);
-        }
+        free(t->spare);
         pthread_mutex_destroy(&t->lock);
         free(t);
 }
@@ -58,21 +66,26 @@ void gws_tracker_destroy(gws_tracker_t *t) {
 /* Appends an entry for \p offset; t->lock held. @returns it or NULL. */
 static gws_tracker_entry_t *add_locked(gws_tracker_t *t, int64_t offset) {
         gws_tracker_entry_t *e;
-        if ((e = t->spare)) {
-                t->spare = e->next;
-                t->nspare--;
-        } else if (!(e = malloc(sizeof(*e)))) {
-                return NULL;
+        if (!t->tail || t->tail->n == CHUNK_N) {
+                chunk_t *c = t->spare;
+                if (c)
+                        t->spare = NULL;
+                else if (!(c = malloc(sizeof(*c))))
+                        return NULL;
+                c->next = NULL;
+                c->n = 0;
+                if (t->tail) {
+                        t->tail->next = c;
+                } else {
+                        t->head = c;
+                        t->hi = 0;
+                }
+                t->tail = c;
         }
+        e = &t->tail->e[t->tail->n++];
         e->t = t;
         e->offset = offset;
         e->refs = 1;
-        e->next = NULL;
-        if (t->tail)
-                t->tail->next = e;
-        else
-                t->head = e;
-        t->tail = e;
         t->pending++;
         return e;
 }
@@ -102,24 +115,34 @@ void gws_tracker_ref(gws_tracker_entry_t *e) {
 
 /* Pops every done entry at the head. @returns how many. */
 static int pop_done(gws_tracker_t *t) {
-        gws_tracker_entry_t *h;
+        chunk_t *c;
         int popped = 0;
         pthread_mutex_lock(&t->lock);
-        while ((h = t->head) &&
-               __atomic_load_n(&h->refs, __ATOMIC_ACQUIRE) == 0) {
-                t->head = h->next;
-                if (!t->head)
-                        t->tail = NULL;
-                t->committable = h->offset + 1;
-                t->pending--;
-                if (t->nspare < SPARE_MAX) {
-                        h->next = t->spare;
-                        t->spare = h;
-                        t->nspare++;
-                } else {
-                        free(h);
+        while ((c = t->head)) {
+                if (t->hi == c->n) {
+                        /* a full chunk, all popped, with a newer one */
+                        if (c->n < CHUNK_N || !c->next)
+                                break;
+                        t->head = c->next;
+                        t->hi = 0;
+                        if (!t->spare)
+                                t->spare = c;
+                        else
+                                free(c);
+                        continue;
                 }
+                if (__atomic_load_n(&c->e[t->hi].refs, __ATOMIC_ACQUIRE))
+                        break;
+                t->committable = c->e[t->hi].offset + 1;
+                t->hi++;
+                t->pending--;
                 popped++;
+        }
+        /* Empty: the last chunk starts over (its entries are all popped,
+         * and a popped entry is not used again by whoever released it). */
+        if (!t->pending && (c = t->head)) {
+                c->n = 0;
+                t->hi = 0;
         }
         pthread_mutex_unlock(&t->lock);
         return popped;

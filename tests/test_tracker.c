@@ -180,6 +180,92 @@ START_TEST(batch_add_release) {
 }
 END_TEST
 
+/* Against a model (an array of done flags), with a fixed seed: rounds
+ * of adds, then releases in random order that leave 0-39 entries live
+ * for the next round. The first rounds start from an empty FIFO, add up
+ * to a chunk's edge (128 entries) and past it, and release all but the
+ * round's last offset in reverse order, then a new entry, then that
+ * last one (a full chunk all popped while a newer one waits). The
+ * committable offset must be the first not-done offset, and the pending
+ * count what is not popped. */
+#define NMODEL 5000
+static unsigned model_rand(unsigned *seed) {
+        *seed = *seed * 1103515245u + 12345u;
+        return *seed >> 16;
+}
+
+static void model_check(gws_tracker_t *t, const unsigned char *done,
+                        int added, int *popped_to) {
+        while (*popped_to < added && done[*popped_to])
+                (*popped_to)++;
+        ck_assert_int_eq(gws_tracker_committable(t),
+                         *popped_to ? 1000 + *popped_to : -1);
+        ck_assert_uint_eq(gws_tracker_pending(t),
+                          (size_t)(added - *popped_to));
+}
+
+START_TEST(matches_a_model) {
+        static gws_tracker_entry_t *e[NMODEL + 16];
+        static unsigned char done[NMODEL + 16];
+        static const int edges[] = {1, 2, 127, 128, 129, 255, 256, 257};
+        gws_tracker_t *t = gws_tracker_new(NULL);
+        unsigned seed = 12345;
+        int added = 0, popped_to = 0, live[NMODEL], nlive = 0, r, i, k;
+        for (r = 0; r < (int)(sizeof(edges) / sizeof(edges[0])); r++) {
+                int first = added, last;
+                for (i = 0; i < edges[r]; i++, added++)
+                        ck_assert_ptr_nonnull(
+                            e[added] = gws_tracker_add(t, 1000 + added));
+                last = added - 1;
+                for (i = last - 1; i >= first; i--) {
+                        done[i] = 1;
+                        gws_tracker_release(e[i]);
+                        model_check(t, done, added, &popped_to);
+                }
+                ck_assert_int_eq(popped_to, last);
+                ck_assert_ptr_nonnull(e[added] =
+                                          gws_tracker_add(t, 1000 + added));
+                added++;
+                done[last] = 1;
+                gws_tracker_release(e[last]);
+                model_check(t, done, added, &popped_to);
+                done[added - 1] = 1;
+                gws_tracker_release(e[added - 1]);
+                model_check(t, done, added, &popped_to);
+                ck_assert_int_eq(popped_to, added);
+        }
+        while (added < NMODEL) {
+                int n = (int)(model_rand(&seed) % 300),
+                    keep = (int)(model_rand(&seed) % 40);
+                if (n > NMODEL - added)
+                        n = NMODEL - added;
+                for (i = 0; i < n; i++, added++) {
+                        ck_assert_ptr_nonnull(
+                            e[added] = gws_tracker_add(t, 1000 + added));
+                        live[nlive++] = added;
+                }
+                if (added == NMODEL)
+                        keep = 0;
+                while (nlive > keep) {
+                        k = (int)(model_rand(&seed) % (unsigned)nlive);
+                        i = live[k];
+                        live[k] = live[--nlive];
+                        done[i] = 1;
+                        gws_tracker_release(e[i]);
+                        model_check(t, done, added, &popped_to);
+                }
+        }
+        ck_assert_int_eq(gws_tracker_committable(t), 1000 + NMODEL);
+        ck_assert_uint_eq(gws_tracker_pending(t), 0);
+        /* and it goes on after being emptied */
+        e[0] = gws_tracker_add(t, 1000 + NMODEL + 5);
+        ck_assert_int_eq(gws_tracker_offset(e[0]), 1000 + NMODEL + 5);
+        ck_assert_int_eq(gws_tracker_release(e[0]), 1);
+        ck_assert_int_eq(gws_tracker_committable(t), 1000 + NMODEL + 6);
+        gws_tracker_destroy(t);
+}
+END_TEST
+
 Suite *gws_tracker_suite(void) {
         Suite *s = suite_create("tracker");
         TCase *tc = tcase_create("offsets");
@@ -189,6 +275,7 @@ Suite *gws_tracker_suite(void) {
         tcase_add_test(tc, concurrent_release);
         tcase_add_test(tc, entries_reused);
         tcase_add_test(tc, batch_add_release);
+        tcase_add_test(tc, matches_a_model);
         suite_add_tcase(s, tc);
         return s;
 }
