@@ -15,8 +15,9 @@
 # told apart by creation order (gwsieve creates the producer, then the
 # consumer, then the restore consumer; each client's threads start with
 # its rdk:main); workers; main = gwsieve's main thread (the first task,
-# whatever the binary is called); other = delivery,
-# fetch wake-up, HTTP, restore threads and the restore consumer; total;
+# whatever the binary is called); delivery = the thread that polls the
+# producer (delivery reports: the offsets they complete); other = fetch
+# wake-up, HTTP, restore threads and the restore consumer; total;
 # peak = whole-run peak RSS from the `PROGRESS final` line (shutdown
 # included); rate = events / span of the retained records' timestamps;
 # main_sleeps = the main thread's voluntary context switches (each a
@@ -111,8 +112,9 @@ one() {
     $1 ~ /^rdk:/ && c == 1 {p += v; next}
     $1 ~ /^rdk:/ && c == 2 {k += v; next}
     $1 ~ /^gws-worker/ {w += v; wp += $4; next}
+    $1 == "gws-delivery" {dl += v; next}
     {o += v}
-    END {printf "producer %.3f consumer %.3f workers %.3f main %.3f other %.3f total %.3f peak %.1f rate %s main_sleeps %d worker_preempted %d backpressure %.2f sys_share %.2f\n", p, k, w, m, o, t, rss, rate, mw, wp, bpress, st / (ut + st > 0 ? ut + st : 1)}' "$W/threads"
+    END {printf "producer %.3f consumer %.3f workers %.3f main %.3f delivery %.3f other %.3f total %.3f peak %.1f rate %s main_sleeps %d worker_preempted %d backpressure %.2f sys_share %.2f\n", p, k, w, m, dl, o, t, rss, rate, mw, wp, bpress, st / (ut + st > 0 ? ut + st : 1)}' "$W/threads"
 }
 
 echo "thread_split: $N events, $PARTS partitions, $ROUNDS round(s); CPU-s per 100k events; A: $GWS_A ${A[*]:-(defaults)}; B: $GWS_B ${B[*]:-(defaults)}"
