@@ -89,6 +89,37 @@ START_TEST(bearer_keeps_the_word) {
 }
 END_TEST
 
+/* The auth scheme is case-insensitive (RFC 9110, 11.1): "BEARER" and
+ * "bEaReR" carry the same token as "Bearer", at the start of a string,
+ * after 16 bytes or more (the vector prefilter) and in a short one. */
+START_TEST(bearer_any_case) {
+        static const char *const words[] = {"BEARER", "bEaReR", "BEarer",
+                                            "bearer"};
+        static const char *const forms[] = {
+            "%s abcdefghijklmnopqrstuvwxyz0123",
+            "Authorization header value: %s abcdefghijklmnopqrstuvwxyz0123 "
+            "and more text after it",
+            "h: %s abcdefghijklmnop"};
+        size_t w, k;
+        for (w = 0; w < sizeof(forms) / sizeof(forms[0]); w++)
+                for (k = 0; k < sizeof(words) / sizeof(words[0]); k++) {
+                        char in[256], want[64];
+                        gws_buf_t out = {0};
+                        snprintf(in, sizeof(in), forms[w], words[k]);
+                        ck_assert_msg(gws_redact_maybe(r, in, strlen(in)) == 1,
+                                      "prefilter passes over \"%s\"", in);
+                        ck_assert_msg(gws_redact_text(r, sc, in, strlen(in),
+                                                      &out, NULL) == 1,
+                                      "not redacted: \"%s\"", in);
+                        snprintf(want, sizeof(want),
+                                 "%s [REDACTED:bearer_token]", words[k]);
+                        ck_assert_msg(strstr(out.buf, want), "%s -> %s", in,
+                                      out.buf);
+                        gws_buf_free(&out);
+                }
+}
+END_TEST
+
 static const char *lookalikes[] = {
     "task-manager", "skeleton key", "sk-short", "ask-me-anything-later",
     "xAKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPL", "AKIAIOSFODNN7EXAMPLEX",
@@ -575,6 +606,7 @@ Suite *gws_redact_suite(void) {
         tcase_add_loop_test(tc, secrets_all_redacted, 0,
                             sizeof(secrets) / sizeof(secrets[0]));
         tcase_add_test(tc, bearer_keeps_the_word);
+        tcase_add_test(tc, bearer_any_case);
         tcase_add_loop_test(tc, lookalikes_untouched, 0,
                             sizeof(lookalikes) / sizeof(lookalikes[0]));
         tcase_add_test(tc, custom_patterns);
