@@ -137,6 +137,17 @@ static int has(uc *s, size_t len, size_t i, const char *lit) {
         return i + n <= len && !memcmp(s + i, lit, n);
 }
 
+/* has() for a lower-case \p lit, the text's ASCII letters in any case. */
+static int has_ci(uc *s, size_t len, size_t i, const char *lit) {
+        size_t n = strlen(lit), k;
+        if (i + n > len)
+                return 0;
+        for (k = 0; k < n; k++)
+                if ((s[i + k] | 0x20) != (unsigned char)lit[k])
+                        return 0;
+        return 1;
+}
+
 static int luhn(uc *s, size_t from, size_t to) {
         int sum = 0, dbl = 0;
         size_t i = to;
@@ -267,8 +278,9 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
                 return 1;
         case 'B':
         case 'b':
+                /* the scheme in any case (RFC 9110, 11.1): "BEARER" */
                 if (!bnd || !(en & 1u << GWS_RK_BEARER) ||
-                    !has(s, len, i + 1, "earer"))
+                    !has_ci(s, len, i + 1, "earer"))
                         return 0;
                 j = i + 6;
                 if (j >= len || (s[j] != ' ' && s[j] != '\t'))
@@ -602,7 +614,7 @@ static inline unsigned cand16(__m128i pv, __m128i v, __m128i nx) {
 #endif
 
 /* 0 if the letter at s[i] cannot start what match_at() looks for there,
- * by the byte after it: "sk", "ey", "[Bb]e", "gh"/"gi", "xo", "A" then
+ * by the byte after it: "sk", "ey", "[Bb][Ee]", "gh"/"gi", "xo", "A" then
  * I, K, S, G, R or N. Words of prose start with s, e, b or g every tenth
  * time or so, never like this: a bit of next_cand()'s block, not a
  * match_at() call and a new block each. Other candidates: 1. */
@@ -612,7 +624,7 @@ static inline int may_start(uc *s, size_t len, size_t i) {
         case 's': return n == 'k';
         case 'e': return n == 'y';
         case 'B':
-        case 'b': return n == 'e';
+        case 'b': return (n | 0x20) == 'e';
         case 'g': return n == 'h' || n == 'i';
         case 'x': return n == 'o';
         case 'A':
