@@ -81,7 +81,7 @@ struct gws_redact_scratch_s {
 static const char *kind_names[GWS_RK__CNT] = {
     "openai_key", "anthropic_key", "aws_access_key", "google_api_key",
     "github_token", "slack_token", "bearer_token", "jwt", "private_key",
-    "email", "card_number", "custom", "ip"};
+    "email", "card_number", "custom", "ip", "field"};
 
 const char *gws_redact_kind_name(gws_redact_kind_t k) {
         return (unsigned)k < GWS_RK__CNT ? kind_names[k] : "unknown";

@@ -508,6 +508,103 @@ START_TEST(dlq_json_payload_is_redacted_as_json) {
 }
 END_TEST
 
+/* redact.fields: the values of members with these names (any case,
+ * escapes decoded, at any depth) are replaced whatever they hold, for
+ * credentials that no detector can tell from text: a Basic header, an
+ * Azure or Mistral key (hex or plain letters), a cookie. null stays;
+ * the contract's required fields cannot be listed; [] turns it off. */
+#define CRED_BODY                                                              \
+        "\"request\":{\"headers\":{\"Authorization\":\"Basic "                  \
+        "dXNlcjpwYXNzd29yZA==\",\"X-API-Key\":\"3f9a0c1e5b7d4a2f8e6c9b1a0d3f"   \
+        "5e7c\",\"Cookie\":null,\"x-goog-api-key\":{\"v\":\"k\"},"            \
+        "\"proxy-authoriz\\u0061tion\":\"Digest abc\",\"accept\":\"json\"},"    \
+        "\"api_key\":\"plainkey0000\",\"model\":\"gpt-4o\"},\"password\":1234"
+START_TEST(credential_fields_redacted) {
+        const char *in =
+            "{\"id\":\"c1\",\"ts\":\"2026-01-01T00:00:00Z\",\"gateway_id\":"
+            "\"gw-1\",\"provider\":\"openai\",\"model\":\"gpt-4o\",\"status\":"
+            "500,\"latency_ms\":10," CRED_BODY "}";
+        const char *dead = "{\"id\":\"c2\"," CRED_BODY "}";
+        static const char *const refused[] = {
+            "{\"redact\":{\"fields\":[\"model\"]}}",
+            "{\"redact\":{\"fields\":[\"\"]}}",
+            "{\"redact\":{\"fields\":[7]}}"};
+        gws_pipeline_stats_t st;
+        json_t *rec, *h, *req;
+        const char *p;
+        size_t i;
+
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        rec = cap.last[GWS_SINK_RETAINED];
+        req = json_object_get(rec, "request");
+        h = json_object_get(req, "headers");
+        ck_assert_str_eq(json_string_value(json_object_get(h, "Authorization")),
+                         "[REDACTED:field]");
+        ck_assert_str_eq(json_string_value(json_object_get(h, "X-API-Key")),
+                         "[REDACTED:field]");
+        ck_assert_str_eq(
+            json_string_value(json_object_get(h, "x-goog-api-key")),
+            "[REDACTED:field]");
+        ck_assert_str_eq(
+            json_string_value(json_object_get(h, "proxy-authorization")),
+            "[REDACTED:field]");
+        ck_assert(json_is_null(json_object_get(h, "Cookie")));
+        ck_assert_str_eq(json_string_value(json_object_get(h, "accept")),
+                         "json");
+        ck_assert_str_eq(json_string_value(json_object_get(req, "api_key")),
+                         "[REDACTED:field]");
+        ck_assert_str_eq(json_string_value(json_object_get(rec, "password")),
+                         "[REDACTED:field]");
+        ck_assert_str_eq(json_string_value(json_object_get(req, "model")),
+                         "gpt-4o");
+        ck_assert_str_eq(json_string_value(json_object_get(rec, "model")),
+                         "gpt-4o");
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl, &st);
+        ck_assert_uint_eq(st.rec.redactions[GWS_RK_FIELD], 6);
+        ck_assert_str_eq(gws_redact_kind_name(GWS_RK_FIELD), "field");
+
+        /* a dead letter's JSON payload too */
+        ck_assert_int_eq(run1(dead, strlen(dead)), GWS_OUT_DLQ);
+        p = json_string_value(json_object_get(cap.last[GWS_SINK_DLQ],
+                                              "payload"));
+        ck_assert_ptr_nonnull(p);
+        ck_assert_msg(!strstr(p, "dXNlcjpw") && !strstr(p, "3f9a0c1e") &&
+                          !strstr(p, "plainkey") && !strstr(p, "1234") &&
+                          !strstr(p, "Digest"),
+                      "a credential survives: %s", p);
+
+        /* the list is the user's: [] turns it off */
+        reconfigure("{\"redact\":{\"fields\":[]}}");
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        h = json_object_get(
+            json_object_get(cap.last[GWS_SINK_RETAINED], "request"),
+            "headers");
+        ck_assert_str_eq(json_string_value(json_object_get(h, "X-API-Key")),
+                         "3f9a0c1e5b7d4a2f8e6c9b1a0d3f5e7c");
+        /* and so does redact.enabled=false */
+        reconfigure("{\"redact\":{\"enabled\":false,\"fields\":[\"accept\"]}}");
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        h = json_object_get(
+            json_object_get(cap.last[GWS_SINK_RETAINED], "request"),
+            "headers");
+        ck_assert_str_eq(json_string_value(json_object_get(h, "accept")),
+                         "json");
+        for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+                gws_pipeline_t *bad;
+                ck_assert_int_eq(
+                    gws_config_load_string(cfg, refused[i], err, sizeof(err)),
+                    0);
+                bad = gws_pipeline_new(cfg, err, sizeof(err));
+                ck_assert_msg(bad == NULL, "accepted: %s", refused[i]);
+                ck_assert_msg(strstr(err, "redact.fields[0]"), "%s: %s",
+                              refused[i], err);
+                gws_config_load_string(cfg, "{\"redact\":{\"fields\":[]}}",
+                                       err, sizeof(err));
+        }
+}
+END_TEST
+
 /* A DLQ record carries at most limits.dlq_payload_bytes of the payload
  * as written (escaped or base64), cut at a character, and says so; the
  * source coordinates point at the whole message. Unbounded, 400 KB of
@@ -1835,6 +1932,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, rejected_envelope);
         tcase_add_test(tc, deny_keeps_required_and_rule_name_cut_at_a_character);
         tcase_add_test(tc, dlq_json_payload_is_redacted_as_json);
+        tcase_add_test(tc, credential_fields_redacted);
         tcase_add_test(tc, preset_note_in_dlq_detail);
         tcase_add_loop_test(tc, ip_truncate_fails_closed, 0,
                             sizeof(ipv) / sizeof(ipv[0]));

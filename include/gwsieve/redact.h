@@ -59,10 +59,12 @@ typedef enum {
         GWS_RK_CUSTOM,
         GWS_RK_IP, /**< redact.ip_truncate: a client_ip that is no address
                     *   (not a detector: no redact.builtins name) */
+        GWS_RK_FIELD, /**< redact.fields: a member's value replaced by its
+                       *   name (not a detector either) */
         GWS_RK__CNT
 } gws_redact_kind_t;
 
-/** @returns "openai_key", ..., "card_number", "custom", "ip". */
+/** @returns "openai_key", ..., "card_number", "custom", "ip", "field". */
 const char *gws_redact_kind_name(gws_redact_kind_t k);
 
 /** @brief Builds a redactor.
