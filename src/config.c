@@ -212,6 +212,15 @@ static const crow_t rows[] = {
      "built-in detectors to use (null = all)"},
     {"redact.custom", T_JSON, "[]", OFF(redact_custom), NB, NULL,
      "extra PCRE2 patterns: [{\"name\":..,\"pattern\":..}]"},
+    {"redact.fields", T_JSON,
+     "[\"authorization\",\"proxy-authorization\",\"x-api-key\","
+     "\"api-key\",\"api_key\",\"apikey\",\"x-goog-api-key\","
+     "\"ocp-apim-subscription-key\",\"x-auth-token\",\"cookie\","
+     "\"set-cookie\",\"password\",\"client_secret\",\"access_token\","
+     "\"refresh_token\"]",
+     OFF(redact_fields), NB, NULL,
+     "member names (any case, any depth) whose values are replaced by "
+     "[REDACTED:field] whatever they hold (null stays); [] = none"},
     {"redact.ip_truncate", T_BOOL, "false", OFF(redact_ip_truncate), NB,
      NULL, "truncate client_ip (retained records, metadata's copy, "
            "alerts) to /24 (IPv4) or /48 (IPv6); what is no address "

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -45,6 +46,11 @@ struct gws_record_s {
         int nchg;                    /* addresses truncated (not counted
                                       * as redactions) in this call */
         gws_buf_t ip_out;            /* text with its addresses cut */
+        paths_t fields;              /* redact.fields, in lower case
+                                      * (with redaction only) */
+        uint32_t field_first[64];    /* by length % 64: bit (c | 0x20) & 31
+                                      * of each name's first byte c */
+        uint32_t field_last[64];     /* the same of its last byte */
 };
 
 #define NO_TOK UINT32_MAX
@@ -103,6 +109,120 @@ static int paths_load(paths_t *p, json_t *arr, const char *key, char *errstr,
 nomem:
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
+}
+
+/* redact.fields into rw->fields: names of 1 to 128 bytes, not a field
+ * the contract requires (its value is read from the record), kept in
+ * lower case (ASCII) for fields_has(). @returns 0 or -1 (\p errstr). */
+static int fields_load(gws_record_t *rw, json_t *arr, char *errstr,
+                       size_t errstr_size) {
+        paths_t *p = &rw->fields;
+        size_t i, k, n;
+        json_t *v;
+        if (!arr || !json_is_array(arr) || !json_array_size(arr))
+                return 0;
+        p->v = calloc(json_array_size(arr), sizeof(*p->v));
+        p->len = calloc(json_array_size(arr), sizeof(*p->len));
+        if (!p->v || !p->len)
+                goto nomem;
+        json_array_foreach(arr, i, v) {
+                const char *s = json_string_value(v);
+                n = json_string_length(v);
+                if (!json_is_string(v) || !n || n > 128 ||
+                    memchr(s, '\0', n)) {
+                        snprintf(errstr, errstr_size,
+                                 "\"redact.fields[%zu]\": expected a member "
+                                 "name of 1 to 128 bytes, like "
+                                 "\"authorization\"",
+                                 i);
+                        return -1;
+                }
+                for (k = 0; k < sizeof(required) / sizeof(*required); k++)
+                        if (!strcasecmp(s, required[k])) {
+                                snprintf(errstr, errstr_size,
+                                         "\"redact.fields[%zu]\": \"%.128s\" "
+                                         "names \"%s\", a field every "
+                                         "record keeps as it came "
+                                         "(trim.deny cannot remove it "
+                                         "either)",
+                                         i, s, required[k]);
+                                return -1;
+                        }
+                if (!(p->v[p->n] = strdup(s)))
+                        goto nomem;
+                for (k = 0; k < n; k++)
+                        if (p->v[p->n][k] >= 'A' && p->v[p->n][k] <= 'Z')
+                                p->v[p->n][k] |= 0x20;
+                p->len[p->n++] = n;
+                rw->field_first[n % 64] |= 1u << ((s[0] | 0x20) & 31);
+                rw->field_last[n % 64] |= 1u << ((s[n - 1] | 0x20) & 31);
+        }
+        return 0;
+nomem:
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+}
+
+/* fields_has() past its filter: \p s, \p n the name (decoded). */
+static int __attribute__((noinline))
+fields_match(const gws_record_t *rw, const char *s, size_t n) {
+        size_t k;
+        int i;
+        if (!n || !(rw->field_first[n % 64] >> ((s[0] | 0x20) & 31) & 1) ||
+            !(rw->field_last[n % 64] >> ((s[n - 1] | 0x20) & 31) & 1))
+                return 0;
+        for (i = 0; i < rw->fields.n; i++) {
+                const char *f = rw->fields.v[i];
+                if (rw->fields.len[i] != n)
+                        continue;
+                for (k = 0; k < n; k++) {
+                        unsigned char c = (unsigned char)s[k];
+                        if ((c >= 'A' && c <= 'Z' ? c | 0x20 : c) !=
+                            (unsigned char)f[k])
+                                break;
+                }
+                if (k == n)
+                        return 1;
+        }
+        return 0;
+}
+
+/* fields_has() of a name with escapes: decoded first. */
+static int __attribute__((noinline))
+fields_has_esc(const gws_record_t *rw, const gws_jdoc_t *doc,
+               const gws_jtok_t *kt) {
+        char tmp[6 * 128]; /* each of 128 bytes escaped as \uXXXX */
+        if (kt->len - 2 > sizeof(tmp))
+                return 0;
+        return fields_match(rw, tmp, gws_json_str_decode(doc, kt, tmp));
+}
+
+/* 1 if member name \p kt is one of redact.fields (ASCII letters in any
+ * case, escapes decoded). Inline, a record's names are ruled out by
+ * their length with their first and last bytes (two bit tests): by the
+ * length alone, out of line, 15 names took 2,600 instructions per
+ * retained record. */
+static inline int fields_has(const gws_record_t *rw, const gws_jdoc_t *doc,
+                             const gws_jtok_t *kt) {
+        const char *s = doc->buf + kt->start + 1;
+        size_t n = kt->len - 2;
+        if (kt->flags & GWS_JF_ESC)
+                return fields_has_esc(rw, doc, kt);
+        if (!n || !(rw->field_first[n % 64] >> ((s[0] | 0x20) & 31) & 1) ||
+            !(rw->field_last[n % 64] >> ((s[n - 1] | 0x20) & 31) & 1))
+                return 0;
+        return fields_match(rw, s, n);
+}
+
+/* Writes the value of a member fields_has() named: "[REDACTED:field]"
+ * whatever it is (a string, a number, an object), null as it is.
+ * @returns 0 or -1. */
+static int put_field_redacted(gws_record_t *rw, const gws_jtok_t *vt,
+                              gws_buf_t *out) {
+        if (vt->type == GWS_JT_NULL)
+                return PUT_LIT(out, "null");
+        CUR(rw, redactions[GWS_RK_FIELD], 1);
+        return PUT_LIT(out, "\"[REDACTED:field]\"");
 }
 
 gws_record_t *gws_record_new(const gws_config_t *cfg, char *errstr,
@@ -170,6 +290,12 @@ gws_record_t *gws_record_new(const gws_config_t *cfg, char *errstr,
                                                errstr, errstr_size)))
                         goto err;
         }
+        /* checked with redaction off too (check-config says what is
+         * wrong before it is turned on), used only with it on */
+        if (fields_load(rw, cfg->redact_fields, errstr, errstr_size))
+                goto err;
+        if (!rw->red)
+                paths_free(&rw->fields);
         /* dead letters' address literals need it without redaction too */
         if ((rw->red || cfg->redact_ip_truncate) &&
             !(rw->rscratch = gws_redact_scratch_new(rw->red)))
@@ -194,6 +320,7 @@ void gws_record_destroy(gws_record_t *rw) {
         paths_free(&rw->allow);
         paths_free(&rw->deny);
         paths_free(&rw->bodies);
+        paths_free(&rw->fields);
         gws_redact_scratch_destroy(rw->rscratch);
         gws_redact_destroy(rw->red);
         gws_buf_free(&rw->path);
@@ -533,7 +660,9 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                 first = 0;
                 r |= put_key(rw, doc, kt, out, &nred);
                 r |= gws_buf_append(out, ":", 1);
-                if ((idx == rw->ip_meta && is_meta_ip(doc, kt)) ||
+                if (rw->fields.n && fields_has(rw, doc, kt))
+                        r |= put_field_redacted(rw, &doc->toks[k + 1], out);
+                else if ((idx == rw->ip_meta && is_meta_ip(doc, kt)) ||
                     (rw->dlq_ip && is_dlq_ip(doc, kt)))
                         r |= put_client_ip(rw, doc, &doc->toks[k + 1], out);
                 else
@@ -738,6 +867,11 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                 r |= put_key(rw, doc, kt, out, &nred);
                 r |= gws_buf_append(out, ":", 1);
                 first = 0;
+                if (rw->fields.n && fields_has(rw, doc, kt)) {
+                        if (put_field_redacted(rw, vt, out) == -1)
+                                return -1;
+                        continue;
+                }
                 if (cfg->redact_ip_truncate &&
                     key_is(doc, kt, "client_ip", 9)) {
                         if (put_client_ip(rw, doc, vt, out) == -1)

@@ -95,6 +95,8 @@ typedef struct gws_config_s {
         int redact_enabled;
         struct json_t *redact_builtins;  /**< null = all */
         struct json_t *redact_custom;    /**< [{name, pattern}] */
+        struct json_t *redact_fields;    /**< member names whose values are
+                                          *   replaced (any depth, any case) */
         int redact_ip_truncate;
         char *redact_alert_id_key;       /**< secret of alert ids (at
                                           *   least 16 bytes), or NULL:
