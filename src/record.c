@@ -772,7 +772,7 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
         const gws_jdoc_t *doc = ev->doc;
         const gws_jtok_t *root = &doc->toks[0];
         uint32_t k;
-        int i, r = 0, first = 1, nr = 0, d, ntrunc = 0, nred = 0;
+        int i, r = 0, first = 1, nr = 0, d, ntrunc = 0, nred = 0, is_field;
         char trunc[256];
         size_t to = 0;
 
@@ -804,13 +804,16 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                                       key_is(doc, kt, "metadata", 8)
                                   ? k + 1
                                   : NO_TOK;
+                is_field = rw->fields.n && fields_has(rw, doc, kt);
                 if (is_body(rw, doc, kt)) {
                         if (keep == GWS_KEEP_SAMPLE &&
                             cfg->trim_drop_bodies_sampled) {
                                 CUR(rw, bodies_dropped, 1);
                                 continue;
                         }
-                        if (cfg->trim_max_body_bytes &&
+                        /* a body in redact.fields: not its text cut,
+                         * its value replaced (below) */
+                        if (!is_field && cfg->trim_max_body_bytes &&
                             vt->len > (uint32_t)cfg->trim_max_body_bytes) {
                                 size_t cut;
                                 gws_buf_reset(&rw->body);
@@ -867,7 +870,7 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                 r |= put_key(rw, doc, kt, out, &nred);
                 r |= gws_buf_append(out, ":", 1);
                 first = 0;
-                if (rw->fields.n && fields_has(rw, doc, kt)) {
+                if (is_field) {
                         if (put_field_redacted(rw, vt, out) == -1)
                                 return -1;
                         continue;

@@ -590,6 +590,17 @@ START_TEST(credential_fields_redacted) {
             "headers");
         ck_assert_str_eq(json_string_value(json_object_get(h, "accept")),
                          "json");
+        /* a body listed is replaced, not written cut to max_body_bytes
+         * (its text would be) */
+        reconfigure("{\"redact\":{\"enabled\":true,\"fields\":"
+                    "[\"request\"]},\"trim\":{\"max_body_bytes\":16}}");
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             cap.last[GWS_SINK_RETAINED], "request")),
+                         "[REDACTED:field]");
+        ck_assert_ptr_null(json_object_get(
+            json_object_get(cap.last[GWS_SINK_RETAINED], "sieve"),
+            "truncated"));
         for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
                 gws_pipeline_t *bad;
                 ck_assert_int_eq(
