@@ -52,6 +52,7 @@ static const unsigned char min_len[GWS_RK_CUSTOM] = {
     [GWS_RK_GITHUB_TOKEN] = 11 + 22,   /* github_pat_ (ghp_ + 36: 40) */
     [GWS_RK_SLACK_TOKEN] = 5 + 10,     /* xoxb- */
     [GWS_RK_BEARER] = 7 + 16,          /* "Bearer " */
+    [GWS_RK_BASIC_AUTH] = 6 + 8,       /* "Basic " */
     [GWS_RK_JWT] = 3 * 10 + 2,         /* three parts, two dots */
     [GWS_RK_PRIVATE_KEY] = 11 + 16,    /* "-----BEGIN " .. "PRIVATE KEY-----" */
     [GWS_RK_EMAIL] = 0,                /* not used: see gws_redact_maybe() */
@@ -80,7 +81,8 @@ struct gws_redact_scratch_s {
 
 static const char *kind_names[GWS_RK__CNT] = {
     "openai_key", "anthropic_key", "aws_access_key", "google_api_key",
-    "github_token", "slack_token", "bearer_token", "jwt", "private_key",
+    "github_token", "slack_token", "bearer_token", "basic_auth", "jwt",
+    "private_key",
     "email", "card_number", "custom", "ip", "field"};
 
 const char *gws_redact_kind_name(gws_redact_kind_t k) {

@@ -38,6 +38,9 @@ static const struct {
      GWS_RK_GITHUB_TOKEN},
     {"xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
      GWS_RK_SLACK_TOKEN},
+    /* RFC 7617: base64 of user:password */
+    {"Basic dXNlcm5hbWU6c3VwZXJzZWNyZXRwYXNzd29yZA==", GWS_RK_BASIC_AUTH},
+    {"BASIC YWRtaW46aHVudGVyMg", GWS_RK_BASIC_AUTH},
     {"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
      "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
      GWS_RK_JWT},
@@ -124,6 +127,8 @@ static const char *lookalikes[] = {
     "task-manager", "skeleton key", "sk-short", "ask-me-anything-later",
     "xAKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPL", "AKIAIOSFODNN7EXAMPLEX",
     "ghp_short", "xoxb-1", "Bearer short", "bearer", "eyJ alone",
+    "basic information about it", "Basic Understanding of Kafka",
+    "BASIC programming", "Basic dXNlcm5hbWU", "Basic YWI6Y2R",
     "eyJhbGciOiJIUzI1NiJ9 only one part", "user@localhost", "a@b.c",
     "order 1234567890123 (not Luhn)", "ts 1767225600000",
     "phone +1 415 555 0100", "-----BEGIN CERTIFICATE-----", "@mention",
@@ -550,6 +555,7 @@ static const struct {
     {"github_token", "github_pat_11ABCDEFG0abcdefghijkl"},
     {"slack_token", "xoxb-1234567890"},
     {"bearer_token", "Bearer abcdefghijklmnop"},
+    {"basic_auth", "Basic YWI6Y2Rl"},
     {"jwt", "eyJhbGciOi.eyJzdWIiOi.abcdefghij"},
     {"private_key", "-----BEGIN PRIVATE KEY-----"},
     {"email", "a@b.cd"},

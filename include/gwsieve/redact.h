@@ -18,8 +18,11 @@
  *   github_token   ghp_|gho_|ghu_|ghs_|ghr_ + >= 36 [A-Za-z0-9];
  *                  github_pat_ + >= 22 [A-Za-z0-9_]
  *   slack_token    xoxa-|xoxb-|xoxp-|xoxr-|xoxs- + >= 10 [A-Za-z0-9-]
- *   bearer_token   Bearer|bearer + spaces + >= 16 token chars (the word
- *                  "Bearer " is kept, the token replaced)
+ *   bearer_token   Bearer (any case) + spaces + >= 16 token chars (the
+ *                  word "Bearer " is kept, the token replaced)
+ *   basic_auth     Basic (any case) + spaces + >= 8 base64 chars that
+ *                  decode to user:password (RFC 7617: a ':' in the
+ *                  first 192 bytes); "Basic " is kept
  *   jwt            eyJ... three base64url parts (>= 10 chars each) by dots
  *   private_key    -----BEGIN ... PRIVATE KEY----- through its END line
  *                  (to the end of the text if the END is missing)
@@ -52,6 +55,7 @@ typedef enum {
         GWS_RK_GITHUB_TOKEN,
         GWS_RK_SLACK_TOKEN,
         GWS_RK_BEARER,
+        GWS_RK_BASIC_AUTH,
         GWS_RK_JWT,
         GWS_RK_PRIVATE_KEY,
         GWS_RK_EMAIL,
