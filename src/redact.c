@@ -53,6 +53,7 @@ static const unsigned char min_len[GWS_RK_CUSTOM] = {
     [GWS_RK_SLACK_TOKEN] = 5 + 10,     /* xoxb- */
     [GWS_RK_BEARER] = 7 + 16,          /* "Bearer " */
     [GWS_RK_BASIC_AUTH] = 6 + 8,       /* "Basic " */
+    [GWS_RK_URL_CREDENTIAL] = 5 + 6,   /* "?key=" */
     [GWS_RK_JWT] = 3 * 10 + 2,         /* three parts, two dots */
     [GWS_RK_PRIVATE_KEY] = 11 + 16,    /* "-----BEGIN " .. "PRIVATE KEY-----" */
     [GWS_RK_EMAIL] = 0,                /* not used: see gws_redact_maybe() */
@@ -81,8 +82,8 @@ struct gws_redact_scratch_s {
 
 static const char *kind_names[GWS_RK__CNT] = {
     "openai_key", "anthropic_key", "aws_access_key", "google_api_key",
-    "github_token", "slack_token", "bearer_token", "basic_auth", "jwt",
-    "private_key",
+    "github_token", "slack_token", "bearer_token", "basic_auth",
+    "url_credential", "jwt", "private_key",
     "email", "card_number", "custom", "ip", "field"};
 
 const char *gws_redact_kind_name(gws_redact_kind_t k) {

@@ -41,6 +41,8 @@ static const struct {
     /* RFC 7617: base64 of user:password */
     {"Basic dXNlcm5hbWU6c3VwZXJzZWNyZXRwYXNzd29yZA==", GWS_RK_BASIC_AUTH},
     {"BASIC YWRtaW46aHVudGVyMg", GWS_RK_BASIC_AUTH},
+    {"https://api.example.com/v1/chat?api_key=9f8e7d6c5b4a3928", GWS_RK_URL_CREDENTIAL},
+    {"https://x.blob.core.windows.net/c/b?sv=2022-11-02&SIG=AbCd%2F12%3D", GWS_RK_URL_CREDENTIAL},
     {"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
      "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
      GWS_RK_JWT},
@@ -129,6 +131,8 @@ static const char *lookalikes[] = {
     "ghp_short", "xoxb-1", "Bearer short", "bearer", "eyJ alone",
     "basic information about it", "Basic Understanding of Kafka",
     "BASIC programming", "Basic dXNlcm5hbWU", "Basic YWI6Y2R",
+    "why?Because", "R&D department", "?page=2&sort=asc", "&keyboard=qwerty12",
+    "tokens=12345678", "?key=abcde", "&password=", "a?token", 
     "eyJhbGciOiJIUzI1NiJ9 only one part", "user@localhost", "a@b.c",
     "order 1234567890123 (not Luhn)", "ts 1767225600000",
     "phone +1 415 555 0100", "-----BEGIN CERTIFICATE-----", "@mention",
@@ -556,6 +560,7 @@ static const struct {
     {"slack_token", "xoxb-1234567890"},
     {"bearer_token", "Bearer abcdefghijklmnop"},
     {"basic_auth", "Basic YWI6Y2Rl"},
+    {"url_credential", "?key=abcdef"},
     {"jwt", "eyJhbGciOi.eyJzdWIiOi.abcdefghij"},
     {"private_key", "-----BEGIN PRIVATE KEY-----"},
     {"email", "a@b.cd"},

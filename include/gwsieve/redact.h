@@ -23,6 +23,14 @@
  *   basic_auth     Basic (any case) + spaces + >= 8 base64 chars that
  *                  decode to user:password (RFC 7617: a ':' in the
  *                  first 192 bytes); "Basic " is kept
+ *   url_credential the value of a credential parameter of a query string
+ *                  ('?' or '&', then api_key, apikey, api-key, key,
+ *                  access_token, token, auth, auth_token, password,
+ *                  passwd, pwd, secret, client_secret, sig, signature,
+ *                  subscription-key, x-amz-signature, x-amz-credential
+ *                  or x-amz-security-token in any case, '=', >= 6
+ *                  characters up to '&', '#', a space, a quote, '<',
+ *                  '>' or '\\'); the name is kept
  *   jwt            eyJ... three base64url parts (>= 10 chars each) by dots
  *   private_key    -----BEGIN ... PRIVATE KEY----- through its END line
  *                  (to the end of the text if the END is missing)
@@ -56,6 +64,7 @@ typedef enum {
         GWS_RK_SLACK_TOKEN,
         GWS_RK_BEARER,
         GWS_RK_BASIC_AUTH,
+        GWS_RK_URL_CREDENTIAL,
         GWS_RK_JWT,
         GWS_RK_PRIVATE_KEY,
         GWS_RK_EMAIL,
