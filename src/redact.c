@@ -1,8 +1,9 @@
 /* redact.c - hand-written secret/PII scanners, PCRE2 for custom patterns.
  *
  * One pass: a 256-entry table marks the bytes where some detector can
- * start ('s' sk-, 'A' AKIA/AIza, 'g' gh?_, 'x' xox?-, 'B'/'b' Bearer,
- * 'e' eyJ, '-' -----BEGIN, '@' e-mail, digits for cards); only there is a
+ * start ('s' sk-, 'A' AKIA/AIza, 'g' gh?_, 'x' xox?-, 'B'/'b' Bearer and
+ * Basic, '?'/'&' a query's parameter, 'e' eyJ, '-' -----BEGIN, '@'
+ * e-mail, digits for cards); only there is a
  * detector tried. Measured against a PCRE2-JIT alternation of the same
  * rules in bench/redact_bench.c (figures in the README).
  */
@@ -189,6 +190,54 @@ static int iin_ok(uc *d, int nd) {
  * detectors
  * ------------------------------------------------------------------------ */
 
+/* Credential parameters of a query string (url_credential), lower
+ * case, by length. */
+static const char *const url_params[] = {
+    "key", "pwd", "sig", "auth", "token", "apikey", "passwd", "secret",
+    "api_key", "api-key", "password", "signature", "auth_token",
+    "access_token", "client_secret", "subscription-key", "x-amz-signature",
+    "x-amz-credential", "x-amz-security-token", NULL};
+
+static inline int is_param(int c) { /* a parameter name: [A-Za-z0-9_.-] */
+        return is_alnum(c) || c == '_' || c == '.' || c == '-';
+}
+
+static inline int is_qvalue(int c) { /* a value: up to & # space " ' < > \ */
+        return c > ' ' && c != '&' && c != '#' && c != '"' && c != '\'' &&
+               c != '<' && c != '>' && c != '\\' && c != 0x7f;
+}
+
+/* url_credential at the '?' or '&' at \p i: a listed name (any case),
+ * '=', a value of at least 6 characters; the name is kept.
+ * @returns 1 with the match, or 0. */
+static int url_cred_at(uc *s, size_t len, size_t i, size_t *ms, size_t *me,
+                       unsigned *kind) {
+        const char *const *p;
+        size_t n = run(s, len, i + 1, is_param) - (i + 1), e, k;
+        if (n < 3 || n > 20 || i + 1 + n >= len || s[i + 1 + n] != '=')
+                return 0;
+        for (p = url_params; *p; p++) {
+                if (strlen(*p) != n)
+                        continue;
+                for (k = 0; k < n; k++) {
+                        unsigned c = s[i + 1 + k];
+                        if ((c >= 'A' && c <= 'Z' ? c | 0x20 : c) !=
+                            (unsigned char)(*p)[k])
+                                break;
+                }
+                if (k == n)
+                        break;
+        }
+        if (!*p)
+                return 0;
+        e = run(s, len, i + 2 + n, is_qvalue);
+        if (e - (i + 2 + n) < 6)
+                return 0;
+        *ms = i + 2 + n, *me = e;
+        *kind = GWS_RK_URL_CREDENTIAL;
+        return 1;
+}
+
 static inline int is_b64(int c) { /* [A-Za-z0-9+/] */
         return is_alnum(c) || c == '+' || c == '/';
 }
@@ -354,6 +403,11 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
                 *ms = j, *me = e; /* keep the word "Bearer " */
                 *kind = GWS_RK_BEARER;
                 return 1;
+        case '?':
+        case '&':
+                if (!(en & 1u << GWS_RK_URL_CREDENTIAL))
+                        return 0;
+                return url_cred_at(s, len, i, ms, me, kind);
         case 'e': {
                 size_t p1, p2;
                 if (!bnd || !(en & 1u << GWS_RK_JWT) ||
@@ -534,7 +588,7 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
                                          "anthropic_key, aws_access_key, "
                                          "google_api_key, github_token, "
                                          "slack_token, bearer_token, "
-                                         "basic_auth, jwt, "
+                                         "basic_auth, url_credential, jwt, "
                                          "private_key, email, card_number)",
                                          builtins[i]);
                                 gws_redact_destroy(r);
@@ -547,6 +601,8 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
                 r->trig[(unsigned char)trig_bytes[i]] =
                     is_digit(trig_bytes[i]) ? T_DIGIT : T_WORD;
         r->trig['@'] = T_ANY;
+        r->trig['?'] = T_ANY; /* url_credential: a query's parameters */
+        r->trig['&'] = T_ANY;
         r->trig['-'] = T_DASH;
         r->min_len = SIZE_MAX;
         for (k = 0; k < GWS_RK_CUSTOM; k++)
@@ -667,7 +723,8 @@ static inline unsigned cand16(__m128i pv, __m128i v, __m128i nx) {
             _mm_or_si128(_mm_or_si128(EQ(v, 'x'), EQ(v, 'B')),
                          _mm_or_si128(EQ(v, 'b'), EQ(v, 'e'))));
         __m128i m = _mm_or_si128(
-            _mm_andnot_si128(word, tw),
+            _mm_or_si128(_mm_andnot_si128(word, tw),
+                         _mm_or_si128(EQ(v, '?'), EQ(v, '&'))),
             _mm_or_si128(EQ(v, '@'), _mm_and_si128(EQ(v, '-'), EQ(nx, '-'))));
 #undef EQ
 #undef IN
@@ -676,7 +733,8 @@ static inline unsigned cand16(__m128i pv, __m128i v, __m128i nx) {
 #endif
 
 /* 0 if the letter at s[i] cannot start what match_at() looks for there,
- * by the byte after it: "sk", "ey", "[Bb][EeAa]", "gh"/"gi", "xo", "A" then
+ * by the byte after it: "sk", "ey", "[Bb][EeAa]", "gh"/"gi", "xo", '?' or
+ * '&' then a letter, "A" then
  * I, K, S, G, R or N. Words of prose start with s, e, b or g every tenth
  * time or so, never like this: a bit of next_cand()'s block, not a
  * match_at() call and a new block each. Other candidates: 1. */
@@ -689,6 +747,8 @@ static inline int may_start(uc *s, size_t len, size_t i) {
         case 'b': return (n | 0x20) == 'e' || (n | 0x20) == 'a';
         case 'g': return n == 'h' || n == 'i';
         case 'x': return n == 'o';
+        case '?':
+        case '&': return is_alpha(n);
         case 'A':
                 return n == 'I' || n == 'K' || n == 'S' || n == 'G' ||
                        n == 'R' || n == 'N';
