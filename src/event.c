@@ -424,7 +424,11 @@ gws_ev_err_t gws_event_parse(gws_event_t *ev, const char *buf, size_t len,
                 const gws_jtok_t *kt = &ed->doc.toks[k];
                 const char *name = buf + kt->start + 1;
                 size_t n = kt->len - 2;
-                char tmp[16];
+                /* The longest known name has 10 characters; escaped, 6
+                 * bytes each, plus the quotes: 62 bytes. A longer name
+                 * decodes to more than 10 bytes (before, 16: a name as
+                 * "\u0067ateway_id" was skipped, and the field missing). */
+                char tmp[64];
                 int f;
                 if (kt->flags & GWS_JF_ESC) {
                         if (kt->len > sizeof(tmp))
