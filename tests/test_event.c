@@ -176,6 +176,23 @@ static const struct {
      "ts"},
     {GOOD ",\"ts\":\"9999-12-31T23:59:59Z\"}", GWS_EV_ERR_BAD_VALUE, "ts"},
     {GOOD ",\"ts\":true}", GWS_EV_ERR_WRONG_TYPE, "ts"},
+    /* the contract's other typed fields (they were not checked: any
+     * value passed) */
+    {GOOD ",\"step\":2,\"trace_id\":\"t\",\"method\":\"POST\","
+     "\"user_agent\":\"ua\",\"metadata\":{\"a\":1},\"request\":\"hi\","
+     "\"response\":{\"b\":[]}}", GWS_EV_OK, NULL},
+    {GOOD ",\"step\":null,\"trace_id\":null,\"method\":null,"
+     "\"user_agent\":null,\"metadata\":null,\"request\":null,"
+     "\"response\":null}", GWS_EV_OK, NULL},
+    {GOOD ",\"step\":\"2\"}", GWS_EV_ERR_WRONG_TYPE, "step"},
+    {GOOD ",\"step\":1.5}", GWS_EV_ERR_WRONG_TYPE, "step"},
+    {GOOD ",\"trace_id\":7}", GWS_EV_ERR_WRONG_TYPE, "trace_id"},
+    {GOOD ",\"method\":true}", GWS_EV_ERR_WRONG_TYPE, "method"},
+    {GOOD ",\"user_agent\":{}}", GWS_EV_ERR_WRONG_TYPE, "user_agent"},
+    {GOOD ",\"metadata\":\"{}\"}", GWS_EV_ERR_WRONG_TYPE, "metadata"},
+    {GOOD ",\"metadata\":[1]}", GWS_EV_ERR_WRONG_TYPE, "metadata"},
+    {GOOD ",\"request\":[\"hi\"]}", GWS_EV_ERR_WRONG_TYPE, "request"},
+    {GOOD ",\"response\":5}", GWS_EV_ERR_WRONG_TYPE, "response"},
 };
 
 START_TEST(invalid_table) {
