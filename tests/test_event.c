@@ -193,6 +193,17 @@ static const struct {
     {GOOD ",\"metadata\":[1]}", GWS_EV_ERR_WRONG_TYPE, "metadata"},
     {GOOD ",\"request\":[\"hi\"]}", GWS_EV_ERR_WRONG_TYPE, "request"},
     {GOOD ",\"response\":5}", GWS_EV_ERR_WRONG_TYPE, "response"},
+    /* U+001F joins the fields of the detectors' entity keys, and alerts
+     * cut ids and entities at U+0000: escaped in an id-like field, the
+     * gateway "a\u001fb" with provider "c" was the same entity as the
+     * gateway "a" with provider "b\u001fc" */
+    {GOOD ",\"gateway_id\":\"a\\u001fb\"}", GWS_EV_ERR_BAD_VALUE,
+     "gateway_id"},
+    {GOOD ",\"provider\":\"b\\u001Fc\"}", GWS_EV_ERR_BAD_VALUE, "provider"},
+    {GOOD ",\"user_id\":\"u\\u001f\"}", GWS_EV_ERR_BAD_VALUE, "user_id"},
+    {GOOD ",\"id\":\"e\\u0000x\"}", GWS_EV_ERR_BAD_VALUE, "id"},
+    {GOOD ",\"model\":\"\\u0000\"}", GWS_EV_ERR_BAD_VALUE, "model"},
+    {GOOD ",\"user_id\":\"tab\\there\\u0001\\u001e\"}", GWS_EV_OK, NULL},
 };
 
 START_TEST(invalid_table) {
