@@ -203,6 +203,16 @@ static void str_of(scan_t *sc, const gws_jtok_t *t, gws_str_t *out) {
         sc->arena->len += out->len;
 }
 
+/* 1 if an id-like string holds U+001F, which joins the fields of the
+ * detectors' entity keys (the gateway "a\u001fb" with the provider "c"
+ * was the entity of the gateway "a" with the provider "b\u001fc"), or
+ * U+0000, where alerts cut ids and entities. Only an escape can spell
+ * either: the tokenizer refuses raw control bytes. */
+static int bad_id_char(const gws_jtok_t *t, const gws_str_t *s) {
+        return (t->flags & GWS_JF_ESC) &&
+               (memchr(s->s, 0x1f, s->len) || memchr(s->s, 0, s->len));
+}
+
 static gws_ev_err_t req_str(scan_t *sc, int f, gws_str_t *out,
                             gws_ev_errinfo_t *info) {
         const gws_jtok_t *t = tok_at(sc, f);
@@ -215,6 +225,9 @@ static gws_ev_err_t req_str(scan_t *sc, int f, gws_str_t *out,
         if (!out->len)
                 FAIL(GWS_EV_ERR_BAD_VALUE, fields[f].name,
                      "must not be empty");
+        if (bad_id_char(t, out))
+                FAIL(GWS_EV_ERR_BAD_VALUE, fields[f].name,
+                     "must not contain U+0000 or U+001F");
         return GWS_EV_OK;
 }
 
@@ -229,6 +242,9 @@ static gws_ev_err_t opt_str(scan_t *sc, int f, gws_str_t *out,
                 FAIL(GWS_EV_ERR_WRONG_TYPE, fields[f].name,
                      "must be a string");
         str_of(sc, t, out);
+        if (bad_id_char(t, out))
+                FAIL(GWS_EV_ERR_BAD_VALUE, fields[f].name,
+                     "must not contain U+0000 or U+001F");
         return GWS_EV_OK;
 }
 
