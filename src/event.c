@@ -105,7 +105,10 @@ const char *gws_ev_err2str(gws_ev_err_t err) {
 enum {
         F_ID, F_TS, F_GATEWAY_ID, F_PROVIDER, F_MODEL, F_STATUS, F_LATENCY,
         F_ACCOUNT_ID, F_ENDPOINT, F_USER_ID, F_CLIENT_IP, F_TTFB, F_COST,
-        F_TOKENS_IN, F_TOKENS_OUT, F_SUCCESS, F_CACHED, F__CNT
+        F_TOKENS_IN, F_TOKENS_OUT, F_SUCCESS, F_CACHED,
+        /* checked for their type only, not kept in the view */
+        F_METHOD, F_USER_AGENT, F_TRACE_ID, F_STEP, F_METADATA, F_REQUEST,
+        F_RESPONSE, F__CNT
 };
 
 static const struct {
@@ -117,7 +120,8 @@ static const struct {
     FLD("model"),      FLD("status"),    FLD("latency_ms"), FLD("account_id"),
     FLD("endpoint"),   FLD("user_id"),   FLD("client_ip"),  FLD("ttfb_ms"),
     FLD("cost_usd"),   FLD("tokens_in"), FLD("tokens_out"), FLD("success"),
-    FLD("cached"),
+    FLD("cached"),     FLD("method"),    FLD("user_agent"), FLD("trace_id"),
+    FLD("step"),       FLD("metadata"),  FLD("request"),    FLD("response"),
 #undef FLD
 };
 
@@ -132,19 +136,28 @@ static int field_of(const char *k, size_t n) {
         switch (n) {
         case 2:
                 return IS("id") ? F_ID : IS("ts") ? F_TS : -1;
+        case 4:
+                return IS("step") ? F_STEP : -1;
         case 5:
                 return IS("model") ? F_MODEL : -1;
         case 6:
-                return IS("status") ? F_STATUS : IS("cached") ? F_CACHED : -1;
+                return IS("status")   ? F_STATUS
+                       : IS("cached") ? F_CACHED
+                       : IS("method") ? F_METHOD
+                                      : -1;
         case 7:
                 return IS("ttfb_ms")   ? F_TTFB
                        : IS("user_id") ? F_USER_ID
                        : IS("success") ? F_SUCCESS
+                       : IS("request") ? F_REQUEST
                                        : -1;
         case 8:
                 return IS("provider")   ? F_PROVIDER
                        : IS("endpoint") ? F_ENDPOINT
                        : IS("cost_usd") ? F_COST
+                       : IS("trace_id") ? F_TRACE_ID
+                       : IS("metadata") ? F_METADATA
+                       : IS("response") ? F_RESPONSE
                                         : -1;
         case 9:
                 return IS("client_ip")   ? F_CLIENT_IP
@@ -155,6 +168,7 @@ static int field_of(const char *k, size_t n) {
                        : IS("latency_ms") ? F_LATENCY
                        : IS("account_id") ? F_ACCOUNT_ID
                        : IS("tokens_out") ? F_TOKENS_OUT
+                       : IS("user_agent") ? F_USER_AGENT
                                           : -1;
         default:
                 return -1;
@@ -189,6 +203,16 @@ static void str_of(scan_t *sc, const gws_jtok_t *t, gws_str_t *out) {
         sc->arena->len += out->len;
 }
 
+/* 1 if an id-like string holds U+001F, which joins the fields of the
+ * detectors' entity keys (the gateway "a\u001fb" with the provider "c"
+ * was the entity of the gateway "a" with the provider "b\u001fc"), or
+ * U+0000, where alerts cut ids and entities. Only an escape can spell
+ * either: the tokenizer refuses raw control bytes. */
+static int bad_id_char(const gws_jtok_t *t, const gws_str_t *s) {
+        return (t->flags & GWS_JF_ESC) &&
+               (memchr(s->s, 0x1f, s->len) || memchr(s->s, 0, s->len));
+}
+
 static gws_ev_err_t req_str(scan_t *sc, int f, gws_str_t *out,
                             gws_ev_errinfo_t *info) {
         const gws_jtok_t *t = tok_at(sc, f);
@@ -201,6 +225,9 @@ static gws_ev_err_t req_str(scan_t *sc, int f, gws_str_t *out,
         if (!out->len)
                 FAIL(GWS_EV_ERR_BAD_VALUE, fields[f].name,
                      "must not be empty");
+        if (bad_id_char(t, out))
+                FAIL(GWS_EV_ERR_BAD_VALUE, fields[f].name,
+                     "must not contain U+0000 or U+001F");
         return GWS_EV_OK;
 }
 
@@ -215,6 +242,9 @@ static gws_ev_err_t opt_str(scan_t *sc, int f, gws_str_t *out,
                 FAIL(GWS_EV_ERR_WRONG_TYPE, fields[f].name,
                      "must be a string");
         str_of(sc, t, out);
+        if (bad_id_char(t, out))
+                FAIL(GWS_EV_ERR_BAD_VALUE, fields[f].name,
+                     "must not contain U+0000 or U+001F");
         return GWS_EV_OK;
 }
 
@@ -260,6 +290,16 @@ static gws_ev_err_t opt_bool(scan_t *sc, int f, int *out, int *has,
                      "must be true or false");
         *out = t->type == GWS_JT_TRUE;
         *has = 1;
+        return GWS_EV_OK;
+}
+
+/* A field the view does not keep: only its type is checked (\p t1 or
+ * \p t2), as the contract says. */
+static gws_ev_err_t opt_type(scan_t *sc, int f, int t1, int t2,
+                             const char *what, gws_ev_errinfo_t *info) {
+        const gws_jtok_t *t = tok_at(sc, f);
+        if (t && t->type != t1 && t->type != t2)
+                FAIL(GWS_EV_ERR_WRONG_TYPE, fields[f].name, what);
         return GWS_EV_OK;
 }
 
@@ -339,6 +379,23 @@ static gws_ev_err_t validate(gws_event_t *ev, scan_t *sc,
         if ((err = opt_bool(sc, F_CACHED, &b, &has, info)))
                 return err;
         ev->cached = has ? (unsigned)b : 0;
+
+        if ((err = opt_type(sc, F_METHOD, GWS_JT_STR, GWS_JT_STR,
+                            "must be a string", info)) ||
+            (err = opt_type(sc, F_USER_AGENT, GWS_JT_STR, GWS_JT_STR,
+                            "must be a string", info)) ||
+            (err = opt_type(sc, F_TRACE_ID, GWS_JT_STR, GWS_JT_STR,
+                            "must be a string", info)) ||
+            (err = opt_type(sc, F_METADATA, GWS_JT_OBJ, GWS_JT_OBJ,
+                            "must be an object", info)) ||
+            (err = opt_type(sc, F_REQUEST, GWS_JT_OBJ, GWS_JT_STR,
+                            "must be an object or a string", info)) ||
+            (err = opt_type(sc, F_RESPONSE, GWS_JT_OBJ, GWS_JT_STR,
+                            "must be an object or a string", info)))
+                return err;
+        if ((t = tok_at(sc, F_STEP)) &&
+            (t->type != GWS_JT_NUM || gws_json_int(sc->doc, t, &i64) == -1))
+                FAIL(GWS_EV_ERR_WRONG_TYPE, "step", "must be an integer");
         return GWS_EV_OK;
 }
 
@@ -424,7 +481,11 @@ gws_ev_err_t gws_event_parse(gws_event_t *ev, const char *buf, size_t len,
                 const gws_jtok_t *kt = &ed->doc.toks[k];
                 const char *name = buf + kt->start + 1;
                 size_t n = kt->len - 2;
-                char tmp[16];
+                /* The longest known name has 10 characters; escaped, 6
+                 * bytes each, plus the quotes: 62 bytes. A longer name
+                 * decodes to more than 10 bytes (before, 16: a name as
+                 * "\u0067ateway_id" was skipped, and the field missing). */
+                char tmp[64];
                 int f;
                 if (kt->flags & GWS_JF_ESC) {
                         if (kt->len > sizeof(tmp))

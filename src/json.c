@@ -695,25 +695,27 @@ size_t gws_json_str_decode(const gws_jdoc_t *doc, const gws_jtok_t *tok,
 uint32_t gws_json_obj_get(const gws_jdoc_t *doc, uint32_t obj,
                           const char *name, size_t namelen) {
         const gws_jtok_t *o = &doc->toks[obj];
-        uint32_t k = obj + 1;
+        uint32_t k = obj + 1, found = 0;
         char tmp[256];
 
         if (o->type != GWS_JT_OBJ)
                 return 0;
+        /* A name given twice: the last, as the event view reads it (and
+         * most JSON parsers); so every member is looked at. */
         while (k < o->next) {
                 const gws_jtok_t *kt = &doc->toks[k];
                 if (!(kt->flags & GWS_JF_ESC)) {
                         if (kt->len - 2 == namelen &&
                             !memcmp(doc->buf + kt->start + 1, name, namelen))
-                                return k + 1;
+                                found = k + 1;
                 } else if (kt->len <= sizeof(tmp)) {
                         size_t n = gws_json_str_decode(doc, kt, tmp);
                         if (n == namelen && !memcmp(tmp, name, n))
-                                return k + 1;
+                                found = k + 1;
                 }
                 k = doc->toks[k + 1].next;
         }
-        return 0;
+        return found;
 }
 
 int gws_json_num(const gws_jdoc_t *doc, const gws_jtok_t *tok, double *out) {

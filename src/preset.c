@@ -501,6 +501,10 @@ static void from_litellm(xf_t *x) {
         }
         if ((v = use(x, "endTime")) && !(has_en = ll_secs(v, &en) == 0))
                 note(x, "endTime is not a number", "endTime");
+        /* no latency from it: said, if response_time does not give one
+         * either (the note is only shown with a dead letter) */
+        if (has_st && has_en && en < st)
+                note(x, "endTime is before startTime", "endTime");
         if (has_st && has_en && en >= st)
                 put_new(x, "latency_ms", dur_value((en - st) * 1e3));
         else if (num_of(get(x->src, "response_time"), &rt) == 0 && rt >= 0)
@@ -697,6 +701,9 @@ static void from_otel(xf_t *x) {
                 put_new(x, "ts", json_integer((json_int_t)(s / 1000000)));
         if (has_s && has_e && e >= s)
                 put_new(x, "latency_ms", json_real((double)(e - s) / 1e6));
+        else if (has_s && has_e)
+                note(x, "endTimeUnixNano is before startTimeUnixNano",
+                     "endTimeUnixNano");
 
         v = use(x, "attributes");
         if (!(at = attrs_of(x->src))) {

@@ -398,6 +398,12 @@ int gws_time_parse(const char *s, size_t len, int64_t *ms) {
         }
         if (i != len)
                 return -1;
+        /* second 60: a leap second, at 23:59 UTC only (RFC 3339 5.7), taken
+         * for the next second; any other minute's was the next minute */
+        if (sec == 60 &&
+            ((h * 60 + m - sign * (oh * 60 + om)) % 1440 + 1440) % 1440 !=
+                23 * 60 + 59)
+                return -1;
         t = days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec;
         t -= sign * (oh * 3600 + om * 60);
         *ms = t * 1000 + frac;

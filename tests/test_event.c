@@ -81,6 +81,41 @@ START_TEST(every_field_by_name) {
 }
 END_TEST
 
+/* Member names are compared decoded, whatever their length escaped: JSON
+ * spells "gateway_id" also as "\u0067ateway_id" (17 bytes with quotes) or
+ * with every character escaped (62 bytes); before, names of more than 16
+ * bytes as written were skipped, so such a gateway_id was "missing" and
+ * such a user_id not read, while filter rules and redaction found them. */
+START_TEST(escaped_names) {
+        const char *in =
+            "{\"id\":\"e\",\"ts\":1767225600000,\"\\u0067ateway_id\":\"gw\","
+            "\"provider\":\"p\",\"model\":\"m\",\"status\":200,"
+            "\"latency_ms\":1,\"\\u0075\\u0073\\u0065\\u0072\\u005f\\u0069"
+            "\\u0064\":\"u-7\",\"\\u0074\\u006f\\u006b\\u0065\\u006e\\u0073"
+            "\\u005f\\u006f\\u0075\\u0074\":-1}";
+        gws_event_t ev;
+        gws_ev_errinfo_t info;
+        gws_ev_err_t e = gws_event_parse(&ev, in, strlen(in), NULL, &info);
+        /* the last member, tokens_out, is negative */
+        ck_assert_msg(e == GWS_EV_ERR_BAD_VALUE, "got %s (%s %s)",
+                      gws_ev_err2str(e), info.field ? info.field : "-",
+                      info.what ? info.what : "-");
+        ck_assert_str_eq(info.field, "tokens_out");
+        gws_event_clear(&ev);
+        in = "{\"id\":\"e\",\"ts\":1767225600000,\"\\u0067ateway_id\":\"gw\","
+             "\"provider\":\"p\",\"model\":\"m\",\"status\":200,"
+             "\"latency_ms\":1,\"\\u0075\\u0073\\u0065\\u0072\\u005f\\u0069"
+             "\\u0064\":\"u-7\"}";
+        e = gws_event_parse(&ev, in, strlen(in), NULL, &info);
+        ck_assert_msg(e == GWS_EV_OK, "got %s (%s %s)", gws_ev_err2str(e),
+                      info.field ? info.field : "-",
+                      info.what ? info.what : "-");
+        ck_assert(str_is(ev.gateway_id, "gw"));
+        ck_assert(str_is(ev.user_id, "u-7"));
+        gws_event_clear(&ev);
+}
+END_TEST
+
 START_TEST(epoch_and_success_default) {
         const char *in = "{\"id\":\"e\",\"ts\":1767225600000,\"gateway_id\":"
                          "\"g\",\"provider\":\"p\",\"model\":\"m\","
@@ -141,6 +176,34 @@ static const struct {
      "ts"},
     {GOOD ",\"ts\":\"9999-12-31T23:59:59Z\"}", GWS_EV_ERR_BAD_VALUE, "ts"},
     {GOOD ",\"ts\":true}", GWS_EV_ERR_WRONG_TYPE, "ts"},
+    /* the contract's other typed fields (they were not checked: any
+     * value passed) */
+    {GOOD ",\"step\":2,\"trace_id\":\"t\",\"method\":\"POST\","
+     "\"user_agent\":\"ua\",\"metadata\":{\"a\":1},\"request\":\"hi\","
+     "\"response\":{\"b\":[]}}", GWS_EV_OK, NULL},
+    {GOOD ",\"step\":null,\"trace_id\":null,\"method\":null,"
+     "\"user_agent\":null,\"metadata\":null,\"request\":null,"
+     "\"response\":null}", GWS_EV_OK, NULL},
+    {GOOD ",\"step\":\"2\"}", GWS_EV_ERR_WRONG_TYPE, "step"},
+    {GOOD ",\"step\":1.5}", GWS_EV_ERR_WRONG_TYPE, "step"},
+    {GOOD ",\"trace_id\":7}", GWS_EV_ERR_WRONG_TYPE, "trace_id"},
+    {GOOD ",\"method\":true}", GWS_EV_ERR_WRONG_TYPE, "method"},
+    {GOOD ",\"user_agent\":{}}", GWS_EV_ERR_WRONG_TYPE, "user_agent"},
+    {GOOD ",\"metadata\":\"{}\"}", GWS_EV_ERR_WRONG_TYPE, "metadata"},
+    {GOOD ",\"metadata\":[1]}", GWS_EV_ERR_WRONG_TYPE, "metadata"},
+    {GOOD ",\"request\":[\"hi\"]}", GWS_EV_ERR_WRONG_TYPE, "request"},
+    {GOOD ",\"response\":5}", GWS_EV_ERR_WRONG_TYPE, "response"},
+    /* U+001F joins the fields of the detectors' entity keys, and alerts
+     * cut ids and entities at U+0000: escaped in an id-like field, the
+     * gateway "a\u001fb" with provider "c" was the same entity as the
+     * gateway "a" with provider "b\u001fc" */
+    {GOOD ",\"gateway_id\":\"a\\u001fb\"}", GWS_EV_ERR_BAD_VALUE,
+     "gateway_id"},
+    {GOOD ",\"provider\":\"b\\u001Fc\"}", GWS_EV_ERR_BAD_VALUE, "provider"},
+    {GOOD ",\"user_id\":\"u\\u001f\"}", GWS_EV_ERR_BAD_VALUE, "user_id"},
+    {GOOD ",\"id\":\"e\\u0000x\"}", GWS_EV_ERR_BAD_VALUE, "id"},
+    {GOOD ",\"model\":\"\\u0000\"}", GWS_EV_ERR_BAD_VALUE, "model"},
+    {GOOD ",\"user_id\":\"tab\\there\\u0001\\u001e\"}", GWS_EV_OK, NULL},
 };
 
 START_TEST(invalid_table) {
@@ -207,6 +270,7 @@ Suite *gws_event_suite(void) {
         TCase *tc = tcase_create("parse");
         tcase_add_test(tc, valid_full);
         tcase_add_test(tc, every_field_by_name);
+        tcase_add_test(tc, escaped_names);
         tcase_add_test(tc, epoch_and_success_default);
         tcase_add_loop_test(tc, invalid_table, 0, sizeof(bad) / sizeof(bad[0]));
         tcase_add_test(tc, limits);

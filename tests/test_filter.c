@@ -111,6 +111,38 @@ START_TEST(rules_first_match_and_force) {
 }
 END_TEST
 
+/* A name given twice: rules read the value the event view reads (the
+ * last, as most JSON parsers do), at any depth. Before, rules read the
+ * first: a force-drop rule on model "gpt-4o" dropped an event the
+ * detectors scored as model "o1". */
+START_TEST(duplicate_names_last_wins) {
+        gws_filter_t *f;
+        gws_event_t ev;
+        gws_score_t sc = {0, 0};
+        const char *rule;
+        ck_assert_int_eq(
+            gws_config_load_string(
+                cfg,
+                "{\"filter\":{\"normal_sample_rate\":0,\"rules\":["
+                "{\"name\":\"old\",\"when\":{\"field\":\"model\",\"equals\":"
+                "\"gpt-4o\"},\"action\":\"drop\",\"force\":true},"
+                "{\"name\":\"gold\",\"when\":{\"field\":\"metadata.tier\","
+                "\"equals\":\"gold\"},\"action\":\"keep\"}]}}",
+                err, sizeof(err)),
+            0);
+        f = gws_filter_new(cfg, err, sizeof(err));
+        ck_assert_msg(f != NULL, "%s", err);
+
+        parse(&ev, EV(200, ",\"model\":\"o1\",\"metadata\":{\"tier\":"
+                           "\"free\",\"tier\":\"gold\"}"));
+        ck_assert_int_eq((int)ev.model.len, 2); /* the view: the last */
+        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_RULE);
+        ck_assert_str_eq(rule, "gold");
+        gws_event_clear(&ev);
+        gws_filter_destroy(f);
+}
+END_TEST
+
 static const struct {
         const char *rules;
         const char *needle;
@@ -152,6 +184,7 @@ Suite *gws_filter_suite(void) {
         tcase_add_test(tc, sampling_is_deterministic);
         tcase_add_test(tc, default_policy);
         tcase_add_test(tc, rules_first_match_and_force);
+        tcase_add_test(tc, duplicate_names_last_wins);
         tcase_add_loop_test(tc, rule_errors_are_precise, 0,
                             sizeof(badrules) / sizeof(badrules[0]));
         suite_add_tcase(s, tc);

@@ -402,6 +402,17 @@ static const struct {
      "ts"},
     {OT, "{" OT_OK ",\"attributes\":5}", -1, 0, "attributes", "attributes",
      GWS_EV_ERR_MISSING_FIELD, "provider"},
+    /* an end before the start gives no latency: said, not left unsaid */
+    {LL, "{\"id\":\"a\",\"startTime\":1767607201,\"endTime\":1767607200,"
+         "\"custom_llm_provider\":\"p\",\"model\":\"m\",\"status\":"
+         "\"success\"}",
+     -1, 0, "endTime is before startTime", "endTime",
+     GWS_EV_ERR_MISSING_FIELD, "latency_ms"},
+    {OT, "{\"spanId\":\"a\",\"startTimeUnixNano\":\"1767607200500000000\","
+         "\"endTimeUnixNano\":\"1767607200000000000\",\"attributes\":{"
+         "\"gen_ai.system\":\"p\",\"gen_ai.request.model\":\"m\"}}",
+     -1, 0, "endTimeUnixNano is before startTimeUnixNano", "endTimeUnixNano",
+     GWS_EV_ERR_MISSING_FIELD, "latency_ms"},
     /* a required field absent in the foreign object */
     {LL, "{\"id\":\"a\",\"endTime\":1767607201,\"custom_llm_provider\":"
          "\"p\",\"model\":\"m\",\"status\":\"success\"}",

@@ -91,7 +91,8 @@ size_t gws_json_str_decode(const gws_jdoc_t *doc, const gws_jtok_t *tok,
 
 /** @brief Finds member \p name in the object at token index \p obj.
  *  @returns the value's token index, or 0 if absent (0 is the root, never
- *  a member value). Keys with escapes are compared decoded. */
+ *  a member value). Keys with escapes are compared decoded; of a name
+ *  given twice, the last (as the event view). */
 uint32_t gws_json_obj_get(const gws_jdoc_t *doc, uint32_t obj,
                           const char *name, size_t namelen);
 
