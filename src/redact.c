@@ -4,8 +4,7 @@
  * start ('s' sk-, 'A' AKIA/AIza, 'g' gh?_, 'x' xox?-, 'B'/'b' Bearer and
  * Basic, '?'/'&' a query's parameter, 'e' eyJ, '-' -----BEGIN, '@'
  * e-mail, digits for cards); only there is a
- * detector tried. Measured against a PCRE2-JIT alternation of the same
- * rules in bench/redact_bench.c (figures in the README).
+ * detector tried.
  */
 #include "gwsieve/redact.h"
 
