@@ -82,16 +82,27 @@ static void paths_free(paths_t *p) {
         memset(p, 0, sizeof(*p));
 }
 
-static int paths_load(paths_t *p, json_t *arr, const char *key, char *errstr,
-                      size_t errstr_size) {
-        size_t i;
-        json_t *v;
+/* Room in \p p for the strings of array \p arr. @returns 1 (room made),
+ * 0 (no array, or an empty one: nothing to load) or -1 (out of
+ * memory). */
+static int paths_reserve(paths_t *p, json_t *arr) {
         if (!arr || !json_is_array(arr) || !json_array_size(arr))
                 return 0;
         p->v = calloc(json_array_size(arr), sizeof(*p->v));
         p->len = calloc(json_array_size(arr), sizeof(*p->len));
-        if (!p->v || !p->len)
-                goto nomem;
+        return p->v && p->len ? 1 : -1;
+}
+
+static int paths_load(paths_t *p, json_t *arr, const char *key, char *errstr,
+                      size_t errstr_size) {
+        size_t i;
+        json_t *v;
+        int r;
+        if ((r = paths_reserve(p, arr)) <= 0) {
+                if (r)
+                        goto nomem;
+                return 0;
+        }
         json_array_foreach(arr, i, v) {
                 const char *s = json_string_value(v);
                 if (!json_is_string(v) || !*s || *s == '.' ||
@@ -119,12 +130,12 @@ static int fields_load(gws_record_t *rw, json_t *arr, char *errstr,
         paths_t *p = &rw->fields;
         size_t i, k, n;
         json_t *v;
-        if (!arr || !json_is_array(arr) || !json_array_size(arr))
+        int r;
+        if ((r = paths_reserve(p, arr)) <= 0) {
+                if (r)
+                        goto nomem;
                 return 0;
-        p->v = calloc(json_array_size(arr), sizeof(*p->v));
-        p->len = calloc(json_array_size(arr), sizeof(*p->len));
-        if (!p->v || !p->len)
-                goto nomem;
+        }
         json_array_foreach(arr, i, v) {
                 const char *s = json_string_value(v);
                 n = json_string_length(v);

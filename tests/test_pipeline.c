@@ -519,6 +519,16 @@ END_TEST
         "5e7c\",\"Cookie\":null,\"x-goog-api-key\":{\"v\":\"k\"},"            \
         "\"proxy-authoriz\\u0061tion\":\"Digest abc\",\"accept\":\"json\"},"    \
         "\"api_key\":\"plainkey0000\",\"model\":\"gpt-4o\"},\"password\":1234"
+/* request.headers of the retained record of \p in, with \p conf loaded
+ * over the configuration. */
+static json_t *headers_kept(const char *conf, const char *in) {
+        reconfigure(conf);
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        return json_object_get(
+            json_object_get(cap.last[GWS_SINK_RETAINED], "request"),
+            "headers");
+}
+
 START_TEST(credential_fields_redacted) {
         const char *in =
             "{\"id\":\"c1\",\"ts\":\"2026-01-01T00:00:00Z\",\"gateway_id\":"
@@ -575,19 +585,12 @@ START_TEST(credential_fields_redacted) {
                       "a credential survives: %s", p);
 
         /* the list is the user's: [] turns it off */
-        reconfigure("{\"redact\":{\"fields\":[]}}");
-        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
-        h = json_object_get(
-            json_object_get(cap.last[GWS_SINK_RETAINED], "request"),
-            "headers");
+        h = headers_kept("{\"redact\":{\"fields\":[]}}", in);
         ck_assert_str_eq(json_string_value(json_object_get(h, "X-API-Key")),
                          "3f9a0c1e5b7d4a2f8e6c9b1a0d3f5e7c");
         /* and so does redact.enabled=false */
-        reconfigure("{\"redact\":{\"enabled\":false,\"fields\":[\"accept\"]}}");
-        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
-        h = json_object_get(
-            json_object_get(cap.last[GWS_SINK_RETAINED], "request"),
-            "headers");
+        h = headers_kept(
+            "{\"redact\":{\"enabled\":false,\"fields\":[\"accept\"]}}", in);
         ck_assert_str_eq(json_string_value(json_object_get(h, "accept")),
                          "json");
         /* a body listed is replaced, not written cut to max_body_bytes
