@@ -81,6 +81,33 @@ START_TEST(errors_name_the_key) {
 }
 END_TEST
 
+/* A value of the file is taken whole, however long: a CA chain in
+ * kafka.ssl.ca.pem is several KB, and a cut one is another certificate
+ * (or none); a long topic name is refused with its real length. */
+START_TEST(file_values_not_cut) {
+        size_t n = 5000;
+        char *pem = malloc(n + 1), *json = malloc(2 * n + 128);
+        memset(pem, 'A', n);
+        pem[n] = '\0';
+        snprintf(json, 2 * n + 128, "{\"kafka\":{\"ssl.ca.pem\":\"%s\"}}",
+                 pem);
+        ck_assert_int_eq(gws_config_load_string(cfg, json, err, sizeof(err)),
+                         0);
+        ck_assert_uint_eq(
+            strlen(gws_config_kv_get(cfg->kafka, "ssl.ca.pem")), n);
+        snprintf(json, 2 * n + 128, "{\"topics\":{\"input\":\"%s\"}}",
+                 pem);
+        ck_assert_int_eq(gws_config_load_string(cfg, json, err, sizeof(err)),
+                         0);
+        ck_assert_uint_eq(strlen(cfg->topic_input), n);
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), -1);
+        ck_assert_msg(strstr(err, "\"topics.input\": 5000 characters"), "%s",
+                      err);
+        free(json);
+        free(pem);
+}
+END_TEST
+
 START_TEST(env_and_set_layers) {
         setenv("GWSIEVE_WORKERS", "7", 1);
         setenv("GWSIEVE_FILTER_NORMAL_SAMPLE_RATE", "0.25", 1);
@@ -476,6 +503,7 @@ Suite *gws_config_suite(void) {
         tcase_add_test(tc, nested_and_kafka);
         tcase_add_loop_test(tc, errors_name_the_key, 0,
                             sizeof(bad) / sizeof(bad[0]));
+        tcase_add_test(tc, file_values_not_cut);
         tcase_add_test(tc, env_and_set_layers);
         tcase_add_test(tc, validate_topics_and_commit);
         tcase_add_test(tc, validate_name_lengths);
