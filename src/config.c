@@ -450,27 +450,29 @@ static int row_set(gws_config_t *cfg, const crow_t *r, const char *v,
         return -1;
 }
 
-/* JSON scalar -> text; @returns 0 or -1 if not a scalar. */
-static int json_scalar_text(json_t *v, char *buf, size_t size) {
+/* JSON scalar -> text: a string as it is (borrowed from \p v: a PEM
+ * certificate chain is several KB, and a copy into a fixed buffer cut
+ * it), any other scalar written into \p buf (64 bytes are enough).
+ * @returns the text, or NULL if \p v is not a scalar. */
+static const char *json_scalar_text(json_t *v, char *buf, size_t size) {
         switch (json_typeof(v)) {
         case JSON_STRING:
-                snprintf(buf, size, "%s", json_string_value(v));
-                return 0;
+                return json_string_value(v);
         case JSON_INTEGER:
                 snprintf(buf, size, "%" JSON_INTEGER_FORMAT,
                          json_integer_value(v));
-                return 0;
+                return buf;
         case JSON_REAL:
                 snprintf(buf, size, "%.17g", json_real_value(v));
-                return 0;
+                return buf;
         case JSON_TRUE:
                 snprintf(buf, size, "true");
-                return 0;
+                return buf;
         case JSON_FALSE:
                 snprintf(buf, size, "false");
-                return 0;
+                return buf;
         default:
-                return -1;
+                return NULL;
         }
 }
 
@@ -489,9 +491,9 @@ static const char *json_type_name(json_t *v) {
 
 static int load_kafka(gws_config_t *cfg, json_t *obj, gws_kv_t **list,
                       const char *path, char *errstr, size_t errstr_size) {
-        const char *k;
+        const char *k, *text;
         json_t *v;
-        char buf[4096];
+        char buf[64];
 
         json_object_foreach(obj, k, v) {
                 if (json_is_object(v) && list == &cfg->kafka &&
@@ -506,14 +508,14 @@ static int load_kafka(gws_config_t *cfg, json_t *obj, gws_kv_t **list,
                                 return -1;
                         continue;
                 }
-                if (json_scalar_text(v, buf, sizeof(buf)) == -1) {
+                if (!(text = json_scalar_text(v, buf, sizeof(buf)))) {
                         snprintf(errstr, errstr_size,
                                  "\"%s.%s\": librdkafka properties must be "
                                  "strings, numbers or booleans, not %s",
                                  path, k, json_type_name(v));
                         return -1;
                 }
-                if (gws_config_kv_set(list, k, buf) == -1) {
+                if (gws_config_kv_set(list, k, text) == -1) {
                         snprintf(errstr, errstr_size, "out of memory");
                         return -1;
                 }
@@ -523,9 +525,9 @@ static int load_kafka(gws_config_t *cfg, json_t *obj, gws_kv_t **list,
 
 static int load_object(gws_config_t *cfg, json_t *obj, const char *prefix,
                        char *errstr, size_t errstr_size) {
-        const char *k;
+        const char *k, *text;
         json_t *v;
-        char path[256], buf[4096];
+        char path[256], buf[64];
         const crow_t *r;
 
         json_object_foreach(obj, k, v) {
@@ -571,7 +573,7 @@ static int load_object(gws_config_t *cfg, json_t *obj, const char *prefix,
                         unknown_key(path, errstr, errstr_size);
                         return -1;
                 }
-                if (json_scalar_text(v, buf, sizeof(buf)) == -1 ||
+                if (!(text = json_scalar_text(v, buf, sizeof(buf))) ||
                     (r->type == T_STR && !json_is_string(v)) ||
                     (r->type == T_BOOL && !json_is_boolean(v)) ||
                     ((r->type == T_INT || r->type == T_I64) &&
@@ -585,7 +587,7 @@ static int load_object(gws_config_t *cfg, json_t *obj, const char *prefix,
                                  tn[r->type], json_type_name(v));
                         return -1;
                 }
-                if (row_set(cfg, r, buf, errstr, errstr_size) == -1)
+                if (row_set(cfg, r, text, errstr, errstr_size) == -1)
                         return -1;
         }
         return 0;
