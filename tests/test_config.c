@@ -108,6 +108,44 @@ START_TEST(file_values_not_cut) {
 }
 END_TEST
 
+/* Numbers from the environment and --set are decimal text and nothing
+ * else: "5 " was refused but " 5" taken, "0x10" refused for an integer
+ * but "0x1p-1" (hex, 0.5) taken for a number. */
+static const struct {
+        const char *key, *value;
+} badnum[] = {
+    {"workers", " 5"},
+    {"workers", "\t5"},
+    {"workers", "5 "},
+    {"workers", "0x10"},
+    {"workers", "1e3"},
+    {"limits.max_event_bytes", " 65536"},
+    {"filter.normal_sample_rate", " 0.5"},
+    {"filter.normal_sample_rate", "\n0.5"},
+    {"filter.normal_sample_rate", "0x1p-1"},
+    {"filter.normal_sample_rate", "0X.8P0"},
+};
+
+START_TEST(numbers_are_decimal_text) {
+        ck_assert_msg(gws_config_set(cfg, badnum[_i].key, badnum[_i].value,
+                                     err, sizeof(err)) == -1,
+                      "%s=\"%s\" taken", badnum[_i].key, badnum[_i].value);
+        ck_assert_msg(strstr(err, badnum[_i].key), "%s", err);
+        ck_assert_int_eq(gws_config_set(cfg, "workers", "+5", err,
+                                        sizeof(err)),
+                         0);
+        ck_assert_int_eq(cfg->workers, 5);
+        ck_assert_int_eq(gws_config_set(cfg, "filter.normal_sample_rate",
+                                        ".25", err, sizeof(err)),
+                         0);
+        ck_assert_double_eq(cfg->normal_sample_rate, 0.25);
+        ck_assert_int_eq(gws_config_set(cfg, "filter.normal_sample_rate",
+                                        "2.5e-1", err, sizeof(err)),
+                         0);
+        ck_assert_double_eq(cfg->normal_sample_rate, 0.25);
+}
+END_TEST
+
 START_TEST(env_and_set_layers) {
         setenv("GWSIEVE_WORKERS", "7", 1);
         setenv("GWSIEVE_FILTER_NORMAL_SAMPLE_RATE", "0.25", 1);
@@ -504,6 +542,8 @@ Suite *gws_config_suite(void) {
         tcase_add_loop_test(tc, errors_name_the_key, 0,
                             sizeof(bad) / sizeof(bad[0]));
         tcase_add_test(tc, file_values_not_cut);
+        tcase_add_loop_test(tc, numbers_are_decimal_text, 0,
+                            sizeof(badnum) / sizeof(badnum[0]));
         tcase_add_test(tc, env_and_set_layers);
         tcase_add_test(tc, validate_topics_and_commit);
         tcase_add_test(tc, validate_name_lengths);
