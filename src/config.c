@@ -339,6 +339,13 @@ static int choice_ok(const char *choices, const char *v) {
         return 0;
 }
 
+/* Whether \p v may be read as a number: strtoll() and strtod() skip
+ * leading white space (" 5" was taken where "5 " was refused) and strtod()
+ * reads hex ("0x1p-1"); a number is decimal text and nothing else. */
+static int decimal_text(const char *v) {
+        return !isspace((unsigned char)*v) && !strpbrk(v, "xX");
+}
+
 /* Sets row \p r from text \p v. */
 static int row_set(gws_config_t *cfg, const crow_t *r, const char *v,
                    char *errstr, size_t errstr_size) {
@@ -410,7 +417,7 @@ static int row_set(gws_config_t *cfg, const crow_t *r, const char *v,
         case T_I64:
                 errno = 0;
                 ll = strtoll(v, &end, 10);
-                if (errno || end == v || *end) {
+                if (errno || end == v || *end || !decimal_text(v)) {
                         snprintf(errstr, errstr_size,
                                  "\"%s\": expected an integer, got \"%s\"",
                                  r->name, v);
@@ -431,7 +438,8 @@ static int row_set(gws_config_t *cfg, const crow_t *r, const char *v,
         case T_DBL:
                 errno = 0;
                 d = strtod(v, &end);
-                if (errno || end == v || *end || !isfinite(d)) {
+                if (errno || end == v || *end || !isfinite(d) ||
+                    !decimal_text(v)) {
                         snprintf(errstr, errstr_size,
                                  "\"%s\": expected a number, got \"%s\"",
                                  r->name, v);
