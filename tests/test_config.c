@@ -146,6 +146,32 @@ START_TEST(numbers_are_decimal_text) {
 }
 END_TEST
 
+/* The file refuses a name given twice in an object (jansson's
+ * JSON_REJECT_DUPLICATES), in filter.rules too; the same rules from
+ * --set or GWSIEVE_FILTER_RULES took the last one silently. */
+START_TEST(json_values_refuse_duplicates) {
+        static const char *rules =
+            "[{\"name\":\"hc\",\"when\":{\"field\":\"user_agent\","
+            "\"equals\":\"kube-probe\"},\"action\":\"keep\","
+            "\"action\":\"drop\"}]";
+        char file[512];
+        snprintf(file, sizeof(file), "{\"filter\":{\"rules\":%s}}", rules);
+        ck_assert_int_eq(gws_config_load_string(cfg, file, err, sizeof(err)),
+                         -1);
+        ck_assert_msg(strstr(err, "duplicate"), "%s", err);
+        ck_assert_int_eq(gws_config_set(cfg, "filter.rules", rules, err,
+                                        sizeof(err)),
+                         -1);
+        ck_assert_msg(strstr(err, "\"filter.rules\"") &&
+                          strstr(err, "duplicate"),
+                      "%s", err);
+        setenv("GWSIEVE_FILTER_RULES", rules, 1);
+        ck_assert_int_eq(gws_config_apply_env(cfg, err, sizeof(err)), -1);
+        unsetenv("GWSIEVE_FILTER_RULES");
+        ck_assert_msg(strstr(err, "GWSIEVE_FILTER_RULES"), "%s", err);
+}
+END_TEST
+
 START_TEST(env_and_set_layers) {
         setenv("GWSIEVE_WORKERS", "7", 1);
         setenv("GWSIEVE_FILTER_NORMAL_SAMPLE_RATE", "0.25", 1);
@@ -544,6 +570,7 @@ Suite *gws_config_suite(void) {
         tcase_add_test(tc, file_values_not_cut);
         tcase_add_loop_test(tc, numbers_are_decimal_text, 0,
                             sizeof(badnum) / sizeof(badnum[0]));
+        tcase_add_test(tc, json_values_refuse_duplicates);
         tcase_add_test(tc, env_and_set_layers);
         tcase_add_test(tc, validate_topics_and_commit);
         tcase_add_test(tc, validate_name_lengths);
