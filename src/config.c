@@ -357,7 +357,12 @@ static int row_set(gws_config_t *cfg, const crow_t *r, const char *v,
         switch (r->type) {
         case T_JSON: {
                 json_error_t jerr;
-                json_t *j = json_loads(v, JSON_DECODE_ANY, &jerr);
+                /* duplicate names refused, as in the file
+                 * (gws_config_load_file()) */
+                json_t *j = json_loads(v,
+                                       JSON_DECODE_ANY |
+                                           JSON_REJECT_DUPLICATES,
+                                       &jerr);
                 if (!j) {
                         snprintf(errstr, errstr_size,
                                  "\"%s\": not JSON: %s", r->name, jerr.text);
