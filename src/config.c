@@ -339,6 +339,13 @@ static int choice_ok(const char *choices, const char *v) {
         return 0;
 }
 
+/* Whether \p v may be read as a number: strtoll() and strtod() skip
+ * leading white space (" 5" was taken where "5 " was refused) and strtod()
+ * reads hex ("0x1p-1"); a number is decimal text and nothing else. */
+static int decimal_text(const char *v) {
+        return !isspace((unsigned char)*v) && !strpbrk(v, "xX");
+}
+
 /* Sets row \p r from text \p v. */
 static int row_set(gws_config_t *cfg, const crow_t *r, const char *v,
                    char *errstr, size_t errstr_size) {
@@ -350,7 +357,12 @@ static int row_set(gws_config_t *cfg, const crow_t *r, const char *v,
         switch (r->type) {
         case T_JSON: {
                 json_error_t jerr;
-                json_t *j = json_loads(v, JSON_DECODE_ANY, &jerr);
+                /* duplicate names refused, as in the file
+                 * (gws_config_load_file()) */
+                json_t *j = json_loads(v,
+                                       JSON_DECODE_ANY |
+                                           JSON_REJECT_DUPLICATES,
+                                       &jerr);
                 if (!j) {
                         snprintf(errstr, errstr_size,
                                  "\"%s\": not JSON: %s", r->name, jerr.text);
@@ -410,7 +422,7 @@ static int row_set(gws_config_t *cfg, const crow_t *r, const char *v,
         case T_I64:
                 errno = 0;
                 ll = strtoll(v, &end, 10);
-                if (errno || end == v || *end) {
+                if (errno || end == v || *end || !decimal_text(v)) {
                         snprintf(errstr, errstr_size,
                                  "\"%s\": expected an integer, got \"%s\"",
                                  r->name, v);
@@ -431,7 +443,8 @@ static int row_set(gws_config_t *cfg, const crow_t *r, const char *v,
         case T_DBL:
                 errno = 0;
                 d = strtod(v, &end);
-                if (errno || end == v || *end || !isfinite(d)) {
+                if (errno || end == v || *end || !isfinite(d) ||
+                    !decimal_text(v)) {
                         snprintf(errstr, errstr_size,
                                  "\"%s\": expected a number, got \"%s\"",
                                  r->name, v);
@@ -450,27 +463,29 @@ static int row_set(gws_config_t *cfg, const crow_t *r, const char *v,
         return -1;
 }
 
-/* JSON scalar -> text; @returns 0 or -1 if not a scalar. */
-static int json_scalar_text(json_t *v, char *buf, size_t size) {
+/* JSON scalar -> text: a string as it is (borrowed from \p v: a PEM
+ * certificate chain is several KB, and a copy into a fixed buffer cut
+ * it), any other scalar written into \p buf (64 bytes are enough).
+ * @returns the text, or NULL if \p v is not a scalar. */
+static const char *json_scalar_text(json_t *v, char *buf, size_t size) {
         switch (json_typeof(v)) {
         case JSON_STRING:
-                snprintf(buf, size, "%s", json_string_value(v));
-                return 0;
+                return json_string_value(v);
         case JSON_INTEGER:
                 snprintf(buf, size, "%" JSON_INTEGER_FORMAT,
                          json_integer_value(v));
-                return 0;
+                return buf;
         case JSON_REAL:
                 snprintf(buf, size, "%.17g", json_real_value(v));
-                return 0;
+                return buf;
         case JSON_TRUE:
                 snprintf(buf, size, "true");
-                return 0;
+                return buf;
         case JSON_FALSE:
                 snprintf(buf, size, "false");
-                return 0;
+                return buf;
         default:
-                return -1;
+                return NULL;
         }
 }
 
@@ -489,9 +504,9 @@ static const char *json_type_name(json_t *v) {
 
 static int load_kafka(gws_config_t *cfg, json_t *obj, gws_kv_t **list,
                       const char *path, char *errstr, size_t errstr_size) {
-        const char *k;
+        const char *k, *text;
         json_t *v;
-        char buf[4096];
+        char buf[64];
 
         json_object_foreach(obj, k, v) {
                 if (json_is_object(v) && list == &cfg->kafka &&
@@ -506,14 +521,14 @@ static int load_kafka(gws_config_t *cfg, json_t *obj, gws_kv_t **list,
                                 return -1;
                         continue;
                 }
-                if (json_scalar_text(v, buf, sizeof(buf)) == -1) {
+                if (!(text = json_scalar_text(v, buf, sizeof(buf)))) {
                         snprintf(errstr, errstr_size,
                                  "\"%s.%s\": librdkafka properties must be "
                                  "strings, numbers or booleans, not %s",
                                  path, k, json_type_name(v));
                         return -1;
                 }
-                if (gws_config_kv_set(list, k, buf) == -1) {
+                if (gws_config_kv_set(list, k, text) == -1) {
                         snprintf(errstr, errstr_size, "out of memory");
                         return -1;
                 }
@@ -523,9 +538,9 @@ static int load_kafka(gws_config_t *cfg, json_t *obj, gws_kv_t **list,
 
 static int load_object(gws_config_t *cfg, json_t *obj, const char *prefix,
                        char *errstr, size_t errstr_size) {
-        const char *k;
+        const char *k, *text;
         json_t *v;
-        char path[256], buf[4096];
+        char path[256], buf[64];
         const crow_t *r;
 
         json_object_foreach(obj, k, v) {
@@ -571,7 +586,7 @@ static int load_object(gws_config_t *cfg, json_t *obj, const char *prefix,
                         unknown_key(path, errstr, errstr_size);
                         return -1;
                 }
-                if (json_scalar_text(v, buf, sizeof(buf)) == -1 ||
+                if (!(text = json_scalar_text(v, buf, sizeof(buf))) ||
                     (r->type == T_STR && !json_is_string(v)) ||
                     (r->type == T_BOOL && !json_is_boolean(v)) ||
                     ((r->type == T_INT || r->type == T_I64) &&
@@ -585,7 +600,7 @@ static int load_object(gws_config_t *cfg, json_t *obj, const char *prefix,
                                  tn[r->type], json_type_name(v));
                         return -1;
                 }
-                if (row_set(cfg, r, buf, errstr, errstr_size) == -1)
+                if (row_set(cfg, r, text, errstr, errstr_size) == -1)
                         return -1;
         }
         return 0;

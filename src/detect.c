@@ -1586,6 +1586,11 @@ static int alert_anomaly_from(gws_detect_t *d, ent_t *e, akind_t kind,
                 a->first_anom_ts = start;
                 a->observed = observed;
                 a->expected = expected;
+        } else if (start < a->first_anom_ts) {
+                /* a late anomaly (within max_lateness_s) began it
+                 * earlier; the record it opens or updates is dated by
+                 * it, and window.start must not come after window.end */
+                a->first_anom_ts = start;
         }
         alert_note_id(d, a, &ev->id);
         a->last_anom_ts = ts;

@@ -55,6 +55,8 @@ typedef struct {
         char *s;
         size_t len;
         double num;
+        int is_int;            /* V_NUM written as an integer: i exact */
+        int64_t i;
         int b;
 } val_t;
 
@@ -111,6 +113,9 @@ static int val_from_json(json_t *j, val_t *v) {
                 memcpy(v->s, json_string_value(j), v->len + 1);
                 return 0;
         case JSON_INTEGER:
+                v->is_int = 1;
+                v->i = (int64_t)json_integer_value(j);
+                /* fall through */
         case JSON_REAL:
                 v->type = V_NUM;
                 v->num = json_number_value(j);
@@ -441,10 +446,23 @@ static int tok_cmp(const gws_jdoc_t *doc, const gws_jtok_t *t,
                 if (s != stackbuf && (t->flags & GWS_JF_ESC))
                         free(s);
                 return r;
-        case V_NUM:
+        case V_NUM: {
+                /* Integers exactly: as doubles, ids above 2^53 (an
+                 * account id written as a number) equalled their
+                 * neighbours. An integral double within int64 is
+                 * compared as the integer it is. */
+                int64_t iv;
+                if (v->is_int && gws_json_int(doc, t, &iv) == 0)
+                        return iv < v->i ? -1 : iv > v->i ? 1 : 0;
                 if (gws_json_num(doc, t, &d) == -1)
                         return -2;
+                if (v->is_int && d >= -9223372036854775808.0 &&
+                    d < 9223372036854775808.0 && d == (double)(int64_t)d) {
+                        iv = (int64_t)d;
+                        return iv < v->i ? -1 : iv > v->i ? 1 : 0;
+                }
                 return d < v->num ? -1 : d > v->num ? 1 : 0;
+        }
         case V_BOOL:
                 if (t->type != GWS_JT_TRUE && t->type != GWS_JT_FALSE)
                         return -2;

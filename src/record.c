@@ -43,6 +43,8 @@ struct gws_record_s {
         int dlq_ip;                  /* redact.ip_truncate on a dead
                                       * letter's payload (see
                                       * gws_record_redact_dlq()) */
+        uint32_t keep_tok;           /* an alert's alert_id value, written
+                                      * as it is, else NO_TOK */
         int nchg;                    /* addresses truncated (not counted
                                       * as redactions) in this call */
         gws_buf_t ip_out;            /* text with its addresses cut */
@@ -249,6 +251,7 @@ gws_record_t *gws_record_new(const gws_config_t *cfg, char *errstr,
         }
         rw->cfg = cfg;
         rw->ip_meta = NO_TOK;
+        rw->keep_tok = NO_TOK;
         if (paths_load(&rw->allow, cfg->trim_allow, "trim.allow", errstr,
                        errstr_size) ||
             paths_load(&rw->deny, cfg->trim_deny, "trim.deny", errstr,
@@ -721,6 +724,9 @@ static inline int put_value(gws_record_t *rw, const gws_jdoc_t *doc,
         case GWS_JT_ARR:
                 return put_container(rw, doc, idx, filter, depth, out);
         case GWS_JT_STR:
+                if (idx == rw->keep_tok)
+                        return gws_buf_append(out, doc->buf + t->start,
+                                              t->len);
                 return put_string(rw, doc, t, out) == -1 ? -1 : 0;
         default:
                 return gws_buf_append(out, doc->buf + t->start, t->len);
@@ -985,7 +991,17 @@ static int redact_json(gws_record_t *rw, const char *json, size_t len,
                 rw->dlq_ip = 0;
                 return je == GWS_JE_NOMEM ? -1 : -2;
         }
+        /* An alert's alert_id is gwsieve's hash (16 hex digits) and the
+         * record's Kafka key, the same on open, update and resolved: not
+         * text to redact. Redacted, one of decimal digits that passes
+         * Luhn (or any, under a custom pattern of hex tokens) became
+         * "[REDACTED:card_number]": the record no longer matched its key
+         * and alerts shared that id. */
+        if (!dlq && (rw->keep_tok = gws_json_obj_get(&rw->adoc, 0,
+                                                     "alert_id", 8)) == 0)
+                rw->keep_tok = NO_TOK;
         r = put_value(rw, &rw->adoc, 0, 0, 0, out);
+        rw->keep_tok = NO_TOK;
         rw->dlq_ip = 0;
         if (r == -1)
                 return -1;

@@ -81,6 +81,97 @@ START_TEST(errors_name_the_key) {
 }
 END_TEST
 
+/* A value of the file is taken whole, however long: a CA chain in
+ * kafka.ssl.ca.pem is several KB, and a cut one is another certificate
+ * (or none); a long topic name is refused with its real length. */
+START_TEST(file_values_not_cut) {
+        size_t n = 5000;
+        char *pem = malloc(n + 1), *json = malloc(2 * n + 128);
+        memset(pem, 'A', n);
+        pem[n] = '\0';
+        snprintf(json, 2 * n + 128, "{\"kafka\":{\"ssl.ca.pem\":\"%s\"}}",
+                 pem);
+        ck_assert_int_eq(gws_config_load_string(cfg, json, err, sizeof(err)),
+                         0);
+        ck_assert_uint_eq(
+            strlen(gws_config_kv_get(cfg->kafka, "ssl.ca.pem")), n);
+        snprintf(json, 2 * n + 128, "{\"topics\":{\"input\":\"%s\"}}",
+                 pem);
+        ck_assert_int_eq(gws_config_load_string(cfg, json, err, sizeof(err)),
+                         0);
+        ck_assert_uint_eq(strlen(cfg->topic_input), n);
+        ck_assert_int_eq(gws_config_validate(cfg, err, sizeof(err)), -1);
+        ck_assert_msg(strstr(err, "\"topics.input\": 5000 characters"), "%s",
+                      err);
+        free(json);
+        free(pem);
+}
+END_TEST
+
+/* Numbers from the environment and --set are decimal text and nothing
+ * else: "5 " was refused but " 5" taken, "0x10" refused for an integer
+ * but "0x1p-1" (hex, 0.5) taken for a number. */
+static const struct {
+        const char *key, *value;
+} badnum[] = {
+    {"workers", " 5"},
+    {"workers", "\t5"},
+    {"workers", "5 "},
+    {"workers", "0x10"},
+    {"workers", "1e3"},
+    {"limits.max_event_bytes", " 65536"},
+    {"filter.normal_sample_rate", " 0.5"},
+    {"filter.normal_sample_rate", "\n0.5"},
+    {"filter.normal_sample_rate", "0x1p-1"},
+    {"filter.normal_sample_rate", "0X.8P0"},
+};
+
+START_TEST(numbers_are_decimal_text) {
+        ck_assert_msg(gws_config_set(cfg, badnum[_i].key, badnum[_i].value,
+                                     err, sizeof(err)) == -1,
+                      "%s=\"%s\" taken", badnum[_i].key, badnum[_i].value);
+        ck_assert_msg(strstr(err, badnum[_i].key), "%s", err);
+        ck_assert_int_eq(gws_config_set(cfg, "workers", "+5", err,
+                                        sizeof(err)),
+                         0);
+        ck_assert_int_eq(cfg->workers, 5);
+        ck_assert_int_eq(gws_config_set(cfg, "filter.normal_sample_rate",
+                                        ".25", err, sizeof(err)),
+                         0);
+        ck_assert_double_eq(cfg->normal_sample_rate, 0.25);
+        ck_assert_int_eq(gws_config_set(cfg, "filter.normal_sample_rate",
+                                        "2.5e-1", err, sizeof(err)),
+                         0);
+        ck_assert_double_eq(cfg->normal_sample_rate, 0.25);
+}
+END_TEST
+
+/* The file refuses a name given twice in an object (jansson's
+ * JSON_REJECT_DUPLICATES), in filter.rules too; the same rules from
+ * --set or GWSIEVE_FILTER_RULES took the last one silently. */
+START_TEST(json_values_refuse_duplicates) {
+        static const char *rules =
+            "[{\"name\":\"hc\",\"when\":{\"field\":\"user_agent\","
+            "\"equals\":\"kube-probe\"},\"action\":\"keep\","
+            "\"action\":\"drop\"}]";
+        char file[512];
+        snprintf(file, sizeof(file), "{\"filter\":{\"rules\":%s}}", rules);
+        ck_assert_int_eq(gws_config_load_string(cfg, file, err, sizeof(err)),
+                         -1);
+        ck_assert_msg(strstr(err, "duplicate"), "%s", err);
+        ck_assert_int_eq(gws_config_set(cfg, "filter.rules", rules, err,
+                                        sizeof(err)),
+                         -1);
+        ck_assert_msg(strstr(err, "\"filter.rules\"") &&
+                          strstr(err, "duplicate"),
+                      "%s", err);
+        setenv("GWSIEVE_FILTER_RULES", rules, 1);
+        ck_assert_int_eq(gws_config_apply_env(cfg, err, sizeof(err)), -1);
+        unsetenv("GWSIEVE_FILTER_RULES");
+        ck_assert_msg(strstr(err, "GWSIEVE_FILTER_RULES"), "%s", err);
+}
+END_TEST
+
 START_TEST(env_and_set_layers) {
         setenv("GWSIEVE_WORKERS", "7", 1);
         setenv("GWSIEVE_FILTER_NORMAL_SAMPLE_RATE", "0.25", 1);
@@ -476,6 +567,10 @@ Suite *gws_config_suite(void) {
         tcase_add_test(tc, nested_and_kafka);
         tcase_add_loop_test(tc, errors_name_the_key, 0,
                             sizeof(bad) / sizeof(bad[0]));
+        tcase_add_test(tc, file_values_not_cut);
+        tcase_add_loop_test(tc, numbers_are_decimal_text, 0,
+                            sizeof(badnum) / sizeof(badnum[0]));
+        tcase_add_test(tc, json_values_refuse_duplicates);
         tcase_add_test(tc, env_and_set_layers);
         tcase_add_test(tc, validate_topics_and_commit);
         tcase_add_test(tc, validate_name_lengths);

@@ -1035,6 +1035,37 @@ START_TEST(out_of_order_within_bound) {
 }
 END_TEST
 
+static int64_t alert_win(const json_t *a, const char *which);
+
+/* alert.md: window is {"start","end"} of event time, start where the
+ * incident began (its first anomalous event). Anomalies that arrive out of
+ * order, within detectors.max_lateness_s, are counted: the one that opens
+ * the alert may be older than the first one seen, and every record must
+ * still have start <= end. */
+START_TEST(late_anomalies_window_in_order) {
+        int64_t ts = T0, top;
+        size_t k;
+        json_t *a;
+        int i;
+        for (i = 0; i < 3000; i++, ts += 200)
+                feed(ts, "gw", "m", 200, exp(6.5 + 0.2 * gauss()), NULL);
+        /* a slowdown whose events come newest first, 100 ms apart:
+         * 20 s of disorder, under the 30 s bound */
+        top = ts + 20000;
+        for (i = 0; i < 200; i++)
+                feed(top - i * 100, "gw", "m", 200, 20000, NULL);
+        ck_assert_int_eq(count("latency", "open"), 1);
+        json_array_foreach(sink.alerts, k, a)
+            ck_assert_msg(alert_win(a, "start") <= alert_win(a, "end"),
+                          "%s: window.start %lld ms after window.end",
+                          json_string_value(json_object_get(a, "state")),
+                          (long long)(alert_win(a, "start") -
+                                      alert_win(a, "end")));
+        a = first("latency", "open");
+        ck_assert_int_le(alert_win(a, "start"), top);
+}
+END_TEST
+
 /* A silent gateway's window closes on the first second of event time past
  * its end plus the lateness bound (60 s + 30 s), driven by another
  * gateway: not a second later, although the per-second tick only scans
@@ -1477,8 +1508,6 @@ START_TEST(rate_drop_gone_needs_silence_in_a_row) {
         assert_all_resolved();
 }
 END_TEST
-
-static int64_t alert_win(const json_t *a, const char *which);
 
 /* Gateway gw alone, one event every \p step ms from \p ts to \p until.
  * @returns the time after its last event. */
@@ -2784,6 +2813,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, heavy_hitter_big_prompts_no_hog);
         tcase_add_test(tc, heavy_hitter_token_hog_among_many_users);
         tcase_add_test(tc, out_of_order_within_bound);
+        tcase_add_test(tc, late_anomalies_window_in_order);
         tcase_add_test(tc, rate_drop_when_window_closes);
         tcase_add_test(tc, rate_off_raises_no_rate_drop);
         tcase_add_test(tc, clock_skew_does_not_move_event_time);

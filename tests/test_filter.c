@@ -143,6 +143,61 @@ START_TEST(duplicate_names_last_wins) {
 }
 END_TEST
 
+/* Integers above 2^53 (account or customer ids written as numbers) are
+ * compared exactly: as doubles, 9007199254740993 equalled
+ * 9007199254740992, and a rule on one id kept (or force-dropped) its
+ * neighbour's events. */
+START_TEST(large_integers_compare_exactly) {
+        gws_filter_t *f;
+        gws_event_t ev;
+        gws_score_t sc = {0, 0};
+        const char *rule;
+        ck_assert_int_eq(
+            gws_config_load_string(
+                cfg,
+                "{\"filter\":{\"normal_sample_rate\":0,\"rules\":["
+                "{\"name\":\"acct\",\"when\":{\"field\":\"metadata.acct\","
+                "\"equals\":9007199254740993},\"action\":\"keep\"},"
+                "{\"name\":\"big\",\"when\":{\"field\":\"metadata.n\","
+                "\"gt\":9007199254740992},\"action\":\"keep\"}]}}",
+                err, sizeof(err)),
+            0);
+        f = gws_filter_new(cfg, err, sizeof(err));
+        ck_assert_msg(f != NULL, "%s", err);
+
+        parse(&ev, EV(200, ",\"metadata\":{\"acct\":9007199254740992}"));
+        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_NONE);
+        gws_event_clear(&ev);
+        parse(&ev, EV(200, ",\"metadata\":{\"acct\":9007199254740993}"));
+        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_RULE);
+        ck_assert_str_eq(rule, "acct");
+        gws_event_clear(&ev);
+        parse(&ev, EV(200, ",\"metadata\":{\"n\":9007199254740993}"));
+        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_RULE);
+        ck_assert_str_eq(rule, "big");
+        gws_event_clear(&ev);
+        parse(&ev, EV(200, ",\"metadata\":{\"n\":9007199254740992}"));
+        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_NONE);
+        gws_event_clear(&ev);
+        /* small numbers as before: 1000 equals 1000.0 and 1e3 */
+        gws_filter_destroy(f);
+        ck_assert_int_eq(
+            gws_config_load_string(
+                cfg,
+                "{\"filter\":{\"rules\":[{\"name\":\"k\",\"when\":"
+                "{\"field\":\"tokens_in\",\"equals\":1000},"
+                "\"action\":\"keep\"}]}}",
+                err, sizeof(err)),
+            0);
+        f = gws_filter_new(cfg, err, sizeof(err));
+        ck_assert_msg(f != NULL, "%s", err);
+        parse(&ev, EV(200, ",\"metadata\":{\"x\":1},\"tokens_in\":1000"));
+        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_RULE);
+        gws_event_clear(&ev);
+        gws_filter_destroy(f);
+}
+END_TEST
+
 static const struct {
         const char *rules;
         const char *needle;
@@ -185,6 +240,7 @@ Suite *gws_filter_suite(void) {
         tcase_add_test(tc, default_policy);
         tcase_add_test(tc, rules_first_match_and_force);
         tcase_add_test(tc, duplicate_names_last_wins);
+        tcase_add_test(tc, large_integers_compare_exactly);
         tcase_add_loop_test(tc, rule_errors_are_precise, 0,
                             sizeof(badrules) / sizeof(badrules[0]));
         suite_add_tcase(s, tc);
