@@ -415,6 +415,49 @@ START_TEST(alert_id_is_not_redacted) {
 }
 END_TEST
 
+/* redact.fields applies to what came from the input, not to the alert
+ * contract's own members (alert.md): a user listing "score" or "window"
+ * must not turn a number or an object into a string. An entity's values
+ * are the input's: listed, they are replaced. */
+START_TEST(fields_leave_the_alert_contract) {
+        static const char *alert =
+            "{\"alert_id\":\"a1\",\"state\":\"open\",\"kind\":\"latency\","
+            "\"entity\":{\"user_id\":\"u-1\",\"model\":\"m\"},"
+            "\"score\":0.9,\"observed\":12.5,\"window\":{\"start\":\"s\","
+            "\"end\":\"e\"},\"reason\":\"Latency is high.\"}";
+        gws_record_t *rw;
+        gws_buf_t out = {0};
+        json_t *j;
+
+        ck_assert_int_eq(
+            gws_config_set(cfg, "redact.fields",
+                           "[\"score\",\"observed\",\"window\",\"reason\","
+                           "\"user_id\"]",
+                           err, sizeof(err)),
+            0);
+        rw = gws_record_new(cfg, err, sizeof(err));
+        ck_assert_msg(rw != NULL, "%s", err);
+        ck_assert_int_ge(
+            gws_record_redact_json(rw, alert, strlen(alert), &out), 0);
+        j = json_loadb(out.buf, out.len, 0, NULL);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_msg(json_is_number(json_object_get(j, "score")) &&
+                          json_is_number(json_object_get(j, "observed")) &&
+                          json_is_object(json_object_get(j, "window")) &&
+                          !strcmp(json_string_value(
+                                      json_object_get(j, "reason")),
+                                  "Latency is high."),
+                      "the alert's own members changed: %.*s", (int)out.len,
+                      out.buf);
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(j, "entity"), "user_id")),
+                         "[REDACTED:field]");
+        json_decref(j);
+        gws_record_destroy(rw);
+        gws_buf_free(&out);
+}
+END_TEST
+
 START_TEST(sampled_events_drop_bodies) {
         const char *in =
             "{\"id\":\"s1\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
@@ -1992,6 +2035,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, dlq_text_payload_custom_patterns_see_escapes);
         tcase_add_test(tc, ids_are_not_mistaken_for_cards);
         tcase_add_test(tc, alert_id_is_not_redacted);
+        tcase_add_test(tc, fields_leave_the_alert_contract);
         tcase_add_test(tc, dlq_payload_is_redacted);
         tcase_add_test(tc, dlq_envelope_is_bounded);
         tcase_add_test(tc, rejected_envelope);
