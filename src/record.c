@@ -45,6 +45,9 @@ struct gws_record_s {
                                       * gws_record_redact_dlq()) */
         uint32_t keep_tok;           /* an alert's alert_id value, written
                                       * as it is, else NO_TOK */
+        uint32_t own_obj;            /* an alert's root object: its
+                                      * members are gwsieve's (alert.md),
+                                      * not redact.fields'; else NO_TOK */
         int nchg;                    /* addresses truncated (not counted
                                       * as redactions) in this call */
         gws_buf_t ip_out;            /* text with its addresses cut */
@@ -252,6 +255,7 @@ gws_record_t *gws_record_new(const gws_config_t *cfg, char *errstr,
         rw->cfg = cfg;
         rw->ip_meta = NO_TOK;
         rw->keep_tok = NO_TOK;
+        rw->own_obj = NO_TOK;
         if (paths_load(&rw->allow, cfg->trim_allow, "trim.allow", errstr,
                        errstr_size) ||
             paths_load(&rw->deny, cfg->trim_deny, "trim.deny", errstr,
@@ -674,7 +678,8 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                 first = 0;
                 r |= put_key(rw, doc, kt, out, &nred);
                 r |= gws_buf_append(out, ":", 1);
-                if (rw->fields.n && fields_has(rw, doc, kt))
+                if (rw->fields.n && idx != rw->own_obj &&
+                    fields_has(rw, doc, kt))
                         r |= put_field_redacted(rw, &doc->toks[k + 1], out);
                 else if ((idx == rw->ip_meta && is_meta_ip(doc, kt)) ||
                     (rw->dlq_ip && is_dlq_ip(doc, kt)))
@@ -1000,8 +1005,13 @@ static int redact_json(gws_record_t *rw, const char *json, size_t len,
         if (!dlq && (rw->keep_tok = gws_json_obj_get(&rw->adoc, 0,
                                                      "alert_id", 8)) == 0)
                 rw->keep_tok = NO_TOK;
+        /* Nor are its members (a score is a number, a window an object)
+         * replaced for redact.fields: only what came from the input, as
+         * an entity's values. */
+        rw->own_obj = dlq ? NO_TOK : 0;
         r = put_value(rw, &rw->adoc, 0, 0, 0, out);
         rw->keep_tok = NO_TOK;
+        rw->own_obj = NO_TOK;
         rw->dlq_ip = 0;
         if (r == -1)
                 return -1;

@@ -88,8 +88,10 @@ int gws_record_text(gws_record_t *rw, const char *text, size_t len,
 int gws_record_redact_bytes(gws_record_t *rw, const char *bytes, size_t len,
                             gws_buf_t *out);
 
-/** @brief Rewrites a JSON document (an alert, a dead letter's payload)
- *  with every string redacted (decoded first: escapes hide nothing).
+/** @brief Rewrites an alert with every string redacted (decoded first:
+ *  escapes hide nothing), but its alert_id (gwsieve's hash, the record's
+ *  key); redact.fields replaces values below its top level only (an
+ *  entity's), never the alert's own members.
  *  @returns the redactions made (>= 0) with the result in \p out (a copy
  *  when redaction is off), or -1 (not JSON, or out of memory; then
  *  \p out holds nothing to send). */
