@@ -559,6 +559,33 @@ START_TEST(refusal_masks_secrets) {
 }
 END_TEST
 
+/* A property librdkafka does not know is named without its value: a
+ * secret's name mistyped ("sasl.pasword") is no known secret, and its
+ * value went to the log. A known property's refused value is still
+ * shown (it is what is wrong). */
+START_TEST(unknown_property_value_not_shown) {
+        gws_service_t *svc;
+
+        offline(1);
+        ck_assert_int_eq(gws_config_set(cfg, "kafka.consumer.sasl.pasword",
+                                        "hunter2", err, sizeof(err)),
+                         0);
+        svc = gws_service_new(cfg, err, sizeof(err));
+        ck_assert_ptr_null(svc);
+        ck_assert_msg(strstr(err, "sasl.pasword"), "not named: %s", err);
+        ck_assert_msg(!strstr(err, "hunter2"), "value shown: %s", err);
+        gws_config_destroy(cfg);
+        cfg = gws_config_new();
+        offline(1);
+        ck_assert_int_eq(gws_config_set(cfg, "kafka.producer.acks", "maybe",
+                                        err, sizeof(err)),
+                         0);
+        svc = gws_service_new(cfg, err, sizeof(err));
+        ck_assert_ptr_null(svc);
+        ck_assert_msg(strstr(err, "\"maybe\""), "value not shown: %s", err);
+}
+END_TEST
+
 Suite *gws_config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc = tcase_create("load");
@@ -585,6 +612,7 @@ Suite *gws_config_suite(void) {
         tcase_add_loop_test(tc, kafka_refusal_names_the_source, 0,
                             sizeof(refused) / sizeof(refused[0]));
         tcase_add_test(tc, refusal_masks_secrets);
+        tcase_add_test(tc, unknown_property_value_not_shown);
         tcase_add_test(tc, reader_takes_the_consumer_config);
         suite_add_tcase(s, tc);
         return s;
