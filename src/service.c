@@ -3149,8 +3149,17 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name,
                     const char *value, const char *what, char *errstr,
                     size_t errstr_size) {
         char inner[256];
-        if (rd_kafka_conf_set(conf, name, value, inner, sizeof(inner)) !=
-            RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_res_t res =
+            rd_kafka_conf_set(conf, name, value, inner, sizeof(inner));
+        if (res == RD_KAFKA_CONF_UNKNOWN) {
+                /* Not a property at all: a secret's name mistyped
+                 * ("sasl.pasword") is no known secret, so its value is
+                 * not shown; it is not what is wrong. */
+                snprintf(errstr, errstr_size, "%s property \"%s\": %s",
+                         what, name, inner);
+                return -1;
+        }
+        if (res != RD_KAFKA_CONF_OK) {
                 /* librdkafka's text names the property, not its value */
                 snprintf(errstr, errstr_size, "%s property \"%s\"=\"%s\": %s",
                          what, name,
