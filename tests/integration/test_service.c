@@ -1814,6 +1814,55 @@ static void send_empty_snapshot(gws_it_producer_t *pr, const svc_t *s,
         gws_config_destroy(cfg);
 }
 
+/* Command-line refusals name what is wrong without echoing a value that
+ * may be a secret: "-X =<password>" (the key left out) printed the
+ * password, and so did a mistyped property name ("-X sasl.pasword=...",
+ * no known secret). Each exits 2 (usage) or 1 (setup) without starting. */
+START_TEST(test_cli_refusals_hide_values) {
+        static const char *const cases[][6] = {
+            {"-X", "=hunter2-cli", NULL},
+            {"-X", "sasl.pasword=hunter2-cli", "--bootstrap", "127.0.0.1:1",
+             "--http", "off"},
+            {"--set", "=hunter2-cli", NULL},
+        };
+        char bin[4096], name[32], line[4096];
+        size_t i, k;
+
+        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
+                      "gwsieve not found");
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *argv[9] = {bin, "run"};
+                gws_it_proc_t *p;
+                int status, named = 0;
+                FILE *fp;
+                for (k = 0; k < 6 && cases[i][k]; k++)
+                        argv[2 + k] = (char *)cases[i][k];
+                snprintf(name, sizeof(name), "cli%zu", i);
+                GWS_IT_ASSERT((p = gws_it_spawn(name, 0, argv)),
+                              "cannot start gwsieve");
+                GWS_IT_ASSERT(gws_it_proc_wait(p, 10000, &status) == 0,
+                              "%s: gwsieve did not exit", name);
+                GWS_IT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+                              "%s: exit status %d, not a refusal", name,
+                              status);
+                GWS_IT_ASSERT((fp = fopen(gws_it_proc_log(p), "r")),
+                              "%s: no log", name);
+                while (fgets(line, sizeof(line), fp)) {
+                        GWS_IT_ASSERT(!strstr(line, "hunter2"),
+                                      "%s %s: the value is shown: %s",
+                                      cases[i][0], cases[i][1], line);
+                        named |= strstr(line, "-X") || strstr(line, "--set") ||
+                                 strstr(line, "sasl.pasword");
+                }
+                fclose(fp);
+                GWS_IT_ASSERT(named, "%s: the refusal names nothing (%s)",
+                              name, gws_it_proc_log(p));
+                gws_it_printf("%s %s: refused, exit %d, value not shown",
+                              cases[i][0], cases[i][1], WEXITSTATUS(status));
+        }
+}
+END_TEST
+
 /* `gwsieve state` when the group's committed offsets cannot be looked
  * up (OffsetFetch refused with GROUP_AUTHORIZATION_FAILED, as for a
  * principal without Describe on the group): partition 5 has a snapshot at
@@ -4148,6 +4197,7 @@ Suite *gws_it_service_suite(int shard, int nshards) {
             {"offset_past_end", test_offset_past_end, 5},
             {"unkeyed_input", test_unkeyed_input, 10},
             {"output_rejected", test_output_rejected, 22},
+            {"cli_refusals_hide_values", test_cli_refusals_hide_values, 1},
         };
         enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
         int owner[NCASES], load[GWS_IT_MAX_SHARDS] = {0};
