@@ -196,10 +196,21 @@ static int parse_opts(int argc, char **argv, opts_t *o, gws_config_t *cfg) {
                 case 'X': {
                         char *eq = strchr(optarg, '=');
                         if (!eq || eq == optarg) {
-                                fprintf(stderr,
-                                        "gwsieve: %s expects KEY=VALUE, got "
-                                        "\"%s\"\n",
-                                        c == 'X' ? "-X" : "--set", optarg);
+                                /* what follows '=' is not shown: with
+                                 * the key left out it may well be a
+                                 * password */
+                                if (eq)
+                                        fprintf(stderr,
+                                                "gwsieve: %s expects "
+                                                "KEY=VALUE; the KEY before "
+                                                "'=' is missing\n",
+                                                c == 'X' ? "-X" : "--set");
+                                else
+                                        fprintf(stderr,
+                                                "gwsieve: %s expects "
+                                                "KEY=VALUE, got \"%s\"\n",
+                                                c == 'X' ? "-X" : "--set",
+                                                optarg);
                                 rc = 2;
                                 goto out;
                         }
