@@ -2774,6 +2774,87 @@ START_TEST(alert_anomaly_count_saturates) {
 }
 END_TEST
 
+/* A snapshot is read from the state topic, which anyone with write access
+ * can forge: an alert's values in it must be what the detector writes,
+ * numbers (alert.md: observed and expected finite, score in [0,1]), or
+ * the alert's next update carries them. Each value is forged in turn
+ * (the alert's f64 values follow its 24-byte id and 4 i64 times:
+ * observed, expected, score, peak_score, the score shown); the snapshot
+ * must be refused. */
+START_TEST(forged_alert_values_refused) {
+        static const struct {
+                size_t at; /* after the id */
+                double v;
+                const char *what;
+        } bad[] = {{24 + 32, NAN, "observed NaN"},
+                   {24 + 32, INFINITY, "observed inf"},
+                   {24 + 40, -INFINITY, "expected -inf"},
+                   {24 + 48, NAN, "score NaN"},
+                   {24 + 56, 2.0, "peak_score 2"},
+                   {24 + 56, -1.0, "peak_score -1"},
+                   {24 + 56, NAN, "peak_score NaN"}};
+        gws_buf_t raw = {0}, dup = {0};
+        json_t *open, *a;
+        const char *id;
+        int64_t ts = T0, inc0 = T0 + 300000, end;
+        size_t i, k, at = (size_t)-1, idlen;
+        char err[256];
+
+        redetect("detectors.numeric_keys", "gateway_id+provider+model");
+        for (end = inc0 + 60000; ts < end; ts += 50)
+                feed(ts, "gw", "m", 200, LONG_LAT * (ts >= inc0 ? 10 : 1),
+                     NULL);
+        ck_assert_ptr_nonnull(open = first("latency", "open"));
+        id = json_string_value(json_object_get(open, "alert_id"));
+        ck_assert_ptr_nonnull(id);
+        idlen = strlen(id);
+        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+        for (i = 0; i + 24 + 64 <= raw.len; i++)
+                if (!memcmp(raw.buf + i, id, idlen + 1))
+                        at = i;
+        ck_assert_msg(at != (size_t)-1, "alert id not in the snapshot");
+        for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+                gws_detect_t *d2 = gws_detect_new(cfg, 0);
+                json_t *got = json_array();
+                sink_t s2 = {got};
+                const char *shown = "no update";
+                char *txt = NULL;
+                int64_t t2 = ts;
+                gws_buf_reset(&dup);
+                gws_buf_append(&dup, raw.buf, raw.len);
+                memcpy(dup.buf + at + bad[k].at, &bad[k].v, 8);
+                err[0] = '\0';
+                if (gws_detect_load(d2, dup.buf, dup.len, err,
+                                    sizeof(err)) >= 0) {
+                        /* what the incident's next update says */
+                        gws_detect_t *keep = det;
+                        sink_t keeps = sink;
+                        det = d2;
+                        sink = s2;
+                        for (end = t2 + 70000; t2 < end; t2 += 50)
+                                feed(t2, "gw", "m", 200, LONG_LAT * 10,
+                                     NULL);
+                        det = keep;
+                        sink = keeps;
+                        json_array_foreach(got, i, a) {
+                                free(txt);
+                                txt = json_dumps(a, JSON_COMPACT);
+                                shown = txt;
+                        }
+                }
+                ck_assert_msg(strstr(err, "corrupt") && !txt,
+                              "a snapshot with an alert's %s was loaded; "
+                              "its next alert: %.400s",
+                              bad[k].what, shown);
+                free(txt);
+                json_decref(got);
+                gws_detect_destroy(d2);
+        }
+        gws_buf_free(&raw);
+        gws_buf_free(&dup);
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -2848,6 +2929,7 @@ Suite *gws_detect_suite(void) {
                                   sizeof(long_counts[0])));
         tcase_add_test(tc, baseline_spoiled_by_older_build_starts_again);
         tcase_add_test(tc, alert_anomaly_count_saturates);
+        tcase_add_test(tc, forged_alert_values_refused);
         suite_add_tcase(s, tc);
         return s;
 }
