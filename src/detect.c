@@ -3542,6 +3542,16 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
         a->expected = rd_f64(r);
         a->score = rd_f64(r);
         a->peak_score = rd_f64(r);
+        /* What the detector writes (its values are numbers, its scores
+         * z_to_score()'s, in [0,1]): anything else is a corrupt or
+         * forged snapshot, and the alert's next record would carry it
+         * (a NaN went out as "observed":null, a score of 2 as it was). */
+        if (!isfinite(a->observed) || !isfinite(a->expected) ||
+            !(a->score >= 0 && a->score <= 1) ||
+            !(a->peak_score >= 0 && a->peak_score <= 1)) {
+                r->bad = 1;
+                r->why = "an alert's values out of range";
+        }
         a->anomalies = rd_u32(r);
         a->tokens = (int)rd_u32(r);
         a->nids = (int)rd_u8(r);
