@@ -2855,6 +2855,82 @@ START_TEST(forged_alert_values_refused) {
 }
 END_TEST
 
+/* A gateway's rate baseline (events per window) and a gateway+provider's
+ * error share, forged or corrupt in a snapshot: not a number, negative,
+ * or a share above 1. Loaded, an infinite rate baseline opened a
+ * rate_drop with "expected":null at the next window, and a NaN one
+ * stopped the gateway's rate alerts for good (nothing learns it back).
+ * The snapshot must be refused. The gx part follows the entity's key,
+ * i64 first_ts, its window (96 bytes) and 5 baselines (100 bytes). */
+START_TEST(forged_rate_and_error_baselines_refused) {
+        static const struct {
+                const char *key; /* type, u16 klen, key */
+                size_t klen;
+                double v;
+                const char *what;
+        } bad[] = {{"\x02\x02\x00gw", 5, INFINITY, "rate baseline inf"},
+                   {"\x02\x02\x00gw", 5, NAN, "rate baseline NaN"},
+                   {"\x02\x02\x00gw", 5, -240, "rate baseline -240"},
+                   {"\x01\x09\x00gw\x1fopenai", 12, NAN, "error share NaN"},
+                   {"\x01\x09\x00gw\x1fopenai", 12, 1.5, "error share 1.5"},
+                   {"\x01\x09\x00gw\x1fopenai", 12, -0.5,
+                    "error share -0.5"}};
+        gws_buf_t raw = {0}, dup = {0};
+        int64_t ts = T0, end;
+        size_t i, k;
+        char err[256];
+
+        /* 4 events/s for 10 min: a learned rate of 240 per window */
+        for (end = T0 + 600000; ts < end; ts += 250)
+                feed(ts, "gw", "m", 200, LONG_LAT, NULL);
+        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+        for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+                gws_detect_t *d2 = gws_detect_new(cfg, 0);
+                json_t *got = json_array();
+                sink_t s2 = {got};
+                size_t at = (size_t)-1;
+                char *txt = NULL;
+                int64_t t2 = ts;
+                for (i = 0; i + bad[k].klen + 212 <= raw.len; i++)
+                        if (!memcmp(raw.buf + i, bad[k].key, bad[k].klen)) {
+                                ck_assert_msg(at == (size_t)-1,
+                                              "entity key twice");
+                                at = i + bad[k].klen + 204;
+                        }
+                ck_assert_msg(at != (size_t)-1, "entity not found");
+                gws_buf_reset(&dup);
+                gws_buf_append(&dup, raw.buf, raw.len);
+                memcpy(dup.buf + at, &bad[k].v, 8);
+                err[0] = '\0';
+                if (gws_detect_load(d2, dup.buf, dup.len, err,
+                                    sizeof(err)) >= 0) {
+                        /* the traffic drops to one event per 10 s */
+                        gws_detect_t *keep = det;
+                        sink_t keeps = sink;
+                        det = d2;
+                        sink = s2;
+                        for (end = t2 + 300000; t2 < end; t2 += 10000)
+                                feed(t2, "gw", "m", 200, LONG_LAT, NULL);
+                        det = keep;
+                        sink = keeps;
+                        txt = json_array_size(got)
+                                  ? json_dumps(json_array_get(got, 0),
+                                               JSON_COMPACT)
+                                  : strdup("none, the traffic dropped to "
+                                           "1 event per 10 s");
+                }
+                ck_assert_msg(strstr(err, "corrupt") && !txt,
+                              "a snapshot with a %s was loaded; its first "
+                              "alert: %.300s",
+                              bad[k].what, txt);
+                json_decref(got);
+                gws_detect_destroy(d2);
+        }
+        gws_buf_free(&raw);
+        gws_buf_free(&dup);
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -2930,6 +3006,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, baseline_spoiled_by_older_build_starts_again);
         tcase_add_test(tc, alert_anomaly_count_saturates);
         tcase_add_test(tc, forged_alert_values_refused);
+        tcase_add_test(tc, forged_rate_and_error_baselines_refused);
         suite_add_tcase(s, tc);
         return s;
 }
