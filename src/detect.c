@@ -3731,6 +3731,17 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                 for (k = 0; k < RATE_RING; k++)
                         gx->rcnt[k] = rd_u32(&r);
                 gx->hh_win = rd_ts(&r, 0);
+                /* A rate baseline counts events, an error baseline is a
+                 * share: anything else is corrupt or forged, and would
+                 * never be learned away (an infinite rate opened a
+                 * rate_drop with "expected":null, a NaN one stopped the
+                 * gateway's rate alerts for good). */
+                if (e->gx && (!(gx->base >= 0) || !isfinite(gx->base) ||
+                              (type == E_GP && gx->base > 1))) {
+                        r.bad = 1;
+                        r.why = "a rate or error baseline out of range";
+                        break;
+                }
                 parts = rd_u8(&r);
                 amask = rd_u8(&r);
                 /* A gateway's two summaries go together (concentration()
