@@ -2931,6 +2931,58 @@ START_TEST(forged_rate_and_error_baselines_refused) {
 }
 END_TEST
 
+/* A baseline's mean and mean absolute deviation are of log1p or log
+ * values: what events give is within +-1500 (relative to the gateway's
+ * baseline at most twice log(DBL_MAX)), the deviation not negative. A
+ * snapshot with one far outside (finite: the NaN of older builds loads
+ * cold, baseline_spoiled_by_older_build_starts_again) is corrupt or
+ * forged; loaded, a mean of -1e300 made every usual latency of the
+ * entity an anomaly (and its alerts said "expected":-1.0), and clipped
+ * updates never learn it back. It must be refused. */
+START_TEST(forged_baseline_out_of_range_refused) {
+        static const struct {
+                double mean, absdev;
+        } bad[] = {{-1e300, 0}, {1e300, 0}, {5000, 0}, {log1p(LONG_LAT), -1},
+                   {log1p(LONG_LAT), 1e300}};
+        gws_buf_t raw = {0}, dup = {0};
+        unsigned char pat[20];
+        int64_t ts = T0;
+        size_t at, k;
+        char err[256];
+
+        at = long_entity(&ts, 200, &raw);
+        for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+                gws_detect_t *d2 = gws_detect_new(cfg, 0), *keep = det;
+                int i, anom = 0;
+                int64_t t2 = ts;
+                gws_buf_reset(&dup);
+                gws_buf_append(&dup, raw.buf, raw.len);
+                baseline_bytes(pat, 200, bad[k].mean, bad[k].absdev);
+                memcpy(dup.buf + at, pat, sizeof(pat));
+                err[0] = '\0';
+                if (gws_detect_load(d2, dup.buf, dup.len, err,
+                                    sizeof(err)) >= 0) {
+                        det = d2;
+                        for (i = 0; i < 100; i++, t2 += 250)
+                                anom += !!(feed(t2, "gw", "m", 200, LONG_LAT,
+                                                NULL)
+                                               .reasons &
+                                           GWS_R_LATENCY);
+                        det = keep;
+                }
+                ck_assert_msg(strstr(err, "corrupt"),
+                              "a baseline of mean %g, absdev %g was "
+                              "loaded; %d of the next 100 usual latencies "
+                              "were anomalous, %d alerts",
+                              bad[k].mean, bad[k].absdev, anom,
+                              (int)json_array_size(sink.alerts));
+                gws_detect_destroy(d2);
+        }
+        gws_buf_free(&raw);
+        gws_buf_free(&dup);
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -3007,6 +3059,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, alert_anomaly_count_saturates);
         tcase_add_test(tc, forged_alert_values_refused);
         tcase_add_test(tc, forged_rate_and_error_baselines_refused);
+        tcase_add_test(tc, forged_baseline_out_of_range_refused);
         suite_add_tcase(s, tc);
         return s;
 }
