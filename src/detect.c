@@ -136,6 +136,12 @@ typedef struct {
  * alpha is ALPHA_MIN, so a saturated baseline is warm and learns at
  * ALPHA_MIN; the largest count a snapshot's u32 carries as it is. */
 #define NUM_N_MAX UINT32_MAX
+/* A bound of a baseline's mean (and half one of its absdev): values are
+ * log1p(x) or log(x) of finite x >= 0 (cost > 0), so within
+ * [log(DBL_TRUE_MIN), log(DBL_MAX)] = [-744.4, 709.8], and relative to
+ * the gateway's baseline (sets without the model) differences of two,
+ * within +-1454.2; the exponentially weighted mean stays among them. */
+#define NUM_ABS_MAX 1500.0
 
 /* An entity's numeric alert kinds (NK_*): the anomaly windows, and
  * whether an incident holds the kind's baselines (they do not learn from
@@ -3722,6 +3728,17 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         if (!isfinite(e->num[k].mean) ||
                             !isfinite(e->num[k].absdev))
                                 memset(&e->num[k], 0, sizeof(e->num[k]));
+                        /* No build writes a finite one beyond what
+                         * events give (NUM_ABS_MAX): such a baseline is
+                         * corrupt or forged, and clipped updates never
+                         * learn it back (a mean of -1e300 made every
+                         * usual value of the entity an anomaly). */
+                        if (fabs(e->num[k].mean) > NUM_ABS_MAX ||
+                            e->num[k].absdev < 0 ||
+                            e->num[k].absdev > 2 * NUM_ABS_MAX) {
+                                r.bad = 1;
+                                r.why = "a baseline out of range";
+                        }
                 }
                 /* Entities without a gx part read it into scratch. */
                 gx = e->gx ? e->gx : &scratch;
