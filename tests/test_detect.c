@@ -2983,6 +2983,106 @@ START_TEST(forged_baseline_out_of_range_refused) {
 }
 END_TEST
 
+/* Event times in a snapshot beyond what events give: alerts.md's window
+ * is event time, RFC 3339. Forged, an alert's window.start before 1970
+ * went out as "-29719-...", an alert whose last anomaly is years ahead
+ * of event time was never resolved, and event time (the watermark)
+ * years ahead resolved every open alert at year 33658. An alert's times
+ * are at most a lateness bound (two windows) ahead of event time, event
+ * time within 1970-9999: the snapshot must be refused. Offsets: the
+ * alert's i64 times follow its 24-byte id (opened, last anomaly, last
+ * update, first anomaly); the watermark follows the fingerprint (21
+ * bytes with one key set). */
+START_TEST(forged_event_times_refused) {
+        static const struct {
+                int from_id; /* offset from the alert id, else absolute */
+                size_t at;
+                int64_t v;
+                int incident; /* then 70 s more of it */
+                const char *what;
+        } bad[] = {{1, 24 + 24, -1000000000000000LL, 1, "window.start -1e15"},
+                   {1, 24 + 8, T0 + 1000000000000LL, 0,
+                    "last anomaly 31 years ahead"},
+                   {0, 21, 1000000000000000LL, 1, "event time 1e15"}};
+        gws_buf_t raw = {0}, dup = {0};
+        json_t *open;
+        const char *id;
+        int64_t ts = T0, inc0 = T0 + 300000, end;
+        size_t i, k, at = (size_t)-1, idlen;
+        char err[256];
+
+        redetect("detectors.numeric_keys", "gateway_id+provider+model");
+        for (end = inc0 + 60000; ts < end; ts += 50)
+                feed(ts, "gw", "m", 200, LONG_LAT * (ts >= inc0 ? 10 : 1),
+                     NULL);
+        ck_assert_ptr_nonnull(open = first("latency", "open"));
+        id = json_string_value(json_object_get(open, "alert_id"));
+        ck_assert_ptr_nonnull(id);
+        idlen = strlen(id);
+        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+        for (i = 0; i + 24 + 64 <= raw.len; i++)
+                if (!memcmp(raw.buf + i, id, idlen + 1))
+                        at = i;
+        ck_assert_msg(at != (size_t)-1, "alert id not in the snapshot");
+        for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+                gws_detect_t *d2 = gws_detect_new(cfg, 0);
+                json_t *got = json_array(), *a;
+                sink_t s2 = {got};
+                char shown[400] = "";
+                int64_t t2 = ts;
+                gws_buf_reset(&dup);
+                gws_buf_append(&dup, raw.buf, raw.len);
+                memcpy(dup.buf + (bad[k].from_id ? at : 0) + bad[k].at,
+                       &bad[k].v, 8);
+                err[0] = '\0';
+                if (gws_detect_load(d2, dup.buf, dup.len, err,
+                                    sizeof(err)) >= 0) {
+                        /* 70 s more of the incident (or not), then 5
+                         * min quiet */
+                        gws_detect_t *keep = det;
+                        sink_t keeps = sink;
+                        int resolved = 0;
+                        det = d2;
+                        sink = s2;
+                        for (end = t2 + 70000; bad[k].incident && t2 < end;
+                             t2 += 50)
+                                feed(t2, "gw", "m", 200, LONG_LAT * 10,
+                                     NULL);
+                        for (end = t2 + 300000; t2 < end; t2 += 50)
+                                feed(t2, "gw", "m", 200, LONG_LAT, NULL);
+                        det = keep;
+                        sink = keeps;
+                        json_array_foreach(got, i, a) {
+                                json_t *w = json_object_get(a, "window");
+                                const char *state = json_string_value(
+                                    json_object_get(a, "state"));
+                                resolved += !strcmp(state, "resolved");
+                                snprintf(shown + strlen(shown),
+                                         sizeof(shown) - strlen(shown),
+                                         "%s %s..%s; ", state,
+                                         json_string_value(json_object_get(
+                                             w, "start")),
+                                         json_string_value(
+                                             json_object_get(w, "end")));
+                        }
+                        if (!resolved)
+                                snprintf(shown + strlen(shown),
+                                         sizeof(shown) - strlen(shown),
+                                         "not resolved after 5 min "
+                                         "without an anomaly");
+                }
+                ck_assert_msg(strstr(err, "corrupt"),
+                              "a snapshot with %s was loaded; its alerts: "
+                              "%s",
+                              bad[k].what, shown);
+                json_decref(got);
+                gws_detect_destroy(d2);
+        }
+        gws_buf_free(&raw);
+        gws_buf_free(&dup);
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -3060,6 +3160,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, forged_alert_values_refused);
         tcase_add_test(tc, forged_rate_and_error_baselines_refused);
         tcase_add_test(tc, forged_baseline_out_of_range_refused);
+        tcase_add_test(tc, forged_event_times_refused);
         suite_add_tcase(s, tc);
         return s;
 }
