@@ -3520,6 +3520,21 @@ static void rd_win(rd_t *r, win_t *w) {
                 w->k[i] = rd_u32(r);
 }
 
+/* Event time as alerts show it (window, the reason's "since"): RFC 3339,
+ * years 1970 (events before it are not scored) to 9999. */
+#define TIME_MAX 253402300799999LL /* 9999-12-31T23:59:59.999Z */
+
+/* 1 if \p t can be one of an alert's times in a snapshot of event time
+ * d->wm: not before 1970, and not after event time by more than the
+ * lateness bound (at most two windows): an alert that opened on an event
+ * just before event time moved back keeps that event's time, its later
+ * (late) anomalies before where it moved back to (wm_rewind()). Forged,
+ * window.start went out as "-29719-04-05T...", and a last anomaly years
+ * ahead kept its alert open for ever. */
+static int alert_time_ok(const gws_detect_t *d, int64_t t) {
+        return d->wm != INT64_MIN && t >= 0 && t <= d->wm + 2 * d->window_ms;
+}
+
 /* Reads one alert of kind \p kind into \p e from a snapshot of format
  * \p version. @returns 0 or -1. */
 static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
@@ -3544,6 +3559,13 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
         a->last_anom_ts = rd_ts(r, 0);
         a->last_update_ts = rd_ts(r, 0);
         a->first_anom_ts = rd_ts(r, 0);
+        if (!alert_time_ok(d, a->opened_ts) ||
+            !alert_time_ok(d, a->last_anom_ts) ||
+            !alert_time_ok(d, a->last_update_ts) ||
+            !alert_time_ok(d, a->first_anom_ts)) {
+                r->bad = 1;
+                r->why = "an alert's time out of range";
+        }
         a->observed = rd_f64(r);
         a->expected = rd_f64(r);
         a->score = rd_f64(r);
@@ -3582,7 +3604,7 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
                 bytes_add(d, id_bytes(a->ids[k]));
         }
         a->silent_from = version >= 2 ? rd_ts(r, 0) : -1;
-        if (a->silent_from < -1)
+        if (a->silent_from != -1 && !alert_time_ok(d, a->silent_from))
                 r->bad = 1;
         a->last_n = version >= 3 ? rd_u32(r) : UINT32_MAX;
         a->enext = e->alerts;
@@ -3660,6 +3682,12 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
         gws_buf_free(&fp);
 
         d->wm = rd_ts(&r, 1);
+        /* what events give, and alerts can show (alert_time_ok()):
+         * forged years ahead, every open alert resolved there */
+        if (d->wm != INT64_MIN && (d->wm < 0 || d->wm > TIME_MAX)) {
+                r.bad = 1;
+                r.why = "event time out of range";
+        }
         d->future_run = (int)rd_u32(&r);
         d->last_tick = rd_ts(&r, 1);
         if (version >= 2)
