@@ -136,6 +136,12 @@ typedef struct {
  * alpha is ALPHA_MIN, so a saturated baseline is warm and learns at
  * ALPHA_MIN; the largest count a snapshot's u32 carries as it is. */
 #define NUM_N_MAX UINT32_MAX
+/* A bound of a baseline's mean (and half one of its absdev): values are
+ * log1p(x) or log(x) of finite x >= 0 (cost > 0), so within
+ * [log(DBL_TRUE_MIN), log(DBL_MAX)] = [-744.4, 709.8], and relative to
+ * the gateway's baseline (sets without the model) differences of two,
+ * within +-1454.2; the exponentially weighted mean stays among them. */
+#define NUM_ABS_MAX 1500.0
 
 /* An entity's numeric alert kinds (NK_*): the anomaly windows, and
  * whether an incident holds the kind's baselines (they do not learn from
@@ -3514,6 +3520,21 @@ static void rd_win(rd_t *r, win_t *w) {
                 w->k[i] = rd_u32(r);
 }
 
+/* Event time as alerts show it (window, the reason's "since"): RFC 3339,
+ * years 1970 (events before it are not scored) to 9999. */
+#define TIME_MAX 253402300799999LL /* 9999-12-31T23:59:59.999Z */
+
+/* 1 if \p t can be one of an alert's times in a snapshot of event time
+ * d->wm: not before 1970, and not after event time by more than the
+ * lateness bound (at most two windows): an alert that opened on an event
+ * just before event time moved back keeps that event's time, its later
+ * (late) anomalies before where it moved back to (wm_rewind()). Forged,
+ * window.start went out as "-29719-04-05T...", and a last anomaly years
+ * ahead kept its alert open for ever. */
+static int alert_time_ok(const gws_detect_t *d, int64_t t) {
+        return d->wm != INT64_MIN && t >= 0 && t <= d->wm + 2 * d->window_ms;
+}
+
 /* Reads one alert of kind \p kind into \p e from a snapshot of format
  * \p version. @returns 0 or -1. */
 static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
@@ -3538,10 +3559,27 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
         a->last_anom_ts = rd_ts(r, 0);
         a->last_update_ts = rd_ts(r, 0);
         a->first_anom_ts = rd_ts(r, 0);
+        if (!alert_time_ok(d, a->opened_ts) ||
+            !alert_time_ok(d, a->last_anom_ts) ||
+            !alert_time_ok(d, a->last_update_ts) ||
+            !alert_time_ok(d, a->first_anom_ts)) {
+                r->bad = 1;
+                r->why = "an alert's time out of range";
+        }
         a->observed = rd_f64(r);
         a->expected = rd_f64(r);
         a->score = rd_f64(r);
         a->peak_score = rd_f64(r);
+        /* What the detector writes (its values are numbers, its scores
+         * z_to_score()'s, in [0,1]): anything else is a corrupt or
+         * forged snapshot, and the alert's next record would carry it
+         * (a NaN went out as "observed":null, a score of 2 as it was). */
+        if (!isfinite(a->observed) || !isfinite(a->expected) ||
+            !(a->score >= 0 && a->score <= 1) ||
+            !(a->peak_score >= 0 && a->peak_score <= 1)) {
+                r->bad = 1;
+                r->why = "an alert's values out of range";
+        }
         a->anomalies = rd_u32(r);
         a->tokens = (int)rd_u32(r);
         a->nids = (int)rd_u8(r);
@@ -3566,7 +3604,7 @@ static int load_alert(gws_detect_t *d, rd_t *r, ent_t *e, akind_t kind,
                 bytes_add(d, id_bytes(a->ids[k]));
         }
         a->silent_from = version >= 2 ? rd_ts(r, 0) : -1;
-        if (a->silent_from < -1)
+        if (a->silent_from != -1 && !alert_time_ok(d, a->silent_from))
                 r->bad = 1;
         a->last_n = version >= 3 ? rd_u32(r) : UINT32_MAX;
         a->enext = e->alerts;
@@ -3644,6 +3682,12 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
         gws_buf_free(&fp);
 
         d->wm = rd_ts(&r, 1);
+        /* what events give, and alerts can show (alert_time_ok()):
+         * forged years ahead, every open alert resolved there */
+        if (d->wm != INT64_MIN && (d->wm < 0 || d->wm > TIME_MAX)) {
+                r.bad = 1;
+                r.why = "event time out of range";
+        }
         d->future_run = (int)rd_u32(&r);
         d->last_tick = rd_ts(&r, 1);
         if (version >= 2)
@@ -3712,6 +3756,17 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                         if (!isfinite(e->num[k].mean) ||
                             !isfinite(e->num[k].absdev))
                                 memset(&e->num[k], 0, sizeof(e->num[k]));
+                        /* No build writes a finite one beyond what
+                         * events give (NUM_ABS_MAX): such a baseline is
+                         * corrupt or forged, and clipped updates never
+                         * learn it back (a mean of -1e300 made every
+                         * usual value of the entity an anomaly). */
+                        if (fabs(e->num[k].mean) > NUM_ABS_MAX ||
+                            e->num[k].absdev < 0 ||
+                            e->num[k].absdev > 2 * NUM_ABS_MAX) {
+                                r.bad = 1;
+                                r.why = "a baseline out of range";
+                        }
                 }
                 /* Entities without a gx part read it into scratch. */
                 gx = e->gx ? e->gx : &scratch;
@@ -3721,6 +3776,17 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                 for (k = 0; k < RATE_RING; k++)
                         gx->rcnt[k] = rd_u32(&r);
                 gx->hh_win = rd_ts(&r, 0);
+                /* A rate baseline counts events, an error baseline is a
+                 * share: anything else is corrupt or forged, and would
+                 * never be learned away (an infinite rate opened a
+                 * rate_drop with "expected":null, a NaN one stopped the
+                 * gateway's rate alerts for good). */
+                if (e->gx && (!(gx->base >= 0) || !isfinite(gx->base) ||
+                              (type == E_GP && gx->base > 1))) {
+                        r.bad = 1;
+                        r.why = "a rate or error baseline out of range";
+                        break;
+                }
                 parts = rd_u8(&r);
                 amask = rd_u8(&r);
                 /* A gateway's two summaries go together (concentration()

@@ -2774,6 +2774,315 @@ START_TEST(alert_anomaly_count_saturates) {
 }
 END_TEST
 
+/* A snapshot is read from the state topic, which anyone with write access
+ * can forge: an alert's values in it must be what the detector writes,
+ * numbers (alert.md: observed and expected finite, score in [0,1]), or
+ * the alert's next update carries them. Each value is forged in turn
+ * (the alert's f64 values follow its 24-byte id and 4 i64 times:
+ * observed, expected, score, peak_score, the score shown); the snapshot
+ * must be refused. */
+START_TEST(forged_alert_values_refused) {
+        static const struct {
+                size_t at; /* after the id */
+                double v;
+                const char *what;
+        } bad[] = {{24 + 32, NAN, "observed NaN"},
+                   {24 + 32, INFINITY, "observed inf"},
+                   {24 + 40, -INFINITY, "expected -inf"},
+                   {24 + 48, NAN, "score NaN"},
+                   {24 + 56, 2.0, "peak_score 2"},
+                   {24 + 56, -1.0, "peak_score -1"},
+                   {24 + 56, NAN, "peak_score NaN"}};
+        gws_buf_t raw = {0}, dup = {0};
+        json_t *open, *a;
+        const char *id;
+        int64_t ts = T0, inc0 = T0 + 300000, end;
+        size_t i, k, at = (size_t)-1, idlen;
+        char err[256];
+
+        redetect("detectors.numeric_keys", "gateway_id+provider+model");
+        for (end = inc0 + 60000; ts < end; ts += 50)
+                feed(ts, "gw", "m", 200, LONG_LAT * (ts >= inc0 ? 10 : 1),
+                     NULL);
+        ck_assert_ptr_nonnull(open = first("latency", "open"));
+        id = json_string_value(json_object_get(open, "alert_id"));
+        ck_assert_ptr_nonnull(id);
+        idlen = strlen(id);
+        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+        for (i = 0; i + 24 + 64 <= raw.len; i++)
+                if (!memcmp(raw.buf + i, id, idlen + 1))
+                        at = i;
+        ck_assert_msg(at != (size_t)-1, "alert id not in the snapshot");
+        for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+                gws_detect_t *d2 = gws_detect_new(cfg, 0);
+                json_t *got = json_array();
+                sink_t s2 = {got};
+                const char *shown = "no update";
+                char *txt = NULL;
+                int64_t t2 = ts;
+                gws_buf_reset(&dup);
+                gws_buf_append(&dup, raw.buf, raw.len);
+                memcpy(dup.buf + at + bad[k].at, &bad[k].v, 8);
+                err[0] = '\0';
+                if (gws_detect_load(d2, dup.buf, dup.len, err,
+                                    sizeof(err)) >= 0) {
+                        /* what the incident's next update says */
+                        gws_detect_t *keep = det;
+                        sink_t keeps = sink;
+                        det = d2;
+                        sink = s2;
+                        for (end = t2 + 70000; t2 < end; t2 += 50)
+                                feed(t2, "gw", "m", 200, LONG_LAT * 10,
+                                     NULL);
+                        det = keep;
+                        sink = keeps;
+                        json_array_foreach(got, i, a) {
+                                free(txt);
+                                txt = json_dumps(a, JSON_COMPACT);
+                                shown = txt;
+                        }
+                }
+                ck_assert_msg(strstr(err, "corrupt") && !txt,
+                              "a snapshot with an alert's %s was loaded; "
+                              "its next alert: %.400s",
+                              bad[k].what, shown);
+                free(txt);
+                json_decref(got);
+                gws_detect_destroy(d2);
+        }
+        gws_buf_free(&raw);
+        gws_buf_free(&dup);
+}
+END_TEST
+
+/* A gateway's rate baseline (events per window) and a gateway+provider's
+ * error share, forged or corrupt in a snapshot: not a number, negative,
+ * or a share above 1. Loaded, an infinite rate baseline opened a
+ * rate_drop with "expected":null at the next window, and a NaN one
+ * stopped the gateway's rate alerts for good (nothing learns it back).
+ * The snapshot must be refused. The gx part follows the entity's key,
+ * i64 first_ts, its window (96 bytes) and 5 baselines (100 bytes). */
+START_TEST(forged_rate_and_error_baselines_refused) {
+        static const struct {
+                const char *key; /* type, u16 klen, key */
+                size_t klen;
+                double v;
+                const char *what;
+        } bad[] = {{"\x02\x02\x00gw", 5, INFINITY, "rate baseline inf"},
+                   {"\x02\x02\x00gw", 5, NAN, "rate baseline NaN"},
+                   {"\x02\x02\x00gw", 5, -240, "rate baseline -240"},
+                   {"\x01\x09\x00gw\x1fopenai", 12, NAN, "error share NaN"},
+                   {"\x01\x09\x00gw\x1fopenai", 12, 1.5, "error share 1.5"},
+                   {"\x01\x09\x00gw\x1fopenai", 12, -0.5,
+                    "error share -0.5"}};
+        gws_buf_t raw = {0}, dup = {0};
+        int64_t ts = T0, end;
+        size_t i, k;
+        char err[256];
+
+        /* 4 events/s for 10 min: a learned rate of 240 per window */
+        for (end = T0 + 600000; ts < end; ts += 250)
+                feed(ts, "gw", "m", 200, LONG_LAT, NULL);
+        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+        for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+                gws_detect_t *d2 = gws_detect_new(cfg, 0);
+                json_t *got = json_array();
+                sink_t s2 = {got};
+                size_t at = (size_t)-1;
+                char *txt = NULL;
+                int64_t t2 = ts;
+                for (i = 0; i + bad[k].klen + 212 <= raw.len; i++)
+                        if (!memcmp(raw.buf + i, bad[k].key, bad[k].klen)) {
+                                ck_assert_msg(at == (size_t)-1,
+                                              "entity key twice");
+                                at = i + bad[k].klen + 204;
+                        }
+                ck_assert_msg(at != (size_t)-1, "entity not found");
+                gws_buf_reset(&dup);
+                gws_buf_append(&dup, raw.buf, raw.len);
+                memcpy(dup.buf + at, &bad[k].v, 8);
+                err[0] = '\0';
+                if (gws_detect_load(d2, dup.buf, dup.len, err,
+                                    sizeof(err)) >= 0) {
+                        /* the traffic drops to one event per 10 s */
+                        gws_detect_t *keep = det;
+                        sink_t keeps = sink;
+                        det = d2;
+                        sink = s2;
+                        for (end = t2 + 300000; t2 < end; t2 += 10000)
+                                feed(t2, "gw", "m", 200, LONG_LAT, NULL);
+                        det = keep;
+                        sink = keeps;
+                        txt = json_array_size(got)
+                                  ? json_dumps(json_array_get(got, 0),
+                                               JSON_COMPACT)
+                                  : strdup("none, the traffic dropped to "
+                                           "1 event per 10 s");
+                }
+                ck_assert_msg(strstr(err, "corrupt") && !txt,
+                              "a snapshot with a %s was loaded; its first "
+                              "alert: %.300s",
+                              bad[k].what, txt);
+                json_decref(got);
+                gws_detect_destroy(d2);
+        }
+        gws_buf_free(&raw);
+        gws_buf_free(&dup);
+}
+END_TEST
+
+/* A baseline's mean and mean absolute deviation are of log1p or log
+ * values: what events give is within +-1500 (relative to the gateway's
+ * baseline at most twice log(DBL_MAX)), the deviation not negative. A
+ * snapshot with one far outside (finite: the NaN of older builds loads
+ * cold, baseline_spoiled_by_older_build_starts_again) is corrupt or
+ * forged; loaded, a mean of -1e300 made every usual latency of the
+ * entity an anomaly (and its alerts said "expected":-1.0), and clipped
+ * updates never learn it back. It must be refused. */
+START_TEST(forged_baseline_out_of_range_refused) {
+        static const struct {
+                double mean, absdev;
+        } bad[] = {{-1e300, 0}, {1e300, 0}, {5000, 0}, {log1p(LONG_LAT), -1},
+                   {log1p(LONG_LAT), 1e300}};
+        gws_buf_t raw = {0}, dup = {0};
+        unsigned char pat[20];
+        int64_t ts = T0;
+        size_t at, k;
+        char err[256];
+
+        at = long_entity(&ts, 200, &raw);
+        for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+                gws_detect_t *d2 = gws_detect_new(cfg, 0), *keep = det;
+                int i, anom = 0;
+                int64_t t2 = ts;
+                gws_buf_reset(&dup);
+                gws_buf_append(&dup, raw.buf, raw.len);
+                baseline_bytes(pat, 200, bad[k].mean, bad[k].absdev);
+                memcpy(dup.buf + at, pat, sizeof(pat));
+                err[0] = '\0';
+                if (gws_detect_load(d2, dup.buf, dup.len, err,
+                                    sizeof(err)) >= 0) {
+                        det = d2;
+                        for (i = 0; i < 100; i++, t2 += 250)
+                                anom += !!(feed(t2, "gw", "m", 200, LONG_LAT,
+                                                NULL)
+                                               .reasons &
+                                           GWS_R_LATENCY);
+                        det = keep;
+                }
+                ck_assert_msg(strstr(err, "corrupt"),
+                              "a baseline of mean %g, absdev %g was "
+                              "loaded; %d of the next 100 usual latencies "
+                              "were anomalous, %d alerts",
+                              bad[k].mean, bad[k].absdev, anom,
+                              (int)json_array_size(sink.alerts));
+                gws_detect_destroy(d2);
+        }
+        gws_buf_free(&raw);
+        gws_buf_free(&dup);
+}
+END_TEST
+
+/* Event times in a snapshot beyond what events give: alerts.md's window
+ * is event time, RFC 3339. Forged, an alert's window.start before 1970
+ * went out as "-29719-...", an alert whose last anomaly is years ahead
+ * of event time was never resolved, and event time (the watermark)
+ * years ahead resolved every open alert at year 33658. An alert's times
+ * are at most a lateness bound (two windows) ahead of event time, event
+ * time within 1970-9999: the snapshot must be refused. Offsets: the
+ * alert's i64 times follow its 24-byte id (opened, last anomaly, last
+ * update, first anomaly); the watermark follows the fingerprint (21
+ * bytes with one key set). */
+START_TEST(forged_event_times_refused) {
+        static const struct {
+                int from_id; /* offset from the alert id, else absolute */
+                size_t at;
+                int64_t v;
+                int incident; /* then 70 s more of it */
+                const char *what;
+        } bad[] = {{1, 24 + 24, -1000000000000000LL, 1, "window.start -1e15"},
+                   {1, 24 + 8, T0 + 1000000000000LL, 0,
+                    "last anomaly 31 years ahead"},
+                   {0, 21, 1000000000000000LL, 1, "event time 1e15"}};
+        gws_buf_t raw = {0}, dup = {0};
+        json_t *open;
+        const char *id;
+        int64_t ts = T0, inc0 = T0 + 300000, end;
+        size_t i, k, at = (size_t)-1, idlen;
+        char err[256];
+
+        redetect("detectors.numeric_keys", "gateway_id+provider+model");
+        for (end = inc0 + 60000; ts < end; ts += 50)
+                feed(ts, "gw", "m", 200, LONG_LAT * (ts >= inc0 ? 10 : 1),
+                     NULL);
+        ck_assert_ptr_nonnull(open = first("latency", "open"));
+        id = json_string_value(json_object_get(open, "alert_id"));
+        ck_assert_ptr_nonnull(id);
+        idlen = strlen(id);
+        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+        for (i = 0; i + 24 + 64 <= raw.len; i++)
+                if (!memcmp(raw.buf + i, id, idlen + 1))
+                        at = i;
+        ck_assert_msg(at != (size_t)-1, "alert id not in the snapshot");
+        for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+                gws_detect_t *d2 = gws_detect_new(cfg, 0);
+                json_t *got = json_array(), *a;
+                sink_t s2 = {got};
+                char shown[400] = "";
+                int64_t t2 = ts;
+                gws_buf_reset(&dup);
+                gws_buf_append(&dup, raw.buf, raw.len);
+                memcpy(dup.buf + (bad[k].from_id ? at : 0) + bad[k].at,
+                       &bad[k].v, 8);
+                err[0] = '\0';
+                if (gws_detect_load(d2, dup.buf, dup.len, err,
+                                    sizeof(err)) >= 0) {
+                        /* 70 s more of the incident (or not), then 5
+                         * min quiet */
+                        gws_detect_t *keep = det;
+                        sink_t keeps = sink;
+                        int resolved = 0;
+                        det = d2;
+                        sink = s2;
+                        for (end = t2 + 70000; bad[k].incident && t2 < end;
+                             t2 += 50)
+                                feed(t2, "gw", "m", 200, LONG_LAT * 10,
+                                     NULL);
+                        for (end = t2 + 300000; t2 < end; t2 += 50)
+                                feed(t2, "gw", "m", 200, LONG_LAT, NULL);
+                        det = keep;
+                        sink = keeps;
+                        json_array_foreach(got, i, a) {
+                                json_t *w = json_object_get(a, "window");
+                                const char *state = json_string_value(
+                                    json_object_get(a, "state"));
+                                resolved += !strcmp(state, "resolved");
+                                snprintf(shown + strlen(shown),
+                                         sizeof(shown) - strlen(shown),
+                                         "%s %s..%s; ", state,
+                                         json_string_value(json_object_get(
+                                             w, "start")),
+                                         json_string_value(
+                                             json_object_get(w, "end")));
+                        }
+                        if (!resolved)
+                                snprintf(shown + strlen(shown),
+                                         sizeof(shown) - strlen(shown),
+                                         "not resolved after 5 min "
+                                         "without an anomaly");
+                }
+                ck_assert_msg(strstr(err, "corrupt"),
+                              "a snapshot with %s was loaded; its alerts: "
+                              "%s",
+                              bad[k].what, shown);
+                json_decref(got);
+                gws_detect_destroy(d2);
+        }
+        gws_buf_free(&raw);
+        gws_buf_free(&dup);
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -2848,6 +3157,10 @@ Suite *gws_detect_suite(void) {
                                   sizeof(long_counts[0])));
         tcase_add_test(tc, baseline_spoiled_by_older_build_starts_again);
         tcase_add_test(tc, alert_anomaly_count_saturates);
+        tcase_add_test(tc, forged_alert_values_refused);
+        tcase_add_test(tc, forged_rate_and_error_baselines_refused);
+        tcase_add_test(tc, forged_baseline_out_of_range_refused);
+        tcase_add_test(tc, forged_event_times_refused);
         suite_add_tcase(s, tc);
         return s;
 }
