@@ -93,6 +93,37 @@ START_TEST(limits) {
 }
 END_TEST
 
+/* A number is a number however many digits it is written with: some
+ * serializers write a double's exact decimal expansion (0.1 as 55
+ * digits), or pad fractions. 64 characters and more were refused (the
+ * copy for strtod() was a 64-byte buffer), and the event went to the
+ * dead-letter topic as if latency_ms were negative. */
+START_TEST(long_numbers_read) {
+        static const char *const nums[] = {
+            "0.1000000000000000055511151231257827021181583404541015625",
+            "1.0000000000000000000000000000000000000000000000000000000000000"
+            "0000001",
+            "123.45000000000000000000000000000000000000000000000000000000000"
+            "000000000000000000000000000000000000000000000000000000000000000",
+            "-2.5000000000000000000000000000000000000000000000000000000000000"
+            "00000e-3"};
+        gws_jdoc_t doc = {0};
+        size_t i;
+        for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+                double got = -1, want = strtod(nums[i], NULL);
+                ck_assert_int_eq(
+                    gws_json_parse(&doc, nums[i], strlen(nums[i]), NULL),
+                    GWS_JE_OK);
+                ck_assert_msg(gws_json_num(&doc, &doc.toks[0], &got) == 0,
+                              "%zu characters refused: %s", strlen(nums[i]),
+                              nums[i]);
+                ck_assert_msg(memcmp(&got, &want, sizeof(got)) == 0,
+                              "%s: %.17g, strtod %.17g", nums[i], got, want);
+        }
+        gws_json_free(&doc);
+}
+END_TEST
+
 START_TEST(numbers_equal_strtod) {
         gws_jdoc_t doc = {0};
         char buf[64];
@@ -363,6 +394,7 @@ Suite *gws_json_suite(void) {
         tcase_add_test(tc, tape_structure);
         tcase_add_test(tc, limits);
         tcase_add_test(tc, numbers_equal_strtod);
+        tcase_add_test(tc, long_numbers_read);
         tcase_add_test(tc, strings_across_blocks);
         tcase_add_test(tc, matches_reference);
         suite_add_tcase(s, tc);
