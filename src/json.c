@@ -727,7 +727,7 @@ int gws_json_num(const gws_jdoc_t *doc, const gws_jtok_t *tok, double *out) {
         char tmp[64];
         double d;
         uint64_t mant = 0;
-        int neg = 0, frac = -1, nd = 0;
+        int neg = 0, frac = -1, nd = 0, range;
 
         if (tok->type != GWS_JT_NUM)
                 return -1;
@@ -778,13 +778,22 @@ int gws_json_num(const gws_jdoc_t *doc, const gws_jtok_t *tok, double *out) {
                         return 0;
                 }
         }
-        if (tok->len >= sizeof(tmp))
-                return -1;
-        memcpy(tmp, doc->buf + tok->start, tok->len);
-        tmp[tok->len] = '\0';
-        errno = 0;
-        d = strtod(tmp, NULL);
-        if (errno == ERANGE && isinf(d))
+        {
+                /* strtod() needs its text NUL-terminated: a copy, on the
+                 * heap for a number of 64 characters or more (an exact
+                 * decimal expansion: rare, and refused before) */
+                char *t = tok->len < sizeof(tmp) ? tmp : malloc(tok->len + 1);
+                if (!t)
+                        return -1;
+                memcpy(t, doc->buf + tok->start, tok->len);
+                t[tok->len] = '\0';
+                errno = 0;
+                d = strtod(t, NULL);
+                range = errno == ERANGE;
+                if (t != tmp)
+                        free(t);
+        }
+        if (range && isinf(d))
                 return -1;
         *out = d;
         return 0;
