@@ -88,14 +88,18 @@ static void paths_free(paths_t *p) {
 }
 
 /* Room in \p p for the strings of array \p arr. @returns 1 (room made),
- * 0 (no array, or an empty one: nothing to load) or -1 (out of
- * memory). */
-static int paths_reserve(paths_t *p, json_t *arr) {
+ * 0 (no array, or an empty one: nothing to load) or -1 (out of memory,
+ * said in \p errstr). */
+static int paths_reserve(paths_t *p, json_t *arr, char *errstr,
+                         size_t errstr_size) {
         if (!arr || !json_is_array(arr) || !json_array_size(arr))
                 return 0;
         p->v = calloc(json_array_size(arr), sizeof(*p->v));
         p->len = calloc(json_array_size(arr), sizeof(*p->len));
-        return p->v && p->len ? 1 : -1;
+        if (p->v && p->len)
+                return 1;
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
 }
 
 static int paths_load(paths_t *p, json_t *arr, const char *key, char *errstr,
@@ -103,11 +107,8 @@ static int paths_load(paths_t *p, json_t *arr, const char *key, char *errstr,
         size_t i;
         json_t *v;
         int r;
-        if ((r = paths_reserve(p, arr)) <= 0) {
-                if (r)
-                        goto nomem;
-                return 0;
-        }
+        if ((r = paths_reserve(p, arr, errstr, errstr_size)) <= 0)
+                return r;
         json_array_foreach(arr, i, v) {
                 const char *s = json_string_value(v);
                 if (!json_is_string(v) || !*s || *s == '.' ||
@@ -136,11 +137,8 @@ static int fields_load(gws_record_t *rw, json_t *arr, char *errstr,
         size_t i, k, n;
         json_t *v;
         int r;
-        if ((r = paths_reserve(p, arr)) <= 0) {
-                if (r)
-                        goto nomem;
-                return 0;
-        }
+        if ((r = paths_reserve(p, arr, errstr, errstr_size)) <= 0)
+                return r;
         json_array_foreach(arr, i, v) {
                 const char *s = json_string_value(v);
                 n = json_string_length(v);

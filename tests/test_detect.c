@@ -2795,6 +2795,33 @@ START_TEST(alert_anomaly_count_saturates) {
 }
 END_TEST
 
+/* A latency incident of one minute, from 5 minutes into the stream
+ * (one event per 50 ms), opens an alert; the fixture's detector is then
+ * saved into \p raw and *\p at set to where the alert's id is in it.
+ * @returns the event time reached. */
+static int64_t snapshot_with_alert(gws_buf_t *raw, size_t *at) {
+        int64_t ts = T0, inc0 = T0 + 300000, end;
+        json_t *open;
+        const char *id;
+        size_t i, idlen;
+
+        redetect("detectors.numeric_keys", "gateway_id+provider+model");
+        for (end = inc0 + 60000; ts < end; ts += 50)
+                feed(ts, "gw", "m", 200, LONG_LAT * (ts >= inc0 ? 10 : 1),
+                     NULL);
+        ck_assert_ptr_nonnull(open = first("latency", "open"));
+        id = json_string_value(json_object_get(open, "alert_id"));
+        ck_assert_ptr_nonnull(id);
+        idlen = strlen(id);
+        ck_assert_int_eq(gws_detect_save(det, raw), 0);
+        *at = (size_t)-1;
+        for (i = 0; i + 24 + 64 <= raw->len; i++)
+                if (!memcmp(raw->buf + i, id, idlen + 1))
+                        *at = i;
+        ck_assert_msg(*at != (size_t)-1, "alert id not in the snapshot");
+        return ts;
+}
+
 /* A snapshot is read from the state topic, which anyone with write access
  * can forge: an alert's values in it must be what the detector writes,
  * numbers (alert.md: observed and expected finite, score in [0,1]), or
@@ -2815,25 +2842,12 @@ START_TEST(forged_alert_values_refused) {
                    {24 + 56, -1.0, "peak_score -1"},
                    {24 + 56, NAN, "peak_score NaN"}};
         gws_buf_t raw = {0}, dup = {0};
-        json_t *open, *a;
-        const char *id;
-        int64_t ts = T0, inc0 = T0 + 300000, end;
-        size_t i, k, at = (size_t)-1, idlen;
+        json_t *a;
+        int64_t ts, end;
+        size_t i, k, at;
         char err[256];
 
-        redetect("detectors.numeric_keys", "gateway_id+provider+model");
-        for (end = inc0 + 60000; ts < end; ts += 50)
-                feed(ts, "gw", "m", 200, LONG_LAT * (ts >= inc0 ? 10 : 1),
-                     NULL);
-        ck_assert_ptr_nonnull(open = first("latency", "open"));
-        id = json_string_value(json_object_get(open, "alert_id"));
-        ck_assert_ptr_nonnull(id);
-        idlen = strlen(id);
-        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
-        for (i = 0; i + 24 + 64 <= raw.len; i++)
-                if (!memcmp(raw.buf + i, id, idlen + 1))
-                        at = i;
-        ck_assert_msg(at != (size_t)-1, "alert id not in the snapshot");
+        ts = snapshot_with_alert(&raw, &at);
         for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
                 gws_detect_t *d2 = gws_detect_new(cfg, 0);
                 json_t *got = json_array();
@@ -3026,25 +3040,11 @@ START_TEST(forged_event_times_refused) {
                     "last anomaly 31 years ahead"},
                    {0, 21, 1000000000000000LL, 1, "event time 1e15"}};
         gws_buf_t raw = {0}, dup = {0};
-        json_t *open;
-        const char *id;
-        int64_t ts = T0, inc0 = T0 + 300000, end;
-        size_t i, k, at = (size_t)-1, idlen;
+        int64_t ts, end;
+        size_t i, k, at;
         char err[256];
 
-        redetect("detectors.numeric_keys", "gateway_id+provider+model");
-        for (end = inc0 + 60000; ts < end; ts += 50)
-                feed(ts, "gw", "m", 200, LONG_LAT * (ts >= inc0 ? 10 : 1),
-                     NULL);
-        ck_assert_ptr_nonnull(open = first("latency", "open"));
-        id = json_string_value(json_object_get(open, "alert_id"));
-        ck_assert_ptr_nonnull(id);
-        idlen = strlen(id);
-        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
-        for (i = 0; i + 24 + 64 <= raw.len; i++)
-                if (!memcmp(raw.buf + i, id, idlen + 1))
-                        at = i;
-        ck_assert_msg(at != (size_t)-1, "alert id not in the snapshot");
+        ts = snapshot_with_alert(&raw, &at);
         for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
                 gws_detect_t *d2 = gws_detect_new(cfg, 0);
                 json_t *got = json_array(), *a;

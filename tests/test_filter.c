@@ -63,28 +63,33 @@ START_TEST(default_policy) {
 }
 END_TEST
 
+/* A filter of the configuration with \p json loaded over it. */
+static gws_filter_t *filter_with(const char *json) {
+        gws_filter_t *f;
+        ck_assert_msg(gws_config_load_string(cfg, json, err, sizeof(err)) ==
+                          0,
+                      "%s", err);
+        f = gws_filter_new(cfg, err, sizeof(err));
+        ck_assert_msg(f != NULL, "%s", err);
+        return f;
+}
+
 START_TEST(rules_first_match_and_force) {
         gws_filter_t *f;
         gws_event_t ev;
         gws_score_t sc = {0, 0};
         const char *rule;
-        ck_assert_int_eq(
-            gws_config_load_string(
-                cfg,
-                "{\"filter\":{\"normal_sample_rate\":0,\"rules\":["
-                "{\"name\":\"vip\",\"when\":{\"all\":[{\"field\":"
-                "\"metadata.tier\",\"in\":[\"gold\",\"platinum\"]},{\"field\":"
-                "\"tokens_in\",\"gte\":100}]},\"action\":\"keep\"},"
-                "{\"name\":\"no-emb\",\"when\":{\"field\":\"endpoint\","
-                "\"prefix\":\"emb\"},\"action\":\"drop\"},"
-                "{\"name\":\"hard\",\"when\":{\"field\":\"user_id\",\"equals\":"
-                "\"bot\"},\"action\":\"drop\",\"force\":true},"
-                "{\"name\":\"none\",\"when\":{\"not\":{\"field\":\"user_id\","
-                "\"exists\":true}},\"action\":\"sample\",\"rate\":1}]}}",
-                err, sizeof(err)),
-            0);
-        f = gws_filter_new(cfg, err, sizeof(err));
-        ck_assert_msg(f != NULL, "%s", err);
+        f = filter_with(
+            "{\"filter\":{\"normal_sample_rate\":0,\"rules\":["
+            "{\"name\":\"vip\",\"when\":{\"all\":[{\"field\":"
+            "\"metadata.tier\",\"in\":[\"gold\",\"platinum\"]},{\"field\":"
+            "\"tokens_in\",\"gte\":100}]},\"action\":\"keep\"},"
+            "{\"name\":\"no-emb\",\"when\":{\"field\":\"endpoint\","
+            "\"prefix\":\"emb\"},\"action\":\"drop\"},"
+            "{\"name\":\"hard\",\"when\":{\"field\":\"user_id\",\"equals\":"
+            "\"bot\"},\"action\":\"drop\",\"force\":true},"
+            "{\"name\":\"none\",\"when\":{\"not\":{\"field\":\"user_id\","
+            "\"exists\":true}},\"action\":\"sample\",\"rate\":1}]}}");
         ck_assert_int_eq(gws_filter_rule_count(f), 4);
 
         parse(&ev, EV(200, ",\"user_id\":\"u\",\"tokens_in\":150,"
@@ -120,18 +125,12 @@ START_TEST(duplicate_names_last_wins) {
         gws_event_t ev;
         gws_score_t sc = {0, 0};
         const char *rule;
-        ck_assert_int_eq(
-            gws_config_load_string(
-                cfg,
-                "{\"filter\":{\"normal_sample_rate\":0,\"rules\":["
-                "{\"name\":\"old\",\"when\":{\"field\":\"model\",\"equals\":"
-                "\"gpt-4o\"},\"action\":\"drop\",\"force\":true},"
-                "{\"name\":\"gold\",\"when\":{\"field\":\"metadata.tier\","
-                "\"equals\":\"gold\"},\"action\":\"keep\"}]}}",
-                err, sizeof(err)),
-            0);
-        f = gws_filter_new(cfg, err, sizeof(err));
-        ck_assert_msg(f != NULL, "%s", err);
+        f = filter_with(
+            "{\"filter\":{\"normal_sample_rate\":0,\"rules\":["
+            "{\"name\":\"old\",\"when\":{\"field\":\"model\",\"equals\":"
+            "\"gpt-4o\"},\"action\":\"drop\",\"force\":true},"
+            "{\"name\":\"gold\",\"when\":{\"field\":\"metadata.tier\","
+            "\"equals\":\"gold\"},\"action\":\"keep\"}]}}");
 
         parse(&ev, EV(200, ",\"model\":\"o1\",\"metadata\":{\"tier\":"
                            "\"free\",\"tier\":\"gold\"}"));
@@ -152,18 +151,12 @@ START_TEST(large_integers_compare_exactly) {
         gws_event_t ev;
         gws_score_t sc = {0, 0};
         const char *rule;
-        ck_assert_int_eq(
-            gws_config_load_string(
-                cfg,
-                "{\"filter\":{\"normal_sample_rate\":0,\"rules\":["
-                "{\"name\":\"acct\",\"when\":{\"field\":\"metadata.acct\","
-                "\"equals\":9007199254740993},\"action\":\"keep\"},"
-                "{\"name\":\"big\",\"when\":{\"field\":\"metadata.n\","
-                "\"gt\":9007199254740992},\"action\":\"keep\"}]}}",
-                err, sizeof(err)),
-            0);
-        f = gws_filter_new(cfg, err, sizeof(err));
-        ck_assert_msg(f != NULL, "%s", err);
+        f = filter_with(
+            "{\"filter\":{\"normal_sample_rate\":0,\"rules\":["
+            "{\"name\":\"acct\",\"when\":{\"field\":\"metadata.acct\","
+            "\"equals\":9007199254740993},\"action\":\"keep\"},"
+            "{\"name\":\"big\",\"when\":{\"field\":\"metadata.n\","
+            "\"gt\":9007199254740992},\"action\":\"keep\"}]}}");
 
         parse(&ev, EV(200, ",\"metadata\":{\"acct\":9007199254740992}"));
         ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_NONE);
@@ -181,16 +174,10 @@ START_TEST(large_integers_compare_exactly) {
         gws_event_clear(&ev);
         /* small numbers as before: 1000 equals 1000.0 and 1e3 */
         gws_filter_destroy(f);
-        ck_assert_int_eq(
-            gws_config_load_string(
-                cfg,
-                "{\"filter\":{\"rules\":[{\"name\":\"k\",\"when\":"
-                "{\"field\":\"tokens_in\",\"equals\":1000},"
-                "\"action\":\"keep\"}]}}",
-                err, sizeof(err)),
-            0);
-        f = gws_filter_new(cfg, err, sizeof(err));
-        ck_assert_msg(f != NULL, "%s", err);
+        f = filter_with(
+            "{\"filter\":{\"rules\":[{\"name\":\"k\",\"when\":"
+            "{\"field\":\"tokens_in\",\"equals\":1000},"
+            "\"action\":\"keep\"}]}}");
         parse(&ev, EV(200, ",\"metadata\":{\"x\":1},\"tokens_in\":1000"));
         ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_RULE);
         gws_event_clear(&ev);
