@@ -2795,6 +2795,19 @@ START_TEST(alert_anomaly_count_saturates) {
 }
 END_TEST
 
+/* Loads into \p d2 a copy (\p dup) of snapshot \p raw with \p n bytes
+ * at \p at replaced by \p v: a forged snapshot. @returns what
+ * gws_detect_load() returns, \p err its reason. */
+static int load_patched(gws_detect_t *d2, const gws_buf_t *raw,
+                        gws_buf_t *dup, size_t at, const void *v, size_t n,
+                        char *err, size_t errsz) {
+        gws_buf_reset(dup);
+        gws_buf_append(dup, raw->buf, raw->len);
+        memcpy(dup->buf + at, v, n);
+        err[0] = '\0';
+        return gws_detect_load(d2, dup->buf, dup->len, err, errsz);
+}
+
 /* A latency incident of one minute, from 5 minutes into the stream
  * (one event per 50 ms), opens an alert; the fixture's detector is then
  * saved into \p raw and *\p at set to where the alert's id is in it.
@@ -2855,12 +2868,8 @@ START_TEST(forged_alert_values_refused) {
                 const char *shown = "no update";
                 char *txt = NULL;
                 int64_t t2 = ts;
-                gws_buf_reset(&dup);
-                gws_buf_append(&dup, raw.buf, raw.len);
-                memcpy(dup.buf + at + bad[k].at, &bad[k].v, 8);
-                err[0] = '\0';
-                if (gws_detect_load(d2, dup.buf, dup.len, err,
-                                    sizeof(err)) >= 0) {
+                if (load_patched(d2, &raw, &dup, at + bad[k].at, &bad[k].v, 8,
+                                 err, sizeof(err)) >= 0) {
                         /* what the incident's next update says */
                         gws_detect_t *keep = det;
                         sink_t keeps = sink;
@@ -2933,12 +2942,8 @@ START_TEST(forged_rate_and_error_baselines_refused) {
                                 at = i + bad[k].klen + 204;
                         }
                 ck_assert_msg(at != (size_t)-1, "entity not found");
-                gws_buf_reset(&dup);
-                gws_buf_append(&dup, raw.buf, raw.len);
-                memcpy(dup.buf + at, &bad[k].v, 8);
-                err[0] = '\0';
-                if (gws_detect_load(d2, dup.buf, dup.len, err,
-                                    sizeof(err)) >= 0) {
+                if (load_patched(d2, &raw, &dup, at, &bad[k].v, 8, err,
+                                 sizeof(err)) >= 0) {
                         /* the traffic drops to one event per 10 s */
                         gws_detect_t *keep = det;
                         sink_t keeps = sink;
@@ -2990,13 +2995,9 @@ START_TEST(forged_baseline_out_of_range_refused) {
                 gws_detect_t *d2 = gws_detect_new(cfg, 0), *keep = det;
                 int i, anom = 0;
                 int64_t t2 = ts;
-                gws_buf_reset(&dup);
-                gws_buf_append(&dup, raw.buf, raw.len);
                 baseline_bytes(pat, 200, bad[k].mean, bad[k].absdev);
-                memcpy(dup.buf + at, pat, sizeof(pat));
-                err[0] = '\0';
-                if (gws_detect_load(d2, dup.buf, dup.len, err,
-                                    sizeof(err)) >= 0) {
+                if (load_patched(d2, &raw, &dup, at, pat, sizeof(pat), err,
+                                 sizeof(err)) >= 0) {
                         det = d2;
                         for (i = 0; i < 100; i++, t2 += 250)
                                 anom += !!(feed(t2, "gw", "m", 200, LONG_LAT,
@@ -3051,13 +3052,9 @@ START_TEST(forged_event_times_refused) {
                 sink_t s2 = {got};
                 char shown[400] = "";
                 int64_t t2 = ts;
-                gws_buf_reset(&dup);
-                gws_buf_append(&dup, raw.buf, raw.len);
-                memcpy(dup.buf + (bad[k].from_id ? at : 0) + bad[k].at,
-                       &bad[k].v, 8);
-                err[0] = '\0';
-                if (gws_detect_load(d2, dup.buf, dup.len, err,
-                                    sizeof(err)) >= 0) {
+                if (load_patched(d2, &raw, &dup,
+                                 (bad[k].from_id ? at : 0) + bad[k].at,
+                                 &bad[k].v, 8, err, sizeof(err)) >= 0) {
                         /* 70 s more of the incident (or not), then 5
                          * min quiet */
                         gws_detect_t *keep = det;
