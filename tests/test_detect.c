@@ -3101,6 +3101,88 @@ START_TEST(forged_event_times_refused) {
 }
 END_TEST
 
+/* A gateway's heavy-hitter summaries in a snapshot: counts and usual
+ * counts are what requests and tokens give, finite and not negative. A
+ * forged or corrupt one was loaded as it was: a NaN or -inf in one key's
+ * usual counts or tokens stopped the gateway's heavy_hitter alerts (none
+ * opened when one IP then made 60% of the requests), and a NaN or
+ * negative usual total reads every key's usual share as 0 for good
+ * (nothing learns a NaN back). The snapshot must be refused. Where:
+ * the client_ip summary's header (4 f32 totals, 2 u32) precedes its
+ * slots (u64 hash, 7 f32: prio, cur, err, tok, terr, hist, htok, then
+ * the u8 key length and the key); its first slot is found by its key. */
+START_TEST(forged_heavy_hitter_counts_refused) {
+        static const struct {
+                int slot; /* offset from the first slot, else the header */
+                size_t at;
+                float v;
+                const char *what;
+        } bad[] = {{0, 8, NAN, "usual requests per window NaN"},
+                   {0, 8, -50, "usual requests per window -50"},
+                   {0, 12, INFINITY, "usual tokens per window inf"},
+                   {0, 0, INFINITY, "requests this window inf"},
+                   {0, 4, -1, "tokens this window -1"},
+                   {1, 28, NAN, "a key's usual requests NaN"},
+                   {1, 32, -INFINITY, "a key's usual tokens -inf"},
+                   {1, 20, NAN, "a key's tokens NaN"},
+                   {1, 24, -3, "a key's token overestimate -3"}};
+        gws_buf_t raw = {0}, dup = {0};
+        char ip[32], user[32], err[256];
+        int64_t ts = T0;
+        size_t at = (size_t)-1, k;
+        int i;
+
+        /* the first part of hh_ip_takes_over(): summaries, no alert */
+        for (i = 0; i < 12000; i++, ts += 100) {
+                snprintf(ip, sizeof(ip), "10.0.0.%d", (int)(unif() * 200));
+                snprintf(user, sizeof(user), "u-%d", (int)(unif() * 200));
+                feedx(ts, "gw", ip, user, 100);
+        }
+        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
+        for (k = 36; k + 8 <= raw.len && at == (size_t)-1; k++)
+                if (!memcmp(raw.buf + k + 1, "10.0.0.", 7) &&
+                    raw.buf[k] >= 8 && raw.buf[k] <= 10 &&
+                    k + 1 + raw.buf[k] <= raw.len)
+                        at = k - 36; /* the first slot */
+        ck_assert_msg(at != (size_t)-1 && at >= 24, "no summary slot found");
+        for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+                gws_detect_t *d2 = gws_detect_new(cfg, 0), *keep = det;
+                sink_t keeps = sink, s2 = {json_array()};
+                int64_t t2 = ts;
+                int opened = -1;
+                if (load_patched(d2, &raw, &dup,
+                                 (bad[k].slot ? at : at - 24) + bad[k].at,
+                                 &bad[k].v, 4, err, sizeof(err)) >= 0) {
+                        /* 203.0.113.9 makes 60% of the requests */
+                        det = d2;
+                        sink = s2;
+                        for (i = 0; i < 3000; i++, t2 += 40) {
+                                if (unif() < 0.6)
+                                        snprintf(ip, sizeof(ip),
+                                                 "203.0.113.9");
+                                else
+                                        snprintf(ip, sizeof(ip),
+                                                 "10.0.0.%d",
+                                                 (int)(unif() * 200));
+                                feedx(t2, "gw", ip, NULL, 100);
+                        }
+                        opened = count("heavy_hitter", "open");
+                        det = keep;
+                        sink = keeps;
+                }
+                ck_assert_msg(strstr(err, "corrupt"),
+                              "a snapshot with %s was loaded; %d "
+                              "heavy_hitter alerts opened when one IP "
+                              "made 60%% of the requests",
+                              bad[k].what, opened);
+                json_decref(s2.alerts);
+                gws_detect_destroy(d2);
+        }
+        gws_buf_free(&raw);
+        gws_buf_free(&dup);
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -3179,6 +3261,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, forged_rate_and_error_baselines_refused);
         tcase_add_test(tc, forged_baseline_out_of_range_refused);
         tcase_add_test(tc, forged_event_times_refused);
+        tcase_add_test(tc, forged_heavy_hitter_counts_refused);
         suite_add_tcase(s, tc);
         return s;
 }
