@@ -54,6 +54,7 @@
  */
 #include "gwsieve/detect.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -3196,7 +3197,9 @@ int gws_detect_event_keyed(gws_detect_t *d, const gws_event_t *ev,
  *   first_ts is INT64_MIN once it is past its warm-up (format 5).
  * A heavy-hitter summary's counts are written as f32 (exact below 2^24;
  * in memory they are exact past it, hh.h) and read back rounded to
- * them, a negative or NaN request count as 0 (f32_count()).
+ * them, a negative or NaN request count as 0 (f32_count()); tokens,
+ * totals and usual counts that are negative or not finite make the
+ * snapshot corrupt (hh_count_ok()).
  * A heavy-hitter slot's prio is written but not read: the loader
  * recomputes it from the slot's counts and the summary's usual totals
  * (gws_hh_weigh()), so that it evicts exactly as the saved summary would,
@@ -3492,6 +3495,11 @@ static float rd_f32(rd_t *r) {
 /* A heavy-hitter request count written as a float (format 5): a
  * negative or NaN one is 0, one past UINT32_MAX UINT32_MAX (a float
  * outside the range of uint32_t has no conversion). */
+/* A heavy-hitter summary's tokens, totals and usual counts (read as
+ * f32): finite and not negative. */
+static int hh_count_ok(double v) {
+        return v >= 0 && v <= FLT_MAX;
+}
 static uint32_t f32_count(float v) {
         if (!(v > 0))
                 return 0;
@@ -3841,6 +3849,19 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                                 r.bad = 1;
                                 break;
                         }
+                        /* Counts of requests and tokens, and their
+                         * averages: anything else is corrupt or forged
+                         * (a NaN in one key's usual counts stopped the
+                         * gateway's heavy_hitter alerts for good). */
+                        if (!hh_count_ok(h->total) ||
+                            !hh_count_ok(h->ttotal) ||
+                            !hh_count_ok(h->htotal) ||
+                            !hh_count_ok(h->httotal)) {
+                                h->used = 0;
+                                r.bad = 1;
+                                r.why = "heavy-hitter counts out of range";
+                                break;
+                        }
                         for (s = 0; s < h->used && !r.bad; s++) {
                                 const unsigned char *hk;
                                 h->h[s] = rd_uint(&r, 8);
@@ -3854,6 +3875,15 @@ int gws_detect_load(gws_detect_t *d, const void *buf, size_t len,
                                 h->klen[s] = (uint8_t)rd_u8(&r);
                                 if (h->klen[s] > GWS_HH_KEY) {
                                         r.bad = 1;
+                                        break;
+                                }
+                                if (!hh_count_ok(h->tok[s]) ||
+                                    !hh_count_ok(h->terr[s]) ||
+                                    !hh_count_ok(h->hist[s]) ||
+                                    !hh_count_ok(h->htok[s])) {
+                                        r.bad = 1;
+                                        r.why = "heavy-hitter counts out "
+                                                "of range";
                                         break;
                                 }
                                 if ((hk = rd_take(&r, h->klen[s])))
