@@ -1,4 +1,5 @@
 /* test_detect.c - detectors on synthetic series with known answers. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -3183,6 +3184,43 @@ START_TEST(forged_heavy_hitter_counts_refused) {
 }
 END_TEST
 
+/* An alert's reason is a sentence for people: its "N times the
+ * baseline" must be a number, whatever the values. A latency of 1e300
+ * ms is valid input (a finite number, not negative), and an entity
+ * whose requests took 0 ms (a cache) has a baseline of 0: the ratio
+ * must not be written as "infx", "nanx", a 300-digit number or "0.0x"
+ * of a value that rose. Each case: 5 min at the usual latency, then a
+ * minute at the incident's. */
+START_TEST(reason_ratio_readable) {
+        static const struct {
+                double usual, incident;
+        } cases[] = {{300, 1e300}, {300, DBL_MAX}, {0, 5000}};
+        size_t k;
+        for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+                int64_t ts = T0 + (int64_t)k * 86400000, end;
+                char gw[16];
+                json_t *a;
+                const char *reason;
+                snprintf(gw, sizeof(gw), "gw-%d", (int)k);
+                for (end = ts + 300000; ts < end; ts += 50)
+                        feed(ts, gw, "m", 200, cases[k].usual, NULL);
+                for (end = ts + 60000; ts < end; ts += 50)
+                        feed(ts, gw, "m", 200, cases[k].incident, NULL);
+                a = first("latency", "open");
+                ck_assert_msg(a != NULL, "no latency alert for %g -> %g",
+                              cases[k].usual, cases[k].incident);
+                reason = json_string_value(json_object_get(a, "reason"));
+                ck_assert_msg(!strstr(reason, "inf") && !strstr(reason, "nan") &&
+                                  !strstr(reason, " 0.0x") &&
+                                  !strstr(reason, "x its baseline of 0 ms") &&
+                                  strlen(reason) < 200,
+                              "%g ms usual, then %g ms: \"%s\"",
+                              cases[k].usual, cases[k].incident, reason);
+                json_array_clear(sink.alerts);
+        }
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -3262,6 +3300,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, forged_baseline_out_of_range_refused);
         tcase_add_test(tc, forged_event_times_refused);
         tcase_add_test(tc, forged_heavy_hitter_counts_refused);
+        tcase_add_test(tc, reason_ratio_readable);
         suite_add_tcase(s, tc);
         return s;
 }
