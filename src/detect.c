@@ -1210,9 +1210,26 @@ static int shown_key(gws_detect_t *d, const ent_t *e, const char **kp,
         return 0;
 }
 
-/* How many times its baseline \p a's latest value is (0 without one). */
-static double times_baseline(const alert_t *a) {
-        return a->expected > 0 ? a->observed / a->expected : 0;
+/* ", 3.2x" (or ", 1.5e+07x"): how many times its baseline \p a's latest
+ * value is, for the reason; " against" where that is no number: a
+ * baseline below \p shown_min (written as 0 ms, say: a cache's), a ratio
+ * beyond a double. */
+static const char *times_text(const alert_t *a, double shown_min, char *buf,
+                              size_t size) {
+        double t = a->expected > 0 && a->expected >= shown_min
+                       ? a->observed / a->expected
+                       : NAN;
+        if (!isfinite(t))
+                return " against";
+        snprintf(buf, size, t < 1e6 ? ", %.1fx" : ", %.3gx", t);
+        return buf;
+}
+
+/* A count or milliseconds for the reason: whole, or "1e+300" past 15
+ * digits (not 301 of them). */
+static const char *num_text(double v, char *buf, size_t size) {
+        snprintf(buf, size, fabs(v) < 1e15 ? "%.0f" : "%.3g", v);
+        return buf;
 }
 
 /* The alert's reason; \p k, \p klen: its entity key as shown.
@@ -1220,7 +1237,7 @@ static double times_baseline(const alert_t *a) {
  * one, and the alert must not go out with it (alert_emit()). */
 static int reason_text(const gws_detect_t *d, gws_buf_t *b, const alert_t *a,
                        const char *k, size_t klen, int64_t window_s) {
-        char ent[256];
+        char ent[256], tx[32], ob[32], ex[32];
         size_t i, n, o = 0;
         int r = 0;
         /* Entity as "v1/v2/v3"; a single field other than the gateway
@@ -1239,24 +1256,28 @@ static int reason_text(const gws_detect_t *d, gws_buf_t *b, const alert_t *a,
         case K_LATENCY:
                 r |= gws_buf_printf(
                     b,
-                    "Latency of %s is %.0f ms, %.1fx its "
-                    "baseline of %.0f ms (%u anomalous requests "
+                    "Latency of %s is %s ms%s its "
+                    "baseline of %s ms (%u anomalous requests "
                     "in %lld s).",
-                    ent, a->observed, times_baseline(a), a->expected,
-                    a->anomalies, (long long)window_s);
+                    ent, num_text(a->observed, ob, sizeof(ob)),
+                    times_text(a, 0.5, tx, sizeof(tx)),
+                    num_text(a->expected, ex, sizeof(ex)), a->anomalies,
+                    (long long)window_s);
                 break;
         case K_TOKENS:
                 r |= gws_buf_printf(b,
                                     "Prompt tokens per request on %s are "
-                                    "%.0f, %.1fx the baseline of %.0f.",
-                                    ent, a->observed, times_baseline(a),
-                                    a->expected);
+                                    "%s%s the baseline of %s.",
+                                    ent, num_text(a->observed, ob, sizeof(ob)),
+                                    times_text(a, 0.5, tx, sizeof(tx)),
+                                    num_text(a->expected, ex, sizeof(ex)));
                 break;
         case K_COST:
                 r |= gws_buf_printf(b,
-                                    "Cost per request on %s is $%.3g, %.1fx "
+                                    "Cost per request on %s is $%.3g%s "
                                     "the baseline of $%.3g.",
-                                    ent, a->observed, times_baseline(a),
+                                    ent, a->observed,
+                                    times_text(a, 0, tx, sizeof(tx)),
                                     a->expected);
                 break;
         case K_ERROR_RATE:
@@ -1267,10 +1288,11 @@ static int reason_text(const gws_detect_t *d, gws_buf_t *b, const alert_t *a,
                 break;
         case K_RATE_SPIKE:
                 r |= gws_buf_printf(b,
-                                    "Traffic on %s is %.0f events per %llds, "
-                                    "%.1fx its baseline of %.0f.",
+                                    "Traffic on %s is %.0f events per %llds"
+                                    "%s its baseline of %.0f.",
                                     ent, a->observed, (long long)window_s,
-                                    times_baseline(a), a->expected);
+                                    times_text(a, 0.5, tx, sizeof(tx)),
+                                    a->expected);
                 break;
         case K_RATE_DROP:
                 if (a->gone) {
