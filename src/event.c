@@ -264,15 +264,46 @@ static gws_ev_err_t opt_num(scan_t *sc, int f, double *out, int *has,
         return GWS_EV_OK;
 }
 
+/* An integer of the contract (status, step, tokens): JSON has one number
+ * type, so 100.0 and 1e2 are the integer 100 (JSON Schema's "integer"),
+ * as the input presets read them (preset.c, count_of()) and as a gateway
+ * that goes through a double writes them. @returns 0, -1 not an integer
+ * (a fraction, or not a number), -2 beyond int64. */
+static int ev_int(const gws_jdoc_t *doc, const gws_jtok_t *t, int64_t *out) {
+        const char *p = doc->buf + t->start, *end = p + t->len;
+        double d;
+        if (t->type != GWS_JT_NUM)
+                return -1;
+        if (gws_json_int(doc, t, out) == 0)
+                return 0; /* the usual case: digits only */
+        if (gws_json_num(doc, t, &d) == -1)
+                return -2; /* beyond a double: 1e400 */
+        if (d != floor(d))
+                return -1;
+        if (d == 0) /* 0.0, or a fraction that underflowed: 1e-400 */
+                for (; p < end && (*p | 0x20) != 'e'; p++)
+                        if (*p >= '1' && *p <= '9')
+                                return -1;
+        if (!(fabs(d) < 9223372036854775808.0))
+                return -2;
+        *out = (int64_t)d;
+        return 0;
+}
+
+/* ev_int()'s refusals, for field \p name. */
+#define FAIL_INT(r, name)                                                      \
+        FAIL((r) == -2 ? GWS_EV_ERR_BAD_VALUE : GWS_EV_ERR_WRONG_TYPE, name,  \
+             (r) == -2 ? "is out of range" : "must be an integer")
+
 static gws_ev_err_t opt_count(scan_t *sc, int f, int64_t *out, int *has,
                               gws_ev_errinfo_t *info) {
         const gws_jtok_t *t = tok_at(sc, f);
+        int r;
         *has = 0;
         if (!t)
                 return GWS_EV_OK;
-        if (t->type != GWS_JT_NUM || gws_json_int(sc->doc, t, out) == -1)
-                FAIL(GWS_EV_ERR_WRONG_TYPE, fields[f].name,
-                     "must be an integer");
+        if ((r = ev_int(sc->doc, t, out)))
+                FAIL_INT(r, fields[f].name);
         if (*out < 0)
                 FAIL(GWS_EV_ERR_BAD_VALUE, fields[f].name, "must be >= 0");
         *has = 1;
@@ -309,7 +340,7 @@ static gws_ev_err_t validate(gws_event_t *ev, scan_t *sc,
         gws_ev_err_t err;
         gws_str_t ts;
         double d;
-        int has, b;
+        int has, b, r;
         int64_t i64;
 
         if ((err = req_str(sc, F_ID, &ev->id, info)) ||
@@ -342,8 +373,8 @@ static gws_ev_err_t validate(gws_event_t *ev, scan_t *sc,
 
         if (!(t = tok_at(sc, F_STATUS)))
                 FAIL(GWS_EV_ERR_MISSING_FIELD, "status", "is required");
-        if (t->type != GWS_JT_NUM || gws_json_int(sc->doc, t, &i64) == -1)
-                FAIL(GWS_EV_ERR_WRONG_TYPE, "status", "must be an integer");
+        if ((r = ev_int(sc->doc, t, &i64)))
+                FAIL_INT(r, "status");
         if (i64 < 100 || i64 > 599)
                 FAIL(GWS_EV_ERR_BAD_VALUE, "status",
                      "must be an HTTP status 100..599");
@@ -393,9 +424,8 @@ static gws_ev_err_t validate(gws_event_t *ev, scan_t *sc,
             (err = opt_type(sc, F_RESPONSE, GWS_JT_OBJ, GWS_JT_STR,
                             "must be an object or a string", info)))
                 return err;
-        if ((t = tok_at(sc, F_STEP)) &&
-            (t->type != GWS_JT_NUM || gws_json_int(sc->doc, t, &i64) == -1))
-                FAIL(GWS_EV_ERR_WRONG_TYPE, "step", "must be an integer");
+        if ((t = tok_at(sc, F_STEP)) && (r = ev_int(sc->doc, t, &i64)))
+                FAIL_INT(r, "step");
         return GWS_EV_OK;
 }
 

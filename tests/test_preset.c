@@ -426,7 +426,7 @@ static const struct {
      -1, 0, NULL, NULL, GWS_EV_OK, NULL},
     {CF, "{" CF_OK ",\"model\":\"m\",\"status_code\":200,"
          "\"tokens_in\":123456789012345678901234567890}",
-     -1, 0, NULL, NULL, GWS_EV_ERR_WRONG_TYPE, "tokens_in"},
+     -1, 0, NULL, NULL, GWS_EV_ERR_BAD_VALUE, "tokens_in"}, /* too large */
     /* integral reals and digit strings are counts */
     {CF, "{" CF_OK ",\"model\":\"m\",\"status_code\":\"200\","
          "\"tokens_in\":12.0,\"tokens_out\":\"7\"}",
