@@ -3221,6 +3221,40 @@ START_TEST(reason_ratio_readable) {
 }
 END_TEST
 
+/* An alert's expected value is on its measure's scale: a latency, a
+ * token count, never negative. Sets without the model field (user_id,
+ * gateway_id by default) learn values relative to the model's baseline
+ * and add the model's baseline back for the alert; when that baseline
+ * has fallen far since, the sum is below 0 and expm1() of it is
+ * negative. A user who was fast against a slow model (1 ms against
+ * 10 s), the model then fast (1 ms), then the user slow (1 s). */
+START_TEST(expected_not_negative) {
+        int64_t ts = T0, end;
+        size_t i;
+        json_t *a;
+        int n = 0;
+        for (end = ts + 600000; ts < end; ts += 100)
+                feed(ts, "gw", "m", 200, (ts / 100) % 10 ? 10000 : 1,
+                     (ts / 100) % 10 ? "others" : "u");
+        for (end = ts + 1800000; ts < end; ts += 100)
+                feed(ts, "gw", "m", 200, 1, "others");
+        json_array_clear(sink.alerts);
+        for (end = ts + 120000; ts < end; ts += 100)
+                feed(ts, "gw", "m", 200, (ts / 100) % 2 ? 1 : 1000,
+                     (ts / 100) % 2 ? "others" : "u");
+        json_array_foreach(sink.alerts, i, a) {
+                double e = json_number_value(json_object_get(a, "expected"));
+                if (strcmp(json_string_value(json_object_get(a, "kind")),
+                           "latency"))
+                        continue;
+                n++;
+                ck_assert_msg(e >= 0, "a latency alert expects %g ms: %s", e,
+                              json_string_value(json_object_get(a, "reason")));
+        }
+        ck_assert_msg(n > 0, "no latency alert when the user turned slow");
+}
+END_TEST
+
 Suite *gws_detect_suite(void) {
         Suite *s = suite_create("detect");
         TCase *tc = tcase_create("series");
@@ -3301,6 +3335,7 @@ Suite *gws_detect_suite(void) {
         tcase_add_test(tc, forged_event_times_refused);
         tcase_add_test(tc, forged_heavy_hitter_counts_refused);
         tcase_add_test(tc, reason_ratio_readable);
+        tcase_add_test(tc, expected_not_negative);
         suite_add_tcase(s, tc);
         return s;
 }
