@@ -2621,8 +2621,12 @@ static int numeric(gws_detect_t *d, const gws_event_t *ev, ent_t *g,
                         expect[kk] = best_rf[kk] == F_COST
                                          ? exp(best_elx[kk])
                                          : expm1(best_elx[kk]);
-                        if (!isfinite(expect[kk]))
-                                expect[kk] = 0; /* JSON */
+                        /* not finite: JSON has no such number; below 0
+                         * (a set without the model learns relative to
+                         * the model's baseline, which may have fallen
+                         * far since): no measure is */
+                        if (!isfinite(expect[kk]) || expect[kk] < 0)
+                                expect[kk] = 0;
                 }
                 for (i = 0; i < d->nks; i++)
                         if (ke[i] && ke[i]->nwin)
