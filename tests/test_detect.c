@@ -100,6 +100,19 @@ static gws_score_t feed(int64_t ts, const char *gw, const char *model,
         return sc;
 }
 
+static json_t *first(const char *kind, const char *state) {
+        size_t i;
+        json_t *a;
+        json_array_foreach(sink.alerts, i, a) {
+                if (!strcmp(json_string_value(json_object_get(a, "kind")),
+                            kind) &&
+                    !strcmp(json_string_value(json_object_get(a, "state")),
+                            state))
+                        return a;
+        }
+        return NULL;
+}
+
 static int count(const char *kind, const char *state) {
         size_t i;
         json_t *a;
@@ -327,6 +340,11 @@ START_TEST(novelty_after_warmup_only) {
         sc = feed(ts, "gw", "brand-new", 200, 300, NULL);
         ck_assert(sc.reasons & GWS_R_NEW_VALUE);
         ck_assert_int_eq(count("new_value", "open"), 1);
+        /* a sentence: one request, not "1 requests" */
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             first("new_value", "open"), "reason")),
+                         "Gateway gw/openai/brand-new calls a provider/model "
+                         "never seen on it before (1 request so far).");
 }
 END_TEST
 
@@ -758,19 +776,6 @@ static gws_score_t feedx(int64_t ts, const char *gw, const char *ip,
         ev.has_tokens_in = tokens > 0;
         ck_assert_int_ge(gws_detect_event(det, &ev, &sc, cb, &sink), 0);
         return sc;
-}
-
-static json_t *first(const char *kind, const char *state) {
-        size_t i;
-        json_t *a;
-        json_array_foreach(sink.alerts, i, a) {
-                if (!strcmp(json_string_value(json_object_get(a, "kind")),
-                            kind) &&
-                    !strcmp(json_string_value(json_object_get(a, "state")),
-                            state))
-                        return a;
-        }
-        return NULL;
 }
 
 /* 10 events/s from 200 IPs and users for 20 min, then \p hot makes 60%
