@@ -1257,12 +1257,12 @@ static int reason_text(const gws_detect_t *d, gws_buf_t *b, const alert_t *a,
                 r |= gws_buf_printf(
                     b,
                     "Latency of %s is %s ms%s its "
-                    "baseline of %s ms (%u anomalous requests "
+                    "baseline of %s ms (%u anomalous request%s "
                     "in %lld s).",
                     ent, num_text(a->observed, ob, sizeof(ob)),
                     times_text(a, 0.5, tx, sizeof(tx)),
                     num_text(a->expected, ex, sizeof(ex)), a->anomalies,
-                    (long long)window_s);
+                    a->anomalies == 1 ? "" : "s", (long long)window_s);
                 break;
         case K_TOKENS:
                 r |= gws_buf_printf(b,
@@ -1332,8 +1332,10 @@ static int reason_text(const gws_detect_t *d, gws_buf_t *b, const alert_t *a,
         case K_NEW_VALUE:
                 r |= gws_buf_printf(b,
                                     "Gateway %s calls a provider/model never "
-                                    "seen on it before (%u requests so far).",
-                                    ent, a->anomalies);
+                                    "seen on it before (%u request%s so "
+                                    "far).",
+                                    ent, a->anomalies,
+                                    a->anomalies == 1 ? "" : "s");
                 break;
         default:
                 break;
