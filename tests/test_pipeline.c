@@ -1262,6 +1262,61 @@ START_TEST(replay_says_why_it_stopped) {
 }
 END_TEST
 
+/* A replay that cannot start leaves the outputs of the one before as
+ * they were: the three files were created (truncated) before the input
+ * was opened and before the configuration's pipeline was built, so a
+ * mistyped --input, or a filter rule with a typo, emptied the previous
+ * results and then failed. */
+START_TEST(replay_refusal_keeps_previous_outputs) {
+        static const char *names[] = {"retained.ndjson", "alerts.ndjson",
+                                      "dlq.ndjson"};
+        char dir[] = "/tmp/gws-replay-XXXXXX", in[600], path[700];
+        gws_replay_result_t res;
+        FILE *fp;
+        int i, k;
+        fp = replay_input(dir, in, sizeof(in));
+        fclose(fp);
+        for (k = 0; k < 2; k++) {
+                for (i = 0; i < 3; i++) {
+                        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+                        ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+                        fprintf(fp, "{\"previous\":%d}\n", i);
+                        fclose(fp);
+                }
+                if (k == 0) {
+                        /* the input cannot be opened */
+                        snprintf(path, sizeof(path), "%s/missing.ndjson",
+                                 dir);
+                        ck_assert_int_eq(gws_replay_run(cfg, path, dir, &res,
+                                                        err, sizeof(err)),
+                                         -1);
+                        ck_assert_ptr_nonnull(strstr(err, "missing.ndjson"));
+                } else {
+                        /* the pipeline cannot be built: a rule without a
+                         * name (found only when the filter compiles) */
+                        ck_assert_int_eq(
+                            gws_config_set(cfg, "filter.rules",
+                                           "[{\"when\":\"status >= 500\","
+                                           "\"action\":\"keep\"}]",
+                                           err, sizeof(err)),
+                            0);
+                        ck_assert_int_ne(gws_replay_run(cfg, in, dir, &res,
+                                                        err, sizeof(err)),
+                                         0);
+                        ck_assert_ptr_nonnull(strstr(err, "filter.rules"));
+                }
+                for (i = 0; i < 3; i++) {
+                        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+                        ck_assert_msg(count_lines(path) == 1,
+                                      "case %d: %s was emptied by a replay "
+                                      "that did not start (%s)",
+                                      k, names[i], err);
+                }
+        }
+        rm_dir(dir);
+}
+END_TEST
+
 /* replay.partitioner: "key" keeps one gateway in one simulated partition
  * (one set of its entities); "random" spreads it over the partitions as
  * -X partitioner=random does, the same way on every run, and the summary
@@ -2063,6 +2118,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, replay_files_match_stats);
         tcase_add_test(tc, replay_partitioner_random_spreads);
         tcase_add_test(tc, replay_says_why_it_stopped);
+        tcase_add_test(tc, replay_refusal_keeps_previous_outputs);
         suite_add_tcase(s, tc);
         return s;
 }
