@@ -172,19 +172,9 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
         sinks.res = res;
         gws_placement_reset();
 
-        if (mkdir(out_dir, 0755) == -1 && errno != EEXIST) {
-                snprintf(errstr, errstr_size, "%s: %s", out_dir,
-                         strerror(errno));
-                goto out;
-        }
-        for (i = 0; i < GWS_SINK__CNT; i++) {
-                snprintf(path, sizeof(path), "%s/%s", out_dir, names[i]);
-                if (!(sinks.fp[i] = fopen(path, "w"))) {
-                        snprintf(errstr, errstr_size, "%s: %s", path,
-                                 strerror(errno));
-                        goto out;
-                }
-        }
+        /* The input and the pipeline first: a replay that cannot start
+         * leaves the outputs of the previous one as they were (the files
+         * are truncated when opened). */
         if (!strcmp(input, "-"))
                 in = stdin;
         else if (!(in = fopen(input, "r"))) {
@@ -198,6 +188,19 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
             !(offsets = calloc((size_t)nparts, sizeof(*offsets)))) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto out;
+        }
+        if (mkdir(out_dir, 0755) == -1 && errno != EEXIST) {
+                snprintf(errstr, errstr_size, "%s: %s", out_dir,
+                         strerror(errno));
+                goto out;
+        }
+        for (i = 0; i < GWS_SINK__CNT; i++) {
+                snprintf(path, sizeof(path), "%s/%s", out_dir, names[i]);
+                if (!(sinks.fp[i] = fopen(path, "w"))) {
+                        snprintf(errstr, errstr_size, "%s: %s", path,
+                                 strerror(errno));
+                        goto out;
+                }
         }
 
         /* Each line is parsed while the one before it is processed, as

@@ -30,7 +30,9 @@ typedef struct gws_replay_result_s {
 } gws_replay_result_t;
 
 /** @brief Replays \p input ("-" = stdin) into \p out_dir/retained.ndjson,
- *  alerts.ndjson and dlq.ndjson (created or truncated), simulating
+ *  alerts.ndjson and dlq.ndjson (created or truncated once the input is
+ *  open and the pipeline built: a replay refused before that leaves the
+ *  files of the previous one as they were), simulating
  *  cfg->partitions partitions. Resets the process-wide placement table
  *  (placement.h) first: not to be run beside a service in one process.
  *  @returns 0, or -1 with \p errstr naming the file and reason. */
