@@ -1863,6 +1863,75 @@ START_TEST(test_cli_refusals_hide_values) {
 }
 END_TEST
 
+/* Runs build/bin/gwsieve with \p args (NULL-terminated, at most 16) to
+ * its end; its stderr (and stdout) are in <dir>/<name>.log.
+ * @returns the waitpid status. */
+static int gwsieve_cli(const char *name, const char *const *args) {
+        char bin[4096];
+        char *argv[18] = {bin};
+        gws_it_proc_t *p;
+        int status, k;
+        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
+                      "gwsieve not found");
+        for (k = 0; k < 16 && args[k]; k++)
+                argv[1 + k] = (char *)args[k];
+        GWS_IT_ASSERT((p = gws_it_spawn(name, 0, argv)),
+                      "cannot start gwsieve");
+        GWS_IT_ASSERT(gws_it_proc_wait(p, 60000, &status) == 0,
+                      "%s: gwsieve did not exit", name);
+        return status;
+}
+
+/* @returns 1 if the file \p path contains \p needle. */
+static int file_has(const char *path, const char *needle) {
+        char line[4096];
+        FILE *fp = fopen(path, "r");
+        int found = 0;
+        if (!fp)
+                return 0;
+        while (!found && fgets(line, sizeof(line), fp))
+                found = strstr(line, needle) != NULL;
+        fclose(fp);
+        return found;
+}
+
+/* A configuration error is exit 2 in every subcommand (README: "2 usage
+ * or configuration error"). A filter rule that does not compile is found
+ * when the pipeline is built: `check-config` said so with 2, `replay`
+ * with 1, the status of a runtime failure (a script that retries on 1
+ * retried a replay that could never work). */
+START_TEST(test_replay_config_error_exit) {
+        char cfg[PATH_MAX], in[PATH_MAX], out[PATH_MAX], log[PATH_MAX];
+        const char *args[] = {"replay", "--config", cfg,  "--input",
+                              in,       "--out-dir", out, NULL};
+        const char *check[] = {"check-config", cfg, NULL};
+        FILE *fp;
+        int st;
+
+        GWS_IT_ASSERT(gws_it_write_config(
+                          "badrule.json", "g",
+                          "{\"filter\":{\"rules\":[{\"when\":\"status >= "
+                          "500\",\"action\":\"keep\"}]}}",
+                          cfg, sizeof(cfg)) != NULL,
+                      "cannot write the config");
+        gws_it_path("in.ndjson", in, sizeof(in));
+        gws_it_path("out", out, sizeof(out));
+        GWS_IT_ASSERT((fp = fopen(in, "w")), "cannot write %s", in);
+        fclose(fp);
+        st = gwsieve_cli("check", check);
+        GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2,
+                      "check-config: status %d, expected exit 2", st);
+        st = gwsieve_cli("replay", args);
+        snprintf(log, sizeof(log), "%s/replay.log", gws_it_dir());
+        GWS_IT_ASSERT(file_has(log, "filter.rules"),
+                      "replay: the refusal does not name filter.rules");
+        GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2,
+                      "replay: exit %d for a configuration error, expected 2",
+                      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        gws_it_printf("bad filter rule: check-config and replay exit 2");
+}
+END_TEST
+
 /* `gwsieve state` when the group's committed offsets cannot be looked
  * up (OffsetFetch refused with GROUP_AUTHORIZATION_FAILED, as for a
  * principal without Describe on the group): partition 5 has a snapshot at
@@ -4198,6 +4267,7 @@ Suite *gws_it_service_suite(int shard, int nshards) {
             {"unkeyed_input", test_unkeyed_input, 10},
             {"output_rejected", test_output_rejected, 22},
             {"cli_refusals_hide_values", test_cli_refusals_hide_values, 1},
+            {"replay_config_error_exit", test_replay_config_error_exit, 1},
         };
         enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
         int owner[NCASES], load[GWS_IT_MAX_SHARDS] = {0};
