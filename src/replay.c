@@ -172,9 +172,13 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
         sinks.res = res;
         gws_placement_reset();
 
-        /* The input and the pipeline first: a replay that cannot start
+        /* The pipeline and the input first: a replay that cannot start
          * leaves the outputs of the previous one as they were (the files
          * are truncated when opened). */
+        if (!(pl = gws_pipeline_new(cfg, errstr, errstr_size))) {
+                rc = -2; /* the configuration's (a rule, a pattern) */
+                goto out;
+        }
         if (!strcmp(input, "-"))
                 in = stdin;
         else if (!(in = fopen(input, "r"))) {
@@ -182,8 +186,6 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
                          strerror(errno));
                 goto out;
         }
-        if (!(pl = gws_pipeline_new(cfg, errstr, errstr_size)))
-                goto out;
         if (!(dets = calloc((size_t)nparts, sizeof(*dets))) ||
             !(offsets = calloc((size_t)nparts, sizeof(*offsets)))) {
                 snprintf(errstr, errstr_size, "out of memory");

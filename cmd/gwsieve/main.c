@@ -328,10 +328,10 @@ static int cmd_replay(int argc, char **argv, gws_config_t *cfg) {
                                 "required (see gwsieve --help)\n");
                 return 2;
         }
-        if (gws_replay_run(cfg, o.input, o.out_dir, &res, errstr,
-                           sizeof(errstr))) {
+        if ((r = gws_replay_run(cfg, o.input, o.out_dir, &res, errstr,
+                                sizeof(errstr)))) {
                 fprintf(stderr, "gwsieve replay: %s\n", errstr);
-                return 1;
+                return r == -2 ? 2 : 1; /* -2: the configuration's */
         }
         printf("gwsieve replay: %s -> %s/{retained,alerts,dlq}.ndjson "
                "(%d partitions)\n",

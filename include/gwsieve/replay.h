@@ -35,7 +35,9 @@ typedef struct gws_replay_result_s {
  *  files of the previous one as they were), simulating
  *  cfg->partitions partitions. Resets the process-wide placement table
  *  (placement.h) first: not to be run beside a service in one process.
- *  @returns 0, or -1 with \p errstr naming the file and reason. */
+ *  @returns 0, -2 if \p cfg's pipeline cannot be built (a filter rule or
+ *  redaction pattern that does not compile: a configuration error), or
+ *  -1 otherwise; \p errstr names the key, or the file and reason. */
 int gws_replay_run(const gws_config_t *cfg, const char *input,
                    const char *out_dir, gws_replay_result_t *res,
                    char *errstr, size_t errstr_size);
