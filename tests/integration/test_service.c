@@ -1932,6 +1932,74 @@ START_TEST(test_replay_config_error_exit) {
 }
 END_TEST
 
+/* @returns 1 if the file \p path is empty or ends in a newline (its last
+ * record complete), with its lines in \p *lines. */
+static int file_lines_complete(const char *path, int *lines) {
+        FILE *fp = fopen(path, "r");
+        int c, last = '\n';
+        *lines = 0;
+        if (!fp)
+                return 0;
+        while ((c = fgetc(fp)) != EOF) {
+                *lines += c == '\n';
+                last = c;
+        }
+        fclose(fp);
+        return last == '\n';
+}
+
+/* SIGTERM (or SIGINT) during `gwsieve replay`: the replay stops after the
+ * line it is processing, closes its files with every record whole, says
+ * where it stopped and exits 1 (its outputs are not the whole input's).
+ * It was killed by the signal: no summary, and the stdio buffers' last
+ * flush cut the files mid-record. The input is a pipe kept open, so the
+ * signal finds the replay waiting for its next line (read() must not be
+ * restarted). */
+START_TEST(test_replay_sigterm_whole_lines) {
+        static const char *names[] = {"retained.ndjson", "alerts.ndjson",
+                                      "dlq.ndjson"};
+        enum { N = 40 };
+        char bin[4096], out[PATH_MAX], path[PATH_MAX + 32], ev[2048], id[32];
+        char *argv[] = {bin,   "replay", "--input", "-", "--out-dir", out,
+                        "--set", "filter.normal_sample_rate=1.0", NULL};
+        gws_it_proc_t *p;
+        int i, st, lines;
+
+        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
+                      "gwsieve not found");
+        gws_it_path("out", out, sizeof(out));
+        GWS_IT_ASSERT((p = gws_it_spawn("replay", GWS_IT_PIPE_STDIN, argv)),
+                      "cannot start gwsieve replay");
+        for (i = 0; i < N; i++) {
+                snprintf(id, sizeof(id), "ev-%d", i);
+                gws_it_event_make(ev, sizeof(ev), id, "gw-1",
+                                  1780000000000LL + i * 1000);
+                GWS_IT_ASSERT(gws_it_proc_writeline(p, ev) == 0,
+                              "cannot write line %d to the replay", i);
+        }
+        /* time to read the lines; none is needed for what is checked */
+        gws_it_sleep_ms(1500);
+        GWS_IT_ASSERT(gws_it_proc_signal(p, SIGTERM) == 0, "kill");
+        GWS_IT_ASSERT(gws_it_proc_wait(p, STOP_MS, &st) == 0,
+                      "replay did not stop within %d ms of SIGTERM", STOP_MS);
+        for (i = 0; i < 3; i++) {
+                snprintf(path, sizeof(path), "%s/%s", out, names[i]);
+                GWS_IT_ASSERT(file_lines_complete(path, &lines),
+                              "%s ends in the middle of a record after "
+                              "SIGTERM (%d whole lines)",
+                              names[i], lines);
+                if (i == 0)
+                        gws_it_printf("retained.ndjson: %d of %d lines", lines,
+                                      N);
+        }
+        GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 1,
+                      "replay after SIGTERM: %s, expected exit 1",
+                      gws_it_status_str(st, path, sizeof(path)));
+        GWS_IT_ASSERT(file_has(gws_it_proc_log(p), "interrupted"),
+                      "replay did not say that it was interrupted");
+}
+END_TEST
+
 /* `gwsieve state` when the group's committed offsets cannot be looked
  * up (OffsetFetch refused with GROUP_AUTHORIZATION_FAILED, as for a
  * principal without Describe on the group): partition 5 has a snapshot at
@@ -4268,6 +4336,7 @@ Suite *gws_it_service_suite(int shard, int nshards) {
             {"output_rejected", test_output_rejected, 22},
             {"cli_refusals_hide_values", test_cli_refusals_hide_values, 1},
             {"replay_config_error_exit", test_replay_config_error_exit, 1},
+            {"replay_sigterm_whole_lines", test_replay_sigterm_whole_lines, 2},
         };
         enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
         int owner[NCASES], load[GWS_IT_MAX_SHARDS] = {0};
