@@ -105,21 +105,43 @@ typedef struct {
         gws_pipeline_msg_t pm;
 } rline_t;
 
+/* @returns 1 if \p run (NULL-able) says stop. */
+static int stop_asked(const volatile sig_atomic_t *run) {
+        return run && !*run;
+}
+
 /* Reads the next message (blank lines are skipped) into \p L: its bytes,
  * key and partition. @returns 1, or 0 at the end (or a read error:
- * ferror()). */
+ * ferror()), or when \p run says stop (\p *stopped set; a read that the
+ * signal interrupted, a line read in part is dropped). */
 static int replay_next(FILE *in, const gws_config_t *cfg, int rnd,
                        int64_t *offsets, gws_replay_result_t *res,
-                       rline_t *L) {
-        ssize_t n;
+                       rline_t *L, const volatile sig_atomic_t *run,
+                       int *stopped) {
         int nparts = cfg->partitions;
 
-        while ((n = getline(&L->line, &L->cap, in)) != -1) {
-                char *line = L->line;
+        for (;;) {
+                char *line;
                 const char *key = NULL;
                 size_t keylen = 0;
                 int32_t part = 0;
+                ssize_t n;
 
+                if (stop_asked(run)) {
+                        *stopped = 1;
+                        return 0;
+                }
+                errno = 0;
+                if ((n = getline(&L->line, &L->cap, in)) == -1) {
+                        if (!ferror(in) || errno != EINTR)
+                                return 0; /* the end, or a read error */
+                        /* a signal: cmd/gwsieve installs its handlers
+                         * without SA_RESTART, so that a replay waiting
+                         * on a pipe stops (the loop's test) */
+                        clearerr(in);
+                        continue;
+                }
+                line = L->line;
                 if (n > 0 && line[n - 1] == '\n')
                         n--;
                 if (n > 0 && line[n - 1] == '\r')
@@ -147,12 +169,12 @@ static int replay_next(FILE *in, const gws_config_t *cfg, int rnd,
                 L->msg.offset = offsets[part]++;
                 return 1;
         }
-        return 0;
 }
 
 int gws_replay_run(const gws_config_t *cfg, const char *input,
-                   const char *out_dir, gws_replay_result_t *res,
-                   char *errstr, size_t errstr_size) {
+                   const char *out_dir, const volatile sig_atomic_t *run,
+                   gws_replay_result_t *res, char *errstr,
+                   size_t errstr_size) {
         static const char *names[GWS_SINK__CNT] = {
             "retained.ndjson", "alerts.ndjson", "dlq.ndjson"};
         sinks_t sinks;
@@ -163,6 +185,7 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
         char path[4096];
         rline_t L[2];
         int i, rc = -1, nparts = cfg->partitions, cur = 0, have;
+        int stopped = 0;
         int rnd = !strcmp(cfg->replay_partitioner, "random");
         int64_t t0 = gws_mono_ms();
 
@@ -211,7 +234,8 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
          * partition's detector is created when its first line is
          * processed, not when it is read ahead (the state budget is
          * process-wide). */
-        have = replay_next(in, cfg, rnd, offsets, res, &L[cur]);
+        have = replay_next(in, cfg, rnd, offsets, res, &L[cur], run,
+                           &stopped);
         if (have)
                 gws_pipeline_parse(pl, dets[L[cur].part], &L[cur].msg,
                                    &L[cur].pm);
@@ -219,7 +243,8 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
                 rline_t *c = &L[cur], *nx = &L[cur ^ 1];
                 int32_t part = c->part;
                 gws_pipeline_prefetch(&c->pm);
-                if ((have = replay_next(in, cfg, rnd, offsets, res, nx)))
+                if ((have = replay_next(in, cfg, rnd, offsets, res, nx, run,
+                                       &stopped)))
                         gws_pipeline_parse(pl, dets[nx->part], &nx->msg,
                                            &nx->pm);
                 if (!dets[part] &&
@@ -269,6 +294,17 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
                                  names[i], strerror(errno));
                         goto out;
                 }
+        }
+        if (stopped) {
+                /* every line read was processed: the outputs hold the
+                 * records of lines 1..res->lines, each whole */
+                snprintf(errstr, errstr_size,
+                         "interrupted after line %llu of %s: the outputs "
+                         "hold the records of lines 1-%llu, each complete",
+                         (unsigned long long)res->lines, input,
+                         (unsigned long long)res->lines);
+                rc = 1;
+                goto out;
         }
         rc = 0;
 out:

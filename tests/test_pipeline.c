@@ -1180,7 +1180,7 @@ START_TEST(replay_files_match_stats) {
         fclose(fp);
         gws_config_set(cfg, "filter.normal_sample_rate", "0.5", err,
                        sizeof(err));
-        ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res, err, sizeof(err)),
+        ck_assert_int_eq(gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err)),
                          0);
         ck_assert_uint_eq(res.st.in, 52);
         snprintf(path, sizeof(path), "%s/dlq.ndjson", dir);
@@ -1192,7 +1192,7 @@ START_TEST(replay_files_match_stats) {
                                res.st.kept[GWS_KEEP_SAMPLE] +
                                res.st.kept[GWS_KEEP_RULE]));
         ck_assert_uint_ge(res.st.kept[GWS_KEEP_ERROR], 5);
-        ck_assert_int_eq(gws_replay_run(cfg, "/nonexistent/x", dir, &res, err,
+        ck_assert_int_eq(gws_replay_run(cfg, "/nonexistent/x", dir, NULL, &res, err,
                                         sizeof(err)),
                          -1);
         ck_assert_ptr_nonnull(strstr(err, "/nonexistent/x"));
@@ -1222,7 +1222,7 @@ START_TEST(replay_says_why_it_stopped) {
 
         err[0] = '\0';
         test_realloc_fail(-1);
-        r = gws_replay_run(cfg, in, dir, &res, err, sizeof(err));
+        r = gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err));
         test_realloc_fail(0);
         nfail = test_realloc_failed();
         fprintf(stderr,
@@ -1243,7 +1243,7 @@ START_TEST(replay_says_why_it_stopped) {
                 ck_assert_int_eq(unlink(path), 0);
                 ck_assert_int_eq(symlink("/dev/full", path), 0);
                 err[0] = '\0';
-                r = gws_replay_run(cfg, in, dir, &res, err, sizeof(err));
+                r = gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err));
                 fprintf(stderr,
                         "replay_says_why_it_stopped: /dev/full: returned "
                         "%d: %s\n",
@@ -1287,7 +1287,7 @@ START_TEST(replay_refusal_keeps_previous_outputs) {
                         /* the input cannot be opened */
                         snprintf(path, sizeof(path), "%s/missing.ndjson",
                                  dir);
-                        ck_assert_int_eq(gws_replay_run(cfg, path, dir, &res,
+                        ck_assert_int_eq(gws_replay_run(cfg, path, dir, NULL, &res,
                                                         err, sizeof(err)),
                                          -1);
                         ck_assert_ptr_nonnull(strstr(err, "missing.ndjson"));
@@ -1300,7 +1300,7 @@ START_TEST(replay_refusal_keeps_previous_outputs) {
                                            "\"action\":\"keep\"}]",
                                            err, sizeof(err)),
                             0);
-                        ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res,
+                        ck_assert_int_eq(gws_replay_run(cfg, in, dir, NULL, &res,
                                                         err, sizeof(err)),
                                          -2);
                         ck_assert_ptr_nonnull(strstr(err, "filter.rules"));
@@ -1334,7 +1334,7 @@ START_TEST(replay_partitioner_random_spreads) {
                             "\"latency_ms\":5}\n",
                         i, 1000 * i);
         fclose(fp);
-        ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res, err, sizeof(err)),
+        ck_assert_int_eq(gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err)),
                          0);
         ck_assert_uint_eq(res.det.entities, 4); /* G, GP, GPM, p+m */
         ck_assert_uint_eq(res.place.gateways, 1);
@@ -1342,7 +1342,7 @@ START_TEST(replay_partitioner_random_spreads) {
         ck_assert_int_eq(gws_config_set(cfg, "replay.partitioner", "random",
                                         err, sizeof(err)),
                          0);
-        ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res, err, sizeof(err)),
+        ck_assert_int_eq(gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err)),
                          0);
         spread = res.det.entities;
         ck_assert_uint_ge(spread, 4 * 10); /* >= 10 of 12 partitions */
@@ -1350,7 +1350,7 @@ START_TEST(replay_partitioner_random_spreads) {
          * own (the table is reset per replay) */
         ck_assert_uint_eq(res.place.gateways, 1);
         ck_assert_uint_eq(res.place.split, 1);
-        ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res, err, sizeof(err)),
+        ck_assert_int_eq(gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err)),
                          0);
         ck_assert_uint_eq(res.det.entities, spread); /* repeatable */
         ck_assert_int_eq(gws_config_set(cfg, "replay.partitioner", "round",

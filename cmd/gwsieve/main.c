@@ -85,6 +85,7 @@ static void usage(FILE *fp) {
 "      DIR/alerts.ndjson, DIR/dlq.ndjson and prints a summary. --partitions\n"
 "      (default replay.partitions = 12) simulates the input topic's\n"
 "      partitioning so alerts match `run` on a topic of that many partitions.\n"
+"      SIGTERM/SIGINT stop it after the current line, files whole (exit 1).\n"
 "  gwsieve score-series --input FILE.csv --output FILE.csv [--set KEY=VALUE]\n"
 "      Score a timestamp,value series (NAB's format) with the numeric-\n"
 "      deviation detector: writes timestamp,value,anomaly_score.\n"
@@ -318,6 +319,7 @@ static int cmd_run(int argc, char **argv, gws_config_t *cfg) {
 static int cmd_replay(int argc, char **argv, gws_config_t *cfg) {
         opts_t o = {0};
         gws_replay_result_t res;
+        struct sigaction sa;
         char errstr[512];
         int r;
 
@@ -328,10 +330,27 @@ static int cmd_replay(int argc, char **argv, gws_config_t *cfg) {
                                 "required (see gwsieve --help)\n");
                 return 2;
         }
-        if ((r = gws_replay_run(cfg, o.input, o.out_dir, &res, errstr,
-                                sizeof(errstr)))) {
+        /* Without SA_RESTART: a replay that waits for its next line on a
+         * pipe (--input -) must see the signal too. It stops after the
+         * line it is processing and closes its files: killed, the stdio
+         * buffers' last flush cut them mid-record. */
+        sa.sa_handler = term;
+        sa.sa_flags = 0;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        r = gws_replay_run(cfg, o.input, o.out_dir, &run, &res, errstr,
+                           sizeof(errstr));
+        if (r < 0) {
                 fprintf(stderr, "gwsieve replay: %s\n", errstr);
                 return r == -2 ? 2 : 1; /* -2: the configuration's */
+        }
+        if (r == 1) {
+                /* the summary of what was done, then why it is partial */
+                gws_replay_print_summary(&res, stdout);
+                fflush(stdout);
+                fprintf(stderr, "gwsieve replay: %s\n", errstr);
+                return 1;
         }
         printf("gwsieve replay: %s -> %s/{retained,alerts,dlq}.ndjson "
                "(%d partitions)\n",
