@@ -8,6 +8,7 @@
  * only ~5 MB per partition. No test asserts on speed: waits are generous
  * bounds, and the figures are printed for a reader instead.
  */
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1997,6 +1998,49 @@ START_TEST(test_replay_sigterm_whole_lines) {
                       gws_it_status_str(st, path, sizeof(path)));
         GWS_IT_ASSERT(file_has(gws_it_proc_log(p), "interrupted"),
                       "replay did not say that it was interrupted");
+}
+END_TEST
+
+/* Runs build/bin/gwsieve-gen with \p args (NULL-terminated, at most 16)
+ * to its end; its output is in <dir>/<name>.log. @returns the status. */
+static int gen_cli(const char *name, const char *const *args) {
+        char bin[4096];
+        char *argv[18] = {bin};
+        gws_it_proc_t *p;
+        int status, k;
+        GWS_IT_ASSERT(gws_it_bin("gwsieve-gen", bin, sizeof(bin)),
+                      "gwsieve-gen not found");
+        for (k = 0; k < 16 && args[k]; k++)
+                argv[1 + k] = (char *)args[k];
+        GWS_IT_ASSERT((p = gws_it_spawn(name, 0, argv)),
+                      "cannot start gwsieve-gen");
+        GWS_IT_ASSERT(gws_it_proc_wait(p, 60000, &status) == 0,
+                      "%s: gwsieve-gen did not exit", name);
+        return status;
+}
+
+/* gwsieve-gen --out to a file that cannot be written (/dev/full: every
+ * flush ENOSPC) must fail, naming the file: it said "produced 2000
+ * events" and exited 0, the file empty or cut mid-event, and a benchmark
+ * or a test went on with it. */
+START_TEST(test_gen_write_error) {
+        const char *args[] = {"--events", "2000", "--seed", "3", "--start",
+                              "0", "--quiet", "--out", "/dev/full", NULL};
+        char log[PATH_MAX + 16];
+        int st;
+        if (access("/dev/full", W_OK) != 0) {
+                gws_it_printf("no /dev/full: skipped");
+                return;
+        }
+        st = gen_cli("gen", args);
+        snprintf(log, sizeof(log), "%s/gen.log", gws_it_dir());
+        GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 1,
+                      "gwsieve-gen --out /dev/full: exit %d, expected 1",
+                      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        GWS_IT_ASSERT(file_has(log, "/dev/full") &&
+                          file_has(log, strerror(ENOSPC)),
+                      "gwsieve-gen does not say that /dev/full could not be "
+                      "written");
 }
 END_TEST
 
@@ -4337,6 +4381,7 @@ Suite *gws_it_service_suite(int shard, int nshards) {
             {"cli_refusals_hide_values", test_cli_refusals_hide_values, 1},
             {"replay_config_error_exit", test_replay_config_error_exit, 1},
             {"replay_sigterm_whole_lines", test_replay_sigterm_whole_lines, 2},
+            {"gen_write_error", test_gen_write_error, 1},
         };
         enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
         int owner[NCASES], load[GWS_IT_MAX_SHARDS] = {0};
