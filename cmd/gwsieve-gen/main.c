@@ -678,9 +678,13 @@ int main(int argc, char **argv) {
                         json_array_append_new(incs[sh.inc].ids,
                                               json_string(idbuf));
                 bytes += b.len;
-                if (fp) {
-                        fwrite(b.buf, 1, b.len, fp);
-                        fputc('\n', fp);
+                if (fp && (fwrite(b.buf, 1, b.len, fp) != b.len ||
+                           fputc('\n', fp) == EOF)) {
+                        fprintf(stderr, "gwsieve-gen: %s: cannot write "
+                                        "event %lld: %s\n",
+                                out, n + 1, strerror(errno));
+                        rc = 1;
+                        goto done;
                 }
                 if (rk) {
                         const char *key = gws[sh.gw].id;
@@ -713,6 +717,14 @@ int main(int argc, char **argv) {
                                 n + 1, nevents, (n + 1) / (now - t0),
                                 (unsigned long long)delivered);
                 }
+        }
+        /* the last events leave the stdio buffer here: a full disk
+         * is seen before "produced" is said */
+        if (fp && fflush(fp) == EOF) {
+                fprintf(stderr, "gwsieve-gen: %s: cannot write: %s\n", out,
+                        strerror(errno));
+                rc = 1;
+                goto done;
         }
         if (rk) {
                 rd_kafka_flush(rk, 30000);
@@ -794,10 +806,12 @@ int main(int argc, char **argv) {
 done:
         for (i = 0; i < nincs; i++)
                 json_decref(incs[i].ids);
-        if (fp && fp != stdout)
-                fclose(fp);
-        else if (fp)
-                fflush(fp);
+        if (fp && (fp != stdout ? fclose(fp) : fflush(fp)) == EOF &&
+            rc == 0) {
+                fprintf(stderr, "gwsieve-gen: %s: cannot write: %s\n", out,
+                        strerror(errno));
+                rc = 1;
+        }
         if (rkt)
                 rd_kafka_topic_destroy(rkt);
         if (rk)
