@@ -2044,6 +2044,47 @@ START_TEST(test_gen_write_error) {
 }
 END_TEST
 
+/* gwsieve-gen refuses numbers it cannot take whole, naming the flag
+ * (exit 2): "--seed 12x" ran with seed 12 and "--seed abc" with seed 0
+ * (strtoull without an end check: a typo gave another, reproducible but
+ * unintended, data set), and "--events 99999999999999999999" (out of
+ * range) ran for LLONG_MAX events. */
+START_TEST(test_gen_bad_numbers) {
+        static const char *const cases[][2] = {
+            {"--seed", "12x"},
+            {"--seed", "abc"},
+            {"--seed", ""},
+            {"--seed", "-1"},
+            {"--events", "99999999999999999999"},
+            {"--rate", "1e999"},
+            {"--sim-rate", "nan"},
+        };
+        char out[PATH_MAX], log[PATH_MAX + 16], name[16];
+        size_t i;
+        gws_it_path("gen.ndjson", out, sizeof(out));
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                const char *args[] = {"--events", "3",         "--out",
+                                      out,        cases[i][0], cases[i][1],
+                                      "--quiet",  NULL};
+                int st;
+                snprintf(name, sizeof(name), "gen%zu", i);
+                st = gen_cli(name, args);
+                snprintf(log, sizeof(log), "%s/%s.log", gws_it_dir(), name);
+                GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2,
+                              "gwsieve-gen %s \"%s\": exit %d, expected 2 "
+                              "(a refusal)",
+                              cases[i][0], cases[i][1],
+                              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+                GWS_IT_ASSERT(file_has(log, cases[i][0]),
+                              "gwsieve-gen %s \"%s\": the refusal does not "
+                              "name %s",
+                              cases[i][0], cases[i][1], cases[i][0]);
+                gws_it_printf("%s \"%s\": refused", cases[i][0],
+                              cases[i][1]);
+        }
+}
+END_TEST
+
 /* `gwsieve state` when the group's committed offsets cannot be looked
  * up (OffsetFetch refused with GROUP_AUTHORIZATION_FAILED, as for a
  * principal without Describe on the group): partition 5 has a snapshot at
@@ -4382,6 +4423,7 @@ Suite *gws_it_service_suite(int shard, int nshards) {
             {"replay_config_error_exit", test_replay_config_error_exit, 1},
             {"replay_sigterm_whole_lines", test_replay_sigterm_whole_lines, 2},
             {"gen_write_error", test_gen_write_error, 1},
+            {"gen_bad_numbers", test_gen_bad_numbers, 1},
         };
         enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
         int owner[NCASES], load[GWS_IT_MAX_SHARDS] = {0};
