@@ -2085,6 +2085,50 @@ START_TEST(test_gen_bad_numbers) {
 }
 END_TEST
 
+/* Only `check-config` takes its file without a flag. Any other
+ * subcommand took a stray argument as its --config: `gwsieve replay
+ * events.ndjson --out-dir out` (--input forgotten) answered
+ * "events.ndjson: line 2 column 1: end of file expected near '{'", a
+ * JSON error in a file the user never meant as a configuration, and
+ * `gwsieve run extra` "unable to open extra". Each is a usage error that
+ * names the argument (exit 2). */
+START_TEST(test_cli_stray_argument) {
+        char in[PATH_MAX], out[PATH_MAX], log[PATH_MAX + 16], ev[2048];
+        const char *replay[] = {"replay", in, "--out-dir", out, NULL};
+        const char *run[] = {"run", "extra", "--http", "off", NULL};
+        const char *series[] = {"score-series", "--input", in, "--output",
+                               out, "extra", NULL};
+        const char *const *cases[] = {replay, run, series};
+        const char *names[] = {"stray0", "stray1", "stray2"};
+        const char *arg[] = {in, "extra", "extra"};
+        FILE *fp;
+        int i, st;
+
+        gws_it_path("events.ndjson", in, sizeof(in));
+        gws_it_path("out", out, sizeof(out));
+        GWS_IT_ASSERT((fp = fopen(in, "w")), "cannot write %s", in);
+        for (i = 0; i < 2; i++) {
+                gws_it_event_make(ev, sizeof(ev), i ? "e1" : "e0", "gw-1",
+                                  1780000000000LL);
+                fprintf(fp, "%s\n", ev);
+        }
+        fclose(fp);
+        for (i = 0; i < 3; i++) {
+                st = gwsieve_cli(names[i], cases[i]);
+                snprintf(log, sizeof(log), "%s/%s.log", gws_it_dir(),
+                         names[i]);
+                GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2,
+                              "%s: exit %d, expected 2", cases[i][0],
+                              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+                GWS_IT_ASSERT(file_has(log, "unexpected argument") &&
+                                  file_has(log, arg[i]),
+                              "gwsieve %s: a stray \"%s\" is not refused as "
+                              "such (%s)",
+                              cases[i][0], arg[i], log);
+        }
+}
+END_TEST
+
 /* `gwsieve state` when the group's committed offsets cannot be looked
  * up (OffsetFetch refused with GROUP_AUTHORIZATION_FAILED, as for a
  * principal without Describe on the group): partition 5 has a snapshot at
@@ -4424,6 +4468,7 @@ Suite *gws_it_service_suite(int shard, int nshards) {
             {"replay_sigterm_whole_lines", test_replay_sigterm_whole_lines, 2},
             {"gen_write_error", test_gen_write_error, 1},
             {"gen_bad_numbers", test_gen_bad_numbers, 1},
+            {"cli_stray_argument", test_cli_stray_argument, 1},
         };
         enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
         int owner[NCASES], load[GWS_IT_MAX_SHARDS] = {0};
