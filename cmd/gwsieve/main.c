@@ -134,8 +134,11 @@ typedef struct opts_s {
 } opts_t;
 
 /* Parses options shared by all subcommands into \p cfg (CLI layer) after
- * loading the file and environment. @returns 0, or 2 on a usage error. */
-static int parse_opts(int argc, char **argv, opts_t *o, gws_config_t *cfg) {
+ * loading the file and environment. \p file_arg: a first argument that
+ * is no option is the configuration file (check-config FILE); any other
+ * subcommand refuses it. @returns 0, or 2 on a usage error. */
+static int parse_opts(int argc, char **argv, int file_arg, opts_t *o,
+                      gws_config_t *cfg) {
         static const struct option longopts[] = {
             {"config", required_argument, NULL, 'c'},
             {"bootstrap", required_argument, NULL, 'b'},
@@ -241,11 +244,16 @@ static int parse_opts(int argc, char **argv, opts_t *o, gws_config_t *cfg) {
                         goto out;
                 }
         }
-        if (!o->config && optind < argc)
+        if (file_arg && !o->config && optind < argc)
                 o->config = argv[optind++]; /* check-config FILE */
         if (optind < argc) {
-                fprintf(stderr, "gwsieve: unexpected argument \"%s\"\n",
-                        argv[optind]);
+                /* not taken as --config: "replay EVENTS --out-dir D"
+                 * read the events as a configuration */
+                fprintf(stderr,
+                        "gwsieve %s: unexpected argument \"%s\" (options "
+                        "take their values as --flag VALUE; see gwsieve "
+                        "--help)\n",
+                        argv[0], argv[optind]);
                 rc = 2;
                 goto out;
         }
@@ -302,7 +310,7 @@ static int cmd_run(int argc, char **argv, gws_config_t *cfg) {
         char errstr[512];
         int r;
 
-        if ((r = parse_opts(argc, argv, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 0, &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!(svc = gws_service_new(cfg, errstr, sizeof(errstr)))) {
                 fprintf(stderr, "gwsieve: %s\n", errstr);
@@ -323,7 +331,7 @@ static int cmd_replay(int argc, char **argv, gws_config_t *cfg) {
         char errstr[512];
         int r;
 
-        if ((r = parse_opts(argc, argv, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 0, &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!o.input || !o.out_dir) {
                 fprintf(stderr, "gwsieve replay: --input and --out-dir are "
@@ -364,7 +372,7 @@ static int cmd_series(int argc, char **argv, gws_config_t *cfg) {
         char errstr[512];
         uint64_t rows;
         int r;
-        if ((r = parse_opts(argc, argv, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 0, &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!o.input || !o.output) {
                 fprintf(stderr, "gwsieve score-series: --input and --output "
@@ -388,7 +396,7 @@ static int cmd_state(int argc, char **argv, gws_config_t *cfg) {
         char errstr[512];
         int r, n, unread, cunknown;
 
-        if ((r = parse_opts(argc, argv, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 0, &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!gws_config_state_on(cfg)) {
                 fprintf(stderr, "gwsieve state: state.topic is \"off\"\n");
@@ -429,7 +437,7 @@ static int cmd_state(int argc, char **argv, gws_config_t *cfg) {
 static int cmd_check(int argc, char **argv, gws_config_t *cfg) {
         opts_t o = {0};
         int r;
-        if ((r = parse_opts(argc, argv, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 1, &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!o.config) {
                 fprintf(stderr, "gwsieve check-config: which file? "
