@@ -1317,6 +1317,40 @@ START_TEST(replay_refusal_keeps_previous_outputs) {
 }
 END_TEST
 
+/* A UTF-8 byte order mark opening the input file (Windows editors,
+ * PowerShell's Out-File, Excel's "CSV UTF-8" write one) belongs to the
+ * file, not to its first message: the first event went to the DLQ as
+ * invalid_json ("unexpected character at byte 0"). One in the middle of
+ * the file, or opening a later line, is the message's and stays. */
+START_TEST(replay_skips_utf8_bom) {
+        char dir[] = "/tmp/gws-replay-XXXXXX", in[600], path[700];
+        gws_replay_result_t res;
+        FILE *fp;
+        int i;
+        fp = replay_input(dir, in, sizeof(in));
+        fputs("\xEF\xBB\xBF", fp);
+        for (i = 0; i < 3; i++)
+                fprintf(fp, "%s{\"id\":\"b%d\",\"ts\":%d,\"gateway_id\":\"g\","
+                            "\"provider\":\"p\",\"model\":\"m\",\"status\":200,"
+                            "\"latency_ms\":5}\r\n",
+                        i == 2 ? "\xEF\xBB\xBF" : "", i, 1000 * i);
+        fclose(fp);
+        gws_config_set(cfg, "filter.normal_sample_rate", "1", err,
+                       sizeof(err));
+        ck_assert_int_eq(
+            gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err)), 0);
+        ck_assert_uint_eq(res.st.in, 3);
+        ck_assert_msg(res.st.dlq[GWS_EV_ERR_NOT_JSON] == 1,
+                      "%llu invalid_json dead letters, expected 1 (the "
+                      "third line's mark is its own)",
+                      (unsigned long long)res.st.dlq[GWS_EV_ERR_NOT_JSON]);
+        ck_assert_uint_eq(res.st.kept[GWS_KEEP_SAMPLE], 2);
+        snprintf(path, sizeof(path), "%s/retained.ndjson", dir);
+        ck_assert_int_eq(count_lines(path), 2);
+        rm_dir(dir);
+}
+END_TEST
+
 /* replay.partitioner: "key" keeps one gateway in one simulated partition
  * (one set of its entities); "random" spreads it over the partitions as
  * -X partitioner=random does, the same way on every run, and the summary
@@ -2119,6 +2153,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, replay_partitioner_random_spreads);
         tcase_add_test(tc, replay_says_why_it_stopped);
         tcase_add_test(tc, replay_refusal_keeps_previous_outputs);
+        tcase_add_test(tc, replay_skips_utf8_bom);
         suite_add_tcase(s, tc);
         return s;
 }
