@@ -142,6 +142,14 @@ static int replay_next(FILE *in, const gws_config_t *cfg, int rnd,
                         continue;
                 }
                 line = L->line;
+                /* a UTF-8 byte order mark opening the file (Windows
+                 * editors write one) is the file's, not the first
+                 * message's */
+                if (res->lines == 0 && n >= 3 &&
+                    !memcmp(line, "\xEF\xBB\xBF", 3)) {
+                        memmove(line, line + 3, (size_t)n - 2);
+                        n -= 3;
+                }
                 if (n > 0 && line[n - 1] == '\n')
                         n--;
                 if (n > 0 && line[n - 1] == '\r')
