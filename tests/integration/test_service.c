@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -2126,6 +2127,79 @@ START_TEST(test_cli_stray_argument) {
                               "such (%s)",
                               cases[i][0], arg[i], log);
         }
+}
+END_TEST
+
+/* A line far over limits.max_event_bytes in a replay's input (a JSON
+ * array of a whole export on one line, a file that is not NDJSON) is a
+ * too_large dead letter whose size is the line's, and the replay goes on
+ * with the next line, holding no more of it than a dead letter shows.
+ * getline() held the line whole: under a 256 MB address-space limit the
+ * 400 MB line failed its allocation, and getline()'s -1 read as the end
+ * of the input, so the replay ended there with exit 0, the lines after it
+ * dropped without a word. */
+START_TEST(test_replay_huge_line) {
+        enum { MB = 1 << 20, BIG_MB = 400 };
+        static const char head[] =
+            "{\"id\":\"big\",\"gateway_id\":\"gw-1\",\"pad\":\"";
+        char bin[4096], out[PATH_MAX], path[PATH_MAX + 32], ev[2048];
+        char sizebuf[64];
+        char *argv[] = {bin,     "replay", "--input", "-", "--out-dir", out,
+                        "--set", "filter.normal_sample_rate=1.0", NULL};
+        struct rlimit rl = {256UL * MB, 256UL * MB};
+        unsigned long long whole;
+        gws_it_proc_t *p;
+        char *chunk;
+        size_t n;
+        int i, st, lines, ok = 1;
+
+        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
+                      "gwsieve not found");
+        gws_it_path("out", out, sizeof(out));
+        GWS_IT_ASSERT((p = gws_it_spawn("replay", GWS_IT_PIPE_STDIN, argv)),
+                      "cannot start gwsieve replay");
+        /* it waits for its first line: the limit is set before any
+         * allocation of the input's */
+        GWS_IT_ASSERT(prlimit(gws_it_proc_pid(p), RLIMIT_AS, &rl, NULL) == 0,
+                      "prlimit: %s", strerror(errno));
+        n = gws_it_event_make(ev, sizeof(ev), "before", "gw-1",
+                              1780000000000LL);
+        ev[n++] = '\n';
+        GWS_IT_ASSERT(gws_it_proc_write(p, ev, n) == 0, "write");
+        GWS_IT_ASSERT((chunk = malloc(MB)), "malloc");
+        memset(chunk, 'a', MB);
+        ok &= gws_it_proc_write(p, head, sizeof(head) - 1) == 0;
+        for (i = 0; ok && i < BIG_MB; i++)
+                ok &= gws_it_proc_write(p, chunk, MB) == 0;
+        ok &= gws_it_proc_write(p, "\"}\n", 3) == 0;
+        free(chunk);
+        whole = sizeof(head) - 1 + (unsigned long long)BIG_MB * MB + 2;
+        n = gws_it_event_make(ev, sizeof(ev), "after", "gw-1",
+                              1780000001000LL);
+        ev[n++] = '\n';
+        ok &= gws_it_proc_write(p, ev, n) == 0;
+        gws_it_proc_close_stdin(p);
+        GWS_IT_ASSERT(gws_it_proc_wait(p, 120000, &st) == 0,
+                      "replay did not end");
+        GWS_IT_ASSERT(ok, "the replay stopped reading its input within the "
+                          "%d MB line (%s)",
+                      BIG_MB, gws_it_status_str(st, path, sizeof(path)));
+        GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0, "replay: %s",
+                      gws_it_status_str(st, path, sizeof(path)));
+        snprintf(path, sizeof(path), "%s/retained.ndjson", out);
+        GWS_IT_ASSERT(file_lines_complete(path, &lines) && lines == 2,
+                      "%d retained records, expected 2 (the events before "
+                      "and after the long line)",
+                      lines);
+        snprintf(path, sizeof(path), "%s/dlq.ndjson", out);
+        snprintf(sizebuf, sizeof(sizebuf), "\"size\":%llu,", whole);
+        GWS_IT_ASSERT(file_lines_complete(path, &lines) && lines == 1 &&
+                          file_has(path, "\"reason\":\"too_large\"") &&
+                          file_has(path, sizebuf),
+                      "expected one too_large dead letter with %s", sizebuf);
+        gws_it_printf("a %llu-byte line: one too_large dead letter, the "
+                      "replay went on",
+                      whole);
 }
 END_TEST
 
@@ -4469,6 +4543,7 @@ Suite *gws_it_service_suite(int shard, int nshards) {
             {"gen_write_error", test_gen_write_error, 1},
             {"gen_bad_numbers", test_gen_bad_numbers, 1},
             {"cli_stray_argument", test_cli_stray_argument, 1},
+            {"replay_huge_line", test_replay_huge_line, 3},
         };
         enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
         int owner[NCASES], load[GWS_IT_MAX_SHARDS] = {0};
