@@ -181,6 +181,8 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
                     gws_ev_err_t err, const gws_ev_errinfo_t *info,
                     const char *conv_why, gws_emit_cb *cb, void *opaque) {
         gws_buf_t *b = &pl->out;
+        /* the whole message's, when replay kept only part of it */
+        size_t size = in->whole_len > in->len ? in->whole_len : in->len;
         char detail[512], tbuf[40];
         const char *val;
         size_t vlen;
@@ -193,7 +195,7 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
                          info->what, info->text, info->column - 1);
         else if (err == GWS_EV_ERR_TOO_LARGE)
                 snprintf(detail, sizeof(detail), "%s (%zu > %lld bytes)",
-                         info->what, in->len,
+                         info->what, size,
                          (long long)pl->cfg->max_event_bytes);
         else if (info->field)
                 snprintf(detail, sizeof(detail), "field \"%s\" %s",
@@ -226,7 +228,7 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
                 r |= gws_buf_json_str(b, in->key, in->keylen);
         else
                 r |= gws_buf_puts(b, "null");
-        r |= gws_buf_printf(b, "},\"size\":%zu,\"failed_at\":\"%s\",", in->len,
+        r |= gws_buf_printf(b, "},\"size\":%zu,\"failed_at\":\"%s\",", size,
                             gws_time_format(gws_now_ms(), tbuf, sizeof(tbuf)));
         /* The payload is redacted as text first (secrets in bytes that did
          * not even parse must not leak either). NUL is legal JSON

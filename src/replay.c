@@ -2,9 +2,11 @@
 #include "gwsieve/replay.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "gwsieve/detect.h"
 #include "gwsieve/util.h"
@@ -105,31 +107,143 @@ typedef struct {
         gws_pipeline_msg_t pm;
 } rline_t;
 
+/* The input, read in blocks. A line is kept up to `keep` bytes and the
+ * rest of a longer one only counted: getline() held a line whole (a
+ * 400 MB line, 400 MB and more), and a failed allocation of it read as
+ * the end of the input. */
+typedef struct lreader_s {
+        int fd;
+        char *blk;       /* block buffer; [pos, end) not yet taken */
+        size_t pos, end;
+        int eof;
+        int err;         /* errno of a read error, 0: none */
+} lreader_t;
+
+#define LR_BLOCK (256 * 1024) /* read(2) size: a few syscalls per MB */
+
+/* @returns 1 if \p run (NULL-able) says stop. */
+static int stop_asked(const volatile sig_atomic_t *run) {
+        return run && !*run;
+}
+
+/* Length of \p buf[0..n) without an incomplete UTF-8 sequence at its end
+ * (a line cut there stays text in its dead letter, not base64). */
+static size_t utf8_whole(const unsigned char *buf, size_t n) {
+        size_t i = n, need;
+        while (i > 0 && n - i < 3 && (buf[i - 1] & 0xC0) == 0x80)
+                i--;
+        if (i == 0 || buf[i - 1] < 0xC0)
+                return n; /* ASCII, or not UTF-8 anyway */
+        need = buf[i - 1] >= 0xF0 ? 4 : buf[i - 1] >= 0xE0 ? 3 : 2;
+        return n - (i - 1) >= need ? n : i - 1;
+}
+
+/* Reads the next line (without its '\n') into \p L->line (\p keep + 1
+ * bytes): at most \p keep bytes of it, NUL-terminated; \p *whole its
+ * length. @returns 1, 0 at the end of the input, -1 on a read error
+ * (r->err), -2 when \p run says stop (a read that the signal
+ * interrupted; a line read in part is dropped). */
+static int lr_line(lreader_t *r, rline_t *L, size_t keep, size_t *kept,
+                   uint64_t *whole, const volatile sig_atomic_t *run) {
+        size_t k = 0;
+        uint64_t w = 0;
+        int any = 0;
+
+        for (;;) {
+                const char *p, *nl;
+                size_t take, c;
+                if (r->pos == r->end) {
+                        ssize_t n;
+                        if (r->eof)
+                                break;
+                        n = read(r->fd, r->blk, LR_BLOCK);
+                        if (n < 0 && errno == EINTR) {
+                                /* cmd/gwsieve installs its handlers
+                                 * without SA_RESTART, so that a replay
+                                 * waiting on a pipe stops */
+                                if (stop_asked(run))
+                                        return -2;
+                                continue;
+                        }
+                        if (n < 0) {
+                                r->err = errno;
+                                return -1;
+                        }
+                        if (n == 0) {
+                                r->eof = 1;
+                                break;
+                        }
+                        r->pos = 0;
+                        r->end = (size_t)n;
+                }
+                any = 1;
+                p = r->blk + r->pos;
+                nl = memchr(p, '\n', r->end - r->pos);
+                take = nl ? (size_t)(nl - p) : r->end - r->pos;
+                c = k < keep ? keep - k : 0;
+                if (c > take)
+                        c = take;
+                memcpy(L->line + k, p, c);
+                k += c;
+                w += take;
+                r->pos += take + (nl != NULL);
+                if (nl)
+                        break;
+        }
+        if (!any)
+                return 0;
+        if (w > k)
+                k = utf8_whole((const unsigned char *)L->line, k);
+        L->line[k] = '\0';
+        *kept = k;
+        *whole = w;
+        return 1;
+}
+
 /* Reads the next message (blank lines are skipped) into \p L: its bytes,
- * key and partition. @returns 1, or 0 at the end (or a read error:
- * ferror()). */
-static int replay_next(FILE *in, const gws_config_t *cfg, int rnd,
-                       int64_t *offsets, gws_replay_result_t *res,
-                       rline_t *L) {
-        ssize_t n;
+ * key and partition; a line over \p keep bytes is kept in part, its
+ * size in L->msg.whole_len (a too_large dead letter). @returns 1, or 0
+ * at the end, on a read error (r->err), or when \p run says stop
+ * (\p *stopped set). */
+static int replay_next(lreader_t *r, const gws_config_t *cfg, int rnd,
+                       size_t keep, int64_t *offsets,
+                       gws_replay_result_t *res, rline_t *L,
+                       const volatile sig_atomic_t *run, int *stopped) {
         int nparts = cfg->partitions;
 
-        while ((n = getline(&L->line, &L->cap, in)) != -1) {
-                char *line = L->line;
+        for (;;) {
+                char *line;
                 const char *key = NULL;
-                size_t keylen = 0;
+                size_t keylen = 0, n;
+                uint64_t whole;
                 int32_t part = 0;
+                int rr;
 
-                if (n > 0 && line[n - 1] == '\n')
-                        n--;
-                if (n > 0 && line[n - 1] == '\r')
-                        n--;
+                if (stop_asked(run)) {
+                        *stopped = 1;
+                        return 0;
+                }
+                if ((rr = lr_line(r, L, keep, &n, &whole, run)) != 1) {
+                        *stopped = rr == -2;
+                        return 0; /* the end, a read error, or stop */
+                }
+                line = L->line;
+                /* a UTF-8 byte order mark opening the file (Windows
+                 * editors write one) is the file's, not the first
+                 * message's */
+                if (res->lines == 0 && n >= 3 &&
+                    !memcmp(line, "\xEF\xBB\xBF", 3)) {
+                        memmove(line, line + 3, n - 2);
+                        n -= 3;
+                        whole -= 3;
+                }
+                if (whole == n && n > 0 && line[n - 1] == '\r')
+                        whole = --n;
                 res->lines++;
-                res->bytes += (uint64_t)n;
-                if (n == 0)
+                res->bytes += whole;
+                if (whole == 0)
                         continue; /* blank lines separate, not messages */
-                if (gws_replay_key(line, (size_t)n, &key, &keylen) == 0 &&
-                    !rnd)
+                if (gws_replay_key(line, n, &key, &keylen) == 0 && !rnd)
                         part = gws_partition_for_key(key, keylen, nparts);
                 else if (rnd)
                         part = (int32_t)(gws_hash64(&res->lines,
@@ -139,7 +253,8 @@ static int replay_next(FILE *in, const gws_config_t *cfg, int rnd,
                 L->lineno = (unsigned long long)res->lines;
                 L->part = part;
                 L->msg.value = line;
-                L->msg.len = (size_t)n;
+                L->msg.len = n;
+                L->msg.whole_len = whole > n ? (size_t)whole : 0;
                 L->msg.key = key;
                 L->msg.keylen = keylen;
                 L->msg.topic = cfg->topic_input;
@@ -147,22 +262,31 @@ static int replay_next(FILE *in, const gws_config_t *cfg, int rnd,
                 L->msg.offset = offsets[part]++;
                 return 1;
         }
-        return 0;
 }
 
 int gws_replay_run(const gws_config_t *cfg, const char *input,
-                   const char *out_dir, gws_replay_result_t *res,
-                   char *errstr, size_t errstr_size) {
+                   const char *out_dir, const volatile sig_atomic_t *run,
+                   gws_replay_result_t *res, char *errstr,
+                   size_t errstr_size) {
         static const char *names[GWS_SINK__CNT] = {
             "retained.ndjson", "alerts.ndjson", "dlq.ndjson"};
         sinks_t sinks;
-        FILE *in = NULL;
+        lreader_t rd = {-1, NULL, 0, 0, 0, 0};
+        /* A line over limits.max_event_bytes is a too_large dead letter
+         * that shows at most limits.dlq_payload_bytes of it: more is not
+         * kept. 64 KiB beyond, so that a secret across the payload's cut
+         * is still seen whole by the redaction before the cut. */
+        size_t keep = (size_t)(cfg->max_event_bytes > cfg->dlq_payload_bytes
+                                   ? cfg->max_event_bytes
+                                   : cfg->dlq_payload_bytes) +
+                      65536;
         gws_pipeline_t *pl = NULL;
         gws_detect_t **dets = NULL;
         int64_t *offsets = NULL;
         char path[4096];
         rline_t L[2];
         int i, rc = -1, nparts = cfg->partitions, cur = 0, have;
+        int stopped = 0;
         int rnd = !strcmp(cfg->replay_partitioner, "random");
         int64_t t0 = gws_mono_ms();
 
@@ -172,6 +296,34 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
         sinks.res = res;
         gws_placement_reset();
 
+        /* The pipeline and the input first: a replay that cannot start
+         * leaves the outputs of the previous one as they were (the files
+         * are truncated when opened). */
+        if (!(pl = gws_pipeline_new(cfg, errstr, errstr_size))) {
+                rc = -2; /* the configuration's (a rule, a pattern) */
+                goto out;
+        }
+        if (!strcmp(input, "-"))
+                rd.fd = STDIN_FILENO;
+        else if ((rd.fd = open(input, O_RDONLY | O_CLOEXEC)) == -1) {
+                snprintf(errstr, errstr_size, "%s: %s", input,
+                         strerror(errno));
+                goto out;
+        }
+        /* the line buffers at their largest at once (pages are only
+         * touched as lines fill them): no reallocation per line */
+        if (!(rd.blk = malloc(LR_BLOCK)) ||
+            !(L[0].line = malloc(keep + 1)) ||
+            !(L[1].line = malloc(keep + 1))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto out;
+        }
+        L[0].cap = L[1].cap = keep + 1;
+        if (!(dets = calloc((size_t)nparts, sizeof(*dets))) ||
+            !(offsets = calloc((size_t)nparts, sizeof(*offsets)))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto out;
+        }
         if (mkdir(out_dir, 0755) == -1 && errno != EEXIST) {
                 snprintf(errstr, errstr_size, "%s: %s", out_dir,
                          strerror(errno));
@@ -185,20 +337,6 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
                         goto out;
                 }
         }
-        if (!strcmp(input, "-"))
-                in = stdin;
-        else if (!(in = fopen(input, "r"))) {
-                snprintf(errstr, errstr_size, "%s: %s", input,
-                         strerror(errno));
-                goto out;
-        }
-        if (!(pl = gws_pipeline_new(cfg, errstr, errstr_size)))
-                goto out;
-        if (!(dets = calloc((size_t)nparts, sizeof(*dets))) ||
-            !(offsets = calloc((size_t)nparts, sizeof(*offsets)))) {
-                snprintf(errstr, errstr_size, "out of memory");
-                goto out;
-        }
 
         /* Each line is parsed while the one before it is processed, as
          * in the service's workers (service.c, worker_run()): the
@@ -206,7 +344,8 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
          * partition's detector is created when its first line is
          * processed, not when it is read ahead (the state budget is
          * process-wide). */
-        have = replay_next(in, cfg, rnd, offsets, res, &L[cur]);
+        have = replay_next(&rd, cfg, rnd, keep, offsets, res, &L[cur], run,
+                           &stopped);
         if (have)
                 gws_pipeline_parse(pl, dets[L[cur].part], &L[cur].msg,
                                    &L[cur].pm);
@@ -214,7 +353,8 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
                 rline_t *c = &L[cur], *nx = &L[cur ^ 1];
                 int32_t part = c->part;
                 gws_pipeline_prefetch(&c->pm);
-                if ((have = replay_next(in, cfg, rnd, offsets, res, nx)))
+                if ((have = replay_next(&rd, cfg, rnd, keep, offsets, res,
+                                       nx, run, &stopped)))
                         gws_pipeline_parse(pl, dets[nx->part], &nx->msg,
                                            &nx->pm);
                 if (!dets[part] &&
@@ -251,9 +391,10 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
                 }
                 cur ^= 1;
         }
-        if (ferror(in)) {
-                snprintf(errstr, errstr_size, "%s: read error: %s", input,
-                         strerror(errno));
+        if (rd.err) {
+                snprintf(errstr, errstr_size, "%s: read error after line "
+                         "%llu: %s", input, (unsigned long long)res->lines,
+                         strerror(rd.err));
                 goto out;
         }
         for (i = 0; i < GWS_SINK__CNT; i++) {
@@ -265,6 +406,17 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
                         goto out;
                 }
         }
+        if (stopped) {
+                /* every line read was processed: the outputs hold the
+                 * records of lines 1..res->lines, each whole */
+                snprintf(errstr, errstr_size,
+                         "interrupted after line %llu of %s: the outputs "
+                         "hold the records of lines 1-%llu, each complete",
+                         (unsigned long long)res->lines, input,
+                         (unsigned long long)res->lines);
+                rc = 1;
+                goto out;
+        }
         rc = 0;
 out:
         if (pl)
@@ -273,8 +425,9 @@ out:
         for (i = 0; i < GWS_SINK__CNT; i++)
                 if (sinks.fp[i])
                         fclose(sinks.fp[i]);
-        if (in && in != stdin)
-                fclose(in);
+        if (rd.fd > STDIN_FILENO)
+                close(rd.fd);
+        free(rd.blk);
         if (dets)
                 for (i = 0; i < nparts; i++) {
                         gws_detect_stats_t ds;

@@ -1208,6 +1208,7 @@ static void worker_input(const gws_service_t *svc,
         in->topic = svc->cfg->topic_input;
         in->partition = rkm->partition;
         in->offset = rkm->offset;
+        in->whole_len = 0;
 }
 
 /* Processes \p n queued messages of one partition \p p (consecutive in a

@@ -120,7 +120,7 @@ static void teardown(void) {
 }
 
 static gws_outcome_t run1(const char *v, size_t len) {
-        gws_input_t in = {v, len, "gw-1", 4, "gw.raw", 3, 42};
+        gws_input_t in = {v, len, "gw-1", 4, "gw.raw", 3, 42, 0};
         return gws_pipeline_process(pl, det, &in, capture, &cap);
 }
 
@@ -1180,7 +1180,7 @@ START_TEST(replay_files_match_stats) {
         fclose(fp);
         gws_config_set(cfg, "filter.normal_sample_rate", "0.5", err,
                        sizeof(err));
-        ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res, err, sizeof(err)),
+        ck_assert_int_eq(gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err)),
                          0);
         ck_assert_uint_eq(res.st.in, 52);
         snprintf(path, sizeof(path), "%s/dlq.ndjson", dir);
@@ -1192,7 +1192,7 @@ START_TEST(replay_files_match_stats) {
                                res.st.kept[GWS_KEEP_SAMPLE] +
                                res.st.kept[GWS_KEEP_RULE]));
         ck_assert_uint_ge(res.st.kept[GWS_KEEP_ERROR], 5);
-        ck_assert_int_eq(gws_replay_run(cfg, "/nonexistent/x", dir, &res, err,
+        ck_assert_int_eq(gws_replay_run(cfg, "/nonexistent/x", dir, NULL, &res, err,
                                         sizeof(err)),
                          -1);
         ck_assert_ptr_nonnull(strstr(err, "/nonexistent/x"));
@@ -1222,7 +1222,7 @@ START_TEST(replay_says_why_it_stopped) {
 
         err[0] = '\0';
         test_realloc_fail(-1);
-        r = gws_replay_run(cfg, in, dir, &res, err, sizeof(err));
+        r = gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err));
         test_realloc_fail(0);
         nfail = test_realloc_failed();
         fprintf(stderr,
@@ -1243,7 +1243,7 @@ START_TEST(replay_says_why_it_stopped) {
                 ck_assert_int_eq(unlink(path), 0);
                 ck_assert_int_eq(symlink("/dev/full", path), 0);
                 err[0] = '\0';
-                r = gws_replay_run(cfg, in, dir, &res, err, sizeof(err));
+                r = gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err));
                 fprintf(stderr,
                         "replay_says_why_it_stopped: /dev/full: returned "
                         "%d: %s\n",
@@ -1258,6 +1258,95 @@ START_TEST(replay_says_why_it_stopped) {
                 ck_assert_uint_gt(res.lines, 1);
                 ck_assert_uint_lt(res.lines, 50);
         }
+        rm_dir(dir);
+}
+END_TEST
+
+/* A replay that cannot start leaves the outputs of the one before as
+ * they were: the three files were created (truncated) before the input
+ * was opened and before the configuration's pipeline was built, so a
+ * mistyped --input, or a filter rule with a typo, emptied the previous
+ * results and then failed. */
+START_TEST(replay_refusal_keeps_previous_outputs) {
+        static const char *names[] = {"retained.ndjson", "alerts.ndjson",
+                                      "dlq.ndjson"};
+        char dir[] = "/tmp/gws-replay-XXXXXX", in[600], path[700];
+        gws_replay_result_t res;
+        FILE *fp;
+        int i, k;
+        fp = replay_input(dir, in, sizeof(in));
+        fclose(fp);
+        for (k = 0; k < 2; k++) {
+                for (i = 0; i < 3; i++) {
+                        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+                        ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+                        fprintf(fp, "{\"previous\":%d}\n", i);
+                        fclose(fp);
+                }
+                if (k == 0) {
+                        /* the input cannot be opened */
+                        snprintf(path, sizeof(path), "%s/missing.ndjson",
+                                 dir);
+                        ck_assert_int_eq(gws_replay_run(cfg, path, dir, NULL, &res,
+                                                        err, sizeof(err)),
+                                         -1);
+                        ck_assert_ptr_nonnull(strstr(err, "missing.ndjson"));
+                } else {
+                        /* the pipeline cannot be built: a rule without a
+                         * name (found only when the filter compiles) */
+                        ck_assert_int_eq(
+                            gws_config_set(cfg, "filter.rules",
+                                           "[{\"when\":\"status >= 500\","
+                                           "\"action\":\"keep\"}]",
+                                           err, sizeof(err)),
+                            0);
+                        ck_assert_int_eq(gws_replay_run(cfg, in, dir, NULL, &res,
+                                                        err, sizeof(err)),
+                                         -2);
+                        ck_assert_ptr_nonnull(strstr(err, "filter.rules"));
+                }
+                for (i = 0; i < 3; i++) {
+                        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+                        ck_assert_msg(count_lines(path) == 1,
+                                      "case %d: %s was emptied by a replay "
+                                      "that did not start (%s)",
+                                      k, names[i], err);
+                }
+        }
+        rm_dir(dir);
+}
+END_TEST
+
+/* A UTF-8 byte order mark opening the input file (Windows editors,
+ * PowerShell's Out-File, Excel's "CSV UTF-8" write one) belongs to the
+ * file, not to its first message: the first event went to the DLQ as
+ * invalid_json ("unexpected character at byte 0"). One in the middle of
+ * the file, or opening a later line, is the message's and stays. */
+START_TEST(replay_skips_utf8_bom) {
+        char dir[] = "/tmp/gws-replay-XXXXXX", in[600], path[700];
+        gws_replay_result_t res;
+        FILE *fp;
+        int i;
+        fp = replay_input(dir, in, sizeof(in));
+        fputs("\xEF\xBB\xBF", fp);
+        for (i = 0; i < 3; i++)
+                fprintf(fp, "%s{\"id\":\"b%d\",\"ts\":%d,\"gateway_id\":\"g\","
+                            "\"provider\":\"p\",\"model\":\"m\",\"status\":200,"
+                            "\"latency_ms\":5}\r\n",
+                        i == 2 ? "\xEF\xBB\xBF" : "", i, 1000 * i);
+        fclose(fp);
+        gws_config_set(cfg, "filter.normal_sample_rate", "1", err,
+                       sizeof(err));
+        ck_assert_int_eq(
+            gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err)), 0);
+        ck_assert_uint_eq(res.st.in, 3);
+        ck_assert_msg(res.st.dlq[GWS_EV_ERR_NOT_JSON] == 1,
+                      "%llu invalid_json dead letters, expected 1 (the "
+                      "third line's mark is its own)",
+                      (unsigned long long)res.st.dlq[GWS_EV_ERR_NOT_JSON]);
+        ck_assert_uint_eq(res.st.kept[GWS_KEEP_SAMPLE], 2);
+        snprintf(path, sizeof(path), "%s/retained.ndjson", dir);
+        ck_assert_int_eq(count_lines(path), 2);
         rm_dir(dir);
 }
 END_TEST
@@ -1279,7 +1368,7 @@ START_TEST(replay_partitioner_random_spreads) {
                             "\"latency_ms\":5}\n",
                         i, 1000 * i);
         fclose(fp);
-        ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res, err, sizeof(err)),
+        ck_assert_int_eq(gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err)),
                          0);
         ck_assert_uint_eq(res.det.entities, 4); /* G, GP, GPM, p+m */
         ck_assert_uint_eq(res.place.gateways, 1);
@@ -1287,7 +1376,7 @@ START_TEST(replay_partitioner_random_spreads) {
         ck_assert_int_eq(gws_config_set(cfg, "replay.partitioner", "random",
                                         err, sizeof(err)),
                          0);
-        ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res, err, sizeof(err)),
+        ck_assert_int_eq(gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err)),
                          0);
         spread = res.det.entities;
         ck_assert_uint_ge(spread, 4 * 10); /* >= 10 of 12 partitions */
@@ -1295,7 +1384,7 @@ START_TEST(replay_partitioner_random_spreads) {
          * own (the table is reset per replay) */
         ck_assert_uint_eq(res.place.gateways, 1);
         ck_assert_uint_eq(res.place.split, 1);
-        ck_assert_int_eq(gws_replay_run(cfg, in, dir, &res, err, sizeof(err)),
+        ck_assert_int_eq(gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err)),
                          0);
         ck_assert_uint_eq(res.det.entities, spread); /* repeatable */
         ck_assert_int_eq(gws_config_set(cfg, "replay.partitioner", "round",
@@ -1369,7 +1458,7 @@ static gws_input_t ahead_input(char (*bufs)[512], int i) {
             "\"user_id\":\"u-1\"", "\"user_id\":\"u-2\"",
             "\"user_id\":\"u-3\",\"client_ip\":\"10.0.0.7\"",
             "\"user_id\":\"u-4\"", "\"user_id\":\"u-5\""};
-        gws_input_t gi = {bufs[i & 1], 0, "g", 1, "gw.raw", i % 2, i};
+        gws_input_t gi = {bufs[i & 1], 0, "g", 1, "gw.raw", i % 2, i, 0};
         if (i % 50 == 49)
                 gi.len = (size_t)snprintf(bufs[i & 1], 512, "{\"id\":\"e%d\",",
                                           i);
@@ -1497,7 +1586,7 @@ START_TEST(alert_ip_redactions_are_counted) {
                 /* 1 event a second: 300 s normal, 40 s slow, 300 s
                  * normal again */
                 for (i = 0; i < 640; i++) {
-                        gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i};
+                        gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i, 0};
                         gi.len = latency_step(in, sizeof(in), i,
                                               "\"client_ip\":\"host.internal\"");
                         ck_assert_int_eq(gws_pipeline_process(
@@ -1564,7 +1653,7 @@ START_TEST(alerts_counted_when_sent) {
         alert_taken = 0;
         refused = 0;
         for (i = 0; i < 640; i++) {
-                gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i};
+                gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i, 0};
                 gi.len = latency_step(in, sizeof(in), i,
                                       "\"client_ip\":\"host.internal\"");
                 out = gws_pipeline_process(pl, det, &gi, capture_refusing,
@@ -1676,7 +1765,7 @@ START_TEST(outputs_counted_when_sent) {
         static const gws_pipeline_stats_t none;
         gws_pipeline_stats_t st, st1, ref;
         gws_pipeline_t *pl2;
-        gws_input_t gi = {NULL, 0, "g", 1, "gw.raw", 3, 7};
+        gws_input_t gi = {NULL, 0, "g", 1, "gw.raw", 3, 7, 0};
         gws_outcome_t out;
         char in[512];
         int i, nfailed = 0;
@@ -1823,7 +1912,7 @@ static int capture_jane(void *opaque, gws_sink_t sink, const char *key,
  * normal again. */
 static gws_outcome_t feed_jane(gws_pipeline_t *p, gws_detect_t *d, int i) {
         char in[512];
-        gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i};
+        gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i, 0};
         gi.len = latency_step(in, sizeof(in), i, "\"user_id\":\"" JANE "\"");
         return gws_pipeline_process(p, d, &gi, capture_jane, &cap);
 }
@@ -2063,6 +2152,8 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, replay_files_match_stats);
         tcase_add_test(tc, replay_partitioner_random_spreads);
         tcase_add_test(tc, replay_says_why_it_stopped);
+        tcase_add_test(tc, replay_refusal_keeps_previous_outputs);
+        tcase_add_test(tc, replay_skips_utf8_bom);
         suite_add_tcase(s, tc);
         return s;
 }

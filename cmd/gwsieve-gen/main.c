@@ -407,6 +407,33 @@ static void usage(FILE *fp) {
 "  -h, --help\n");
 }
 
+/* A whole decimal number, nothing after it: "12x", "" and out of range
+ * are refused. @returns 0, or -1. */
+static int parse_ll(const char *s, long long *v) {
+        char *end;
+        errno = 0;
+        *v = strtoll(s, &end, 10);
+        return errno || end == s || *end ? -1 : 0;
+}
+
+/* A seed: decimal digits only (strtoull takes "-1" as 2^64-1). */
+static int parse_seed(const char *s, uint64_t *v) {
+        char *end;
+        if (*s < '0' || *s > '9')
+                return -1;
+        errno = 0;
+        *v = strtoull(s, &end, 10);
+        return errno || *end ? -1 : 0;
+}
+
+/* A finite decimal number, nothing after it ("nan", "1e999" refused). */
+static int parse_double(const char *s, double *v) {
+        char *end;
+        errno = 0;
+        *v = strtod(s, &end);
+        return errno || end == s || *end || !isfinite(*v) ? -1 : 0;
+}
+
 int main(int argc, char **argv) {
         static const struct option longopts[] = {
             {"bootstrap", required_argument, NULL, 'b'},
@@ -434,7 +461,7 @@ int main(int argc, char **argv) {
         rd_kafka_topic_t *rkt = NULL;
         FILE *fp = NULL;
         gws_buf_t b = {0};
-        char errstr[512], idbuf[64], *end;
+        char errstr[512], idbuf[64];
         uint64_t bytes = 0;
         long long n;
         double t0, last_prog;
@@ -446,8 +473,7 @@ int main(int argc, char **argv) {
                 case 'b': bootstrap = optarg; break;
                 case 't': topic = optarg; break;
                 case 'n':
-                        nevents = strtoll(optarg, &end, 10);
-                        if (*end || nevents < 0) {
+                        if (parse_ll(optarg, &nevents) || nevents < 0) {
                                 fprintf(stderr, "gwsieve-gen: --events: "
                                                 "expected a count, got "
                                                 "\"%s\"\n", optarg);
@@ -455,8 +481,7 @@ int main(int argc, char **argv) {
                         }
                         break;
                 case 'r':
-                        rate = strtod(optarg, &end);
-                        if (*end || rate < 0) {
+                        if (parse_double(optarg, &rate) || rate < 0) {
                                 fprintf(stderr, "gwsieve-gen: --rate: "
                                                 "expected events/s, got "
                                                 "\"%s\"\n", optarg);
@@ -464,29 +489,38 @@ int main(int argc, char **argv) {
                         }
                         break;
                 case 'R':
-                        sim_rate = strtod(optarg, &end);
-                        if (*end || sim_rate <= 0) {
+                        if (parse_double(optarg, &sim_rate) ||
+                            sim_rate <= 0) {
                                 fprintf(stderr, "gwsieve-gen: --sim-rate: "
                                                 "expected events/s > 0, got "
                                                 "\"%s\"\n", optarg);
                                 return 2;
                         }
                         break;
-                case 's': seed = strtoull(optarg, NULL, 10); break;
+                case 's':
+                        if (parse_seed(optarg, &seed)) {
+                                fprintf(stderr, "gwsieve-gen: --seed: "
+                                                "expected an integer 0.."
+                                                "18446744073709551615, got "
+                                                "\"%s\"\n", optarg);
+                                return 2;
+                        }
+                        break;
                 case 'o': out = optarg; break;
                 case 'i': incidents = 1; break;
                 case 'l': labels = optarg; break;
                 case 'S':
                         if (gws_time_parse(optarg, strlen(optarg), &start) ==
                             -1) {
-                                start = strtoll(optarg, &end, 10);
-                                if (*end || start < 0) {
+                                long long st;
+                                if (parse_ll(optarg, &st) || st < 0) {
                                         fprintf(stderr,
                                                 "gwsieve-gen: --start: "
                                                 "expected RFC 3339 or epoch "
                                                 "ms, got \"%s\"\n", optarg);
                                         return 2;
                                 }
+                                start = st;
                         }
                         break;
                 case 'X': {
@@ -678,9 +712,13 @@ int main(int argc, char **argv) {
                         json_array_append_new(incs[sh.inc].ids,
                                               json_string(idbuf));
                 bytes += b.len;
-                if (fp) {
-                        fwrite(b.buf, 1, b.len, fp);
-                        fputc('\n', fp);
+                if (fp && (fwrite(b.buf, 1, b.len, fp) != b.len ||
+                           fputc('\n', fp) == EOF)) {
+                        fprintf(stderr, "gwsieve-gen: %s: cannot write "
+                                        "event %lld: %s\n",
+                                out, n + 1, strerror(errno));
+                        rc = 1;
+                        goto done;
                 }
                 if (rk) {
                         const char *key = gws[sh.gw].id;
@@ -713,6 +751,14 @@ int main(int argc, char **argv) {
                                 n + 1, nevents, (n + 1) / (now - t0),
                                 (unsigned long long)delivered);
                 }
+        }
+        /* the last events leave the stdio buffer here: a full disk
+         * is seen before "produced" is said */
+        if (fp && fflush(fp) == EOF) {
+                fprintf(stderr, "gwsieve-gen: %s: cannot write: %s\n", out,
+                        strerror(errno));
+                rc = 1;
+                goto done;
         }
         if (rk) {
                 rd_kafka_flush(rk, 30000);
@@ -794,10 +840,12 @@ int main(int argc, char **argv) {
 done:
         for (i = 0; i < nincs; i++)
                 json_decref(incs[i].ids);
-        if (fp && fp != stdout)
-                fclose(fp);
-        else if (fp)
-                fflush(fp);
+        if (fp && (fp != stdout ? fclose(fp) : fflush(fp)) == EOF &&
+            rc == 0) {
+                fprintf(stderr, "gwsieve-gen: %s: cannot write: %s\n", out,
+                        strerror(errno));
+                rc = 1;
+        }
         if (rkt)
                 rd_kafka_topic_destroy(rkt);
         if (rk)

@@ -85,6 +85,7 @@ static void usage(FILE *fp) {
 "      DIR/alerts.ndjson, DIR/dlq.ndjson and prints a summary. --partitions\n"
 "      (default replay.partitions = 12) simulates the input topic's\n"
 "      partitioning so alerts match `run` on a topic of that many partitions.\n"
+"      SIGTERM/SIGINT stop it after the current line, files whole (exit 1).\n"
 "  gwsieve score-series --input FILE.csv --output FILE.csv [--set KEY=VALUE]\n"
 "      Score a timestamp,value series (NAB's format) with the numeric-\n"
 "      deviation detector: writes timestamp,value,anomaly_score.\n"
@@ -133,8 +134,11 @@ typedef struct opts_s {
 } opts_t;
 
 /* Parses options shared by all subcommands into \p cfg (CLI layer) after
- * loading the file and environment. @returns 0, or 2 on a usage error. */
-static int parse_opts(int argc, char **argv, opts_t *o, gws_config_t *cfg) {
+ * loading the file and environment. \p file_arg: a first argument that
+ * is no option is the configuration file (check-config FILE); any other
+ * subcommand refuses it. @returns 0, or 2 on a usage error. */
+static int parse_opts(int argc, char **argv, int file_arg, opts_t *o,
+                      gws_config_t *cfg) {
         static const struct option longopts[] = {
             {"config", required_argument, NULL, 'c'},
             {"bootstrap", required_argument, NULL, 'b'},
@@ -240,11 +244,16 @@ static int parse_opts(int argc, char **argv, opts_t *o, gws_config_t *cfg) {
                         goto out;
                 }
         }
-        if (!o->config && optind < argc)
+        if (file_arg && !o->config && optind < argc)
                 o->config = argv[optind++]; /* check-config FILE */
         if (optind < argc) {
-                fprintf(stderr, "gwsieve: unexpected argument \"%s\"\n",
-                        argv[optind]);
+                /* not taken as --config: "replay EVENTS --out-dir D"
+                 * read the events as a configuration */
+                fprintf(stderr,
+                        "gwsieve %s: unexpected argument \"%s\" (options "
+                        "take their values as --flag VALUE; see gwsieve "
+                        "--help)\n",
+                        argv[0], argv[optind]);
                 rc = 2;
                 goto out;
         }
@@ -301,7 +310,7 @@ static int cmd_run(int argc, char **argv, gws_config_t *cfg) {
         char errstr[512];
         int r;
 
-        if ((r = parse_opts(argc, argv, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 0, &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!(svc = gws_service_new(cfg, errstr, sizeof(errstr)))) {
                 fprintf(stderr, "gwsieve: %s\n", errstr);
@@ -318,18 +327,36 @@ static int cmd_run(int argc, char **argv, gws_config_t *cfg) {
 static int cmd_replay(int argc, char **argv, gws_config_t *cfg) {
         opts_t o = {0};
         gws_replay_result_t res;
+        struct sigaction sa;
         char errstr[512];
         int r;
 
-        if ((r = parse_opts(argc, argv, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 0, &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!o.input || !o.out_dir) {
                 fprintf(stderr, "gwsieve replay: --input and --out-dir are "
                                 "required (see gwsieve --help)\n");
                 return 2;
         }
-        if (gws_replay_run(cfg, o.input, o.out_dir, &res, errstr,
-                           sizeof(errstr))) {
+        /* Without SA_RESTART: a replay that waits for its next line on a
+         * pipe (--input -) must see the signal too. It stops after the
+         * line it is processing and closes its files: killed, the stdio
+         * buffers' last flush cut them mid-record. */
+        sa.sa_handler = term;
+        sa.sa_flags = 0;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        r = gws_replay_run(cfg, o.input, o.out_dir, &run, &res, errstr,
+                           sizeof(errstr));
+        if (r < 0) {
+                fprintf(stderr, "gwsieve replay: %s\n", errstr);
+                return r == -2 ? 2 : 1; /* -2: the configuration's */
+        }
+        if (r == 1) {
+                /* the summary of what was done, then why it is partial */
+                gws_replay_print_summary(&res, stdout);
+                fflush(stdout);
                 fprintf(stderr, "gwsieve replay: %s\n", errstr);
                 return 1;
         }
@@ -345,7 +372,7 @@ static int cmd_series(int argc, char **argv, gws_config_t *cfg) {
         char errstr[512];
         uint64_t rows;
         int r;
-        if ((r = parse_opts(argc, argv, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 0, &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!o.input || !o.output) {
                 fprintf(stderr, "gwsieve score-series: --input and --output "
@@ -369,7 +396,7 @@ static int cmd_state(int argc, char **argv, gws_config_t *cfg) {
         char errstr[512];
         int r, n, unread, cunknown;
 
-        if ((r = parse_opts(argc, argv, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 0, &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!gws_config_state_on(cfg)) {
                 fprintf(stderr, "gwsieve state: state.topic is \"off\"\n");
@@ -410,7 +437,7 @@ static int cmd_state(int argc, char **argv, gws_config_t *cfg) {
 static int cmd_check(int argc, char **argv, gws_config_t *cfg) {
         opts_t o = {0};
         int r;
-        if ((r = parse_opts(argc, argv, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 1, &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!o.config) {
                 fprintf(stderr, "gwsieve check-config: which file? "

@@ -50,6 +50,10 @@ typedef struct gws_input_s {
         const char *topic;
         int32_t partition;
         int64_t offset;
+        size_t whole_len; /**< the message's size when \p value holds
+                           *   only its first \p len bytes (replay: a
+                           *   line far over limits.max_event_bytes, a
+                           *   too_large dead letter); 0: \p len */
 } gws_input_t;
 
 /** What happened to one input message. */

@@ -9,6 +9,7 @@
 #ifndef GWS_REPLAY_H
 #define GWS_REPLAY_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -30,13 +31,23 @@ typedef struct gws_replay_result_s {
 } gws_replay_result_t;
 
 /** @brief Replays \p input ("-" = stdin) into \p out_dir/retained.ndjson,
- *  alerts.ndjson and dlq.ndjson (created or truncated), simulating
+ *  alerts.ndjson and dlq.ndjson (created or truncated once the input is
+ *  open and the pipeline built: a replay refused before that leaves the
+ *  files of the previous one as they were), simulating
  *  cfg->partitions partitions. Resets the process-wide placement table
  *  (placement.h) first: not to be run beside a service in one process.
- *  @returns 0, or -1 with \p errstr naming the file and reason. */
+ *  \p run (NULL-able) is checked before each line is read: once it is 0
+ *  the replay stops there, the lines read so far processed (a read that
+ *  a signal interrupted, EINTR, ends too).
+ *  @returns 0 at the end of the input; 1 if \p run stopped it (the files
+ *  closed, each record in them whole, \p errstr saying after which
+ *  line); -2 if \p cfg's pipeline cannot be built (a filter rule or
+ *  redaction pattern that does not compile: a configuration error); -1
+ *  otherwise; \p errstr names the key, or the file and reason. */
 int gws_replay_run(const gws_config_t *cfg, const char *input,
-                   const char *out_dir, gws_replay_result_t *res,
-                   char *errstr, size_t errstr_size);
+                   const char *out_dir, const volatile sig_atomic_t *run,
+                   gws_replay_result_t *res, char *errstr,
+                   size_t errstr_size);
 
 /** @brief Finds the top-level "gateway_id" string of a JSON object text
  *  without parsing it whole. @returns 0 with \p *s / \p *len pointing into

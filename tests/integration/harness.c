@@ -384,6 +384,30 @@ int gws_it_proc_writeline(gws_it_proc_t *p, const char *line) {
         return rc;
 }
 
+int gws_it_proc_write(gws_it_proc_t *p, const void *buf, size_t len) {
+        const char *b = buf;
+        if (p->in_fd == -1)
+                return -1;
+        while (len > 0) {
+                ssize_t w = write(p->in_fd, b, len);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0)
+                        return -1;
+                b += w;
+                len -= (size_t)w;
+        }
+        return 0;
+}
+
+int gws_it_proc_close_stdin(gws_it_proc_t *p) {
+        if (p->in_fd == -1)
+                return -1;
+        close(p->in_fd);
+        p->in_fd = -1;
+        return 0;
+}
+
 int gws_it_proc_signal(gws_it_proc_t *p, int sig) {
         if (p->reaped)
                 return -1;

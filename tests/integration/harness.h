@@ -120,6 +120,13 @@ int gws_it_proc_readline(gws_it_proc_t *p, char *buf, size_t size,
  *  @returns 0 or -1. */
 int gws_it_proc_writeline(gws_it_proc_t *p, const char *line);
 
+/** @brief Writes \p len bytes of \p buf (no newline added) to the
+ *  program's stdin, all of them (blocking). @returns 0 or -1. */
+int gws_it_proc_write(gws_it_proc_t *p, const void *buf, size_t len);
+
+/** @brief Closes the program's stdin (it reads EOF). @returns 0 or -1. */
+int gws_it_proc_close_stdin(gws_it_proc_t *p);
+
 /** @brief Sends \p sig. @returns 0 or -1 (already reaped or kill failed). */
 int gws_it_proc_signal(gws_it_proc_t *p, int sig);
 

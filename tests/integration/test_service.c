@@ -8,6 +8,7 @@
  * only ~5 MB per partition. No test asserts on speed: waits are generous
  * bounds, and the figures are printed for a reader instead.
  */
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1860,6 +1862,344 @@ START_TEST(test_cli_refusals_hide_values) {
                 gws_it_printf("%s %s: refused, exit %d, value not shown",
                               cases[i][0], cases[i][1], WEXITSTATUS(status));
         }
+}
+END_TEST
+
+/* Runs build/bin/gwsieve with \p args (NULL-terminated, at most 16) to
+ * its end; its stderr (and stdout) are in <dir>/<name>.log.
+ * @returns the waitpid status. */
+static int gwsieve_cli(const char *name, const char *const *args) {
+        char bin[4096];
+        char *argv[18] = {bin};
+        gws_it_proc_t *p;
+        int status, k;
+        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
+                      "gwsieve not found");
+        for (k = 0; k < 16 && args[k]; k++)
+                argv[1 + k] = (char *)args[k];
+        GWS_IT_ASSERT((p = gws_it_spawn(name, 0, argv)),
+                      "cannot start gwsieve");
+        GWS_IT_ASSERT(gws_it_proc_wait(p, 60000, &status) == 0,
+                      "%s: gwsieve did not exit", name);
+        return status;
+}
+
+/* @returns 1 if the file \p path contains \p needle. */
+static int file_has(const char *path, const char *needle) {
+        char line[4096];
+        FILE *fp = fopen(path, "r");
+        int found = 0;
+        if (!fp)
+                return 0;
+        while (!found && fgets(line, sizeof(line), fp))
+                found = strstr(line, needle) != NULL;
+        fclose(fp);
+        return found;
+}
+
+/* A configuration error is exit 2 in every subcommand (README: "2 usage
+ * or configuration error"). A filter rule that does not compile is found
+ * when the pipeline is built: `check-config` said so with 2, `replay`
+ * with 1, the status of a runtime failure (a script that retries on 1
+ * retried a replay that could never work). */
+START_TEST(test_replay_config_error_exit) {
+        char cfg[PATH_MAX], in[PATH_MAX], out[PATH_MAX], log[PATH_MAX];
+        const char *args[] = {"replay", "--config", cfg,  "--input",
+                              in,       "--out-dir", out, NULL};
+        const char *check[] = {"check-config", cfg, NULL};
+        FILE *fp;
+        int st;
+
+        GWS_IT_ASSERT(gws_it_write_config(
+                          "badrule.json", "g",
+                          "{\"filter\":{\"rules\":[{\"when\":\"status >= "
+                          "500\",\"action\":\"keep\"}]}}",
+                          cfg, sizeof(cfg)) != NULL,
+                      "cannot write the config");
+        gws_it_path("in.ndjson", in, sizeof(in));
+        gws_it_path("out", out, sizeof(out));
+        GWS_IT_ASSERT((fp = fopen(in, "w")), "cannot write %s", in);
+        fclose(fp);
+        st = gwsieve_cli("check", check);
+        GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2,
+                      "check-config: status %d, expected exit 2", st);
+        st = gwsieve_cli("replay", args);
+        snprintf(log, sizeof(log), "%s/replay.log", gws_it_dir());
+        GWS_IT_ASSERT(file_has(log, "filter.rules"),
+                      "replay: the refusal does not name filter.rules");
+        GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2,
+                      "replay: exit %d for a configuration error, expected 2",
+                      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        gws_it_printf("bad filter rule: check-config and replay exit 2");
+}
+END_TEST
+
+/* @returns 1 if the file \p path is empty or ends in a newline (its last
+ * record complete), with its lines in \p *lines. */
+static int file_lines_complete(const char *path, int *lines) {
+        FILE *fp = fopen(path, "r");
+        int c, last = '\n';
+        *lines = 0;
+        if (!fp)
+                return 0;
+        while ((c = fgetc(fp)) != EOF) {
+                *lines += c == '\n';
+                last = c;
+        }
+        fclose(fp);
+        return last == '\n';
+}
+
+/* SIGTERM (or SIGINT) during `gwsieve replay`: the replay stops after the
+ * line it is processing, closes its files with every record whole, says
+ * where it stopped and exits 1 (its outputs are not the whole input's).
+ * It was killed by the signal: no summary, and the stdio buffers' last
+ * flush cut the files mid-record. The input is a pipe kept open, so the
+ * signal finds the replay waiting for its next line (read() must not be
+ * restarted). */
+START_TEST(test_replay_sigterm_whole_lines) {
+        static const char *names[] = {"retained.ndjson", "alerts.ndjson",
+                                      "dlq.ndjson"};
+        enum { N = 40 };
+        char bin[4096], out[PATH_MAX], path[PATH_MAX + 32], ev[2048], id[32];
+        char *argv[] = {bin,   "replay", "--input", "-", "--out-dir", out,
+                        "--set", "filter.normal_sample_rate=1.0", NULL};
+        gws_it_proc_t *p;
+        int i, st, lines;
+
+        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
+                      "gwsieve not found");
+        gws_it_path("out", out, sizeof(out));
+        GWS_IT_ASSERT((p = gws_it_spawn("replay", GWS_IT_PIPE_STDIN, argv)),
+                      "cannot start gwsieve replay");
+        for (i = 0; i < N; i++) {
+                snprintf(id, sizeof(id), "ev-%d", i);
+                gws_it_event_make(ev, sizeof(ev), id, "gw-1",
+                                  1780000000000LL + i * 1000);
+                GWS_IT_ASSERT(gws_it_proc_writeline(p, ev) == 0,
+                              "cannot write line %d to the replay", i);
+        }
+        /* time to read the lines; none is needed for what is checked */
+        gws_it_sleep_ms(1500);
+        GWS_IT_ASSERT(gws_it_proc_signal(p, SIGTERM) == 0, "kill");
+        GWS_IT_ASSERT(gws_it_proc_wait(p, STOP_MS, &st) == 0,
+                      "replay did not stop within %d ms of SIGTERM", STOP_MS);
+        for (i = 0; i < 3; i++) {
+                snprintf(path, sizeof(path), "%s/%s", out, names[i]);
+                GWS_IT_ASSERT(file_lines_complete(path, &lines),
+                              "%s ends in the middle of a record after "
+                              "SIGTERM (%d whole lines)",
+                              names[i], lines);
+                if (i == 0)
+                        gws_it_printf("retained.ndjson: %d of %d lines", lines,
+                                      N);
+        }
+        GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 1,
+                      "replay after SIGTERM: %s, expected exit 1",
+                      gws_it_status_str(st, path, sizeof(path)));
+        GWS_IT_ASSERT(file_has(gws_it_proc_log(p), "interrupted"),
+                      "replay did not say that it was interrupted");
+}
+END_TEST
+
+/* Runs build/bin/gwsieve-gen with \p args (NULL-terminated, at most 16)
+ * to its end; its output is in <dir>/<name>.log. @returns the status. */
+static int gen_cli(const char *name, const char *const *args) {
+        char bin[4096];
+        char *argv[18] = {bin};
+        gws_it_proc_t *p;
+        int status, k;
+        GWS_IT_ASSERT(gws_it_bin("gwsieve-gen", bin, sizeof(bin)),
+                      "gwsieve-gen not found");
+        for (k = 0; k < 16 && args[k]; k++)
+                argv[1 + k] = (char *)args[k];
+        GWS_IT_ASSERT((p = gws_it_spawn(name, 0, argv)),
+                      "cannot start gwsieve-gen");
+        GWS_IT_ASSERT(gws_it_proc_wait(p, 60000, &status) == 0,
+                      "%s: gwsieve-gen did not exit", name);
+        return status;
+}
+
+/* gwsieve-gen --out to a file that cannot be written (/dev/full: every
+ * flush ENOSPC) must fail, naming the file: it said "produced 2000
+ * events" and exited 0, the file empty or cut mid-event, and a benchmark
+ * or a test went on with it. */
+START_TEST(test_gen_write_error) {
+        const char *args[] = {"--events", "2000", "--seed", "3", "--start",
+                              "0", "--quiet", "--out", "/dev/full", NULL};
+        char log[PATH_MAX + 16];
+        int st;
+        if (access("/dev/full", W_OK) != 0) {
+                gws_it_printf("no /dev/full: skipped");
+                return;
+        }
+        st = gen_cli("gen", args);
+        snprintf(log, sizeof(log), "%s/gen.log", gws_it_dir());
+        GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 1,
+                      "gwsieve-gen --out /dev/full: exit %d, expected 1",
+                      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        GWS_IT_ASSERT(file_has(log, "/dev/full") &&
+                          file_has(log, strerror(ENOSPC)),
+                      "gwsieve-gen does not say that /dev/full could not be "
+                      "written");
+}
+END_TEST
+
+/* gwsieve-gen refuses numbers it cannot take whole, naming the flag
+ * (exit 2): "--seed 12x" ran with seed 12 and "--seed abc" with seed 0
+ * (strtoull without an end check: a typo gave another, reproducible but
+ * unintended, data set), and "--events 99999999999999999999" (out of
+ * range) ran for LLONG_MAX events. */
+START_TEST(test_gen_bad_numbers) {
+        static const char *const cases[][2] = {
+            {"--seed", "12x"},
+            {"--seed", "abc"},
+            {"--seed", ""},
+            {"--seed", "-1"},
+            {"--events", "99999999999999999999"},
+            {"--rate", "1e999"},
+            {"--sim-rate", "nan"},
+        };
+        char out[PATH_MAX], log[PATH_MAX + 16], name[16];
+        size_t i;
+        gws_it_path("gen.ndjson", out, sizeof(out));
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                const char *args[] = {"--events", "3",         "--out",
+                                      out,        cases[i][0], cases[i][1],
+                                      "--quiet",  NULL};
+                int st;
+                snprintf(name, sizeof(name), "gen%zu", i);
+                st = gen_cli(name, args);
+                snprintf(log, sizeof(log), "%s/%s.log", gws_it_dir(), name);
+                GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2,
+                              "gwsieve-gen %s \"%s\": exit %d, expected 2 "
+                              "(a refusal)",
+                              cases[i][0], cases[i][1],
+                              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+                GWS_IT_ASSERT(file_has(log, cases[i][0]),
+                              "gwsieve-gen %s \"%s\": the refusal does not "
+                              "name %s",
+                              cases[i][0], cases[i][1], cases[i][0]);
+                gws_it_printf("%s \"%s\": refused", cases[i][0],
+                              cases[i][1]);
+        }
+}
+END_TEST
+
+/* Only `check-config` takes its file without a flag. Any other
+ * subcommand took a stray argument as its --config: `gwsieve replay
+ * events.ndjson --out-dir out` (--input forgotten) answered
+ * "events.ndjson: line 2 column 1: end of file expected near '{'", a
+ * JSON error in a file the user never meant as a configuration, and
+ * `gwsieve run extra` "unable to open extra". Each is a usage error that
+ * names the argument (exit 2). */
+START_TEST(test_cli_stray_argument) {
+        char in[PATH_MAX], out[PATH_MAX], log[PATH_MAX + 16], ev[2048];
+        const char *replay[] = {"replay", in, "--out-dir", out, NULL};
+        const char *run[] = {"run", "extra", "--http", "off", NULL};
+        const char *series[] = {"score-series", "--input", in, "--output",
+                               out, "extra", NULL};
+        const char *const *cases[] = {replay, run, series};
+        const char *names[] = {"stray0", "stray1", "stray2"};
+        const char *arg[] = {in, "extra", "extra"};
+        FILE *fp;
+        int i, st;
+
+        gws_it_path("events.ndjson", in, sizeof(in));
+        gws_it_path("out", out, sizeof(out));
+        GWS_IT_ASSERT((fp = fopen(in, "w")), "cannot write %s", in);
+        for (i = 0; i < 2; i++) {
+                gws_it_event_make(ev, sizeof(ev), i ? "e1" : "e0", "gw-1",
+                                  1780000000000LL);
+                fprintf(fp, "%s\n", ev);
+        }
+        fclose(fp);
+        for (i = 0; i < 3; i++) {
+                st = gwsieve_cli(names[i], cases[i]);
+                snprintf(log, sizeof(log), "%s/%s.log", gws_it_dir(),
+                         names[i]);
+                GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2,
+                              "%s: exit %d, expected 2", cases[i][0],
+                              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+                GWS_IT_ASSERT(file_has(log, "unexpected argument") &&
+                                  file_has(log, arg[i]),
+                              "gwsieve %s: a stray \"%s\" is not refused as "
+                              "such (%s)",
+                              cases[i][0], arg[i], log);
+        }
+}
+END_TEST
+
+/* A line far over limits.max_event_bytes in a replay's input (a JSON
+ * array of a whole export on one line, a file that is not NDJSON) is a
+ * too_large dead letter whose size is the line's, and the replay goes on
+ * with the next line, holding no more of it than a dead letter shows.
+ * getline() held the line whole: under a 256 MB address-space limit the
+ * 400 MB line failed its allocation, and getline()'s -1 read as the end
+ * of the input, so the replay ended there with exit 0, the lines after it
+ * dropped without a word. */
+START_TEST(test_replay_huge_line) {
+        enum { MB = 1 << 20, BIG_MB = 400 };
+        static const char head[] =
+            "{\"id\":\"big\",\"gateway_id\":\"gw-1\",\"pad\":\"";
+        char bin[4096], out[PATH_MAX], path[PATH_MAX + 32], ev[2048];
+        char sizebuf[64];
+        char *argv[] = {bin,     "replay", "--input", "-", "--out-dir", out,
+                        "--set", "filter.normal_sample_rate=1.0", NULL};
+        struct rlimit rl = {256UL * MB, 256UL * MB};
+        unsigned long long whole;
+        gws_it_proc_t *p;
+        char *chunk;
+        size_t n;
+        int i, st, lines, ok = 1;
+
+        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
+                      "gwsieve not found");
+        gws_it_path("out", out, sizeof(out));
+        GWS_IT_ASSERT((p = gws_it_spawn("replay", GWS_IT_PIPE_STDIN, argv)),
+                      "cannot start gwsieve replay");
+        /* it waits for its first line: the limit is set before any
+         * allocation of the input's */
+        GWS_IT_ASSERT(prlimit(gws_it_proc_pid(p), RLIMIT_AS, &rl, NULL) == 0,
+                      "prlimit: %s", strerror(errno));
+        n = gws_it_event_make(ev, sizeof(ev), "before", "gw-1",
+                              1780000000000LL);
+        ev[n++] = '\n';
+        GWS_IT_ASSERT(gws_it_proc_write(p, ev, n) == 0, "write");
+        GWS_IT_ASSERT((chunk = malloc(MB)), "malloc");
+        memset(chunk, 'a', MB);
+        ok &= gws_it_proc_write(p, head, sizeof(head) - 1) == 0;
+        for (i = 0; ok && i < BIG_MB; i++)
+                ok &= gws_it_proc_write(p, chunk, MB) == 0;
+        ok &= gws_it_proc_write(p, "\"}\n", 3) == 0;
+        free(chunk);
+        whole = sizeof(head) - 1 + (unsigned long long)BIG_MB * MB + 2;
+        n = gws_it_event_make(ev, sizeof(ev), "after", "gw-1",
+                              1780000001000LL);
+        ev[n++] = '\n';
+        ok &= gws_it_proc_write(p, ev, n) == 0;
+        gws_it_proc_close_stdin(p);
+        GWS_IT_ASSERT(gws_it_proc_wait(p, 120000, &st) == 0,
+                      "replay did not end");
+        GWS_IT_ASSERT(ok, "the replay stopped reading its input within the "
+                          "%d MB line (%s)",
+                      BIG_MB, gws_it_status_str(st, path, sizeof(path)));
+        GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0, "replay: %s",
+                      gws_it_status_str(st, path, sizeof(path)));
+        snprintf(path, sizeof(path), "%s/retained.ndjson", out);
+        GWS_IT_ASSERT(file_lines_complete(path, &lines) && lines == 2,
+                      "%d retained records, expected 2 (the events before "
+                      "and after the long line)",
+                      lines);
+        snprintf(path, sizeof(path), "%s/dlq.ndjson", out);
+        snprintf(sizebuf, sizeof(sizebuf), "\"size\":%llu,", whole);
+        GWS_IT_ASSERT(file_lines_complete(path, &lines) && lines == 1 &&
+                          file_has(path, "\"reason\":\"too_large\"") &&
+                          file_has(path, sizebuf),
+                      "expected one too_large dead letter with %s", sizebuf);
+        gws_it_printf("a %llu-byte line: one too_large dead letter, the "
+                      "replay went on",
+                      whole);
 }
 END_TEST
 
@@ -4198,6 +4538,12 @@ Suite *gws_it_service_suite(int shard, int nshards) {
             {"unkeyed_input", test_unkeyed_input, 10},
             {"output_rejected", test_output_rejected, 22},
             {"cli_refusals_hide_values", test_cli_refusals_hide_values, 1},
+            {"replay_config_error_exit", test_replay_config_error_exit, 1},
+            {"replay_sigterm_whole_lines", test_replay_sigterm_whole_lines, 2},
+            {"gen_write_error", test_gen_write_error, 1},
+            {"gen_bad_numbers", test_gen_bad_numbers, 1},
+            {"cli_stray_argument", test_cli_stray_argument, 1},
+            {"replay_huge_line", test_replay_huge_line, 3},
         };
         enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
         int owner[NCASES], load[GWS_IT_MAX_SHARDS] = {0};
