@@ -434,6 +434,12 @@ static int parse_double(const char *s, double *v) {
         return errno || end == s || *end || !isfinite(*v) ? -1 : 0;
 }
 
+/* An option refused (its message printed): the usage error's exit. */
+static int refuse(rd_kafka_conf_t *conf) {
+        rd_kafka_conf_destroy(conf);
+        return 2;
+}
+
 int main(int argc, char **argv) {
         static const struct option longopts[] = {
             {"bootstrap", required_argument, NULL, 'b'},
@@ -477,7 +483,7 @@ int main(int argc, char **argv) {
                                 fprintf(stderr, "gwsieve-gen: --events: "
                                                 "expected a count, got "
                                                 "\"%s\"\n", optarg);
-                                return 2;
+                                return refuse(conf);
                         }
                         break;
                 case 'r':
@@ -485,7 +491,7 @@ int main(int argc, char **argv) {
                                 fprintf(stderr, "gwsieve-gen: --rate: "
                                                 "expected events/s, got "
                                                 "\"%s\"\n", optarg);
-                                return 2;
+                                return refuse(conf);
                         }
                         break;
                 case 'R':
@@ -494,7 +500,7 @@ int main(int argc, char **argv) {
                                 fprintf(stderr, "gwsieve-gen: --sim-rate: "
                                                 "expected events/s > 0, got "
                                                 "\"%s\"\n", optarg);
-                                return 2;
+                                return refuse(conf);
                         }
                         break;
                 case 's':
@@ -503,7 +509,7 @@ int main(int argc, char **argv) {
                                                 "expected an integer 0.."
                                                 "18446744073709551615, got "
                                                 "\"%s\"\n", optarg);
-                                return 2;
+                                return refuse(conf);
                         }
                         break;
                 case 'o': out = optarg; break;
@@ -518,7 +524,7 @@ int main(int argc, char **argv) {
                                                 "gwsieve-gen: --start: "
                                                 "expected RFC 3339 or epoch "
                                                 "ms, got \"%s\"\n", optarg);
-                                        return 2;
+                                        return refuse(conf);
                                 }
                                 start = st;
                         }
@@ -528,20 +534,23 @@ int main(int argc, char **argv) {
                         if (!eq) {
                                 fprintf(stderr, "gwsieve-gen: -X expects "
                                                 "prop=value\n");
-                                return 2;
+                                return refuse(conf);
                         }
                         *eq = '\0';
                         if (rd_kafka_conf_set(conf, optarg, eq + 1, errstr,
                                               sizeof(errstr))) {
                                 fprintf(stderr, "gwsieve-gen: -X %s: %s\n",
                                         optarg, errstr);
-                                return 2;
+                                return refuse(conf);
                         }
                         break;
                 }
                 case 'q': quiet = 1; break;
-                case 'h': usage(stdout); return 0;
-                default: usage(stderr); return 2;
+                case 'h':
+                        usage(stdout);
+                        rd_kafka_conf_destroy(conf);
+                        return 0;
+                default: usage(stderr); return refuse(conf);
                 }
         }
         if (nevents < 0 || (!bootstrap && !out)) {
