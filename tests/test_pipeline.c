@@ -601,6 +601,36 @@ START_TEST(dlq_json_payload_is_redacted_as_json) {
 }
 END_TEST
 
+/* A body kept as a string that holds JSON (Cloudflare's request_body,
+ * a LiteLLM or OTel message list written as text) is decoded once for
+ * the scanners: the JSON inside still has its own escapes, so a key
+ * after an escaped newline ("\nsk-...": the "n" glued to it) or written
+ * with an escape ("\u0073k-...") must be found in the inner text
+ * decoded too, and the e-mail after "\t". */
+START_TEST(double_encoded_body_hides_nothing) {
+        const char *in =
+            "{\"id\":\"b1\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":500,\"latency_ms\":1,"
+            "\"request\":\"{\\\"messages\\\":[{\\\"role\\\":\\\"user\\\","
+            "\\\"content\\\":\\\"my key:\\\\nsk-proj-AAAAAAAAAAAAAAAAAAAAAAAA"
+            " and \\\\u0073k-proj-BBBBBBBBBBBBBBBBBBBBBBBB, mail:\\\\t"
+            "john.doe@example.com\\\"}]}\"}";
+        const char *txt;
+        json_t *inner;
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        txt = json_string_value(
+            json_object_get(cap.last[GWS_SINK_RETAINED], "request"));
+        ck_assert_ptr_nonnull(txt);
+        ck_assert_msg(!strstr(txt, "AAAAAAAA") && !strstr(txt, "BBBBBBBB") &&
+                          !strstr(txt, "john.doe"),
+                      "not redacted: %s", txt);
+        /* the text is still the JSON it was */
+        inner = json_loads(txt, 0, NULL);
+        ck_assert_msg(inner != NULL, "no longer JSON: %s", txt);
+        json_decref(inner);
+}
+END_TEST
+
 /* redact.fields: the values of members with these names (any case,
  * escapes decoded, at any depth) are replaced whatever they hold, for
  * credentials that no detector can tell from text: a Basic header, an
@@ -2041,6 +2071,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, rejected_envelope);
         tcase_add_test(tc, deny_keeps_required_and_rule_name_cut_at_a_character);
         tcase_add_test(tc, dlq_json_payload_is_redacted_as_json);
+        tcase_add_test(tc, double_encoded_body_hides_nothing);
         tcase_add_test(tc, credential_fields_redacted);
         tcase_add_test(tc, preset_note_in_dlq_detail);
         tcase_add_loop_test(tc, ip_truncate_fails_closed, 0,
