@@ -442,15 +442,26 @@ static int text_ip_cut(gws_record_t *rw, const char **s, size_t *n,
 }
 
 /* Redacts decoded text *\p s, *\p n when needed: on return they point at
- * the text to write (the same, rw->red_out or rw->ip_out).
+ * the text to write (the same, rw->red_out or rw->ip_out). Decoded text
+ * that still holds a backslash may be JSON written as a string (a
+ * double-encoded body: Cloudflare's request_body, a message list as
+ * text): it is matched with its escapes decoded too, as a dead letter's
+ * text is, so "\nsk-..." is a key at a word start, "\u0073k-..." a key,
+ * and a match replaces whole escapes (an e-mail after "\t" took its "t"
+ * and left "\[REDACTED:email]", breaking the JSON inside).
  * @returns 0 or -1. */
 static int text_redacted(gws_record_t *rw, const char **s, size_t *n) {
-        int r;
-        if (rw->red && gws_redact_maybe(rw->red, *s, *n)) {
+        int r, esc;
+        if (rw->red && ((esc = memchr(*s, '\\', *n) != NULL) ||
+                        gws_redact_maybe(rw->red, *s, *n))) {
                 uint64_t counts[GWS_RK__CNT] = {0};
                 gws_buf_reset(&rw->red_out);
-                if ((r = gws_redact_text(rw->red, rw->rscratch, *s, *n,
-                                         &rw->red_out, counts)) < 0)
+                if ((r = esc ? gws_redact_text_escaped(
+                                   rw->red, rw->rscratch, *s, *n,
+                                   &rw->red_out, counts)
+                             : gws_redact_text(rw->red, rw->rscratch, *s,
+                                               *n, &rw->red_out, counts)) <
+                    0)
                         return -1;
                 if (r > 0) {
                         count_redactions(rw, counts);
