@@ -311,6 +311,45 @@ START_TEST(string_body_truncated_as_text) {
 }
 END_TEST
 
+/* A body longer than trim.max_body_bytes as written but not once
+ * rendered (whitespace, escapes, a long secret replaced) is written as
+ * it is, and its redactions and trimmed members are counted once: the
+ * body was rendered for the cut, counted, then written again and
+ * counted again. */
+START_TEST(body_not_cut_counted_once) {
+        const char *in =
+            "{\"id\":\"t3\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":500,\"latency_ms\":1,"
+            "\"request\":{\"user\":     \"jane@example.com\",         "
+            "\"internal\":      1,        \"pad\":                   \"x\"},"
+            "\"response\":\"bob@example.com \\u00e9\\u00e9\\u00e9\\u00e9"
+            "\\u00e9\\u00e9\\u00e9\\u00e9\"}";
+        gws_pipeline_stats_t st;
+        json_t *out;
+        reconfigure("{\"trim\":{\"deny\":[\"request.internal\"],"
+                    "\"max_body_bytes\":60}}");
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        out = cap.last[GWS_SINK_RETAINED];
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(out, "request"), "user")),
+                         "[REDACTED:email]");
+        ck_assert_str_eq(json_string_value(json_object_get(out, "response")),
+                         "[REDACTED:email] \xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                         "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl, &st);
+        ck_assert_msg(st.rec.redactions[GWS_RK_EMAIL] == 2 &&
+                          st.rec.fields_trimmed == 1 &&
+                          st.rec.bodies_truncated == 0,
+                      "2 e-mails and 1 member removed, no body cut; "
+                      "counted %llu e-mails, %llu members removed, %llu "
+                      "bodies truncated",
+                      (unsigned long long)st.rec.redactions[GWS_RK_EMAIL],
+                      (unsigned long long)st.rec.fields_trimmed,
+                      (unsigned long long)st.rec.bodies_truncated);
+}
+END_TEST
+
 /* Required fields stay whatever trim.deny says (the README's promise):
  * a deny list was checked before them and removed "id" and "model". A
  * rule name that does not fit "kept" is cut at a character: it was cut
@@ -2060,6 +2099,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, sampled_events_drop_bodies);
         tcase_add_test(tc, escaped_member_names_are_the_same_names);
         tcase_add_test(tc, string_body_truncated_as_text);
+        tcase_add_test(tc, body_not_cut_counted_once);
         tcase_add_test(tc, redacted_member_names_stay_distinct);
         tcase_add_test(tc, dlq_text_payload_escapes_hide_nothing);
         tcase_add_test(tc, dlq_text_payload_custom_patterns_see_escapes);
