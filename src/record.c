@@ -854,6 +854,11 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                          * its value replaced (below) */
                         if (!is_field && cfg->trim_max_body_bytes &&
                             vt->len > (uint32_t)cfg->trim_max_body_bytes) {
+                                /* what rendering counts, until the cut:
+                                 * a body that fits once rendered is
+                                 * written (and counted) below again */
+                                gws_record_stats_t was = rw->cur;
+                                int was_any = rw->cur_any;
                                 size_t cut;
                                 gws_buf_reset(&rw->body);
                                 /* a string as its text, anything else
@@ -902,6 +907,8 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                                                     vt->len);
                                         continue;
                                 }
+                                rw->cur = was;
+                                rw->cur_any = was_any;
                         }
                 }
                 if (!first)
