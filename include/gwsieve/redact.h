@@ -34,7 +34,12 @@
  *   jwt            eyJ... three base64url parts (>= 10 chars each) by dots
  *   private_key    -----BEGIN ... PRIVATE KEY----- through its END line
  *                  (to the end of the text if the END is missing)
- *   email          local@domain.tld (tld >= 2 letters)
+ *   email          local@domain.tld (tld >= 2 letters, punycode, or
+ *                  >= 2 characters beyond ASCII); local part and labels
+ *                  may hold UTF-8 letters of any script (RFC 6531/6532:
+ *                  "jäne@bücher.de", "用户@例子.广告"), not the
+ *                  punctuation around addresses (typographic quotes,
+ *                  CJK brackets and full stops)
  *   card_number    13-19 digits, single spaces/dashes allowed between
  *                  digits, Luhn-valid
  * Every detector requires a boundary before the match (not a letter or
