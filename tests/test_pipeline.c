@@ -670,6 +670,46 @@ START_TEST(double_encoded_body_hides_nothing) {
 }
 END_TEST
 
+/* A card number written as a JSON number (a payment's "pan":
+ * 4111111111111111 in metadata or a body) is a card number: the scanners
+ * saw strings only, and numbers went out as they came. Numbers that are
+ * no card (Luhn, issuer, length, a fraction) and the contract's numeric
+ * fields stay numbers. */
+START_TEST(card_numbers_as_json_numbers) {
+        const char *in =
+            "{\"id\":\"c1\",\"ts\":1767225600000,\"gateway_id\":\"g\","
+            "\"provider\":\"p\",\"model\":\"m\",\"status\":500,"
+            "\"latency_ms\":1,\"cc\":378282246310005,"
+            "\"metadata\":{\"card\":4111111111111111,"
+            "\"order\":4111111111111112,\"amount\":12.5,"
+            "\"big\":5555555555554444.5},"
+            "\"request\":{\"payment\":[{\"pan\":5555555555554444}]}}";
+        gws_pipeline_stats_t st;
+        json_t *out, *md;
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        out = cap.last[GWS_SINK_RETAINED];
+        md = json_object_get(out, "metadata");
+        if (!json_is_string(json_object_get(md, "card")) ||
+            !json_is_string(json_object_get(out, "cc")) ||
+            !json_is_string(json_object_get(
+                json_array_get(
+                    json_object_get(json_object_get(out, "request"),
+                                    "payment"),
+                    0),
+                "pan")))
+                ck_abort_msg("card numbers left as numbers: %s",
+                             json_dumps(out, JSON_COMPACT));
+        ck_assert_str_eq(json_string_value(json_object_get(md, "card")),
+                         "[REDACTED:card_number]");
+        ck_assert(json_is_integer(json_object_get(md, "order")));
+        ck_assert(json_is_real(json_object_get(md, "big")));
+        ck_assert(json_is_integer(json_object_get(out, "ts")));
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl, &st);
+        ck_assert_uint_eq(st.rec.redactions[GWS_RK_CARD], 3);
+}
+END_TEST
+
 /* redact.fields: the values of members with these names (any case,
  * escapes decoded, at any depth) are replaced whatever they hold, for
  * credentials that no detector can tell from text: a Basic header, an
@@ -2112,6 +2152,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, deny_keeps_required_and_rule_name_cut_at_a_character);
         tcase_add_test(tc, dlq_json_payload_is_redacted_as_json);
         tcase_add_test(tc, double_encoded_body_hides_nothing);
+        tcase_add_test(tc, card_numbers_as_json_numbers);
         tcase_add_test(tc, credential_fields_redacted);
         tcase_add_test(tc, preset_note_in_dlq_detail);
         tcase_add_loop_test(tc, ip_truncate_fails_closed, 0,
