@@ -970,6 +970,18 @@ maybe_email(const gws_redact_t *r, uc *s, size_t len) {
         return 0;
 }
 
+int gws_redact_card_digits(const gws_redact_t *r, const char *digits,
+                           size_t len) {
+        uc *d = (uc *)digits;
+        size_t k;
+        if (!(r->enabled & 1u << GWS_RK_CARD) || len < 13 || len > 19)
+                return 0;
+        for (k = 0; k < len; k++)
+                if (!is_digit(d[k]))
+                        return 0;
+        return iin_ok(d, (int)len) && luhn(d, 0, len);
+}
+
 int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len) {
         uc *s = (uc *)text;
         if (r->ncustom)

@@ -127,6 +127,14 @@ int gws_redact_text_escaped(const gws_redact_t *r, gws_redact_scratch_t *s,
                             const char *text, size_t len, gws_buf_t *out,
                             uint64_t counts[GWS_RK__CNT]);
 
+/** @brief 1 if the \p len bytes at \p digits are a payment card number
+ *  as card_number finds one in text, written without separators (13 to
+ *  19 digits and nothing else, an issuer prefix, Luhn), and card_number
+ *  is enabled; else 0. For the numbers of a JSON document: a card
+ *  written as a number ("pan": 4111111111111111). */
+int gws_redact_card_digits(const gws_redact_t *r, const char *digits,
+                           size_t len);
+
 /** @returns 1 if \p text may contain something to redact (a cheap
  *  prefilter: 0 guarantees gws_redact_text() would find nothing). */
 int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len);
