@@ -471,6 +471,11 @@ static const struct {
     {"fe80::1%eth0", 0, "fe80::", 0},
     /* IPv4-mapped IPv6: the IPv4 address to /24 */
     {"::ffff:198.51.100.77", 0, "::ffff:198.51.100.0", 0},
+    /* 6to4 (2002::/16) holds the client's IPv4 address in bits 16-47:
+     * its /48 is the whole IPv4 address, so it is cut to that
+     * address's /24 (2002:c633:6400::) */
+    {"2002:c633:644d::1", 0, "2002:c633:6400::", 0},
+    {"2002:c633:644d:1:2:3:4:5", 0, "2002:c633:6400::", 0},
     /* forwarded lists keep their shape */
     {"1.2.3.4, 10.0.0.1", 0, "1.2.3.0, 10.0.0.0", 0},
     {"1.2.3.4,[2001:db8::1]:8443 ,10.9.8.7:1", 0,
@@ -495,9 +500,11 @@ START_TEST(ip_truncation) {
         int rc = gws_redact_ip_truncate(ips[_i].ip, len, &out);
         ck_assert_msg(rc == ips[_i].nrep, "\"%s\": %d, not %d", ips[_i].ip,
                       rc, ips[_i].nrep);
-        ck_assert_uint_eq(out.len, strlen(ips[_i].want));
-        ck_assert_int_eq(memcmp(out.buf ? out.buf : "", ips[_i].want,
-                                out.len), 0);
+        ck_assert_msg(out.len == strlen(ips[_i].want) &&
+                          !memcmp(out.buf ? out.buf : "", ips[_i].want,
+                                  out.len),
+                      "\"%s\": \"%.*s\", want \"%s\"", ips[_i].ip,
+                      (int)out.len, out.buf ? out.buf : "", ips[_i].want);
         gws_buf_free(&out);
 }
 END_TEST
