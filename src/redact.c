@@ -1384,6 +1384,11 @@ static int ip_one(const char *p, size_t n, gws_buf_t *out) {
         if (inet_pton(AF_INET6, addr, a) == 1) {
                 if (!memcmp(a, v4mapped, sizeof(v4mapped)))
                         a[15] = 0; /* ::ffff:a.b.c.d: the IPv4 /24 */
+                else if (a[0] == 0x20 && a[1] == 0x02)
+                        memset(a + 5, 0, 11); /* 6to4: its /48 is the
+                                               * client's IPv4 address
+                                               * (bits 16-47): to that
+                                               * address's /24 */
                 else
                         memset(a + 6, 0, 10);
                 if (!inet_ntop(AF_INET6, a, res, sizeof(res)))

@@ -142,7 +142,9 @@ int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len);
 /** @brief Truncates the addresses of a client_ip value (redact.ip_truncate),
  *  failing closed: IPv4 a.b.c.d -> a.b.c.0 (/24); IPv6 -> its first 48
  *  bits and "::" (/48), except IPv4-mapped ::ffff:a.b.c.d ->
- *  ::ffff:a.b.c.0 (the IPv4 client's /24). Also read: a port after an
+ *  ::ffff:a.b.c.0 (the IPv4 client's /24) and 6to4 2002:AABB:CCDD:: ->
+ *  2002:AABB:CC00:: (its /48 is the IPv4 address a.b.c.d: to its /24).
+ *  Also read: a port after an
  *  IPv4 address ("1.2.3.4:5678") or a bracketed IPv6 one
  *  ("[2001:db8::1]:443", "[2001:db8::1]"), dropped with the brackets; an
  *  IPv6 zone ("fe80::1%eth0"), dropped; a comma-separated list
