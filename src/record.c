@@ -442,15 +442,26 @@ static int text_ip_cut(gws_record_t *rw, const char **s, size_t *n,
 }
 
 /* Redacts decoded text *\p s, *\p n when needed: on return they point at
- * the text to write (the same, rw->red_out or rw->ip_out).
+ * the text to write (the same, rw->red_out or rw->ip_out). Decoded text
+ * that still holds a backslash may be JSON written as a string (a
+ * double-encoded body: Cloudflare's request_body, a message list as
+ * text): it is matched with its escapes decoded too, as a dead letter's
+ * text is, so "\nsk-..." is a key at a word start, "\u0073k-..." a key,
+ * and a match replaces whole escapes (an e-mail after "\t" took its "t"
+ * and left "\[REDACTED:email]", breaking the JSON inside).
  * @returns 0 or -1. */
 static int text_redacted(gws_record_t *rw, const char **s, size_t *n) {
-        int r;
-        if (rw->red && gws_redact_maybe(rw->red, *s, *n)) {
+        int r, esc;
+        if (rw->red && ((esc = memchr(*s, '\\', *n) != NULL) ||
+                        gws_redact_maybe(rw->red, *s, *n))) {
                 uint64_t counts[GWS_RK__CNT] = {0};
                 gws_buf_reset(&rw->red_out);
-                if ((r = gws_redact_text(rw->red, rw->rscratch, *s, *n,
-                                         &rw->red_out, counts)) < 0)
+                if ((r = esc ? gws_redact_text_escaped(
+                                   rw->red, rw->rscratch, *s, *n,
+                                   &rw->red_out, counts)
+                             : gws_redact_text(rw->red, rw->rscratch, *s,
+                                               *n, &rw->red_out, counts)) <
+                    0)
                         return -1;
                 if (r > 0) {
                         count_redactions(rw, counts);
@@ -650,6 +661,44 @@ static int path_decide(gws_record_t *rw, int depth) {
 static inline int put_value(gws_record_t *rw, const gws_jdoc_t *doc,
                             uint32_t idx, int filter, int depth,
                             gws_buf_t *out);
+static inline int put_member(gws_record_t *rw, const gws_jdoc_t *doc,
+                             uint32_t idx, int filter, int depth,
+                             gws_buf_t *out);
+
+/* 0 if number token \p t cannot be a payment card number: not 13 to 19
+ * characters, or not starting with an issuer's first digit (2-6: a
+ * latency or a cost starts with 0 or 1 mostly, a fraction or a sign
+ * is refused by put_number()). Inline, two tests. */
+static inline int num_may_card(const gws_jdoc_t *doc, const gws_jtok_t *t) {
+        return t->len - 13u <= 6u &&
+               (unsigned char)doc->buf[t->start] - (unsigned)'2' <= 4u;
+}
+
+/* Writes number token \p t past num_may_card(): a payment card
+ * number written as a JSON number (no sign, fraction or exponent) as
+ * "[REDACTED:card_number]", counted as the scanners count one, any other
+ * as it is. @returns 0 or -1. */
+static int __attribute__((noinline))
+put_number(gws_record_t *rw, const gws_jdoc_t *doc, const gws_jtok_t *t,
+           gws_buf_t *out) {
+        if (!gws_redact_card_digits(rw->red, doc->buf + t->start, t->len))
+                return gws_buf_append(out, doc->buf + t->start, t->len);
+        CUR(rw, redactions[GWS_RK_CARD], 1);
+        return PUT_LIT(out, "\"[REDACTED:card_number]\"");
+}
+
+/* 1 if member name \p kt is a numeric field of the contract (as a
+ * number it must stay one, whatever its digits). */
+static int is_contract_number(const gws_jdoc_t *doc, const gws_jtok_t *kt) {
+        static const char *const names[] = {
+            "ts",        "status",     "latency_ms", "ttfb_ms",
+            "tokens_in", "tokens_out", "cost_usd",   "step"};
+        size_t i;
+        for (i = 0; i < sizeof(names) / sizeof(*names); i++)
+                if (key_is(doc, kt, names[i], strlen(names[i])))
+                        return 1;
+        return 0;
+}
 
 /* Writes the members of object \p idx; with \p filter, each member's path
  * is decided (trim). */
@@ -690,9 +739,15 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                 else if ((idx == rw->ip_meta && is_meta_ip(doc, kt)) ||
                     (rw->dlq_ip && is_dlq_ip(doc, kt)))
                         r |= put_client_ip(rw, doc, &doc->toks[k + 1], out);
+                else if (idx == rw->own_obj &&
+                         doc->toks[k + 1].type == GWS_JT_NUM)
+                        /* an alert's own numbers (alert.md) */
+                        r |= gws_buf_append(
+                            out, doc->buf + doc->toks[k + 1].start,
+                            doc->toks[k + 1].len);
                 else
-                        r |= put_value(rw, doc, k + 1, d == P_FILTER,
-                                       depth + 1, out);
+                        r |= put_member(rw, doc, k + 1, d == P_FILTER,
+                                        depth + 1, out);
         }
         rw->path.len = plen;
         r |= gws_buf_append(out, "}", 1);
@@ -716,7 +771,7 @@ put_container(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                 if (!first)
                         r |= gws_buf_append(out, ",", 1);
                 first = 0;
-                r |= put_value(rw, doc, k, filter, depth, out);
+                r |= put_member(rw, doc, k, filter, depth, out);
         }
         r |= gws_buf_append(out, "]", 1);
         return r ? -1 : 0;
@@ -742,6 +797,19 @@ static inline int put_value(gws_record_t *rw, const gws_jdoc_t *doc,
         default:
                 return gws_buf_append(out, doc->buf + t->start, t->len);
         }
+}
+
+/* put_value() of a member or an element of an object or an array: a
+ * number there may be a card written as one (the record's top-level
+ * numbers are the contract's, gws_record_retained() sees to the
+ * others; an alert's own numbers are written by put_object()). */
+static inline int put_member(gws_record_t *rw, const gws_jdoc_t *doc,
+                             uint32_t idx, int filter, int depth,
+                             gws_buf_t *out) {
+        const gws_jtok_t *t = &doc->toks[idx];
+        if (t->type == GWS_JT_NUM && rw->red && num_may_card(doc, t))
+                return put_number(rw, doc, t, out);
+        return put_value(rw, doc, idx, filter, depth, out);
 }
 
 /* Cuts \p n down so that text[0..n) does not end inside a UTF-8
@@ -843,6 +911,11 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                          * its value replaced (below) */
                         if (!is_field && cfg->trim_max_body_bytes &&
                             vt->len > (uint32_t)cfg->trim_max_body_bytes) {
+                                /* what rendering counts, until the cut:
+                                 * a body that fits once rendered is
+                                 * written (and counted) below again */
+                                gws_record_stats_t was = rw->cur;
+                                int was_any = rw->cur_any;
                                 size_t cut;
                                 gws_buf_reset(&rw->body);
                                 /* a string as its text, anything else
@@ -891,6 +964,8 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                                                     vt->len);
                                         continue;
                                 }
+                                rw->cur = was;
+                                rw->cur_any = was_any;
                         }
                 }
                 if (!first)
@@ -906,6 +981,12 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                 if (cfg->redact_ip_truncate &&
                     key_is(doc, kt, "client_ip", 9)) {
                         if (put_client_ip(rw, doc, vt, out) == -1)
+                                return -1;
+                        continue;
+                }
+                if (vt->len >= 13 && vt->type == GWS_JT_NUM && rw->red &&
+                    num_may_card(doc, vt) && !is_contract_number(doc, kt)) {
+                        if (put_number(rw, doc, vt, out) == -1)
                                 return -1;
                         continue;
                 }

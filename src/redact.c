@@ -123,8 +123,52 @@ static inline int is_local(int c) {
         return is_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' ||
                c == '-';
 }
-static inline int is_domain(int c) {
-        return is_alnum(c) || c == '.' || c == '-';
+
+/* The code point of the UTF-8 sequence at s[i], of *\p n bytes, or -1
+ * when there is none (an ASCII byte, a stray or cut sequence, an
+ * overlong form, a surrogate). */
+static long u8_at(const unsigned char *s, size_t len, size_t i, int *n) {
+        unsigned c = s[i];
+        long cp;
+        int k, need = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 :
+                                                  c >= 0xc2 ? 2 : 0;
+        if (c >= 0xf5 || !need || i + (size_t)need > len)
+                return -1;
+        cp = c & (0x7f >> need);
+        for (k = 1; k < need; k++) {
+                if ((s[i + k] & 0xc0) != 0x80)
+                        return -1;
+                cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return -1;
+        *n = need;
+        return cp;
+}
+
+/* 1 if code point \p cp (beyond ASCII) may be part of an e-mail
+ * address's local part or domain (RFC 6531/6532: letters, marks, digits
+ * of any script), 0 for the punctuation and symbols that surround
+ * addresses in text: Latin-1's (NBSP, guillemets, ...), general
+ * punctuation (typographic quotes, dashes, ...) and symbols up to
+ * U+2BFF, CJK symbols and punctuation (brackets, the ideographic full
+ * stop), vertical/small/fullwidth forms of punctuation, private use,
+ * specials, emoji. */
+static int u8_mail_char(long cp) {
+        if (cp < 0xc0 || cp == 0xd7 || cp == 0xf7 || cp == 0xfeff)
+                return 0;
+        if (cp >= 0x10000) /* emoji and symbols 1F000-1FFFF, tags */
+                return cp < 0x1f000 || (cp >= 0x20000 && cp < 0xe0000);
+        return !((cp >= 0x2000 && cp <= 0x2bff) ||
+                 (cp >= 0x2e00 && cp <= 0x2e7f) ||
+                 (cp >= 0x3000 && cp <= 0x303f) ||
+                 (cp >= 0xe000 && cp <= 0xf8ff) ||
+                 (cp >= 0xfe10 && cp <= 0xfe6f) ||
+                 (cp >= 0xff00 && cp <= 0xff0f) ||
+                 (cp >= 0xff1a && cp <= 0xff20) ||
+                 (cp >= 0xff3b && cp <= 0xff40) ||
+                 (cp >= 0xff5b && cp <= 0xff65) || cp >= 0xffe0);
 }
 
 typedef const unsigned char uc;
@@ -292,6 +336,56 @@ static int basic_at(uc *s, size_t len, size_t j, size_t *ms, size_t *me,
         return 1;
 }
 
+/* The length of the character at s[p] if it may be in a domain name
+ * (ASCII letters, digits, '-'; beyond ASCII what u8_mail_char() takes:
+ * IDNA labels), else 0. */
+static size_t dom_char(uc *s, size_t len, size_t p) {
+        long cp;
+        int n;
+        if (s[p] < 0x80)
+                return is_alnum(s[p]) || s[p] == '-';
+        cp = u8_at(s, len, p, &n);
+        return cp >= 0 && u8_mail_char(cp) ? (size_t)n : 0;
+}
+
+/* The end of an e-mail's domain starting at \p p (after the '@'), or 0
+ * when there is none: labels by single dots, at least two, up to the
+ * last that is a top-level domain: two ASCII letters or more (those
+ * before text glued on beyond ASCII: "example.comです"), punycode
+ * ("xn--p1ai"), or two characters or more all beyond ASCII ("рф",
+ * "广告"). Hyphens ending a label are left out ("example.com-"). */
+static size_t email_domain_end(uc *s, size_t len, size_t p) {
+        size_t ls, le, te, a, end = 0, k;
+        int nl, nasc, nu;
+        for (nl = 0; p < len; nl++) {
+                for (ls = p, nasc = 0, nu = 0;
+                     p < len && (k = dom_char(s, len, p)); p += k)
+                        *(s[p] < 0x80 ? &nasc : &nu) += 1;
+                if ((le = p) == ls)
+                        break;
+                for (te = le; te > ls && s[te - 1] == '-'; te--)
+                        ;
+                a = run(s, te, ls, is_alpha);
+                if (!nl || te == ls) {
+                        /* the first label: no TLD */
+                } else if (a == te && a - ls >= 2) {
+                        end = te;
+                } else if (a - ls >= 2 && s[a] >= 0x80) {
+                        end = a; /* text glued on after the TLD */
+                        break;
+                } else if (!nu && te - ls > 4 && has_ci(s, te, ls, "xn--")) {
+                        end = te;
+                } else if (!nasc && nu >= 2) {
+                        end = te;
+                }
+                if (le + 1 >= len || s[le] != '.' ||
+                    !dom_char(s, len, le + 1))
+                        break;
+                p = le + 1;
+        }
+        return end;
+}
+
 /* Tries the detectors that can start at s[i]. \p floor: no match may start
  * before it (the end of the previous one).
  * @returns 1 with [*ms, *me) and *kind, or 0. */
@@ -451,26 +545,46 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
                 return 1;
         }
         case '@': {
-                size_t a = i, dot = 0, t;
+                size_t a = i, t;
+                long cp;
+                int n, cjk = -1;
                 if (!(en & 1u << GWS_RK_EMAIL))
                         return 0;
-                while (a > floor && is_local(s[a - 1]))
-                        a--;
+                /* The local part, back from the '@': ASCII atext, and
+                 * beyond ASCII what u8_mail_char() takes (RFC 6532). A
+                 * CJK character (U+2E80 on) ends it unless the one next
+                 * to the '@' is one too: "メールはjane@..." is text
+                 * glued before an address, "用户@..." an address. */
+                while (a > floor) {
+                        if (s[a - 1] < 0x80) {
+                                if (!is_local(s[a - 1]))
+                                        break;
+                                if (cjk < 0)
+                                        cjk = 0;
+                                a--;
+                                continue;
+                        }
+                        for (t = a - 1;
+                             t > floor && t + 3 >= a && (s[t] & 0xc0) == 0x80;
+                             t--)
+                                ;
+                        cp = u8_at(s, len, t, &n);
+                        if (cp < 0 || t + (size_t)n != a ||
+                            !u8_mail_char(cp))
+                                break;
+                        if (cjk < 0)
+                                cjk = cp >= 0x2e80;
+                        else if (!cjk && cp >= 0x2e80)
+                                break;
+                        a = t;
+                }
                 while (a < i && (s[a] == '.' || s[a] == '-'))
                         a++; /* a local part does not start with these */
                 if (a == i)
                         return 0;
-                e = run(s, len, i + 1, is_domain);
-                while (e > i + 1 && (s[e - 1] == '.' || s[e - 1] == '-'))
-                        e--;
-                for (t = i + 1; t < e; t++)
-                        if (s[t] == '.')
-                                dot = t;
-                if (!dot || dot == i + 1 || e - dot - 1 < 2)
+                e = email_domain_end(s, len, i + 1);
+                if (!e)
                         return 0;
-                for (t = dot + 1; t < e; t++)
-                        if (!is_alpha(s[t]))
-                                return 0;
                 *ms = a, *me = e;
                 *kind = GWS_RK_EMAIL;
                 return 1;
@@ -854,6 +968,18 @@ maybe_email(const gws_redact_t *r, uc *s, size_t len) {
                 if (match_at(r, s, len, (size_t)(at - s), 0, &ms, &me, &kind))
                         return 1;
         return 0;
+}
+
+int gws_redact_card_digits(const gws_redact_t *r, const char *digits,
+                           size_t len) {
+        uc *d = (uc *)digits;
+        size_t k;
+        if (!(r->enabled & 1u << GWS_RK_CARD) || len < 13 || len > 19)
+                return 0;
+        for (k = 0; k < len; k++)
+                if (!is_digit(d[k]))
+                        return 0;
+        return iin_ok(d, (int)len) && luhn(d, 0, len);
 }
 
 int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len) {
@@ -1258,6 +1384,11 @@ static int ip_one(const char *p, size_t n, gws_buf_t *out) {
         if (inet_pton(AF_INET6, addr, a) == 1) {
                 if (!memcmp(a, v4mapped, sizeof(v4mapped)))
                         a[15] = 0; /* ::ffff:a.b.c.d: the IPv4 /24 */
+                else if (a[0] == 0x20 && a[1] == 0x02)
+                        memset(a + 5, 0, 11); /* 6to4: its /48 is the
+                                               * client's IPv4 address
+                                               * (bits 16-47): to that
+                                               * address's /24 */
                 else
                         memset(a + 6, 0, 10);
                 if (!inet_ntop(AF_INET6, a, res, sizeof(res)))

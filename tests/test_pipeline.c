@@ -311,6 +311,45 @@ START_TEST(string_body_truncated_as_text) {
 }
 END_TEST
 
+/* A body longer than trim.max_body_bytes as written but not once
+ * rendered (whitespace, escapes, a long secret replaced) is written as
+ * it is, and its redactions and trimmed members are counted once: the
+ * body was rendered for the cut, counted, then written again and
+ * counted again. */
+START_TEST(body_not_cut_counted_once) {
+        const char *in =
+            "{\"id\":\"t3\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":500,\"latency_ms\":1,"
+            "\"request\":{\"user\":     \"jane@example.com\",         "
+            "\"internal\":      1,        \"pad\":                   \"x\"},"
+            "\"response\":\"bob@example.com \\u00e9\\u00e9\\u00e9\\u00e9"
+            "\\u00e9\\u00e9\\u00e9\\u00e9\"}";
+        gws_pipeline_stats_t st;
+        json_t *out;
+        reconfigure("{\"trim\":{\"deny\":[\"request.internal\"],"
+                    "\"max_body_bytes\":60}}");
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        out = cap.last[GWS_SINK_RETAINED];
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(out, "request"), "user")),
+                         "[REDACTED:email]");
+        ck_assert_str_eq(json_string_value(json_object_get(out, "response")),
+                         "[REDACTED:email] \xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                         "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl, &st);
+        ck_assert_msg(st.rec.redactions[GWS_RK_EMAIL] == 2 &&
+                          st.rec.fields_trimmed == 1 &&
+                          st.rec.bodies_truncated == 0,
+                      "2 e-mails and 1 member removed, no body cut; "
+                      "counted %llu e-mails, %llu members removed, %llu "
+                      "bodies truncated",
+                      (unsigned long long)st.rec.redactions[GWS_RK_EMAIL],
+                      (unsigned long long)st.rec.fields_trimmed,
+                      (unsigned long long)st.rec.bodies_truncated);
+}
+END_TEST
+
 /* Required fields stay whatever trim.deny says (the README's promise):
  * a deny list was checked before them and removed "id" and "model". A
  * rule name that does not fit "kept" is cut at a character: it was cut
@@ -598,6 +637,76 @@ START_TEST(dlq_json_payload_is_redacted_as_json) {
         ck_assert_msg(j != NULL, "the payload is no longer JSON: %s", p);
         ck_assert_str_eq(json_string_value(json_object_get(j, "id")), "d1");
         json_decref(j);
+}
+END_TEST
+
+/* A body kept as a string that holds JSON (Cloudflare's request_body,
+ * a LiteLLM or OTel message list written as text) is decoded once for
+ * the scanners: the JSON inside still has its own escapes, so a key
+ * after an escaped newline ("\nsk-...": the "n" glued to it) or written
+ * with an escape ("\u0073k-...") must be found in the inner text
+ * decoded too, and the e-mail after "\t". */
+START_TEST(double_encoded_body_hides_nothing) {
+        const char *in =
+            "{\"id\":\"b1\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":500,\"latency_ms\":1,"
+            "\"request\":\"{\\\"messages\\\":[{\\\"role\\\":\\\"user\\\","
+            "\\\"content\\\":\\\"my key:\\\\nsk-proj-AAAAAAAAAAAAAAAAAAAAAAAA"
+            " and \\\\u0073k-proj-BBBBBBBBBBBBBBBBBBBBBBBB, mail:\\\\t"
+            "john.doe@example.com\\\"}]}\"}";
+        const char *txt;
+        json_t *inner;
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        txt = json_string_value(
+            json_object_get(cap.last[GWS_SINK_RETAINED], "request"));
+        ck_assert_ptr_nonnull(txt);
+        ck_assert_msg(!strstr(txt, "AAAAAAAA") && !strstr(txt, "BBBBBBBB") &&
+                          !strstr(txt, "john.doe"),
+                      "not redacted: %s", txt);
+        /* the text is still the JSON it was */
+        inner = json_loads(txt, 0, NULL);
+        ck_assert_msg(inner != NULL, "no longer JSON: %s", txt);
+        json_decref(inner);
+}
+END_TEST
+
+/* A card number written as a JSON number (a payment's "pan":
+ * 4111111111111111 in metadata or a body) is a card number: the scanners
+ * saw strings only, and numbers went out as they came. Numbers that are
+ * no card (Luhn, issuer, length, a fraction) and the contract's numeric
+ * fields stay numbers. */
+START_TEST(card_numbers_as_json_numbers) {
+        const char *in =
+            "{\"id\":\"c1\",\"ts\":1767225600000,\"gateway_id\":\"g\","
+            "\"provider\":\"p\",\"model\":\"m\",\"status\":500,"
+            "\"latency_ms\":1,\"cc\":378282246310005,"
+            "\"metadata\":{\"card\":4111111111111111,"
+            "\"order\":4111111111111112,\"amount\":12.5,"
+            "\"big\":5555555555554444.5},"
+            "\"request\":{\"payment\":[{\"pan\":5555555555554444}]}}";
+        gws_pipeline_stats_t st;
+        json_t *out, *md;
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        out = cap.last[GWS_SINK_RETAINED];
+        md = json_object_get(out, "metadata");
+        if (!json_is_string(json_object_get(md, "card")) ||
+            !json_is_string(json_object_get(out, "cc")) ||
+            !json_is_string(json_object_get(
+                json_array_get(
+                    json_object_get(json_object_get(out, "request"),
+                                    "payment"),
+                    0),
+                "pan")))
+                ck_abort_msg("card numbers left as numbers: %s",
+                             json_dumps(out, JSON_COMPACT));
+        ck_assert_str_eq(json_string_value(json_object_get(md, "card")),
+                         "[REDACTED:card_number]");
+        ck_assert(json_is_integer(json_object_get(md, "order")));
+        ck_assert(json_is_real(json_object_get(md, "big")));
+        ck_assert(json_is_integer(json_object_get(out, "ts")));
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl, &st);
+        ck_assert_uint_eq(st.rec.redactions[GWS_RK_CARD], 3);
 }
 END_TEST
 
@@ -2119,6 +2228,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, sampled_events_drop_bodies);
         tcase_add_test(tc, escaped_member_names_are_the_same_names);
         tcase_add_test(tc, string_body_truncated_as_text);
+        tcase_add_test(tc, body_not_cut_counted_once);
         tcase_add_test(tc, redacted_member_names_stay_distinct);
         tcase_add_test(tc, dlq_text_payload_escapes_hide_nothing);
         tcase_add_test(tc, dlq_text_payload_custom_patterns_see_escapes);
@@ -2130,6 +2240,8 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, rejected_envelope);
         tcase_add_test(tc, deny_keeps_required_and_rule_name_cut_at_a_character);
         tcase_add_test(tc, dlq_json_payload_is_redacted_as_json);
+        tcase_add_test(tc, double_encoded_body_hides_nothing);
+        tcase_add_test(tc, card_numbers_as_json_numbers);
         tcase_add_test(tc, credential_fields_redacted);
         tcase_add_test(tc, preset_note_in_dlq_detail);
         tcase_add_loop_test(tc, ip_truncate_fails_closed, 0,

@@ -471,6 +471,11 @@ static const struct {
     {"fe80::1%eth0", 0, "fe80::", 0},
     /* IPv4-mapped IPv6: the IPv4 address to /24 */
     {"::ffff:198.51.100.77", 0, "::ffff:198.51.100.0", 0},
+    /* 6to4 (2002::/16) holds the client's IPv4 address in bits 16-47:
+     * its /48 is the whole IPv4 address, so it is cut to that
+     * address's /24 (2002:c633:6400::) */
+    {"2002:c633:644d::1", 0, "2002:c633:6400::", 0},
+    {"2002:c633:644d:1:2:3:4:5", 0, "2002:c633:6400::", 0},
     /* forwarded lists keep their shape */
     {"1.2.3.4, 10.0.0.1", 0, "1.2.3.0, 10.0.0.0", 0},
     {"1.2.3.4,[2001:db8::1]:8443 ,10.9.8.7:1", 0,
@@ -495,9 +500,11 @@ START_TEST(ip_truncation) {
         int rc = gws_redact_ip_truncate(ips[_i].ip, len, &out);
         ck_assert_msg(rc == ips[_i].nrep, "\"%s\": %d, not %d", ips[_i].ip,
                       rc, ips[_i].nrep);
-        ck_assert_uint_eq(out.len, strlen(ips[_i].want));
-        ck_assert_int_eq(memcmp(out.buf ? out.buf : "", ips[_i].want,
-                                out.len), 0);
+        ck_assert_msg(out.len == strlen(ips[_i].want) &&
+                          !memcmp(out.buf ? out.buf : "", ips[_i].want,
+                                  out.len),
+                      "\"%s\": \"%.*s\", want \"%s\"", ips[_i].ip,
+                      (int)out.len, out.buf ? out.buf : "", ips[_i].want);
         gws_buf_free(&out);
 }
 END_TEST
@@ -610,6 +617,48 @@ START_TEST(short_text_email_at_every_offset) {
 }
 END_TEST
 
+/* E-mail addresses beyond ASCII (RFC 6531/6532: UTF-8 local parts,
+ * internationalized domains and TLDs, punycode TLDs) are e-mails too,
+ * whole: the punctuation around them (typographic quotes, CJK brackets
+ * and full stops) and text glued after a TLD stay. */
+static const struct {
+        const char *in, *want;
+} idn_emails[] = {
+    {"user@b\xc3\xbc" "cher.de", "[REDACTED:email]"},
+    {"j\xc3\xa4" "ne@example.com", "[REDACTED:email]"},
+    {"Jos\xc3\xa9.M\xc3\xbcller@stra\xc3\x9f" "e.example.de, ok",
+     "[REDACTED:email], ok"},
+    {"\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf"
+     "\xe5\x91\x8a",
+     "[REDACTED:email]"},
+    {"mail \xe2\x80\x9cjane@b\xc3\xbc" "cher.de\xe2\x80\x9d now",
+     "mail \xe2\x80\x9c[REDACTED:email]\xe2\x80\x9d now"},
+    {"\xe3\x80\x8cjane@example.com\xe3\x80\x8d",
+     "\xe3\x80\x8c[REDACTED:email]\xe3\x80\x8d"},
+    {"\xe3\x83\xa1\xe3\x83\xbc\xe3\x83\xab\xe3\x81\xafjane@example.com"
+     "\xe3\x81\xa7\xe3\x81\x99\xe3\x80\x82",
+     "\xe3\x83\xa1\xe3\x83\xbc\xe3\x83\xab\xe3\x81\xaf[REDACTED:email]"
+     "\xe3\x81\xa7\xe3\x81\x99\xe3\x80\x82"},
+    {"user@example.xn--p1ai", "[REDACTED:email]"},
+    {"ivan@\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80.\xd1\x80\xd1\x84.",
+     "[REDACTED:email]."},
+};
+
+START_TEST(emails_beyond_ascii) {
+        const char *in = idn_emails[_i].in;
+        uint64_t counts[GWS_RK__CNT] = {0};
+        gws_buf_t out = {0};
+        int n = gws_redact_text(r, sc, in, strlen(in), &out, counts);
+        ck_assert_msg(n == 1 && out.len == strlen(idn_emails[_i].want) &&
+                          !memcmp(out.buf, idn_emails[_i].want, out.len),
+                      "\"%s\": %d redaction(s), \"%.*s\", want \"%s\"", in, n,
+                      n > 0 ? (int)out.len : 0, n > 0 ? out.buf : "",
+                      idn_emails[_i].want);
+        ck_assert_uint_eq(counts[GWS_RK_EMAIL], 1);
+        gws_buf_free(&out);
+}
+END_TEST
+
 Suite *gws_redact_suite(void) {
         Suite *s = suite_create("redact");
         TCase *tc = tcase_create("detectors");
@@ -629,6 +678,8 @@ Suite *gws_redact_suite(void) {
         tcase_add_test(tc, same_at_every_alignment);
         tcase_add_test(tc, builtin_subset);
         tcase_add_test(tc, short_text_email_at_every_offset);
+        tcase_add_loop_test(tc, emails_beyond_ascii, 0,
+                            sizeof(idn_emails) / sizeof(idn_emails[0]));
         tcase_add_loop_test(tc, shortest_secret_each, 0,
                             sizeof(shortest) / sizeof(shortest[0]));
         tcase_add_test(tc, random_text_never_keeps_a_planted_secret);

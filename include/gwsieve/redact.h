@@ -34,7 +34,12 @@
  *   jwt            eyJ... three base64url parts (>= 10 chars each) by dots
  *   private_key    -----BEGIN ... PRIVATE KEY----- through its END line
  *                  (to the end of the text if the END is missing)
- *   email          local@domain.tld (tld >= 2 letters)
+ *   email          local@domain.tld (tld >= 2 letters, punycode, or
+ *                  >= 2 characters beyond ASCII); local part and labels
+ *                  may hold UTF-8 letters of any script (RFC 6531/6532:
+ *                  "jäne@bücher.de", "用户@例子.广告"), not the
+ *                  punctuation around addresses (typographic quotes,
+ *                  CJK brackets and full stops)
  *   card_number    13-19 digits, single spaces/dashes allowed between
  *                  digits, Luhn-valid
  * Every detector requires a boundary before the match (not a letter or
@@ -122,6 +127,14 @@ int gws_redact_text_escaped(const gws_redact_t *r, gws_redact_scratch_t *s,
                             const char *text, size_t len, gws_buf_t *out,
                             uint64_t counts[GWS_RK__CNT]);
 
+/** @brief 1 if the \p len bytes at \p digits are a payment card number
+ *  as card_number finds one in text, written without separators (13 to
+ *  19 digits and nothing else, an issuer prefix, Luhn), and card_number
+ *  is enabled; else 0. For the numbers of a JSON document: a card
+ *  written as a number ("pan": 4111111111111111). */
+int gws_redact_card_digits(const gws_redact_t *r, const char *digits,
+                           size_t len);
+
 /** @returns 1 if \p text may contain something to redact (a cheap
  *  prefilter: 0 guarantees gws_redact_text() would find nothing). */
 int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len);
@@ -129,7 +142,9 @@ int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len);
 /** @brief Truncates the addresses of a client_ip value (redact.ip_truncate),
  *  failing closed: IPv4 a.b.c.d -> a.b.c.0 (/24); IPv6 -> its first 48
  *  bits and "::" (/48), except IPv4-mapped ::ffff:a.b.c.d ->
- *  ::ffff:a.b.c.0 (the IPv4 client's /24). Also read: a port after an
+ *  ::ffff:a.b.c.0 (the IPv4 client's /24) and 6to4 2002:AABB:CCDD:: ->
+ *  2002:AABB:CC00:: (its /48 is the IPv4 address a.b.c.d: to its /24).
+ *  Also read: a port after an
  *  IPv4 address ("1.2.3.4:5678") or a bracketed IPv6 one
  *  ("[2001:db8::1]:443", "[2001:db8::1]"), dropped with the brackets; an
  *  IPv6 zone ("fe80::1%eth0"), dropped; a comma-separated list
