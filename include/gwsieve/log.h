@@ -37,7 +37,10 @@ void gws_log0(int level, const char *fac, const char *fmt, ...)
  *  @returns 0, or -1 if \p name is not a level (the level is unchanged). */
 int gws_log_set_level_name(const char *name);
 
-/** @brief 1: one JSON object per line ({"ts","level","fac","msg"}). */
+/** @brief 1: one JSON object per line ({"ts","level","prog","pid","fac",
+ *  "msg"}), always valid UTF-8: bytes of the message that are not UTF-8
+ *  are written as U+FFFD each, and a message cut at the length limit is
+ *  cut between characters. */
 void gws_log_set_json(int on);
 
 /** @brief Sets the program name shown in each line (borrowed, must outlive
