@@ -79,14 +79,22 @@ void gws_pipeline_destroy(gws_pipeline_t *pl) {
 void gws_pipeline_stats_add(const gws_pipeline_t *pl,
                             gws_pipeline_stats_t *st) {
         int i;
+        /* dropped_by_rule first, and with acquire: the worker counts a
+         * drop in kept[GWS_KEEP_NONE] before it counts it here (release),
+         * so this snapshot's kept[] holds every drop it counts and
+         * kept[GWS_KEEP_NONE] - dropped_by_rule (sampled out) never goes
+         * below 0 (read the other way, a drop between the two reads made
+         * it 2^64 - 1). */
+        uint64_t by_rule = __atomic_load_n(&pl->st.dropped_by_rule,
+                                           __ATOMIC_ACQUIRE);
 #define LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+        st->dropped_by_rule += by_rule;
         st->in += LD(pl->st.in);
         for (i = 0; i < GWS_KEEP__CNT; i++)
                 st->kept[i] += LD(pl->st.kept[i]);
         for (i = 0; i < GWS_EV_ERR__CNT; i++)
                 st->dlq[i] += LD(pl->st.dlq[i]);
         st->alerts += LD(pl->st.alerts);
-        st->dropped_by_rule += LD(pl->st.dropped_by_rule);
         for (i = 0; i < GWS_ALERT_KIND__CNT; i++)
                 for (int j = 0; j < GWS_ALERT_STATE__CNT; j++)
                         st->alerts_by[i][j] += LD(pl->st.alerts_by[i][j]);
@@ -437,8 +445,10 @@ gws_outcome_t gws_pipeline_finish(gws_pipeline_t *pl, gws_detect_t *det,
         keep = gws_filter_eval(pl->filter, &m->ev, &sc, &rule);
         if (keep == GWS_KEEP_NONE) {
                 INC(pl->st.kept[GWS_KEEP_NONE]);
+                /* after kept[], release: see gws_pipeline_stats_add() */
                 if (rule)
-                        INC(pl->st.dropped_by_rule);
+                        __atomic_add_fetch(&pl->st.dropped_by_rule, 1,
+                                           __ATOMIC_RELEASE);
                 outcome = GWS_OUT_DROPPED;
         } else if (emit_retained(pl, &m->ev, &sc, keep, rule, cb, opaque) ==
                    -1) {

@@ -70,7 +70,10 @@ typedef struct gws_pipeline_stats_s {
                                            *   took, by reason */
         uint64_t dropped_by_rule;         /**< of kept[0]: a drop rule;
                                            *   the rest are normal events
-                                           *   not sampled */
+                                           *   not sampled (never more
+                                           *   than kept[0], also in a
+                                           *   snapshot taken while the
+                                           *   worker runs) */
         uint64_t alerts;                  /**< alert records the sink
                                            *   took (by kind, state:
                                            *   alerts_by) */
