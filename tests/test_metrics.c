@@ -158,6 +158,28 @@ START_TEST(http_serves_and_rejects) {
 }
 END_TEST
 
+/* RFC 9110 15.5.6: a 405 response MUST carry Allow with the methods the
+ * resource supports. HEAD is answered like GET, without the body. */
+START_TEST(http_405_names_allowed_methods) {
+        char err[256], out[4096];
+        gws_http_t *h = gws_http_start("127.0.0.1:0", handler, NULL, err,
+                                       sizeof(err));
+        int port;
+        ck_assert_msg(h != NULL, "%s", err);
+        port = gws_http_port(h);
+        ck_assert_int_eq(get(port, "DELETE /ok HTTP/1.0\r\n\r\n", out,
+                             sizeof(out)), 405);
+        ck_assert_msg(strstr(out, "\r\nAllow: GET, HEAD\r\n") != NULL,
+                      "405 without Allow: %s", out);
+        ck_assert_int_eq(get(port, "HEAD /ok HTTP/1.0\r\n\r\n", out,
+                             sizeof(out)), 200);
+        ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Length: 5\r\n"));
+        ck_assert_ptr_nonnull(strstr(out, "\r\n\r\n"));
+        ck_assert_str_eq(strstr(out, "\r\n\r\n"), "\r\n\r\n");
+        gws_http_stop(h);
+}
+END_TEST
+
 START_TEST(http_port_in_use_is_an_error) {
         char err[256];
         char addr[64];
@@ -180,6 +202,7 @@ Suite *gws_metrics_suite(void) {
         tcase_add_test(tc, histogram_snapshot_count_is_inf_bucket);
         tcase_add_test(tc, process_metrics);
         tcase_add_test(tc, http_serves_and_rejects);
+        tcase_add_test(tc, http_405_names_allowed_methods);
         tcase_add_test(tc, http_port_in_use_is_an_error);
         suite_add_tcase(s, tc);
         return s;
