@@ -155,12 +155,35 @@ START_TEST(long_json_lines_cut_at_a_character) {
 }
 END_TEST
 
+/* A text line is one line whatever the message holds: a newline or a
+ * carriage return in it (a gateway id is any JSON string, librdkafka
+ * passes on brokers' strings) is written as \n or \r, other control
+ * bytes as \xNN, so no message can start a line that looks like another
+ * (log injection) or split one for the log shipper. */
+START_TEST(text_lines_stay_one_line) {
+        const char *out, *nl;
+        gws_log_set_json(0);
+        cap_begin();
+        gws_log(GWS_LOG_WARNING, "PLACEMENT", "gateway \"%s\" arrives",
+                "gw\n2026-01-01T00:00:00.000Z gwsieve[1] ERROR  FATAL "
+                "forged\r\x1b[2K\x7f");
+        out = cap_end();
+        nl = strchr(out, '\n');
+        ck_assert_msg(nl && !nl[1], "not one line: %s", out);
+        ck_assert_msg(strstr(out, " WARN   PLACEMENT gateway \"gw\\n2026-01-"
+                                  "01T00:00:00.000Z gwsieve[1] ERROR  FATAL "
+                                  "forged\\r\\x1b[2K\\x7f\" arrives\n"),
+                      "%s", out);
+}
+END_TEST
+
 Suite *gws_log_suite(void) {
         Suite *s = suite_create("log");
         TCase *tc = tcase_create("log");
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, json_lines_stay_utf8);
         tcase_add_test(tc, long_json_lines_cut_at_a_character);
+        tcase_add_test(tc, text_lines_stay_one_line);
         suite_add_tcase(s, tc);
         return s;
 }
