@@ -84,6 +84,34 @@ static void json_escape_into(char *buf, size_t size, size_t *of,
         }
 }
 
+/* Appends the \p len bytes at \p s to buf[*of..size) for a text line,
+ * whole characters only, leaving \p reserve bytes free: a newline or a
+ * carriage return as \n or \r, other control bytes (but tab) as \xNN, so
+ * a message (a gateway id, a broker's string in a librdkafka message)
+ * can neither split its line nor start one that looks like ours. */
+static void text_escape_into(char *buf, size_t size, size_t *of,
+                             const char *s, size_t len, size_t reserve) {
+        const unsigned char *p = (const unsigned char *)s;
+        const unsigned char *end = p + len;
+        while (p < end) {
+                size_t n = *p < 0x80 ? 1 : utf8_len(p), w;
+                if (!n || n > (size_t)(end - p))
+                        n = 1; /* not UTF-8: the byte as it is */
+                w = *p == '\n' || *p == '\r' ? 2
+                    : (*p < 0x20 && *p != '\t') || *p == 0x7f ? 4 : n;
+                if (*of + w + reserve > size)
+                        return;
+                if (*p == '\n' || *p == '\r')
+                        memcpy(buf + *of, *p == '\n' ? "\\n" : "\\r", 2);
+                else if (w == 4 && n == 1)
+                        snprintf(buf + *of, 5, "\\x%02x", *p);
+                else
+                        memcpy(buf + *of, p, n);
+                *of += w;
+                p += n;
+        }
+}
+
 /* \p len bytes of \p s that vsnprintf() cut at the end of its buffer,
  * less a last UTF-8 sequence it cut short. */
 static size_t trim_cut_sequence(const char *s, size_t len) {
@@ -142,14 +170,15 @@ void gws_log0(int level, const char *fac, const char *fmt, ...) {
                 line[of++] = '}';
                 line[of++] = '\n';
         } else {
-                r = snprintf(line, sizeof(line), "%s.%03ldZ %s[%d] %-6s %s %s\n",
+                r = snprintf(line, sizeof(line), "%s.%03ldZ %s[%d] %-6s %s ",
                              tbuf, ts.tv_nsec / 1000000, log_prog,
-                             (int)getpid(), level_names[level], fac, msg);
+                             (int)getpid(), level_names[level], fac);
                 of = r < 0 ? 0 : (size_t)r;
-                if (of >= sizeof(line)) {
+                if (of > sizeof(line) - 1)
                         of = sizeof(line) - 1;
-                        line[of - 1] = '\n';
-                }
+                /* 1: the newline */
+                text_escape_into(line, sizeof(line), &of, msg, mlen, 1);
+                line[of++] = '\n';
         }
         /* One write so concurrent lines never interleave. */
         if (write(STDERR_FILENO, line, of) < 0) {

@@ -158,21 +158,23 @@ END_TEST
 /* A text line is one line whatever the message holds: a newline or a
  * carriage return in it (a gateway id is any JSON string, librdkafka
  * passes on brokers' strings) is written as \n or \r, other control
- * bytes as \xNN, so no message can start a line that looks like another
- * (log injection) or split one for the log shipper. */
+ * bytes as \xNN (tab and UTF-8 as they are), so no message can start a
+ * line that looks like another (log injection) or split one for the log
+ * shipper. */
 START_TEST(text_lines_stay_one_line) {
         const char *out, *nl;
         gws_log_set_json(0);
         cap_begin();
         gws_log(GWS_LOG_WARNING, "PLACEMENT", "gateway \"%s\" arrives",
                 "gw\n2026-01-01T00:00:00.000Z gwsieve[1] ERROR  FATAL "
-                "forged\r\x1b[2K\x7f");
+                "forged\r\x1b[2K\x7f \xc3\xa9\t.");
         out = cap_end();
         nl = strchr(out, '\n');
         ck_assert_msg(nl && !nl[1], "not one line: %s", out);
         ck_assert_msg(strstr(out, " WARN   PLACEMENT gateway \"gw\\n2026-01-"
                                   "01T00:00:00.000Z gwsieve[1] ERROR  FATAL "
-                                  "forged\\r\\x1b[2K\\x7f\" arrives\n"),
+                                  "forged\\r\\x1b[2K\\x7f \xc3\xa9\t.\" "
+                                  "arrives\n"),
                       "%s", out);
 }
 END_TEST

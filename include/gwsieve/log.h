@@ -1,7 +1,9 @@
 /* log.h - one logger for gwsieve and for librdkafka's log/error callbacks.
  *
- * Lines go to stderr as "<RFC3339 time> <LEVEL> <FAC> <message>" (or one JSON
- * object per line with gws_log_set_json(1)). The level is checked before the
+ * Lines go to stderr as "<RFC3339 time> <prog>[<pid>] <LEVEL> <FAC> <message>"
+ * (or one JSON object per line with gws_log_set_json(1)). Every call is one
+ * line: in text, a newline or carriage return of the message is written as
+ * \n or \r, other control bytes as \xNN. The level is checked before the
  * arguments are evaluated (redis serverLog), so debug logging on the hot path
  * costs one comparison when disabled.
  *
