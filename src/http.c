@@ -70,6 +70,8 @@ static MHD_Result_t on_request(void *cls, struct MHD_Connection *conn,
                 return MHD_NO;
         MHD_add_response_header(resp, "Content-Type", ctype);
         MHD_add_response_header(resp, "Cache-Control", "no-store");
+        if (status == MHD_HTTP_METHOD_NOT_ALLOWED) /* RFC 9110: MUST */
+                MHD_add_response_header(resp, "Allow", "GET, HEAD");
         ret = MHD_queue_response(conn, (unsigned)status, resp);
         MHD_destroy_response(resp);
         return ret;

@@ -23,12 +23,18 @@ void gws_hist_observe(gws_hist_t *h, uint64_t ns) {
         __atomic_add_fetch(&h->sum_ns, ns, __ATOMIC_RELAXED);
 }
 
+/* The count is the sum of the buckets as read, not src->count: a thread
+ * observing between the loads would make _count and the +Inf bucket
+ * differ (Prometheus requires them equal). _sum may hold an observation
+ * more or less than the buckets, as in any lock-free client. */
 void gws_hist_add(gws_hist_t *dst, const gws_hist_t *src) {
+        uint64_t v;
         int i;
-        for (i = 0; i <= GWS_HIST_NB; i++)
-                dst->bucket[i] += __atomic_load_n(&src->bucket[i],
-                                                  __ATOMIC_RELAXED);
-        dst->count += __atomic_load_n(&src->count, __ATOMIC_RELAXED);
+        for (i = 0; i <= GWS_HIST_NB; i++) {
+                v = __atomic_load_n(&src->bucket[i], __ATOMIC_RELAXED);
+                dst->bucket[i] += v;
+                dst->count += v;
+        }
         dst->sum_ns += __atomic_load_n(&src->sum_ns, __ATOMIC_RELAXED);
 }
 
@@ -100,9 +106,10 @@ int gws_prom_hist(gws_buf_t *b, const char *name, const gws_hist_t *h) {
                 r |= put_series(b, name, "_bucket", NULL, "le", le);
                 r |= gws_buf_printf(b, " %llu\n", (unsigned long long)cum);
         }
+        /* _count is the +Inf bucket by construction */
         r |= gws_buf_printf(b, "%s_sum %.9f\n%s_count %llu\n", name,
                             (double)h->sum_ns / 1e9, name,
-                            (unsigned long long)h->count);
+                            (unsigned long long)cum);
         return r;
 }
 

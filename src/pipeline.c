@@ -27,6 +27,11 @@ struct gws_pipeline_s {
         int alert_failed;
         uint64_t alert_ip;          /* "[REDACTED:ip]" in alerts' entities
                                      * (counted as GWS_RK_IP) */
+        uint64_t sampled_out;       /* normal events not sampled: st.kept
+                                     * [GWS_KEEP_NONE] is not written, the
+                                     * stats give it as this plus
+                                     * st.dropped_by_rule (see
+                                     * gws_pipeline_stats_add()) */
 };
 
 #define INC(x) __atomic_add_fetch(&(x), 1, __ATOMIC_RELAXED)
@@ -79,14 +84,24 @@ void gws_pipeline_destroy(gws_pipeline_t *pl) {
 void gws_pipeline_stats_add(const gws_pipeline_t *pl,
                             gws_pipeline_stats_t *st) {
         int i;
+        /* kept[GWS_KEEP_NONE] is the two counters of its parts, each read
+         * once, so kept[GWS_KEEP_NONE] - dropped_by_rule is the
+         * sampled-out counter as read: never below 0, never below what an
+         * earlier snapshot gave (read as kept[] and dropped_by_rule one
+         * after the other, a drop between the two reads counted as
+         * sampled out until the next snapshot, which took it back: a
+         * counter reset to Prometheus, 2^64 - 1 read the other way). */
+        uint64_t by_rule = __atomic_load_n(&pl->st.dropped_by_rule,
+                                           __ATOMIC_RELAXED);
 #define LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+        st->dropped_by_rule += by_rule;
         st->in += LD(pl->st.in);
-        for (i = 0; i < GWS_KEEP__CNT; i++)
+        st->kept[GWS_KEEP_NONE] += by_rule + LD(pl->sampled_out);
+        for (i = GWS_KEEP_NONE + 1; i < GWS_KEEP__CNT; i++)
                 st->kept[i] += LD(pl->st.kept[i]);
         for (i = 0; i < GWS_EV_ERR__CNT; i++)
                 st->dlq[i] += LD(pl->st.dlq[i]);
         st->alerts += LD(pl->st.alerts);
-        st->dropped_by_rule += LD(pl->st.dropped_by_rule);
         for (i = 0; i < GWS_ALERT_KIND__CNT; i++)
                 for (int j = 0; j < GWS_ALERT_STATE__CNT; j++)
                         st->alerts_by[i][j] += LD(pl->st.alerts_by[i][j]);
@@ -438,9 +453,11 @@ gws_outcome_t gws_pipeline_finish(gws_pipeline_t *pl, gws_detect_t *det,
 
         keep = gws_filter_eval(pl->filter, &m->ev, &sc, &rule);
         if (keep == GWS_KEEP_NONE) {
-                INC(pl->st.kept[GWS_KEEP_NONE]);
+                /* kept[GWS_KEEP_NONE] is their sum (gws_pipeline_stats_add) */
                 if (rule)
                         INC(pl->st.dropped_by_rule);
+                else
+                        INC(pl->sampled_out);
                 outcome = GWS_OUT_DROPPED;
         } else if (emit_retained(pl, &m->ev, &sc, keep, rule, cb, opaque) ==
                    -1) {

@@ -22,6 +22,7 @@ int main(void) {
         srunner_add_suite(sr, gws_redact_suite());
         srunner_add_suite(sr, gws_preset_suite());
         srunner_add_suite(sr, gws_metrics_suite());
+        srunner_add_suite(sr, gws_log_suite());
         srunner_add_suite(sr, gws_placement_suite());
         srunner_add_suite(sr, gws_hh_suite());
         srunner_run_all(sr, CK_ENV);

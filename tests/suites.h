@@ -14,6 +14,7 @@ Suite *gws_redact_suite(void);
 Suite *gws_json_suite(void);
 Suite *gws_preset_suite(void);
 Suite *gws_metrics_suite(void);
+Suite *gws_log_suite(void);
 Suite *gws_state_suite(void);
 Suite *gws_changelog_suite(void);
 Suite *gws_placement_suite(void);

@@ -1,6 +1,7 @@
 /* test_metrics.c - Prometheus exposition helpers and the HTTP endpoint. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,48 @@ START_TEST(histogram_is_cumulative) {
         ck_assert_ptr_nonnull(strstr(b.buf, "lat_seconds_count 3\n"));
         ck_assert_ptr_nonnull(strstr(b.buf, "lat_seconds_sum 5.000031000\n"));
         gws_buf_free(&b);
+}
+END_TEST
+
+/* A histogram read while a worker observes (the service sums each
+ * worker's with gws_hist_add() for /metrics): its _count must equal its
+ * +Inf bucket (Prometheus: "_count ... must be equal to the +Inf
+ * bucket"), in every snapshot. */
+static gws_hist_t shared_hist;
+static volatile int observe_stop;
+
+static void *observe_loop(void *arg) {
+        uint64_t ns = 0;
+        (void)arg;
+        while (!__atomic_load_n(&observe_stop, __ATOMIC_RELAXED))
+                gws_hist_observe(&shared_hist, (ns += 7919) % 2000000);
+        return NULL;
+}
+
+START_TEST(histogram_snapshot_count_is_inf_bucket) {
+        pthread_t thr;
+        gws_hist_t h;
+        uint64_t total = 0;
+        long i, bad = -1;
+        int k;
+        memset(&shared_hist, 0, sizeof(shared_hist));
+        observe_stop = 0;
+        ck_assert_int_eq(pthread_create(&thr, NULL, observe_loop, NULL), 0);
+        for (i = 0; i < 2000000 && bad < 0; i++) {
+                memset(&h, 0, sizeof(h));
+                gws_hist_add(&h, &shared_hist);
+                for (total = 0, k = 0; k <= GWS_HIST_NB; k++)
+                        total += h.bucket[k];
+                if (total != h.count)
+                        bad = i;
+        }
+        __atomic_store_n(&observe_stop, 1, __ATOMIC_RELAXED);
+        pthread_join(thr, NULL);
+        ck_assert_msg(bad < 0,
+                      "snapshot %ld: _count %llu, +Inf bucket %llu", bad,
+                      (unsigned long long)h.count,
+                      (unsigned long long)total);
+        ck_assert_uint_gt(shared_hist.count, 0);
 }
 END_TEST
 
@@ -115,6 +158,28 @@ START_TEST(http_serves_and_rejects) {
 }
 END_TEST
 
+/* RFC 9110 15.5.6: a 405 response MUST carry Allow with the methods the
+ * resource supports. HEAD is answered like GET, without the body. */
+START_TEST(http_405_names_allowed_methods) {
+        char err[256], out[4096];
+        gws_http_t *h = gws_http_start("127.0.0.1:0", handler, NULL, err,
+                                       sizeof(err));
+        int port;
+        ck_assert_msg(h != NULL, "%s", err);
+        port = gws_http_port(h);
+        ck_assert_int_eq(get(port, "DELETE /ok HTTP/1.0\r\n\r\n", out,
+                             sizeof(out)), 405);
+        ck_assert_msg(strstr(out, "\r\nAllow: GET, HEAD\r\n") != NULL,
+                      "405 without Allow: %s", out);
+        ck_assert_int_eq(get(port, "HEAD /ok HTTP/1.0\r\n\r\n", out,
+                             sizeof(out)), 200);
+        ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Length: 5\r\n"));
+        ck_assert_ptr_nonnull(strstr(out, "\r\n\r\n"));
+        ck_assert_str_eq(strstr(out, "\r\n\r\n"), "\r\n\r\n");
+        gws_http_stop(h);
+}
+END_TEST
+
 START_TEST(http_port_in_use_is_an_error) {
         char err[256];
         char addr[64];
@@ -134,8 +199,10 @@ Suite *gws_metrics_suite(void) {
         TCase *tc = tcase_create("metrics");
         tcase_add_test(tc, labels_are_escaped);
         tcase_add_test(tc, histogram_is_cumulative);
+        tcase_add_test(tc, histogram_snapshot_count_is_inf_bucket);
         tcase_add_test(tc, process_metrics);
         tcase_add_test(tc, http_serves_and_rejects);
+        tcase_add_test(tc, http_405_names_allowed_methods);
         tcase_add_test(tc, http_port_in_use_is_an_error);
         suite_add_tcase(s, tc);
         return s;

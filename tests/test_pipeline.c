@@ -172,6 +172,134 @@ START_TEST(dropped_and_errors) {
 }
 END_TEST
 
+/* Stats read while a worker processes (the service renders /metrics so):
+ * gwsieve_events_sampled_out_total is kept[GWS_KEEP_NONE] less
+ * dropped_by_rule, so no snapshot may hold more drops by rule than
+ * unkept events. With every normal event kept (sample rate 1) and a drop
+ * rule on each, the two move together: a snapshot that read kept[0]
+ * before an event and dropped_by_rule after it showed sampled_out at
+ * 2^64 - 1, and Prometheus took the next scrape for a counter reset. */
+static volatile int drop_loop_stop;
+
+static int discard(void *opaque, gws_sink_t sink, const char *key,
+                   size_t keylen, const char *val, size_t len) {
+        (void)opaque;
+        (void)sink;
+        (void)key;
+        (void)keylen;
+        (void)val;
+        (void)len;
+        return 0;
+}
+
+static void *drop_loop(void *arg) {
+        static const char ev[] =
+            "{\"id\":\"d\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":200,\"latency_ms\":1,"
+            "\"user_agent\":\"kube-probe\"}";
+        gws_input_t in = {ev, sizeof(ev) - 1, "g", 1, "gw.raw", 3, 0};
+        (void)arg;
+        while (!__atomic_load_n(&drop_loop_stop, __ATOMIC_RELAXED)) {
+                in.offset++;
+                gws_pipeline_process(pl, det, &in, discard, NULL);
+        }
+        return NULL;
+}
+
+START_TEST(stats_never_show_more_drops_than_unkept) {
+        gws_pipeline_stats_t st;
+        pthread_t thr;
+        long i, bad = -1;
+        reconfigure("{\"filter\":{\"normal_sample_rate\":1,\"rules\":["
+                    "{\"name\":\"hc\",\"when\":{\"field\":\"user_agent\","
+                    "\"equals\":\"kube-probe\"},\"action\":\"drop\","
+                    "\"force\":true}]}}");
+        drop_loop_stop = 0;
+        ck_assert_int_eq(pthread_create(&thr, NULL, drop_loop, NULL), 0);
+        /* the race showed within ~600k snapshots in every run (0.3 s) */
+        for (i = 0; i < 2000000 && bad < 0; i++) {
+                memset(&st, 0, sizeof(st));
+                gws_pipeline_stats_add(pl, &st);
+                if (st.kept[GWS_KEEP_NONE] < st.dropped_by_rule)
+                        bad = i;
+        }
+        __atomic_store_n(&drop_loop_stop, 1, __ATOMIC_RELAXED);
+        pthread_join(thr, NULL);
+        ck_assert_msg(bad < 0,
+                      "snapshot %ld: kept[none] %llu < dropped_by_rule %llu "
+                      "(sampled out %llu)",
+                      bad, (unsigned long long)st.kept[GWS_KEEP_NONE],
+                      (unsigned long long)st.dropped_by_rule,
+                      (unsigned long long)(st.kept[GWS_KEEP_NONE] -
+                                           st.dropped_by_rule));
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl, &st);
+        ck_assert_uint_gt(st.dropped_by_rule, 0);
+        ck_assert_uint_eq(st.kept[GWS_KEEP_NONE], st.dropped_by_rule);
+}
+END_TEST
+
+/* The same, with drops by rule and normal events not sampled in turn: the
+ * sampled-out count (kept[GWS_KEEP_NONE] - dropped_by_rule, as the
+ * service renders it) must never go down from one snapshot to the next,
+ * or Prometheus takes the counter for reset (a rate() spike of its whole
+ * value). Two counters read one after the other count a drop between
+ * the reads in kept[] only, as sampled out, and the next snapshot takes
+ * it back. */
+static void *drop_sample_loop(void *arg) {
+        static const char ev[] =
+            "{\"id\":\"d\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":200,\"latency_ms\":1,"
+            "\"user_agent\":\"kube-probe\"}";
+        static const char ev2[] =
+            "{\"id\":\"s\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":200,\"latency_ms\":1}";
+        gws_input_t in = {ev, sizeof(ev) - 1, "g", 1, "gw.raw", 3, 0};
+        gws_input_t in2 = {ev2, sizeof(ev2) - 1, "g", 1, "gw.raw", 3, 0};
+        (void)arg;
+        while (!__atomic_load_n(&drop_loop_stop, __ATOMIC_RELAXED)) {
+                in.offset += 2;
+                gws_pipeline_process(pl, det, &in, discard, NULL);
+                in2.offset = in.offset + 1;
+                gws_pipeline_process(pl, det, &in2, discard, NULL);
+        }
+        return NULL;
+}
+
+START_TEST(stats_sampled_out_never_goes_down) {
+        gws_pipeline_stats_t st;
+        pthread_t thr;
+        uint64_t prev = 0, cur = 0;
+        long i, bad = -1;
+        reconfigure("{\"filter\":{\"normal_sample_rate\":0,\"rules\":["
+                    "{\"name\":\"hc\",\"when\":{\"field\":\"user_agent\","
+                    "\"equals\":\"kube-probe\"},\"action\":\"drop\","
+                    "\"force\":true}]}}");
+        drop_loop_stop = 0;
+        ck_assert_int_eq(pthread_create(&thr, NULL, drop_sample_loop, NULL),
+                         0);
+        /* it went down within 2.5M snapshots in every run (0.6 s) */
+        for (i = 0; i < 5000000 && bad < 0; i++) {
+                memset(&st, 0, sizeof(st));
+                gws_pipeline_stats_add(pl, &st);
+                cur = st.kept[GWS_KEEP_NONE] - st.dropped_by_rule;
+                if (cur < prev)
+                        bad = i;
+                else
+                        prev = cur;
+        }
+        __atomic_store_n(&drop_loop_stop, 1, __ATOMIC_RELAXED);
+        pthread_join(thr, NULL);
+        ck_assert_msg(bad < 0, "snapshot %ld: sampled out %llu after %llu",
+                      bad, (unsigned long long)cur,
+                      (unsigned long long)prev);
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl, &st);
+        ck_assert_uint_gt(st.dropped_by_rule, 0);
+        ck_assert_uint_gt(st.kept[GWS_KEEP_NONE], st.dropped_by_rule);
+}
+END_TEST
+
 static const struct {
         const char *in;
         size_t len;
@@ -2221,6 +2349,8 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, retained_is_input_plus_sieve);
         tcase_add_test(tc, dropped_and_errors);
+        tcase_add_test(tc, stats_never_show_more_drops_than_unkept);
+        tcase_add_test(tc, stats_sampled_out_never_goes_down);
         tcase_add_loop_test(tc, dlq_keeps_original_and_reason, 0,
                             sizeof(dlq) / sizeof(dlq[0]));
         tcase_add_test(tc, sink_failure_is_reported);

@@ -1,7 +1,9 @@
 /* log.h - one logger for gwsieve and for librdkafka's log/error callbacks.
  *
- * Lines go to stderr as "<RFC3339 time> <LEVEL> <FAC> <message>" (or one JSON
- * object per line with gws_log_set_json(1)). The level is checked before the
+ * Lines go to stderr as "<RFC3339 time> <prog>[<pid>] <LEVEL> <FAC> <message>"
+ * (or one JSON object per line with gws_log_set_json(1)). Every call is one
+ * line: in text, a newline or carriage return of the message is written as
+ * \n or \r, other control bytes as \xNN. The level is checked before the
  * arguments are evaluated (redis serverLog), so debug logging on the hot path
  * costs one comparison when disabled.
  *
@@ -37,7 +39,10 @@ void gws_log0(int level, const char *fac, const char *fmt, ...)
  *  @returns 0, or -1 if \p name is not a level (the level is unchanged). */
 int gws_log_set_level_name(const char *name);
 
-/** @brief 1: one JSON object per line ({"ts","level","fac","msg"}). */
+/** @brief 1: one JSON object per line ({"ts","level","prog","pid","fac",
+ *  "msg"}), always valid UTF-8: bytes of the message that are not UTF-8
+ *  are written as U+FFFD each, and a message cut at the length limit is
+ *  cut between characters. */
 void gws_log_set_json(int on);
 
 /** @brief Sets the program name shown in each line (borrowed, must outlive

@@ -31,7 +31,9 @@ extern const double gws_hist_bounds[GWS_HIST_NB];
 /** @brief Records one observation of \p ns nanoseconds (atomic). */
 void gws_hist_observe(gws_hist_t *h, uint64_t ns);
 
-/** @brief Adds \p src into \p dst (atomic loads of \p src). */
+/** @brief Adds \p src into \p dst (atomic loads of \p src; the count
+ *  added is the sum of the buckets read, so \p dst stays consistent while
+ *  \p src is observed). */
 void gws_hist_add(gws_hist_t *dst, const gws_hist_t *src);
 
 /** @brief Family header: # HELP and # TYPE (counter, gauge, histogram). */
@@ -46,7 +48,7 @@ int gws_prom_dbl(gws_buf_t *b, const char *name, const char *const *labels,
                  double v);
 
 /** @brief The _bucket/_sum/_count samples of histogram \p name (the
- *  family header is the caller's). */
+ *  family header is the caller's); _count is the +Inf bucket. */
 int gws_prom_hist(gws_buf_t *b, const char *name, const gws_hist_t *h);
 
 /** @brief process_cpu_seconds_total, process_resident_memory_bytes,

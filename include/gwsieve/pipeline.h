@@ -74,7 +74,12 @@ typedef struct gws_pipeline_stats_s {
                                            *   took, by reason */
         uint64_t dropped_by_rule;         /**< of kept[0]: a drop rule;
                                            *   the rest are normal events
-                                           *   not sampled */
+                                           *   not sampled; in every
+                                           *   snapshot, also one taken
+                                           *   while the worker runs,
+                                           *   kept[0] - dropped_by_rule
+                                           *   is >= 0 and >= that of any
+                                           *   earlier snapshot */
         uint64_t alerts;                  /**< alert records the sink
                                            *   took (by kind, state:
                                            *   alerts_by) */
