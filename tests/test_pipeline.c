@@ -197,7 +197,7 @@ static void *drop_loop(void *arg) {
             "{\"id\":\"d\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
             "\"model\":\"m\",\"status\":200,\"latency_ms\":1,"
             "\"user_agent\":\"kube-probe\"}";
-        gws_input_t in = {ev, sizeof(ev) - 1, "g", 1, "gw.raw", 3, 0};
+        gws_input_t in = {ev, sizeof(ev) - 1, "g", 1, "gw.raw", 3, 0, 0};
         (void)arg;
         while (!__atomic_load_n(&drop_loop_stop, __ATOMIC_RELAXED)) {
                 in.offset++;
@@ -254,8 +254,8 @@ static void *drop_sample_loop(void *arg) {
         static const char ev2[] =
             "{\"id\":\"s\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
             "\"model\":\"m\",\"status\":200,\"latency_ms\":1}";
-        gws_input_t in = {ev, sizeof(ev) - 1, "g", 1, "gw.raw", 3, 0};
-        gws_input_t in2 = {ev2, sizeof(ev2) - 1, "g", 1, "gw.raw", 3, 0};
+        gws_input_t in = {ev, sizeof(ev) - 1, "g", 1, "gw.raw", 3, 0, 0};
+        gws_input_t in2 = {ev2, sizeof(ev2) - 1, "g", 1, "gw.raw", 3, 0, 0};
         (void)arg;
         while (!__atomic_load_n(&drop_loop_stop, __ATOMIC_RELAXED)) {
                 in.offset += 2;
