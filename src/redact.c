@@ -51,6 +51,8 @@ static const unsigned char min_len[GWS_RK_CUSTOM] = {
     [GWS_RK_GOOGLE_API_KEY] = 4 + 35,  /* AIza */
     [GWS_RK_GITHUB_TOKEN] = 11 + 22,   /* github_pat_ (ghp_ + 36: 40) */
     [GWS_RK_SLACK_TOKEN] = 5 + 10,     /* xoxb- */
+    [GWS_RK_STRIPE_KEY] = 8 + 20,      /* sk_live_ */
+    [GWS_RK_HUGGINGFACE_TOKEN] = 3 + 30, /* hf_ */
     [GWS_RK_BEARER] = 7 + 16,          /* "Bearer " */
     [GWS_RK_BASIC_AUTH] = 6 + 8,       /* "Basic " */
     [GWS_RK_URL_CREDENTIAL] = 5 + 6,   /* "?key=" */
@@ -82,7 +84,8 @@ struct gws_redact_scratch_s {
 
 static const char *kind_names[GWS_RK__CNT] = {
     "openai_key", "anthropic_key", "aws_access_key", "google_api_key",
-    "github_token", "slack_token", "bearer_token", "basic_auth",
+    "github_token", "slack_token", "stripe_key", "huggingface_token",
+    "bearer_token", "basic_auth",
     "url_credential", "jwt", "private_key",
     "email", "card_number", "custom", "ip", "field"};
 
@@ -700,7 +703,8 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
                                          "\"%s\" (known: openai_key, "
                                          "anthropic_key, aws_access_key, "
                                          "google_api_key, github_token, "
-                                         "slack_token, bearer_token, "
+                                         "slack_token, stripe_key, "
+                                         "huggingface_token, bearer_token, "
                                          "basic_auth, url_credential, jwt, "
                                          "private_key, email, card_number)",
                                          builtins[i]);

@@ -38,6 +38,17 @@ static const struct {
      GWS_RK_GITHUB_TOKEN},
     {"xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
      GWS_RK_SLACK_TOKEN},
+    /* app-level and rotating (refresh) tokens */
+    {"xapp-1-A01B2C3D4E5-1234567890123-abcdef0123456789abcdef",
+     GWS_RK_SLACK_TOKEN},
+    {"xoxe-1-My0xLTEyMzQ1Njc4OTAtYWJjZGVmZ2hpams", GWS_RK_SLACK_TOKEN},
+    {"sk_live_51H8xYzAbCdEfGhIjKlMnOpQr", GWS_RK_STRIPE_KEY},
+    {"rk_test_4eC39HqLyjWDarjtT1zdp7dc", GWS_RK_STRIPE_KEY},
+    {"hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567", GWS_RK_HUGGINGFACE_TOKEN},
+    /* a password in a URL's userinfo (RFC 3986 3.2.1), the host an
+     * address: no e-mail either */
+    {"postgres://admin:s3cr3tP4ss@10.0.0.5:5432/db", GWS_RK_URL_CREDENTIAL},
+    {"https://bot:hunter2hunter2@[2001:db8::1]/x", GWS_RK_URL_CREDENTIAL},
     /* RFC 7617: base64 of user:password */
     {"Basic dXNlcm5hbWU6c3VwZXJzZWNyZXRwYXNzd29yZA==", GWS_RK_BASIC_AUTH},
     {"BASIC YWRtaW46aHVudGVyMg", GWS_RK_BASIC_AUTH},
@@ -48,6 +59,9 @@ static const struct {
      GWS_RK_JWT},
     {"-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\n"
      "-----END RSA PRIVATE KEY-----",
+     GWS_RK_PRIVATE_KEY},
+    {"-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGXabcdEFGH\n"
+     "-----END PGP PRIVATE KEY BLOCK-----",
      GWS_RK_PRIVATE_KEY},
     {"jane.doe+ai@example.co.uk", GWS_RK_EMAIL},
     {"4111 1111 1111 1111", GWS_RK_CARD},
@@ -142,6 +156,10 @@ static const char *lookalikes[] = {
     "06f2904c-9f73-4a8c-9006-445509614832",
     "chatcmpl-06f2904c-9f73-4a8c-9006-445509614832",
     "epoch 1767225600123", "1767225600123", "id 9006 445509614832",
+    "sk_test_helpers_module", "risk_live_preview_enabled_flag_here",
+    "hf_hub_download(repo_id)", "https://example.com/@user",
+    "https://user@example", "-----BEGIN PGP PUBLIC KEY BLOCK-----",
+    "see http://a.b/c:d@ here", "xapp-short",
     "",
 };
 
@@ -565,6 +583,8 @@ static const struct {
     {"google_api_key", "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY"},
     {"github_token", "github_pat_11ABCDEFG0abcdefghijkl"},
     {"slack_token", "xoxb-1234567890"},
+    {"stripe_key", "sk_live_abcdefghijklmnopqrst"},
+    {"huggingface_token", "hf_abcdefghijklmnopqrstuvwxyz0123"},
     {"bearer_token", "Bearer abcdefghijklmnop"},
     {"basic_auth", "Basic YWI6Y2Rl"},
     {"url_credential", "?key=abcdef"},

@@ -67,6 +67,8 @@ typedef enum {
         GWS_RK_GOOGLE_API_KEY,
         GWS_RK_GITHUB_TOKEN,
         GWS_RK_SLACK_TOKEN,
+        GWS_RK_STRIPE_KEY,
+        GWS_RK_HUGGINGFACE_TOKEN,
         GWS_RK_BEARER,
         GWS_RK_BASIC_AUTH,
         GWS_RK_URL_CREDENTIAL,
