@@ -389,6 +389,30 @@ static size_t email_domain_end(uc *s, size_t len, size_t p) {
         return end;
 }
 
+/* A userinfo character of a URL (RFC 3986 3.2.1: unreserved, pct-encoded,
+ * sub-delims, ':'). */
+static inline int is_userinfo(int c) {
+        return is_alnum(c) || (c && strchr("-._~%!$&'()*+,;=:", c));
+}
+
+/* The password of a URL's userinfo ("scheme://user:password@host"),
+ * the '@' at s[i]: [*ms, *me) the password, the user and the host kept
+ * (an e-mail match would take the host only when it is a name, never
+ * when it is an address). @returns 1, or 0 when there is none. */
+static int userinfo_at(uc *s, size_t i, size_t floor, size_t *ms, size_t *me,
+                       unsigned *kind) {
+        size_t a = i, colon = 0;
+        while (a > floor && i - a < 256 && is_userinfo(s[a - 1]))
+                if (s[--a] == ':')
+                        colon = a; /* the first ':' is the user's end */
+        if (a < floor + 3 || s[a - 1] != '/' || s[a - 2] != '/' ||
+            s[a - 3] != ':' || !colon || colon + 1 >= i)
+                return 0;
+        *ms = colon + 1, *me = i;
+        *kind = GWS_RK_URL_CREDENTIAL;
+        return 1;
+}
+
 /* Tries the detectors that can start at s[i]. \p floor: no match may start
  * before it (the end of the previous one).
  * @returns 1 with [*ms, *me) and *kind, or 0. */
@@ -399,8 +423,23 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
         size_t j, e;
 
         switch (s[i]) {
+        case 'r':
         case 's':
-                if (!bnd || !has(s, len, i, "sk-"))
+                if (!bnd)
+                        return 0;
+                /* Stripe: sk_live_, sk_test_, rk_live_, rk_test_ */
+                if (has(s, len, i + 1, "k_live_") ||
+                    has(s, len, i + 1, "k_test_")) {
+                        if (!(en & 1u << GWS_RK_STRIPE_KEY))
+                                return 0;
+                        e = run(s, len, i + 8, is_alnum);
+                        if (e - (i + 8) < 20)
+                                return 0;
+                        *ms = i, *me = e;
+                        *kind = GWS_RK_STRIPE_KEY;
+                        return 1;
+                }
+                if (s[i] != 's' || !has(s, len, i, "sk-"))
                         return 0;
                 if ((en & 1u << GWS_RK_ANTHROPIC_KEY) &&
                     has(s, len, i + 3, "ant-")) {
@@ -467,11 +506,23 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
                         }
                 }
                 return 0;
+        case 'h':
+                if (!bnd || !(en & 1u << GWS_RK_HUGGINGFACE_TOKEN) ||
+                    !has(s, len, i, "hf_"))
+                        return 0;
+                e = run(s, len, i + 3, is_alnum);
+                if (e - (i + 3) < 30)
+                        return 0;
+                *ms = i, *me = e;
+                *kind = GWS_RK_HUGGINGFACE_TOKEN;
+                return 1;
         case 'x':
-                if (!bnd || !(en & 1u << GWS_RK_SLACK_TOKEN) ||
-                    !has(s, len, i, "xox") || i + 5 > len ||
-                    !strchr("abprs", s[i + 3]) || !s[i + 3] ||
-                    s[i + 4] != '-')
+                /* xox[abprs]- (bot, user, ...), xoxe- (a rotating
+                 * token's refresh token), xapp- (app-level) */
+                if (!bnd || !(en & 1u << GWS_RK_SLACK_TOKEN) || i + 5 > len ||
+                    !((has(s, len, i, "xox") && s[i + 3] &&
+                       strchr("abprse", s[i + 3]) && s[i + 4] == '-') ||
+                      has(s, len, i, "xapp-")))
                         return 0;
                 e = run(s, len, i + 5, is_slack);
                 if (e - (i + 5) < 10)
@@ -524,24 +575,34 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
         }
         case '-': {
                 const unsigned char *hdr_end, *end_mark;
-                size_t lim;
+                size_t lim, k;
                 if (!(en & 1u << GWS_RK_PRIVATE_KEY) ||
                     !has(s, len, i, "-----BEGIN "))
                         return 0;
-                /* "PRIVATE KEY-----" on the same header line */
+                /* "PRIVATE KEY-----" on the same header line, or
+                 * OpenPGP's "PRIVATE KEY BLOCK-----" (RFC 9580 6.2) */
                 lim = i + 100 < len ? i + 100 : len;
-                hdr_end = memmem(s + i, lim - i, "PRIVATE KEY-----", 16);
+                hdr_end = memmem(s + i, lim - i, "PRIVATE KEY", 11);
                 if (!hdr_end)
                         return 0;
-                j = (size_t)(hdr_end - s) + 16;
+                j = (size_t)(hdr_end - s) + 11;
+                k = has(s, len, j, "-----") ? 5
+                    : has(s, len, j, " BLOCK-----") ? 11
+                                                     : 0;
+                if (!k)
+                        return 0;
+                j += k;
                 end_mark = memmem(s + j, len - j, "-----END ", 9);
                 e = len;
                 if (end_mark) {
                         const unsigned char *tail = memmem(
                             end_mark, (size_t)(s + len - end_mark),
-                            "PRIVATE KEY-----", 16);
-                        if (tail)
-                                e = (size_t)(tail - s) + 16;
+                            "PRIVATE KEY", 11);
+                        size_t t = tail ? (size_t)(tail - s) + 11 : 0;
+                        if (tail && has(s, len, t, "-----"))
+                                e = t + 5;
+                        else if (tail && has(s, len, t, " BLOCK-----"))
+                                e = t + 11;
                 }
                 *ms = i, *me = e;
                 *kind = GWS_RK_PRIVATE_KEY;
@@ -551,6 +612,9 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
                 size_t a = i, t;
                 long cp;
                 int n, cjk = -1;
+                if ((en & 1u << GWS_RK_URL_CREDENTIAL) &&
+                    userinfo_at(s, i, floor, ms, me, kind))
+                        return 1;
                 if (!(en & 1u << GWS_RK_EMAIL))
                         return 0;
                 /* The local part, back from the '@': ASCII atext, and
@@ -684,7 +748,7 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
                              size_t errstr_size) {
         gws_redact_t *r = calloc(1, sizeof(*r));
         int i, k;
-        const char *trig_bytes = "sAgxBbe-@0123456789";
+        const char *trig_bytes = "sAgxBbehr-@0123456789";
 
         if (!r) {
                 snprintf(errstr, errstr_size, "out of memory");
@@ -837,8 +901,10 @@ static inline unsigned cand16(__m128i pv, __m128i v, __m128i nx) {
         __m128i tw = _mm_or_si128(
             _mm_or_si128(_mm_or_si128(dig, EQ(v, 's')),
                          _mm_or_si128(EQ(v, 'A'), EQ(v, 'g'))),
-            _mm_or_si128(_mm_or_si128(EQ(v, 'x'), EQ(v, 'B')),
-                         _mm_or_si128(EQ(v, 'b'), EQ(v, 'e'))));
+            _mm_or_si128(
+                _mm_or_si128(_mm_or_si128(EQ(v, 'x'), EQ(v, 'B')),
+                             _mm_or_si128(EQ(v, 'b'), EQ(v, 'e'))),
+                _mm_or_si128(EQ(v, 'h'), EQ(v, 'r'))));
         __m128i m = _mm_or_si128(
             _mm_or_si128(_mm_andnot_si128(word, tw),
                          _mm_or_si128(EQ(v, '?'), EQ(v, '&'))),
@@ -863,7 +929,9 @@ static inline int may_start(uc *s, size_t len, size_t i) {
         case 'B':
         case 'b': return (n | 0x20) == 'e' || (n | 0x20) == 'a';
         case 'g': return n == 'h' || n == 'i';
-        case 'x': return n == 'o';
+        case 'x': return n == 'o' || n == 'a';
+        case 'r': return n == 'k';
+        case 'h': return n == 'f';
         case '?':
         case '&': return is_alpha(n);
         case 'A':

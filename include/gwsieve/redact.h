@@ -17,7 +17,10 @@
  *   google_api_key AIza + 35 [A-Za-z0-9_-]
  *   github_token   ghp_|gho_|ghu_|ghs_|ghr_ + >= 36 [A-Za-z0-9];
  *                  github_pat_ + >= 22 [A-Za-z0-9_]
- *   slack_token    xoxa-|xoxb-|xoxp-|xoxr-|xoxs- + >= 10 [A-Za-z0-9-]
+ *   slack_token    xoxa-|xoxb-|xoxp-|xoxr-|xoxs-|xoxe-|xapp- + >= 10
+ *                  [A-Za-z0-9-]
+ *   stripe_key     sk_live_|sk_test_|rk_live_|rk_test_ + >= 20 [A-Za-z0-9]
+ *   huggingface_token hf_ + >= 30 [A-Za-z0-9]
  *   bearer_token   Bearer (any case) + spaces + >= 16 token chars (the
  *                  word "Bearer " is kept, the token replaced)
  *   basic_auth     Basic (any case) + spaces + >= 8 base64 chars that
@@ -30,9 +33,12 @@
  *                  subscription-key, x-amz-signature, x-amz-credential
  *                  or x-amz-security-token in any case, '=', >= 6
  *                  characters up to '&', '#', a space, a quote, '<',
- *                  '>' or '\\'); the name is kept
+ *                  '>' or '\\'); the name is kept; and the password of a
+ *                  URL's userinfo (scheme://user:password@host: the
+ *                  user and host kept)
  *   jwt            eyJ... three base64url parts (>= 10 chars each) by dots
- *   private_key    -----BEGIN ... PRIVATE KEY----- through its END line
+ *   private_key    -----BEGIN ... PRIVATE KEY----- (or OpenPGP's PRIVATE
+ *                  KEY BLOCK-----) through its END line
  *                  (to the end of the text if the END is missing)
  *   email          local@domain.tld (tld >= 2 letters, punycode, or
  *                  >= 2 characters beyond ASCII); local part and labels
