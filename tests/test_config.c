@@ -29,6 +29,21 @@ START_TEST(defaults) {
 }
 END_TEST
 
+/* A file that cannot be opened is named with the system's reason, not
+ * as a parse error at "line -1 column -1" (jansson's position when it
+ * read nothing). */
+START_TEST(unopenable_file_named) {
+        ck_assert_int_eq(gws_config_load_file(cfg, "/nonexistent/gw.json",
+                                              err, sizeof(err)),
+                         -1);
+        ck_assert_str_eq(err, "/nonexistent/gw.json: No such file or directory");
+        ck_assert_int_eq(gws_config_load_file(cfg, "/", err, sizeof(err)),
+                         -1);
+        ck_assert_msg(!strstr(err, "line -1") && !strncmp(err, "/: ", 3),
+                      "%s", err);
+}
+END_TEST
+
 START_TEST(nested_and_kafka) {
         ck_assert_int_eq(
             gws_config_load_string(
@@ -592,6 +607,7 @@ Suite *gws_config_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, defaults);
         tcase_add_test(tc, nested_and_kafka);
+        tcase_add_test(tc, unopenable_file_named);
         tcase_add_loop_test(tc, errors_name_the_key, 0,
                             sizeof(bad) / sizeof(bad[0]));
         tcase_add_test(tc, file_values_not_cut);
