@@ -679,7 +679,22 @@ static int load_root(gws_config_t *cfg, json_t *root, const char *what,
 int gws_config_load_file(gws_config_t *cfg, const char *path, char *errstr,
                          size_t errstr_size) {
         json_error_t jerr;
-        json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+        json_t *root;
+        FILE *fp = fopen(path, "r");
+        int err;
+        /* opened here, so that a file that cannot be is named with the
+         * reason (jansson's says "line -1 column -1: unable to open") */
+        if (!fp) {
+                snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
+                return -1;
+        }
+        root = json_loadf(fp, JSON_REJECT_DUPLICATES, &jerr);
+        err = ferror(fp) ? errno : 0;
+        fclose(fp);
+        if (!root && err) { /* a directory: EISDIR on the read */
+                snprintf(errstr, errstr_size, "%s: %s", path, strerror(err));
+                return -1;
+        }
         return load_root(cfg, root, path, &jerr, errstr, errstr_size);
 }
 
