@@ -1559,6 +1559,46 @@ END_TEST
  * file, not to its first message: the first event went to the DLQ as
  * invalid_json ("unexpected character at byte 0"). One in the middle of
  * the file, or opening a later line, is the message's and stays. */
+/* A replay's dead letters say which line of the input they are (its
+ * source's partition and offset are simulated: no one can find the line
+ * from them), blank lines counted as lines, as an editor numbers them. */
+START_TEST(replay_dead_letters_name_the_line) {
+        char dir[] = "/tmp/gws-replay-XXXXXX", in[600], path[700];
+        char line[8192];
+        gws_replay_result_t res;
+        json_t *dl;
+        json_error_t jerr;
+        FILE *fp;
+        int n = 0;
+        fp = replay_input(dir, in, sizeof(in));
+        fputs("{\"id\":\"a\",\"ts\":1000,\"gateway_id\":\"g\",\"provider\":"
+              "\"p\",\"model\":\"m\",\"status\":200,\"latency_ms\":5}\n"
+              "\n"
+              "{\"id\":\"b\",\"ts\":2000,\"gateway_id\":\"g\"}\n"
+              "not json\n",
+              fp);
+        fclose(fp);
+        ck_assert_int_eq(
+            gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err)), 0);
+        snprintf(path, sizeof(path), "%s/dlq.ndjson", dir);
+        ck_assert_ptr_nonnull(fp = fopen(path, "r"));
+        while (fgets(line, sizeof(line), fp)) {
+                json_int_t want = n ? 4 : 3;
+                ck_assert_ptr_nonnull(dl = json_loads(line, 0, &jerr));
+                ck_assert_msg(json_integer_value(json_object_get(
+                                  json_object_get(dl, "source"), "line")) ==
+                                  want,
+                              "dead letter %d should name line %lld: %s", n,
+                              (long long)want, line);
+                json_decref(dl);
+                n++;
+        }
+        fclose(fp);
+        ck_assert_int_eq(n, 2);
+        rm_dir(dir);
+}
+END_TEST
+
 START_TEST(replay_skips_utf8_bom) {
         char dir[] = "/tmp/gws-replay-XXXXXX", in[600], path[700];
         gws_replay_result_t res;
@@ -2396,6 +2436,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, replay_says_why_it_stopped);
         tcase_add_test(tc, replay_refusal_keeps_previous_outputs);
         tcase_add_test(tc, replay_skips_utf8_bom);
+        tcase_add_test(tc, replay_dead_letters_name_the_line);
         suite_add_tcase(s, tc);
         return s;
 }
