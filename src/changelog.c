@@ -672,6 +672,7 @@ static int64_t catch_up(gws_changelog_t *cl, int32_t partition,
                         in.partition = partition;
                         in.offset = m->offset;
                         in.whole_len = 0;
+                        in.line = 0;
                         gws_pipeline_learn(cl->pl, det, &in);
                         n++;
                 }

@@ -243,6 +243,9 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
                 r |= gws_buf_json_str(b, in->key, in->keylen);
         else
                 r |= gws_buf_puts(b, "null");
+        if (in->line) /* replay: partition and offset are simulated */
+                r |= gws_buf_printf(b, ",\"line\":%llu",
+                                    (unsigned long long)in->line);
         r |= gws_buf_printf(b, "},\"size\":%zu,\"failed_at\":\"%s\",", size,
                             gws_time_format(gws_now_ms(), tbuf, sizeof(tbuf)));
         /* The payload is redacted as text first (secrets in bytes that did

@@ -255,6 +255,7 @@ static int replay_next(lreader_t *r, const gws_config_t *cfg, int rnd,
                 L->msg.value = line;
                 L->msg.len = n;
                 L->msg.whole_len = whole > n ? (size_t)whole : 0;
+                L->msg.line = res->lines;
                 L->msg.key = key;
                 L->msg.keylen = keylen;
                 L->msg.topic = cfg->topic_input;

@@ -1209,6 +1209,7 @@ static void worker_input(const gws_service_t *svc,
         in->partition = rkm->partition;
         in->offset = rkm->offset;
         in->whole_len = 0;
+        in->line = 0;
 }
 
 /* Processes \p n queued messages of one partition \p p (consecutive in a

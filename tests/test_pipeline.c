@@ -120,7 +120,7 @@ static void teardown(void) {
 }
 
 static gws_outcome_t run1(const char *v, size_t len) {
-        gws_input_t in = {v, len, "gw-1", 4, "gw.raw", 3, 42, 0};
+        gws_input_t in = {v, len, "gw-1", 4, "gw.raw", 3, 42, 0, 0};
         return gws_pipeline_process(pl, det, &in, capture, &cap);
 }
 
@@ -197,7 +197,7 @@ static void *drop_loop(void *arg) {
             "{\"id\":\"d\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
             "\"model\":\"m\",\"status\":200,\"latency_ms\":1,"
             "\"user_agent\":\"kube-probe\"}";
-        gws_input_t in = {ev, sizeof(ev) - 1, "g", 1, "gw.raw", 3, 0, 0};
+        gws_input_t in = {ev, sizeof(ev) - 1, "g", 1, "gw.raw", 3, 0, 0, 0};
         (void)arg;
         while (!__atomic_load_n(&drop_loop_stop, __ATOMIC_RELAXED)) {
                 in.offset++;
@@ -254,8 +254,8 @@ static void *drop_sample_loop(void *arg) {
         static const char ev2[] =
             "{\"id\":\"s\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
             "\"model\":\"m\",\"status\":200,\"latency_ms\":1}";
-        gws_input_t in = {ev, sizeof(ev) - 1, "g", 1, "gw.raw", 3, 0, 0};
-        gws_input_t in2 = {ev2, sizeof(ev2) - 1, "g", 1, "gw.raw", 3, 0, 0};
+        gws_input_t in = {ev, sizeof(ev) - 1, "g", 1, "gw.raw", 3, 0, 0, 0};
+        gws_input_t in2 = {ev2, sizeof(ev2) - 1, "g", 1, "gw.raw", 3, 0, 0, 0};
         (void)arg;
         while (!__atomic_load_n(&drop_loop_stop, __ATOMIC_RELAXED)) {
                 in.offset += 2;
@@ -1735,7 +1735,7 @@ static gws_input_t ahead_input(char (*bufs)[512], int i) {
             "\"user_id\":\"u-1\"", "\"user_id\":\"u-2\"",
             "\"user_id\":\"u-3\",\"client_ip\":\"10.0.0.7\"",
             "\"user_id\":\"u-4\"", "\"user_id\":\"u-5\""};
-        gws_input_t gi = {bufs[i & 1], 0, "g", 1, "gw.raw", i % 2, i, 0};
+        gws_input_t gi = {bufs[i & 1], 0, "g", 1, "gw.raw", i % 2, i, 0, 0};
         if (i % 50 == 49)
                 gi.len = (size_t)snprintf(bufs[i & 1], 512, "{\"id\":\"e%d\",",
                                           i);
@@ -1863,7 +1863,7 @@ START_TEST(alert_ip_redactions_are_counted) {
                 /* 1 event a second: 300 s normal, 40 s slow, 300 s
                  * normal again */
                 for (i = 0; i < 640; i++) {
-                        gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i, 0};
+                        gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i, 0, 0};
                         gi.len = latency_step(in, sizeof(in), i,
                                               "\"client_ip\":\"host.internal\"");
                         ck_assert_int_eq(gws_pipeline_process(
@@ -1930,7 +1930,7 @@ START_TEST(alerts_counted_when_sent) {
         alert_taken = 0;
         refused = 0;
         for (i = 0; i < 640; i++) {
-                gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i, 0};
+                gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i, 0, 0};
                 gi.len = latency_step(in, sizeof(in), i,
                                       "\"client_ip\":\"host.internal\"");
                 out = gws_pipeline_process(pl, det, &gi, capture_refusing,
@@ -2042,7 +2042,7 @@ START_TEST(outputs_counted_when_sent) {
         static const gws_pipeline_stats_t none;
         gws_pipeline_stats_t st, st1, ref;
         gws_pipeline_t *pl2;
-        gws_input_t gi = {NULL, 0, "g", 1, "gw.raw", 3, 7, 0};
+        gws_input_t gi = {NULL, 0, "g", 1, "gw.raw", 3, 7, 0, 0};
         gws_outcome_t out;
         char in[512];
         int i, nfailed = 0;
@@ -2189,7 +2189,7 @@ static int capture_jane(void *opaque, gws_sink_t sink, const char *key,
  * normal again. */
 static gws_outcome_t feed_jane(gws_pipeline_t *p, gws_detect_t *d, int i) {
         char in[512];
-        gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i, 0};
+        gws_input_t gi = {in, 0, "g", 1, "gw.raw", 3, i, 0, 0};
         gi.len = latency_step(in, sizeof(in), i, "\"user_id\":\"" JANE "\"");
         return gws_pipeline_process(p, d, &gi, capture_jane, &cap);
 }

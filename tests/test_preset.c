@@ -686,7 +686,7 @@ START_TEST(pipeline_with_preset) {
                               "\"success\",\"custom_llm_provider\":\"p\"}";
         size_t len;
         char *good = load(LL, "openai-success.json", &len);
-        gws_input_t in = {good, len, NULL, 0, "gw.raw", 0, 0, 0};
+        gws_input_t in = {good, len, NULL, 0, "gw.raw", 0, 0, 0, 0};
 
         ck_assert_int_eq(gws_config_set(cfg, "input.format", "litellm", err,
                                         sizeof(err)),

@@ -54,6 +54,9 @@ typedef struct gws_input_s {
                            *   only its first \p len bytes (replay: a
                            *   line far over limits.max_event_bytes, a
                            *   too_large dead letter); 0: \p len */
+        uint64_t line;    /**< replay: the input file's line (1-based),
+                           *   given in a dead letter's source; 0: none
+                           *   (a Kafka message) */
 } gws_input_t;
 
 /** What happened to one input message. */

@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         for (i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
                 gws_input_t in = {events[i], strlen(events[i]), "k", 1,
-                                  "gw.raw", 0, (int64_t)i, 0};
+                                  "gw.raw", 0, (int64_t)i, 0, 0};
                 if (gws_pipeline_process(pl, det, &in, fuzz_check_record,
                                          NULL) == GWS_OUT_FAILED)
                         abort();

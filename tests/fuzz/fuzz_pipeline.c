@@ -56,7 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static int64_t offset;
         gws_input_t in = {(const char *)data, size, "k", 1, "gw.raw", 0,
-                          offset++, 0};
+                          offset++, 0, 0};
         gws_outcome_t o =
             gws_pipeline_process(pl, det, &in, fuzz_check_record, NULL);
         if (o == GWS_OUT_FAILED)

@@ -51,7 +51,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static int64_t offset;
-        gws_input_t in = {NULL, 0, "k", 1, "gw.raw", 0, offset++, 0};
+        gws_input_t in = {NULL, 0, "k", 1, "gw.raw", 0, offset++, 0, 0};
         int p;
         if (!size)
                 return 0;
