@@ -2129,14 +2129,44 @@ START_TEST(test_cli_stray_argument) {
 }
 END_TEST
 
-/* A line far over limits.max_event_bytes in a replay's input (a JSON
- * array of a whole export on one line, a file that is not NDJSON) is a
- * too_large dead letter whose size is the line's, and the replay goes on
- * with the next line, holding no more of it than a dead letter shows.
- * getline() held the line whole: under a 256 MB address-space limit the
- * 400 MB line failed its allocation, and getline()'s -1 read as the end
- * of the input, so the replay ended there with exit 0, the lines after it
- * dropped without a word. */
+/* An option another subcommand takes is refused, naming it: "replay
+ * --output x" (score-series') ran and wrote nowhere near x, "state
+ * --input x" ignored it. Exit 2, as a usage error. */
+START_TEST(test_cli_foreign_options) {
+        char in[PATH_MAX], out[PATH_MAX], log[PATH_MAX + 16];
+        const char *replay[] = {"replay", "--input", in, "--out-dir", out,
+                                "--output", "x.csv", NULL};
+        const char *series[] = {"score-series", "--input", in, "--output",
+                                out, "--partitions", "4", NULL};
+        const char *state[] = {"state", "--json", "--input", in, NULL};
+        const char *check[] = {"check-config", "--out-dir", out, NULL};
+        const char *const *cases[] = {replay, series, state, check};
+        const char *names[] = {"foreign0", "foreign1", "foreign2",
+                               "foreign3"};
+        const char *opt[] = {"--output", "--partitions", "--input",
+                             "--out-dir"};
+        FILE *fp;
+        int i, st;
+
+        gws_it_path("events.ndjson", in, sizeof(in));
+        gws_it_path("out", out, sizeof(out));
+        GWS_IT_ASSERT((fp = fopen(in, "w")), "cannot write %s", in);
+        fclose(fp);
+        for (i = 0; i < 4; i++) {
+                st = gwsieve_cli(names[i], cases[i]);
+                snprintf(log, sizeof(log), "%s/%s.log", gws_it_dir(),
+                         names[i]);
+                GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2 &&
+                                  file_has(log, opt[i]) &&
+                                  file_has(log, "not an option of"),
+                              "gwsieve %s %s: exit %d, not refused as an "
+                              "option of another subcommand (%s)",
+                              cases[i][0], opt[i],
+                              WIFEXITED(st) ? WEXITSTATUS(st) : -1, log);
+        }
+}
+END_TEST
+
 /* VmHWM of process \p pid (its peak resident memory), kB; 0 unknown. */
 static unsigned long long proc_hwm_kb(pid_t pid) {
         char path[64], line[256];
@@ -2152,6 +2182,14 @@ static unsigned long long proc_hwm_kb(pid_t pid) {
         return kb;
 }
 
+/* A line far over limits.max_event_bytes in a replay's input (a JSON
+ * array of a whole export on one line, a file that is not NDJSON) is a
+ * too_large dead letter whose size is the line's, and the replay goes on
+ * with the next line, holding no more of it than a dead letter shows.
+ * getline() held the line whole: under a 256 MB address-space limit the
+ * 400 MB line failed its allocation, and getline()'s -1 read as the end
+ * of the input, so the replay ended there with exit 0, the lines after it
+ * dropped without a word. */
 START_TEST(test_replay_huge_line) {
         enum { MB = 1 << 20, BIG_MB = 400 };
         static const char head[] =
@@ -4561,6 +4599,7 @@ Suite *gws_it_service_suite(int shard, int nshards) {
             {"gen_write_error", test_gen_write_error, 1},
             {"gen_bad_numbers", test_gen_bad_numbers, 1},
             {"cli_stray_argument", test_cli_stray_argument, 1},
+            {"cli_foreign_options", test_cli_foreign_options, 1},
             {"replay_huge_line", test_replay_huge_line, 3},
         };
         enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
