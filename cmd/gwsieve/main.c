@@ -108,18 +108,22 @@ static void usage(FILE *fp) {
 "  gwsieve help-config      List every configuration key with its default.\n"
 "  gwsieve --version | --help\n"
 "\n"
-"Common options:\n"
+"Options of every subcommand:\n"
 "  -c, --config FILE        JSON configuration (defaults apply without it)\n"
-"  -b, --bootstrap LIST     Kafka bootstrap servers (kafka.bootstrap.servers)\n"
 "  -X prop=value            librdkafka property for both clients\n"
 "                           (consumer.prop=... / producer.prop=... for one)\n"
 "  -s, --set KEY=VALUE      any configuration key, e.g. --set workers=4\n"
-"  -g, --group G            consumer group (group)\n"
-"  -w, --workers N          worker threads (workers)\n"
 "  -l, --log-level LEVEL    err|warning|notice|info|debug (log.level)\n"
 "      --log-json           JSON log lines (log.format=json)\n"
+"Of run, state and check-config:\n"
+"  -b, --bootstrap LIST     Kafka bootstrap servers (kafka.bootstrap.servers)\n"
+"  -g, --group G            consumer group (group)\n"
+"Of run and check-config:\n"
+"  -w, --workers N          worker threads (workers)\n"
 "      --http ADDR:PORT     /metrics, /healthz, /readyz (http.listen,\n"
 "                           default 127.0.0.1:9464; \"off\" disables)\n"
+"The others belong to the subcommands that show them above; an option\n"
+"of another subcommand is refused.\n"
 "\n"
 "Precedence: defaults < config file < GWSIEVE_* environment < command line.\n"
 "Exit status: 0 ok, 1 runtime/fatal error, 2 usage or configuration error\n"
@@ -136,9 +140,12 @@ typedef struct opts_s {
 /* Parses options shared by all subcommands into \p cfg (CLI layer) after
  * loading the file and environment. \p file_arg: a first argument that
  * is no option is the configuration file (check-config FILE); any other
- * subcommand refuses it. @returns 0, or 2 on a usage error. */
-static int parse_opts(int argc, char **argv, int file_arg, opts_t *o,
-                      gws_config_t *cfg) {
+ * subcommand refuses it. \p own: the option characters (getopt_long's
+ * vals) of this subcommand besides those of all (--config, --set, -X,
+ * --log-level, --log-json, --help); any other is refused.
+ * @returns 0, or 2 on a usage error. */
+static int parse_opts(int argc, char **argv, int file_arg, const char *own,
+                      opts_t *o, gws_config_t *cfg) {
         static const struct option longopts[] = {
             {"config", required_argument, NULL, 'c'},
             {"bootstrap", required_argument, NULL, 'b'},
@@ -165,6 +172,21 @@ static int parse_opts(int argc, char **argv, int file_arg, opts_t *o,
         optind = 1;
         while ((c = getopt_long(argc, argv, "c:b:s:g:w:l:X:i:o:p:h", longopts,
                                 NULL)) != -1) {
+                /* every subcommand's (configuration, logging, help), or
+                 * this one's: "replay --output x" was taken and unused */
+                if (c != '?' && !strchr("csXlJh", c) && !strchr(own, c)) {
+                        for (i = 0; longopts[i].name; i++)
+                                if (longopts[i].val == c)
+                                        break;
+                        fprintf(stderr,
+                                "gwsieve %s: --%s is not an option of %s "
+                                "(see gwsieve --help)\n",
+                                argv[0], longopts[i].name ? longopts[i].name
+                                                          : "?",
+                                argv[0]);
+                        rc = 2;
+                        goto out;
+                }
                 switch (c) {
                 case 'c': o->config = optarg; break;
                 case 'i': o->input = optarg; break;
@@ -310,7 +332,7 @@ static int cmd_run(int argc, char **argv, gws_config_t *cfg) {
         char errstr[512];
         int r;
 
-        if ((r = parse_opts(argc, argv, 0, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 0, "bgwH", &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!(svc = gws_service_new(cfg, errstr, sizeof(errstr)))) {
                 fprintf(stderr, "gwsieve: %s\n", errstr);
@@ -331,7 +353,7 @@ static int cmd_replay(int argc, char **argv, gws_config_t *cfg) {
         char errstr[512];
         int r;
 
-        if ((r = parse_opts(argc, argv, 0, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 0, "iop", &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!o.input || !o.out_dir) {
                 fprintf(stderr, "gwsieve replay: --input and --out-dir are "
@@ -372,7 +394,7 @@ static int cmd_series(int argc, char **argv, gws_config_t *cfg) {
         char errstr[512];
         uint64_t rows;
         int r;
-        if ((r = parse_opts(argc, argv, 0, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 0, "iO", &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!o.input || !o.output) {
                 fprintf(stderr, "gwsieve score-series: --input and --output "
@@ -396,7 +418,7 @@ static int cmd_state(int argc, char **argv, gws_config_t *cfg) {
         char errstr[512];
         int r, n, unread, cunknown;
 
-        if ((r = parse_opts(argc, argv, 0, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 0, "bgj", &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!gws_config_state_on(cfg)) {
                 fprintf(stderr, "gwsieve state: state.topic is \"off\"\n");
@@ -437,7 +459,7 @@ static int cmd_state(int argc, char **argv, gws_config_t *cfg) {
 static int cmd_check(int argc, char **argv, gws_config_t *cfg) {
         opts_t o = {0};
         int r;
-        if ((r = parse_opts(argc, argv, 1, &o, cfg)))
+        if ((r = parse_opts(argc, argv, 1, "bgwHp", &o, cfg)))
                 return r < 0 ? 0 : r;
         if (!o.config) {
                 fprintf(stderr, "gwsieve check-config: which file? "
