@@ -789,10 +789,26 @@ int main(int argc, char **argv) {
                 char tb[40];
                 for (i = 0; i < nincs; i++) {
                         incident_t *in = &incs[i];
-                        json_t *o = json_object(), *ent = json_object(),
-                               *ak = json_array();
+                        json_t *o, *ent, *ak;
                         const model_t *m = &models[in->model];
                         int k;
+                        /* The labels are the ground truth alerts are
+                         * scored against: an incident whose window no
+                         * event reached (too few --events for the
+                         * schedule) did not happen, and would be scored
+                         * as missed. */
+                        if (!json_array_size(in->ids)) {
+                                fprintf(stderr,
+                                        "gwsieve-gen: incident inc-%d (%s) "
+                                        "got none of the %lld events (too "
+                                        "few for its window): left out of "
+                                        "the labels\n",
+                                        i + 1, inc_kind[in->kind], n);
+                                continue;
+                        }
+                        o = json_object();
+                        ent = json_object();
+                        ak = json_array();
                         json_object_set_new(o, "id", json_sprintf("inc-%d",
                                                                   i + 1));
                         json_object_set_new(o, "kind",
