@@ -60,6 +60,8 @@ static const unsigned char min_len[GWS_RK_CUSTOM] = {
     [GWS_RK_PRIVATE_KEY] = 11 + 16,    /* "-----BEGIN " .. "PRIVATE KEY-----" */
     [GWS_RK_EMAIL] = 0,                /* not used: see gws_redact_maybe() */
     [GWS_RK_CARD] = 13,                /* digits */
+    [GWS_RK_SSN] = 11,                 /* 123-45-6789 */
+    [GWS_RK_PHONE] = 1 + 8,            /* '+' and 8 digits */
 };
 
 struct gws_redact_s {
@@ -87,7 +89,7 @@ static const char *kind_names[GWS_RK__CNT] = {
     "github_token", "slack_token", "stripe_key", "huggingface_token",
     "bearer_token", "basic_auth",
     "url_credential", "jwt", "private_key",
-    "email", "card_number", "custom", "ip", "field"};
+    "email", "card_number", "ssn", "phone", "custom", "ip", "field"};
 
 const char *gws_redact_kind_name(gws_redact_kind_t k) {
         return (unsigned)k < GWS_RK__CNT ? kind_names[k] : "unknown";
@@ -770,7 +772,8 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
                                          "slack_token, stripe_key, "
                                          "huggingface_token, bearer_token, "
                                          "basic_auth, url_credential, jwt, "
-                                         "private_key, email, card_number)",
+                                         "private_key, email, card_number, "
+                                         "ssn, phone)",
                                          builtins[i]);
                                 gws_redact_destroy(r);
                                 return NULL;

@@ -67,6 +67,16 @@ static const struct {
     {"4111 1111 1111 1111", GWS_RK_CARD},
     {"5500-0000-0000-0004", GWS_RK_CARD},
     {"378282246310005", GWS_RK_CARD},
+    /* US social security numbers, written as they are (3-2-4) */
+    {"078-05-1120", GWS_RK_SSN},
+    {"219-09-9999", GWS_RK_SSN},
+    /* phone numbers in international form (E.164, '+' and the country
+     * code), with the usual separators */
+    {"+1 415 555 0100", GWS_RK_PHONE},
+    {"+44 20 7946 0958", GWS_RK_PHONE},
+    {"+49-30-12345678", GWS_RK_PHONE},
+    {"+1 (415) 555-0100", GWS_RK_PHONE},
+    {"+33612345678", GWS_RK_PHONE},
 };
 
 static const char *wraps[] = {"%s", "key: %s and more", "x (%s)",
@@ -149,7 +159,16 @@ static const char *lookalikes[] = {
     "tokens=12345678", "?key=abcde", "&password=", "a?token", 
     "eyJhbGciOiJIUzI1NiJ9 only one part", "user@localhost", "a@b.c",
     "order 1234567890123 (not Luhn)", "ts 1767225600000",
-    "phone +1 415 555 0100", "-----BEGIN CERTIFICATE-----", "@mention",
+    "-----BEGIN CERTIFICATE-----", "@mention",
+    /* not SSNs: area 000, 666 or 9xx, group 00, serial 0000, other
+     * shapes (a date, a phone, a longer hyphenated id) */
+    "000-12-3456", "666-12-3456", "912-34-5678", "123-00-4567",
+    "123-45-0000", "2026-12-02", "415-555-0100", "123-45-6789-01",
+    "x123-45-6789", "v1.123-45-6789",
+    /* not phones: too few or too many digits, a sum, a version, a
+     * signed number in a formula */
+    "+1234567", "+1 234", "a+12345678", "+12345678901234567",
+    "+0 415 555 0100", "score +15.5%", "1+2+3+4+5+6+7+8+9",
     "4111 1111 1111 1112", "12345678901234567890123", "e-mail me",
     "v1.2.3-rc.4", "uuid 56b77b63-586b-4a9a-9ac7-43eadaf12514",
     /* regression: UUID whose last groups are 16 Luhn-valid digits */
@@ -592,6 +611,8 @@ static const struct {
     {"private_key", "-----BEGIN PRIVATE KEY-----"},
     {"email", "a@b.cd"},
     {"card_number", "4222222222222"},
+    {"ssn", "123-45-6789"},
+    {"phone", "+12345678"},
 };
 
 START_TEST(shortest_secret_each) {

@@ -82,6 +82,8 @@ typedef enum {
         GWS_RK_PRIVATE_KEY,
         GWS_RK_EMAIL,
         GWS_RK_CARD,
+        GWS_RK_SSN,
+        GWS_RK_PHONE,
         GWS_RK_CUSTOM,
         GWS_RK_IP, /**< redact.ip_truncate: a client_ip that is no address
                     *   (not a detector: no redact.builtins name) */
