@@ -61,11 +61,15 @@ static const unsigned char min_len[GWS_RK_CUSTOM] = {
     [GWS_RK_EMAIL] = 0,                /* not used: see gws_redact_maybe() */
     [GWS_RK_CARD] = 13,                /* digits */
     [GWS_RK_SSN] = 11,                 /* 123-45-6789 */
-    [GWS_RK_PHONE] = 1 + 8,            /* '+' and 8 digits */
+    [GWS_RK_PHONE] = 0,                /* not used either: '+' is looked
+                                        * for in short texts as '@' is */
 };
 
 struct gws_redact_s {
         unsigned enabled;           /* 1 << kind */
+        unsigned short_mask;        /* at_plus16() bits of the enabled
+                                     * detectors of short texts: 1
+                                     * email, 2 phone */
         size_t min_len;             /* the least min_len[] enabled but
                                      * the e-mail's (SIZE_MAX: none) */
         unsigned char trig[256];    /* T_*: a detector may start here */
@@ -391,6 +395,54 @@ static size_t email_domain_end(uc *s, size_t len, size_t p) {
         return end;
 }
 
+/* A phone number in international form at s[i] = '+' (E.164: a country
+ * code 1-9..., 8 to 15 digits in all), its digits in groups by single
+ * spaces, '-' or '.', one group maybe in parentheses ("+1 (415)
+ * 555-0100"), nothing glued after it (a letter, a digit, '+', '%'). The
+ * whole number is the match. @returns 1, or 0 when there is none. */
+static int phone_at(uc *s, size_t len, size_t i, size_t *ms, size_t *me,
+                    unsigned *kind) {
+        size_t j = i + 1, end = 0;
+        int nd = 0, paren = 0;
+        if (j >= len || s[j] < '1' || s[j] > '9')
+                return 0;
+        while (j < len) {
+                if (is_digit(s[j])) {
+                        if (++nd > 15)
+                                return 0;
+                        j++;
+                        if (!paren)
+                                end = j;
+                        continue;
+                }
+                if (s[j] == ')' && paren == 1) {
+                        paren = 2;
+                        end = ++j;
+                        continue;
+                }
+                /* a separator, then a digit or '(' */
+                if ((s[j] == ' ' || s[j] == '-' || s[j] == '.') &&
+                    j + 1 < len &&
+                    (is_digit(s[j + 1]) || (s[j + 1] == '(' && !paren))) {
+                        j++;
+                        if (s[j] == '(') {
+                                paren = 1;
+                                j++;
+                        }
+                        continue;
+                }
+                break;
+        }
+        if (paren == 1 || nd < 8 || end == 0)
+                return 0;
+        /* the number ends where its digits do: not glued to more */
+        if (end < len && (is_alnum(s[end]) || s[end] == '+' || s[end] == '%'))
+                return 0;
+        *ms = i, *me = end;
+        *kind = GWS_RK_PHONE;
+        return 1;
+}
+
 /* A userinfo character of a URL (RFC 3986 3.2.1: unreserved, pct-encoded,
  * sub-delims, ':'). */
 static inline int is_userinfo(int c) {
@@ -610,6 +662,10 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
                 *kind = GWS_RK_PRIVATE_KEY;
                 return 1;
         }
+        case '+':
+                if (!bnd || !(en & 1u << GWS_RK_PHONE))
+                        return 0;
+                return phone_at(s, len, i, ms, me, kind);
         case '@': {
                 size_t a = i, t;
                 long cp;
@@ -669,7 +725,7 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
                  * still finds the card. */
                 size_t gs[24], ge[24];
                 int gd[24], ng = 0, ga, gb, nd, k2, sum = 0;
-                if (!bnd || !(en & 1u << GWS_RK_CARD) ||
+                if (!bnd || !(en & (1u << GWS_RK_CARD | 1u << GWS_RK_SSN)) ||
                     (i > 0 && (s[i - 1] == '-' || s[i - 1] == '_' ||
                                s[i - 1] == '.')))
                         return 0;
@@ -693,9 +749,29 @@ static int match_at(const gws_redact_t *r, uc *s, size_t len, size_t i,
                 if (ng && j < len &&
                     (is_alnum(s[j]) || s[j] == '-' || s[j] == '_'))
                         ng--;
+                /* A US social security number: 3-2-4 digits by '-', a
+                 * group of the run by spaces ("id 7 078-05-1120"), an
+                 * area other than 000, 666 and 9xx, a group other than
+                 * 00, a serial other than 0000 (never issued: SSA). */
+                for (ga = 0; (en & 1u << GWS_RK_SSN) && ga + 3 <= ng; ga++) {
+                        uc *a3 = s + gs[ga];
+                        if (gd[ga] == 3 && gd[ga + 1] == 2 &&
+                            gd[ga + 2] == 4 && (!ga || a3[-1] != '-') &&
+                            s[gs[ga + 1] - 1] == '-' &&
+                            s[gs[ga + 2] - 1] == '-' &&
+                            (ga + 3 == ng || s[ge[ga + 2]] != '-') &&
+                            a3[0] != '9' && memcmp(a3, "000", 3) &&
+                            memcmp(a3, "666", 3) &&
+                            memcmp(s + gs[ga + 1], "00", 2) &&
+                            memcmp(s + gs[ga + 2], "0000", 4)) {
+                                *ms = gs[ga], *me = ge[ga + 2];
+                                *kind = GWS_RK_SSN;
+                                return 1;
+                        }
+                }
                 /* fewer than 13 digits in all (a date, a time, a version):
                  * no group sequence can hold a card */
-                if (sum < 13)
+                if (sum < 13 || !(en & 1u << GWS_RK_CARD))
                         ng = 0;
                 for (ga = 0; ga < ng; ga++) {
                         int best = -1;
@@ -750,7 +826,7 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
                              size_t errstr_size) {
         gws_redact_t *r = calloc(1, sizeof(*r));
         int i, k;
-        const char *trig_bytes = "sAgxBbehr-@0123456789";
+        const char *trig_bytes = "sAgxBbehr+-@0123456789";
 
         if (!r) {
                 snprintf(errstr, errstr_size, "out of memory");
@@ -789,8 +865,11 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
         r->trig['&'] = T_ANY;
         r->trig['-'] = T_DASH;
         r->min_len = SIZE_MAX;
+        r->short_mask = (r->enabled & 1u << GWS_RK_EMAIL ? 1u : 0u) |
+                        (r->enabled & 1u << GWS_RK_PHONE ? 2u : 0u);
         for (k = 0; k < GWS_RK_CUSTOM; k++)
-                if (k != GWS_RK_EMAIL && (r->enabled & 1u << k) &&
+                if (k != GWS_RK_EMAIL && k != GWS_RK_PHONE &&
+                    (r->enabled & 1u << k) &&
                     min_len[k] < r->min_len)
                         r->min_len = min_len[k];
 
@@ -907,7 +986,8 @@ static inline unsigned cand16(__m128i pv, __m128i v, __m128i nx) {
             _mm_or_si128(
                 _mm_or_si128(_mm_or_si128(EQ(v, 'x'), EQ(v, 'B')),
                              _mm_or_si128(EQ(v, 'b'), EQ(v, 'e'))),
-                _mm_or_si128(EQ(v, 'h'), EQ(v, 'r'))));
+                _mm_or_si128(_mm_or_si128(EQ(v, 'h'), EQ(v, 'r')),
+                             EQ(v, '+'))));
         __m128i m = _mm_or_si128(
             _mm_or_si128(_mm_andnot_si128(word, tw),
                          _mm_or_si128(EQ(v, '?'), EQ(v, '&'))),
@@ -934,6 +1014,7 @@ static inline int may_start(uc *s, size_t len, size_t i) {
         case 'g': return n == 'h' || n == 'i';
         case 'x': return n == 'o' || n == 'a';
         case 'r': return n == 'k';
+        case '+': return n >= '1' && n <= '9';
         case 'h': return n == 'f';
         case '?':
         case '&': return is_alpha(n);
@@ -991,12 +1072,13 @@ static size_t next_cand(const gws_redact_t *r, uc *s, size_t len, size_t i) {
         return len;
 }
 
-/* 1 if one of the \p len <= 16 bytes at \p s is '@': two overlapping
- * words, a third of a memchr() call (the short texts gws_redact_maybe()
- * sees: 6 bytes on average). */
-static inline int has_at16(uc *s, size_t len) {
-        const uint64_t ones = 0x0101010101010101ull, at = ones * '@';
-        uint64_t a = 0, b = 0;
+/* Which of '@' (bit 0) and '+' (bit 1) the \p len <= 16 bytes at \p s
+ * hold: two overlapping words tested for both, a third of a memchr()
+ * call (the short texts gws_redact_maybe() sees: 6 bytes on average). */
+static inline unsigned at_plus16(uc *s, size_t len) {
+        const uint64_t ones = 0x0101010101010101ull, hi = ones << 7;
+        const uint64_t at = ones * '@', plus = ones * '+';
+        uint64_t a = 0, b = 0, x, y, z, w;
         uint32_t a4, b4;
         if (len >= 8) {
                 memcpy(&a, s, 8);
@@ -1005,15 +1087,17 @@ static inline int has_at16(uc *s, size_t len) {
                 memcpy(&a4, s, 4);
                 memcpy(&b4, s + len - 4, 4);
                 a = a4 | (uint64_t)b4 << 32;
-        } else if (len) { /* 1-3 bytes, the rest no '@' */
+        } else if (len) { /* 1-3 bytes, the rest 0xff: neither */
                 a = ~(uint64_t)0 << 24 | s[0] | (uint64_t)s[len / 2] << 8 |
                     (uint64_t)s[len - 1] << 16;
         } else {
                 return 0;
         }
-        a ^= at; /* a zero byte where there was an '@' */
-        b ^= at;
-        return (((a - ones) & ~a) | ((b - ones) & ~b)) & ones << 7 ? 1 : 0;
+        /* a zero byte where there was the one looked for (b: 0 when
+         * len < 8, which holds neither) */
+        x = a ^ at, y = b ^ at, z = a ^ plus, w = b ^ plus;
+        return ((((x - ones) & ~x) | ((y - ones) & ~y)) & hi ? 1u : 0u) |
+               ((((z - ones) & ~z) | ((w - ones) & ~w)) & hi ? 2u : 0u);
 }
 
 /* gws_redact_maybe() past the length gate: each candidate is tried. */
@@ -1059,20 +1143,24 @@ int gws_redact_card_digits(const gws_redact_t *r, const char *digits,
 
 int gws_redact_maybe(const gws_redact_t *r, const char *text, size_t len) {
         uc *s = (uc *)text;
+        unsigned m;
         if (r->ncustom)
                 return 1; /* patterns cannot be prefiltered cheaply */
         if (len >= r->min_len)
                 return maybe_scan(r, s, len);
-        /* Too short for all but an e-mail: 87% of the strings of a
-         * retained record (keys, "prod", "gw-03", "10.3.0.1"; gwsieve-gen's
-         * events: 42 strings a record, 36 under 13 bytes). Only the '@'s
-         * are tried: the other candidates cannot match (a digit run is
-         * skipped, never an '@'). */
-        if (!(r->enabled & 1u << GWS_RK_EMAIL))
+        /* Too short for all but an e-mail or a phone number: 87% of the
+         * strings of a retained record (keys, "prod", "gw-03",
+         * "10.3.0.1"; gwsieve-gen's events: 42 strings a record, 36
+         * under 13 bytes). Only those with an '@' or a '+' are tried:
+         * the other candidates cannot match. */
+        if (!(r->enabled & (1u << GWS_RK_EMAIL | 1u << GWS_RK_PHONE)))
                 return 0;
         if (len > 16) /* only when the shortest other detector is off */
-                return maybe_email(r, s, len);
-        return has_at16(s, len) ? maybe_email(r, s, len) : 0;
+                return maybe_scan(r, s, len);
+        m = at_plus16(s, len) & r->short_mask;
+        if (m & 2)
+                return maybe_scan(r, s, len);
+        return m ? maybe_email(r, s, len) : 0;
 }
 
 /* Where a pass writes: the bytes between matches are copied from \p src;

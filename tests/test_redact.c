@@ -483,7 +483,7 @@ START_TEST(random_text_never_keeps_a_planted_secret) {
                 in[n++] = ' ';
                 in[n] = '\0';
                 ck_assert_msg(gws_redact_text(r, sc, in, n, &out, NULL) >= 1,
-                              "not redacted: [%s]", in);
+                              "not redacted (%s): [%s]", sec, in);
                 ck_assert_msg(!strstr(out.buf, sec), "%s", out.buf);
                 gws_buf_free(&out);
         }

@@ -48,6 +48,14 @@
  *                  CJK brackets and full stops)
  *   card_number    13-19 digits, single spaces/dashes allowed between
  *                  digits, Luhn-valid
+ *   ssn            a US social security number, 3-2-4 digits by '-'
+ *                  (area not 000, 666 or 9xx, group not 00, serial not
+ *                  0000), not part of a longer hyphenated number
+ *   phone          a phone number in international form: '+', a country
+ *                  code 1-9, 8 to 15 digits in all, in groups by single
+ *                  spaces, '-' or '.', one maybe in parentheses ("+1
+ *                  (415) 555-0100"); national forms ("(415) 555-0100")
+ *                  are not told from other numbers and stay
  * Every detector requires a boundary before the match (not a letter or
  * digit), so look-alikes inside longer words stay untouched ("task-1",
  * "skeleton", "xAKIA...", "user@localhost", order numbers failing Luhn).
