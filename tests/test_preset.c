@@ -718,6 +718,52 @@ START_TEST(pipeline_with_preset) {
 }
 END_TEST
 
+/* A message within limits.max_event_bytes is not too large because its
+ * conversion is longer: jansson writes every real with 17 significant
+ * digits (0.1 -> 0.10000000000000001), so an embedding response of short
+ * reals more than doubles. The limit is on the message as received. */
+START_TEST(limit_is_on_the_message) {
+        char err[256];
+        gws_config_t *cfg = gws_config_new();
+        gws_pipeline_t *pl;
+        gws_detect_t *det;
+        cnt_t c = {0, 0, ""};
+        gws_buf_t msg = {0};
+        gws_input_t in = {NULL, 0, NULL, 0, "gw.raw", 0, 0, 0, 0};
+        int i;
+
+        gws_buf_puts(&msg, "{" LL_OK ",\"model\":\"text-embedding-3-small\","
+                           "\"status\":\"success\",\"call_type\":"
+                           "\"aembedding\",\"response\":{\"data\":[{"
+                           "\"embedding\":[0.1");
+        for (i = 1; i < 200; i++)
+                gws_buf_puts(&msg, ",0.1");
+        gws_buf_puts(&msg, "]}]}}");
+        ck_assert_int_eq(gws_config_set(cfg, "input.format", "litellm", err,
+                                        sizeof(err)),
+                         0);
+        gws_config_set(cfg, "filter.normal_sample_rate", "1", err,
+                       sizeof(err));
+        ck_assert_int_eq(gws_config_set(cfg, "limits.max_event_bytes", "2048",
+                                        err, sizeof(err)),
+                         0);
+        ck_assert_int_lt(msg.len, 2048);
+        ck_assert_ptr_nonnull(pl = gws_pipeline_new(cfg, err, sizeof(err)));
+        det = gws_detect_new(cfg, 0);
+        in.value = msg.buf;
+        in.len = msg.len;
+        ck_assert_msg(gws_pipeline_process(pl, det, &in, sink, &c) ==
+                          GWS_OUT_KEPT,
+                      "a %zu-byte message went to the DLQ: %s", msg.len,
+                      c.reason);
+        ck_assert_int_eq(c.kept, 1);
+        gws_detect_destroy(det);
+        gws_pipeline_destroy(pl);
+        gws_config_destroy(cfg);
+        gws_buf_free(&msg);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * robustness: random and mutated input
  * ------------------------------------------------------------------------ */
@@ -924,6 +970,7 @@ Suite *gws_preset_suite(void) {
         tcase_add_test(tc, names);
         tcase_add_test(tc, native_is_copied);
         tcase_add_test(tc, pipeline_with_preset);
+        tcase_add_test(tc, limit_is_on_the_message);
         suite_add_tcase(s, tc);
 
         tcase_add_loop_test(te, errors_are_precise, 0,
