@@ -357,13 +357,19 @@ static gws_ev_err_t parse_input(gws_pipeline_t *pl, const gws_input_t *in,
                  * bytes and names the precise reason (UTF-8, JSON, ...). */
                 if (gws_preset_transform(pl->preset, in->value, in->len,
                                          &m->conv, &why, &fld) == 0) {
+                        /* The size limit is on the message as received
+                         * (checked above): the conversion may be longer
+                         * (jansson writes reals with 17 digits, 0.1 ->
+                         * 0.10000000000000001), and a message within the
+                         * limit is not too large. */
+                        gws_ev_limits_t lim = pl->lim;
+                        lim.max_bytes = 0;
                         /* A foreign value the preset had to leave out
                          * explains the native complaint: the DLQ detail
                          * carries both. */
                         m->conv_why = why;
                         return gws_event_parse(&m->ev, m->conv.buf,
-                                               m->conv.len, &pl->lim,
-                                               &m->info);
+                                               m->conv.len, &lim, &m->info);
                 }
         }
         return gws_event_parse(&m->ev, in->value, in->len, &pl->lim,
