@@ -548,6 +548,18 @@ static const struct {
     {OT, "{" OT_BASE ",\"attributes\":{" OT_ATTRS
          ",\"error.type\":\"timeout\"}}",
      1767607200000LL, 500, 0},
+    /* error.type without http.response.status_code: an HTTP status as
+     * text (the HTTP conventions' value), or the exception class the
+     * instrumentations record (openai-v2: type(error).__qualname__) */
+    {OT, "{" OT_BASE ",\"attributes\":{" OT_ATTRS
+         ",\"error.type\":\"429\"}}",
+     1767607200000LL, 429, 0},
+    {OT, "{" OT_BASE ",\"status\":{\"code\":2},\"attributes\":{" OT_ATTRS
+         ",\"error.type\":\"RateLimitError\"}}",
+     1767607200000LL, 429, 0},
+    {OT, "{" OT_BASE ",\"status\":{\"code\":2},\"attributes\":{" OT_ATTRS
+         ",\"error.type\":\"APITimeoutError\"}}",
+     1767607200000LL, 408, 0},
     {OT, "{" OT_BASE ",\"status\":{\"code\":\"STATUS_CODE_ERROR\"},"
          "\"attributes\":{" OT_ATTRS "}}",
      1767607200000LL, 500, 0},
