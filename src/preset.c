@@ -414,7 +414,9 @@ static void from_cloudflare(xf_t *x) {
 
 /* LiteLLM exception classes -> the HTTP status they carry
  * (docs.litellm.ai/docs/exception_mapping), matched by suffix so that
- * "litellm.RateLimitError" and "openai.APITimeoutError" match too.
+ * "litellm.RateLimitError" and "openai.APITimeoutError" match too (the
+ * OpenAI and Anthropic SDKs' classes have the same names: otel-genai
+ * reads its error.type with this map as well).
  * Unlisted classes (APIConnectionError, APIError, ...) mean 500. */
 static int ll_class_status(const char *cls) {
         static const struct {
@@ -736,12 +738,22 @@ static void from_otel(xf_t *x) {
         } else {
                 /* OTLP/JSON status.code: 2 or "STATUS_CODE_ERROR" */
                 json_t *code = get(get(x->src, "status"), "code");
+                json_t *et = get(at, "error.type");
                 const char *cs = json_string_value(code);
-                int err = get(at, "error.type") ||
-                          (json_is_integer(code) &&
-                           json_integer_value(code) == 2) ||
+                int err = et || (json_is_integer(code) &&
+                                 json_integer_value(code) == 2) ||
                           (cs && strstr(cs, "ERROR"));
-                put_new(x, "status", json_integer(err ? 500 : 200));
+                int sc = err ? 500 : 200;
+                double d;
+                /* error.type: an HTTP status as text (the HTTP
+                 * conventions), or the exception class the GenAI
+                 * instrumentations record ("RateLimitError") */
+                if (et && num_of(et, &d) == 0 && d == floor(d) &&
+                    d >= 400 && d <= 599)
+                        sc = (int)d;
+                else if (et && ll_class_status(json_string_value(et)))
+                        sc = ll_class_status(json_string_value(et));
+                put_new(x, "status", json_integer(sc));
         }
 
         put(x, "endpoint", get(at, "gen_ai.operation.name"));

@@ -67,9 +67,11 @@
  *              gen_ai.request.model | gen_ai.response.model -> model;
  *              gen_ai.usage.input_tokens | .prompt_tokens -> tokens_in;
  *              gen_ai.usage.output_tokens | .completion_tokens ->
- *              tokens_out; http.response.status_code -> status, else 500
- *              when error.type is set or status.code is ERROR (2), else
- *              200; gen_ai.operation.name -> endpoint; server.address |
+ *              tokens_out; http.response.status_code -> status, else
+ *              error.type when it is an HTTP status (400..599) or a
+ *              known exception class (the litellm map: RateLimitError
+ *              429, ...), else 500 when error.type is set or status.code
+ *              is ERROR (2), else 200; gen_ai.operation.name -> endpoint; server.address |
  *              resource service.name | "otel" -> gateway_id; user.id |
  *              enduser.id -> user_id; client.address -> client_ip;
  *              gen_ai.input.messages (+ gen_ai.system_instructions) ->
