@@ -776,6 +776,74 @@ START_TEST(limit_is_on_the_message) {
 }
 END_TEST
 
+/* A dead letter of a preset event names the foreign field the bad or
+ * missing native one comes from: a LiteLLM user looks for prompt_tokens,
+ * not tokens_in, in their logs. */
+static const struct {
+        gws_preset_t p;
+        const char *in, *field, *source;
+} dlq_sources[] = {
+    {LL, "{" LL_OK ",\"model\":\"m\",\"status\":\"success\","
+         "\"prompt_tokens\":\"many\"}",
+     "tokens_in", "prompt_tokens"},
+    {LL, "{" LL_OK ",\"model\":\"m\",\"status\":\"success\","
+         "\"response_cost\":-0.5}",
+     "cost_usd", "response_cost"},
+    {LL, "{\"id\":\"a\",\"startTime\":1767607200,\"endTime\":1767607201,"
+         "\"model\":\"m\",\"status\":\"success\"}",
+     "provider", "custom_llm_provider"},
+    {CF, "{" CF_OK ",\"model\":\"m\",\"status_code\":\"abc\"}", "status",
+     "status_code"},
+    {CF, "{\"id\":\"a\",\"created_at\":\"2026-01-05T10:00:00Z\",\"provider\":"
+         "\"openai\",\"model\":\"m\",\"status_code\":200,\"duration\":-1}",
+     "latency_ms", "duration"},
+    {OT, "{" OT_OK ",\"attributes\":{\"gen_ai.provider.name\":\"p\","
+         "\"gen_ai.request.model\":\"m\",\"gen_ai.usage.input_tokens\":true}}",
+     "tokens_in", "gen_ai.usage.input_tokens"},
+};
+
+static int dlq_text(void *opaque, gws_sink_t s, const char *key,
+                    size_t keylen, const char *val, size_t len) {
+        gws_buf_t *b = opaque;
+        (void)key;
+        (void)keylen;
+        if (s == GWS_SINK_DLQ)
+                gws_buf_append(b, val, len);
+        return 0;
+}
+
+START_TEST(dlq_names_the_source_field) {
+        char err[256];
+        gws_config_t *cfg = gws_config_new();
+        gws_pipeline_t *pl;
+        gws_buf_t dlq = {0};
+        gws_input_t in = {dlq_sources[_i].in, strlen(dlq_sources[_i].in),
+                          NULL, 0, "gw.raw", 0, 0, 0, 0};
+        json_t *o;
+        const char *detail;
+
+        ck_assert_int_eq(
+            gws_config_set(cfg, "input.format",
+                           gws_preset_name(dlq_sources[_i].p), err,
+                           sizeof(err)),
+            0);
+        ck_assert_ptr_nonnull(pl = gws_pipeline_new(cfg, err, sizeof(err)));
+        ck_assert_int_eq(gws_pipeline_process(pl, NULL, &in, dlq_text, &dlq),
+                         GWS_OUT_DLQ);
+        ck_assert_ptr_nonnull(o = json_loadb(dlq.buf, dlq.len, 0, NULL));
+        ck_assert_str_eq(json_string_value(json_object_get(o, "field")),
+                         dlq_sources[_i].field);
+        detail = json_string_value(json_object_get(o, "detail"));
+        ck_assert_msg(detail && strstr(detail, dlq_sources[_i].source),
+                      "detail \"%s\" does not name %s", detail,
+                      dlq_sources[_i].source);
+        json_decref(o);
+        gws_buf_free(&dlq);
+        gws_pipeline_destroy(pl);
+        gws_config_destroy(cfg);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * robustness: random and mutated input
  * ------------------------------------------------------------------------ */
@@ -983,6 +1051,9 @@ Suite *gws_preset_suite(void) {
         tcase_add_test(tc, native_is_copied);
         tcase_add_test(tc, pipeline_with_preset);
         tcase_add_test(tc, limit_is_on_the_message);
+        tcase_add_loop_test(tc, dlq_names_the_source_field, 0,
+                            (int)(sizeof(dlq_sources) /
+                                  sizeof(dlq_sources[0])));
         suite_add_tcase(s, tc);
 
         tcase_add_loop_test(te, errors_are_precise, 0,
