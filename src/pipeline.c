@@ -199,7 +199,7 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
         /* the whole message's, when replay kept only part of it */
         size_t size = in->whole_len > in->len ? in->whole_len : in->len;
         char detail[512], tbuf[40];
-        const char *val;
+        const char *val, *src;
         size_t vlen;
         int r = 0, rr;
 
@@ -222,6 +222,11 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
                 size_t n = strlen(detail);
                 snprintf(detail + n, sizeof(detail) - n, " (%s: %s)",
                          gws_preset_name(pl->preset), conv_why);
+        } else if ((src = gws_preset_source_field(pl->preset, info->field))) {
+                /* the name the sender knows: prompt_tokens, not tokens_in */
+                size_t n = strlen(detail);
+                snprintf(detail + n, sizeof(detail) - n, " (%s: from %s)",
+                         gws_preset_name(pl->preset), src);
         }
 
         gws_buf_reset(b);

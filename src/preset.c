@@ -71,6 +71,79 @@ const char *gws_preset_name(gws_preset_t p) {
         return (unsigned)p < GWS_PRESET__CNT ? names[p] : "unknown";
 }
 
+/* native field -> the foreign field(s) it is read from, per preset; a
+ * native name read from the same foreign name is not listed. */
+typedef struct {
+        const char *native, *source;
+} source_t;
+
+static const source_t cf_sources[] = {
+    {"ts", "created_at"},
+    {"gateway_id", "gateway_id, gateway or metadata.gateway_id"},
+    {"status", "status_code"},
+    {"latency_ms", "duration"},
+    {"endpoint", "path"},
+    {"cost_usd", "cost"},
+    {"request", "request or request_body"},
+    {"response", "response or response_body"},
+    {"user_id", "metadata.user_id"},
+    {"client_ip", "metadata.client_ip"},
+    {NULL, NULL}};
+
+static const source_t ll_sources[] = {
+    {"ts", "startTime"},
+    {"latency_ms", "endTime - startTime, else response_time"},
+    {"ttfb_ms", "completionStartTime"},
+    {"provider", "custom_llm_provider or error_information.llm_provider"},
+    {"status", "status and error_information"},
+    {"success", "status"},
+    {"tokens_in", "prompt_tokens"},
+    {"tokens_out", "completion_tokens"},
+    {"cost_usd", "response_cost"},
+    {"cached", "cache_hit"},
+    {"endpoint", "call_type"},
+    {"request", "messages"},
+    {"user_id", "end_user or metadata.user_api_key_end_user_id"},
+    {"client_ip", "requester_ip_address"},
+    {"account_id", "metadata.user_api_key_org_id"},
+    {"gateway_id", "metadata.user_api_key_team_id or api_base"},
+    {NULL, NULL}};
+
+static const source_t ot_sources[] = {
+    {"id", "spanId"},
+    {"trace_id", "traceId"},
+    {"ts", "startTimeUnixNano"},
+    {"latency_ms", "endTimeUnixNano - startTimeUnixNano"},
+    {"provider", "gen_ai.provider.name or gen_ai.system"},
+    {"model", "gen_ai.request.model or gen_ai.response.model"},
+    {"tokens_in", "gen_ai.usage.input_tokens or gen_ai.usage.prompt_tokens"},
+    {"tokens_out",
+     "gen_ai.usage.output_tokens or gen_ai.usage.completion_tokens"},
+    {"status", "http.response.status_code"},
+    {"endpoint", "gen_ai.operation.name"},
+    {"gateway_id", "server.address or resource service.name"},
+    {"user_id", "user.id or enduser.id"},
+    {"client_ip", "client.address"},
+    {"request", "gen_ai.input.messages"},
+    {"response", "gen_ai.output.messages"},
+    {NULL, NULL}};
+
+const char *gws_preset_source_field(gws_preset_t p, const char *native) {
+        const source_t *t;
+        switch (p) {
+        case GWS_PRESET_CLOUDFLARE: t = cf_sources; break;
+        case GWS_PRESET_LITELLM: t = ll_sources; break;
+        case GWS_PRESET_OTEL_GENAI: t = ot_sources; break;
+        default: return NULL;
+        }
+        if (!native)
+                return NULL;
+        for (; t->native; t++)
+                if (!strcmp(t->native, native))
+                        return t->source;
+        return NULL;
+}
+
 static int dump_cb(const char *buf, size_t size, void *data) {
         return gws_buf_append(data, buf, size);
 }

@@ -128,4 +128,12 @@ int gws_preset_transform(gws_preset_t p, const char *buf, size_t len,
                          gws_buf_t *out, const char **why,
                          const char **field);
 
+/** @brief The foreign field(s) a native field is read from, for a dead
+ *  letter's detail: "prompt_tokens" for LiteLLM's tokens_in, "duration"
+ *  for Cloudflare's latency_ms, alternatives as "a or b".
+ *  @returns static text, or NULL when the native field has the same name
+ *           in the foreign format, is not mapped, or \p p is native or
+ *           unknown (\p native may be NULL). */
+const char *gws_preset_source_field(gws_preset_t p, const char *native);
+
 #endif /* GWS_PRESET_H */
