@@ -844,6 +844,51 @@ START_TEST(dlq_names_the_source_field) {
 }
 END_TEST
 
+/* A LiteLLM event with a number beyond the range of a double (valid
+ * JSON: 1e400) cannot be read by the preset's parser (jansson). The
+ * native parser then read the foreign object as if it were native and
+ * dead-lettered it for a missing gateway_id, which it does not lack. */
+START_TEST(unreadable_number_is_said) {
+        char err[256];
+        gws_config_t *cfg = gws_config_new();
+        gws_pipeline_t *pl;
+        gws_buf_t dlq = {0};
+        size_t len;
+        char *good = load(LL, "openai-success.json", &len);
+        const char *p = strstr(good, "\"temperature\": 0.2");
+        gws_buf_t msg = {0};
+        gws_input_t in = {NULL, 0, NULL, 0, "gw.raw", 0, 0, 0, 0};
+        json_t *o;
+        const char *reason, *detail;
+
+        ck_assert_ptr_nonnull(p); /* "temperature": 0.2 -> 1e400 */
+        p += strlen("\"temperature\": ");
+        gws_buf_append(&msg, good, (size_t)(p - good));
+        gws_buf_puts(&msg, "1e400");
+        gws_buf_append(&msg, p + 3, len - (size_t)(p + 3 - good));
+        in.value = msg.buf;
+        in.len = msg.len;
+        ck_assert_int_eq(gws_config_set(cfg, "input.format", "litellm", err,
+                                        sizeof(err)),
+                         0);
+        ck_assert_ptr_nonnull(pl = gws_pipeline_new(cfg, err, sizeof(err)));
+        ck_assert_int_eq(gws_pipeline_process(pl, NULL, &in, dlq_text, &dlq),
+                         GWS_OUT_DLQ);
+        ck_assert_ptr_nonnull(o = json_loadb(dlq.buf, dlq.len, 0, NULL));
+        reason = json_string_value(json_object_get(o, "reason"));
+        detail = json_string_value(json_object_get(o, "detail"));
+        ck_assert_msg(!strcmp(reason, "invalid_value") && strstr(detail,
+                                                                "range"),
+                      "reason %s, detail \"%s\"", reason, detail);
+        json_decref(o);
+        gws_buf_free(&dlq);
+        gws_buf_free(&msg);
+        gws_pipeline_destroy(pl);
+        gws_config_destroy(cfg);
+        free(good);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * robustness: random and mutated input
  * ------------------------------------------------------------------------ */
@@ -1051,6 +1096,7 @@ Suite *gws_preset_suite(void) {
         tcase_add_test(tc, native_is_copied);
         tcase_add_test(tc, pipeline_with_preset);
         tcase_add_test(tc, limit_is_on_the_message);
+        tcase_add_test(tc, unreadable_number_is_said);
         tcase_add_loop_test(tc, dlq_names_the_source_field, 0,
                             (int)(sizeof(dlq_sources) /
                                   sizeof(dlq_sources[0])));
