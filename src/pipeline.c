@@ -353,6 +353,7 @@ static int emit_retained(gws_pipeline_t *pl, const gws_event_t *ev,
 /* Input format (preset) then the native parser. */
 static gws_ev_err_t parse_input(gws_pipeline_t *pl, const gws_input_t *in,
                                 gws_pipeline_msg_t *m) {
+        gws_ev_err_t err;
         m->conv_why = NULL;
         if (pl->preset != GWS_PRESET_NATIVE && in->len &&
             in->len <= pl->lim.max_bytes) {
@@ -376,6 +377,28 @@ static gws_ev_err_t parse_input(gws_pipeline_t *pl, const gws_input_t *in,
                         return gws_event_parse(&m->ev, m->conv.buf,
                                                m->conv.len, &lim, &m->info);
                 }
+                err = gws_event_parse(&m->ev, in->value, in->len, &pl->lim,
+                                      &m->info);
+                /* The native parser read an object the preset could not
+                 * (1e400 is valid JSON, beyond jansson's doubles): its
+                 * verdict is on a foreign object taken for a native one
+                 * ("gateway_id is required"), not on this event. */
+                if (err == GWS_EV_OK || err == GWS_EV_ERR_MISSING_FIELD ||
+                    err == GWS_EV_ERR_WRONG_TYPE ||
+                    err == GWS_EV_ERR_BAD_VALUE) {
+                        if (err == GWS_EV_OK)
+                                gws_event_clear(&m->ev);
+                        memset(&m->info, 0, sizeof(m->info));
+                        if (why && !strcmp(why, "out of memory")) {
+                                m->info.what = "out of memory";
+                                return GWS_EV_ERR_NOMEM;
+                        }
+                        m->info.what = "the input preset cannot read the "
+                                       "message";
+                        m->conv_why = why;
+                        return GWS_EV_ERR_BAD_VALUE;
+                }
+                return err;
         }
         return gws_event_parse(&m->ev, in->value, in->len, &pl->lim,
                                &m->info);

@@ -172,9 +172,16 @@ int gws_preset_transform(gws_preset_t p, const char *buf, size_t len,
         memset(&x, 0, sizeof(x));
         /* DECODE_ANY: a scalar is JSON, just not an object */
         if (!(x.src = load(buf, len, JSON_DECODE_ANY, &jerr))) {
-                *why = json_error_code(&jerr) == json_error_out_of_memory
-                           ? "out of memory"
-                           : "the message is not JSON";
+                switch (json_error_code(&jerr)) {
+                case json_error_out_of_memory: *why = "out of memory"; break;
+                case json_error_numeric_overflow: /* 1e400: valid JSON */
+                        *why = "a number is beyond the range of a double";
+                        break;
+                case json_error_stack_overflow:
+                        *why = "the nesting is deeper than 2048";
+                        break;
+                default: *why = "the message is not JSON"; break;
+                }
                 return -1;
         }
         if (!json_is_object(x.src)) {

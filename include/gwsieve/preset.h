@@ -119,7 +119,10 @@ const char *gws_preset_name(gws_preset_t p);
  *           -1 when the message is not a JSON object (or on an unknown
  *           preset or out of memory): \p *why is static text ("the
  *           message is not JSON", "the message is not a JSON object") and
- *           \p *field NULL; \p out may then hold a partial append, which
+ *           \p *field NULL; also for valid JSON that jansson cannot load
+ *           ("a number is beyond the range of a double": 1e400; "the
+ *           nesting is deeper than 2048"), which the native parser may
+ *           accept; \p out may then hold a partial append, which
  *           the caller discards. The native parser run on the original
  *           bytes gives the precise reason (UTF-8, syntax, type).
  *  @remark Never crashes on any bytes. \p buf is borrowed and need not
