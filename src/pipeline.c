@@ -199,7 +199,7 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
         /* the whole message's, when replay kept only part of it */
         size_t size = in->whole_len > in->len ? in->whole_len : in->len;
         char detail[512], tbuf[40];
-        const char *val;
+        const char *val, *src;
         size_t vlen;
         int r = 0, rr;
 
@@ -222,6 +222,11 @@ static int emit_dlq(gws_pipeline_t *pl, const gws_input_t *in,
                 size_t n = strlen(detail);
                 snprintf(detail + n, sizeof(detail) - n, " (%s: %s)",
                          gws_preset_name(pl->preset), conv_why);
+        } else if ((src = gws_preset_source_field(pl->preset, info->field))) {
+                /* the name the sender knows: prompt_tokens, not tokens_in */
+                size_t n = strlen(detail);
+                snprintf(detail + n, sizeof(detail) - n, " (%s: from %s)",
+                         gws_preset_name(pl->preset), src);
         }
 
         gws_buf_reset(b);
@@ -348,6 +353,7 @@ static int emit_retained(gws_pipeline_t *pl, const gws_event_t *ev,
 /* Input format (preset) then the native parser. */
 static gws_ev_err_t parse_input(gws_pipeline_t *pl, const gws_input_t *in,
                                 gws_pipeline_msg_t *m) {
+        gws_ev_err_t err;
         m->conv_why = NULL;
         if (pl->preset != GWS_PRESET_NATIVE && in->len &&
             in->len <= pl->lim.max_bytes) {
@@ -357,14 +363,42 @@ static gws_ev_err_t parse_input(gws_pipeline_t *pl, const gws_input_t *in,
                  * bytes and names the precise reason (UTF-8, JSON, ...). */
                 if (gws_preset_transform(pl->preset, in->value, in->len,
                                          &m->conv, &why, &fld) == 0) {
+                        /* The size limit is on the message as received
+                         * (checked above): the conversion may be longer
+                         * (jansson writes reals with 17 digits, 0.1 ->
+                         * 0.10000000000000001), and a message within the
+                         * limit is not too large. */
+                        gws_ev_limits_t lim = pl->lim;
+                        lim.max_bytes = 0;
                         /* A foreign value the preset had to leave out
                          * explains the native complaint: the DLQ detail
                          * carries both. */
                         m->conv_why = why;
                         return gws_event_parse(&m->ev, m->conv.buf,
-                                               m->conv.len, &pl->lim,
-                                               &m->info);
+                                               m->conv.len, &lim, &m->info);
                 }
+                err = gws_event_parse(&m->ev, in->value, in->len, &pl->lim,
+                                      &m->info);
+                /* The native parser read an object the preset could not
+                 * (1e400 is valid JSON, beyond jansson's doubles): its
+                 * verdict is on a foreign object taken for a native one
+                 * ("gateway_id is required"), not on this event. */
+                if (err == GWS_EV_OK || err == GWS_EV_ERR_MISSING_FIELD ||
+                    err == GWS_EV_ERR_WRONG_TYPE ||
+                    err == GWS_EV_ERR_BAD_VALUE) {
+                        if (err == GWS_EV_OK)
+                                gws_event_clear(&m->ev);
+                        memset(&m->info, 0, sizeof(m->info));
+                        if (why && !strcmp(why, "out of memory")) {
+                                m->info.what = "out of memory";
+                                return GWS_EV_ERR_NOMEM;
+                        }
+                        m->info.what = "the input preset cannot read the "
+                                       "message";
+                        m->conv_why = why;
+                        return GWS_EV_ERR_BAD_VALUE;
+                }
+                return err;
         }
         return gws_event_parse(&m->ev, in->value, in->len, &pl->lim,
                                &m->info);

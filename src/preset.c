@@ -71,6 +71,79 @@ const char *gws_preset_name(gws_preset_t p) {
         return (unsigned)p < GWS_PRESET__CNT ? names[p] : "unknown";
 }
 
+/* native field -> the foreign field(s) it is read from, per preset; a
+ * native name read from the same foreign name is not listed. */
+typedef struct {
+        const char *native, *source;
+} source_t;
+
+static const source_t cf_sources[] = {
+    {"ts", "created_at"},
+    {"gateway_id", "gateway_id, gateway or metadata.gateway_id"},
+    {"status", "status_code"},
+    {"latency_ms", "duration"},
+    {"endpoint", "path"},
+    {"cost_usd", "cost"},
+    {"request", "request or request_body"},
+    {"response", "response or response_body"},
+    {"user_id", "metadata.user_id"},
+    {"client_ip", "metadata.client_ip"},
+    {NULL, NULL}};
+
+static const source_t ll_sources[] = {
+    {"ts", "startTime"},
+    {"latency_ms", "endTime - startTime, else response_time"},
+    {"ttfb_ms", "completionStartTime"},
+    {"provider", "custom_llm_provider or error_information.llm_provider"},
+    {"status", "status and error_information"},
+    {"success", "status"},
+    {"tokens_in", "prompt_tokens"},
+    {"tokens_out", "completion_tokens"},
+    {"cost_usd", "response_cost"},
+    {"cached", "cache_hit"},
+    {"endpoint", "call_type"},
+    {"request", "messages"},
+    {"user_id", "end_user or metadata.user_api_key_end_user_id"},
+    {"client_ip", "requester_ip_address"},
+    {"account_id", "metadata.user_api_key_org_id"},
+    {"gateway_id", "metadata.user_api_key_team_id or api_base"},
+    {NULL, NULL}};
+
+static const source_t ot_sources[] = {
+    {"id", "spanId"},
+    {"trace_id", "traceId"},
+    {"ts", "startTimeUnixNano"},
+    {"latency_ms", "endTimeUnixNano - startTimeUnixNano"},
+    {"provider", "gen_ai.provider.name or gen_ai.system"},
+    {"model", "gen_ai.request.model or gen_ai.response.model"},
+    {"tokens_in", "gen_ai.usage.input_tokens or gen_ai.usage.prompt_tokens"},
+    {"tokens_out",
+     "gen_ai.usage.output_tokens or gen_ai.usage.completion_tokens"},
+    {"status", "http.response.status_code"},
+    {"endpoint", "gen_ai.operation.name"},
+    {"gateway_id", "server.address or resource service.name"},
+    {"user_id", "user.id or enduser.id"},
+    {"client_ip", "client.address"},
+    {"request", "gen_ai.input.messages"},
+    {"response", "gen_ai.output.messages"},
+    {NULL, NULL}};
+
+const char *gws_preset_source_field(gws_preset_t p, const char *native) {
+        const source_t *t;
+        switch (p) {
+        case GWS_PRESET_CLOUDFLARE: t = cf_sources; break;
+        case GWS_PRESET_LITELLM: t = ll_sources; break;
+        case GWS_PRESET_OTEL_GENAI: t = ot_sources; break;
+        default: return NULL;
+        }
+        if (!native)
+                return NULL;
+        for (; t->native; t++)
+                if (!strcmp(t->native, native))
+                        return t->source;
+        return NULL;
+}
+
 static int dump_cb(const char *buf, size_t size, void *data) {
         return gws_buf_append(data, buf, size);
 }
@@ -99,9 +172,16 @@ int gws_preset_transform(gws_preset_t p, const char *buf, size_t len,
         memset(&x, 0, sizeof(x));
         /* DECODE_ANY: a scalar is JSON, just not an object */
         if (!(x.src = load(buf, len, JSON_DECODE_ANY, &jerr))) {
-                *why = json_error_code(&jerr) == json_error_out_of_memory
-                           ? "out of memory"
-                           : "the message is not JSON";
+                switch (json_error_code(&jerr)) {
+                case json_error_out_of_memory: *why = "out of memory"; break;
+                case json_error_numeric_overflow: /* 1e400: valid JSON */
+                        *why = "a number is beyond the range of a double";
+                        break;
+                case json_error_stack_overflow:
+                        *why = "the nesting is deeper than 2048";
+                        break;
+                default: *why = "the message is not JSON"; break;
+                }
                 return -1;
         }
         if (!json_is_object(x.src)) {
@@ -414,7 +494,9 @@ static void from_cloudflare(xf_t *x) {
 
 /* LiteLLM exception classes -> the HTTP status they carry
  * (docs.litellm.ai/docs/exception_mapping), matched by suffix so that
- * "litellm.RateLimitError" and "openai.APITimeoutError" match too.
+ * "litellm.RateLimitError" and "openai.APITimeoutError" match too (the
+ * OpenAI and Anthropic SDKs' classes have the same names: otel-genai
+ * reads its error.type with this map as well).
  * Unlisted classes (APIConnectionError, APIError, ...) mean 500. */
 static int ll_class_status(const char *cls) {
         static const struct {
@@ -736,12 +818,22 @@ static void from_otel(xf_t *x) {
         } else {
                 /* OTLP/JSON status.code: 2 or "STATUS_CODE_ERROR" */
                 json_t *code = get(get(x->src, "status"), "code");
+                json_t *et = get(at, "error.type");
                 const char *cs = json_string_value(code);
-                int err = get(at, "error.type") ||
-                          (json_is_integer(code) &&
-                           json_integer_value(code) == 2) ||
+                int err = et || (json_is_integer(code) &&
+                                 json_integer_value(code) == 2) ||
                           (cs && strstr(cs, "ERROR"));
-                put_new(x, "status", json_integer(err ? 500 : 200));
+                int sc = err ? 500 : 200;
+                double d;
+                /* error.type: an HTTP status as text (the HTTP
+                 * conventions), or the exception class the GenAI
+                 * instrumentations record ("RateLimitError") */
+                if (et && num_of(et, &d) == 0 && d == floor(d) &&
+                    d >= 400 && d <= 599)
+                        sc = (int)d;
+                else if (et && ll_class_status(json_string_value(et)))
+                        sc = ll_class_status(json_string_value(et));
+                put_new(x, "status", json_integer(sc));
         }
 
         put(x, "endpoint", get(at, "gen_ai.operation.name"));

@@ -548,6 +548,18 @@ static const struct {
     {OT, "{" OT_BASE ",\"attributes\":{" OT_ATTRS
          ",\"error.type\":\"timeout\"}}",
      1767607200000LL, 500, 0},
+    /* error.type without http.response.status_code: an HTTP status as
+     * text (the HTTP conventions' value), or the exception class the
+     * instrumentations record (openai-v2: type(error).__qualname__) */
+    {OT, "{" OT_BASE ",\"attributes\":{" OT_ATTRS
+         ",\"error.type\":\"429\"}}",
+     1767607200000LL, 429, 0},
+    {OT, "{" OT_BASE ",\"status\":{\"code\":2},\"attributes\":{" OT_ATTRS
+         ",\"error.type\":\"RateLimitError\"}}",
+     1767607200000LL, 429, 0},
+    {OT, "{" OT_BASE ",\"status\":{\"code\":2},\"attributes\":{" OT_ATTRS
+         ",\"error.type\":\"APITimeoutError\"}}",
+     1767607200000LL, 408, 0},
     {OT, "{" OT_BASE ",\"status\":{\"code\":\"STATUS_CODE_ERROR\"},"
          "\"attributes\":{" OT_ATTRS "}}",
      1767607200000LL, 500, 0},
@@ -712,6 +724,165 @@ START_TEST(pipeline_with_preset) {
                                         sizeof(err)),
                          -1);
         gws_detect_destroy(det);
+        gws_pipeline_destroy(pl);
+        gws_config_destroy(cfg);
+        free(good);
+}
+END_TEST
+
+/* A message within limits.max_event_bytes is not too large because its
+ * conversion is longer: jansson writes every real with 17 significant
+ * digits (0.1 -> 0.10000000000000001), so an embedding response of short
+ * reals more than doubles. The limit is on the message as received. */
+START_TEST(limit_is_on_the_message) {
+        char err[256];
+        gws_config_t *cfg = gws_config_new();
+        gws_pipeline_t *pl;
+        gws_detect_t *det;
+        cnt_t c = {0, 0, ""};
+        gws_buf_t msg = {0};
+        gws_input_t in = {NULL, 0, NULL, 0, "gw.raw", 0, 0, 0, 0};
+        int i;
+
+        gws_buf_puts(&msg, "{" LL_OK ",\"model\":\"text-embedding-3-small\","
+                           "\"status\":\"success\",\"call_type\":"
+                           "\"aembedding\",\"response\":{\"data\":[{"
+                           "\"embedding\":[0.1");
+        for (i = 1; i < 200; i++)
+                gws_buf_puts(&msg, ",0.1");
+        gws_buf_puts(&msg, "]}]}}");
+        ck_assert_int_eq(gws_config_set(cfg, "input.format", "litellm", err,
+                                        sizeof(err)),
+                         0);
+        gws_config_set(cfg, "filter.normal_sample_rate", "1", err,
+                       sizeof(err));
+        ck_assert_int_eq(gws_config_set(cfg, "limits.max_event_bytes", "2048",
+                                        err, sizeof(err)),
+                         0);
+        ck_assert_int_lt(msg.len, 2048);
+        ck_assert_ptr_nonnull(pl = gws_pipeline_new(cfg, err, sizeof(err)));
+        det = gws_detect_new(cfg, 0);
+        in.value = msg.buf;
+        in.len = msg.len;
+        ck_assert_msg(gws_pipeline_process(pl, det, &in, sink, &c) ==
+                          GWS_OUT_KEPT,
+                      "a %zu-byte message went to the DLQ: %s", msg.len,
+                      c.reason);
+        ck_assert_int_eq(c.kept, 1);
+        gws_detect_destroy(det);
+        gws_pipeline_destroy(pl);
+        gws_config_destroy(cfg);
+        gws_buf_free(&msg);
+}
+END_TEST
+
+/* A dead letter of a preset event names the foreign field the bad or
+ * missing native one comes from: a LiteLLM user looks for prompt_tokens,
+ * not tokens_in, in their logs. */
+static const struct {
+        gws_preset_t p;
+        const char *in, *field, *source;
+} dlq_sources[] = {
+    {LL, "{" LL_OK ",\"model\":\"m\",\"status\":\"success\","
+         "\"prompt_tokens\":\"many\"}",
+     "tokens_in", "prompt_tokens"},
+    {LL, "{" LL_OK ",\"model\":\"m\",\"status\":\"success\","
+         "\"response_cost\":-0.5}",
+     "cost_usd", "response_cost"},
+    {LL, "{\"id\":\"a\",\"startTime\":1767607200,\"endTime\":1767607201,"
+         "\"model\":\"m\",\"status\":\"success\"}",
+     "provider", "custom_llm_provider"},
+    {CF, "{" CF_OK ",\"model\":\"m\",\"status_code\":\"abc\"}", "status",
+     "status_code"},
+    {CF, "{\"id\":\"a\",\"created_at\":\"2026-01-05T10:00:00Z\",\"provider\":"
+         "\"openai\",\"model\":\"m\",\"status_code\":200,\"duration\":-1}",
+     "latency_ms", "duration"},
+    {OT, "{" OT_OK ",\"attributes\":{\"gen_ai.provider.name\":\"p\","
+         "\"gen_ai.request.model\":\"m\",\"gen_ai.usage.input_tokens\":true}}",
+     "tokens_in", "gen_ai.usage.input_tokens"},
+};
+
+static int dlq_text(void *opaque, gws_sink_t s, const char *key,
+                    size_t keylen, const char *val, size_t len) {
+        gws_buf_t *b = opaque;
+        (void)key;
+        (void)keylen;
+        if (s == GWS_SINK_DLQ)
+                gws_buf_append(b, val, len);
+        return 0;
+}
+
+START_TEST(dlq_names_the_source_field) {
+        char err[256];
+        gws_config_t *cfg = gws_config_new();
+        gws_pipeline_t *pl;
+        gws_buf_t dlq = {0};
+        gws_input_t in = {dlq_sources[_i].in, strlen(dlq_sources[_i].in),
+                          NULL, 0, "gw.raw", 0, 0, 0, 0};
+        json_t *o;
+        const char *detail;
+
+        ck_assert_int_eq(
+            gws_config_set(cfg, "input.format",
+                           gws_preset_name(dlq_sources[_i].p), err,
+                           sizeof(err)),
+            0);
+        ck_assert_ptr_nonnull(pl = gws_pipeline_new(cfg, err, sizeof(err)));
+        ck_assert_int_eq(gws_pipeline_process(pl, NULL, &in, dlq_text, &dlq),
+                         GWS_OUT_DLQ);
+        ck_assert_ptr_nonnull(o = json_loadb(dlq.buf, dlq.len, 0, NULL));
+        ck_assert_str_eq(json_string_value(json_object_get(o, "field")),
+                         dlq_sources[_i].field);
+        detail = json_string_value(json_object_get(o, "detail"));
+        ck_assert_msg(detail && strstr(detail, dlq_sources[_i].source),
+                      "detail \"%s\" does not name %s", detail,
+                      dlq_sources[_i].source);
+        json_decref(o);
+        gws_buf_free(&dlq);
+        gws_pipeline_destroy(pl);
+        gws_config_destroy(cfg);
+}
+END_TEST
+
+/* A LiteLLM event with a number beyond the range of a double (valid
+ * JSON: 1e400) cannot be read by the preset's parser (jansson). The
+ * native parser then read the foreign object as if it were native and
+ * dead-lettered it for a missing gateway_id, which it does not lack. */
+START_TEST(unreadable_number_is_said) {
+        char err[256];
+        gws_config_t *cfg = gws_config_new();
+        gws_pipeline_t *pl;
+        gws_buf_t dlq = {0};
+        size_t len;
+        char *good = load(LL, "openai-success.json", &len);
+        const char *p = strstr(good, "\"temperature\": 0.2");
+        gws_buf_t msg = {0};
+        gws_input_t in = {NULL, 0, NULL, 0, "gw.raw", 0, 0, 0, 0};
+        json_t *o;
+        const char *reason, *detail;
+
+        ck_assert_ptr_nonnull(p); /* "temperature": 0.2 -> 1e400 */
+        p += strlen("\"temperature\": ");
+        gws_buf_append(&msg, good, (size_t)(p - good));
+        gws_buf_puts(&msg, "1e400");
+        gws_buf_append(&msg, p + 3, len - (size_t)(p + 3 - good));
+        in.value = msg.buf;
+        in.len = msg.len;
+        ck_assert_int_eq(gws_config_set(cfg, "input.format", "litellm", err,
+                                        sizeof(err)),
+                         0);
+        ck_assert_ptr_nonnull(pl = gws_pipeline_new(cfg, err, sizeof(err)));
+        ck_assert_int_eq(gws_pipeline_process(pl, NULL, &in, dlq_text, &dlq),
+                         GWS_OUT_DLQ);
+        ck_assert_ptr_nonnull(o = json_loadb(dlq.buf, dlq.len, 0, NULL));
+        reason = json_string_value(json_object_get(o, "reason"));
+        detail = json_string_value(json_object_get(o, "detail"));
+        ck_assert_msg(!strcmp(reason, "invalid_value") && strstr(detail,
+                                                                "range"),
+                      "reason %s, detail \"%s\"", reason, detail);
+        json_decref(o);
+        gws_buf_free(&dlq);
+        gws_buf_free(&msg);
         gws_pipeline_destroy(pl);
         gws_config_destroy(cfg);
         free(good);
@@ -924,6 +1095,11 @@ Suite *gws_preset_suite(void) {
         tcase_add_test(tc, names);
         tcase_add_test(tc, native_is_copied);
         tcase_add_test(tc, pipeline_with_preset);
+        tcase_add_test(tc, limit_is_on_the_message);
+        tcase_add_test(tc, unreadable_number_is_said);
+        tcase_add_loop_test(tc, dlq_names_the_source_field, 0,
+                            (int)(sizeof(dlq_sources) /
+                                  sizeof(dlq_sources[0])));
         suite_add_tcase(s, tc);
 
         tcase_add_loop_test(te, errors_are_precise, 0,

@@ -67,9 +67,11 @@
  *              gen_ai.request.model | gen_ai.response.model -> model;
  *              gen_ai.usage.input_tokens | .prompt_tokens -> tokens_in;
  *              gen_ai.usage.output_tokens | .completion_tokens ->
- *              tokens_out; http.response.status_code -> status, else 500
- *              when error.type is set or status.code is ERROR (2), else
- *              200; gen_ai.operation.name -> endpoint; server.address |
+ *              tokens_out; http.response.status_code -> status, else
+ *              error.type when it is an HTTP status (400..599) or a
+ *              known exception class (the litellm map: RateLimitError
+ *              429, ...), else 500 when error.type is set or status.code
+ *              is ERROR (2), else 200; gen_ai.operation.name -> endpoint; server.address |
  *              resource service.name | "otel" -> gateway_id; user.id |
  *              enduser.id -> user_id; client.address -> client_ip;
  *              gen_ai.input.messages (+ gen_ai.system_instructions) ->
@@ -117,7 +119,10 @@ const char *gws_preset_name(gws_preset_t p);
  *           -1 when the message is not a JSON object (or on an unknown
  *           preset or out of memory): \p *why is static text ("the
  *           message is not JSON", "the message is not a JSON object") and
- *           \p *field NULL; \p out may then hold a partial append, which
+ *           \p *field NULL; also for valid JSON that jansson cannot load
+ *           ("a number is beyond the range of a double": 1e400; "the
+ *           nesting is deeper than 2048"), which the native parser may
+ *           accept; \p out may then hold a partial append, which
  *           the caller discards. The native parser run on the original
  *           bytes gives the precise reason (UTF-8, syntax, type).
  *  @remark Never crashes on any bytes. \p buf is borrowed and need not
@@ -125,5 +130,13 @@ const char *gws_preset_name(gws_preset_t p);
 int gws_preset_transform(gws_preset_t p, const char *buf, size_t len,
                          gws_buf_t *out, const char **why,
                          const char **field);
+
+/** @brief The foreign field(s) a native field is read from, for a dead
+ *  letter's detail: "prompt_tokens" for LiteLLM's tokens_in, "duration"
+ *  for Cloudflare's latency_ms, alternatives as "a or b".
+ *  @returns static text, or NULL when the native field has the same name
+ *           in the foreign format, is not mapped, or \p p is native or
+ *           unknown (\p native may be NULL). */
+const char *gws_preset_source_field(gws_preset_t p, const char *native);
 
 #endif /* GWS_PRESET_H */
