@@ -19,7 +19,9 @@ checks the references between them:
   * config keys: the ConfigMap's keys are known to `gwsieve help-config` and
     `gwsieve check-config` accepts every configuration (when build/bin/gwsieve
     exists), GWSIEVE_* variables name real keys;
-  * shutdown: every stop timeout exceeds shutdown_timeout_ms;
+  * shutdown: every stop timeout (compose, systemd, Kubernetes) exceeds
+    the longest a SIGTERM can take: six waits of shutdown_timeout_ms and
+    2.5 s (SHUTDOWN_STEPS);
   * tools when present: promtool check rules/config (and the dashboard's
     PromQL), promtool test rules (deploy/prometheus/gwsieve-rules.test.yml),
     kubectl kustomize, systemd-analyze verify.
@@ -405,12 +407,38 @@ def arg_after(args, flag):
 # the checks
 # ----------------------------------------------------------------------------
 
-# A SIGTERM runs three steps, each bounded by shutdown_timeout_ms: drain the
-# queues and await outputs, await the revocation snapshots, flush the
-# producer. With every broker unreachable the sequence took 16 s at 8 s
-# (measured); a stop timeout must cover all three or the supervisor kills
-# gwsieve mid-way (nothing is lost: undelivered offsets stay uncommitted).
-SHUTDOWN_STEPS = 3
+# A SIGTERM runs these waits one after the other, each bounded by
+# shutdown_timeout_ms (src/service.c, gws_service_run() after "shutdown:"
+# and on_revoke()/snapshot_revoked(), which rd_kafka_consumer_close() runs):
+#   1. drain: wait_idle() for the queued work and its outputs;
+#   2. revocation: wait_idle() again for the revoked partitions (it waits
+#      the whole bound again when the first one timed out);
+#   3. revocation snapshots of quiet partitions whose last one is not yet
+#      acknowledged: gws_changelog_wait_delivered();
+#   4. revocation snapshots written: gws_changelog_wait_delivered();
+#   5. failed deliveries produced again (retries_run() loop);
+#   6. rd_kafka_flush().
+# Before them a restore's committed-offset lookup is stopped (up to 2 s)
+# and the fetch wake-up thread joined (up to 0.5 s). Measured on the
+# devbroker at 8 s: outputs of half the partitions and the state topic
+# without a leader, SIGTERM took 32.1 s (waits 1, 2, 4, 6), more than the
+# 30 s the deploy files once gave; a stop timeout must cover all of it or
+# the supervisor kills gwsieve mid-way (nothing is lost: undelivered
+# offsets stay uncommitted, but the revocation snapshots and the last
+# commit are).
+SHUTDOWN_STEPS = 6
+SHUTDOWN_EXTRA_S = 2.5
+
+
+def shutdown_bound(shutdown_s):
+    """Longest a SIGTERM can take, in seconds, at this shutdown_timeout_ms."""
+    return SHUTDOWN_STEPS * shutdown_s + SHUTDOWN_EXTRA_S
+
+
+def shutdown_why(shutdown_s):
+    return ("gwsieve's shutdown can take %d x shutdown_timeout_ms (%g s) + "
+            "%g s = %g s" % (SHUTDOWN_STEPS, shutdown_s, SHUTDOWN_EXTRA_S,
+                             shutdown_bound(shutdown_s)))
 
 def main():
     docs = load_files()
@@ -568,11 +596,10 @@ def main():
             err(COMPOSE, "%s: healthcheck uses curl, which the runtime image "
                 "lacks" % where)
         grace = parse_duration(svc.get("stop_grace_period", "10s"))
-        if grace is None or grace <= SHUTDOWN_STEPS * shutdown_s:
-            err(COMPOSE, "%s: stop_grace_period %r is not above %d x "
-                "shutdown_timeout_ms (%g s)"
-                % (where, svc.get("stop_grace_period"), SHUTDOWN_STEPS,
-                   shutdown_s))
+        if grace is None or grace <= shutdown_bound(shutdown_s):
+            err(COMPOSE, "%s: stop_grace_period %r is not above what %s"
+                % (where, svc.get("stop_grace_period"),
+                   shutdown_why(shutdown_s)))
     for name, svc in services.items():
         cmd = svc.get("command")
         b = arg_after(cmd if isinstance(cmd, list) else [], "--bootstrap")
@@ -786,10 +813,9 @@ def main():
     tstop = parse_duration(u("TimeoutStopSec") or "")
     if tstop is None and re.fullmatch(r"\d+", u("TimeoutStopSec") or ""):
         tstop = float(u("TimeoutStopSec"))
-    if tstop is None or tstop <= SHUTDOWN_STEPS * shutdown_s:
-        err(unit_path, "TimeoutStopSec=%s is not above %d x "
-            "shutdown_timeout_ms (%g s)"
-            % (u("TimeoutStopSec"), SHUTDOWN_STEPS, shutdown_s))
+    if tstop is None or tstop <= shutdown_bound(shutdown_s):
+        err(unit_path, "TimeoutStopSec=%s is not above what %s"
+            % (u("TimeoutStopSec"), shutdown_why(shutdown_s)))
     if shutil.which("systemd-analyze"):
         r = run(["systemd-analyze", "verify", unit_path])
         # Only complaints about the file itself count; the binary is not
@@ -898,9 +924,9 @@ def main():
         err(dep_path, "runAsUser %r differs from the image's gwsieve uid %d"
             % (psc.get("runAsUser"), df["uid"]))
     tgps = pod.get("terminationGracePeriodSeconds", 30)
-    if tgps <= SHUTDOWN_STEPS * cm_shutdown:
-        err(dep_path, "terminationGracePeriodSeconds %s is not above %d x "
-            "shutdown_timeout_ms (%g s)" % (tgps, SHUTDOWN_STEPS, cm_shutdown))
+    if tgps <= shutdown_bound(cm_shutdown):
+        err(dep_path, "terminationGracePeriodSeconds %s is not above what %s"
+            % (tgps, shutdown_why(cm_shutdown)))
     if annotations.get("prometheus.io/scrape") != "true" or \
             str(annotations.get("prometheus.io/port")) != str(METRICS_PORT):
         err(dep_path, "prometheus.io/scrape and prometheus.io/port=%d "

@@ -89,6 +89,22 @@ CASES = [
      lambda td: edit(td, "deploy/k8s/scaledobject.yaml",
                      "maxReplicaCount: 12", "maxReplicaCount: 24"),
      r"maxReplicaCount 24 != 12 partitions"),
+    # A stop timeout shorter than gwsieve's shutdown: 6 x 8 s + 2.5 s.
+    ("compose_grace_below_shutdown",
+     lambda td: edit(td, "docker-compose.yml",
+                     "stop_grace_period: 60s", "stop_grace_period: 50s"),
+     r"stop_grace_period '50s' is not above what gwsieve's shutdown can "
+     r"take 6 x shutdown_timeout_ms \(8 s\) \+ 2.5 s = 50.5 s"),
+    ("k8s_grace_below_shutdown",
+     lambda td: edit(td, "deploy/k8s/deployment.yaml",
+                     "terminationGracePeriodSeconds: 60",
+                     "terminationGracePeriodSeconds: 30"),
+     r"terminationGracePeriodSeconds 30 is not above what gwsieve's "
+     r"shutdown can take .* = 50.5 s"),
+    ("systemd_stop_below_shutdown",
+     lambda td: edit(td, "deploy/gwsieve.service",
+                     "TimeoutStopSec=60", "TimeoutStopSec=30"),
+     r"TimeoutStopSec=30 is not above what gwsieve's shutdown"),
 ]
 
 
