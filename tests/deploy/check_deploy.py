@@ -16,6 +16,9 @@ checks the references between them:
     group, maxReplicaCount == partitions of the input topic; brokers agree;
   * metrics: every metric used by the alert rules and the Grafana dashboard
     is in docs/metrics.txt;
+  * memory: no configuration raises a librdkafka memory bound
+    (queued.max.messages.kbytes, ...) above the value gwsieve sets itself
+    (src/service.c);
   * config keys: the ConfigMap's keys are known to `gwsieve help-config` and
     `gwsieve check-config` accepts every configuration (when build/bin/gwsieve
     exists), GWSIEVE_* variables name real keys;
@@ -272,6 +275,48 @@ def env_names(hc, example):
     return names | {"GWSIEVE_BOOTSTRAP"}
 
 
+# librdkafka properties that bound memory: a deployment file that sets one
+# above the value gwsieve sets itself raises its memory, whatever the
+# comment next to it says (the ConfigMap once set the prefetch queue to
+# 16 MB "for the 256Mi limit" after gwsieve's own default became 4 MB).
+MEMORY_PROPS = {"queued.max.messages.kbytes", "queued.min.messages",
+                "fetch.max.bytes", "queue.buffering.max.kbytes",
+                "queue.buffering.max.messages"}
+SERVICE_C = os.path.join(ROOT, "src", "service.c")
+
+
+def rdkafka_defaults():
+    """{(client, property): value} that gwsieve sets on its clients
+    (conf_set() calls of src/service.c), or None if it cannot be read."""
+    try:
+        with open(SERVICE_C, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return None
+    return {(m.group(3), m.group(1)): m.group(2) for m in re.finditer(
+        r'conf_set\(\s*\w+,\s*"([^"]+)",\s*"([^"]*)",\s*'
+        r'"(consumer|producer)"', text)}
+
+
+def check_memory_props(path, flat, defaults, where=""):
+    """Memory bounds of \p flat (a flattened config) above gwsieve's own."""
+    for key, val in flat.items():
+        m = re.fullmatch(r"kafka\.(?:(consumer|producer)\.)?(.+)", key)
+        if not m or m.group(2) not in MEMORY_PROPS:
+            continue
+        for client in ([m.group(1)] if m.group(1) else
+                       ["consumer", "producer"]):
+            d = defaults.get((client, m.group(2)))
+            try:
+                above = d is not None and float(val) > float(d)
+            except ValueError:
+                continue
+            if above:
+                err(path, "%s%s = %s raises gwsieve's own %s default %s "
+                    "(src/service.c): more memory, not less"
+                    % (where, key, val, client, d))
+
+
 def check_config_file(path, text=None):
     """Run `gwsieve check-config` on a file (or on text); True if accepted."""
     if not os.access(GWSIEVE, os.X_OK):
@@ -471,9 +516,15 @@ def main():
                     "GWSIEVE_BOOTSTRAP for the brokers)" % (where, n))
 
     # Every gwsieve configuration JSON in deploy/ (top level) is accepted.
+    rk_defaults = rdkafka_defaults()
+    if rk_defaults is None:
+        notes.append("%s not found: librdkafka memory bounds not compared"
+                     % rel(SERVICE_C))
     for path in sorted(glob.glob(os.path.join(DEPLOY, "*.json"))):
         if path in docs and check_config_file(path):
             ok("check-config " + rel(path))
+        if path in docs and rk_defaults and isinstance(docs[path][0], dict):
+            check_memory_props(path, flatten(docs[path][0]), rk_defaults)
 
     # ---- Dockerfile -------------------------------------------------------
     compose = (docs.get(COMPOSE) or [{}])[0]
@@ -870,6 +921,8 @@ def main():
         except ValueError as e:
             err(cm_path, "gwsieve.json is not valid JSON: %s" % e)
     cmf = flatten(cm_cfg)
+    if cm_cfg and rk_defaults:
+        check_memory_props(cm_path, cmf, rk_defaults, "gwsieve.json ")
     if cm_cfg:
         if hc is not None:
             for k in cmf:

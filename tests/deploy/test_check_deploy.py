@@ -105,6 +105,14 @@ CASES = [
      lambda td: edit(td, "deploy/gwsieve.service",
                      "TimeoutStopSec=60", "TimeoutStopSec=30"),
      r"TimeoutStopSec=30 is not above what gwsieve's shutdown"),
+    # A prefetch queue above gwsieve's own 4 MB in the example config.
+    ("example_prefetch_above_default",
+     lambda td: edit(td, "deploy/gwsieve.example.json",
+                     '"producer": { "compression.type": "zstd" }',
+                     '"consumer": { "queued.max.messages.kbytes": "65536" },'
+                     '\n    "producer": { "compression.type": "zstd" }'),
+     r"gwsieve.example.json: kafka.consumer.queued.max.messages.kbytes = "
+     r"65536 raises gwsieve's own consumer default 4096"),
 ]
 
 
