@@ -22,6 +22,9 @@ checks the references between them:
   * config keys: the ConfigMap's keys are known to `gwsieve help-config` and
     `gwsieve check-config` accepts every configuration (when build/bin/gwsieve
     exists), GWSIEVE_* variables name real keys;
+  * autoscaling: with an autoscaler in kustomization.yaml the Deployment
+    sets no replicas (each apply would scale the group back), and its
+    minimum stays above the PDB's maxUnavailable;
   * shutdown: every stop timeout (compose, systemd, Kubernetes) exceeds
     the longest a SIGTERM can take: six waits of shutdown_timeout_ms and
     2.5 s (SHUTDOWN_STEPS);
@@ -963,8 +966,28 @@ def main():
     pod = tmpl.get("spec") or {}
     pod_labels = (tmpl.get("metadata") or {}).get("labels") or {}
     annotations = (tmpl.get("metadata") or {}).get("annotations") or {}
-    if spec.get("replicas") != 2:
-        err(dep_path, "replicas is %r, expected 2" % spec.get("replicas"))
+    # An autoscaler applied with the Deployment owns its replica count: a
+    # spec.replicas in the manifest is applied again by every
+    # `kubectl apply -k` (the ConfigMap's instructions for a configuration
+    # change) and scales the group back to it, a rebalance of most
+    # partitions, before the autoscaler scales it up again (Kubernetes
+    # docs, HPA: "Migrating Deployments ... to horizontal autoscaling").
+    autoscaled = [r for r in (kust.get("resources") or [])
+                  if os.path.basename(r) in ("scaledobject.yaml", "hpa.yaml")]
+    kust_replicas = [r for r in kust.get("replicas") or []
+                     if r.get("name") == (dep.get("metadata") or {})
+                     .get("name")]
+    if autoscaled and "replicas" in spec:
+        err(dep_path, "sets replicas: %r although %s (in %s) owns the "
+            "replica count: every kubectl apply -k scales the group back to "
+            "it" % (spec.get("replicas"), ", ".join(autoscaled), rel(kpath)))
+    if autoscaled and kust_replicas:
+        err(kpath, "sets replicas for %s although %s owns the replica count"
+            % (kust_replicas[0].get("name"), ", ".join(autoscaled)))
+    if not autoscaled and spec.get("replicas", (kust_replicas or [{}])[0]
+                                   .get("count")) is None:
+        err(dep_path, "no autoscaler in %s and no replica count: one pod"
+            % rel(kpath))
     sel = (spec.get("selector") or {}).get("matchLabels") or {}
     if not sel or any(pod_labels.get(k) != v for k, v in sel.items()):
         err(dep_path, "selector %s does not match the pod labels %s"
@@ -1102,9 +1125,12 @@ def main():
         if input_partitions and s.get("maxReplicaCount") != input_partitions:
             err(so_path, "maxReplicaCount %r != %d partitions of %s"
                 % (s.get("maxReplicaCount"), input_partitions, input_topic))
-        if s.get("minReplicaCount") != spec.get("replicas"):
-            err(so_path, "minReplicaCount %r != the Deployment's replicas %r"
-                % (s.get("minReplicaCount"), spec.get("replicas")))
+        pdb_max = ((pdb or {}).get("spec") or {}).get("maxUnavailable", 1)
+        if not isinstance(s.get("minReplicaCount"), int) or \
+                s.get("minReplicaCount") <= pdb_max:
+            err(so_path, "minReplicaCount %r is not above the PDB's "
+                "maxUnavailable %r: a node drain could stop every member"
+                % (s.get("minReplicaCount"), pdb_max))
         kt = [t for t in s.get("triggers") or [] if t.get("type") == "kafka"]
         if len(kt) != 1:
             err(so_path, "expected one kafka trigger")

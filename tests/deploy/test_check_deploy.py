@@ -113,6 +113,14 @@ CASES = [
                      '\n    "producer": { "compression.type": "zstd" }'),
      r"gwsieve.example.json: kafka.consumer.queued.max.messages.kbytes = "
      r"65536 raises gwsieve's own consumer default 4096"),
+    # A replica count in the Deployment that KEDA owns: each apply
+    # scales the group back to it.
+    ("replicas_under_autoscaler",
+     lambda td: edit(td, "deploy/k8s/deployment.yaml",
+                     "spec:\n  revisionHistoryLimit: 5",
+                     "spec:\n  replicas: 2\n  revisionHistoryLimit: 5"),
+     r"deployment.yaml: sets replicas: 2 although scaledobject.yaml .* "
+     r"owns the replica count"),
 ]
 
 
