@@ -6,6 +6,9 @@
 # systemd-analyze when present). Installs python3-yaml and prometheus
 # (promtool) when missing and running as root. Uses build/bin/gwsieve for
 # help-config/check-config when it is built (GWS_BIN_DIR to use another).
+# Then tests/deploy/test_check_deploy.py breaks copies of the files the way
+# real bugs would and expects the check to name each (skipped when
+# gwsieve is not built).
 #
 #   ./scripts/check-deploy.sh
 set -euo pipefail
@@ -27,4 +30,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-exec "$PY" tests/deploy/check_deploy.py "$@"
+"$PY" tests/deploy/check_deploy.py "$@"
+exec "$PY" tests/deploy/test_check_deploy.py

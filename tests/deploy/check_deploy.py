@@ -16,10 +16,18 @@ checks the references between them:
     group, maxReplicaCount == partitions of the input topic; brokers agree;
   * metrics: every metric used by the alert rules and the Grafana dashboard
     is in docs/metrics.txt;
+  * memory: no configuration raises a librdkafka memory bound
+    (queued.max.messages.kbytes, ...) above the value gwsieve sets itself
+    (src/service.c);
   * config keys: the ConfigMap's keys are known to `gwsieve help-config` and
     `gwsieve check-config` accepts every configuration (when build/bin/gwsieve
     exists), GWSIEVE_* variables name real keys;
-  * shutdown: every stop timeout exceeds shutdown_timeout_ms;
+  * autoscaling: with an autoscaler in kustomization.yaml the Deployment
+    sets no replicas (each apply would scale the group back), and its
+    minimum stays above the PDB's maxUnavailable;
+  * shutdown: every stop timeout (compose, systemd, Kubernetes) exceeds
+    the longest a SIGTERM can take: six waits of shutdown_timeout_ms and
+    2.5 s (SHUTDOWN_STEPS);
   * tools when present: promtool check rules/config (and the dashboard's
     PromQL), promtool test rules (deploy/prometheus/gwsieve-rules.test.yml),
     kubectl kustomize, systemd-analyze verify.
@@ -270,6 +278,48 @@ def env_names(hc, example):
     return names | {"GWSIEVE_BOOTSTRAP"}
 
 
+# librdkafka properties that bound memory: a deployment file that sets one
+# above the value gwsieve sets itself raises its memory, whatever the
+# comment next to it says (the ConfigMap once set the prefetch queue to
+# 16 MB "for the 256Mi limit" after gwsieve's own default became 4 MB).
+MEMORY_PROPS = {"queued.max.messages.kbytes", "queued.min.messages",
+                "fetch.max.bytes", "queue.buffering.max.kbytes",
+                "queue.buffering.max.messages"}
+SERVICE_C = os.path.join(ROOT, "src", "service.c")
+
+
+def rdkafka_defaults():
+    """{(client, property): value} that gwsieve sets on its clients
+    (conf_set() calls of src/service.c), or None if it cannot be read."""
+    try:
+        with open(SERVICE_C, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return None
+    return {(m.group(3), m.group(1)): m.group(2) for m in re.finditer(
+        r'conf_set\(\s*\w+,\s*"([^"]+)",\s*"([^"]*)",\s*'
+        r'"(consumer|producer)"', text)}
+
+
+def check_memory_props(path, flat, defaults, where=""):
+    """Memory bounds of \p flat (a flattened config) above gwsieve's own."""
+    for key, val in flat.items():
+        m = re.fullmatch(r"kafka\.(?:(consumer|producer)\.)?(.+)", key)
+        if not m or m.group(2) not in MEMORY_PROPS:
+            continue
+        for client in ([m.group(1)] if m.group(1) else
+                       ["consumer", "producer"]):
+            d = defaults.get((client, m.group(2)))
+            try:
+                above = d is not None and float(val) > float(d)
+            except ValueError:
+                continue
+            if above:
+                err(path, "%s%s = %s raises gwsieve's own %s default %s "
+                    "(src/service.c): more memory, not less"
+                    % (where, key, val, client, d))
+
+
 def check_config_file(path, text=None):
     """Run `gwsieve check-config` on a file (or on text); True if accepted."""
     if not os.access(GWSIEVE, os.X_OK):
@@ -405,12 +455,38 @@ def arg_after(args, flag):
 # the checks
 # ----------------------------------------------------------------------------
 
-# A SIGTERM runs three steps, each bounded by shutdown_timeout_ms: drain the
-# queues and await outputs, await the revocation snapshots, flush the
-# producer. With every broker unreachable the sequence took 16 s at 8 s
-# (measured); a stop timeout must cover all three or the supervisor kills
-# gwsieve mid-way (nothing is lost: undelivered offsets stay uncommitted).
-SHUTDOWN_STEPS = 3
+# A SIGTERM runs these waits one after the other, each bounded by
+# shutdown_timeout_ms (src/service.c, gws_service_run() after "shutdown:"
+# and on_revoke()/snapshot_revoked(), which rd_kafka_consumer_close() runs):
+#   1. drain: wait_idle() for the queued work and its outputs;
+#   2. revocation: wait_idle() again for the revoked partitions (it waits
+#      the whole bound again when the first one timed out);
+#   3. revocation snapshots of quiet partitions whose last one is not yet
+#      acknowledged: gws_changelog_wait_delivered();
+#   4. revocation snapshots written: gws_changelog_wait_delivered();
+#   5. failed deliveries produced again (retries_run() loop);
+#   6. rd_kafka_flush().
+# Before them a restore's committed-offset lookup is stopped (up to 2 s)
+# and the fetch wake-up thread joined (up to 0.5 s). Measured on the
+# devbroker at 8 s: outputs of half the partitions and the state topic
+# without a leader, SIGTERM took 32.1 s (waits 1, 2, 4, 6), more than the
+# 30 s the deploy files once gave; a stop timeout must cover all of it or
+# the supervisor kills gwsieve mid-way (nothing is lost: undelivered
+# offsets stay uncommitted, but the revocation snapshots and the last
+# commit are).
+SHUTDOWN_STEPS = 6
+SHUTDOWN_EXTRA_S = 2.5
+
+
+def shutdown_bound(shutdown_s):
+    """Longest a SIGTERM can take, in seconds, at this shutdown_timeout_ms."""
+    return SHUTDOWN_STEPS * shutdown_s + SHUTDOWN_EXTRA_S
+
+
+def shutdown_why(shutdown_s):
+    return ("gwsieve's shutdown can take %d x shutdown_timeout_ms (%g s) + "
+            "%g s = %g s" % (SHUTDOWN_STEPS, shutdown_s, SHUTDOWN_EXTRA_S,
+                             shutdown_bound(shutdown_s)))
 
 def main():
     docs = load_files()
@@ -443,9 +519,15 @@ def main():
                     "GWSIEVE_BOOTSTRAP for the brokers)" % (where, n))
 
     # Every gwsieve configuration JSON in deploy/ (top level) is accepted.
+    rk_defaults = rdkafka_defaults()
+    if rk_defaults is None:
+        notes.append("%s not found: librdkafka memory bounds not compared"
+                     % rel(SERVICE_C))
     for path in sorted(glob.glob(os.path.join(DEPLOY, "*.json"))):
         if path in docs and check_config_file(path):
             ok("check-config " + rel(path))
+        if path in docs and rk_defaults and isinstance(docs[path][0], dict):
+            check_memory_props(path, flatten(docs[path][0]), rk_defaults)
 
     # ---- Dockerfile -------------------------------------------------------
     compose = (docs.get(COMPOSE) or [{}])[0]
@@ -568,11 +650,10 @@ def main():
             err(COMPOSE, "%s: healthcheck uses curl, which the runtime image "
                 "lacks" % where)
         grace = parse_duration(svc.get("stop_grace_period", "10s"))
-        if grace is None or grace <= SHUTDOWN_STEPS * shutdown_s:
-            err(COMPOSE, "%s: stop_grace_period %r is not above %d x "
-                "shutdown_timeout_ms (%g s)"
-                % (where, svc.get("stop_grace_period"), SHUTDOWN_STEPS,
-                   shutdown_s))
+        if grace is None or grace <= shutdown_bound(shutdown_s):
+            err(COMPOSE, "%s: stop_grace_period %r is not above what %s"
+                % (where, svc.get("stop_grace_period"),
+                   shutdown_why(shutdown_s)))
     for name, svc in services.items():
         cmd = svc.get("command")
         b = arg_after(cmd if isinstance(cmd, list) else [], "--bootstrap")
@@ -786,10 +867,9 @@ def main():
     tstop = parse_duration(u("TimeoutStopSec") or "")
     if tstop is None and re.fullmatch(r"\d+", u("TimeoutStopSec") or ""):
         tstop = float(u("TimeoutStopSec"))
-    if tstop is None or tstop <= SHUTDOWN_STEPS * shutdown_s:
-        err(unit_path, "TimeoutStopSec=%s is not above %d x "
-            "shutdown_timeout_ms (%g s)"
-            % (u("TimeoutStopSec"), SHUTDOWN_STEPS, shutdown_s))
+    if tstop is None or tstop <= shutdown_bound(shutdown_s):
+        err(unit_path, "TimeoutStopSec=%s is not above what %s"
+            % (u("TimeoutStopSec"), shutdown_why(shutdown_s)))
     if shutil.which("systemd-analyze"):
         r = run(["systemd-analyze", "verify", unit_path])
         # Only complaints about the file itself count; the binary is not
@@ -844,6 +924,8 @@ def main():
         except ValueError as e:
             err(cm_path, "gwsieve.json is not valid JSON: %s" % e)
     cmf = flatten(cm_cfg)
+    if cm_cfg and rk_defaults:
+        check_memory_props(cm_path, cmf, rk_defaults, "gwsieve.json ")
     if cm_cfg:
         if hc is not None:
             for k in cmf:
@@ -884,8 +966,28 @@ def main():
     pod = tmpl.get("spec") or {}
     pod_labels = (tmpl.get("metadata") or {}).get("labels") or {}
     annotations = (tmpl.get("metadata") or {}).get("annotations") or {}
-    if spec.get("replicas") != 2:
-        err(dep_path, "replicas is %r, expected 2" % spec.get("replicas"))
+    # An autoscaler applied with the Deployment owns its replica count: a
+    # spec.replicas in the manifest is applied again by every
+    # `kubectl apply -k` (the ConfigMap's instructions for a configuration
+    # change) and scales the group back to it, a rebalance of most
+    # partitions, before the autoscaler scales it up again (Kubernetes
+    # docs, HPA: "Migrating Deployments ... to horizontal autoscaling").
+    autoscaled = [r for r in (kust.get("resources") or [])
+                  if os.path.basename(r) in ("scaledobject.yaml", "hpa.yaml")]
+    kust_replicas = [r for r in kust.get("replicas") or []
+                     if r.get("name") == (dep.get("metadata") or {})
+                     .get("name")]
+    if autoscaled and "replicas" in spec:
+        err(dep_path, "sets replicas: %r although %s (in %s) owns the "
+            "replica count: every kubectl apply -k scales the group back to "
+            "it" % (spec.get("replicas"), ", ".join(autoscaled), rel(kpath)))
+    if autoscaled and kust_replicas:
+        err(kpath, "sets replicas for %s although %s owns the replica count"
+            % (kust_replicas[0].get("name"), ", ".join(autoscaled)))
+    if not autoscaled and spec.get("replicas", (kust_replicas or [{}])[0]
+                                   .get("count")) is None:
+        err(dep_path, "no autoscaler in %s and no replica count: one pod"
+            % rel(kpath))
     sel = (spec.get("selector") or {}).get("matchLabels") or {}
     if not sel or any(pod_labels.get(k) != v for k, v in sel.items()):
         err(dep_path, "selector %s does not match the pod labels %s"
@@ -898,9 +1000,9 @@ def main():
         err(dep_path, "runAsUser %r differs from the image's gwsieve uid %d"
             % (psc.get("runAsUser"), df["uid"]))
     tgps = pod.get("terminationGracePeriodSeconds", 30)
-    if tgps <= SHUTDOWN_STEPS * cm_shutdown:
-        err(dep_path, "terminationGracePeriodSeconds %s is not above %d x "
-            "shutdown_timeout_ms (%g s)" % (tgps, SHUTDOWN_STEPS, cm_shutdown))
+    if tgps <= shutdown_bound(cm_shutdown):
+        err(dep_path, "terminationGracePeriodSeconds %s is not above what %s"
+            % (tgps, shutdown_why(cm_shutdown)))
     if annotations.get("prometheus.io/scrape") != "true" or \
             str(annotations.get("prometheus.io/port")) != str(METRICS_PORT):
         err(dep_path, "prometheus.io/scrape and prometheus.io/port=%d "
@@ -1023,9 +1125,12 @@ def main():
         if input_partitions and s.get("maxReplicaCount") != input_partitions:
             err(so_path, "maxReplicaCount %r != %d partitions of %s"
                 % (s.get("maxReplicaCount"), input_partitions, input_topic))
-        if s.get("minReplicaCount") != spec.get("replicas"):
-            err(so_path, "minReplicaCount %r != the Deployment's replicas %r"
-                % (s.get("minReplicaCount"), spec.get("replicas")))
+        pdb_max = ((pdb or {}).get("spec") or {}).get("maxUnavailable", 1)
+        if not isinstance(s.get("minReplicaCount"), int) or \
+                s.get("minReplicaCount") <= pdb_max:
+            err(so_path, "minReplicaCount %r is not above the PDB's "
+                "maxUnavailable %r: a node drain could stop every member"
+                % (s.get("minReplicaCount"), pdb_max))
         kt = [t for t in s.get("triggers") or [] if t.get("type") == "kafka"]
         if len(kt) != 1:
             err(so_path, "expected one kafka trigger")
