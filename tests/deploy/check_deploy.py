@@ -349,7 +349,7 @@ def check_config_file(path, text=None):
 
 def check_dockerfile(path, context):
     info = {"copies": {}, "installed": set(), "cmd": None, "expose": set(), "env": {},
-            "uid": None, "user": None}
+            "uid": None, "gid": None, "user": None}
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -398,6 +398,10 @@ def check_dockerfile(path, context):
             m = re.search(r"useradd\b.*--uid\s+(\d+)", rest)
             if m:
                 info["uid"] = int(m.group(1))
+                # the user's primary group: --gid N (a groupadd --gid N
+                # before it), else a new system group of another number
+                g = re.search(r"useradd\b[^&;]*--gid\s+(\d+)", rest)
+                info["gid"] = int(g.group(1)) if g else "system"
     return info
 
 
@@ -999,6 +1003,11 @@ def main():
                                                               df["uid"]):
         err(dep_path, "runAsUser %r differs from the image's gwsieve uid %d"
             % (psc.get("runAsUser"), df["uid"]))
+    if df["gid"] is not None and psc.get("runAsGroup") is not None and \
+            psc.get("runAsGroup") != df["gid"]:
+        err(dep_path, "runAsGroup %r differs from the image's gwsieve "
+            "group %s (useradd without --gid makes a system group of "
+            "another number)" % (psc.get("runAsGroup"), df["gid"]))
     tgps = pod.get("terminationGracePeriodSeconds", 30)
     if tgps <= shutdown_bound(cm_shutdown):
         err(dep_path, "terminationGracePeriodSeconds %s is not above what %s"

@@ -121,6 +121,11 @@ CASES = [
                      "spec:\n  replicas: 2\n  revisionHistoryLimit: 5"),
      r"deployment.yaml: sets replicas: 2 although scaledobject.yaml .* "
      r"owns the replica count"),
+    # The pod's group is not the image user's group.
+    ("run_as_group_not_image_group",
+     lambda td: edit(td, "deploy/k8s/deployment.yaml",
+                     "runAsGroup: 10001", "runAsGroup: 10002"),
+     r"runAsGroup 10002 differs from the image's gwsieve group 10001"),
 ]
 
 
