@@ -133,14 +133,21 @@ static int get(int port, const char *req, char *out, size_t size) {
         return status;
 }
 
-START_TEST(http_serves_and_rejects) {
-        char err[256], out[4096];
+/* A server of handler() on a free port of 127.0.0.1: *\p port. */
+static gws_http_t *http_on_free_port(int *port) {
+        char err[256];
         gws_http_t *h = gws_http_start("127.0.0.1:0", handler, NULL, err,
                                        sizeof(err));
-        int port;
         ck_assert_msg(h != NULL, "%s", err);
-        port = gws_http_port(h);
-        ck_assert_int_gt(port, 0);
+        *port = gws_http_port(h);
+        ck_assert_int_gt(*port, 0);
+        return h;
+}
+
+START_TEST(http_serves_and_rejects) {
+        char err[256], out[4096];
+        int port;
+        gws_http_t *h = http_on_free_port(&port);
         ck_assert_int_eq(get(port, "GET /ok HTTP/1.0\r\n\r\n", out,
                              sizeof(out)), 200);
         ck_assert_ptr_nonnull(strstr(out, "\r\n\r\nfine\n"));
@@ -161,12 +168,9 @@ END_TEST
 /* RFC 9110 15.5.6: a 405 response MUST carry Allow with the methods the
  * resource supports. HEAD is answered like GET, without the body. */
 START_TEST(http_405_names_allowed_methods) {
-        char err[256], out[4096];
-        gws_http_t *h = gws_http_start("127.0.0.1:0", handler, NULL, err,
-                                       sizeof(err));
+        char out[4096];
         int port;
-        ck_assert_msg(h != NULL, "%s", err);
-        port = gws_http_port(h);
+        gws_http_t *h = http_on_free_port(&port);
         ck_assert_int_eq(get(port, "DELETE /ok HTTP/1.0\r\n\r\n", out,
                              sizeof(out)), 405);
         ck_assert_msg(strstr(out, "\r\nAllow: GET, HEAD\r\n") != NULL,

@@ -1864,22 +1864,23 @@ START_TEST(test_cli_refusals_hide_values) {
 }
 END_TEST
 
-/* Runs build/bin/gwsieve with \p args (NULL-terminated, at most 16) to
+/* Runs build/bin/\p prog with \p args (NULL-terminated, at most 16) to
  * its end; its stderr (and stdout) are in <dir>/<name>.log.
  * @returns the waitpid status. */
-static int gwsieve_cli(const char *name, const char *const *args) {
+static int cli_run(const char *prog, const char *name,
+                   const char *const *args) {
         char bin[4096];
         char *argv[18] = {bin};
         gws_it_proc_t *p;
         int status, k;
-        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
-                      "gwsieve not found");
+        GWS_IT_ASSERT(gws_it_bin(prog, bin, sizeof(bin)), "%s not found",
+                      prog);
         for (k = 0; k < 16 && args[k]; k++)
                 argv[1 + k] = (char *)args[k];
-        GWS_IT_ASSERT((p = gws_it_spawn(name, 0, argv)),
-                      "cannot start gwsieve");
+        GWS_IT_ASSERT((p = gws_it_spawn(name, 0, argv)), "cannot start %s",
+                      prog);
         GWS_IT_ASSERT(gws_it_proc_wait(p, 60000, &status) == 0,
-                      "%s: gwsieve did not exit", name);
+                      "%s: %s did not exit", name, prog);
         return status;
 }
 
@@ -1919,10 +1920,10 @@ START_TEST(test_replay_config_error_exit) {
         gws_it_path("out", out, sizeof(out));
         GWS_IT_ASSERT((fp = fopen(in, "w")), "cannot write %s", in);
         fclose(fp);
-        st = gwsieve_cli("check", check);
+        st = cli_run("gwsieve", "check", check);
         GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2,
                       "check-config: status %d, expected exit 2", st);
-        st = gwsieve_cli("replay", args);
+        st = cli_run("gwsieve", "replay", args);
         snprintf(log, sizeof(log), "%s/replay.log", gws_it_dir());
         GWS_IT_ASSERT(file_has(log, "filter.rules"),
                       "replay: the refusal does not name filter.rules");
@@ -2001,24 +2002,6 @@ START_TEST(test_replay_sigterm_whole_lines) {
 }
 END_TEST
 
-/* Runs build/bin/gwsieve-gen with \p args (NULL-terminated, at most 16)
- * to its end; its output is in <dir>/<name>.log. @returns the status. */
-static int gen_cli(const char *name, const char *const *args) {
-        char bin[4096];
-        char *argv[18] = {bin};
-        gws_it_proc_t *p;
-        int status, k;
-        GWS_IT_ASSERT(gws_it_bin("gwsieve-gen", bin, sizeof(bin)),
-                      "gwsieve-gen not found");
-        for (k = 0; k < 16 && args[k]; k++)
-                argv[1 + k] = (char *)args[k];
-        GWS_IT_ASSERT((p = gws_it_spawn(name, 0, argv)),
-                      "cannot start gwsieve-gen");
-        GWS_IT_ASSERT(gws_it_proc_wait(p, 60000, &status) == 0,
-                      "%s: gwsieve-gen did not exit", name);
-        return status;
-}
-
 /* gwsieve-gen --labels is the ground truth an evaluation scores alerts
  * against: an incident there must have happened. With a few hundred
  * events the last incidents of the schedule fell after the last event
@@ -2035,7 +2018,7 @@ START_TEST(test_gen_labels_only_happened) {
         int st;
         gws_it_path("gen.ndjson", out, sizeof(out));
         gws_it_path("labels.json", lab, sizeof(lab));
-        st = gen_cli("genlab", args);
+        st = cli_run("gwsieve-gen", "genlab", args);
         GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0,
                       "gwsieve-gen: exit %d",
                       WIFEXITED(st) ? WEXITSTATUS(st) : -1);
@@ -2075,7 +2058,7 @@ START_TEST(test_gen_write_error) {
                 gws_it_printf("no /dev/full: skipped");
                 return;
         }
-        st = gen_cli("gen", args);
+        st = cli_run("gwsieve-gen", "gen", args);
         snprintf(log, sizeof(log), "%s/gen.log", gws_it_dir());
         GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 1,
                       "gwsieve-gen --out /dev/full: exit %d, expected 1",
@@ -2111,7 +2094,7 @@ START_TEST(test_gen_bad_numbers) {
                                       "--quiet",  NULL};
                 int st;
                 snprintf(name, sizeof(name), "gen%zu", i);
-                st = gen_cli(name, args);
+                st = cli_run("gwsieve-gen", name, args);
                 snprintf(log, sizeof(log), "%s/%s.log", gws_it_dir(), name);
                 GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2,
                               "gwsieve-gen %s \"%s\": exit %d, expected 2 "
@@ -2157,7 +2140,7 @@ START_TEST(test_cli_stray_argument) {
         }
         fclose(fp);
         for (i = 0; i < 3; i++) {
-                st = gwsieve_cli(names[i], cases[i]);
+                st = cli_run("gwsieve", names[i], cases[i]);
                 snprintf(log, sizeof(log), "%s/%s.log", gws_it_dir(),
                          names[i]);
                 GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2,
@@ -2196,7 +2179,7 @@ START_TEST(test_cli_foreign_options) {
         GWS_IT_ASSERT((fp = fopen(in, "w")), "cannot write %s", in);
         fclose(fp);
         for (i = 0; i < 4; i++) {
-                st = gwsieve_cli(names[i], cases[i]);
+                st = cli_run("gwsieve", names[i], cases[i]);
                 snprintf(log, sizeof(log), "%s/%s.log", gws_it_dir(),
                          names[i]);
                 GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2 &&
