@@ -1504,6 +1504,40 @@ END_TEST
  * was opened and before the configuration's pipeline was built, so a
  * mistyped --input, or a filter rule with a typo, emptied the previous
  * results and then failed. */
+/* A replay whose input is one of its own outputs (DIR/retained.ndjson
+ * replayed again with --out-dir DIR, by a hard link or a symbolic link
+ * too) must be refused before any output is opened: opening the outputs
+ * truncated the input, and the replay read an empty file and said it was
+ * done, the records lost. */
+START_TEST(replay_input_is_not_an_output) {
+        char dir[] = "/tmp/gws-replay-XXXXXX", in[600], path[700], ln[720];
+        gws_replay_result_t res;
+        FILE *fp;
+        int k;
+        fp = replay_input(dir, in, sizeof(in));
+        fclose(fp);
+        snprintf(path, sizeof(path), "%s/retained.ndjson", dir);
+        ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+        fputs("{\"id\":\"a\",\"ts\":1000,\"gateway_id\":\"g\",\"provider\":"
+              "\"p\",\"model\":\"m\",\"status\":200,\"latency_ms\":5}\n",
+              fp);
+        fclose(fp);
+        snprintf(ln, sizeof(ln), "%s/link.ndjson", dir);
+        ck_assert_int_eq(symlink(path, ln), 0);
+        for (k = 0; k < 2; k++) {
+                err[0] = '\0';
+                ck_assert_msg(gws_replay_run(cfg, k ? ln : path, dir, NULL,
+                                             &res, err, sizeof(err)) == -2,
+                              "replay of its own output %s ran (%s)",
+                              k ? "through a link" : "", err);
+                ck_assert_ptr_nonnull(strstr(err, "retained.ndjson"));
+                ck_assert_int_eq(count_lines(path), 1);
+        }
+        unlink(ln);
+        rm_dir(dir);
+}
+END_TEST
+
 START_TEST(replay_refusal_keeps_previous_outputs) {
         static const char *names[] = {"retained.ndjson", "alerts.ndjson",
                                       "dlq.ndjson"};
@@ -2437,6 +2471,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, replay_refusal_keeps_previous_outputs);
         tcase_add_test(tc, replay_skips_utf8_bom);
         tcase_add_test(tc, replay_dead_letters_name_the_line);
+        tcase_add_test(tc, replay_input_is_not_an_output);
         suite_add_tcase(s, tc);
         return s;
 }
