@@ -285,6 +285,7 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
         gws_detect_t **dets = NULL;
         int64_t *offsets = NULL;
         char path[4096];
+        struct stat ist, ost;
         rline_t L[2];
         int i, rc = -1, nparts = cfg->partitions, cur = 0, have;
         int stopped = 0;
@@ -330,6 +331,27 @@ int gws_replay_run(const gws_config_t *cfg, const char *input,
                          strerror(errno));
                 goto out;
         }
+        /* The input one of the outputs (DIR/retained.ndjson replayed
+         * into DIR again, or a link to it): opening the outputs would
+         * empty it before a line is read. The same file is the same
+         * device and inode, whatever the path. */
+        if (fstat(rd.fd, &ist) == 0 && S_ISREG(ist.st_mode))
+                for (i = 0; i < GWS_SINK__CNT; i++) {
+                        snprintf(path, sizeof(path), "%s/%s", out_dir,
+                                 names[i]);
+                        if (stat(path, &ost) == 0 &&
+                            ost.st_dev == ist.st_dev &&
+                            ost.st_ino == ist.st_ino) {
+                                snprintf(errstr, errstr_size,
+                                         "the input %s is %s, an output of "
+                                         "this replay: writing it would "
+                                         "empty it first (replay into "
+                                         "another --out-dir)",
+                                         input, path);
+                                rc = -2;
+                                goto out;
+                        }
+                }
         for (i = 0; i < GWS_SINK__CNT; i++) {
                 snprintf(path, sizeof(path), "%s/%s", out_dir, names[i]);
                 if (!(sinks.fp[i] = fopen(path, "w"))) {

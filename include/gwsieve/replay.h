@@ -42,7 +42,8 @@ typedef struct gws_replay_result_s {
  *  @returns 0 at the end of the input; 1 if \p run stopped it (the files
  *  closed, each record in them whole, \p errstr saying after which
  *  line); -2 if \p cfg's pipeline cannot be built (a filter rule or
- *  redaction pattern that does not compile: a configuration error); -1
+ *  redaction pattern that does not compile: a configuration error) or
+ *  \p input is one of the outputs (a usage error: nothing is written); -1
  *  otherwise; \p errstr names the key, or the file and reason. */
 int gws_replay_run(const gws_config_t *cfg, const char *input,
                    const char *out_dir, const volatile sig_atomic_t *run,
