@@ -515,6 +515,25 @@ static const struct {
      1767607200250LL, 200, 1},
     {CF, "{" CF_BASE ",\"created_at\":\"2026-01-05T11:00:00.250+01:00\"}",
      1767607200250LL, 200, 1},
+    /* Cloudflare's status_code is optional in its API, success is not:
+     * without the code, success decides (it was dead-lettered as a
+     * missing status) */
+    {CF, "{\"id\":\"a\",\"provider\":\"p\",\"model\":\"m\","
+         "\"duration\":1,\"created_at\":1767607200,\"success\":true}",
+     1767607200000LL, 200, 1},
+    {CF, "{\"id\":\"a\",\"provider\":\"p\",\"model\":\"m\","
+         "\"duration\":1,\"created_at\":1767607200,\"success\":false}",
+     1767607200000LL, 500, 1},
+    /* LiteLLM payloads older than their status field: an error decides
+     * (error_information's code or class, else error_str), else success */
+    {LL, "{" LL_BASE ",\"startTime\":1767607200,\"endTime\":1767607200.5}",
+     1767607200000LL, 200, 500},
+    {LL, "{" LL_BASE ",\"startTime\":1767607200,\"endTime\":1767607200.5,"
+         "\"error_str\":\"litellm.APIConnectionError: reset\"}",
+     1767607200000LL, 500, 500},
+    {LL, "{" LL_BASE ",\"startTime\":1767607200,\"endTime\":1767607200.5,"
+         "\"error_information\":{\"error_class\":\"RateLimitError\"}}",
+     1767607200000LL, 429, 500},
     /* failure status: error_code, else the exception class, else 500 */
     {LL, "{" LL_BASE ",\"startTime\":1767607200,\"endTime\":1767607200.5,"
          "\"status\":\"failure\",\"error_information\":{\"error_code\":503}}",
