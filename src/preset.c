@@ -471,7 +471,14 @@ static void from_cloudflare(xf_t *x) {
         put(x, "provider", use(x, "provider"));
         put(x, "model", use(x, "model"));
         put(x, "endpoint", use(x, "path"));
-        put_new(x, "status", count_of(use(x, "status_code")));
+        /* status_code is optional in Cloudflare's API, success is not:
+         * without the code, success decides (a 500 for a failure: the
+         * error share counts it, the status is not known) */
+        if ((v = use(x, "status_code")))
+                put_new(x, "status", count_of(v));
+        else if (json_is_boolean(v = get(x->src, "success")))
+                put_new(x, "status",
+                        json_integer(json_is_true(v) ? 200 : 500));
         put_new(x, "latency_ms", number_of(use(x, "duration")));
         put(x, "success", use(x, "success"));
         put(x, "cached", use(x, "cached"));
@@ -620,6 +627,37 @@ static void from_litellm(xf_t *x) {
                 } else {
                         note(x, "status is not \"success\" or \"failure\"",
                              "status");
+                }
+        } else {
+                /* payloads older than the status field: an error decides
+                 * (its code or class, else error_str), else success */
+                const char *es =
+                    json_string_value(nonempty(get(x->src, "error_str")));
+                const char *ec =
+                    json_string_value(nonempty(get(ei, "error_class")));
+                char cls[128];
+                double code = 0;
+                int sc = 0;
+                if (num_of(get(ei, "error_code"), &code) == 0 &&
+                    code >= 100 && code <= 599)
+                        sc = (int)code;
+                else if (ec)
+                        sc = ll_class_status(ec);
+                else if (es) {
+                        /* "litellm.RateLimitError: ...": the class */
+                        size_t n = strcspn(es, ": ");
+                        if (n < sizeof(cls)) {
+                                memcpy(cls, es, n);
+                                cls[n] = '\0';
+                                sc = ll_class_status(cls);
+                        }
+                }
+                if (sc || ec || es) {
+                        put_new(x, "status", json_integer(sc ? sc : 500));
+                        put_new(x, "success", json_false());
+                } else {
+                        put_new(x, "status", json_integer(200));
+                        put_new(x, "success", json_true());
                 }
         }
 

@@ -28,7 +28,8 @@
  *              id -> id; created_at (RFC 3339, or epoch s/ms/us/ns) -> ts;
  *              gateway_id | gateway | metadata.gateway_id | "cloudflare"
  *              -> gateway_id; account_id -> account_id; provider; model;
- *              path -> endpoint; status_code -> status; duration (ms) ->
+ *              path -> endpoint; status_code -> status (without it,
+ *              success true 200 / false 500); duration (ms) ->
  *              latency_ms; success; cached; tokens_in; tokens_out; cost ->
  *              cost_usd; step -> step; user_agent; request | request_body
  *              -> request; response | response_body -> response; metadata
@@ -48,7 +49,10 @@
  *              BadRequest 400, Authentication 401, PermissionDenied 403,
  *              NotFound 404, Timeout 408, UnprocessableEntity 422,
  *              RateLimit 429, ServiceUnavailable 503), else 500 / success
- *              false; prompt_tokens -> tokens_in; completion_tokens ->
+ *              false; no status (payloads older than it): a failure when
+ *              error_information has a code or class or error_str is
+ *              set (its class "litellm.RateLimitError: ..." mapped as
+ *              above), else 200; prompt_tokens -> tokens_in; completion_tokens ->
  *              tokens_out; response_cost -> cost_usd; cache_hit -> cached;
  *              end_user | metadata.user_api_key_end_user_id -> user_id;
  *              requester_ip_address | metadata.requester_ip_address ->
