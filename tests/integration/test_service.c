@@ -2084,6 +2084,9 @@ START_TEST(test_gen_bad_numbers) {
             {"--events", "99999999999999999999"},
             {"--rate", "1e999"},
             {"--sim-rate", "nan"},
+            /* a producer property with --out only: there is no producer
+             * (it was ignored without a word) */
+            {"-X", "linger.ms=5"},
         };
         char out[PATH_MAX], log[PATH_MAX + 16], name[16];
         size_t i;
