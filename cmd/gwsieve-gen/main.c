@@ -460,7 +460,7 @@ int main(int argc, char **argv) {
         long long nevents = -1;
         double rate = 0, sim_rate = 50;
         uint64_t seed = 1, sm;
-        int incidents = 0, quiet = 0, c, i, rc = 0;
+        int incidents = 0, quiet = 0, c, i, rc = 0, nx = 0;
         int64_t start = -1, ts, span;
         rd_kafka_t *rk = NULL;
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -537,6 +537,7 @@ int main(int argc, char **argv) {
                                 return refuse(conf);
                         }
                         *eq = '\0';
+                        nx++;
                         if (rd_kafka_conf_set(conf, optarg, eq + 1, errstr,
                                               sizeof(errstr))) {
                                 fprintf(stderr, "gwsieve-gen: -X %s: %s\n",
@@ -559,6 +560,12 @@ int main(int argc, char **argv) {
                 usage(stderr);
                 rd_kafka_conf_destroy(conf);
                 return 2;
+        }
+        if (nx && !bootstrap) {
+                fprintf(stderr, "gwsieve-gen: -X sets a property of the "
+                                "Kafka producer, and without --bootstrap "
+                                "there is none\n");
+                return refuse(conf);
         }
         if (labels && !incidents) {
                 fprintf(stderr, "gwsieve-gen: --labels needs --incidents\n");
