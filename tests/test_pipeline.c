@@ -859,6 +859,43 @@ static json_t *headers_kept(const char *conf, const char *in) {
             "headers");
 }
 
+/* Cloud credentials no scanner can tell from text (an AWS secret access
+ * key is 40 base64 characters, a session token longer) are caught by
+ * name in the default redact.fields, as the README's list promises for
+ * credentials: a tool call's arguments or a metadata object carry them
+ * under these names. */
+START_TEST(cloud_credentials_by_name) {
+        static const char *const names[] = {
+            "aws_secret_access_key", "aws_session_token", "private_key",
+            "api_secret", "secret_key", "x-amz-security-token"};
+        const char *in =
+            "{\"id\":\"c1\",\"ts\":\"2026-01-01T00:00:00Z\",\"gateway_id\":"
+            "\"gw-1\",\"provider\":\"openai\",\"model\":\"gpt-4o\",\"status\":"
+            "500,\"latency_ms\":10,\"metadata\":{"
+            "\"aws_secret_access_key\":\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\","
+            "\"aws_session_token\":\"IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3Qt\","
+            "\"private_key\":\"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\","
+            "\"api_secret\":\"9f8e7d6c5b4a\",\"secret_key\":\"abc123def456\","
+            "\"X-Amz-Security-Token\":\"FwoGZXIvYXdzEJr\"}}";
+        json_t *md;
+        size_t i;
+        ck_assert_int_eq(run1(in, strlen(in)), GWS_OUT_KEPT);
+        md = json_object_get(cap.last[GWS_SINK_RETAINED], "metadata");
+        ck_assert_ptr_nonnull(md);
+        for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                const char *k, *v = NULL;
+                json_t *val;
+                json_object_foreach(md, k, val) {
+                        if (!strcasecmp(k, names[i]))
+                                v = json_string_value(val);
+                }
+                ck_assert_msg(v && !strcmp(v, "[REDACTED:field]"),
+                              "metadata.%s went out as \"%s\"", names[i],
+                              v ? v : "(missing)");
+        }
+}
+END_TEST
+
 START_TEST(credential_fields_redacted) {
         const char *in =
             "{\"id\":\"c1\",\"ts\":\"2026-01-01T00:00:00Z\",\"gateway_id\":"
@@ -2447,6 +2484,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, double_encoded_body_hides_nothing);
         tcase_add_test(tc, card_numbers_as_json_numbers);
         tcase_add_test(tc, credential_fields_redacted);
+        tcase_add_test(tc, cloud_credentials_by_name);
         tcase_add_test(tc, preset_note_in_dlq_detail);
         tcase_add_loop_test(tc, ip_truncate_fails_closed, 0,
                             sizeof(ipv) / sizeof(ipv[0]));
