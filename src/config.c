@@ -217,7 +217,9 @@ static const crow_t rows[] = {
      "\"api-key\",\"api_key\",\"apikey\",\"x-goog-api-key\","
      "\"ocp-apim-subscription-key\",\"x-auth-token\",\"cookie\","
      "\"set-cookie\",\"password\",\"client_secret\",\"access_token\","
-     "\"refresh_token\"]",
+     "\"refresh_token\",\"aws_secret_access_key\",\"aws_session_token\","
+     "\"x-amz-security-token\",\"private_key\",\"api_secret\","
+     "\"secret_key\"]",
      OFF(redact_fields), NB, NULL,
      "member names (any case, any depth) whose values are replaced by "
      "[REDACTED:field] whatever they hold (null stays); [] = none"},
