@@ -592,6 +592,29 @@ static const struct {
      1767607200999LL, 200, 1e-6},
 };
 
+/* LiteLLM's end_user is whatever the caller passed as "user": a number
+ * too (an account number). It was dropped, neither mapped to user_id nor
+ * carried, so the user's heavy-hitter and token detectors never saw it. */
+START_TEST(numeric_end_user_kept) {
+        static const char in[] =
+            "{" LL_BASE ",\"startTime\":1767607200,\"endTime\":1767607200.5,"
+            "\"status\":\"success\",\"end_user\":7}";
+        gws_buf_t out = {0};
+        const char *why, *field;
+        gws_event_t ev;
+        gws_ev_errinfo_t info;
+        ck_assert_int_eq(gws_preset_transform(LL, in, strlen(in), &out, &why,
+                                              &field),
+                         0);
+        ck_assert_int_eq(gws_event_parse(&ev, out.buf, out.len, NULL, &info),
+                         GWS_EV_OK);
+        ck_assert_msg(ev.user_id.len == 1 && ev.user_id.s[0] == '7',
+                      "end_user 7 -> %s", out.buf);
+        gws_event_clear(&ev);
+        gws_buf_free(&out);
+}
+END_TEST
+
 START_TEST(values_are_derived) {
         gws_buf_t out = {0};
         const char *why, *field;
@@ -1109,6 +1132,7 @@ Suite *gws_preset_suite(void) {
         tcase_add_loop_test(tc, sample_maps_to_native, 0, N_SAMPLES);
         tcase_add_loop_test(tc, fields_are_carried, 0,
                             (int)(sizeof(carried) / sizeof(carried[0])));
+        tcase_add_test(tc, numeric_end_user_kept);
         tcase_add_loop_test(tc, values_are_derived, 0,
                             (int)(sizeof(derived) / sizeof(derived[0])));
         tcase_add_test(tc, names);
