@@ -673,10 +673,11 @@ static void from_litellm(xf_t *x) {
 
         put_metadata(x, use(x, "metadata"));
         md = json_object_get(x->dst, "metadata");
-        /* end_user is "" when the caller sent none */
-        if (!(v = nonempty(use(x, "end_user"))))
-                v = nonempty(get(md, "user_api_key_end_user_id"));
-        put(x, "user_id", v);
+        /* end_user is "" when the caller sent none, a number when the
+         * caller's user was one (idstr(): "7") */
+        if (!(v = idstr(use(x, "end_user"))))
+                v = idstr(get(md, "user_api_key_end_user_id"));
+        put_new(x, "user_id", v);
         if (!(v = nonempty(use(x, "requester_ip_address"))))
                 v = nonempty(get(md, "requester_ip_address"));
         put(x, "client_ip", v);
