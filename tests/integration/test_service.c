@@ -2045,6 +2045,40 @@ START_TEST(test_gen_labels_only_happened) {
 }
 END_TEST
 
+/* gwsieve-gen stopped by SIGTERM before its --events said "produced N
+ * events" and exited 0: a script went on with a short data set as if it
+ * were whole. It must exit 1 saying how many of how many, its output
+ * ending in a whole event. */
+START_TEST(test_gen_interrupted_exit) {
+        char bin[4096], out[PATH_MAX], log[PATH_MAX + 16], sts[64];
+        char *argv[] = {bin,     "--events", "50000000", "--seed",
+                        "2",     "--out",    out,        "--quiet",
+                        NULL};
+        gws_it_proc_t *p;
+        int st, lines;
+        GWS_IT_ASSERT(gws_it_bin("gwsieve-gen", bin, sizeof(bin)),
+                      "gwsieve-gen not found");
+        gws_it_path("gen.ndjson", out, sizeof(out));
+        GWS_IT_ASSERT((p = gws_it_spawn("genint", 0, argv)),
+                      "cannot start gwsieve-gen");
+        gws_it_sleep_ms(700);
+        GWS_IT_ASSERT(gws_it_proc_signal(p, SIGTERM) == 0, "kill");
+        GWS_IT_ASSERT(gws_it_proc_wait(p, 20000, &st) == 0,
+                      "gwsieve-gen did not stop within 20 s of SIGTERM");
+        snprintf(log, sizeof(log), "%s/genint.log", gws_it_dir());
+        GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+                          file_has(log, "interrupted after"),
+                      "gwsieve-gen stopped short of --events: %s, and its "
+                      "log does not say so",
+                      gws_it_status_str(st, sts, sizeof(sts)));
+        GWS_IT_ASSERT(file_lines_complete(out, &lines) && lines > 0,
+                      "the output ends in the middle of an event (%d whole)",
+                      lines);
+        gws_it_printf("interrupted after %d of 50000000 events, exit 1",
+                      lines);
+}
+END_TEST
+
 /* gwsieve-gen --out to a file that cannot be written (/dev/full: every
  * flush ENOSPC) must fail, naming the file: it said "produced 2000
  * events" and exited 0, the file empty or cut mid-event, and a benchmark
@@ -4627,6 +4661,7 @@ Suite *gws_it_service_suite(int shard, int nshards) {
             {"replay_sigterm_whole_lines", test_replay_sigterm_whole_lines, 2},
             {"gen_write_error", test_gen_write_error, 1},
             {"gen_labels_only_happened", test_gen_labels_only_happened, 1},
+            {"gen_interrupted_exit", test_gen_interrupted_exit, 1},
             {"gen_bad_numbers", test_gen_bad_numbers, 1},
             {"cli_stray_argument", test_cli_stray_argument, 1},
             {"cli_foreign_options", test_cli_foreign_options, 1},
