@@ -791,6 +791,15 @@ int main(int argc, char **argv) {
                 n, (unsigned long long)bytes,
                 (unsigned long long)(n ? bytes / (uint64_t)n : 0),
                 tsp.tv_sec + tsp.tv_nsec / 1e9 - t0);
+        /* stopped by a signal short of --events: a script must not take
+         * the short data set for the whole one */
+        if (n < nevents) {
+                fprintf(stderr, "gwsieve-gen: interrupted after %lld of %lld "
+                                "events\n",
+                        n, nevents);
+                if (rc == 0)
+                        rc = 1;
+        }
         if (labels) {
                 json_t *root = json_object(), *arr = json_array();
                 char tb[40];
