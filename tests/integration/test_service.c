@@ -2079,6 +2079,45 @@ START_TEST(test_gen_interrupted_exit) {
 }
 END_TEST
 
+/* score-series --output - (stdout) onto a full disk: every write failed
+ * unseen (stdout was never flushed and checked), and it said nothing and
+ * exited 0 with the scores lost. It must exit 1 naming the output. */
+START_TEST(test_series_stdout_write_error) {
+        char bin[4096], in[PATH_MAX], cmd[PATH_MAX * 2 + 4200];
+        char log[PATH_MAX + 16], sts[64];
+        char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+        gws_it_proc_t *p;
+        FILE *fp;
+        int i, st;
+        if (access("/dev/full", W_OK) != 0) {
+                gws_it_printf("no /dev/full: skipped");
+                return;
+        }
+        GWS_IT_ASSERT(gws_it_bin("gwsieve", bin, sizeof(bin)),
+                      "gwsieve not found");
+        gws_it_path("series.csv", in, sizeof(in));
+        GWS_IT_ASSERT((fp = fopen(in, "w")), "cannot write %s", in);
+        fprintf(fp, "timestamp,value\n");
+        for (i = 0; i < 5000; i++)
+                fprintf(fp, "2026-01-01 00:%02d:%02d,%d\n", i / 60 % 60,
+                        i % 60, 10 + i % 7);
+        fclose(fp);
+        snprintf(cmd, sizeof(cmd),
+                 "exec '%s' score-series --input '%s' --output - > /dev/full",
+                 bin, in);
+        GWS_IT_ASSERT((p = gws_it_spawn("series", 0, argv)),
+                      "cannot start sh");
+        GWS_IT_ASSERT(gws_it_proc_wait(p, 60000, &st) == 0,
+                      "score-series did not exit");
+        snprintf(log, sizeof(log), "%s/series.log", gws_it_dir());
+        GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+                          file_has(log, strerror(ENOSPC)),
+                      "score-series --output - onto /dev/full: %s, the "
+                      "failed writes not said",
+                      gws_it_status_str(st, sts, sizeof(sts)));
+}
+END_TEST
+
 /* gwsieve-gen --out to a file that cannot be written (/dev/full: every
  * flush ENOSPC) must fail, naming the file: it said "produced 2000
  * events" and exited 0, the file empty or cut mid-event, and a benchmark
@@ -4662,6 +4701,7 @@ Suite *gws_it_service_suite(int shard, int nshards) {
             {"gen_write_error", test_gen_write_error, 1},
             {"gen_labels_only_happened", test_gen_labels_only_happened, 1},
             {"gen_interrupted_exit", test_gen_interrupted_exit, 1},
+            {"series_stdout_write_error", test_series_stdout_write_error, 1},
             {"gen_bad_numbers", test_gen_bad_numbers, 1},
             {"cli_stray_argument", test_cli_stray_argument, 1},
             {"cli_foreign_options", test_cli_foreign_options, 1},
