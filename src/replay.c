@@ -615,10 +615,18 @@ out:
         gws_series_destroy(s);
         if (in && in != stdin)
                 fclose(in);
-        if (out && out != stdout && fclose(out) == EOF && rc == 0) {
-                snprintf(errstr, errstr_size, "%s: %s", output,
-                         strerror(errno));
-                rc = -1;
+        /* stdout too: its writes fail unseen until it is flushed (or
+         * failed before: the stream's error flag) */
+        if (out) {
+                int bad = ferror(out), e = errno;
+                if ((out != stdout ? fclose(out) : fflush(out)) == EOF)
+                        bad = 1, e = errno;
+                if (bad && rc == 0) {
+                        snprintf(errstr, errstr_size, "%s: %s",
+                                 out != stdout ? output : "standard output",
+                                 e ? strerror(e) : "write error");
+                        rc = -1;
+                }
         }
         free(line);
         return rc;
