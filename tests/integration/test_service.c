@@ -2123,23 +2123,35 @@ END_TEST
  * events" and exited 0, the file empty or cut mid-event, and a benchmark
  * or a test went on with it. */
 START_TEST(test_gen_write_error) {
+        char out[PATH_MAX];
         const char *args[] = {"--events", "2000", "--seed", "3", "--start",
                               "0", "--quiet", "--out", "/dev/full", NULL};
+        /* the labels file too: it said "cannot write", not why */
+        const char *largs[] = {"--events", "2000", "--seed",    "3",
+                               "--quiet",  "--out", out,        "--incidents",
+                               "--labels", "/dev/full",         NULL};
         char log[PATH_MAX + 16];
-        int st;
+        int st, k;
         if (access("/dev/full", W_OK) != 0) {
                 gws_it_printf("no /dev/full: skipped");
                 return;
         }
-        st = cli_run("gwsieve-gen", "gen", args);
-        snprintf(log, sizeof(log), "%s/gen.log", gws_it_dir());
-        GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 1,
-                      "gwsieve-gen --out /dev/full: exit %d, expected 1",
-                      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-        GWS_IT_ASSERT(file_has(log, "/dev/full") &&
-                          file_has(log, strerror(ENOSPC)),
-                      "gwsieve-gen does not say that /dev/full could not be "
-                      "written");
+        gws_it_path("gen.ndjson", out, sizeof(out));
+        for (k = 0; k < 2; k++) {
+                st = cli_run("gwsieve-gen", k ? "genl" : "gen",
+                             k ? largs : args);
+                snprintf(log, sizeof(log), "%s/%s.log", gws_it_dir(),
+                         k ? "genl" : "gen");
+                GWS_IT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 1,
+                              "gwsieve-gen %s /dev/full: exit %d, expected 1",
+                              k ? "--labels" : "--out",
+                              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+                GWS_IT_ASSERT(file_has(log, "/dev/full") &&
+                                  file_has(log, strerror(ENOSPC)),
+                              "gwsieve-gen %s: does not say why /dev/full "
+                              "could not be written",
+                              k ? "--labels" : "--out");
+        }
 }
 END_TEST
 
