@@ -872,8 +872,11 @@ int main(int argc, char **argv) {
                 json_object_set_new(root, "start_ms", json_integer(start));
                 json_object_set_new(root, "end_ms", json_integer(ts));
                 json_object_set_new(root, "incidents", arr);
+                errno = 0;
                 if (json_dump_file(root, labels, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) {
-                        fprintf(stderr, "gwsieve-gen: %s: cannot write\n", labels);
+                        fprintf(stderr, "gwsieve-gen: %s: cannot write: %s\n",
+                                labels,
+                                errno ? strerror(errno) : "write error");
                         rc = 1;
                 }
                 json_decref(root);
