@@ -2748,6 +2748,33 @@ START_TEST(baseline_spoiled_by_older_build_starts_again) {
 }
 END_TEST
 
+/* A latency incident of one minute, from 5 minutes into the stream
+ * (one event per 50 ms), opens an alert; the fixture's detector is then
+ * saved into \p raw and *\p at set to where the alert's id is in it.
+ * @returns the event time reached. */
+static int64_t snapshot_with_alert(gws_buf_t *raw, size_t *at) {
+        int64_t ts = T0, inc0 = T0 + 300000, end;
+        json_t *open;
+        const char *id;
+        size_t i, idlen;
+
+        redetect("detectors.numeric_keys", "gateway_id+provider+model");
+        for (end = inc0 + 60000; ts < end; ts += 50)
+                feed(ts, "gw", "m", 200, LONG_LAT * (ts >= inc0 ? 10 : 1),
+                     NULL);
+        ck_assert_ptr_nonnull(open = first("latency", "open"));
+        id = json_string_value(json_object_get(open, "alert_id"));
+        ck_assert_ptr_nonnull(id);
+        idlen = strlen(id);
+        ck_assert_int_eq(gws_detect_save(det, raw), 0);
+        *at = (size_t)-1;
+        for (i = 0; i + 24 + 64 <= raw->len; i++)
+                if (!memcmp(raw->buf + i, id, idlen + 1))
+                        *at = i;
+        ck_assert_msg(*at != (size_t)-1, "alert id not in the snapshot");
+        return ts;
+}
+
 /* An alert's anomaly count (u32, since it opened) of a long incident
  * stops at UINT32_MAX: an open alert takes every anomalous event of its
  * entity, 4.3 billion in ~5 days at 10k events/s. It wrapped to 0, and
@@ -2759,26 +2786,14 @@ START_TEST(alert_anomaly_count_saturates) {
         gws_buf_t raw = {0};
         json_t *open, *last = NULL, *a;
         const char *id, *reason;
-        int64_t ts = T0, inc0 = T0 + 300000, end;
-        size_t i, at = (size_t)-1, idlen;
+        int64_t ts, end;
+        size_t i, at;
         unsigned char near[4] = {0xfd, 0xff, 0xff, 0xff}; /* UINT32_MAX-2 */
 
-        redetect("detectors.numeric_keys", "gateway_id+provider+model");
-        for (end = inc0 + 60000; ts < end; ts += 50)
-                feed(ts, "gw", "m", 200, LONG_LAT * (ts >= inc0 ? 10 : 1),
-                     NULL);
-        ck_assert_ptr_nonnull(open = first("latency", "open"));
+        ts = snapshot_with_alert(&raw, &at);
+        at += 24 + 64; /* the anomaly count */
+        open = first("latency", "open");
         id = json_string_value(json_object_get(open, "alert_id"));
-        ck_assert_ptr_nonnull(id);
-        idlen = strlen(id);
-        ck_assert_uint_lt(idlen, 24);
-        ck_assert_int_eq(gws_detect_save(det, &raw), 0);
-        for (i = 0; i + 24 + 68 <= raw.len; i++)
-                if (!memcmp(raw.buf + i, id, idlen + 1)) {
-                        ck_assert_msg(at == (size_t)-1, "alert id twice");
-                        at = i + 24 + 64;
-                }
-        ck_assert_msg(at != (size_t)-1, "alert id not in the snapshot");
         memcpy(raw.buf + at, near, 4);
         reload(&raw);
         /* the incident goes on for 130 s: two updates */
@@ -2812,33 +2827,6 @@ static int load_patched(gws_detect_t *d2, const gws_buf_t *raw,
         memcpy(dup->buf + at, v, n);
         err[0] = '\0';
         return gws_detect_load(d2, dup->buf, dup->len, err, errsz);
-}
-
-/* A latency incident of one minute, from 5 minutes into the stream
- * (one event per 50 ms), opens an alert; the fixture's detector is then
- * saved into \p raw and *\p at set to where the alert's id is in it.
- * @returns the event time reached. */
-static int64_t snapshot_with_alert(gws_buf_t *raw, size_t *at) {
-        int64_t ts = T0, inc0 = T0 + 300000, end;
-        json_t *open;
-        const char *id;
-        size_t i, idlen;
-
-        redetect("detectors.numeric_keys", "gateway_id+provider+model");
-        for (end = inc0 + 60000; ts < end; ts += 50)
-                feed(ts, "gw", "m", 200, LONG_LAT * (ts >= inc0 ? 10 : 1),
-                     NULL);
-        ck_assert_ptr_nonnull(open = first("latency", "open"));
-        id = json_string_value(json_object_get(open, "alert_id"));
-        ck_assert_ptr_nonnull(id);
-        idlen = strlen(id);
-        ck_assert_int_eq(gws_detect_save(det, raw), 0);
-        *at = (size_t)-1;
-        for (i = 0; i + 24 + 64 <= raw->len; i++)
-                if (!memcmp(raw->buf + i, id, idlen + 1))
-                        *at = i;
-        ck_assert_msg(*at != (size_t)-1, "alert id not in the snapshot");
-        return ts;
 }
 
 /* A snapshot is read from the state topic, which anyone with write access

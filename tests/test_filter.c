@@ -25,6 +25,20 @@ static void parse(gws_event_t *ev, const char *json) {
         "{\"id\":\"abc\",\"ts\":1,\"gateway_id\":\"gw\",\"provider\":\"openai\"," \
         "\"model\":\"gpt-4o\",\"status\":" #status ",\"latency_ms\":5" extra "}"
 
+/* The filter's decision on the event \p json (parsed, evaluated with a
+ * zero score, cleared); \p *rule as gws_filter_eval() sets it (borrowed
+ * from \p f). */
+static gws_keep_t eval_json(const gws_filter_t *f, const char *json,
+                            const char **rule) {
+        gws_score_t sc = {0, 0};
+        gws_event_t ev;
+        gws_keep_t k;
+        parse(&ev, json);
+        k = gws_filter_eval(f, &ev, &sc, rule);
+        gws_event_clear(&ev);
+        return k;
+}
+
 START_TEST(sampling_is_deterministic) {
         char id[32];
         int i, kept = 0;
@@ -76,8 +90,6 @@ static gws_filter_t *filter_with(const char *json) {
 
 START_TEST(rules_first_match_and_force) {
         gws_filter_t *f;
-        gws_event_t ev;
-        gws_score_t sc = {0, 0};
         const char *rule;
         f = filter_with(
             "{\"filter\":{\"normal_sample_rate\":0,\"rules\":["
@@ -92,26 +104,18 @@ START_TEST(rules_first_match_and_force) {
             "\"exists\":true}},\"action\":\"sample\",\"rate\":1}]}}");
         ck_assert_int_eq(gws_filter_rule_count(f), 4);
 
-        parse(&ev, EV(200, ",\"user_id\":\"u\",\"tokens_in\":150,"
-                           "\"metadata\":{\"tier\":\"gold\"}"));
-        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_RULE);
+        ck_assert_int_eq(eval_json(f, EV(200, ",\"user_id\":\"u\",\"tokens_in\":150,"
+                           "\"metadata\":{\"tier\":\"gold\"}"), &rule), GWS_KEEP_RULE);
         ck_assert_str_eq(rule, "vip");
-        gws_event_clear(&ev);
 
         /* drop rule does not drop an error unless forced */
-        parse(&ev, EV(500, ",\"user_id\":\"u\",\"endpoint\":\"embeddings\""));
-        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_ERROR);
-        gws_event_clear(&ev);
-        parse(&ev, EV(500, ",\"user_id\":\"bot\""));
-        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_NONE);
+        ck_assert_int_eq(eval_json(f, EV(500, ",\"user_id\":\"u\",\"endpoint\":\"embeddings\""), &rule), GWS_KEEP_ERROR);
+        ck_assert_int_eq(eval_json(f, EV(500, ",\"user_id\":\"bot\""), &rule), GWS_KEEP_NONE);
         ck_assert_str_eq(rule, "hard");
-        gws_event_clear(&ev);
 
         /* no user: sample rule at rate 1 keeps it as rule:none */
-        parse(&ev, EV(200, ""));
-        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_RULE);
+        ck_assert_int_eq(eval_json(f, EV(200, ""), &rule), GWS_KEEP_RULE);
         ck_assert_str_eq(rule, "none");
-        gws_event_clear(&ev);
         gws_filter_destroy(f);
 }
 END_TEST
@@ -148,8 +152,6 @@ END_TEST
  * neighbour's events. */
 START_TEST(large_integers_compare_exactly) {
         gws_filter_t *f;
-        gws_event_t ev;
-        gws_score_t sc = {0, 0};
         const char *rule;
         f = filter_with(
             "{\"filter\":{\"normal_sample_rate\":0,\"rules\":["
@@ -158,29 +160,19 @@ START_TEST(large_integers_compare_exactly) {
             "{\"name\":\"big\",\"when\":{\"field\":\"metadata.n\","
             "\"gt\":9007199254740992},\"action\":\"keep\"}]}}");
 
-        parse(&ev, EV(200, ",\"metadata\":{\"acct\":9007199254740992}"));
-        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_NONE);
-        gws_event_clear(&ev);
-        parse(&ev, EV(200, ",\"metadata\":{\"acct\":9007199254740993}"));
-        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_RULE);
+        ck_assert_int_eq(eval_json(f, EV(200, ",\"metadata\":{\"acct\":9007199254740992}"), &rule), GWS_KEEP_NONE);
+        ck_assert_int_eq(eval_json(f, EV(200, ",\"metadata\":{\"acct\":9007199254740993}"), &rule), GWS_KEEP_RULE);
         ck_assert_str_eq(rule, "acct");
-        gws_event_clear(&ev);
-        parse(&ev, EV(200, ",\"metadata\":{\"n\":9007199254740993}"));
-        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_RULE);
+        ck_assert_int_eq(eval_json(f, EV(200, ",\"metadata\":{\"n\":9007199254740993}"), &rule), GWS_KEEP_RULE);
         ck_assert_str_eq(rule, "big");
-        gws_event_clear(&ev);
-        parse(&ev, EV(200, ",\"metadata\":{\"n\":9007199254740992}"));
-        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_NONE);
-        gws_event_clear(&ev);
+        ck_assert_int_eq(eval_json(f, EV(200, ",\"metadata\":{\"n\":9007199254740992}"), &rule), GWS_KEEP_NONE);
         /* small numbers as before: 1000 equals 1000.0 and 1e3 */
         gws_filter_destroy(f);
         f = filter_with(
             "{\"filter\":{\"rules\":[{\"name\":\"k\",\"when\":"
             "{\"field\":\"tokens_in\",\"equals\":1000},"
             "\"action\":\"keep\"}]}}");
-        parse(&ev, EV(200, ",\"metadata\":{\"x\":1},\"tokens_in\":1000"));
-        ck_assert_int_eq(gws_filter_eval(f, &ev, &sc, &rule), GWS_KEEP_RULE);
-        gws_event_clear(&ev);
+        ck_assert_int_eq(eval_json(f, EV(200, ",\"metadata\":{\"x\":1},\"tokens_in\":1000"), &rule), GWS_KEEP_RULE);
         gws_filter_destroy(f);
 }
 END_TEST
