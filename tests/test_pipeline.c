@@ -741,6 +741,78 @@ START_TEST(dlq_text_payload_custom_patterns_see_escapes) {
 }
 END_TEST
 
+/* Everything written to stderr while \p fn(arg) runs (malloc'd). */
+static char *stderr_of(void (*fn)(void *), void *arg) {
+        FILE *fp = tmpfile();
+        int saved = dup(STDERR_FILENO);
+        long n;
+        char *text;
+        ck_assert_ptr_nonnull(fp);
+        ck_assert_int_ge(saved, 0);
+        ck_assert_int_ge(dup2(fileno(fp), STDERR_FILENO), 0);
+        fn(arg);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        n = ftell(fp);
+        ck_assert_int_ge(n, 0);
+        text = calloc(1, (size_t)n + 1);
+        ck_assert_ptr_nonnull(text);
+        rewind(fp);
+        ck_assert_uint_eq(fread(text, 1, (size_t)n, fp), (size_t)n);
+        fclose(fp);
+        return text;
+}
+
+#define RUNAWAY_EVENT                                                          \
+        "{\"id\":\"m1\",\"ts\":\"2026-01-01T00:00:00Z\",\"gateway_id\":"        \
+        "\"gw-1\",\"provider\":\"openai\",\"model\":\"gpt-4o\",\"status\":200," \
+        "\"latency_ms\":10.5,\"note\":\"x aaaaaaaaaaaab\"}"
+
+static void run_runaway(void *outcome) {
+        *(gws_outcome_t *)outcome = run1(RUNAWAY_EVENT, strlen(RUNAWAY_EVENT));
+}
+
+/* redact.custom_match_limit bounds what one string costs a pattern that
+ * backtracks exponentially ((a+)+$ over a run of a's and a b: about 2^n
+ * steps for n a's): past the limit the match fails closed (the rest of
+ * the string goes, one redaction), and a warning names the pattern and
+ * why. Before, only PCRE2's default of 10M steps applied (~20 ms of one
+ * worker per 4 KB string), nothing could lower it, and nothing said why
+ * text went missing. */
+START_TEST(custom_match_limit_fails_closed_and_warns) {
+        gws_pipeline_stats_t st;
+        gws_outcome_t o;
+        char *log;
+        const char *note;
+
+        /* within the default limit: no match, the text stays */
+        reconfigure("{\"redact\":{\"custom\":[{\"name\":\"runaway\","
+                    "\"pattern\":\"(a+)+$\"}]}}");
+        run_runaway(&o);
+        ck_assert_int_eq(o, GWS_OUT_KEPT);
+        note = json_string_value(
+            json_object_get(cap.last[GWS_SINK_RETAINED], "note"));
+        ck_assert_ptr_nonnull(note);
+        ck_assert_str_eq(note, "x aaaaaaaaaaaab");
+
+        reconfigure("{\"redact\":{\"custom_match_limit\":1000}}");
+        log = stderr_of(run_runaway, &o);
+        ck_assert_int_eq(o, GWS_OUT_KEPT);
+        note = json_string_value(
+            json_object_get(cap.last[GWS_SINK_RETAINED], "note"));
+        ck_assert_ptr_nonnull(note);
+        ck_assert_str_eq(note, "[REDACTED:runaway]");
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl, &st);
+        ck_assert_uint_eq(st.rec.redactions[GWS_RK_CUSTOM], 1);
+        ck_assert_msg(strstr(log, "redact.custom[0] \"runaway\"") &&
+                          strstr(log, "match limit"),
+                      "no warning naming the pattern and the limit: '%s'",
+                      log);
+        free(log);
+}
+END_TEST
+
 /* A dead letter whose payload is JSON (a missing field, a wrong type) is
  * redacted as JSON, strings decoded: as text, a key after an escaped
  * newline ("\nsk-...") was not at a word start, an escaped letter
@@ -2473,6 +2545,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, redacted_member_names_stay_distinct);
         tcase_add_test(tc, dlq_text_payload_escapes_hide_nothing);
         tcase_add_test(tc, dlq_text_payload_custom_patterns_see_escapes);
+        tcase_add_test(tc, custom_match_limit_fails_closed_and_warns);
         tcase_add_test(tc, ids_are_not_mistaken_for_cards);
         tcase_add_test(tc, alert_id_is_not_redacted);
         tcase_add_test(tc, fields_leave_the_alert_contract);

@@ -388,6 +388,23 @@ static const char *custom1(const char *pat, const char *in, size_t len,
  * bytes): the pattern still matches in the valid parts. pcre2_match()
  * returned PCRE2_ERROR_UTF8_* for the whole subject, taken for "no more
  * matches": the secret stayed. */
+/* A repetition over a long run (a 3000-character token; base64 blobs
+ * are as long) ran out of PCRE2's default JIT stack, 32 KB of the
+ * machine stack: the match failed and, failing closed, took the rest of
+ * the string with it (" tail" too). */
+START_TEST(custom_pattern_long_repetition) {
+        static char in[3100];
+        const char *out;
+        int n;
+        memcpy(in, "ref ", 4);
+        memset(in + 4, 'a', 3000);
+        strcpy(in + 3004, "#END tail");
+        out = custom1("(?:\\w|-)+#END", in, strlen(in), &n);
+        ck_assert_int_eq(n, 1);
+        ck_assert_str_eq(out, "ref [REDACTED:sec] tail");
+}
+END_TEST
+
 START_TEST(custom_pattern_on_invalid_utf8) {
         const char in[] = "caf\xe9 secret123 \xff\xfe and secret456 \xc3";
         int n;
@@ -714,6 +731,7 @@ Suite *gws_redact_suite(void) {
         tcase_add_test(tc, escaped_text_separates_words);
         tcase_add_test(tc, custom_pattern_sees_escapes_decoded);
         tcase_add_test(tc, custom_pattern_on_invalid_utf8);
+        tcase_add_test(tc, custom_pattern_long_repetition);
         tcase_add_test(tc, custom_pattern_empty_match_steps_by_character);
         tcase_add_test(tc, custom_pattern_match_error_fails_closed);
         tcase_add_test(tc, same_at_every_alignment);
