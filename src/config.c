@@ -212,6 +212,10 @@ static const crow_t rows[] = {
      "built-in detectors to use (null = all)"},
     {"redact.custom", T_JSON, "[]", OFF(redact_custom), NB, NULL,
      "extra PCRE2 patterns: [{\"name\":..,\"pattern\":..}]"},
+    {"redact.custom_match_limit", T_INT, "100000",
+     OFF(redact_custom_match_limit), 1, 1000000000, NULL,
+     "PCRE2 match limit of a custom pattern per string (past it, the "
+     "rest of the string is redacted and a warning says so)"},
     {"redact.fields", T_JSON,
      "[\"authorization\",\"proxy-authorization\",\"x-api-key\","
      "\"api-key\",\"api_key\",\"apikey\",\"x-goog-api-key\","

@@ -313,6 +313,8 @@ gws_record_t *gws_record_new(const gws_config_t *cfg, char *errstr,
                 if (!(rw->red = gws_redact_new(builtins, names, pats, (int)n,
                                                errstr, errstr_size)))
                         goto err;
+                gws_redact_set_match_limit(
+                    rw->red, (uint32_t)cfg->redact_custom_match_limit);
         }
         /* checked with redaction off too (check-config says what is
          * wrong before it is turned on), used only with it on */

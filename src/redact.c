@@ -7,8 +7,10 @@
  * detector tried.
  */
 #include "gwsieve/redact.h"
+#include "gwsieve/log.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,10 +78,19 @@ struct gws_redact_s {
         int ncustom;
         char **cname;               /* "[REDACTED:<name>]" replacements */
         pcre2_code **ccode;
+        uint32_t match_limit;       /* redact.custom_match_limit */
+        uint64_t *cfail;            /* per pattern: matches that failed
+                                     * (atomic: every thread's scratch
+                                     * counts here, for the warnings) */
 };
 
 struct gws_redact_scratch_s {
         pcre2_match_data *md;
+        /* custom patterns only: the match limit, and a JIT stack of up to
+         * GWS_REDACT_JIT_STACK bytes instead of PCRE2's default 32 KB of
+         * the machine stack */
+        pcre2_match_context *mc;
+        pcre2_jit_stack *js;
         gws_buf_t a, b;
         /* gws_redact_text_escaped(): the text decoded, and for each of
          * its bytes the offset in the text of the byte or escape it
@@ -832,6 +843,7 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
         }
+        r->match_limit = GWS_REDACT_MATCH_LIMIT;
         if (!builtins) {
                 r->enabled = (1u << GWS_RK_CUSTOM) - 1;
         } else {
@@ -876,7 +888,8 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
         if (custom_cnt > 0) {
                 r->cname = calloc((size_t)custom_cnt, sizeof(*r->cname));
                 r->ccode = calloc((size_t)custom_cnt, sizeof(*r->ccode));
-                if (!r->cname || !r->ccode) {
+                r->cfail = calloc((size_t)custom_cnt, sizeof(*r->cfail));
+                if (!r->cname || !r->ccode || !r->cfail) {
                         snprintf(errstr, errstr_size, "out of memory");
                         gws_redact_destroy(r);
                         return NULL;
@@ -932,15 +945,30 @@ void gws_redact_destroy(gws_redact_t *r) {
         }
         free(r->cname);
         free(r->ccode);
+        free(r->cfail);
         free(r);
+}
+
+void gws_redact_set_match_limit(gws_redact_t *r, uint32_t limit) {
+        r->match_limit = limit ? limit : GWS_REDACT_MATCH_LIMIT;
 }
 
 gws_redact_scratch_t *gws_redact_scratch_new(const gws_redact_t *r) {
         gws_redact_scratch_t *s = calloc(1, sizeof(*s));
-        (void)r;
         if (!s || !(s->md = pcre2_match_data_create(4, NULL))) {
                 free(s);
                 return NULL;
+        }
+        if (r && r->ncustom) {
+                /* the JIT stack grows from 32 KB as a match needs it */
+                if (!(s->mc = pcre2_match_context_create(NULL)) ||
+                    !(s->js = pcre2_jit_stack_create(
+                          32 * 1024, GWS_REDACT_JIT_STACK, NULL))) {
+                        gws_redact_scratch_destroy(s);
+                        return NULL;
+                }
+                pcre2_set_match_limit(s->mc, r->match_limit);
+                pcre2_jit_stack_assign(s->mc, NULL, s->js);
         }
         return s;
 }
@@ -949,6 +977,8 @@ void gws_redact_scratch_destroy(gws_redact_scratch_t *s) {
         if (!s)
                 return;
         pcre2_match_data_free(s->md);
+        pcre2_match_context_free(s->mc);
+        pcre2_jit_stack_free(s->js);
         gws_buf_free(&s->a);
         gws_buf_free(&s->b);
         gws_buf_free(&s->dec);
@@ -1246,15 +1276,37 @@ static size_t next_char(uc *s, size_t len, size_t i) {
         return i;
 }
 
+/* Says that custom pattern \p p failed with \p rc at byte \p start of a
+ * \p len-byte string (and so redacted the rest): the first time, then at
+ * each power of two of the pattern's failures, so that a pattern that
+ * keeps failing is seen without a line per string. */
+static void custom_failed(const gws_redact_t *r, int p, int rc,
+                          size_t start, size_t len) {
+        uint64_t n = __atomic_add_fetch(&r->cfail[p], 1, __ATOMIC_RELAXED);
+        PCRE2_UCHAR msg[120];
+        const char *name = r->cname[p] + 10; /* "[REDACTED:" */
+        if (n & (n - 1))
+                return;
+        if (pcre2_get_error_message(rc, msg, sizeof(msg)) < 0)
+                snprintf((char *)msg, sizeof(msg), "error %d", rc);
+        gws_log(GWS_LOG_WARNING, "redact",
+                "redact.custom[%d] \"%.*s\": %s at byte %zu of a %zu-byte "
+                "string; the rest of the string was redacted (fail closed), "
+                "%" PRIu64 " time(s) so far (redact.custom_match_limit %" PRIu32
+                ")",
+                p, (int)strlen(name) - 1, name, (const char *)msg, start, len,
+                n, r->match_limit);
+}
+
 /* One custom pattern over \p in into \p e. @returns matches, or -1.
  * Global matching as Perl (and pcre2demo.c) does it: after an empty
  * match, a non-empty one is tried at the same place (else "x*|secret"
  * matches empty everywhere and never "secret"), then the search goes on
  * one character further (one byte could be inside a character). Empty
- * matches replace nothing. A match error other than no-match (PCRE2's
- * default match limit, the JIT stack: no match context is given) fails
- * closed: from where the search stood, the rest of the text is replaced
- * (one match counted), and the pass ends. */
+ * matches replace nothing. A match error other than no-match (the match
+ * limit, the JIT stack) fails closed: from where the search stood, the
+ * rest of the text is replaced (one match counted), the pass ends, and
+ * custom_failed() says so. */
 static int custom_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
                        int p, const char *in, size_t len, emit_t *e) {
         PCRE2_SIZE start = 0, *ov;
@@ -1262,7 +1314,7 @@ static int custom_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
         int n = 0, rc;
         while (start <= len) {
                 rc = pcre2_match(r->ccode[p], (PCRE2_SPTR)in, len, start, opt,
-                                 sc->md, NULL);
+                                 sc->md, sc->mc);
                 if (rc == PCRE2_ERROR_NOMATCH && opt) {
                         /* no non-empty match here: on one character */
                         opt = 0;
@@ -1275,6 +1327,7 @@ static int custom_pass(const gws_redact_t *r, gws_redact_scratch_t *sc,
                         /* The match failed (match limit, JIT stack,
                          * ...): what it did not get through may hold a
                          * secret. Fail closed: the rest goes. */
+                        custom_failed(r, p, rc, start, len);
                         if (emit_rep(e, start, len, r->cname[p]) == -1)
                                 return -1;
                         n++;

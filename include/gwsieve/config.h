@@ -95,6 +95,7 @@ typedef struct gws_config_s {
         int redact_enabled;
         struct json_t *redact_builtins;  /**< null = all */
         struct json_t *redact_custom;    /**< [{name, pattern}] */
+        int redact_custom_match_limit;   /**< PCRE2 match limit, >= 1 */
         struct json_t *redact_fields;    /**< member names whose values are
                                           *   replaced (any depth, any case) */
         int redact_ip_truncate;

@@ -114,10 +114,30 @@ gws_redact_t *gws_redact_new(const char *const *builtins,
                              const char *const *custom_patterns,
                              int custom_cnt, char *errstr, size_t errstr_size);
 
+/** Default of gws_redact_set_match_limit() (redact.custom_match_limit):
+ *  PCRE2's own is 10M, ~20 ms of a worker for one 4 KB string that makes
+ *  a pattern such as (a+)+$ backtrack; 100k bounds that to ~0.2 ms, and
+ *  the patterns measured over 100 KB texts needed 32 at most. */
+#define GWS_REDACT_MATCH_LIMIT 100000
+/** The largest JIT stack of a scratch's custom matches (PCRE2's default
+ *  is 32 KB of the machine stack: a repetition of alternatives over a
+ *  token of ~2000 characters ran out, and failed closed). */
+#define GWS_REDACT_JIT_STACK (1024 * 1024)
+
+/** @brief Sets the PCRE2 match limit of the custom patterns (0: the
+ *  default, GWS_REDACT_MATCH_LIMIT), for scratches created after the call.
+ *  A match that reaches it, or the JIT stack's limit, fails closed: the
+ *  rest of the string is redacted and counted as one custom redaction,
+ *  and a warning names the pattern (the first time, then at each power of
+ *  two of its failures). @locality before the redactor is shared. */
+void gws_redact_set_match_limit(gws_redact_t *r, uint32_t limit);
+
 /** @brief Frees \p r. NULL is a no-op. */
 void gws_redact_destroy(gws_redact_t *r);
 
-/** @brief Per-thread scratch (PCRE2 match data, buffers).
+/** @brief Per-thread scratch (PCRE2 match data and, with custom patterns,
+ *  a match context with the match limit and a JIT stack that grows up to
+ *  GWS_REDACT_JIT_STACK; buffers). \p r may be NULL (no custom patterns).
  *  @returns NULL on allocation failure. */
 gws_redact_scratch_t *gws_redact_scratch_new(const gws_redact_t *r);
 
