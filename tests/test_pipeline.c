@@ -1747,6 +1747,36 @@ START_TEST(replay_dead_letters_name_the_line) {
 }
 END_TEST
 
+/* A line of nothing but spaces and tabs (an editor's indented empty line,
+ * "\t\r\n" from a CRLF file) separates as an empty line does: it was an
+ * invalid_json dead letter where the empty line beside it was skipped. */
+START_TEST(replay_skips_whitespace_lines) {
+        char dir[] = "/tmp/gws-replay-XXXXXX", in[600];
+        gws_replay_result_t res;
+        FILE *fp;
+        int i;
+        fp = replay_input(dir, in, sizeof(in));
+        fputs("{\"id\":\"a\",\"ts\":1000,\"gateway_id\":\"g\",\"provider\":"
+              "\"p\",\"model\":\"m\",\"status\":200,\"latency_ms\":5}\n"
+              "   \n"
+              "\t\r\n"
+              "\n"
+              " \t {\"id\":\"b\",\"ts\":2000,\"gateway_id\":\"g\",\"provider\":"
+              "\"p\",\"model\":\"m\",\"status\":200,\"latency_ms\":5} \n",
+              fp);
+        fclose(fp);
+        ck_assert_int_eq(
+            gws_replay_run(cfg, in, dir, NULL, &res, err, sizeof(err)), 0);
+        for (i = 0; i < GWS_EV_ERR__CNT; i++)
+                ck_assert_msg(res.st.dlq[i] == 0, "%llu dead letter(s) of "
+                              "reason %d", (unsigned long long)res.st.dlq[i],
+                              i);
+        ck_assert_uint_eq(res.lines, 5);
+        ck_assert_uint_eq(res.st.in, 2);
+        rm_dir(dir);
+}
+END_TEST
+
 START_TEST(replay_skips_utf8_bom) {
         char dir[] = "/tmp/gws-replay-XXXXXX", in[600], path[700];
         gws_replay_result_t res;
@@ -2586,6 +2616,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, replay_says_why_it_stopped);
         tcase_add_test(tc, replay_refusal_keeps_previous_outputs);
         tcase_add_test(tc, replay_skips_utf8_bom);
+        tcase_add_test(tc, replay_skips_whitespace_lines);
         tcase_add_test(tc, replay_dead_letters_name_the_line);
         tcase_add_test(tc, replay_input_is_not_an_output);
         suite_add_tcase(s, tc);
