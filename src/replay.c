@@ -200,6 +200,15 @@ static int lr_line(lreader_t *r, rline_t *L, size_t keep, size_t *kept,
         return 1;
 }
 
+/* 1 if the \p n bytes of \p line are none, or JSON whitespace only. */
+static int blank(const char *line, size_t n) {
+        size_t i;
+        for (i = 0; i < n; i++)
+                if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
+                        return 0;
+        return 1;
+}
+
 /* Reads the next message (blank lines are skipped) into \p L: its bytes,
  * key and partition; a line over \p keep bytes is kept in part, its
  * size in L->msg.whole_len (a too_large dead letter). @returns 1, or 0
@@ -241,8 +250,9 @@ static int replay_next(lreader_t *r, const gws_config_t *cfg, int rnd,
                         whole = --n;
                 res->lines++;
                 res->bytes += whole;
-                if (whole == 0)
-                        continue; /* blank lines separate, not messages */
+                if (whole == n && blank(line, n))
+                        continue; /* blank lines separate, not messages:
+                                   * empty, or spaces and tabs only */
                 if (gws_replay_key(line, n, &key, &keylen) == 0 && !rnd)
                         part = gws_partition_for_key(key, keylen, nparts);
                 else if (rnd)
