@@ -623,8 +623,21 @@ static int put_client_ip(gws_record_t *rw, const gws_jdoc_t *doc,
         return gws_buf_json_str(out, rw->red_out.buf, rw->red_out.len);
 }
 
-/* Path decisions for the member at rw->path. */
-enum { P_DROP, P_KEEP_ALL, P_FILTER };
+/* Path decisions for the member at rw->path: P_FILTER descends and
+ * decides each member's path; P_LEAD is a path only on the way to an
+ * allowed one (trim.allow "request.model" at "request"): a container
+ * there is descended into as with P_FILTER, any other value dropped (a
+ * string body has no "model", nor has "a prompt" in an array). */
+enum { P_DROP, P_KEEP_ALL, P_FILTER, P_LEAD };
+
+/* The filter mode of put_value() for decision \p d: 0 (the subtree as
+ * it is), P_FILTER or P_LEAD. */
+#define FILTER_OF(d) ((d) == P_KEEP_ALL ? 0 : (d))
+
+/* 1 if the value at \p t is dropped at a P_LEAD path: not a container. */
+static inline int lead_drops(const gws_jtok_t *t) {
+        return t->type != GWS_JT_OBJ && t->type != GWS_JT_ARR;
+}
 
 static int path_decide(gws_record_t *rw, int depth) {
         const char *p = rw->path.buf;
@@ -655,7 +668,7 @@ static int path_decide(gws_record_t *rw, int depth) {
         }
         if (inside_allowed)
                 return rw->deny.n ? P_FILTER : P_KEEP_ALL;
-        return leads_to_allowed ? P_FILTER : P_DROP;
+        return leads_to_allowed ? P_LEAD : P_DROP;
 }
 
 static inline int put_value(gws_record_t *rw, const gws_jdoc_t *doc,
@@ -700,8 +713,8 @@ static int is_contract_number(const gws_jdoc_t *doc, const gws_jtok_t *kt) {
         return 0;
 }
 
-/* Writes the members of object \p idx; with \p filter, each member's path
- * is decided (trim). */
+/* Writes the members of object \p idx; with \p filter (P_FILTER or
+ * P_LEAD, FILTER_OF()), each member's path is decided (trim). */
 static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                       int filter, int depth, gws_buf_t *out) {
         const gws_jtok_t *o = &doc->toks[idx];
@@ -723,7 +736,8 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                         rw->path.len += gws_json_str_decode(
                             doc, kt, rw->path.buf + rw->path.len);
                         d = path_decide(rw, depth);
-                        if (d == P_DROP) {
+                        if (d == P_DROP ||
+                            (d == P_LEAD && lead_drops(&doc->toks[k + 1]))) {
                                 CUR(rw, fields_trimmed, 1);
                                 continue;
                         }
@@ -746,7 +760,7 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                             out, doc->buf + doc->toks[k + 1].start,
                             doc->toks[k + 1].len);
                 else
-                        r |= put_member(rw, doc, k + 1, d == P_FILTER,
+                        r |= put_member(rw, doc, k + 1, FILTER_OF(d),
                                         depth + 1, out);
         }
         rw->path.len = plen;
@@ -768,6 +782,12 @@ put_container(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                 return gws_buf_append(out, doc->buf + t->start, t->len);
         r |= gws_buf_append(out, "[", 1);
         for (k = idx + 1; k < t->next; k = doc->toks[k].next) {
+                /* arrays add no path segment: at a P_LEAD path only
+                 * its containers lead to the allowed one */
+                if (filter == P_LEAD && lead_drops(&doc->toks[k])) {
+                        CUR(rw, fields_trimmed, 1);
+                        continue;
+                }
                 if (!first)
                         r |= gws_buf_append(out, ",", 1);
                 first = 0;
@@ -889,7 +909,8 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                                 return -1;
                         rw->path.len = gws_json_str_decode(doc, kt,
                                                            rw->path.buf);
-                        if ((d = path_decide(rw, 1)) == P_DROP) {
+                        if ((d = path_decide(rw, 1)) == P_DROP ||
+                            (d == P_LEAD && lead_drops(vt))) {
                                 CUR(rw, fields_trimmed, 1);
                                 continue;
                         }
@@ -924,7 +945,7 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                                          ? put_str_text(rw, doc, vt,
                                                         &rw->body)
                                          : put_value(rw, doc, k + 1,
-                                                     d == P_FILTER, 2,
+                                                     FILTER_OF(d), 2,
                                                      &rw->body)) == -1)
                                         return -1;
                                 if (rw->body.len >
@@ -990,7 +1011,7 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                                 return -1;
                         continue;
                 }
-                if (put_value(rw, doc, k + 1, d == P_FILTER, 2, out) == -1)
+                if (put_value(rw, doc, k + 1, FILTER_OF(d), 2, out) == -1)
                         return -1;
         }
         rw->ip_meta = NO_TOK;
