@@ -742,6 +742,57 @@ START_TEST(redacted_member_names_stay_distinct) {
 }
 END_TEST
 
+/* A name redaction writes is not one the object already has, as the
+ * input wrote it (a log redacted upstream with the same markers) or as
+ * an earlier rewritten name: "[REDACTED:email]" came twice, and
+ * "[REDACTED:email]#2" too ("jane@a.example#2" rewritten, then the
+ * second e-mail), in retained records and dead letters' payloads alike
+ * (capture() refuses duplicate names). */
+START_TEST(redacted_names_do_not_take_existing_names) {
+        const char *in[] = {
+            "{\"id\":\"s4\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":200,\"latency_ms\":1,"
+            "\"metadata\":{\"jane@a.example\":1,\"[REDACTED:email]\":0,"
+            "\"bob@b.example\":2,\"[REDACTED:email]#\\u0032\":9}}",
+            "{\"id\":\"s5\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":200,\"latency_ms\":1,"
+            "\"metadata\":{\"jane@a.example#2\":1,\"bob@b.example\":2}}",
+            "{\"id\":\"s6\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":\"no\",\"latency_ms\":1,"
+            "\"metadata\":{\"jane@a.example\":1,\"[REDACTED:email]\":0}}"};
+        json_error_t e;
+        const char *pay;
+        json_t *m;
+        size_t i;
+        for (i = 0; i < 2; i++) {
+                ck_assert_int_eq(run1(in[i], strlen(in[i])), GWS_OUT_KEPT);
+                m = json_object_get(cap.last[GWS_SINK_RETAINED], "metadata");
+                ck_assert_int_eq(json_object_size(m), i ? 2 : 4);
+        }
+        /* the second record: its first name, its second name */
+        ck_assert_int_eq(json_integer_value(
+                             json_object_get(m, "[REDACTED:email]#2")),
+                         1);
+        /* the first record's literal names kept as they came */
+        ck_assert_int_eq(run1(in[0], strlen(in[0])), GWS_OUT_KEPT);
+        m = json_object_get(cap.last[GWS_SINK_RETAINED], "metadata");
+        ck_assert_int_eq(json_integer_value(
+                             json_object_get(m, "[REDACTED:email]")),
+                         0);
+        ck_assert_int_eq(json_integer_value(
+                             json_object_get(m, "[REDACTED:email]#2")),
+                         9);
+        ck_assert_int_eq(run1(in[2], strlen(in[2])), GWS_OUT_DLQ);
+        pay = json_string_value(
+            json_object_get(cap.last[GWS_SINK_DLQ], "payload"));
+        ck_assert_ptr_nonnull(pay);
+        m = json_loads(pay, JSON_REJECT_DUPLICATES, &e);
+        ck_assert_msg(m != NULL, "the dead letter's payload: %s: %s", e.text,
+                      pay);
+        json_decref(m);
+}
+END_TEST
+
 START_TEST(dlq_payload_is_redacted) {
         const char *in = "not json but has sk-abcdefghijklmnopqrstuvwxyz0";
         const char *p;
@@ -2530,6 +2581,7 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, string_body_truncated_as_text);
         tcase_add_test(tc, body_not_cut_counted_once);
         tcase_add_test(tc, redacted_member_names_stay_distinct);
+        tcase_add_test(tc, redacted_names_do_not_take_existing_names);
         tcase_add_test(tc, dlq_text_payload_escapes_hide_nothing);
         tcase_add_test(tc, dlq_text_payload_custom_patterns_see_escapes);
         tcase_add_test(tc, ids_are_not_mistaken_for_cards);
