@@ -119,6 +119,14 @@ static int val_from_json(json_t *j, val_t *v) {
         case JSON_REAL:
                 v->type = V_NUM;
                 v->num = json_number_value(j);
+                /* an integral real (1e3, 100.0) is the integer it is,
+                 * compared exactly (num_cmp_int()) */
+                if (!v->is_int && v->num >= -9223372036854775808.0 &&
+                    v->num < 9223372036854775808.0 &&
+                    v->num == (double)(int64_t)v->num) {
+                        v->is_int = 1;
+                        v->i = (int64_t)v->num;
+                }
                 return 0;
         case JSON_TRUE:
         case JSON_FALSE:
@@ -419,6 +427,74 @@ int gws_filter_rule_count(const gws_filter_t *f) {
         return f->nrules;
 }
 
+/* Compares the JSON number \p p (\p n bytes, as the tokenizer accepted
+ * it: -?int(.frac)?([eE][+-]?exp)?) with \p v exactly, by its decimal
+ * digits: 9007199254740993.0 and 9.007199254740993e15 equal
+ * 9007199254740993, 9223372036854775808 is above INT64_MAX, 1e400 above
+ * any integer and 1e-400 above 0, where a double rounds each to a
+ * neighbour. @returns -1, 0 or 1. */
+static int num_cmp_int(const char *p, size_t n, int64_t v) {
+        const char *end = p + n, *ip, *fp = NULL;
+        size_t il, fl = 0, nd, k, lead = 0;
+        uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+        char vd[20];
+        int neg = 0, vl = 0, sign, mag = 0;
+        int64_t e = 0, intlen;
+
+        if (p < end && *p == '-') {
+                neg = 1;
+                p++;
+        }
+        for (ip = p; p < end && *p >= '0' && *p <= '9'; p++)
+                ;
+        il = (size_t)(p - ip);
+        if (p < end && *p == '.') {
+                for (fp = ++p; p < end && *p >= '0' && *p <= '9'; p++)
+                        ;
+                fl = (size_t)(p - fp);
+        }
+        if (p < end && (*p | 0x20) == 'e') {
+                int eneg = 0;
+                if (++p < end && (*p == '+' || *p == '-'))
+                        eneg = *p++ == '-';
+                /* beyond 10^(10^12) the digits (under 2^32) no longer
+                 * matter: clamped */
+                for (; p < end; p++)
+                        if (e < 1000000000000)
+                                e = e * 10 + (*p - '0');
+                if (eneg)
+                        e = -e;
+        }
+        /* the digits int then frac, D, are the value D x 10^(e - fl) */
+#define DIGIT(i) ((i) < il ? ip[(i)] : fp[(i) - il])
+        nd = il + fl;
+        while (lead < nd && DIGIT(lead) == '0')
+                lead++;
+        sign = lead == nd ? 0 : neg ? -1 : 1;
+        if (sign != (v > 0) - (v < 0))
+                return sign < (v > 0) - (v < 0) ? -1 : 1;
+        if (!sign)
+                return 0;
+        for (; u; u /= 10)
+                vd[19 - vl++] = (char)('0' + u % 10);
+        /* digits before the decimal point, of D without leading zeros */
+        intlen = (int64_t)il - (int64_t)lead + e;
+        if (intlen != vl)
+                mag = intlen < vl ? -1 : 1;
+        else {
+                for (k = 0; k < (size_t)vl && !mag; k++) {
+                        char c = lead + k < nd ? DIGIT(lead + k) : '0';
+                        if (c != vd[20 - vl + k])
+                                mag = c < vd[20 - vl + k] ? -1 : 1;
+                }
+                for (k = lead + (size_t)vl; !mag && k < nd; k++)
+                        if (DIGIT(k) != '0')
+                                mag = 1; /* a fraction left */
+        }
+#undef DIGIT
+        return neg ? -mag : mag;
+}
+
 /* Compares a token with a value: -2 not comparable, else <0, 0, >0. */
 static int tok_cmp(const gws_jdoc_t *doc, const gws_jtok_t *t,
                    const val_t *v, int prefix) {
@@ -446,23 +522,21 @@ static int tok_cmp(const gws_jdoc_t *doc, const gws_jtok_t *t,
                 if (s != stackbuf && (t->flags & GWS_JF_ESC))
                         free(s);
                 return r;
-        case V_NUM: {
-                /* Integers exactly: as doubles, ids above 2^53 (an
-                 * account id written as a number) equalled their
-                 * neighbours. An integral double within int64 is
-                 * compared as the integer it is. */
-                int64_t iv;
-                if (v->is_int && gws_json_int(doc, t, &iv) == 0)
-                        return iv < v->i ? -1 : iv > v->i ? 1 : 0;
-                if (gws_json_num(doc, t, &d) == -1)
+        case V_NUM:
+                /* Integers exactly, by the token's digits: as doubles,
+                 * ids above 2^53 (an account id written as a number)
+                 * equalled their neighbours, written 9007199254740993.0
+                 * too. */
+                if (t->type != GWS_JT_NUM)
                         return -2;
-                if (v->is_int && d >= -9223372036854775808.0 &&
-                    d < 9223372036854775808.0 && d == (double)(int64_t)d) {
-                        iv = (int64_t)d;
-                        return iv < v->i ? -1 : iv > v->i ? 1 : 0;
-                }
+                if (v->is_int)
+                        return num_cmp_int(doc->buf + t->start, t->len,
+                                           v->i);
+                /* a fraction: as doubles; a number beyond a double's
+                 * range (1e400) is beyond any value */
+                if (gws_json_num(doc, t, &d) == -1)
+                        return doc->buf[t->start] == '-' ? -1 : 1;
                 return d < v->num ? -1 : d > v->num ? 1 : 0;
-        }
         case V_BOOL:
                 if (t->type != GWS_JT_TRUE && t->type != GWS_JT_FALSE)
                         return -2;

@@ -51,6 +51,13 @@ struct gws_record_s {
         int nchg;                    /* addresses truncated (not counted
                                       * as redactions) in this call */
         gws_buf_t ip_out;            /* text with its addresses cut */
+        gws_buf_t knames;            /* member names redaction rewrote,
+                                      * of the objects being written
+                                      * (each a size_t length, then the
+                                      * name as written) */
+        size_t kmark;                /* where the innermost object's
+                                      * begin in knames */
+        gws_buf_t kdec;              /* a name decoded (key_taken()) */
         paths_t fields;              /* redact.fields, in lower case
                                       * (with redaction only) */
         uint32_t field_first[64];    /* by length % 64: bit (c | 0x20) & 31
@@ -353,6 +360,8 @@ void gws_record_destroy(gws_record_t *rw) {
         gws_buf_free(&rw->dec);
         gws_buf_free(&rw->red_out);
         gws_buf_free(&rw->ip_out);
+        gws_buf_free(&rw->knames);
+        gws_buf_free(&rw->kdec);
         gws_buf_free(&rw->body);
         gws_json_free(&rw->adoc);
         free(rw);
@@ -516,31 +525,101 @@ static inline int put_string(gws_record_t *rw, const gws_jdoc_t *doc,
         return gws_buf_append(out, raw, t->len);
 }
 
-/* put_key() once put_string() rewrote the name, written at \p at. */
+/* 1 if the name \p name (\p n bytes as written, quotes included, by
+ * gws_buf_json_str() and a "#N") is taken in object \p obj: by a name
+ * of its input (decoded; one redaction rewrites too only adds a
+ * suffix), or by a name rewritten before it (rw->knames from
+ * rw->kmark, as written). @returns 1, 0, or -1 out of memory. */
+static int key_taken(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t obj,
+                     const char *name, size_t n) {
+        const gws_jtok_t *o = &doc->toks[obj];
+        gws_jdoc_t nd = {0};
+        gws_jtok_t nt = {0};
+        size_t at, len, dn;
+        const char *s;
+        uint32_t k;
+
+        for (at = rw->kmark; at < rw->knames.len; at += sizeof(len) + len) {
+                memcpy(&len, rw->knames.buf + at, sizeof(len));
+                if (len == n &&
+                    !memcmp(rw->knames.buf + at + sizeof(len), name, n))
+                        return 1;
+        }
+        /* decoded: the input may spell a name with escapes */
+        if (gws_buf_reserve(&rw->kdec, n * 2) == -1)
+                return -1;
+        nd.buf = name;
+        nt.len = (uint32_t)n;
+        nt.flags = memchr(name, '\\', n) ? GWS_JF_ESC : 0;
+        dn = gws_json_str_decode(&nd, &nt, rw->kdec.buf);
+        s = rw->kdec.buf + n; /* room for an input name's n bytes */
+        for (k = obj + 1; k < o->next; k = doc->toks[k + 1].next) {
+                const gws_jtok_t *kt = &doc->toks[k];
+                if (kt->len - 2 < dn)
+                        continue; /* decoding never lengthens */
+                if (!(kt->flags & GWS_JF_ESC)) {
+                        if (kt->len - 2 == dn &&
+                            !memcmp(doc->buf + kt->start + 1, rw->kdec.buf,
+                                    dn))
+                                return 1;
+                        continue;
+                }
+                if (kt->len > n &&
+                    gws_buf_reserve(&rw->kdec, n + kt->len) == -1)
+                        return -1;
+                s = rw->kdec.buf + n;
+                if (gws_json_str_decode(doc, kt, (char *)s) == dn &&
+                    !memcmp(s, rw->kdec.buf, dn))
+                        return 1;
+        }
+        return 0;
+}
+
+/* put_key() once put_string() rewrote the name of a member of object
+ * \p obj, written at \p at. */
 static int __attribute__((noinline))
-key_rewritten(const gws_jdoc_t *doc, const gws_jtok_t *kt, gws_buf_t *out,
-              size_t at, int *nred) {
+key_rewritten(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t obj,
+              const gws_jtok_t *kt, gws_buf_t *out, size_t at, int *nred) {
+        size_t base, len;
+        int n, t;
         if (out->len - at == kt->len &&
             !memcmp(out->buf + at, doc->buf + kt->start, kt->len))
                 return 0; /* rewritten as it was */
-        if ((*nred)++ == 0)
-                return 0;
-        out->len--; /* the closing quote */
-        return gws_buf_printf(out, "#%d\"", *nred);
+        base = out->len - 1; /* before the closing quote */
+        for (n = *nred + 1;; n++) {
+                out->len = base;
+                if ((n > 1 && gws_buf_printf(out, "#%d", n) == -1) ||
+                    gws_buf_append(out, "\"", 1) == -1)
+                        return -1;
+                if ((t = key_taken(rw, doc, obj, out->buf + at,
+                                   out->len - at)) == -1)
+                        return -1;
+                if (!t)
+                        break;
+        }
+        *nred = n;
+        len = out->len - at;
+        if (gws_buf_append(&rw->knames, (const char *)&len, sizeof(len)) ==
+            -1)
+                return -1;
+        return gws_buf_append(&rw->knames, out->buf + at, len);
 }
 
-/* Appends member name \p kt like put_string(). From the second name of
- * an object that redaction changed on (\p nred counts them), "#2", "#3",
- * ... is added inside the quotes: two secrets as names ("jane@a.example",
- * "bob@b.example") became the same name twice, a duplicate member that
- * consumers reject or silently drop. */
+/* Appends member name \p kt of object \p obj like put_string(). From the
+ * second name of an object that redaction changed on (\p nred counts
+ * them), "#2", "#3", ... is added inside the quotes: two secrets as
+ * names ("jane@a.example", "bob@b.example") became the same name twice,
+ * a duplicate member that consumers reject or silently drop. A name the
+ * object has already, in its input ("[REDACTED:email]" from a log
+ * redacted upstream) or rewritten before, takes the next number. */
 static inline int put_key(gws_record_t *rw, const gws_jdoc_t *doc,
-                          const gws_jtok_t *kt, gws_buf_t *out, int *nred) {
+                          uint32_t obj, const gws_jtok_t *kt, gws_buf_t *out,
+                          int *nred) {
         size_t at = out->len;
         int r;
         if ((r = put_string(rw, doc, kt, out)) <= 0)
                 return r; /* -1, or the bytes as written */
-        return key_rewritten(doc, kt, out, at, nred);
+        return key_rewritten(rw, doc, obj, kt, out, at, nred);
 }
 
 /* Appends the text of string token \p t (decoded, redacted when needed),
@@ -625,8 +704,21 @@ static int put_client_ip(gws_record_t *rw, const gws_jdoc_t *doc,
         return gws_buf_json_str(out, rw->red_out.buf, rw->red_out.len);
 }
 
-/* Path decisions for the member at rw->path. */
-enum { P_DROP, P_KEEP_ALL, P_FILTER };
+/* Path decisions for the member at rw->path: P_FILTER descends and
+ * decides each member's path; P_LEAD is a path only on the way to an
+ * allowed one (trim.allow "request.model" at "request"): a container
+ * there is descended into as with P_FILTER, any other value dropped (a
+ * string body has no "model", nor has "a prompt" in an array). */
+enum { P_DROP, P_KEEP_ALL, P_FILTER, P_LEAD };
+
+/* The filter mode of put_value() for decision \p d: 0 (the subtree as
+ * it is), P_FILTER or P_LEAD. */
+#define FILTER_OF(d) ((d) == P_KEEP_ALL ? 0 : (d))
+
+/* 1 if the value at \p t is dropped at a P_LEAD path: not a container. */
+static inline int lead_drops(const gws_jtok_t *t) {
+        return t->type != GWS_JT_OBJ && t->type != GWS_JT_ARR;
+}
 
 static int path_decide(gws_record_t *rw, int depth) {
         const char *p = rw->path.buf;
@@ -657,7 +749,7 @@ static int path_decide(gws_record_t *rw, int depth) {
         }
         if (inside_allowed)
                 return rw->deny.n ? P_FILTER : P_KEEP_ALL;
-        return leads_to_allowed ? P_FILTER : P_DROP;
+        return leads_to_allowed ? P_LEAD : P_DROP;
 }
 
 static inline int put_value(gws_record_t *rw, const gws_jdoc_t *doc,
@@ -702,15 +794,16 @@ static int is_contract_number(const gws_jdoc_t *doc, const gws_jtok_t *kt) {
         return 0;
 }
 
-/* Writes the members of object \p idx; with \p filter, each member's path
- * is decided (trim). */
+/* Writes the members of object \p idx; with \p filter (P_FILTER or
+ * P_LEAD, FILTER_OF()), each member's path is decided (trim). */
 static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                       int filter, int depth, gws_buf_t *out) {
         const gws_jtok_t *o = &doc->toks[idx];
         uint32_t k;
-        size_t plen = rw->path.len;
+        size_t plen = rw->path.len, kmark = rw->kmark;
         int first = 1, r = 0, d, nred = 0;
 
+        rw->kmark = rw->knames.len; /* this object's rewritten names */
         r |= gws_buf_append(out, "{", 1);
         for (k = idx + 1; k < o->next; k = doc->toks[k + 1].next) {
                 const gws_jtok_t *kt = &doc->toks[k];
@@ -725,7 +818,8 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                         rw->path.len += gws_json_str_decode(
                             doc, kt, rw->path.buf + rw->path.len);
                         d = path_decide(rw, depth);
-                        if (d == P_DROP) {
+                        if (d == P_DROP ||
+                            (d == P_LEAD && lead_drops(&doc->toks[k + 1]))) {
                                 CUR(rw, fields_trimmed, 1);
                                 continue;
                         }
@@ -733,7 +827,7 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                 if (!first)
                         r |= gws_buf_append(out, ",", 1);
                 first = 0;
-                r |= put_key(rw, doc, kt, out, &nred);
+                r |= put_key(rw, doc, idx, kt, out, &nred);
                 r |= gws_buf_append(out, ":", 1);
                 if (rw->fields.n && idx != rw->own_obj &&
                     fields_has(rw, doc, kt))
@@ -748,10 +842,12 @@ static int put_object(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                             out, doc->buf + doc->toks[k + 1].start,
                             doc->toks[k + 1].len);
                 else
-                        r |= put_member(rw, doc, k + 1, d == P_FILTER,
+                        r |= put_member(rw, doc, k + 1, FILTER_OF(d),
                                         depth + 1, out);
         }
         rw->path.len = plen;
+        rw->knames.len = rw->kmark;
+        rw->kmark = kmark;
         r |= gws_buf_append(out, "}", 1);
         return r ? -1 : 0;
 }
@@ -770,6 +866,12 @@ put_container(gws_record_t *rw, const gws_jdoc_t *doc, uint32_t idx,
                 return gws_buf_append(out, doc->buf + t->start, t->len);
         r |= gws_buf_append(out, "[", 1);
         for (k = idx + 1; k < t->next; k = doc->toks[k].next) {
+                /* arrays add no path segment: at a P_LEAD path only
+                 * its containers lead to the allowed one */
+                if (filter == P_LEAD && lead_drops(&doc->toks[k])) {
+                        CUR(rw, fields_trimmed, 1);
+                        continue;
+                }
                 if (!first)
                         r |= gws_buf_append(out, ",", 1);
                 first = 0;
@@ -876,6 +978,7 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
 
         record_begin(rw);
         gws_buf_reset(out);
+        rw->knames.len = rw->kmark = 0; /* the root's rewritten names */
         if (gws_buf_reserve(out, root->len + 256) == -1)
                 return -1;
         r |= gws_buf_append(out, "{", 1);
@@ -891,7 +994,8 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                                 return -1;
                         rw->path.len = gws_json_str_decode(doc, kt,
                                                            rw->path.buf);
-                        if ((d = path_decide(rw, 1)) == P_DROP) {
+                        if ((d = path_decide(rw, 1)) == P_DROP ||
+                            (d == P_LEAD && lead_drops(vt))) {
                                 CUR(rw, fields_trimmed, 1);
                                 continue;
                         }
@@ -926,7 +1030,7 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                                          ? put_str_text(rw, doc, vt,
                                                         &rw->body)
                                          : put_value(rw, doc, k + 1,
-                                                     d == P_FILTER, 2,
+                                                     FILTER_OF(d), 2,
                                                      &rw->body)) == -1)
                                         return -1;
                                 if (rw->body.len >
@@ -972,7 +1076,7 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                 }
                 if (!first)
                         r |= gws_buf_append(out, ",", 1);
-                r |= put_key(rw, doc, kt, out, &nred);
+                r |= put_key(rw, doc, 0, kt, out, &nred);
                 r |= gws_buf_append(out, ":", 1);
                 first = 0;
                 if (is_field) {
@@ -992,7 +1096,7 @@ int gws_record_retained(gws_record_t *rw, const gws_event_t *ev,
                                 return -1;
                         continue;
                 }
-                if (put_value(rw, doc, k + 1, d == P_FILTER, 2, out) == -1)
+                if (put_value(rw, doc, k + 1, FILTER_OF(d), 2, out) == -1)
                         return -1;
         }
         rw->ip_meta = NO_TOK;
@@ -1098,6 +1202,7 @@ static int redact_json(gws_record_t *rw, const char *json, size_t len,
          * replaced for redact.fields: only what came from the input, as
          * an entity's values. */
         rw->own_obj = dlq ? NO_TOK : 0;
+        rw->knames.len = rw->kmark = 0;
         r = put_value(rw, &rw->adoc, 0, 0, 0, out);
         rw->keep_tok = NO_TOK;
         rw->own_obj = NO_TOK;

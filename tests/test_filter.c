@@ -177,6 +177,66 @@ START_TEST(large_integers_compare_exactly) {
 }
 END_TEST
 
+/* A number is compared by its value, however it is written: JSON has
+ * one number type, and a gateway or a shipper that goes through a double
+ * (or Python's float) writes 9007199254740993.0 or 9.007199254740993e15.
+ * Those went through a double too and compared as their neighbours;
+ * 9223372036854775808, beyond int64, equalled INT64_MAX; fractions
+ * beyond a double's 17 digits vanished (999.99999999999999999 was not
+ * below 1000); and 1e400, beyond a double, compared with nothing. */
+static const struct {
+        const char *op;    /* the rule's operator and value */
+        const char *value; /* metadata.n as written */
+        int match;
+} numrows[] = {
+    {"\"equals\":9007199254740993", "9007199254740993.0", 1},
+    {"\"equals\":9007199254740993", "9.007199254740993e15", 1},
+    {"\"equals\":9007199254740993", "90071992547409930e-1", 1},
+    {"\"equals\":9007199254740993", "9007199254740992.0", 0},
+    {"\"equals\":9007199254740993", "9007199254740993.5", 0},
+    {"\"in\":[1,9223372036854775807]", "9223372036854775808", 0},
+    {"\"equals\":9223372036854775807", "9223372036854775807.0", 1},
+    {"\"equals\":-9223372036854775808", "-9223372036854775808", 1},
+    {"\"equals\":-9223372036854775808", "-9223372036854775809", 0},
+    {"\"lte\":9223372036854775807", "9223372036854775808", 0},
+    {"\"gt\":9007199254740992", "9007199254740992.5", 1},
+    {"\"lt\":1000", "999.99999999999999999", 1},
+    {"\"gte\":1000", "999.99999999999999999", 0},
+    {"\"gt\":5", "1e400", 1},
+    {"\"lt\":5", "-1e400", 1},
+    {"\"gt\":0.5", "1e400", 1},
+    {"\"equals\":0", "-0.0e-7", 1},
+    {"\"equals\":0", "1e-400", 0},
+    {"\"gt\":0", "1e-400", 1},
+    {"\"lt\":0", "-1e-400", 1},
+    {"\"equals\":100", "1E+2", 1},
+    {"\"equals\":100", "0.0001e6", 1},
+    {"\"gte\":100", "99.9", 0},
+};
+
+START_TEST(numbers_compare_by_value) {
+        char json[512], ev[256];
+        gws_filter_t *f;
+        const char *rule;
+        gws_keep_t k;
+        snprintf(json, sizeof(json),
+                 "{\"filter\":{\"normal_sample_rate\":0,\"rules\":[{\"name\":"
+                 "\"n\",\"when\":{\"field\":\"metadata.n\",%s},\"action\":"
+                 "\"keep\"}]}}",
+                 numrows[_i].op);
+        f = filter_with(json);
+        snprintf(ev, sizeof(ev), EV(200, ",\"metadata\":{\"n\":%s}"),
+                 numrows[_i].value);
+        k = eval_json(f, ev, &rule);
+        gws_filter_destroy(f);
+        ck_assert_msg((k == GWS_KEEP_RULE) == numrows[_i].match,
+                      "{%s} on %s: %s, expected %s", numrows[_i].op,
+                      numrows[_i].value,
+                      k == GWS_KEEP_RULE ? "matched" : "did not match",
+                      numrows[_i].match ? "a match" : "none");
+}
+END_TEST
+
 static const struct {
         const char *rules;
         const char *needle;
@@ -220,6 +280,8 @@ Suite *gws_filter_suite(void) {
         tcase_add_test(tc, rules_first_match_and_force);
         tcase_add_test(tc, duplicate_names_last_wins);
         tcase_add_test(tc, large_integers_compare_exactly);
+        tcase_add_loop_test(tc, numbers_compare_by_value, 0,
+                            sizeof(numrows) / sizeof(numrows[0]));
         tcase_add_loop_test(tc, rule_errors_are_precise, 0,
                             sizeof(badrules) / sizeof(badrules[0]));
         suite_add_tcase(s, tc);

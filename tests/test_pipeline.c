@@ -524,6 +524,65 @@ START_TEST(deny_keeps_required_and_rule_name_cut_at_a_character) {
 }
 END_TEST
 
+/* trim.allow keeps only its paths and their subtrees: a value on the way
+ * to an allowed path is kept only as the container that leads there.
+ * Under "request.model" a request body that is a string has no such
+ * path, and the scalars of an array on the way ("messages": ["raw
+ * prompt", {...}]) none either, nor a "labels" string under
+ * "labels.team"; all were written whole. */
+START_TEST(allow_keeps_only_its_paths) {
+        const char *in[] = {
+            "{\"id\":\"al1\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":500,\"latency_ms\":1,"
+            "\"request\":\"the whole prompt, jane's secret plan\","
+            "\"metadata\":{\"tier\":\"gold\",\"a\":\"x\",\"n\":null}}",
+            "{\"id\":\"al2\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":500,\"latency_ms\":1,"
+            "\"request\":{\"model\":\"gpt-4o\",\"temperature\":0.5,"
+            "\"messages\":[\"a raw prompt\",{\"role\":\"user\",\"content\":"
+            "\"c\"},[\"nested prompt\",{\"role\":\"system\"}],7]},"
+            "\"labels\":\"not an object\"}"};
+        gws_pipeline_stats_t st;
+        json_t *out, *meta = json_pack("{ss}", "tier", "gold");
+        json_t *req = json_loads("{\"model\":\"gpt-4o\",\"messages\":"
+                                 "[{\"role\":\"user\"},[{\"role\":"
+                                 "\"system\"}]]}",
+                                 0, NULL);
+        char *s;
+        int ok;
+        reconfigure("{\"trim\":{\"allow\":[\"request.model\","
+                    "\"request.messages.role\",\"metadata.tier\","
+                    "\"labels.team\"]}}");
+        ck_assert_int_eq(run1(in[0], strlen(in[0])), GWS_OUT_KEPT);
+        out = cap.last[GWS_SINK_RETAINED];
+        s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+        ok = !json_object_get(out, "request") &&
+             json_equal(json_object_get(out, "metadata"), meta);
+        json_decref(meta);
+        ck_assert_msg(ok,
+                      "only request.model, request.messages.role, "
+                      "metadata.tier and labels.team allowed: %s",
+                      s);
+        free(s);
+        ck_assert_int_eq(run1(in[1], strlen(in[1])), GWS_OUT_KEPT);
+        out = cap.last[GWS_SINK_RETAINED];
+        s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+        ok = !json_object_get(out, "labels") &&
+             json_equal(json_object_get(out, "request"), req);
+        json_decref(req);
+        ck_assert_msg(ok,
+                      "only request.model, request.messages.role, "
+                      "metadata.tier and labels.team allowed: %s",
+                      s);
+        free(s);
+        memset(&st, 0, sizeof(st));
+        gws_pipeline_stats_add(pl, &st);
+        /* al1: request, metadata.a, metadata.n; al2: request.temperature,
+         * two prompts, 7, content, labels */
+        ck_assert_int_eq(st.rec.fields_trimmed, 3 + 6);
+}
+END_TEST
+
 START_TEST(ids_are_not_mistaken_for_cards) {
         /* regression (integration run): a UUID id whose last two groups
          * are 16 Luhn-valid digits was rewritten as a card number */
@@ -685,6 +744,57 @@ START_TEST(redacted_member_names_stay_distinct) {
                              json_object_get(m, "[REDACTED:email]#3")),
                          3);
         ck_assert_int_eq(json_integer_value(json_object_get(m, "x")), 0);
+}
+END_TEST
+
+/* A name redaction writes is not one the object already has, as the
+ * input wrote it (a log redacted upstream with the same markers) or as
+ * an earlier rewritten name: "[REDACTED:email]" came twice, and
+ * "[REDACTED:email]#2" too ("jane@a.example#2" rewritten, then the
+ * second e-mail), in retained records and dead letters' payloads alike
+ * (capture() refuses duplicate names). */
+START_TEST(redacted_names_do_not_take_existing_names) {
+        const char *in[] = {
+            "{\"id\":\"s4\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":200,\"latency_ms\":1,"
+            "\"metadata\":{\"jane@a.example\":1,\"[REDACTED:email]\":0,"
+            "\"bob@b.example\":2,\"[REDACTED:email]#\\u0032\":9}}",
+            "{\"id\":\"s5\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":200,\"latency_ms\":1,"
+            "\"metadata\":{\"jane@a.example#2\":1,\"bob@b.example\":2}}",
+            "{\"id\":\"s6\",\"ts\":1,\"gateway_id\":\"g\",\"provider\":\"p\","
+            "\"model\":\"m\",\"status\":\"no\",\"latency_ms\":1,"
+            "\"metadata\":{\"jane@a.example\":1,\"[REDACTED:email]\":0}}"};
+        json_error_t e;
+        const char *pay;
+        json_t *m;
+        size_t i;
+        for (i = 0; i < 2; i++) {
+                ck_assert_int_eq(run1(in[i], strlen(in[i])), GWS_OUT_KEPT);
+                m = json_object_get(cap.last[GWS_SINK_RETAINED], "metadata");
+                ck_assert_int_eq(json_object_size(m), i ? 2 : 4);
+        }
+        /* the second record: its first name, its second name */
+        ck_assert_int_eq(json_integer_value(
+                             json_object_get(m, "[REDACTED:email]#2")),
+                         1);
+        /* the first record's literal names kept as they came */
+        ck_assert_int_eq(run1(in[0], strlen(in[0])), GWS_OUT_KEPT);
+        m = json_object_get(cap.last[GWS_SINK_RETAINED], "metadata");
+        ck_assert_int_eq(json_integer_value(
+                             json_object_get(m, "[REDACTED:email]")),
+                         0);
+        ck_assert_int_eq(json_integer_value(
+                             json_object_get(m, "[REDACTED:email]#2")),
+                         9);
+        ck_assert_int_eq(run1(in[2], strlen(in[2])), GWS_OUT_DLQ);
+        pay = json_string_value(
+            json_object_get(cap.last[GWS_SINK_DLQ], "payload"));
+        ck_assert_ptr_nonnull(pay);
+        m = json_loads(pay, JSON_REJECT_DUPLICATES, &e);
+        ck_assert_msg(m != NULL, "the dead letter's payload: %s: %s", e.text,
+                      pay);
+        json_decref(m);
 }
 END_TEST
 
@@ -2578,10 +2688,12 @@ Suite *gws_pipeline_suite(void) {
         tcase_add_test(tc, string_body_truncated_as_text);
         tcase_add_test(tc, body_not_cut_counted_once);
         tcase_add_test(tc, redacted_member_names_stay_distinct);
+        tcase_add_test(tc, redacted_names_do_not_take_existing_names);
         tcase_add_test(tc, dlq_text_payload_escapes_hide_nothing);
         tcase_add_test(tc, dlq_text_payload_custom_patterns_see_escapes);
         tcase_add_test(tc, custom_match_limit_fails_closed_and_warns);
         tcase_add_test(tc, ids_are_not_mistaken_for_cards);
+        tcase_add_test(tc, allow_keeps_only_its_paths);
         tcase_add_test(tc, alert_id_is_not_redacted);
         tcase_add_test(tc, fields_leave_the_alert_contract);
         tcase_add_test(tc, dlq_payload_is_redacted);

@@ -13,9 +13,12 @@
  *  - trim.deny: dotted paths removed ("metadata.internal", "request.tools").
  *  - trim.allow: when non-empty, only these paths (and their subtrees) are
  *    kept; the contract's required fields (id, ts, gateway_id, provider,
- *    model, status, latency_ms) are always kept.
+ *    model, status, latency_ms) are always kept. On the way to an
+ *    allowed path only containers are kept (descended into): under
+ *    "request.model", a request that is a string is dropped.
  *  - Arrays do not add a path segment: "request.messages.content" reaches
- *    the content of every message.
+ *    the content of every message (the scalars of an array on the way to
+ *    it are dropped).
  *  - trim.body_fields (top-level, default request/response): dropped for
  *    events kept as "sample" when trim.drop_bodies_when_sampled; otherwise
  *    a body whose JSON text is longer than trim.max_body_bytes becomes a
