@@ -146,6 +146,39 @@ START_TEST(duplicate_names_last_wins) {
 }
 END_TEST
 
+/* null is absent, for the events ("user_id": null is no user id) and for
+ * `exists`; `equals: null` and `in: [..., null]` took only a written
+ * null, so {"equals": null} and {"not": {"exists": true}} disagreed on
+ * an event without the field. */
+START_TEST(null_matches_absent) {
+        gws_filter_t *f;
+        const char *rule;
+        f = filter_with(
+            "{\"filter\":{\"normal_sample_rate\":0,\"rules\":["
+            "{\"name\":\"anon\",\"when\":{\"field\":\"user_id\",\"equals\":"
+            "null},\"action\":\"keep\"},"
+            "{\"name\":\"notier\",\"when\":{\"field\":\"metadata.tier\","
+            "\"in\":[\"free\",null]},\"action\":\"keep\"}]}}");
+        ck_assert_int_eq(eval_json(f, EV(200, ""), &rule), GWS_KEEP_RULE);
+        ck_assert_str_eq(rule, "anon");
+        ck_assert_int_eq(eval_json(f, EV(200, ",\"user_id\":null"), &rule),
+                         GWS_KEEP_RULE);
+        ck_assert_str_eq(rule, "anon");
+        ck_assert_int_eq(eval_json(f, EV(200, ",\"user_id\":\"u1\""), &rule),
+                         GWS_KEEP_RULE);
+        ck_assert_str_eq(rule, "notier"); /* no metadata: no tier */
+        ck_assert_int_eq(eval_json(f, EV(200, ",\"user_id\":\"u1\","
+                                              "\"metadata\":{\"tier\":\"gold\"}"),
+                                   &rule),
+                         GWS_KEEP_NONE);
+        ck_assert_int_eq(eval_json(f, EV(200, ",\"user_id\":\"u1\","
+                                              "\"metadata\":{\"tier\":null}"),
+                                   &rule),
+                         GWS_KEEP_RULE);
+        gws_filter_destroy(f);
+}
+END_TEST
+
 /* Integers above 2^53 (account or customer ids written as numbers) are
  * compared exactly: as doubles, 9007199254740993 equalled
  * 9007199254740992, and a rule on one id kept (or force-dropped) its
@@ -280,6 +313,7 @@ Suite *gws_filter_suite(void) {
         tcase_add_test(tc, rules_first_match_and_force);
         tcase_add_test(tc, duplicate_names_last_wins);
         tcase_add_test(tc, large_integers_compare_exactly);
+        tcase_add_test(tc, null_matches_absent);
         tcase_add_loop_test(tc, numbers_compare_by_value, 0,
                             sizeof(numrows) / sizeof(numrows[0]));
         tcase_add_loop_test(tc, rule_errors_are_precise, 0,
