@@ -575,8 +575,14 @@ static int pred_eval(const pred_t *p, const gws_jdoc_t *doc) {
         t = idx ? &doc->toks[idx] : NULL;
         if (p->op == P_EXISTS)
                 return (t && t->type != GWS_JT_NULL) == p->vals[0].b;
-        if (!t)
+        if (!t) {
+                /* null is absent: equals null / in [..., null] match */
+                if (p->op == P_EQ || p->op == P_IN)
+                        for (i = 0; i < p->nvals; i++)
+                                if (p->vals[i].type == V_NULL)
+                                        return 1;
                 return 0;
+        }
         switch (p->op) {
         case P_EQ:
                 return tok_cmp(doc, t, &p->vals[0], 0) == 0;
