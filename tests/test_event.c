@@ -189,6 +189,39 @@ START_TEST(integral_numbers_are_integers) {
 }
 END_TEST
 
+/* A number beyond a double (1e400 is valid JSON) was refused as "must be
+ * >= 0", which 1e400 is: the dead letter sent its reader looking for a
+ * negative number. */
+START_TEST(numbers_beyond_a_double_are_out_of_range) {
+        static const struct {
+                const char *extra;
+                const char *field, *what;
+        } cases[] = {
+            {",\"latency_ms\":1e400}", "latency_ms", "is out of range"},
+            {",\"latency_ms\":-1e400}", "latency_ms", "is out of range"},
+            {",\"ttfb_ms\":1E+999}", "ttfb_ms", "is out of range"},
+            {",\"cost_usd\":1e400}", "cost_usd", "is out of range"},
+            {",\"latency_ms\":-5}", "latency_ms", "must be >= 0"},
+            {",\"cost_usd\":-0.5}", "cost_usd", "must be >= 0"},
+        };
+        size_t k;
+        for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+                char in[512];
+                gws_event_t ev;
+                gws_ev_errinfo_t info;
+                gws_ev_err_t e;
+                snprintf(in, sizeof(in), "%s%s", GOOD, cases[k].extra);
+                e = gws_event_parse(&ev, in, strlen(in), NULL, &info);
+                ck_assert_msg(e == GWS_EV_ERR_BAD_VALUE, "%s: got %s",
+                              cases[k].extra, gws_ev_err2str(e));
+                ck_assert_str_eq(info.field, cases[k].field);
+                ck_assert_msg(!strcmp(info.what, cases[k].what),
+                              "%s: '%s', want '%s'", cases[k].extra,
+                              info.what, cases[k].what);
+        }
+}
+END_TEST
+
 static const struct {
         const char *in;
         gws_ev_err_t err;
@@ -331,6 +364,7 @@ Suite *gws_event_suite(void) {
         tcase_add_test(tc, escaped_names);
         tcase_add_test(tc, epoch_and_success_default);
         tcase_add_test(tc, integral_numbers_are_integers);
+        tcase_add_test(tc, numbers_beyond_a_double_are_out_of_range);
         tcase_add_loop_test(tc, invalid_table, 0, sizeof(bad) / sizeof(bad[0]));
         tcase_add_test(tc, limits);
         tcase_add_test(tc, reuse_and_two_alive);
