@@ -257,8 +257,10 @@ static gws_ev_err_t opt_num(scan_t *sc, int f, double *out, int *has,
         if (t->type != GWS_JT_NUM)
                 FAIL(GWS_EV_ERR_WRONG_TYPE, fields[f].name,
                      "must be a number");
-        if (gws_json_num(sc->doc, t, out) == -1 || !isfinite(*out) ||
-            *out < 0)
+        if (gws_json_num(sc->doc, t, out) == -1 || !isfinite(*out))
+                FAIL(GWS_EV_ERR_BAD_VALUE, fields[f].name,
+                     "is out of range"); /* 1e400: valid JSON */
+        if (*out < 0)
                 FAIL(GWS_EV_ERR_BAD_VALUE, fields[f].name, "must be >= 0");
         *has = 1;
         return GWS_EV_OK;
